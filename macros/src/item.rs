@@ -1,0 +1,239 @@
+//! Which items the attributes accept, and how they are rewritten.
+
+use crate::attr::{Errors, Options};
+use crate::expand::{self, Site};
+use proc_macro2::TokenStream;
+use quote::{ToTokens, quote};
+use syn::spanned::Spanned;
+use syn::{Attribute, ImplItem, Item, Signature, TraitItem, Type};
+
+const ENABLED: bool = cfg!(feature = "trace-all");
+
+/// The item unchanged, followed by the errors: the compiler then reports
+/// only our errors, not a cascade from a missing item.
+fn with_errors(item: TokenStream, error: syn::Error) -> TokenStream {
+    let errors = error.to_compile_error();
+    quote!(#item #errors)
+}
+
+pub fn trace_fn(args: TokenStream, item: TokenStream) -> TokenStream {
+    let opts = Options::parse(args);
+    let parsed = syn::parse2::<Item>(item.clone());
+    let mut f = match parsed {
+        Ok(Item::Fn(f)) => f,
+        Ok(other) => {
+            let e = syn::Error::new(
+                item_keyword_span(&other),
+                "#[trace_fn] can only be used on functions and methods",
+            );
+            return with_errors(item, e);
+        }
+        Err(e) => return with_errors(item, e),
+    };
+    let mut errors = Errors::default();
+    let opts = match opts {
+        Ok(o) => Some(o),
+        Err(e) => {
+            errors.push(e);
+            None
+        }
+    };
+    if let Err(e) = check_signature(&f.sig) {
+        errors.push(e);
+    }
+    if let Some(o) = &opts {
+        if let Err(e) = expand::check_skips(o, &f.sig) {
+            errors.push(e);
+        }
+    }
+    if let Err(e) = errors.finish() {
+        return with_errors(item, e);
+    }
+    if !ENABLED {
+        return item;
+    }
+    let opts = opts.unwrap_or_default();
+    let body = expand::body(&f.sig, &f.block, &opts, &Site { type_name: None });
+    *f.block = syn::parse_quote!({ #body });
+    f.into_token_stream()
+}
+
+fn check_signature(sig: &Signature) -> syn::Result<()> {
+    if let Some(c) = &sig.constness {
+        return Err(syn::Error::new(
+            c.span(),
+            "a `const fn` cannot be traced: spans need run-time work; remove `const` or the attribute",
+        ));
+    }
+    if let Some(v) = &sig.variadic {
+        return Err(syn::Error::new(
+            v.span(),
+            "variadic functions cannot be traced",
+        ));
+    }
+    Ok(())
+}
+
+fn item_keyword_span(item: &Item) -> proc_macro2::Span {
+    match item {
+        Item::Struct(i) => i.struct_token.span(),
+        Item::Enum(i) => i.enum_token.span(),
+        Item::Const(i) => i.const_token.span(),
+        Item::Static(i) => i.static_token.span(),
+        Item::Impl(i) => i.impl_token.span(),
+        Item::Trait(i) => i.trait_token.span(),
+        Item::Mod(i) => i.mod_token.span(),
+        Item::Type(i) => i.type_token.span(),
+        Item::Use(i) => i.use_token.span(),
+        other => other.span(),
+    }
+}
+
+/// Whether `attr` is `#[name]` or `#[path::to::name(...)]`.
+fn is_attr(attr: &Attribute, name: &str) -> bool {
+    attr.path().segments.last().is_some_and(|s| s.ident == name)
+}
+
+/// A method's own options: `#[no_trace]` gives `None`; `#[trace_fn(...)]`
+/// overrides the impl's defaults. Both attributes are removed.
+fn method_options(
+    attrs: &mut Vec<Attribute>,
+    defaults: &Options,
+    errors: &mut Errors,
+) -> Option<Options> {
+    let mut result = Some(defaults.clone());
+    let mut keep = Vec::with_capacity(attrs.len());
+    for attr in attrs.drain(..) {
+        if is_attr(&attr, "no_trace") {
+            if let Err(e) = attr.meta.require_path_only() {
+                errors.push(e);
+            }
+            result = None;
+        } else if is_attr(&attr, "trace_fn") {
+            let tokens = match &attr.meta {
+                syn::Meta::Path(_) => TokenStream::new(),
+                syn::Meta::List(l) => l.tokens.clone(),
+                syn::Meta::NameValue(nv) => {
+                    errors.push(syn::Error::new(
+                        nv.eq_token.span(),
+                        "expected `#[trace_fn]` or `#[trace_fn(...)]`",
+                    ));
+                    continue;
+                }
+            };
+            match Options::parse(tokens) {
+                Ok(o) => {
+                    if result.is_some() {
+                        result = Some(o.or(defaults));
+                    }
+                }
+                Err(e) => errors.push(e),
+            }
+        } else {
+            keep.push(attr);
+        }
+    }
+    *attrs = keep;
+    result
+}
+
+/// The name of the `Self` type without generics: `Cache` for `Cache<T>`.
+fn type_name(ty: &Type) -> String {
+    match ty {
+        Type::Path(p) => p
+            .path
+            .segments
+            .last()
+            .map(|s| s.ident.to_string())
+            .unwrap_or_default(),
+        Type::Reference(r) => type_name(&r.elem),
+        Type::Paren(p) => type_name(&p.elem),
+        Type::Group(g) => type_name(&g.elem),
+        other => other.to_token_stream().to_string().replace(' ', ""),
+    }
+}
+
+pub fn trace_impl(args: TokenStream, item: TokenStream) -> TokenStream {
+    let mut errors = Errors::default();
+    let defaults = match Options::parse(args) {
+        Ok(o) => o,
+        Err(e) => {
+            errors.push(e);
+            Options::default()
+        }
+    };
+    if let Some(name) = &defaults.name {
+        errors.push(syn::Error::new(
+            name.span(),
+            "`name` cannot be a default for a whole impl; set it on a method with #[trace_fn(name = \"...\")]",
+        ));
+    }
+    let mut parsed = match syn::parse2::<Item>(item.clone()) {
+        Ok(Item::Impl(i)) => Item::Impl(i),
+        Ok(Item::Trait(t)) => Item::Trait(t),
+        Ok(other) => {
+            errors.push(syn::Error::new(
+                item_keyword_span(&other),
+                "#[trace_impl] can only be used on an `impl` block or a `trait`",
+            ));
+            return with_errors(item, errors.finish().unwrap_err());
+        }
+        Err(e) => return with_errors(item, e),
+    };
+    match &mut parsed {
+        Item::Impl(imp) => {
+            let ty = type_name(&imp.self_ty);
+            for it in &mut imp.items {
+                let ImplItem::Fn(f) = it else { continue };
+                let Some(opts) = method_options(&mut f.attrs, &defaults, &mut errors) else {
+                    continue;
+                };
+                if let Err(e) = check_signature(&f.sig).and(expand::check_skips(&opts, &f.sig)) {
+                    errors.push(e);
+                    continue;
+                }
+                if ENABLED {
+                    let body = expand::body(
+                        &f.sig,
+                        &f.block,
+                        &opts,
+                        &Site {
+                            type_name: Some(&ty),
+                        },
+                    );
+                    f.block = syn::parse_quote!({ #body });
+                }
+            }
+        }
+        Item::Trait(tr) => {
+            let ty = tr.ident.to_string();
+            for it in &mut tr.items {
+                let TraitItem::Fn(f) = it else { continue };
+                let Some(opts) = method_options(&mut f.attrs, &defaults, &mut errors) else {
+                    continue;
+                };
+                let Some(block) = &f.default else { continue };
+                if let Err(e) = check_signature(&f.sig).and(expand::check_skips(&opts, &f.sig)) {
+                    errors.push(e);
+                    continue;
+                }
+                if ENABLED {
+                    let body = expand::body(
+                        &f.sig,
+                        block,
+                        &opts,
+                        &Site {
+                            type_name: Some(&ty),
+                        },
+                    );
+                    f.default = Some(syn::parse_quote!({ #body }));
+                }
+            }
+        }
+        _ => {}
+    }
+    match errors.finish() {
+        Ok(()) => parsed.into_token_stream(),
+        Err(e) => with_errors(parsed.into_token_stream(), e),
+    }
+}

@@ -1,0 +1,215 @@
+//! The span clock: a cheap monotonic tick counter, anchored to wall time once.
+//!
+//! Spans read the clock twice, so it must cost a few instructions: on x86_64
+//! with an invariant TSC it is `rdtsc`; elsewhere it falls back to `Instant`.
+//! Ticks become wall time only off the hot path, when the collector turns
+//! finished spans into records ([`Anchor::to_system_time`]).
+//!
+//! A [`Stamp`] packs either raw ticks or an explicit wall-clock time given by
+//! the user into one `u64`: the top bit marks the explicit form.
+
+use once_cell::sync::Lazy;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+const EXPLICIT: u64 = 1 << 63;
+
+/// A point in time as spans store it: raw ticks, or unix nanoseconds given by the user.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Stamp(u64);
+
+impl Stamp {
+    #[inline]
+    pub(crate) fn now() -> Stamp {
+        Stamp(ticks() & !EXPLICIT)
+    }
+
+    pub(crate) fn at(time: SystemTime) -> Stamp {
+        let nanos = time
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_nanos().min(u128::from(!EXPLICIT)) as u64)
+            .unwrap_or(0);
+        Stamp(nanos | EXPLICIT)
+    }
+
+    /// Ticks for a clock reading; `None` for an explicit time.
+    #[inline]
+    pub(crate) fn ticks(self) -> Option<u64> {
+        (self.0 & EXPLICIT == 0).then_some(self.0)
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Source {
+    Tsc,
+    Monotonic,
+}
+
+/// The pairing of ticks, `Instant` and `SystemTime` taken once at start-up.
+pub(crate) struct Anchor {
+    source: Source,
+    ticks: u64,
+    instant: Instant,
+    unix_nanos: u128,
+}
+
+static ANCHOR: Lazy<Anchor> = Lazy::new(|| {
+    let source = if tsc_is_usable() {
+        Source::Tsc
+    } else {
+        Source::Monotonic
+    };
+    let instant = Instant::now();
+    let unix_nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let ticks = match source {
+        Source::Tsc => read_tsc(),
+        Source::Monotonic => 0,
+    };
+    Anchor {
+        source,
+        ticks,
+        instant,
+        unix_nanos,
+    }
+});
+
+#[inline]
+fn ticks() -> u64 {
+    let anchor = &*ANCHOR;
+    match anchor.source {
+        Source::Tsc => read_tsc(),
+        Source::Monotonic => anchor.instant.elapsed().as_nanos() as u64,
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[inline]
+fn read_tsc() -> u64 {
+    // SAFETY: rdtsc has no preconditions; `tsc_is_usable` checked it exists.
+    unsafe { core::arch::x86_64::_rdtsc() }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+#[inline]
+fn read_tsc() -> u64 {
+    0
+}
+
+#[cfg(target_arch = "x86_64")]
+fn tsc_is_usable() -> bool {
+    if std::env::var_os("TRACEKIT_CLOCK").is_some_and(|v| v == "monotonic") {
+        return false;
+    }
+    // An invariant TSC ticks at a constant rate in every power state and is
+    // synchronised across cores; without it ticks are not comparable.
+    // SAFETY: cpuid is available on every x86_64 processor.
+    let max_ext = core::arch::x86_64::__cpuid(0x8000_0000).eax;
+    if max_ext >= 0x8000_0007 {
+        let edx = core::arch::x86_64::__cpuid(0x8000_0007).edx;
+        if edx & (1 << 8) != 0 {
+            return true;
+        }
+    }
+    // Hypervisors and emulators often hide the cpuid bit while the kernel,
+    // which measured the TSC at boot, still vouches for it.
+    std::fs::read_to_string("/proc/cpuinfo").is_ok_and(|info| {
+        info.lines()
+            .find(|l| l.starts_with("flags"))
+            .is_some_and(|flags| {
+                let has = |f: &str| flags.split_whitespace().any(|w| w == f);
+                has("constant_tsc") && has("nonstop_tsc")
+            })
+    })
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn tsc_is_usable() -> bool {
+    false
+}
+
+/// Converts stamps to wall time with one calibration shared by a whole batch.
+pub(crate) struct Calibration {
+    base_ticks: u64,
+    base_unix_nanos: u128,
+    nanos_per_tick: f64,
+}
+
+impl Calibration {
+    /// The calibration as of now: the longer the process has run, the finer
+    /// the measured tick rate.
+    pub(crate) fn now() -> Calibration {
+        let anchor = &*ANCHOR;
+        let nanos_per_tick = match anchor.source {
+            Source::Monotonic => 1.0,
+            Source::Tsc => {
+                let mut elapsed = anchor.instant.elapsed();
+                let mut now_ticks = read_tsc();
+                if elapsed < Duration::from_micros(200) {
+                    // Too short to measure a rate; wait a little (off the hot path).
+                    std::thread::sleep(Duration::from_micros(200) - elapsed);
+                    elapsed = anchor.instant.elapsed();
+                    now_ticks = read_tsc();
+                }
+                let dt = now_ticks.wrapping_sub(anchor.ticks);
+                if dt == 0 {
+                    1.0
+                } else {
+                    elapsed.as_nanos() as f64 / dt as f64
+                }
+            }
+        };
+        Calibration {
+            base_ticks: anchor.ticks,
+            base_unix_nanos: anchor.unix_nanos,
+            nanos_per_tick,
+        }
+    }
+
+    pub(crate) fn to_system_time(&self, stamp: Stamp) -> SystemTime {
+        let nanos = match stamp.ticks() {
+            None => u128::from(stamp.0 & !EXPLICIT),
+            Some(t) => {
+                let delta = t as i128 - self.base_ticks as i128;
+                let offset = (delta as f64 * self.nanos_per_tick) as i128;
+                (self.base_unix_nanos as i128 + offset).max(0) as u128
+            }
+        };
+        UNIX_EPOCH + Duration::from_nanos(nanos.min(u128::from(u64::MAX)) as u64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ticks_convert_to_wall_time_within_a_millisecond() {
+        let before = SystemTime::now();
+        let stamp = Stamp::now();
+        std::thread::sleep(Duration::from_millis(5));
+        let later = Stamp::now();
+        let after = SystemTime::now();
+        let cal = Calibration::now();
+        let t0 = cal.to_system_time(stamp);
+        let t1 = cal.to_system_time(later);
+        let slack = Duration::from_millis(1);
+        assert!(
+            t0 + slack >= before && t0 <= after + slack,
+            "{t0:?} not in [{before:?}, {after:?}]"
+        );
+        let d = t1.duration_since(t0).unwrap();
+        assert!(
+            d >= Duration::from_millis(4) && d < Duration::from_millis(100),
+            "{d:?}"
+        );
+    }
+
+    #[test]
+    fn explicit_times_round_trip() {
+        let t = UNIX_EPOCH + Duration::from_nanos(1_700_000_000_123_456_789);
+        assert_eq!(Calibration::now().to_system_time(Stamp::at(t)), t);
+        assert_eq!(Stamp::at(t).ticks(), None);
+    }
+}

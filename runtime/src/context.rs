@@ -1,0 +1,776 @@
+//! The current-span context: a per-thread stack of frames, and the handles
+//! that carry a context to another thread, task or process.
+//!
+//! A frame is pushed when a span becomes active and popped when its guard
+//! drops. Spans started by `#[trace_fn]` (and [`start_active_span`]) live
+//! *inside* their frame and keep their tags in a per-thread arena, so starting
+//! and finishing one allocates nothing. An owned [`Span`] (which may cross
+//! threads) is moved into its frame while active and back out after.
+//!
+//! [`start_active_span`]: crate::start_active_span
+//! [`Span`]: crate::Span
+
+use crate::baggage::Baggage;
+use crate::clock::Stamp;
+use crate::collector;
+use crate::record::{Event, Link, SpanKind, Status};
+use crate::span::{RawSpan, SpanData};
+use crate::trace_point::Metadata;
+use crate::value::{Key, Value};
+use crate::{SpanId, TraceId};
+use std::borrow::Cow;
+use std::cell::UnsafeCell;
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+pub(crate) const SAMPLED: u8 = 0x01;
+pub(crate) const DEBUG: u8 = 0x02;
+
+/// The identity of a span that child spans and other processes need: trace and
+/// span ids, trace flags, baggage and W3C trace state.
+///
+/// ```
+/// let span = tracekit::Span::start("work");
+/// let cx: tracekit::SpanContext = span.context().unwrap();
+/// assert!(cx.is_sampled());
+/// assert_eq!(cx.span_id().to_string().len(), 16);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SpanContext {
+    pub(crate) trace_id: TraceId,
+    pub(crate) span_id: SpanId,
+    pub(crate) flags: u8,
+    pub(crate) remote: bool,
+    pub(crate) baggage: Option<Arc<Baggage>>,
+    pub(crate) trace_state: Option<Arc<str>>,
+}
+
+impl SpanContext {
+    /// A context received from another process (for example parsed from
+    /// headers): spans started under it are children of a remote parent.
+    ///
+    /// ```
+    /// use tracekit::{SpanContext, SpanId, TraceId};
+    /// let cx = SpanContext::remote(TraceId::from_u128(1).unwrap(), SpanId::from_u64(2).unwrap(), true);
+    /// let ((), c) = tracekit::testing::capture(|| drop(tracekit::Span::builder("handler").child_of(&cx).start()));
+    /// assert_eq!(c.span("handler").parent_id(), Some(cx.span_id()));
+    /// assert!(c.span("handler").has_remote_parent());
+    /// ```
+    pub fn remote(trace_id: TraceId, span_id: SpanId, sampled: bool) -> SpanContext {
+        SpanContext {
+            trace_id,
+            span_id,
+            flags: if sampled { SAMPLED } else { 0 },
+            remote: true,
+            baggage: None,
+            trace_state: None,
+        }
+    }
+
+    /// The trace id.
+    ///
+    /// ```
+    /// let s = tracekit::Span::start("a");
+    /// assert_eq!(s.context().unwrap().trace_id().to_string().len(), 32);
+    /// ```
+    pub fn trace_id(&self) -> TraceId {
+        self.trace_id
+    }
+
+    /// The span id.
+    ///
+    /// ```
+    /// let s = tracekit::Span::start("a");
+    /// assert_eq!(s.context().unwrap().span_id().to_string().len(), 16);
+    /// ```
+    pub fn span_id(&self) -> SpanId {
+        self.span_id
+    }
+
+    /// Whether the trace is sampled (recorded and reported).
+    ///
+    /// ```
+    /// assert!(tracekit::Span::start("a").context().unwrap().is_sampled());
+    /// ```
+    pub fn is_sampled(&self) -> bool {
+        self.flags & SAMPLED != 0
+    }
+
+    /// Whether the trace was marked for debugging (Jaeger's debug flag).
+    ///
+    /// ```
+    /// assert!(!tracekit::Span::start("a").context().unwrap().is_debug());
+    /// ```
+    pub fn is_debug(&self) -> bool {
+        self.flags & DEBUG != 0
+    }
+
+    /// Whether this context came from another process.
+    ///
+    /// ```
+    /// assert!(!tracekit::Span::start("a").context().unwrap().is_remote());
+    /// ```
+    pub fn is_remote(&self) -> bool {
+        self.remote
+    }
+
+    /// The baggage item with this key.
+    ///
+    /// ```
+    /// let s = tracekit::Span::start("a");
+    /// assert_eq!(s.context().unwrap().baggage_item("k"), None);
+    /// ```
+    pub fn baggage_item(&self, key: &str) -> Option<&str> {
+        self.baggage.as_deref().and_then(|b| b.get(key))
+    }
+
+    /// The baggage, empty when there is none.
+    ///
+    /// ```
+    /// assert!(tracekit::Span::start("a").context().unwrap().baggage().is_empty());
+    /// ```
+    pub fn baggage(&self) -> &Baggage {
+        static EMPTY: Baggage = Baggage::EMPTY;
+        self.baggage.as_deref().unwrap_or(&EMPTY)
+    }
+
+    /// A copy carrying this baggage.
+    ///
+    /// ```
+    /// use tracekit::{Baggage, SpanContext, SpanId, TraceId};
+    /// let cx = SpanContext::remote(TraceId::random(), SpanId::random(), true)
+    ///     .with_baggage(Baggage::default().with("tenant", "acme"));
+    /// assert_eq!(cx.baggage_item("tenant"), Some("acme"));
+    /// ```
+    pub fn with_baggage(mut self, baggage: Baggage) -> SpanContext {
+        self.baggage = (!baggage.is_empty()).then(|| Arc::new(baggage));
+        self
+    }
+
+    /// A copy with the debug flag set or cleared (a debug trace is always sampled).
+    ///
+    /// ```
+    /// use tracekit::{SpanContext, SpanId, TraceId};
+    /// let cx = SpanContext::remote(TraceId::random(), SpanId::random(), false).with_debug(true);
+    /// assert!(cx.is_debug() && cx.is_sampled());
+    /// ```
+    pub fn with_debug(mut self, debug: bool) -> SpanContext {
+        if debug {
+            self.flags |= DEBUG | SAMPLED;
+        } else {
+            self.flags &= !DEBUG;
+        }
+        self
+    }
+
+    /// The W3C `tracestate` value carried along, if any.
+    ///
+    /// ```
+    /// use tracekit::{SpanContext, SpanId, TraceId};
+    /// let cx = SpanContext::remote(TraceId::random(), SpanId::random(), true).with_trace_state("vendor=1");
+    /// assert_eq!(cx.trace_state(), Some("vendor=1"));
+    /// ```
+    pub fn trace_state(&self) -> Option<&str> {
+        self.trace_state.as_deref()
+    }
+
+    /// A copy carrying this W3C `tracestate` value (empty clears it).
+    ///
+    /// ```
+    /// use tracekit::{SpanContext, SpanId, TraceId};
+    /// let cx = SpanContext::remote(TraceId::random(), SpanId::random(), true).with_trace_state("");
+    /// assert_eq!(cx.trace_state(), None);
+    /// ```
+    pub fn with_trace_state(mut self, state: impl Into<String>) -> SpanContext {
+        let state = state.into();
+        self.trace_state = (!state.is_empty()).then(|| Arc::from(state));
+        self
+    }
+}
+
+/// A snapshot of "where we are" on this thread: the current span (if any),
+/// to be re-entered on another thread or task so work there joins the trace.
+///
+/// ```
+/// let _request = tracekit::start_active_span("request");
+/// let cx = tracekit::Context::current();
+/// std::thread::spawn(move || {
+///     let _guard = cx.attach();
+///     let _child = tracekit::start_active_span("worker"); // a child of "request"
+/// })
+/// .join()
+/// .unwrap();
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct Context {
+    pub(crate) span: Option<SpanContext>,
+    pub(crate) capture: u32,
+}
+
+impl Context {
+    /// The context of this thread now.
+    ///
+    /// ```
+    /// assert!(tracekit::Context::current().span_context().is_none());
+    /// let _s = tracekit::start_active_span("s");
+    /// assert!(tracekit::Context::current().span_context().is_some());
+    /// ```
+    pub fn current() -> Context {
+        if !crate::ENABLED {
+            return Context::default();
+        }
+        with_state(|s| match s.stack.last() {
+            Some(f) => Context {
+                span: Some(f.span_context()),
+                capture: f.capture,
+            },
+            None => Context {
+                span: None,
+                capture: s.capture,
+            },
+        })
+        .unwrap_or_default()
+    }
+
+    /// A context whose current span is `span` (for example one extracted from
+    /// request headers).
+    ///
+    /// ```
+    /// use tracekit::{Context, SpanContext, SpanId, TraceId};
+    /// let remote = SpanContext::remote(TraceId::random(), SpanId::random(), true);
+    /// let _g = Context::from_span_context(remote.clone()).attach();
+    /// assert_eq!(tracekit::current_span().context().unwrap().span_id(), remote.span_id());
+    /// ```
+    pub fn from_span_context(span: SpanContext) -> Context {
+        let capture = if crate::ENABLED {
+            with_state(|s| s.capture).unwrap_or(0)
+        } else {
+            0
+        };
+        Context {
+            span: Some(span),
+            capture,
+        }
+    }
+
+    /// The current span's context, if there is a current span.
+    ///
+    /// ```
+    /// assert!(tracekit::Context::default().span_context().is_none());
+    /// ```
+    pub fn span_context(&self) -> Option<&SpanContext> {
+        self.span.as_ref()
+    }
+
+    /// Makes this context current on this thread until the guard drops.
+    ///
+    /// ```
+    /// let cx = tracekit::Context::current();
+    /// let guard = cx.attach();
+    /// drop(guard);
+    /// ```
+    pub fn attach(self) -> ContextGuard {
+        if !crate::ENABLED {
+            return ContextGuard {
+                token: 0,
+                _not_send: PhantomData,
+            };
+        }
+        let token = with_state(|s| {
+            let capture = if s.capture != 0 {
+                s.capture
+            } else {
+                self.capture
+            };
+            let frame = match self.span {
+                Some(cx) => Frame {
+                    token: 0,
+                    trace_id: Some(cx.trace_id),
+                    span_id: Some(cx.span_id),
+                    flags: cx.flags,
+                    remote: cx.remote,
+                    capture,
+                    baggage: cx.baggage,
+                    trace_state: cx.trace_state,
+                    kind: FrameKind::Attached,
+                },
+                None => Frame {
+                    token: 0,
+                    trace_id: None,
+                    span_id: None,
+                    flags: 0,
+                    remote: false,
+                    capture,
+                    baggage: None,
+                    trace_state: None,
+                    kind: FrameKind::Attached,
+                },
+            };
+            s.push(frame)
+        })
+        .unwrap_or(0);
+        ContextGuard {
+            token,
+            _not_send: PhantomData,
+        }
+    }
+}
+
+/// Restores the previous context when dropped. Not `Send`: it belongs to the
+/// thread that attached the context.
+#[must_use = "the context is detached as soon as the guard drops"]
+pub struct ContextGuard {
+    token: u32,
+    _not_send: PhantomData<*const ()>,
+}
+
+impl Drop for ContextGuard {
+    fn drop(&mut self) {
+        if self.token != 0 {
+            pop_frame(self.token, None);
+        }
+    }
+}
+
+/// Everything a local span needs besides its ids; shared by frames and owned spans.
+pub(crate) struct SpanCore {
+    pub(crate) name: Cow<'static, str>,
+    pub(crate) meta: Option<&'static Metadata>,
+    pub(crate) parent: Option<SpanId>,
+    pub(crate) parent_remote: bool,
+    pub(crate) kind: SpanKind,
+    pub(crate) start: Stamp,
+    pub(crate) extras: Option<Box<Extras>>,
+}
+
+/// The rarely used parts of a span, allocated only when used.
+#[derive(Default)]
+pub(crate) struct Extras {
+    /// Tags set while another span was on top of this one's frame.
+    pub(crate) tags: Vec<(Key, Value)>,
+    pub(crate) events: Vec<(Cow<'static, str>, Stamp, Vec<(Key, Value)>)>,
+    pub(crate) links: Vec<Link>,
+    pub(crate) status: Status,
+}
+
+impl SpanCore {
+    pub(crate) fn extras(&mut self) -> &mut Extras {
+        self.extras.get_or_insert_with(Default::default)
+    }
+}
+
+pub(crate) enum FrameKind {
+    /// A span living in its frame; its tags start at this index of the arena.
+    Local(SpanCore, u32),
+    /// An owned span, moved in while active.
+    Owned(Box<SpanData>),
+    /// A context from elsewhere: only ids, no span to record into.
+    Attached,
+}
+
+pub(crate) struct Frame {
+    pub(crate) token: u32,
+    pub(crate) trace_id: Option<TraceId>,
+    pub(crate) span_id: Option<SpanId>,
+    pub(crate) flags: u8,
+    pub(crate) remote: bool,
+    pub(crate) capture: u32,
+    pub(crate) baggage: Option<Arc<Baggage>>,
+    pub(crate) trace_state: Option<Arc<str>>,
+    pub(crate) kind: FrameKind,
+}
+
+impl Frame {
+    pub(crate) fn span_context(&self) -> SpanContext {
+        match (self.trace_id, self.span_id) {
+            (Some(trace_id), Some(span_id)) => SpanContext {
+                trace_id,
+                span_id,
+                flags: self.flags,
+                remote: self.remote,
+                baggage: self.baggage.clone(),
+                trace_state: self.trace_state.clone(),
+            },
+            // An attached empty context: the ids are never read because
+            // `span_context_opt` filters it out first.
+            _ => unreachable!("span_context of an empty frame"),
+        }
+    }
+
+    pub(crate) fn span_context_opt(&self) -> Option<SpanContext> {
+        self.span_id.map(|_| self.span_context())
+    }
+
+    pub(crate) fn is_recording(&self) -> bool {
+        self.flags & SAMPLED != 0 && !matches!(self.kind, FrameKind::Attached)
+    }
+}
+
+/// The finished spans of one thread, waiting to be handed to the collector
+/// together: one hand-off for many spans.
+#[derive(Default)]
+pub(crate) struct Batch {
+    pub(crate) spans: Vec<RawSpan>,
+    pub(crate) tags: Vec<(Key, Value)>,
+    oldest: u64,
+}
+
+/// Flush a batch that has waited this many ticks (about 50-100 ms) even while
+/// the thread stays inside an active span.
+const MAX_AGE_TICKS: u64 = 100_000_000;
+const MAX_BATCH_SPANS: usize = 1024;
+
+pub(crate) struct State {
+    pub(crate) stack: Vec<Frame>,
+    /// Tags of the local spans on the stack, in stack order.
+    pub(crate) open_tags: Vec<(Key, Value)>,
+    pub(crate) batch: Batch,
+    next_token: u32,
+    /// The `testing::capture` this thread is running, 0 for none.
+    pub(crate) capture: u32,
+}
+
+impl State {
+    const fn new() -> State {
+        State {
+            stack: Vec::new(),
+            open_tags: Vec::new(),
+            batch: Batch {
+                spans: Vec::new(),
+                tags: Vec::new(),
+                oldest: 0,
+            },
+            next_token: 0,
+            capture: 0,
+        }
+    }
+
+    #[inline]
+    pub(crate) fn push(&mut self, mut frame: Frame) -> u32 {
+        self.next_token = self.next_token.wrapping_add(1).max(1);
+        frame.token = self.next_token;
+        self.stack.push(frame);
+        self.next_token
+    }
+
+    /// The index of the frame with this token, searched from the top.
+    #[inline]
+    pub(crate) fn find(&self, token: u32) -> Option<usize> {
+        self.stack.iter().rposition(|f| f.token == token)
+    }
+
+    /// Records a tag on the frame at `index`.
+    pub(crate) fn tag(&mut self, index: usize, key: Key, value: Value) {
+        let top = index + 1 == self.stack.len();
+        match &mut self.stack[index].kind {
+            FrameKind::Local(_, _) if top => self.open_tags.push((key, value)),
+            FrameKind::Local(core, _) => core.extras().tags.push((key, value)),
+            FrameKind::Owned(data) => data.tags.push((key, value)),
+            FrameKind::Attached => {}
+        }
+    }
+
+    /// The capture a new span started here belongs to.
+    #[inline]
+    pub(crate) fn capture_for(&self, parent: Option<&Frame>) -> u32 {
+        match (self.capture, parent) {
+            (0, Some(p)) => p.capture,
+            (c, _) => c,
+        }
+    }
+
+    /// Moves a finished span into the batch; `tags` are drained from `open_tags`.
+    pub(crate) fn finish_into_batch(&mut self, mut raw: RawSpan, tags: Tagged) {
+        let start = self.batch.tags.len() as u32;
+        match tags {
+            Tagged::Arena(from, to) => self.batch.tags.extend(self.open_tags.drain(from..to)),
+            Tagged::Owned(v) => self.batch.tags.extend(v),
+        }
+        raw.tags = start..self.batch.tags.len() as u32;
+        if self.batch.spans.is_empty() {
+            self.batch.oldest = raw.end.ticks().unwrap_or(0);
+        }
+        let end = raw.end.ticks();
+        self.batch.spans.push(raw);
+        let old = match end {
+            Some(end) => end.wrapping_sub(self.batch.oldest) > MAX_AGE_TICKS,
+            None => false,
+        };
+        if old || self.batch.spans.len() >= MAX_BATCH_SPANS {
+            self.flush();
+        }
+    }
+
+    /// Hands the batch to the collector.
+    pub(crate) fn flush(&mut self) {
+        if self.batch.spans.is_empty() {
+            return;
+        }
+        let spans_cap = self.batch.spans.capacity();
+        let tags_cap = self.batch.tags.capacity();
+        let batch = std::mem::replace(
+            &mut self.batch,
+            Batch {
+                spans: Vec::with_capacity(spans_cap.min(MAX_BATCH_SPANS)),
+                tags: Vec::with_capacity(tags_cap.min(4 * MAX_BATCH_SPANS)),
+                oldest: 0,
+            },
+        );
+        collector::submit(batch);
+    }
+}
+
+pub(crate) enum Tagged {
+    Arena(usize, usize),
+    Owned(Vec<(Key, Value)>),
+}
+
+struct StateCell(UnsafeCell<State>);
+
+impl Drop for StateCell {
+    fn drop(&mut self) {
+        // A thread that ends inside spans (or with spans not yet handed over)
+        // still delivers what finished.
+        self.0.get_mut().flush();
+    }
+}
+
+thread_local! {
+    static STATE: StateCell = const { StateCell(UnsafeCell::new(State::new())) };
+}
+
+/// Runs `f` on this thread's state; `None` while the thread is being torn down.
+///
+/// `f` must not call back into anything that reaches `with_state` again: no
+/// user code runs inside (argument values are computed before the call).
+#[inline]
+pub(crate) fn with_state<R>(f: impl FnOnce(&mut State) -> R) -> Option<R> {
+    STATE
+        .try_with(|cell| {
+            // SAFETY: the state is only reached through this function, which is
+            // never re-entered while `f` runs (see above), so the borrow is unique.
+            f(unsafe { &mut *cell.0.get() })
+        })
+        .ok()
+}
+
+/// Pops the frame with `token`; a local span in it is finished at `end` (or
+/// now). Frames above it, if guards were dropped out of order, stay.
+pub(crate) fn pop_frame(token: u32, end: Option<Stamp>) -> Option<Box<SpanData>> {
+    with_state(|s| {
+        let index = s.find(token)?;
+        let frame = s.stack.remove(index);
+        let popped_owned = match frame.kind {
+            FrameKind::Local(core, tag_start) => {
+                let tag_start = tag_start as usize;
+                // The arena holds this span's tags up to the next local frame above.
+                let tag_end = s.stack[index..]
+                    .iter()
+                    .find_map(|f| match f.kind {
+                        FrameKind::Local(_, start) => Some(start as usize),
+                        _ => None,
+                    })
+                    .unwrap_or(s.open_tags.len());
+                let moved = (tag_end - tag_start) as u32;
+                if moved != 0 && index < s.stack.len() {
+                    for f in &mut s.stack[index..] {
+                        if let FrameKind::Local(_, start) = &mut f.kind {
+                            *start -= moved;
+                        }
+                    }
+                }
+                if frame.flags & SAMPLED != 0 {
+                    let raw = RawSpan {
+                        trace_id: frame.trace_id,
+                        span_id: frame.span_id,
+                        flags: frame.flags,
+                        capture: frame.capture,
+                        baggage: frame.baggage,
+                        trace_state: frame.trace_state,
+                        core,
+                        end: end.unwrap_or_else(Stamp::now),
+                        tags: 0..0,
+                    };
+                    s.finish_into_batch(raw, Tagged::Arena(tag_start, tag_end));
+                } else {
+                    s.open_tags.drain(tag_start..tag_end);
+                }
+                if s.stack.is_empty() {
+                    s.flush();
+                }
+                return None;
+            }
+            FrameKind::Owned(data) => Some(data),
+            FrameKind::Attached => None,
+        };
+        // Leaving an owned span's poll or an attached context: whatever
+        // finished inside is handed over now, so it is visible to the caller.
+        s.flush();
+        popped_owned
+    })
+    .flatten()
+}
+
+/// A handle on the innermost active span of this thread, to tag it or log to
+/// it from code that has no reference to the span.
+///
+/// ```
+/// fn cache_lookup(key: &str) -> Option<String> {
+///     tracekit::current_span().add_event("cache-miss", [("key", key.into())]);
+///     None
+/// }
+/// let ((), c) = tracekit::testing::capture(|| {
+///     let _s = tracekit::start_active_span("handler");
+///     cache_lookup("user:1");
+/// });
+/// assert_eq!(c.span("handler").events()[0].name(), "cache-miss");
+/// ```
+pub fn current_span() -> CurrentSpan {
+    CurrentSpan {
+        _not_send: PhantomData,
+    }
+}
+
+/// The innermost active span of this thread; see [`current_span`]. When no
+/// span is active, every method does nothing.
+pub struct CurrentSpan {
+    _not_send: PhantomData<*const ()>,
+}
+
+impl CurrentSpan {
+    fn with_top<R>(&self, f: impl FnOnce(&mut State, usize) -> R) -> Option<R> {
+        if !crate::ENABLED {
+            return None;
+        }
+        with_state(|s| {
+            let top = s.stack.len().checked_sub(1)?;
+            s.stack[top].is_recording().then(|| f(s, top))
+        })
+        .flatten()
+    }
+
+    /// Whether there is an active span that records.
+    ///
+    /// ```
+    /// assert!(!tracekit::current_span().is_recording());
+    /// ```
+    pub fn is_recording(&self) -> bool {
+        self.with_top(|_, _| ()).is_some()
+    }
+
+    /// The active span's context.
+    ///
+    /// ```
+    /// let s = tracekit::start_active_span("a");
+    /// assert_eq!(tracekit::current_span().context(), s.context());
+    /// ```
+    pub fn context(&self) -> Option<SpanContext> {
+        if !crate::ENABLED {
+            return None;
+        }
+        with_state(|s| s.stack.last().and_then(Frame::span_context_opt)).flatten()
+    }
+
+    /// Sets a tag on the active span.
+    ///
+    /// ```
+    /// let ((), c) = tracekit::testing::capture(|| {
+    ///     let _s = tracekit::start_active_span("a");
+    ///     tracekit::current_span().set_tag("rows", 3);
+    /// });
+    /// assert_eq!(c.span("a").tag("rows").unwrap().to_string(), "3");
+    /// ```
+    pub fn set_tag(&self, key: impl Into<Key>, value: impl Into<Value>) {
+        let (key, value) = (key.into(), value.into());
+        self.with_top(move |s, top| s.tag(top, key, value));
+    }
+
+    /// Logs a timestamped event with fields on the active span.
+    ///
+    /// ```
+    /// let _s = tracekit::start_active_span("a");
+    /// tracekit::current_span().add_event("retry", [("attempt", 2.into())]);
+    /// ```
+    pub fn add_event(
+        &self,
+        name: impl Into<Cow<'static, str>>,
+        fields: impl IntoIterator<Item = (&'static str, Value)>,
+    ) {
+        let event = (
+            name.into(),
+            Stamp::now(),
+            fields
+                .into_iter()
+                .map(|(k, v)| (Key::Borrowed(k), v))
+                .collect(),
+        );
+        self.with_top(move |s, top| {
+            frame_core(&mut s.stack[top]).map(|c| c.extras().events.push(event))
+        });
+    }
+
+    /// Records an error on the active span (see [`Span::record_error`](crate::Span::record_error)).
+    ///
+    /// ```
+    /// let ((), c) = tracekit::testing::capture(|| {
+    ///     let _s = tracekit::start_active_span("a");
+    ///     tracekit::current_span().record_error(&std::fmt::Error);
+    /// });
+    /// assert!(c.span("a").is_error());
+    /// ```
+    pub fn record_error<E: std::error::Error + ?Sized>(&self, error: &E) {
+        let parts = crate::span::ErrorParts::of(error);
+        self.with_top(move |s, top| parts.apply(s, top));
+    }
+
+    /// Sets a baggage item on the active span, inherited by spans started under it.
+    ///
+    /// ```
+    /// let _s = tracekit::start_active_span("a");
+    /// tracekit::current_span().set_baggage_item("user.id", "42");
+    /// let child = tracekit::Span::start("b");
+    /// assert_eq!(child.context().unwrap().baggage_item("user.id"), Some("42"));
+    /// ```
+    pub fn set_baggage_item(&self, key: impl Into<String>, value: impl Into<String>) {
+        let (key, value) = (key.into(), value.into());
+        if !crate::ENABLED {
+            return;
+        }
+        with_state(|s| {
+            if let Some(f) = s.stack.last_mut() {
+                set_baggage(f, key, value);
+            }
+        });
+    }
+}
+
+pub(crate) fn set_baggage(frame: &mut Frame, key: String, value: String) {
+    let mut baggage = frame.baggage.as_deref().cloned().unwrap_or_default();
+    baggage.set(key, value);
+    let baggage = Arc::new(baggage);
+    if let FrameKind::Owned(data) = &mut frame.kind {
+        data.baggage = Some(baggage.clone());
+    }
+    frame.baggage = Some(baggage);
+}
+
+pub(crate) fn frame_core(frame: &mut Frame) -> Option<&mut SpanCore> {
+    match &mut frame.kind {
+        FrameKind::Local(core, _) => Some(core),
+        FrameKind::Owned(data) => Some(&mut data.core),
+        FrameKind::Attached => None,
+    }
+}
+
+/// Converts recorded event tuples for a record.
+pub(crate) fn events_of(extras: &mut Extras, cal: &crate::clock::Calibration) -> Vec<Event> {
+    extras
+        .events
+        .drain(..)
+        .map(|(name, stamp, fields)| Event {
+            name,
+            time: cal.to_system_time(stamp),
+            fields,
+        })
+        .collect()
+}

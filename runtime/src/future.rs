@@ -1,0 +1,174 @@
+//! Future adapters that keep the right span current across `.await`, on
+//! whichever thread polls the future.
+
+use crate::context::{Context, with_state};
+use crate::span::Span;
+use std::future::Future;
+use std::mem::ManuallyDrop;
+use std::pin::Pin;
+use std::task::{Context as TaskContext, Poll};
+
+/// Extension methods on every future.
+///
+/// ```
+/// use tracekit::FutureExt;
+/// # let rt = tokio::runtime::Builder::new_multi_thread().build().unwrap();
+/// let ((), c) = tracekit::testing::capture(|| rt.block_on(async {
+///     let span = tracekit::Span::start("request");
+///     async {
+///         let _child = tracekit::start_active_span("parse");
+///         tokio::task::yield_now().await;
+///     }
+///     .in_span(span)
+///     .await;
+/// }));
+/// assert_eq!(c.tree(), "request\n  parse\n");
+/// ```
+pub trait FutureExt: Future + Sized {
+    /// Makes `span` current on every poll of this future, finishes it when
+    /// the future completes, and marks it `cancelled` if the future is
+    /// dropped first.
+    fn in_span(self, span: Span) -> InSpan<Self> {
+        InSpan::new(span, self)
+    }
+
+    /// Captures the current context now and re-enters it on every poll, so a
+    /// future spawned onto another task or thread stays in this trace.
+    ///
+    /// ```
+    /// use tracekit::FutureExt;
+    /// # let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    /// let ((), c) = tracekit::testing::capture(|| rt.block_on(async {
+    ///     let _root = tracekit::start_active_span("root");
+    ///     let task = tokio::spawn(async {
+    ///         drop(tracekit::Span::start("in task"));
+    ///     }.in_current_span());
+    ///     drop(_root);
+    ///     task.await.unwrap();
+    /// }));
+    /// assert_eq!(c.tree(), "root\n  in task\n");
+    /// ```
+    fn in_current_span(self) -> WithContext<Self> {
+        WithContext {
+            cx: Context::current(),
+            inner: self,
+        }
+    }
+}
+
+impl<F: Future> FutureExt for F {}
+
+/// A future with a span made current on every poll; see [`FutureExt::in_span`].
+#[must_use = "futures do nothing unless polled"]
+pub struct InSpan<F> {
+    span: Span,
+    inner: ManuallyDrop<F>,
+    done: bool,
+}
+
+impl<F> InSpan<F> {
+    /// Wraps `inner` so `span` is current whenever it runs.
+    ///
+    /// ```
+    /// let fut = tracekit::InSpan::new(tracekit::Span::start("s"), async { 1 });
+    /// # drop(fut);
+    /// ```
+    pub fn new(span: Span, inner: F) -> InSpan<F> {
+        InSpan {
+            span,
+            inner: ManuallyDrop::new(inner),
+            done: false,
+        }
+    }
+
+    #[doc(hidden)]
+    pub fn span_mut(&mut self) -> &mut Span {
+        &mut self.span
+    }
+}
+
+/// Keeps `span` current until dropped, then gives it back.
+struct Current<'a> {
+    span: &'a mut Span,
+    token: u32,
+}
+
+impl<'a> Current<'a> {
+    fn enter(span: &'a mut Span) -> Current<'a> {
+        let token = match span.take_data() {
+            Some(d) => with_state(|s| s.push(d.into_frame())).unwrap_or(0),
+            None => 0,
+        };
+        Current { span, token }
+    }
+}
+
+impl Drop for Current<'_> {
+    fn drop(&mut self) {
+        if self.token != 0 {
+            self.span.data = crate::context::pop_frame(self.token, None);
+        }
+    }
+}
+
+impl<F: Future> Future for InSpan<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<F::Output> {
+        // SAFETY: `inner` is never moved out of the pinned struct; `span` and
+        // `done` are not structurally pinned.
+        let this = unsafe { self.get_unchecked_mut() };
+        let polled = {
+            let _current = Current::enter(&mut this.span);
+            let inner = unsafe { Pin::new_unchecked(&mut *this.inner) };
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| inner.poll(cx)))
+        };
+        match polled {
+            Ok(Poll::Ready(out)) => {
+                this.done = true;
+                drop(std::mem::replace(&mut this.span, Span::none()));
+                Poll::Ready(out)
+            }
+            Ok(Poll::Pending) => Poll::Pending,
+            Err(payload) => {
+                this.done = true;
+                crate::__private::record_panic_on(&mut this.span, &*payload);
+                drop(std::mem::replace(&mut this.span, Span::none()));
+                std::panic::resume_unwind(payload)
+            }
+        }
+    }
+}
+
+impl<F> Drop for InSpan<F> {
+    fn drop(&mut self) {
+        {
+            // The inner future's own clean-up runs inside the span.
+            let _current = Current::enter(&mut self.span);
+            // SAFETY: dropped exactly once, here, in place (it stays pinned).
+            unsafe { ManuallyDrop::drop(&mut self.inner) };
+        }
+        if !self.done {
+            self.span.set_tag("cancelled", true);
+        }
+    }
+}
+
+/// A future that re-enters a captured context on every poll; see
+/// [`FutureExt::in_current_span`].
+#[must_use = "futures do nothing unless polled"]
+pub struct WithContext<F> {
+    cx: Context,
+    inner: F,
+}
+
+impl<F: Future> Future for WithContext<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<F::Output> {
+        // SAFETY: `inner` is structurally pinned and never moved; `cx` is not pinned.
+        let this = unsafe { self.get_unchecked_mut() };
+        let _guard = this.cx.clone().attach();
+        unsafe { Pin::new_unchecked(&mut this.inner) }.poll(cx)
+    }
+}

@@ -1,0 +1,303 @@
+//! Support for the code `#[trace_fn]` generates. Not public API: names and
+//! signatures change without notice.
+//!
+//! The work lives here, in non-generic functions, so each instrumented
+//! function grows by a few calls only.
+
+use crate::context::{self, with_state};
+use crate::span::{self, ErrorParts};
+use crate::value::Value;
+use crate::{Span, ToValue};
+use std::any::Any;
+use std::borrow::Cow;
+use std::marker::PhantomData;
+
+pub use crate::future::InSpan;
+pub use crate::trace_point::{Metadata, TracePoint};
+pub use inventory;
+
+/// The span of a sync function call, active until dropped.
+pub struct LocalGuard {
+    token: u32,
+    recording: bool,
+    _not_send: PhantomData<*const ()>,
+}
+
+impl LocalGuard {
+    /// Starts the span as a child of the current span (or a new root).
+    #[inline]
+    pub fn enter(meta: &'static Metadata) -> LocalGuard {
+        let (token, recording) = span::enter_local(meta);
+        LocalGuard {
+            token,
+            recording,
+            _not_send: PhantomData,
+        }
+    }
+
+    /// Whether argument values need to be computed at all.
+    #[inline(always)]
+    pub fn is_recording(&self) -> bool {
+        self.recording
+    }
+
+    /// Records the arguments under the names in the trace point.
+    #[inline]
+    pub fn args<const N: usize>(&self, meta: &'static Metadata, values: [Option<Value>; N]) {
+        let token = self.token;
+        with_state(|s| {
+            if s.stack.last().is_some_and(|f| f.token == token) {
+                for (name, value) in meta.args().iter().zip(values) {
+                    if let Some(value) = value {
+                        s.open_tags.push((Cow::Borrowed(*name), value));
+                    }
+                }
+            }
+        });
+    }
+
+    /// Runs the function body; a panic marks the span before unwinding on.
+    #[inline(always)]
+    pub fn run<R>(&self, body: impl FnOnce() -> R) -> R {
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)) {
+            Ok(r) => r,
+            Err(payload) => {
+                self.panicked(&*payload);
+                std::panic::resume_unwind(payload)
+            }
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn panicked(&self, payload: &(dyn Any + Send)) {
+        self.outcome(Some(Outcome(panic_parts(payload))));
+    }
+
+    /// Records an `Err` return as an error.
+    #[inline]
+    pub fn outcome(&self, outcome: Option<Outcome>) {
+        if let Some(Outcome(parts)) = outcome {
+            if self.recording {
+                let token = self.token;
+                with_state(move |s| {
+                    if let Some(i) = s.find(token) {
+                        parts.apply(s, i);
+                    }
+                });
+            }
+        }
+    }
+}
+
+impl Drop for LocalGuard {
+    #[inline]
+    fn drop(&mut self) {
+        if self.token != 0 {
+            context::pop_frame(self.token, None);
+        }
+    }
+}
+
+fn panic_parts(payload: &(dyn Any + Send)) -> ErrorParts {
+    let message = if let Some(s) = payload.downcast_ref::<&'static str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "panic with a non-string payload".to_owned()
+    };
+    ErrorParts::message("panic", message)
+}
+
+pub(crate) fn record_panic_on(span: &mut Span, payload: &(dyn Any + Send)) {
+    record_outcome_on(span, Some(Outcome(panic_parts(payload))));
+}
+
+fn record_outcome_on(span: &mut Span, outcome: Option<Outcome>) {
+    if let (Some(Outcome(parts)), Some(d)) = (outcome, span.data.as_mut()) {
+        if d.flags & context::SAMPLED != 0 {
+            parts.apply_to(&mut d.core, &mut d.tags);
+        }
+    }
+}
+
+/// Starts the owned span of an `async fn` call, a child of the current span.
+#[inline]
+pub fn start_async(meta: &'static Metadata) -> Span {
+    Span::builder(meta.name()).trace_point(meta).start()
+}
+
+/// Records the arguments of an `async fn` span.
+pub fn span_args<const N: usize>(
+    span: &mut Span,
+    meta: &'static Metadata,
+    values: [Option<Value>; N],
+) {
+    for (name, value) in meta.args().iter().zip(values) {
+        if let Some(value) = value {
+            span.set_tag(*name, value);
+        }
+    }
+}
+
+/// Records an `Err` output on the current span (the `async fn`'s own span,
+/// current while its future is polled).
+pub fn current_outcome(outcome: Option<Outcome>) {
+    if let Some(Outcome(parts)) = outcome {
+        with_state(move |s| {
+            if let Some(top) = s.stack.len().checked_sub(1) {
+                if s.stack[top].is_recording() {
+                    parts.apply(s, top);
+                }
+            }
+        });
+    }
+}
+
+/// An error return, ready to record.
+pub struct Outcome(ErrorParts);
+
+// Autoref specialization: the macro calls `(&&&Arg(&x)).__tk_value()`; method
+// resolution picks the impl with the most references that applies, so typed
+// values beat `Debug` text, which beats leaving the argument out. No argument
+// type can break the build.
+
+/// Wraps an argument for value selection.
+pub struct Arg<'a, T: ?Sized>(pub &'a T);
+
+/// Typed values.
+pub trait ViaToValue {
+    fn __tk_value(&self) -> Option<Value>;
+}
+impl<T: ToValue + ?Sized> ViaToValue for &&Arg<'_, T> {
+    #[inline]
+    fn __tk_value(&self) -> Option<Value> {
+        Some(self.0.to_value())
+    }
+}
+
+/// `Debug` text.
+pub trait ViaDebug {
+    fn __tk_value(&self) -> Option<Value>;
+}
+impl<T: std::fmt::Debug + ?Sized> ViaDebug for &Arg<'_, T> {
+    fn __tk_value(&self) -> Option<Value> {
+        Some(Value::Str(Cow::Owned(format!("{:?}", self.0))))
+    }
+}
+
+/// Neither: the argument is left out.
+pub trait ViaNothing {
+    fn __tk_value(&self) -> Option<Value>;
+}
+impl<T: ?Sized> ViaNothing for Arg<'_, T> {
+    #[inline(always)]
+    fn __tk_value(&self) -> Option<Value> {
+        None
+    }
+}
+
+/// Wraps a return value for error detection.
+pub struct Ret<'a, T: ?Sized>(pub &'a T);
+
+/// `Err(e)` where `e: Error`: message, type and source chain.
+pub trait ErrAsError {
+    fn __tk_outcome(&self) -> Option<Outcome>;
+}
+impl<T, E: std::error::Error> ErrAsError for &&&&&Ret<'_, Result<T, E>> {
+    #[inline]
+    fn __tk_outcome(&self) -> Option<Outcome> {
+        match self.0 {
+            Ok(_) => None,
+            Err(e) => Some(Outcome(ErrorParts::of(e))),
+        }
+    }
+}
+
+/// `Err(e)` where `e` can be viewed as an error (`Box<dyn Error + Send + Sync>`,
+/// `anyhow::Error`): message and source chain, type named after `E`.
+pub trait ErrAsDynError {
+    fn __tk_outcome(&self) -> Option<Outcome>;
+}
+impl<T, E: AsRef<dyn std::error::Error + Send + Sync + 'static>> ErrAsDynError
+    for &&&&Ret<'_, Result<T, E>>
+{
+    fn __tk_outcome(&self) -> Option<Outcome> {
+        match self.0 {
+            Ok(_) => None,
+            Err(e) => {
+                let mut parts = ErrorParts::of(e.as_ref());
+                parts.set_type_name(std::any::type_name::<E>());
+                Some(Outcome(parts))
+            }
+        }
+    }
+}
+
+/// `Err(e)` where `e: Display`.
+pub trait ErrAsDisplay {
+    fn __tk_outcome(&self) -> Option<Outcome>;
+}
+impl<T, E: std::fmt::Display> ErrAsDisplay for &&&Ret<'_, Result<T, E>> {
+    fn __tk_outcome(&self) -> Option<Outcome> {
+        match self.0 {
+            Ok(_) => None,
+            Err(e) => Some(Outcome(ErrorParts::message(
+                std::any::type_name::<E>(),
+                e.to_string(),
+            ))),
+        }
+    }
+}
+
+/// `Err(e)` where `e: Debug`.
+pub trait ErrAsDebug {
+    fn __tk_outcome(&self) -> Option<Outcome>;
+}
+impl<T, E: std::fmt::Debug> ErrAsDebug for &&Ret<'_, Result<T, E>> {
+    fn __tk_outcome(&self) -> Option<Outcome> {
+        match self.0 {
+            Ok(_) => None,
+            Err(e) => Some(Outcome(ErrorParts::message(
+                std::any::type_name::<E>(),
+                format!("{e:?}"),
+            ))),
+        }
+    }
+}
+
+/// `Err(e)` of any other type.
+pub trait ErrOpaque {
+    fn __tk_outcome(&self) -> Option<Outcome>;
+}
+impl<T, E> ErrOpaque for &Ret<'_, Result<T, E>> {
+    fn __tk_outcome(&self) -> Option<Outcome> {
+        match self.0 {
+            Ok(_) => None,
+            Err(_) => Some(Outcome(ErrorParts::message(
+                std::any::type_name::<E>(),
+                "error".to_owned(),
+            ))),
+        }
+    }
+}
+
+/// Not a `Result`: nothing to record.
+pub trait NotAResult {
+    fn __tk_outcome(&self) -> Option<Outcome>;
+}
+impl<T: ?Sized> NotAResult for Ret<'_, T> {
+    #[inline(always)]
+    fn __tk_outcome(&self) -> Option<Outcome> {
+        None
+    }
+}
+
+/// Imported by generated code for the method resolution above.
+pub mod select {
+    pub use super::{
+        ErrAsDebug as _, ErrAsDisplay as _, ErrAsDynError as _, ErrAsError as _, ErrOpaque as _,
+        NotAResult as _, ViaDebug as _, ViaNothing as _, ViaToValue as _,
+    };
+}

@@ -1,0 +1,159 @@
+use crate::record::SpanRecord;
+use crate::report::Reporter;
+use crate::{SpanId, TraceId};
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::io::Write;
+use std::time::Duration;
+
+/// Prints each finished trace as an indented tree with durations, tags,
+/// events and errors. A trace is printed when its local root finishes; spans
+/// that finish later (detached tasks) are printed as a continuation.
+///
+/// ```
+/// let _guard = tracekit::set_reporter(tracekit::ConsoleReporter::stdout());
+/// let _s = tracekit::start_active_span("hello");
+/// ```
+pub struct ConsoleReporter {
+    out: Box<dyn Write + Send>,
+    pending: HashMap<TraceId, Vec<SpanRecord>>,
+    show_code: bool,
+}
+
+/// Traces with no finished root are printed anyway past this many spans,
+/// so an endless trace cannot hold memory forever.
+const MAX_PENDING_SPANS: usize = 10_000;
+
+impl ConsoleReporter {
+    /// Prints to standard output.
+    ///
+    /// ```
+    /// let r = tracekit::ConsoleReporter::stdout();
+    /// # drop(r);
+    /// ```
+    pub fn stdout() -> Self {
+        Self::to_writer(std::io::stdout())
+    }
+
+    /// Prints to standard error.
+    ///
+    /// ```
+    /// let r = tracekit::ConsoleReporter::stderr();
+    /// # drop(r);
+    /// ```
+    pub fn stderr() -> Self {
+        Self::to_writer(std::io::stderr())
+    }
+
+    /// Prints to any writer.
+    ///
+    /// ```
+    /// let r = tracekit::ConsoleReporter::to_writer(Vec::new());
+    /// # drop(r);
+    /// ```
+    pub fn to_writer(out: impl Write + Send + 'static) -> Self {
+        ConsoleReporter {
+            out: Box::new(out),
+            pending: HashMap::new(),
+            show_code: false,
+        }
+    }
+
+    /// Also prints the `code.*` tags (function, module, file, line).
+    ///
+    /// ```
+    /// let r = tracekit::ConsoleReporter::stdout().with_code_location(true);
+    /// # drop(r);
+    /// ```
+    pub fn with_code_location(mut self, show: bool) -> Self {
+        self.show_code = show;
+        self
+    }
+
+    fn print(&mut self, trace_id: TraceId, spans: Vec<SpanRecord>, complete: bool) {
+        let mut text = String::new();
+        let _ = writeln!(
+            text,
+            "trace {trace_id}{}",
+            if complete { "" } else { " (continued)" }
+        );
+        for (depth, i) in crate::tree::depth_first(&spans) {
+            let s = &spans[i];
+            let indent = "  ".repeat(depth + 1);
+            let _ = write!(text, "{indent}{} {}", s.name(), fmt_duration(s.duration()));
+            if s.kind() != crate::SpanKind::Internal {
+                let _ = write!(text, " [{}]", s.kind().as_str());
+            }
+            for (k, v) in s.tags() {
+                if !self.show_code && k.starts_with("code.") {
+                    continue;
+                }
+                match v {
+                    crate::Value::Str(_) => {
+                        let _ = write!(text, " {k}={v:?}", v = v.to_string());
+                    }
+                    _ => {
+                        let _ = write!(text, " {k}={v}");
+                    }
+                }
+            }
+            if let crate::Status::Error { description } = s.status() {
+                let _ = write!(text, " ERROR: {description}");
+            }
+            text.push('\n');
+            for e in s.events() {
+                let _ = write!(text, "{indent}  · {}", e.name());
+                for (k, v) in e.fields() {
+                    let _ = write!(text, " {k}={v}");
+                }
+                text.push('\n');
+            }
+        }
+        // A closed pipe must not take the collector down; the trace is lost, not the program.
+        let _ = self.out.write_all(text.as_bytes());
+        let _ = self.out.flush();
+    }
+}
+
+fn fmt_duration(d: Duration) -> String {
+    let us = d.as_secs_f64() * 1e6;
+    if us < 1000.0 {
+        format!("{us:.1}µs")
+    } else if us < 1e6 {
+        format!("{:.2}ms", us / 1e3)
+    } else {
+        format!("{:.3}s", us / 1e6)
+    }
+}
+
+fn is_local_root(s: &SpanRecord) -> bool {
+    s.parent_id().is_none() || s.has_remote_parent()
+}
+
+impl Reporter for ConsoleReporter {
+    fn report(&mut self, spans: Vec<SpanRecord>) {
+        let mut done: Vec<(TraceId, SpanId)> = Vec::new();
+        for s in spans {
+            if is_local_root(&s) {
+                done.push((s.trace_id(), s.span_id()));
+            }
+            self.pending.entry(s.trace_id()).or_default().push(s);
+        }
+        for (trace_id, _) in done {
+            if let Some(spans) = self.pending.remove(&trace_id) {
+                self.print(trace_id, spans, true);
+            }
+        }
+        let total: usize = self.pending.values().map(Vec::len).sum();
+        if total > MAX_PENDING_SPANS {
+            self.flush();
+        }
+    }
+
+    fn flush(&mut self) {
+        let pending: Vec<_> = self.pending.drain().collect();
+        for (trace_id, spans) in pending {
+            self.print(trace_id, spans, false);
+        }
+    }
+}

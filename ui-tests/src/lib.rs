@@ -1,0 +1,1 @@
+//! Trybuild cases live in `tests/`.
