@@ -1,0 +1,558 @@
+//! `#[trace_fn]` and `#[trace_impl]` as users write them.
+
+use std::fmt;
+use tracekit::testing::capture;
+use tracekit::{Value, trace_fn, trace_impl};
+
+const ON: bool = cfg!(feature = "trace-all");
+
+#[trace_fn]
+fn level1(n: u64) -> u64 {
+    level2(n + 1) + 1
+}
+#[trace_fn]
+fn level2(n: u64) -> u64 {
+    level3(n + 1) + 1
+}
+#[trace_fn]
+fn level3(n: u64) -> u64 {
+    level4(n + 1) + 1
+}
+#[trace_fn]
+fn level4(n: u64) -> u64 {
+    level5(n + 1) + 1
+}
+#[trace_fn]
+fn level5(n: u64) -> u64 {
+    n * 10
+}
+
+#[test]
+fn nesting_five_deep_gives_one_trace_with_parent_links() {
+    let (out, c) = capture(|| level1(1));
+    assert_eq!(out, 54);
+    if !ON {
+        assert!(c.spans().is_empty());
+        return;
+    }
+    assert_eq!(
+        c.tree(),
+        "level1\n  level2\n    level3\n      level4\n        level5\n"
+    );
+    let names = ["level1", "level2", "level3", "level4", "level5"];
+    for pair in names.windows(2) {
+        let (parent, child) = (c.span(pair[0]), c.span(pair[1]));
+        assert_eq!(child.parent_id(), Some(parent.span_id()));
+        assert_eq!(child.trace_id(), parent.trace_id());
+        assert!(child.start() >= parent.start() && child.end() <= parent.end());
+    }
+    assert_eq!(c.span("level3").tag("n"), Some(&Value::U64(3)));
+    assert!(c.span("level1").parent_id().is_none());
+}
+
+#[derive(Debug)]
+struct Point {
+    x: i32,
+    y: i32,
+}
+
+struct Opaque;
+
+#[allow(clippy::too_many_arguments)]
+#[trace_fn]
+fn many_args(
+    count: u64,
+    delta: i32,
+    ratio: f64,
+    flag: bool,
+    label: &str,
+    owned: String,
+    point: Point,
+    opaque: Opaque,
+) -> i64 {
+    let _ = opaque;
+    count as i64
+        + delta as i64
+        + ratio as i64
+        + flag as i64
+        + label.len() as i64
+        + owned.len() as i64
+        + point.x as i64
+        + point.y as i64
+}
+
+#[test]
+fn arguments_are_tags_that_keep_their_type() {
+    let (out, c) = capture(|| {
+        many_args(
+            7,
+            -2,
+            1.5,
+            true,
+            "GET /users",
+            "owned".to_string(),
+            Point { x: 1, y: 2 },
+            Opaque,
+        )
+    });
+    assert_eq!(out, 7 - 2 + 1 + 1 + 10 + 5 + 3);
+    if !ON {
+        assert!(c.spans().is_empty());
+        return;
+    }
+    let s = c.span("many_args");
+    assert_eq!(s.tag("count"), Some(&Value::U64(7)));
+    assert_eq!(s.tag("delta"), Some(&Value::I64(-2)));
+    assert_eq!(s.tag("ratio"), Some(&Value::F64(1.5)));
+    assert_eq!(s.tag("flag"), Some(&Value::Bool(true)));
+    // Strings are stored bare, without quotes.
+    assert_eq!(s.tag("label").unwrap().to_string(), "GET /users");
+    assert_eq!(s.tag("owned").unwrap().as_str(), Some("owned"));
+    // Other types are recorded as their Debug text...
+    assert_eq!(s.tag("point").unwrap().to_string(), "Point { x: 1, y: 2 }");
+    // ...and a type without Debug is left out rather than breaking the build.
+    assert_eq!(s.tag("opaque"), None);
+}
+
+#[trace_fn]
+fn generic_debug<T: fmt::Debug>(value: T, other: impl fmt::Display) -> String {
+    format!("{value:?}/{other}")
+}
+
+#[test]
+fn generic_arguments_use_what_their_bounds_allow() {
+    let (out, c) = capture(|| generic_debug(vec![1, 2], 5u8));
+    assert_eq!(out, "[1, 2]/5");
+    if ON {
+        let s = c.span("generic_debug");
+        assert_eq!(s.tag("value").unwrap().to_string(), "[1, 2]");
+        // `impl Display` has no Debug bound: left out.
+        assert_eq!(s.tag("other"), None);
+    }
+}
+
+#[trace_fn]
+fn code_location() {}
+
+#[test]
+fn spans_carry_code_location_tags_and_trace_points_are_registered() {
+    let ((), c) = capture(code_location);
+    if !ON {
+        assert!(c.spans().is_empty());
+        assert!(tracekit::trace_points().next().is_none());
+        return;
+    }
+    let s = c.span("code_location");
+    assert_eq!(s.tag("code.function").unwrap().to_string(), "code_location");
+    assert_eq!(s.tag("code.namespace").unwrap().to_string(), module_path!());
+    assert!(
+        s.tag("code.filepath")
+            .unwrap()
+            .to_string()
+            .ends_with("macros.rs")
+    );
+    assert!(s.tag("code.lineno").unwrap().as_i64().unwrap() > 0);
+    let point = tracekit::trace_points()
+        .find(|p| p.name() == "code_location")
+        .expect("registered");
+    assert_eq!(point.module_path(), module_path!());
+    // Every function in this file is registered, called or not.
+    for name in [
+        "level5",
+        "many_args",
+        "Cache::get",
+        "Repo::find",
+        "never_called",
+    ] {
+        assert!(
+            tracekit::trace_points().any(|p| p.name() == name),
+            "{name} missing"
+        );
+    }
+}
+
+#[trace_fn]
+#[allow(dead_code)]
+fn never_called() {}
+
+struct Cache<T> {
+    items: Vec<T>,
+}
+
+#[trace_impl]
+impl<T: Clone + fmt::Debug> Cache<T> {
+    fn new() -> Self {
+        Cache { items: Vec::new() }
+    }
+
+    fn put(&mut self, item: T) {
+        self.items.push(item);
+    }
+
+    fn get(&self, index: usize) -> Option<T> {
+        self.items.get(index).cloned()
+    }
+
+    #[trace_fn(name = "cache.size", skip(verbose))]
+    fn size(&self, verbose: bool) -> usize {
+        let _ = verbose;
+        self.items.len()
+    }
+
+    #[no_trace]
+    fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    fn into_items(self) -> Vec<T> {
+        self.items
+    }
+}
+
+#[test]
+fn trace_impl_names_methods_type_method_and_honours_overrides() {
+    let (items, c) = capture(|| {
+        let mut cache: Cache<String> = Cache::new();
+        cache.put("a".to_string());
+        assert_eq!(cache.get(0).as_deref(), Some("a"));
+        assert_eq!(cache.size(true), 1);
+        assert!(!cache.is_empty());
+        cache.into_items()
+    });
+    assert_eq!(items, ["a"]);
+    if !ON {
+        assert!(c.spans().is_empty());
+        return;
+    }
+    assert_eq!(
+        c.tree(),
+        "Cache::new\nCache::put\nCache::get\ncache.size\nCache::into_items\n"
+    );
+    // `self` is not recorded; other arguments are. A generic `T: Debug` is
+    // recorded as its Debug text: the concrete type is unknown at expansion.
+    assert_eq!(
+        c.span("Cache::put").tag("item").unwrap().to_string(),
+        "\"a\""
+    );
+    assert_eq!(c.span("Cache::put").tag("self"), None);
+    assert_eq!(c.span("Cache::get").tag("index"), Some(&Value::U64(0)));
+    assert_eq!(c.span("cache.size").tag("verbose"), None);
+    assert_eq!(
+        c.span("Cache::get")
+            .tag("code.namespace")
+            .unwrap()
+            .to_string(),
+        format!("{}::Cache", module_path!())
+    );
+}
+
+trait Repository {
+    fn find(&self, id: u64) -> Result<String, std::io::Error>;
+    fn count(&self) -> usize {
+        0
+    }
+}
+
+struct Repo;
+
+#[trace_impl]
+impl Repository for Repo {
+    fn find(&self, id: u64) -> Result<String, std::io::Error> {
+        if id == 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "no user 0",
+            ));
+        }
+        Ok(format!("user{id}"))
+    }
+}
+
+#[test]
+fn trace_impl_on_a_trait_impl() {
+    let (r, c) = capture(|| (Repo.find(3).unwrap(), Repo.count()));
+    assert_eq!(r, ("user3".to_string(), 0));
+    if ON {
+        assert_eq!(c.tree(), "Repo::find\n");
+    }
+}
+
+#[trace_impl]
+trait Greeter {
+    fn name(&self) -> String;
+    fn greet(&self, whom: &str) -> String {
+        format!("{} greets {whom}", self.name())
+    }
+}
+
+struct English;
+impl Greeter for English {
+    fn name(&self) -> String {
+        "en".into()
+    }
+}
+
+#[test]
+fn trace_impl_on_a_trait_traces_default_bodies() {
+    let (s, c) = capture(|| English.greet("you"));
+    assert_eq!(s, "en greets you");
+    if ON {
+        assert_eq!(c.tree(), "Greeter::greet\n");
+        assert_eq!(
+            c.span("Greeter::greet").tag("whom").unwrap().to_string(),
+            "you"
+        );
+    }
+}
+
+#[trace_fn]
+fn early_return(n: i32) -> Result<i32, String> {
+    if n < 0 {
+        return Err(format!("negative: {n}"));
+    }
+    let parsed: i32 = "12".parse().map_err(|_| "parse".to_string())?;
+    Ok(parsed + n)
+}
+
+#[trace_fn]
+fn question_mark(s: &str) -> Result<u32, std::num::ParseIntError> {
+    let n: u32 = s.parse()?;
+    Ok(n * 2)
+}
+
+#[trace_fn]
+fn io_alias(fail: bool) -> std::io::Result<u8> {
+    if fail {
+        Err(std::io::Error::other("disk on fire"))
+    } else {
+        Ok(1)
+    }
+}
+
+#[test]
+fn early_return_and_question_mark_behave_as_before() {
+    let (r, c) = capture(|| {
+        (
+            early_return(-1),
+            early_return(3),
+            question_mark("x"),
+            question_mark("21"),
+        )
+    });
+    assert_eq!(r.0, Err("negative: -1".to_string()));
+    assert_eq!(r.1, Ok(15));
+    assert!(r.2.is_err());
+    assert_eq!(r.3, Ok(42));
+    if !ON {
+        assert!(c.spans().is_empty());
+        return;
+    }
+    let er = c.spans_named("early_return");
+    assert_eq!(er.len(), 2);
+    assert!(er[0].is_error());
+    assert_eq!(er[0].status(), &tracekit::Status::error("negative: -1"));
+    assert!(!er[1].is_error());
+    let qm = c.spans_named("question_mark");
+    assert!(qm[0].is_error() && !qm[1].is_error());
+    assert_eq!(
+        qm[0].events()[0]
+            .field("exception.type")
+            .unwrap()
+            .to_string(),
+        "core::num::error::ParseIntError"
+    );
+}
+
+#[test]
+fn err_through_a_type_alias_is_an_error_with_exception_event() {
+    let (r, c) = capture(|| (io_alias(true).is_err(), io_alias(false).is_ok()));
+    assert_eq!(r, (true, true));
+    if !ON {
+        return;
+    }
+    let spans = c.spans_named("io_alias");
+    let failed = spans[0];
+    assert!(failed.is_error());
+    assert_eq!(failed.tag("error"), Some(&Value::Bool(true)));
+    let ev = &failed.events()[0];
+    assert_eq!(ev.name(), "exception");
+    assert_eq!(
+        ev.field("exception.message").unwrap().to_string(),
+        "disk on fire"
+    );
+    assert_eq!(
+        ev.field("exception.type").unwrap().to_string(),
+        "std::io::error::Error"
+    );
+    assert!(!spans[1].is_error());
+    assert_eq!(spans[1].tag("error"), None);
+}
+
+#[derive(Debug)]
+struct Outer(Inner);
+#[derive(Debug)]
+struct Inner;
+impl fmt::Display for Outer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("query failed")
+    }
+}
+impl fmt::Display for Inner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("connection reset")
+    }
+}
+impl std::error::Error for Inner {}
+impl std::error::Error for Outer {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.0)
+    }
+}
+
+#[trace_fn]
+fn chained() -> Result<(), Outer> {
+    Err(Outer(Inner))
+}
+
+#[trace_fn]
+fn boxed() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    Err(Box::new(Outer(Inner)))
+}
+
+#[derive(Debug)]
+struct DebugOnly;
+
+#[trace_fn]
+fn debug_only_error() -> Result<(), DebugOnly> {
+    Err(DebugOnly)
+}
+
+struct NoTraits;
+
+#[trace_fn]
+fn opaque_error() -> Result<(), NoTraits> {
+    Err(NoTraits)
+}
+
+#[test]
+fn error_source_chains_and_errors_of_any_type() {
+    let (_, c) = capture(|| {
+        let _ = chained();
+        let _ = boxed();
+        let _ = debug_only_error();
+        let _ = opaque_error();
+    });
+    if !ON {
+        return;
+    }
+    for name in ["chained", "boxed"] {
+        let ev = &c.span(name).events()[0];
+        assert_eq!(
+            ev.field("exception.message").unwrap().to_string(),
+            "query failed"
+        );
+        assert_eq!(
+            ev.field("exception.source.1").unwrap().to_string(),
+            "connection reset"
+        );
+    }
+    assert_eq!(
+        c.span("debug_only_error").status(),
+        &tracekit::Status::error("DebugOnly")
+    );
+    assert!(c.span("opaque_error").is_error());
+}
+
+#[trace_fn]
+fn explode(message: &str) -> u32 {
+    if !message.is_empty() {
+        panic!("boom: {message}");
+    }
+    1
+}
+
+#[test]
+fn a_panic_marks_the_span_finishes_it_and_restores_the_context() {
+    let (after, c) = capture(|| {
+        let outer = tracekit::start_active_span("outer");
+        let result = std::panic::catch_unwind(|| explode("bad input"));
+        assert!(result.is_err());
+        // The context is back to `outer`, not the panicked span.
+        let current = tracekit::current_span().context();
+        assert_eq!(current, outer.context());
+        drop(outer);
+        explode("")
+    });
+    assert_eq!(after, 1);
+    if !ON {
+        assert!(c.spans().is_empty());
+        return;
+    }
+    let spans = c.spans_named("explode");
+    assert_eq!(spans.len(), 2);
+    let panicked = spans.iter().find(|s| s.is_error()).unwrap();
+    assert_eq!(
+        panicked.status(),
+        &tracekit::Status::error("boom: bad input")
+    );
+    assert_eq!(
+        panicked.events()[0]
+            .field("exception.type")
+            .unwrap()
+            .to_string(),
+        "panic"
+    );
+    assert_eq!(panicked.parent_id(), Some(c.span("outer").span_id()));
+    // The call after the panic is a new root, not a child of the dead span.
+    let fine = spans.iter().find(|s| !s.is_error()).unwrap();
+    assert!(fine.parent_id().is_none());
+}
+
+#[trace_fn]
+fn recurse(depth: u32) -> u32 {
+    if depth == 0 {
+        0
+    } else {
+        1 + recurse(depth - 1)
+    }
+}
+
+#[test]
+fn recursion_nests() {
+    let (n, c) = capture(|| recurse(3));
+    assert_eq!(n, 3);
+    if ON {
+        assert_eq!(c.tree(), "recurse\n  recurse\n    recurse\n      recurse\n");
+    }
+}
+
+#[trace_fn]
+fn patterns((a, b): (u8, u8), Point { x, y }: Point, _: u8, mut m: u8) -> u32 {
+    m += 1;
+    a as u32 + b as u32 + x as u32 + y as u32 + m as u32
+}
+
+#[test]
+fn pattern_arguments_record_each_bound_name() {
+    let (n, c) = capture(|| patterns((1, 2), Point { x: 3, y: 4 }, 9, 5));
+    assert_eq!(n, 16);
+    if ON {
+        let s = c.span("patterns");
+        for (k, v) in [("a", 1u64), ("b", 2), ("m", 5)] {
+            assert_eq!(s.tag(k), Some(&Value::U64(v)), "{k}");
+        }
+        assert_eq!(s.tag("x"), Some(&Value::I64(3)));
+        assert_eq!(s.tag("y"), Some(&Value::I64(4)));
+    }
+}
+
+#[trace_fn]
+fn returns_reference(s: &str) -> &str {
+    &s[1..]
+}
+
+#[test]
+fn elided_lifetimes_in_the_signature_still_work() {
+    let (s, _) = capture(|| returns_reference("xyz").to_owned());
+    assert_eq!(s, "yz");
+}
