@@ -1,0 +1,138 @@
+//! Reporting: the console tree, flush on guard drop, and the bounded queue
+//! that drops (and counts) rather than blocking the application.
+//!
+//! One test per binary concern: the stalled-reporter test below blocks the
+//! collector, so this file holds no capture-based tests.
+
+use std::io::Write;
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tracekit::{ConsoleReporter, Reporter, Span, SpanRecord, start_active_span, trace_fn};
+
+const ON: bool = cfg!(feature = "trace-all");
+
+#[derive(Clone, Default)]
+struct Shared(Arc<Mutex<Vec<u8>>>);
+impl Write for Shared {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[trace_fn]
+fn lookup(key: &str) -> Result<u32, std::io::Error> {
+    if key == "bad" {
+        return Err(std::io::Error::other("not found"));
+    }
+    Ok(1)
+}
+
+/// A reporter that holds the collector until told to go on.
+struct Stalled {
+    gate: Arc<Mutex<Option<mpsc::Receiver<()>>>>,
+    seen: Arc<Mutex<usize>>,
+}
+impl Reporter for Stalled {
+    fn report(&mut self, spans: Vec<SpanRecord>) {
+        if let Some(rx) = self.gate.lock().unwrap().take() {
+            let _ = rx.recv();
+        }
+        *self.seen.lock().unwrap() += spans.len();
+    }
+}
+
+#[test]
+fn reporting() {
+    // Run in sequence: they share the one global reporter slot.
+    console_prints_each_trace_as_a_tree();
+    a_stalled_reporter_never_blocks_the_application();
+}
+
+fn console_prints_each_trace_as_a_tree() {
+    let out = Shared::default();
+    let guard = tracekit::set_reporter(ConsoleReporter::to_writer(out.clone()));
+    {
+        let request = start_active_span("GET /users/:id");
+        request.set_tag("http.method", "GET");
+        let _ = lookup("good");
+        let _ = lookup("bad");
+        tracekit::current_span().add_event("cache-miss", [("key", "users:7".into())]);
+    }
+    drop(guard); // flushes
+    let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+    if !ON {
+        assert!(text.is_empty(), "{text}");
+        return;
+    }
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines[0].starts_with("trace "), "{text}");
+    assert!(lines[1].starts_with("  GET /users/:id "), "{text}");
+    assert!(lines[1].contains("http.method=\"GET\""), "{text}");
+    assert!(
+        lines[2].starts_with("    · cache-miss key=users:7"),
+        "{text}"
+    );
+    assert!(
+        lines[3].starts_with("    lookup ") && lines[3].contains("key=\"good\""),
+        "{text}"
+    );
+    assert!(
+        lines[4].contains("key=\"bad\"") && lines[4].contains("ERROR: not found"),
+        "{text}"
+    );
+    // Durations are printed with a unit.
+    assert!(lines[1].contains("µs") || lines[1].contains("ms"), "{text}");
+    assert!(
+        !text.contains("code."),
+        "code location is off by default: {text}"
+    );
+}
+
+fn a_stalled_reporter_never_blocks_the_application() {
+    let (tx, rx) = mpsc::channel();
+    let seen = Arc::new(Mutex::new(0));
+    let guard = tracekit::set_reporter(Stalled {
+        gate: Arc::new(Mutex::new(Some(rx))),
+        seen: seen.clone(),
+    });
+    let before = tracekit::collector_stats();
+    // Give the collector a first span to stall on.
+    drop(Span::start("first"));
+    std::thread::sleep(Duration::from_millis(50));
+    let roots = tracekit::QUEUE_CAPACITY * 2 / 1000;
+    let n = roots * 1000;
+    let started = Instant::now();
+    for _ in 0..roots {
+        let _root = start_active_span("root");
+        for _ in 0..999 {
+            drop(start_active_span("child"));
+        }
+    }
+    let elapsed = started.elapsed();
+    let after = tracekit::collector_stats();
+    let _ = tx.send(()); // nobody listens when tracing is compiled out
+    drop(guard);
+    if !ON {
+        assert_eq!(after, before);
+        return;
+    }
+    // Nothing waited for the stalled reporter: the loop ran to the end, and
+    // what did not fit in the queue was dropped and counted.
+    assert!(elapsed < Duration::from_secs(20), "{elapsed:?}");
+    let dropped = after.spans_dropped - before.spans_dropped;
+    assert!(
+        dropped >= (n - tracekit::QUEUE_CAPACITY) as u64,
+        "dropped {dropped}"
+    );
+    let delivered = *seen.lock().unwrap() as u64;
+    assert!(
+        delivered >= (tracekit::QUEUE_CAPACITY / 2) as u64,
+        "delivered {delivered}"
+    );
+    assert_eq!(delivered + dropped, n as u64 + 1);
+}
