@@ -1,1 +1,210 @@
-//! Benchmarks live in `benches/`.
+//! The contenders of the side-by-side benchmark, shared by the criterion
+//! bench (`benches/trace_fn.rs`) and the instruction counter
+//! (`src/bin/count_instructions.rs`).
+//!
+//! Same work for each: a sync function with two `u64` arguments, called 100
+//! times under an active root span, every span recorded and delivered to a
+//! reporter (or exporter) that discards it.
+
+use std::hint::black_box;
+
+/// Calls per root span.
+pub const CALLS_PER_ROOT: u64 = 100;
+
+/// The untraced baseline.
+#[inline(never)]
+pub fn plain_add(a: u64, b: u64) -> u64 {
+    black_box(a) ^ b
+}
+
+/// tracekit: `#[trace_fn]` records both arguments as typed tags. Built with
+/// `--no-default-features`, this is the `trace-all` off contender.
+#[tracekit::trace_fn]
+#[inline(never)]
+pub fn tracekit_add(a: u64, b: u64) -> u64 {
+    black_box(a) ^ b
+}
+
+/// fastrace: bare `#[trace]`.
+#[fastrace::trace]
+#[inline(never)]
+pub fn fastrace_add(a: u64, b: u64) -> u64 {
+    black_box(a) ^ b
+}
+
+/// fastrace with the two arguments as properties.
+#[fastrace::trace(properties = { "a": "{a}", "b": "{b}" })]
+#[inline(never)]
+pub fn fastrace_props_add(a: u64, b: u64) -> u64 {
+    black_box(a) ^ b
+}
+
+/// tracing: `#[instrument]` records both arguments as fields.
+#[tracing::instrument]
+#[inline(never)]
+pub fn tracing_add(a: u64, b: u64) -> u64 {
+    black_box(a) ^ b
+}
+
+/// The contenders, by the name the reports use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Contender {
+    Untraced,
+    Tracekit,
+    FastraceBare,
+    FastraceProps,
+    TracingRegistry,
+    TracingOtel,
+}
+
+impl Contender {
+    pub const ALL: [Contender; 6] = [
+        Contender::Tracekit,
+        Contender::FastraceBare,
+        Contender::FastraceProps,
+        Contender::TracingRegistry,
+        Contender::TracingOtel,
+        Contender::Untraced,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Contender::Untraced => "untraced",
+            Contender::Tracekit if cfg!(feature = "trace-all") => "tracekit",
+            Contender::Tracekit => "tracekit-off",
+            Contender::FastraceBare => "fastrace",
+            Contender::FastraceProps => "fastrace-properties",
+            Contender::TracingRegistry => "tracing-registry",
+            Contender::TracingOtel => "tracing-opentelemetry",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Contender> {
+        Contender::ALL
+            .into_iter()
+            .find(|c| c.name() == name || (name == "tracekit" && *c == Contender::Tracekit))
+    }
+}
+
+struct TracekitDiscard;
+impl tracekit::Reporter for TracekitDiscard {
+    fn report(&mut self, spans: Vec<tracekit::SpanRecord>) {
+        black_box(spans);
+    }
+}
+
+struct FastraceDiscard;
+impl fastrace::collector::Reporter for FastraceDiscard {
+    fn report(&mut self, spans: Vec<fastrace::collector::SpanRecord>) {
+        black_box(spans);
+    }
+}
+
+#[derive(Debug)]
+struct OtelDiscard;
+impl opentelemetry_sdk::trace::SpanExporter for OtelDiscard {
+    async fn export(
+        &self,
+        batch: Vec<opentelemetry_sdk::trace::SpanData>,
+    ) -> opentelemetry_sdk::error::OTelSdkResult {
+        black_box(batch);
+        Ok(())
+    }
+}
+
+/// A contender set up to run: its reporter or subscriber installed.
+pub struct Harness {
+    contender: Contender,
+    _tracekit: Option<tracekit::ReporterGuard>,
+    _tracing: Option<tracing::subscriber::DefaultGuard>,
+    otel: Option<opentelemetry_sdk::trace::SdkTracerProvider>,
+}
+
+impl Harness {
+    /// Installs what the contender needs on this thread.
+    pub fn new(contender: Contender) -> Harness {
+        use tracing_subscriber::layer::SubscriberExt;
+        let mut h = Harness {
+            contender,
+            _tracekit: None,
+            _tracing: None,
+            otel: None,
+        };
+        match contender {
+            Contender::Tracekit => h._tracekit = Some(tracekit::set_reporter(TracekitDiscard)),
+            Contender::FastraceBare | Contender::FastraceProps => {
+                fastrace::set_reporter(FastraceDiscard, fastrace::collector::Config::default())
+            }
+            Contender::TracingRegistry => {
+                h._tracing = Some(tracing::subscriber::set_default(
+                    tracing_subscriber::registry(),
+                ))
+            }
+            Contender::TracingOtel => {
+                use opentelemetry::trace::TracerProvider as _;
+                let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder()
+                    .with_batch_exporter(OtelDiscard)
+                    .build();
+                let tracer = provider.tracer("bench");
+                let subscriber = tracing_subscriber::registry()
+                    .with(tracing_opentelemetry::layer().with_tracer(tracer));
+                h._tracing = Some(tracing::subscriber::set_default(subscriber));
+                h.otel = Some(provider);
+            }
+            Contender::Untraced => {}
+        }
+        h
+    }
+
+    /// One root span with [`CALLS_PER_ROOT`] traced calls under it.
+    #[inline(never)]
+    pub fn run_root(&self) -> u64 {
+        let mut acc = 0;
+        match self.contender {
+            Contender::Untraced => {
+                for i in 0..CALLS_PER_ROOT {
+                    acc += plain_add(i, 2);
+                }
+            }
+            Contender::Tracekit => {
+                let _root = tracekit::start_active_span("root");
+                for i in 0..CALLS_PER_ROOT {
+                    acc += tracekit_add(i, 2);
+                }
+            }
+            Contender::FastraceBare | Contender::FastraceProps => {
+                let root = fastrace::Span::root("root", fastrace::prelude::SpanContext::random());
+                let _g = root.set_local_parent();
+                for i in 0..CALLS_PER_ROOT {
+                    acc += if self.contender == Contender::FastraceBare {
+                        fastrace_add(i, 2)
+                    } else {
+                        fastrace_props_add(i, 2)
+                    };
+                }
+            }
+            Contender::TracingRegistry | Contender::TracingOtel => {
+                let root = tracing::info_span!("root");
+                let _e = root.enter();
+                for i in 0..CALLS_PER_ROOT {
+                    acc += tracing_add(i, 2);
+                }
+            }
+        }
+        acc
+    }
+
+    /// Delivers everything recorded so far to the discarding sink.
+    pub fn flush(&self) {
+        match self.contender {
+            Contender::Tracekit => tracekit::flush(),
+            Contender::FastraceBare | Contender::FastraceProps => fastrace::flush(),
+            Contender::TracingOtel => {
+                if let Some(p) = &self.otel {
+                    let _ = p.force_flush();
+                }
+            }
+            _ => {}
+        }
+    }
+}

@@ -132,8 +132,10 @@ fn tsc_is_usable() -> bool {
 /// Converts stamps to wall time with one calibration shared by a whole batch.
 pub(crate) struct Calibration {
     base_ticks: u64,
-    base_unix_nanos: u128,
-    nanos_per_tick: f64,
+    base_unix_nanos: u64,
+    /// Nanoseconds per tick in 32.32 fixed point: integer math per span, no
+    /// (software) 128-bit float conversions.
+    nanos_per_tick_q32: u64,
 }
 
 impl Calibration {
@@ -162,21 +164,27 @@ impl Calibration {
         };
         Calibration {
             base_ticks: anchor.ticks,
-            base_unix_nanos: anchor.unix_nanos,
-            nanos_per_tick,
+            base_unix_nanos: anchor.unix_nanos.min(u128::from(u64::MAX)) as u64,
+            nanos_per_tick_q32: (nanos_per_tick * 4_294_967_296.0) as u64,
+        }
+    }
+
+    #[inline]
+    pub(crate) fn unix_nanos(&self, stamp: Stamp) -> u64 {
+        match stamp.ticks() {
+            None => stamp.0 & !EXPLICIT,
+            Some(t) => {
+                // A tick before the anchor cannot come from this process's clock
+                // reads; clamp rather than wrap.
+                let delta = t.saturating_sub(self.base_ticks);
+                let offset = (u128::from(delta) * u128::from(self.nanos_per_tick_q32)) >> 32;
+                self.base_unix_nanos.saturating_add(offset as u64)
+            }
         }
     }
 
     pub(crate) fn to_system_time(&self, stamp: Stamp) -> SystemTime {
-        let nanos = match stamp.ticks() {
-            None => u128::from(stamp.0 & !EXPLICIT),
-            Some(t) => {
-                let delta = t as i128 - self.base_ticks as i128;
-                let offset = (delta as f64 * self.nanos_per_tick) as i128;
-                (self.base_unix_nanos as i128 + offset).max(0) as u128
-            }
-        };
-        UNIX_EPOCH + Duration::from_nanos(nanos.min(u128::from(u64::MAX)) as u64)
+        UNIX_EPOCH + Duration::from_nanos(self.unix_nanos(stamp))
     }
 }
 

@@ -483,6 +483,9 @@ impl State {
     pub(crate) fn finish_into_batch(&mut self, mut raw: RawSpan, tags: Tagged) {
         let start = self.batch.tags.len() as u32;
         match tags {
+            Tagged::Arena(from, to) if to == self.open_tags.len() => {
+                move_tail(&mut self.open_tags, from, &mut self.batch.tags)
+            }
             Tagged::Arena(from, to) => self.batch.tags.extend(self.open_tags.drain(from..to)),
             Tagged::Owned(v) => self.batch.tags.extend(v),
         }
@@ -517,6 +520,22 @@ impl State {
             },
         );
         collector::submit(batch);
+    }
+}
+
+/// Moves `from[start..]` to the end of `to`: the common case of finishing the
+/// innermost span, without the per-element cost of a `Drain`.
+#[inline]
+fn move_tail<T>(from: &mut Vec<T>, start: usize, to: &mut Vec<T>) {
+    let n = from.len() - start;
+    to.reserve(n);
+    // SAFETY: the `n` elements after `start` are initialised; they are copied
+    // bit for bit into reserved space of `to`, then `from` forgets them, so
+    // each is owned exactly once.
+    unsafe {
+        std::ptr::copy_nonoverlapping(from.as_ptr().add(start), to.as_mut_ptr().add(to.len()), n);
+        from.set_len(start);
+        to.set_len(to.len() + n);
     }
 }
 
@@ -558,6 +577,18 @@ pub(crate) fn with_state<R>(f: impl FnOnce(&mut State) -> R) -> Option<R> {
 /// now). Frames above it, if guards were dropped out of order, stay.
 pub(crate) fn pop_frame(token: u32, end: Option<Stamp>) -> Option<Box<SpanData>> {
     with_state(|s| {
+        // The common case: the innermost frame, a local span.
+        if let Some(top) = s.stack.last() {
+            if top.token == token && matches!(top.kind, FrameKind::Local(..)) {
+                if let Some(frame) = s.stack.pop() {
+                    finish_local(s, frame, end);
+                }
+                if s.stack.is_empty() {
+                    s.flush();
+                }
+                return None;
+            }
+        }
         let index = s.find(token)?;
         let frame = s.stack.remove(index);
         let popped_owned = match frame.kind {
@@ -609,6 +640,32 @@ pub(crate) fn pop_frame(token: u32, end: Option<Stamp>) -> Option<Box<SpanData>>
         popped_owned
     })
     .flatten()
+}
+
+/// Finishes the local span of the innermost frame, already popped.
+#[inline]
+fn finish_local(s: &mut State, frame: Frame, end: Option<Stamp>) {
+    let FrameKind::Local(core, tag_start) = frame.kind else {
+        return;
+    };
+    let tag_start = tag_start as usize;
+    if frame.flags & SAMPLED != 0 {
+        let raw = RawSpan {
+            trace_id: frame.trace_id,
+            span_id: frame.span_id,
+            flags: frame.flags,
+            capture: frame.capture,
+            baggage: frame.baggage,
+            trace_state: frame.trace_state,
+            core,
+            end: end.unwrap_or_else(Stamp::now),
+            tags: 0..0,
+        };
+        let to = s.open_tags.len();
+        s.finish_into_batch(raw, Tagged::Arena(tag_start, to));
+    } else {
+        s.open_tags.truncate(tag_start);
+    }
 }
 
 /// A handle on the innermost active span of this thread, to tag it or log to

@@ -1,0 +1,38 @@
+//! Runs one contender for a given number of root spans and flushes, for
+//! `valgrind --tool=callgrind` to count instructions (all threads, the
+//! collector's work included). `benches/run.sh` runs it twice with different
+//! counts and divides the difference by the extra calls, which cancels
+//! start-up and set-up costs.
+//!
+//! Usage: `count-instructions <contender> <roots>`
+
+use tracekit_benches::{Contender, Harness};
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let name = args.next().unwrap_or_default();
+    let Some(contender) = Contender::from_name(&name) else {
+        eprintln!(
+            "unknown contender {name:?}; one of: {:?}",
+            Contender::ALL.map(Contender::name)
+        );
+        std::process::exit(2);
+    };
+    let roots: u64 = match args.next().map(|s| s.parse()) {
+        Some(Ok(n)) => n,
+        _ => {
+            eprintln!("usage: count-instructions <contender> <roots>");
+            std::process::exit(2);
+        }
+    };
+    let harness = Harness::new(contender);
+    // Warm up: first-use initialisation (clock, thread-locals, collector thread).
+    for _ in 0..10 {
+        std::hint::black_box(harness.run_root());
+    }
+    harness.flush();
+    for _ in 0..roots {
+        std::hint::black_box(harness.run_root());
+    }
+    harness.flush();
+}

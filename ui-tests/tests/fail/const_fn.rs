@@ -1,0 +1,6 @@
+#[tracekit::trace_fn]
+const fn f() -> u8 {
+    1
+}
+
+fn main() {}

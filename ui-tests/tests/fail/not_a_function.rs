@@ -1,0 +1,7 @@
+#[tracekit::trace_fn]
+struct S;
+
+#[tracekit::trace_impl]
+fn g() {}
+
+fn main() {}
