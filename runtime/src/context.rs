@@ -343,12 +343,15 @@ pub(crate) struct SpanCore {
     pub(crate) extras: Option<Box<Extras>>,
 }
 
+/// An event as recorded: name, time, fields.
+pub(crate) type RawEvent = (Cow<'static, str>, Stamp, Vec<(Key, Value)>);
+
 /// The rarely used parts of a span, allocated only when used.
 #[derive(Default)]
 pub(crate) struct Extras {
     /// Tags set while another span was on top of this one's frame.
     pub(crate) tags: Vec<(Key, Value)>,
-    pub(crate) events: Vec<(Cow<'static, str>, Stamp, Vec<(Key, Value)>)>,
+    pub(crate) events: Vec<RawEvent>,
     pub(crate) links: Vec<Link>,
     pub(crate) status: Status,
 }

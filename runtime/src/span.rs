@@ -71,6 +71,8 @@ impl SpanData {
         self.flags & SAMPLED != 0
     }
 
+    // Boxed because the span owns its data through a box; unboxing here is one move.
+    #[allow(clippy::boxed_local)]
     fn finish(self: Box<Self>, end: Stamp) {
         if !self.recording() {
             return;
