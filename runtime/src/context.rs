@@ -584,7 +584,8 @@ pub(crate) fn pop_frame(token: u32, end: Option<Stamp>) -> Option<Box<SpanData>>
         if let Some(top) = s.stack.last() {
             if top.token == token && matches!(top.kind, FrameKind::Local(..)) {
                 if let Some(frame) = s.stack.pop() {
-                    finish_local(s, frame, end);
+                    let tag_end = s.open_tags.len();
+                    finish_local(s, frame, end, tag_end);
                 }
                 if s.stack.is_empty() {
                     s.flush();
@@ -594,9 +595,9 @@ pub(crate) fn pop_frame(token: u32, end: Option<Stamp>) -> Option<Box<SpanData>>
         }
         let index = s.find(token)?;
         let frame = s.stack.remove(index);
-        let popped_owned = match frame.kind {
-            FrameKind::Local(core, tag_start) => {
-                let tag_start = tag_start as usize;
+        let popped_owned = match &frame.kind {
+            FrameKind::Local(_, tag_start) => {
+                let tag_start = *tag_start;
                 // The arena holds this span's tags up to the next local frame above.
                 let tag_end = s.stack[index..]
                     .iter()
@@ -605,37 +606,24 @@ pub(crate) fn pop_frame(token: u32, end: Option<Stamp>) -> Option<Box<SpanData>>
                         _ => None,
                     })
                     .unwrap_or(s.open_tags.len());
-                let moved = (tag_end - tag_start) as u32;
-                if moved != 0 && index < s.stack.len() {
+                let moved = tag_end as u32 - tag_start;
+                if moved != 0 {
                     for f in &mut s.stack[index..] {
                         if let FrameKind::Local(_, start) = &mut f.kind {
                             *start -= moved;
                         }
                     }
                 }
-                if frame.flags & SAMPLED != 0 {
-                    let raw = RawSpan {
-                        trace_id: frame.trace_id,
-                        span_id: frame.span_id,
-                        flags: frame.flags,
-                        capture: frame.capture,
-                        baggage: frame.baggage,
-                        trace_state: frame.trace_state,
-                        core,
-                        end: end.unwrap_or_else(Stamp::now),
-                        tags: 0..0,
-                    };
-                    s.finish_into_batch(raw, Tagged::Arena(tag_start, tag_end));
-                } else {
-                    s.open_tags.drain(tag_start..tag_end);
-                }
+                finish_local(s, frame, end, tag_end);
                 if s.stack.is_empty() {
                     s.flush();
                 }
                 return None;
             }
-            FrameKind::Owned(data) => Some(data),
-            FrameKind::Attached => None,
+            FrameKind::Owned(_) | FrameKind::Attached => match frame.kind {
+                FrameKind::Owned(data) => Some(data),
+                _ => None,
+            },
         };
         // Leaving an owned span's poll or an attached context: whatever
         // finished inside is handed over now, so it is visible to the caller.
@@ -645,9 +633,10 @@ pub(crate) fn pop_frame(token: u32, end: Option<Stamp>) -> Option<Box<SpanData>>
     .flatten()
 }
 
-/// Finishes the local span of the innermost frame, already popped.
+/// Finishes the local span of a popped frame; its tags are
+/// `open_tags[tag_start..tag_end]`.
 #[inline]
-fn finish_local(s: &mut State, frame: Frame, end: Option<Stamp>) {
+fn finish_local(s: &mut State, frame: Frame, end: Option<Stamp>, tag_end: usize) {
     let FrameKind::Local(core, tag_start) = frame.kind else {
         return;
     };
@@ -664,10 +653,9 @@ fn finish_local(s: &mut State, frame: Frame, end: Option<Stamp>) {
             end: end.unwrap_or_else(Stamp::now),
             tags: 0..0,
         };
-        let to = s.open_tags.len();
-        s.finish_into_batch(raw, Tagged::Arena(tag_start, to));
+        s.finish_into_batch(raw, Tagged::Arena(tag_start, tag_end));
     } else {
-        s.open_tags.truncate(tag_start);
+        s.open_tags.drain(tag_start..tag_end);
     }
 }
 
