@@ -145,9 +145,17 @@ pub(crate) fn drain(sinks: &mut Sinks) -> usize {
     }
     if let Some(reporter) = sinks.reporter.as_mut() {
         REPORTED.fetch_add(n as u64, Ordering::Relaxed);
+        IN_REPORTER.with(|r| r.set(true));
         reporter.report(records);
+        IN_REPORTER.with(|r| r.set(false));
     }
     n
+}
+
+thread_local! {
+    /// Set while this thread runs a reporter, which holds the sinks lock: a
+    /// reporter calling `flush()` must not wait for itself.
+    static IN_REPORTER: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
 fn to_records(mut batch: Batch, cal: &Calibration, out: &mut Vec<SpanRecord>) {
@@ -203,6 +211,9 @@ fn to_records(mut batch: Batch, cal: &Calibration, out: &mut Vec<SpanRecord>) {
 /// Hands this thread's finished spans over and delivers everything queued.
 pub(crate) fn flush_all() {
     crate::context::with_state(|s| s.flush());
+    if IN_REPORTER.with(|r| r.get()) {
+        return;
+    }
     let mut sinks = sinks();
     drain(&mut sinks);
     if let Some(r) = sinks.reporter.as_mut() {

@@ -51,6 +51,26 @@ fn reporting() {
     // Run in sequence: they share the one global reporter slot.
     console_prints_each_trace_as_a_tree();
     a_stalled_reporter_never_blocks_the_application();
+    a_reporter_that_flushes_from_inside_does_not_deadlock();
+}
+
+/// Calls `tracekit::flush()` from inside `report`, as a reporter wrapping
+/// another library might.
+struct Reentrant(Arc<Mutex<usize>>);
+impl Reporter for Reentrant {
+    fn report(&mut self, spans: Vec<SpanRecord>) {
+        tracekit::flush();
+        *self.0.lock().unwrap() += spans.len();
+    }
+}
+
+fn a_reporter_that_flushes_from_inside_does_not_deadlock() {
+    let seen = Arc::new(Mutex::new(0));
+    let guard = tracekit::set_reporter(Reentrant(seen.clone()));
+    drop(Span::start("one"));
+    tracekit::flush();
+    drop(guard);
+    assert_eq!(*seen.lock().unwrap(), usize::from(ON));
 }
 
 fn console_prints_each_trace_as_a_tree() {
