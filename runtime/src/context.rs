@@ -580,55 +580,41 @@ pub(crate) fn with_state<R>(f: impl FnOnce(&mut State) -> R) -> Option<R> {
 /// now). Frames above it, if guards were dropped out of order, stay.
 pub(crate) fn pop_frame(token: u32, end: Option<Stamp>) -> Option<Box<SpanData>> {
     with_state(|s| {
-        // The common case: the innermost frame, a local span.
-        if let Some(top) = s.stack.last() {
-            if top.token == token && matches!(top.kind, FrameKind::Local(..)) {
-                if let Some(frame) = s.stack.pop() {
-                    let tag_end = s.open_tags.len();
-                    finish_local(s, frame, end, tag_end);
-                }
-                if s.stack.is_empty() {
-                    s.flush();
-                }
-                return None;
-            }
-        }
         let index = s.find(token)?;
-        let frame = s.stack.remove(index);
-        let popped_owned = match &frame.kind {
-            FrameKind::Local(_, tag_start) => {
-                let tag_start = *tag_start;
-                // The arena holds this span's tags up to the next local frame above.
-                let tag_end = s.stack[index..]
-                    .iter()
-                    .find_map(|f| match f.kind {
-                        FrameKind::Local(_, start) => Some(start as usize),
-                        _ => None,
-                    })
-                    .unwrap_or(s.open_tags.len());
-                let moved = tag_end as u32 - tag_start;
-                if moved != 0 {
-                    for f in &mut s.stack[index..] {
-                        if let FrameKind::Local(_, start) = &mut f.kind {
-                            *start -= moved;
-                        }
+        if let FrameKind::Local(_, tag_start) = s.stack[index].kind {
+            // The arena holds this span's tags up to the next local frame above
+            // (there is none when the innermost span finishes, the usual case).
+            let above = index + 1;
+            let tag_end = s.stack[above..]
+                .iter()
+                .find_map(|f| match f.kind {
+                    FrameKind::Local(_, start) => Some(start as usize),
+                    _ => None,
+                })
+                .unwrap_or(s.open_tags.len());
+            let moved = tag_end as u32 - tag_start;
+            if moved != 0 {
+                for f in &mut s.stack[above..] {
+                    if let FrameKind::Local(_, start) = &mut f.kind {
+                        *start -= moved;
                     }
                 }
-                finish_local(s, frame, end, tag_end);
-                if s.stack.is_empty() {
-                    s.flush();
-                }
-                return None;
             }
-            FrameKind::Owned(_) | FrameKind::Attached => match frame.kind {
-                FrameKind::Owned(data) => Some(data),
-                _ => None,
-            },
-        };
+            let frame = s.stack.remove(index);
+            finish_local(s, frame, end, tag_end);
+            if s.stack.is_empty() {
+                s.flush();
+            }
+            return None;
+        }
+        let frame = s.stack.remove(index);
         // Leaving an owned span's poll or an attached context: whatever
         // finished inside is handed over now, so it is visible to the caller.
         s.flush();
-        popped_owned
+        match frame.kind {
+            FrameKind::Owned(data) => Some(data),
+            _ => None,
+        }
     })
     .flatten()
 }
