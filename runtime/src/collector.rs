@@ -145,9 +145,17 @@ pub(crate) fn drain(sinks: &mut Sinks) -> usize {
     }
     if let Some(reporter) = sinks.reporter.as_mut() {
         REPORTED.fetch_add(n as u64, Ordering::Relaxed);
+        // Cleared on drop, so a panicking reporter does not leave `flush()`
+        // disabled on this thread.
+        struct Reporting;
+        impl Drop for Reporting {
+            fn drop(&mut self) {
+                IN_REPORTER.with(|r| r.set(false));
+            }
+        }
         IN_REPORTER.with(|r| r.set(true));
+        let _reporting = Reporting;
         reporter.report(records);
-        IN_REPORTER.with(|r| r.set(false));
     }
     n
 }
@@ -227,10 +235,15 @@ static BACKGROUND: Lazy<std::thread::Thread> = Lazy::new(|| {
         .spawn(|| {
             loop {
                 std::thread::park_timeout(INTERVAL);
-                let mut sinks = sinks();
-                if sinks.reporter.is_some() {
-                    drain(&mut sinks);
-                }
+                // A panicking reporter loses its batch, not the collector:
+                // without this the thread would die and nothing would be
+                // delivered until someone called `flush()`.
+                let _ = std::panic::catch_unwind(|| {
+                    let mut sinks = sinks();
+                    if sinks.reporter.is_some() {
+                        drain(&mut sinks);
+                    }
+                });
             }
         })
         .map(|h| h.thread().clone())

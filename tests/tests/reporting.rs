@@ -52,6 +52,85 @@ fn reporting() {
     console_prints_each_trace_as_a_tree();
     a_stalled_reporter_never_blocks_the_application();
     a_reporter_that_flushes_from_inside_does_not_deadlock();
+    a_panicking_reporter_does_not_disable_flush();
+    a_reporter_panic_on_the_collector_thread_does_not_stop_reporting();
+}
+
+/// Panics on the first batch it gets on the thread `panic_on`
+/// (`None`: on any thread other than the test's), records the names of the rest.
+struct PanicsOnce {
+    panic_on: Option<std::thread::ThreadId>,
+    test_thread: std::thread::ThreadId,
+    panicked: bool,
+    names: Arc<Mutex<Vec<String>>>,
+}
+impl Reporter for PanicsOnce {
+    fn report(&mut self, spans: Vec<SpanRecord>) {
+        let here = std::thread::current().id();
+        let target = match self.panic_on {
+            Some(t) => here == t,
+            None => here != self.test_thread,
+        };
+        if target && !self.panicked {
+            self.panicked = true;
+            panic!("reporter bug");
+        }
+        let mut names = self.names.lock().unwrap();
+        names.extend(spans.iter().map(|s| s.name().to_string()));
+    }
+}
+
+fn panics_once(panic_on: Option<std::thread::ThreadId>) -> (PanicsOnce, Arc<Mutex<Vec<String>>>) {
+    let names = Arc::new(Mutex::new(Vec::new()));
+    let r = PanicsOnce {
+        panic_on,
+        test_thread: std::thread::current().id(),
+        panicked: false,
+        names: names.clone(),
+    };
+    (r, names)
+}
+
+fn a_panicking_reporter_does_not_disable_flush() {
+    let (reporter, names) = panics_once(Some(std::thread::current().id()));
+    let guard = tracekit::set_reporter(reporter);
+    drop(Span::start("lost"));
+    // The collector thread may deliver "lost" first; this flush then panics
+    // on whatever it finds, or on the next batch below.
+    let mut panicked = std::panic::catch_unwind(tracekit::flush).is_err();
+    drop(Span::start("next"));
+    panicked |= std::panic::catch_unwind(tracekit::flush).is_err();
+    assert_eq!(panicked, ON);
+    // flush() on this thread still delivers after its reporter panicked here.
+    drop(Span::start("delivered"));
+    tracekit::flush();
+    let seen = names.lock().unwrap().clone();
+    assert_eq!(seen.iter().any(|n| n == "delivered"), ON, "{seen:?}");
+    drop(guard);
+}
+
+fn a_reporter_panic_on_the_collector_thread_does_not_stop_reporting() {
+    let (reporter, names) = panics_once(None);
+    let guard = tracekit::set_reporter(reporter);
+    // Wait, without flushing, until the collector thread has delivered
+    // (it panics on its first batch, then must go on).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut i = 0;
+    while ON && Instant::now() < deadline {
+        drop(Span::start(format!("span{i}")));
+        i += 1;
+        std::thread::sleep(Duration::from_millis(5));
+        if names.lock().unwrap().len() >= 3 {
+            break;
+        }
+    }
+    let delivered = names.lock().unwrap().len();
+    drop(guard);
+    assert_eq!(
+        delivered >= 3,
+        ON,
+        "background delivered {delivered} after a panic"
+    );
 }
 
 /// Calls `tracekit::flush()` from inside `report`, as a reporter wrapping
