@@ -12,10 +12,10 @@ cargo bench -q -p tracekit-benches --bench trace_fn -- "${crit[@]}" 2>&1 | tee "
 cargo bench -q -p tracekit-benches --no-default-features --bench trace_fn -- "${crit[@]}" tracekit-off 2>&1 | tee "$out/off.txt"
 
 # Instructions: two runs with different root counts; the difference divided
-# by the extra calls (200,000) cancels start-up and set-up. fastrace's clock
-# calibrates in a start-up constructor linked into every run, which spins a
-# time-dependent number of instructions (a few million); spread over 200,000
-# calls that leaves about +-20 instructions per call of noise.
+# by the extra calls (200,000) cancels start-up and set-up. The counts still
+# vary between runs (by up to about 100 per call): fastrace's start-up clock
+# calibration spins a time-dependent number of instructions, and how many
+# spans each background drain handles depends on timing. See PERFORMANCE.md.
 count() {
   valgrind --tool=callgrind --callgrind-out-file=/dev/null "$1" "$2" "$3" 2>&1 \
     | grep -oE 'Collected : [0-9]+' | grep -oE '[0-9]+'
