@@ -3,16 +3,63 @@
 //! errors of one attribute are reported together.
 
 use proc_macro2::{Span, TokenStream};
+use syn::ext::IdentExt;
 use syn::meta::ParseNestedMeta;
-use syn::{Ident, LitStr};
+use syn::parse::{Parse, ParseStream};
+use syn::punctuated::Punctuated;
+use syn::{Expr, Ident, LitBool, LitStr, Token};
 
-/// The options of one `#[trace_fn(...)]` or `#[trace_impl(...)]`.
+const OPTIONS: &str =
+    "`name`, `skip`, `skip_all`, `redact`, `fields`, `ret`, `err`, `kind`, `crate`";
+
+/// The options of one `#[trace_fn(...)]` or `#[trace_impl(...)]`. An option
+/// left unset is `None`, so a method's options can fall back to its impl's.
 #[derive(Clone, Default)]
 pub struct Options {
     pub name: Option<LitStr>,
-    pub skip: Vec<Ident>,
+    /// `skip(...)`: the span of the option and the names.
+    pub skip: Option<(Span, Vec<Ident>)>,
     pub skip_all: Option<Span>,
+    pub redact: Option<(Span, Vec<Ident>)>,
+    pub fields: Vec<Field>,
+    pub ret: Option<bool>,
+    pub err: Option<bool>,
+    pub kind: Option<Kind>,
+    pub krate: Option<syn::Path>,
 }
+
+/// One `key = value` of `fields(...)`.
+#[derive(Clone)]
+pub struct Field {
+    /// The tag key, dots included (`db.system`).
+    pub key: String,
+    pub key_span: Span,
+    pub format: Format,
+    pub value: Expr,
+}
+
+/// How a field's value is recorded.
+#[derive(Clone, Copy, PartialEq)]
+pub enum Format {
+    /// Typed if it implements `ToValue`, else its `Debug` text.
+    Value,
+    /// `%expr`: its `Display` text.
+    Display,
+    /// `?expr`: its `Debug` text.
+    Debug,
+}
+
+/// A span kind, by the name of its `tracekit::SpanKind` variant.
+#[derive(Clone, Copy)]
+pub struct Kind(pub &'static str);
+
+const KINDS: [(&str, &str); 5] = [
+    ("server", "Server"),
+    ("client", "Client"),
+    ("producer", "Producer"),
+    ("consumer", "Consumer"),
+    ("internal", "Internal"),
+];
 
 impl Options {
     /// Parses the tokens inside the attribute's parentheses.
@@ -30,77 +77,278 @@ impl Options {
         if let Err(e) = syn::parse::Parser::parse2(parser, tokens) {
             errors.push(e);
         }
+        if let Err(e) = options.validate() {
+            errors.push(e);
+        }
         errors.finish()?;
-        options.validate()?;
         Ok(options)
     }
 
     fn parse_one(&mut self, meta: &ParseNestedMeta) -> syn::Result<()> {
         let path = &meta.path;
-        if path.is_ident("name") {
-            if self.name.is_some() {
-                return Err(meta.error("duplicate option `name`"));
-            }
-            let lit: LitStr = meta.value()?.parse().map_err(|e| {
-                syn::Error::new(e.span(), "`name` takes a string literal: name = \"...\"")
-            })?;
-            if lit.value().is_empty() {
-                return Err(syn::Error::new(lit.span(), "`name` must not be empty"));
-            }
-            self.name = Some(lit);
-        } else if path.is_ident("skip") {
-            if !self.skip.is_empty() {
-                return Err(meta.error("duplicate option `skip`"));
-            }
-            meta.parse_nested_meta(|inner| {
-                match inner.path.get_ident() {
-                    Some(id) => self.skip.push(id.clone()),
-                    None => return Err(inner.error("expected an argument name")),
+        let Some(option) = path.get_ident().map(|i| i.unraw().to_string()) else {
+            return Err(meta.error(format!("unknown option; expected one of {OPTIONS}")));
+        };
+        let duplicate = || meta.error(format!("duplicate option `{option}`"));
+        match option.as_str() {
+            "name" => {
+                if self.name.is_some() {
+                    return Err(duplicate());
                 }
-                Ok(())
-            })?;
-        } else if path.is_ident("skip_all") {
-            if self.skip_all.is_some() {
-                return Err(meta.error("duplicate option `skip_all`"));
+                let lit: LitStr = meta.value()?.parse().map_err(|e| {
+                    syn::Error::new(e.span(), "`name` takes a string literal: name = \"...\"")
+                })?;
+                if lit.value().is_empty() {
+                    return Err(syn::Error::new(lit.span(), "`name` must not be empty"));
+                }
+                self.name = Some(lit);
             }
-            self.skip_all = Some(path.segments[0].ident.span());
-        } else {
-            let name = path
-                .get_ident()
-                .map(ToString::to_string)
-                .unwrap_or_else(|| "this".into());
-            return Err(meta.error(format!(
-                "unknown option `{name}`; expected one of `name`, `skip`, `skip_all`"
-            )));
+            "skip" | "redact" => {
+                let slot = if option == "skip" {
+                    &mut self.skip
+                } else {
+                    &mut self.redact
+                };
+                if slot.is_some() {
+                    return Err(duplicate());
+                }
+                let mut names = Vec::new();
+                meta.parse_nested_meta(|inner| {
+                    match inner.path.get_ident() {
+                        Some(id) if inner.input.is_empty() || inner.input.peek(Token![,]) => {
+                            names.push(id.clone())
+                        }
+                        _ => return Err(inner.error("expected an argument name")),
+                    }
+                    Ok(())
+                })?;
+                *slot = Some((path.segments[0].ident.span(), names));
+            }
+            "skip_all" => {
+                if self.skip_all.is_some() {
+                    return Err(duplicate());
+                }
+                self.skip_all = Some(path.segments[0].ident.span());
+            }
+            "fields" => {
+                if !self.fields.is_empty() {
+                    return Err(duplicate());
+                }
+                let content;
+                syn::parenthesized!(content in meta.input);
+                let list = Punctuated::<Field, Token![,]>::parse_terminated(&content)?;
+                let mut seen: Vec<&Field> = Vec::new();
+                let mut errors = Errors::default();
+                for f in &list {
+                    if seen.iter().any(|s| s.key == f.key) {
+                        errors.push(syn::Error::new(
+                            f.key_span,
+                            format!("duplicate field `{}`", f.key),
+                        ));
+                    }
+                    seen.push(f);
+                }
+                errors.finish()?;
+                self.fields = list.into_iter().collect();
+            }
+            "ret" | "err" => {
+                let slot = if option == "ret" {
+                    &mut self.ret
+                } else {
+                    &mut self.err
+                };
+                if slot.is_some() {
+                    return Err(duplicate());
+                }
+                let on = if meta.input.peek(Token![=]) {
+                    let lit: LitBool = meta.value()?.parse().map_err(|e| {
+                        syn::Error::new(
+                            e.span(),
+                            format!("`{option}` takes `true` or `false`: {option} = false"),
+                        )
+                    })?;
+                    lit.value
+                } else {
+                    true
+                };
+                *slot = Some(on);
+            }
+            "kind" => {
+                if self.kind.is_some() {
+                    return Err(duplicate());
+                }
+                let lit: LitStr = meta.value()?.parse().map_err(|e| {
+                    syn::Error::new(e.span(), "`kind` takes a string literal: kind = \"server\"")
+                })?;
+                let value = lit.value();
+                match KINDS.iter().find(|(k, _)| *k == value) {
+                    Some((_, variant)) => self.kind = Some(Kind(variant)),
+                    None => {
+                        return Err(syn::Error::new(
+                            lit.span(),
+                            format!(
+                                "unknown span kind `{value}`; expected one of \"server\", \"client\", \"producer\", \"consumer\", \"internal\""
+                            ),
+                        ));
+                    }
+                }
+            }
+            "crate" => {
+                if self.krate.is_some() {
+                    return Err(duplicate());
+                }
+                let input = meta.value()?;
+                let path = if input.peek(LitStr) {
+                    input
+                        .parse::<LitStr>()?
+                        .parse_with(syn::Path::parse_mod_style)?
+                } else {
+                    input.call(syn::Path::parse_mod_style).map_err(|e| {
+                        syn::Error::new(
+                            e.span(),
+                            "`crate` takes a path: crate = my_crate::tracekit",
+                        )
+                    })?
+                };
+                self.krate = Some(path);
+            }
+            _ => {
+                return Err(meta.error(format!(
+                    "unknown option `{option}`; expected one of {OPTIONS}"
+                )));
+            }
         }
         Ok(())
     }
 
     fn validate(&self) -> syn::Result<()> {
-        if let (Some(span), Some(first)) = (self.skip_all, self.skip.first()) {
+        let mut errors = Errors::default();
+        if let (Some(span), Some((_, names))) = (self.skip_all, &self.skip) {
             let mut e = syn::Error::new(span, "`skip_all` and `skip(...)` cannot be used together");
-            e.combine(syn::Error::new(first.span(), "`skip(...)` given here"));
-            return Err(e);
+            if let Some(first) = names.first() {
+                e.combine(syn::Error::new(first.span(), "`skip(...)` given here"));
+            }
+            errors.push(e);
         }
-        Ok(())
+        if let (Some((_, skipped)), Some((_, redacted))) = (&self.skip, &self.redact) {
+            for r in redacted.iter().filter(|r| skipped.contains(r)) {
+                errors.push(syn::Error::new(
+                    r.span(),
+                    format!("`{r}` is both skipped and redacted; keep one"),
+                ));
+            }
+        }
+        errors.finish()
     }
 
     /// These options, with anything unset taken from `defaults` (the options
-    /// of the enclosing `#[trace_impl]`).
+    /// of the enclosing `#[trace_impl]`). `fields` add to the impl's.
     pub fn or(mut self, defaults: &Options) -> Options {
-        if self.skip.is_empty() && self.skip_all.is_none() {
+        if self.skip.is_none() && self.skip_all.is_none() {
             self.skip = defaults.skip.clone();
             self.skip_all = defaults.skip_all;
         }
+        if self.redact.is_none() {
+            self.redact = defaults.redact.clone();
+        }
+        let own = std::mem::take(&mut self.fields);
+        let inherited = defaults
+            .fields
+            .iter()
+            .filter(|d| !own.iter().any(|f| f.key == d.key))
+            .cloned();
+        self.fields = inherited.collect();
+        self.fields.extend(own);
+        self.ret = self.ret.or(defaults.ret);
+        self.err = self.err.or(defaults.err);
+        self.kind = self.kind.or(defaults.kind);
+        if self.krate.is_none() {
+            self.krate = defaults.krate.clone();
+        }
         self
+    }
+
+    /// The names in `skip(...)` and `redact(...)`, each checked against the
+    /// arguments.
+    pub fn named_args(&self) -> impl Iterator<Item = &Ident> {
+        let skip = self.skip.iter().flat_map(|(_, n)| n);
+        skip.chain(self.redact.iter().flat_map(|(_, n)| n))
+    }
+
+    pub fn is_skipped(&self, arg: &Ident) -> bool {
+        self.skip_all.is_some() || self.skip.as_ref().is_some_and(|(_, n)| n.contains(arg))
+    }
+
+    pub fn is_redacted(&self, arg: &Ident) -> bool {
+        self.redact.as_ref().is_some_and(|(_, n)| n.contains(arg))
+    }
+}
+
+impl Parse for Field {
+    fn parse(input: ParseStream) -> syn::Result<Field> {
+        let (key, key_span) = if input.peek(LitStr) {
+            let lit: LitStr = input.parse()?;
+            if lit.value().is_empty() {
+                return Err(syn::Error::new(lit.span(), "a field key must not be empty"));
+            }
+            (lit.value(), lit.span())
+        } else {
+            // Keywords are fine as key parts: `fields(r#type = ..)`, `fields(messaging.type = ..)`.
+            let first = input.call(Ident::parse_any).map_err(|e| {
+                syn::Error::new(
+                    e.span(),
+                    "expected a field key: fields(key = value, db.system = \"postgres\")",
+                )
+            })?;
+            let mut key = first.unraw().to_string();
+            let mut span = first.span();
+            while input.peek(Token![.]) {
+                input.parse::<Token![.]>()?;
+                let part = input.call(Ident::parse_any)?;
+                key.push('.');
+                key.push_str(&part.unraw().to_string());
+                span = span.join(part.span()).unwrap_or(span);
+            }
+            (key, span)
+        };
+        if !input.peek(Token![=]) {
+            return Err(syn::Error::new(
+                key_span,
+                format!("field `{key}` needs a value: {key} = ..."),
+            ));
+        }
+        input.parse::<Token![=]>()?;
+        let format = if input.peek(Token![%]) {
+            input.parse::<Token![%]>()?;
+            Format::Display
+        } else if input.peek(Token![?]) {
+            input.parse::<Token![?]>()?;
+            Format::Debug
+        } else {
+            Format::Value
+        };
+        let value: Expr = input.parse()?;
+        Ok(Field {
+            key,
+            key_span,
+            format,
+            value,
+        })
     }
 }
 
 fn skip_value(meta: &ParseNestedMeta) {
-    if meta.input.peek(syn::Token![=]) {
-        let _ = meta.input.parse::<syn::Token![=]>();
-        let _ = meta.input.parse::<syn::Expr>();
+    if meta.input.peek(Token![=]) {
+        let _ = meta.input.parse::<Token![=]>();
+        let _ = meta.input.parse::<Expr>();
     } else if meta.input.peek(syn::token::Paren) {
+        let _ = meta.input.step(|c| match c.token_tree() {
+            Some((_, rest)) => Ok(((), rest)),
+            None => Err(c.error("")),
+        });
+    }
+    // Whatever is left up to the next comma belongs to the failed option.
+    while !meta.input.is_empty() && !meta.input.peek(Token![,]) {
         let _ = meta.input.step(|c| match c.token_tree() {
             Some((_, rest)) => Ok(((), rest)),
             None => Err(c.error("")),

@@ -6,11 +6,14 @@
 //! block (async) so that `return` and `?` still work and the result can be
 //! inspected for `Err`.
 
-use crate::attr::Options;
-use proc_macro2::{Ident, TokenStream, TokenTree};
-use quote::{ToTokens, format_ident, quote, quote_spanned};
+use crate::attr::{Format, Options};
+use proc_macro2::{Ident, TokenStream};
+use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
-use syn::{Block, FnArg, Pat, ReturnType, Signature, Type};
+use syn::visit_mut::VisitMut;
+use syn::{
+    Block, FnArg, GenericArgument, Pat, PathArguments, ReturnType, Signature, Type, TypeParamBound,
+};
 
 /// What the expansion needs to know about where the function is.
 pub struct Site<'a> {
@@ -50,11 +53,11 @@ fn collect_pat(pat: &Pat, out: &mut Vec<Ident>) {
     }
 }
 
-/// Checks that every name in `skip(...)` is an argument.
-pub fn check_skips(opts: &Options, sig: &Signature) -> syn::Result<()> {
+/// Checks that every name in `skip(...)` and `redact(...)` is an argument.
+pub fn check_args(opts: &Options, sig: &Signature) -> syn::Result<()> {
     let names = bound_names(sig);
     let mut errors = crate::attr::Errors::default();
-    for s in &opts.skip {
+    for s in opts.named_args() {
         if !names.iter().any(|n| n == s) {
             errors.push(syn::Error::new(
                 s.span(),
@@ -65,15 +68,99 @@ pub fn check_skips(opts: &Options, sig: &Signature) -> syn::Result<()> {
     errors.finish()
 }
 
-fn contains_impl_trait(ty: &Type) -> bool {
-    fn walk(ts: TokenStream) -> bool {
-        ts.into_iter().any(|tt| match tt {
-            TokenTree::Ident(i) => i == "impl",
-            TokenTree::Group(g) => walk(g.stream()),
-            _ => false,
-        })
+/// `ty` with every `impl Trait` replaced by `_`, for a closure's return
+/// annotation: the closure still gets the function's concrete parts (so `?`
+/// converts errors as the function did) and infers the hidden ones.
+fn annotation(ty: &Type) -> Type {
+    struct Infer;
+    impl VisitMut for Infer {
+        fn visit_type_mut(&mut self, ty: &mut Type) {
+            if let Type::ImplTrait(t) = ty {
+                *ty = syn::parse_quote_spanned!(t.impl_token.span=> _);
+            } else {
+                syn::visit_mut::visit_type_mut(self, ty);
+            }
+        }
     }
-    walk(ty.to_token_stream())
+    let mut ty = ty.clone();
+    Infer.visit_type_mut(&mut ty);
+    ty
+}
+
+/// How a function's work is shaped, which decides when its span starts and ends.
+enum Shape<'a> {
+    /// A plain function: the span covers the call.
+    Sync,
+    /// An `async fn`: the span starts at the first poll and ends when the
+    /// future completes or is dropped.
+    Async,
+    /// A sync function returning `impl Future`: the span starts at the call
+    /// and ends with the returned future.
+    ImplFuture,
+    /// A sync function returning `Pin<Box<dyn Future>>` (what `async-trait`
+    /// generates) or a `BoxFuture` alias.
+    BoxedFuture(&'a Type),
+}
+
+fn shape(sig: &Signature) -> Shape<'_> {
+    if sig.asyncness.is_some() {
+        return Shape::Async;
+    }
+    let ReturnType::Type(_, ty) = &sig.output else {
+        return Shape::Sync;
+    };
+    match &**ty {
+        Type::ImplTrait(t) => {
+            let bound_named = |name: &str| {
+                t.bounds.iter().any(|b| match b {
+                    TypeParamBound::Trait(tb) => {
+                        tb.path.segments.last().is_some_and(|s| s.ident == name)
+                    }
+                    _ => false,
+                })
+            };
+            // A future that must stay `Unpin` cannot be wrapped in an async block.
+            if bound_named("Future") && !bound_named("Unpin") {
+                Shape::ImplFuture
+            } else {
+                Shape::Sync
+            }
+        }
+        Type::Path(p) if is_boxed_future(p) => Shape::BoxedFuture(ty),
+        _ => Shape::Sync,
+    }
+}
+
+fn is_boxed_future(p: &syn::TypePath) -> bool {
+    let Some(last) = p.path.segments.last() else {
+        return false;
+    };
+    if last.ident == "BoxFuture" || last.ident == "LocalBoxFuture" {
+        return true;
+    }
+    let first_arg = |seg: &syn::PathSegment| match &seg.arguments {
+        PathArguments::AngleBracketed(a) => a.args.iter().find_map(|g| match g {
+            GenericArgument::Type(t) => Some(t.clone()),
+            _ => None,
+        }),
+        _ => None,
+    };
+    if last.ident != "Pin" {
+        return false;
+    }
+    let Some(Type::Path(boxed)) = first_arg(last) else {
+        return false;
+    };
+    let Some(bseg) = boxed.path.segments.last() else {
+        return false;
+    };
+    if bseg.ident != "Box" {
+        return false;
+    }
+    matches!(first_arg(bseg), Some(Type::TraitObject(o)) if o.bounds.iter().any(|b| matches!(
+        b,
+        TypeParamBound::Trait(tb) if tb.path.segments.last().is_some_and(|s| s.ident == "Future")
+    )))
 }
 
 fn unraw(ident: &Ident) -> String {
@@ -83,7 +170,11 @@ fn unraw(ident: &Ident) -> String {
 
 /// The new body of an instrumented function.
 pub fn body(sig: &Signature, block: &Block, opts: &Options, site: &Site) -> TokenStream {
-    let krate = quote!(::tracekit);
+    let krate = match &opts.krate {
+        Some(path) => quote!(#path),
+        None => quote!(::tracekit),
+    };
+    let private = quote!(#krate::__private);
     let fn_name = unraw(&sig.ident);
     let name = match (&opts.name, site.type_name) {
         (Some(lit), _) => lit.value(),
@@ -94,118 +185,191 @@ pub fn body(sig: &Signature, block: &Block, opts: &Options, site: &Site) -> Toke
         Some(ty) => quote!(::core::concat!(::core::module_path!(), "::", #ty)),
         None => quote!(::core::module_path!()),
     };
-    let recorded: Vec<Ident> = if opts.skip_all.is_some() {
-        Vec::new()
-    } else {
-        bound_names(sig)
-            .into_iter()
-            .filter(|n| !opts.skip.contains(n))
-            .collect()
-    };
-    let arg_names: Vec<String> = recorded.iter().map(unraw).collect();
+    let kind = format_ident!("{}", opts.kind.map_or("Internal", |k| k.0));
+
+    // Tags recorded at the start: the arguments, then the fields.
+    let recorded: Vec<Ident> = bound_names(sig)
+        .into_iter()
+        .filter(|n| !opts.is_skipped(n))
+        .collect();
+    let n_args = recorded.len();
+    let tag_names: Vec<String> = recorded
+        .iter()
+        .map(unraw)
+        .chain(opts.fields.iter().map(|f| f.key.clone()))
+        .collect();
+    let mut values: Vec<TokenStream> = recorded
+        .iter()
+        .map(|id| {
+            if opts.is_redacted(id) {
+                quote!(::core::option::Option::Some(#private::redacted()))
+            } else {
+                quote!((&&&#private::Arg(&#id)).__tk_value())
+            }
+        })
+        .collect();
+    values.extend(opts.fields.iter().map(|f| {
+        let expr = &f.value;
+        let span = expr.span();
+        match f.format {
+            Format::Value => quote_spanned! {span=>
+                #private::field((&&&#private::FieldValue(&(#expr))).__tk_field())
+            },
+            Format::Display => quote_spanned! {span=>
+                ::core::option::Option::Some(#private::display(&(#expr)))
+            },
+            Format::Debug => quote_spanned! {span=>
+                ::core::option::Option::Some(#private::debug(&(#expr)))
+            },
+        }
+    }));
+
     let span = sig.ident.span();
     let meta = quote_spanned! {span=>
-        static __TK_META: #krate::__private::Metadata = #krate::__private::Metadata::new(
+        static __TK_META: #private::Metadata = #private::Metadata::new(
             #name,
             #fn_name,
             #namespace,
             ::core::module_path!(),
             ::core::file!(),
             ::core::line!(),
-            &[#(#arg_names),*],
+            #krate::SpanKind::#kind,
+            &[#(#tag_names),*],
+            #n_args,
         );
-        #krate::__private::inventory::submit! {
-            #krate::__private::TracePoint(&__TK_META)
+        #private::inventory::submit! {
+            #private::TracePoint(&__TK_META)
         }
     };
-    let values = recorded
-        .iter()
-        .map(|id| quote!((&&&#krate::__private::Arg(&#id)).__tk_value()));
-    let values = quote!([#(#values),*]);
     let select = quote! {
         #[allow(unused_imports)]
-        use #krate::__private::select::*;
-    };
-    let returns_unit = matches!(sig.output, ReturnType::Default);
-    let ret_ty = match &sig.output {
-        ReturnType::Type(_, ty) if !contains_impl_trait(ty) => Some(ty),
-        _ => None,
+        use #private::select::*;
     };
     let guard = format_ident!("__tk_guard", span = span);
-    let stmts = &block.stmts;
+    let shape = shape(sig);
 
-    if sig.asyncness.is_some() {
-        // Gives the inner async block the function's return type, so `?`
-        // inside it converts errors as the original `async fn` did.
-        let fake_return = ret_ty.map(|ty| {
-            quote! {
-                #[allow(unreachable_code, clippy::diverging_sub_expression, clippy::empty_loop, clippy::needless_return)]
-                if false {
-                    let __tk_fake: #ty = loop {};
-                    return __tk_fake;
-                }
-            }
-        });
-        let args = (!recorded.is_empty()).then(|| {
-            quote! {
-                if #guard.is_recording() {
-                    #select
-                    #krate::__private::span_args(&mut #guard, &__TK_META, #values);
-                }
-            }
-        });
-        let outcome = (!returns_unit).then(|| {
-            quote! {
-                {
-                    #select
-                    #krate::__private::current_outcome(
-                        (&&&&&&#krate::__private::Ret(&__tk_ret)).__tk_outcome(),
-                    );
-                }
-            }
-        });
-        let mutability = args.as_ref().map(|_| quote!(mut));
+    // What is recorded from the result, once it is known.
+    let returns_unit = match &sig.output {
+        ReturnType::Default => true,
+        ReturnType::Type(_, ty) => matches!(&**ty, Type::Tuple(t) if t.elems.is_empty()),
+    };
+    let record_err = opts.err != Some(false) && !returns_unit;
+    let record_ret = opts.ret == Some(true) && !returns_unit;
+    let outcome = record_err.then(|| quote!((&&&&&&#private::Ret(&__tk_ret)).__tk_outcome()));
+    let ret = record_ret.then(|| quote!((&&&&&&#private::Ret(&__tk_ret)).__tk_return()));
+    // For the shapes whose span is current while the result is inspected.
+    let current_tail = (record_err || record_ret).then(|| {
+        let outcome = outcome.iter();
+        let ret = ret.iter();
         quote! {
-            {
-                #meta
-                let #mutability #guard = #krate::__private::start_async(&__TK_META);
-                #args
-                #krate::__private::InSpan::new(#guard, async move {
-                    let __tk_ret = async move { #fake_return #(#stmts)* }.await;
-                    #outcome
-                    __tk_ret
-                })
-                .await
+            if #private::current_is_recording() {
+                #select
+                #( #private::current_outcome(#outcome); )*
+                #( #private::current_return(#ret); )*
             }
         }
-    } else {
-        let annotation = ret_ty.map(|ty| quote!(-> #ty));
-        let args = (!recorded.is_empty()).then(|| {
-            quote! {
-                if #guard.is_recording() {
-                    #select
-                    #guard.args(&__TK_META, #values);
-                }
+    });
+    let args = (!values.is_empty()).then(|| {
+        let call = match shape {
+            Shape::Sync => quote!(#guard.args(&__TK_META, [#(#values),*])),
+            _ => quote!(#private::span_args(&mut #guard, &__TK_META, [#(#values),*])),
+        };
+        quote! {
+            if #guard.is_recording() {
+                #select
+                #call;
             }
-        });
-        let outcome = (!returns_unit).then(|| {
+        }
+    });
+    let stmts = &block.stmts;
+    let ret_annotation = match &sig.output {
+        ReturnType::Type(_, ty) => Some(annotation(ty)),
+        ReturnType::Default => None,
+    };
+
+    match shape {
+        Shape::Sync => {
+            let annotation = ret_annotation.map(|ty| quote!(-> #ty));
+            let tail = (record_err || record_ret).then(|| {
+                let outcome = outcome.iter();
+                let ret = ret.iter();
+                quote! {
+                    if #guard.is_recording() {
+                        #select
+                        #( #guard.outcome(#outcome); )*
+                        #( #guard.ret(#ret); )*
+                    }
+                }
+            });
+            let body = quote_spanned! {block.span()=> move || #annotation { #(#stmts)* } };
             quote! {
                 {
-                    #select
-                    #guard.outcome((&&&&&&#krate::__private::Ret(&__tk_ret)).__tk_outcome());
+                    #meta
+                    let #guard = #private::LocalGuard::enter(&__TK_META);
+                    #args
+                    #[allow(clippy::redundant_closure_call)]
+                    let __tk_ret = #guard.run(#body);
+                    #tail
+                    __tk_ret
                 }
             }
-        });
-        let body = quote_spanned! {block.span()=> move || #annotation { #(#stmts)* } };
-        quote! {
-            {
-                #meta
-                let #guard = #krate::__private::LocalGuard::enter(&__TK_META);
-                #args
-                #[allow(clippy::redundant_closure_call)]
-                let __tk_ret = #guard.run(#body);
-                #outcome
-                __tk_ret
+        }
+        Shape::Async => {
+            // Gives the inner async block the function's return type, so `?`
+            // inside it converts errors as the original `async fn` did.
+            let fake_return = ret_annotation.map(|ty| {
+                quote! {
+                    #[allow(unreachable_code, clippy::diverging_sub_expression, clippy::empty_loop, clippy::needless_return)]
+                    if false {
+                        let __tk_fake: #ty = loop {};
+                        return __tk_fake;
+                    }
+                }
+            });
+            let mutability = args.as_ref().map(|_| quote!(mut));
+            quote! {
+                {
+                    #meta
+                    let #mutability #guard = #private::start_owned(&__TK_META);
+                    #args
+                    #private::InSpan::new(#guard, async move {
+                        let __tk_ret = async move { #fake_return #(#stmts)* }.await;
+                        #current_tail
+                        __tk_ret
+                    })
+                    .await
+                }
+            }
+        }
+        Shape::ImplFuture | Shape::BoxedFuture(_) => {
+            let annotation = match shape {
+                Shape::BoxedFuture(ty) => Some(quote!(-> #ty)),
+                _ => None,
+            };
+            let body = quote_spanned! {block.span()=> move || #annotation { #(#stmts)* } };
+            let wrapped = match &current_tail {
+                Some(tail) => quote! {
+                    #private::InSpan::new(#guard, async move {
+                        let __tk_ret = __tk_fut.await;
+                        #tail
+                        __tk_ret
+                    })
+                },
+                None => quote!(#private::InSpan::new(#guard, __tk_fut)),
+            };
+            let wrapped = match shape {
+                Shape::BoxedFuture(_) => quote!(::std::boxed::Box::pin(#wrapped)),
+                _ => wrapped,
+            };
+            quote! {
+                {
+                    #meta
+                    let mut #guard = #private::start_owned(&__TK_META);
+                    #args
+                    #[allow(clippy::redundant_closure_call)]
+                    let __tk_fut = #private::enter_future(&mut #guard, #body);
+                    #wrapped
+                }
             }
         }
     }

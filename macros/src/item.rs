@@ -42,7 +42,7 @@ pub fn trace_fn(args: TokenStream, item: TokenStream) -> TokenStream {
         errors.push(e);
     }
     if let Some(o) = &opts {
-        if let Err(e) = expand::check_skips(o, &f.sig) {
+        if let Err(e) = expand::check_args(o, &f.sig) {
             errors.push(e);
         }
     }
@@ -98,6 +98,7 @@ fn is_attr(attr: &Attribute, name: &str) -> bool {
 /// overrides the impl's defaults. Both attributes are removed.
 fn method_options(
     attrs: &mut Vec<Attribute>,
+    sig: &Signature,
     defaults: &Options,
     errors: &mut Errors,
 ) -> Option<Options> {
@@ -121,7 +122,7 @@ fn method_options(
                     continue;
                 }
             };
-            match Options::parse(tokens) {
+            match Options::parse(tokens).and_then(|o| expand::check_args(&o, sig).map(|()| o)) {
                 Ok(o) => {
                     if result.is_some() {
                         result = Some(o.or(defaults));
@@ -180,57 +181,65 @@ pub fn trace_impl(args: TokenStream, item: TokenStream) -> TokenStream {
         }
         Err(e) => return with_errors(item, e),
     };
-    match &mut parsed {
-        Item::Impl(imp) => {
-            let ty = type_name(&imp.self_ty);
-            for it in &mut imp.items {
-                let ImplItem::Fn(f) = it else { continue };
-                let Some(opts) = method_options(&mut f.attrs, &defaults, &mut errors) else {
-                    continue;
-                };
-                if let Err(e) = check_signature(&f.sig).and(expand::check_skips(&opts, &f.sig)) {
-                    errors.push(e);
-                    continue;
-                }
-                if ENABLED {
-                    let body = expand::body(
-                        &f.sig,
-                        &f.block,
-                        &opts,
-                        &Site {
-                            type_name: Some(&ty),
-                        },
-                    );
-                    f.block = syn::parse_quote!({ #body });
-                }
-            }
+    // Every method's argument names: a default `skip`/`redact` must name an
+    // argument of at least one method.
+    let mut all_args = Vec::new();
+    let (ty, fns): (
+        String,
+        Vec<(&mut Vec<Attribute>, &Signature, Option<&mut syn::Block>)>,
+    ) = match &mut parsed {
+        Item::Impl(imp) => (
+            type_name(&imp.self_ty),
+            imp.items
+                .iter_mut()
+                .filter_map(|it| match it {
+                    ImplItem::Fn(f) => Some((&mut f.attrs, &f.sig, Some(&mut f.block))),
+                    _ => None,
+                })
+                .collect(),
+        ),
+        Item::Trait(tr) => (
+            tr.ident.to_string(),
+            tr.items
+                .iter_mut()
+                .filter_map(|it| match it {
+                    TraitItem::Fn(f) => Some((&mut f.attrs, &f.sig, f.default.as_mut())),
+                    _ => None,
+                })
+                .collect(),
+        ),
+        _ => unreachable!("checked above"),
+    };
+    for (attrs, sig, block) in fns {
+        all_args.extend(expand::bound_names(sig));
+        let Some(opts) = method_options(attrs, sig, &defaults, &mut errors) else {
+            continue;
+        };
+        // A trait method without a default body has nothing to trace.
+        let Some(block) = block else { continue };
+        if let Err(e) = check_signature(sig) {
+            errors.push(e);
+            continue;
         }
-        Item::Trait(tr) => {
-            let ty = tr.ident.to_string();
-            for it in &mut tr.items {
-                let TraitItem::Fn(f) = it else { continue };
-                let Some(opts) = method_options(&mut f.attrs, &defaults, &mut errors) else {
-                    continue;
-                };
-                let Some(block) = &f.default else { continue };
-                if let Err(e) = check_signature(&f.sig).and(expand::check_skips(&opts, &f.sig)) {
-                    errors.push(e);
-                    continue;
-                }
-                if ENABLED {
-                    let body = expand::body(
-                        &f.sig,
-                        block,
-                        &opts,
-                        &Site {
-                            type_name: Some(&ty),
-                        },
-                    );
-                    f.default = Some(syn::parse_quote!({ #body }));
-                }
-            }
+        if ENABLED {
+            let body = expand::body(
+                sig,
+                block,
+                &opts,
+                &Site {
+                    type_name: Some(&ty),
+                },
+            );
+            *block = syn::parse_quote!({ #body });
         }
-        _ => {}
+    }
+    for name in defaults.named_args() {
+        if !all_args.contains(name) {
+            errors.push(syn::Error::new(
+                name.span(),
+                format!("`{name}` is not an argument of any method here"),
+            ));
+        }
     }
     match errors.finish() {
         Ok(()) => parsed.into_token_stream(),

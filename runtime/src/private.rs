@@ -41,13 +41,13 @@ impl LocalGuard {
         self.recording
     }
 
-    /// Records the arguments under the names in the trace point.
+    /// Records the arguments and fields under the names in the trace point.
     #[inline]
     pub fn args<const N: usize>(&self, meta: &'static Metadata, values: [Option<Value>; N]) {
         let token = self.token;
         with_state(|s| {
             if s.stack.last().is_some_and(|f| f.token == token) {
-                for (name, value) in meta.args().iter().zip(values) {
+                for (name, value) in meta.tag_names().iter().zip(values) {
                     if let Some(value) = value {
                         s.open_tags.push((Cow::Borrowed(*name), value));
                     }
@@ -88,7 +88,23 @@ impl LocalGuard {
             }
         }
     }
+
+    /// Records the return value as the tag `return`.
+    #[inline]
+    pub fn ret(&self, value: Option<Value>) {
+        if let (Some(value), true) = (value, self.recording) {
+            let token = self.token;
+            with_state(move |s| {
+                if let Some(i) = s.find(token) {
+                    s.tag(i, Cow::Borrowed(RETURN), value);
+                }
+            });
+        }
+    }
 }
+
+/// The tag key of a `ret` value.
+const RETURN: &str = "return";
 
 impl Drop for LocalGuard {
     #[inline]
@@ -122,19 +138,34 @@ fn record_outcome_on(span: &mut Span, outcome: Option<Outcome>) {
     }
 }
 
-/// Starts the owned span of an `async fn` call, a child of the current span.
+/// Starts the owned span of an `async fn` call or of a function returning a
+/// future, a child of the current span.
 #[inline]
-pub fn start_async(meta: &'static Metadata) -> Span {
+pub fn start_owned(meta: &'static Metadata) -> Span {
     Span::builder(meta.name()).trace_point(meta).start()
 }
 
-/// Records the arguments of an `async fn` span.
+/// Runs the sync part of a function returning a future, with its span
+/// current; a panic marks the span before unwinding on.
+pub fn enter_future<F>(span: &mut Span, body: impl FnOnce() -> F) -> F {
+    let entered = span.enter();
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)) {
+        Ok(f) => f,
+        Err(payload) => {
+            drop(entered);
+            record_panic_on(span, &*payload);
+            std::panic::resume_unwind(payload)
+        }
+    }
+}
+
+/// Records the arguments and fields of an owned span.
 pub fn span_args<const N: usize>(
     span: &mut Span,
     meta: &'static Metadata,
     values: [Option<Value>; N],
 ) {
-    for (name, value) in meta.args().iter().zip(values) {
+    for (name, value) in meta.tag_names().iter().zip(values) {
         if let Some(value) = value {
             span.set_tag(*name, value);
         }
@@ -153,6 +184,41 @@ pub fn current_outcome(outcome: Option<Outcome>) {
             }
         });
     }
+}
+
+/// Whether the current span records (the span of the `async fn` or future
+/// being polled).
+pub fn current_is_recording() -> bool {
+    with_state(|s| s.stack.last().is_some_and(|f| f.is_recording())).unwrap_or(false)
+}
+
+/// Records a return value on the current span as the tag `return`.
+pub fn current_return(value: Option<Value>) {
+    if let Some(value) = value {
+        with_state(move |s| {
+            if let Some(top) = s.stack.len().checked_sub(1) {
+                if s.stack[top].is_recording() {
+                    s.tag(top, Cow::Borrowed(RETURN), value);
+                }
+            }
+        });
+    }
+}
+
+/// The value recorded for a `redact(...)` argument.
+#[inline]
+pub fn redacted() -> Value {
+    Value::Str(Cow::Borrowed("[redacted]"))
+}
+
+/// The `Display` text of a `%value` field.
+pub fn display<T: std::fmt::Display + ?Sized>(value: &T) -> Value {
+    Value::Str(Cow::Owned(value.to_string()))
+}
+
+/// The `Debug` text of a `?value` field.
+pub fn debug<T: std::fmt::Debug + ?Sized>(value: &T) -> Value {
+    Value::Str(Cow::Owned(format!("{value:?}")))
 }
 
 /// An error return, ready to record.
@@ -196,6 +262,71 @@ impl<T: ?Sized> ViaNothing for Arg<'_, T> {
     fn __tk_value(&self) -> Option<Value> {
         None
     }
+}
+
+/// Wraps a `fields(key = value)` value for value selection. Unlike an
+/// argument, a field the user asked for must be recordable: a value that is
+/// neither `ToValue` nor `Debug` is a compile error at the value.
+pub struct FieldValue<'a, T: ?Sized>(pub &'a T);
+
+/// A field value that can be recorded.
+pub struct Recordable(Option<Value>);
+
+/// A field value that cannot be recorded; [`field`] rejects it.
+pub struct Unrecordable;
+
+/// Typed field values.
+pub trait FieldViaToValue {
+    fn __tk_field(&self) -> Recordable;
+}
+impl<T: ToValue + ?Sized> FieldViaToValue for &&FieldValue<'_, T> {
+    #[inline]
+    fn __tk_field(&self) -> Recordable {
+        Recordable(Some(self.0.to_value()))
+    }
+}
+
+/// `Debug` text of field values.
+pub trait FieldViaDebug {
+    fn __tk_field(&self) -> Recordable;
+}
+impl<T: std::fmt::Debug + ?Sized> FieldViaDebug for &FieldValue<'_, T> {
+    fn __tk_field(&self) -> Recordable {
+        Recordable(Some(debug(self.0)))
+    }
+}
+
+/// Field values of any other type.
+pub trait FieldUnrecordable {
+    fn __tk_field(&self) -> Unrecordable;
+}
+impl<T: ?Sized> FieldUnrecordable for FieldValue<'_, T> {
+    fn __tk_field(&self) -> Unrecordable {
+        Unrecordable
+    }
+}
+
+/// What [`field`] accepts.
+#[diagnostic::on_unimplemented(
+    message = "this field value cannot be recorded: its type implements neither `tracekit::ToValue` nor `Debug`",
+    label = "not recordable",
+    note = "record its `Display` text with `key = %value`, or record one of its parts"
+)]
+pub trait IntoField {
+    #[doc(hidden)]
+    fn into_field(self) -> Option<Value>;
+}
+impl IntoField for Recordable {
+    #[inline]
+    fn into_field(self) -> Option<Value> {
+        self.0
+    }
+}
+
+/// A `fields(...)` value, checked to be recordable.
+#[inline]
+pub fn field(value: impl IntoField) -> Option<Value> {
+    value.into_field()
 }
 
 /// Wraps a return value for error detection.
@@ -294,10 +425,75 @@ impl<T: ?Sized> NotAResult for Ret<'_, T> {
     }
 }
 
+// `ret`: the `Ok` value of a `Result`, or the value itself; typed values
+// before `Debug` text, as for arguments.
+
+/// `Ok(v)` where `v: ToValue`.
+pub trait RetOkToValue {
+    fn __tk_return(&self) -> Option<Value>;
+}
+impl<T: ToValue, E> RetOkToValue for &&&&&Ret<'_, Result<T, E>> {
+    fn __tk_return(&self) -> Option<Value> {
+        self.0.as_ref().ok().map(ToValue::to_value)
+    }
+}
+
+/// `Ok(v)` where `v: Debug`.
+pub trait RetOkDebug {
+    fn __tk_return(&self) -> Option<Value>;
+}
+impl<T: std::fmt::Debug, E> RetOkDebug for &&&&Ret<'_, Result<T, E>> {
+    fn __tk_return(&self) -> Option<Value> {
+        self.0.as_ref().ok().map(|v| debug(v))
+    }
+}
+
+/// `Ok(v)` of any other type, or `Err`: nothing.
+pub trait RetOkOpaque {
+    fn __tk_return(&self) -> Option<Value>;
+}
+impl<T, E> RetOkOpaque for &&&Ret<'_, Result<T, E>> {
+    fn __tk_return(&self) -> Option<Value> {
+        None
+    }
+}
+
+/// A typed return value.
+pub trait RetToValue {
+    fn __tk_return(&self) -> Option<Value>;
+}
+impl<T: ToValue + ?Sized> RetToValue for &&Ret<'_, T> {
+    fn __tk_return(&self) -> Option<Value> {
+        Some(self.0.to_value())
+    }
+}
+
+/// The `Debug` text of a return value.
+pub trait RetDebug {
+    fn __tk_return(&self) -> Option<Value>;
+}
+impl<T: std::fmt::Debug + ?Sized> RetDebug for &Ret<'_, T> {
+    fn __tk_return(&self) -> Option<Value> {
+        Some(debug(self.0))
+    }
+}
+
+/// A return value of any other type: nothing.
+pub trait RetOpaque {
+    fn __tk_return(&self) -> Option<Value>;
+}
+impl<T: ?Sized> RetOpaque for Ret<'_, T> {
+    fn __tk_return(&self) -> Option<Value> {
+        None
+    }
+}
+
 /// Imported by generated code for the method resolution above.
 pub mod select {
     pub use super::{
         ErrAsDebug as _, ErrAsDisplay as _, ErrAsDynError as _, ErrAsError as _, ErrOpaque as _,
-        NotAResult as _, ViaDebug as _, ViaNothing as _, ViaToValue as _,
+        FieldUnrecordable as _, FieldViaDebug as _, FieldViaToValue as _, NotAResult as _,
+        RetDebug as _, RetOkDebug as _, RetOkOpaque as _, RetOkToValue as _, RetOpaque as _,
+        RetToValue as _, ViaDebug as _, ViaNothing as _, ViaToValue as _,
     };
 }

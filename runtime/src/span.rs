@@ -306,6 +306,7 @@ impl SpanBuilder {
     #[doc(hidden)]
     pub fn trace_point(mut self, meta: &'static Metadata) -> Self {
         self.meta = Some(meta);
+        self.kind = meta.kind();
         self
     }
 
@@ -423,7 +424,7 @@ pub(crate) fn enter_local(meta: &'static Metadata) -> (u32, bool) {
                     meta: Some(meta),
                     parent: ids.parent,
                     parent_remote: ids.parent_remote,
-                    kind: SpanKind::Internal,
+                    kind: meta.kind(),
                     start: Stamp::now(),
                     extras: None,
                 },

@@ -1,6 +1,7 @@
 //! Trace points: the static description of every instrumented function,
 //! registered once at link time so the runtime can list them.
 
+use crate::record::SpanKind;
 use crate::value::{Key, Value};
 use std::borrow::Cow;
 
@@ -23,7 +24,10 @@ pub struct Metadata {
     module_path: &'static str,
     file: &'static str,
     line: u32,
-    args: &'static [&'static str],
+    kind: SpanKind,
+    /// The argument names, then the `fields(...)` keys.
+    tags: &'static [&'static str],
+    n_args: usize,
     code: [(Key, Value); 4],
 }
 
@@ -36,14 +40,18 @@ impl Metadata {
         module_path: &'static str,
         file: &'static str,
         line: u32,
-        args: &'static [&'static str],
+        kind: SpanKind,
+        tags: &'static [&'static str],
+        n_args: usize,
     ) -> Metadata {
         Metadata {
             name,
             module_path,
             file,
             line,
-            args,
+            kind,
+            tags,
+            n_args,
             code: [
                 (Cow::Borrowed("code.function"), Value::from_static(function)),
                 (
@@ -117,7 +125,34 @@ impl Metadata {
     /// assert!(tracekit::trace_points().any(|p| p.name() == "k" && p.args() == ["a", "b"]));
     /// ```
     pub fn args(&self) -> &'static [&'static str] {
-        self.args
+        &self.tags[..self.n_args]
+    }
+
+    /// The keys of the `fields(...)` tags, in order.
+    ///
+    /// ```
+    /// # #[tracekit::trace_fn(fields(db.system = "postgres"))] fn q() {}
+    /// assert!(tracekit::trace_points().any(|p| p.name() == "q" && p.fields() == ["db.system"]));
+    /// ```
+    pub fn fields(&self) -> &'static [&'static str] {
+        &self.tags[self.n_args..]
+    }
+
+    /// The kind of the spans (`kind = "..."`; internal by default).
+    ///
+    /// ```
+    /// # #[tracekit::trace_fn(kind = "server")] fn serve() {}
+    /// let p = tracekit::trace_points().find(|p| p.name() == "serve").unwrap();
+    /// assert_eq!(p.kind(), tracekit::SpanKind::Server);
+    /// ```
+    pub fn kind(&self) -> SpanKind {
+        self.kind
+    }
+
+    /// The argument names then the field keys, matching the values the
+    /// generated code records.
+    pub(crate) fn tag_names(&self) -> &'static [&'static str] {
+        self.tags
     }
 
     pub(crate) fn code_tags(&'static self) -> &'static [(Key, Value)] {
