@@ -62,10 +62,11 @@ const KINDS: [(&str, &str); 5] = [
 ];
 
 impl Options {
-    /// Parses the tokens inside the attribute's parentheses.
-    pub fn parse(tokens: TokenStream) -> syn::Result<Options> {
+    /// Parses the tokens inside the attribute's parentheses. Errors go to
+    /// `errors`; the options parsed correctly are returned either way, so
+    /// later checks (argument names) still run and report in the same build.
+    pub fn parse(tokens: TokenStream, errors: &mut Errors) -> Options {
         let mut options = Options::default();
-        let mut errors = Errors::default();
         let parser = syn::meta::parser(|meta| {
             if let Err(e) = options.parse_one(&meta) {
                 errors.push(e);
@@ -80,8 +81,7 @@ impl Options {
         if let Err(e) = options.validate() {
             errors.push(e);
         }
-        errors.finish()?;
-        Ok(options)
+        options
     }
 
     fn parse_one(&mut self, meta: &ParseNestedMeta) -> syn::Result<()> {
@@ -136,7 +136,15 @@ impl Options {
                 }
                 let content;
                 syn::parenthesized!(content in meta.input);
-                let list = Punctuated::<Field, Token![,]>::parse_terminated(&content)?;
+                let list = match Punctuated::<Field, Token![,]>::parse_terminated(&content) {
+                    Ok(list) => list,
+                    Err(e) => {
+                        // The first mistake is the one to show; the rest of
+                        // the list would only add noise.
+                        let _ = content.parse::<TokenStream>();
+                        return Err(e);
+                    }
+                };
                 let mut seen: Vec<&Field> = Vec::new();
                 let mut errors = Errors::default();
                 for f in &list {
@@ -303,8 +311,10 @@ impl Parse for Field {
             let mut key = first.unraw().to_string();
             let mut span = first.span();
             while input.peek(Token![.]) {
-                input.parse::<Token![.]>()?;
-                let part = input.call(Ident::parse_any)?;
+                let dot = input.parse::<Token![.]>()?;
+                let part = input.call(Ident::parse_any).map_err(|_| {
+                    syn::Error::new(dot.span, "expected a key part after `.`: db.system = ...")
+                })?;
                 key.push('.');
                 key.push_str(&part.unraw().to_string());
                 span = span.join(part.span()).unwrap_or(span);

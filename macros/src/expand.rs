@@ -58,14 +58,48 @@ pub fn check_args(opts: &Options, sig: &Signature) -> syn::Result<()> {
     let names = bound_names(sig);
     let mut errors = crate::attr::Errors::default();
     for s in opts.named_args() {
-        if !names.iter().any(|n| n == s) {
-            errors.push(syn::Error::new(
-                s.span(),
-                format!("`{s}` is not an argument of `{}`", sig.ident),
-            ));
+        if names.iter().any(|n| n == s) {
+            continue;
         }
+        let message = if s == "self" {
+            "`self` is never recorded; there is no need to name it".to_owned()
+        } else {
+            let mut m = format!("`{s}` is not an argument of `{}`", sig.ident);
+            if let Some(close) = closest(&s.to_string(), &names) {
+                m.push_str(&format!("; did you mean `{close}`?"));
+            }
+            m
+        };
+        errors.push(syn::Error::new(s.span(), message));
     }
     errors.finish()
+}
+
+/// The argument whose name is a likely typo of `wanted`, if any.
+pub fn closest<'a>(wanted: &str, names: &'a [Ident]) -> Option<&'a Ident> {
+    names
+        .iter()
+        .map(|n| (edit_distance(wanted, &n.to_string()), n))
+        .filter(|(d, _)| *d <= 1.max(wanted.len() / 3) && *d < wanted.len())
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, n)| n)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let next = (diagonal + usize::from(ca != *cb))
+                .min(row[j] + 1)
+                .min(row[j + 1] + 1);
+            diagonal = row[j + 1];
+            row[j + 1] = next;
+        }
+    }
+    row[b.len()]
 }
 
 /// `ty` with every `impl Trait` replaced by `_`, for a closure's return
@@ -163,6 +197,56 @@ fn is_boxed_future(p: &syn::TypePath) -> bool {
     )))
 }
 
+/// The `Output` of a returned future type, when it is written out.
+fn future_output(ty: &Type) -> Option<Type> {
+    fn from_bounds<'a>(bounds: impl IntoIterator<Item = &'a TypeParamBound>) -> Option<Type> {
+        bounds.into_iter().find_map(|b| match b {
+            TypeParamBound::Trait(tb) => {
+                let seg = tb.path.segments.last().filter(|s| s.ident == "Future")?;
+                match &seg.arguments {
+                    PathArguments::AngleBracketed(a) => a.args.iter().find_map(|g| match g {
+                        GenericArgument::AssocType(t) if t.ident == "Output" => Some(t.ty.clone()),
+                        _ => None,
+                    }),
+                    _ => None,
+                }
+            }
+            _ => None,
+        })
+    }
+    fn type_args(seg: &syn::PathSegment) -> Vec<&Type> {
+        match &seg.arguments {
+            PathArguments::AngleBracketed(a) => a
+                .args
+                .iter()
+                .filter_map(|g| match g {
+                    GenericArgument::Type(t) => Some(t),
+                    _ => None,
+                })
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+    match ty {
+        Type::ImplTrait(t) => from_bounds(&t.bounds),
+        Type::Path(p) => {
+            let last = p.path.segments.last()?;
+            if last.ident != "Pin" {
+                // `BoxFuture<'a, T>`: the output is the last type argument.
+                return type_args(last).last().map(|t| (*t).clone());
+            }
+            let Type::Path(boxed) = type_args(last).first()? else {
+                return None;
+            };
+            match type_args(boxed.path.segments.last()?).first()? {
+                Type::TraitObject(o) => from_bounds(&o.bounds),
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}
+
 fn unraw(ident: &Ident) -> String {
     let s = ident.to_string();
     s.strip_prefix("r#").map(str::to_owned).unwrap_or(s)
@@ -249,9 +333,13 @@ pub fn body(sig: &Signature, block: &Block, opts: &Options, site: &Site) -> Toke
     let shape = shape(sig);
 
     // What is recorded from the result, once it is known.
+    // Nothing to inspect in `()`, nor in `!` (where code after the call
+    // would be unreachable).
     let returns_unit = match &sig.output {
         ReturnType::Default => true,
-        ReturnType::Type(_, ty) => matches!(&**ty, Type::Tuple(t) if t.elems.is_empty()),
+        ReturnType::Type(_, ty) => {
+            matches!(&**ty, Type::Tuple(t) if t.elems.is_empty()) || matches!(&**ty, Type::Never(_))
+        }
     };
     let record_err = opts.err != Some(false) && !returns_unit;
     let record_ret = opts.ret == Some(true) && !returns_unit;
@@ -302,15 +390,20 @@ pub fn body(sig: &Signature, block: &Block, opts: &Options, site: &Site) -> Toke
                 }
             });
             let body = quote_spanned! {block.span()=> move || #annotation { #(#stmts)* } };
+            let call = match tail {
+                Some(tail) => quote! {
+                    let __tk_ret = #guard.run(#body);
+                    #tail
+                    __tk_ret
+                },
+                None => quote!(#guard.run(#body)),
+            };
             quote! {
                 {
                     #meta
                     let #guard = #private::LocalGuard::enter(&__TK_META);
                     #args
-                    #[allow(clippy::redundant_closure_call)]
-                    let __tk_ret = #guard.run(#body);
-                    #tail
-                    __tk_ret
+                    #call
                 }
             }
         }
@@ -342,15 +435,24 @@ pub fn body(sig: &Signature, block: &Block, opts: &Options, site: &Site) -> Toke
             }
         }
         Shape::ImplFuture | Shape::BoxedFuture(_) => {
-            let annotation = match shape {
+            let boxed = match shape {
                 Shape::BoxedFuture(ty) => Some(quote!(-> #ty)),
                 _ => None,
             };
-            let body = quote_spanned! {block.span()=> move || #annotation { #(#stmts)* } };
+            let body = quote_spanned! {block.span()=> move || #boxed { #(#stmts)* } };
+            // Typing the output keeps an error in the body from spreading
+            // into a second error at the signature.
+            let output = match &sig.output {
+                ReturnType::Type(_, ty) => future_output(ty).map(|o| {
+                    let o = annotation(&o);
+                    quote!(: #o)
+                }),
+                ReturnType::Default => None,
+            };
             let wrapped = match &current_tail {
                 Some(tail) => quote! {
                     #private::InSpan::new(#guard, async move {
-                        let __tk_ret = __tk_fut.await;
+                        let __tk_ret #output = __tk_fut.await;
                         #tail
                         __tk_ret
                     })

@@ -17,7 +17,8 @@ fn with_errors(item: TokenStream, error: syn::Error) -> TokenStream {
 }
 
 pub fn trace_fn(args: TokenStream, item: TokenStream) -> TokenStream {
-    let opts = Options::parse(args);
+    let mut errors = Errors::default();
+    let opts = Options::parse(args, &mut errors);
     let parsed = syn::parse2::<Item>(item.clone());
     let mut f = match parsed {
         Ok(Item::Fn(f)) => f,
@@ -30,21 +31,11 @@ pub fn trace_fn(args: TokenStream, item: TokenStream) -> TokenStream {
         }
         Err(e) => return with_errors(item, e),
     };
-    let mut errors = Errors::default();
-    let opts = match opts {
-        Ok(o) => Some(o),
-        Err(e) => {
-            errors.push(e);
-            None
-        }
-    };
     if let Err(e) = check_signature(&f.sig) {
         errors.push(e);
     }
-    if let Some(o) = &opts {
-        if let Err(e) = expand::check_args(o, &f.sig) {
-            errors.push(e);
-        }
+    if let Err(e) = expand::check_args(&opts, &f.sig) {
+        errors.push(e);
     }
     if let Err(e) = errors.finish() {
         return with_errors(item, e);
@@ -52,7 +43,6 @@ pub fn trace_fn(args: TokenStream, item: TokenStream) -> TokenStream {
     if !ENABLED {
         return item;
     }
-    let opts = opts.unwrap_or_default();
     let body = expand::body(&f.sig, &f.block, &opts, &Site { type_name: None });
     *f.block = syn::parse_quote!({ #body });
     f.into_token_stream()
@@ -106,8 +96,11 @@ fn method_options(
     let mut keep = Vec::with_capacity(attrs.len());
     for attr in attrs.drain(..) {
         if is_attr(&attr, "no_trace") {
-            if let Err(e) = attr.meta.require_path_only() {
-                errors.push(e);
+            if !matches!(attr.meta, syn::Meta::Path(_)) {
+                errors.push(syn::Error::new_spanned(
+                    &attr.meta,
+                    "`#[no_trace]` takes no options",
+                ));
             }
             result = None;
         } else if is_attr(&attr, "trace_fn") {
@@ -122,13 +115,12 @@ fn method_options(
                     continue;
                 }
             };
-            match Options::parse(tokens).and_then(|o| expand::check_args(&o, sig).map(|()| o)) {
-                Ok(o) => {
-                    if result.is_some() {
-                        result = Some(o.or(defaults));
-                    }
-                }
-                Err(e) => errors.push(e),
+            let own = Options::parse(tokens, errors);
+            if let Err(e) = expand::check_args(&own, sig) {
+                errors.push(e);
+            }
+            if result.is_some() {
+                result = Some(own.or(defaults));
             }
         } else {
             keep.push(attr);
@@ -154,15 +146,17 @@ fn type_name(ty: &Type) -> String {
     }
 }
 
+/// A method of an impl or trait: its attributes, signature and body (none
+/// for a trait method without a default).
+type Method<'a> = (
+    &'a mut Vec<Attribute>,
+    &'a Signature,
+    Option<&'a mut syn::Block>,
+);
+
 pub fn trace_impl(args: TokenStream, item: TokenStream) -> TokenStream {
     let mut errors = Errors::default();
-    let defaults = match Options::parse(args) {
-        Ok(o) => o,
-        Err(e) => {
-            errors.push(e);
-            Options::default()
-        }
-    };
+    let defaults = Options::parse(args, &mut errors);
     if let Some(name) = &defaults.name {
         errors.push(syn::Error::new(
             name.span(),
@@ -184,10 +178,7 @@ pub fn trace_impl(args: TokenStream, item: TokenStream) -> TokenStream {
     // Every method's argument names: a default `skip`/`redact` must name an
     // argument of at least one method.
     let mut all_args = Vec::new();
-    let (ty, fns): (
-        String,
-        Vec<(&mut Vec<Attribute>, &Signature, Option<&mut syn::Block>)>,
-    ) = match &mut parsed {
+    let (ty, fns): (String, Vec<Method>) = match &mut parsed {
         Item::Impl(imp) => (
             type_name(&imp.self_ty),
             imp.items
@@ -235,10 +226,11 @@ pub fn trace_impl(args: TokenStream, item: TokenStream) -> TokenStream {
     }
     for name in defaults.named_args() {
         if !all_args.contains(name) {
-            errors.push(syn::Error::new(
-                name.span(),
-                format!("`{name}` is not an argument of any method here"),
-            ));
+            let mut message = format!("`{name}` is not an argument of any method here");
+            if let Some(close) = expand::closest(&name.to_string(), &all_args) {
+                message.push_str(&format!("; did you mean `{close}`?"));
+            }
+            errors.push(syn::Error::new(name.span(), message));
         }
     }
     match errors.finish() {
