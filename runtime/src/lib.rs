@@ -86,8 +86,10 @@ pub use value::{Key, ToValue, Value};
 ///
 /// Arguments are recorded as tags under their names (`self` is left out):
 /// integers, floats, bools and strings keep their type, other `Debug` types
-/// are recorded as text, and types without `Debug` are left out. An `Err`
-/// return and a panic mark the span as an error. Works on sync and `async fn`s.
+/// are recorded as text, and types without `Debug` are left out, so no
+/// argument type breaks the build. An `Err` return and a panic mark the span
+/// as an error (tag `error = true`, error status, an `exception` event with
+/// the message and the `source()` chain).
 ///
 /// ```
 /// #[tracekit::trace_fn]
@@ -99,12 +101,154 @@ pub use value::{Key, ToValue, Value};
 /// assert_eq!(total.unwrap(), 30);
 /// assert_eq!(c.span("checkout").tag("user").unwrap().to_string(), "ann");
 /// ```
+///
+/// # Function shapes
+///
+/// Any function with a body: free functions and methods with every receiver
+/// (`&self`, `&mut self`, `self`, `self: Box<Self>`, `self: Arc<Self>`,
+/// `self: Pin<&mut Self>`), generics, lifetimes and const generics,
+/// `impl Trait` arguments and returns, `unsafe fn`, `extern "C" fn`, pattern
+/// arguments (each bound name is recorded), functions made by `macro_rules!`.
+/// `return` and `?` behave as before; other attributes (`#[must_use]`,
+/// `#[cfg]`, docs) are kept. A `const fn` is rejected: it cannot do run-time
+/// work.
+///
+/// Futures get a span that covers all of their work:
+/// - an `async fn` (also in traits): the span starts at the first poll;
+/// - a function returning `impl Future` or `Pin<Box<dyn Future>>` (or a
+///   `BoxFuture` alias), which is what `async-trait` generates: the span
+///   starts at the call and ends when the returned future completes.
+///
+/// Either way a future dropped before completion (cancelled, for example by
+/// `tokio::time::timeout`) finishes its span tagged `cancelled = true`, and
+/// the future stays `Send` whenever the body is.
+///
+/// ```
+/// use std::{future::Future, pin::Pin};
+///
+/// #[tracekit::trace_fn]
+/// async fn fetch(id: u64) -> u64 { id }
+///
+/// #[tracekit::trace_fn]
+/// fn fetch_boxed(id: u64) -> Pin<Box<dyn Future<Output = u64> + Send>> {
+///     Box::pin(async move { fetch(id).await })
+/// }
+///
+/// # let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+/// let (_, c) = tracekit::testing::capture(|| rt.block_on(fetch_boxed(7)));
+/// assert_eq!(c.tree(), "fetch_boxed\n  fetch\n");
+/// ```
+///
+/// # Options
+///
+/// Options combine freely: `#[trace_fn(name = "db.query", skip(conn), kind = "client")]`.
+/// Every misuse (an unknown or repeated option, a name that is not an
+/// argument, a bad kind) is a compile error at the offending token, also
+/// with the `trace-all` feature off.
+///
+/// ## `name = "..."`
+/// The span name, instead of the function's name.
+/// ```
+/// #[tracekit::trace_fn(name = "orders.place")]
+/// fn place() {}
+/// # let (_, c) = tracekit::testing::capture(place);
+/// # assert_eq!(c.tree(), "orders.place\n");
+/// ```
+///
+/// ## `skip(a, b)`, `skip_all`
+/// Leaves those arguments out (all of them with `skip_all`).
+/// ```
+/// #[tracekit::trace_fn(skip(conn))]
+/// fn query(conn: &mut Vec<u8>, sql: &str) { conn.clear(); }
+/// # let (_, c) = tracekit::testing::capture(|| query(&mut vec![1], "SELECT 1"));
+/// # assert!(c.span("query").tag("conn").is_none());
+/// # assert!(c.span("query").tag("sql").is_some());
+/// ```
+///
+/// ## `redact(password)`
+/// Records the argument as `"[redacted]"`: the tag shows the argument was
+/// there, never its value.
+/// ```
+/// #[tracekit::trace_fn(redact(password))]
+/// fn login(user: &str, password: &str) -> bool { user.len() < password.len() }
+///
+/// let (_, c) = tracekit::testing::capture(|| login("ann", "hunter2"));
+/// assert_eq!(c.span("login").tag("password").unwrap().to_string(), "[redacted]");
+/// ```
+///
+/// ## `fields(key = value, ...)`
+/// Extra tags computed from the arguments (or anything in scope, `self`
+/// included) when the span starts. Keys may be dotted (`db.system`) or
+/// string literals. A value is recorded like an argument: typed, else as
+/// `Debug` text; `%value` records its `Display` text and `?value` its `Debug`
+/// text. A value that implements neither `ToValue` nor `Debug` is a compile
+/// error at the value. Values are borrowed, never moved.
+/// ```
+/// struct Request { method: &'static str, path: String }
+///
+/// #[tracekit::trace_fn(skip(req), fields(http.request.method = req.method, url.path = %req.path, db.system = "postgres"))]
+/// fn handle(req: &Request) -> u16 { 200 }
+///
+/// let req = Request { method: "GET", path: "/users".into() };
+/// let (_, c) = tracekit::testing::capture(|| handle(&req));
+/// let span = c.span("handle");
+/// assert_eq!(span.tag("http.request.method").unwrap().to_string(), "GET");
+/// assert_eq!(span.tag("url.path").unwrap().to_string(), "/users");
+/// assert_eq!(span.tag("db.system").unwrap().to_string(), "postgres");
+/// ```
+///
+/// ## `ret`
+/// Records the return value as the tag `return`: the `Ok` value of a
+/// `Result` (nothing for an `Err`, which is recorded as an error anyway).
+/// `ret = false` turns it off again for one method of a `#[trace_impl]`.
+/// ```
+/// #[tracekit::trace_fn(ret)]
+/// fn port(s: &str) -> Result<u16, std::num::ParseIntError> { s.parse() }
+///
+/// let (_, c) = tracekit::testing::capture(|| port("8080"));
+/// assert_eq!(c.span("port").tag("return"), Some(&tracekit::Value::U64(8080)));
+/// ```
+///
+/// ## `err = false`
+/// An `Err` return does not mark the span as an error: for functions where
+/// `Err` is an expected answer (a cache miss). A panic still does.
+/// ```
+/// #[tracekit::trace_fn(err = false)]
+/// fn cached(key: &str) -> Result<u32, String> { Err("miss".into()) }
+///
+/// let (_, c) = tracekit::testing::capture(|| cached("k"));
+/// assert!(!c.span("cached").is_error());
+/// ```
+///
+/// ## `kind = "server" | "client" | "producer" | "consumer" | "internal"`
+/// The [`SpanKind`]; `internal` by default.
+/// ```
+/// #[tracekit::trace_fn(kind = "client")]
+/// fn call_backend() {}
+/// # let (_, c) = tracekit::testing::capture(call_backend);
+/// # assert_eq!(c.span("call_backend").kind(), tracekit::SpanKind::Client);
+/// ```
+///
+/// ## `crate = path`
+/// Where the generated code finds `tracekit`, when your crate reaches it
+/// through a re-export (a company-wide telemetry crate); `crate = "path"`
+/// works too.
+/// ```
+/// mod telemetry { pub use tracekit as tk; }
+///
+/// #[tracekit::trace_fn(crate = telemetry::tk)]
+/// fn work() {}
+/// # let (_, c) = tracekit::testing::capture(work);
+/// # assert_eq!(c.tree(), "work\n");
+/// ```
 pub use tracekit_macros::trace_fn;
 
 /// Traces every method of an `impl` block as `Type::method`.
 ///
-/// A method can set its own options with `#[trace_fn(...)]` or opt out with
-/// `#[no_trace]`.
+/// Works on inherent impls, trait impls, generic impls (`impl<T> Cache<T>`
+/// gives `Cache::get`), and on `trait` definitions, where it traces the
+/// default method bodies. Associated consts, types and macros pass through
+/// untouched; a method opts out with `#[no_trace]`.
 ///
 /// ```
 /// struct Cache;
@@ -116,6 +260,56 @@ pub use tracekit_macros::trace_fn;
 /// }
 /// let (_, c) = tracekit::testing::capture(|| { Cache.get("k"); Cache.len(); });
 /// assert_eq!(c.tree(), "Cache::get\n");
+/// ```
+///
+/// # Options
+///
+/// The options of [`#[trace_fn]`](trace_fn) except `name`, as defaults for
+/// every method. A method's own `#[trace_fn(...)]` overrides them option by
+/// option; its `fields` add to the impl's. A default `skip`/`redact` name
+/// applies to the methods that have that argument, and must be an argument
+/// of at least one of them.
+///
+/// ```
+/// struct Accounts { region: &'static str }
+///
+/// #[tracekit::trace_impl(redact(password), fields(region = self.region), kind = "server")]
+/// impl Accounts {
+///     fn login(&self, user: &str, password: &str) -> bool { true }
+///
+///     #[trace_fn(name = "accounts.audit", kind = "internal")]
+///     fn audit(&self, user: &str) {}
+/// }
+///
+/// let accounts = Accounts { region: "eu" };
+/// let (_, c) = tracekit::testing::capture(|| { accounts.login("ann", "pw"); accounts.audit("ann"); });
+/// let login = c.span("Accounts::login");
+/// assert_eq!(login.tag("password").unwrap().to_string(), "[redacted]");
+/// assert_eq!(login.tag("region").unwrap().to_string(), "eu");
+/// assert_eq!(login.kind(), tracekit::SpanKind::Server);
+/// assert_eq!(c.span("accounts.audit").kind(), tracekit::SpanKind::Internal);
+/// ```
+///
+/// # With `async-trait`
+///
+/// Put `#[trace_impl]` above or below `#[async_trait]`: above, it traces the
+/// `async fn`s before they are boxed; below, it traces the boxed futures
+/// `async-trait` made. Both give one span per call covering the whole future.
+///
+/// ```
+/// #[async_trait::async_trait]
+/// trait Mailer { async fn send(&self, to: &str) -> Result<(), String>; }
+///
+/// struct Smtp;
+///
+/// #[tracekit::trace_impl]
+/// #[async_trait::async_trait]
+/// impl Mailer for Smtp {
+///     async fn send(&self, to: &str) -> Result<(), String> { Ok(()) }
+/// }
+/// # let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+/// # let (_, c) = tracekit::testing::capture(|| rt.block_on(Smtp.send("ann")));
+/// # assert_eq!(c.span("Smtp::send").tag("to").unwrap().to_string(), "ann");
 /// ```
 pub use tracekit_macros::trace_impl;
 
