@@ -2,9 +2,11 @@
 //! bench (`benches/trace_fn.rs`) and the instruction counter
 //! (`src/bin/count_instructions.rs`).
 //!
-//! Same work for each: a sync function with two `u64` arguments, called 100
-//! times under an active root span, every span recorded and delivered to a
-//! reporter (or exporter) that discards it.
+//! Same work for each contender: a function with two `u64` arguments, called
+//! 100 times under an active root span, every span recorded and delivered to
+//! a reporter (or exporter) that discards it. Three shapes of that function
+//! ([`Workload`]): a sync free function, an `async fn` awaited in place, and
+//! a method (through `#[trace_impl]` for tracekit).
 
 use std::hint::black_box;
 
@@ -44,6 +46,115 @@ pub fn fastrace_props_add(a: u64, b: u64) -> u64 {
 #[inline(never)]
 pub fn tracing_add(a: u64, b: u64) -> u64 {
     black_box(a) ^ b
+}
+
+/// An `async fn` awaited under the root; the body does not suspend, so the
+/// cost measured is the tracing around it.
+#[tracekit::trace_fn]
+pub async fn tracekit_add_async(a: u64, b: u64) -> u64 {
+    black_box(a) ^ b
+}
+
+#[fastrace::trace]
+pub async fn fastrace_add_async(a: u64, b: u64) -> u64 {
+    black_box(a) ^ b
+}
+
+#[fastrace::trace(properties = { "a": "{a}", "b": "{b}" })]
+pub async fn fastrace_props_add_async(a: u64, b: u64) -> u64 {
+    black_box(a) ^ b
+}
+
+#[tracing::instrument]
+pub async fn tracing_add_async(a: u64, b: u64) -> u64 {
+    black_box(a) ^ b
+}
+
+pub async fn plain_add_async(a: u64, b: u64) -> u64 {
+    black_box(a) ^ b
+}
+
+/// The receiver of the method workload.
+pub struct Adder {
+    pub salt: u64,
+}
+
+#[tracekit::trace_impl]
+impl Adder {
+    #[inline(never)]
+    pub fn tracekit_add(&self, a: u64, b: u64) -> u64 {
+        black_box(a) ^ b ^ self.salt
+    }
+}
+
+impl Adder {
+    #[fastrace::trace]
+    #[inline(never)]
+    pub fn fastrace_add(&self, a: u64, b: u64) -> u64 {
+        black_box(a) ^ b ^ self.salt
+    }
+
+    #[fastrace::trace(properties = { "a": "{a}", "b": "{b}" })]
+    #[inline(never)]
+    pub fn fastrace_props_add(&self, a: u64, b: u64) -> u64 {
+        black_box(a) ^ b ^ self.salt
+    }
+
+    #[tracing::instrument(skip(self))]
+    #[inline(never)]
+    pub fn tracing_add(&self, a: u64, b: u64) -> u64 {
+        black_box(a) ^ b ^ self.salt
+    }
+
+    #[inline(never)]
+    pub fn plain_add(&self, a: u64, b: u64) -> u64 {
+        black_box(a) ^ b ^ self.salt
+    }
+}
+
+/// Polls a future that never suspends to completion, without an executor's
+/// own cost in the measurement.
+pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    let mut f = std::pin::pin!(f);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    loop {
+        if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+            return v;
+        }
+    }
+}
+
+/// The shape of the traced function.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Workload {
+    /// A sync free function.
+    SyncFn,
+    /// An `async fn` awaited under the root.
+    AsyncFn,
+    /// A `&self` method.
+    Method,
+}
+
+impl Workload {
+    pub const ALL: [Workload; 3] = [Workload::SyncFn, Workload::AsyncFn, Workload::Method];
+
+    /// The criterion group.
+    pub fn group(self) -> &'static str {
+        match self {
+            Workload::SyncFn => "sync_fn_two_u64_args",
+            Workload::AsyncFn => "async_fn_two_u64_args",
+            Workload::Method => "method_two_u64_args",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Workload> {
+        match name {
+            "sync" => Some(Workload::SyncFn),
+            "async" => Some(Workload::AsyncFn),
+            "method" => Some(Workload::Method),
+            _ => None,
+        }
+    }
 }
 
 /// The contenders, by the name the reports use.
@@ -156,39 +267,61 @@ impl Harness {
         h
     }
 
-    /// One root span with [`CALLS_PER_ROOT`] traced calls under it.
+    /// One root span with [`CALLS_PER_ROOT`] traced calls of `workload`.
     #[inline(never)]
-    pub fn run_root(&self) -> u64 {
+    pub fn run(&self, workload: Workload) -> u64 {
+        let adder = Adder { salt: 1 };
+        let adder = black_box(&adder);
         let mut acc = 0;
-        match self.contender {
-            Contender::Untraced => {
-                for i in 0..CALLS_PER_ROOT {
-                    acc += plain_add(i, 2);
+        macro_rules! calls {
+            ($sync:expr, $async_fn:expr, $method:ident) => {
+                match workload {
+                    Workload::SyncFn => {
+                        for i in 0..CALLS_PER_ROOT {
+                            acc += $sync(i, 2);
+                        }
+                    }
+                    Workload::AsyncFn => {
+                        acc += block_on(async {
+                            let mut acc = 0;
+                            for i in 0..CALLS_PER_ROOT {
+                                acc += $async_fn(i, 2).await;
+                            }
+                            acc
+                        })
+                    }
+                    Workload::Method => {
+                        for i in 0..CALLS_PER_ROOT {
+                            acc += adder.$method(i, 2);
+                        }
+                    }
                 }
-            }
+            };
+        }
+        match self.contender {
+            Contender::Untraced => calls!(plain_add, plain_add_async, plain_add),
             Contender::Tracekit => {
                 let _root = tracekit::start_active_span("root");
-                for i in 0..CALLS_PER_ROOT {
-                    acc += tracekit_add(i, 2);
-                }
+                calls!(tracekit_add, tracekit_add_async, tracekit_add)
             }
-            Contender::FastraceBare | Contender::FastraceProps => {
+            Contender::FastraceBare => {
                 let root = fastrace::Span::root("root", fastrace::prelude::SpanContext::random());
                 let _g = root.set_local_parent();
-                for i in 0..CALLS_PER_ROOT {
-                    acc += if self.contender == Contender::FastraceBare {
-                        fastrace_add(i, 2)
-                    } else {
-                        fastrace_props_add(i, 2)
-                    };
-                }
+                calls!(fastrace_add, fastrace_add_async, fastrace_add)
+            }
+            Contender::FastraceProps => {
+                let root = fastrace::Span::root("root", fastrace::prelude::SpanContext::random());
+                let _g = root.set_local_parent();
+                calls!(
+                    fastrace_props_add,
+                    fastrace_props_add_async,
+                    fastrace_props_add
+                )
             }
             Contender::TracingRegistry | Contender::TracingOtel => {
                 let root = tracing::info_span!("root");
                 let _e = root.enter();
-                for i in 0..CALLS_PER_ROOT {
-                    acc += tracing_add(i, 2);
-                }
+                calls!(tracing_add, tracing_add_async, tracing_add)
             }
         }
         acc

@@ -4,9 +4,9 @@
 //! counts and divides the difference by the extra calls, which cancels
 //! start-up and set-up costs.
 //!
-//! Usage: `count-instructions <contender> <roots>`
+//! Usage: `count-instructions <contender> <roots> [sync|async|method]`
 
-use tracekit_benches::{Contender, Harness};
+use tracekit_benches::{Contender, Harness, Workload};
 
 fn main() {
     let mut args = std::env::args().skip(1);
@@ -21,18 +21,28 @@ fn main() {
     let roots: u64 = match args.next().map(|s| s.parse()) {
         Some(Ok(n)) => n,
         _ => {
-            eprintln!("usage: count-instructions <contender> <roots>");
+            eprintln!("usage: count-instructions <contender> <roots> [sync|async|method]");
             std::process::exit(2);
         }
+    };
+    let workload = match args.next() {
+        None => Workload::SyncFn,
+        Some(w) => match Workload::from_name(&w) {
+            Some(w) => w,
+            None => {
+                eprintln!("unknown workload {w:?}; one of sync, async, method");
+                std::process::exit(2);
+            }
+        },
     };
     let harness = Harness::new(contender);
     // Warm up: first-use initialisation (clock, thread-locals, collector thread).
     for _ in 0..10 {
-        std::hint::black_box(harness.run_root());
+        std::hint::black_box(harness.run(workload));
     }
     harness.flush();
     for _ in 0..roots {
-        std::hint::black_box(harness.run_root());
+        std::hint::black_box(harness.run(workload));
     }
     harness.flush();
 }
