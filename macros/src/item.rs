@@ -23,10 +23,17 @@ pub fn trace_fn(args: TokenStream, item: TokenStream) -> TokenStream {
     let mut f = match parsed {
         Ok(Item::Fn(f)) => f,
         Ok(other) => {
-            let e = syn::Error::new(
-                item_keyword_span(&other),
-                "#[trace_fn] can only be used on functions and methods",
-            );
+            let e = match syn::parse2::<syn::TraitItemFn>(item.clone()) {
+                // A trait method declared without a body.
+                Ok(f) if f.default.is_none() => syn::Error::new(
+                    f.sig.fn_token.span(),
+                    "#[trace_fn] needs a body to trace: put it on the implementations of this method, or #[trace_impl] on the trait to trace its default bodies",
+                ),
+                _ => syn::Error::new(
+                    item_keyword_span(&other),
+                    "#[trace_fn] can only be used on functions and methods",
+                ),
+            };
             return with_errors(item, e);
         }
         Err(e) => return with_errors(item, e),

@@ -218,7 +218,7 @@ fn to_records(mut batch: Batch, cal: &Calibration, out: &mut Vec<SpanRecord>) {
 
 /// Hands this thread's finished spans over and delivers everything queued.
 pub(crate) fn flush_all() {
-    crate::context::with_state(|s| s.flush());
+    crate::context::flush_thread();
     if IN_REPORTER.with(|r| r.get()) {
         return;
     }

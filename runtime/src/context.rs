@@ -507,6 +507,15 @@ impl State {
         }
     }
 
+    /// Whether a local span (one finished by a guard on this thread's call
+    /// stack) is active: the batch goes out when the last of them finishes.
+    #[inline]
+    pub(crate) fn holds_local(&self) -> bool {
+        self.stack
+            .iter()
+            .any(|f| matches!(f.kind, FrameKind::Local(..)))
+    }
+
     /// Hands the batch to the collector.
     pub(crate) fn flush(&mut self) {
         if self.batch.spans.is_empty() {
@@ -576,6 +585,12 @@ pub(crate) fn with_state<R>(f: impl FnOnce(&mut State) -> R) -> Option<R> {
         .ok()
 }
 
+/// Hands this thread's finished spans to the collector.
+#[inline]
+pub(crate) fn flush_thread() {
+    with_state(|s| s.flush());
+}
+
 /// Pops the frame with `token`; a local span in it is finished at `end` (or
 /// now). Frames above it, if guards were dropped out of order, stay.
 pub(crate) fn pop_frame(token: u32, end: Option<Stamp>) -> Option<Box<SpanData>> {
@@ -609,8 +624,12 @@ pub(crate) fn pop_frame(token: u32, end: Option<Stamp>) -> Option<Box<SpanData>>
         }
         let frame = s.stack.remove(index);
         // Leaving an owned span's poll or an attached context: whatever
-        // finished inside is handed over now, so it is visible to the caller.
-        s.flush();
+        // finished inside is handed over now, unless a local span below will
+        // take it out when it finishes (it cannot outlive this thread's call
+        // stack). Flushing per poll would cost an `async fn` call a hand-over.
+        if !s.holds_local() {
+            s.flush();
+        }
         match frame.kind {
             FrameKind::Owned(data) => Some(data),
             _ => None,

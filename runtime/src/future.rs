@@ -129,7 +129,12 @@ impl<F: Future> Future for InSpan<F> {
                 drop(std::mem::replace(&mut this.span, Span::none()));
                 Poll::Ready(out)
             }
-            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Pending) => {
+                // The thread may idle now: what finished so far goes out, so
+                // a trace is not held back by a long-lived span below.
+                crate::context::flush_thread();
+                Poll::Pending
+            }
             Err(payload) => {
                 this.done = true;
                 crate::__private::record_panic_on(&mut this.span, &*payload);

@@ -94,7 +94,7 @@ impl SpanData {
             if let Some((raw, tags)) = pending.take() {
                 s.finish_into_batch(raw, Tagged::Owned(tags));
                 // Under a local span the batch goes out with it; otherwise now.
-                if !matches!(s.stack.last().map(|f| &f.kind), Some(FrameKind::Local(..))) {
+                if !s.holds_local() {
                     s.flush();
                 }
             }

@@ -41,7 +41,7 @@ pub fn capture<R>(f: impl FnOnce() -> R) -> (R, Captured) {
             if let Some(prev) = self.previous.take() {
                 crate::context::with_state(|s| s.capture = prev);
             }
-            crate::context::with_state(|s| s.flush());
+            crate::context::flush_thread();
             let mut sinks = collector::sinks();
             collector::drain(&mut sinks);
             let spans = sinks.captures.remove(&self.id);
@@ -58,7 +58,10 @@ pub fn capture<R>(f: impl FnOnce() -> R) -> (R, Captured) {
     }
     let mut session = Session { id, previous };
     let result = f();
-    let spans = session.finish();
+    let mut spans = session.finish();
+    // Spans arrive in batches per thread; the order users reason about is
+    // the order they finished.
+    spans.sort_by_key(SpanRecord::end);
     (result, Captured { spans })
 }
 

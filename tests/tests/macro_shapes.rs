@@ -480,7 +480,8 @@ impl Mailer for SmtpAbove {
         if to.is_empty() {
             return Err(BadInput("no recipient".into()));
         }
-        Ok(leaf(body.len() as u32).await as usize)
+        let len: u32 = body.len().to_string().parse()?;
+        Ok(leaf(len).await as usize)
     }
 }
 
@@ -492,7 +493,8 @@ impl Mailer for SmtpBelow {
         if to.is_empty() {
             return Err(BadInput("no recipient".into()));
         }
-        Ok(leaf(body.len() as u32).await as usize)
+        let len: u32 = body.len().to_string().parse()?;
+        Ok(leaf(len).await as usize)
     }
 }
 

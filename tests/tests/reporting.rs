@@ -54,6 +54,49 @@ fn reporting() {
     a_reporter_that_flushes_from_inside_does_not_deadlock();
     a_panicking_reporter_does_not_disable_flush();
     a_reporter_panic_on_the_collector_thread_does_not_stop_reporting();
+    a_waiting_future_hands_over_what_finished_before_it_waits();
+}
+
+/// Under a long-lived span (a server's `main` span), spans finished inside
+/// a future must not wait for that span to end: when the future waits
+/// (returns `Pending`), the thread hands over what finished so far.
+fn a_waiting_future_hands_over_what_finished_before_it_waits() {
+    let memory = tracekit::InMemoryReporter::new();
+    let _guard = tracekit::set_reporter(memory.clone());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let (seen_tx, seen_rx) = tokio::sync::oneshot::channel::<bool>();
+    let (ready_tx, ready_rx) = mpsc::channel::<()>();
+    let watcher = {
+        let memory = memory.clone();
+        std::thread::spawn(move || {
+            ready_rx.recv().unwrap();
+            let deadline = Instant::now() + Duration::from_secs(5);
+            let mut seen = false;
+            while !seen && Instant::now() < deadline {
+                // Delivers what reached the collector; this thread has no spans.
+                tracekit::flush();
+                seen = memory.spans().iter().any(|s| s.name() == "before_wait");
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            seen_tx.send(seen).unwrap();
+        })
+    };
+    let _main = start_active_span("main");
+    let seen = rt.block_on(tracekit::FutureExt::in_span(
+        async {
+            drop(Span::start("before_wait"));
+            ready_tx.send(()).unwrap();
+            seen_rx.await.unwrap()
+        },
+        Span::start("request"),
+    ));
+    watcher.join().unwrap();
+    assert_eq!(
+        seen, ON,
+        "the finished span reached the reporter while `main` was active"
+    );
 }
 
 /// Panics on the first batch it gets on the thread `panic_on`

@@ -15,4 +15,9 @@ fn g() {}
 #[tracekit::trace_impl]
 struct T;
 
+trait Store {
+    #[tracekit::trace_fn]
+    fn get(&self, key: &str) -> Option<u8>;
+}
+
 fn main() {}
