@@ -58,6 +58,7 @@ mod collector;
 mod context;
 mod future;
 mod id;
+pub mod propagation;
 mod record;
 mod report;
 mod span;

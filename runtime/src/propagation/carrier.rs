@@ -1,0 +1,174 @@
+//! Carriers: where propagated values are written and read (HTTP headers,
+//! message headers, any string map).
+
+use std::collections::{BTreeMap, HashMap};
+
+/// Somewhere to write propagation fields, such as request headers.
+///
+/// Keys arrive lowercase; implementations store them as given.
+///
+/// ```
+/// use tracekit::propagation::Injector;
+/// let mut headers = std::collections::HashMap::new();
+/// headers.set("traceparent", "00-...".to_owned());
+/// assert!(headers.contains_key("traceparent"));
+/// ```
+pub trait Injector {
+    /// Sets `key` to `value`, replacing an earlier value.
+    fn set(&mut self, key: &str, value: String);
+}
+
+/// Somewhere to read propagation fields from, matching keys without regard
+/// to ASCII case (header names are case-insensitive).
+///
+/// ```
+/// use tracekit::propagation::Extractor;
+/// let headers = vec![("TraceParent".to_owned(), "x".to_owned())];
+/// assert_eq!(headers.get("traceparent"), Some("x"));
+/// ```
+pub trait Extractor {
+    /// The value of `key`, when there is exactly one; the first one otherwise.
+    fn get(&self, key: &str) -> Option<&str> {
+        self.get_all(key).into_iter().next()
+    }
+
+    /// Every value of `key` (a header may be repeated).
+    fn get_all(&self, key: &str) -> Vec<&str>;
+
+    /// Every key, for prefixed fields such as Jaeger's `uberctx-*`.
+    fn keys(&self) -> Vec<&str>;
+}
+
+impl<S: std::hash::BuildHasher> Injector for HashMap<String, String, S> {
+    fn set(&mut self, key: &str, value: String) {
+        // Replace a differently cased copy rather than sending both.
+        self.retain(|k, _| !k.eq_ignore_ascii_case(key));
+        self.insert(key.to_owned(), value);
+    }
+}
+
+impl<S: std::hash::BuildHasher> Extractor for HashMap<String, String, S> {
+    fn get_all(&self, key: &str) -> Vec<&str> {
+        if let Some(v) = HashMap::get(self, key) {
+            return vec![v.as_str()];
+        }
+        self.iter()
+            .filter(|(k, _)| k.eq_ignore_ascii_case(key))
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        HashMap::keys(self).map(String::as_str).collect()
+    }
+}
+
+impl Injector for BTreeMap<String, String> {
+    fn set(&mut self, key: &str, value: String) {
+        self.retain(|k, _| !k.eq_ignore_ascii_case(key));
+        self.insert(key.to_owned(), value);
+    }
+}
+
+impl Extractor for BTreeMap<String, String> {
+    fn get_all(&self, key: &str) -> Vec<&str> {
+        self.iter()
+            .filter(|(k, _)| k.eq_ignore_ascii_case(key))
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        BTreeMap::keys(self).map(String::as_str).collect()
+    }
+}
+
+impl Injector for Vec<(String, String)> {
+    fn set(&mut self, key: &str, value: String) {
+        self.retain(|(k, _)| !k.eq_ignore_ascii_case(key));
+        self.push((key.to_owned(), value));
+    }
+}
+
+impl Extractor for Vec<(String, String)> {
+    fn get_all(&self, key: &str) -> Vec<&str> {
+        self.iter()
+            .filter(|(k, _)| k.eq_ignore_ascii_case(key))
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        self.iter().map(|(k, _)| k.as_str()).collect()
+    }
+}
+
+impl<T: Injector + ?Sized> Injector for &mut T {
+    fn set(&mut self, key: &str, value: String) {
+        (**self).set(key, value)
+    }
+}
+
+impl<T: Extractor + ?Sized> Extractor for &T {
+    fn get_all(&self, key: &str) -> Vec<&str> {
+        (**self).get_all(key)
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        (**self).keys()
+    }
+}
+
+#[cfg(feature = "http")]
+mod http_headers {
+    use super::{Extractor, Injector};
+    use http::header::{HeaderMap, HeaderName, HeaderValue};
+
+    impl Injector for HeaderMap {
+        fn set(&mut self, key: &str, value: String) {
+            // Propagators only produce valid names and values; anything else
+            // is left out rather than sent malformed.
+            if let (Ok(name), Ok(value)) = (
+                HeaderName::from_bytes(key.as_bytes()),
+                HeaderValue::from_str(&value),
+            ) {
+                self.insert(name, value);
+            }
+        }
+    }
+
+    impl Extractor for HeaderMap {
+        fn get_all(&self, key: &str) -> Vec<&str> {
+            // HeaderMap names are lowercase already; lookups by `&str` are
+            // case-insensitive.
+            HeaderMap::get_all(self, key)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .collect()
+        }
+
+        fn keys(&self) -> Vec<&str> {
+            HeaderMap::keys(self).map(HeaderName::as_str).collect()
+        }
+    }
+}
+
+#[cfg(all(test, feature = "http"))]
+mod tests {
+    use super::{Extractor, Injector};
+    use http::HeaderMap;
+
+    #[test]
+    fn header_map_is_a_carrier() {
+        let mut h = HeaderMap::new();
+        Injector::set(&mut h, "traceparent", "v1".to_owned());
+        Injector::set(&mut h, "bad header", "v".to_owned());
+        Injector::set(&mut h, "baggage", "a\r\nb".to_owned());
+        assert_eq!(h.len(), 1, "invalid names and values are left out");
+        h.append("TraceState", "a=1".parse().unwrap());
+        h.append("tracestate", "b=2".parse().unwrap());
+        assert_eq!(Extractor::get(&h, "TRACEPARENT"), Some("v1"));
+        assert_eq!(Extractor::get_all(&h, "tracestate"), ["a=1", "b=2"]);
+        assert_eq!(Extractor::keys(&h).len(), 2);
+    }
+}
