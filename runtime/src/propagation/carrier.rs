@@ -39,6 +39,18 @@ pub trait Extractor {
     fn keys(&self) -> Vec<&str>;
 }
 
+/// The values of every pair whose key is `key` in any ASCII case.
+fn matching<'a, K, V>(pairs: impl Iterator<Item = (K, V)>, key: &str) -> Vec<&'a str>
+where
+    K: AsRef<str>,
+    V: Into<&'a str>,
+{
+    pairs
+        .filter(|(k, _)| k.as_ref().eq_ignore_ascii_case(key))
+        .map(|(_, v)| v.into())
+        .collect()
+}
+
 impl<S: std::hash::BuildHasher> Injector for HashMap<String, String, S> {
     fn set(&mut self, key: &str, value: String) {
         // Replace a differently cased copy rather than sending both.
@@ -49,13 +61,7 @@ impl<S: std::hash::BuildHasher> Injector for HashMap<String, String, S> {
 
 impl<S: std::hash::BuildHasher> Extractor for HashMap<String, String, S> {
     fn get_all(&self, key: &str) -> Vec<&str> {
-        if let Some(v) = HashMap::get(self, key) {
-            return vec![v.as_str()];
-        }
-        self.iter()
-            .filter(|(k, _)| k.eq_ignore_ascii_case(key))
-            .map(|(_, v)| v.as_str())
-            .collect()
+        matching(self.iter().map(|(k, v)| (k, v.as_str())), key)
     }
 
     fn keys(&self) -> Vec<&str> {
@@ -72,10 +78,7 @@ impl Injector for BTreeMap<String, String> {
 
 impl Extractor for BTreeMap<String, String> {
     fn get_all(&self, key: &str) -> Vec<&str> {
-        self.iter()
-            .filter(|(k, _)| k.eq_ignore_ascii_case(key))
-            .map(|(_, v)| v.as_str())
-            .collect()
+        matching(self.iter().map(|(k, v)| (k, v.as_str())), key)
     }
 
     fn keys(&self) -> Vec<&str> {
@@ -92,10 +95,7 @@ impl Injector for Vec<(String, String)> {
 
 impl Extractor for Vec<(String, String)> {
     fn get_all(&self, key: &str) -> Vec<&str> {
-        self.iter()
-            .filter(|(k, _)| k.eq_ignore_ascii_case(key))
-            .map(|(_, v)| v.as_str())
-            .collect()
+        matching(self.iter().map(|(k, v)| (k, v.as_str())), key)
     }
 
     fn keys(&self) -> Vec<&str> {
