@@ -128,12 +128,14 @@ enum Shape<'a> {
     /// An `async fn`: the span starts at the first poll and ends when the
     /// future completes or is dropped.
     Async,
-    /// A sync function returning `impl Future`: the span starts at the call
-    /// and ends with the returned future.
-    ImplFuture,
-    /// A sync function returning `Pin<Box<dyn Future>>` (what `async-trait`
-    /// generates) or a `BoxFuture` alias.
-    BoxedFuture(&'a Type),
+    /// A sync function returning a future: the span starts at the call and
+    /// ends with the returned future. `boxed` is the return type when it is
+    /// `Pin<Box<dyn Future>>` (what `async-trait` generates) or a
+    /// `BoxFuture` alias; `output` is the future's `Output` when written out.
+    Future {
+        boxed: Option<&'a Type>,
+        output: Option<&'a Type>,
+    },
 }
 
 fn shape(sig: &Signature) -> Shape<'_> {
@@ -144,105 +146,87 @@ fn shape(sig: &Signature) -> Shape<'_> {
         return Shape::Sync;
     };
     match &**ty {
-        Type::ImplTrait(t) => {
-            let bound_named = |name: &str| {
-                t.bounds.iter().any(|b| match b {
-                    TypeParamBound::Trait(tb) => {
-                        tb.path.segments.last().is_some_and(|s| s.ident == name)
-                    }
-                    _ => false,
-                })
-            };
-            // A future that must stay `Unpin` cannot be wrapped in an async block.
-            if bound_named("Future") && !bound_named("Unpin") {
-                Shape::ImplFuture
-            } else {
-                Shape::Sync
+        // A future that must stay `Unpin` cannot be wrapped in an async block.
+        Type::ImplTrait(t) if bound(&t.bounds, "Unpin").is_none() => {
+            match bound(&t.bounds, "Future") {
+                Some(future) => Shape::Future {
+                    boxed: None,
+                    output: output_of(future),
+                },
+                None => Shape::Sync,
             }
         }
-        Type::Path(p) if is_boxed_future(p) => Shape::BoxedFuture(ty),
+        Type::Path(p) => {
+            let Some(last) = p.path.segments.last() else {
+                return Shape::Sync;
+            };
+            if last.ident == "BoxFuture" || last.ident == "LocalBoxFuture" {
+                // `BoxFuture<'a, T>`: the output is the last type argument.
+                let output = type_args(last).last().copied();
+                return Shape::Future {
+                    boxed: Some(ty),
+                    output,
+                };
+            }
+            match boxed_dyn_future(last) {
+                Some(future) => Shape::Future {
+                    boxed: Some(ty),
+                    output: output_of(future),
+                },
+                None => Shape::Sync,
+            }
+        }
         _ => Shape::Sync,
     }
 }
 
-fn is_boxed_future(p: &syn::TypePath) -> bool {
-    let Some(last) = p.path.segments.last() else {
-        return false;
-    };
-    if last.ident == "BoxFuture" || last.ident == "LocalBoxFuture" {
-        return true;
-    }
-    let first_arg = |seg: &syn::PathSegment| match &seg.arguments {
-        PathArguments::AngleBracketed(a) => a.args.iter().find_map(|g| match g {
-            GenericArgument::Type(t) => Some(t.clone()),
-            _ => None,
-        }),
+/// The trait bound among `bounds` named `name` (by its last path segment).
+fn bound<'a>(
+    bounds: impl IntoIterator<Item = &'a TypeParamBound>,
+    name: &str,
+) -> Option<&'a syn::PathSegment> {
+    bounds.into_iter().find_map(|b| match b {
+        TypeParamBound::Trait(tb) => tb.path.segments.last().filter(|s| s.ident == name),
         _ => None,
-    };
-    if last.ident != "Pin" {
-        return false;
-    }
-    let Some(Type::Path(boxed)) = first_arg(last) else {
-        return false;
-    };
-    let Some(bseg) = boxed.path.segments.last() else {
-        return false;
-    };
-    if bseg.ident != "Box" {
-        return false;
-    }
-    matches!(first_arg(bseg), Some(Type::TraitObject(o)) if o.bounds.iter().any(|b| matches!(
-        b,
-        TypeParamBound::Trait(tb) if tb.path.segments.last().is_some_and(|s| s.ident == "Future")
-    )))
+    })
 }
 
-/// The `Output` of a returned future type, when it is written out.
-fn future_output(ty: &Type) -> Option<Type> {
-    fn from_bounds<'a>(bounds: impl IntoIterator<Item = &'a TypeParamBound>) -> Option<Type> {
-        bounds.into_iter().find_map(|b| match b {
-            TypeParamBound::Trait(tb) => {
-                let seg = tb.path.segments.last().filter(|s| s.ident == "Future")?;
-                match &seg.arguments {
-                    PathArguments::AngleBracketed(a) => a.args.iter().find_map(|g| match g {
-                        GenericArgument::AssocType(t) if t.ident == "Output" => Some(t.ty.clone()),
-                        _ => None,
-                    }),
-                    _ => None,
-                }
-            }
-            _ => None,
-        })
-    }
-    fn type_args(seg: &syn::PathSegment) -> Vec<&Type> {
-        match &seg.arguments {
-            PathArguments::AngleBracketed(a) => a
-                .args
-                .iter()
-                .filter_map(|g| match g {
-                    GenericArgument::Type(t) => Some(t),
-                    _ => None,
-                })
-                .collect(),
-            _ => Vec::new(),
-        }
-    }
-    match ty {
-        Type::ImplTrait(t) => from_bounds(&t.bounds),
-        Type::Path(p) => {
-            let last = p.path.segments.last()?;
-            if last.ident != "Pin" {
-                // `BoxFuture<'a, T>`: the output is the last type argument.
-                return type_args(last).last().map(|t| (*t).clone());
-            }
-            let Type::Path(boxed) = type_args(last).first()? else {
-                return None;
-            };
-            match type_args(boxed.path.segments.last()?).first()? {
-                Type::TraitObject(o) => from_bounds(&o.bounds),
+fn type_args(seg: &syn::PathSegment) -> Vec<&Type> {
+    match &seg.arguments {
+        PathArguments::AngleBracketed(a) => a
+            .args
+            .iter()
+            .filter_map(|g| match g {
+                GenericArgument::Type(t) => Some(t),
                 _ => None,
-            }
-        }
+            })
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// The `Future` bound of `Pin<Box<dyn Future<..> + ..>>`, given its `Pin` segment.
+fn boxed_dyn_future(pin: &syn::PathSegment) -> Option<&syn::PathSegment> {
+    if pin.ident != "Pin" {
+        return None;
+    }
+    let Type::Path(boxed) = type_args(pin).first()? else {
+        return None;
+    };
+    let boxed = boxed.path.segments.last().filter(|s| s.ident == "Box")?;
+    match type_args(boxed).first()? {
+        Type::TraitObject(o) => bound(&o.bounds, "Future"),
+        _ => None,
+    }
+}
+
+/// `T` of `Future<Output = T>`.
+fn output_of(future: &syn::PathSegment) -> Option<&Type> {
+    match &future.arguments {
+        PathArguments::AngleBracketed(a) => a.args.iter().find_map(|g| match g {
+            GenericArgument::AssocType(t) if t.ident == "Output" => Some(&t.ty),
+            _ => None,
+        }),
         _ => None,
     }
 }
@@ -358,7 +342,7 @@ pub fn body(sig: &Signature, block: &Block, opts: &Options, site: &Site) -> Toke
         }
     });
     let args = (!values.is_empty()).then(|| {
-        let call = match shape {
+        let call = match &shape {
             Shape::Sync => quote!(#guard.args(&__TK_META, [#(#values),*])),
             _ => quote!(#private::span_args(&mut #guard, &__TK_META, [#(#values),*])),
         };
@@ -434,21 +418,15 @@ pub fn body(sig: &Signature, block: &Block, opts: &Options, site: &Site) -> Toke
                 }
             }
         }
-        Shape::ImplFuture | Shape::BoxedFuture(_) => {
-            let boxed = match shape {
-                Shape::BoxedFuture(ty) => Some(quote!(-> #ty)),
-                _ => None,
-            };
-            let body = quote_spanned! {block.span()=> move || #boxed { #(#stmts)* } };
+        Shape::Future { boxed, output } => {
+            let boxed_type = boxed.map(|ty| quote!(-> #ty));
+            let body = quote_spanned! {block.span()=> move || #boxed_type { #(#stmts)* } };
             // Typing the output keeps an error in the body from spreading
             // into a second error at the signature.
-            let output = match &sig.output {
-                ReturnType::Type(_, ty) => future_output(ty).map(|o| {
-                    let o = annotation(&o);
-                    quote!(: #o)
-                }),
-                ReturnType::Default => None,
-            };
+            let output = output.map(|o| {
+                let o = annotation(o);
+                quote!(: #o)
+            });
             let wrapped = match &current_tail {
                 Some(tail) => quote! {
                     #private::InSpan::new(#guard, async move {
@@ -459,9 +437,9 @@ pub fn body(sig: &Signature, block: &Block, opts: &Options, site: &Site) -> Toke
                 },
                 None => quote!(#private::InSpan::new(#guard, __tk_fut)),
             };
-            let wrapped = match shape {
-                Shape::BoxedFuture(_) => quote!(::std::boxed::Box::pin(#wrapped)),
-                _ => wrapped,
+            let wrapped = match boxed {
+                Some(_) => quote!(::std::boxed::Box::pin(#wrapped)),
+                None => wrapped,
             };
             quote! {
                 {
