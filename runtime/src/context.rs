@@ -776,6 +776,27 @@ impl CurrentSpan {
         self.with_top(move |s, top| parts.apply(s, top));
     }
 
+    /// Sets the active span's status.
+    ///
+    /// ```
+    /// let ((), c) = tracekit::testing::capture(|| {
+    ///     let _s = tracekit::start_active_span("a");
+    ///     tracekit::current_span().set_status(tracekit::Status::error("quota exceeded"));
+    /// });
+    /// assert!(c.span("a").is_error());
+    /// ```
+    pub fn set_status(&self, status: Status) {
+        self.with_top(move |s, top| {
+            frame_core(&mut s.stack[top]).map(|c| c.extras().status = status)
+        });
+    }
+
+    /// The active span's kind, when a recording span is active.
+    pub(crate) fn kind(&self) -> Option<SpanKind> {
+        self.with_top(|s, top| frame_core(&mut s.stack[top]).map(|c| c.kind))
+            .flatten()
+    }
+
     /// Sets a baggage item on the active span, inherited by spans started under it.
     ///
     /// ```

@@ -517,6 +517,13 @@ impl Span {
         self.data.as_ref().map(|d| d.context())
     }
 
+    /// The kind given at the start (internal for a span that records nothing).
+    pub(crate) fn kind(&self) -> SpanKind {
+        self.data
+            .as_ref()
+            .map_or(SpanKind::Internal, |d| d.core.kind)
+    }
+
     /// Sets a tag (a later value for the same key wins).
     ///
     /// ```
@@ -590,6 +597,12 @@ impl Span {
     pub fn record_error<E: std::error::Error + ?Sized>(&mut self, error: &E) {
         if let Some(d) = self.data.as_mut().filter(|d| d.recording()) {
             ErrorParts::of(error).apply_to(&mut d.core, &mut d.tags);
+        }
+    }
+
+    pub(crate) fn record_error_parts(&mut self, parts: ErrorParts) {
+        if let Some(d) = self.data.as_mut().filter(|d| d.recording()) {
+            parts.apply_to(&mut d.core, &mut d.tags);
         }
     }
 

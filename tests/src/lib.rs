@@ -1,1 +1,34 @@
-//! Behaviour tests live in `tests/`.
+//! Behaviour tests live in `tests/`; this library holds what several of them share.
+
+/// A tiny deterministic generator (xorshift64), so the random tests need no
+/// extra crate and every failure reproduces from its seed.
+pub struct Rng(pub u64);
+
+impl Rng {
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    /// A number in `0..n`.
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n
+    }
+
+    /// Up to `max` characters mixing ASCII (controls included), the
+    /// separators of the header formats, Cyrillic and letters.
+    pub fn string(&mut self, max: u64) -> String {
+        let len = self.below(max + 1);
+        (0..len)
+            .map(|_| match self.below(4) {
+                0 => char::from_u32(self.below(0x80) as u32).unwrap_or('x'),
+                1 => ['-', ':', ',', ';', '=', '%', ' ', '0', 'f'][self.below(9) as usize],
+                2 => char::from_u32(0x400 + self.below(0x100) as u32).unwrap_or('x'),
+                _ => char::from(b'a' + self.below(26) as u8),
+            })
+            .collect()
+    }
+}

@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, HashMap};
 use tracekit::propagation::{ExtractError, Format, Propagators};
 use tracekit::{Baggage, SpanContext, SpanId, TraceId};
+use tracekit_tests::Rng;
 
 fn cx(trace: u128, span: u64, sampled: bool) -> SpanContext {
     SpanContext::remote(
@@ -460,38 +461,12 @@ fn otel_propagators_names_and_composition() {
     assert_eq!(c.trace_id().to_u128(), TRACE);
 }
 
-/// A tiny deterministic generator, so the random tests need no extra crate
-/// and every failure reproduces.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    fn string(&mut self, max: u64) -> String {
-        let len = self.below(max + 1);
-        (0..len)
-            .map(|_| match self.below(4) {
-                0 => char::from_u32(self.below(0x80) as u32).unwrap_or('x'),
-                1 => ['-', ':', ',', ';', '=', '%', ' ', '0', 'f'][self.below(9) as usize],
-                2 => char::from_u32(0x400 + self.below(0x100) as u32).unwrap_or('x'),
-                _ => char::from(b'a' + self.below(26) as u8),
-            })
-            .collect()
-    }
-}
-
 #[test]
 fn random_contexts_and_baggage_survive_inject_then_extract() {
     let mut rng = Rng(0x9e3779b97f4a7c15);
     for round in 0..2000 {
-        let trace = (u128::from(rng.next()) << 64 | u128::from(rng.next())).max(1);
-        let span = rng.next().max(1);
+        let trace = (u128::from(rng.next_u64()) << 64 | u128::from(rng.next_u64())).max(1);
+        let span = rng.next_u64().max(1);
         let sampled = rng.below(2) == 0;
         let mut baggage = Baggage::default();
         for i in 0..rng.below(5) {

@@ -19,13 +19,22 @@ pub(crate) fn encode(value: &str) -> String {
 
 const HEX: &[u8; 16] = b"0123456789ABCDEF";
 
-/// Decodes `%XX` escapes; a `%` not followed by two hex digits is kept as
-/// it is. `None` when the result is not UTF-8.
+/// Decodes `%XX` escapes and reads `+` as a space; a `%` not followed by two
+/// hex digits is kept as it is. `None` when the result is not UTF-8.
+///
+/// `+` for a space is form encoding, not the baggage spec, but it is what
+/// OpenTelemetry Python's baggage propagator and Jaeger's Go client send;
+/// a conforming sender writes a real `+` as `%2B`, so nothing is lost.
 pub(crate) fn decode(value: &str) -> Option<String> {
     let b = value.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
+        if b[i] == b'+' {
+            out.push(b' ');
+            i += 1;
+            continue;
+        }
         if b[i] == b'%' && i + 2 < b.len() {
             let hex = |c: u8| char::from(c).to_digit(16);
             if let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2])) {

@@ -1,0 +1,254 @@
+//! The helpers for the two places a trace crosses a process: HTTP requests
+//! (server and client spans) and messages (producer and consumer spans).
+
+use std::collections::HashMap;
+use std::sync::mpsc;
+use tracekit::testing::capture;
+use tracekit::{FutureExt, SpanKind, Value, http, messaging};
+
+const ON: bool = cfg!(feature = "trace-all");
+
+type Headers = HashMap<String, String>;
+
+#[test]
+fn a_call_between_services_is_one_trace_client_then_server() {
+    let ((), c) = capture(|| {
+        let _handler = tracekit::start_active_span("frontend handler");
+        let mut headers = Headers::new();
+        let mut client =
+            http::client_span("GET", "http://backend:8080/users/7?full=1", &mut headers);
+        // The backend, on its side of the wire:
+        let mut server = http::server_span("GET", "/users/{id}", &headers);
+        drop(server.enter());
+        http::set_status_code(&mut server, 200);
+        drop(server);
+        http::set_status_code(&mut client, 200);
+    });
+    if !ON {
+        assert!(c.spans().is_empty());
+        return;
+    }
+    assert_eq!(
+        c.tree(),
+        "frontend handler\n  GET /users/7\n    GET /users/{id}\n"
+    );
+    let (client, server) = (c.span("GET /users/7"), c.span("GET /users/{id}"));
+    assert_eq!(client.kind(), SpanKind::Client);
+    assert_eq!(server.kind(), SpanKind::Server);
+    assert!(server.has_remote_parent() && !client.has_remote_parent());
+    assert_eq!(server.trace_id(), client.trace_id());
+    assert_eq!(client.tag("http.method"), Some(&Value::from("GET")));
+    assert_eq!(
+        client.tag("http.url"),
+        Some(&Value::from("http://backend:8080/users/7?full=1"))
+    );
+    assert_eq!(server.tag("http.route"), Some(&Value::from("/users/{id}")));
+    for s in [client, server] {
+        assert_eq!(s.tag("http.status_code"), Some(&Value::I64(200)));
+        assert!(!s.is_error());
+    }
+}
+
+#[test]
+fn a_request_without_or_with_a_bad_parent_starts_a_new_trace() {
+    let cases: [(&str, Headers); 3] = [
+        ("none", Headers::new()),
+        (
+            "uppercase",
+            [(
+                "traceparent".to_owned(),
+                "00-0AF7651916CD43DD8448EB211C80319C-B7AD6B7169203331-01".to_owned(),
+            )]
+            .into(),
+        ),
+        (
+            "garbage",
+            [("traceparent".to_owned(), "\u{0}\u{ff}--".to_owned())].into(),
+        ),
+    ];
+    let ((), c) = capture(|| {
+        // A worker thread still inside some unrelated span must not adopt the request.
+        let _leftover = tracekit::start_active_span("leftover");
+        for (name, headers) in &cases {
+            drop(http::server_span("POST", name, headers));
+        }
+    });
+    if !ON {
+        return;
+    }
+    let leftover = c.span("leftover");
+    for (name, _) in &cases {
+        let s = c.span(&format!("POST {name}"));
+        assert_eq!(s.parent_id(), None, "{name}");
+        assert_ne!(s.trace_id(), leftover.trace_id(), "{name}");
+    }
+}
+
+#[test]
+fn server_spans_fail_on_5xx_and_client_spans_on_4xx_too() {
+    let ((), c) = capture(|| {
+        for code in [200u16, 302, 404, 503, 999] {
+            let mut s = http::server_span("GET", &format!("/s{code}"), &Headers::new());
+            http::set_status_code(&mut s, code);
+            let mut c = http::client_span("GET", &format!("/c{code}"), &mut Headers::new());
+            http::set_status_code(&mut c, code);
+        }
+    });
+    if !ON {
+        return;
+    }
+    let error = |name: &str| {
+        let s = c.span(name);
+        assert!(s.tag("http.status_code").is_some(), "{name}");
+        s.is_error().then(|| s.status().clone())
+    };
+    assert_eq!(error("GET /s200"), None);
+    assert_eq!(error("GET /s302"), None);
+    assert_eq!(error("GET /s404"), None);
+    assert_eq!(
+        error("GET /c404"),
+        Some(tracekit::Status::error("HTTP 404"))
+    );
+    assert_eq!(
+        error("GET /s503"),
+        Some(tracekit::Status::error("HTTP 503"))
+    );
+    assert_eq!(
+        error("GET /c503"),
+        Some(tracekit::Status::error("HTTP 503"))
+    );
+    assert_eq!(
+        error("GET /s999"),
+        Some(tracekit::Status::error("invalid HTTP status code 999"))
+    );
+    assert_eq!(c.span("GET /s503").tag("error"), Some(&Value::Bool(true)));
+}
+
+#[test]
+fn a_middleware_records_the_status_on_the_span_it_moved_into_the_future() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let (status, c) = capture(|| {
+        rt.block_on(async {
+            let span = http::server_span("GET", "/slow", &Headers::new());
+            async {
+                let inner = tracekit::Span::start("handler");
+                tokio::task::yield_now().await;
+                drop(inner);
+                http::set_current_status_code(500);
+                500
+            }
+            .in_span(span)
+            .await
+        })
+    });
+    assert_eq!(status, 500);
+    if !ON {
+        return;
+    }
+    assert_eq!(c.tree(), "GET /slow\n  handler\n");
+    let s = c.span("GET /slow");
+    assert_eq!(s.tag("http.status_code"), Some(&Value::I64(500)));
+    assert!(s.is_error());
+}
+
+#[test]
+fn the_client_span_is_the_parent_the_headers_carry_and_baggage_goes_along() {
+    let mut headers = Headers::new();
+    let ((), c) = capture(|| {
+        let handler = tracekit::start_active_span("handler");
+        handler.set_baggage_item("request.id", "r-17");
+        drop(http::client_span("PUT", "/items/1", &mut headers));
+    });
+    if !ON {
+        assert!(headers.is_empty(), "nothing to propagate with tracing off");
+        return;
+    }
+    let client = c.span("PUT /items/1");
+    let parent = tracekit::propagation::extract(&headers).expect("a parent");
+    assert_eq!(parent.span_id(), client.span_id());
+    assert_eq!(parent.baggage_item("request.id"), Some("r-17"));
+}
+
+#[test]
+fn a_job_joins_the_producer_trace_on_a_worker_thread_and_leaves_it_clean() {
+    let (tx, rx) = mpsc::channel::<(u32, Headers)>();
+    // The worker stands for another process: it sees only the messages.
+    let worker = std::thread::spawn(move || {
+        capture(|| {
+            let mut results = Vec::new();
+            for (n, headers) in rx {
+                let r: Result<u32, String> = messaging::consume("jobs", &headers, || {
+                    let _step = tracekit::start_active_span("job step");
+                    if n == 2 {
+                        Err(format!("job {n} failed"))
+                    } else {
+                        Ok(n * 10)
+                    }
+                });
+                // Nothing of the job stays active between jobs.
+                assert!(tracekit::current_span().context().is_none());
+                results.push(r);
+            }
+            results
+        })
+    });
+    let ((), producer) = capture(|| {
+        let request = tracekit::start_active_span("request");
+        request.set_baggage_item("user.id", "42");
+        for n in 1..=2 {
+            let mut headers = Headers::new();
+            drop(messaging::producer_span("jobs", &mut headers));
+            tx.send((n, headers)).unwrap();
+        }
+    });
+    drop(tx);
+    let (results, worker) = worker.join().unwrap();
+    assert_eq!(results, [Ok(10), Err("job 2 failed".to_owned())]);
+    if !ON {
+        assert!(worker.spans().is_empty());
+        return;
+    }
+    assert_eq!(producer.tree(), "request\n  jobs publish\n  jobs publish\n");
+    assert_eq!(
+        worker.tree(),
+        "jobs process\n  job step\njobs process\n  job step\n"
+    );
+    let publishes = producer.spans_named("jobs publish");
+    let consumers = worker.spans_named("jobs process");
+    for (publish, process) in publishes.iter().zip(&consumers) {
+        assert_eq!(publish.kind(), SpanKind::Producer);
+        assert_eq!(process.kind(), SpanKind::Consumer);
+        assert_eq!(process.trace_id(), producer.span("request").trace_id());
+        assert_eq!(process.parent_id(), Some(publish.span_id()));
+        assert!(process.has_remote_parent());
+        assert_eq!(process.baggage_item("user.id"), Some("42"));
+        assert_eq!(
+            process.tag("messaging.destination.name"),
+            Some(&Value::from("jobs"))
+        );
+    }
+    assert!(!consumers[0].is_error());
+    assert_eq!(
+        consumers[1].status(),
+        &tracekit::Status::error("job 2 failed")
+    );
+}
+
+#[test]
+fn a_panicking_job_is_an_error_and_the_worker_thread_is_clean_after() {
+    let ((), c) = capture(|| {
+        let caught = std::panic::catch_unwind(|| {
+            messaging::consume::<(), String>("jobs", &Headers::new(), || panic!("boom"))
+        });
+        assert!(caught.is_err());
+        assert!(tracekit::current_span().context().is_none());
+    });
+    if !ON {
+        return;
+    }
+    let s = c.span("jobs process");
+    assert!(s.is_error());
+    assert_eq!(s.parent_id(), None);
+}
