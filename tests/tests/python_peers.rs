@@ -1,0 +1,360 @@
+//! tracekit's propagation against the official OpenTelemetry Python
+//! propagators (`opentelemetry-api`/`-sdk` TraceContext and W3C Baggage,
+//! `opentelemetry-propagator-b3` single and multi, and
+//! `opentelemetry-propagator-jaeger`), in both directions: what tracekit
+//! injects, Python extracts to the same context, and what Python injects,
+//! tracekit extracts likewise.
+//!
+//! The peers live in `.python-peers/`, installed by `scripts/python-peers.sh`
+//! (run here when missing). Without Python these tests fail, saying how to
+//! install it: a propagation format nobody checked against a peer is not
+//! tested.
+
+use serde_json::{Value as Json, json};
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::sync::{Mutex, OnceLock};
+use tracekit::propagation::{Format, Propagators};
+use tracekit::{Baggage, SpanContext, SpanId, TraceId};
+use tracekit_tests::Rng;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the tests crate sits in the workspace")
+        .to_path_buf()
+}
+
+/// The Python process answering inject/extract requests, one JSON line each.
+struct Peer {
+    _child: Child,
+    stdin: ChildStdin,
+    stdout: BufReader<ChildStdout>,
+}
+
+impl Peer {
+    fn start() -> Peer {
+        let root = root();
+        let python = root.join(".python-peers/bin/python");
+        if !python.exists() {
+            let out = Command::new("bash")
+                .arg(root.join("scripts/python-peers.sh"))
+                .output()
+                .expect("bash runs scripts/python-peers.sh");
+            assert!(
+                out.status.success(),
+                "The OpenTelemetry Python peers are not installed and scripts/python-peers.sh \
+                 failed:\n{}\nThese tests need Python 3 with venv and pip (Debian: \
+                 `apt-get install python3 python3-venv`) and PyPI; then run \
+                 `bash scripts/python-peers.sh` and `cargo test --test python_peers`.",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let mut child = Command::new(&python)
+            .arg(root.join("tests/peers/propagators.py"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", python.display()));
+        let stdin = child.stdin.take().expect("piped stdin");
+        let stdout = BufReader::new(child.stdout.take().expect("piped stdout"));
+        Peer {
+            _child: child,
+            stdin,
+            stdout,
+        }
+    }
+
+    fn ask(&mut self, request: &Json) -> Json {
+        writeln!(self.stdin, "{request}").expect("the peer reads requests");
+        let mut line = String::new();
+        self.stdout.read_line(&mut line).expect("the peer answers");
+        let answer: Json = serde_json::from_str(&line)
+            .unwrap_or_else(|e| panic!("the peer answered {line:?} to {request}: {e}"));
+        assert!(
+            answer.get("error").is_none(),
+            "the peer failed on {request}: {answer}"
+        );
+        answer
+    }
+}
+
+fn peer() -> std::sync::MutexGuard<'static, Peer> {
+    static PEER: OnceLock<Mutex<Peer>> = OnceLock::new();
+    PEER.get_or_init(|| Mutex::new(Peer::start()))
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// A context as both sides describe it.
+#[derive(Clone, Debug, PartialEq)]
+struct Expect {
+    trace_id: u128,
+    span_id: u64,
+    sampled: bool,
+    trace_state: Option<String>,
+    baggage: BTreeMap<String, String>,
+}
+
+impl Expect {
+    fn to_context(&self) -> SpanContext {
+        let mut baggage = Baggage::default();
+        for (k, v) in &self.baggage {
+            baggage = baggage.with(k.clone(), v.clone());
+        }
+        let mut cx = SpanContext::remote(
+            TraceId::from_u128(self.trace_id).expect("non-zero"),
+            SpanId::from_u64(self.span_id).expect("non-zero"),
+            self.sampled,
+        )
+        .with_baggage(baggage);
+        if let Some(state) = &self.trace_state {
+            cx = cx.with_trace_state(state.clone());
+        }
+        cx
+    }
+
+    fn of_context(cx: &SpanContext) -> Expect {
+        Expect {
+            trace_id: cx.trace_id().to_u128(),
+            span_id: cx.span_id().to_u64(),
+            sampled: cx.is_sampled(),
+            trace_state: cx.trace_state().map(str::to_owned),
+            baggage: cx
+                .baggage()
+                .iter()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect(),
+        }
+    }
+
+    fn of_peer(answer: &Json) -> Option<Expect> {
+        let hex = |k: &str| answer[k].as_str().map(str::to_owned);
+        Some(Expect {
+            trace_id: u128::from_str_radix(&hex("trace_id")?, 16).ok()?,
+            span_id: u64::from_str_radix(&hex("span_id")?, 16).ok()?,
+            sampled: answer["sampled"].as_bool()?,
+            trace_state: hex("trace_state"),
+            baggage: answer["baggage"]
+                .as_object()?
+                .iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
+                .collect(),
+        })
+    }
+
+    /// What a format carries of this context: W3C Trace Context alone has
+    /// no baggage, only it has a trace state.
+    fn as_carried_by(&self, formats: &[Format]) -> Expect {
+        let mut e = self.clone();
+        if !formats.contains(&Format::TraceContext) {
+            e.trace_state = None;
+        }
+        if !formats.contains(&Format::Baggage) && !formats.contains(&Format::Jaeger) {
+            e.baggage.clear();
+        }
+        e
+    }
+}
+
+/// The propagator lists checked, as `OTEL_PROPAGATORS` names them.
+const SETS: &[&str] = &[
+    "tracecontext",
+    "tracecontext,baggage",
+    "b3",
+    "b3multi",
+    "jaeger",
+];
+
+fn formats(set: &str) -> Vec<Format> {
+    Propagators::parse(set)
+        .expect("known names")
+        .formats()
+        .to_vec()
+}
+
+fn tracekit_to_python(e: &Expect, set: &str) {
+    let mut headers = BTreeMap::new();
+    Propagators::parse(set)
+        .expect("known names")
+        .inject_context(&e.to_context(), &mut headers);
+    let answer = peer().ask(&json!({"op": "extract", "format": set, "headers": headers}));
+    let got = Expect::of_peer(&answer)
+        .unwrap_or_else(|| panic!("[{set}] Python extracted no context from {headers:?}"));
+    assert_eq!(
+        got,
+        e.as_carried_by(&formats(set)),
+        "[{set}] tracekit injected {headers:?}"
+    );
+}
+
+fn python_to_tracekit(e: &Expect, set: &str) {
+    let answer = peer().ask(&json!({
+        "op": "inject",
+        "format": set,
+        "trace_id": format!("{:032x}", e.trace_id),
+        "span_id": format!("{:016x}", e.span_id),
+        "sampled": e.sampled,
+        "trace_state": e.trace_state,
+        "baggage": e.baggage,
+    }));
+    let headers: BTreeMap<String, String> = answer["headers"]
+        .as_object()
+        .expect("headers")
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
+        .collect();
+    let cx = Propagators::parse(set)
+        .expect("known names")
+        .try_extract(&headers)
+        .unwrap_or_else(|err| panic!("[{set}] tracekit rejected Python's {headers:?}: {err}"));
+    assert!(cx.is_remote());
+    assert_eq!(
+        Expect::of_context(&cx),
+        e.as_carried_by(&formats(set)),
+        "[{set}] Python injected {headers:?}"
+    );
+}
+
+fn fixed_cases() -> Vec<Expect> {
+    let baggage: BTreeMap<String, String> = [
+        ("request.id", "r-17"),
+        ("user", "ann o'neil + co, 100%; sure=yes"),
+        ("city", "Zürich"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    vec![
+        Expect {
+            trace_id: 0x0af7651916cd43dd8448eb211c80319c,
+            span_id: 0xb7ad6b7169203331,
+            sampled: true,
+            trace_state: Some("rojo=00f067aa0ba902b7,congo=t61rcWkgMzE".into()),
+            baggage,
+        },
+        // A 64-bit trace id, as old Jaeger and B3 clients make, unsampled.
+        Expect {
+            trace_id: 0x00000000000000004bf92f3577b34da6,
+            span_id: 1,
+            sampled: false,
+            trace_state: None,
+            baggage: BTreeMap::new(),
+        },
+        Expect {
+            trace_id: u128::MAX,
+            span_id: u64::MAX,
+            sampled: true,
+            trace_state: Some("tenant@vendor=v1".into()),
+            baggage: [("k".to_owned(), "v".to_owned())].into(),
+        },
+    ]
+}
+
+/// Random contexts both sides can represent. Baggage keys are lowercase
+/// tokens (Jaeger carries them in header names, which are case-blind) and
+/// values have no whitespace at either end (both Python baggage
+/// propagators strip it, as the W3C grammar's optional whitespace allows,
+/// and Python's idea of whitespace includes the separators `\x1c`..`\x1f`).
+fn random_cases(seed: u64, n: usize) -> Vec<Expect> {
+    let mut rng = Rng(seed);
+    (0..n)
+        .map(|_| {
+            let high = if rng.below(4) == 0 { 0 } else { rng.next_u64() };
+            let trace_id = (u128::from(high) << 64 | u128::from(rng.next_u64())).max(1);
+            let mut baggage = BTreeMap::new();
+            for i in 0..rng.below(5) {
+                let value = rng
+                    .string(30)
+                    .trim_matches(|c: char| c.is_whitespace() || ('\x1c'..='\x1f').contains(&c))
+                    .to_owned();
+                baggage.insert(
+                    format!("k{i}-{}.x_{}", rng.below(1000), rng.below(9)),
+                    value,
+                );
+            }
+            let trace_state = (rng.below(2) == 0).then(|| {
+                (0..=rng.below(4))
+                    .map(|i| {
+                        let vendor = if rng.below(3) == 0 { "@sys" } else { "" };
+                        format!("k{i}{vendor}=v{}", rng.next_u64() % 100_000)
+                    })
+                    .collect::<Vec<_>>()
+                    .join(",")
+            });
+            Expect {
+                trace_id,
+                span_id: rng.next_u64().max(1),
+                sampled: rng.below(2) == 0,
+                trace_state,
+                baggage,
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn what_tracekit_injects_python_extracts() {
+    for set in SETS {
+        for e in fixed_cases().iter().chain(&random_cases(0x51f0_7e11, 150)) {
+            tracekit_to_python(e, set);
+        }
+    }
+}
+
+#[test]
+fn what_python_injects_tracekit_extracts() {
+    for set in SETS {
+        for e in fixed_cases().iter().chain(&random_cases(0xa11_ce5, 150)) {
+            python_to_tracekit(e, set);
+        }
+    }
+}
+
+#[test]
+fn python_reads_debug_contexts_as_sampled() {
+    // B3 `d` and Jaeger's debug bit mean sampled to every peer.
+    let cx = SpanContext::remote(
+        TraceId::from_u128(7).unwrap(),
+        SpanId::from_u64(9).unwrap(),
+        true,
+    )
+    .with_debug(true);
+    for set in ["b3", "b3multi", "jaeger"] {
+        let mut headers = BTreeMap::new();
+        Propagators::parse(set)
+            .unwrap()
+            .inject_context(&cx, &mut headers);
+        let answer = peer().ask(&json!({"op": "extract", "format": set, "headers": headers}));
+        assert_eq!(answer["sampled"], json!(true), "[{set}] {headers:?}");
+        assert_eq!(answer["span_id"], json!("0000000000000009"), "[{set}]");
+    }
+}
+
+#[test]
+fn malformed_headers_are_rejected_by_both_sides() {
+    // Cases from the W3C test suite: Python and tracekit must agree that
+    // each gives no parent, so neither side of a call joins a bad trace.
+    let bad = [
+        "00-0AF7651916CD43DD8448EB211C80319C-B7AD6B7169203331-01",
+        "00-00000000000000000000000000000000-b7ad6b7169203331-01",
+        "00-0af7651916cd43dd8448eb211c80319c-0000000000000000-01",
+        "ff-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+        "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01-extra",
+        "00-0af7651916cd43dd8448eb211c80319c-b7ad6b716920333-01",
+        "0-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+    ];
+    for value in bad {
+        let headers: BTreeMap<String, String> =
+            [("traceparent".to_owned(), value.to_owned())].into();
+        let answer =
+            peer().ask(&json!({"op": "extract", "format": "tracecontext", "headers": headers}));
+        assert_eq!(answer["trace_id"], Json::Null, "Python accepted {value}");
+        assert!(
+            Propagators::default().extract(&headers).is_none(),
+            "tracekit accepted {value}"
+        );
+    }
+}
