@@ -50,6 +50,7 @@ impl Reporter for Stalled {
 fn reporting() {
     // Run in sequence: they share the one global reporter slot.
     console_prints_each_trace_as_a_tree();
+    console_shows_what_joins_the_parts_of_a_trace_across_processes();
     a_stalled_reporter_never_blocks_the_application();
     a_reporter_that_flushes_from_inside_does_not_deadlock();
     a_panicking_reporter_does_not_disable_flush();
@@ -233,6 +234,41 @@ fn console_prints_each_trace_as_a_tree() {
         !text.contains("code."),
         "code location is off by default: {text}"
     );
+}
+
+fn console_shows_what_joins_the_parts_of_a_trace_across_processes() {
+    let out = Shared::default();
+    let guard = tracekit::set_reporter(
+        ConsoleReporter::to_writer(out.clone()).with_service_name("backend"),
+    );
+    let mut headers = std::collections::HashMap::new();
+    let client_id = {
+        let request = start_active_span("handler");
+        request.set_baggage_item("request.id", "r-9");
+        let client = tracekit::http::client_span("GET", "/stock", &mut headers);
+        client.context().map(|c| c.span_id())
+    };
+    drop(tracekit::http::server_span("GET", "/stock", &headers));
+    drop(guard);
+    let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+    if !ON {
+        assert!(text.is_empty(), "{text}");
+        return;
+    }
+    let client_id = client_id.unwrap();
+    let client = text.lines().find(|l| l.contains("[client]")).unwrap();
+    let server = text.lines().find(|l| l.contains("[server]")).unwrap();
+    assert!(
+        text.lines()
+            .all(|l| !l.starts_with("trace ") || l.ends_with(" [backend]")),
+        "{text}"
+    );
+    assert!(client.contains(&format!("span_id={client_id}")), "{text}");
+    assert!(
+        server.contains(&format!("remote_parent={client_id}")),
+        "{text}"
+    );
+    assert!(server.contains("baggage.request.id=\"r-9\""), "{text}");
 }
 
 fn a_stalled_reporter_never_blocks_the_application() {

@@ -18,6 +18,7 @@ pub struct ConsoleReporter {
     out: Box<dyn Write + Send>,
     pending: HashMap<TraceId, Vec<SpanRecord>>,
     show_code: bool,
+    service: Option<String>,
 }
 
 /// Traces with no finished root are printed anyway past this many spans,
@@ -56,6 +57,7 @@ impl ConsoleReporter {
             out: Box::new(out),
             pending: HashMap::new(),
             show_code: false,
+            service: None,
         }
     }
 
@@ -70,19 +72,46 @@ impl ConsoleReporter {
         self
     }
 
+    /// Names the service on each trace's first line, so that the parts of
+    /// one trace printed by several processes can be told apart.
+    ///
+    /// ```
+    /// let r = tracekit::ConsoleReporter::stdout().with_service_name("backend");
+    /// # drop(r);
+    /// ```
+    pub fn with_service_name(mut self, name: impl Into<String>) -> Self {
+        self.service = Some(name.into());
+        self
+    }
+
     fn print(&mut self, trace_id: TraceId, spans: Vec<SpanRecord>, complete: bool) {
         let mut text = String::new();
-        let _ = writeln!(
-            text,
-            "trace {trace_id}{}",
-            if complete { "" } else { " (continued)" }
-        );
+        let _ = write!(text, "trace {trace_id}");
+        if let Some(service) = &self.service {
+            let _ = write!(text, " [{service}]");
+        }
+        let _ = writeln!(text, "{}", if complete { "" } else { " (continued)" });
         for (depth, i) in crate::tree::depth_first(&spans) {
             let s = &spans[i];
             let indent = "  ".repeat(depth + 1);
             let _ = write!(text, "{indent}{} {}", s.name(), fmt_duration(s.duration()));
             if s.kind() != crate::SpanKind::Internal {
                 let _ = write!(text, " [{}]", s.kind().as_str());
+            }
+            // What joins this process's part of a trace to another's: the
+            // span id a client sends, the remote parent a server got, and
+            // the baggage that came with it.
+            if matches!(
+                s.kind(),
+                crate::SpanKind::Client | crate::SpanKind::Producer
+            ) {
+                let _ = write!(text, " span_id={}", s.span_id());
+            }
+            if let (true, Some(parent)) = (s.has_remote_parent(), s.parent_id()) {
+                let _ = write!(text, " remote_parent={parent}");
+                for (k, v) in s.baggage() {
+                    let _ = write!(text, " baggage.{k}={v:?}");
+                }
             }
             for (k, v) in s.tags() {
                 if !self.show_code && k.starts_with("code.") {

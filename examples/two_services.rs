@@ -1,0 +1,250 @@
+//! Two services in two processes, one trace. `frontend` (this process) starts
+//! `backend` as a child process of itself, serves HTTP with axum, and a
+//! reqwest client calls it; the frontend calls the backend twice, and the
+//! second call fails. The W3C `traceparent` header joins the backend's spans
+//! to the frontend's client spans, and the `baggage` header carries the
+//! request id into the backend. Each process prints its part of the trace
+//! under its own service name.
+//!
+//! ```text
+//! cargo run --example two_services
+//! ```
+
+use axum::Router;
+use axum::extract::{MatchedPath, Path, Request, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+use tokio::net::TcpListener;
+use tracekit::{FutureExt, trace_fn};
+
+#[tokio::main]
+async fn main() {
+    let role = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "frontend".to_owned());
+    let _reporter =
+        tracekit::set_reporter(tracekit::ConsoleReporter::stdout().with_service_name(&role));
+    let outcome = match role.as_str() {
+        "frontend" => frontend().await,
+        "backend" => backend().await,
+        other => Err(format!(
+            "unknown role {other:?}; expected frontend or backend"
+        )),
+    };
+    if let Err(e) = outcome {
+        eprintln!("two_services {role}: {e}");
+        std::process::exit(1);
+    }
+}
+
+/// The server span of every request, continuing the caller's trace: what an
+/// application adds once, as a middleware.
+async fn trace_requests(request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned());
+    let span = tracekit::http::server_span_for(&request, route.as_deref());
+    async move {
+        let response = next.run(request).await;
+        tracekit::http::set_current_status_code(response.status().as_u16());
+        response
+    }
+    .in_span(span)
+    .await
+}
+
+// ---- backend -------------------------------------------------------------
+
+#[derive(Debug)]
+struct OutOfStock(String);
+
+impl std::fmt::Display for OutOfStock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} is out of stock", self.0)
+    }
+}
+
+impl std::error::Error for OutOfStock {}
+
+#[trace_fn]
+async fn reserve_stock(item: &str) -> Result<u32, OutOfStock> {
+    let left = query_stock(item).await;
+    if left == 0 {
+        return Err(OutOfStock(item.to_owned()));
+    }
+    Ok(left - 1)
+}
+
+#[trace_fn(kind = "client", fields(db.system = "postgres"))]
+async fn query_stock(item: &str) -> u32 {
+    tokio::time::sleep(Duration::from_millis(3)).await;
+    if item == "gizmo" { 0 } else { 12 }
+}
+
+async fn reserve(Path(item): Path<String>) -> Response {
+    match reserve_stock(&item).await {
+        Ok(left) => format!("reserved {item}, {left} left").into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+    }
+}
+
+async fn backend() -> Result<(), String> {
+    let app = Router::new()
+        .route("/inventory/{item}/reserve", get(reserve))
+        .route_layer(middleware::from_fn(trace_requests));
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| format!("cannot listen: {e}"))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    // The frontend reads the address from this first line.
+    println!("listening on {addr}");
+    // The frontend closes our stdin to stop us; in-flight requests finish
+    // and, when `main` returns, the reporter prints what is left.
+    let stop = async {
+        let mut sink = Vec::new();
+        let _ = tokio::io::stdin().read_to_end(&mut sink).await;
+    };
+    axum::serve(listener, app)
+        .with_graceful_shutdown(stop)
+        .await
+        .map_err(|e| format!("backend server: {e}"))
+}
+
+// ---- frontend ------------------------------------------------------------
+
+struct Frontend {
+    http: reqwest::Client,
+    backend: String,
+}
+
+/// A call to another service: a client span whose context goes out in the
+/// request headers, with the response status recorded on it.
+async fn call(http: &reqwest::Client, url: String) -> Result<(u16, String), reqwest::Error> {
+    let mut headers = HeaderMap::new();
+    let span = tracekit::http::client_span("GET", &url, &mut headers);
+    async {
+        let result = async {
+            let response = http.get(&url).headers(headers).send().await?;
+            let status = response.status().as_u16();
+            Ok((status, response.text().await?))
+        }
+        .await;
+        match &result {
+            Ok((status, _)) => tracekit::http::set_current_status_code(*status),
+            Err(e) => tracekit::current_span().record_error(e),
+        }
+        result
+    }
+    .in_span(span)
+    .await
+}
+
+#[trace_fn(skip(app))]
+async fn checkout(app: &Frontend, cart: u64) -> String {
+    let mut reserved = 0;
+    for item in ["book", "gizmo"] {
+        let url = format!("{}/inventory/{item}/reserve", app.backend);
+        match call(&app.http, url).await {
+            Ok((200, _)) => reserved += 1,
+            Ok((status, body)) => {
+                tracekit::current_span().add_event(
+                    "reservation failed",
+                    [
+                        ("item", item.into()),
+                        ("status", i64::from(status).into()),
+                        ("reason", body.into()),
+                    ],
+                );
+            }
+            Err(e) => tracekit::current_span().record_error(&e),
+        }
+    }
+    format!("cart {cart}: reserved {reserved} of 2 items")
+}
+
+async fn checkout_route(
+    State(app): State<Arc<Frontend>>,
+    Path(cart): Path<u64>,
+    headers: HeaderMap,
+) -> String {
+    // The request id rides along as baggage to every service downstream.
+    if let Some(id) = headers.get("x-request-id").and_then(|v| v.to_str().ok()) {
+        tracekit::current_span().set_baggage_item("request.id", id);
+    }
+    checkout(&app, cart).await
+}
+
+async fn frontend() -> Result<(), String> {
+    let exe = std::env::current_exe().map_err(|e| format!("cannot find this program: {e}"))?;
+    let mut child = tokio::process::Command::new(exe)
+        .arg("backend")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| format!("cannot start the backend: {e}"))?;
+    let mut child_out = BufReader::new(child.stdout.take().ok_or("no backend stdout")?);
+    let mut first = String::new();
+    tokio::time::timeout(Duration::from_secs(10), child_out.read_line(&mut first))
+        .await
+        .map_err(|_| "the backend did not start within 10 s".to_owned())?
+        .map_err(|e| format!("reading the backend's address: {e}"))?;
+    let backend_addr = first
+        .trim()
+        .strip_prefix("listening on ")
+        .ok_or_else(|| format!("the backend said {first:?}"))?;
+
+    let app = Arc::new(Frontend {
+        http: reqwest::Client::new(),
+        backend: format!("http://{backend_addr}"),
+    });
+    let router = Router::new()
+        .route("/checkout/{cart}", get(checkout_route))
+        .route_layer(middleware::from_fn(trace_requests))
+        .with_state(app);
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| format!("cannot listen: {e}"))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        axum::serve(listener, router)
+            .with_graceful_shutdown(async {
+                let _ = stopped.await;
+            })
+            .await
+    });
+
+    // The user: an untraced client, so the frontend starts the trace.
+    let response = reqwest::Client::new()
+        .get(format!("http://{addr}/checkout/42"))
+        .header("x-request-id", "r-1001")
+        .send()
+        .await
+        .map_err(|e| format!("calling the frontend: {e}"))?;
+    let status = response.status();
+    let body = response.text().await.unwrap_or_default();
+    println!("client <- {status} {body}");
+
+    let _ = stop.send(());
+    let _ = server.await;
+    tracekit::flush();
+
+    // Stop the backend and show its part of the trace after ours.
+    drop(child.stdin.take());
+    let mut rest = String::new();
+    let _ = child_out.read_to_string(&mut rest).await;
+    let exit = child.wait().await.map_err(|e| e.to_string())?;
+    print!("{rest}");
+    if !exit.success() {
+        return Err(format!("the backend exited with {exit}"));
+    }
+    Ok(())
+}

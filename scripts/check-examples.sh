@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Runs the examples and checks what they print: the traces a newcomer sees
+# must be the ones the README promises. Used by .ci/run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+fail() { printf 'check-examples: %s\n--- output ---\n%s\n' "$1" "$out" >&2; exit 1; }
+count() { grep -c -- "$1" <<<"$out" || true; }
+# The ids after `key=` on the lines matching a pattern, one per line, sorted.
+ids() { grep -- "$1" <<<"$out" | grep -o "$2=[0-9a-f]*" | cut -d= -f2 | sort || true; }
+traces() { grep -o '^trace [0-9a-f]*' <<<"$out" | sort -u | wc -l; }
+
+echo "quickstart"
+out=$(cargo run -q --example quickstart)
+grep -q "Cache::get" <<<"$out" || fail "quickstart printed no trace"
+
+echo "task_queue"
+out=$(cargo run -q --example task_queue 2>/dev/null)
+[[ $(count 'emails process') == 3 ]] || fail "expected three consumed jobs"
+[[ $(traces) == 1 ]] || fail "the jobs did not join the producer's trace"
+p=$(ids '\[producer\]' span_id)
+[[ $(wc -l <<<"$p") == 3 && "$p" == "$(ids '\[consumer\]' remote_parent)" ]] ||
+    fail "consumer spans are not children of the producer spans"
+[[ $(count 'emails process.*baggage.request.id="req-7f3a"') == 3 ]] || fail "baggage did not reach the jobs"
+[[ $(count 'emails process.*ERROR: cannot send') == 1 ]] || fail "the failing job is not an error"
+
+echo "two_services"
+out=$(timeout 120 cargo run -q --example two_services)
+grep -q '^client <- 200 OK cart 42: reserved 1 of 2 items' <<<"$out" || fail "the client got no answer"
+[[ $(count '\[frontend\]$') == 1 && $(count '\[backend\]$') == 2 ]] || fail "expected one frontend and two backend parts"
+[[ $(traces) == 1 ]] || fail "the two services are not in one trace"
+c=$(ids 'GET /inventory/[a-z]*/reserve .*\[client\]' span_id)
+[[ $(wc -l <<<"$c") == 2 && "$c" == "$(ids '\[server\].*remote_parent' remote_parent)" ]] ||
+    fail "the backend's server spans are not children of the frontend's client spans"
+[[ $(count 'baggage.request.id="r-1001"') == 2 ]] || fail "request.id did not reach the backend"
+[[ $(count '\[server\].*http.status_code=500 error=true') == 1 ]] || fail "the failing call is not an error on the backend"
+[[ $(count '\[client\].*http.status_code=500 error=true') == 1 ]] || fail "the failing call is not an error on the frontend"
+echo "examples: ok"
