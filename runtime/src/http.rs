@@ -37,7 +37,8 @@ use crate::{Span, SpanKind, Status};
 /// `"{method} {route}"` with `http.method` and `http.route`, a child of the
 /// context the headers carry (configured formats, see
 /// [`propagation::set_propagators`]), or the root of a new trace when they
-/// carry none or a malformed one. Pass the route template (`/users/{id}`),
+/// carry none or a malformed one (with Jaeger configured, a
+/// `jaeger-debug-id` header alone starts a debug trace tagged with it). Pass the route template (`/users/{id}`),
 /// not the path, so that one endpoint gives one span name.
 ///
 /// The span is not active: make it so with
@@ -58,13 +59,7 @@ pub fn server_span(method: &str, route: &str, headers: &dyn Extractor) -> Span {
         .kind(SpanKind::Server)
         .tag("http.method", method.to_owned())
         .tag("http.route", route.to_owned());
-    match propagation::extract(headers) {
-        Some(parent) => builder.child_of(&parent),
-        // A worker thread may still have an unrelated span active; a request
-        // without a parent starts its own trace.
-        None => builder.root(),
-    }
-    .start()
+    propagation::continue_from(builder, headers).start()
 }
 
 /// Starts the span of an outgoing request, a `client` child of the current
@@ -188,11 +183,7 @@ mod requests {
                 let builder = Span::builder(method.to_owned())
                     .kind(SpanKind::Server)
                     .tag("http.method", method.to_owned());
-                match propagation::extract(request.headers()) {
-                    Some(parent) => builder.child_of(&parent),
-                    None => builder.root(),
-                }
-                .start()
+                propagation::continue_from(builder, request.headers()).start()
             }
         };
         span.set_tag("http.url", request.uri().to_string());

@@ -72,12 +72,7 @@ pub fn consumer_span(destination: &str, headers: &dyn Extractor) -> Span {
         .kind(SpanKind::Consumer)
         .tag("messaging.destination.name", destination.to_owned())
         .tag("messaging.operation", "process");
-    match propagation::extract(headers) {
-        Some(parent) => builder.child_of(&parent),
-        // A worker thread's leftovers must not adopt the task.
-        None => builder.root(),
-    }
-    .start()
+    propagation::continue_from(builder, headers).start()
 }
 
 /// Runs a task from a message inside its [`consumer_span`], active for the

@@ -116,6 +116,8 @@ enum Parent {
     Current,
     Explicit(SpanContext),
     Root,
+    /// A new trace forced into sampling (Jaeger's `jaeger-debug-id`).
+    DebugRoot,
 }
 
 struct Ids {
@@ -171,6 +173,11 @@ impl Ids {
         match parent {
             Parent::Current => Ids::child_of_frame(s, s.stack.last()),
             Parent::Root => Ids::root(s.capture_for(s.stack.last())),
+            Parent::DebugRoot => {
+                let mut ids = Ids::root(s.capture_for(s.stack.last()));
+                ids.flags |= crate::context::DEBUG | SAMPLED;
+                ids
+            }
             Parent::Explicit(cx) => Ids {
                 trace_id: cx.trace_id,
                 span_id: SpanId::random(),
@@ -252,6 +259,13 @@ impl SpanBuilder {
     /// ```
     pub fn root(mut self) -> Self {
         self.parent = Parent::Root;
+        self
+    }
+
+    /// Makes the span the root of a new trace that is sampled whatever the
+    /// sampler says, and marked debug.
+    pub(crate) fn debug_root(mut self) -> Self {
+        self.parent = Parent::DebugRoot;
         self
     }
 

@@ -252,3 +252,45 @@ fn a_panicking_job_is_an_error_and_the_worker_thread_is_clean_after() {
     assert!(s.is_error());
     assert_eq!(s.parent_id(), None);
 }
+
+#[test]
+fn a_jaeger_debug_id_alone_starts_a_debug_trace_tagged_with_it() {
+    use tracekit::propagation::{Format, Propagators, set_propagators};
+    // A superset of the default, so the other tests here see no difference.
+    set_propagators(Propagators::new([
+        Format::TraceContext,
+        Format::Baggage,
+        Format::Jaeger,
+    ]));
+    let with =
+        |value: &str| -> Headers { [("jaeger-debug-id".to_owned(), value.to_owned())].into() };
+    let ((), c) = capture(|| {
+        let _leftover = tracekit::start_active_span("leftover");
+        let debug = http::server_span("GET", "/debug", &with("  tk-debug-1 "));
+        assert_eq!(
+            debug
+                .context()
+                .is_some_and(|cx| cx.is_debug() && cx.is_sampled()),
+            ON
+        );
+        drop(debug);
+        drop(messaging::consumer_span("jobs", &with("tk-debug-2")));
+        // Not a usable id: a plain new trace.
+        drop(http::server_span("GET", "/bad", &with("\u{7}")));
+    });
+    if !ON {
+        return;
+    }
+    let debug = c.span("GET /debug");
+    assert_eq!(debug.parent_id(), None);
+    assert_eq!(
+        debug.tag("jaeger-debug-id"),
+        Some(&Value::from("tk-debug-1"))
+    );
+    assert_eq!(
+        c.span("jobs process").tag("jaeger-debug-id"),
+        Some(&Value::from("tk-debug-2"))
+    );
+    let bad = c.span("GET /bad");
+    assert_eq!((bad.parent_id(), bad.tag("jaeger-debug-id")), (None, None));
+}

@@ -38,6 +38,22 @@ pub(crate) fn inject(cx: &SpanContext, carrier: &mut dyn Injector) {
     }
 }
 
+/// A `jaeger-debug-id` worth honouring: Jaeger configured, a value of
+/// printable ASCII, at most 256 bytes (it becomes a tag).
+pub(crate) fn debug_id(
+    propagators: &super::Propagators,
+    carrier: &dyn Extractor,
+) -> Option<String> {
+    if !propagators.formats().contains(&super::Format::Jaeger) {
+        return None;
+    }
+    let value = carrier.get(DEBUG_ID)?.trim();
+    let ok = !value.is_empty()
+        && value.len() <= 256
+        && value.bytes().all(|b| b.is_ascii_graphic() || b == b' ');
+    ok.then(|| value.to_owned())
+}
+
 fn malformed(reason: &'static str) -> ExtractError {
     ExtractError::Malformed {
         field: UBER_TRACE_ID,

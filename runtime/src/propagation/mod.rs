@@ -36,6 +36,7 @@ pub use carrier::{Extractor, Injector};
 use crate::baggage::Baggage;
 use crate::context::{SpanContext, current_span};
 use crate::id::{SpanId, TraceId};
+use crate::span::SpanBuilder;
 use std::fmt;
 use std::sync::{Arc, RwLock};
 
@@ -449,6 +450,25 @@ pub fn extract(carrier: &dyn Extractor) -> Option<SpanContext> {
         Err(e) => {
             debug_log(&e);
             None
+        }
+    }
+}
+
+/// Sets the parent of a span that starts where a request or message comes
+/// in: the remote context the carrier holds; else, when Jaeger is configured
+/// and the carrier has a `jaeger-debug-id`, a new debug (force-sampled)
+/// trace tagged with that id, as Jaeger does; else a new trace. Never the
+/// thread's current span: a worker's leftovers must not adopt a request.
+pub(crate) fn continue_from(builder: SpanBuilder, carrier: &dyn Extractor) -> SpanBuilder {
+    let propagators = current();
+    match propagators.try_extract(carrier) {
+        Ok(parent) => builder.child_of(&parent),
+        Err(e) => {
+            debug_log(&e);
+            match jaeger::debug_id(&propagators, carrier) {
+                Some(id) => builder.debug_root().tag(jaeger::DEBUG_ID, id),
+                None => builder.root(),
+            }
         }
     }
 }
