@@ -80,7 +80,10 @@ pub use context::{Context, ContextGuard, CurrentSpan, SpanContext, current_span}
 pub use future::{FutureExt, InSpan, WithContext};
 pub use id::{SpanId, TraceId};
 pub use record::{Event, Link, SpanKind, SpanRecord, Status};
-pub use report::{ConsoleReporter, InMemoryReporter, Reporter, ReporterGuard, flush, set_reporter};
+pub use report::{
+    BatchConfig, BatchReporter, ConsoleReporter, ExportError, ExportSnapshot, ExportStats,
+    Exporter, InMemoryExporter, InMemoryReporter, Reporter, ReporterGuard, flush, set_reporter,
+};
 pub use span::{ActiveSpan, Entered, Span, SpanBuilder, start_active_span};
 pub use trace_point::{Metadata, trace_points};
 pub use value::{Key, ToValue, Value};

@@ -1,9 +1,14 @@
 //! Reporters: where finished spans go once they leave the application's
 //! threads. Install one with [`set_reporter`].
 
+mod batch;
 mod console;
 mod memory;
 
+pub use batch::{
+    BatchConfig, BatchReporter, ExportError, ExportSnapshot, ExportStats, Exporter,
+    InMemoryExporter,
+};
 pub use console::ConsoleReporter;
 pub use memory::InMemoryReporter;
 

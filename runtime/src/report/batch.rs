@@ -1,0 +1,480 @@
+use crate::record::SpanRecord;
+use crate::report::Reporter;
+use std::collections::VecDeque;
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// Sends batches of finished spans to a backend, on the export thread of a
+/// [`BatchReporter`]. It may block (a network call) but must give up by
+/// `deadline`; retrying within it is its own business.
+///
+/// ```
+/// use std::time::Instant;
+/// struct Stdout;
+/// impl tracekit::Exporter for Stdout {
+///     fn export(&mut self, batch: Vec<tracekit::SpanRecord>, _deadline: Instant) -> Result<(), tracekit::ExportError> {
+///         for s in batch {
+///             println!("{}", s.name());
+///         }
+///         Ok(())
+///     }
+/// }
+/// let _guard = tracekit::set_reporter(tracekit::BatchReporter::new(Stdout, Default::default()));
+/// ```
+pub trait Exporter: Send + 'static {
+    /// Exports one batch; an error means the batch is lost.
+    fn export(&mut self, batch: Vec<SpanRecord>, deadline: Instant) -> Result<(), ExportError>;
+
+    /// Called once, after the last batch.
+    fn shutdown(&mut self) {}
+}
+
+/// Why a batch could not be exported; it has been dropped (and counted).
+///
+/// ```
+/// let e = tracekit::ExportError::new("HTTP 400 Bad Request");
+/// assert_eq!(e.to_string(), "HTTP 400 Bad Request");
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExportError(String);
+
+impl ExportError {
+    /// An error with this message.
+    ///
+    /// ```
+    /// let e = tracekit::ExportError::new("connection refused");
+    /// # drop(e);
+    /// ```
+    pub fn new(message: impl Into<String>) -> ExportError {
+        ExportError(message.into())
+    }
+}
+
+impl fmt::Display for ExportError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ExportError {}
+
+/// How a [`BatchReporter`] queues and sends spans. The defaults are
+/// OpenTelemetry's batch span processor's.
+///
+/// ```
+/// use std::time::Duration;
+/// let config = tracekit::BatchConfig {
+///     scheduled_delay: Duration::from_millis(500),
+///     ..Default::default()
+/// };
+/// assert_eq!(config.max_queue_size, 2048);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BatchConfig {
+    /// Spans waiting for export beyond this many are dropped (and counted).
+    pub max_queue_size: usize,
+    /// At most this many spans go in one export.
+    pub max_export_batch_size: usize,
+    /// The longest a span waits before an export starts.
+    pub scheduled_delay: Duration,
+    /// The longest one export (with its retries), or a flush, may take.
+    pub export_timeout: Duration,
+}
+
+impl Default for BatchConfig {
+    fn default() -> BatchConfig {
+        BatchConfig {
+            max_queue_size: 2048,
+            max_export_batch_size: 512,
+            scheduled_delay: Duration::from_secs(5),
+            export_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+impl BatchConfig {
+    /// The defaults, overridden by `OTEL_BSP_MAX_QUEUE_SIZE`,
+    /// `OTEL_BSP_MAX_EXPORT_BATCH_SIZE`, `OTEL_BSP_SCHEDULE_DELAY` and
+    /// `OTEL_BSP_EXPORT_TIMEOUT` (milliseconds). A bad value is reported on
+    /// stderr and the default kept.
+    ///
+    /// ```
+    /// let config = tracekit::BatchConfig::from_env();
+    /// assert!(config.max_export_batch_size <= config.max_queue_size);
+    /// ```
+    pub fn from_env() -> BatchConfig {
+        BatchConfig::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    #[doc(hidden)]
+    pub fn from_lookup(var: impl Fn(&str) -> Option<String>) -> BatchConfig {
+        let d = BatchConfig::default();
+        let number = |key: &str, default: u64| -> u64 {
+            let Some(raw) = var(key) else { return default };
+            match raw.trim().parse::<u64>() {
+                Ok(n) if n > 0 => n,
+                _ => {
+                    eprintln!("tracekit: {key}={raw:?} is not a positive integer; using {default}");
+                    default
+                }
+            }
+        };
+        let ms = |d: Duration| d.as_millis() as u64;
+        let mut c = BatchConfig {
+            max_queue_size: number("OTEL_BSP_MAX_QUEUE_SIZE", d.max_queue_size as u64) as usize,
+            max_export_batch_size: number(
+                "OTEL_BSP_MAX_EXPORT_BATCH_SIZE",
+                d.max_export_batch_size as u64,
+            ) as usize,
+            scheduled_delay: Duration::from_millis(number(
+                "OTEL_BSP_SCHEDULE_DELAY",
+                ms(d.scheduled_delay),
+            )),
+            export_timeout: Duration::from_millis(number(
+                "OTEL_BSP_EXPORT_TIMEOUT",
+                ms(d.export_timeout),
+            )),
+        };
+        if c.max_export_batch_size > c.max_queue_size {
+            eprintln!(
+                "tracekit: OTEL_BSP_MAX_EXPORT_BATCH_SIZE {} exceeds the queue size {}; using {}",
+                c.max_export_batch_size, c.max_queue_size, c.max_queue_size
+            );
+            c.max_export_batch_size = c.max_queue_size;
+        }
+        c
+    }
+}
+
+/// Counters of a [`BatchReporter`], readable while it runs.
+///
+/// ```
+/// let reporter = tracekit::BatchReporter::new(tracekit::InMemoryExporter::default(), Default::default());
+/// let stats = reporter.stats();
+/// assert_eq!(stats.snapshot().spans_exported, 0);
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct ExportStats(Arc<Counters>);
+
+#[derive(Debug, Default)]
+struct Counters {
+    queued: AtomicU64,
+    exported: AtomicU64,
+    dropped_queue_full: AtomicU64,
+    dropped_export_failed: AtomicU64,
+    export_errors: AtomicU64,
+}
+
+/// The counters at one moment; add [`collector_stats`](crate::collector_stats)
+/// for the spans finished by the application.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ExportSnapshot {
+    /// Spans accepted into the export queue.
+    pub spans_queued: u64,
+    /// Spans the backend accepted.
+    pub spans_exported: u64,
+    /// Spans dropped because the export queue was full.
+    pub spans_dropped_queue_full: u64,
+    /// Spans dropped because their export failed.
+    pub spans_dropped_export_failed: u64,
+    /// Failed exports (each drops one batch).
+    pub export_errors: u64,
+}
+
+impl ExportStats {
+    /// The counters now.
+    ///
+    /// ```
+    /// let stats = tracekit::ExportStats::default();
+    /// assert_eq!(stats.snapshot().export_errors, 0);
+    /// ```
+    pub fn snapshot(&self) -> ExportSnapshot {
+        let c = &self.0;
+        ExportSnapshot {
+            spans_queued: c.queued.load(Ordering::Relaxed),
+            spans_exported: c.exported.load(Ordering::Relaxed),
+            spans_dropped_queue_full: c.dropped_queue_full.load(Ordering::Relaxed),
+            spans_dropped_export_failed: c.dropped_export_failed.load(Ordering::Relaxed),
+            export_errors: c.export_errors.load(Ordering::Relaxed),
+        }
+    }
+}
+
+struct Queue {
+    spans: VecDeque<SpanRecord>,
+    /// Flushes asked for and flushes done; a flush waits for its number.
+    flush_asked: u64,
+    flush_done: u64,
+    shutdown: bool,
+}
+
+struct Shared {
+    queue: Mutex<Queue>,
+    /// Wakes the export thread: a full batch, a flush, a shutdown.
+    wake: Condvar,
+    /// Wakes flushing callers.
+    done: Condvar,
+    config: BatchConfig,
+    stats: ExportStats,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// A [`Reporter`] that queues finished spans (bounded; when full, new spans
+/// are dropped and counted, never waited for) and hands them in batches to an
+/// [`Exporter`] on its own thread, when a batch is full or the scheduled
+/// delay has passed. [`flush`](crate::flush) and dropping the install guard
+/// export everything queued, bounded by the export timeout.
+///
+/// ```
+/// let memory = tracekit::InMemoryExporter::default();
+/// let reporter = tracekit::BatchReporter::new(memory.clone(), tracekit::BatchConfig::default());
+/// let stats = reporter.stats();
+/// {
+///     let _guard = tracekit::set_reporter(reporter);
+///     let _span = tracekit::start_active_span("job");
+/// } // the guard's drop exports what is left
+/// assert_eq!(memory.spans().len(), 1);
+/// assert_eq!(stats.snapshot().spans_exported, 1);
+/// ```
+pub struct BatchReporter {
+    shared: Arc<Shared>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl BatchReporter {
+    /// Starts the export thread.
+    ///
+    /// ```
+    /// let r = tracekit::BatchReporter::new(tracekit::InMemoryExporter::default(), Default::default());
+    /// # drop(r);
+    /// ```
+    pub fn new(exporter: impl Exporter, config: BatchConfig) -> BatchReporter {
+        let config = BatchConfig {
+            max_queue_size: config.max_queue_size.max(1),
+            max_export_batch_size: config.max_export_batch_size.max(1),
+            ..config
+        };
+        let shared = Arc::new(Shared {
+            queue: Mutex::new(Queue {
+                spans: VecDeque::new(),
+                flush_asked: 0,
+                flush_done: 0,
+                shutdown: false,
+            }),
+            wake: Condvar::new(),
+            done: Condvar::new(),
+            config,
+            stats: ExportStats::default(),
+        });
+        let worker = Arc::clone(&shared);
+        let thread = std::thread::Builder::new()
+            .name("tracekit-export".into())
+            .spawn(move || export_loop(&worker, exporter))
+            .map_err(|e| eprintln!("tracekit: cannot start the export thread: {e}"))
+            .ok();
+        BatchReporter { shared, thread }
+    }
+
+    /// The counters, to read while the reporter runs.
+    ///
+    /// ```
+    /// let r = tracekit::BatchReporter::new(tracekit::InMemoryExporter::default(), Default::default());
+    /// assert_eq!(r.stats().snapshot().spans_dropped_queue_full, 0);
+    /// ```
+    pub fn stats(&self) -> ExportStats {
+        self.shared.stats.clone()
+    }
+}
+
+impl Reporter for BatchReporter {
+    fn report(&mut self, spans: Vec<SpanRecord>) {
+        let sh = &self.shared;
+        let counters = &sh.stats.0;
+        let mut q = sh.lock();
+        let room = sh.config.max_queue_size.saturating_sub(q.spans.len());
+        let n = spans.len();
+        let dropped = n.saturating_sub(room);
+        if self.thread.is_none() {
+            counters
+                .dropped_queue_full
+                .fetch_add(n as u64, Ordering::Relaxed);
+            return;
+        }
+        q.spans.extend(spans.into_iter().take(room));
+        counters
+            .queued
+            .fetch_add((n - dropped) as u64, Ordering::Relaxed);
+        counters
+            .dropped_queue_full
+            .fetch_add(dropped as u64, Ordering::Relaxed);
+        if q.spans.len() >= sh.config.max_export_batch_size {
+            sh.wake.notify_one();
+        }
+    }
+
+    fn flush(&mut self) {
+        if self.thread.is_none() {
+            return;
+        }
+        let sh = &self.shared;
+        let deadline = Instant::now() + sh.config.export_timeout;
+        let mut q = sh.lock();
+        q.flush_asked += 1;
+        let mine = q.flush_asked;
+        sh.wake.notify_one();
+        while q.flush_done < mine {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                eprintln!(
+                    "tracekit: flush gave up after {:?} with spans still being exported",
+                    sh.config.export_timeout
+                );
+                return;
+            }
+            q = sh
+                .done
+                .wait_timeout(q, left)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+    }
+}
+
+impl Drop for BatchReporter {
+    fn drop(&mut self) {
+        self.flush();
+        self.shared.lock().shutdown = true;
+        self.shared.wake.notify_one();
+        if let Some(t) = self.thread.take() {
+            // The flush above was bounded; what is left is one export at
+            // most, itself bounded by its deadline.
+            let _ = t.join();
+        }
+    }
+}
+
+fn export_loop(sh: &Shared, mut exporter: impl Exporter) {
+    let batch_size = sh.config.max_export_batch_size;
+    let mut next_due = Instant::now() + sh.config.scheduled_delay;
+    loop {
+        let (batch, flush_upto, stop) = {
+            let mut q = sh.lock();
+            loop {
+                let due = Instant::now() >= next_due;
+                if q.shutdown
+                    || q.flush_asked > q.flush_done
+                    || q.spans.len() >= batch_size
+                    || (due && !q.spans.is_empty())
+                {
+                    break;
+                }
+                if due {
+                    next_due = Instant::now() + sh.config.scheduled_delay;
+                }
+                let wait = next_due.saturating_duration_since(Instant::now());
+                q = sh
+                    .wake
+                    .wait_timeout(q, wait)
+                    .unwrap_or_else(|p| p.into_inner())
+                    .0;
+            }
+            let n = q.spans.len().min(batch_size);
+            let batch: Vec<SpanRecord> = q.spans.drain(..n).collect();
+            // A flush is done once the queue it saw is empty.
+            let flush_upto =
+                (q.spans.is_empty() && q.flush_asked > q.flush_done).then_some(q.flush_asked);
+            (batch, flush_upto, q.shutdown && q.spans.is_empty())
+        };
+        if !batch.is_empty() {
+            export_one(sh, &mut exporter, batch);
+            next_due = Instant::now() + sh.config.scheduled_delay;
+        }
+        if let Some(upto) = flush_upto {
+            let mut q = sh.lock();
+            q.flush_done = q.flush_done.max(upto);
+            sh.done.notify_all();
+        }
+        if stop {
+            exporter.shutdown();
+            return;
+        }
+    }
+}
+
+fn export_one(sh: &Shared, exporter: &mut impl Exporter, batch: Vec<SpanRecord>) {
+    let counters = &sh.stats.0;
+    let n = batch.len() as u64;
+    let deadline = Instant::now() + sh.config.export_timeout;
+    // An exporter that panics loses its batch, not the export thread.
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        exporter.export(batch, deadline)
+    }))
+    .unwrap_or_else(|_| Err(ExportError::new("the exporter panicked")));
+    match outcome {
+        Ok(()) => {
+            counters.exported.fetch_add(n, Ordering::Relaxed);
+        }
+        Err(e) => {
+            counters.export_errors.fetch_add(1, Ordering::Relaxed);
+            counters
+                .dropped_export_failed
+                .fetch_add(n, Ordering::Relaxed);
+            eprintln!("tracekit: export of {n} spans failed, dropped: {e}");
+        }
+    }
+}
+
+/// An [`Exporter`] that keeps what it is given, for tests.
+///
+/// ```
+/// let memory = tracekit::InMemoryExporter::default();
+/// let _guard = tracekit::set_reporter(tracekit::BatchReporter::new(memory.clone(), Default::default()));
+/// # drop(_guard);
+/// assert!(memory.spans().is_empty());
+/// ```
+#[derive(Clone, Default)]
+pub struct InMemoryExporter {
+    batches: Arc<Mutex<Vec<Vec<SpanRecord>>>>,
+}
+
+impl InMemoryExporter {
+    /// Every span exported so far, in order.
+    ///
+    /// ```
+    /// assert!(tracekit::InMemoryExporter::default().spans().is_empty());
+    /// ```
+    pub fn spans(&self) -> Vec<SpanRecord> {
+        self.batches().into_iter().flatten().collect()
+    }
+
+    /// The batches exported so far.
+    ///
+    /// ```
+    /// assert!(tracekit::InMemoryExporter::default().batches().is_empty());
+    /// ```
+    pub fn batches(&self) -> Vec<Vec<SpanRecord>> {
+        self.batches
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+}
+
+impl Exporter for InMemoryExporter {
+    fn export(&mut self, batch: Vec<SpanRecord>, _deadline: Instant) -> Result<(), ExportError> {
+        self.batches
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(batch);
+        Ok(())
+    }
+}
