@@ -32,3 +32,5 @@ impl Rng {
             .collect()
     }
 }
+
+pub mod stub;

@@ -1,0 +1,342 @@
+//! Where spans leave the process: one POST per batch to an OTLP/HTTP
+//! receiver, retried on the statuses the OTLP spec calls retryable.
+
+use crate::config::{Compression, OtlpConfig, Protocol};
+use crate::{encode, json, proto};
+use prost::Message;
+use std::io::{Read, Write};
+use std::time::{Duration, Instant, SystemTime};
+use tracekit::{ExportError, Exporter, SpanRecord};
+
+/// Exports batches over OTLP/HTTP. Install it behind a
+/// [`BatchReporter`](tracekit::BatchReporter) (see [`reporter`](crate::reporter)),
+/// which calls it on its own thread.
+///
+/// Responses: 2xx is success (a partial success's message is logged);
+/// 429, 502, 503, 504 and connection failures are retried, after
+/// `Retry-After` when the server sends one, else with exponential backoff
+/// and jitter, all within the export timeout; any other status drops the
+/// batch with one log line.
+///
+/// ```no_run
+/// use tracekit_otlp::{OtlpConfig, OtlpExporter, Resource};
+/// let exporter = OtlpExporter::new(&OtlpConfig::new("http://localhost:4318", Resource::new("api")));
+/// # drop(exporter);
+/// ```
+pub struct OtlpExporter {
+    agent: ureq::Agent,
+    endpoint: String,
+    headers: Vec<(String, String)>,
+    timeout: Duration,
+    protocol: Protocol,
+    compression: Compression,
+    limits: encode::SpanLimits,
+    resource: proto::Resource,
+}
+
+/// The first wait before a retry without `Retry-After`; it doubles, up to
+/// [`MAX_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+impl OtlpExporter {
+    /// An exporter for this configuration (its `batch` part is the
+    /// reporter's business).
+    ///
+    /// ```
+    /// let e = tracekit_otlp::OtlpExporter::new(&tracekit_otlp::OtlpConfig::from_env());
+    /// # drop(e);
+    /// ```
+    pub fn new(config: &OtlpConfig) -> OtlpExporter {
+        OtlpExporter {
+            // Redirects would turn the POST into a GET; a receiver does not redirect.
+            agent: ureq::AgentBuilder::new().redirects(0).build(),
+            endpoint: config.endpoint.clone(),
+            headers: config.headers.clone(),
+            timeout: config.timeout,
+            protocol: config.protocol,
+            compression: config.compression,
+            limits: config.limits,
+            resource: encode::resource(&config.resource),
+        }
+    }
+
+    /// The request body for a batch, as sent (before compression), and its
+    /// content type.
+    pub(crate) fn body(&self, batch: &[SpanRecord]) -> (Vec<u8>, &'static str) {
+        let request = encode::request(&self.resource, &self.limits, batch);
+        match self.protocol {
+            Protocol::HttpProtobuf => (request.encode_to_vec(), "application/x-protobuf"),
+            Protocol::HttpJson => (json::request(&request).into_bytes(), "application/json"),
+        }
+    }
+
+    fn send(&self, body: &[u8], content_type: &str, timeout: Duration) -> Attempt {
+        let mut request = self
+            .agent
+            .post(&self.endpoint)
+            .timeout(timeout)
+            .set("Content-Type", content_type)
+            .set(
+                "User-Agent",
+                concat!("tracekit-otlp/", env!("CARGO_PKG_VERSION")),
+            );
+        if self.compression == Compression::Gzip {
+            request = request.set("Content-Encoding", "gzip");
+        }
+        for (k, v) in &self.headers {
+            request = request.set(k, v);
+        }
+        match request.send_bytes(body) {
+            Ok(response) if (200..300).contains(&response.status()) => {
+                self.report_partial_success(response);
+                Attempt::Done
+            }
+            Ok(response) => Attempt::Fail(format!(
+                "{} answered HTTP {} {}",
+                self.endpoint,
+                response.status(),
+                response.status_text()
+            )),
+            Err(ureq::Error::Status(code, response)) => {
+                let retry_after = response.header("Retry-After").and_then(parse_retry_after);
+                let reason = response.status_text().to_owned();
+                let what = format!(
+                    "{} answered HTTP {code} {reason}{}",
+                    self.endpoint,
+                    message_of(response)
+                );
+                if matches!(code, 429 | 502 | 503 | 504) {
+                    Attempt::Retry(what, retry_after)
+                } else {
+                    Attempt::Fail(what)
+                }
+            }
+            Err(ureq::Error::Transport(t)) => {
+                Attempt::Retry(format!("cannot reach {}: {t}", self.endpoint), None)
+            }
+        }
+    }
+
+    fn report_partial_success(&self, response: ureq::Response) {
+        let json = response.content_type().contains("json");
+        let mut body = Vec::new();
+        if response
+            .into_reader()
+            .take(64 * 1024)
+            .read_to_end(&mut body)
+            .is_err()
+            || body.is_empty()
+        {
+            return;
+        }
+        let (rejected, message) = if json {
+            let text = String::from_utf8_lossy(&body);
+            (
+                json_field(&text, "rejectedSpans").unwrap_or_default(),
+                json_field(&text, "errorMessage").unwrap_or_default(),
+            )
+        } else {
+            match proto::ExportTraceServiceResponse::decode(body.as_slice()) {
+                Ok(r) => r
+                    .partial_success
+                    .map_or((String::new(), String::new()), |p| {
+                        (p.rejected_spans.to_string(), p.error_message)
+                    }),
+                Err(_) => return,
+            }
+        };
+        if (!rejected.is_empty() && rejected != "0") || !message.is_empty() {
+            crate::warn(format_args!(
+                "{} accepted the batch in part: {rejected} spans rejected: {message}",
+                self.endpoint
+            ));
+        }
+    }
+}
+
+enum Attempt {
+    Done,
+    Retry(String, Option<Duration>),
+    Fail(String),
+}
+
+impl Exporter for OtlpExporter {
+    fn export(&mut self, batch: Vec<SpanRecord>, deadline: Instant) -> Result<(), ExportError> {
+        let (body, content_type) = self.body(&batch);
+        let body = match self.compression {
+            Compression::None => body,
+            Compression::Gzip => gzip(&body).map_err(|e| ExportError::new(format!("gzip: {e}")))?,
+        };
+        let mut backoff = FIRST_BACKOFF;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(ExportError::new(format!(
+                    "{}: export timeout reached",
+                    self.endpoint
+                )));
+            }
+            let what = match self.send(&body, content_type, self.timeout.min(left)) {
+                Attempt::Done => return Ok(()),
+                Attempt::Fail(what) => return Err(ExportError::new(what)),
+                Attempt::Retry(what, after) => (what, after),
+            };
+            let wait = match what.1 {
+                Some(after) => after,
+                None => {
+                    let w = jitter(backoff);
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                    w
+                }
+            };
+            if Instant::now() + wait >= deadline {
+                return Err(ExportError::new(format!(
+                    "{}; gave up, the next try (in {wait:?}) would pass the export timeout",
+                    what.0
+                )));
+            }
+            std::thread::sleep(wait);
+        }
+    }
+}
+
+/// Between half and all of `d`, so that many clients do not retry in step.
+fn jitter(d: Duration) -> Duration {
+    // Any well-mixed bits do; a random span id is at hand and costs no dependency.
+    let r = tracekit::SpanId::random().to_u64() % 1000;
+    d / 2 + d / 2 * r as u32 / 1000
+}
+
+fn gzip(body: &[u8]) -> std::io::Result<Vec<u8>> {
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    enc.write_all(body)?;
+    enc.finish()
+}
+
+/// The start of an error response's text, for the log line.
+fn message_of(response: ureq::Response) -> String {
+    let mut text = String::new();
+    let _ = response.into_reader().take(512).read_to_string(&mut text);
+    let text: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    let text = text.trim();
+    if text.is_empty() {
+        String::new()
+    } else {
+        format!(": {text}")
+    }
+}
+
+/// `Retry-After` as seconds or as an HTTP date.
+pub(crate) fn parse_retry_after(value: &str) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = parse_http_date(value)?;
+    Some(
+        at.duration_since(SystemTime::now())
+            .unwrap_or(Duration::ZERO),
+    )
+}
+
+/// An IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`), the form HTTP/1.1
+/// senders must use.
+pub(crate) fn parse_http_date(s: &str) -> Option<SystemTime> {
+    let rest = s.split_once(", ")?.1;
+    let parts: Vec<&str> = rest.split(' ').collect();
+    let [day, month, year, time, "GMT"] = parts.as_slice() else {
+        return None;
+    };
+    let day: u32 = day.parse().ok()?;
+    let month = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ]
+    .iter()
+    .position(|m| m == month)? as u32
+        + 1;
+    let year: i64 = year.parse().ok()?;
+    let hms: Vec<u64> = time
+        .split(':')
+        .map(|p| p.parse().ok())
+        .collect::<Option<_>>()?;
+    let [h, m, sec] = hms.as_slice() else {
+        return None;
+    };
+    if !(1..=31).contains(&day) || *h > 23 || *m > 59 || *sec > 60 {
+        return None;
+    }
+    let days = days_from_civil(year, month, day);
+    let secs = days.checked_mul(86_400)? + (*h * 3600 + *m * 60 + *sec) as i64;
+    let secs = u64::try_from(secs).ok()?;
+    SystemTime::UNIX_EPOCH.checked_add(Duration::from_secs(secs))
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (the well-known
+/// era-based conversion).
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let m = i64::from(m);
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// A scalar field of a small JSON object, without a JSON parser: enough for
+/// a partial-success answer.
+fn json_field(text: &str, key: &str) -> Option<String> {
+    let at = text.find(&format!("\"{key}\""))? + key.len() + 2;
+    let rest = text[at..].trim_start().strip_prefix(':')?.trim_start();
+    if let Some(s) = rest.strip_prefix('"') {
+        let end = s.find('"')?;
+        Some(s[..end].to_owned())
+    } else {
+        let end = rest.find([',', '}']).unwrap_or(rest.len());
+        Some(rest[..end].trim().to_owned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_in_seconds_or_as_a_date() {
+        assert_eq!(parse_retry_after("3"), Some(Duration::from_secs(3)));
+        assert_eq!(parse_retry_after(" 0 "), Some(Duration::ZERO));
+        assert_eq!(
+            parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT"),
+            Some(Duration::ZERO),
+            "a date in the past means now"
+        );
+        assert_eq!(parse_retry_after("soon"), None);
+        assert_eq!(parse_retry_after("-1"), None);
+        assert_eq!(
+            parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT"),
+            Some(SystemTime::UNIX_EPOCH + Duration::from_secs(784_111_777))
+        );
+        assert_eq!(parse_http_date("Sun, 06 Nov 1994 25:49:37 GMT"), None);
+        assert_eq!(parse_http_date("Sunday, 06-Nov-94 08:49:37 GMT"), None);
+    }
+
+    #[test]
+    fn jitter_stays_between_half_and_all() {
+        for _ in 0..100 {
+            let j = jitter(Duration::from_millis(1000));
+            assert!(j >= Duration::from_millis(500) && j <= Duration::from_millis(1000));
+        }
+    }
+
+    #[test]
+    fn partial_success_fields_from_json() {
+        let t = r#"{"partialSuccess":{"rejectedSpans":"3","errorMessage":"too old"}}"#;
+        assert_eq!(json_field(t, "rejectedSpans").as_deref(), Some("3"));
+        assert_eq!(json_field(t, "errorMessage").as_deref(), Some("too old"));
+        assert_eq!(json_field("{}", "errorMessage"), None);
+    }
+}

@@ -1,0 +1,86 @@
+//! Export tracekit spans over OTLP/HTTP — protobuf or JSON — to Jaeger
+//! (1.35+ and 2), Grafana Tempo, the OpenTelemetry Collector or any other
+//! OTLP receiver, off the application's threads.
+//!
+//! ```no_run
+//! // OTEL_EXPORTER_OTLP_ENDPOINT=http://localhost:4318 OTEL_SERVICE_NAME=checkout
+//! let _guard = match tracekit_otlp::from_env() {
+//!     Some(otlp) => tracekit::set_reporter(otlp),
+//!     None => tracekit::set_reporter(tracekit::ConsoleReporter::stdout()),
+//! };
+//! // ... the guard's drop exports what is left, bounded by the export timeout.
+//! ```
+//!
+//! The pipeline: the collector hands finished spans to a
+//! [`BatchReporter`](tracekit::BatchReporter) (bounded queue, batches, its
+//! own thread), which calls [`OtlpExporter`] with each batch. When the
+//! backend is slow or down, spans are dropped and counted
+//! ([`ExportStats`](tracekit::ExportStats)); the application never waits.
+
+#![warn(missing_docs)]
+
+mod config;
+mod encode;
+mod env;
+mod exporter;
+mod file;
+mod json;
+#[doc(hidden)]
+pub mod proto;
+mod resource;
+
+pub use config::{Compression, DEFAULT_ENDPOINT, OtlpConfig, Protocol};
+pub use encode::SpanLimits;
+pub use exporter::OtlpExporter;
+pub use file::FileExporter;
+pub use resource::Resource;
+
+use tracekit::BatchReporter;
+
+/// A reporter exporting to this configuration: an [`OtlpExporter`] behind a
+/// [`BatchReporter`] with the configuration's batch settings.
+///
+/// ```
+/// let config = tracekit_otlp::OtlpConfig::new("http://localhost:4318", tracekit_otlp::Resource::new("api"));
+/// let reporter = tracekit_otlp::reporter(config);
+/// let stats = reporter.stats(); // read it while the reporter runs
+/// # drop(reporter);
+/// # let _ = stats;
+/// ```
+pub fn reporter(config: OtlpConfig) -> BatchReporter {
+    BatchReporter::new(OtlpExporter::new(&config), config.batch)
+}
+
+/// The reporter the standard variables ask for, or `None` when
+/// `OTEL_EXPORTER_OTLP_ENDPOINT` (or `..._TRACES_ENDPOINT`) is unset or
+/// `OTEL_SDK_DISABLED=true`; see [`OtlpConfig::from_env`].
+///
+/// ```
+/// if let Some(otlp) = tracekit_otlp::from_env() {
+///     let _guard = tracekit::set_reporter(otlp);
+/// }
+/// ```
+pub fn from_env() -> Option<BatchReporter> {
+    config::wanted(&env::process()).then(|| reporter(OtlpConfig::from_env()))
+}
+
+/// Configuration mistakes and export trouble: one line on stderr.
+pub(crate) fn warn(message: std::fmt::Arguments<'_>) {
+    eprintln!("tracekit-otlp: {message}");
+}
+
+#[doc(hidden)]
+pub mod __test {
+    //! For the crate's own tests: encoding without sending.
+    use super::*;
+
+    /// The body an exporter would send for this batch.
+    pub fn body(config: &OtlpConfig, batch: &[tracekit::SpanRecord]) -> (Vec<u8>, &'static str) {
+        OtlpExporter::new(config).body(batch)
+    }
+
+    /// Whether the variables ask for OTLP export.
+    pub fn wanted(env: &dyn Fn(&str) -> Option<String>) -> bool {
+        config::wanted(env)
+    }
+}
