@@ -104,8 +104,13 @@ async fn handle_request(
 
 #[tokio::main]
 async fn main() {
-    // Print every finished trace as a tree; the guard flushes on exit.
-    let _reporter = tracekit::set_reporter(tracekit::ConsoleReporter::stdout());
+    // With OTEL_EXPORTER_OTLP_ENDPOINT set, export to Jaeger, Tempo or a
+    // Collector; else print every finished trace as a tree. The guard
+    // delivers what is left when main returns.
+    let _reporter = match tracekit_otlp::from_env() {
+        Some(otlp) => tracekit::set_reporter(otlp),
+        None => tracekit::set_reporter(tracekit::ConsoleReporter::stdout()),
+    };
 
     let cache = Cache {
         entries: Mutex::new(HashMap::new()),

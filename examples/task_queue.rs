@@ -101,8 +101,7 @@ fn smtp_send(to: &str, body: &str) -> Result<(), EmailError> {
 }
 
 fn main() {
-    let _reporter =
-        tracekit::set_reporter(tracekit::ConsoleReporter::stdout().with_service_name("task_queue"));
+    let _reporter = tracekit_examples::install_reporter("task_queue");
     let queue = Arc::new(Queue::default());
 
     let workers: Vec<_> = (1..=2)

@@ -12,7 +12,7 @@
 
 use axum::Router;
 use axum::extract::{MatchedPath, Path, Request, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -28,8 +28,7 @@ async fn main() {
     let role = std::env::args()
         .nth(1)
         .unwrap_or_else(|| "frontend".to_owned());
-    let _reporter =
-        tracekit::set_reporter(tracekit::ConsoleReporter::stdout().with_service_name(&role));
+    let _reporter = tracekit_examples::install_reporter(&role);
     let outcome = match role.as_str() {
         "frontend" => frontend().await,
         "backend" => backend().await,
@@ -52,8 +51,20 @@ async fn trace_requests(request: Request, next: Next) -> Response {
         .map(|p| p.as_str().to_owned());
     let span = tracekit::http::server_span_for(&request, route.as_deref());
     async move {
-        let response = next.run(request).await;
+        let mut response = next.run(request).await;
         tracekit::http::set_current_status_code(response.status().as_u16());
+        // W3C `traceresponse`: tells the caller which trace its request made.
+        if let Some(cx) = tracekit::current_span().context() {
+            let value = format!(
+                "00-{}-{}-{:02x}",
+                cx.trace_id(),
+                cx.span_id(),
+                u8::from(cx.is_sampled())
+            );
+            if let Ok(value) = HeaderValue::from_str(&value) {
+                response.headers_mut().insert("traceresponse", value);
+            }
+        }
         response
     }
     .in_span(span)
@@ -230,8 +241,15 @@ async fn frontend() -> Result<(), String> {
         .await
         .map_err(|e| format!("calling the frontend: {e}"))?;
     let status = response.status();
+    let trace = response
+        .headers()
+        .get("traceresponse")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split('-').nth(1))
+        .unwrap_or("?")
+        .to_owned();
     let body = response.text().await.unwrap_or_default();
-    println!("client <- {status} {body}");
+    println!("client <- {status} {body} (trace {trace})");
 
     let _ = stop.send(());
     let _ = server.await;

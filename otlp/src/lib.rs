@@ -64,6 +64,23 @@ pub fn from_env() -> Option<BatchReporter> {
     config::wanted(&env::process()).then(|| reporter(OtlpConfig::from_env()))
 }
 
+/// [`from_env`], with this `service.name` whatever `OTEL_SERVICE_NAME`
+/// says: for programs that are several services (one per process role).
+///
+/// ```
+/// let reporter = tracekit_otlp::from_env_as("backend");
+/// # drop(reporter);
+/// ```
+pub fn from_env_as(service_name: &str) -> Option<BatchReporter> {
+    config::wanted(&env::process()).then(|| {
+        let mut config = OtlpConfig::from_env();
+        config.resource = config
+            .resource
+            .with("service.name", service_name.to_owned());
+        reporter(config)
+    })
+}
+
 /// Configuration mistakes and export trouble: one line on stderr.
 pub(crate) fn warn(message: std::fmt::Arguments<'_>) {
     eprintln!("tracekit-otlp: {message}");
