@@ -83,6 +83,21 @@ pub struct ReporterGuard {
     active: bool,
 }
 
+impl ReporterGuard {
+    /// Delivers every span finished so far, then uninstalls and drops the
+    /// reporter (for a [`BatchReporter`], after its last export, bounded by
+    /// the export timeout). The same as dropping the guard, said out loud.
+    ///
+    /// ```
+    /// let memory = tracekit::InMemoryReporter::new();
+    /// let guard = tracekit::set_reporter(memory.clone());
+    /// drop(tracekit::Span::start("last words"));
+    /// guard.shutdown();
+    /// assert!(memory.spans().iter().any(|s| s.name() == "last words"));
+    /// ```
+    pub fn shutdown(self) {}
+}
+
 impl Drop for ReporterGuard {
     fn drop(&mut self) {
         if !self.active {
