@@ -113,7 +113,12 @@ impl OtlpExporter {
                 }
             }
             Err(ureq::Error::Transport(t)) => {
-                Attempt::Retry(format!("cannot reach {}: {t}", self.endpoint), None)
+                // ureq's own text repeats the URL; say it once.
+                let detail = t.message().map(|m| format!(": {m}")).unwrap_or_default();
+                Attempt::Retry(
+                    format!("cannot reach {}: {}{detail}", self.endpoint, t.kind()),
+                    None,
+                )
             }
         }
     }

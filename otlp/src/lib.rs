@@ -91,9 +91,10 @@ pub mod __test {
     //! For the crate's own tests: encoding without sending.
     use super::*;
 
-    /// The body an exporter would send for this batch.
-    pub fn body(config: &OtlpConfig, batch: &[tracekit::SpanRecord]) -> (Vec<u8>, &'static str) {
-        OtlpExporter::new(config).body(batch)
+    /// The bodies an exporter for `config` would send, before compression.
+    pub fn encoder(config: &OtlpConfig) -> impl Fn(&[tracekit::SpanRecord]) -> Vec<u8> {
+        let exporter = OtlpExporter::new(config);
+        move |batch| exporter.body(batch).0
     }
 
     /// Whether the variables ask for OTLP export.
