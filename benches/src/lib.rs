@@ -369,10 +369,10 @@ pub fn sink_server(delay: std::time::Duration) -> String {
                         if l.is_empty() {
                             break;
                         }
-                        if let Some((k, v)) = l.split_once(':') {
-                            if k.eq_ignore_ascii_case("content-length") {
-                                len = v.trim().parse().unwrap_or(0);
-                            }
+                        if let Some((k, v)) = l.split_once(':')
+                            && k.eq_ignore_ascii_case("content-length")
+                        {
+                            len = v.trim().parse().unwrap_or(0);
                         }
                     }
                     let mut body = vec![0; len];
