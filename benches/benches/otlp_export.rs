@@ -117,7 +117,7 @@ fn export(c: &mut Criterion) {
     });
     g.finish();
 
-    let encode = tracekit_otlp::__test::encoder(&config);
+    let mut encode = tracekit_otlp::__test::encoder(&config);
     let mut g = c.benchmark_group("otlp encode");
     g.throughput(Throughput::Elements(BATCH as u64));
     g.bench_function("tracekit-otlp", |b| b.iter(|| black_box(encode(&tk))));

@@ -138,12 +138,12 @@ pub(crate) fn resource(r: &Resource) -> proto::Resource {
     }
 }
 
-fn unix_nanos(t: SystemTime) -> u64 {
+pub(crate) fn unix_nanos(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
 }
 
-fn kind(k: SpanKind) -> i32 {
+pub(crate) fn kind(k: SpanKind) -> i32 {
     match k {
         SpanKind::Internal => 1,
         SpanKind::Server => 2,
@@ -164,13 +164,7 @@ fn span(s: &SpanRecord, limits: &SpanLimits) -> proto::Span {
     );
     let events = s.events();
     let links = s.links();
-    let mut flags = proto::FLAG_HAS_IS_REMOTE;
-    if s.is_sampled() {
-        flags |= proto::FLAG_SAMPLED;
-    }
-    if s.has_remote_parent() {
-        flags |= proto::FLAG_IS_REMOTE;
-    }
+    let flags = flags(s);
     proto::Span {
         trace_id: s.trace_id().to_u128().to_be_bytes().to_vec(),
         span_id: s.span_id().to_u64().to_be_bytes().to_vec(),
@@ -215,32 +209,48 @@ fn span(s: &SpanRecord, limits: &SpanLimits) -> proto::Span {
             })
             .collect(),
         dropped_links_count: count(links.len().saturating_sub(limits.link_count)),
-        status: Some(match s.status() {
-            Status::Error { description } => proto::Status {
-                message: description.to_string(),
-                code: proto::STATUS_ERROR,
-            },
-            Status::Ok => proto::Status {
-                message: String::new(),
-                code: proto::STATUS_OK,
-            },
-            _ => proto::Status::default(),
+        status: Some({
+            let (code, message) = status(s);
+            proto::Status {
+                message: message.to_owned(),
+                code,
+            }
         }),
     }
 }
 
-fn count(n: usize) -> u32 {
+/// `Span.flags`: sampled, and whether the parent is remote (always known).
+pub(crate) fn flags(s: &SpanRecord) -> u32 {
+    let mut flags = proto::FLAG_HAS_IS_REMOTE;
+    if s.is_sampled() {
+        flags |= proto::FLAG_SAMPLED;
+    }
+    if s.has_remote_parent() {
+        flags |= proto::FLAG_IS_REMOTE;
+    }
+    flags
+}
+
+/// The status as `(code, message)`.
+pub(crate) fn status(s: &SpanRecord) -> (i32, &str) {
+    match s.status() {
+        Status::Error { description } => (proto::STATUS_ERROR, description),
+        Status::Ok => (proto::STATUS_OK, ""),
+        _ => (proto::STATUS_UNSET, ""),
+    }
+}
+
+pub(crate) fn count(n: usize) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)
 }
 
 /// Tags to attributes: a later value for a key replaces the earlier one (in
 /// the earlier one's place); past `max` distinct keys, the rest are counted
 /// as dropped.
-fn attributes<'a>(
+pub(crate) fn select<'a>(
     tags: impl Iterator<Item = (&'a str, &'a Value)>,
     max: usize,
-    max_len: Option<usize>,
-) -> (Vec<proto::KeyValue>, u32) {
+) -> (Vec<(&'a str, &'a Value)>, u32) {
     let mut kept: Vec<(&str, &Value)> = Vec::new();
     let mut dropped: Vec<&str> = Vec::new();
     for (k, v) in tags {
@@ -252,29 +262,55 @@ fn attributes<'a>(
             dropped.push(k);
         }
     }
+    (kept, count(dropped.len()))
+}
+
+fn attributes<'a>(
+    tags: impl Iterator<Item = (&'a str, &'a Value)>,
+    max: usize,
+    max_len: Option<usize>,
+) -> (Vec<proto::KeyValue>, u32) {
+    let (kept, dropped) = select(tags, max);
     (
         kept.into_iter()
             .map(|(k, v)| key_value(k, v, max_len))
             .collect(),
-        count(dropped.len()),
+        dropped,
     )
+}
+
+/// A tag's value as OTLP carries it.
+pub(crate) enum Scalar<'a> {
+    Str(std::borrow::Cow<'a, str>),
+    Bool(bool),
+    Int(i64),
+    Double(f64),
+}
+
+pub(crate) fn scalar(value: &Value, max_len: Option<usize>) -> Scalar<'_> {
+    match value {
+        Value::Bool(b) => Scalar::Bool(*b),
+        Value::I64(i) => Scalar::Int(*i),
+        // OTLP integers are signed: a u64 past i64::MAX goes as its decimal text.
+        Value::U64(u) => match i64::try_from(*u) {
+            Ok(i) => Scalar::Int(i),
+            Err(_) => Scalar::Str(u.to_string().into()),
+        },
+        Value::F64(f) => Scalar::Double(*f),
+        Value::Str(s) => Scalar::Str(truncate(s, max_len).into()),
+        // A value kind added later still exports, as its text.
+        #[allow(unreachable_patterns)]
+        other => Scalar::Str(other.to_string().into()),
+    }
 }
 
 fn key_value(key: &str, value: &Value, max_len: Option<usize>) -> proto::KeyValue {
     use proto::Value as V;
-    let v = match value {
-        Value::Bool(b) => V::BoolValue(*b),
-        Value::I64(i) => V::IntValue(*i),
-        // OTLP integers are signed: a u64 past i64::MAX goes as its decimal text.
-        Value::U64(u) => match i64::try_from(*u) {
-            Ok(i) => V::IntValue(i),
-            Err(_) => V::StringValue(u.to_string()),
-        },
-        Value::F64(f) => V::DoubleValue(*f),
-        Value::Str(s) => V::StringValue(truncate(s, max_len).to_owned()),
-        // A value kind added later still exports, as its text.
-        #[allow(unreachable_patterns)]
-        other => V::StringValue(other.to_string()),
+    let v = match scalar(value, max_len) {
+        Scalar::Str(s) => V::StringValue(s.into_owned()),
+        Scalar::Bool(b) => V::BoolValue(b),
+        Scalar::Int(i) => V::IntValue(i),
+        Scalar::Double(d) => V::DoubleValue(d),
     };
     proto::KeyValue {
         key: key.to_owned(),

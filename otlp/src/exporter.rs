@@ -32,6 +32,9 @@ pub struct OtlpExporter {
     compression: Compression,
     limits: encode::SpanLimits,
     resource: proto::Resource,
+    /// The resource as protobuf, written once.
+    resource_bytes: Vec<u8>,
+    writer: crate::wire::Writer,
 }
 
 /// The first wait before a retry without `Retry-After`; it doubles, up to
@@ -58,16 +61,24 @@ impl OtlpExporter {
             compression: config.compression,
             limits: config.limits,
             resource: encode::resource(&config.resource),
+            resource_bytes: encode::resource(&config.resource).encode_to_vec(),
+            writer: crate::wire::Writer::default(),
         }
     }
 
     /// The request body for a batch, as sent (before compression), and its
     /// content type.
-    pub(crate) fn body(&self, batch: &[SpanRecord]) -> (Vec<u8>, &'static str) {
-        let request = encode::request(&self.resource, &self.limits, batch);
+    pub(crate) fn body(&mut self, batch: &[SpanRecord]) -> (Vec<u8>, &'static str) {
         match self.protocol {
-            Protocol::HttpProtobuf => (request.encode_to_vec(), "application/x-protobuf"),
-            Protocol::HttpJson => (json::request(&request).into_bytes(), "application/json"),
+            Protocol::HttpProtobuf => (
+                self.writer
+                    .request(&self.resource_bytes, &self.limits, batch),
+                "application/x-protobuf",
+            ),
+            Protocol::HttpJson => {
+                let request = encode::request(&self.resource, &self.limits, batch);
+                (json::request(&request).into_bytes(), "application/json")
+            }
         }
     }
 

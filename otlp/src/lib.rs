@@ -28,6 +28,7 @@ mod json;
 #[doc(hidden)]
 pub mod proto;
 mod resource;
+mod wire;
 
 pub use config::{Compression, DEFAULT_ENDPOINT, OtlpConfig, Protocol};
 pub use encode::SpanLimits;
@@ -92,9 +93,17 @@ pub mod __test {
     use super::*;
 
     /// The bodies an exporter for `config` would send, before compression.
-    pub fn encoder(config: &OtlpConfig) -> impl Fn(&[tracekit::SpanRecord]) -> Vec<u8> {
-        let exporter = OtlpExporter::new(config);
+    pub fn encoder(config: &OtlpConfig) -> impl FnMut(&[tracekit::SpanRecord]) -> Vec<u8> {
+        let mut exporter = OtlpExporter::new(config);
         move |batch| exporter.body(batch).0
+    }
+
+    /// The request as message structs, what the protobuf body must decode to.
+    pub fn structs(
+        config: &OtlpConfig,
+        batch: &[tracekit::SpanRecord],
+    ) -> proto::ExportTraceServiceRequest {
+        encode::request(&encode::resource(&config.resource), &config.limits, batch)
     }
 
     /// Whether the variables ask for OTLP export.

@@ -186,6 +186,63 @@ fn protobuf_carries_resource_scope_and_every_span_field() {
 }
 
 #[test]
+fn the_protobuf_body_decodes_to_exactly_the_otlp_messages_the_spans_make() {
+    if !ON {
+        return;
+    }
+    // Spans of every shape: the trace above, limits hit, unicode, empty and
+    // huge values, every value type, many events.
+    let ((), c) = tracekit::testing::capture(|| {
+        let mut s = Span::start("ünïcødé ✓");
+        for i in 0..140 {
+            s.set_tag(
+                format!("k{i}"),
+                if i % 2 == 0 {
+                    tracekit::Value::from(i as i64 - 70)
+                } else {
+                    tracekit::Value::from("x".repeat(i))
+                },
+            );
+        }
+        s.set_tag("", "empty key");
+        s.set_tag("empty", "");
+        s.set_tag("neg", i64::MIN);
+        s.set_tag("nan", f64::NAN.max(1.5));
+        s.set_tag("u", u64::MAX);
+        for i in 0..135 {
+            s.add_event(
+                format!("e{i}"),
+                [("i", (i as i64).into()), ("t", "v".into())],
+            );
+        }
+        s.set_status(tracekit::Status::Ok);
+        drop(Span::builder("").start());
+    });
+    let mut spans = trace();
+    spans.extend(c.spans().iter().cloned());
+    let stub = Stub::start([]);
+    for limits in [tracekit_otlp::SpanLimits::default(), {
+        let mut l = tracekit_otlp::SpanLimits::default();
+        l.attribute_count = 3;
+        l.event_count = 1;
+        l.link_count = 0;
+        l.attribute_per_event_count = 1;
+        l.attribute_value_length = Some(2);
+        l
+    }] {
+        let mut cfg = config(&stub);
+        cfg.limits = limits;
+        let mut encode = tracekit_otlp::__test::encoder(&cfg);
+        let body = encode(&spans);
+        assert_eq!(
+            decode(&body),
+            tracekit_otlp::__test::structs(&cfg, &spans),
+            "{limits:?}"
+        );
+    }
+}
+
+#[test]
 fn json_follows_the_otlp_json_rules_and_gzip_and_headers_are_sent() {
     if !ON {
         return;
