@@ -42,3 +42,17 @@ trace_id=$(grep -o '^client <- 200 .*(trace [0-9a-f]*)' <<<"$out" | grep -o '[0-
     exit 1
 }
 "$python" tests/e2e/check_phoenix.py "$base" "$trace_id" || { echo "--- phoenix log"; tail -50 "$log"; exit 1; }
+
+# What Phoenix's API does not show (the resource, OTLP span kinds): the same
+# run against a bare receiver on the official protobuf definitions.
+sink_port=$(free_port)
+"$python" tests/e2e/otlp_sink.py serve "$sink_port" "$work/spans.jsonl" &
+sink=$!
+trap 'kill $sink 2>/dev/null || true; cleanup' EXIT
+sleep 1
+out=$(OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:$sink_port" timeout 120 cargo run -q --example two_services 2>&1) || {
+    echo "$out"
+    exit 1
+}
+trace_id=$(grep -o '^client <- 200 .*(trace [0-9a-f]*)' <<<"$out" | grep -o '[0-9a-f]\{32\}')
+"$python" tests/e2e/otlp_sink.py check "$work/spans.jsonl" "$trace_id"
