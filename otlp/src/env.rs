@@ -29,36 +29,20 @@ pub(crate) fn millis(env: &Lookup<'_>, key: &str, default: Duration) -> Duration
     Duration::from_millis(number(env, key, default.as_millis() as u64))
 }
 
-/// `%XX` decoding; `None` when the result is not UTF-8.
-pub(crate) fn percent_decode(s: &str) -> Option<String> {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        let hex = |c: u8| char::from(c).to_digit(16);
-        if b[i] == b'%' && i + 2 < b.len() {
-            if let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2])) {
-                out.push((h * 16 + l) as u8);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8(out).ok()
-}
-
 /// `key=value,...` pairs (`OTEL_EXPORTER_OTLP_HEADERS`), values
 /// percent-decoded; malformed entries skipped with a warning.
 pub(crate) fn pairs(key: &str, raw: &str) -> Vec<(String, String)> {
     let mut out = Vec::new();
     for entry in raw.split(',').map(str::trim).filter(|e| !e.is_empty()) {
         match entry.split_once('=') {
-            Some((k, v)) if !k.trim().is_empty() => match percent_decode(v.trim()) {
-                Some(v) => out.push((k.trim().to_owned(), v)),
-                None => crate::warn(format_args!("{key}: {entry:?} is not valid UTF-8; skipped")),
-            },
+            Some((k, v)) if !k.trim().is_empty() => {
+                match tracekit::__private::percent_decode(v.trim()) {
+                    Some(v) => out.push((k.trim().to_owned(), v)),
+                    None => {
+                        crate::warn(format_args!("{key}: {entry:?} is not valid UTF-8; skipped"))
+                    }
+                }
+            }
             _ => crate::warn(format_args!("{key}: {entry:?} is not key=value; skipped")),
         }
     }

@@ -16,6 +16,12 @@ pub use crate::future::InSpan;
 pub use crate::trace_point::{Metadata, TracePoint};
 pub use inventory;
 
+/// The baggage percent-decoding, for `tracekit-otlp`'s `OTEL_*` values
+/// (which follow the same W3C Baggage rules).
+pub fn percent_decode(value: &str) -> Option<String> {
+    crate::propagation::percent_decode(value)
+}
+
 /// The span of a sync function call, active until dropped.
 pub struct LocalGuard {
     token: u32,

@@ -33,6 +33,8 @@ mod w3c;
 
 pub use carrier::{Extractor, Injector};
 
+pub(crate) use percent::decode as percent_decode;
+
 use crate::baggage::Baggage;
 use crate::context::{SpanContext, current_span};
 use crate::id::{SpanId, TraceId};
