@@ -31,16 +31,22 @@ for _ in $(seq 1 180); do
     sleep 1
 done
 
-out=$(OTEL_EXPORTER_OTLP_ENDPOINT="$base" timeout 120 cargo run -q --example two_services 2>&1) || {
+# Runs two_services exporting to $1 and sets trace_id to the trace it made.
+run_two_services() {
+    local out
+    out=$(OTEL_EXPORTER_OTLP_ENDPOINT="$1" timeout 120 cargo run -q --example two_services 2>&1) || {
+        echo "$out"
+        exit 1
+    }
     echo "$out"
-    exit 1
+    # The frontend names the trace in its W3C traceresponse header.
+    trace_id=$(grep -o '^client <- 200 .*(trace [0-9a-f]*)' <<<"$out" | grep -o '[0-9a-f]\{32\}') || {
+        echo "the example printed no trace id"
+        exit 1
+    }
 }
-echo "$out"
-# The frontend names the trace in its W3C traceresponse header.
-trace_id=$(grep -o '^client <- 200 .*(trace [0-9a-f]*)' <<<"$out" | grep -o '[0-9a-f]\{32\}') || {
-    echo "the example printed no trace id"
-    exit 1
-}
+
+run_two_services "$base"
 "$python" tests/e2e/check_phoenix.py "$base" "$trace_id" || { echo "--- phoenix log"; tail -50 "$log"; exit 1; }
 
 # What Phoenix's API does not show (the resource, OTLP span kinds): the same
@@ -50,9 +56,5 @@ sink_port=$(free_port)
 sink=$!
 trap 'kill $sink 2>/dev/null || true; cleanup' EXIT
 sleep 1
-out=$(OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:$sink_port" timeout 120 cargo run -q --example two_services 2>&1) || {
-    echo "$out"
-    exit 1
-}
-trace_id=$(grep -o '^client <- 200 .*(trace [0-9a-f]*)' <<<"$out" | grep -o '[0-9a-f]\{32\}')
+run_two_services "http://127.0.0.1:$sink_port"
 "$python" tests/e2e/otlp_sink.py check "$work/spans.jsonl" "$trace_id"

@@ -51,6 +51,7 @@ impl OtlpExporter {
     /// # drop(e);
     /// ```
     pub fn new(config: &OtlpConfig) -> OtlpExporter {
+        let resource = encode::resource(&config.resource);
         OtlpExporter {
             // Redirects would turn the POST into a GET; a receiver does not redirect.
             agent: ureq::AgentBuilder::new().redirects(0).build(),
@@ -60,8 +61,8 @@ impl OtlpExporter {
             protocol: config.protocol,
             compression: config.compression,
             limits: config.limits,
-            resource: encode::resource(&config.resource),
-            resource_bytes: encode::resource(&config.resource).encode_to_vec(),
+            resource_bytes: resource.encode_to_vec(),
+            resource,
             writer: crate::wire::Writer::default(),
         }
     }
@@ -75,10 +76,10 @@ impl OtlpExporter {
                     .request(&self.resource_bytes, &self.limits, batch),
                 "application/x-protobuf",
             ),
-            Protocol::HttpJson => {
-                let request = encode::request(&self.resource, &self.limits, batch);
-                (json::request(&request).into_bytes(), "application/json")
-            }
+            Protocol::HttpJson => (
+                json::body(&self.resource, &self.limits, batch).into_bytes(),
+                "application/json",
+            ),
         }
     }
 

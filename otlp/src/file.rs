@@ -48,7 +48,7 @@ impl FileExporter {
 
 impl Exporter for FileExporter {
     fn export(&mut self, batch: Vec<SpanRecord>, _deadline: Instant) -> Result<(), ExportError> {
-        let line = json::request(&encode::request(&self.resource, &self.limits, &batch));
+        let line = json::body(&self.resource, &self.limits, &batch);
         writeln!(self.out, "{line}")
             .and_then(|()| self.out.flush())
             .map_err(|e| ExportError::new(format!("writing spans to the file: {e}")))

@@ -5,8 +5,17 @@
 use crate::proto;
 use std::fmt::Write;
 
+/// The JSON text of the request for one batch.
+pub(crate) fn body(
+    resource: &proto::Resource,
+    limits: &crate::SpanLimits,
+    spans: &[tracekit::SpanRecord],
+) -> String {
+    request(&crate::encode::request(resource, limits, spans))
+}
+
 /// The JSON text of a request.
-pub(crate) fn request(r: &proto::ExportTraceServiceRequest) -> String {
+fn request(r: &proto::ExportTraceServiceRequest) -> String {
     let mut w = Json::default();
     w.object(|w| {
         w.array("resourceSpans", &r.resource_spans, |w, rs| {

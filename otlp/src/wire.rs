@@ -33,7 +33,7 @@ impl Writer {
         // ScopeSpans.scope
         let name = encode::SCOPE_NAME;
         let version = env!("CARGO_PKG_VERSION");
-        let scope_len = str_field_len(1, name) + str_field_len(2, version);
+        let scope_len = field_len(name.len()) + field_len(version.len());
         key(&mut scope, 1, LEN);
         varint(&mut scope, scope_len as u64);
         str_field(&mut scope, 1, name);
@@ -42,8 +42,8 @@ impl Writer {
             self.span(s, limits);
             bytes_field(&mut scope, 2, &self.span);
         }
-        let resource_spans_len = field_len(1, resource.len()) + field_len(2, scope.len());
-        let mut out = Vec::with_capacity(field_len(1, resource_spans_len));
+        let resource_spans_len = field_len(resource.len()) + field_len(scope.len());
+        let mut out = Vec::with_capacity(field_len(resource_spans_len));
         key(&mut out, 1, LEN);
         varint(&mut out, resource_spans_len as u64);
         bytes_field(&mut out, 1, resource);
@@ -103,7 +103,7 @@ impl Writer {
 
         let links = s.links();
         for l in links.iter().take(limits.link_count) {
-            let len = field_len(1, 16) + field_len(2, 8) + 1 + 4;
+            let len = field_len(16) + field_len(8) + 1 + 4;
             key(b, 13, LEN);
             varint(b, len as u64);
             bytes_field(b, 1, &l.trace_id().to_u128().to_be_bytes());
@@ -123,7 +123,7 @@ impl Writer {
         let status_len = if message.is_empty() {
             0
         } else {
-            str_field_len(2, message)
+            field_len(message.len())
         } + if code != 0 { 2 } else { 0 };
         key(b, 15, LEN);
         varint(b, status_len as u64);
@@ -147,12 +147,12 @@ impl Writer {
 fn key_value(b: &mut Vec<u8>, field: u32, k: &str, v: &Value, max_len: Option<usize>) {
     let value = encode::scalar(v, max_len);
     let any_len = match &value {
-        Scalar::Str(s) => str_field_len(1, s),
+        Scalar::Str(s) => field_len(s.len()),
         Scalar::Bool(_) => 2,
         Scalar::Int(i) => 1 + varint_len(*i as u64),
         Scalar::Double(_) => 9,
     };
-    let kv_len = if k.is_empty() { 0 } else { str_field_len(1, k) } + field_len(2, any_len);
+    let kv_len = if k.is_empty() { 0 } else { field_len(k.len()) } + field_len(any_len);
     key(b, field, LEN);
     varint(b, kv_len as u64);
     if !k.is_empty() {
@@ -194,14 +194,10 @@ fn varint_len(v: u64) -> usize {
     (64 - (v | 1).leading_zeros() as usize).div_ceil(7)
 }
 
-/// The encoded size of a length-delimited field of `len` bytes (field
-/// numbers here are all below 16: a one-byte key).
-fn field_len(_field: u32, len: usize) -> usize {
+/// The encoded size of a length-delimited field of `len` bytes (the fields
+/// sized here are all numbered below 16: a one-byte key).
+fn field_len(len: usize) -> usize {
     1 + varint_len(len as u64) + len
-}
-
-fn str_field_len(field: u32, s: &str) -> usize {
-    field_len(field, s.len())
 }
 
 fn bytes_field(b: &mut Vec<u8>, field: u32, bytes: &[u8]) {

@@ -55,10 +55,22 @@ use crate::{Span, SpanKind, Status};
 /// assert_eq!(cx.trace_id().to_string(), "0af7651916cd43dd8448eb211c80319c");
 /// ```
 pub fn server_span(method: &str, route: &str, headers: &dyn Extractor) -> Span {
-    let builder = Span::builder(format!("{method} {route}"))
+    server(method, Some(route), headers)
+}
+
+/// The server span, named `"{method} {route}"`, or by the method alone when
+/// the route is unknown.
+fn server(method: &str, route: Option<&str>, headers: &dyn Extractor) -> Span {
+    let name = match route {
+        Some(route) => format!("{method} {route}"),
+        None => method.to_owned(),
+    };
+    let mut builder = Span::builder(name)
         .kind(SpanKind::Server)
-        .tag("http.method", method.to_owned())
-        .tag("http.route", route.to_owned());
+        .tag("http.method", method.to_owned());
+    if let Some(route) = route {
+        builder = builder.tag("http.route", route.to_owned());
+    }
     propagation::continue_from(builder, headers).start()
 }
 
@@ -176,16 +188,7 @@ mod requests {
     /// # drop(span);
     /// ```
     pub fn server_span_for<B>(request: &::http::Request<B>, route: Option<&str>) -> Span {
-        let method = request.method().as_str();
-        let mut span = match route {
-            Some(route) => server_span(method, route, request.headers()),
-            None => {
-                let builder = Span::builder(method.to_owned())
-                    .kind(SpanKind::Server)
-                    .tag("http.method", method.to_owned());
-                propagation::continue_from(builder, request.headers()).start()
-            }
-        };
+        let mut span = server(request.method().as_str(), route, request.headers());
         span.set_tag("http.url", request.uri().to_string());
         span
     }

@@ -299,16 +299,16 @@ impl Reporter for BatchReporter {
     fn report(&mut self, spans: Vec<SpanRecord>) {
         let sh = &self.shared;
         let counters = &sh.stats.0;
-        let mut q = sh.lock();
-        let room = sh.config.max_queue_size.saturating_sub(q.spans.len());
         let n = spans.len();
-        let dropped = n.saturating_sub(room);
         if self.thread.is_none() {
             counters
                 .dropped_queue_full
                 .fetch_add(n as u64, Ordering::Relaxed);
             return;
         }
+        let mut q = sh.lock();
+        let room = sh.config.max_queue_size.saturating_sub(q.spans.len());
+        let dropped = n.saturating_sub(room);
         q.spans.extend(spans.into_iter().take(room));
         counters
             .queued
