@@ -104,13 +104,18 @@ fn tsc_is_usable() -> bool {
     }
     // An invariant TSC ticks at a constant rate in every power state and is
     // synchronised across cores; without it ticks are not comparable.
-    // SAFETY: cpuid is available on every x86_64 processor.
-    let max_ext = core::arch::x86_64::__cpuid(0x8000_0000).eax;
-    if max_ext >= 0x8000_0007 {
-        let edx = core::arch::x86_64::__cpuid(0x8000_0007).edx;
-        if edx & (1 << 8) != 0 {
-            return true;
-        }
+    // `__cpuid` is a safe fn on recent toolchains and an unsafe one on the
+    // oldest this crate supports (`rust-version`); the block serves both.
+    #[allow(unused_unsafe)]
+    // SAFETY: the cpuid instruction exists on every x86_64 processor and only
+    // reads processor information; leaf 0x8000_0007 is asked for only when
+    // leaf 0x8000_0000 says it exists.
+    let invariant_tsc = unsafe {
+        let max_ext = core::arch::x86_64::__cpuid(0x8000_0000).eax;
+        max_ext >= 0x8000_0007 && core::arch::x86_64::__cpuid(0x8000_0007).edx & (1 << 8) != 0
+    };
+    if invariant_tsc {
+        return true;
     }
     // Hypervisors and emulators often hide the cpuid bit while the kernel,
     // which measured the TSC at boot, still vouches for it.
