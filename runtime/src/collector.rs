@@ -5,8 +5,12 @@
 //!
 //! The queue is a stack of batches that producers push with one
 //! compare-and-swap and the consumer takes whole with one swap, so a
-//! producer never waits. When the queue holds more than [`QUEUE_CAPACITY`]
-//! spans, new batches are dropped and counted.
+//! producer never waits. A batch that would take the queue past
+//! [`QUEUE_CAPACITY`] spans is dropped and counted; the count is exact, so a
+//! batch that fits is never dropped because another one did not. Spans of a
+//! running [`testing::capture`](crate::testing::capture) are never dropped:
+//! a test must see everything its code did, and the capture holds them
+//! anyway.
 
 use crate::clock::Calibration;
 use crate::context::{Batch, SAMPLED, events_of};
@@ -31,7 +35,7 @@ struct Node {
 }
 
 static HEAD: AtomicPtr<Node> = AtomicPtr::new(ptr::null_mut());
-static QUEUED: AtomicUsize = AtomicUsize::new(0);
+static QUEUED: Slots = Slots(AtomicUsize::new(0));
 /// A reporter is installed (1) plus the number of running captures: nobody
 /// listening means batches are dropped at once, without counting as losses.
 pub(crate) static LISTENERS: AtomicUsize = AtomicUsize::new(0);
@@ -69,16 +73,60 @@ pub fn collector_stats() -> CollectorStats {
     }
 }
 
+/// A count of queued spans that is only ever changed to a value that obeys
+/// the capacity: no reservation is visible to others unless it succeeded.
+/// (Adding first and taking back on overflow would let a batch that does
+/// not fit push out, for a moment, one that does.)
+pub(crate) struct Slots(AtomicUsize);
+
+impl Slots {
+    /// Reserves room for `n` spans; `false` (and nothing changed) when they
+    /// would not fit in `capacity`.
+    #[inline]
+    pub(crate) fn try_take(&self, n: usize, capacity: usize) -> bool {
+        let mut queued = self.0.load(Ordering::Relaxed);
+        loop {
+            if queued.saturating_add(n) > capacity {
+                return false;
+            }
+            match self.0.compare_exchange_weak(
+                queued,
+                queued + n,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return true,
+                Err(now) => queued = now,
+            }
+        }
+    }
+
+    /// Returns the room of `n` spans taken out of the queue.
+    #[inline]
+    pub(crate) fn give_back(&self, n: usize) {
+        self.0.fetch_sub(n, Ordering::Relaxed);
+    }
+}
+
 pub(crate) fn submit(batch: Batch) {
     if LISTENERS.load(Ordering::Relaxed) == 0 {
         return;
     }
     let n = batch.spans.len();
     SUBMITTED.fetch_add(n as u64, Ordering::Relaxed);
-    if QUEUED.fetch_add(n, Ordering::Relaxed) + n > QUEUE_CAPACITY {
-        QUEUED.fetch_sub(n, Ordering::Relaxed);
+    let capacity = if batch.captured {
+        usize::MAX
+    } else {
+        QUEUE_CAPACITY
+    };
+    if !QUEUED.try_take(n, capacity) {
         DROPPED.fetch_add(n as u64, Ordering::Relaxed);
         return;
+    }
+    // Past half full, wake the collector instead of waiting for its tick.
+    let queued = QUEUED.0.load(Ordering::Relaxed);
+    if queued >= QUEUE_CAPACITY / 2 && queued - n < QUEUE_CAPACITY / 2 {
+        wake_background();
     }
     let node = Box::into_raw(Box::new(Node {
         next: ptr::null_mut(),
@@ -98,20 +146,65 @@ pub(crate) fn submit(batch: Batch) {
 /// Everything the collector routes to; locked only by the collector thread,
 /// flushes and install/uninstall, never by the threads that make spans.
 pub(crate) struct Sinks {
-    pub(crate) reporter: Option<Box<dyn Reporter>>,
+    pub(crate) reporter: Option<Installed>,
     pub(crate) captures: HashMap<u32, Vec<SpanRecord>>,
+    /// The generation of the last reporter installed.
+    pub(crate) generation: u64,
+}
+
+/// The installed reporter, with the generation its guard knows it by.
+pub(crate) struct Installed {
+    pub(crate) generation: u64,
+    pub(crate) reporter: Box<dyn Reporter>,
 }
 
 static SINKS: Lazy<Mutex<Sinks>> = Lazy::new(|| {
     Mutex::new(Sinks {
         reporter: None,
         captures: HashMap::new(),
+        generation: 0,
     })
 });
 
-pub(crate) fn sinks() -> MutexGuard<'static, Sinks> {
+thread_local! {
+    /// Set while this thread holds the sinks lock. Whatever runs under it (a
+    /// reporter's `report` or `flush`) and calls `flush()` must not wait for
+    /// the lock it is running under.
+    static HOLDING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// The sinks, locked; see [`HOLDING`].
+pub(crate) struct SinksGuard(MutexGuard<'static, Sinks>);
+
+impl std::ops::Deref for SinksGuard {
+    type Target = Sinks;
+    fn deref(&self) -> &Sinks {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for SinksGuard {
+    fn deref_mut(&mut self) -> &mut Sinks {
+        &mut self.0
+    }
+}
+
+impl Drop for SinksGuard {
+    fn drop(&mut self) {
+        HOLDING.with(|h| h.set(false));
+    }
+}
+
+pub(crate) fn sinks() -> SinksGuard {
     // A reporter that panicked must not stop tracing for good.
-    SINKS.lock().unwrap_or_else(|e| e.into_inner())
+    let guard = SINKS.lock().unwrap_or_else(|e| e.into_inner());
+    HOLDING.with(|h| h.set(true));
+    SinksGuard(guard)
+}
+
+/// Whether this thread runs under the sinks lock (inside a reporter).
+pub(crate) fn holding_sinks() -> bool {
+    HOLDING.with(|h| h.get())
 }
 
 /// Takes everything queued so far and delivers it. Returns how many spans.
@@ -132,7 +225,7 @@ pub(crate) fn drain(sinks: &mut Sinks) -> usize {
     let cal = Calibration::now();
     let mut records = Vec::new();
     for batch in batches.into_iter().rev() {
-        QUEUED.fetch_sub(batch.spans.len(), Ordering::Relaxed);
+        QUEUED.give_back(batch.spans.len());
         to_records(batch, &cal, &mut records);
     }
     let n = records.len();
@@ -143,27 +236,11 @@ pub(crate) fn drain(sinks: &mut Sinks) -> usize {
             }
         }
     }
-    if let Some(reporter) = sinks.reporter.as_mut() {
+    if let Some(installed) = sinks.reporter.as_mut() {
         REPORTED.fetch_add(n as u64, Ordering::Relaxed);
-        // Cleared on drop, so a panicking reporter does not leave `flush()`
-        // disabled on this thread.
-        struct Reporting;
-        impl Drop for Reporting {
-            fn drop(&mut self) {
-                IN_REPORTER.with(|r| r.set(false));
-            }
-        }
-        IN_REPORTER.with(|r| r.set(true));
-        let _reporting = Reporting;
-        reporter.report(records);
+        installed.reporter.report(records);
     }
     n
-}
-
-thread_local! {
-    /// Set while this thread runs a reporter, which holds the sinks lock: a
-    /// reporter calling `flush()` must not wait for itself.
-    static IN_REPORTER: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
 fn to_records(mut batch: Batch, cal: &Calibration, out: &mut Vec<SpanRecord>) {
@@ -217,15 +294,17 @@ fn to_records(mut batch: Batch, cal: &Calibration, out: &mut Vec<SpanRecord>) {
 }
 
 /// Hands this thread's finished spans over and delivers everything queued.
+/// Called from inside a reporter, it only hands this thread's spans over:
+/// the collector is busy delivering already.
 pub(crate) fn flush_all() {
     crate::context::flush_thread();
-    if IN_REPORTER.with(|r| r.get()) {
+    if holding_sinks() {
         return;
     }
     let mut sinks = sinks();
     drain(&mut sinks);
-    if let Some(r) = sinks.reporter.as_mut() {
-        r.flush();
+    if let Some(installed) = sinks.reporter.as_mut() {
+        installed.reporter.flush();
     }
 }
 
@@ -239,9 +318,8 @@ static BACKGROUND: Lazy<std::thread::Thread> = Lazy::new(|| {
                 // without this the thread would die and nothing would be
                 // delivered until someone called `flush()`.
                 let _ = std::panic::catch_unwind(|| {
-                    let mut sinks = sinks();
-                    if sinks.reporter.is_some() {
-                        drain(&mut sinks);
+                    if LISTENERS.load(Ordering::Relaxed) != 0 {
+                        drain(&mut sinks());
                     }
                 });
             }
@@ -250,6 +328,53 @@ static BACKGROUND: Lazy<std::thread::Thread> = Lazy::new(|| {
         .unwrap_or_else(|_| std::thread::current())
 });
 
+/// Starts the background collector, for a reporter or a capture.
 pub(crate) fn ensure_background() {
     Lazy::force(&BACKGROUND);
+}
+
+fn wake_background() {
+    if let Some(t) = Lazy::get(&BACKGROUND) {
+        t.unpark();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicBool;
+
+    /// A batch that does not fit must never, even for a moment, take room
+    /// from one that does: with one slot free, a thread offering one span
+    /// always gets it while others keep offering batches too big to fit.
+    #[test]
+    fn a_batch_that_fits_is_never_refused_because_another_did_not() {
+        const CAPACITY: usize = 1000;
+        let slots = Arc::new(Slots(AtomicUsize::new(CAPACITY - 1)));
+        let stop = Arc::new(AtomicBool::new(false));
+        let offers: Vec<_> = (0..2)
+            .map(|_| {
+                let (slots, stop) = (slots.clone(), stop.clone());
+                std::thread::spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        assert!(!slots.try_take(2, CAPACITY));
+                    }
+                })
+            })
+            .collect();
+        let mut refused = 0;
+        for _ in 0..2_000_000 {
+            if slots.try_take(1, CAPACITY) {
+                slots.give_back(1);
+            } else {
+                refused += 1;
+            }
+        }
+        stop.store(true, Ordering::Relaxed);
+        for t in offers {
+            t.join().unwrap();
+        }
+        assert_eq!(refused, 0);
+        assert_eq!(slots.0.load(Ordering::Relaxed), CAPACITY - 1);
+    }
 }

@@ -30,6 +30,8 @@ pub fn capture<R>(f: impl FnOnce() -> R) -> (R, Captured) {
     let id = NEXT_CAPTURE.fetch_add(1, Ordering::Relaxed).max(1);
     collector::sinks().captures.insert(id, Vec::new());
     collector::LISTENERS.fetch_add(1, Ordering::SeqCst);
+    // Drains while `f` runs, so the capture is not bounded by the queue.
+    collector::ensure_background();
     let previous = crate::context::with_state(|s| std::mem::replace(&mut s.capture, id));
     // Restores the thread and unregisters even when `f` panics.
     struct Session {

@@ -36,9 +36,17 @@ pub trait Reporter: Send + 'static {
     fn flush(&mut self) {}
 }
 
-/// Installs the global reporter (replacing and flushing any earlier one) and
-/// starts the background collector. Dropping the guard delivers every span
-/// finished so far and uninstalls the reporter.
+/// Installs the global reporter and starts the background collector.
+/// Dropping the guard delivers every span finished so far and uninstalls the
+/// reporter.
+///
+/// There is one reporter at a time. Installing another replaces it: the
+/// earlier one gets every span finished before the call, is flushed, and
+/// dropped; its guard then does nothing. Each guard uninstalls only the
+/// reporter it installed, so guards may drop in any order: dropping an
+/// older guard leaves a newer reporter in place, and dropping the newest
+/// leaves no reporter (the one it replaced is gone, not restored). To send
+/// spans to several places, install one reporter that forwards to them.
 ///
 /// ```
 /// let memory = tracekit::InMemoryReporter::new();
@@ -51,19 +59,29 @@ pub trait Reporter: Send + 'static {
 #[must_use = "the reporter is flushed and uninstalled when the guard drops"]
 pub fn set_reporter(reporter: impl Reporter) -> ReporterGuard {
     if !crate::ENABLED {
-        return ReporterGuard { active: false };
+        return ReporterGuard { generation: 0 };
     }
     flush();
-    {
+    let (generation, old) = {
         let mut sinks = collector::sinks();
-        if let Some(mut old) = sinks.reporter.replace(Box::new(reporter)) {
-            old.flush();
-        } else {
+        sinks.generation += 1;
+        let generation = sinks.generation;
+        let old = sinks.reporter.replace(collector::Installed {
+            generation,
+            reporter: Box::new(reporter),
+        });
+        if old.is_none() {
             collector::LISTENERS.fetch_add(1, Ordering::SeqCst);
         }
+        (generation, old)
+    };
+    // Outside the lock: the old reporter's `flush` and `drop` may call
+    // `tracekit::flush()` themselves.
+    if let Some(mut old) = old {
+        old.reporter.flush();
     }
     collector::ensure_background();
-    ReporterGuard { active: true }
+    ReporterGuard { generation }
 }
 
 /// Delivers every span finished so far on this thread, and every span other
@@ -80,7 +98,8 @@ pub fn flush() {
 
 /// Flushes and uninstalls the reporter when dropped; see [`set_reporter`].
 pub struct ReporterGuard {
-    active: bool,
+    /// The generation of the reporter this guard installed; 0 for none.
+    generation: u64,
 }
 
 impl ReporterGuard {
@@ -100,14 +119,24 @@ impl ReporterGuard {
 
 impl Drop for ReporterGuard {
     fn drop(&mut self) {
-        if !self.active {
+        if self.generation == 0 {
             return;
         }
         flush();
-        let mut sinks = collector::sinks();
-        if let Some(mut r) = sinks.reporter.take() {
-            r.flush();
-            collector::LISTENERS.fetch_sub(1, Ordering::SeqCst);
+        let mine = {
+            let mut sinks = collector::sinks();
+            let mine = sinks
+                .reporter
+                .as_ref()
+                .is_some_and(|i| i.generation == self.generation);
+            if mine {
+                collector::LISTENERS.fetch_sub(1, Ordering::SeqCst);
+            }
+            mine.then(|| sinks.reporter.take()).flatten()
+        };
+        // Outside the lock, as in `set_reporter`.
+        if let Some(mut installed) = mine {
+            installed.reporter.flush();
         }
     }
 }
