@@ -19,11 +19,16 @@ use crate::trace_point::Metadata;
 use crate::value::{Key, Value};
 use crate::{SpanId, TraceId};
 use std::borrow::Cow;
-use std::cell::UnsafeCell;
+use std::cell::{Cell, UnsafeCell};
 use std::marker::PhantomData;
 use std::sync::Arc;
 
 pub(crate) const SAMPLED: u8 = 0x01;
+
+/// Names a frame on this thread's stack for the guard that pops it. 64 bits
+/// so that it cannot wrap in practice (a new span every nanosecond wraps it
+/// after 584 years): a long-lived guard never addresses a newer frame.
+pub(crate) type Token = u64;
 pub(crate) const DEBUG: u8 = 0x02;
 
 /// The identity of a span that child spans and other processes need: trace and
@@ -220,8 +225,10 @@ impl Context {
             return Context::default();
         }
         with_state(|s| match s.stack.last() {
+            // An attached empty context has no span: it propagates as "no
+            // parent", with its capture.
             Some(f) => Context {
-                span: Some(f.span_context()),
+                span: f.span_context(),
                 capture: f.capture,
             },
             None => Context {
@@ -262,7 +269,10 @@ impl Context {
         self.span.as_ref()
     }
 
-    /// Makes this context current on this thread until the guard drops.
+    /// Makes this context current on this thread until the guard drops. For
+    /// sync code: in a future use
+    /// [`FutureExt::in_current_span`](crate::FutureExt::in_current_span)
+    /// (see [`start_active_span`](crate::start_active_span) on guards and `.await`).
     ///
     /// ```
     /// let cx = tracekit::Context::current();
@@ -270,9 +280,19 @@ impl Context {
     /// drop(guard);
     /// ```
     pub fn attach(self) -> ContextGuard {
+        self.attach_as(false)
+    }
+
+    /// Attaches for the length of one poll of a future.
+    pub(crate) fn attach_for_poll(self) -> ContextGuard {
+        self.attach_as(true)
+    }
+
+    fn attach_as(self, poll: bool) -> ContextGuard {
         if !crate::ENABLED {
             return ContextGuard {
                 token: 0,
+                poll,
                 _not_send: PhantomData,
             };
         }
@@ -293,6 +313,7 @@ impl Context {
                     baggage: cx.baggage,
                     trace_state: cx.trace_state,
                     kind: FrameKind::Attached,
+                    held_across_await: false,
                 },
                 None => Frame {
                     token: 0,
@@ -304,6 +325,7 @@ impl Context {
                     baggage: None,
                     trace_state: None,
                     kind: FrameKind::Attached,
+                    held_across_await: false,
                 },
             };
             s.push(frame)
@@ -311,6 +333,7 @@ impl Context {
         .unwrap_or(0);
         ContextGuard {
             token,
+            poll,
             _not_send: PhantomData,
         }
     }
@@ -320,14 +343,18 @@ impl Context {
 /// thread that attached the context.
 #[must_use = "the context is detached as soon as the guard drops"]
 pub struct ContextGuard {
-    token: u32,
+    token: Token,
+    /// Attached for one poll of a future (`in_current_span`).
+    poll: bool,
     _not_send: PhantomData<*const ()>,
 }
 
 impl Drop for ContextGuard {
     fn drop(&mut self) {
-        if self.token != 0 {
-            pop_frame(self.token, None);
+        match (self.token, self.poll) {
+            (0, _) => {}
+            (token, true) => drop(pop_poll_frame(token)),
+            (token, false) => drop(pop_frame(token, None)),
         }
     }
 }
@@ -372,7 +399,7 @@ pub(crate) enum FrameKind {
 }
 
 pub(crate) struct Frame {
-    pub(crate) token: u32,
+    pub(crate) token: Token,
     pub(crate) trace_id: Option<TraceId>,
     pub(crate) span_id: Option<SpanId>,
     pub(crate) flags: u8,
@@ -381,27 +408,21 @@ pub(crate) struct Frame {
     pub(crate) baggage: Option<Arc<Baggage>>,
     pub(crate) trace_state: Option<Arc<str>>,
     pub(crate) kind: FrameKind,
+    /// Found left on the stack by a guard held across `.await`, and tagged.
+    pub(crate) held_across_await: bool,
 }
 
 impl Frame {
-    pub(crate) fn span_context(&self) -> SpanContext {
-        match (self.trace_id, self.span_id) {
-            (Some(trace_id), Some(span_id)) => SpanContext {
-                trace_id,
-                span_id,
-                flags: self.flags,
-                remote: self.remote,
-                baggage: self.baggage.clone(),
-                trace_state: self.trace_state.clone(),
-            },
-            // An attached empty context: the ids are never read because
-            // `span_context_opt` filters it out first.
-            _ => unreachable!("span_context of an empty frame"),
-        }
-    }
-
-    pub(crate) fn span_context_opt(&self) -> Option<SpanContext> {
-        self.span_id.map(|_| self.span_context())
+    /// The context of the frame's span; `None` for an attached empty context.
+    pub(crate) fn span_context(&self) -> Option<SpanContext> {
+        Some(SpanContext {
+            trace_id: self.trace_id?,
+            span_id: self.span_id?,
+            flags: self.flags,
+            remote: self.remote,
+            baggage: self.baggage.clone(),
+            trace_state: self.trace_state.clone(),
+        })
     }
 
     pub(crate) fn is_recording(&self) -> bool {
@@ -416,6 +437,8 @@ pub(crate) struct Batch {
     pub(crate) spans: Vec<RawSpan>,
     pub(crate) tags: Vec<(Key, Value)>,
     oldest: u64,
+    /// Holds spans of a `testing::capture`, which are never dropped.
+    pub(crate) captured: bool,
 }
 
 /// Flush a batch that has waited this many ticks (about 50-100 ms) even while
@@ -428,7 +451,10 @@ pub(crate) struct State {
     /// Tags of the local spans on the stack, in stack order.
     pub(crate) open_tags: Vec<(Key, Value)>,
     pub(crate) batch: Batch,
-    next_token: u32,
+    next_token: Token,
+    /// How many frames on the stack hold local spans: finished spans leave
+    /// the thread when the last of them closes.
+    locals: u32,
     /// The `testing::capture` this thread is running, 0 for none.
     pub(crate) capture: u32,
 }
@@ -442,23 +468,31 @@ impl State {
                 spans: Vec::new(),
                 tags: Vec::new(),
                 oldest: 0,
+                captured: false,
             },
             next_token: 0,
+            locals: 0,
             capture: 0,
         }
     }
 
     #[inline]
-    pub(crate) fn push(&mut self, mut frame: Frame) -> u32 {
-        self.next_token = self.next_token.wrapping_add(1).max(1);
+    pub(crate) fn push(&mut self, mut frame: Frame) -> Token {
+        self.next_token += 1;
         frame.token = self.next_token;
+        self.locals += u32::from(matches!(frame.kind, FrameKind::Local(..)));
         self.stack.push(frame);
         self.next_token
     }
 
+    /// Advances the tokens as if `n` frames had been pushed (a test hook).
+    pub(crate) fn skip_tokens(&mut self, n: u64) {
+        self.next_token = self.next_token.saturating_add(n);
+    }
+
     /// The index of the frame with this token, searched from the top.
     #[inline]
-    pub(crate) fn find(&self, token: u32) -> Option<usize> {
+    pub(crate) fn find(&self, token: Token) -> Option<usize> {
         self.stack.iter().rposition(|f| f.token == token)
     }
 
@@ -497,6 +531,7 @@ impl State {
             self.batch.oldest = raw.end.ticks().unwrap_or(0);
         }
         let end = raw.end.ticks();
+        self.batch.captured |= raw.capture != 0;
         self.batch.spans.push(raw);
         let old = match end {
             Some(end) => end.wrapping_sub(self.batch.oldest) > MAX_AGE_TICKS,
@@ -511,9 +546,7 @@ impl State {
     /// stack) is active: the batch goes out when the last of them finishes.
     #[inline]
     pub(crate) fn holds_local(&self) -> bool {
-        self.stack
-            .iter()
-            .any(|f| matches!(f.kind, FrameKind::Local(..)))
+        self.locals != 0
     }
 
     /// Hands the batch to the collector.
@@ -529,6 +562,7 @@ impl State {
                 spans: Vec::with_capacity(spans_cap.min(MAX_BATCH_SPANS)),
                 tags: Vec::with_capacity(tags_cap.min(4 * MAX_BATCH_SPANS)),
                 oldest: 0,
+                captured: false,
             },
         );
         collector::submit(batch);
@@ -556,33 +590,75 @@ pub(crate) enum Tagged {
     Owned(Vec<(Key, Value)>),
 }
 
-struct StateCell(UnsafeCell<State>);
+struct StateCell {
+    /// Set while a `&mut State` is out; see [`with_state`].
+    busy: Cell<bool>,
+    state: UnsafeCell<State>,
+}
 
 impl Drop for StateCell {
     fn drop(&mut self) {
-        // A thread that ends inside spans (or with spans not yet handed over)
-        // still delivers what finished.
-        self.0.get_mut().flush();
+        // The thread is ending. Spans still open here are finished now and
+        // marked: their guards, if they live in a thread-local destroyed
+        // after this one, will find nothing to close. Then everything
+        // finished is handed over.
+        let s = self.state.get_mut();
+        let end = Stamp::now();
+        while let Some(top) = s.stack.len().checked_sub(1) {
+            if s.stack[top].is_recording() {
+                s.tag(top, Cow::Borrowed("unfinished"), Value::Bool(true));
+            }
+            let token = s.stack[top].token;
+            if let Some(owned) = pop(s, token, Some(end)) {
+                crate::span::finish_owned_in(owned, s, end);
+            }
+        }
+        s.flush();
     }
 }
 
 thread_local! {
-    static STATE: StateCell = const { StateCell(UnsafeCell::new(State::new())) };
+    static STATE: StateCell = const {
+        StateCell {
+            busy: Cell::new(false),
+            state: UnsafeCell::new(State::new()),
+        }
+    };
 }
 
-/// Runs `f` on this thread's state; `None` while the thread is being torn down.
+/// Runs `f` on this thread's state; `None` while the thread is being torn
+/// down, and `None` (doing nothing) when called from inside another
+/// `with_state` on the same thread.
 ///
-/// `f` must not call back into anything that reaches `with_state` again: no
-/// user code runs inside (argument values are computed before the call).
+/// Nothing inside `f` may panic or run user code, with one exception that
+/// cannot be ruled out: a custom global allocator, called when a buffer
+/// grows. An allocator (or a panic hook, should anything panic here) that
+/// calls tracekit re-enters this function; the busy flag turns that call
+/// into a no-op instead of a second `&mut State`.
 #[inline]
 pub(crate) fn with_state<R>(f: impl FnOnce(&mut State) -> R) -> Option<R> {
     STATE
         .try_with(|cell| {
-            // SAFETY: the state is only reached through this function, which is
-            // never re-entered while `f` runs (see above), so the borrow is unique.
-            f(unsafe { &mut *cell.0.get() })
+            if cell.busy.replace(true) {
+                return None;
+            }
+            // Clears the flag on every way out, unwinding included.
+            struct Release<'a>(&'a Cell<bool>);
+            impl Drop for Release<'_> {
+                #[inline]
+                fn drop(&mut self) {
+                    self.0.set(false);
+                }
+            }
+            let _release = Release(&cell.busy);
+            // SAFETY: `busy` was false and is now true until `_release`
+            // drops, so this is the only `&mut State` of this thread: every
+            // other way to the state goes through this function and returns
+            // above. The cell is thread-local, so no other thread sees it.
+            Some(f(unsafe { &mut *cell.state.get() }))
         })
         .ok()
+        .flatten()
 }
 
 /// Hands this thread's finished spans to the collector.
@@ -593,49 +669,100 @@ pub(crate) fn flush_thread() {
 
 /// Pops the frame with `token`; a local span in it is finished at `end` (or
 /// now). Frames above it, if guards were dropped out of order, stay.
-pub(crate) fn pop_frame(token: u32, end: Option<Stamp>) -> Option<Box<SpanData>> {
+pub(crate) fn pop_frame(token: Token, end: Option<Stamp>) -> Option<Box<SpanData>> {
+    with_state(|s| pop(s, token, end)).flatten()
+}
+
+/// Pops the frame a future pushed for one poll. Anything above it was pushed
+/// during the poll by a guard that is still alive: a guard held across
+/// `.await`. It stays on this thread's stack while the future waits, and
+/// whatever runs on the thread meanwhile (other tasks, `join!`ed futures)
+/// takes it as its parent. That cannot be undone here; it is tagged on the
+/// span and said once on stderr, so the misuse shows.
+pub(crate) fn pop_poll_frame(token: Token) -> Option<Box<SpanData>> {
     with_state(|s| {
-        let index = s.find(token)?;
-        if let FrameKind::Local(_, tag_start) = s.stack[index].kind {
-            // The arena holds this span's tags up to the next local frame above
-            // (there is none when the innermost span finishes, the usual case).
-            let above = index + 1;
-            let tag_end = s.stack[above..]
-                .iter()
-                .find_map(|f| match f.kind {
-                    FrameKind::Local(_, start) => Some(start as usize),
-                    _ => None,
-                })
-                .unwrap_or(s.open_tags.len());
-            let moved = tag_end as u32 - tag_start;
-            if moved != 0 {
-                for f in &mut s.stack[above..] {
-                    if let FrameKind::Local(_, start) = &mut f.kind {
-                        *start -= moved;
-                    }
-                }
+        if let Some(index) = s.find(token) {
+            if index + 1 < s.stack.len() {
+                flag_held_across_await(s, index + 1);
             }
-            let frame = s.stack.remove(index);
-            finish_local(s, frame, end, tag_end);
-            if s.stack.is_empty() {
-                s.flush();
-            }
-            return None;
         }
-        let frame = s.stack.remove(index);
-        // Leaving an owned span's poll or an attached context: whatever
-        // finished inside is handed over now, unless a local span below will
-        // take it out when it finishes (it cannot outlive this thread's call
-        // stack). Flushing per poll would cost an `async fn` call a hand-over.
-        if !s.holds_local() {
-            s.flush();
-        }
-        match frame.kind {
-            FrameKind::Owned(data) => Some(data),
-            _ => None,
-        }
+        pop(s, token, None)
     })
     .flatten()
+}
+
+#[cold]
+fn flag_held_across_await(s: &mut State, from: usize) {
+    static SAID: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    for i in from..s.stack.len() {
+        if s.stack[i].held_across_await {
+            continue;
+        }
+        s.stack[i].held_across_await = true;
+        if s.stack[i].is_recording() {
+            s.tag(i, Cow::Borrowed(HELD_ACROSS_AWAIT), Value::Bool(true));
+        }
+        if !SAID.swap(true, std::sync::atomic::Ordering::Relaxed) {
+            let name = frame_core(&mut s.stack[i]).map_or("an attached context".into(), |c| {
+                format!("span {:?}", c.name)
+            });
+            eprintln!(
+                "tracekit: the guard of {name} was held across .await; spans started on \
+                 this thread while it waits get the wrong parent. In async code use \
+                 #[trace_fn] or FutureExt::in_span instead of guards. (Said once.)"
+            );
+        }
+    }
+}
+
+/// The tag on a span whose guard was held across `.await`.
+pub(crate) const HELD_ACROSS_AWAIT: &str = "tracekit.guard_held_across_await";
+
+fn pop(s: &mut State, token: Token, end: Option<Stamp>) -> Option<Box<SpanData>> {
+    let index = s.find(token)?;
+    if let FrameKind::Local(_, tag_start) = s.stack[index].kind {
+        // The arena holds this span's tags up to the next local frame above
+        // (there is none when the innermost span finishes, the usual case).
+        let above = index + 1;
+        let tag_end = s.stack[above..]
+            .iter()
+            .find_map(|f| match f.kind {
+                FrameKind::Local(_, start) => Some(start as usize),
+                _ => None,
+            })
+            .unwrap_or(s.open_tags.len());
+        let moved = tag_end as u32 - tag_start;
+        if moved != 0 {
+            for f in &mut s.stack[above..] {
+                if let FrameKind::Local(_, start) = &mut f.kind {
+                    *start -= moved;
+                }
+            }
+        }
+        let frame = s.stack.remove(index);
+        s.locals -= 1;
+        finish_local(s, frame, end, tag_end);
+        // The last local span on this thread closed: its trace (as far
+        // as this thread goes) is complete. Attached contexts and owned
+        // spans below may live much longer (a worker's whole life), so
+        // they do not hold the batch back.
+        if s.locals == 0 {
+            s.flush();
+        }
+        return None;
+    }
+    let frame = s.stack.remove(index);
+    // Leaving an owned span's poll or an attached context: whatever
+    // finished inside is handed over now, unless a local span below will
+    // take it out when it finishes (it cannot outlive this thread's call
+    // stack). Flushing per poll would cost an `async fn` call a hand-over.
+    if !s.holds_local() {
+        s.flush();
+    }
+    match frame.kind {
+        FrameKind::Owned(data) => Some(data),
+        _ => None,
+    }
 }
 
 /// Finishes the local span of a popped frame; its tags are
@@ -721,7 +848,7 @@ impl CurrentSpan {
         if !crate::ENABLED {
             return None;
         }
-        with_state(|s| s.stack.last().and_then(Frame::span_context_opt)).flatten()
+        with_state(|s| s.stack.last().and_then(Frame::span_context)).flatten()
     }
 
     /// Sets a tag on the active span.

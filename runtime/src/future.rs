@@ -1,6 +1,7 @@
 //! Future adapters that keep the right span current across `.await`, on
 //! whichever thread polls the future.
 
+use crate::context::Token;
 use crate::context::{Context, with_state};
 use crate::span::Span;
 use std::future::Future;
@@ -90,7 +91,7 @@ impl<F> InSpan<F> {
 /// Keeps `span` current until dropped, then gives it back.
 struct Current<'a> {
     span: &'a mut Span,
-    token: u32,
+    token: Token,
 }
 
 impl<'a> Current<'a> {
@@ -106,7 +107,7 @@ impl<'a> Current<'a> {
 impl Drop for Current<'_> {
     fn drop(&mut self) {
         if self.token != 0 {
-            self.span.data = crate::context::pop_frame(self.token, None);
+            self.span.data = crate::context::pop_poll_frame(self.token);
         }
     }
 }
@@ -120,6 +121,8 @@ impl<F: Future> Future for InSpan<F> {
         let this = unsafe { self.get_unchecked_mut() };
         let polled = {
             let _current = Current::enter(&mut this.span);
+            // SAFETY: `this` came from a pinned `InSpan`, and `inner` is never
+            // moved out of it (it is dropped in place in `drop`), so it is pinned too.
             let inner = unsafe { Pin::new_unchecked(&mut *this.inner) };
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| inner.poll(cx)))
         };
@@ -173,7 +176,9 @@ impl<F: Future> Future for WithContext<F> {
     fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<F::Output> {
         // SAFETY: `inner` is structurally pinned and never moved; `cx` is not pinned.
         let this = unsafe { self.get_unchecked_mut() };
-        let _guard = this.cx.clone().attach();
+        let _guard = this.cx.clone().attach_for_poll();
+        // SAFETY: `inner` lives in the pinned `WithContext` and is never
+        // moved out of it, so pinning the field is sound.
         unsafe { Pin::new_unchecked(&mut this.inner) }.poll(cx)
     }
 }

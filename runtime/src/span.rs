@@ -3,6 +3,7 @@
 //! its way to the collector.
 
 use crate::clock::Stamp;
+use crate::context::Token;
 use crate::context::{
     self, Extras, Frame, FrameKind, SAMPLED, SpanContext, SpanCore, State, Tagged, with_state,
 };
@@ -53,6 +54,7 @@ impl SpanData {
             baggage: self.baggage.clone(),
             trace_state: self.trace_state.clone(),
             kind: FrameKind::Owned(self),
+            held_across_await: false,
         }
     }
 
@@ -73,40 +75,59 @@ impl SpanData {
 
     // Boxed because the span owns its data through a box; unboxing here is one move.
     #[allow(clippy::boxed_local)]
+    fn into_raw(self: Box<Self>, end: Stamp) -> (RawSpan, Vec<(Key, Value)>) {
+        let this = *self;
+        let raw = RawSpan {
+            trace_id: Some(this.trace_id),
+            span_id: Some(this.span_id),
+            flags: this.flags,
+            capture: this.capture,
+            baggage: this.baggage,
+            trace_state: this.trace_state,
+            core: this.core,
+            end,
+            tags: 0..0,
+        };
+        (raw, this.tags)
+    }
+
     fn finish(self: Box<Self>, end: Stamp) {
         if !self.recording() {
             return;
         }
-        let data = *self;
-        let raw = RawSpan {
-            trace_id: Some(data.trace_id),
-            span_id: Some(data.span_id),
-            flags: data.flags,
-            capture: data.capture,
-            baggage: data.baggage,
-            trace_state: data.trace_state,
-            core: data.core,
-            end,
-            tags: 0..0,
-        };
-        let mut pending = Some((raw, data.tags));
+        let mut pending = Some(self.into_raw(end));
         with_state(|s| {
             if let Some((raw, tags)) = pending.take() {
-                s.finish_into_batch(raw, Tagged::Owned(tags));
-                // Under a local span the batch goes out with it; otherwise now.
-                if !s.holds_local() {
-                    s.flush();
-                }
+                into_batch(s, raw, tags);
             }
         });
         if let Some((mut raw, tags)) = pending {
-            // The thread is shutting down: hand the span over on its own.
+            // No thread state to batch in (the thread is shutting down, or
+            // this runs inside tracekit itself): hand the span over alone.
             let mut batch = context::Batch::default();
             raw.tags = 0..tags.len() as u32;
+            batch.captured = raw.capture != 0;
             batch.tags = tags;
             batch.spans.push(raw);
             crate::collector::submit(batch);
         }
+    }
+}
+
+fn into_batch(s: &mut State, raw: RawSpan, tags: Vec<(Key, Value)>) {
+    s.finish_into_batch(raw, Tagged::Owned(tags));
+    // Under a local span the batch goes out with it; otherwise now.
+    if !s.holds_local() {
+        s.flush();
+    }
+}
+
+/// Finishes an owned span into `s`'s batch (the thread's state is already
+/// borrowed: its teardown).
+pub(crate) fn finish_owned_in(data: Box<SpanData>, s: &mut State, end: Stamp) {
+    if data.recording() {
+        let (raw, tags) = data.into_raw(end);
+        into_batch(s, raw, tags);
     }
 }
 
@@ -195,6 +216,17 @@ impl Ids {
 /// Starts a span as a child of the current span (or a new trace when there is
 /// none) and makes it the active span of this thread until the returned guard
 /// drops, which finishes it. The fastest way to trace a block.
+///
+/// # Guards are for sync code
+/// The guard makes its span current *on this thread*. Held across `.await`,
+/// it stays current while the future waits, and whatever else the thread
+/// runs meanwhile (other tasks, `join!`ed futures) becomes its child. In
+/// async code use `#[trace_fn]` on the `async fn`, or
+/// [`FutureExt::in_span`](crate::FutureExt::in_span), which make a span
+/// current only while its own future is polled. A guard found held across
+/// `.await` by tracekit's futures is tagged `tracekit.guard_held_across_await`
+/// and reported once on stderr. The same holds for [`Span::enter`],
+/// [`Span::activate`] and [`Context::attach`](crate::Context::attach).
 ///
 /// ```
 /// let ((), c) = tracekit::testing::capture(|| {
@@ -405,6 +437,7 @@ impl SpanBuilder {
                 baggage: ids.baggage,
                 trace_state: ids.trace_state,
                 kind: FrameKind::Local(core, tag_start),
+                held_across_await: false,
             })
         })
         .unwrap_or(0);
@@ -418,7 +451,7 @@ impl SpanBuilder {
 /// The hot path of `#[trace_fn]` on a sync function: a child of the current
 /// span (or a new root), active until the guard drops.
 #[inline]
-pub(crate) fn enter_local(meta: &'static Metadata) -> (u32, bool) {
+pub(crate) fn enter_local(meta: &'static Metadata) -> (Token, bool) {
     with_state(|s| {
         let ids = Ids::child_of_frame(s, s.stack.last());
         let tag_start = s.open_tags.len() as u32;
@@ -444,6 +477,7 @@ pub(crate) fn enter_local(meta: &'static Metadata) -> (u32, bool) {
                 },
                 tag_start,
             ),
+            held_across_await: false,
         });
         (token, recording)
     })
@@ -751,7 +785,7 @@ impl std::fmt::Debug for Span {
 #[must_use = "the span stops being active as soon as the guard drops"]
 pub struct Entered<'a> {
     span: &'a mut Span,
-    token: u32,
+    token: Token,
     _not_send: PhantomData<*const ()>,
 }
 
@@ -774,7 +808,7 @@ impl Drop for Entered<'_> {
 /// ```
 #[must_use = "the span finishes as soon as the guard drops"]
 pub struct ActiveSpan {
-    token: u32,
+    token: Token,
     _not_send: PhantomData<*const ()>,
 }
 
@@ -813,11 +847,7 @@ impl ActiveSpan {
         if self.token == 0 {
             return None;
         }
-        with_state(|s| {
-            s.find(self.token)
-                .and_then(|i| s.stack[i].span_context_opt())
-        })
-        .flatten()
+        with_state(|s| s.find(self.token).and_then(|i| s.stack[i].span_context())).flatten()
     }
 
     /// Sets a tag.
@@ -940,7 +970,7 @@ impl ActiveSpan {
     }
 }
 
-fn close(token: u32, end: Option<Stamp>) {
+fn close(token: Token, end: Option<Stamp>) {
     if token != 0 {
         if let Some(owned) = context::pop_frame(token, end) {
             owned.finish(end.unwrap_or_else(Stamp::now));
