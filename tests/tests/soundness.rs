@@ -103,7 +103,7 @@ fn an_empty_context_propagates_as_no_parent() {
 fn a_long_lived_worker_delivers_its_jobs_while_it_lives() {
     let (done_tx, done_rx) = mpsc::channel();
     let (stop_tx, stop_rx) = mpsc::channel::<()>();
-    let ((), c) = capture(|| {
+    let (worker, c) = capture(|| {
         let _request = start_active_span("request");
         let worker = tracekit::thread::spawn(move || {
             for n in 0..3 {
@@ -115,9 +115,10 @@ fn a_long_lived_worker_delivers_its_jobs_while_it_lives() {
             let _ = stop_rx.recv_timeout(Duration::from_secs(30));
         });
         done_rx.recv().unwrap();
-        std::mem::forget(worker); // joined below, after the capture
+        worker // joined after the capture
     });
     stop_tx.send(()).unwrap();
+    worker.join().unwrap();
     if !ON {
         assert!(c.spans().is_empty());
         return;
@@ -134,7 +135,7 @@ fn a_long_lived_worker_delivers_its_jobs_while_it_lives() {
 fn spans_under_a_long_lived_attached_context_are_handed_over_as_they_finish() {
     let (done_tx, done_rx) = mpsc::channel();
     let (stop_tx, stop_rx) = mpsc::channel::<()>();
-    let ((), c) = capture(|| {
+    let (worker, c) = capture(|| {
         let cx = Context::current();
         let worker = std::thread::spawn(move || {
             let _attached = cx.attach();
@@ -146,9 +147,10 @@ fn spans_under_a_long_lived_attached_context_are_handed_over_as_they_finish() {
             let _ = stop_rx.recv_timeout(Duration::from_secs(30));
         });
         done_rx.recv().unwrap();
-        std::mem::forget(worker);
+        worker
     });
     stop_tx.send(()).unwrap();
+    worker.join().unwrap();
     if ON {
         assert_eq!(c.spans_named("loop job").len(), 3, "{}", c.tree());
         assert_eq!(c.spans_named("job").len(), 3, "{}", c.tree());
