@@ -199,7 +199,7 @@ impl Contender {
 
 struct TracekitDiscard;
 impl tracekit::Reporter for TracekitDiscard {
-    fn report(&mut self, spans: Vec<tracekit::SpanRecord>) {
+    fn report(&mut self, spans: tracekit::SpanBatch) {
         black_box(spans);
     }
 }

@@ -343,8 +343,8 @@ pub fn body(sig: &Signature, block: &Block, opts: &Options, site: &Site) -> Toke
     });
     let args = (!values.is_empty()).then(|| {
         let call = match &shape {
-            Shape::Sync => quote!(#guard.args(&__TK_META, [#(#values),*])),
-            _ => quote!(#private::span_args(&mut #guard, &__TK_META, [#(#values),*])),
+            Shape::Sync => quote!(#guard.args(&__TK_META, &mut [#(#values),*])),
+            _ => quote!(#private::span_args(&mut #guard, &__TK_META, &mut [#(#values),*])),
         };
         quote! {
             if #guard.is_recording() {
@@ -373,21 +373,20 @@ pub fn body(sig: &Signature, block: &Block, opts: &Options, site: &Site) -> Toke
                     }
                 }
             });
+            // The body runs in a closure called on the spot, so `return` and
+            // `?` leave the closure, not the function; a panic unwinds
+            // through the guard, which sees that the body never returned.
             let body = quote_spanned! {block.span()=> move || #annotation { #(#stmts)* } };
-            let call = match tail {
-                Some(tail) => quote! {
-                    let __tk_ret = #guard.run(#body);
-                    #tail
-                    __tk_ret
-                },
-                None => quote!(#guard.run(#body)),
-            };
             quote! {
                 {
                     #meta
-                    let #guard = #private::LocalGuard::enter(&__TK_META);
+                    let mut #guard = #private::LocalGuard::enter(&__TK_META);
                     #args
-                    #call
+                    let __tk_ret = #private::call(#body);
+                    #[allow(unreachable_code)]
+                    #guard.returned();
+                    #tail
+                    __tk_ret
                 }
             }
         }

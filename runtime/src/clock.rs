@@ -23,12 +23,22 @@ impl Stamp {
         Stamp(ticks() & !EXPLICIT)
     }
 
+    /// Not a time: the end of a span that has not finished.
+    pub(crate) const OPEN: Stamp = Stamp(u64::MAX);
+
     pub(crate) fn at(time: SystemTime) -> Stamp {
+        // One below the largest explicit value, which is `OPEN` (year 2262).
         let nanos = time
             .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_nanos().min(u128::from(!EXPLICIT)) as u64)
+            .map(|d| d.as_nanos().min(u128::from(!EXPLICIT - 1)) as u64)
             .unwrap_or(0);
         Stamp(nanos | EXPLICIT)
+    }
+
+    /// Whether this is a real time (not [`Stamp::OPEN`]).
+    #[inline]
+    pub(crate) fn is_set(self) -> bool {
+        self != Stamp::OPEN
     }
 
     /// Ticks for a clock reading; `None` for an explicit time.

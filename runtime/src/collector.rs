@@ -1,7 +1,9 @@
 //! Where finished spans leave the application's threads: each thread hands
 //! over whole batches through a lock-free, bounded queue; a background thread
-//! (or a flush) turns them into [`SpanRecord`]s for the reporter and for
-//! running [`testing::capture`](crate::testing::capture) calls.
+//! (or a flush) gathers them into one [`SpanBatch`] for the installed
+//! [`Reporter`] and for running [`testing::capture`](crate::testing::capture)
+//! calls. Installing the reporter is the collector's business too: it owns
+//! the registry, and sees a reporter only through the trait.
 //!
 //! The queue is a stack of batches that producers push with one
 //! compare-and-swap and the consumer takes whole with one swap, so a
@@ -13,14 +15,14 @@
 //! anyway.
 
 use crate::clock::Calibration;
-use crate::context::{Batch, SAMPLED, events_of};
-use crate::record::{SpanRecord, Status, Tags};
+use crate::raw::Batch;
+use crate::record::{SpanBatch, SpanRecord};
 use crate::report::Reporter;
 use once_cell::sync::Lazy;
 use std::collections::HashMap;
 use std::ptr;
 use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 /// How many finished spans may wait for the collector before new ones are dropped.
@@ -222,82 +224,32 @@ pub(crate) fn drain(sinks: &mut Sinks) -> usize {
         head = node.next;
         batches.push(node.batch);
     }
-    let cal = Calibration::now();
-    let mut records = Vec::new();
-    for batch in batches.into_iter().rev() {
-        QUEUED.give_back(batch.spans.len());
-        to_records(batch, &cal, &mut records);
+    batches.reverse();
+    let mut captured = false;
+    for b in &batches {
+        QUEUED.give_back(b.spans.len());
+        captured |= b.captured;
     }
-    let n = records.len();
-    if !sinks.captures.is_empty() {
-        for r in records.iter().filter(|r| r.capture != 0) {
-            if let Some(store) = sinks.captures.get_mut(&r.capture) {
-                store.push(r.clone());
+    let batch = SpanBatch::new(batches, Calibration::now());
+    let n = batch.len();
+    if captured && !sinks.captures.is_empty() {
+        for r in batch.iter() {
+            if let Some(store) = sinks.captures.get_mut(&r.capture()) {
+                store.push(r);
             }
         }
     }
     if let Some(installed) = sinks.reporter.as_mut() {
         REPORTED.fetch_add(n as u64, Ordering::Relaxed);
-        installed.reporter.report(records);
+        installed.reporter.report(batch);
     }
     n
 }
 
-fn to_records(mut batch: Batch, cal: &Calibration, out: &mut Vec<SpanRecord>) {
-    // Tags set on a span while another was on top of it are kept aside; move
-    // them next to the rest so each record's tags are one slice of the arena.
-    for raw in &mut batch.spans {
-        if let Some(extra) = raw.core.extras.as_mut().filter(|e| !e.tags.is_empty()) {
-            let start = batch.tags.len();
-            batch
-                .tags
-                .extend_from_within(raw.tags.start as usize..raw.tags.end as usize);
-            batch.tags.append(&mut extra.tags);
-            raw.tags = start as u32..batch.tags.len() as u32;
-        }
-    }
-    let arena = Arc::new(batch.tags);
-    out.reserve(batch.spans.len());
-    for raw in batch.spans {
-        let (Some(trace_id), Some(span_id)) = (raw.trace_id, raw.span_id) else {
-            continue;
-        };
-        let mut core = raw.core;
-        let (events, links, status) = match core.extras.as_deref_mut() {
-            Some(extras) => (
-                events_of(extras, cal),
-                std::mem::take(&mut extras.links),
-                std::mem::take(&mut extras.status),
-            ),
-            None => (Vec::new(), Vec::new(), Status::Unset),
-        };
-        out.push(SpanRecord {
-            trace_id,
-            span_id,
-            parent_id: core.parent,
-            remote_parent: core.parent_remote,
-            sampled: raw.flags & SAMPLED != 0,
-            name: core.name,
-            kind: core.kind,
-            start: cal.to_system_time(core.start),
-            end: cal.to_system_time(raw.end),
-            tags: Tags::new(arena.clone(), raw.tags),
-            code: core.meta,
-            events,
-            links,
-            status,
-            baggage: raw.baggage,
-            trace_state: raw.trace_state,
-            capture: raw.capture,
-        });
-    }
-}
-
-/// Hands this thread's finished spans over and delivers everything queued.
-/// Called from inside a reporter, it only hands this thread's spans over:
-/// the collector is busy delivering already.
-pub(crate) fn flush_all() {
-    crate::context::flush_thread();
+/// Delivers everything queued to the reporter and flushes it. From inside
+/// a reporter (this thread holds the sinks) it does nothing: the collector is
+/// busy delivering already.
+pub(crate) fn deliver() {
     if holding_sinks() {
         return;
     }
@@ -339,9 +291,46 @@ fn wake_background() {
     }
 }
 
+/// Installs `reporter` in place of the one installed, if any, which is
+/// returned (to be flushed and dropped outside the lock). Returns the new
+/// reporter's generation.
+pub(crate) fn install(reporter: Box<dyn Reporter>) -> (u64, Option<Box<dyn Reporter>>) {
+    let (generation, old) = {
+        let mut sinks = sinks();
+        sinks.generation += 1;
+        let generation = sinks.generation;
+        let old = sinks.reporter.replace(Installed {
+            generation,
+            reporter,
+        });
+        if old.is_none() {
+            LISTENERS.fetch_add(1, Ordering::SeqCst);
+        }
+        (generation, old.map(|i| i.reporter))
+    };
+    ensure_background();
+    (generation, old)
+}
+
+/// Uninstalls the reporter of this generation, if it is still the one
+/// installed, and returns it.
+pub(crate) fn uninstall(generation: u64) -> Option<Box<dyn Reporter>> {
+    let mut sinks = sinks();
+    if sinks
+        .reporter
+        .as_ref()
+        .is_some_and(|i| i.generation == generation)
+    {
+        LISTENERS.fetch_sub(1, Ordering::SeqCst);
+        return sinks.reporter.take().map(|i| i.reporter);
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
     use std::sync::atomic::AtomicBool;
 
     /// A batch that does not fit must never, even for a moment, take room

@@ -1,8 +1,8 @@
 //! Future adapters that keep the right span current across `.await`, on
 //! whichever thread polls the future.
 
-use crate::context::Token;
-use crate::context::{Context, with_state};
+use crate::context::Context;
+use crate::local::{Token, with_state};
 use crate::span::Span;
 use std::future::Future;
 use std::mem::ManuallyDrop;
@@ -88,27 +88,48 @@ impl<F> InSpan<F> {
     }
 }
 
-/// Keeps `span` current until dropped, then gives it back.
-struct Current<'a> {
+/// Keeps `span` current for one poll; on drop gives it what was done to it
+/// meanwhile, and, if the poll did not return (a panic is unwinding through
+/// it), records the panic and finishes the span.
+pub(crate) struct Current<'a> {
     span: &'a mut Span,
     token: Token,
+    pub(crate) returned: bool,
 }
 
 impl<'a> Current<'a> {
-    fn enter(span: &'a mut Span) -> Current<'a> {
-        let token = match span.take_data() {
-            Some(d) => with_state(|s| s.push(d.into_frame())).unwrap_or(0),
-            None => 0,
-        };
-        Current { span, token }
+    #[inline]
+    pub(crate) fn enter(span: &'a mut Span) -> Current<'a> {
+        let token = span.push_current();
+        Current {
+            span,
+            token,
+            returned: false,
+        }
     }
 }
 
 impl Drop for Current<'_> {
+    #[inline]
     fn drop(&mut self) {
         if self.token != 0 {
-            self.span.data = crate::context::pop_poll_frame(self.token);
+            let edits = with_state(|s| s.pop_poll(self.token)).unwrap_or_default();
+            self.span.take_edits(edits);
         }
+        if !self.returned {
+            self.panicked();
+        }
+    }
+}
+
+impl Current<'_> {
+    #[cold]
+    #[inline(never)]
+    fn panicked(&mut self) {
+        let message = crate::panic::message_for(self.token);
+        self.span
+            .record_error_parts(crate::raw::ErrorParts::message("panic", message));
+        drop(std::mem::replace(self.span, Span::none()));
     }
 }
 
@@ -119,30 +140,24 @@ impl<F: Future> Future for InSpan<F> {
         // SAFETY: `inner` is never moved out of the pinned struct; `span` and
         // `done` are not structurally pinned.
         let this = unsafe { self.get_unchecked_mut() };
-        let polled = {
-            let _current = Current::enter(&mut this.span);
-            // SAFETY: `this` came from a pinned `InSpan`, and `inner` is never
-            // moved out of it (it is dropped in place in `drop`), so it is pinned too.
-            let inner = unsafe { Pin::new_unchecked(&mut *this.inner) };
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| inner.poll(cx)))
-        };
+        // SAFETY: `this` came from a pinned `InSpan`, and `inner` is never
+        // moved out of it (it is dropped in place in `drop`), so it is pinned too.
+        let inner = unsafe { Pin::new_unchecked(&mut *this.inner) };
+        let mut current = Current::enter(&mut this.span);
+        let polled = inner.poll(cx);
+        current.returned = true;
+        drop(current);
         match polled {
-            Ok(Poll::Ready(out)) => {
+            Poll::Ready(out) => {
                 this.done = true;
                 drop(std::mem::replace(&mut this.span, Span::none()));
                 Poll::Ready(out)
             }
-            Ok(Poll::Pending) => {
+            Poll::Pending => {
                 // The thread may idle now: what finished so far goes out, so
                 // a trace is not held back by a long-lived span below.
-                crate::context::flush_thread();
+                crate::local::flush_thread();
                 Poll::Pending
-            }
-            Err(payload) => {
-                this.done = true;
-                crate::__private::record_panic_on(&mut this.span, &*payload);
-                drop(std::mem::replace(&mut this.span, Span::none()));
-                std::panic::resume_unwind(payload)
             }
         }
     }
@@ -152,9 +167,10 @@ impl<F> Drop for InSpan<F> {
     fn drop(&mut self) {
         {
             // The inner future's own clean-up runs inside the span.
-            let _current = Current::enter(&mut self.span);
+            let mut current = Current::enter(&mut self.span);
             // SAFETY: dropped exactly once, here, in place (it stays pinned).
             unsafe { ManuallyDrop::drop(&mut self.inner) };
+            current.returned = true;
         }
         if !self.done {
             self.span.set_tag("cancelled", true);

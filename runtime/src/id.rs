@@ -3,7 +3,7 @@
 use std::cell::Cell;
 use std::fmt;
 use std::hash::{BuildHasher, Hasher};
-use std::num::{NonZeroU64, NonZeroU128};
+use std::num::NonZeroU64;
 
 /// A 128-bit trace identifier, never zero; shown as 32 lowercase hex digits.
 ///
@@ -11,8 +11,13 @@ use std::num::{NonZeroU64, NonZeroU128};
 /// let id = tracekit::TraceId::from_u128(0xabc).unwrap();
 /// assert_eq!(id.to_string(), "00000000000000000000000000000abc");
 /// ```
+// Two halves rather than a `u128`: a `u128` is 16-byte aligned, which would
+// pad every frame and span record that holds one.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct TraceId(NonZeroU128);
+pub struct TraceId {
+    hi: u64,
+    lo: u64,
+}
 
 /// A 64-bit span identifier, never zero; shown as 16 lowercase hex digits.
 ///
@@ -31,9 +36,9 @@ impl TraceId {
     /// ```
     pub fn random() -> Self {
         loop {
-            let v = (u128::from(next_u64()) << 64) | u128::from(next_u64());
-            if let Some(v) = NonZeroU128::new(v) {
-                return TraceId(v);
+            let (hi, lo) = (next_u64(), next_u64());
+            if hi | lo != 0 {
+                return TraceId { hi, lo };
             }
         }
     }
@@ -44,10 +49,13 @@ impl TraceId {
     /// assert!(tracekit::TraceId::from_u128(0).is_none());
     /// ```
     pub const fn from_u128(v: u128) -> Option<Self> {
-        match NonZeroU128::new(v) {
-            Some(v) => Some(TraceId(v)),
-            None => None,
+        if v == 0 {
+            return None;
         }
+        Some(TraceId {
+            hi: (v >> 64) as u64,
+            lo: v as u64,
+        })
     }
 
     /// The id as a number.
@@ -56,7 +64,7 @@ impl TraceId {
     /// assert_eq!(tracekit::TraceId::from_u128(7).unwrap().to_u128(), 7);
     /// ```
     pub const fn to_u128(self) -> u128 {
-        self.0.get()
+        ((self.hi as u128) << 64) | self.lo as u128
     }
 
     /// The id in big-endian bytes, as W3C Trace Context and OTLP carry it.
@@ -66,7 +74,7 @@ impl TraceId {
     /// assert_eq!(id.to_bytes()[15], 1);
     /// ```
     pub const fn to_bytes(self) -> [u8; 16] {
-        self.0.get().to_be_bytes()
+        self.to_u128().to_be_bytes()
     }
 }
 
@@ -117,7 +125,7 @@ impl SpanId {
 
 impl fmt::Display for TraceId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:032x}", self.0.get())
+        write!(f, "{:016x}{:016x}", self.hi, self.lo)
     }
 }
 

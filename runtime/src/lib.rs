@@ -52,23 +52,33 @@
 
 #![warn(missing_docs)]
 
+// The data every layer shares (ids, clock, values, records).
 mod baggage;
 mod clock;
+mod id;
+mod parts;
+mod raw;
+mod record;
+mod trace_point;
+mod value;
+// Where finished spans go (reporters), and how they get there (the
+// collector, which owns the installed reporter).
 mod collector;
+mod report;
+// This thread's state: the frame stack and its batch of spans.
+mod local;
+// The API: spans, the current context, futures, threads, processes.
 mod context;
 mod future;
 pub mod http;
-mod id;
 pub mod messaging;
+mod panic;
 pub mod propagation;
-mod record;
-mod report;
+mod setup;
 mod span;
 pub mod testing;
 pub mod thread;
-mod trace_point;
 mod tree;
-mod value;
 
 #[doc(hidden)]
 #[path = "private.rs"]
@@ -79,11 +89,13 @@ pub use collector::{CollectorStats, QUEUE_CAPACITY, collector_stats};
 pub use context::{Context, ContextGuard, CurrentSpan, SpanContext, current_span};
 pub use future::{FutureExt, InSpan, WithContext};
 pub use id::{SpanId, TraceId};
-pub use record::{Event, Link, SpanKind, SpanRecord, Status};
+pub use parts::{Event, Link, SpanKind, Status};
+pub use record::{SpanBatch, SpanRecord};
 pub use report::{
     BatchConfig, BatchReporter, ConsoleReporter, ExportError, ExportSnapshot, ExportStats,
-    Exporter, InMemoryExporter, InMemoryReporter, Reporter, ReporterGuard, flush, set_reporter,
+    Exporter, InMemoryExporter, InMemoryReporter, Reporter,
 };
+pub use setup::{ReporterGuard, flush, set_reporter};
 pub use span::{ActiveSpan, Entered, Span, SpanBuilder, start_active_span};
 pub use trace_point::{Metadata, trace_points};
 pub use value::{Key, ToValue, Value};

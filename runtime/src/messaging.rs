@@ -28,7 +28,7 @@
 //! ```
 
 use crate::propagation::{self, Extractor, Injector};
-use crate::span::ErrorParts;
+use crate::raw::ErrorParts;
 use crate::{Span, SpanKind};
 use std::fmt::Display;
 

@@ -4,12 +4,11 @@
 //! The work lives here, in non-generic functions, so each instrumented
 //! function grows by a few calls only.
 
-use crate::context::Token;
-use crate::context::{self, with_state};
-use crate::span::{self, ErrorParts};
+use crate::local::{Token, pop_frame, with_state};
+use crate::raw::{Edit, ErrorParts};
+use crate::span;
 use crate::value::Value;
 use crate::{Span, ToValue};
-use std::any::Any;
 use std::borrow::Cow;
 use std::marker::PhantomData;
 
@@ -27,6 +26,8 @@ pub fn percent_decode(value: &str) -> Option<String> {
 pub struct LocalGuard {
     token: Token,
     recording: bool,
+    /// The body returned: a drop without it is a panic unwinding.
+    returned: bool,
     _not_send: PhantomData<*const ()>,
 }
 
@@ -38,6 +39,7 @@ impl LocalGuard {
         LocalGuard {
             token,
             recording,
+            returned: false,
             _not_send: PhantomData,
         }
     }
@@ -49,50 +51,43 @@ impl LocalGuard {
     }
 
     /// Records the arguments and fields under the names in the trace point.
-    #[inline]
-    pub fn args<const N: usize>(&self, meta: &'static Metadata, values: [Option<Value>; N]) {
+    #[inline(never)]
+    pub fn args(&self, meta: &'static Metadata, values: &mut [Option<Value>]) {
         let token = self.token;
         with_state(|s| {
-            if s.stack.last().is_some_and(|f| f.token == token) {
-                for (name, value) in meta.tag_names().iter().zip(values) {
-                    if let Some(value) = value {
-                        s.open_tags.push((Cow::Borrowed(*name), value));
-                    }
-                }
+            if let Some(i) = s.find(token) {
+                s.tag_args(i, meta.tag_names(), values);
             }
         });
     }
 
-    /// Runs the function body; a panic marks the span before unwinding on.
+    /// Says the body returned (normally, or with `return` or `?`).
     #[inline(always)]
-    pub fn run<R>(&self, body: impl FnOnce() -> R) -> R {
-        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)) {
-            Ok(r) => r,
-            Err(payload) => {
-                self.panicked(&*payload);
-                std::panic::resume_unwind(payload)
-            }
-        }
-    }
-
-    #[cold]
-    #[inline(never)]
-    fn panicked(&self, payload: &(dyn Any + Send)) {
-        self.outcome(Some(Outcome(panic_parts(payload))));
+    pub fn returned(&mut self) {
+        self.returned = true;
     }
 
     /// Records an `Err` return as an error.
     #[inline]
     pub fn outcome(&self, outcome: Option<Outcome>) {
         if let Some(Outcome(parts)) = outcome {
-            if self.recording {
-                let token = self.token;
-                with_state(move |s| {
-                    if let Some(i) = s.find(token) {
-                        parts.apply(s, i);
+            self.record(parts);
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn record(&self, parts: ErrorParts) {
+        if self.recording {
+            let token = self.token;
+            let edits = parts.into_edits();
+            with_state(move |s| {
+                if let Some(i) = s.find(token) {
+                    for e in edits {
+                        s.edit(i, e);
                     }
-                });
-            }
+                }
+            });
         }
     }
 
@@ -100,13 +95,27 @@ impl LocalGuard {
     #[inline]
     pub fn ret(&self, value: Option<Value>) {
         if let (Some(value), true) = (value, self.recording) {
-            let token = self.token;
-            with_state(move |s| {
-                if let Some(i) = s.find(token) {
-                    s.tag(i, Cow::Borrowed(RETURN), value);
-                }
-            });
+            self.tag_return(value);
         }
+    }
+
+    #[inline(never)]
+    fn tag_return(&self, value: Value) {
+        let token = self.token;
+        with_state(move |s| {
+            if let Some(i) = s.find(token) {
+                s.edit(i, Edit::Tag(Cow::Borrowed(RETURN), value));
+            }
+        });
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn panicked(&self) {
+        self.record(ErrorParts::message(
+            "panic",
+            crate::panic::message_for(self.token),
+        ));
     }
 }
 
@@ -117,63 +126,43 @@ impl Drop for LocalGuard {
     #[inline]
     fn drop(&mut self) {
         if self.token != 0 {
-            context::pop_frame(self.token, None);
+            if !self.returned {
+                self.panicked();
+            }
+            drop(pop_frame(self.token, None));
         }
     }
 }
 
-fn panic_parts(payload: &(dyn Any + Send)) -> ErrorParts {
-    let message = if let Some(s) = payload.downcast_ref::<&'static str>() {
-        (*s).to_owned()
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "panic with a non-string payload".to_owned()
-    };
-    ErrorParts::message("panic", message)
-}
-
-pub(crate) fn record_panic_on(span: &mut Span, payload: &(dyn Any + Send)) {
-    record_outcome_on(span, Some(Outcome(panic_parts(payload))));
-}
-
-fn record_outcome_on(span: &mut Span, outcome: Option<Outcome>) {
-    if let (Some(Outcome(parts)), Some(d)) = (outcome, span.data.as_mut()) {
-        if d.flags & context::SAMPLED != 0 {
-            parts.apply_to(&mut d.core, &mut d.tags);
-        }
-    }
+/// Calls a function body wrapped in a closure. Taking `FnOnce` lets the
+/// body move out of what it captured (return `self` as given, say), which
+/// a closure called on the spot would not be inferred to allow.
+#[inline(always)]
+pub fn call<R>(body: impl FnOnce() -> R) -> R {
+    body()
 }
 
 /// Starts the owned span of an `async fn` call or of a function returning a
 /// future, a child of the current span.
-#[inline]
+#[inline(never)]
 pub fn start_owned(meta: &'static Metadata) -> Span {
     Span::builder(meta.name()).trace_point(meta).start()
 }
 
 /// Runs the sync part of a function returning a future, with its span
-/// current; a panic marks the span before unwinding on.
+/// current; a panic marks the span.
 pub fn enter_future<F>(span: &mut Span, body: impl FnOnce() -> F) -> F {
-    let entered = span.enter();
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)) {
-        Ok(f) => f,
-        Err(payload) => {
-            drop(entered);
-            record_panic_on(span, &*payload);
-            std::panic::resume_unwind(payload)
-        }
-    }
+    let mut current = crate::future::Current::enter(span);
+    let future = body();
+    current.returned = true;
+    future
 }
 
 /// Records the arguments and fields of an owned span.
-pub fn span_args<const N: usize>(
-    span: &mut Span,
-    meta: &'static Metadata,
-    values: [Option<Value>; N],
-) {
+#[inline(never)]
+pub fn span_args(span: &mut Span, meta: &'static Metadata, values: &mut [Option<Value>]) {
     for (name, value) in meta.tag_names().iter().zip(values) {
-        if let Some(value) = value {
+        if let Some(value) = value.take() {
             span.set_tag(*name, value);
         }
     }
@@ -183,32 +172,20 @@ pub fn span_args<const N: usize>(
 /// current while its future is polled).
 pub fn current_outcome(outcome: Option<Outcome>) {
     if let Some(Outcome(parts)) = outcome {
-        with_state(move |s| {
-            if let Some(top) = s.stack.len().checked_sub(1) {
-                if s.stack[top].is_recording() {
-                    parts.apply(s, top);
-                }
-            }
-        });
+        crate::current_span().record_error_parts(parts);
     }
 }
 
 /// Whether the current span records (the span of the `async fn` or future
 /// being polled).
 pub fn current_is_recording() -> bool {
-    with_state(|s| s.stack.last().is_some_and(|f| f.is_recording())).unwrap_or(false)
+    crate::current_span().is_recording()
 }
 
 /// Records a return value on the current span as the tag `return`.
 pub fn current_return(value: Option<Value>) {
     if let Some(value) = value {
-        with_state(move |s| {
-            if let Some(top) = s.stack.len().checked_sub(1) {
-                if s.stack[top].is_recording() {
-                    s.tag(top, Cow::Borrowed(RETURN), value);
-                }
-            }
-        });
+        crate::current_span().set_tag(RETURN, value);
     }
 }
 
@@ -219,13 +196,26 @@ pub fn redacted() -> Value {
 }
 
 /// The `Display` text of a `%value` field.
+#[inline]
 pub fn display<T: std::fmt::Display + ?Sized>(value: &T) -> Value {
-    Value::Str(Cow::Owned(value.to_string()))
+    Value::Str(Cow::Owned(display_text(&value)))
 }
 
 /// The `Debug` text of a `?value` field.
+#[inline]
 pub fn debug<T: std::fmt::Debug + ?Sized>(value: &T) -> Value {
-    Value::Str(Cow::Owned(format!("{value:?}")))
+    Value::Str(Cow::Owned(debug_text(&value)))
+}
+
+/// Formatting behind a `dyn`: one copy of the code for every type.
+#[inline(never)]
+fn display_text(value: &dyn std::fmt::Display) -> String {
+    value.to_string()
+}
+
+#[inline(never)]
+fn debug_text(value: &dyn std::fmt::Debug) -> String {
+    format!("{value:?}")
 }
 
 /// An error return, ready to record.
@@ -255,8 +245,9 @@ pub trait ViaDebug {
     fn __tk_value(&self) -> Option<Value>;
 }
 impl<T: std::fmt::Debug + ?Sized> ViaDebug for &Arg<'_, T> {
+    #[inline]
     fn __tk_value(&self) -> Option<Value> {
-        Some(Value::Str(Cow::Owned(format!("{:?}", self.0))))
+        Some(debug(self.0))
     }
 }
 
@@ -348,7 +339,7 @@ impl<T, E: std::error::Error> ErrAsError for &&&&&Ret<'_, Result<T, E>> {
     fn __tk_outcome(&self) -> Option<Outcome> {
         match self.0 {
             Ok(_) => None,
-            Err(e) => Some(Outcome(ErrorParts::of(e))),
+            Err(e) => Some(Outcome(ErrorParts::of_dyn(e, std::any::type_name::<E>()))),
         }
     }
 }
@@ -364,11 +355,10 @@ impl<T, E: AsRef<dyn std::error::Error + Send + Sync + 'static>> ErrAsDynError
     fn __tk_outcome(&self) -> Option<Outcome> {
         match self.0 {
             Ok(_) => None,
-            Err(e) => {
-                let mut parts = ErrorParts::of(e.as_ref());
-                parts.set_type_name(std::any::type_name::<E>());
-                Some(Outcome(parts))
-            }
+            Err(e) => Some(Outcome(ErrorParts::of_dyn(
+                e.as_ref(),
+                std::any::type_name::<E>(),
+            ))),
         }
     }
 }
@@ -383,7 +373,7 @@ impl<T, E: std::fmt::Display> ErrAsDisplay for &&&Ret<'_, Result<T, E>> {
             Ok(_) => None,
             Err(e) => Some(Outcome(ErrorParts::message(
                 std::any::type_name::<E>(),
-                e.to_string(),
+                display_text(e),
             ))),
         }
     }
@@ -399,7 +389,7 @@ impl<T, E: std::fmt::Debug> ErrAsDebug for &&Ret<'_, Result<T, E>> {
             Ok(_) => None,
             Err(e) => Some(Outcome(ErrorParts::message(
                 std::any::type_name::<E>(),
-                format!("{e:?}"),
+                debug_text(e),
             ))),
         }
     }

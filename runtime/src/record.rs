@@ -1,219 +1,259 @@
-//! Finished spans as reporters and tests see them.
+//! Finished spans as reporters and tests see them: a [`SpanBatch`] of
+//! [`SpanRecord`]s, each a handle on a span in the batches the threads
+//! handed over (nothing is copied per span).
 
-use crate::baggage::Baggage;
+use crate::clock::Calibration;
+use crate::parts::{Event, Link, SpanKind, Status};
+use crate::raw::{Batch, RawSpan, Tag};
 use crate::trace_point::Metadata;
-use crate::value::{Key, Value};
+use crate::value::Value;
 use crate::{SpanId, TraceId};
-use std::borrow::Cow;
 use std::fmt;
-use std::ops::Range;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
 
-/// What a span does in a distributed call, as OpenTelemetry names it.
+/// The finished spans the collector delivers to a [`Reporter`](crate::Reporter)
+/// at once: the batches several threads handed over, shared rather than
+/// copied. Cloning it, or taking a [`SpanRecord`] out of it, costs a
+/// reference count; the spans are freed when the last handle goes.
 ///
 /// ```
-/// let span = tracekit::Span::builder("GET /users").kind(tracekit::SpanKind::Server).start();
-/// # drop(span);
+/// struct Names(Vec<String>);
+/// impl tracekit::Reporter for Names {
+///     fn report(&mut self, batch: tracekit::SpanBatch) {
+///         self.0.extend(batch.iter().map(|span| span.name().to_owned()));
+///     }
+/// }
+/// let _guard = tracekit::set_reporter(Names(Vec::new()));
 /// ```
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub enum SpanKind {
-    /// Work inside one service (the default).
-    #[default]
-    Internal,
-    /// Handling of a request from another service.
-    Server,
-    /// A request to another service.
-    Client,
-    /// Hand-off of a message to a queue.
-    Producer,
-    /// Processing of a message from a queue.
-    Consumer,
-}
-
-impl SpanKind {
-    /// The lowercase name (`"server"`, ...).
-    ///
-    /// ```
-    /// assert_eq!(tracekit::SpanKind::Client.as_str(), "client");
-    /// ```
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            SpanKind::Internal => "internal",
-            SpanKind::Server => "server",
-            SpanKind::Client => "client",
-            SpanKind::Producer => "producer",
-            SpanKind::Consumer => "consumer",
-        }
-    }
-}
-
-/// The outcome of a span.
-///
-/// ```
-/// let s = tracekit::Status::error("timeout");
-/// assert!(s.is_error());
-/// ```
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub enum Status {
-    /// Nothing was said (the default).
-    #[default]
-    Unset,
-    /// Explicitly successful.
-    Ok,
-    /// Failed, with a description.
-    Error {
-        /// What went wrong, usually the error's `Display` text.
-        description: Cow<'static, str>,
-    },
-}
-
-impl Status {
-    /// An error status with this description.
-    ///
-    /// ```
-    /// assert_eq!(tracekit::Status::error("x"), tracekit::Status::Error { description: "x".into() });
-    /// ```
-    pub fn error(description: impl Into<Cow<'static, str>>) -> Status {
-        Status::Error {
-            description: description.into(),
-        }
-    }
-
-    /// Whether this is an error.
-    ///
-    /// ```
-    /// assert!(!tracekit::Status::Ok.is_error());
-    /// ```
-    pub fn is_error(&self) -> bool {
-        matches!(self, Status::Error { .. })
-    }
-}
-
-/// A timestamped log entry on a span, with key/value fields.
-///
-/// ```
-/// let ((), captured) = tracekit::testing::capture(|| {
-///     let span = tracekit::start_active_span("lookup");
-///     span.add_event("cache-miss", [("key", "user:42".into())]);
-/// });
-/// let event = &captured.span("lookup").events()[0];
-/// assert_eq!(event.name(), "cache-miss");
-/// assert_eq!(event.field("key").unwrap().to_string(), "user:42");
-/// ```
-#[derive(Clone, Debug, PartialEq)]
-pub struct Event {
-    pub(crate) name: Cow<'static, str>,
-    pub(crate) time: SystemTime,
-    pub(crate) fields: Vec<(Key, Value)>,
-}
-
-impl Event {
-    /// The event's name.
-    ///
-    /// ```
-    /// # let ((), c) = tracekit::testing::capture(|| tracekit::start_active_span("s").add_event("e", []));
-    /// assert_eq!(c.span("s").events()[0].name(), "e");
-    /// ```
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
-    /// When it happened.
-    ///
-    /// ```
-    /// # let ((), c) = tracekit::testing::capture(|| tracekit::start_active_span("s").add_event("e", []));
-    /// let e = &c.span("s").events()[0];
-    /// assert!(e.time() >= c.span("s").start());
-    /// ```
-    pub fn time(&self) -> SystemTime {
-        self.time
-    }
-
-    /// Its fields, in the order given.
-    ///
-    /// ```
-    /// # let ((), c) = tracekit::testing::capture(|| tracekit::start_active_span("s").add_event("e", [("k", 1.into())]));
-    /// assert_eq!(c.span("s").events()[0].fields().len(), 1);
-    /// ```
-    pub fn fields(&self) -> &[(Key, Value)] {
-        &self.fields
-    }
-
-    /// The field with this key.
-    ///
-    /// ```
-    /// # let ((), c) = tracekit::testing::capture(|| tracekit::start_active_span("s").add_event("e", [("k", 1.into())]));
-    /// assert_eq!(c.span("s").events()[0].field("k"), Some(&tracekit::Value::I64(1)));
-    /// ```
-    pub fn field(&self, key: &str) -> Option<&Value> {
-        self.fields.iter().find(|(k, _)| k == key).map(|(_, v)| v)
-    }
-}
-
-/// A `follows_from` reference from one span to another (an OpenTelemetry link).
-///
-/// ```
-/// let ((), c) = tracekit::testing::capture(|| {
-///     let first = tracekit::Span::start("enqueue");
-///     let cx = first.context().unwrap();
-///     drop(first);
-///     let _job = tracekit::Span::builder("job").root().follows_from(&cx).start();
-/// });
-/// let link = &c.span("job").links()[0];
-/// assert_eq!(link.span_id(), c.span("enqueue").span_id());
-/// ```
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Link {
-    pub(crate) trace_id: TraceId,
-    pub(crate) span_id: SpanId,
-}
-
-impl Link {
-    /// The trace of the referenced span.
-    ///
-    /// ```
-    /// # let ((), c) = tracekit::testing::capture(|| {
-    /// #     let a = tracekit::Span::start("a"); let cx = a.context().unwrap(); drop(a);
-    /// #     let _b = tracekit::Span::builder("b").follows_from(&cx).start(); });
-    /// assert_eq!(c.span("b").links()[0].trace_id(), c.span("a").trace_id());
-    /// ```
-    pub fn trace_id(&self) -> TraceId {
-        self.trace_id
-    }
-
-    /// The referenced span.
-    ///
-    /// ```
-    /// # let ((), c) = tracekit::testing::capture(|| {
-    /// #     let a = tracekit::Span::start("a"); let cx = a.context().unwrap(); drop(a);
-    /// #     let _b = tracekit::Span::builder("b").follows_from(&cx).start(); });
-    /// assert_eq!(c.span("b").links()[0].span_id(), c.span("a").span_id());
-    /// ```
-    pub fn span_id(&self) -> SpanId {
-        self.span_id
-    }
-}
-
-/// The tags of a batch of spans live in one shared arena: building a record
-/// costs a reference count, not an allocation per span.
 #[derive(Clone)]
-pub(crate) struct Tags {
-    arena: Arc<Vec<(Key, Value)>>,
-    range: Range<u32>,
+pub struct SpanBatch {
+    spans: Spans,
 }
 
-impl Tags {
-    pub(crate) fn new(arena: Arc<Vec<(Key, Value)>>, range: Range<u32>) -> Tags {
-        Tags { arena, range }
-    }
+#[derive(Clone)]
+enum Spans {
+    /// As the collector delivers them.
+    Shared(Arc<Shared>),
+    /// Gathered from elsewhere (`From<Vec<SpanRecord>>`).
+    Records(Arc<[SpanRecord]>),
+}
 
-    fn as_slice(&self) -> &[(Key, Value)] {
-        &self.arena[self.range.start as usize..self.range.end as usize]
+struct Shared {
+    chunks: Vec<Chunk>,
+    len: usize,
+    cal: Calibration,
+}
+
+/// One thread's hand-over.
+struct Chunk {
+    spans: Vec<RawSpan>,
+    tags: Vec<Tag>,
+    /// Where each span's tags are in `tags`, worked out on first use: a
+    /// reporter that only counts spans never pays for it.
+    index: OnceLock<TagIndex>,
+}
+
+/// Span `i`'s tags are `tags[order[k]]` (or `tags[k]` when the arena is
+/// already in span order) for `k` in `starts[i]..starts[i + 1]`.
+struct TagIndex {
+    starts: Vec<u32>,
+    order: Option<Vec<u32>>,
+}
+
+impl Chunk {
+    fn index(&self) -> &TagIndex {
+        self.index.get_or_init(|| {
+            let n = self.spans.len();
+            let mut starts = vec![0u32; n + 1];
+            let mut in_order = true;
+            let mut previous = 0;
+            for t in &self.tags {
+                let span = (t.span as usize).min(n);
+                if span < n {
+                    starts[span + 1] += 1;
+                }
+                in_order &= t.span >= previous;
+                previous = t.span;
+            }
+            for i in 0..n {
+                starts[i + 1] += starts[i];
+            }
+            let order = (!in_order).then(|| {
+                // A stable counting sort: a span's tags keep their order.
+                let mut next = starts.clone();
+                let mut order = vec![0u32; starts[n] as usize];
+                for (j, t) in self.tags.iter().enumerate() {
+                    if let Some(slot) = next
+                        .get_mut(t.span as usize)
+                        .filter(|_| (t.span as usize) < n)
+                    {
+                        order[*slot as usize] = j as u32;
+                        *slot += 1;
+                    }
+                }
+                order
+            });
+            TagIndex { starts, order }
+        })
     }
 }
 
-/// A finished span: what reporters receive and what tests inspect.
+impl SpanBatch {
+    /// Takes over the batches threads handed over, converting event times
+    /// with one calibration for all of them.
+    pub(crate) fn new(batches: Vec<Batch>, cal: Calibration) -> SpanBatch {
+        let mut len = 0;
+        let chunks = batches
+            .into_iter()
+            .map(|mut b| {
+                len += b.spans.len();
+                for raw in &mut b.spans {
+                    if let Some(extras) = raw.extras.as_deref_mut() {
+                        for e in &mut extras.events {
+                            e.time = cal.to_system_time(e.stamp);
+                        }
+                    }
+                }
+                Chunk {
+                    spans: b.spans,
+                    tags: b.tags,
+                    index: OnceLock::new(),
+                }
+            })
+            .collect();
+        SpanBatch {
+            spans: Spans::Shared(Arc::new(Shared { chunks, len, cal })),
+        }
+    }
+
+    /// How many spans.
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    ///
+    /// #[derive(Clone, Default)]
+    /// struct Count(Arc<Mutex<usize>>);
+    /// impl tracekit::Reporter for Count {
+    ///     fn report(&mut self, batch: tracekit::SpanBatch) {
+    ///         *self.0.lock().unwrap() += batch.len();
+    ///     }
+    /// }
+    /// let count = Count::default();
+    /// let guard = tracekit::set_reporter(count.clone());
+    /// drop(tracekit::Span::start("a"));
+    /// drop(guard);
+    /// assert_eq!(*count.0.lock().unwrap(), 1);
+    /// ```
+    pub fn len(&self) -> usize {
+        match &self.spans {
+            Spans::Shared(s) => s.len,
+            Spans::Records(r) => r.len(),
+        }
+    }
+
+    /// Whether there are no spans (the collector does not deliver empty
+    /// batches).
+    ///
+    /// ```
+    /// struct NeverEmpty;
+    /// impl tracekit::Reporter for NeverEmpty {
+    ///     fn report(&mut self, batch: tracekit::SpanBatch) {
+    ///         assert!(!batch.is_empty());
+    ///     }
+    /// }
+    /// let _guard = tracekit::set_reporter(NeverEmpty);
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The spans: each thread's spans together, in the order they started
+    /// (a span made with [`Span`](crate::Span) comes in where it finished).
+    ///
+    /// ```
+    /// struct Print;
+    /// impl tracekit::Reporter for Print {
+    ///     fn report(&mut self, batch: tracekit::SpanBatch) {
+    ///         for span in batch.iter() {
+    ///             println!("{} took {:?}", span.name(), span.duration());
+    ///         }
+    ///     }
+    /// }
+    /// let _guard = tracekit::set_reporter(Print);
+    /// ```
+    pub fn iter(&self) -> impl Iterator<Item = SpanRecord> + '_ {
+        let (shared, records) = match &self.spans {
+            Spans::Shared(s) => (Some(s), &[][..]),
+            Spans::Records(r) => (None, &r[..]),
+        };
+        shared
+            .into_iter()
+            .flat_map(|shared| {
+                shared
+                    .chunks
+                    .iter()
+                    .enumerate()
+                    .flat_map(move |(c, chunk)| {
+                        (0..chunk.spans.len()).map(move |i| SpanRecord {
+                            shared: shared.clone(),
+                            chunk: c as u32,
+                            index: i as u32,
+                        })
+                    })
+            })
+            .chain(records.iter().cloned())
+    }
+
+    /// The spans as a vector of records.
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    ///
+    /// #[derive(Clone, Default)]
+    /// struct Keep(Arc<Mutex<Vec<tracekit::SpanRecord>>>);
+    /// impl tracekit::Reporter for Keep {
+    ///     fn report(&mut self, batch: tracekit::SpanBatch) {
+    ///         self.0.lock().unwrap().extend(batch.to_vec());
+    ///     }
+    /// }
+    /// let keep = Keep::default();
+    /// let guard = tracekit::set_reporter(keep.clone());
+    /// drop(tracekit::Span::start("a"));
+    /// drop(guard);
+    /// assert_eq!(keep.0.lock().unwrap()[0].name(), "a");
+    /// ```
+    pub fn to_vec(&self) -> Vec<SpanRecord> {
+        let mut out = Vec::with_capacity(self.len());
+        out.extend(self.iter());
+        out
+    }
+}
+
+/// A batch of records gathered from elsewhere: to forward spans to another
+/// reporter, or to feed one in a test.
+///
+/// ```
+/// let ((), c) = tracekit::testing::capture(|| drop(tracekit::Span::start("a")));
+/// let batch = tracekit::SpanBatch::from(c.spans().to_vec());
+/// assert_eq!(batch.len(), 1);
+/// ```
+impl From<Vec<SpanRecord>> for SpanBatch {
+    fn from(records: Vec<SpanRecord>) -> SpanBatch {
+        SpanBatch {
+            spans: Spans::Records(records.into()),
+        }
+    }
+}
+
+impl fmt::Debug for SpanBatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+/// A finished span: what reporters receive and what tests inspect. A handle
+/// on the span inside its [`SpanBatch`]: cloning costs a reference count.
 ///
 /// ```
 /// let ((), captured) = tracekit::testing::capture(|| {
@@ -227,26 +267,25 @@ impl Tags {
 /// ```
 #[derive(Clone)]
 pub struct SpanRecord {
-    pub(crate) trace_id: TraceId,
-    pub(crate) span_id: SpanId,
-    pub(crate) parent_id: Option<SpanId>,
-    pub(crate) remote_parent: bool,
-    pub(crate) sampled: bool,
-    pub(crate) name: Cow<'static, str>,
-    pub(crate) kind: SpanKind,
-    pub(crate) start: SystemTime,
-    pub(crate) end: SystemTime,
-    pub(crate) tags: Tags,
-    pub(crate) code: Option<&'static Metadata>,
-    pub(crate) events: Vec<Event>,
-    pub(crate) links: Vec<Link>,
-    pub(crate) status: Status,
-    pub(crate) baggage: Option<Arc<Baggage>>,
-    pub(crate) trace_state: Option<Arc<str>>,
-    pub(crate) capture: u32,
+    shared: Arc<Shared>,
+    chunk: u32,
+    index: u32,
 }
 
 impl SpanRecord {
+    fn chunk(&self) -> &Chunk {
+        &self.shared.chunks[self.chunk as usize]
+    }
+
+    fn raw(&self) -> &RawSpan {
+        &self.chunk().spans[self.index as usize]
+    }
+
+    /// The `testing::capture` the span belongs to, 0 for none.
+    pub(crate) fn capture(&self) -> u32 {
+        self.raw().capture
+    }
+
     /// The operation name.
     ///
     /// ```
@@ -254,7 +293,11 @@ impl SpanRecord {
     /// assert_eq!(c.spans()[0].name(), "a");
     /// ```
     pub fn name(&self) -> &str {
-        &self.name
+        let raw = self.raw();
+        match raw.extras.as_deref().and_then(|e| e.name.as_deref()) {
+            Some(owned) => owned,
+            None => raw.name,
+        }
     }
 
     /// The trace this span belongs to.
@@ -264,7 +307,7 @@ impl SpanRecord {
     /// assert_eq!(c.span("a").trace_id(), c.span("b").trace_id());
     /// ```
     pub fn trace_id(&self) -> TraceId {
-        self.trace_id
+        self.raw().trace_id
     }
 
     /// This span's id.
@@ -274,7 +317,7 @@ impl SpanRecord {
     /// assert_ne!(c.span("a").span_id(), c.span("b").span_id());
     /// ```
     pub fn span_id(&self) -> SpanId {
-        self.span_id
+        self.raw().span_id
     }
 
     /// The parent span's id; `None` for the root of a trace.
@@ -284,7 +327,7 @@ impl SpanRecord {
     /// assert_eq!(c.span("b").parent_id(), Some(c.span("a").span_id()));
     /// ```
     pub fn parent_id(&self) -> Option<SpanId> {
-        self.parent_id
+        self.raw().parent_id
     }
 
     /// Whether the parent lives in another process (extracted from a carrier).
@@ -294,7 +337,7 @@ impl SpanRecord {
     /// assert!(!c.span("a").has_remote_parent());
     /// ```
     pub fn has_remote_parent(&self) -> bool {
-        self.remote_parent
+        self.raw().remote_parent
     }
 
     /// Whether the trace was sampled (unsampled spans are normally not reported).
@@ -304,7 +347,7 @@ impl SpanRecord {
     /// assert!(c.span("a").is_sampled());
     /// ```
     pub fn is_sampled(&self) -> bool {
-        self.sampled
+        self.raw().is_sampled()
     }
 
     /// The span kind.
@@ -314,7 +357,7 @@ impl SpanRecord {
     /// assert_eq!(c.span("a").kind(), tracekit::SpanKind::Internal);
     /// ```
     pub fn kind(&self) -> SpanKind {
-        self.kind
+        self.raw().kind
     }
 
     /// When the span started.
@@ -324,7 +367,7 @@ impl SpanRecord {
     /// assert!(c.span("a").start() <= std::time::SystemTime::now());
     /// ```
     pub fn start(&self) -> SystemTime {
-        self.start
+        self.shared.cal.to_system_time(self.raw().start)
     }
 
     /// When the span finished.
@@ -334,7 +377,11 @@ impl SpanRecord {
     /// assert!(c.span("a").end() >= c.span("a").start());
     /// ```
     pub fn end(&self) -> SystemTime {
-        self.end
+        let raw = self.raw();
+        // A record handed over unfinished cannot happen; if it did, it
+        // would read as a span of no length rather than one that never ends.
+        let end = if raw.end.is_set() { raw.end } else { raw.start };
+        self.shared.cal.to_system_time(end)
     }
 
     /// `end - start`, zero if the clock went backwards.
@@ -344,10 +391,11 @@ impl SpanRecord {
     /// assert!(c.span("a").duration() < std::time::Duration::from_secs(5));
     /// ```
     pub fn duration(&self) -> Duration {
-        self.end.duration_since(self.start).unwrap_or_default()
+        self.end().duration_since(self.start()).unwrap_or_default()
     }
 
-    /// The tag with this key, including the `code.*` tags of instrumented functions.
+    /// The tag with this key, including the `code.*` tags of instrumented
+    /// functions; the last value set wins.
     ///
     /// ```
     /// # let ((), c) = tracekit::testing::capture(|| tracekit::start_active_span("a").set_tag("k", true));
@@ -355,7 +403,6 @@ impl SpanRecord {
     /// assert_eq!(c.span("a").tag("nope"), None);
     /// ```
     pub fn tag(&self, key: &str) -> Option<&Value> {
-        // The last write of a key wins, as with a map.
         self.tags()
             .filter(|(k, _)| *k == key)
             .last()
@@ -369,12 +416,18 @@ impl SpanRecord {
     /// assert_eq!(c.span("a").tags().count(), 1);
     /// ```
     pub fn tags(&self) -> impl Iterator<Item = (&str, &Value)> + '_ {
-        let code = self.code.map(|m| m.code_tags()).unwrap_or(&[]);
-        self.tags
-            .as_slice()
-            .iter()
-            .chain(code.iter())
-            .map(|(k, v)| (&**k, v))
+        let chunk = self.chunk();
+        let index = chunk.index();
+        let i = self.index as usize;
+        let (from, to) = (index.starts[i] as usize, index.starts[i + 1] as usize);
+        let order = index.order.as_deref();
+        let code = self.raw().meta.map(|m| m.code_tags()).unwrap_or(&[]);
+        (from..to)
+            .map(move |k| {
+                let tag = &chunk.tags[order.map_or(k, |o| o[k] as usize)];
+                (&*tag.key, &tag.value)
+            })
+            .chain(code.iter().map(|(k, v)| (&**k, v)))
     }
 
     /// The timestamped events (logs), in the order recorded.
@@ -384,7 +437,7 @@ impl SpanRecord {
     /// assert!(c.span("a").events().is_empty());
     /// ```
     pub fn events(&self) -> &[Event] {
-        &self.events
+        self.raw().extras.as_deref().map_or(&[], |e| &e.events)
     }
 
     /// The `follows_from` references.
@@ -394,7 +447,7 @@ impl SpanRecord {
     /// assert!(c.span("a").links().is_empty());
     /// ```
     pub fn links(&self) -> &[Link] {
-        &self.links
+        self.raw().extras.as_deref().map_or(&[], |e| &e.links)
     }
 
     /// The status.
@@ -404,7 +457,8 @@ impl SpanRecord {
     /// assert_eq!(c.span("a").status(), &tracekit::Status::Unset);
     /// ```
     pub fn status(&self) -> &Status {
-        &self.status
+        static UNSET: Status = Status::Unset;
+        self.raw().extras.as_deref().map_or(&UNSET, |e| &e.status)
     }
 
     /// Whether the span failed (its status is an error).
@@ -415,7 +469,7 @@ impl SpanRecord {
     /// assert!(c.span("a").is_error());
     /// ```
     pub fn is_error(&self) -> bool {
-        self.status.is_error()
+        self.status().is_error()
     }
 
     /// The baggage item with this key, inherited from the span's ancestors.
@@ -427,7 +481,10 @@ impl SpanRecord {
     /// assert_eq!(c.span("b").baggage_item("user"), Some("7"));
     /// ```
     pub fn baggage_item(&self, key: &str) -> Option<&str> {
-        self.baggage.as_deref().and_then(|b| b.get(key))
+        self.raw()
+            .inherited
+            .as_deref()
+            .and_then(|i| i.baggage.get(key))
     }
 
     /// All baggage items.
@@ -437,7 +494,11 @@ impl SpanRecord {
     /// assert_eq!(c.span("a").baggage().count(), 0);
     /// ```
     pub fn baggage(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
-        self.baggage.as_deref().into_iter().flat_map(|b| b.iter())
+        self.raw()
+            .inherited
+            .as_deref()
+            .into_iter()
+            .flat_map(|i| i.baggage.iter())
     }
 
     /// The W3C `tracestate` carried by the trace, if any.
@@ -447,7 +508,10 @@ impl SpanRecord {
     /// assert_eq!(c.span("a").trace_state(), None);
     /// ```
     pub fn trace_state(&self) -> Option<&str> {
-        self.trace_state.as_deref()
+        self.raw()
+            .inherited
+            .as_deref()
+            .and_then(|i| i.trace_state.as_deref())
     }
 
     /// Where the instrumented function is, for spans made by `#[trace_fn]`.
@@ -457,7 +521,7 @@ impl SpanRecord {
     /// assert!(c.span("a").trace_point().is_none());
     /// ```
     pub fn trace_point(&self) -> Option<&'static Metadata> {
-        self.code
+        self.raw().meta
     }
 }
 
@@ -465,16 +529,16 @@ impl fmt::Debug for SpanRecord {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let tags: Vec<_> = self.tags().collect();
         f.debug_struct("SpanRecord")
-            .field("name", &self.name)
-            .field("trace_id", &self.trace_id)
-            .field("span_id", &self.span_id)
-            .field("parent_id", &self.parent_id)
-            .field("kind", &self.kind)
+            .field("name", &self.name())
+            .field("trace_id", &self.trace_id())
+            .field("span_id", &self.span_id())
+            .field("parent_id", &self.parent_id())
+            .field("kind", &self.kind())
             .field("duration", &self.duration())
-            .field("status", &self.status)
+            .field("status", self.status())
             .field("tags", &tags)
-            .field("events", &self.events)
-            .field("links", &self.links)
+            .field("events", &self.events())
+            .field("links", &self.links())
             .finish()
     }
 }

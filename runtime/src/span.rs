@@ -1,135 +1,20 @@
 //! Where spans are born and finished: the explicit API ([`Span`],
-//! [`SpanBuilder`], [`ActiveSpan`]) and the raw form a finished span takes on
-//! its way to the collector.
+//! [`SpanBuilder`], [`ActiveSpan`], [`start_active_span`]) and the
+//! `#[trace_fn]` fast path. A local span is recorded into the thread's batch
+//! (see `local`); an owned [`Span`] keeps its record until it finishes.
 
+use crate::ENABLED;
 use crate::clock::Stamp;
-use crate::context::Token;
-use crate::context::{
-    self, Extras, Frame, FrameKind, SAMPLED, SpanContext, SpanCore, State, Tagged, with_state,
-};
-use crate::record::{Link, SpanKind, Status};
+use crate::context::{SpanContext, span_context};
+use crate::local::{Lineage, State, Token, pop_frame, with_state};
+use crate::parts::{Event, Link, SpanKind, Status};
+use crate::raw::{DEBUG, Edit, ErrorParts, RawSpan, SAMPLED};
 use crate::trace_point::Metadata;
 use crate::value::{Key, Value};
-use crate::{Baggage, ENABLED, SpanId, TraceId};
 use std::borrow::Cow;
 use std::marker::PhantomData;
-use std::ops::Range;
 use std::sync::Arc;
 use std::time::SystemTime;
-
-/// A finished span on its way to the collector; its tags sit in the batch's arena.
-pub(crate) struct RawSpan {
-    pub(crate) trace_id: Option<TraceId>,
-    pub(crate) span_id: Option<SpanId>,
-    pub(crate) flags: u8,
-    pub(crate) capture: u32,
-    pub(crate) baggage: Option<Arc<Baggage>>,
-    pub(crate) trace_state: Option<Arc<str>>,
-    pub(crate) core: SpanCore,
-    pub(crate) end: Stamp,
-    pub(crate) tags: Range<u32>,
-}
-
-/// The state of an owned span.
-pub(crate) struct SpanData {
-    pub(crate) trace_id: TraceId,
-    pub(crate) span_id: SpanId,
-    pub(crate) flags: u8,
-    pub(crate) capture: u32,
-    pub(crate) baggage: Option<Arc<Baggage>>,
-    pub(crate) trace_state: Option<Arc<str>>,
-    pub(crate) core: SpanCore,
-    pub(crate) tags: Vec<(Key, Value)>,
-}
-
-impl SpanData {
-    pub(crate) fn into_frame(self: Box<Self>) -> Frame {
-        Frame {
-            token: 0,
-            trace_id: Some(self.trace_id),
-            span_id: Some(self.span_id),
-            flags: self.flags,
-            remote: false,
-            capture: self.capture,
-            baggage: self.baggage.clone(),
-            trace_state: self.trace_state.clone(),
-            kind: FrameKind::Owned(self),
-            held_across_await: false,
-        }
-    }
-
-    fn context(&self) -> SpanContext {
-        SpanContext {
-            trace_id: self.trace_id,
-            span_id: self.span_id,
-            flags: self.flags,
-            remote: false,
-            baggage: self.baggage.clone(),
-            trace_state: self.trace_state.clone(),
-        }
-    }
-
-    fn recording(&self) -> bool {
-        self.flags & SAMPLED != 0
-    }
-
-    // Boxed because the span owns its data through a box; unboxing here is one move.
-    #[allow(clippy::boxed_local)]
-    fn into_raw(self: Box<Self>, end: Stamp) -> (RawSpan, Vec<(Key, Value)>) {
-        let this = *self;
-        let raw = RawSpan {
-            trace_id: Some(this.trace_id),
-            span_id: Some(this.span_id),
-            flags: this.flags,
-            capture: this.capture,
-            baggage: this.baggage,
-            trace_state: this.trace_state,
-            core: this.core,
-            end,
-            tags: 0..0,
-        };
-        (raw, this.tags)
-    }
-
-    fn finish(self: Box<Self>, end: Stamp) {
-        if !self.recording() {
-            return;
-        }
-        let mut pending = Some(self.into_raw(end));
-        with_state(|s| {
-            if let Some((raw, tags)) = pending.take() {
-                into_batch(s, raw, tags);
-            }
-        });
-        if let Some((mut raw, tags)) = pending {
-            // No thread state to batch in (the thread is shutting down, or
-            // this runs inside tracekit itself): hand the span over alone.
-            let mut batch = context::Batch::default();
-            raw.tags = 0..tags.len() as u32;
-            batch.captured = raw.capture != 0;
-            batch.tags = tags;
-            batch.spans.push(raw);
-            crate::collector::submit(batch);
-        }
-    }
-}
-
-fn into_batch(s: &mut State, raw: RawSpan, tags: Vec<(Key, Value)>) {
-    s.finish_into_batch(raw, Tagged::Owned(tags));
-    // Under a local span the batch goes out with it; otherwise now.
-    if !s.holds_local() {
-        s.flush();
-    }
-}
-
-/// Finishes an owned span into `s`'s batch (the thread's state is already
-/// borrowed: its teardown).
-pub(crate) fn finish_owned_in(data: Box<SpanData>, s: &mut State, end: Stamp) {
-    if data.recording() {
-        let (raw, tags) = data.into_raw(end);
-        into_batch(s, raw, tags);
-    }
-}
 
 /// Which span a new span is a child of.
 #[derive(Clone)]
@@ -141,73 +26,23 @@ enum Parent {
     DebugRoot,
 }
 
-struct Ids {
-    trace_id: TraceId,
-    span_id: SpanId,
-    parent: Option<SpanId>,
-    parent_remote: bool,
-    flags: u8,
-    capture: u32,
-    baggage: Option<Arc<Baggage>>,
-    trace_state: Option<Arc<str>>,
-}
-
-impl Ids {
-    #[inline]
-    fn child_of_frame(s: &State, parent: Option<&Frame>) -> Ids {
-        let capture = s.capture_for(parent);
-        match parent {
-            Some(
-                p @ Frame {
-                    trace_id: Some(trace_id),
-                    span_id: Some(span_id),
-                    ..
-                },
-            ) => Ids {
-                trace_id: *trace_id,
-                span_id: SpanId::random(),
-                parent: Some(*span_id),
-                parent_remote: p.remote,
-                flags: p.flags,
-                capture,
-                baggage: p.baggage.clone(),
-                trace_state: p.trace_state.clone(),
-            },
-            _ => Ids::root(capture),
-        }
-    }
-
-    fn root(capture: u32) -> Ids {
-        Ids {
-            trace_id: TraceId::random(),
-            span_id: SpanId::random(),
-            parent: None,
-            parent_remote: false,
-            flags: SAMPLED,
-            capture,
-            baggage: None,
-            trace_state: None,
-        }
-    }
-
-    fn resolve(s: &State, parent: &Parent) -> Ids {
-        match parent {
-            Parent::Current => Ids::child_of_frame(s, s.stack.last()),
-            Parent::Root => Ids::root(s.capture_for(s.stack.last())),
+impl Parent {
+    fn lineage(&self, s: &State) -> Lineage {
+        match self {
+            Parent::Current => s.lineage(),
+            Parent::Root => Lineage::root(s.capture_for(s.stack.last())),
             Parent::DebugRoot => {
-                let mut ids = Ids::root(s.capture_for(s.stack.last()));
-                ids.flags |= crate::context::DEBUG | SAMPLED;
-                ids
+                let mut lineage = Lineage::root(s.capture_for(s.stack.last()));
+                lineage.flags |= DEBUG | SAMPLED;
+                lineage
             }
-            Parent::Explicit(cx) => Ids {
+            Parent::Explicit(cx) => Lineage {
                 trace_id: cx.trace_id,
-                span_id: SpanId::random(),
-                parent: Some(cx.span_id),
-                parent_remote: cx.remote,
+                parent_id: Some(cx.span_id),
+                remote_parent: cx.remote,
                 flags: cx.flags,
                 capture: s.capture_for(s.stack.last()),
-                baggage: cx.baggage.clone(),
-                trace_state: cx.trace_state.clone(),
+                inherited: cx.inherited.clone(),
             },
         }
     }
@@ -356,22 +191,15 @@ impl SpanBuilder {
         self
     }
 
-    fn core(&mut self, ids: &Ids) -> SpanCore {
-        let links = std::mem::take(&mut self.links);
-        SpanCore {
-            name: std::mem::take(&mut self.name),
-            meta: self.meta,
-            parent: ids.parent,
-            parent_remote: ids.parent_remote,
-            kind: self.kind,
-            start: self.start.map_or_else(Stamp::now, Stamp::at),
-            extras: (!links.is_empty()).then(|| {
-                Box::new(Extras {
-                    links,
-                    ..Extras::default()
-                })
-            }),
+    /// The record of the span, in `lineage`, starting now (or at the time given).
+    fn raw(&mut self, lineage: Lineage) -> RawSpan {
+        let start = self.start.map_or_else(Stamp::now, Stamp::at);
+        let mut raw = lineage.raw("", self.meta, self.kind, start);
+        raw.set_name(std::mem::take(&mut self.name));
+        if !self.links.is_empty() {
+            raw.extras().links = std::mem::take(&mut self.links);
         }
+        raw
     }
 
     /// Starts an owned span: it can move to other threads and tasks, and it
@@ -385,25 +213,17 @@ impl SpanBuilder {
         if !ENABLED {
             return Span::none();
         }
-        let Some(ids) = with_state(|s| Ids::resolve(s, &self.parent)) else {
+        let Some(lineage) = with_state(|s| self.parent.lineage(s)) else {
             return Span::none();
         };
-        let core = self.core(&ids);
+        let raw = self.raw(lineage);
+        let tags = if raw.is_sampled() {
+            self.tags
+        } else {
+            Vec::new()
+        };
         Span {
-            data: Some(Box::new(SpanData {
-                trace_id: ids.trace_id,
-                span_id: ids.span_id,
-                flags: ids.flags,
-                capture: ids.capture,
-                baggage: ids.baggage,
-                trace_state: ids.trace_state,
-                core,
-                tags: if ids.flags & SAMPLED != 0 {
-                    self.tags
-                } else {
-                    Vec::new()
-                },
-            })),
+            owned: Some(Owned { raw, tags }),
         }
     }
 
@@ -421,24 +241,11 @@ impl SpanBuilder {
             return ActiveSpan::NONE;
         }
         let token = with_state(|s| {
-            let ids = Ids::resolve(s, &self.parent);
-            let core = self.core(&ids);
-            let tag_start = s.open_tags.len() as u32;
-            if ids.flags & SAMPLED != 0 {
-                s.open_tags.append(&mut self.tags);
-            }
-            s.push(Frame {
-                token: 0,
-                trace_id: Some(ids.trace_id),
-                span_id: Some(ids.span_id),
-                flags: ids.flags,
-                remote: false,
-                capture: ids.capture,
-                baggage: ids.baggage,
-                trace_state: ids.trace_state,
-                kind: FrameKind::Local(core, tag_start),
-                held_across_await: false,
-            })
+            let lineage = self.parent.lineage(s);
+            let raw = self.raw(lineage);
+            let token = s.start_local(raw);
+            s.add_tags(std::mem::take(&mut self.tags));
+            token
         })
         .unwrap_or(0);
         ActiveSpan {
@@ -453,35 +260,39 @@ impl SpanBuilder {
 #[inline]
 pub(crate) fn enter_local(meta: &'static Metadata) -> (Token, bool) {
     with_state(|s| {
-        let ids = Ids::child_of_frame(s, s.stack.last());
-        let tag_start = s.open_tags.len() as u32;
-        let recording = ids.flags & SAMPLED != 0;
-        let token = s.push(Frame {
-            token: 0,
-            trace_id: Some(ids.trace_id),
-            span_id: Some(ids.span_id),
-            flags: ids.flags,
-            remote: false,
-            capture: ids.capture,
-            baggage: ids.baggage,
-            trace_state: ids.trace_state,
-            kind: FrameKind::Local(
-                SpanCore {
-                    name: Cow::Borrowed(meta.name()),
-                    meta: Some(meta),
-                    parent: ids.parent,
-                    parent_remote: ids.parent_remote,
-                    kind: meta.kind(),
-                    start: Stamp::now(),
-                    extras: None,
-                },
-                tag_start,
-            ),
-            held_across_await: false,
-        });
-        (token, recording)
+        let lineage = s.lineage();
+        let recording = lineage.flags & SAMPLED != 0;
+        let raw = lineage.raw(meta.name(), Some(meta), meta.kind(), Stamp::now());
+        (s.start_local(raw), recording)
     })
     .unwrap_or((0, false))
+}
+
+/// An owned span's record and the tags set on it so far.
+pub(crate) struct Owned {
+    pub(crate) raw: RawSpan,
+    pub(crate) tags: Vec<(Key, Value)>,
+}
+
+impl Owned {
+    fn recording(&self) -> bool {
+        self.raw.is_sampled()
+    }
+
+    /// Takes a change made while the span was current on some thread.
+    fn apply(&mut self, edit: Edit) {
+        match edit {
+            Edit::Tag(k, v) => self.tags.push((k, v)),
+            other => self.raw.apply(other),
+        }
+    }
+
+    fn finish(mut self, end: Stamp) {
+        if self.recording() {
+            self.raw.end = end;
+            crate::local::finish_owned(self.raw, self.tags);
+        }
+    }
 }
 
 /// An owned span: it can be moved to another thread or task, made active with
@@ -501,7 +312,7 @@ pub(crate) fn enter_local(meta: &'static Metadata) -> (Token, bool) {
 /// assert_eq!(c.tree(), "batch\n  item\n");
 /// ```
 pub struct Span {
-    pub(crate) data: Option<Box<SpanData>>,
+    pub(crate) owned: Option<Owned>,
 }
 
 impl Span {
@@ -542,7 +353,11 @@ impl Span {
     /// assert!(span.context().is_none());
     /// ```
     pub const fn none() -> Span {
-        Span { data: None }
+        Span { owned: None }
+    }
+
+    fn recording(&mut self) -> Option<&mut Owned> {
+        self.owned.as_mut().filter(|o| o.recording())
     }
 
     /// Whether this span records tags and will be reported.
@@ -551,7 +366,7 @@ impl Span {
     /// assert!(tracekit::Span::start("a").is_recording());
     /// ```
     pub fn is_recording(&self) -> bool {
-        self.data.as_ref().is_some_and(|d| d.recording())
+        self.owned.as_ref().is_some_and(Owned::recording)
     }
 
     /// The span's context, to start children elsewhere or to inject into a carrier.
@@ -562,14 +377,20 @@ impl Span {
     /// assert_eq!(cx.trace_id().to_string().len(), 32);
     /// ```
     pub fn context(&self) -> Option<SpanContext> {
-        self.data.as_ref().map(|d| d.context())
+        self.owned.as_ref().map(|o| SpanContext {
+            trace_id: o.raw.trace_id,
+            span_id: o.raw.span_id,
+            flags: o.raw.flags,
+            remote: false,
+            inherited: o.raw.inherited.clone(),
+        })
     }
 
     /// The kind given at the start (internal for a span that records nothing).
     pub(crate) fn kind(&self) -> SpanKind {
-        self.data
+        self.owned
             .as_ref()
-            .map_or(SpanKind::Internal, |d| d.core.kind)
+            .map_or(SpanKind::Internal, |o| o.raw.kind)
     }
 
     /// Sets a tag (a later value for the same key wins).
@@ -579,8 +400,8 @@ impl Span {
     /// span.set_tag("http.status_code", 200);
     /// ```
     pub fn set_tag(&mut self, key: impl Into<Key>, value: impl Into<Value>) {
-        if let Some(d) = self.data.as_mut().filter(|d| d.recording()) {
-            d.tags.push((key.into(), value.into()));
+        if let Some(o) = self.recording() {
+            o.tags.push((key.into(), value.into()));
         }
     }
 
@@ -619,12 +440,8 @@ impl Span {
         at: Stamp,
         fields: impl IntoIterator<Item = (&'static str, Value)>,
     ) {
-        if let Some(d) = self.data.as_mut().filter(|d| d.recording()) {
-            let fields = fields
-                .into_iter()
-                .map(|(k, v)| (Key::Borrowed(k), v))
-                .collect();
-            d.core.extras().events.push((name, at, fields));
+        if let Some(o) = self.recording() {
+            o.apply(Edit::Event(Event::with_fields(name, at, fields)));
         }
     }
 
@@ -643,14 +460,16 @@ impl Span {
     /// assert_eq!(s.events()[0].field("exception.message").unwrap().to_string(), "no such file");
     /// ```
     pub fn record_error<E: std::error::Error + ?Sized>(&mut self, error: &E) {
-        if let Some(d) = self.data.as_mut().filter(|d| d.recording()) {
-            ErrorParts::of(error).apply_to(&mut d.core, &mut d.tags);
+        if self.is_recording() {
+            self.record_error_parts(ErrorParts::of(error));
         }
     }
 
     pub(crate) fn record_error_parts(&mut self, parts: ErrorParts) {
-        if let Some(d) = self.data.as_mut().filter(|d| d.recording()) {
-            parts.apply_to(&mut d.core, &mut d.tags);
+        if let Some(o) = self.recording() {
+            for edit in parts.into_edits() {
+                o.apply(edit);
+            }
         }
     }
 
@@ -661,8 +480,8 @@ impl Span {
     /// span.set_status(tracekit::Status::Ok);
     /// ```
     pub fn set_status(&mut self, status: Status) {
-        if let Some(d) = self.data.as_mut().filter(|d| d.recording()) {
-            d.core.extras().status = status;
+        if let Some(o) = self.recording() {
+            o.apply(Edit::Status(status));
         }
     }
 
@@ -674,11 +493,11 @@ impl Span {
     /// b.add_follows_from(&a.context().unwrap());
     /// ```
     pub fn add_follows_from(&mut self, cx: &SpanContext) {
-        if let Some(d) = self.data.as_mut().filter(|d| d.recording()) {
-            d.core.extras().links.push(Link {
+        if let Some(o) = self.recording() {
+            o.apply(Edit::Link(Link {
                 trace_id: cx.trace_id,
                 span_id: cx.span_id,
-            });
+            }));
         }
     }
 
@@ -690,10 +509,10 @@ impl Span {
     /// assert_eq!(span.context().unwrap().baggage_item("tenant"), Some("acme"));
     /// ```
     pub fn set_baggage_item(&mut self, key: impl Into<String>, value: impl Into<String>) {
-        if let Some(d) = self.data.as_mut() {
-            let mut baggage = d.baggage.as_deref().cloned().unwrap_or_default();
-            baggage.set(key.into(), value.into());
-            d.baggage = Some(Arc::new(baggage));
+        if let Some(o) = self.owned.as_mut() {
+            let mut inherited = o.raw.inherited.as_deref().cloned().unwrap_or_default();
+            inherited.baggage.set(key.into(), value.into());
+            o.raw.inherited = Some(Arc::new(inherited));
         }
     }
 
@@ -709,10 +528,7 @@ impl Span {
     /// assert!(!tracekit::current_span().is_recording());
     /// ```
     pub fn enter(&mut self) -> Entered<'_> {
-        let token = match self.data.take() {
-            Some(d) => with_state(|s| s.push(d.into_frame())).unwrap_or(0),
-            None => 0,
-        };
+        let token = self.push_current();
         Entered {
             span: self,
             token,
@@ -720,8 +536,28 @@ impl Span {
         }
     }
 
+    /// Pushes a frame standing for this span; 0 when there is none.
+    #[inline]
+    pub(crate) fn push_current(&self) -> Token {
+        match &self.owned {
+            Some(o) => with_state(|s| s.push_borrowed(&o.raw)).unwrap_or(0),
+            None => 0,
+        }
+    }
+
+    /// Takes what was done to this span while it was current.
+    #[inline]
+    pub(crate) fn take_edits(&mut self, edits: Vec<Edit>) {
+        if let Some(o) = self.owned.as_mut() {
+            for edit in edits {
+                o.apply(edit);
+            }
+        }
+    }
+
     /// Makes this span active on this thread and finishes it when the guard
-    /// drops (`activate(span, finish_on_close=True)`).
+    /// drops (`activate(span, finish_on_close=True)`). From here on it is
+    /// recorded like a span from [`start_active_span`].
     ///
     /// ```
     /// let span = tracekit::Span::start("a");
@@ -730,13 +566,29 @@ impl Span {
     /// drop(active);
     /// ```
     pub fn activate(mut self) -> ActiveSpan {
-        let token = match self.data.take() {
-            Some(d) => with_state(|s| s.push(d.into_frame())).unwrap_or(0),
-            None => 0,
+        let Some(owned) = self.owned.take() else {
+            return ActiveSpan::NONE;
         };
-        ActiveSpan {
-            token,
-            _not_send: PhantomData,
+        let mut pending = Some(owned);
+        let token = with_state(|s| {
+            let Owned { raw, tags } = pending.take()?;
+            let token = s.start_local(raw);
+            s.add_tags(tags);
+            Some(token)
+        })
+        .flatten();
+        match (token, pending) {
+            (Some(token), _) => ActiveSpan {
+                token,
+                _not_send: PhantomData,
+            },
+            // No thread state to join: the span stays owned by the guard's
+            // absence, so finish it now rather than lose it.
+            (None, Some(owned)) => {
+                owned.finish(Stamp::now());
+                ActiveSpan::NONE
+            }
+            (None, None) => ActiveSpan::NONE,
         }
     }
 
@@ -753,28 +605,32 @@ impl Span {
     /// tracekit::Span::start("a").finish_at(std::time::SystemTime::now());
     /// ```
     pub fn finish_at(mut self, time: SystemTime) {
-        if let Some(d) = self.data.take() {
-            d.finish(Stamp::at(time));
+        if let Some(o) = self.owned.take() {
+            o.finish(Stamp::at(time));
         }
-    }
-
-    pub(crate) fn take_data(&mut self) -> Option<Box<SpanData>> {
-        self.data.take()
     }
 }
 
 impl Drop for Span {
     fn drop(&mut self) {
-        if let Some(d) = self.data.take() {
-            d.finish(Stamp::now());
+        if let Some(o) = self.owned.take() {
+            o.finish(Stamp::now());
         }
     }
 }
 
 impl std::fmt::Debug for Span {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match &self.data {
-            Some(d) => write!(f, "Span({:?}, {}/{})", d.core.name, d.trace_id, d.span_id),
+        match &self.owned {
+            Some(o) => {
+                let name = o
+                    .raw
+                    .extras
+                    .as_deref()
+                    .and_then(|e| e.name.as_deref())
+                    .unwrap_or(o.raw.name);
+                write!(f, "Span({name:?}, {}/{})", o.raw.trace_id, o.raw.span_id)
+            }
             None => f.write_str("Span(none)"),
         }
     }
@@ -792,7 +648,8 @@ pub struct Entered<'a> {
 impl Drop for Entered<'_> {
     fn drop(&mut self) {
         if self.token != 0 {
-            self.span.data = context::pop_frame(self.token, None);
+            let edits = pop_frame(self.token, None);
+            self.span.take_edits(edits);
         }
     }
 }
@@ -818,6 +675,7 @@ impl ActiveSpan {
         _not_send: PhantomData,
     };
 
+    /// Runs `f` on this span's frame when it records.
     fn with<R>(&self, f: impl FnOnce(&mut State, usize) -> R) -> Option<R> {
         if self.token == 0 {
             return None;
@@ -847,7 +705,11 @@ impl ActiveSpan {
         if self.token == 0 {
             return None;
         }
-        with_state(|s| s.find(self.token).and_then(|i| s.stack[i].span_context())).flatten()
+        with_state(|s| s.find(self.token).and_then(|i| span_context(&s.stack[i]))).flatten()
+    }
+
+    fn edit(&self, edit: Edit) {
+        self.with(move |s, i| s.edit(i, edit));
     }
 
     /// Sets a tag.
@@ -856,8 +718,7 @@ impl ActiveSpan {
     /// tracekit::start_active_span("a").set_tag("k", "v");
     /// ```
     pub fn set_tag(&self, key: impl Into<Key>, value: impl Into<Value>) {
-        let (key, value) = (key.into(), value.into());
-        self.with(move |s, i| s.tag(i, key, value));
+        self.edit(Edit::Tag(key.into(), value.into()));
     }
 
     /// Logs a timestamped event with fields.
@@ -893,18 +754,9 @@ impl ActiveSpan {
         at: Stamp,
         fields: impl IntoIterator<Item = (&'static str, Value)>,
     ) {
-        if !self.is_recording() {
-            return;
+        if self.is_recording() {
+            self.edit(Edit::Event(Event::with_fields(name, at, fields)));
         }
-        let fields: Vec<_> = fields
-            .into_iter()
-            .map(|(k, v)| (Key::Borrowed(k), v))
-            .collect();
-        self.with(move |s, i| {
-            if let Some(core) = context::frame_core(&mut s.stack[i]) {
-                core.extras().events.push((name, at, fields));
-            }
-        });
     }
 
     /// Records an error (see [`Span::record_error`]).
@@ -913,11 +765,14 @@ impl ActiveSpan {
     /// tracekit::start_active_span("a").record_error(&std::fmt::Error);
     /// ```
     pub fn record_error<E: std::error::Error + ?Sized>(&self, error: &E) {
-        if !self.is_recording() {
-            return;
+        if self.is_recording() {
+            let edits = ErrorParts::of(error).into_edits();
+            self.with(move |s, i| {
+                for e in edits {
+                    s.edit(i, e);
+                }
+            });
         }
-        let parts = ErrorParts::of(error);
-        self.with(move |s, i| parts.apply(s, i));
     }
 
     /// Sets the status.
@@ -926,11 +781,7 @@ impl ActiveSpan {
     /// tracekit::start_active_span("a").set_status(tracekit::Status::Ok);
     /// ```
     pub fn set_status(&self, status: Status) {
-        self.with(move |s, i| {
-            if let Some(core) = context::frame_core(&mut s.stack[i]) {
-                core.extras().status = status;
-            }
-        });
+        self.edit(Edit::Status(status));
     }
 
     /// Sets a baggage item, inherited by spans started under this one from now on.
@@ -947,7 +798,7 @@ impl ActiveSpan {
         }
         with_state(|s| {
             if let Some(i) = s.find(self.token) {
-                context::set_baggage(&mut s.stack[i], key, value);
+                s.set_baggage(i, key, value);
             }
         });
     }
@@ -966,91 +817,16 @@ impl ActiveSpan {
     /// ```
     pub fn finish_at(mut self, time: SystemTime) {
         let token = std::mem::take(&mut self.token);
-        close(token, Some(Stamp::at(time)));
-    }
-}
-
-fn close(token: Token, end: Option<Stamp>) {
-    if token != 0 {
-        if let Some(owned) = context::pop_frame(token, end) {
-            owned.finish(end.unwrap_or_else(Stamp::now));
+        if token != 0 {
+            drop(pop_frame(token, Some(Stamp::at(time))));
         }
     }
 }
 
 impl Drop for ActiveSpan {
     fn drop(&mut self) {
-        close(self.token, None);
-    }
-}
-
-/// An error broken into what a span records, computed before touching the
-/// thread's state (formatting runs user code).
-pub(crate) struct ErrorParts {
-    type_name: Cow<'static, str>,
-    message: String,
-    sources: Vec<String>,
-}
-
-impl ErrorParts {
-    pub(crate) fn of<E: std::error::Error + ?Sized>(error: &E) -> ErrorParts {
-        let mut sources = Vec::new();
-        let mut next = error.source();
-        while let Some(e) = next {
-            sources.push(e.to_string());
-            next = e.source();
-            if sources.len() >= 32 {
-                break; // a cyclic or absurd chain must not hang the program
-            }
+        if self.token != 0 {
+            drop(pop_frame(self.token, None));
         }
-        ErrorParts {
-            type_name: Cow::Borrowed(std::any::type_name::<E>()),
-            message: error.to_string(),
-            sources,
-        }
-    }
-
-    pub(crate) fn set_type_name(&mut self, name: &'static str) {
-        self.type_name = Cow::Borrowed(name);
-    }
-
-    pub(crate) fn message(type_name: &'static str, message: String) -> ErrorParts {
-        ErrorParts {
-            type_name: Cow::Borrowed(type_name),
-            message,
-            sources: Vec::new(),
-        }
-    }
-
-    fn event(self, core: &mut SpanCore) {
-        let mut fields: Vec<(Key, Value)> = Vec::with_capacity(2 + self.sources.len());
-        fields.push((Cow::Borrowed("exception.type"), Value::Str(self.type_name)));
-        fields.push((
-            Cow::Borrowed("exception.message"),
-            Value::from(self.message.clone()),
-        ));
-        for (i, s) in self.sources.into_iter().enumerate() {
-            fields.push((
-                Cow::Owned(format!("exception.source.{}", i + 1)),
-                Value::from(s),
-            ));
-        }
-        let extras = core.extras();
-        extras.status = Status::error(self.message);
-        extras
-            .events
-            .push((Cow::Borrowed("exception"), Stamp::now(), fields));
-    }
-
-    pub(crate) fn apply(self, s: &mut State, index: usize) {
-        s.tag(index, Cow::Borrowed("error"), Value::Bool(true));
-        if let Some(core) = context::frame_core(&mut s.stack[index]) {
-            self.event(core);
-        }
-    }
-
-    pub(crate) fn apply_to(self, core: &mut SpanCore, tags: &mut Vec<(Key, Value)>) {
-        tags.push((Cow::Borrowed("error"), Value::Bool(true)));
-        self.event(core);
     }
 }

@@ -32,7 +32,8 @@ pub fn capture<R>(f: impl FnOnce() -> R) -> (R, Captured) {
     collector::LISTENERS.fetch_add(1, Ordering::SeqCst);
     // Drains while `f` runs, so the capture is not bounded by the queue.
     collector::ensure_background();
-    let previous = crate::context::with_state(|s| std::mem::replace(&mut s.capture, id));
+    crate::panic::install_hook();
+    let previous = crate::local::with_state(|s| std::mem::replace(&mut s.capture, id));
     // Restores the thread and unregisters even when `f` panics.
     struct Session {
         id: u32,
@@ -41,9 +42,9 @@ pub fn capture<R>(f: impl FnOnce() -> R) -> (R, Captured) {
     impl Session {
         fn finish(&mut self) -> Vec<SpanRecord> {
             if let Some(prev) = self.previous.take() {
-                crate::context::with_state(|s| s.capture = prev);
+                crate::local::with_state(|s| s.capture = prev);
             }
-            crate::context::flush_thread();
+            crate::local::flush_thread();
             let mut sinks = collector::sinks();
             collector::drain(&mut sinks);
             let spans = sinks.captures.remove(&self.id);

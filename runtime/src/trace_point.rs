@@ -1,7 +1,7 @@
 //! Trace points: the static description of every instrumented function,
 //! registered once at link time so the runtime can list them.
 
-use crate::record::SpanKind;
+use crate::parts::SpanKind;
 use crate::value::{Key, Value};
 use std::borrow::Cow;
 

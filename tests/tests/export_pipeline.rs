@@ -57,7 +57,7 @@ fn full_batches_go_out_before_the_delay_and_never_exceed_the_batch_size() {
     let memory = InMemoryExporter::default();
     // A delay of an hour: only a full batch can start an export.
     let mut r = BatchReporter::new(memory.clone(), config(100, 4, 3_600_000, 5_000));
-    r.report(spans(10));
+    r.report(tracekit::SpanBatch::from(spans(10)));
     eventually("two full batches exported", || memory.batches().len() == 2);
     assert!(memory.batches().iter().all(|b| b.len() == 4));
     r.flush();
@@ -73,7 +73,7 @@ fn a_lone_span_goes_out_after_the_scheduled_delay_without_a_flush() {
     }
     let memory = InMemoryExporter::default();
     let mut r = BatchReporter::new(memory.clone(), config(100, 50, 20, 5_000));
-    r.report(spans(1));
+    r.report(tracekit::SpanBatch::from(spans(1)));
     eventually("the span exported", || memory.spans().len() == 1);
     drop(r);
 }
@@ -108,10 +108,10 @@ fn a_full_queue_drops_and_counts_new_spans_and_never_blocks() {
     let stats = r.stats();
     let r = returns("reporting into a full queue", move || {
         let mut r = r;
-        r.report(spans(2)); // taken by the stuck export
+        r.report(tracekit::SpanBatch::from(spans(2))); // taken by the stuck export
         std::thread::sleep(Duration::from_millis(50));
         for _ in 0..5 {
-            r.report(spans(2));
+            r.report(tracekit::SpanBatch::from(spans(2)));
         }
         r
     });
@@ -149,7 +149,7 @@ fn failed_and_panicking_exports_drop_their_batch_and_the_next_one_goes_out() {
     }
     let mut r = BatchReporter::new(Failing { calls: 0 }, config(100, 3, 3_600_000, 5_000));
     for _ in 0..3 {
-        r.report(spans(3));
+        r.report(tracekit::SpanBatch::from(spans(3)));
         r.flush();
     }
     let s = r.stats().snapshot();
@@ -172,7 +172,7 @@ fn flush_and_shutdown_give_up_at_the_export_timeout_when_the_backend_hangs() {
     let stats = r.stats();
     returns("flush and drop with a hanging backend", move || {
         let mut r = r;
-        r.report(spans(5));
+        r.report(tracekit::SpanBatch::from(spans(5)));
         r.flush();
         drop(r);
     });

@@ -445,7 +445,7 @@ fn a_backend_that_is_down_costs_the_application_nothing_and_spans_are_counted() 
     std::thread::spawn(move || {
         let mut reporter = reporter;
         for _ in 0..50 {
-            reporter.report(trace());
+            reporter.report(tracekit::SpanBatch::from(trace()));
         }
         let _ = tx.send(reporter);
     });
@@ -486,7 +486,7 @@ fn shutdown_exports_everything_when_the_backend_is_up() {
     for _ in 0..10 {
         let t = trace();
         sent += t.len();
-        reporter.report(t);
+        reporter.report(tracekit::SpanBatch::from(t));
     }
     drop(reporter);
     let arrived: usize = stub

@@ -8,7 +8,7 @@ use std::io::Write;
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tracekit::{ConsoleReporter, Reporter, Span, SpanRecord, start_active_span, trace_fn};
+use tracekit::{ConsoleReporter, Reporter, Span, SpanBatch, start_active_span, trace_fn};
 
 const ON: bool = cfg!(feature = "trace-all");
 
@@ -38,7 +38,7 @@ struct Stalled {
     seen: Arc<Mutex<usize>>,
 }
 impl Reporter for Stalled {
-    fn report(&mut self, spans: Vec<SpanRecord>) {
+    fn report(&mut self, spans: SpanBatch) {
         if let Some(rx) = self.gate.lock().unwrap().take() {
             let _ = rx.recv();
         }
@@ -109,7 +109,7 @@ struct PanicsOnce {
     names: Arc<Mutex<Vec<String>>>,
 }
 impl Reporter for PanicsOnce {
-    fn report(&mut self, spans: Vec<SpanRecord>) {
+    fn report(&mut self, spans: SpanBatch) {
         let here = std::thread::current().id();
         let target = match self.panic_on {
             Some(t) => here == t,
@@ -181,7 +181,7 @@ fn a_reporter_panic_on_the_collector_thread_does_not_stop_reporting() {
 /// another library might.
 struct Reentrant(Arc<Mutex<usize>>);
 impl Reporter for Reentrant {
-    fn report(&mut self, spans: Vec<SpanRecord>) {
+    fn report(&mut self, spans: SpanBatch) {
         tracekit::flush();
         *self.0.lock().unwrap() += spans.len();
     }

@@ -5,7 +5,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
-use tracekit::{InMemoryReporter, Reporter, Span, SpanRecord, start_active_span, trace_fn};
+use tracekit::{InMemoryReporter, Reporter, Span, SpanBatch, start_active_span, trace_fn};
 
 const ON: bool = cfg!(feature = "trace-all");
 
@@ -136,7 +136,7 @@ fn flush_reaches_the_jobs_of_a_long_lived_worker() {
 /// wrapping another (a tee, an exporter that flushes its sink) may.
 struct FlushesBack(Arc<AtomicUsize>);
 impl Reporter for FlushesBack {
-    fn report(&mut self, spans: Vec<SpanRecord>) {
+    fn report(&mut self, spans: SpanBatch) {
         self.0.fetch_add(spans.len(), Ordering::SeqCst);
     }
     fn flush(&mut self) {
@@ -212,7 +212,7 @@ struct Stall {
     seen: Arc<AtomicUsize>,
 }
 impl Reporter for Stall {
-    fn report(&mut self, spans: Vec<SpanRecord>) {
+    fn report(&mut self, spans: SpanBatch) {
         let gate = self.go.lock().unwrap().take();
         if let Some(go) = gate {
             let _ = self.holding.send(());

@@ -2,8 +2,9 @@
 //! (<https://github.com/openzipkin/b3-propagation>).
 
 use super::{ExtractError, Extracted, Extractor, Injector};
-use crate::context::{DEBUG, SAMPLED, SpanContext};
+use crate::context::SpanContext;
 use crate::id::{SpanId, TraceId};
+use crate::raw::{DEBUG, SAMPLED};
 
 pub(crate) const B3: &str = "b3";
 pub(crate) const TRACE_ID: &str = "x-b3-traceid";

@@ -2,8 +2,9 @@
 //! `jaeger-debug-id`.
 
 use super::{ExtractError, Extracted, Extractor, Injector, baggage, percent};
-use crate::context::{DEBUG, SAMPLED, SpanContext};
+use crate::context::SpanContext;
 use crate::id::{SpanId, TraceId};
+use crate::raw::{DEBUG, SAMPLED};
 
 pub(crate) const UBER_TRACE_ID: &str = "uber-trace-id";
 pub(crate) const BAGGAGE_PREFIX: &str = "uberctx-";

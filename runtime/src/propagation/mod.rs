@@ -171,7 +171,7 @@ impl std::error::Error for ExtractError {}
 /// What the formats found so far, merged in order.
 #[derive(Default)]
 pub(crate) struct Extracted {
-    ids: Option<(TraceId, SpanId, u8, Option<Arc<str>>)>,
+    ids: Option<(TraceId, SpanId, u8, Option<Box<str>>)>,
     baggage: Baggage,
 }
 
@@ -181,7 +181,7 @@ impl Extracted {
         trace: TraceId,
         span: SpanId,
         flags: u8,
-        state: Option<Arc<str>>,
+        state: Option<Box<str>>,
     ) {
         self.ids = Some((trace, span, flags, state));
     }
@@ -368,12 +368,13 @@ impl Propagators {
         match found.ids {
             Some((trace_id, span_id, flags, state)) => {
                 let mut cx =
-                    SpanContext::remote(trace_id, span_id, flags & crate::context::SAMPLED != 0)
-                        .with_debug(flags & crate::context::DEBUG != 0);
-                cx.trace_state = state;
-                if !found.baggage.is_empty() {
-                    cx = cx.with_baggage(found.baggage);
+                    SpanContext::remote(trace_id, span_id, flags & crate::raw::SAMPLED != 0)
+                        .with_debug(flags & crate::raw::DEBUG != 0);
+                cx.inherited = crate::raw::Inherited {
+                    baggage: found.baggage,
+                    trace_state: state,
                 }
+                .shared();
                 Ok(cx)
             }
             None if self.formats.is_empty() => Err(ExtractError::Disabled),

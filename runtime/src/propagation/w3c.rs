@@ -2,9 +2,9 @@
 //! (<https://www.w3.org/TR/trace-context/>).
 
 use super::{ExtractError, Extracted, Extractor, Injector};
-use crate::context::{SAMPLED, SpanContext};
+use crate::context::SpanContext;
 use crate::id::{SpanId, TraceId};
-use std::sync::Arc;
+use crate::raw::SAMPLED;
 
 pub(crate) const TRACEPARENT: &str = "traceparent";
 pub(crate) const TRACESTATE: &str = "tracestate";
@@ -39,7 +39,7 @@ pub(crate) fn extract(carrier: &dyn Extractor, found: &mut Extracted) -> Result<
     };
     let (trace_id, span_id, flags) = parse_traceparent(value)?;
     let state = parse_tracestate(&carrier.get_all(TRACESTATE));
-    found.set_ids(trace_id, span_id, flags, state.map(Arc::from));
+    found.set_ids(trace_id, span_id, flags, state.map(String::into_boxed_str));
     Ok(())
 }
 

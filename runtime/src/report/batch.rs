@@ -1,4 +1,4 @@
-use crate::record::SpanRecord;
+use crate::record::{SpanBatch, SpanRecord};
 use crate::report::Reporter;
 use std::collections::VecDeque;
 use std::fmt;
@@ -296,7 +296,7 @@ impl BatchReporter {
 }
 
 impl Reporter for BatchReporter {
-    fn report(&mut self, spans: Vec<SpanRecord>) {
+    fn report(&mut self, spans: SpanBatch) {
         let sh = &self.shared;
         let counters = &sh.stats.0;
         let n = spans.len();
@@ -309,7 +309,7 @@ impl Reporter for BatchReporter {
         let mut q = sh.lock();
         let room = sh.config.max_queue_size.saturating_sub(q.spans.len());
         let dropped = n.saturating_sub(room);
-        q.spans.extend(spans.into_iter().take(room));
+        q.spans.extend(spans.iter().take(room));
         counters
             .queued
             .fetch_add((n - dropped) as u64, Ordering::Relaxed);

@@ -1,4 +1,4 @@
-use crate::record::SpanRecord;
+use crate::record::{SpanBatch, SpanRecord};
 use crate::report::Reporter;
 use crate::{SpanId, TraceId};
 use std::collections::HashMap;
@@ -160,9 +160,9 @@ fn is_local_root(s: &SpanRecord) -> bool {
 }
 
 impl Reporter for ConsoleReporter {
-    fn report(&mut self, spans: Vec<SpanRecord>) {
+    fn report(&mut self, spans: SpanBatch) {
         let mut done: Vec<(TraceId, SpanId)> = Vec::new();
-        for s in spans {
+        for s in spans.iter() {
             if is_local_root(&s) {
                 done.push((s.trace_id(), s.span_id()));
             }

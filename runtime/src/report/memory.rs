@@ -1,4 +1,4 @@
-use crate::record::SpanRecord;
+use crate::record::{SpanBatch, SpanRecord};
 use crate::report::Reporter;
 use std::sync::{Arc, Mutex};
 
@@ -48,10 +48,10 @@ impl InMemoryReporter {
 }
 
 impl Reporter for InMemoryReporter {
-    fn report(&mut self, spans: Vec<SpanRecord>) {
+    fn report(&mut self, spans: SpanBatch) {
         self.spans
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .extend(spans);
+            .extend(spans.iter());
     }
 }

@@ -1,0 +1,233 @@
+//! What a span is made of besides its ids: its kind, status, events and
+//! links. Leaf types, shared by every layer.
+
+use crate::clock::Stamp;
+use crate::value::{Key, Value};
+use crate::{SpanId, TraceId};
+use std::borrow::Cow;
+use std::fmt;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// What a span does in a distributed call, as OpenTelemetry names it.
+///
+/// ```
+/// let span = tracekit::Span::builder("GET /users").kind(tracekit::SpanKind::Server).start();
+/// # drop(span);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum SpanKind {
+    /// Work inside one service (the default).
+    #[default]
+    Internal,
+    /// Handling of a request from another service.
+    Server,
+    /// A request to another service.
+    Client,
+    /// Hand-off of a message to a queue.
+    Producer,
+    /// Processing of a message from a queue.
+    Consumer,
+}
+
+impl SpanKind {
+    /// The lowercase name (`"server"`, ...).
+    ///
+    /// ```
+    /// assert_eq!(tracekit::SpanKind::Client.as_str(), "client");
+    /// ```
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            SpanKind::Internal => "internal",
+            SpanKind::Server => "server",
+            SpanKind::Client => "client",
+            SpanKind::Producer => "producer",
+            SpanKind::Consumer => "consumer",
+        }
+    }
+}
+
+/// The outcome of a span.
+///
+/// ```
+/// let s = tracekit::Status::error("timeout");
+/// assert!(s.is_error());
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Status {
+    /// Nothing was said (the default).
+    #[default]
+    Unset,
+    /// Explicitly successful.
+    Ok,
+    /// Failed, with a description.
+    Error {
+        /// What went wrong, usually the error's `Display` text.
+        description: Cow<'static, str>,
+    },
+}
+
+impl Status {
+    /// An error status with this description.
+    ///
+    /// ```
+    /// assert_eq!(tracekit::Status::error("x"), tracekit::Status::Error { description: "x".into() });
+    /// ```
+    pub fn error(description: impl Into<Cow<'static, str>>) -> Status {
+        Status::Error {
+            description: description.into(),
+        }
+    }
+
+    /// Whether this is an error.
+    ///
+    /// ```
+    /// assert!(!tracekit::Status::Ok.is_error());
+    /// ```
+    pub fn is_error(&self) -> bool {
+        matches!(self, Status::Error { .. })
+    }
+}
+
+/// A timestamped log entry on a span, with key/value fields.
+///
+/// ```
+/// let ((), captured) = tracekit::testing::capture(|| {
+///     let span = tracekit::start_active_span("lookup");
+///     span.add_event("cache-miss", [("key", "user:42".into())]);
+/// });
+/// let event = &captured.span("lookup").events()[0];
+/// assert_eq!(event.name(), "cache-miss");
+/// assert_eq!(event.field("key").unwrap().to_string(), "user:42");
+/// ```
+#[derive(Clone, PartialEq)]
+pub struct Event {
+    pub(crate) name: Cow<'static, str>,
+    /// Wall time, filled in from `stamp` when the collector takes the span.
+    pub(crate) time: SystemTime,
+    pub(crate) stamp: Stamp,
+    pub(crate) fields: Vec<(Key, Value)>,
+}
+
+impl fmt::Debug for Event {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Event")
+            .field("name", &self.name)
+            .field("time", &self.time)
+            .field("fields", &self.fields)
+            .finish()
+    }
+}
+
+impl Event {
+    /// An event with fields as the API takes them.
+    pub(crate) fn with_fields(
+        name: Cow<'static, str>,
+        stamp: Stamp,
+        fields: impl IntoIterator<Item = (&'static str, Value)>,
+    ) -> Event {
+        let fields = fields
+            .into_iter()
+            .map(|(k, v)| (Key::Borrowed(k), v))
+            .collect();
+        Event::stamped(name, stamp, fields)
+    }
+
+    /// An event stamped by the span clock (or at an explicit time).
+    pub(crate) fn stamped(
+        name: Cow<'static, str>,
+        stamp: Stamp,
+        fields: Vec<(Key, Value)>,
+    ) -> Event {
+        Event {
+            name,
+            time: UNIX_EPOCH,
+            stamp,
+            fields,
+        }
+    }
+
+    /// The event's name.
+    ///
+    /// ```
+    /// # let ((), c) = tracekit::testing::capture(|| tracekit::start_active_span("s").add_event("e", []));
+    /// assert_eq!(c.span("s").events()[0].name(), "e");
+    /// ```
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// When it happened.
+    ///
+    /// ```
+    /// # let ((), c) = tracekit::testing::capture(|| tracekit::start_active_span("s").add_event("e", []));
+    /// let e = &c.span("s").events()[0];
+    /// assert!(e.time() >= c.span("s").start());
+    /// ```
+    pub fn time(&self) -> SystemTime {
+        self.time
+    }
+
+    /// Its fields, in the order given.
+    ///
+    /// ```
+    /// # let ((), c) = tracekit::testing::capture(|| tracekit::start_active_span("s").add_event("e", [("k", 1.into())]));
+    /// assert_eq!(c.span("s").events()[0].fields().len(), 1);
+    /// ```
+    pub fn fields(&self) -> &[(Key, Value)] {
+        &self.fields
+    }
+
+    /// The field with this key.
+    ///
+    /// ```
+    /// # let ((), c) = tracekit::testing::capture(|| tracekit::start_active_span("s").add_event("e", [("k", 1.into())]));
+    /// assert_eq!(c.span("s").events()[0].field("k"), Some(&tracekit::Value::I64(1)));
+    /// ```
+    pub fn field(&self, key: &str) -> Option<&Value> {
+        self.fields.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+    }
+}
+
+/// A `follows_from` reference from one span to another (an OpenTelemetry link).
+///
+/// ```
+/// let ((), c) = tracekit::testing::capture(|| {
+///     let first = tracekit::Span::start("enqueue");
+///     let cx = first.context().unwrap();
+///     drop(first);
+///     let _job = tracekit::Span::builder("job").root().follows_from(&cx).start();
+/// });
+/// let link = &c.span("job").links()[0];
+/// assert_eq!(link.span_id(), c.span("enqueue").span_id());
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Link {
+    pub(crate) trace_id: TraceId,
+    pub(crate) span_id: SpanId,
+}
+
+impl Link {
+    /// The trace of the referenced span.
+    ///
+    /// ```
+    /// # let ((), c) = tracekit::testing::capture(|| {
+    /// #     let a = tracekit::Span::start("a"); let cx = a.context().unwrap(); drop(a);
+    /// #     let _b = tracekit::Span::builder("b").follows_from(&cx).start(); });
+    /// assert_eq!(c.span("b").links()[0].trace_id(), c.span("a").trace_id());
+    /// ```
+    pub fn trace_id(&self) -> TraceId {
+        self.trace_id
+    }
+
+    /// The referenced span.
+    ///
+    /// ```
+    /// # let ((), c) = tracekit::testing::capture(|| {
+    /// #     let a = tracekit::Span::start("a"); let cx = a.context().unwrap(); drop(a);
+    /// #     let _b = tracekit::Span::builder("b").follows_from(&cx).start(); });
+    /// assert_eq!(c.span("b").links()[0].span_id(), c.span("a").span_id());
+    /// ```
+    pub fn span_id(&self) -> SpanId {
+        self.span_id
+    }
+}

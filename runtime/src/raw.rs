@@ -1,0 +1,217 @@
+//! Spans as a thread records them: a record written when the span starts and
+//! completed in place when it ends, tags in one arena beside the records,
+//! handed to the collector a batch at a time. Shared by the thread state
+//! (`local`), which writes them, and the collector and reporters, which
+//! read them; it depends on neither.
+
+use crate::baggage::Baggage;
+use crate::clock::Stamp;
+use crate::parts::{Event, Link, SpanKind, Status};
+use crate::trace_point::Metadata;
+use crate::value::{Key, Value};
+use crate::{SpanId, TraceId};
+use std::borrow::Cow;
+use std::sync::Arc;
+
+/// The trace is sampled: its spans are recorded and reported.
+pub(crate) const SAMPLED: u8 = 0x01;
+/// The trace is marked for debugging (Jaeger's debug flag).
+pub(crate) const DEBUG: u8 = 0x02;
+
+/// What a span hands down to every descendant besides its ids: baggage and
+/// the W3C trace state. Shared; copied only when a span changes it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Inherited {
+    pub(crate) baggage: Baggage,
+    pub(crate) trace_state: Option<Box<str>>,
+}
+
+impl Inherited {
+    /// `None` when there is nothing to hand down.
+    pub(crate) fn shared(self) -> Option<Arc<Inherited>> {
+        (!self.baggage.is_empty() || self.trace_state.is_some()).then(|| Arc::new(self))
+    }
+}
+
+/// One span as recorded: 96 bytes, no field wider than 8-byte aligned.
+pub(crate) struct RawSpan {
+    pub(crate) trace_id: TraceId,
+    pub(crate) span_id: SpanId,
+    pub(crate) parent_id: Option<SpanId>,
+    pub(crate) start: Stamp,
+    /// [`Stamp::OPEN`] until the span finishes.
+    pub(crate) end: Stamp,
+    pub(crate) name: &'static str,
+    pub(crate) meta: Option<&'static Metadata>,
+    pub(crate) inherited: Option<Arc<Inherited>>,
+    pub(crate) extras: Option<Box<Extras>>,
+    pub(crate) capture: u32,
+    pub(crate) flags: u8,
+    pub(crate) kind: SpanKind,
+    pub(crate) remote_parent: bool,
+}
+
+/// The rarely used parts of a span, allocated on first use.
+#[derive(Default)]
+pub(crate) struct Extras {
+    /// A name made at run time (a static name lives in the record).
+    pub(crate) name: Option<Cow<'static, str>>,
+    pub(crate) events: Vec<Event>,
+    pub(crate) links: Vec<Link>,
+    pub(crate) status: Status,
+}
+
+impl RawSpan {
+    pub(crate) fn extras(&mut self) -> &mut Extras {
+        self.extras.get_or_insert_with(Default::default)
+    }
+
+    /// Sets the name; a static one costs nothing, an owned one an allocation.
+    pub(crate) fn set_name(&mut self, name: Cow<'static, str>) {
+        match name {
+            Cow::Borrowed(s) => self.name = s,
+            owned => self.extras().name = Some(owned),
+        }
+    }
+
+    /// Applies a change other than a tag (tags live outside the record).
+    pub(crate) fn apply(&mut self, edit: Edit) {
+        match edit {
+            Edit::Tag(..) => {}
+            Edit::Event(e) => self.extras().events.push(e),
+            Edit::Status(s) => self.extras().status = s,
+            Edit::Link(l) => self.extras().links.push(l),
+            Edit::Inherited(i) => self.inherited = i,
+        }
+    }
+
+    pub(crate) fn is_sampled(&self) -> bool {
+        self.flags & SAMPLED != 0
+    }
+}
+
+/// A tag in a batch's arena, with the index of its span in the batch.
+pub(crate) struct Tag {
+    pub(crate) span: u32,
+    pub(crate) key: Key,
+    pub(crate) value: Value,
+}
+
+/// A change to a span after it started.
+pub(crate) enum Edit {
+    Tag(Key, Value),
+    Event(Event),
+    Status(Status),
+    Link(Link),
+    Inherited(Option<Arc<Inherited>>),
+}
+
+/// Spans recorded on one thread since its last hand-over, and their tags.
+#[derive(Default)]
+pub(crate) struct Batch {
+    pub(crate) spans: Vec<RawSpan>,
+    pub(crate) tags: Vec<Tag>,
+    /// Holds spans of a `testing::capture`, which are never dropped.
+    pub(crate) captured: bool,
+}
+
+impl Batch {
+    pub(crate) fn with_capacity(spans: usize, tags: usize) -> Batch {
+        Batch {
+            spans: Vec::with_capacity(spans),
+            tags: Vec::with_capacity(tags),
+            captured: false,
+        }
+    }
+
+    /// Adds a finished span and its tags.
+    pub(crate) fn push(&mut self, raw: RawSpan, tags: Vec<(Key, Value)>) {
+        let span = self.spans.len() as u32;
+        self.captured |= raw.capture != 0;
+        self.spans.push(raw);
+        self.tags.extend(
+            tags.into_iter()
+                .map(|(key, value)| Tag { span, key, value }),
+        );
+    }
+}
+
+/// An error broken into what a span records: tag `error = true`, an error
+/// status with the error's text, and an `exception` event with its type,
+/// message and `source()` chain. Built before the thread state is touched,
+/// because formatting an error runs user code.
+pub(crate) struct ErrorParts {
+    type_name: Cow<'static, str>,
+    message: String,
+    sources: Vec<String>,
+}
+
+impl ErrorParts {
+    pub(crate) fn of<E: std::error::Error + ?Sized>(error: &E) -> ErrorParts {
+        ErrorParts::chain(
+            std::any::type_name::<E>(),
+            error.to_string(),
+            error.source(),
+        )
+    }
+
+    /// [`ErrorParts::of`] for an error already behind a `dyn`.
+    pub(crate) fn of_dyn(error: &dyn std::error::Error, type_name: &'static str) -> ErrorParts {
+        ErrorParts::chain(type_name, error.to_string(), error.source())
+    }
+
+    /// The non-generic part: one copy for every error type.
+    #[inline(never)]
+    fn chain(
+        type_name: &'static str,
+        message: String,
+        mut next: Option<&dyn std::error::Error>,
+    ) -> ErrorParts {
+        let mut sources = Vec::new();
+        while let Some(e) = next {
+            sources.push(e.to_string());
+            next = e.source();
+            if sources.len() >= 32 {
+                break; // a cyclic or absurd chain must not hang the program
+            }
+        }
+        ErrorParts {
+            type_name: Cow::Borrowed(type_name),
+            message,
+            sources,
+        }
+    }
+
+    pub(crate) fn message(type_name: &'static str, message: String) -> ErrorParts {
+        ErrorParts {
+            type_name: Cow::Borrowed(type_name),
+            message,
+            sources: Vec::new(),
+        }
+    }
+
+    /// The changes that record the error, stamped now.
+    pub(crate) fn into_edits(self) -> [Edit; 3] {
+        let mut fields: Vec<(Key, Value)> = Vec::with_capacity(2 + self.sources.len());
+        fields.push((Cow::Borrowed("exception.type"), Value::Str(self.type_name)));
+        fields.push((
+            Cow::Borrowed("exception.message"),
+            Value::from(self.message.clone()),
+        ));
+        for (i, s) in self.sources.into_iter().enumerate() {
+            fields.push((
+                Cow::Owned(format!("exception.source.{}", i + 1)),
+                Value::from(s),
+            ));
+        }
+        [
+            Edit::Tag(Cow::Borrowed("error"), Value::Bool(true)),
+            Edit::Status(Status::error(self.message)),
+            Edit::Event(Event::stamped(
+                Cow::Borrowed("exception"),
+                Stamp::now(),
+                fields,
+            )),
+        ]
+    }
+}

@@ -1,0 +1,97 @@
+//! Setting up where spans go: installing the reporter, and flushing. These
+//! touch both this thread's state (its finished spans are handed over first)
+//! and the collector, so they sit above both.
+
+use crate::collector;
+use crate::report::Reporter;
+
+/// Installs the global reporter and starts the background collector.
+/// Dropping the guard delivers every span finished so far and uninstalls the
+/// reporter.
+///
+/// There is one reporter at a time. Installing another replaces it: the
+/// earlier one gets every span finished before the call, is flushed, and
+/// dropped; its guard then does nothing. Each guard uninstalls only the
+/// reporter it installed, so guards may drop in any order: dropping an
+/// older guard leaves a newer reporter in place, and dropping the newest
+/// leaves no reporter (the one it replaced is gone, not restored). To send
+/// spans to several places, install one reporter that forwards to them.
+///
+/// ```
+/// let memory = tracekit::InMemoryReporter::new();
+/// {
+///     let _guard = tracekit::set_reporter(memory.clone());
+///     let _s = tracekit::start_active_span("job");
+/// }
+/// assert!(memory.spans().iter().any(|s| s.name() == "job"));
+/// ```
+#[must_use = "the reporter is flushed and uninstalled when the guard drops"]
+pub fn set_reporter(reporter: impl Reporter) -> ReporterGuard {
+    if !crate::ENABLED {
+        return ReporterGuard { generation: 0 };
+    }
+    crate::panic::install_hook();
+    flush();
+    let (generation, old) = collector::install(Box::new(reporter));
+    // Outside the collector's lock: the old reporter's `flush` and `drop`
+    // may call `tracekit::flush()` themselves.
+    if let Some(mut old) = old {
+        old.flush();
+    }
+    ReporterGuard { generation }
+}
+
+/// Delivers every span finished so far on this thread, and every span other
+/// threads have handed over, to the reporter, then flushes it.
+///
+/// A thread hands its finished spans over when its last open span (a guard
+/// on its call stack) closes and when a future it polls starts to wait; a
+/// thread that stays inside one long span (a worker's loop, a server's
+/// `main` span) hands over what finished under it with the first span it
+/// finishes after about 50-100 ms. Spans finished under a span that is still
+/// open on a thread that has stopped tracing altogether wait for that span.
+///
+/// ```
+/// tracekit::flush();
+/// ```
+pub fn flush() {
+    if crate::ENABLED {
+        crate::local::flush_thread();
+        collector::deliver();
+    }
+}
+
+/// Flushes and uninstalls the reporter when dropped; see [`set_reporter`].
+pub struct ReporterGuard {
+    /// The generation of the reporter this guard installed; 0 for none.
+    generation: u64,
+}
+
+impl ReporterGuard {
+    /// Delivers every span finished so far, then uninstalls and drops the
+    /// reporter (for a [`BatchReporter`](crate::BatchReporter), after its
+    /// last export, bounded by the export timeout). The same as dropping the
+    /// guard, said out loud.
+    ///
+    /// ```
+    /// let memory = tracekit::InMemoryReporter::new();
+    /// let guard = tracekit::set_reporter(memory.clone());
+    /// drop(tracekit::Span::start("last words"));
+    /// guard.shutdown();
+    /// assert!(memory.spans().iter().any(|s| s.name() == "last words"));
+    /// ```
+    pub fn shutdown(self) {}
+}
+
+impl Drop for ReporterGuard {
+    fn drop(&mut self) {
+        if self.generation == 0 {
+            return;
+        }
+        flush();
+        // Flushed and dropped outside the lock, as in `set_reporter`.
+        if let Some(mut mine) = collector::uninstall(self.generation) {
+            mine.flush();
+        }
+    }
+}
