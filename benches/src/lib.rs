@@ -13,6 +13,10 @@ use std::hint::black_box;
 /// Calls per root span.
 pub const CALLS_PER_ROOT: u64 = 100;
 
+/// How often (in roots) the instruction counter makes every contender
+/// deliver what it has; see [`Harness::keep_up`].
+pub const KEEP_UP_ROOTS: u64 = 64;
+
 /// The untraced baseline.
 #[inline(never)]
 pub fn plain_add(a: u64, b: u64) -> u64 {
@@ -27,46 +31,10 @@ pub fn tracekit_add(a: u64, b: u64) -> u64 {
     black_box(a) ^ b
 }
 
-/// fastrace: bare `#[trace]`.
-#[fastrace::trace]
-#[inline(never)]
-pub fn fastrace_add(a: u64, b: u64) -> u64 {
-    black_box(a) ^ b
-}
-
-/// fastrace with the two arguments as properties.
-#[fastrace::trace(properties = { "a": "{a}", "b": "{b}" })]
-#[inline(never)]
-pub fn fastrace_props_add(a: u64, b: u64) -> u64 {
-    black_box(a) ^ b
-}
-
-/// tracing: `#[instrument]` records both arguments as fields.
-#[tracing::instrument]
-#[inline(never)]
-pub fn tracing_add(a: u64, b: u64) -> u64 {
-    black_box(a) ^ b
-}
-
 /// An `async fn` awaited under the root; the body does not suspend, so the
 /// cost measured is the tracing around it.
 #[tracekit::trace_fn]
 pub async fn tracekit_add_async(a: u64, b: u64) -> u64 {
-    black_box(a) ^ b
-}
-
-#[fastrace::trace]
-pub async fn fastrace_add_async(a: u64, b: u64) -> u64 {
-    black_box(a) ^ b
-}
-
-#[fastrace::trace(properties = { "a": "{a}", "b": "{b}" })]
-pub async fn fastrace_props_add_async(a: u64, b: u64) -> u64 {
-    black_box(a) ^ b
-}
-
-#[tracing::instrument]
-pub async fn tracing_add_async(a: u64, b: u64) -> u64 {
     black_box(a) ^ b
 }
 
@@ -88,24 +56,6 @@ impl Adder {
 }
 
 impl Adder {
-    #[fastrace::trace]
-    #[inline(never)]
-    pub fn fastrace_add(&self, a: u64, b: u64) -> u64 {
-        black_box(a) ^ b ^ self.salt
-    }
-
-    #[fastrace::trace(properties = { "a": "{a}", "b": "{b}" })]
-    #[inline(never)]
-    pub fn fastrace_props_add(&self, a: u64, b: u64) -> u64 {
-        black_box(a) ^ b ^ self.salt
-    }
-
-    #[tracing::instrument(skip(self))]
-    #[inline(never)]
-    pub fn tracing_add(&self, a: u64, b: u64) -> u64 {
-        black_box(a) ^ b ^ self.salt
-    }
-
     #[inline(never)]
     pub fn plain_add(&self, a: u64, b: u64) -> u64 {
         black_box(a) ^ b ^ self.salt
@@ -157,6 +107,9 @@ impl Workload {
     }
 }
 
+#[cfg(feature = "peers")]
+mod peers;
+
 /// The contenders, by the name the reports use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Contender {
@@ -190,6 +143,11 @@ impl Contender {
         }
     }
 
+    /// Whether this build can run it (peers need the `peers` feature).
+    pub fn available(self) -> bool {
+        matches!(self, Contender::Untraced | Contender::Tracekit) || cfg!(feature = "peers")
+    }
+
     pub fn from_name(name: &str) -> Option<Contender> {
         Contender::ALL
             .into_iter()
@@ -204,67 +162,28 @@ impl tracekit::Reporter for TracekitDiscard {
     }
 }
 
-struct FastraceDiscard;
-impl fastrace::collector::Reporter for FastraceDiscard {
-    fn report(&mut self, spans: Vec<fastrace::collector::SpanRecord>) {
-        black_box(spans);
-    }
-}
-
-#[derive(Debug)]
-struct OtelDiscard;
-impl opentelemetry_sdk::trace::SpanExporter for OtelDiscard {
-    async fn export(
-        &self,
-        batch: Vec<opentelemetry_sdk::trace::SpanData>,
-    ) -> opentelemetry_sdk::error::OTelSdkResult {
-        black_box(batch);
-        Ok(())
-    }
-}
-
 /// A contender set up to run: its reporter or subscriber installed.
 pub struct Harness {
     contender: Contender,
     _tracekit: Option<tracekit::ReporterGuard>,
-    _tracing: Option<tracing::subscriber::DefaultGuard>,
-    otel: Option<opentelemetry_sdk::trace::SdkTracerProvider>,
+    #[cfg(feature = "peers")]
+    peers: peers::Installed,
 }
 
 impl Harness {
-    /// Installs what the contender needs on this thread.
-    pub fn new(contender: Contender) -> Harness {
-        use tracing_subscriber::layer::SubscriberExt;
-        let mut h = Harness {
-            contender,
-            _tracekit: None,
-            _tracing: None,
-            otel: None,
-        };
-        match contender {
-            Contender::Tracekit => h._tracekit = Some(tracekit::set_reporter(TracekitDiscard)),
-            Contender::FastraceBare | Contender::FastraceProps => {
-                fastrace::set_reporter(FastraceDiscard, fastrace::collector::Config::default())
-            }
-            Contender::TracingRegistry => {
-                h._tracing = Some(tracing::subscriber::set_default(
-                    tracing_subscriber::registry(),
-                ))
-            }
-            Contender::TracingOtel => {
-                use opentelemetry::trace::TracerProvider as _;
-                let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder()
-                    .with_batch_exporter(OtelDiscard)
-                    .build();
-                let tracer = provider.tracer("bench");
-                let subscriber = tracing_subscriber::registry()
-                    .with(tracing_opentelemetry::layer().with_tracer(tracer));
-                h._tracing = Some(tracing::subscriber::set_default(subscriber));
-                h.otel = Some(provider);
-            }
-            Contender::Untraced => {}
+    /// Installs what the contender needs on this thread. Peers need the
+    /// `peers` feature: `None` without it.
+    pub fn new(contender: Contender) -> Option<Harness> {
+        if !contender.available() {
+            return None;
         }
-        h
+        Some(Harness {
+            contender,
+            _tracekit: (contender == Contender::Tracekit)
+                .then(|| tracekit::set_reporter(TracekitDiscard)),
+            #[cfg(feature = "peers")]
+            peers: peers::Installed::new(contender),
+        })
     }
 
     /// One root span with [`CALLS_PER_ROOT`] traced calls of `workload`.
@@ -304,41 +223,39 @@ impl Harness {
                 let _root = tracekit::start_active_span("root");
                 calls!(tracekit_add, tracekit_add_async, tracekit_add)
             }
-            Contender::FastraceBare => {
-                let root = fastrace::Span::root("root", fastrace::prelude::SpanContext::random());
-                let _g = root.set_local_parent();
-                calls!(fastrace_add, fastrace_add_async, fastrace_add)
-            }
-            Contender::FastraceProps => {
-                let root = fastrace::Span::root("root", fastrace::prelude::SpanContext::random());
-                let _g = root.set_local_parent();
-                calls!(
-                    fastrace_props_add,
-                    fastrace_props_add_async,
-                    fastrace_props_add
-                )
-            }
-            Contender::TracingRegistry | Contender::TracingOtel => {
-                let root = tracing::info_span!("root");
-                let _e = root.enter();
-                calls!(tracing_add, tracing_add_async, tracing_add)
-            }
+            #[cfg(feature = "peers")]
+            peer => acc += peers::run(peer, workload, adder),
+            #[cfg(not(feature = "peers"))]
+            _ => {}
         }
         acc
     }
 
+    /// Called every [`KEEP_UP_ROOTS`] roots by the instruction counter, so
+    /// that every span is delivered and counted, the same way in every run.
+    /// tracekit's queue is bounded: under valgrind, which runs one thread at
+    /// a time, its collector would fall behind and batches would be dropped
+    /// (cheaply), so it delivers here, on the measured thread. fastrace
+    /// queues without bound and tracing's registry keeps nothing, so they
+    /// need nothing here; they deliver at the final flush.
+    pub fn keep_up(&self) {
+        if self.contender == Contender::Tracekit {
+            tracekit::flush();
+        }
+    }
+
+    /// Spans dropped since the start, where the contender counts them.
+    pub fn dropped(&self) -> Option<u64> {
+        (self.contender == Contender::Tracekit).then(|| tracekit::collector_stats().spans_dropped)
+    }
+
     /// Delivers everything recorded so far to the discarding sink.
     pub fn flush(&self) {
-        match self.contender {
-            Contender::Tracekit => tracekit::flush(),
-            Contender::FastraceBare | Contender::FastraceProps => fastrace::flush(),
-            Contender::TracingOtel => {
-                if let Some(p) = &self.otel {
-                    let _ = p.force_flush();
-                }
-            }
-            _ => {}
+        if self.contender == Contender::Tracekit {
+            tracekit::flush();
         }
+        #[cfg(feature = "peers")]
+        self.peers.flush(self.contender);
     }
 }
 

@@ -292,6 +292,7 @@ pub fn body(sig: &Signature, block: &Block, opts: &Options, site: &Site) -> Toke
         }
     }));
 
+    let n_values = values.len();
     let span = sig.ident.span();
     let meta = quote_spanned! {span=>
         static __TK_META: #private::Metadata = #private::Metadata::new(
@@ -343,8 +344,8 @@ pub fn body(sig: &Signature, block: &Block, opts: &Options, site: &Site) -> Toke
     });
     let args = (!values.is_empty()).then(|| {
         let call = match &shape {
-            Shape::Sync => quote!(#guard.args(&__TK_META, &mut [#(#values),*])),
-            _ => quote!(#private::span_args(&mut #guard, &__TK_META, &mut [#(#values),*])),
+            Shape::Sync => quote!(#guard.args([#(#values),*])),
+            _ => quote!(#private::span_args(&mut #guard, &__TK_META, [#(#values),*])),
         };
         quote! {
             if #guard.is_recording() {
@@ -380,7 +381,7 @@ pub fn body(sig: &Signature, block: &Block, opts: &Options, site: &Site) -> Toke
             quote! {
                 {
                     #meta
-                    let mut #guard = #private::LocalGuard::enter(&__TK_META);
+                    let mut #guard = #private::LocalGuard::<#n_values>::enter(&__TK_META);
                     #args
                     let __tk_ret = #private::call(#body);
                     #[allow(unreachable_code)]

@@ -9,6 +9,7 @@
 //! the user into one `u64`: the top bit marks the explicit form.
 
 use once_cell::sync::Lazy;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 const EXPLICIT: u64 = 1 << 63;
@@ -85,9 +86,30 @@ static ANCHOR: Lazy<Anchor> = Lazy::new(|| {
     }
 });
 
+/// The clock source once [`ANCHOR`] is set: the hot path reads this flag
+/// instead of going through the `Lazy` on every stamp.
+static USE_TSC: AtomicU8 = AtomicU8::new(UNKNOWN);
+const UNKNOWN: u8 = 0;
+const TSC: u8 = 1;
+const MONOTONIC: u8 = 2;
+
 #[inline]
 fn ticks() -> u64 {
+    if USE_TSC.load(Ordering::Relaxed) == TSC {
+        read_tsc()
+    } else {
+        ticks_slow()
+    }
+}
+
+#[cold]
+fn ticks_slow() -> u64 {
     let anchor = &*ANCHOR;
+    let flag = match anchor.source {
+        Source::Tsc => TSC,
+        Source::Monotonic => MONOTONIC,
+    };
+    USE_TSC.store(flag, Ordering::Relaxed);
     match anchor.source {
         Source::Tsc => read_tsc(),
         Source::Monotonic => anchor.instant.elapsed().as_nanos() as u64,

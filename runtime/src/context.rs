@@ -3,182 +3,14 @@
 //! task), and [`CurrentSpan`] (the innermost active span, from anywhere).
 //! The per-thread stack behind them lives in `local`.
 
-use crate::baggage::Baggage;
 use crate::clock::Stamp;
-use crate::local::{Frame, State, Token, pop_frame, with_state};
+use crate::local::{State, Token, pop_local, with_state};
 use crate::parts::{Event, SpanKind, Status};
-use crate::raw::{DEBUG, Edit, ErrorParts, Inherited, SAMPLED};
+use crate::raw::{Edit, ErrorParts};
+pub use crate::span_context::SpanContext;
 use crate::value::{Key, Value};
-use crate::{SpanId, TraceId};
 use std::borrow::Cow;
 use std::marker::PhantomData;
-use std::sync::Arc;
-
-/// The identity of a span that child spans and other processes need: trace and
-/// span ids, trace flags, baggage and W3C trace state.
-///
-/// ```
-/// let span = tracekit::Span::start("work");
-/// let cx: tracekit::SpanContext = span.context().unwrap();
-/// assert!(cx.is_sampled());
-/// assert_eq!(cx.span_id().to_string().len(), 16);
-/// ```
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SpanContext {
-    pub(crate) trace_id: TraceId,
-    pub(crate) span_id: SpanId,
-    pub(crate) flags: u8,
-    pub(crate) remote: bool,
-    pub(crate) inherited: Option<Arc<Inherited>>,
-}
-
-impl SpanContext {
-    /// A context received from another process (for example parsed from
-    /// headers): spans started under it are children of a remote parent.
-    ///
-    /// ```
-    /// use tracekit::{SpanContext, SpanId, TraceId};
-    /// let cx = SpanContext::remote(TraceId::from_u128(1).unwrap(), SpanId::from_u64(2).unwrap(), true);
-    /// let ((), c) = tracekit::testing::capture(|| drop(tracekit::Span::builder("handler").child_of(&cx).start()));
-    /// assert_eq!(c.span("handler").parent_id(), Some(cx.span_id()));
-    /// assert!(c.span("handler").has_remote_parent());
-    /// ```
-    pub fn remote(trace_id: TraceId, span_id: SpanId, sampled: bool) -> SpanContext {
-        SpanContext {
-            trace_id,
-            span_id,
-            flags: if sampled { SAMPLED } else { 0 },
-            remote: true,
-            inherited: None,
-        }
-    }
-
-    /// The trace id.
-    ///
-    /// ```
-    /// let s = tracekit::Span::start("a");
-    /// assert_eq!(s.context().unwrap().trace_id().to_string().len(), 32);
-    /// ```
-    pub fn trace_id(&self) -> TraceId {
-        self.trace_id
-    }
-
-    /// The span id.
-    ///
-    /// ```
-    /// let s = tracekit::Span::start("a");
-    /// assert_eq!(s.context().unwrap().span_id().to_string().len(), 16);
-    /// ```
-    pub fn span_id(&self) -> SpanId {
-        self.span_id
-    }
-
-    /// Whether the trace is sampled (recorded and reported).
-    ///
-    /// ```
-    /// assert!(tracekit::Span::start("a").context().unwrap().is_sampled());
-    /// ```
-    pub fn is_sampled(&self) -> bool {
-        self.flags & SAMPLED != 0
-    }
-
-    /// Whether the trace was marked for debugging (Jaeger's debug flag).
-    ///
-    /// ```
-    /// assert!(!tracekit::Span::start("a").context().unwrap().is_debug());
-    /// ```
-    pub fn is_debug(&self) -> bool {
-        self.flags & DEBUG != 0
-    }
-
-    /// Whether this context came from another process.
-    ///
-    /// ```
-    /// assert!(!tracekit::Span::start("a").context().unwrap().is_remote());
-    /// ```
-    pub fn is_remote(&self) -> bool {
-        self.remote
-    }
-
-    /// The baggage item with this key.
-    ///
-    /// ```
-    /// let s = tracekit::Span::start("a");
-    /// assert_eq!(s.context().unwrap().baggage_item("k"), None);
-    /// ```
-    pub fn baggage_item(&self, key: &str) -> Option<&str> {
-        self.baggage().get(key)
-    }
-
-    /// The baggage, empty when there is none.
-    ///
-    /// ```
-    /// assert!(tracekit::Span::start("a").context().unwrap().baggage().is_empty());
-    /// ```
-    pub fn baggage(&self) -> &Baggage {
-        static EMPTY: Baggage = Baggage::EMPTY;
-        self.inherited.as_deref().map_or(&EMPTY, |i| &i.baggage)
-    }
-
-    /// A copy carrying this baggage.
-    ///
-    /// ```
-    /// use tracekit::{Baggage, SpanContext, SpanId, TraceId};
-    /// let cx = SpanContext::remote(TraceId::random(), SpanId::random(), true)
-    ///     .with_baggage(Baggage::default().with("tenant", "acme"));
-    /// assert_eq!(cx.baggage_item("tenant"), Some("acme"));
-    /// ```
-    pub fn with_baggage(mut self, baggage: Baggage) -> SpanContext {
-        let mut inherited = self.inherited.as_deref().cloned().unwrap_or_default();
-        inherited.baggage = baggage;
-        self.inherited = inherited.shared();
-        self
-    }
-
-    /// A copy with the debug flag set or cleared (a debug trace is always sampled).
-    ///
-    /// ```
-    /// use tracekit::{SpanContext, SpanId, TraceId};
-    /// let cx = SpanContext::remote(TraceId::random(), SpanId::random(), false).with_debug(true);
-    /// assert!(cx.is_debug() && cx.is_sampled());
-    /// ```
-    pub fn with_debug(mut self, debug: bool) -> SpanContext {
-        if debug {
-            self.flags |= DEBUG | SAMPLED;
-        } else {
-            self.flags &= !DEBUG;
-        }
-        self
-    }
-
-    /// The W3C `tracestate` value carried along, if any.
-    ///
-    /// ```
-    /// use tracekit::{SpanContext, SpanId, TraceId};
-    /// let cx = SpanContext::remote(TraceId::random(), SpanId::random(), true).with_trace_state("vendor=1");
-    /// assert_eq!(cx.trace_state(), Some("vendor=1"));
-    /// ```
-    pub fn trace_state(&self) -> Option<&str> {
-        self.inherited
-            .as_deref()
-            .and_then(|i| i.trace_state.as_deref())
-    }
-
-    /// A copy carrying this W3C `tracestate` value (empty clears it).
-    ///
-    /// ```
-    /// use tracekit::{SpanContext, SpanId, TraceId};
-    /// let cx = SpanContext::remote(TraceId::random(), SpanId::random(), true).with_trace_state("");
-    /// assert_eq!(cx.trace_state(), None);
-    /// ```
-    pub fn with_trace_state(mut self, state: impl Into<String>) -> SpanContext {
-        let state = state.into();
-        let mut inherited = self.inherited.as_deref().cloned().unwrap_or_default();
-        inherited.trace_state = (!state.is_empty()).then(|| state.into_boxed_str());
-        self.inherited = inherited.shared();
-        self
-    }
-}
 
 /// A snapshot of "where we are" on this thread: the current span (if any),
 /// to be re-entered on another thread or task so work there joins the trace.
@@ -211,12 +43,12 @@ impl Context {
         if !crate::ENABLED {
             return Context::default();
         }
-        with_state(|s| match s.stack.last() {
+        with_state(|s| match s.stack.len().checked_sub(1) {
             // An attached empty context has no span: it propagates as "no
             // parent", with its capture.
-            Some(f) => Context {
-                span: span_context(f),
-                capture: f.capture,
+            Some(top) => Context {
+                span: s.span_context(top),
+                capture: s.capture_of(top),
             },
             None => Context {
                 span: None,
@@ -314,21 +146,10 @@ impl Drop for ContextGuard {
     fn drop(&mut self) {
         match (self.token, self.poll) {
             (0, _) => {}
-            (token, true) => drop(with_state(|s| s.pop_poll(token))),
-            (token, false) => drop(pop_frame(token, None)),
+            (token, true) => drop(with_state(|s| s.pop_poll(token, false))),
+            (token, false) => pop_local(token, None),
         }
     }
-}
-
-/// The context of a frame's span; `None` for an attached empty context.
-pub(crate) fn span_context(frame: &Frame) -> Option<SpanContext> {
-    Some(SpanContext {
-        trace_id: frame.trace_id,
-        span_id: frame.span_id?,
-        flags: frame.flags,
-        remote: frame.remote,
-        inherited: frame.inherited.clone(),
-    })
 }
 
 /// A handle on the innermost active span of this thread, to tag it or log to
@@ -365,7 +186,7 @@ impl CurrentSpan {
         }
         with_state(|s| {
             let top = s.stack.len().checked_sub(1)?;
-            s.stack[top].is_recording().then(|| f(s, top))
+            s.is_recording(top).then(|| f(s, top))
         })
         .flatten()
     }
@@ -389,7 +210,13 @@ impl CurrentSpan {
         if !crate::ENABLED {
             return None;
         }
-        with_state(|s| s.stack.last().and_then(span_context)).flatten()
+        with_state(|s| {
+            s.stack
+                .len()
+                .checked_sub(1)
+                .and_then(|top| s.span_context(top))
+        })
+        .flatten()
     }
 
     /// Sets a tag on the active span.

@@ -113,7 +113,7 @@ impl Drop for Current<'_> {
     #[inline]
     fn drop(&mut self) {
         if self.token != 0 {
-            let edits = with_state(|s| s.pop_poll(self.token)).unwrap_or_default();
+            let edits = with_state(|s| s.pop_poll(self.token, true)).unwrap_or_default();
             self.span.take_edits(edits);
         }
         if !self.returned {

@@ -59,6 +59,7 @@ mod id;
 mod parts;
 mod raw;
 mod record;
+mod span_context;
 mod trace_point;
 mod value;
 // Where finished spans go (reporters), and how they get there (the

@@ -21,7 +21,8 @@
 use crate::clock::Stamp;
 use crate::collector;
 use crate::parts::SpanKind;
-use crate::raw::{Batch, Edit, Inherited, RawSpan, SAMPLED, Tag};
+use crate::raw::{Batch, Detached, Edit, Extras, Inherited, NONE, RawSpan, SAMPLED, Tag};
+use crate::span_context::SpanContext;
 use crate::trace_point::Metadata;
 use crate::value::{Key, Value};
 use crate::{SpanId, TraceId};
@@ -34,10 +35,10 @@ use std::sync::Arc;
 /// long-lived guard never addresses a newer frame.
 pub(crate) type Token = u64;
 
-/// What a frame stands for.
+/// What a frame that carries its own ids stands for.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) enum Role {
-    /// A span recorded in this thread's batch, at `slot`.
+    /// A local span that is not sampled: ids to hand down, nothing recorded.
     Local,
     /// An owned span that keeps its own record.
     Borrowed,
@@ -45,34 +46,42 @@ pub(crate) enum Role {
     Attached,
 }
 
-/// No record: an attached frame, or a span that is not sampled.
-const NO_SLOT: u32 = u32::MAX;
-
-/// An active span or context on this thread: what a child needs from its
-/// parent, and where the span's record is. 56 bytes.
+/// An active span or context on this thread.
 pub(crate) struct Frame {
     pub(crate) token: Token,
+    pub(crate) kind: FrameKind,
+    /// Found left on the stack by a guard held across `.await`, and tagged.
+    held_across_await: bool,
+}
+
+pub(crate) enum FrameKind {
+    /// A sampled local span: its ids are in its record, at this slot of the
+    /// batch. The common frame, and the cheapest to push.
+    Recorded(u32),
+    /// Any other frame carries what a child needs.
+    Carried(Carried),
+}
+
+/// The ids and inheritance of a frame without a record in the batch.
+pub(crate) struct Carried {
     pub(crate) trace_id: TraceId,
     /// `None` for an attached context without a span.
     pub(crate) span_id: Option<SpanId>,
     pub(crate) inherited: Option<Arc<Inherited>>,
     pub(crate) capture: u32,
-    slot: u32,
     pub(crate) flags: u8,
     pub(crate) role: Role,
     pub(crate) kind: SpanKind,
     /// The span lives in another process.
     pub(crate) remote: bool,
-    /// Found left on the stack by a guard held across `.await`, and tagged.
-    held_across_await: bool,
 }
 
-impl Frame {
-    /// Whether changes made to this frame are recorded.
-    #[inline]
-    pub(crate) fn is_recording(&self) -> bool {
-        self.slot != NO_SLOT || (self.role == Role::Borrowed && self.flags & SAMPLED != 0)
-    }
+/// What a new span inherits: nothing, its parent's entry in this batch's
+/// table, or a shared copy.
+pub(crate) enum Inherit {
+    Nothing,
+    InBatch(u32),
+    Shared(Arc<Inherited>),
 }
 
 /// Where a new span stands in its trace: everything it takes from its parent.
@@ -82,7 +91,7 @@ pub(crate) struct Lineage {
     pub(crate) remote_parent: bool,
     pub(crate) flags: u8,
     pub(crate) capture: u32,
-    pub(crate) inherited: Option<Arc<Inherited>>,
+    pub(crate) inherit: Inherit,
 }
 
 impl Lineage {
@@ -94,14 +103,14 @@ impl Lineage {
             remote_parent: false,
             flags: SAMPLED,
             capture,
-            inherited: None,
+            inherit: Inherit::Nothing,
         }
     }
 
-    /// A new span of this lineage, recorded from `start`.
+    /// The record of a new span of this lineage (its side parts unset).
     #[inline]
-    pub(crate) fn raw(
-        self,
+    fn raw(
+        &self,
         name: &'static str,
         meta: Option<&'static Metadata>,
         kind: SpanKind,
@@ -115,8 +124,9 @@ impl Lineage {
             end: Stamp::OPEN,
             name,
             meta,
-            inherited: self.inherited,
-            extras: None,
+            inherited: NONE,
+            extras: NONE,
+            args: NONE,
             capture: self.capture,
             flags: self.flags,
             kind,
@@ -153,6 +163,9 @@ impl State {
             batch: Batch {
                 spans: Vec::new(),
                 tags: Vec::new(),
+                args: Vec::new(),
+                extras: Vec::new(),
+                inherited: Vec::new(),
                 captured: false,
             },
             edits: Vec::new(),
@@ -166,40 +179,86 @@ impl State {
     /// The capture a span started here belongs to: the thread's own, else
     /// its parent's.
     #[inline]
-    pub(crate) fn capture_for(&self, parent: Option<&Frame>) -> u32 {
-        match (self.capture, parent) {
-            (0, Some(p)) => p.capture,
-            (c, _) => c,
+    fn capture_with(&self, parent: u32) -> u32 {
+        if self.capture != 0 {
+            self.capture
+        } else {
+            parent
+        }
+    }
+
+    /// The capture of a span started here under the current frame.
+    pub(crate) fn capture_here(&self) -> u32 {
+        match self.stack.last() {
+            Some(f) => self.capture_with(self.frame_capture(f)),
+            None => self.capture,
+        }
+    }
+
+    fn frame_capture(&self, f: &Frame) -> u32 {
+        match &f.kind {
+            FrameKind::Recorded(slot) => self
+                .batch
+                .spans
+                .get(*slot as usize)
+                .map_or(0, |r| r.capture),
+            FrameKind::Carried(c) => c.capture,
         }
     }
 
     /// The lineage of a child of the current frame, or of a new root.
     #[inline]
     pub(crate) fn lineage(&self) -> Lineage {
-        let top = self.stack.last();
-        match top {
-            Some(
-                p @ Frame {
-                    span_id: Some(id), ..
+        match self.stack.last().map(|f| &f.kind) {
+            Some(FrameKind::Recorded(slot)) => match self.batch.spans.get(*slot as usize) {
+                Some(p) => Lineage {
+                    trace_id: p.trace_id,
+                    parent_id: Some(p.span_id),
+                    remote_parent: false,
+                    flags: p.flags,
+                    capture: self.capture_with(p.capture),
+                    inherit: match p.inherited {
+                        NONE => Inherit::Nothing,
+                        i => Inherit::InBatch(i),
+                    },
                 },
-            ) => Lineage {
-                trace_id: p.trace_id,
-                parent_id: Some(*id),
-                remote_parent: p.remote,
-                flags: p.flags,
-                capture: self.capture_for(top),
-                inherited: p.inherited.clone(),
+                None => Lineage::root(self.capture),
             },
-            _ => Lineage::root(self.capture_for(top)),
+            Some(FrameKind::Carried(c)) => match c.span_id {
+                Some(id) => Lineage {
+                    trace_id: c.trace_id,
+                    parent_id: Some(id),
+                    remote_parent: c.remote,
+                    flags: c.flags,
+                    capture: self.capture_with(c.capture),
+                    inherit: match &c.inherited {
+                        Some(i) => Inherit::Shared(i.clone()),
+                        None => Inherit::Nothing,
+                    },
+                },
+                None => Lineage::root(self.capture_with(c.capture)),
+            },
+            None => Lineage::root(self.capture),
+        }
+    }
+
+    fn shared(&self, inherit: Inherit) -> Option<Arc<Inherited>> {
+        match inherit {
+            Inherit::Nothing => None,
+            Inherit::InBatch(i) => self.batch.inherited_at(i).cloned(),
+            Inherit::Shared(i) => Some(i),
         }
     }
 
     #[inline]
-    fn push(&mut self, mut frame: Frame) -> Token {
+    fn push(&mut self, kind: FrameKind, local: bool) -> Token {
         self.next_token += 1;
-        frame.token = self.next_token;
-        self.locals += u32::from(frame.role == Role::Local);
-        self.stack.push(frame);
+        self.locals += u32::from(local);
+        self.stack.push(Frame {
+            token: self.next_token,
+            kind,
+            held_across_await: false,
+        });
         self.next_token
     }
 
@@ -213,90 +272,168 @@ impl State {
         self.next_token = self.next_token.saturating_add(n);
     }
 
-    /// Starts a local span: its record goes into the batch now (if the
-    /// trace is sampled), its frame onto the stack.
+    /// Starts a local span of `lineage`: its record goes into the batch now
+    /// (if the trace is sampled), its frame onto the stack.
     #[inline]
-    pub(crate) fn start_local(&mut self, raw: RawSpan) -> Token {
-        let mut frame = Frame {
-            token: 0,
-            trace_id: raw.trace_id,
-            span_id: Some(raw.span_id),
-            inherited: raw.inherited.clone(),
-            capture: raw.capture,
-            slot: NO_SLOT,
-            flags: raw.flags,
-            role: Role::Local,
-            kind: raw.kind,
-            remote: false,
-            held_across_await: false,
-        };
+    pub(crate) fn start_local(
+        &mut self,
+        lineage: Lineage,
+        name: &'static str,
+        meta: Option<&'static Metadata>,
+        kind: SpanKind,
+        start: Stamp,
+    ) -> Token {
+        let mut raw = lineage.raw(name, meta, kind, start);
         if raw.is_sampled() {
+            raw.inherited = match lineage.inherit {
+                Inherit::Nothing => NONE,
+                Inherit::InBatch(i) => i,
+                Inherit::Shared(i) => self.batch.intern(Some(i)),
+            };
             let slot = self.batch.spans.len() as u32;
-            frame.slot = slot;
             self.batch.captured |= raw.capture != 0;
             self.batch.spans.push(raw);
+            return self.push(FrameKind::Recorded(slot), true);
         }
-        self.push(frame)
+        let carried = Carried {
+            trace_id: raw.trace_id,
+            span_id: Some(raw.span_id),
+            inherited: self.shared(lineage.inherit),
+            capture: raw.capture,
+            flags: raw.flags,
+            role: Role::Local,
+            kind,
+            remote: false,
+        };
+        self.push(FrameKind::Carried(carried), true)
     }
 
-    /// Tags the span of the top frame.
-    pub(crate) fn add_tags(&mut self, tags: Vec<(Key, Value)>) {
-        if let Some(top) = self.stack.len().checked_sub(1) {
-            for (key, value) in tags {
-                self.edit(top, Edit::Tag(key, value));
+    /// `#[trace_fn]`'s start: a child of the current span (or a new root),
+    /// active until [`State::pop_local`]. Returns its token and whether it
+    /// records. The common case, a child of a local span recorded in this
+    /// batch, is written out straight; everything else takes the general path.
+    #[inline(always)]
+    pub(crate) fn enter(&mut self, meta: &'static Metadata) -> (Token, bool) {
+        if let Some(Frame {
+            kind: FrameKind::Recorded(slot),
+            ..
+        }) = self.stack.last()
+        {
+            let slot = *slot as usize;
+            if let Some(p) = self.batch.spans.get(slot) {
+                let raw = RawSpan {
+                    trace_id: p.trace_id,
+                    span_id: SpanId::random(),
+                    parent_id: Some(p.span_id),
+                    start: Stamp::now(),
+                    end: Stamp::OPEN,
+                    name: meta.name(),
+                    meta: Some(meta),
+                    inherited: p.inherited,
+                    extras: NONE,
+                    args: NONE,
+                    capture: self.capture_with(p.capture),
+                    flags: p.flags,
+                    kind: meta.kind(),
+                    remote_parent: false,
+                };
+                let new_slot = self.batch.spans.len() as u32;
+                self.batch.captured |= raw.capture != 0;
+                self.batch.spans.push(raw);
+                return (self.push(FrameKind::Recorded(new_slot), true), true);
             }
         }
+        self.enter_general(meta)
+    }
+
+    #[inline(never)]
+    fn enter_general(&mut self, meta: &'static Metadata) -> (Token, bool) {
+        let lineage = self.lineage();
+        let recording = lineage.flags & SAMPLED != 0;
+        let token = self.start_local(lineage, meta.name(), Some(meta), meta.kind(), Stamp::now());
+        (token, recording)
+    }
+
+    /// Starts a span that lives outside the batch until it finishes.
+    pub(crate) fn start_detached(
+        &self,
+        lineage: Lineage,
+        name: &'static str,
+        meta: Option<&'static Metadata>,
+        kind: SpanKind,
+        start: Stamp,
+    ) -> Detached {
+        let raw = lineage.raw(name, meta, kind, start);
+        Detached {
+            raw,
+            inherited: self.shared(lineage.inherit),
+            extras: None,
+            tags: Vec::new(),
+        }
+    }
+
+    /// Makes a detached span local to this thread (it finishes here, with
+    /// its guard): into the batch, onto the stack.
+    pub(crate) fn adopt(&mut self, d: Detached) -> Token {
+        if !d.raw.is_sampled() {
+            let carried = Carried {
+                trace_id: d.raw.trace_id,
+                span_id: Some(d.raw.span_id),
+                inherited: d.inherited,
+                capture: d.raw.capture,
+                flags: d.raw.flags,
+                role: Role::Local,
+                kind: d.raw.kind,
+                remote: false,
+            };
+            return self.push(FrameKind::Carried(carried), true);
+        }
+        let slot = self.batch.spans.len() as u32;
+        self.batch.push(d);
+        self.push(FrameKind::Recorded(slot), true)
     }
 
     /// Makes an owned span current; its record stays with its owner.
     #[inline]
-    pub(crate) fn push_borrowed(&mut self, raw: &RawSpan) -> Token {
-        self.push(Frame {
-            token: 0,
-            trace_id: raw.trace_id,
-            span_id: Some(raw.span_id),
-            inherited: raw.inherited.clone(),
-            capture: raw.capture,
-            slot: NO_SLOT,
-            flags: raw.flags,
+    pub(crate) fn push_borrowed(&mut self, d: &Detached) -> Token {
+        let carried = Carried {
+            trace_id: d.raw.trace_id,
+            span_id: Some(d.raw.span_id),
+            inherited: d.inherited.clone(),
+            capture: d.raw.capture,
+            flags: d.raw.flags,
             role: Role::Borrowed,
-            kind: raw.kind,
+            kind: d.raw.kind,
             remote: false,
-            held_across_await: false,
-        })
+        };
+        self.push(FrameKind::Carried(carried), false)
     }
 
     /// Makes a context from elsewhere current.
-    pub(crate) fn push_attached(&mut self, cx: Option<crate::SpanContext>, capture: u32) -> Token {
-        let frame = match cx {
-            Some(cx) => Frame {
-                token: 0,
+    pub(crate) fn push_attached(&mut self, cx: Option<SpanContext>, capture: u32) -> Token {
+        let carried = match cx {
+            Some(cx) => Carried {
                 trace_id: cx.trace_id,
                 span_id: Some(cx.span_id),
                 inherited: cx.inherited,
                 capture,
-                slot: NO_SLOT,
                 flags: cx.flags,
                 role: Role::Attached,
                 kind: SpanKind::Internal,
                 remote: cx.remote,
-                held_across_await: false,
             },
-            None => Frame {
-                token: 0,
+            None => Carried {
                 trace_id: TraceId::from_u128(1).unwrap_or_else(TraceId::random),
                 span_id: None,
                 inherited: None,
                 capture,
-                slot: NO_SLOT,
                 flags: 0,
                 role: Role::Attached,
                 kind: SpanKind::Internal,
                 remote: false,
-                held_across_await: false,
             },
         };
-        self.push(frame)
+        self.push(FrameKind::Carried(carried), false)
     }
 
     /// The index of the frame with this token, searched from the top.
@@ -308,111 +445,215 @@ impl State {
         }
     }
 
+    /// Whether changes made to the frame at `index` are recorded.
+    #[inline]
+    pub(crate) fn is_recording(&self, index: usize) -> bool {
+        match &self.stack[index].kind {
+            FrameKind::Recorded(_) => true,
+            FrameKind::Carried(c) => c.role == Role::Borrowed && c.flags & SAMPLED != 0,
+        }
+    }
+
+    /// The context of the frame at `index`; `None` for an attached empty one.
+    pub(crate) fn span_context(&self, index: usize) -> Option<SpanContext> {
+        match &self.stack[index].kind {
+            FrameKind::Recorded(slot) => {
+                let raw = self.batch.spans.get(*slot as usize)?;
+                Some(SpanContext {
+                    trace_id: raw.trace_id,
+                    span_id: raw.span_id,
+                    flags: raw.flags,
+                    remote: false,
+                    inherited: self.batch.inherited_at(raw.inherited).cloned(),
+                })
+            }
+            FrameKind::Carried(c) => Some(SpanContext {
+                trace_id: c.trace_id,
+                span_id: c.span_id?,
+                flags: c.flags,
+                remote: c.remote,
+                inherited: c.inherited.clone(),
+            }),
+        }
+    }
+
+    /// The capture of the frame at `index`.
+    pub(crate) fn capture_of(&self, index: usize) -> u32 {
+        self.frame_capture(&self.stack[index])
+    }
+
     /// The kind of the span of the frame at `index`.
     pub(crate) fn kind_of(&self, index: usize) -> Option<SpanKind> {
-        let f = &self.stack[index];
-        (f.role != Role::Attached).then_some(f.kind)
+        match &self.stack[index].kind {
+            FrameKind::Recorded(slot) => self.batch.spans.get(*slot as usize).map(|r| r.kind),
+            FrameKind::Carried(c) => (c.role != Role::Attached).then_some(c.kind),
+        }
     }
 
     /// Records a change to the span of the frame at `index`.
     pub(crate) fn edit(&mut self, index: usize, edit: Edit) {
-        let frame = &mut self.stack[index];
-        if !frame.is_recording() {
-            return;
-        }
-        if let Edit::Inherited(i) = &edit {
-            frame.inherited = i.clone();
-        }
-        let (slot, token) = (frame.slot as usize, frame.token);
-        match frame.role {
-            Role::Local => match edit {
-                Edit::Tag(key, value) => self.batch.tags.push(Tag {
-                    span: slot as u32,
-                    key,
-                    value,
-                }),
-                other => {
-                    if let Some(raw) = self.batch.spans.get_mut(slot) {
-                        raw.apply(other);
+        let token = self.stack[index].token;
+        match &mut self.stack[index].kind {
+            FrameKind::Recorded(slot) => {
+                let slot = *slot;
+                match edit {
+                    Edit::Tag(key, value) => self.batch.tags.push(Tag {
+                        span: slot,
+                        key,
+                        value,
+                    }),
+                    Edit::Inherited(i) => {
+                        let index = self.batch.intern(i);
+                        if let Some(raw) = self.batch.spans.get_mut(slot as usize) {
+                            raw.inherited = index;
+                        }
+                    }
+                    other => {
+                        if let Some(extras) = self.batch.extras_of(slot as usize) {
+                            extras.apply(other);
+                        }
                     }
                 }
-            },
-            Role::Borrowed => self.edits.push((token, edit)),
-            Role::Attached => {}
+            }
+            FrameKind::Carried(c) => {
+                if let Edit::Inherited(i) = &edit {
+                    c.inherited = i.clone();
+                }
+                if c.role == Role::Borrowed && c.flags & SAMPLED != 0 {
+                    self.edits.push((token, edit));
+                }
+            }
         }
     }
 
-    /// Sets tags on the span of the frame at `index` under the names of its
-    /// trace point (the `#[trace_fn]` arguments and fields).
-    #[inline]
-    pub(crate) fn tag_args(
-        &mut self,
-        index: usize,
-        names: &'static [&'static str],
-        values: &mut [Option<Value>],
-    ) {
-        let slot = self.stack[index].slot;
-        if slot == NO_SLOT || self.stack[index].role != Role::Local {
-            return;
-        }
-        for (name, value) in names.iter().zip(values) {
-            if let Some(value) = value.take() {
-                self.batch.tags.push(Tag {
-                    span: slot,
-                    key: Cow::Borrowed(name),
-                    value,
-                });
+    /// Tags the span of the top frame.
+    pub(crate) fn add_tags(&mut self, tags: Vec<(Key, Value)>) {
+        if let Some(top) = self.stack.len().checked_sub(1) {
+            for (key, value) in tags {
+                self.edit(top, Edit::Tag(key, value));
             }
+        }
+    }
+
+    /// Sets the name or adds links to the local span of the top frame.
+    pub(crate) fn top_extras(&mut self) -> Option<&mut Extras> {
+        match self.stack.last()?.kind {
+            FrameKind::Recorded(slot) => self.batch.extras_of(slot as usize),
+            FrameKind::Carried(_) => None,
         }
     }
 
     /// Sets the baggage item on the frame at `index` (and its span).
     pub(crate) fn set_baggage(&mut self, index: usize, key: String, value: String) {
-        let frame = &self.stack[index];
-        let mut inherited = frame.inherited.as_deref().cloned().unwrap_or_default();
+        let current = match &self.stack[index].kind {
+            FrameKind::Recorded(slot) => self
+                .batch
+                .spans
+                .get(*slot as usize)
+                .and_then(|r| self.batch.inherited_at(r.inherited)),
+            FrameKind::Carried(c) => c.inherited.as_ref(),
+        };
+        let mut inherited = current.map(|i| (**i).clone()).unwrap_or_default();
         inherited.baggage.set(key, value);
-        let inherited = Some(Arc::new(inherited));
-        if frame.is_recording() {
-            self.edit(index, Edit::Inherited(inherited));
-        } else {
-            self.stack[index].inherited = inherited;
-        }
+        self.edit(index, Edit::Inherited(Some(Arc::new(inherited))));
     }
 
     /// Adds a finished owned span to the batch.
-    pub(crate) fn push_finished(&mut self, raw: RawSpan, tags: Vec<(Key, Value)>) {
-        let end = raw.end;
-        self.batch.push(raw, tags);
+    pub(crate) fn push_finished(&mut self, d: Detached) {
+        let end = d.raw.end;
+        self.batch.push(d);
         self.after_finish(end);
     }
 
-    /// Pops the frame with `token`. A local span in it finishes at `end`;
-    /// for a borrowed frame, returns the changes its owner must take. Frames
-    /// above it (guards dropped out of order) stay.
-    pub(crate) fn pop(&mut self, token: Token, end: Option<Stamp>) -> Vec<Edit> {
-        let Some(index) = self.find(token) else {
-            return Vec::new();
+    /// Pops the frame with `token`, finishing a local span in it at `end`
+    /// (or now). Frames above it (guards dropped out of order) stay. Changes
+    /// waiting for a borrowed frame's owner are dropped: use
+    /// [`State::pop_borrowed`] to take them.
+    #[inline(always)]
+    pub(crate) fn pop_local(&mut self, token: Token, end: Option<Stamp>) {
+        self.pop_local_with(token, end, &mut []);
+    }
+
+    /// [`State::pop_local`] for a `#[trace_fn]` span, with the values of its
+    /// arguments and fields (taken; what could not be recorded is left).
+    #[inline(always)]
+    pub(crate) fn pop_local_with(
+        &mut self,
+        token: Token,
+        end: Option<Stamp>,
+        args: &mut [Option<Value>],
+    ) {
+        // The common case: the innermost frame, a recorded local span.
+        if let Some(Frame {
+            token: top,
+            kind: FrameKind::Recorded(slot),
+            ..
+        }) = self.stack.last()
+        {
+            if *top == token {
+                let slot = *slot as usize;
+                let end = end.unwrap_or_else(Stamp::now);
+                self.stack.pop();
+                self.locals -= 1;
+                if !args.is_empty() {
+                    self.batch.set_args(slot, args);
+                }
+                if let Some(raw) = self.batch.spans.get_mut(slot) {
+                    raw.end = end;
+                }
+                return self.after_finish(end);
+            }
+        }
+        if let Some(FrameKind::Recorded(slot)) = self.find(token).map(|i| &self.stack[i].kind) {
+            let slot = *slot as usize;
+            self.batch.set_args(slot, args);
+        }
+        self.pop_local_general(token, end);
+    }
+
+    #[inline(never)]
+    fn pop_local_general(&mut self, token: Token, end: Option<Stamp>) {
+        let Some(frame) = self.remove(token) else {
+            return;
         };
-        let frame = self.stack.remove(index);
-        match frame.role {
-            Role::Local => {
+        match frame.kind {
+            FrameKind::Recorded(slot) => {
                 self.locals -= 1;
                 let end = end.unwrap_or_else(Stamp::now);
-                if let Some(raw) = self.batch.spans.get_mut(frame.slot as usize) {
+                if let Some(raw) = self.batch.spans.get_mut(slot as usize) {
                     raw.end = end;
                 }
                 self.after_finish(end);
-                Vec::new()
             }
-            Role::Borrowed => {
-                let edits = self.take_edits(token);
+            FrameKind::Carried(c) => {
+                if c.role == Role::Local {
+                    self.locals -= 1;
+                }
+                if c.role == Role::Borrowed {
+                    drop(self.take_edits(token));
+                }
                 self.hand_over_if_done();
-                edits
             }
-            Role::Attached => {
-                self.hand_over_if_done();
-                Vec::new()
-            }
+        }
+    }
+
+    /// Pops a borrowed frame and returns the changes its owner must take.
+    pub(crate) fn pop_borrowed(&mut self, token: Token) -> Vec<Edit> {
+        if self.remove(token).is_none() {
+            return Vec::new();
+        }
+        let edits = self.take_edits(token);
+        self.hand_over_if_done();
+        edits
+    }
+
+    #[inline]
+    fn remove(&mut self, token: Token) -> Option<Frame> {
+        let index = self.find(token)?;
+        if index + 1 == self.stack.len() {
+            self.stack.pop()
+        } else {
+            Some(self.stack.remove(index))
         }
     }
 
@@ -434,7 +675,7 @@ impl State {
 
     /// After a span finished: hand the batch over if it is complete, or if
     /// it has waited long enough under a span that is still open.
-    #[inline]
+    #[inline(always)]
     fn after_finish(&mut self, end: Stamp) {
         if self.locals == 0 {
             return self.hand_over();
@@ -457,6 +698,7 @@ impl State {
     }
 
     /// Hands the whole batch to the collector: every span in it finished.
+    #[inline(never)]
     pub(crate) fn hand_over(&mut self) {
         self.first_finish = 0;
         if self.batch.spans.is_empty() {
@@ -465,12 +707,15 @@ impl State {
         let next = Batch::with_capacity(
             self.batch.spans.len().min(MAX_BATCH_SPANS),
             self.batch.tags.len().min(4 * MAX_BATCH_SPANS),
+            self.batch.args.len().min(4 * MAX_BATCH_SPANS),
         );
         collector::submit(std::mem::replace(&mut self.batch, next));
     }
 
     /// Hands over the finished spans and keeps the open ones (the local
     /// spans still on the stack), renumbered.
+    #[cold]
+    #[inline(never)]
     pub(crate) fn hand_over_finished(&mut self) {
         if self.locals == 0 {
             return self.hand_over();
@@ -478,19 +723,36 @@ impl State {
         self.first_finish = 0;
         const OUT: u32 = 1 << 31;
         let old = std::mem::take(&mut self.batch);
-        let mut out = Batch::with_capacity(old.spans.len(), old.tags.len());
+        let mut extras: Vec<Option<Extras>> = old.extras.into_iter().map(Some).collect();
+        let mut out = Batch::with_capacity(old.spans.len(), old.tags.len(), old.args.len());
+        let mut args = old.args;
         let mut kept = Batch::default();
+        // Both keep the whole table of inherited parts: indices stay valid.
+        out.inherited = old.inherited.clone();
+        kept.inherited = old.inherited;
         let mut renumber = Vec::with_capacity(old.spans.len());
-        for raw in old.spans {
-            if raw.end.is_set() {
-                renumber.push(OUT | out.spans.len() as u32);
-                out.captured |= raw.capture != 0;
-                out.spans.push(raw);
+        for mut raw in old.spans {
+            let to = if raw.end.is_set() {
+                &mut out
             } else {
-                renumber.push(kept.spans.len() as u32);
-                kept.captured |= raw.capture != 0;
-                kept.spans.push(raw);
+                &mut kept
+            };
+            if let Some(e) = extras.get_mut(raw.extras as usize).and_then(Option::take) {
+                raw.extras = to.extras.len() as u32;
+                to.extras.push(e);
             }
+            if raw.args != NONE {
+                let n = raw.meta.map_or(0, |m| m.tag_names().len());
+                let from = (raw.args as usize).min(args.len());
+                let to_end = (from + n).min(args.len());
+                raw.args = to.args.len() as u32;
+                to.args
+                    .extend(args[from..to_end].iter_mut().map(Option::take));
+            }
+            to.captured |= raw.capture != 0;
+            let n = to.spans.len() as u32;
+            renumber.push(if raw.end.is_set() { OUT | n } else { n });
+            to.spans.push(raw);
         }
         for mut tag in old.tags {
             match renumber.get(tag.span as usize) {
@@ -506,8 +768,8 @@ impl State {
             }
         }
         for f in &mut self.stack {
-            if f.role == Role::Local && f.slot != NO_SLOT {
-                f.slot = renumber.get(f.slot as usize).map_or(NO_SLOT, |&n| n & !OUT);
+            if let FrameKind::Recorded(slot) = &mut f.kind {
+                *slot = renumber.get(*slot as usize).map_or(u32::MAX, |&n| n & !OUT);
             }
         }
         self.batch = kept;
@@ -522,13 +784,18 @@ impl State {
     /// waits, and whatever runs on the thread meanwhile takes it as its
     /// parent. That cannot be undone here; it is tagged on the span and said
     /// once on stderr, so the misuse shows.
-    pub(crate) fn pop_poll(&mut self, token: Token) -> Vec<Edit> {
+    pub(crate) fn pop_poll(&mut self, token: Token, borrowed: bool) -> Vec<Edit> {
         if let Some(index) = self.find(token) {
             if index + 1 < self.stack.len() {
                 self.flag_held_across_await(index + 1);
             }
         }
-        self.pop(token, None)
+        if borrowed {
+            self.pop_borrowed(token)
+        } else {
+            self.pop_local(token, None);
+            Vec::new()
+        }
     }
 
     #[cold]
@@ -544,9 +811,13 @@ impl State {
                 Edit::Tag(Cow::Borrowed(HELD_ACROSS_AWAIT), Value::Bool(true)),
             );
             if !SAID.swap(true, std::sync::atomic::Ordering::Relaxed) {
-                let what = match self.stack[i].slot {
-                    NO_SLOT => "a span or context".to_owned(),
-                    slot => format!("span {:?}", self.batch.spans[slot as usize].name),
+                let what = match self.stack[i].kind {
+                    FrameKind::Recorded(slot) => self
+                        .batch
+                        .spans
+                        .get(slot as usize)
+                        .map_or("a span".to_owned(), |r| format!("span {:?}", r.name)),
+                    FrameKind::Carried(_) => "a span or context".to_owned(),
                 };
                 eprintln!(
                     "tracekit: the guard of {what} was held across .await; spans started on \
@@ -568,10 +839,10 @@ impl State {
                 top,
                 Edit::Tag(Cow::Borrowed("unfinished"), Value::Bool(true)),
             );
-            let token = self.stack[top].token;
             // A borrowed span's owner finishes it when it drops, wherever
             // that is; its pending changes go with the thread.
-            drop(self.pop(token, Some(end)));
+            let token = self.stack[top].token;
+            self.pop_local(token, Some(end));
         }
         self.hand_over();
     }
@@ -643,22 +914,33 @@ pub(crate) fn flush_thread() {
 
 /// Adds a finished owned span to this thread's batch, or, when the thread
 /// state is gone (the thread is ending) or busy, hands it over alone.
-pub(crate) fn finish_owned(raw: RawSpan, tags: Vec<(Key, Value)>) {
-    let mut pending = Some((raw, tags));
+pub(crate) fn finish_owned(d: Detached) {
+    let mut pending = Some(d);
     with_state(|s| {
-        if let Some((raw, tags)) = pending.take() {
-            s.push_finished(raw, tags);
+        if let Some(d) = pending.take() {
+            s.push_finished(d);
         }
     });
-    if let Some((raw, tags)) = pending {
+    if let Some(d) = pending {
         let mut batch = Batch::default();
-        batch.push(raw, tags);
+        batch.push(d);
         collector::submit(batch);
     }
 }
 
-/// Pops a frame; see [`State::pop`].
-#[inline]
-pub(crate) fn pop_frame(token: Token, end: Option<Stamp>) -> Vec<Edit> {
-    with_state(|s| s.pop(token, end)).unwrap_or_default()
+/// Pops a local or attached frame; see [`State::pop_local`].
+#[inline(never)]
+pub(crate) fn pop_local(token: Token, end: Option<Stamp>) {
+    with_state(|s| s.pop_local(token, end));
+}
+
+/// Pops a `#[trace_fn]` frame with its arguments; see [`State::pop_local_with`].
+#[inline(never)]
+pub(crate) fn pop_local_with(token: Token, args: &mut [Option<Value>]) {
+    with_state(|s| s.pop_local_with(token, None, args));
+}
+
+/// Pops a borrowed frame; see [`State::pop_borrowed`].
+pub(crate) fn pop_borrowed(token: Token) -> Vec<Edit> {
+    with_state(|s| s.pop_borrowed(token)).unwrap_or_default()
 }

@@ -4,7 +4,7 @@
 //! The work lives here, in non-generic functions, so each instrumented
 //! function grows by a few calls only.
 
-use crate::local::{Token, pop_frame, with_state};
+use crate::local::{Token, pop_local, pop_local_with, with_state};
 use crate::raw::{Edit, ErrorParts};
 use crate::span;
 use crate::value::Value;
@@ -22,24 +22,28 @@ pub fn percent_decode(value: &str) -> Option<String> {
     crate::propagation::percent_decode(value)
 }
 
-/// The span of a sync function call, active until dropped.
-pub struct LocalGuard {
+/// The span of a sync function call, active until dropped; it holds the
+/// values of the `N` arguments and fields until then, and records them with
+/// the end of the span (one visit to the thread's state instead of two).
+pub struct LocalGuard<const N: usize> {
     token: Token,
     recording: bool,
     /// The body returned: a drop without it is a panic unwinding.
     returned: bool,
+    args: [Option<Value>; N],
     _not_send: PhantomData<*const ()>,
 }
 
-impl LocalGuard {
+impl<const N: usize> LocalGuard<N> {
     /// Starts the span as a child of the current span (or a new root).
     #[inline]
-    pub fn enter(meta: &'static Metadata) -> LocalGuard {
+    pub fn enter(meta: &'static Metadata) -> LocalGuard<N> {
         let (token, recording) = span::enter_local(meta);
         LocalGuard {
             token,
             recording,
             returned: false,
+            args: [const { None }; N],
             _not_send: PhantomData,
         }
     }
@@ -50,15 +54,11 @@ impl LocalGuard {
         self.recording
     }
 
-    /// Records the arguments and fields under the names in the trace point.
-    #[inline(never)]
-    pub fn args(&self, meta: &'static Metadata, values: &mut [Option<Value>]) {
-        let token = self.token;
-        with_state(|s| {
-            if let Some(i) = s.find(token) {
-                s.tag_args(i, meta.tag_names(), values);
-            }
-        });
+    /// Keeps the argument and field values (computed only when the span
+    /// records) until the span ends.
+    #[inline(always)]
+    pub fn args(&mut self, values: [Option<Value>; N]) {
+        self.args = values;
     }
 
     /// Says the body returned (normally, or with `return` or `?`).
@@ -122,14 +122,18 @@ impl LocalGuard {
 /// The tag key of a `ret` value.
 const RETURN: &str = "return";
 
-impl Drop for LocalGuard {
+impl<const N: usize> Drop for LocalGuard<N> {
     #[inline]
     fn drop(&mut self) {
         if self.token != 0 {
             if !self.returned {
                 self.panicked();
             }
-            drop(pop_frame(self.token, None));
+            if N == 0 {
+                pop_local(self.token, None);
+            } else {
+                pop_local_with(self.token, &mut self.args);
+            }
         }
     }
 }
@@ -160,9 +164,13 @@ pub fn enter_future<F>(span: &mut Span, body: impl FnOnce() -> F) -> F {
 
 /// Records the arguments and fields of an owned span.
 #[inline(never)]
-pub fn span_args(span: &mut Span, meta: &'static Metadata, values: &mut [Option<Value>]) {
+pub fn span_args<const N: usize>(
+    span: &mut Span,
+    meta: &'static Metadata,
+    values: [Option<Value>; N],
+) {
     for (name, value) in meta.tag_names().iter().zip(values) {
-        if let Some(value) = value.take() {
+        if let Some(value) = value {
             span.set_tag(*name, value);
         }
     }

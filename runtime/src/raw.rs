@@ -33,7 +33,13 @@ impl Inherited {
     }
 }
 
-/// One span as recorded: 96 bytes, no field wider than 8-byte aligned.
+/// No entry in a batch's side table.
+pub(crate) const NONE: u32 = u32::MAX;
+
+/// One span as recorded: 96 bytes of plain data. What only some spans have
+/// (events, links, a status, baggage) lives in tables beside the records,
+/// so a batch is freed without visiting each span.
+#[derive(Clone, Copy)]
 pub(crate) struct RawSpan {
     pub(crate) trace_id: TraceId,
     pub(crate) span_id: SpanId,
@@ -43,15 +49,27 @@ pub(crate) struct RawSpan {
     pub(crate) end: Stamp,
     pub(crate) name: &'static str,
     pub(crate) meta: Option<&'static Metadata>,
-    pub(crate) inherited: Option<Arc<Inherited>>,
-    pub(crate) extras: Option<Box<Extras>>,
+    /// Index into the batch's `inherited`, or [`NONE`].
+    pub(crate) inherited: u32,
+    /// Index into the batch's `extras`, or [`NONE`].
+    pub(crate) extras: u32,
+    /// Index into the batch's `args` of the first of the values of the
+    /// `#[trace_fn]` arguments and fields (as many as its trace point names),
+    /// or [`NONE`].
+    pub(crate) args: u32,
     pub(crate) capture: u32,
     pub(crate) flags: u8,
     pub(crate) kind: SpanKind,
     pub(crate) remote_parent: bool,
 }
 
-/// The rarely used parts of a span, allocated on first use.
+impl RawSpan {
+    pub(crate) fn is_sampled(&self) -> bool {
+        self.flags & SAMPLED != 0
+    }
+}
+
+/// The rarely used parts of a span.
 #[derive(Default)]
 pub(crate) struct Extras {
     /// A name made at run time (a static name lives in the record).
@@ -61,32 +79,15 @@ pub(crate) struct Extras {
     pub(crate) status: Status,
 }
 
-impl RawSpan {
-    pub(crate) fn extras(&mut self) -> &mut Extras {
-        self.extras.get_or_insert_with(Default::default)
-    }
-
-    /// Sets the name; a static one costs nothing, an owned one an allocation.
-    pub(crate) fn set_name(&mut self, name: Cow<'static, str>) {
-        match name {
-            Cow::Borrowed(s) => self.name = s,
-            owned => self.extras().name = Some(owned),
-        }
-    }
-
-    /// Applies a change other than a tag (tags live outside the record).
+impl Extras {
+    /// Applies a change that is neither a tag nor baggage.
     pub(crate) fn apply(&mut self, edit: Edit) {
         match edit {
-            Edit::Tag(..) => {}
-            Edit::Event(e) => self.extras().events.push(e),
-            Edit::Status(s) => self.extras().status = s,
-            Edit::Link(l) => self.extras().links.push(l),
-            Edit::Inherited(i) => self.inherited = i,
+            Edit::Event(e) => self.events.push(e),
+            Edit::Status(s) => self.status = s,
+            Edit::Link(l) => self.links.push(l),
+            Edit::Tag(..) | Edit::Inherited(_) => {}
         }
-    }
-
-    pub(crate) fn is_sampled(&self) -> bool {
-        self.flags & SAMPLED != 0
     }
 }
 
@@ -106,31 +107,140 @@ pub(crate) enum Edit {
     Inherited(Option<Arc<Inherited>>),
 }
 
-/// Spans recorded on one thread since its last hand-over, and their tags.
+/// A span that lives outside any batch until it finishes (an owned
+/// [`Span`](crate::Span)): its record, and its side parts held directly.
+pub(crate) struct Detached {
+    pub(crate) raw: RawSpan,
+    pub(crate) inherited: Option<Arc<Inherited>>,
+    pub(crate) extras: Option<Box<Extras>>,
+    pub(crate) tags: Vec<(Key, Value)>,
+}
+
+impl Detached {
+    pub(crate) fn apply(&mut self, edit: Edit) {
+        match edit {
+            Edit::Tag(k, v) => self.tags.push((k, v)),
+            Edit::Inherited(i) => self.inherited = i,
+            other => self
+                .extras
+                .get_or_insert_with(Default::default)
+                .apply(other),
+        }
+    }
+
+    /// Sets the name; a static one costs nothing, an owned one an allocation.
+    pub(crate) fn set_name(&mut self, name: Cow<'static, str>) {
+        match name {
+            Cow::Borrowed(s) => self.raw.name = s,
+            owned => {
+                self.extras.get_or_insert_with(Default::default).name = Some(owned);
+            }
+        }
+    }
+
+    pub(crate) fn name(&self) -> &str {
+        match self.extras.as_deref().and_then(|e| e.name.as_deref()) {
+            Some(owned) => owned,
+            None => self.raw.name,
+        }
+    }
+}
+
+/// Spans recorded on one thread since its last hand-over, their tags, and
+/// the side tables their records point into.
 #[derive(Default)]
 pub(crate) struct Batch {
     pub(crate) spans: Vec<RawSpan>,
     pub(crate) tags: Vec<Tag>,
+    /// The values of `#[trace_fn]` arguments and fields, a run per span.
+    pub(crate) args: Vec<Option<Value>>,
+    pub(crate) extras: Vec<Extras>,
+    pub(crate) inherited: Vec<Arc<Inherited>>,
     /// Holds spans of a `testing::capture`, which are never dropped.
     pub(crate) captured: bool,
 }
 
 impl Batch {
-    pub(crate) fn with_capacity(spans: usize, tags: usize) -> Batch {
+    pub(crate) fn with_capacity(spans: usize, tags: usize, args: usize) -> Batch {
         Batch {
             spans: Vec::with_capacity(spans),
             tags: Vec::with_capacity(tags),
-            captured: false,
+            args: Vec::with_capacity(args),
+            ..Batch::default()
         }
     }
 
-    /// Adds a finished span and its tags.
-    pub(crate) fn push(&mut self, raw: RawSpan, tags: Vec<(Key, Value)>) {
+    /// Records the argument values of the span at `slot`.
+    #[inline(always)]
+    pub(crate) fn set_args(&mut self, slot: usize, values: &mut [Option<Value>]) {
+        let start = self.args.len() as u32;
+        if let Some(raw) = self.spans.get_mut(slot) {
+            raw.args = start;
+            self.args.extend(values.iter_mut().map(Option::take));
+        }
+    }
+
+    /// The argument values of `raw`, paired with their names.
+    pub(crate) fn args_of<'a>(
+        args: &'a [Option<Value>],
+        raw: &RawSpan,
+    ) -> impl Iterator<Item = (&'a str, &'a Value)> + use<'a> {
+        let names = raw.meta.map_or(&[][..], |m| m.tag_names());
+        let values = match raw.args {
+            NONE => &[][..],
+            start => args.get(start as usize..).unwrap_or(&[]),
+        };
+        names
+            .iter()
+            .zip(values)
+            .filter_map(|(name, value)| Some((*name, value.as_ref()?)))
+    }
+
+    /// The index of `inherited` in the table, adding it unless it is the
+    /// last one added (children of one span share their parent's).
+    pub(crate) fn intern(&mut self, inherited: Option<Arc<Inherited>>) -> u32 {
+        let Some(i) = inherited else { return NONE };
+        match self.inherited.last() {
+            Some(last) if Arc::ptr_eq(last, &i) => (self.inherited.len() - 1) as u32,
+            _ => {
+                self.inherited.push(i);
+                (self.inherited.len() - 1) as u32
+            }
+        }
+    }
+
+    /// The inherited parts at `index`.
+    pub(crate) fn inherited_at(&self, index: u32) -> Option<&Arc<Inherited>> {
+        self.inherited.get(index as usize)
+    }
+
+    /// The extras of the span at `slot`, made on first use.
+    pub(crate) fn extras_of(&mut self, slot: usize) -> Option<&mut Extras> {
+        let raw = self.spans.get_mut(slot)?;
+        if raw.extras == NONE {
+            raw.extras = self.extras.len() as u32;
+            self.extras.push(Extras::default());
+        }
+        self.extras.get_mut(raw.extras as usize)
+    }
+
+    /// Adds a span that lived outside the batch, finished.
+    pub(crate) fn push(&mut self, d: Detached) {
         let span = self.spans.len() as u32;
+        let mut raw = d.raw;
+        raw.inherited = self.intern(d.inherited);
+        raw.extras = match d.extras {
+            Some(e) => {
+                self.extras.push(*e);
+                (self.extras.len() - 1) as u32
+            }
+            None => NONE,
+        };
         self.captured |= raw.capture != 0;
         self.spans.push(raw);
         self.tags.extend(
-            tags.into_iter()
+            d.tags
+                .into_iter()
                 .map(|(key, value)| Tag { span, key, value }),
         );
     }

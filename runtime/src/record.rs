@@ -4,7 +4,7 @@
 
 use crate::clock::Calibration;
 use crate::parts::{Event, Link, SpanKind, Status};
-use crate::raw::{Batch, RawSpan, Tag};
+use crate::raw::{Batch, Extras, Inherited, RawSpan, Tag};
 use crate::trace_point::Metadata;
 use crate::value::Value;
 use crate::{SpanId, TraceId};
@@ -49,6 +49,9 @@ struct Shared {
 struct Chunk {
     spans: Vec<RawSpan>,
     tags: Vec<Tag>,
+    args: Vec<Option<Value>>,
+    extras: Vec<Extras>,
+    inherited: Vec<Arc<Inherited>>,
     /// Where each span's tags are in `tags`, worked out on first use: a
     /// reporter that only counts spans never pays for it.
     index: OnceLock<TagIndex>,
@@ -84,10 +87,8 @@ impl Chunk {
                 let mut next = starts.clone();
                 let mut order = vec![0u32; starts[n] as usize];
                 for (j, t) in self.tags.iter().enumerate() {
-                    if let Some(slot) = next
-                        .get_mut(t.span as usize)
-                        .filter(|_| (t.span as usize) < n)
-                    {
+                    if (t.span as usize) < n {
+                        let slot = &mut next[t.span as usize];
                         order[*slot as usize] = j as u32;
                         *slot += 1;
                     }
@@ -108,16 +109,17 @@ impl SpanBatch {
             .into_iter()
             .map(|mut b| {
                 len += b.spans.len();
-                for raw in &mut b.spans {
-                    if let Some(extras) = raw.extras.as_deref_mut() {
-                        for e in &mut extras.events {
-                            e.time = cal.to_system_time(e.stamp);
-                        }
+                for extras in &mut b.extras {
+                    for e in &mut extras.events {
+                        e.time = cal.to_system_time(e.stamp);
                     }
                 }
                 Chunk {
                     spans: b.spans,
                     tags: b.tags,
+                    args: b.args,
+                    extras: b.extras,
+                    inherited: b.inherited,
                     index: OnceLock::new(),
                 }
             })
@@ -281,6 +283,17 @@ impl SpanRecord {
         &self.chunk().spans[self.index as usize]
     }
 
+    fn extras(&self) -> Option<&Extras> {
+        self.chunk().extras.get(self.raw().extras as usize)
+    }
+
+    fn inherited(&self) -> Option<&Inherited> {
+        self.chunk()
+            .inherited
+            .get(self.raw().inherited as usize)
+            .map(|i| &**i)
+    }
+
     /// The `testing::capture` the span belongs to, 0 for none.
     pub(crate) fn capture(&self) -> u32 {
         self.raw().capture
@@ -293,10 +306,9 @@ impl SpanRecord {
     /// assert_eq!(c.spans()[0].name(), "a");
     /// ```
     pub fn name(&self) -> &str {
-        let raw = self.raw();
-        match raw.extras.as_deref().and_then(|e| e.name.as_deref()) {
+        match self.extras().and_then(|e| e.name.as_deref()) {
             Some(owned) => owned,
-            None => raw.name,
+            None => self.raw().name,
         }
     }
 
@@ -409,7 +421,8 @@ impl SpanRecord {
             .map(|(_, v)| v)
     }
 
-    /// Every tag, in the order recorded; the `code.*` tags come last.
+    /// Every tag: the arguments and `fields` of a `#[trace_fn]` span first,
+    /// then the others in the order recorded, the `code.*` tags last.
     ///
     /// ```
     /// # let ((), c) = tracekit::testing::capture(|| tracekit::start_active_span("a").set_tag("k", 1));
@@ -421,12 +434,13 @@ impl SpanRecord {
         let i = self.index as usize;
         let (from, to) = (index.starts[i] as usize, index.starts[i + 1] as usize);
         let order = index.order.as_deref();
-        let code = self.raw().meta.map(|m| m.code_tags()).unwrap_or(&[]);
-        (from..to)
-            .map(move |k| {
+        let raw = self.raw();
+        let code = raw.meta.map(|m| m.code_tags()).unwrap_or(&[]);
+        Batch::args_of(&chunk.args, raw)
+            .chain((from..to).map(move |k| {
                 let tag = &chunk.tags[order.map_or(k, |o| o[k] as usize)];
                 (&*tag.key, &tag.value)
-            })
+            }))
             .chain(code.iter().map(|(k, v)| (&**k, v)))
     }
 
@@ -437,7 +451,7 @@ impl SpanRecord {
     /// assert!(c.span("a").events().is_empty());
     /// ```
     pub fn events(&self) -> &[Event] {
-        self.raw().extras.as_deref().map_or(&[], |e| &e.events)
+        self.extras().map_or(&[], |e| &e.events)
     }
 
     /// The `follows_from` references.
@@ -447,7 +461,7 @@ impl SpanRecord {
     /// assert!(c.span("a").links().is_empty());
     /// ```
     pub fn links(&self) -> &[Link] {
-        self.raw().extras.as_deref().map_or(&[], |e| &e.links)
+        self.extras().map_or(&[], |e| &e.links)
     }
 
     /// The status.
@@ -458,7 +472,7 @@ impl SpanRecord {
     /// ```
     pub fn status(&self) -> &Status {
         static UNSET: Status = Status::Unset;
-        self.raw().extras.as_deref().map_or(&UNSET, |e| &e.status)
+        self.extras().map_or(&UNSET, |e| &e.status)
     }
 
     /// Whether the span failed (its status is an error).
@@ -481,10 +495,7 @@ impl SpanRecord {
     /// assert_eq!(c.span("b").baggage_item("user"), Some("7"));
     /// ```
     pub fn baggage_item(&self, key: &str) -> Option<&str> {
-        self.raw()
-            .inherited
-            .as_deref()
-            .and_then(|i| i.baggage.get(key))
+        self.inherited().and_then(|i| i.baggage.get(key))
     }
 
     /// All baggage items.
@@ -494,11 +505,7 @@ impl SpanRecord {
     /// assert_eq!(c.span("a").baggage().count(), 0);
     /// ```
     pub fn baggage(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
-        self.raw()
-            .inherited
-            .as_deref()
-            .into_iter()
-            .flat_map(|i| i.baggage.iter())
+        self.inherited().into_iter().flat_map(|i| i.baggage.iter())
     }
 
     /// The W3C `tracestate` carried by the trace, if any.
@@ -508,10 +515,7 @@ impl SpanRecord {
     /// assert_eq!(c.span("a").trace_state(), None);
     /// ```
     pub fn trace_state(&self) -> Option<&str> {
-        self.raw()
-            .inherited
-            .as_deref()
-            .and_then(|i| i.trace_state.as_deref())
+        self.inherited().and_then(|i| i.trace_state.as_deref())
     }
 
     /// Where the instrumented function is, for spans made by `#[trace_fn]`.

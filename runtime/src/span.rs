@@ -5,10 +5,10 @@
 
 use crate::ENABLED;
 use crate::clock::Stamp;
-use crate::context::{SpanContext, span_context};
-use crate::local::{Lineage, State, Token, pop_frame, with_state};
+use crate::local::{Inherit, Lineage, State, Token, pop_borrowed, pop_local, with_state};
 use crate::parts::{Event, Link, SpanKind, Status};
-use crate::raw::{DEBUG, Edit, ErrorParts, RawSpan, SAMPLED};
+use crate::raw::{DEBUG, Detached, Edit, ErrorParts, SAMPLED};
+use crate::span_context::SpanContext;
 use crate::trace_point::Metadata;
 use crate::value::{Key, Value};
 use std::borrow::Cow;
@@ -30,9 +30,9 @@ impl Parent {
     fn lineage(&self, s: &State) -> Lineage {
         match self {
             Parent::Current => s.lineage(),
-            Parent::Root => Lineage::root(s.capture_for(s.stack.last())),
+            Parent::Root => Lineage::root(s.capture_here()),
             Parent::DebugRoot => {
-                let mut lineage = Lineage::root(s.capture_for(s.stack.last()));
+                let mut lineage = Lineage::root(s.capture_here());
                 lineage.flags |= DEBUG | SAMPLED;
                 lineage
             }
@@ -41,8 +41,11 @@ impl Parent {
                 parent_id: Some(cx.span_id),
                 remote_parent: cx.remote,
                 flags: cx.flags,
-                capture: s.capture_for(s.stack.last()),
-                inherited: cx.inherited.clone(),
+                capture: s.capture_here(),
+                inherit: match &cx.inherited {
+                    Some(i) => Inherit::Shared(i.clone()),
+                    None => Inherit::Nothing,
+                },
             },
         }
     }
@@ -191,15 +194,8 @@ impl SpanBuilder {
         self
     }
 
-    /// The record of the span, in `lineage`, starting now (or at the time given).
-    fn raw(&mut self, lineage: Lineage) -> RawSpan {
-        let start = self.start.map_or_else(Stamp::now, Stamp::at);
-        let mut raw = lineage.raw("", self.meta, self.kind, start);
-        raw.set_name(std::mem::take(&mut self.name));
-        if !self.links.is_empty() {
-            raw.extras().links = std::mem::take(&mut self.links);
-        }
-        raw
+    fn start_stamp(&self) -> Stamp {
+        self.start.map_or_else(Stamp::now, Stamp::at)
     }
 
     /// Starts an owned span: it can move to other threads and tasks, and it
@@ -209,22 +205,24 @@ impl SpanBuilder {
     /// let span = tracekit::Span::builder("upload").start();
     /// std::thread::spawn(move || drop(span)).join().unwrap();
     /// ```
-    pub fn start(mut self) -> Span {
+    pub fn start(self) -> Span {
         if !ENABLED {
             return Span::none();
         }
-        let Some(lineage) = with_state(|s| self.parent.lineage(s)) else {
+        let Some(mut d) = with_state(|s| {
+            let lineage = self.parent.lineage(s);
+            s.start_detached(lineage, "", self.meta, self.kind, self.start_stamp())
+        }) else {
             return Span::none();
         };
-        let raw = self.raw(lineage);
-        let tags = if raw.is_sampled() {
-            self.tags
-        } else {
-            Vec::new()
-        };
-        Span {
-            owned: Some(Owned { raw, tags }),
+        d.set_name(self.name);
+        if d.raw.is_sampled() {
+            if !self.links.is_empty() {
+                d.extras.get_or_insert_with(Default::default).links = self.links;
+            }
+            d.tags = self.tags;
         }
+        Span { owned: Some(d) }
     }
 
     /// Starts the span as the active span of this thread (the
@@ -236,15 +234,34 @@ impl SpanBuilder {
     /// drop(span);
     /// assert!(!tracekit::current_span().is_recording());
     /// ```
-    pub fn start_active(mut self) -> ActiveSpan {
+    pub fn start_active(self) -> ActiveSpan {
         if !ENABLED {
             return ActiveSpan::NONE;
         }
+        let SpanBuilder {
+            name,
+            meta,
+            parent,
+            kind,
+            tags,
+            links,
+            start,
+        } = self;
+        let (static_name, owned_name) = match name {
+            Cow::Borrowed(s) => (s, None),
+            owned => ("", Some(owned)),
+        };
         let token = with_state(|s| {
-            let lineage = self.parent.lineage(s);
-            let raw = self.raw(lineage);
-            let token = s.start_local(raw);
-            s.add_tags(std::mem::take(&mut self.tags));
+            let lineage = parent.lineage(s);
+            let start = start.map_or_else(Stamp::now, Stamp::at);
+            let token = s.start_local(lineage, static_name, meta, kind, start);
+            if owned_name.is_some() || !links.is_empty() {
+                if let Some(extras) = s.top_extras() {
+                    extras.name = owned_name;
+                    extras.links = links;
+                }
+            }
+            s.add_tags(tags);
             token
         })
         .unwrap_or(0);
@@ -257,42 +274,9 @@ impl SpanBuilder {
 
 /// The hot path of `#[trace_fn]` on a sync function: a child of the current
 /// span (or a new root), active until the guard drops.
-#[inline]
+#[inline(never)]
 pub(crate) fn enter_local(meta: &'static Metadata) -> (Token, bool) {
-    with_state(|s| {
-        let lineage = s.lineage();
-        let recording = lineage.flags & SAMPLED != 0;
-        let raw = lineage.raw(meta.name(), Some(meta), meta.kind(), Stamp::now());
-        (s.start_local(raw), recording)
-    })
-    .unwrap_or((0, false))
-}
-
-/// An owned span's record and the tags set on it so far.
-pub(crate) struct Owned {
-    pub(crate) raw: RawSpan,
-    pub(crate) tags: Vec<(Key, Value)>,
-}
-
-impl Owned {
-    fn recording(&self) -> bool {
-        self.raw.is_sampled()
-    }
-
-    /// Takes a change made while the span was current on some thread.
-    fn apply(&mut self, edit: Edit) {
-        match edit {
-            Edit::Tag(k, v) => self.tags.push((k, v)),
-            other => self.raw.apply(other),
-        }
-    }
-
-    fn finish(mut self, end: Stamp) {
-        if self.recording() {
-            self.raw.end = end;
-            crate::local::finish_owned(self.raw, self.tags);
-        }
-    }
+    with_state(|s| s.enter(meta)).unwrap_or((0, false))
 }
 
 /// An owned span: it can be moved to another thread or task, made active with
@@ -312,7 +296,7 @@ impl Owned {
 /// assert_eq!(c.tree(), "batch\n  item\n");
 /// ```
 pub struct Span {
-    pub(crate) owned: Option<Owned>,
+    pub(crate) owned: Option<Detached>,
 }
 
 impl Span {
@@ -356,8 +340,8 @@ impl Span {
         Span { owned: None }
     }
 
-    fn recording(&mut self) -> Option<&mut Owned> {
-        self.owned.as_mut().filter(|o| o.recording())
+    fn recording(&mut self) -> Option<&mut Detached> {
+        self.owned.as_mut().filter(|o| o.raw.is_sampled())
     }
 
     /// Whether this span records tags and will be reported.
@@ -366,7 +350,7 @@ impl Span {
     /// assert!(tracekit::Span::start("a").is_recording());
     /// ```
     pub fn is_recording(&self) -> bool {
-        self.owned.as_ref().is_some_and(Owned::recording)
+        self.owned.as_ref().is_some_and(|o| o.raw.is_sampled())
     }
 
     /// The span's context, to start children elsewhere or to inject into a carrier.
@@ -382,7 +366,7 @@ impl Span {
             span_id: o.raw.span_id,
             flags: o.raw.flags,
             remote: false,
-            inherited: o.raw.inherited.clone(),
+            inherited: o.inherited.clone(),
         })
     }
 
@@ -510,9 +494,9 @@ impl Span {
     /// ```
     pub fn set_baggage_item(&mut self, key: impl Into<String>, value: impl Into<String>) {
         if let Some(o) = self.owned.as_mut() {
-            let mut inherited = o.raw.inherited.as_deref().cloned().unwrap_or_default();
+            let mut inherited = o.inherited.as_deref().cloned().unwrap_or_default();
             inherited.baggage.set(key.into(), value.into());
-            o.raw.inherited = Some(Arc::new(inherited));
+            o.inherited = Some(Arc::new(inherited));
         }
     }
 
@@ -540,7 +524,7 @@ impl Span {
     #[inline]
     pub(crate) fn push_current(&self) -> Token {
         match &self.owned {
-            Some(o) => with_state(|s| s.push_borrowed(&o.raw)).unwrap_or(0),
+            Some(o) => with_state(|s| s.push_borrowed(o)).unwrap_or(0),
             None => 0,
         }
     }
@@ -570,13 +554,7 @@ impl Span {
             return ActiveSpan::NONE;
         };
         let mut pending = Some(owned);
-        let token = with_state(|s| {
-            let Owned { raw, tags } = pending.take()?;
-            let token = s.start_local(raw);
-            s.add_tags(tags);
-            Some(token)
-        })
-        .flatten();
+        let token = with_state(|s| pending.take().map(|d| s.adopt(d))).flatten();
         match (token, pending) {
             (Some(token), _) => ActiveSpan {
                 token,
@@ -585,7 +563,7 @@ impl Span {
             // No thread state to join: the span stays owned by the guard's
             // absence, so finish it now rather than lose it.
             (None, Some(owned)) => {
-                owned.finish(Stamp::now());
+                finish(owned, Stamp::now());
                 ActiveSpan::NONE
             }
             (None, None) => ActiveSpan::NONE,
@@ -606,7 +584,7 @@ impl Span {
     /// ```
     pub fn finish_at(mut self, time: SystemTime) {
         if let Some(o) = self.owned.take() {
-            o.finish(Stamp::at(time));
+            finish(o, Stamp::at(time));
         }
     }
 }
@@ -614,23 +592,28 @@ impl Span {
 impl Drop for Span {
     fn drop(&mut self) {
         if let Some(o) = self.owned.take() {
-            o.finish(Stamp::now());
+            finish(o, Stamp::now());
         }
+    }
+}
+
+fn finish(mut d: Detached, end: Stamp) {
+    if d.raw.is_sampled() {
+        d.raw.end = end;
+        crate::local::finish_owned(d);
     }
 }
 
 impl std::fmt::Debug for Span {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match &self.owned {
-            Some(o) => {
-                let name = o
-                    .raw
-                    .extras
-                    .as_deref()
-                    .and_then(|e| e.name.as_deref())
-                    .unwrap_or(o.raw.name);
-                write!(f, "Span({name:?}, {}/{})", o.raw.trace_id, o.raw.span_id)
-            }
+            Some(o) => write!(
+                f,
+                "Span({:?}, {}/{})",
+                o.name(),
+                o.raw.trace_id,
+                o.raw.span_id
+            ),
             None => f.write_str("Span(none)"),
         }
     }
@@ -648,7 +631,7 @@ pub struct Entered<'a> {
 impl Drop for Entered<'_> {
     fn drop(&mut self) {
         if self.token != 0 {
-            let edits = pop_frame(self.token, None);
+            let edits = pop_borrowed(self.token);
             self.span.take_edits(edits);
         }
     }
@@ -682,7 +665,7 @@ impl ActiveSpan {
         }
         with_state(|s| {
             let i = s.find(self.token)?;
-            s.stack[i].is_recording().then(|| f(s, i))
+            s.is_recording(i).then(|| f(s, i))
         })
         .flatten()
     }
@@ -705,7 +688,7 @@ impl ActiveSpan {
         if self.token == 0 {
             return None;
         }
-        with_state(|s| s.find(self.token).and_then(|i| span_context(&s.stack[i]))).flatten()
+        with_state(|s| s.find(self.token).and_then(|i| s.span_context(i))).flatten()
     }
 
     fn edit(&self, edit: Edit) {
@@ -818,7 +801,7 @@ impl ActiveSpan {
     pub fn finish_at(mut self, time: SystemTime) {
         let token = std::mem::take(&mut self.token);
         if token != 0 {
-            drop(pop_frame(token, Some(Stamp::at(time))));
+            pop_local(token, Some(Stamp::at(time)));
         }
     }
 }
@@ -826,7 +809,7 @@ impl ActiveSpan {
 impl Drop for ActiveSpan {
     fn drop(&mut self) {
         if self.token != 0 {
-            drop(pop_frame(self.token, None));
+            pop_local(self.token, None);
         }
     }
 }

@@ -6,7 +6,7 @@
 //!
 //! Usage: `count-instructions <contender> <roots> [sync|async|method]`
 
-use tracekit_benches::{Contender, Harness, Workload};
+use tracekit_benches::{Contender, Harness, KEEP_UP_ROOTS, Workload};
 
 fn main() {
     let mut args = std::env::args().skip(1);
@@ -35,14 +35,26 @@ fn main() {
             }
         },
     };
-    let harness = Harness::new(contender);
+    let Some(harness) = Harness::new(contender) else {
+        eprintln!("{name} needs the `peers` feature of tracekit-benches");
+        std::process::exit(2);
+    };
     // Warm up: first-use initialisation (clock, thread-locals, collector thread).
     for _ in 0..10 {
         std::hint::black_box(harness.run(workload));
     }
     harness.flush();
-    for _ in 0..roots {
+    for i in 1..=roots {
         std::hint::black_box(harness.run(workload));
+        if i % KEEP_UP_ROOTS == 0 {
+            harness.keep_up();
+        }
     }
     harness.flush();
+    // Everything was delivered: a count that includes dropped spans would
+    // flatter whoever dropped them.
+    if let Some(dropped) = harness.dropped().filter(|&d| d != 0) {
+        eprintln!("{dropped} spans were dropped; this count is not valid");
+        std::process::exit(1);
+    }
 }

@@ -2,9 +2,9 @@
 //! `jaeger-debug-id`.
 
 use super::{ExtractError, Extracted, Extractor, Injector, baggage, percent};
-use crate::context::SpanContext;
 use crate::id::{SpanId, TraceId};
 use crate::raw::{DEBUG, SAMPLED};
+use crate::span_context::SpanContext;
 
 pub(crate) const UBER_TRACE_ID: &str = "uber-trace-id";
 pub(crate) const BAGGAGE_PREFIX: &str = "uberctx-";

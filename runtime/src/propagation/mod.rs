@@ -36,9 +36,10 @@ pub use carrier::{Extractor, Injector};
 pub(crate) use percent::decode as percent_decode;
 
 use crate::baggage::Baggage;
-use crate::context::{SpanContext, current_span};
+use crate::context::current_span;
 use crate::id::{SpanId, TraceId};
 use crate::span::SpanBuilder;
+use crate::span_context::SpanContext;
 use std::fmt;
 use std::sync::{Arc, RwLock};
 

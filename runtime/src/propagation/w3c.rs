@@ -2,9 +2,9 @@
 //! (<https://www.w3.org/TR/trace-context/>).
 
 use super::{ExtractError, Extracted, Extractor, Injector};
-use crate::context::SpanContext;
 use crate::id::{SpanId, TraceId};
 use crate::raw::SAMPLED;
+use crate::span_context::SpanContext;
 
 pub(crate) const TRACEPARENT: &str = "traceparent";
 pub(crate) const TRACESTATE: &str = "tracestate";
