@@ -342,18 +342,28 @@ pub fn body(sig: &Signature, block: &Block, opts: &Options, site: &Site) -> Toke
             }
         }
     });
+    // Sync: the guard keeps the values until the span ends. Futures: the
+    // values travel in the future with the span.
     let args = (!values.is_empty()).then(|| {
-        let call = match &shape {
-            Shape::Sync => quote!(#guard.args([#(#values),*])),
-            _ => quote!(#private::span_args(&mut #guard, &__TK_META, [#(#values),*])),
-        };
         quote! {
             if #guard.is_recording() {
                 #select
-                #call;
+                #guard.args([#(#values),*]);
             }
         }
     });
+    let owned_args = |mutability: Option<TokenStream>| {
+        if values.is_empty() {
+            quote!(let #mutability __tk_args = [];)
+        } else {
+            quote! {
+                let #mutability __tk_args = {
+                    #select
+                    #private::owned_args(&#guard, || [#(#values),*])
+                };
+            }
+        }
+    };
     let stmts = &block.stmts;
     let ret_annotation = match &sig.output {
         ReturnType::Type(_, ty) => Some(annotation(ty)),
@@ -403,13 +413,13 @@ pub fn body(sig: &Signature, block: &Block, opts: &Options, site: &Site) -> Toke
                     }
                 }
             });
-            let mutability = args.as_ref().map(|_| quote!(mut));
+            let async_args = owned_args(None);
             quote! {
                 {
                     #meta
-                    let #mutability #guard = #private::start_owned(&__TK_META);
-                    #args
-                    #private::InSpan::new(#guard, async move {
+                    let #guard = #private::start_owned(&__TK_META);
+                    #async_args
+                    #private::InSpan::with_args(#guard, __tk_args, async move {
                         let __tk_ret = async move { #fake_return #(#stmts)* }.await;
                         #current_tail
                         __tk_ret
@@ -429,14 +439,15 @@ pub fn body(sig: &Signature, block: &Block, opts: &Options, site: &Site) -> Toke
             });
             let wrapped = match &current_tail {
                 Some(tail) => quote! {
-                    #private::InSpan::new(#guard, async move {
+                    #private::InSpan::with_args(#guard, __tk_args, async move {
                         let __tk_ret #output = __tk_fut.await;
                         #tail
                         __tk_ret
                     })
                 },
-                None => quote!(#private::InSpan::new(#guard, __tk_fut)),
+                None => quote!(#private::InSpan::with_args(#guard, __tk_args, __tk_fut)),
             };
+            let future_args = owned_args(Some(quote!(mut)));
             let wrapped = match boxed {
                 Some(_) => quote!(::std::boxed::Box::pin(#wrapped)),
                 None => wrapped,
@@ -445,9 +456,9 @@ pub fn body(sig: &Signature, block: &Block, opts: &Options, site: &Site) -> Toke
                 {
                     #meta
                     let mut #guard = #private::start_owned(&__TK_META);
-                    #args
+                    #future_args
                     #[allow(clippy::redundant_closure_call)]
-                    let __tk_fut = #private::enter_future(&mut #guard, #body);
+                    let __tk_fut = #private::enter_future(&mut #guard, &mut __tk_args, #body);
                     #wrapped
                 }
             }

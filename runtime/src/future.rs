@@ -1,9 +1,11 @@
 //! Future adapters that keep the right span current across `.await`, on
 //! whichever thread polls the future.
 
+use crate::clock::Stamp;
 use crate::context::Context;
 use crate::local::{Token, with_state};
 use crate::span::Span;
+use crate::value::Value;
 use std::future::Future;
 use std::mem::ManuallyDrop;
 use std::pin::Pin;
@@ -61,8 +63,10 @@ impl<F: Future> FutureExt for F {}
 
 /// A future with a span made current on every poll; see [`FutureExt::in_span`].
 #[must_use = "futures do nothing unless polled"]
-pub struct InSpan<F> {
+pub struct InSpan<F, const N: usize = 0> {
     span: Span,
+    /// The values of a `#[trace_fn]`'s arguments, recorded when the span ends.
+    args: [Option<Value>; N],
     inner: ManuallyDrop<F>,
     done: bool,
 }
@@ -75,16 +79,19 @@ impl<F> InSpan<F> {
     /// # drop(fut);
     /// ```
     pub fn new(span: Span, inner: F) -> InSpan<F> {
+        InSpan::with_args(span, [], inner)
+    }
+}
+
+impl<F, const N: usize> InSpan<F, N> {
+    #[doc(hidden)]
+    pub fn with_args(span: Span, args: [Option<Value>; N], inner: F) -> InSpan<F, N> {
         InSpan {
             span,
+            args,
             inner: ManuallyDrop::new(inner),
             done: false,
         }
-    }
-
-    #[doc(hidden)]
-    pub fn span_mut(&mut self) -> &mut Span {
-        &mut self.span
     }
 }
 
@@ -93,16 +100,18 @@ impl<F> InSpan<F> {
 /// it), records the panic and finishes the span.
 pub(crate) struct Current<'a> {
     span: &'a mut Span,
+    args: &'a mut [Option<Value>],
     token: Token,
     pub(crate) returned: bool,
 }
 
 impl<'a> Current<'a> {
     #[inline]
-    pub(crate) fn enter(span: &'a mut Span) -> Current<'a> {
+    pub(crate) fn enter(span: &'a mut Span, args: &'a mut [Option<Value>]) -> Current<'a> {
         let token = span.push_current();
         Current {
             span,
+            args,
             token,
             returned: false,
         }
@@ -114,7 +123,9 @@ impl Drop for Current<'_> {
     fn drop(&mut self) {
         if self.token != 0 {
             let edits = with_state(|s| s.pop_poll(self.token, true)).unwrap_or_default();
-            self.span.take_edits(edits);
+            if !edits.is_empty() {
+                self.span.take_edits(edits);
+            }
         }
         if !self.returned {
             self.panicked();
@@ -129,28 +140,28 @@ impl Current<'_> {
         let message = crate::panic::message_for(self.token);
         self.span
             .record_error_parts(crate::raw::ErrorParts::message("panic", message));
-        drop(std::mem::replace(self.span, Span::none()));
+        self.span.finish_with(Stamp::now(), self.args);
     }
 }
 
-impl<F: Future> Future for InSpan<F> {
+impl<F: Future, const N: usize> Future for InSpan<F, N> {
     type Output = F::Output;
 
     fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<F::Output> {
-        // SAFETY: `inner` is never moved out of the pinned struct; `span` and
-        // `done` are not structurally pinned.
+        // SAFETY: `inner` is never moved out of the pinned struct; `span`,
+        // `args` and `done` are not structurally pinned.
         let this = unsafe { self.get_unchecked_mut() };
         // SAFETY: `this` came from a pinned `InSpan`, and `inner` is never
         // moved out of it (it is dropped in place in `drop`), so it is pinned too.
         let inner = unsafe { Pin::new_unchecked(&mut *this.inner) };
-        let mut current = Current::enter(&mut this.span);
+        let mut current = Current::enter(&mut this.span, &mut this.args);
         let polled = inner.poll(cx);
         current.returned = true;
         drop(current);
         match polled {
             Poll::Ready(out) => {
                 this.done = true;
-                drop(std::mem::replace(&mut this.span, Span::none()));
+                this.span.finish_with(Stamp::now(), &mut this.args);
                 Poll::Ready(out)
             }
             Poll::Pending => {
@@ -163,17 +174,18 @@ impl<F: Future> Future for InSpan<F> {
     }
 }
 
-impl<F> Drop for InSpan<F> {
+impl<F, const N: usize> Drop for InSpan<F, N> {
     fn drop(&mut self) {
         {
             // The inner future's own clean-up runs inside the span.
-            let mut current = Current::enter(&mut self.span);
+            let mut current = Current::enter(&mut self.span, &mut self.args);
             // SAFETY: dropped exactly once, here, in place (it stays pinned).
             unsafe { ManuallyDrop::drop(&mut self.inner) };
             current.returned = true;
         }
         if !self.done {
             self.span.set_tag("cancelled", true);
+            self.span.finish_with(Stamp::now(), &mut self.args);
         }
     }
 }

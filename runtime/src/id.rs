@@ -86,7 +86,7 @@ impl SpanId {
     /// ```
     pub fn random() -> Self {
         loop {
-            if let Some(v) = NonZeroU64::new(next_u64()) {
+            if let Some(v) = NonZeroU64::new(next_span_u64()) {
                 return SpanId(v);
             }
         }
@@ -150,6 +150,27 @@ impl fmt::Debug for SpanId {
 thread_local! {
     // Zero means "not seeded yet"; xorshift never reaches zero from a non-zero state.
     static RNG: Cell<u64> = const { Cell::new(0) };
+    // The span id sequence; zero means "not seeded yet".
+    static SPAN_SEQ: Cell<u64> = const { Cell::new(0) };
+}
+
+/// Span ids, drawn far more often than trace ids: a per-thread Weyl
+/// sequence (a random start, plus an odd constant per id) through an odd
+/// multiplier. Both steps are one-to-one on `u64`, so a thread never repeats
+/// an id in 2^64 draws; threads start at random points, so ids of different
+/// threads meet with odds of about one in 2^64 per pair. Three instructions
+/// instead of xorshift's dozen.
+#[inline]
+fn next_span_u64() -> u64 {
+    SPAN_SEQ.with(|cell| {
+        let mut x = cell.get();
+        if x == 0 {
+            x = next_u64();
+        }
+        x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        cell.set(x);
+        x.wrapping_mul(0xd6e8_feb8_6659_fd93)
+    })
 }
 
 /// A per-thread xorshift64* generator: ids need to be unique, not secret, and

@@ -389,7 +389,8 @@ impl State {
             return self.push(FrameKind::Carried(carried), true);
         }
         let slot = self.batch.spans.len() as u32;
-        self.batch.push(d);
+        let mut d = d;
+        self.batch.push(&mut d, &mut []);
         self.push(FrameKind::Recorded(slot), true)
     }
 
@@ -559,9 +560,10 @@ impl State {
     }
 
     /// Adds a finished owned span to the batch.
-    pub(crate) fn push_finished(&mut self, d: Detached) {
+    #[inline]
+    pub(crate) fn push_finished(&mut self, d: &mut Detached, args: &mut [Option<Value>]) {
         let end = d.raw.end;
-        self.batch.push(d);
+        self.batch.push(d, args);
         self.after_finish(end);
     }
 
@@ -629,7 +631,7 @@ impl State {
                 if c.role == Role::Local {
                     self.locals -= 1;
                 }
-                if c.role == Role::Borrowed {
+                if c.role == Role::Borrowed && !self.edits.is_empty() {
                     drop(self.take_edits(token));
                 }
                 self.hand_over_if_done();
@@ -638,11 +640,17 @@ impl State {
     }
 
     /// Pops a borrowed frame and returns the changes its owner must take.
+    #[inline]
     pub(crate) fn pop_borrowed(&mut self, token: Token) -> Vec<Edit> {
-        if self.remove(token).is_none() {
+        let Some(frame) = self.remove(token) else {
             return Vec::new();
-        }
-        let edits = self.take_edits(token);
+        };
+        drop(frame);
+        let edits = if self.edits.is_empty() {
+            Vec::new()
+        } else {
+            self.take_edits(token)
+        };
         self.hand_over_if_done();
         edits
     }
@@ -657,10 +665,8 @@ impl State {
         }
     }
 
+    #[cold]
     fn take_edits(&mut self, token: Token) -> Vec<Edit> {
-        if self.edits.is_empty() {
-            return Vec::new();
-        }
         let mut mine = Vec::new();
         let mut i = 0;
         while i < self.edits.len() {
@@ -704,7 +710,7 @@ impl State {
         if self.batch.spans.is_empty() {
             return;
         }
-        let next = Batch::with_capacity(
+        let next = Batch::reuse_or_with_capacity(
             self.batch.spans.len().min(MAX_BATCH_SPANS),
             self.batch.tags.len().min(4 * MAX_BATCH_SPANS),
             self.batch.args.len().min(4 * MAX_BATCH_SPANS),
@@ -914,16 +920,10 @@ pub(crate) fn flush_thread() {
 
 /// Adds a finished owned span to this thread's batch, or, when the thread
 /// state is gone (the thread is ending) or busy, hands it over alone.
-pub(crate) fn finish_owned(d: Detached) {
-    let mut pending = Some(d);
-    with_state(|s| {
-        if let Some(d) = pending.take() {
-            s.push_finished(d);
-        }
-    });
-    if let Some(d) = pending {
+pub(crate) fn finish_owned(d: &mut Detached, args: &mut [Option<Value>]) {
+    if with_state(|s| s.push_finished(d, args)).is_none() {
         let mut batch = Batch::default();
-        batch.push(d);
+        batch.push(d, args);
         collector::submit(batch);
     }
 }

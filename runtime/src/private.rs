@@ -148,31 +148,31 @@ pub fn call<R>(body: impl FnOnce() -> R) -> R {
 
 /// Starts the owned span of an `async fn` call or of a function returning a
 /// future, a child of the current span.
-#[inline(never)]
+#[inline]
 pub fn start_owned(meta: &'static Metadata) -> Span {
-    Span::builder(meta.name()).trace_point(meta).start()
+    span::start_traced(meta)
 }
 
 /// Runs the sync part of a function returning a future, with its span
-/// current; a panic marks the span.
-pub fn enter_future<F>(span: &mut Span, body: impl FnOnce() -> F) -> F {
-    let mut current = crate::future::Current::enter(span);
+/// current; a panic marks the span and finishes it.
+pub fn enter_future<F>(span: &mut Span, args: &mut [Option<Value>], body: impl FnOnce() -> F) -> F {
+    let mut current = crate::future::Current::enter(span, args);
     let future = body();
     current.returned = true;
     future
 }
 
-/// Records the arguments and fields of an owned span.
-#[inline(never)]
-pub fn span_args<const N: usize>(
-    span: &mut Span,
-    meta: &'static Metadata,
-    values: [Option<Value>; N],
-) {
-    for (name, value) in meta.tag_names().iter().zip(values) {
-        if let Some(value) = value {
-            span.set_tag(*name, value);
-        }
+/// The argument and field values of an owned span, computed only when it
+/// records; `N` nothing otherwise.
+#[inline(always)]
+pub fn owned_args<const N: usize>(
+    span: &Span,
+    values: impl FnOnce() -> [Option<Value>; N],
+) -> [Option<Value>; N] {
+    if span.is_recording() {
+        values()
+    } else {
+        [const { None }; N]
     }
 }
 

@@ -11,7 +11,7 @@ use crate::trace_point::Metadata;
 use crate::value::{Key, Value};
 use crate::{SpanId, TraceId};
 use std::borrow::Cow;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 /// The trace is sampled: its spans are recorded and reported.
 pub(crate) const SAMPLED: u8 = 0x01;
@@ -146,6 +146,14 @@ impl Detached {
     }
 }
 
+/// Emptied batches whose buffers the next hand-overs reuse, so that handing
+/// a batch over does not allocate. Reached with `try_lock` only: a thread
+/// that finds it busy allocates rather than waits.
+static SPARE: Mutex<Vec<Batch>> = Mutex::new(Vec::new());
+const MAX_SPARE: usize = 32;
+/// Buffers of batches bigger than this are freed, not kept.
+const MAX_SPARE_SPANS: usize = 4096;
+
 /// Spans recorded on one thread since its last hand-over, their tags, and
 /// the side tables their records point into.
 #[derive(Default)]
@@ -167,6 +175,36 @@ impl Batch {
             tags: Vec::with_capacity(tags),
             args: Vec::with_capacity(args),
             ..Batch::default()
+        }
+    }
+
+    /// An empty batch, on the buffers of one handed over earlier when any
+    /// are spare, else newly allocated with these capacities.
+    pub(crate) fn reuse_or_with_capacity(spans: usize, tags: usize, args: usize) -> Batch {
+        if let Ok(mut spare) = SPARE.try_lock() {
+            if let Some(batch) = spare.pop() {
+                return batch;
+            }
+        }
+        Batch::with_capacity(spans, tags, args)
+    }
+
+    /// Empties the batch (dropping its contents) and keeps its buffers for a
+    /// later hand-over, unless enough are kept or they are too big to hoard.
+    pub(crate) fn recycle(mut self) {
+        if self.spans.capacity() > MAX_SPARE_SPANS || self.spans.capacity() == 0 {
+            return;
+        }
+        self.spans.clear();
+        self.tags.clear();
+        self.args.clear();
+        self.extras.clear();
+        self.inherited.clear();
+        self.captured = false;
+        if let Ok(mut spare) = SPARE.try_lock() {
+            if spare.len() < MAX_SPARE {
+                spare.push(self);
+            }
         }
     }
 
@@ -224,12 +262,13 @@ impl Batch {
         self.extras.get_mut(raw.extras as usize)
     }
 
-    /// Adds a span that lived outside the batch, finished.
-    pub(crate) fn push(&mut self, d: Detached) {
-        let span = self.spans.len() as u32;
+    /// Adds a span that lived outside the batch, taking its parts (the
+    /// record is copied, the rest moved; `d` is left empty).
+    pub(crate) fn push(&mut self, d: &mut Detached, args: &mut [Option<Value>]) {
+        let slot = self.spans.len();
         let mut raw = d.raw;
-        raw.inherited = self.intern(d.inherited);
-        raw.extras = match d.extras {
+        raw.inherited = self.intern(d.inherited.take());
+        raw.extras = match d.extras.take() {
             Some(e) => {
                 self.extras.push(*e);
                 (self.extras.len() - 1) as u32
@@ -238,11 +277,17 @@ impl Batch {
         };
         self.captured |= raw.capture != 0;
         self.spans.push(raw);
-        self.tags.extend(
-            d.tags
-                .into_iter()
-                .map(|(key, value)| Tag { span, key, value }),
-        );
+        if !d.tags.is_empty() {
+            let span = slot as u32;
+            self.tags.extend(
+                std::mem::take(&mut d.tags)
+                    .into_iter()
+                    .map(|(key, value)| Tag { span, key, value }),
+            );
+        }
+        if !args.is_empty() {
+            self.set_args(slot, args);
+        }
     }
 }
 

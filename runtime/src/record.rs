@@ -64,6 +64,21 @@ struct TagIndex {
     order: Option<Vec<u32>>,
 }
 
+impl Drop for Chunk {
+    fn drop(&mut self) {
+        // The buffers go back for a thread's next hand-over.
+        Batch {
+            spans: std::mem::take(&mut self.spans),
+            tags: std::mem::take(&mut self.tags),
+            args: std::mem::take(&mut self.args),
+            extras: std::mem::take(&mut self.extras),
+            inherited: std::mem::take(&mut self.inherited),
+            captured: false,
+        }
+        .recycle();
+    }
+}
+
 impl Chunk {
     fn index(&self) -> &TagIndex {
         self.index.get_or_init(|| {

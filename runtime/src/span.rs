@@ -591,8 +591,21 @@ impl Span {
 
 impl Drop for Span {
     fn drop(&mut self) {
-        if let Some(o) = self.owned.take() {
-            finish(o, Stamp::now());
+        self.finish_with(Stamp::now(), &mut []);
+    }
+}
+
+impl Span {
+    /// Finishes the span where it is (without moving it) with the values
+    /// of its `#[trace_fn]` arguments, if it has any; leaves `Span::none()`.
+    #[inline]
+    pub(crate) fn finish_with(&mut self, end: Stamp, args: &mut [Option<Value>]) {
+        if let Some(d) = self.owned.as_mut() {
+            if d.raw.is_sampled() {
+                d.raw.end = end;
+                crate::local::finish_owned(d, args);
+            }
+            self.owned = None;
         }
     }
 }
@@ -600,8 +613,19 @@ impl Drop for Span {
 fn finish(mut d: Detached, end: Stamp) {
     if d.raw.is_sampled() {
         d.raw.end = end;
-        crate::local::finish_owned(d);
+        crate::local::finish_owned(&mut d, &mut []);
     }
+}
+
+/// The start of the span of an `async fn` or of a function returning a
+/// future: a child of the current span, owned by its future.
+#[inline(never)]
+pub(crate) fn start_traced(meta: &'static Metadata) -> Span {
+    let owned = with_state(|s| {
+        let lineage = s.lineage();
+        s.start_detached(lineage, meta.name(), Some(meta), meta.kind(), Stamp::now())
+    });
+    Span { owned }
 }
 
 impl std::fmt::Debug for Span {
