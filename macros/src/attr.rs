@@ -299,6 +299,12 @@ impl Parse for Field {
             if lit.value().is_empty() {
                 return Err(syn::Error::new(lit.span(), "a field key must not be empty"));
             }
+            if lit.value().contains('\0') {
+                return Err(syn::Error::new(
+                    lit.span(),
+                    "a field key must not contain a NUL character",
+                ));
+            }
             (lit.value(), lit.span())
         } else {
             // Keywords are fine as key parts: `fields(r#type = ..)`, `fields(messaging.type = ..)`.

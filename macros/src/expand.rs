@@ -249,9 +249,18 @@ pub fn body(sig: &Signature, block: &Block, opts: &Options, site: &Site) -> Toke
         (None, Some(ty)) => format!("{ty}::{fn_name}"),
         (None, None) => fn_name.clone(),
     };
-    let namespace = match site.type_name {
-        Some(ty) => quote!(::core::concat!(::core::module_path!(), "::", #ty)),
-        None => quote!(::core::module_path!()),
+    let (namespace, namespace_len) = match site.type_name {
+        Some(ty) => {
+            let extra = 2 + ty.len();
+            (
+                quote!(::core::concat!(::core::module_path!(), "::", #ty)),
+                quote!(::core::module_path!().len() + #extra),
+            )
+        }
+        None => (
+            quote!(::core::module_path!()),
+            quote!(::core::module_path!().len()),
+        ),
     };
     let kind = format_ident!("{}", opts.kind.map_or("Internal", |k| k.0));
 
@@ -293,18 +302,33 @@ pub fn body(sig: &Signature, block: &Block, opts: &Options, site: &Site) -> Toke
     }));
 
     let n_values = values.len();
+    let Ok(n_tags) = u8::try_from(tag_names.len()) else {
+        return syn::Error::new(
+            sig.ident.span(),
+            "at most 255 arguments and fields can be recorded; use `skip(...)` for the rest",
+        )
+        .to_compile_error();
+    };
+    let n_args = n_args as u8;
+    let fn_len = fn_name.len();
+    // One string for all but the span name (see `Metadata`): the four
+    // leading parts by length, then the tag names, each closed by a NUL.
+    let tags_joined: String = tag_names.iter().map(|t| format!("{t}\0")).collect();
     let span = sig.ident.span();
     let meta = quote_spanned! {span=>
         static __TK_META: #private::Metadata = #private::Metadata::new(
             #name,
-            #fn_name,
-            #namespace,
-            ::core::module_path!(),
-            ::core::file!(),
+            ::core::concat!(#fn_name, "\0", #namespace, "\0", ::core::module_path!(), "\0", ::core::file!(), "\0", #tags_joined),
+            [
+                #fn_len as u16,
+                (#namespace_len) as u16,
+                ::core::module_path!().len() as u16,
+                ::core::file!().len() as u16,
+            ],
             ::core::line!(),
             #krate::SpanKind::#kind,
-            &[#(#tag_names),*],
             #n_args,
+            #n_tags,
         );
         #private::inventory::submit! {
             #private::TracePoint(&__TK_META)
@@ -343,15 +367,20 @@ pub fn body(sig: &Signature, block: &Block, opts: &Options, site: &Site) -> Toke
         }
     });
     // Sync: the guard keeps the values until the span ends. Futures: the
-    // values travel in the future with the span.
-    let args = (!values.is_empty()).then(|| {
+    // values travel in the future with the span. Either way they are
+    // computed only when the span records.
+    let sync_values = if values.is_empty() {
+        quote!(::core::option::Option::None::<[::core::option::Option<#krate::Value>; 0]>)
+    } else {
         quote! {
             if #guard.is_recording() {
                 #select
-                #guard.args([#(#values),*]);
+                ::core::option::Option::Some([#(#values),*])
+            } else {
+                ::core::option::Option::None
             }
         }
-    });
+    };
     let owned_args = |mutability: Option<TokenStream>| {
         if values.is_empty() {
             quote!(let #mutability __tk_args = [];)
@@ -391,8 +420,9 @@ pub fn body(sig: &Signature, block: &Block, opts: &Options, site: &Site) -> Toke
             quote! {
                 {
                     #meta
-                    let mut #guard = #private::LocalGuard::<#n_values>::enter(&__TK_META);
-                    #args
+                    let #guard = #private::LocalGuard::start(&__TK_META);
+                    let __tk_values = #sync_values;
+                    let mut #guard = #guard.with_args::<#n_values>(__tk_values);
                     let __tk_ret = #private::call(#body);
                     #[allow(unreachable_code)]
                     #guard.returned();

@@ -5,7 +5,7 @@ use crate::env::Lookup;
 use crate::proto;
 use crate::resource::Resource;
 use std::time::{SystemTime, UNIX_EPOCH};
-use tracekit::{SpanKind, SpanRecord, Status, Value};
+use tracekit::{SpanKind, SpanRecord, SpanView, Status, Value};
 
 /// Caps on what one span carries, as OpenTelemetry defines them: what is
 /// over a cap is left out and counted in the span's `dropped_*_count`.
@@ -157,6 +157,7 @@ pub(crate) fn kind(k: SpanKind) -> i32 {
 }
 
 fn span(s: &SpanRecord, limits: &SpanLimits) -> proto::Span {
+    let s = &s.view();
     let (span_attributes, dropped_attributes_count) = attributes(
         s.tags(),
         limits.attribute_count,
@@ -176,8 +177,8 @@ fn span(s: &SpanRecord, limits: &SpanLimits) -> proto::Span {
         flags,
         name: s.name().to_owned(),
         kind: kind(s.kind()),
-        start_time_unix_nano: unix_nanos(s.start()),
-        end_time_unix_nano: unix_nanos(s.end()),
+        start_time_unix_nano: s.start_unix_nanos(),
+        end_time_unix_nano: s.end_unix_nanos(),
         attributes: span_attributes,
         dropped_attributes_count,
         events: events
@@ -220,7 +221,7 @@ fn span(s: &SpanRecord, limits: &SpanLimits) -> proto::Span {
 }
 
 /// `Span.flags`: sampled, and whether the parent is remote (always known).
-pub(crate) fn flags(s: &SpanRecord) -> u32 {
+pub(crate) fn flags(s: &SpanView<'_>) -> u32 {
     let mut flags = proto::FLAG_HAS_IS_REMOTE;
     if s.is_sampled() {
         flags |= proto::FLAG_SAMPLED;
@@ -232,7 +233,7 @@ pub(crate) fn flags(s: &SpanRecord) -> u32 {
 }
 
 /// The status as `(code, message)`.
-pub(crate) fn status(s: &SpanRecord) -> (i32, &str) {
+pub(crate) fn status<'a>(s: &SpanView<'a>) -> (i32, &'a str) {
     match s.status() {
         Status::Error { description } => (proto::STATUS_ERROR, description),
         Status::Ok => (proto::STATUS_OK, ""),

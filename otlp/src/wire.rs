@@ -53,6 +53,7 @@ impl Writer {
     }
 
     fn span(&mut self, s: &SpanRecord, limits: &SpanLimits) {
+        let s = &s.view();
         let b = &mut self.span;
         b.clear();
         bytes_field(b, 1, &s.trace_id().to_u128().to_be_bytes());
@@ -71,8 +72,8 @@ impl Writer {
             key(b, 6, VARINT);
             varint(b, kind as u64);
         }
-        fixed64_field(b, 7, encode::unix_nanos(s.start()));
-        fixed64_field(b, 8, encode::unix_nanos(s.end()));
+        fixed64_field(b, 7, s.start_unix_nanos());
+        fixed64_field(b, 8, s.end_unix_nanos());
         let (kept, dropped) = encode::select(s.tags(), limits.attribute_count);
         for (k, v) in kept {
             key_value(b, 9, k, v, limits.attribute_value_length);

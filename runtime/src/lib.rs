@@ -38,12 +38,22 @@
 //! ```
 //!
 //! ## Where things are
-//! - a span is born in [`span`](Span) (`Span::start`, [`start_active_span`],
-//!   and the `#[trace_fn]` fast path), lives on the per-thread stack of
-//!   [`Context`] while active, and is finished when its guard drops;
-//! - it leaves the thread in a batch for the collector, which hands
-//!   [`SpanRecord`]s to the installed [`Reporter`] on a background thread;
-//! - [`testing::capture`] collects the spans of a closure for assertions.
+//! A span flows one way through the modules, each using only those after it:
+//! - **API** (`span`, `context`, `future`, `thread`, `propagation`, `http`,
+//!   `messaging`, `setup`, `testing`): a span is born in `span`
+//!   ([`Span::start`], [`start_active_span`], the `#[trace_fn]` fast path)
+//!   and finished when its guard drops;
+//! - **`local`**, this thread's state: the stack of active frames and the
+//!   batch its spans are recorded into, finished in place, and handed over
+//!   whole when the thread's last local span closes;
+//! - **`collector`**: the bounded, lock-free queue of batches and the
+//!   background thread that delivers them, as one [`SpanBatch`], to the
+//!   installed [`Reporter`];
+//! - **`report`**: what a reporter is, and the ones tracekit ships;
+//! - **data** (`record`, `raw`, `parts`, `trace_point`, ids, clock, values):
+//!   what every layer shares.
+//!
+//! [`testing::capture`] collects the spans of a closure for assertions.
 //!
 //! ## The `trace-all` feature
 //! On by default. Without it (`default-features = false`) every attribute
@@ -91,7 +101,7 @@ pub use context::{Context, ContextGuard, CurrentSpan, SpanContext, current_span}
 pub use future::{FutureExt, InSpan, WithContext};
 pub use id::{SpanId, TraceId};
 pub use parts::{Event, Link, SpanKind, Status};
-pub use record::{SpanBatch, SpanRecord};
+pub use record::{SpanBatch, SpanRecord, SpanView, Tags};
 pub use report::{
     BatchConfig, BatchReporter, ConsoleReporter, ExportError, ExportSnapshot, ExportStats,
     Exporter, InMemoryExporter, InMemoryReporter, Reporter,

@@ -748,7 +748,7 @@ impl State {
                 to.extras.push(e);
             }
             if raw.args != NONE {
-                let n = raw.meta.map_or(0, |m| m.tag_names().len());
+                let n = raw.meta.map_or(0, |m| m.n_tags());
                 let from = (raw.args as usize).min(args.len());
                 let to_end = (from + n).min(args.len());
                 raw.args = to.args.len() as u32;

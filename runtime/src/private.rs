@@ -30,35 +30,48 @@ pub struct LocalGuard<const N: usize> {
     recording: bool,
     /// The body returned: a drop without it is a panic unwinding.
     returned: bool,
-    args: [Option<Value>; N],
+    /// Computed only when the span records.
+    args: Option<[Option<Value>; N]>,
     _not_send: PhantomData<*const ()>,
 }
 
-impl<const N: usize> LocalGuard<N> {
-    /// Starts the span as a child of the current span (or a new root).
+impl LocalGuard<0> {
+    /// Starts the span as a child of the current span (or a new root). If
+    /// computing the argument values next panics, this guard records it.
     #[inline]
-    pub fn enter(meta: &'static Metadata) -> LocalGuard<N> {
+    pub fn start(meta: &'static Metadata) -> LocalGuard<0> {
         let (token, recording) = span::enter_local(meta);
         LocalGuard {
             token,
             recording,
             returned: false,
-            args: [const { None }; N],
+            args: None,
             _not_send: PhantomData,
         }
     }
 
+    /// The guard for the rest of the call, holding the argument and field
+    /// values (`None` when the span does not record) until the span ends.
+    #[inline(always)]
+    pub fn with_args<const N: usize>(self, args: Option<[Option<Value>; N]>) -> LocalGuard<N> {
+        let (token, recording) = (self.token, self.recording);
+        // The span is the returned guard's now.
+        std::mem::forget(self);
+        LocalGuard {
+            token,
+            recording,
+            returned: false,
+            args,
+            _not_send: PhantomData,
+        }
+    }
+}
+
+impl<const N: usize> LocalGuard<N> {
     /// Whether argument values need to be computed at all.
     #[inline(always)]
     pub fn is_recording(&self) -> bool {
         self.recording
-    }
-
-    /// Keeps the argument and field values (computed only when the span
-    /// records) until the span ends.
-    #[inline(always)]
-    pub fn args(&mut self, values: [Option<Value>; N]) {
-        self.args = values;
     }
 
     /// Says the body returned (normally, or with `return` or `?`).
@@ -69,10 +82,16 @@ impl<const N: usize> LocalGuard<N> {
 
     /// Records an `Err` return as an error.
     #[inline]
-    pub fn outcome(&self, outcome: Option<Outcome>) {
-        if let Some(Outcome(parts)) = outcome {
-            self.record(parts);
+    pub fn outcome(&self, outcome: Option<Outcome<'_>>) {
+        if let Some(outcome) = outcome {
+            self.record_outcome(outcome);
         }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn record_outcome(&self, outcome: Outcome<'_>) {
+        self.record(outcome.parts());
     }
 
     #[cold]
@@ -129,10 +148,9 @@ impl<const N: usize> Drop for LocalGuard<N> {
             if !self.returned {
                 self.panicked();
             }
-            if N == 0 {
-                pop_local(self.token, None);
-            } else {
-                pop_local_with(self.token, &mut self.args);
+            match &mut self.args {
+                Some(args) if N != 0 => pop_local_with(self.token, args),
+                _ => pop_local(self.token, None),
             }
         }
     }
@@ -178,9 +196,9 @@ pub fn owned_args<const N: usize>(
 
 /// Records an `Err` output on the current span (the `async fn`'s own span,
 /// current while its future is polled).
-pub fn current_outcome(outcome: Option<Outcome>) {
-    if let Some(Outcome(parts)) = outcome {
-        crate::current_span().record_error_parts(parts);
+pub fn current_outcome(outcome: Option<Outcome<'_>>) {
+    if let Some(outcome) = outcome {
+        crate::current_span().record_error_parts(outcome.parts());
     }
 }
 
@@ -226,8 +244,27 @@ fn debug_text(value: &dyn std::fmt::Debug) -> String {
     format!("{value:?}")
 }
 
-/// An error return, ready to record.
-pub struct Outcome(ErrorParts);
+/// An error return, borrowed until it is recorded: building one costs a few
+/// stores in every instrumented function; turning it into what a span
+/// records happens once, out of line.
+pub enum Outcome<'a> {
+    Error(&'a (dyn std::error::Error + 'a), &'static str),
+    Display(&'a (dyn std::fmt::Display + 'a), &'static str),
+    Debug(&'a (dyn std::fmt::Debug + 'a), &'static str),
+    Opaque(&'static str),
+}
+
+impl Outcome<'_> {
+    #[inline(never)]
+    fn parts(self) -> ErrorParts {
+        match self {
+            Outcome::Error(e, ty) => ErrorParts::of_dyn(e, ty),
+            Outcome::Display(e, ty) => ErrorParts::message(ty, display_text(e)),
+            Outcome::Debug(e, ty) => ErrorParts::message(ty, debug_text(e)),
+            Outcome::Opaque(ty) => ErrorParts::message(ty, "error".to_owned()),
+        }
+    }
+}
 
 // Autoref specialization: the macro calls `(&&&Arg(&x)).__tk_value()`; method
 // resolution picks the impl with the most references that applies, so typed
@@ -340,14 +377,14 @@ pub struct Ret<'a, T: ?Sized>(pub &'a T);
 
 /// `Err(e)` where `e: Error`: message, type and source chain.
 pub trait ErrAsError {
-    fn __tk_outcome(&self) -> Option<Outcome>;
+    fn __tk_outcome(&self) -> Option<Outcome<'_>>;
 }
 impl<T, E: std::error::Error> ErrAsError for &&&&&Ret<'_, Result<T, E>> {
     #[inline]
-    fn __tk_outcome(&self) -> Option<Outcome> {
+    fn __tk_outcome(&self) -> Option<Outcome<'_>> {
         match self.0 {
             Ok(_) => None,
-            Err(e) => Some(Outcome(ErrorParts::of_dyn(e, std::any::type_name::<E>()))),
+            Err(e) => Some(Outcome::Error(e, std::any::type_name::<E>())),
         }
     }
 }
@@ -355,77 +392,65 @@ impl<T, E: std::error::Error> ErrAsError for &&&&&Ret<'_, Result<T, E>> {
 /// `Err(e)` where `e` can be viewed as an error (`Box<dyn Error + Send + Sync>`,
 /// `anyhow::Error`): message and source chain, type named after `E`.
 pub trait ErrAsDynError {
-    fn __tk_outcome(&self) -> Option<Outcome>;
+    fn __tk_outcome(&self) -> Option<Outcome<'_>>;
 }
 impl<T, E: AsRef<dyn std::error::Error + Send + Sync + 'static>> ErrAsDynError
     for &&&&Ret<'_, Result<T, E>>
 {
-    fn __tk_outcome(&self) -> Option<Outcome> {
+    fn __tk_outcome(&self) -> Option<Outcome<'_>> {
         match self.0 {
             Ok(_) => None,
-            Err(e) => Some(Outcome(ErrorParts::of_dyn(
-                e.as_ref(),
-                std::any::type_name::<E>(),
-            ))),
+            Err(e) => Some(Outcome::Error(e.as_ref(), std::any::type_name::<E>())),
         }
     }
 }
 
 /// `Err(e)` where `e: Display`.
 pub trait ErrAsDisplay {
-    fn __tk_outcome(&self) -> Option<Outcome>;
+    fn __tk_outcome(&self) -> Option<Outcome<'_>>;
 }
 impl<T, E: std::fmt::Display> ErrAsDisplay for &&&Ret<'_, Result<T, E>> {
-    fn __tk_outcome(&self) -> Option<Outcome> {
+    fn __tk_outcome(&self) -> Option<Outcome<'_>> {
         match self.0 {
             Ok(_) => None,
-            Err(e) => Some(Outcome(ErrorParts::message(
-                std::any::type_name::<E>(),
-                display_text(e),
-            ))),
+            Err(e) => Some(Outcome::Display(e, std::any::type_name::<E>())),
         }
     }
 }
 
 /// `Err(e)` where `e: Debug`.
 pub trait ErrAsDebug {
-    fn __tk_outcome(&self) -> Option<Outcome>;
+    fn __tk_outcome(&self) -> Option<Outcome<'_>>;
 }
 impl<T, E: std::fmt::Debug> ErrAsDebug for &&Ret<'_, Result<T, E>> {
-    fn __tk_outcome(&self) -> Option<Outcome> {
+    fn __tk_outcome(&self) -> Option<Outcome<'_>> {
         match self.0 {
             Ok(_) => None,
-            Err(e) => Some(Outcome(ErrorParts::message(
-                std::any::type_name::<E>(),
-                debug_text(e),
-            ))),
+            Err(e) => Some(Outcome::Debug(e, std::any::type_name::<E>())),
         }
     }
 }
 
 /// `Err(e)` of any other type.
 pub trait ErrOpaque {
-    fn __tk_outcome(&self) -> Option<Outcome>;
+    fn __tk_outcome(&self) -> Option<Outcome<'_>>;
 }
 impl<T, E> ErrOpaque for &Ret<'_, Result<T, E>> {
-    fn __tk_outcome(&self) -> Option<Outcome> {
+    fn __tk_outcome(&self) -> Option<Outcome<'_>> {
         match self.0 {
             Ok(_) => None,
-            Err(_) => Some(Outcome(ErrorParts::message(
-                std::any::type_name::<E>(),
-                "error".to_owned(),
-            ))),
+            Err(_) => Some(Outcome::Opaque(std::any::type_name::<E>())),
         }
     }
 }
 
 /// Not a `Result`: nothing to record.
 pub trait NotAResult {
-    fn __tk_outcome(&self) -> Option<Outcome>;
+    fn __tk_outcome(&self) -> Option<Outcome<'_>>;
 }
 impl<T: ?Sized> NotAResult for Ret<'_, T> {
     #[inline(always)]
-    fn __tk_outcome(&self) -> Option<Outcome> {
+    fn __tk_outcome(&self) -> Option<Outcome<'_>> {
         None
     }
 }

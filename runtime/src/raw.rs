@@ -218,22 +218,6 @@ impl Batch {
         }
     }
 
-    /// The argument values of `raw`, paired with their names.
-    pub(crate) fn args_of<'a>(
-        args: &'a [Option<Value>],
-        raw: &RawSpan,
-    ) -> impl Iterator<Item = (&'a str, &'a Value)> + use<'a> {
-        let names = raw.meta.map_or(&[][..], |m| m.tag_names());
-        let values = match raw.args {
-            NONE => &[][..],
-            start => args.get(start as usize..).unwrap_or(&[]),
-        };
-        names
-            .iter()
-            .zip(values)
-            .filter_map(|(name, value)| Some((*name, value.as_ref()?)))
-    }
-
     /// The index of `inherited` in the table, adding it unless it is the
     /// last one added (children of one span share their parent's).
     pub(crate) fn intern(&mut self, inherited: Option<Arc<Inherited>>) -> u32 {

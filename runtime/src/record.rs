@@ -4,9 +4,9 @@
 
 use crate::clock::Calibration;
 use crate::parts::{Event, Link, SpanKind, Status};
-use crate::raw::{Batch, Extras, Inherited, RawSpan, Tag};
+use crate::raw::{Batch, Extras, Inherited, NONE, RawSpan, Tag};
 use crate::trace_point::Metadata;
-use crate::value::Value;
+use crate::value::{Key, Value};
 use crate::{SpanId, TraceId};
 use std::fmt;
 use std::sync::{Arc, OnceLock};
@@ -222,6 +222,37 @@ impl SpanBatch {
             .chain(records.iter().cloned())
     }
 
+    /// The spans, borrowed: no reference count per span.
+    ///
+    /// ```
+    /// struct Count(usize);
+    /// impl tracekit::Reporter for Count {
+    ///     fn report(&mut self, batch: tracekit::SpanBatch) {
+    ///         self.0 += batch.views().filter(|s| s.is_error()).count();
+    ///     }
+    /// }
+    /// let _guard = tracekit::set_reporter(Count(0));
+    /// ```
+    pub fn views(&self) -> impl Iterator<Item = SpanView<'_>> + '_ {
+        let (shared, records) = match &self.spans {
+            Spans::Shared(s) => (Some(s), &[][..]),
+            Spans::Records(r) => (None, &r[..]),
+        };
+        shared
+            .into_iter()
+            .flat_map(|shared| {
+                shared.chunks.iter().flat_map(move |chunk| {
+                    (0..chunk.spans.len()).map(move |i| SpanView {
+                        raw: &chunk.spans[i],
+                        chunk,
+                        cal: &shared.cal,
+                        index: i as u32,
+                    })
+                })
+            })
+            .chain(records.iter().map(SpanRecord::view))
+    }
+
     /// The spans as a vector of records.
     ///
     /// ```
@@ -290,28 +321,28 @@ pub struct SpanRecord {
 }
 
 impl SpanRecord {
-    fn chunk(&self) -> &Chunk {
-        &self.shared.chunks[self.chunk as usize]
-    }
-
-    fn raw(&self) -> &RawSpan {
-        &self.chunk().spans[self.index as usize]
-    }
-
-    fn extras(&self) -> Option<&Extras> {
-        self.chunk().extras.get(self.raw().extras as usize)
-    }
-
-    fn inherited(&self) -> Option<&Inherited> {
-        self.chunk()
-            .inherited
-            .get(self.raw().inherited as usize)
-            .map(|i| &**i)
+    /// A borrowed view of the span: the same accessors, the span looked up
+    /// once (for exporters reading every field of many spans).
+    ///
+    /// ```
+    /// # let ((), c) = tracekit::testing::capture(|| drop(tracekit::Span::start("a")));
+    /// let view = c.span("a").view();
+    /// assert_eq!(view.name(), "a");
+    /// ```
+    #[inline]
+    pub fn view(&self) -> SpanView<'_> {
+        let chunk = &self.shared.chunks[self.chunk as usize];
+        SpanView {
+            raw: &chunk.spans[self.index as usize],
+            chunk,
+            cal: &self.shared.cal,
+            index: self.index,
+        }
     }
 
     /// The `testing::capture` the span belongs to, 0 for none.
     pub(crate) fn capture(&self) -> u32 {
-        self.raw().capture
+        self.view().raw.capture
     }
 
     /// The operation name.
@@ -320,11 +351,9 @@ impl SpanRecord {
     /// # let ((), c) = tracekit::testing::capture(|| drop(tracekit::Span::start("a")));
     /// assert_eq!(c.spans()[0].name(), "a");
     /// ```
+    #[inline]
     pub fn name(&self) -> &str {
-        match self.extras().and_then(|e| e.name.as_deref()) {
-            Some(owned) => owned,
-            None => self.raw().name,
-        }
+        self.view().name()
     }
 
     /// The trace this span belongs to.
@@ -333,8 +362,9 @@ impl SpanRecord {
     /// # let ((), c) = tracekit::testing::capture(|| { let _a = tracekit::start_active_span("a"); drop(tracekit::Span::start("b")); });
     /// assert_eq!(c.span("a").trace_id(), c.span("b").trace_id());
     /// ```
+    #[inline]
     pub fn trace_id(&self) -> TraceId {
-        self.raw().trace_id
+        self.view().trace_id()
     }
 
     /// This span's id.
@@ -343,8 +373,9 @@ impl SpanRecord {
     /// # let ((), c) = tracekit::testing::capture(|| { let _a = tracekit::start_active_span("a"); drop(tracekit::Span::start("b")); });
     /// assert_ne!(c.span("a").span_id(), c.span("b").span_id());
     /// ```
+    #[inline]
     pub fn span_id(&self) -> SpanId {
-        self.raw().span_id
+        self.view().span_id()
     }
 
     /// The parent span's id; `None` for the root of a trace.
@@ -353,8 +384,9 @@ impl SpanRecord {
     /// # let ((), c) = tracekit::testing::capture(|| { let _a = tracekit::start_active_span("a"); drop(tracekit::Span::start("b")); });
     /// assert_eq!(c.span("b").parent_id(), Some(c.span("a").span_id()));
     /// ```
+    #[inline]
     pub fn parent_id(&self) -> Option<SpanId> {
-        self.raw().parent_id
+        self.view().parent_id()
     }
 
     /// Whether the parent lives in another process (extracted from a carrier).
@@ -363,8 +395,9 @@ impl SpanRecord {
     /// # let ((), c) = tracekit::testing::capture(|| drop(tracekit::Span::start("a")));
     /// assert!(!c.span("a").has_remote_parent());
     /// ```
+    #[inline]
     pub fn has_remote_parent(&self) -> bool {
-        self.raw().remote_parent
+        self.view().has_remote_parent()
     }
 
     /// Whether the trace was sampled (unsampled spans are normally not reported).
@@ -373,8 +406,9 @@ impl SpanRecord {
     /// # let ((), c) = tracekit::testing::capture(|| drop(tracekit::Span::start("a")));
     /// assert!(c.span("a").is_sampled());
     /// ```
+    #[inline]
     pub fn is_sampled(&self) -> bool {
-        self.raw().is_sampled()
+        self.view().is_sampled()
     }
 
     /// The span kind.
@@ -383,8 +417,9 @@ impl SpanRecord {
     /// # let ((), c) = tracekit::testing::capture(|| drop(tracekit::Span::start("a")));
     /// assert_eq!(c.span("a").kind(), tracekit::SpanKind::Internal);
     /// ```
+    #[inline]
     pub fn kind(&self) -> SpanKind {
-        self.raw().kind
+        self.view().kind()
     }
 
     /// When the span started.
@@ -393,8 +428,9 @@ impl SpanRecord {
     /// # let ((), c) = tracekit::testing::capture(|| drop(tracekit::Span::start("a")));
     /// assert!(c.span("a").start() <= std::time::SystemTime::now());
     /// ```
+    #[inline]
     pub fn start(&self) -> SystemTime {
-        self.shared.cal.to_system_time(self.raw().start)
+        self.view().start()
     }
 
     /// When the span finished.
@@ -403,12 +439,34 @@ impl SpanRecord {
     /// # let ((), c) = tracekit::testing::capture(|| drop(tracekit::Span::start("a")));
     /// assert!(c.span("a").end() >= c.span("a").start());
     /// ```
+    #[inline]
     pub fn end(&self) -> SystemTime {
-        let raw = self.raw();
-        // A record handed over unfinished cannot happen; if it did, it
-        // would read as a span of no length rather than one that never ends.
-        let end = if raw.end.is_set() { raw.end } else { raw.start };
-        self.shared.cal.to_system_time(end)
+        self.view().end()
+    }
+
+    /// When the span started, in nanoseconds since the Unix epoch (what OTLP
+    /// and most wire formats carry; cheaper than [`start`](Self::start)).
+    ///
+    /// ```
+    /// # let ((), c) = tracekit::testing::capture(|| drop(tracekit::Span::start("a")));
+    /// let s = c.span("a");
+    /// assert!(s.start_unix_nanos() <= s.end_unix_nanos());
+    /// ```
+    #[inline]
+    pub fn start_unix_nanos(&self) -> u64 {
+        self.view().start_unix_nanos()
+    }
+
+    /// When the span finished, in nanoseconds since the Unix epoch.
+    ///
+    /// ```
+    /// # let ((), c) = tracekit::testing::capture(|| drop(tracekit::Span::start("a")));
+    /// let s = c.span("a");
+    /// assert_eq!(s.end_unix_nanos() as u128, s.end().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos());
+    /// ```
+    #[inline]
+    pub fn end_unix_nanos(&self) -> u64 {
+        self.view().end_unix_nanos()
     }
 
     /// `end - start`, zero if the clock went backwards.
@@ -417,8 +475,9 @@ impl SpanRecord {
     /// # let ((), c) = tracekit::testing::capture(|| drop(tracekit::Span::start("a")));
     /// assert!(c.span("a").duration() < std::time::Duration::from_secs(5));
     /// ```
+    #[inline]
     pub fn duration(&self) -> Duration {
-        self.end().duration_since(self.start()).unwrap_or_default()
+        self.view().duration()
     }
 
     /// The tag with this key, including the `code.*` tags of instrumented
@@ -429,11 +488,9 @@ impl SpanRecord {
     /// assert_eq!(c.span("a").tag("k"), Some(&tracekit::Value::Bool(true)));
     /// assert_eq!(c.span("a").tag("nope"), None);
     /// ```
+    #[inline]
     pub fn tag(&self, key: &str) -> Option<&Value> {
-        self.tags()
-            .filter(|(k, _)| *k == key)
-            .last()
-            .map(|(_, v)| v)
+        self.view().tag(key)
     }
 
     /// Every tag: the arguments and `fields` of a `#[trace_fn]` span first,
@@ -443,20 +500,9 @@ impl SpanRecord {
     /// # let ((), c) = tracekit::testing::capture(|| tracekit::start_active_span("a").set_tag("k", 1));
     /// assert_eq!(c.span("a").tags().count(), 1);
     /// ```
-    pub fn tags(&self) -> impl Iterator<Item = (&str, &Value)> + '_ {
-        let chunk = self.chunk();
-        let index = chunk.index();
-        let i = self.index as usize;
-        let (from, to) = (index.starts[i] as usize, index.starts[i + 1] as usize);
-        let order = index.order.as_deref();
-        let raw = self.raw();
-        let code = raw.meta.map(|m| m.code_tags()).unwrap_or(&[]);
-        Batch::args_of(&chunk.args, raw)
-            .chain((from..to).map(move |k| {
-                let tag = &chunk.tags[order.map_or(k, |o| o[k] as usize)];
-                (&*tag.key, &tag.value)
-            }))
-            .chain(code.iter().map(|(k, v)| (&**k, v)))
+    #[inline]
+    pub fn tags(&self) -> Tags<'_> {
+        self.view().tags()
     }
 
     /// The timestamped events (logs), in the order recorded.
@@ -465,8 +511,9 @@ impl SpanRecord {
     /// # let ((), c) = tracekit::testing::capture(|| drop(tracekit::Span::start("a")));
     /// assert!(c.span("a").events().is_empty());
     /// ```
+    #[inline]
     pub fn events(&self) -> &[Event] {
-        self.extras().map_or(&[], |e| &e.events)
+        self.view().events()
     }
 
     /// The `follows_from` references.
@@ -475,8 +522,9 @@ impl SpanRecord {
     /// # let ((), c) = tracekit::testing::capture(|| drop(tracekit::Span::start("a")));
     /// assert!(c.span("a").links().is_empty());
     /// ```
+    #[inline]
     pub fn links(&self) -> &[Link] {
-        self.extras().map_or(&[], |e| &e.links)
+        self.view().links()
     }
 
     /// The status.
@@ -485,9 +533,9 @@ impl SpanRecord {
     /// # let ((), c) = tracekit::testing::capture(|| drop(tracekit::Span::start("a")));
     /// assert_eq!(c.span("a").status(), &tracekit::Status::Unset);
     /// ```
+    #[inline]
     pub fn status(&self) -> &Status {
-        static UNSET: Status = Status::Unset;
-        self.extras().map_or(&UNSET, |e| &e.status)
+        self.view().status()
     }
 
     /// Whether the span failed (its status is an error).
@@ -497,8 +545,9 @@ impl SpanRecord {
     /// #     tracekit::start_active_span("a").record_error(&std::fmt::Error); });
     /// assert!(c.span("a").is_error());
     /// ```
+    #[inline]
     pub fn is_error(&self) -> bool {
-        self.status().is_error()
+        self.view().is_error()
     }
 
     /// The baggage item with this key, inherited from the span's ancestors.
@@ -509,8 +558,9 @@ impl SpanRecord {
     /// #     drop(tracekit::Span::start("b")); });
     /// assert_eq!(c.span("b").baggage_item("user"), Some("7"));
     /// ```
+    #[inline]
     pub fn baggage_item(&self, key: &str) -> Option<&str> {
-        self.inherited().and_then(|i| i.baggage.get(key))
+        self.view().baggage_item(key)
     }
 
     /// All baggage items.
@@ -519,8 +569,9 @@ impl SpanRecord {
     /// # let ((), c) = tracekit::testing::capture(|| drop(tracekit::Span::start("a")));
     /// assert_eq!(c.span("a").baggage().count(), 0);
     /// ```
+    #[inline]
     pub fn baggage(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
-        self.inherited().into_iter().flat_map(|i| i.baggage.iter())
+        self.view().baggage()
     }
 
     /// The W3C `tracestate` carried by the trace, if any.
@@ -529,8 +580,9 @@ impl SpanRecord {
     /// # let ((), c) = tracekit::testing::capture(|| drop(tracekit::Span::start("a")));
     /// assert_eq!(c.span("a").trace_state(), None);
     /// ```
+    #[inline]
     pub fn trace_state(&self) -> Option<&str> {
-        self.inherited().and_then(|i| i.trace_state.as_deref())
+        self.view().trace_state()
     }
 
     /// Where the instrumented function is, for spans made by `#[trace_fn]`.
@@ -539,12 +591,235 @@ impl SpanRecord {
     /// # let ((), c) = tracekit::testing::capture(|| drop(tracekit::Span::start("a")));
     /// assert!(c.span("a").trace_point().is_none());
     /// ```
+    #[inline]
+    pub fn trace_point(&self) -> Option<&'static Metadata> {
+        self.view().trace_point()
+    }
+}
+
+/// A finished span, borrowed from its batch: what [`SpanRecord`] gives,
+/// without a reference count, for reading many fields of many spans.
+///
+/// ```
+/// struct Names;
+/// impl tracekit::Reporter for Names {
+///     fn report(&mut self, batch: tracekit::SpanBatch) {
+///         for span in batch.views() {
+///             println!("{} {}", span.name(), span.duration().as_micros());
+///         }
+///     }
+/// }
+/// let _guard = tracekit::set_reporter(Names);
+/// ```
+#[derive(Clone, Copy)]
+pub struct SpanView<'a> {
+    raw: &'a RawSpan,
+    chunk: &'a Chunk,
+    cal: &'a Calibration,
+    index: u32,
+}
+
+impl<'a> SpanView<'a> {
+    #[inline]
+    fn chunk(&self) -> &'a Chunk {
+        self.chunk
+    }
+
+    #[inline]
+    fn raw(&self) -> &'a RawSpan {
+        self.raw
+    }
+
+    #[inline]
+    fn extras(&self) -> Option<&'a Extras> {
+        self.chunk().extras.get(self.raw().extras as usize)
+    }
+
+    #[inline]
+    fn inherited(&self) -> Option<&'a Inherited> {
+        self.chunk()
+            .inherited
+            .get(self.raw().inherited as usize)
+            .map(|i| &**i)
+    }
+
+    /// See [`SpanRecord::name`].
+    #[inline]
+    pub fn name(&self) -> &'a str {
+        match self.extras().and_then(|e| e.name.as_deref()) {
+            Some(owned) => owned,
+            None => self.raw().name,
+        }
+    }
+
+    /// See [`SpanRecord::trace_id`].
+    #[inline]
+    pub fn trace_id(&self) -> TraceId {
+        self.raw().trace_id
+    }
+
+    /// See [`SpanRecord::span_id`].
+    #[inline]
+    pub fn span_id(&self) -> SpanId {
+        self.raw().span_id
+    }
+
+    /// See [`SpanRecord::parent_id`].
+    #[inline]
+    pub fn parent_id(&self) -> Option<SpanId> {
+        self.raw().parent_id
+    }
+
+    /// See [`SpanRecord::has_remote_parent`].
+    #[inline]
+    pub fn has_remote_parent(&self) -> bool {
+        self.raw().remote_parent
+    }
+
+    /// See [`SpanRecord::is_sampled`].
+    #[inline]
+    pub fn is_sampled(&self) -> bool {
+        self.raw().is_sampled()
+    }
+
+    /// See [`SpanRecord::kind`].
+    #[inline]
+    pub fn kind(&self) -> SpanKind {
+        self.raw().kind
+    }
+
+    /// See [`SpanRecord::start`].
+    #[inline]
+    pub fn start(&self) -> SystemTime {
+        self.cal.to_system_time(self.raw().start)
+    }
+
+    /// See [`SpanRecord::end`].
+    #[inline]
+    pub fn end(&self) -> SystemTime {
+        let raw = self.raw();
+        // A record handed over unfinished cannot happen; if it did, it
+        // would read as a span of no length rather than one that never ends.
+        let end = if raw.end.is_set() { raw.end } else { raw.start };
+        self.cal.to_system_time(end)
+    }
+
+    /// See [`SpanRecord::start_unix_nanos`].
+    #[inline]
+    pub fn start_unix_nanos(&self) -> u64 {
+        self.cal.unix_nanos(self.raw().start)
+    }
+
+    /// See [`SpanRecord::end_unix_nanos`].
+    #[inline]
+    pub fn end_unix_nanos(&self) -> u64 {
+        let raw = self.raw();
+        let end = if raw.end.is_set() { raw.end } else { raw.start };
+        self.cal.unix_nanos(end)
+    }
+
+    /// See [`SpanRecord::duration`].
+    #[inline]
+    pub fn duration(&self) -> Duration {
+        self.end().duration_since(self.start()).unwrap_or_default()
+    }
+
+    /// See [`SpanRecord::tag`].
+    #[inline]
+    pub fn tag(&self, key: &str) -> Option<&'a Value> {
+        self.tags()
+            .filter(|(k, _)| *k == key)
+            .last()
+            .map(|(_, v)| v)
+    }
+
+    /// See [`SpanRecord::tags`].
+    #[inline]
+    pub fn tags(&self) -> Tags<'a> {
+        let chunk = self.chunk();
+        let raw = self.raw();
+        let index = chunk.index();
+        let i = self.index as usize;
+        let (from, to) = (index.starts[i] as usize, index.starts[i + 1] as usize);
+        let args = match (raw.meta, raw.args) {
+            (Some(meta), start) if start != NONE => {
+                let start = start as usize;
+                let values = chunk.args.get(start..start + meta.n_tags()).unwrap_or(&[]);
+                Some((meta.tag_names(), values.iter()))
+            }
+            _ => None,
+        };
+        let named = match index.order.as_deref() {
+            None => Named::Run(chunk.tags.get(from..to).unwrap_or(&[]).iter()),
+            Some(order) => Named::Sorted {
+                tags: &chunk.tags,
+                order: order.get(from..to).unwrap_or(&[]).iter(),
+            },
+        };
+        Tags {
+            args,
+            named,
+            code: raw.meta.map_or(&[][..], |m| m.code_tags()).iter(),
+        }
+    }
+
+    /// See [`SpanRecord::events`].
+    #[inline]
+    pub fn events(&self) -> &'a [Event] {
+        self.extras().map_or(&[], |e| &e.events)
+    }
+
+    /// See [`SpanRecord::links`].
+    #[inline]
+    pub fn links(&self) -> &'a [Link] {
+        self.extras().map_or(&[], |e| &e.links)
+    }
+
+    /// See [`SpanRecord::status`].
+    #[inline]
+    pub fn status(&self) -> &'a Status {
+        static UNSET: Status = Status::Unset;
+        self.extras().map_or(&UNSET, |e| &e.status)
+    }
+
+    /// See [`SpanRecord::is_error`].
+    #[inline]
+    pub fn is_error(&self) -> bool {
+        self.status().is_error()
+    }
+
+    /// See [`SpanRecord::baggage_item`].
+    #[inline]
+    pub fn baggage_item(&self, key: &str) -> Option<&'a str> {
+        self.inherited().and_then(|i| i.baggage.get(key))
+    }
+
+    /// See [`SpanRecord::baggage`].
+    #[inline]
+    pub fn baggage(&self) -> impl Iterator<Item = (&'a str, &'a str)> + use<'a> {
+        self.inherited().into_iter().flat_map(|i| i.baggage.iter())
+    }
+
+    /// See [`SpanRecord::trace_state`].
+    #[inline]
+    pub fn trace_state(&self) -> Option<&'a str> {
+        self.inherited().and_then(|i| i.trace_state.as_deref())
+    }
+
+    /// See [`SpanRecord::trace_point`].
+    #[inline]
     pub fn trace_point(&self) -> Option<&'static Metadata> {
         self.raw().meta
     }
 }
 
 impl fmt::Debug for SpanRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.view().fmt(f)
+    }
+}
+
+impl fmt::Debug for SpanView<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let tags: Vec<_> = self.tags().collect();
         f.debug_struct("SpanRecord")
@@ -559,5 +834,48 @@ impl fmt::Debug for SpanRecord {
             .field("events", &self.events())
             .field("links", &self.links())
             .finish()
+    }
+}
+
+/// The tags of a [`SpanRecord`]; see [`SpanRecord::tags`].
+pub struct Tags<'a> {
+    args: Option<(TagNames, std::slice::Iter<'a, Option<Value>>)>,
+    named: Named<'a>,
+    code: std::slice::Iter<'static, (Key, Value)>,
+}
+
+/// The names of a trace point's arguments and fields.
+type TagNames = std::iter::Take<std::str::Split<'static, char>>;
+
+enum Named<'a> {
+    Run(std::slice::Iter<'a, Tag>),
+    Sorted {
+        tags: &'a [Tag],
+        order: std::slice::Iter<'a, u32>,
+    },
+}
+
+impl<'a> Iterator for Tags<'a> {
+    type Item = (&'a str, &'a Value);
+
+    #[inline]
+    fn next(&mut self) -> Option<(&'a str, &'a Value)> {
+        if let Some((names, values)) = &mut self.args {
+            for value in values.by_ref() {
+                let name = names.next()?;
+                if let Some(value) = value {
+                    return Some((name, value));
+                }
+            }
+            self.args = None;
+        }
+        let named = match &mut self.named {
+            Named::Run(tags) => tags.next(),
+            Named::Sorted { tags, order } => order.next().and_then(|&j| tags.get(j as usize)),
+        };
+        if let Some(tag) = named {
+            return Some((&tag.key, &tag.value));
+        }
+        self.code.next().map(|(k, v)| (&**k, v))
     }
 }

@@ -4,11 +4,15 @@
 use crate::parts::SpanKind;
 use crate::value::{Key, Value};
 use std::borrow::Cow;
+use std::sync::RwLock;
 
 /// Where an instrumented function lives and how its spans are named.
 ///
-/// `#[trace_fn]` emits one `static` of this type per function; its `code.*`
-/// tags are built at compile time so spans carry them at no run-time cost.
+/// `#[trace_fn]` emits one `static` of this type per function. Its strings
+/// (function, namespace, module, file, argument and field names) are one
+/// string made at compile time, because every pointer in a static of a
+/// position-independent binary costs a relocation entry three times its
+/// size; the span name, read on every call, has its own.
 ///
 /// ```
 /// #[tracekit::trace_fn]
@@ -21,50 +25,57 @@ use std::borrow::Cow;
 #[derive(Debug)]
 pub struct Metadata {
     name: &'static str,
-    module_path: &'static str,
-    file: &'static str,
+    /// `function \0 namespace \0 module \0 file \0 tag \0 tag ...`
+    strings: &'static str,
+    /// The lengths of the first four of `strings`.
+    lens: [u16; 4],
     line: u32,
     kind: SpanKind,
-    /// The argument names, then the `fields(...)` keys.
-    tags: &'static [&'static str],
-    n_args: usize,
-    code: [(Key, Value); 4],
+    /// How many argument names, then field keys, `strings` ends with.
+    n_args: u8,
+    n_tags: u8,
 }
 
 impl Metadata {
     #[doc(hidden)]
-    // Called only by generated code, in a `static` initializer: one flat
-    // `const fn` keeps each expansion a single item.
-    #[allow(clippy::too_many_arguments)]
+    // Called only by generated code, in a `static` initializer.
     pub const fn new(
         name: &'static str,
-        function: &'static str,
-        namespace: &'static str,
-        module_path: &'static str,
-        file: &'static str,
+        strings: &'static str,
+        lens: [u16; 4],
         line: u32,
         kind: SpanKind,
-        tags: &'static [&'static str],
-        n_args: usize,
+        n_args: u8,
+        n_tags: u8,
     ) -> Metadata {
         Metadata {
             name,
-            module_path,
-            file,
+            strings,
+            lens,
             line,
             kind,
-            tags,
             n_args,
-            code: [
-                (Cow::Borrowed("code.function"), Value::from_static(function)),
-                (
-                    Cow::Borrowed("code.namespace"),
-                    Value::from_static(namespace),
-                ),
-                (Cow::Borrowed("code.filepath"), Value::from_static(file)),
-                (Cow::Borrowed("code.lineno"), Value::I64(line as i64)),
-            ],
+            n_tags,
         }
+    }
+
+    /// The `i`th of the four leading strings.
+    fn part(&self, i: usize) -> &'static str {
+        let start: usize = self.lens[..i].iter().map(|&l| usize::from(l) + 1).sum();
+        let end = start + usize::from(self.lens[i]);
+        self.strings.get(start..end).unwrap_or("")
+    }
+
+    /// The argument names, then the field keys.
+    pub(crate) fn tag_names(&self) -> std::iter::Take<std::str::Split<'static, char>> {
+        let start: usize = self.lens.iter().map(|&l| usize::from(l) + 1).sum();
+        let n = usize::from(self.n_tags);
+        self.strings.get(start..).unwrap_or("").split('\0').take(n)
+    }
+
+    /// How many argument and field values a span of this point records.
+    pub(crate) fn n_tags(&self) -> usize {
+        usize::from(self.n_tags)
     }
 
     /// The span name (`function`, or `Type::method` inside `#[trace_impl]`).
@@ -84,10 +95,7 @@ impl Metadata {
     /// assert!(tracekit::trace_points().any(|p| p.function() == "g"));
     /// ```
     pub fn function(&self) -> &'static str {
-        match &self.code[0].1 {
-            Value::Str(Cow::Borrowed(s)) => s,
-            _ => self.name,
-        }
+        self.part(0)
     }
 
     /// The module path (`module_path!()`) of the function.
@@ -98,7 +106,7 @@ impl Metadata {
     /// assert!(!p.module_path().is_empty());
     /// ```
     pub fn module_path(&self) -> &'static str {
-        self.module_path
+        self.part(2)
     }
 
     /// The source file.
@@ -108,7 +116,7 @@ impl Metadata {
     /// assert!(tracekit::trace_points().any(|p| p.name() == "i" && p.file().ends_with(".rs")));
     /// ```
     pub fn file(&self) -> &'static str {
-        self.file
+        self.part(3)
     }
 
     /// The line of the function.
@@ -125,20 +133,22 @@ impl Metadata {
     ///
     /// ```
     /// # #[tracekit::trace_fn] fn k(a: u8, b: u8) {}
-    /// assert!(tracekit::trace_points().any(|p| p.name() == "k" && p.args() == ["a", "b"]));
+    /// let p = tracekit::trace_points().find(|p| p.name() == "k").unwrap();
+    /// assert_eq!(p.args().collect::<Vec<_>>(), ["a", "b"]);
     /// ```
-    pub fn args(&self) -> &'static [&'static str] {
-        &self.tags[..self.n_args]
+    pub fn args(&self) -> impl Iterator<Item = &'static str> + use<> {
+        self.tag_names().take(usize::from(self.n_args))
     }
 
     /// The keys of the `fields(...)` tags, in order.
     ///
     /// ```
     /// # #[tracekit::trace_fn(fields(db.system = "postgres"))] fn q() {}
-    /// assert!(tracekit::trace_points().any(|p| p.name() == "q" && p.fields() == ["db.system"]));
+    /// let p = tracekit::trace_points().find(|p| p.name() == "q").unwrap();
+    /// assert_eq!(p.fields().collect::<Vec<_>>(), ["db.system"]);
     /// ```
-    pub fn fields(&self) -> &'static [&'static str] {
-        &self.tags[self.n_args..]
+    pub fn fields(&self) -> impl Iterator<Item = &'static str> + use<> {
+        self.tag_names().skip(usize::from(self.n_args))
     }
 
     /// The kind of the spans (`kind = "..."`; internal by default).
@@ -152,14 +162,52 @@ impl Metadata {
         self.kind
     }
 
-    /// The argument names then the field keys, matching the values the
-    /// generated code records.
-    pub(crate) fn tag_names(&self) -> &'static [&'static str] {
-        self.tags
+    /// The `code.*` tags, made when first read and kept in one table for
+    /// the program: stored in each function's static they would triple its
+    /// size, for functions that may never be reported.
+    pub(crate) fn code_tags(&'static self) -> &'static [(Key, Value)] {
+        /// Trace point address to its tags, sorted by address.
+        type Table = Vec<(usize, &'static [(Key, Value)])>;
+        static TABLE: RwLock<Table> = RwLock::new(Vec::new());
+        let me = self as *const Metadata as usize;
+        let find = |t: &Table| {
+            t.binary_search_by_key(&me, |(k, _)| *k).map(|i| t[i].1)
+        };
+        if let Ok(tags) = find(&TABLE.read().unwrap_or_else(|p| p.into_inner())) {
+            return tags;
+        }
+        let mut table = TABLE.write().unwrap_or_else(|p| p.into_inner());
+        match find(&table) {
+            Ok(tags) => tags,
+            Err(at) => {
+                let tags: &'static [(Key, Value)] = Box::leak(Box::new(self.make_code_tags()));
+                table.insert(at, (me, tags));
+                tags
+            }
+        }
     }
 
-    pub(crate) fn code_tags(&'static self) -> &'static [(Key, Value)] {
-        &self.code
+    fn make_code_tags(&self) -> [(Key, Value); 4] {
+        {
+            [
+                (
+                    Cow::Borrowed("code.function"),
+                    Value::from_static(self.part(0)),
+                ),
+                (
+                    Cow::Borrowed("code.namespace"),
+                    Value::from_static(self.part(1)),
+                ),
+                (
+                    Cow::Borrowed("code.filepath"),
+                    Value::from_static(self.part(3)),
+                ),
+                (
+                    Cow::Borrowed("code.lineno"),
+                    Value::I64(i64::from(self.line)),
+                ),
+            ]
+        }
     }
 }
 

@@ -101,7 +101,7 @@ fn skip_skip_all_and_redact_keep_secrets_out() {
     let point = tracekit::trace_points()
         .find(|p| p.name() == "login")
         .unwrap();
-    assert_eq!(point.args(), ["user"]);
+    assert_eq!(point.args().collect::<Vec<_>>(), ["user"]);
 }
 
 struct Request {
@@ -167,9 +167,9 @@ fn fields_add_tags_computed_from_the_arguments() {
     let point = tracekit::trace_points()
         .find(|p| p.name() == "handle")
         .unwrap();
-    assert_eq!(point.args(), [] as [&str; 0]);
-    assert_eq!(point.fields().len(), 8);
-    assert_eq!(point.fields()[0], "http.request.method");
+    assert_eq!(point.args().count(), 0);
+    assert_eq!(point.fields().count(), 8);
+    assert_eq!(point.fields().next(), Some("http.request.method"));
 }
 
 #[derive(Debug)]
