@@ -170,9 +170,7 @@ impl Metadata {
         type Table = Vec<(usize, &'static [(Key, Value)])>;
         static TABLE: RwLock<Table> = RwLock::new(Vec::new());
         let me = self as *const Metadata as usize;
-        let find = |t: &Table| {
-            t.binary_search_by_key(&me, |(k, _)| *k).map(|i| t[i].1)
-        };
+        let find = |t: &Table| t.binary_search_by_key(&me, |(k, _)| *k).map(|i| t[i].1);
         if let Ok(tags) = find(&TABLE.read().unwrap_or_else(|p| p.into_inner())) {
             return tags;
         }

@@ -15,4 +15,7 @@ fn empty_key() {}
 #[tracekit::trace_fn(fields(a = 1), fields(b = 2))]
 fn fields_twice() {}
 
+#[tracekit::trace_fn(fields("a\0b" = 1))]
+fn nul_in_key() {}
+
 fn main() {}
