@@ -225,12 +225,13 @@ pub(crate) fn drain(sinks: &mut Sinks) -> usize {
         batches.push(node.batch);
     }
     batches.reverse();
-    let mut captured = false;
     for b in &batches {
         QUEUED.give_back(b.spans.len());
-        captured |= b.captured;
     }
-    let batch = SpanBatch::new(batches, Calibration::now());
+    let calibration = Calibration::now();
+    crate::tail::sift(&mut batches, &calibration);
+    let captured = batches.iter().any(|b| b.captured);
+    let batch = SpanBatch::new(batches, calibration);
     let n = batch.len();
     if captured && !sinks.captures.is_empty() {
         for r in batch.iter() {
@@ -279,6 +280,12 @@ static BACKGROUND: Lazy<std::thread::Thread> = Lazy::new(|| {
         .map(|h| h.thread().clone())
         .unwrap_or_else(|_| std::thread::current())
 });
+
+/// Whether traces head sampling drops are recorded for tail keep.
+#[inline]
+pub(crate) fn tail_keep_enabled() -> bool {
+    crate::tail::enabled()
+}
 
 /// Starts the background collector, for a reporter or a capture.
 pub(crate) fn ensure_background() {

@@ -65,6 +65,8 @@
 // The data every layer shares (ids, clock, values, records).
 mod baggage;
 mod clock;
+mod diag;
+mod filter;
 mod id;
 mod parts;
 mod raw;
@@ -76,8 +78,11 @@ mod value;
 // collector, which owns the installed reporter).
 mod collector;
 mod report;
-// This thread's state: the frame stack and its batch of spans.
+mod tail;
+// This thread's state: the frame stack and its batch of spans; the
+// sampler it asks where a trace starts.
 mod local;
+pub mod sampler;
 // The API: spans, the current context, futures, threads, processes.
 mod context;
 mod future;
@@ -98,6 +103,7 @@ pub mod __private;
 pub use baggage::Baggage;
 pub use collector::{CollectorStats, QUEUE_CAPACITY, collector_stats};
 pub use context::{Context, ContextGuard, CurrentSpan, SpanContext, current_span};
+pub use filter::{FilterError, is_enabled, set_enabled, set_filter};
 pub use future::{FutureExt, InSpan, WithContext};
 pub use id::{SpanId, TraceId};
 pub use parts::{Event, Link, SpanKind, Status};

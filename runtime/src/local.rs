@@ -20,8 +20,12 @@
 
 use crate::clock::Stamp;
 use crate::collector;
+use crate::filter;
 use crate::parts::SpanKind;
-use crate::raw::{Batch, Detached, Edit, Extras, Inherited, NONE, RawSpan, SAMPLED, Tag};
+use crate::raw::{
+    Batch, DEBUG, Detached, Edit, Extras, Inherited, NONE, RECORD, RECORDS, RawSpan, SAMPLED, Tag,
+};
+use crate::sampler::{self, SamplingInput};
 use crate::span_context::SpanContext;
 use crate::trace_point::Metadata;
 use crate::value::{Key, Value};
@@ -92,19 +96,113 @@ pub(crate) struct Lineage {
     pub(crate) flags: u8,
     pub(crate) capture: u32,
     pub(crate) inherit: Inherit,
+    /// The sampler's `sampler.type` and `sampler.param`, for a sampled span
+    /// where a trace starts or enters this process.
+    pub(crate) sampler_tags: Option<(&'static str, Value)>,
 }
 
 impl Lineage {
-    /// The first span of a new trace.
-    pub(crate) fn root(capture: u32) -> Lineage {
-        Lineage {
+    /// The first span of a new trace, recorded as the sampler decides (or
+    /// as `forced`: a `sampling.priority` given at start).
+    pub(crate) fn root(capture: u32, name: &str, kind: SpanKind, forced: Option<bool>) -> Lineage {
+        let mut lineage = Lineage {
             trace_id: TraceId::random(),
             parent_id: None,
             remote_parent: false,
-            flags: SAMPLED,
+            flags: 0,
             capture,
             inherit: Inherit::Nothing,
+            sampler_tags: None,
+        };
+        lineage.decide(None, name, kind, forced);
+        lineage
+    }
+
+    /// A span continuing `parent` given explicitly (a remote parent from
+    /// request headers, or `child_of`): the sampler decides again, and a
+    /// debug parent is always followed.
+    pub(crate) fn continuing(
+        parent: &SpanContext,
+        capture: u32,
+        name: &str,
+        kind: SpanKind,
+        forced: Option<bool>,
+    ) -> Lineage {
+        let mut lineage = Lineage {
+            trace_id: parent.trace_id,
+            parent_id: Some(parent.span_id),
+            remote_parent: parent.remote,
+            flags: parent.flags,
+            capture,
+            inherit: match &parent.inherited {
+                Some(i) => Inherit::Shared(i.clone()),
+                None => Inherit::Nothing,
+            },
+            sampler_tags: None,
+        };
+        if parent.flags & DEBUG != 0 && forced.is_none() {
+            lineage.flags |= SAMPLED;
+        } else {
+            lineage.decide(Some(parent), name, kind, forced);
         }
+        lineage
+    }
+
+    /// Sets the sampled flag as decided; a trace head sampling drops is
+    /// still recorded (record-only) when tail keep wants it.
+    fn decide(
+        &mut self,
+        parent: Option<&SpanContext>,
+        name: &str,
+        kind: SpanKind,
+        forced: Option<bool>,
+    ) {
+        let keep = match forced {
+            Some(f) => {
+                self.force(f);
+                return;
+            }
+            None if !filter::is_enabled() => false,
+            None => {
+                let decision = sampler::decide(&SamplingInput {
+                    parent,
+                    trace_id: self.trace_id,
+                    name,
+                    kind,
+                });
+                let keep = decision.is_sampled();
+                // Jaeger clients tag where the decision is made, for a new
+                // trace; a span following its parent's flag says nothing.
+                if keep && parent.is_none() {
+                    self.sampler_tags = Some(decision.into_tags());
+                }
+                keep
+            }
+        };
+        self.flags &= !RECORDS;
+        if keep {
+            self.flags |= SAMPLED;
+        } else if collector::tail_keep_enabled() && filter::is_enabled() {
+            self.flags |= RECORD;
+        } else {
+            self.flags &= !DEBUG;
+        }
+    }
+
+    /// Applies a forced decision: sampled and debug, or not recorded.
+    pub(crate) fn force(&mut self, sampled: bool) {
+        if sampled {
+            self.flags = (self.flags & !RECORD) | SAMPLED | DEBUG;
+        } else {
+            self.flags &= !(RECORDS | DEBUG);
+        }
+        self.sampler_tags = None;
+    }
+
+    /// Records nothing (tracing is switched off), ids still handed down.
+    pub(crate) fn unrecorded(&mut self) {
+        self.flags &= !RECORDS;
+        self.sampler_tags = None;
     }
 
     /// The record of a new span of this lineage (its side parts unset).
@@ -206,9 +304,18 @@ impl State {
         }
     }
 
-    /// The lineage of a child of the current frame, or of a new root.
+    /// The lineage of a child of the current frame, or of a new root
+    /// (named `name`, for the sampler).
     #[inline]
-    pub(crate) fn lineage(&self) -> Lineage {
+    pub(crate) fn lineage(&self, name: &str, kind: SpanKind, forced: Option<bool>) -> Lineage {
+        let mut lineage = self.child_lineage(name, kind, forced);
+        if let (Some(f), Some(_)) = (forced, lineage.parent_id) {
+            lineage.force(f);
+        }
+        lineage
+    }
+
+    fn child_lineage(&self, name: &str, kind: SpanKind, forced: Option<bool>) -> Lineage {
         match self.stack.last().map(|f| &f.kind) {
             Some(FrameKind::Recorded(slot)) => match self.batch.spans.get(*slot as usize) {
                 Some(p) => Lineage {
@@ -221,8 +328,9 @@ impl State {
                         NONE => Inherit::Nothing,
                         i => Inherit::InBatch(i),
                     },
+                    sampler_tags: None,
                 },
-                None => Lineage::root(self.capture),
+                None => Lineage::root(self.capture, name, kind, forced),
             },
             Some(FrameKind::Carried(c)) => match c.span_id {
                 Some(id) => Lineage {
@@ -235,10 +343,11 @@ impl State {
                         Some(i) => Inherit::Shared(i.clone()),
                         None => Inherit::Nothing,
                     },
+                    sampler_tags: None,
                 },
-                None => Lineage::root(self.capture_with(c.capture)),
+                None => Lineage::root(self.capture_with(c.capture), name, kind, forced),
             },
-            None => Lineage::root(self.capture),
+            None => Lineage::root(self.capture, name, kind, forced),
         }
     }
 
@@ -260,6 +369,14 @@ impl State {
             held_across_await: false,
         });
         self.next_token
+    }
+
+    /// Whether the span of the top frame records: `None` without one.
+    pub(crate) fn top_records(&self) -> Option<bool> {
+        match &self.stack.last()?.kind {
+            FrameKind::Recorded(_) => Some(true),
+            FrameKind::Carried(c) => c.span_id.map(|_| c.flags & RECORDS != 0),
+        }
     }
 
     /// The token of the newest frame pushed so far.
@@ -284,7 +401,7 @@ impl State {
         start: Stamp,
     ) -> Token {
         let mut raw = lineage.raw(name, meta, kind, start);
-        if raw.is_sampled() {
+        if raw.records() {
             raw.inherited = match lineage.inherit {
                 Inherit::Nothing => NONE,
                 Inherit::InBatch(i) => i,
@@ -293,6 +410,18 @@ impl State {
             let slot = self.batch.spans.len() as u32;
             self.batch.captured |= raw.capture != 0;
             self.batch.spans.push(raw);
+            if let Some((kind, param)) = lineage.sampler_tags {
+                self.batch.tags.push(Tag {
+                    span: slot,
+                    key: Cow::Borrowed(sampler::TYPE_TAG),
+                    value: Value::from_static(kind),
+                });
+                self.batch.tags.push(Tag {
+                    span: slot,
+                    key: Cow::Borrowed(sampler::PARAM_TAG),
+                    value: param,
+                });
+            }
             return self.push(FrameKind::Recorded(slot), true);
         }
         let carried = Carried {
@@ -348,8 +477,21 @@ impl State {
 
     #[inline(never)]
     fn enter_general(&mut self, meta: &'static Metadata) -> (Token, bool) {
-        let lineage = self.lineage();
-        let recording = lineage.flags & SAMPLED != 0;
+        // A child of a span that records nothing opens no frame: it would
+        // hand down the same trace, flags and baggage, and skipping it keeps
+        // an unsampled call to a few loads. Context taken inside it is its
+        // parent's.
+        if let Some(Frame {
+            kind: FrameKind::Carried(c),
+            ..
+        }) = self.stack.last()
+        {
+            if c.flags & RECORDS == 0 && c.span_id.is_some() {
+                return (0, false);
+            }
+        }
+        let lineage = self.lineage(meta.name(), meta.kind(), None);
+        let recording = lineage.flags & RECORDS != 0;
         let token = self.start_local(lineage, meta.name(), Some(meta), meta.kind(), Stamp::now());
         (token, recording)
     }
@@ -364,18 +506,25 @@ impl State {
         start: Stamp,
     ) -> Detached {
         let raw = lineage.raw(name, meta, kind, start);
+        let tags = match lineage.sampler_tags {
+            Some((kind, param)) => vec![
+                (Cow::Borrowed(sampler::TYPE_TAG), Value::from_static(kind)),
+                (Cow::Borrowed(sampler::PARAM_TAG), param),
+            ],
+            None => Vec::new(),
+        };
         Detached {
             raw,
             inherited: self.shared(lineage.inherit),
             extras: None,
-            tags: Vec::new(),
+            tags,
         }
     }
 
     /// Makes a detached span local to this thread (it finishes here, with
     /// its guard): into the batch, onto the stack.
     pub(crate) fn adopt(&mut self, d: Detached) -> Token {
-        if !d.raw.is_sampled() {
+        if !d.raw.records() {
             let carried = Carried {
                 trace_id: d.raw.trace_id,
                 span_id: Some(d.raw.span_id),
@@ -451,7 +600,7 @@ impl State {
     pub(crate) fn is_recording(&self, index: usize) -> bool {
         match &self.stack[index].kind {
             FrameKind::Recorded(_) => true,
-            FrameKind::Carried(c) => c.role == Role::Borrowed && c.flags & SAMPLED != 0,
+            FrameKind::Carried(c) => c.role == Role::Borrowed && c.flags & RECORDS != 0,
         }
     }
 
@@ -520,7 +669,7 @@ impl State {
                 if let Edit::Inherited(i) = &edit {
                     c.inherited = i.clone();
                 }
-                if c.role == Role::Borrowed && c.flags & SAMPLED != 0 {
+                if c.role == Role::Borrowed && c.flags & RECORDS != 0 {
                     self.edits.push((token, edit));
                 }
             }
@@ -727,58 +876,17 @@ impl State {
             return self.hand_over();
         }
         self.first_finish = 0;
-        const OUT: u32 = 1 << 31;
-        let old = std::mem::take(&mut self.batch);
-        let mut extras: Vec<Option<Extras>> = old.extras.into_iter().map(Some).collect();
-        let mut out = Batch::with_capacity(old.spans.len(), old.tags.len(), old.args.len());
-        let mut args = old.args;
-        let mut kept = Batch::default();
-        // Both keep the whole table of inherited parts: indices stay valid.
-        out.inherited = old.inherited.clone();
-        kept.inherited = old.inherited;
-        let mut renumber = Vec::with_capacity(old.spans.len());
-        for mut raw in old.spans {
-            let to = if raw.end.is_set() {
-                &mut out
-            } else {
-                &mut kept
-            };
-            if let Some(e) = extras.get_mut(raw.extras as usize).and_then(Option::take) {
-                raw.extras = to.extras.len() as u32;
-                to.extras.push(e);
-            }
-            if raw.args != NONE {
-                let n = raw.meta.map_or(0, |m| m.n_tags());
-                let from = (raw.args as usize).min(args.len());
-                let to_end = (from + n).min(args.len());
-                raw.args = to.args.len() as u32;
-                to.args
-                    .extend(args[from..to_end].iter_mut().map(Option::take));
-            }
-            to.captured |= raw.capture != 0;
-            let n = to.spans.len() as u32;
-            renumber.push(if raw.end.is_set() { OUT | n } else { n });
-            to.spans.push(raw);
-        }
-        for mut tag in old.tags {
-            match renumber.get(tag.span as usize) {
-                Some(&n) if n & OUT != 0 => {
-                    tag.span = n & !OUT;
-                    out.tags.push(tag);
-                }
-                Some(&n) => {
-                    tag.span = n;
-                    kept.tags.push(tag);
-                }
-                None => {}
-            }
-        }
+        const FINISHED: usize = 0;
+        let (mut groups, moved) =
+            std::mem::take(&mut self.batch).scatter(2, |raw| usize::from(!raw.end.is_set()));
         for f in &mut self.stack {
             if let FrameKind::Recorded(slot) = &mut f.kind {
-                *slot = renumber.get(*slot as usize).map_or(u32::MAX, |&n| n & !OUT);
+                *slot = moved.get(*slot as usize).map_or(u32::MAX, |&(_, n)| n);
             }
         }
-        self.batch = kept;
+        self.batch = groups.pop().unwrap_or_default();
+        let out = groups.pop().unwrap_or_default();
+        debug_assert_eq!(groups.len(), FINISHED);
         if !out.spans.is_empty() {
             collector::submit(out);
         }

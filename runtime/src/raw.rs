@@ -17,6 +17,12 @@ use std::sync::{Arc, Mutex};
 pub(crate) const SAMPLED: u8 = 0x01;
 /// The trace is marked for debugging (Jaeger's debug flag).
 pub(crate) const DEBUG: u8 = 0x02;
+/// Recorded although head sampling dropped the trace, for tail keep to
+/// decide (never propagated: injection writes the sampled and debug bits
+/// only, extraction keeps only those).
+pub(crate) const RECORD: u8 = 0x80;
+/// Either way of being recorded.
+pub(crate) const RECORDS: u8 = SAMPLED | RECORD;
 
 /// What a span hands down to every descendant besides its ids: baggage and
 /// the W3C trace state. Shared; copied only when a span changes it.
@@ -64,8 +70,20 @@ pub(crate) struct RawSpan {
 }
 
 impl RawSpan {
+    /// Whether the trace is sampled (reported as it is).
     pub(crate) fn is_sampled(&self) -> bool {
         self.flags & SAMPLED != 0
+    }
+
+    /// Whether the span is recorded: sampled, or kept for tail keep.
+    #[inline]
+    pub(crate) fn records(&self) -> bool {
+        self.flags & RECORDS != 0
+    }
+
+    /// Recorded only for tail keep: buffered until its trace is decided.
+    pub(crate) fn is_record_only(&self) -> bool {
+        self.flags & RECORDS == RECORD
     }
 }
 
@@ -272,6 +290,92 @@ impl Batch {
         if !args.is_empty() {
             self.set_args(slot, args);
         }
+    }
+
+    /// Moves each span, with its side parts and tags, into the batch of its
+    /// group (numbered by `group_of`; at least `groups` are returned, more
+    /// if `group_of` asks). Returns the groups, and where each span went:
+    /// its group and its index there.
+    pub(crate) fn scatter(
+        self,
+        groups: usize,
+        mut group_of: impl FnMut(&RawSpan) -> usize,
+    ) -> (Vec<Batch>, Vec<(u32, u32)>) {
+        // Every group keeps the whole table of inherited parts (shared
+        // handles): indices into it stay valid.
+        let inherited = self.inherited;
+        let group = || Batch {
+            inherited: inherited.clone(),
+            ..Batch::default()
+        };
+        let mut out: Vec<Batch> = (0..groups).map(|_| group()).collect();
+        let mut extras: Vec<Option<Extras>> = self.extras.into_iter().map(Some).collect();
+        let mut args = self.args;
+        let mut moved = Vec::with_capacity(self.spans.len());
+        for mut raw in self.spans {
+            let g = group_of(&raw);
+            while out.len() <= g {
+                out.push(group());
+            }
+            let to = &mut out[g];
+            raw.extras = match extras.get_mut(raw.extras as usize).and_then(Option::take) {
+                Some(e) => {
+                    to.extras.push(e);
+                    (to.extras.len() - 1) as u32
+                }
+                None => NONE,
+            };
+            if raw.args != NONE {
+                let n = raw.meta.map_or(0, |m| m.n_tags());
+                let from = (raw.args as usize).min(args.len());
+                let end = (from + n).min(args.len());
+                raw.args = to.args.len() as u32;
+                to.args.extend(args[from..end].iter_mut().map(Option::take));
+            }
+            to.captured |= raw.capture != 0;
+            moved.push((g as u32, to.spans.len() as u32));
+            to.spans.push(raw);
+        }
+        for mut tag in self.tags {
+            if let Some(&(g, n)) = moved.get(tag.span as usize) {
+                tag.span = n;
+                out[g as usize].tags.push(tag);
+            }
+        }
+        (out, moved)
+    }
+
+    /// Moves all of `other` to the end of this batch.
+    pub(crate) fn append(&mut self, other: Batch) {
+        let (spans, extras, args, inherited) = (
+            self.spans.len() as u32,
+            self.extras.len() as u32,
+            self.args.len() as u32,
+            self.inherited.len() as u32,
+        );
+        let shift = |i: u32, by: u32| if i == NONE { NONE } else { i + by };
+        self.spans.extend(other.spans.into_iter().map(|mut raw| {
+            raw.extras = shift(raw.extras, extras);
+            raw.args = shift(raw.args, args);
+            raw.inherited = shift(raw.inherited, inherited);
+            raw
+        }));
+        self.tags.extend(other.tags.into_iter().map(|mut t| {
+            t.span += spans;
+            t
+        }));
+        self.extras.extend(other.extras);
+        self.args.extend(other.args);
+        self.inherited.extend(other.inherited);
+        self.captured |= other.captured;
+    }
+
+    /// Whether the span at `slot` ended in error.
+    pub(crate) fn is_error(&self, slot: usize) -> bool {
+        self.spans
+            .get(slot)
+            .and_then(|r| self.extras.get(r.extras as usize))
+            .is_some_and(|e| e.status.is_error())
     }
 }
 

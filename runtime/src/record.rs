@@ -497,8 +497,13 @@ impl SpanRecord {
     /// then the others in the order recorded, the `code.*` tags last.
     ///
     /// ```
-    /// # let ((), c) = tracekit::testing::capture(|| tracekit::start_active_span("a").set_tag("k", 1));
+    /// # let ((), c) = tracekit::testing::capture(|| {
+    /// #     let _root = tracekit::start_active_span("root");
+    /// #     tracekit::start_active_span("a").set_tag("k", 1);
+    /// # });
     /// assert_eq!(c.span("a").tags().count(), 1);
+    /// // A new trace's first span says which sampler recorded it:
+    /// assert_eq!(c.span("root").tag("sampler.type").unwrap().to_string(), "const");
     /// ```
     #[inline]
     pub fn tags(&self) -> Tags<'_> {

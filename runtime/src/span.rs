@@ -5,9 +5,10 @@
 
 use crate::ENABLED;
 use crate::clock::Stamp;
-use crate::local::{Inherit, Lineage, State, Token, pop_borrowed, pop_local, with_state};
+use crate::filter;
+use crate::local::{Lineage, State, Token, pop_borrowed, pop_local, with_state};
 use crate::parts::{Event, Link, SpanKind, Status};
-use crate::raw::{DEBUG, Detached, Edit, ErrorParts, SAMPLED};
+use crate::raw::{Detached, Edit, ErrorParts};
 use crate::span_context::SpanContext;
 use crate::trace_point::Metadata;
 use crate::value::{Key, Value};
@@ -27,28 +28,38 @@ enum Parent {
 }
 
 impl Parent {
-    fn lineage(&self, s: &State) -> Lineage {
-        match self {
-            Parent::Current => s.lineage(),
-            Parent::Root => Lineage::root(s.capture_here()),
-            Parent::DebugRoot => {
-                let mut lineage = Lineage::root(s.capture_here());
-                lineage.flags |= DEBUG | SAMPLED;
-                lineage
-            }
-            Parent::Explicit(cx) => Lineage {
-                trace_id: cx.trace_id,
-                parent_id: Some(cx.span_id),
-                remote_parent: cx.remote,
-                flags: cx.flags,
-                capture: s.capture_here(),
-                inherit: match &cx.inherited {
-                    Some(i) => Inherit::Shared(i.clone()),
-                    None => Inherit::Nothing,
-                },
-            },
+    /// Where a span named `name` stands: its parent's trace, or a new one
+    /// sampled here. `forced` is a `sampling.priority` given at start.
+    fn lineage(&self, s: &State, name: &str, kind: SpanKind, forced: Option<bool>) -> Lineage {
+        let capture = s.capture_here();
+        let mut lineage = match self {
+            Parent::Current => s.lineage(name, kind, forced),
+            Parent::Root => Lineage::root(capture, name, kind, forced),
+            Parent::DebugRoot => Lineage::root(capture, name, kind, Some(true)),
+            Parent::Explicit(cx) => Lineage::continuing(cx, capture, name, kind, forced),
+        };
+        if !filter::is_enabled() {
+            lineage.unrecorded();
         }
+        lineage
     }
+}
+
+/// The tag that forces a decision when given at a span's start: above 0
+/// records the trace (marked debug), 0 drops it, as in OpenTracing.
+pub(crate) const SAMPLING_PRIORITY: &str = "sampling.priority";
+
+/// The decision a `sampling.priority` tag forces, if one is among `tags`.
+fn forced(tags: &[(Key, Value)]) -> Option<bool> {
+    let (_, value) = tags.iter().rev().find(|(k, _)| k == SAMPLING_PRIORITY)?;
+    let priority = match value {
+        Value::I64(v) => *v as f64,
+        Value::U64(v) => *v as f64,
+        Value::F64(v) => *v,
+        Value::Bool(b) => f64::from(u8::from(*b)),
+        other => other.to_string().trim().parse().ok()?,
+    };
+    Some(priority > 0.0)
 }
 
 /// Starts a span as a child of the current span (or a new trace when there is
@@ -209,18 +220,19 @@ impl SpanBuilder {
         if !ENABLED {
             return Span::none();
         }
+        let forced = forced(&self.tags);
         let Some(mut d) = with_state(|s| {
-            let lineage = self.parent.lineage(s);
+            let lineage = self.parent.lineage(s, &self.name, self.kind, forced);
             s.start_detached(lineage, "", self.meta, self.kind, self.start_stamp())
         }) else {
             return Span::none();
         };
         d.set_name(self.name);
-        if d.raw.is_sampled() {
+        if d.raw.records() {
             if !self.links.is_empty() {
                 d.extras.get_or_insert_with(Default::default).links = self.links;
             }
-            d.tags = self.tags;
+            d.tags.extend(self.tags);
         }
         Span { owned: Some(d) }
     }
@@ -251,8 +263,10 @@ impl SpanBuilder {
             Cow::Borrowed(s) => (s, None),
             owned => ("", Some(owned)),
         };
+        let forced = forced(&tags);
         let token = with_state(|s| {
-            let lineage = parent.lineage(s);
+            let name = owned_name.as_deref().unwrap_or(static_name);
+            let lineage = parent.lineage(s, name, kind, forced);
             let start = start.map_or_else(Stamp::now, Stamp::at);
             let token = s.start_local(lineage, static_name, meta, kind, start);
             if owned_name.is_some() || !links.is_empty() {
@@ -276,6 +290,10 @@ impl SpanBuilder {
 /// span (or a new root), active until the guard drops.
 #[inline(never)]
 pub(crate) fn enter_local(meta: &'static Metadata) -> (Token, bool) {
+    // A trace point switched off (or all of tracing) costs this load.
+    if !meta.is_on() {
+        return (0, false);
+    }
     with_state(|s| s.enter(meta)).unwrap_or((0, false))
 }
 
@@ -341,7 +359,7 @@ impl Span {
     }
 
     fn recording(&mut self) -> Option<&mut Detached> {
-        self.owned.as_mut().filter(|o| o.raw.is_sampled())
+        self.owned.as_mut().filter(|o| o.raw.records())
     }
 
     /// Whether this span records tags and will be reported.
@@ -350,7 +368,7 @@ impl Span {
     /// assert!(tracekit::Span::start("a").is_recording());
     /// ```
     pub fn is_recording(&self) -> bool {
-        self.owned.as_ref().is_some_and(|o| o.raw.is_sampled())
+        self.owned.as_ref().is_some_and(|o| o.raw.records())
     }
 
     /// The span's context, to start children elsewhere or to inject into a carrier.
@@ -601,7 +619,7 @@ impl Span {
     #[inline]
     pub(crate) fn finish_with(&mut self, end: Stamp, args: &mut [Option<Value>]) {
         if let Some(d) = self.owned.as_mut() {
-            if d.raw.is_sampled() {
+            if d.raw.records() {
                 d.raw.end = end;
                 crate::local::finish_owned(d, args);
             }
@@ -611,7 +629,7 @@ impl Span {
 }
 
 fn finish(mut d: Detached, end: Stamp) {
-    if d.raw.is_sampled() {
+    if d.raw.records() {
         d.raw.end = end;
         crate::local::finish_owned(&mut d, &mut []);
     }
@@ -621,10 +639,18 @@ fn finish(mut d: Detached, end: Stamp) {
 /// future: a child of the current span, owned by its future.
 #[inline(never)]
 pub(crate) fn start_traced(meta: &'static Metadata) -> Span {
+    if !meta.is_on() {
+        return Span::none();
+    }
     let owned = with_state(|s| {
-        let lineage = s.lineage();
-        s.start_detached(lineage, meta.name(), Some(meta), meta.kind(), Stamp::now())
-    });
+        // As for a sync call: under a span that records nothing, no span.
+        if s.top_records() == Some(false) {
+            return None;
+        }
+        let lineage = s.lineage(meta.name(), meta.kind(), None);
+        Some(s.start_detached(lineage, meta.name(), Some(meta), meta.kind(), Stamp::now()))
+    })
+    .flatten();
     Span { owned }
 }
 

@@ -5,6 +5,7 @@ use crate::parts::SpanKind;
 use crate::value::{Key, Value};
 use std::borrow::Cow;
 use std::sync::RwLock;
+use std::sync::atomic::{AtomicU8, Ordering};
 
 /// Where an instrumented function lives and how its spans are named.
 ///
@@ -34,6 +35,8 @@ pub struct Metadata {
     /// How many argument names, then field keys, `strings` ends with.
     n_args: u8,
     n_tags: u8,
+    /// On, off, or not worked out yet (see `filter`).
+    pub(crate) state: AtomicU8,
 }
 
 impl Metadata {
@@ -56,7 +59,55 @@ impl Metadata {
             kind,
             n_args,
             n_tags,
+            state: AtomicU8::new(crate::filter::UNRESOLVED),
         }
+    }
+
+    /// Whether calls of this point make spans: one relaxed load, and the
+    /// filter's answer on the first call.
+    #[inline(always)]
+    pub(crate) fn is_on(&'static self) -> bool {
+        match self.state.load(Ordering::Relaxed) {
+            crate::filter::ON => true,
+            crate::filter::OFF => false,
+            _ => crate::filter::resolve(self),
+        }
+    }
+
+    /// Whether calls of this point make spans now (the filter, the
+    /// switches set on it, and tracing as a whole agree).
+    ///
+    /// ```
+    /// #[tracekit::trace_fn]
+    /// fn audited() {}
+    /// let p = tracekit::trace_points().find(|p| p.name() == "audited").unwrap();
+    /// assert!(p.is_enabled());
+    /// ```
+    pub fn is_enabled(&'static self) -> bool {
+        self.is_on()
+    }
+
+    /// Switches this point on or off while the program runs; it wins over
+    /// the filter until [`set_filter`](crate::set_filter) is called again.
+    /// Spans started inside a point switched off become children of the
+    /// nearest enabled ancestor.
+    ///
+    /// ```
+    /// #[tracekit::trace_fn]
+    /// fn outer() { inner() }
+    /// #[tracekit::trace_fn]
+    /// fn inner() { leaf() }
+    /// #[tracekit::trace_fn]
+    /// fn leaf() {}
+    ///
+    /// let inner_point = tracekit::trace_points().find(|p| p.name() == "inner").unwrap();
+    /// inner_point.set_enabled(false);
+    /// let ((), c) = tracekit::testing::capture(outer);
+    /// assert_eq!(c.tree(), "outer\n  leaf\n");
+    /// inner_point.set_enabled(true);
+    /// ```
+    pub fn set_enabled(&'static self, on: bool) {
+        crate::filter::set_point(self, on);
     }
 
     /// The `i`th of the four leading strings.

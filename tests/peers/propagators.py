@@ -9,6 +9,9 @@ Reads one JSON request per line on stdin and answers one JSON line on stdout:
       -> {"trace_id": hex|null, "span_id": hex|null, "sampled": bool,
           "trace_state": str|null, "baggage": {k: v}}
 
+  {"op": "sample", "ratio": float, "trace_ids": [hex]}
+      -> {"sampled": [bool]}   (the SDK's TraceIdRatioBased, no parent)
+
 F is an OTEL_PROPAGATORS value: tracecontext, baggage, b3, b3multi, jaeger,
 or several of them separated by commas.
 """
@@ -22,6 +25,7 @@ from opentelemetry.context import Context
 from opentelemetry.propagators.composite import CompositePropagator
 from opentelemetry.propagators.b3 import B3MultiFormat, B3SingleFormat
 from opentelemetry.propagators.jaeger import JaegerPropagator
+from opentelemetry.sdk.trace.sampling import TraceIdRatioBased
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 PROPAGATORS = {
@@ -69,13 +73,26 @@ def extract(req):
     }
 
 
+def sample(req):
+    sampler = TraceIdRatioBased(req["ratio"])
+    return {
+        "sampled": [
+            sampler.should_sample(None, int(t, 16), "root").decision.is_sampled()
+            for t in req["trace_ids"]
+        ]
+    }
+
+
+OPS = {"inject": inject, "extract": extract, "sample": sample}
+
+
 def main():
     for line in sys.stdin:
         if not line.strip():
             continue
         req = json.loads(line)
         try:
-            answer = inject(req) if req["op"] == "inject" else extract(req)
+            answer = OPS[req["op"]](req)
         except Exception as e:  # the test shows the request that broke the peer
             answer = {"error": f"{type(e).__name__}: {e}"}
         sys.stdout.write(json.dumps(answer) + "\n")

@@ -81,6 +81,8 @@ pub struct Stub {
     pub addr: SocketAddr,
     received: Arc<Mutex<Vec<Received>>>,
     script: Arc<Mutex<VecDeque<Reply>>>,
+    /// The answer once the script is used up.
+    then: Arc<Mutex<Reply>>,
 }
 
 impl Stub {
@@ -91,6 +93,7 @@ impl Stub {
             addr: listener.local_addr().expect("bound"),
             received: Arc::default(),
             script: Arc::new(Mutex::new(script.into_iter().collect())),
+            then: Arc::new(Mutex::new(Reply::status(200))),
         };
         let s = stub.clone();
         std::thread::spawn(move || {
@@ -105,6 +108,11 @@ impl Stub {
     /// The base URL, `http://127.0.0.1:<port>`.
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// Answers every request with `reply` once the script is used up.
+    pub fn reply_always(&self, reply: Reply) {
+        *self.then.lock().unwrap_or_else(|p| p.into_inner()) = reply;
     }
 
     /// Every request so far.
@@ -164,7 +172,7 @@ impl Stub {
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .pop_front()
-                .unwrap_or_else(|| Reply::status(200));
+                .unwrap_or_else(|| self.then.lock().unwrap_or_else(|p| p.into_inner()).clone());
             std::thread::sleep(reply.delay);
             let mut head = format!(
                 "HTTP/1.1 {} Stub\r\nContent-Length: {}\r\n",

@@ -13,7 +13,7 @@ const ON: bool = cfg!(feature = "trace-all");
 /// The tags a user set, without the `code.*` location tags.
 fn user_tags(span: &SpanRecord) -> Vec<(String, String)> {
     span.tags()
-        .filter(|(k, _)| !k.starts_with("code."))
+        .filter(|(k, _)| !k.starts_with("code.") && !k.starts_with("sampler."))
         .map(|(k, v)| (k.to_owned(), v.to_string()))
         .collect()
 }
