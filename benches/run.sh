@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 out=target/bench-report
 mkdir -p "$out"
 read -r -a workloads <<< "${BENCH_WORKLOADS:-sync async method}"
-read -r -a contenders <<< "${BENCH_CONTENDERS:-tracekit fastrace fastrace-properties tracing-registry tracing-opentelemetry untraced}"
+read -r -a contenders <<< "${BENCH_CONTENDERS:-tracekit tracekit-unsampled tracekit-disabled fastrace fastrace-noop fastrace-properties tracing-registry tracing-opentelemetry untraced}"
 group() { case $1 in sync) echo sync_fn_two_u64_args;; async) echo async_fn_two_u64_args;; method) echo method_two_u64_args;; esac; }
 
 # Binaries: with the peers; tracekit alone (for its instruction count: no
@@ -60,7 +60,7 @@ per_call() { # binary name roots workload
 for w in "${workloads[@]}"; do
   for c in "${contenders[@]}"; do
     case $c in
-      tracekit) per_call "$out/count-tracekit" tracekit 2000 "$w" ;;
+      tracekit|tracekit-unsampled|tracekit-disabled) per_call "$out/count-tracekit" "$c" 2000 "$w" ;;
       untraced) per_call "$out/count-tracekit" untraced 2000 "$w" ;;
       tracing-opentelemetry) per_call "$out/count-peers" "$c" 500 "$w" ;;
       *) per_call "$out/count-peers" "$c" 10000 "$w" ;;
@@ -89,7 +89,8 @@ for line in (out / "plain.txt").read_text().splitlines():
 for line in (out / "instructions.txt").read_text().splitlines():
     w, name, n = line.split()
     instr[(w, name)] = int(n)
-names = ["tracekit", "fastrace", "fastrace-properties", "tracing-registry",
+names = ["tracekit", "tracekit-unsampled", "tracekit-disabled", "fastrace",
+         "fastrace-noop", "fastrace-properties", "tracing-registry",
          "tracing-opentelemetry", "tracekit-off", "untraced"]
 for w in ["sync", "async", "method"]:
     if not any(k[0] == w for k in list(crit) + list(plain) + list(instr)):

@@ -194,8 +194,13 @@ async fn checkout_route(
 
 async fn frontend() -> Result<(), String> {
     let exe = std::env::current_exe().map_err(|e| format!("cannot find this program: {e}"))?;
+    // The backend keeps the default sampler, parent-based: it records a
+    // trace exactly when the frontend's request says "sampled". Run with
+    // `OTEL_TRACES_SAMPLER=always_off` to see both stay silent.
     let mut child = tokio::process::Command::new(exe)
         .arg("backend")
+        .env_remove("OTEL_TRACES_SAMPLER")
+        .env_remove("OTEL_TRACES_SAMPLER_ARG")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .kill_on_drop(true)
@@ -241,15 +246,18 @@ async fn frontend() -> Result<(), String> {
         .await
         .map_err(|e| format!("calling the frontend: {e}"))?;
     let status = response.status();
-    let trace = response
+    let traceresponse = response
         .headers()
         .get("traceresponse")
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split('-').nth(1))
-        .unwrap_or("?")
+        .unwrap_or("")
         .to_owned();
+    let mut parts = traceresponse.split('-').skip(1);
+    let trace = parts.next().unwrap_or("?");
+    let sampled = parts.nth(1) == Some("01");
     let body = response.text().await.unwrap_or_default();
-    println!("client <- {status} {body} (trace {trace})");
+    let not = if sampled { "" } else { ", not sampled" };
+    println!("client <- {status} {body} (trace {trace}{not})");
 
     let _ = stop.send(());
     let _ = server.await;

@@ -35,4 +35,13 @@ c=$(ids 'GET /inventory/[a-z]*/reserve .*\[client\]' span_id)
 [[ $(count 'baggage.request.id="r-1001"') == 2 ]] || fail "request.id did not reach the backend"
 [[ $(count '\[server\].*http.status_code=500 error=true') == 1 ]] || fail "the failing call is not an error on the backend"
 [[ $(count '\[client\].*http.status_code=500 error=true') == 1 ]] || fail "the failing call is not an error on the frontend"
+echo "two_services, not sampled"
+# The frontend's sampler drops the trace; the backend, parent-based, follows
+# the sampled=0 flag of the request: neither records anything, and the call
+# works as before.
+out=$(OTEL_TRACES_SAMPLER=always_off timeout 120 cargo run -q --example two_services)
+grep -q '^client <- 200 OK cart 42: reserved 1 of 2 items (trace [0-9a-f]\{32\}, not sampled)' <<<"$out" ||
+    fail "the unsampled trace did not reach the client"
+[[ $(count '\[frontend\]$') == 0 && $(count '\[backend\]$') == 0 ]] ||
+    fail "an unsampled trace was recorded"
 echo "examples: ok"

@@ -115,16 +115,25 @@ mod peers;
 pub enum Contender {
     Untraced,
     Tracekit,
+    /// tracekit with every trace dropped by the sampler (`always_off`).
+    TracekitUnsampled,
+    /// tracekit switched off at run time (`set_enabled(false)`).
+    TracekitDisabled,
     FastraceBare,
+    /// fastrace with no root collecting: its spans are no-ops.
+    FastraceNoop,
     FastraceProps,
     TracingRegistry,
     TracingOtel,
 }
 
 impl Contender {
-    pub const ALL: [Contender; 6] = [
+    pub const ALL: [Contender; 9] = [
         Contender::Tracekit,
+        Contender::TracekitUnsampled,
+        Contender::TracekitDisabled,
         Contender::FastraceBare,
+        Contender::FastraceNoop,
         Contender::FastraceProps,
         Contender::TracingRegistry,
         Contender::TracingOtel,
@@ -136,7 +145,10 @@ impl Contender {
             Contender::Untraced => "untraced",
             Contender::Tracekit if cfg!(feature = "trace-all") => "tracekit",
             Contender::Tracekit => "tracekit-off",
+            Contender::TracekitUnsampled => "tracekit-unsampled",
+            Contender::TracekitDisabled => "tracekit-disabled",
             Contender::FastraceBare => "fastrace",
+            Contender::FastraceNoop => "fastrace-noop",
             Contender::FastraceProps => "fastrace-properties",
             Contender::TracingRegistry => "tracing-registry",
             Contender::TracingOtel => "tracing-opentelemetry",
@@ -145,7 +157,15 @@ impl Contender {
 
     /// Whether this build can run it (peers need the `peers` feature).
     pub fn available(self) -> bool {
-        matches!(self, Contender::Untraced | Contender::Tracekit) || cfg!(feature = "peers")
+        matches!(self, Contender::Untraced) || self.is_tracekit() || cfg!(feature = "peers")
+    }
+
+    /// One of tracekit's set-ups.
+    pub fn is_tracekit(self) -> bool {
+        matches!(
+            self,
+            Contender::Tracekit | Contender::TracekitUnsampled | Contender::TracekitDisabled
+        )
     }
 
     pub fn from_name(name: &str) -> Option<Contender> {
@@ -166,6 +186,7 @@ impl tracekit::Reporter for TracekitDiscard {
 pub struct Harness {
     contender: Contender,
     _tracekit: Option<tracekit::ReporterGuard>,
+    _sampler: Option<tracekit::sampler::SamplerGuard>,
     #[cfg(feature = "peers")]
     peers: peers::Installed,
 }
@@ -177,10 +198,14 @@ impl Harness {
         if !contender.available() {
             return None;
         }
+        tracekit::set_enabled(contender != Contender::TracekitDisabled);
         Some(Harness {
             contender,
-            _tracekit: (contender == Contender::Tracekit)
+            _tracekit: contender
+                .is_tracekit()
                 .then(|| tracekit::set_reporter(TracekitDiscard)),
+            _sampler: (contender == Contender::TracekitUnsampled)
+                .then(|| tracekit::sampler::set_sampler(tracekit::sampler::AlwaysOff)),
             #[cfg(feature = "peers")]
             peers: peers::Installed::new(contender),
         })
@@ -219,7 +244,7 @@ impl Harness {
         }
         match self.contender {
             Contender::Untraced => calls!(plain_add, plain_add_async, plain_add),
-            Contender::Tracekit => {
+            Contender::Tracekit | Contender::TracekitUnsampled | Contender::TracekitDisabled => {
                 let _root = tracekit::start_active_span("root");
                 calls!(tracekit_add, tracekit_add_async, tracekit_add)
             }
@@ -239,19 +264,21 @@ impl Harness {
     /// queues without bound and tracing's registry keeps nothing, so they
     /// need nothing here; they deliver at the final flush.
     pub fn keep_up(&self) {
-        if self.contender == Contender::Tracekit {
+        if self.contender.is_tracekit() {
             tracekit::flush();
         }
     }
 
     /// Spans dropped since the start, where the contender counts them.
     pub fn dropped(&self) -> Option<u64> {
-        (self.contender == Contender::Tracekit).then(|| tracekit::collector_stats().spans_dropped)
+        self.contender
+            .is_tracekit()
+            .then(|| tracekit::collector_stats().spans_dropped)
     }
 
     /// Delivers everything recorded so far to the discarding sink.
     pub fn flush(&self) {
-        if self.contender == Contender::Tracekit {
+        if self.contender.is_tracekit() {
             tracekit::flush();
         }
         #[cfg(feature = "peers")]

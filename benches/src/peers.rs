@@ -94,7 +94,7 @@ impl Installed {
         use tracing_subscriber::layer::SubscriberExt;
         let mut h = Installed::default();
         match contender {
-            Contender::FastraceBare | Contender::FastraceProps => {
+            Contender::FastraceBare | Contender::FastraceProps | Contender::FastraceNoop => {
                 fastrace::set_reporter(FastraceDiscard, fastrace::collector::Config::default())
             }
             Contender::TracingRegistry => {
@@ -113,14 +113,19 @@ impl Installed {
                 h._tracing = Some(tracing::subscriber::set_default(subscriber));
                 h.otel = Some(provider);
             }
-            Contender::Untraced | Contender::Tracekit => {}
+            Contender::Untraced
+            | Contender::Tracekit
+            | Contender::TracekitUnsampled
+            | Contender::TracekitDisabled => {}
         }
         h
     }
 
     pub fn flush(&self, contender: Contender) {
         match contender {
-            Contender::FastraceBare | Contender::FastraceProps => fastrace::flush(),
+            Contender::FastraceBare | Contender::FastraceProps | Contender::FastraceNoop => {
+                fastrace::flush()
+            }
             Contender::TracingOtel => {
                 if let Some(p) = &self.otel {
                     let _ = p.force_flush();
@@ -165,6 +170,8 @@ pub fn run(contender: Contender, workload: Workload, adder: &Adder) -> u64 {
             let _g = root.set_local_parent();
             calls!(fastrace_add, fastrace_add_async, fastrace_add)
         }
+        // No local parent: fastrace's #[trace] makes a no-op span.
+        Contender::FastraceNoop => calls!(fastrace_add, fastrace_add_async, fastrace_add),
         Contender::FastraceProps => {
             let root = fastrace::Span::root("root", fastrace::prelude::SpanContext::random());
             let _g = root.set_local_parent();
@@ -179,7 +186,10 @@ pub fn run(contender: Contender, workload: Workload, adder: &Adder) -> u64 {
             let _e = root.enter();
             calls!(tracing_add, tracing_add_async, tracing_add)
         }
-        Contender::Untraced | Contender::Tracekit => {}
+        Contender::Untraced
+        | Contender::Tracekit
+        | Contender::TracekitUnsampled
+        | Contender::TracekitDisabled => {}
     }
     acc
 }

@@ -154,6 +154,12 @@ impl<F: Future, const N: usize> Future for InSpan<F, N> {
         // SAFETY: `this` came from a pinned `InSpan`, and `inner` is never
         // moved out of it (it is dropped in place in `drop`), so it is pinned too.
         let inner = unsafe { Pin::new_unchecked(&mut *this.inner) };
+        if this.span.owned.is_none() {
+            // No span (not sampled, switched off): just the inner future.
+            let polled = inner.poll(cx);
+            this.done = polled.is_ready();
+            return polled;
+        }
         let mut current = Current::enter(&mut this.span, &mut this.args);
         let polled = inner.poll(cx);
         current.returned = true;
@@ -176,6 +182,11 @@ impl<F: Future, const N: usize> Future for InSpan<F, N> {
 
 impl<F, const N: usize> Drop for InSpan<F, N> {
     fn drop(&mut self) {
+        if self.span.owned.is_none() {
+            // SAFETY: dropped exactly once, here, in place (it stays pinned).
+            unsafe { ManuallyDrop::drop(&mut self.inner) };
+            return;
+        }
         {
             // The inner future's own clean-up runs inside the span.
             let mut current = Current::enter(&mut self.span, &mut self.args);

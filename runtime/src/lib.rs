@@ -46,9 +46,12 @@
 //! - **`local`**, this thread's state: the stack of active frames and the
 //!   batch its spans are recorded into, finished in place, and handed over
 //!   whole when the thread's last local span closes;
+//!   it asks the [`sampler`] whether a trace starting here is recorded, and
+//!   `filter` whether a trace point is switched on;
 //! - **`collector`**: the bounded, lock-free queue of batches and the
 //!   background thread that delivers them, as one [`SpanBatch`], to the
-//!   installed [`Reporter`];
+//!   installed [`Reporter`], after tail keep (`tail`) has held back the
+//!   traces it must decide;
 //! - **`report`**: what a reporter is, and the ones tracekit ships;
 //! - **data** (`record`, `raw`, `parts`, `trace_point`, ids, clock, values):
 //!   what every layer shares.

@@ -56,6 +56,8 @@ pub(crate) struct Frame {
     pub(crate) kind: FrameKind,
     /// Found left on the stack by a guard held across `.await`, and tagged.
     held_across_await: bool,
+    /// [`QUIET`] before this frame was pushed, put back when it is popped.
+    quiet_below: bool,
 }
 
 pub(crate) enum FrameKind {
@@ -363,20 +365,17 @@ impl State {
     fn push(&mut self, kind: FrameKind, local: bool) -> Token {
         self.next_token += 1;
         self.locals += u32::from(local);
+        let quiet = match &kind {
+            FrameKind::Recorded(_) => false,
+            FrameKind::Carried(c) => c.flags & RECORDS == 0 && c.span_id.is_some(),
+        };
         self.stack.push(Frame {
             token: self.next_token,
             kind,
             held_across_await: false,
+            quiet_below: QUIET.replace(quiet),
         });
         self.next_token
-    }
-
-    /// Whether the span of the top frame records: `None` without one.
-    pub(crate) fn top_records(&self) -> Option<bool> {
-        match &self.stack.last()?.kind {
-            FrameKind::Recorded(_) => Some(true),
-            FrameKind::Carried(c) => c.span_id.map(|_| c.flags & RECORDS != 0),
-        }
     }
 
     /// The token of the newest frame pushed so far.
@@ -744,7 +743,9 @@ impl State {
             if *top == token {
                 let slot = *slot as usize;
                 let end = end.unwrap_or_else(Stamp::now);
-                self.stack.pop();
+                if let Some(f) = self.stack.pop() {
+                    QUIET.set(f.quiet_below);
+                }
                 self.locals -= 1;
                 if !args.is_empty() {
                     self.batch.set_args(slot, args);
@@ -808,9 +809,14 @@ impl State {
     fn remove(&mut self, token: Token) -> Option<Frame> {
         let index = self.find(token)?;
         if index + 1 == self.stack.len() {
-            self.stack.pop()
+            let f = self.stack.pop()?;
+            QUIET.set(f.quiet_below);
+            Some(f)
         } else {
-            Some(self.stack.remove(index))
+            // Out of order: the frame above takes over what was below it.
+            let f = self.stack.remove(index);
+            self.stack[index].quiet_below = f.quiet_below;
+            Some(f)
         }
     }
 
@@ -960,6 +966,21 @@ impl State {
         }
         self.hand_over();
     }
+}
+
+thread_local! {
+    /// Whether the thread's top frame is a span that records nothing, so
+    /// a `#[trace_fn]` call under it need not visit the thread state at
+    /// all. Kept beside [`STATE`], without a destructor, so that reading it
+    /// is a single load.
+    static QUIET: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Whether a `#[trace_fn]` call started now would record nothing: the top
+/// frame is an unsampled span.
+#[inline(always)]
+pub(crate) fn is_quiet() -> bool {
+    QUIET.get()
 }
 
 /// The tag on a span whose guard was held across `.await`.

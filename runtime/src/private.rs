@@ -11,6 +11,7 @@ use crate::value::Value;
 use crate::{Span, ToValue};
 use std::borrow::Cow;
 use std::marker::PhantomData;
+use std::mem::ManuallyDrop;
 
 pub use crate::future::InSpan;
 pub use crate::trace_point::{Metadata, TracePoint};
@@ -30,22 +31,29 @@ pub struct LocalGuard<const N: usize> {
     recording: bool,
     /// The body returned: a drop without it is a panic unwinding.
     returned: bool,
-    /// Computed only when the span records.
-    args: Option<[Option<Value>; N]>,
+    /// Computed only when the span records (so only with a token);
+    /// dropped by hand, so that a guard without a span drops nothing.
+    args: ManuallyDrop<Option<[Option<Value>; N]>>,
     _not_send: PhantomData<*const ()>,
 }
 
 impl LocalGuard<0> {
     /// Starts the span as a child of the current span (or a new root). If
     /// computing the argument values next panics, this guard records it.
-    #[inline]
+    #[inline(always)]
     pub fn start(meta: &'static Metadata) -> LocalGuard<0> {
-        let (token, recording) = span::enter_local(meta);
+        // Under an unsampled span, or at a point switched off, the call
+        // does not visit the thread state: two loads and branches.
+        let (token, recording) = if meta.may_be_on() && !crate::local::is_quiet() {
+            span::enter_local(meta)
+        } else {
+            (0, false)
+        };
         LocalGuard {
             token,
             recording,
             returned: false,
-            args: None,
+            args: ManuallyDrop::new(None),
             _not_send: PhantomData,
         }
     }
@@ -61,7 +69,7 @@ impl LocalGuard<0> {
             token,
             recording,
             returned: false,
-            args,
+            args: ManuallyDrop::new(args),
             _not_send: PhantomData,
         }
     }
@@ -142,16 +150,27 @@ impl<const N: usize> LocalGuard<N> {
 const RETURN: &str = "return";
 
 impl<const N: usize> Drop for LocalGuard<N> {
-    #[inline]
+    #[inline(always)]
     fn drop(&mut self) {
         if self.token != 0 {
-            if !self.returned {
-                self.panicked();
-            }
-            match &mut self.args {
-                Some(args) if N != 0 => pop_local_with(self.token, args),
-                _ => pop_local(self.token, None),
-            }
+            self.finish();
+        }
+    }
+}
+
+impl<const N: usize> LocalGuard<N> {
+    // Out of line, so the drop left in each function is a test and a call
+    // (and nothing at all for a call that opened no span).
+    #[inline(never)]
+    fn finish(&mut self) {
+        if !self.returned {
+            self.panicked();
+        }
+        // SAFETY: taken once, here, in `drop`; never read again.
+        let args = unsafe { ManuallyDrop::take(&mut self.args) };
+        match args {
+            Some(mut args) if N != 0 => pop_local_with(self.token, &mut args),
+            _ => pop_local(self.token, None),
         }
     }
 }

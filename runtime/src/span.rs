@@ -639,18 +639,14 @@ fn finish(mut d: Detached, end: Stamp) {
 /// future: a child of the current span, owned by its future.
 #[inline(never)]
 pub(crate) fn start_traced(meta: &'static Metadata) -> Span {
-    if !meta.is_on() {
+    // As for a sync call: under a span that records nothing, no span.
+    if !meta.is_on() || crate::local::is_quiet() {
         return Span::none();
     }
     let owned = with_state(|s| {
-        // As for a sync call: under a span that records nothing, no span.
-        if s.top_records() == Some(false) {
-            return None;
-        }
         let lineage = s.lineage(meta.name(), meta.kind(), None);
-        Some(s.start_detached(lineage, meta.name(), Some(meta), meta.kind(), Stamp::now()))
-    })
-    .flatten();
+        s.start_detached(lineage, meta.name(), Some(meta), meta.kind(), Stamp::now())
+    });
     Span { owned }
 }
 

@@ -74,6 +74,12 @@ impl Metadata {
         }
     }
 
+    /// `false` only for a point known to be switched off.
+    #[inline(always)]
+    pub(crate) fn may_be_on(&self) -> bool {
+        self.state.load(Ordering::Relaxed) != crate::filter::OFF
+    }
+
     /// Whether calls of this point make spans now (the filter, the
     /// switches set on it, and tracing as a whole agree).
     ///
