@@ -100,7 +100,7 @@ pub(crate) struct Lineage {
     pub(crate) inherit: Inherit,
     /// The sampler's `sampler.type` and `sampler.param`, for a sampled span
     /// where a trace starts or enters this process.
-    pub(crate) sampler_tags: Option<(&'static str, Value)>,
+    pub(crate) sampler_tags: Option<Box<(&'static str, Value)>>,
 }
 
 impl Lineage {
@@ -176,7 +176,7 @@ impl Lineage {
                 // Jaeger clients tag where the decision is made, for a new
                 // trace; a span following its parent's flag says nothing.
                 if keep && parent.is_none() {
-                    self.sampler_tags = Some(decision.into_tags());
+                    self.sampler_tags = Some(Box::new(decision.into_tags()));
                 }
                 keep
             }
@@ -317,6 +317,7 @@ impl State {
         lineage
     }
 
+    #[inline]
     fn child_lineage(&self, name: &str, kind: SpanKind, forced: Option<bool>) -> Lineage {
         match self.stack.last().map(|f| &f.kind) {
             Some(FrameKind::Recorded(slot)) => match self.batch.spans.get(*slot as usize) {
@@ -409,7 +410,8 @@ impl State {
             let slot = self.batch.spans.len() as u32;
             self.batch.captured |= raw.capture != 0;
             self.batch.spans.push(raw);
-            if let Some((kind, param)) = lineage.sampler_tags {
+            if let Some(tags) = lineage.sampler_tags {
+                let (kind, param) = *tags;
                 self.batch.tags.push(Tag {
                     span: slot,
                     key: Cow::Borrowed(sampler::TYPE_TAG),
@@ -505,7 +507,7 @@ impl State {
         start: Stamp,
     ) -> Detached {
         let raw = lineage.raw(name, meta, kind, start);
-        let tags = match lineage.sampler_tags {
+        let tags = match lineage.sampler_tags.map(|t| *t) {
             Some((kind, param)) => vec![
                 (Cow::Borrowed(sampler::TYPE_TAG), Value::from_static(kind)),
                 (Cow::Borrowed(sampler::PARAM_TAG), param),
@@ -807,17 +809,29 @@ impl State {
 
     #[inline]
     fn remove(&mut self, token: Token) -> Option<Frame> {
-        let index = self.find(token)?;
-        if index + 1 == self.stack.len() {
-            let f = self.stack.pop()?;
-            QUIET.set(f.quiet_below);
-            Some(f)
-        } else {
-            // Out of order: the frame above takes over what was below it.
-            let f = self.stack.remove(index);
-            self.stack[index].quiet_below = f.quiet_below;
-            Some(f)
+        match self.stack.last() {
+            Some(top) if top.token == token => {
+                let f = self.stack.pop()?;
+                QUIET.set(f.quiet_below);
+                Some(f)
+            }
+            _ => self.remove_below(token),
         }
+    }
+
+    /// A frame popped out of order (or not there at all).
+    #[cold]
+    #[inline(never)]
+    fn remove_below(&mut self, token: Token) -> Option<Frame> {
+        let index = self.stack.iter().rposition(|f| f.token == token)?;
+        let f = self.stack.remove(index);
+        // The frame above takes over what was below the one removed.
+        if let Some(above) = self.stack.get_mut(index) {
+            above.quiet_below = f.quiet_below;
+        } else {
+            QUIET.set(f.quiet_below);
+        }
+        Some(f)
     }
 
     #[cold]
