@@ -359,13 +359,18 @@ pub fn body(sig: &Signature, block: &Block, opts: &Options, site: &Site) -> Toke
         let outcome = outcome.iter();
         let ret = ret.iter();
         quote! {
-            if #private::current_is_recording() {
+            // The span must be this call's own: with none (switched off,
+            // not sampled), the current span is the caller's.
+            if __tk_own && #private::current_is_recording() {
                 #select
                 #( #private::current_outcome(#outcome); )*
                 #( #private::current_return(#ret); )*
             }
         }
     });
+    let own = current_tail
+        .is_some()
+        .then(|| quote!(let __tk_own = #guard.is_recording();));
     // Sync: the guard keeps the values until the span ends. Futures: the
     // values travel in the future with the span. Either way they are
     // computed only when the span records.
@@ -449,6 +454,7 @@ pub fn body(sig: &Signature, block: &Block, opts: &Options, site: &Site) -> Toke
                     #meta
                     let #guard = #private::start_owned(&__TK_META);
                     #async_args
+                    #own
                     #private::InSpan::with_args(#guard, __tk_args, async move {
                         let __tk_ret = async move { #fake_return #(#stmts)* }.await;
                         #current_tail
@@ -489,6 +495,7 @@ pub fn body(sig: &Signature, block: &Block, opts: &Options, site: &Site) -> Toke
                     #future_args
                     #[allow(clippy::redundant_closure_call)]
                     let __tk_fut = #private::enter_future(&mut #guard, &mut __tk_args, #body);
+                    #own
                     #wrapped
                 }
             }

@@ -158,6 +158,10 @@ impl<F: Future, const N: usize> Future for InSpan<F, N> {
             // No span (not sampled, switched off): just the inner future.
             let polled = inner.poll(cx);
             this.done = polled.is_ready();
+            if !this.done {
+                // As below: what finished so far may go out while it waits.
+                crate::local::flush_thread();
+            }
             return polled;
         }
         let mut current = Current::enter(&mut this.span, &mut this.args);

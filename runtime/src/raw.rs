@@ -301,23 +301,31 @@ impl Batch {
         groups: usize,
         mut group_of: impl FnMut(&RawSpan) -> usize,
     ) -> (Vec<Batch>, Vec<(u32, u32)>) {
-        // Every group keeps the whole table of inherited parts (shared
-        // handles): indices into it stay valid.
+        // Each group gets the inherited parts its spans use (shared
+        // handles), renumbered: old index to new, per group.
         let inherited = self.inherited;
-        let group = || Batch {
-            inherited: inherited.clone(),
-            ..Batch::default()
-        };
-        let mut out: Vec<Batch> = (0..groups).map(|_| group()).collect();
+        let mut renumbered: Vec<std::collections::HashMap<u32, u32>> = Vec::new();
+        let mut out: Vec<Batch> = (0..groups).map(|_| Batch::default()).collect();
         let mut extras: Vec<Option<Extras>> = self.extras.into_iter().map(Some).collect();
         let mut args = self.args;
         let mut moved = Vec::with_capacity(self.spans.len());
         for mut raw in self.spans {
             let g = group_of(&raw);
             while out.len() <= g {
-                out.push(group());
+                out.push(Batch::default());
             }
             let to = &mut out[g];
+            if let Some(shared) = inherited.get(raw.inherited as usize) {
+                if renumbered.len() <= g {
+                    renumbered.resize_with(g + 1, Default::default);
+                }
+                raw.inherited = *renumbered[g].entry(raw.inherited).or_insert_with(|| {
+                    to.inherited.push(shared.clone());
+                    (to.inherited.len() - 1) as u32
+                });
+            } else {
+                raw.inherited = NONE;
+            }
             raw.extras = match extras.get_mut(raw.extras as usize).and_then(Option::take) {
                 Some(e) => {
                     to.extras.push(e);

@@ -87,7 +87,8 @@ impl TailKeep {
     }
 
     /// The most spans held for one trace; later ones are dropped and
-    /// counted (the trace, if kept, is reported without them).
+    /// counted (the trace, if kept, is reported without them). The local
+    /// root is always kept, even past the limit.
     ///
     /// ```
     /// let keep = tracekit::sampler::TailKeep::new().max_spans_per_trace(200);
@@ -247,14 +248,13 @@ impl Held {
     fn take(&mut self, spans: Batch, config: &TailKeep, cal: &Calibration, out: &mut Vec<Batch>) {
         // One group per trace, in order of first appearance.
         let mut traces: Vec<TraceId> = Vec::new();
-        let (groups, _) =
-            spans.scatter(1, |r| match traces.iter().position(|t| *t == r.trace_id) {
-                Some(i) => i,
-                None => {
-                    traces.push(r.trace_id);
-                    traces.len() - 1
-                }
-            });
+        let mut index: HashMap<TraceId, usize> = HashMap::new();
+        let (groups, _) = spans.scatter(1, |r| {
+            *index.entry(r.trace_id).or_insert_with(|| {
+                traces.push(r.trace_id);
+                traces.len() - 1
+            })
+        });
         for (trace, group) in traces.into_iter().zip(groups) {
             self.take_trace(trace, group, config, cal, out);
         }
@@ -274,65 +274,55 @@ impl Held {
             }
             return;
         }
-        let error = (0..group.spans.len()).any(|i| group.is_error(i));
-        // The local root: a span without a parent here.
-        let root = group
-            .spans
-            .iter()
-            .position(|r| (r.parent_id.is_none() || r.remote_parent) && r.end.is_set());
-        if !self.pending.contains_key(&trace) {
-            if self.pending.len() >= config.max_traces {
-                self.evict_oldest();
-            }
-            self.order.push_back(trace);
-            self.pending.insert(
-                trace,
-                Pending {
-                    batch: Batch::default(),
-                    error: false,
-                },
-            );
-        }
-        let Some(pending) = self.pending.get_mut(&trace) else {
-            return;
-        };
-        pending.error |= error;
+        let is_root = |r: &RawSpan| (r.parent_id.is_none() || r.remote_parent) && r.end.is_set();
+        let root_id = group.spans.iter().find(|r| is_root(r)).map(|r| r.span_id);
+        let held = self.pending.remove(&trace);
+        let was_held = held.is_some();
+        let mut pending = held.unwrap_or(Pending {
+            batch: Batch::default(),
+            error: false,
+        });
+        pending.error |= (0..group.spans.len()).any(|i| group.is_error(i));
         let room = config
             .max_spans_per_trace
             .saturating_sub(pending.batch.spans.len());
         if group.spans.len() > room {
-            // Keep the root (it carries the decision), drop the newest.
-            let over = group.spans.len() - room;
-            DROPPED_SPANS.fetch_add(over as u64, Ordering::Relaxed);
-            let root_id = root.map(|i| group.spans[i].span_id);
-            let mut keep_left = room.saturating_sub(usize::from(root_id.is_some()));
+            // The root always stays (it carries the decision); the newest
+            // of the others are dropped.
+            let mut others = room.saturating_sub(usize::from(root_id.is_some()));
             let (mut parts, _) = group.scatter(2, |r| {
                 if Some(r.span_id) == root_id {
                     0
-                } else if keep_left > 0 {
-                    keep_left -= 1;
+                } else if others > 0 {
+                    others -= 1;
                     0
                 } else {
                     1
                 }
             });
-            parts.pop();
+            let dropped = parts.pop().map_or(0, |b| b.spans.len());
+            DROPPED_SPANS.fetch_add(dropped as u64, Ordering::Relaxed);
             group = parts.pop().unwrap_or_default();
         }
-        let root = root.and_then(|_| {
-            group
-                .spans
-                .iter()
-                .position(|r| (r.parent_id.is_none() || r.remote_parent) && r.end.is_set())
-        });
         let root_at = pending.batch.spans.len();
+        let root = group.spans.iter().position(|r| Some(r.span_id) == root_id);
         pending.batch.append(group);
-        let Some(root) = root else { return };
-        let root_slot = root_at + root;
-        let Some(pending) = self.pending.remove(&trace) else {
+        let Some(root) = root else {
+            // Wait for the root; a trace seen for the first time takes a
+            // place, the oldest giving up its own when all are taken.
+            if !was_held {
+                if self.pending.len() >= config.max_traces {
+                    self.evict_oldest();
+                }
+                self.order.push_back(trace);
+            }
+            self.pending.insert(trace, pending);
             return;
         };
-        self.order.retain(|t| *t != trace);
+        if was_held {
+            self.order.retain(|t| *t != trace);
+        }
+        let root_slot = root_at + root;
         let raw = pending.batch.spans[root_slot];
         let took = Duration::from_nanos(
             cal.unix_nanos(raw.end)

@@ -424,6 +424,16 @@ fn remote_strategies_are_followed_within_a_polling_interval_and_outages_keep_the
     assert!(t0.elapsed() < Duration::from_secs(1), "decisions waited");
     let polls = stub.received().len();
     assert!(polls >= 6, "{polls} polls");
+
+    // An endpoint without a path is asked at `/`.
+    let _bare = JaegerRemote::builder("bare")
+        .endpoint(stub.url())
+        .polling_interval(interval)
+        .build();
+    assert!(eventually(interval * 3, || stub
+        .received()
+        .iter()
+        .any(|r| r.line.starts_with("GET /?service=bare "))));
 }
 
 #[test]
@@ -525,6 +535,40 @@ fn switched_off_tracing_records_nothing_and_still_hands_down_ids() {
     assert!(c.spans().is_empty());
     assert!(tracekit::trace_points().all(|p| p.is_enabled()));
     assert_eq!(capture(endpoint).1.spans().len(), if ON { 3 } else { 0 });
+}
+
+#[trace_fn]
+async fn flaky_lookup() -> Result<u32, std::fmt::Error> {
+    Err(std::fmt::Error)
+}
+
+#[trace_fn]
+async fn lookup_or_default() -> u32 {
+    flaky_lookup().await.unwrap_or(7)
+}
+
+#[test]
+fn a_switched_off_async_fn_leaves_its_callers_span_alone() {
+    let _turn = serial();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let point = tracekit::trace_points()
+        .find(|p| p.name() == "flaky_lookup")
+        .unwrap();
+    point.set_enabled(false);
+    let (n, c) = capture(|| rt.block_on(lookup_or_default()));
+    point.set_enabled(true);
+    assert_eq!(n, 7);
+    if ON {
+        assert_eq!(c.tree(), "lookup_or_default\n");
+        let caller = c.span("lookup_or_default");
+        assert!(
+            !caller.is_error(),
+            "the switched-off callee's Err marked its caller"
+        );
+        assert!(caller.events().is_empty());
+    }
 }
 
 #[trace_fn]

@@ -348,11 +348,19 @@ fn get(url: &str, timeout: Duration) -> Result<String, String> {
     let rest = url
         .strip_prefix("http://")
         .ok_or("only http:// endpoints are supported")?;
-    let (authority, path) = match rest.find('/') {
-        Some(i) => (&rest[..i], &rest[i..]),
-        None => (rest, "/"),
+    // The authority ends at the path, the query or the fragment.
+    let (authority, path) = match rest.find(['/', '?', '#']) {
+        Some(i) if rest.as_bytes()[i] == b'/' => (&rest[..i], rest[i..].to_owned()),
+        Some(i) => (&rest[..i], format!("/{}", &rest[i..])),
+        None => (rest, "/".to_owned()),
     };
-    let addr = if authority.contains(':') {
+    let path = path.split('#').next().unwrap_or("/");
+    // A port after the host (or after a bracketed IPv6 address).
+    let has_port = match authority.rfind(']') {
+        Some(end) => authority[end..].contains(':'),
+        None => authority.contains(':'),
+    };
+    let addr = if has_port {
         authority.to_owned()
     } else {
         format!("{authority}:80")
@@ -376,9 +384,19 @@ fn get(url: &str, timeout: Duration) -> Result<String, String> {
     // Read until the answer is complete by its own account (a server may
     // keep the connection open despite `Connection: close`), or EOF.
     let limit = MAX_BODY + 16 * 1024;
+    let deadline = std::time::Instant::now() + timeout * 2;
     let mut raw = Vec::new();
     let mut buf = [0u8; 8192];
     let (split, chunked, length) = loop {
+        // One deadline for the whole answer: a server trickling bytes
+        // must not hold the poller past it.
+        let left = deadline
+            .checked_duration_since(std::time::Instant::now())
+            .filter(|d| !d.is_zero())
+            .ok_or("the answer took too long")?;
+        stream
+            .set_read_timeout(Some(left))
+            .map_err(|e| e.to_string())?;
         let n = stream
             .read(&mut buf)
             .map_err(|e| format!("cannot read the answer: {e}"))?;
@@ -442,7 +460,10 @@ fn dechunk(mut body: &[u8]) -> Result<Vec<u8>, String> {
         if size == 0 {
             return Ok(out);
         }
-        if body.len() < size + 2 || out.len() + size > MAX_BODY {
+        // Checked: a size near usize::MAX must not wrap into a valid one.
+        let fits = size.checked_add(2).is_some_and(|n| n <= body.len())
+            && out.len().checked_add(size).is_some_and(|n| n <= MAX_BODY);
+        if !fits {
             return Err("a broken chunked body".into());
         }
         out.extend_from_slice(&body[..size]);
@@ -537,6 +558,12 @@ mod tests {
             strategies_url("http://h:5778/sampling", "my svc/1"),
             "http://h:5778/sampling?service=my%20svc%2F1"
         );
+    }
+
+    #[test]
+    fn a_chunk_size_that_would_overflow_is_refused_not_a_panic() {
+        assert!(dechunk(b"5\r\nhello\r\nffffffffffffffff\r\nxx\r\n0\r\n\r\n").is_err());
+        assert!(dechunk(b"fffffffffffffffe\r\n").is_err());
     }
 
     #[test]
