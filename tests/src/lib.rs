@@ -33,4 +33,12 @@ impl Rng {
     }
 }
 
+/// A loopback port nobody listens on: bound, then freed.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a loopback port")
+        .port()
+}
+
 pub mod stub;

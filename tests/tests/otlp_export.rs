@@ -426,12 +426,7 @@ fn a_backend_that_is_down_costs_the_application_nothing_and_spans_are_counted() 
     if !ON {
         return;
     }
-    // A port nobody listens on.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = tracekit_tests::free_port();
     let c = OtlpConfig {
         batch: BatchConfig {
             max_queue_size: 64,

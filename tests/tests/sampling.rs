@@ -442,12 +442,7 @@ fn a_remote_sampler_with_nobody_listening_keeps_its_initial_rate() {
     if !ON {
         return;
     }
-    // A port nobody listens on: bind one, then free it.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = tracekit_tests::free_port();
     let remote = JaegerRemote::builder("api")
         .endpoint(format!("http://127.0.0.1:{port}/sampling"))
         .polling_interval(Duration::from_millis(50))

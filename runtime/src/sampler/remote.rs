@@ -248,11 +248,7 @@ fn parse_strategy(body: &str) -> Result<Strategy, String> {
                 .get("operation")
                 .and_then(Json::as_str)
                 .ok_or("an operation strategy without an operation name")?;
-            let rate = op
-                .any(&["probabilisticSampling", "probabilistic_sampling"])
-                .and_then(|p| p.any(&["samplingRate", "sampling_rate"]))
-                .and_then(Json::as_f64)
-                .ok_or("an operation strategy without a sampling rate")?;
+            let rate = sampling_rate(op).ok_or("an operation strategy without a sampling rate")?;
             operations.insert(
                 name.to_owned(),
                 (TraceIdRatio::new(rate), RateLimiting::new(lower_bound)),
@@ -274,10 +270,7 @@ fn parse_strategy(body: &str) -> Result<Strategy, String> {
         Some(other) => return Err(format!("unknown strategy type {other:?}")),
     };
     match kind.as_str() {
-        "PROBABILISTIC" => doc
-            .any(&["probabilisticSampling", "probabilistic_sampling"])
-            .and_then(|p| p.any(&["samplingRate", "sampling_rate"]))
-            .and_then(Json::as_f64)
+        "PROBABILISTIC" => sampling_rate(&doc)
             .map(|r| Strategy::Probabilistic(TraceIdRatio::new(r)))
             .ok_or_else(|| "a probabilistic strategy without a sampling rate".to_owned()),
         "RATE_LIMITING" => doc
@@ -288,6 +281,14 @@ fn parse_strategy(body: &str) -> Result<Strategy, String> {
             .ok_or_else(|| "a rate-limiting strategy without a rate".to_owned()),
         other => Err(format!("unknown strategy type {other:?}")),
     }
+}
+
+/// `probabilisticSampling.samplingRate` of a strategy, in either spelling.
+fn sampling_rate(strategy: &Json) -> Option<f64> {
+    strategy
+        .any(&["probabilisticSampling", "probabilistic_sampling"])
+        .and_then(|p| p.any(&["samplingRate", "sampling_rate"]))
+        .and_then(Json::as_f64)
 }
 
 fn strategies_url(endpoint: &str, service: &str) -> String {
