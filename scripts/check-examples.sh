@@ -27,7 +27,10 @@ p=$(ids '\[producer\]' span_id)
 echo "two_services"
 out=$(timeout 120 cargo run -q --example two_services)
 grep -q '^client <- 200 OK cart 42: reserved 1 of 2 items' <<<"$out" || fail "the client got no answer"
-[[ $(count '\[frontend\]$') == 1 && $(count '\[backend\]$') == 2 ]] || fail "expected one frontend and two backend parts"
+# The backend's two requests arrive in one batch or two, depending on when
+# its collector wakes: its server spans are counted below, not its parts.
+b=$(count '\[backend\]$')
+[[ $(count '\[frontend\]$') == 1 && ($b == 1 || $b == 2) ]] || fail "expected one frontend part and one or two backend parts"
 [[ $(traces) == 1 ]] || fail "the two services are not in one trace"
 c=$(ids 'GET /inventory/[a-z]*/reserve .*\[client\]' span_id)
 [[ $(wc -l <<<"$c") == 2 && "$c" == "$(ids '\[server\].*remote_parent' remote_parent)" ]] ||
