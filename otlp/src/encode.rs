@@ -198,7 +198,8 @@ fn span(s: &SpanRecord, limits: &SpanLimits) -> proto::Span {
                 }
             })
             .collect(),
-        dropped_events_count: count(events.len().saturating_sub(limits.event_count)),
+        dropped_events_count: count(events.len().saturating_sub(limits.event_count))
+            .saturating_add(s.dropped_events()),
         links: links
             .iter()
             .take(limits.link_count)

@@ -252,6 +252,19 @@ impl CurrentSpan {
         }
     }
 
+    /// Adds an event made with [`Event::new`] to the active span (see
+    /// [`Span::record_event`](crate::Span::record_event)).
+    ///
+    /// ```
+    /// let _s = tracekit::start_active_span("a");
+    /// tracekit::current_span().record_event(tracekit::Event::new("e").with_field("k", 1));
+    /// ```
+    pub fn record_event(&self, event: Event) {
+        if self.is_recording() {
+            self.edit(Edit::Event(event));
+        }
+    }
+
     /// Records an error on the active span (see [`Span::record_error`](crate::Span::record_error)).
     ///
     /// ```

@@ -8,6 +8,12 @@
 //! 4xx and 5xx (as OpenTelemetry's HTTP conventions say: a 404 is the
 //! caller's problem, not the server's).
 //!
+//! Every request has a request id: a server span takes it from the
+//! `x-request-id` header (or from baggage, or makes one), keeps it in
+//! baggage as `request.id` (what log lines print, see `tracekit-log`),
+//! [`set_response_headers`] echoes it to the caller, and client spans send
+//! it on in `x-request-id` as well as in baggage.
+//!
 //! ```
 //! use std::collections::HashMap;
 //! use tracekit::http;
@@ -31,6 +37,8 @@
 //! ```
 
 use crate::propagation::{self, Extractor, Injector};
+use crate::request_id;
+pub use crate::request_id::{MAX_REQUEST_ID_LEN, REQUEST_ID_HEADER, REQUEST_ID_KEY};
 use crate::{Span, SpanKind, Status};
 
 /// Starts the span of an incoming request: a `server` span named
@@ -40,6 +48,12 @@ use crate::{Span, SpanKind, Status};
 /// carry none or a malformed one (with Jaeger configured, a
 /// `jaeger-debug-id` header alone starts a debug trace tagged with it). Pass the route template (`/users/{id}`),
 /// not the path, so that one endpoint gives one span name.
+///
+/// The request id (baggage `request.id`) is the `x-request-id` header's
+/// value when it is 1 to [`MAX_REQUEST_ID_LEN`] visible ASCII characters,
+/// else the `request.id` the caller's baggage carried, else a new UUID. An
+/// unacceptable header (too long, spaces, control or non-ASCII characters)
+/// is replaced by a new id and the replacement is logged on stderr.
 ///
 /// The span is not active: make it so with
 /// [`in_span`](crate::FutureExt::in_span) around the handler's future, or
@@ -53,6 +67,10 @@ use crate::{Span, SpanKind, Status};
 /// let span = tracekit::http::server_span("POST", "/orders", &headers);
 /// let cx = span.context().unwrap();
 /// assert_eq!(cx.trace_id().to_string(), "0af7651916cd43dd8448eb211c80319c");
+///
+/// let headers = vec![("x-request-id".to_owned(), "r-17".to_owned())];
+/// let span = tracekit::http::server_span("GET", "/", &headers);
+/// assert_eq!(span.context().unwrap().baggage_item("request.id"), Some("r-17"));
 /// ```
 pub fn server_span(method: &str, route: &str, headers: &dyn Extractor) -> Span {
     server(method, Some(route), headers)
@@ -71,13 +89,52 @@ fn server(method: &str, route: Option<&str>, headers: &dyn Extractor) -> Span {
     if let Some(route) = route {
         builder = builder.tag("http.route", route.to_owned());
     }
-    propagation::continue_from(builder, headers).start()
+    let mut span = propagation::continue_from(builder, headers).start();
+    request_id::adopt(&mut span, headers, true);
+    span
+}
+
+/// Writes the response headers of the request being handled (the current
+/// span's): `x-request-id`, so the caller learns the id its request is
+/// logged under. Call it where the response is built, inside the server
+/// span.
+///
+/// ```
+/// let request = vec![("x-request-id".to_owned(), "r-9".to_owned())];
+/// let mut span = tracekit::http::server_span("GET", "/", &request);
+/// let _active = span.enter();
+/// let mut response = std::collections::HashMap::new();
+/// tracekit::http::set_response_headers(&mut response);
+/// assert_eq!(response["x-request-id"], "r-9");
+/// ```
+pub fn set_response_headers(headers: &mut dyn Injector) {
+    if let Some(cx) = crate::current_span().context() {
+        request_id::forward(&cx, headers);
+    }
+}
+
+/// The W3C `traceresponse` header value for a span (`00-{trace}-{span}-{flags}`),
+/// which tells a caller which trace its request made.
+///
+/// ```
+/// let span = tracekit::Span::start("GET /");
+/// let value = tracekit::http::traceresponse(&span.context().unwrap());
+/// assert_eq!(value.len(), 55);
+/// ```
+pub fn traceresponse(cx: &crate::SpanContext) -> String {
+    format!(
+        "00-{}-{}-{:02x}",
+        cx.trace_id(),
+        cx.span_id(),
+        u8::from(cx.is_sampled())
+    )
 }
 
 /// Starts the span of an outgoing request, a `client` child of the current
 /// span named `"{method} {path}"` (the URL's path, without query) with
 /// `http.method` and `http.url`, and writes its context into `headers` with
-/// the configured formats. Record the response with [`set_status_code`].
+/// the configured formats, with the request id (baggage `request.id`) also
+/// in `x-request-id`. Record the response with [`set_status_code`].
 ///
 /// ```
 /// let mut headers = std::collections::HashMap::new();
@@ -93,6 +150,7 @@ pub fn client_span(method: &str, url: &str, headers: &mut dyn Injector) -> Span 
         .start();
     if let Some(cx) = span.context() {
         propagation::inject_context(&cx, headers);
+        request_id::forward(&cx, headers);
     }
     span
 }

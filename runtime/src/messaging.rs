@@ -4,7 +4,10 @@
 //! on its thread (the Celery-task-headers practice).
 //!
 //! Tags: `messaging.destination.name` and `messaging.operation`
-//! (`publish` or `process`).
+//! (`publish` or `process`). The request id (baggage `request.id`) rides
+//! in the message's `x-request-id` header too, and the consumer adopts it
+//! from there when the baggage did not carry it (an acceptable one only, as
+//! [`http::server_span`](crate::http::server_span) does).
 //!
 //! ```
 //! use std::collections::HashMap;
@@ -29,6 +32,7 @@
 
 use crate::propagation::{self, Extractor, Injector};
 use crate::raw::ErrorParts;
+use crate::request_id;
 use crate::{Span, SpanKind};
 use std::fmt::Display;
 
@@ -50,6 +54,7 @@ pub fn producer_span(destination: &str, headers: &mut dyn Injector) -> Span {
         .start();
     if let Some(cx) = span.context() {
         propagation::inject_context(&cx, headers);
+        request_id::forward(&cx, headers);
     }
     span
 }
@@ -72,7 +77,9 @@ pub fn consumer_span(destination: &str, headers: &dyn Extractor) -> Span {
         .kind(SpanKind::Consumer)
         .tag("messaging.destination.name", destination.to_owned())
         .tag("messaging.operation", "process");
-    propagation::continue_from(builder, headers).start()
+    let mut span = propagation::continue_from(builder, headers).start();
+    request_id::adopt(&mut span, headers, false);
+    span
 }
 
 /// Runs a task from a message inside its [`consumer_span`], active for the

@@ -118,7 +118,47 @@ impl fmt::Debug for Event {
     }
 }
 
+/// At most this many events stay on one span; later ones are counted as
+/// dropped (OpenTelemetry's default `OTEL_SPAN_EVENT_COUNT_LIMIT`), so a
+/// span that logs in a loop cannot grow without bound.
+///
+/// ```
+/// let ((), c) = tracekit::testing::capture(|| {
+///     let span = tracekit::start_active_span("loop");
+///     for i in 0..200 {
+///         span.add_event("tick", [("i", i.into())]);
+///     }
+/// });
+/// assert_eq!(c.span("loop").events().len(), tracekit::EVENT_LIMIT);
+/// assert_eq!(c.span("loop").dropped_events(), 200 - tracekit::EVENT_LIMIT as u32);
+/// ```
+pub const EVENT_LIMIT: usize = 128;
+
 impl Event {
+    /// An event named `name`, stamped now, without fields yet; add it to a
+    /// span with [`record_event`](crate::Span::record_event). For fields
+    /// whose keys are made at run time (a log record's key-values).
+    ///
+    /// ```
+    /// let key = String::from("user.id");
+    /// let event = tracekit::Event::new("login").with_field(key, 42);
+    /// assert_eq!(event.field("user.id"), Some(&tracekit::Value::I64(42)));
+    /// ```
+    pub fn new(name: impl Into<Cow<'static, str>>) -> Event {
+        Event::stamped(name.into(), Stamp::now(), Vec::new())
+    }
+
+    /// Adds a field.
+    ///
+    /// ```
+    /// let e = tracekit::Event::new("retry").with_field("attempt", 2);
+    /// assert_eq!(e.fields().len(), 1);
+    /// ```
+    pub fn with_field(mut self, key: impl Into<Key>, value: impl Into<Value>) -> Event {
+        self.fields.push((key.into(), value.into()));
+        self
+    }
+
     /// An event with fields as the API takes them.
     pub(crate) fn with_fields(
         name: Cow<'static, str>,

@@ -95,13 +95,16 @@ pub(crate) struct Extras {
     pub(crate) events: Vec<Event>,
     pub(crate) links: Vec<Link>,
     pub(crate) status: Status,
+    /// Events past [`EVENT_LIMIT`](crate::EVENT_LIMIT), counted.
+    pub(crate) dropped_events: u32,
 }
 
 impl Extras {
     /// Applies a change that is neither a tag nor baggage.
     pub(crate) fn apply(&mut self, edit: Edit) {
         match edit {
-            Edit::Event(e) => self.events.push(e),
+            Edit::Event(e) if self.events.len() < crate::parts::EVENT_LIMIT => self.events.push(e),
+            Edit::Event(_) => self.dropped_events = self.dropped_events.saturating_add(1),
             Edit::Status(s) => self.status = s,
             Edit::Link(l) => self.links.push(l),
             Edit::Tag(..) | Edit::Inherited(_) => {}

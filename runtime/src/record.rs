@@ -521,6 +521,18 @@ impl SpanRecord {
         self.view().events()
     }
 
+    /// How many events the span logged past [`EVENT_LIMIT`](crate::EVENT_LIMIT)
+    /// (they are not in [`events`](Self::events)).
+    ///
+    /// ```
+    /// # let ((), c) = tracekit::testing::capture(|| drop(tracekit::Span::start("a")));
+    /// assert_eq!(c.span("a").dropped_events(), 0);
+    /// ```
+    #[inline]
+    pub fn dropped_events(&self) -> u32 {
+        self.view().dropped_events()
+    }
+
     /// The `follows_from` references.
     ///
     /// ```
@@ -772,6 +784,12 @@ impl<'a> SpanView<'a> {
     #[inline]
     pub fn events(&self) -> &'a [Event] {
         self.extras().map_or(&[], |e| &e.events)
+    }
+
+    /// See [`SpanRecord::dropped_events`].
+    #[inline]
+    pub fn dropped_events(&self) -> u32 {
+        self.extras().map_or(0, |e| e.dropped_events)
     }
 
     /// See [`SpanRecord::links`].

@@ -436,6 +436,19 @@ impl Span {
         self.push_event(name.into(), Stamp::at(time), fields);
     }
 
+    /// Adds an event made with [`Event::new`](crate::Event::new), for fields
+    /// whose keys are made at run time.
+    ///
+    /// ```
+    /// let mut span = tracekit::Span::start("a");
+    /// span.record_event(tracekit::Event::new("log").with_field(String::from("k"), "v"));
+    /// ```
+    pub fn record_event(&mut self, event: Event) {
+        if let Some(o) = self.recording() {
+            o.apply(Edit::Event(event));
+        }
+    }
+
     fn push_event(
         &mut self,
         name: Cow<'static, str>,
@@ -775,6 +788,18 @@ impl ActiveSpan {
         fields: impl IntoIterator<Item = (&'static str, Value)>,
     ) {
         self.add_event_stamped(name.into(), Stamp::at(time), fields);
+    }
+
+    /// Adds an event made with [`Event::new`](crate::Event::new) (see
+    /// [`Span::record_event`]).
+    ///
+    /// ```
+    /// tracekit::start_active_span("a").record_event(tracekit::Event::new("e").with_field("k", 1));
+    /// ```
+    pub fn record_event(&self, event: Event) {
+        if self.is_recording() {
+            self.edit(Edit::Event(event));
+        }
     }
 
     fn add_event_stamped(

@@ -294,3 +294,121 @@ fn a_jaeger_debug_id_alone_starts_a_debug_trace_tagged_with_it() {
     let bad = c.span("GET /bad");
     assert_eq!((bad.parent_id(), bad.tag("jaeger-debug-id")), (None, None));
 }
+
+// ---- request ids ---------------------------------------------------------
+
+fn headers(pairs: &[(&str, &str)]) -> Headers {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+fn request_id_of(span: &tracekit::Span) -> Option<String> {
+    span.context()?
+        .baggage_item(http::REQUEST_ID_KEY)
+        .map(str::to_owned)
+}
+
+#[test]
+fn a_server_span_takes_the_request_id_echoes_it_and_sends_it_on() {
+    let mut server = http::server_span("GET", "/", &headers(&[("X-Request-Id", "r-1001")]));
+    if !ON {
+        assert!(request_id_of(&server).is_none());
+        return;
+    }
+    assert_eq!(request_id_of(&server).as_deref(), Some("r-1001"));
+    let _active = server.enter();
+    // Echoed to the caller,
+    let mut response = Headers::new();
+    http::set_response_headers(&mut response);
+    assert_eq!(response["x-request-id"], "r-1001");
+    // and sent on by client and producer spans, in baggage and in x-request-id.
+    let mut out = Headers::new();
+    drop(http::client_span("GET", "http://b/", &mut out));
+    assert_eq!(out["x-request-id"], "r-1001");
+    assert!(out["baggage"].contains("request.id=r-1001"), "{out:?}");
+    let mut message = Headers::new();
+    drop(messaging::producer_span("jobs", &mut message));
+    assert_eq!(message["x-request-id"], "r-1001");
+}
+
+#[test]
+fn a_request_without_an_id_gets_a_new_one_or_keeps_the_one_in_its_baggage() {
+    if !ON {
+        return;
+    }
+    let a = request_id_of(&http::server_span("GET", "/", &Headers::new())).unwrap();
+    let b = request_id_of(&http::server_span("GET", "/", &Headers::new())).unwrap();
+    assert_ne!(a, b);
+    assert_eq!(a.len(), 36, "a UUID: {a}");
+    const PARENT: &str = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+    let upstream = headers(&[("traceparent", PARENT), ("baggage", "request.id=r-77")]);
+    assert_eq!(
+        request_id_of(&http::server_span("GET", "/", &upstream)).as_deref(),
+        Some("r-77")
+    );
+    // The header wins over baggage.
+    let both = headers(&[
+        ("traceparent", PARENT),
+        ("baggage", "request.id=r-77"),
+        ("x-request-id", "r-78"),
+    ]);
+    assert_eq!(
+        request_id_of(&http::server_span("GET", "/", &both)).as_deref(),
+        Some("r-78")
+    );
+}
+
+#[test]
+fn a_malformed_or_oversized_request_id_is_replaced() {
+    if !ON {
+        return;
+    }
+    let long = "r".repeat(http::MAX_REQUEST_ID_LEN + 1);
+    for bad in [long.as_str(), "two words", "tab\there", "caf\u{e9}", ""] {
+        let span = http::server_span("GET", "/", &headers(&[("x-request-id", bad)]));
+        let id = request_id_of(&span).unwrap();
+        assert_ne!(id, bad);
+        assert_eq!(id.len(), 36, "replaced by a UUID: {id}");
+        // What is sent on is the replacement, never the peer's text.
+        let _active = tracekit::Span::builder("call")
+            .child_of(&span.context().unwrap())
+            .start()
+            .activate();
+        let mut out = Headers::new();
+        drop(http::client_span("GET", "http://b/", &mut out));
+        assert_eq!(out["x-request-id"], id);
+    }
+    let longest = "r".repeat(http::MAX_REQUEST_ID_LEN);
+    let span = http::server_span("GET", "/", &headers(&[("x-request-id", &longest)]));
+    assert_eq!(request_id_of(&span).as_deref(), Some(longest.as_str()));
+}
+
+#[test]
+fn a_job_runs_under_its_messages_request_id_and_leaves_none_behind() {
+    let message = headers(&[("x-request-id", "job-9")]);
+    let seen = messaging::consume("jobs", &message, || {
+        Ok::<_, String>(
+            tracekit::current_span()
+                .context()
+                .and_then(|cx| cx.baggage_item("request.id").map(str::to_owned)),
+        )
+    });
+    let after = tracekit::current_span().context();
+    if !ON {
+        assert_eq!(seen, Ok(None));
+        return;
+    }
+    assert_eq!(seen.unwrap().as_deref(), Some("job-9"));
+    assert!(after.is_none());
+    // A message without one gets none made up: the producer's trace decides.
+    let none = messaging::consume("jobs", &Headers::new(), || {
+        Ok::<_, String>(
+            tracekit::current_span()
+                .context()
+                .and_then(|cx| cx.baggage_item("request.id").map(str::to_owned)),
+        )
+    });
+    assert_eq!(none, Ok(None));
+}
