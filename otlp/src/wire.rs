@@ -99,7 +99,8 @@ impl Writer {
         count_field(
             b,
             12,
-            encode::count(events.len().saturating_sub(limits.event_count)),
+            encode::count(events.len().saturating_sub(limits.event_count))
+                .saturating_add(s.dropped_events()),
         );
 
         let links = s.links();

@@ -137,6 +137,13 @@ impl ConsoleReporter {
                 }
                 text.push('\n');
             }
+            if s.dropped_events() > 0 {
+                let _ = writeln!(
+                    text,
+                    "{indent}  · ({} more events dropped)",
+                    s.dropped_events()
+                );
+            }
         }
         // A closed pipe must not take the collector down; the trace is lost, not the program.
         let _ = self.out.write_all(text.as_bytes());
