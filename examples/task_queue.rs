@@ -1,7 +1,8 @@
 //! A producer hands jobs to worker threads through a queue; the span context
 //! travels in each message's headers, so every job joins the trace of the
 //! request that enqueued it, with the request's baggage. One job fails and
-//! its spans are marked as errors.
+//! its spans are marked as errors. Every log line of the workers shows the
+//! trace id and the request id of the job it belongs to (on stderr).
 //!
 //! ```text
 //! cargo run --example task_queue
@@ -81,6 +82,7 @@ fn signup(users: &[&str], queue: &Queue) {
 /// The job, run by a worker.
 #[trace_fn]
 fn send_welcome_email(to: &str) -> Result<(), EmailError> {
+    log::info!(to; "sending the welcome email");
     let body = render_template(to);
     smtp_send(to, &body)
 }
@@ -96,12 +98,14 @@ fn smtp_send(to: &str, body: &str) -> Result<(), EmailError> {
     if to.contains('@') {
         Ok(())
     } else {
+        log::warn!(to; "the address has no @, giving up");
         Err(EmailError(to.to_owned()))
     }
 }
 
 fn main() {
     let _reporter = tracekit_examples::install_reporter("task_queue");
+    tracekit_examples::install_logger();
     let queue = Arc::new(Queue::default());
 
     let workers: Vec<_> = (1..=2)
@@ -114,7 +118,8 @@ fn main() {
                         let result =
                             messaging::consume("emails", &m.headers, || send_welcome_email(&m.to));
                         if let Err(e) = result {
-                            eprintln!("worker-{n}: job failed: {e}");
+                            // Outside the job: no ids on this line, the job's are gone.
+                            log::error!("worker-{n}: job failed: {e}");
                         }
                     }
                 })

@@ -4,7 +4,8 @@
 //! second call fails. The W3C `traceparent` header joins the backend's spans
 //! to the frontend's client spans, and the `baggage` header carries the
 //! request id into the backend. Each process prints its part of the trace
-//! under its own service name.
+//! under its own service name, and logs on stderr, every line inside a
+//! request stamped with its trace id and request id.
 //!
 //! ```text
 //! cargo run --example two_services
@@ -29,6 +30,7 @@ async fn main() {
         .nth(1)
         .unwrap_or_else(|| "frontend".to_owned());
     let _reporter = tracekit_examples::install_reporter(&role);
+    tracekit_examples::install_logger();
     let outcome = match role.as_str() {
         "frontend" => frontend().await,
         "backend" => backend().await,
@@ -49,18 +51,17 @@ async fn trace_requests(request: Request, next: Next) -> Response {
         .extensions()
         .get::<MatchedPath>()
         .map(|p| p.as_str().to_owned());
+    // The request id: the caller's `x-request-id`, or a new one.
     let span = tracekit::http::server_span_for(&request, route.as_deref());
     async move {
+        log::info!("{} {}", request.method(), request.uri());
         let mut response = next.run(request).await;
         tracekit::http::set_current_status_code(response.status().as_u16());
-        // W3C `traceresponse`: tells the caller which trace its request made.
+        // `x-request-id` back to the caller, and W3C `traceresponse`: tells
+        // the caller which trace its request made.
+        tracekit::http::set_response_headers(response.headers_mut());
         if let Some(cx) = tracekit::current_span().context() {
-            let value = format!(
-                "00-{}-{}-{:02x}",
-                cx.trace_id(),
-                cx.span_id(),
-                u8::from(cx.is_sampled())
-            );
+            let value = tracekit::http::traceresponse(&cx);
             if let Ok(value) = HeaderValue::from_str(&value) {
                 response.headers_mut().insert("traceresponse", value);
             }
@@ -88,8 +89,10 @@ impl std::error::Error for OutOfStock {}
 async fn reserve_stock(item: &str) -> Result<u32, OutOfStock> {
     let left = query_stock(item).await;
     if left == 0 {
+        log::warn!(item; "out of stock");
         return Err(OutOfStock(item.to_owned()));
     }
+    log::info!(item, left; "reserved");
     Ok(left - 1)
 }
 
@@ -180,15 +183,7 @@ async fn checkout(app: &Frontend, cart: u64) -> String {
     format!("cart {cart}: reserved {reserved} of 2 items")
 }
 
-async fn checkout_route(
-    State(app): State<Arc<Frontend>>,
-    Path(cart): Path<u64>,
-    headers: HeaderMap,
-) -> String {
-    // The request id rides along as baggage to every service downstream.
-    if let Some(id) = headers.get("x-request-id").and_then(|v| v.to_str().ok()) {
-        tracekit::current_span().set_baggage_item("request.id", id);
-    }
+async fn checkout_route(State(app): State<Arc<Frontend>>, Path(cart): Path<u64>) -> String {
     checkout(&app, cart).await
 }
 
@@ -255,9 +250,16 @@ async fn frontend() -> Result<(), String> {
     let mut parts = traceresponse.split('-').skip(1);
     let trace = parts.next().unwrap_or("?");
     let sampled = parts.nth(1) == Some("01");
+    let request_id = response
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("?")
+        .to_owned();
     let body = response.text().await.unwrap_or_default();
     let not = if sampled { "" } else { ", not sampled" };
     println!("client <- {status} {body} (trace {trace}{not})");
+    println!("client <- x-request-id: {request_id}");
 
     let _ = stop.send(());
     let _ = server.await;

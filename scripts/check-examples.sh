@@ -15,7 +15,8 @@ out=$(cargo run -q --example quickstart)
 grep -q "Cache::get" <<<"$out" || fail "quickstart printed no trace"
 
 echo "task_queue"
-out=$(cargo run -q --example task_queue 2>/dev/null)
+# Log lines (stderr) and the trace (stdout) together.
+out=$(cargo run -q --example task_queue 2>&1)
 [[ $(count 'emails process') == 3 ]] || fail "expected three consumed jobs"
 [[ $(traces) == 1 ]] || fail "the jobs did not join the producer's trace"
 p=$(ids '\[producer\]' span_id)
@@ -23,10 +24,17 @@ p=$(ids '\[producer\]' span_id)
     fail "consumer spans are not children of the producer spans"
 [[ $(count 'emails process.*baggage.request.id="req-7f3a"') == 3 ]] || fail "baggage did not reach the jobs"
 [[ $(count 'emails process.*ERROR: cannot send') == 1 ]] || fail "the failing job is not an error"
+t=$(grep -o '^trace [0-9a-f]*' <<<"$out" | head -1 | cut -d' ' -f2)
+[[ $(count "INFO  task_queue: sending the welcome email .* trace_id=$t span_id=[0-9a-f]\{16\} request.id=req-7f3a$") == 3 ]] ||
+    fail "each job's log line does not carry the trace id and the request id"
+[[ $(count 'job failed') == 1 && $(count 'job failed.*\(trace_id\|request.id\)') == 0 ]] ||
+    fail "a line logged after the job still carries its ids"
+[[ $(count '· the address has no @, giving up level=WARN') == 1 ]] || fail "the warning is not an event of its span"
 
 echo "two_services"
-out=$(timeout 120 cargo run -q --example two_services)
+out=$(timeout 120 cargo run -q --example two_services 2>&1)
 grep -q '^client <- 200 OK cart 42: reserved 1 of 2 items' <<<"$out" || fail "the client got no answer"
+grep -q '^client <- x-request-id: r-1001$' <<<"$out" || fail "the request id was not echoed"
 # The backend's two requests arrive in one batch or two, depending on when
 # its collector wakes: its server spans are counted below, not its parts.
 b=$(count '\[backend\]$')
@@ -38,13 +46,23 @@ c=$(ids 'GET /inventory/[a-z]*/reserve .*\[client\]' span_id)
 [[ $(count 'baggage.request.id="r-1001"') == 2 ]] || fail "request.id did not reach the backend"
 [[ $(count '\[server\].*http.status_code=500 error=true') == 1 ]] || fail "the failing call is not an error on the backend"
 [[ $(count '\[client\].*http.status_code=500 error=true') == 1 ]] || fail "the failing call is not an error on the frontend"
+t=$(grep -o '^trace [0-9a-f]*' <<<"$out" | head -1 | cut -d' ' -f2)
+# Both processes log: the frontend's request, the backend's two requests and
+# what they did; every line carries the one trace id and the request id.
+[[ $(count "Z \(INFO \|WARN \) two_services: .* trace_id=$t span_id=[0-9a-f]\{16\} request.id=r-1001$") == 5 ]] ||
+    fail "the services' log lines do not carry the trace id and the request id"
+[[ $(count '· out of stock level=WARN') == 1 ]] || fail "the backend's warning is not an event of its span"
 echo "two_services, not sampled"
 # The frontend's sampler drops the trace; the backend, parent-based, follows
 # the sampled=0 flag of the request: neither records anything, and the call
 # works as before.
-out=$(OTEL_TRACES_SAMPLER=always_off timeout 120 cargo run -q --example two_services)
+out=$(OTEL_TRACES_SAMPLER=always_off timeout 120 cargo run -q --example two_services 2>&1)
 grep -q '^client <- 200 OK cart 42: reserved 1 of 2 items (trace [0-9a-f]\{32\}, not sampled)' <<<"$out" ||
     fail "the unsampled trace did not reach the client"
 [[ $(count '\[frontend\]$') == 0 && $(count '\[backend\]$') == 0 ]] ||
     fail "an unsampled trace was recorded"
+# Nothing recorded, but the log lines still carry the (propagated) trace id.
+t=$(grep -o '(trace [0-9a-f]*' <<<"$out" | cut -d' ' -f2)
+[[ $(count "two_services: .* trace_id=$t span_id=[0-9a-f]\{16\} request.id=r-1001$") == 5 ]] ||
+    fail "the unsampled trace's log lines do not carry its ids"
 echo "examples: ok"

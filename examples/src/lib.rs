@@ -3,6 +3,16 @@
 
 use tracekit::{ConsoleReporter, ReporterGuard};
 
+/// Log lines on stderr, each logged inside a span stamped with its
+/// `trace_id`, `span_id` and `request.id` (tracekit-log around a plain-text
+/// logger); warnings and errors also become events of the span.
+pub fn install_logger() {
+    let logger = tracekit_log::TraceLogger::new(tracekit_log::TextLogger::stderr());
+    if let Err(e) = logger.install(log::LevelFilter::Info) {
+        eprintln!("no log lines: {e}");
+    }
+}
+
 /// Where an example's spans go: over OTLP/HTTP when
 /// `OTEL_EXPORTER_OTLP_ENDPOINT` (or `..._TRACES_ENDPOINT`) is set — Jaeger,
 /// Tempo, a Collector — under this service name, else to the console. The
