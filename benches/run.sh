@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 out=target/bench-report
 mkdir -p "$out"
 read -r -a workloads <<< "${BENCH_WORKLOADS:-sync async method}"
-read -r -a contenders <<< "${BENCH_CONTENDERS:-tracekit tracekit-unsampled tracekit-disabled fastrace fastrace-noop fastrace-properties tracing-registry tracing-opentelemetry untraced}"
+read -r -a contenders <<< "${BENCH_CONTENDERS:-tracekit tracekit-unsampled tracekit-disabled fastrace fastrace-noop fastrace-properties tracing-registry tracing-opentelemetry tracing-tracekit untraced}"
 group() { case $1 in sync) echo sync_fn_two_u64_args;; async) echo async_fn_two_u64_args;; method) echo method_two_u64_args;; esac; }
 
 # Binaries: with the peers; tracekit alone (for its instruction count: no

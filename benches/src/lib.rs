@@ -125,10 +125,13 @@ pub enum Contender {
     FastraceProps,
     TracingRegistry,
     TracingOtel,
+    /// tracing's `#[instrument]` with tracekit's bridge layer
+    /// (`tracekit-tracing`) turning its spans into tracekit spans.
+    TracingTracekit,
 }
 
 impl Contender {
-    pub const ALL: [Contender; 9] = [
+    pub const ALL: [Contender; 10] = [
         Contender::Tracekit,
         Contender::TracekitUnsampled,
         Contender::TracekitDisabled,
@@ -137,6 +140,7 @@ impl Contender {
         Contender::FastraceProps,
         Contender::TracingRegistry,
         Contender::TracingOtel,
+        Contender::TracingTracekit,
         Contender::Untraced,
     ];
 
@@ -152,6 +156,7 @@ impl Contender {
             Contender::FastraceProps => "fastrace-properties",
             Contender::TracingRegistry => "tracing-registry",
             Contender::TracingOtel => "tracing-opentelemetry",
+            Contender::TracingTracekit => "tracing-tracekit",
         }
     }
 
@@ -166,6 +171,11 @@ impl Contender {
             self,
             Contender::Tracekit | Contender::TracekitUnsampled | Contender::TracekitDisabled
         )
+    }
+
+    /// Whether its spans end at tracekit's reporter.
+    pub fn reports_to_tracekit(self) -> bool {
+        self.is_tracekit() || self == Contender::TracingTracekit
     }
 
     pub fn from_name(name: &str) -> Option<Contender> {
@@ -202,7 +212,7 @@ impl Harness {
         Some(Harness {
             contender,
             _tracekit: contender
-                .is_tracekit()
+                .reports_to_tracekit()
                 .then(|| tracekit::set_reporter(TracekitDiscard)),
             _sampler: (contender == Contender::TracekitUnsampled)
                 .then(|| tracekit::sampler::set_sampler(tracekit::sampler::AlwaysOff)),
@@ -264,7 +274,7 @@ impl Harness {
     /// queues without bound and tracing's registry keeps nothing, so they
     /// need nothing here; they deliver at the final flush.
     pub fn keep_up(&self) {
-        if self.contender.is_tracekit() {
+        if self.contender.reports_to_tracekit() {
             tracekit::flush();
         }
     }
@@ -272,13 +282,13 @@ impl Harness {
     /// Spans dropped since the start, where the contender counts them.
     pub fn dropped(&self) -> Option<u64> {
         self.contender
-            .is_tracekit()
+            .reports_to_tracekit()
             .then(|| tracekit::collector_stats().spans_dropped)
     }
 
     /// Delivers everything recorded so far to the discarding sink.
     pub fn flush(&self) {
-        if self.contender.is_tracekit() {
+        if self.contender.reports_to_tracekit() {
             tracekit::flush();
         }
         #[cfg(feature = "peers")]

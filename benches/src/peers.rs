@@ -113,6 +113,11 @@ impl Installed {
                 h._tracing = Some(tracing::subscriber::set_default(subscriber));
                 h.otel = Some(provider);
             }
+            Contender::TracingTracekit => {
+                let subscriber =
+                    tracing_subscriber::registry().with(tracekit_tracing::TracekitLayer::new());
+                h._tracing = Some(tracing::subscriber::set_default(subscriber));
+            }
             Contender::Untraced
             | Contender::Tracekit
             | Contender::TracekitUnsampled
@@ -181,7 +186,7 @@ pub fn run(contender: Contender, workload: Workload, adder: &Adder) -> u64 {
                 fastrace_props_add
             )
         }
-        Contender::TracingRegistry | Contender::TracingOtel => {
+        Contender::TracingRegistry | Contender::TracingOtel | Contender::TracingTracekit => {
             let root = tracing::info_span!("root");
             let _e = root.enter();
             calls!(tracing_add, tracing_add_async, tracing_add)

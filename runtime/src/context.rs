@@ -99,15 +99,34 @@ impl Context {
     /// drop(guard);
     /// ```
     pub fn attach(self) -> ContextGuard {
-        self.attach_as(false)
+        self.attach_as(false, false)
+    }
+
+    /// [`attach`](Self::attach) for the context of a span of this process
+    /// that stays open while attached: a bridge entering a span it keeps
+    /// elsewhere (a `tracing` span in `tracekit-tracing`). Spans that finish
+    /// under it leave this thread in one batch when the guard drops (or every
+    /// ~50–100 ms or 1,024 spans, as under any open span) instead of one at
+    /// a time; so do not hold it on a thread that then waits for long.
+    ///
+    /// ```
+    /// let span = tracekit::Span::start("held elsewhere");
+    /// let ((), c) = tracekit::testing::capture(|| {
+    ///     let _in = tracekit::Context::from_span_context(span.context().unwrap()).attach_open_span();
+    ///     drop(tracekit::Span::start("child"));
+    /// });
+    /// assert_eq!(c.span("child").parent_id(), Some(span.context().unwrap().span_id()));
+    /// ```
+    pub fn attach_open_span(self) -> ContextGuard {
+        self.attach_as(false, true)
     }
 
     /// Attaches for the length of one poll of a future.
     pub(crate) fn attach_for_poll(self) -> ContextGuard {
-        self.attach_as(true)
+        self.attach_as(true, false)
     }
 
-    fn attach_as(self, poll: bool) -> ContextGuard {
+    fn attach_as(self, poll: bool, open: bool) -> ContextGuard {
         if !crate::ENABLED {
             return ContextGuard {
                 token: 0,
@@ -121,7 +140,7 @@ impl Context {
             } else {
                 self.capture
             };
-            s.push_attached(self.span, capture)
+            s.push_attached(self.span, capture, open)
         })
         .unwrap_or(0);
         ContextGuard {

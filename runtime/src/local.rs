@@ -560,8 +560,16 @@ impl State {
         self.push(FrameKind::Carried(carried), false)
     }
 
-    /// Makes a context from elsewhere current.
-    pub(crate) fn push_attached(&mut self, cx: Option<SpanContext>, capture: u32) -> Token {
+    /// Makes a context from elsewhere current. `open`: it is a span of this
+    /// process that stays open while attached, counted as a local span so
+    /// that what finishes under it leaves in one batch when it is detached.
+    pub(crate) fn push_attached(
+        &mut self,
+        cx: Option<SpanContext>,
+        capture: u32,
+        open: bool,
+    ) -> Token {
+        let role = if open { Role::Local } else { Role::Attached };
         let carried = match cx {
             Some(cx) => Carried {
                 trace_id: cx.trace_id,
@@ -569,7 +577,7 @@ impl State {
                 inherited: cx.inherited,
                 capture,
                 flags: cx.flags,
-                role: Role::Attached,
+                role,
                 kind: SpanKind::Internal,
                 remote: cx.remote,
             },
@@ -579,12 +587,12 @@ impl State {
                 inherited: None,
                 capture,
                 flags: 0,
-                role: Role::Attached,
+                role,
                 kind: SpanKind::Internal,
                 remote: false,
             },
         };
-        self.push(FrameKind::Carried(carried), false)
+        self.push(FrameKind::Carried(carried), open)
     }
 
     /// The index of the frame with this token, searched from the top.

@@ -99,8 +99,8 @@ where
         };
         let mut builder = Span::builder(name)
             .kind(fields.kind.unwrap_or_default())
-            .tag("level", level_name(meta.level()))
-            .tag("target", meta.target());
+            .tag("level", Value::from_static(level_name(meta.level())))
+            .tag("target", Value::from_static(meta.target()));
         if attrs.is_root() {
             builder = builder.root();
         } else if let Some(parent) = attrs.parent() {
@@ -165,7 +165,7 @@ where
         else {
             return;
         };
-        let guard = Context::from_span_context(cx).attach();
+        let guard = Context::from_span_context(cx).attach_open_span();
         // A thread being torn down has no stack left to keep the guard on;
         // dropping it at once detaches the context again.
         let _ = ENTERED.try_with(|entered| entered.borrow_mut().push((id.clone(), guard)));
@@ -239,11 +239,11 @@ where
 
 /// An event as a span event: named by its message, with `level`, `target`
 /// and its fields.
-fn event_of(meta: &Metadata<'_>, fields: Fields) -> Event {
+fn event_of(meta: &'static Metadata<'static>, fields: Fields) -> Event {
     let name = fields.message.unwrap_or_else(|| meta.name().to_owned());
     let event = Event::new(name)
-        .with_field("level", level_name(meta.level()))
-        .with_field("target", meta.target().to_owned());
+        .with_field("level", Value::from_static(level_name(meta.level())))
+        .with_field("target", Value::from_static(meta.target()));
     fields
         .tags
         .into_iter()
