@@ -2,11 +2,15 @@
 //! handles, continuing the caller's trace, and the client span of a request
 //! it sends, whose context travels in the request's headers.
 //!
-//! Tags follow the OpenTracing/Jaeger conventions the rest of tracekit uses:
-//! `http.method`, `http.route` (server), `http.url` (client) and
-//! `http.status_code`. A server span is an error on 5xx; a client span on
-//! 4xx and 5xx (as OpenTelemetry's HTTP conventions say: a 404 is the
-//! caller's problem, not the server's).
+//! Tags follow OpenTelemetry's stable HTTP conventions by default
+//! (`http.request.method`, `http.route`, `url.path`/`url.query`/`url.scheme`
+//! on a server, `url.full` on a client, `server.address`/`server.port`,
+//! `http.response.status_code`, `error.type`), so the service graphs and
+//! request metrics of Jaeger and Tempo work; the OpenTracing names the seeds
+//! used (`http.method`, `http.url`, `http.status_code`, `error = true`), or
+//! both, with [`set_conventions`]. A server span is an error on 5xx; a
+//! client span on 4xx and 5xx (a 404 is the caller's problem, not the
+//! server's).
 //!
 //! Every request has a request id: a server span takes it from the
 //! `x-request-id` header (or from baggage, or makes one), keeps it in
@@ -22,6 +26,7 @@
 //!     // Service A calls service B.
 //!     let mut headers = HashMap::new();
 //!     let mut client = http::client_span("GET", "http://b.local/users/7?full=1", &mut headers);
+//!     assert!(headers.contains_key("traceparent"));
 //!
 //!     // Service B, on receiving `headers`:
 //!     let mut server = http::server_span("GET", "/users/{id}", &headers);
@@ -30,16 +35,19 @@
 //!
 //!     http::set_status_code(&mut client, 503);
 //! });
-//! let (client, server) = (c.span("GET /users/7"), c.span("GET /users/{id}"));
+//! let (client, server) = (c.span("GET"), c.span("GET /users/{id}"));
 //! assert_eq!(server.parent_id(), Some(client.span_id()));
 //! assert!(server.has_remote_parent() && server.is_error() && client.is_error());
-//! assert_eq!(server.tag("http.status_code").unwrap().to_string(), "503");
+//! assert_eq!(server.tag("http.response.status_code").unwrap().to_string(), "503");
+//! assert_eq!(client.tag("url.full").unwrap().to_string(), "http://b.local/users/7?full=1");
 //! ```
 
 use crate::propagation::{self, Extractor, Injector};
 use crate::request_id;
 pub use crate::request_id::{MAX_REQUEST_ID_LEN, REQUEST_ID_HEADER, REQUEST_ID_KEY};
+use crate::value::{Key, Value};
 use crate::{Span, SpanKind, Status};
+use std::sync::atomic::{AtomicU8, Ordering};
 
 /// Starts the span of an incoming request: a `server` span named
 /// `"{method} {route}"` with `http.method` and `http.route`, a child of the
@@ -73,21 +81,187 @@ use crate::{Span, SpanKind, Status};
 /// assert_eq!(span.context().unwrap().baggage_item("request.id"), Some("r-17"));
 /// ```
 pub fn server_span(method: &str, route: &str, headers: &dyn Extractor) -> Span {
-    server(method, Some(route), headers)
+    server(method, Some(route), headers, None)
+}
+
+/// Which names HTTP spans' attributes get; see [`set_conventions`].
+///
+/// ```
+/// assert_eq!(tracekit::http::Conventions::default(), tracekit::http::Conventions::Stable);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Conventions {
+    /// OpenTelemetry's stable HTTP conventions (the default). A client span
+    /// is named by the method alone, as they say.
+    #[default]
+    Stable,
+    /// The OpenTracing/Jaeger names: `http.method`, `http.url`,
+    /// `http.status_code`, `error = true`; a client span is named
+    /// `"{method} {path}"`.
+    Old,
+    /// Both sets of attributes (OpenTelemetry's `http/dup`), for dashboards
+    /// in transition; names as [`Stable`](Conventions::Stable).
+    Both,
+}
+
+impl Conventions {
+    fn old(self) -> bool {
+        self != Conventions::Stable
+    }
+
+    fn stable(self) -> bool {
+        self != Conventions::Old
+    }
+
+    /// The choice an `OTEL_SEMCONV_STABILITY_OPT_IN` value makes: `http`
+    /// (stable), `http/dup` (both), or tracekit's `http/old`; `None` when it
+    /// names none of them.
+    fn from_opt_in(value: &str) -> Option<Conventions> {
+        let items: Vec<&str> = value.split(',').map(str::trim).collect();
+        if items.contains(&"http/dup") {
+            Some(Conventions::Both)
+        } else if items.contains(&"http") {
+            Some(Conventions::Stable)
+        } else if items.contains(&"http/old") {
+            Some(Conventions::Old)
+        } else {
+            None
+        }
+    }
+}
+
+/// 0: not chosen yet (the environment decides on first use).
+static CONVENTIONS: AtomicU8 = AtomicU8::new(0);
+
+/// Chooses the attribute names of HTTP spans for the whole process (the
+/// default is [`Conventions::Stable`], or what `OTEL_SEMCONV_STABILITY_OPT_IN`
+/// says: `http`, `http/dup`, or `http/old`).
+///
+/// ```
+/// tracekit::http::set_conventions(tracekit::http::Conventions::Both);
+/// assert_eq!(tracekit::http::conventions(), tracekit::http::Conventions::Both);
+/// # tracekit::http::set_conventions(tracekit::http::Conventions::Stable);
+/// ```
+pub fn set_conventions(conventions: Conventions) {
+    CONVENTIONS.store(conventions as u8 + 1, Ordering::Relaxed);
+}
+
+/// The attribute names in use (see [`set_conventions`]).
+///
+/// ```
+/// let _ = tracekit::http::conventions();
+/// ```
+pub fn conventions() -> Conventions {
+    let mut chosen = CONVENTIONS.load(Ordering::Relaxed);
+    if chosen == 0 {
+        let from_env = std::env::var("OTEL_SEMCONV_STABILITY_OPT_IN")
+            .ok()
+            .and_then(|v| Conventions::from_opt_in(&v))
+            .unwrap_or_default();
+        // A `set_conventions` that raced ahead wins.
+        let _ = CONVENTIONS.compare_exchange(
+            0,
+            from_env as u8 + 1,
+            Ordering::Relaxed,
+            Ordering::Relaxed,
+        );
+        chosen = CONVENTIONS.load(Ordering::Relaxed);
+    }
+    match chosen {
+        2 => Conventions::Old,
+        3 => Conventions::Both,
+        _ => Conventions::Stable,
+    }
+}
+
+/// The method as the stable conventions record it: one of the known
+/// methods, else `_OTHER` (with the original kept beside it).
+fn known_method(method: &str) -> Option<&'static str> {
+    const KNOWN: [&str; 10] = [
+        "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH", "QUERY",
+    ];
+    KNOWN.into_iter().find(|k| *k == method)
+}
+
+/// A request's target as the server saw it.
+struct Target<'a> {
+    path: &'a str,
+    query: Option<&'a str>,
+    scheme: Option<&'a str>,
+}
+
+/// `host[:port]` (or `[v6]:port`) as an address and a port.
+fn host_and_port(authority: &str) -> (&str, Option<u16>) {
+    let authority = authority.rsplit('@').next().unwrap_or(authority);
+    if let Some(rest) = authority.strip_prefix('[') {
+        if let Some((host, after)) = rest.split_once(']') {
+            return (host, after.strip_prefix(':').and_then(|p| p.parse().ok()));
+        }
+    }
+    match authority.rsplit_once(':') {
+        Some((host, port)) if !host.contains(':') => (host, port.parse().ok()),
+        _ => (authority, None),
+    }
+}
+
+fn method_tags(c: Conventions, method: &str, tags: &mut Vec<(Key, Value)>) {
+    if c.old() {
+        tags.push(("http.method".into(), method.to_owned().into()));
+    }
+    if c.stable() {
+        match known_method(method) {
+            Some(m) => tags.push(("http.request.method".into(), Value::from_static(m))),
+            None => {
+                tags.push(("http.request.method".into(), Value::from_static("_OTHER")));
+                tags.push((
+                    "http.request.method_original".into(),
+                    method.to_owned().into(),
+                ));
+            }
+        }
+    }
 }
 
 /// The server span, named `"{method} {route}"`, or by the method alone when
 /// the route is unknown.
-fn server(method: &str, route: Option<&str>, headers: &dyn Extractor) -> Span {
+fn server(
+    method: &str,
+    route: Option<&str>,
+    headers: &dyn Extractor,
+    target: Option<Target<'_>>,
+) -> Span {
+    let c = conventions();
     let name = match route {
         Some(route) => format!("{method} {route}"),
         None => method.to_owned(),
     };
-    let mut builder = Span::builder(name)
-        .kind(SpanKind::Server)
-        .tag("http.method", method.to_owned());
+    let mut tags = Vec::with_capacity(8);
+    method_tags(c, method, &mut tags);
     if let Some(route) = route {
-        builder = builder.tag("http.route", route.to_owned());
+        tags.push(("http.route".into(), route.to_owned().into()));
+    }
+    if c.stable() {
+        if let Some(t) = &target {
+            tags.push(("url.path".into(), t.path.to_owned().into()));
+            if let Some(q) = t.query {
+                tags.push(("url.query".into(), q.to_owned().into()));
+            }
+            tags.push((
+                "url.scheme".into(),
+                t.scheme.unwrap_or("http").to_owned().into(),
+            ));
+        }
+        if let Some(host) = headers.get("host") {
+            let (address, port) = host_and_port(host);
+            tags.push(("server.address".into(), address.to_owned().into()));
+            if let Some(port) = port {
+                tags.push(("server.port".into(), i64::from(port).into()));
+            }
+        }
+    }
+    let mut builder = Span::builder(name).kind(SpanKind::Server);
+    for (k, v) in tags {
+        builder = builder.tag(k, v);
     }
     let mut span = propagation::continue_from(builder, headers).start();
     request_id::adopt(&mut span, headers, true);
@@ -143,11 +317,36 @@ pub fn traceresponse(cx: &crate::SpanContext) -> String {
 /// # drop(span);
 /// ```
 pub fn client_span(method: &str, url: &str, headers: &mut dyn Injector) -> Span {
-    let span = Span::builder(format!("{method} {}", path_of(url)))
-        .kind(SpanKind::Client)
-        .tag("http.method", method.to_owned())
-        .tag("http.url", url.to_owned())
-        .start();
+    let c = conventions();
+    let name = match c {
+        Conventions::Old => format!("{method} {}", path_of(url)),
+        _ => known_method(method).unwrap_or("HTTP").to_owned(),
+    };
+    let mut tags = Vec::with_capacity(6);
+    method_tags(c, method, &mut tags);
+    if c.old() {
+        tags.push(("http.url".into(), url.to_owned().into()));
+    }
+    if c.stable() {
+        tags.push(("url.full".into(), without_credentials(url).into()));
+        if let Some((scheme, authority)) = scheme_and_authority(url) {
+            let (address, port) = host_and_port(authority);
+            let port = port.or(match scheme {
+                "http" => Some(80),
+                "https" => Some(443),
+                _ => None,
+            });
+            tags.push(("server.address".into(), address.to_owned().into()));
+            if let Some(port) = port {
+                tags.push(("server.port".into(), i64::from(port).into()));
+            }
+        }
+    }
+    let mut builder = Span::builder(name).kind(SpanKind::Client);
+    for (k, v) in tags {
+        builder = builder.tag(k, v);
+    }
+    let span = builder.start();
     if let Some(cx) = span.context() {
         propagation::inject_context(&cx, headers);
         request_id::forward(&cx, headers);
@@ -168,11 +367,32 @@ pub fn client_span(method: &str, url: &str, headers: &mut dyn Injector) -> Span 
 /// ```
 pub fn set_status_code(span: &mut Span, code: u16) {
     let kind = span.kind();
-    span.set_tag("http.status_code", i64::from(code));
+    for (k, v) in status_tags(kind, code) {
+        span.set_tag(k, v);
+    }
     if let Some(description) = error_of(kind, code) {
-        span.set_tag("error", true);
         span.set_status(Status::error(description));
     }
+}
+
+/// The tags of a response status, in the conventions in use.
+fn status_tags(kind: SpanKind, code: u16) -> Vec<(&'static str, Value)> {
+    let c = conventions();
+    let failed = error_of(kind, code).is_some();
+    let mut tags = Vec::with_capacity(4);
+    if c.old() {
+        tags.push(("http.status_code", Value::I64(i64::from(code))));
+        if failed {
+            tags.push(("error", Value::Bool(true)));
+        }
+    }
+    if c.stable() {
+        tags.push(("http.response.status_code", Value::I64(i64::from(code))));
+        if failed {
+            tags.push(("error.type", Value::from(code.to_string())));
+        }
+    }
+    tags
 }
 
 /// [`set_status_code`] on the active span, for where the span was moved into
@@ -194,9 +414,11 @@ pub fn set_status_code(span: &mut Span, code: u16) {
 /// ```
 pub fn set_current_status_code(code: u16) {
     let current = crate::current_span();
-    current.set_tag("http.status_code", i64::from(code));
-    if let Some(description) = current.kind().and_then(|k| error_of(k, code)) {
-        current.set_tag("error", true);
+    let Some(kind) = current.kind() else { return };
+    for (k, v) in status_tags(kind, code) {
+        current.set_tag(k, v);
+    }
+    if let Some(description) = error_of(kind, code) {
         current.set_status(Status::error(description));
     }
 }
@@ -209,6 +431,25 @@ fn error_of(kind: SpanKind, code: u16) -> Option<String> {
         _ => return Some(format!("invalid HTTP status code {code}")),
     };
     failed.then(|| format!("HTTP {code}"))
+}
+
+/// A URL's scheme and authority (`user@host:port`), when it has them.
+fn scheme_and_authority(url: &str) -> Option<(&str, &str)> {
+    let (scheme, rest) = url.split_once("://")?;
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    Some((scheme, &rest[..end]))
+}
+
+/// A URL without `user:password@` (OpenTelemetry: never record credentials).
+fn without_credentials(url: &str) -> String {
+    match scheme_and_authority(url) {
+        Some((scheme, authority)) if authority.contains('@') => {
+            let host = authority.rsplit('@').next().unwrap_or("");
+            let rest = &url[scheme.len() + 3 + authority.len()..];
+            format!("{scheme}://REDACTED:REDACTED@{host}{rest}")
+        }
+        _ => url.to_owned(),
+    }
 }
 
 /// The path of a URL or of a request target, without query or fragment.
@@ -246,8 +487,21 @@ mod requests {
     /// # drop(span);
     /// ```
     pub fn server_span_for<B>(request: &::http::Request<B>, route: Option<&str>) -> Span {
-        let mut span = server(request.method().as_str(), route, request.headers());
-        span.set_tag("http.url", request.uri().to_string());
+        let uri = request.uri();
+        let target = Target {
+            path: uri.path(),
+            query: uri.query(),
+            scheme: uri.scheme_str(),
+        };
+        let mut span = server(
+            request.method().as_str(),
+            route,
+            request.headers(),
+            Some(target),
+        );
+        if conventions().old() {
+            span.set_tag("http.url", uri.to_string());
+        }
         span
     }
 
@@ -286,6 +540,34 @@ mod tests {
         ] {
             assert_eq!(path_of(url), path, "{url}");
         }
+    }
+
+    #[test]
+    fn hosts_ports_and_credentials() {
+        assert_eq!(host_and_port("a.b:8080"), ("a.b", Some(8080)));
+        assert_eq!(host_and_port("a.b"), ("a.b", None));
+        assert_eq!(host_and_port("[::1]:9"), ("::1", Some(9)));
+        assert_eq!(host_and_port("[::1]"), ("::1", None));
+        assert_eq!(host_and_port("u:p@a.b:1"), ("a.b", Some(1)));
+        assert_eq!(host_and_port("a.b:x"), ("a.b", None));
+        assert_eq!(
+            without_credentials("https://u:p@a.b:1/x?y"),
+            "https://REDACTED:REDACTED@a.b:1/x?y"
+        );
+        assert_eq!(without_credentials("https://a.b/x@y"), "https://a.b/x@y");
+        assert_eq!(scheme_and_authority("http://a.b?x"), Some(("http", "a.b")));
+        assert_eq!(scheme_and_authority("/x"), None);
+    }
+
+    #[test]
+    fn opt_in_values() {
+        assert_eq!(Conventions::from_opt_in("http"), Some(Conventions::Stable));
+        assert_eq!(
+            Conventions::from_opt_in("database, http/dup"),
+            Some(Conventions::Both)
+        );
+        assert_eq!(Conventions::from_opt_in("http/old"), Some(Conventions::Old));
+        assert_eq!(Conventions::from_opt_in("database"), None);
     }
 
     #[test]

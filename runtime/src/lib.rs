@@ -89,6 +89,7 @@ pub mod sampler;
 // The API: spans, the current context, futures, threads, processes.
 mod context;
 mod future;
+pub mod grpc;
 pub mod http;
 pub mod messaging;
 mod panic;

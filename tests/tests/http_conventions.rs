@@ -1,0 +1,128 @@
+//! The attribute names of HTTP spans in each convention mode. The mode is
+//! process-wide, so this binary has one test that walks through the modes.
+#![cfg(feature = "trace-all")]
+
+use tracekit::http::{self, Conventions};
+use tracekit::testing::capture;
+use tracekit::{SpanRecord, Value};
+
+type Headers = Vec<(String, String)>;
+
+/// A client call and the server span it makes, both answered 503.
+fn one_call() -> tracekit::testing::Captured {
+    capture(|| {
+        let mut out = Vec::new();
+        let mut client = http::client_span(
+            "GET",
+            "https://u:pw@api.example.com/v1/items/7?x=1",
+            &mut out,
+        );
+        let mut incoming: Headers = out;
+        incoming.push(("host".to_owned(), "api.example.com:8443".to_owned()));
+        let mut server = http::server_span("GET", "/v1/items/{id}", &incoming);
+        http::set_status_code(&mut server, 503);
+        drop(server);
+        http::set_status_code(&mut client, 503);
+    })
+    .1
+}
+
+fn keys(s: &SpanRecord) -> Vec<String> {
+    let mut k: Vec<String> = s
+        .tags()
+        .map(|(k, _)| k.to_string())
+        .filter(|k| !k.starts_with("sampler."))
+        .collect();
+    k.sort();
+    k
+}
+
+#[test]
+fn stable_old_and_both() {
+    assert_eq!(http::conventions(), Conventions::Stable, "the default");
+    let c = one_call();
+    let client = c.span("GET");
+    assert_eq!(
+        keys(client),
+        [
+            "error.type",
+            "http.request.method",
+            "http.response.status_code",
+            "server.address",
+            "server.port",
+            "url.full"
+        ]
+    );
+    assert_eq!(
+        client.tag("url.full"),
+        Some(&Value::from(
+            "https://REDACTED:REDACTED@api.example.com/v1/items/7?x=1"
+        )),
+        "credentials are never recorded"
+    );
+    assert_eq!(client.tag("server.port"), Some(&Value::I64(443)));
+    let server = c.span("GET /v1/items/{id}");
+    assert_eq!(
+        keys(server),
+        [
+            "error.type",
+            "http.request.method",
+            "http.response.status_code",
+            "http.route",
+            "server.address",
+            "server.port"
+        ]
+    );
+    assert_eq!(server.tag("server.port"), Some(&Value::I64(8443)));
+    assert_eq!(server.tag("error.type"), Some(&Value::from("503")));
+    assert!(server.is_error() && client.is_error());
+
+    http::set_conventions(Conventions::Old);
+    let c = one_call();
+    let client = c.span("GET /v1/items/7");
+    assert_eq!(
+        keys(client),
+        ["error", "http.method", "http.status_code", "http.url"]
+    );
+    let server = c.span("GET /v1/items/{id}");
+    assert_eq!(
+        keys(server),
+        ["error", "http.method", "http.route", "http.status_code"]
+    );
+    assert_eq!(server.tag("error"), Some(&Value::Bool(true)));
+
+    http::set_conventions(Conventions::Both);
+    let c = one_call();
+    let client = c.span("GET");
+    assert_eq!(
+        keys(client),
+        [
+            "error",
+            "error.type",
+            "http.method",
+            "http.request.method",
+            "http.response.status_code",
+            "http.status_code",
+            "http.url",
+            "server.address",
+            "server.port",
+            "url.full"
+        ]
+    );
+
+    // An unknown method is `_OTHER`, with the original beside it.
+    http::set_conventions(Conventions::Stable);
+    let ((), c) = capture(|| {
+        drop(http::client_span(
+            "PURGE",
+            "http://cache/x",
+            &mut Vec::new(),
+        ))
+    });
+    let s = c.span("HTTP");
+    assert_eq!(s.tag("http.request.method"), Some(&Value::from("_OTHER")));
+    assert_eq!(
+        s.tag("http.request.method_original"),
+        Some(&Value::from("PURGE"))
+    );
+}

@@ -1,0 +1,224 @@
+//! A `tower` layer that traces every request a server handles: axum, a bare
+//! hyper service, tonic (all take tower layers).
+//!
+//! ```
+//! use axum::{Router, routing::get};
+//!
+//! let app: Router = Router::new()
+//!     .route("/users/{id}", get(|| async { "ann" }))
+//!     .layer(tracekit_tower::TraceLayer::new());
+//! # drop(app);
+//! ```
+//!
+//! Each request gets a `server` span, a child of the caller's context (the
+//! configured propagators read the request's headers) or the root of a new
+//! trace:
+//! - named `{METHOD} {route}` from axum's `MatchedPath` (the route template,
+//!   so ids in paths do not make every request a new span name), or
+//!   `{METHOD}` alone when the route is unknown (a 404, a layer outside the
+//!   router, a bare hyper service); a gRPC request (`content-type:
+//!   application/grpc`) is named `{package.Service}/{Method}` with
+//!   `rpc.system`, `rpc.service`, `rpc.method`;
+//! - with the request's attributes and then its status, in the HTTP
+//!   conventions [`tracekit::http::set_conventions`] chose;
+//! - current in the handler and in everything it awaits, so `#[trace_fn]`
+//!   calls, outgoing requests and log lines join it;
+//! - an error on a 5xx, on a gRPC server-side failure status (`grpc-status`
+//!   in the response headers), on a service error, and on a panic that
+//!   unwinds through it (a panic that `tower_http::catch_panic` turns into a
+//!   500 inside it is a 500);
+//! - with the request id (`x-request-id`, or a new one) in baggage and
+//!   echoed in the response, and, when asked, W3C `traceresponse`.
+
+#![warn(missing_docs)]
+
+use http::{HeaderValue, Request, Response};
+use pin_project_lite::pin_project;
+use std::fmt::Display;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+use tower_layer::Layer;
+use tower_service::Service;
+use tracekit::{Span, Status, grpc, http as tk};
+
+/// Traces each request through the services it wraps (see the crate docs).
+///
+/// ```
+/// let layer = tracekit_tower::TraceLayer::new().with_traceresponse(true);
+/// # drop(layer);
+/// ```
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TraceLayer {
+    traceresponse: bool,
+}
+
+impl TraceLayer {
+    /// A layer with the defaults: no `traceresponse` header.
+    ///
+    /// ```
+    /// let layer = tracekit_tower::TraceLayer::new();
+    /// # drop(layer);
+    /// ```
+    pub fn new() -> Self {
+        TraceLayer::default()
+    }
+
+    /// Adds W3C `traceresponse` to every response, telling the caller which
+    /// trace its request made (off by default: it reveals the trace id).
+    ///
+    /// ```
+    /// let layer = tracekit_tower::TraceLayer::new().with_traceresponse(true);
+    /// # drop(layer);
+    /// ```
+    pub fn with_traceresponse(mut self, on: bool) -> Self {
+        self.traceresponse = on;
+        self
+    }
+}
+
+impl<S> Layer<S> for TraceLayer {
+    type Service = TraceService<S>;
+
+    fn layer(&self, inner: S) -> TraceService<S> {
+        TraceService {
+            inner,
+            traceresponse: self.traceresponse,
+        }
+    }
+}
+
+/// The service [`TraceLayer`] makes.
+///
+/// ```
+/// use tower_layer::Layer;
+/// # #[derive(Clone)] struct MyService;
+/// let service = tracekit_tower::TraceLayer::new().layer(MyService);
+/// # drop(service);
+/// ```
+#[derive(Clone, Debug)]
+pub struct TraceService<S> {
+    inner: S,
+    traceresponse: bool,
+}
+
+impl<S, B, R> Service<Request<B>> for TraceService<S>
+where
+    S: Service<Request<B>, Response = Response<R>>,
+    S::Error: Display,
+{
+    type Response = Response<R>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<B>) -> ResponseFuture<S::Future> {
+        let is_grpc = grpc::is_grpc(request.headers());
+        let mut span = if is_grpc {
+            grpc::server_span(request.uri().path(), request.headers())
+        } else {
+            tk::server_span_for(&request, route_of(&request))
+        };
+        // Work the service does in `call` belongs to the request too.
+        let inner = {
+            let _in = span.enter();
+            self.inner.call(request)
+        };
+        ResponseFuture {
+            inner,
+            span: Some(span),
+            is_grpc,
+            traceresponse: self.traceresponse,
+        }
+    }
+}
+
+/// The route template axum matched, when axum routed the request.
+fn route_of<B>(request: &Request<B>) -> Option<&str> {
+    #[cfg(feature = "axum")]
+    if let Some(path) = request.extensions().get::<axum::extract::MatchedPath>() {
+        return Some(path.as_str());
+    }
+    let _ = request;
+    None
+}
+
+pin_project! {
+    /// The response future of [`TraceService`]: the inner future, polled
+    /// with the request's span current.
+    pub struct ResponseFuture<F> {
+        #[pin]
+        inner: F,
+        span: Option<Span>,
+        is_grpc: bool,
+        traceresponse: bool,
+    }
+
+    impl<F> PinnedDrop for ResponseFuture<F> {
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            if let Some(span) = this.span.as_mut() {
+                if std::thread::panicking() {
+                    span.set_tag("error", true);
+                    span.set_status(Status::error("the handler panicked"));
+                } else {
+                    // Dropped before the response: the client went away,
+                    // or a timeout above gave up on it.
+                    span.set_tag("cancelled", true);
+                }
+            }
+        }
+    }
+}
+
+impl<F, R, E> Future for ResponseFuture<F>
+where
+    F: Future<Output = Result<Response<R>, E>>,
+    E: Display,
+{
+    type Output = Result<Response<R>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let Some(span) = this.span.as_mut() else {
+            return this.inner.poll(cx);
+        };
+        let mut result = {
+            let _in = span.enter();
+            ready!(this.inner.poll(cx))
+        };
+        let Some(mut span) = this.span.take() else {
+            return Poll::Ready(result);
+        };
+        match &mut result {
+            Ok(response) => {
+                tk::set_status_code(&mut span, response.status().as_u16());
+                if *this.is_grpc {
+                    if let Some(code) = grpc::status_of(response.headers()) {
+                        grpc::set_status_code(&mut span, code);
+                    }
+                }
+                let cx = span.context();
+                {
+                    let _in = span.enter();
+                    tk::set_response_headers(response.headers_mut());
+                }
+                if *this.traceresponse {
+                    if let Some(value) =
+                        cx.and_then(|cx| HeaderValue::from_str(&tk::traceresponse(&cx)).ok())
+                    {
+                        response.headers_mut().insert("traceresponse", value);
+                    }
+                }
+            }
+            Err(e) => {
+                span.set_tag("error", true);
+                span.set_status(Status::error(e.to_string()));
+            }
+        }
+        Poll::Ready(result)
+    }
+}
