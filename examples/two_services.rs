@@ -1,7 +1,9 @@
 //! Two services in two processes, one trace. `frontend` (this process) starts
 //! `backend` as a child process of itself, serves HTTP with axum, and a
 //! reqwest client calls it; the frontend calls the backend twice, and the
-//! second call fails. The W3C `traceparent` header joins the backend's spans
+//! second call fails. Both servers trace their requests with
+//! `tracekit_tower::TraceLayer`, the frontend's client with
+//! `tracekit_reqwest::TraceMiddleware`. The W3C `traceparent` header joins the backend's spans
 //! to the frontend's client spans, and the `baggage` header carries the
 //! request id into the backend. Each process prints its part of the trace
 //! under its own service name, and logs on stderr, every line inside a
@@ -12,9 +14,8 @@
 //! ```
 
 use axum::Router;
-use axum::extract::{MatchedPath, Path, Request, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
-use axum::middleware::{self, Next};
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use std::process::Stdio;
@@ -22,7 +23,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 use tokio::net::TcpListener;
-use tracekit::{FutureExt, trace_fn};
+use tracekit::trace_fn;
 
 #[tokio::main]
 async fn main() {
@@ -42,34 +43,6 @@ async fn main() {
         eprintln!("two_services {role}: {e}");
         std::process::exit(1);
     }
-}
-
-/// The server span of every request, continuing the caller's trace: what an
-/// application adds once, as a middleware.
-async fn trace_requests(request: Request, next: Next) -> Response {
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_owned());
-    // The request id: the caller's `x-request-id`, or a new one.
-    let span = tracekit::http::server_span_for(&request, route.as_deref());
-    async move {
-        log::info!("{} {}", request.method(), request.uri());
-        let mut response = next.run(request).await;
-        tracekit::http::set_current_status_code(response.status().as_u16());
-        // `x-request-id` back to the caller, and W3C `traceresponse`: tells
-        // the caller which trace its request made.
-        tracekit::http::set_response_headers(response.headers_mut());
-        if let Some(cx) = tracekit::current_span().context() {
-            let value = tracekit::http::traceresponse(&cx);
-            if let Ok(value) = HeaderValue::from_str(&value) {
-                response.headers_mut().insert("traceresponse", value);
-            }
-        }
-        response
-    }
-    .in_span(span)
-    .await
 }
 
 // ---- backend -------------------------------------------------------------
@@ -103,6 +76,7 @@ async fn query_stock(item: &str) -> u32 {
 }
 
 async fn reserve(Path(item): Path<String>) -> Response {
+    log::info!(item; "reserve");
     match reserve_stock(&item).await {
         Ok(left) => format!("reserved {item}, {left} left").into_response(),
         Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
@@ -112,7 +86,8 @@ async fn reserve(Path(item): Path<String>) -> Response {
 async fn backend() -> Result<(), String> {
     let app = Router::new()
         .route("/inventory/{item}/reserve", get(reserve))
-        .route_layer(middleware::from_fn(trace_requests));
+        // A server span for every request, continuing the caller's trace.
+        .layer(tracekit_tower::TraceLayer::new());
     let listener = TcpListener::bind("127.0.0.1:0")
         .await
         .map_err(|e| format!("cannot listen: {e}"))?;
@@ -134,30 +109,8 @@ async fn backend() -> Result<(), String> {
 // ---- frontend ------------------------------------------------------------
 
 struct Frontend {
-    http: reqwest::Client,
+    http: reqwest_middleware::ClientWithMiddleware,
     backend: String,
-}
-
-/// A call to another service: a client span whose context goes out in the
-/// request headers, with the response status recorded on it.
-async fn call(http: &reqwest::Client, url: String) -> Result<(u16, String), reqwest::Error> {
-    let mut headers = HeaderMap::new();
-    let span = tracekit::http::client_span("GET", &url, &mut headers);
-    async {
-        let result = async {
-            let response = http.get(&url).headers(headers).send().await?;
-            let status = response.status().as_u16();
-            Ok((status, response.text().await?))
-        }
-        .await;
-        match &result {
-            Ok((status, _)) => tracekit::http::set_current_status_code(*status),
-            Err(e) => tracekit::current_span().record_error(e),
-        }
-        result
-    }
-    .in_span(span)
-    .await
 }
 
 #[trace_fn(skip(app))]
@@ -165,7 +118,12 @@ async fn checkout(app: &Frontend, cart: u64) -> String {
     let mut reserved = 0;
     for item in ["book", "gizmo"] {
         let url = format!("{}/inventory/{item}/reserve", app.backend);
-        match call(&app.http, url).await {
+        let reply = async {
+            let response = app.http.get(&url).send().await?;
+            let status = response.status().as_u16();
+            Ok::<_, reqwest_middleware::Error>((status, response.text().await?))
+        };
+        match reply.await {
             Ok((200, _)) => reserved += 1,
             Ok((status, body)) => {
                 tracekit::current_span().add_event(
@@ -184,6 +142,7 @@ async fn checkout(app: &Frontend, cart: u64) -> String {
 }
 
 async fn checkout_route(State(app): State<Arc<Frontend>>, Path(cart): Path<u64>) -> String {
+    log::info!(cart; "checkout");
     checkout(&app, cart).await
 }
 
@@ -213,12 +172,15 @@ async fn frontend() -> Result<(), String> {
         .ok_or_else(|| format!("the backend said {first:?}"))?;
 
     let app = Arc::new(Frontend {
-        http: reqwest::Client::new(),
+        // A client span for every request, its context in the headers.
+        http: reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+            .with(tracekit_reqwest::TraceMiddleware)
+            .build(),
         backend: format!("http://{backend_addr}"),
     });
     let router = Router::new()
         .route("/checkout/{cart}", get(checkout_route))
-        .route_layer(middleware::from_fn(trace_requests))
+        .layer(tracekit_tower::TraceLayer::new().with_traceresponse(true))
         .with_state(app);
     let listener = TcpListener::bind("127.0.0.1:0")
         .await

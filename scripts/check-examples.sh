@@ -40,12 +40,12 @@ grep -q '^client <- x-request-id: r-1001$' <<<"$out" || fail "the request id was
 b=$(count '\[backend\]$')
 [[ $(count '\[frontend\]$') == 1 && ($b == 1 || $b == 2) ]] || fail "expected one frontend part and one or two backend parts"
 [[ $(traces) == 1 ]] || fail "the two services are not in one trace"
-c=$(ids 'GET /inventory/[a-z]*/reserve .*\[client\]' span_id)
+c=$(ids 'GET [^ ]* \[client\].*url.full="http://[0-9.:]*/inventory/' span_id)
 [[ $(wc -l <<<"$c") == 2 && "$c" == "$(ids '\[server\].*remote_parent' remote_parent)" ]] ||
     fail "the backend's server spans are not children of the frontend's client spans"
 [[ $(count 'baggage.request.id="r-1001"') == 2 ]] || fail "request.id did not reach the backend"
-[[ $(count '\[server\].*http.status_code=500 error=true') == 1 ]] || fail "the failing call is not an error on the backend"
-[[ $(count '\[client\].*http.status_code=500 error=true') == 1 ]] || fail "the failing call is not an error on the frontend"
+[[ $(count '\[server\].*http.response.status_code=500 error.type="500" ERROR') == 1 ]] || fail "the failing call is not an error on the backend"
+[[ $(count '\[client\].*http.response.status_code=500 error.type="500" ERROR') == 1 ]] || fail "the failing call is not an error on the frontend"
 t=$(grep -o '^trace [0-9a-f]*' <<<"$out" | head -1 | cut -d' ' -f2)
 # Both processes log: the frontend's request, the backend's two requests and
 # what they did; every line carries the one trace id and the request id.
