@@ -123,7 +123,7 @@ async fn main() {
         // What an HTTP middleware does: one server span per request.
         let request = tracekit::Span::builder("GET /users/:id/bill")
             .kind(SpanKind::Server)
-            .tag("http.method", "GET")
+            .tag("http.request.method", "GET")
             .tag("http.route", "/users/:id/bill")
             .root()
             .start();
