@@ -26,17 +26,17 @@ pub(crate) fn is_acceptable(id: &str) -> bool {
 
 /// A new request id: a random version-4 UUID in its usual text form.
 pub(crate) fn generate() -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let bits = TraceId::random().to_u128();
     let bits = (bits & !(0xf << 76) | (0x4 << 76)) & !(0x3 << 62) | (0x2 << 62);
-    let h = format!("{bits:032x}");
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..]
-    )
+    let mut id = String::with_capacity(36);
+    for i in 0..32 {
+        if matches!(i, 8 | 12 | 16 | 20) {
+            id.push('-');
+        }
+        id.push(char::from(HEX[(bits >> (124 - 4 * i)) as usize & 0xf]));
+    }
+    id
 }
 
 /// Gives `span` the request's id: the `x-request-id` header's when it is
