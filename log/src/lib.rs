@@ -150,8 +150,7 @@ impl<L: Log> Log for TraceLogger<L> {
             let stamped = Stamped {
                 trace_id: cx.trace_id(),
                 span_id: cx.span_id(),
-                cx: &cx,
-                keys: &self.baggage_keys,
+                items: baggage_items(&cx, &self.baggage_keys),
                 rest: record.key_values(),
             };
             self.inner
@@ -168,9 +167,24 @@ impl<L: Log> Log for TraceLogger<L> {
 struct Stamped<'a> {
     trace_id: TraceId,
     span_id: SpanId,
-    cx: &'a SpanContext,
-    keys: &'a [String],
+    items: Vec<(&'a str, Cow<'a, str>)>,
     rest: &'a dyn Source,
+}
+
+/// The chosen baggage items of `cx`. Baggage comes from peers: a value with
+/// control characters is written escaped and quoted, so it cannot forge a
+/// log line.
+fn baggage_items<'a>(cx: &'a SpanContext, keys: &'a [String]) -> Vec<(&'a str, Cow<'a, str>)> {
+    keys.iter()
+        .filter_map(|key| {
+            let value = cx.baggage_item(key)?;
+            let value = match value.contains(char::is_control) {
+                true => Cow::Owned(format!("{value:?}")),
+                false => Cow::Borrowed(value),
+            };
+            Some((key.as_str(), value))
+        })
+        .collect()
 }
 
 impl Source for Stamped<'_> {
@@ -181,10 +195,8 @@ impl Source for Stamped<'_> {
             kv::Value::from_display(&self.trace_id),
         )?;
         visitor.visit_pair(Key::from("span_id"), kv::Value::from_display(&self.span_id))?;
-        for key in self.keys {
-            if let Some(value) = self.cx.baggage_item(key) {
-                visitor.visit_pair(Key::from(key.as_str()), kv::Value::from(value))?;
-            }
+        for (key, value) in &self.items {
+            visitor.visit_pair(Key::from(*key), kv::Value::from(value.as_ref()))?;
         }
         Ok(())
     }

@@ -41,8 +41,9 @@ pub(crate) fn generate() -> String {
 
 /// Gives `span` the request's id: the `x-request-id` header's when it is
 /// acceptable, else the one that came in baggage, else (when `make`) a new
-/// one. A header that is not acceptable is replaced, and the replacement is
-/// logged (without the peer's text, which may be hostile).
+/// one. An id that is not acceptable, in the header or in baggage, is
+/// replaced, and the replacement is logged (without the peer's text, which
+/// may be hostile): what log lines print is always a clean id.
 pub(crate) fn adopt(span: &mut Span, headers: &dyn Extractor, make: bool) {
     let Some(cx) = span.context() else {
         return;
@@ -51,13 +52,18 @@ pub(crate) fn adopt(span: &mut Span, headers: &dyn Extractor, make: bool) {
         Some(given) if is_acceptable(given) => given.to_owned(),
         Some(given) => {
             let id = generate();
-            report_replaced(given.len(), &id);
+            report_replaced(REQUEST_ID_HEADER, given.len(), &id);
             id
         }
         None => match cx.baggage_item(REQUEST_ID_KEY) {
             Some(inherited) if is_acceptable(inherited) => return,
-            _ if make => generate(),
-            _ => return,
+            Some(inherited) => {
+                let id = generate();
+                report_replaced("baggage request.id", inherited.len(), &id);
+                id
+            }
+            None if make => generate(),
+            None => return,
         },
     };
     if cx.baggage_item(REQUEST_ID_KEY) != Some(id.as_str()) {
@@ -78,12 +84,12 @@ pub(crate) fn forward(cx: &SpanContext, headers: &mut dyn Injector) {
 
 /// Logs a replaced request id: the first ten, then every 1,024th, so a
 /// flood of bad headers cannot flood stderr.
-fn report_replaced(len: usize, id: &str) {
+fn report_replaced(from: &str, len: usize, id: &str) {
     static REPLACED: AtomicU64 = AtomicU64::new(0);
     let n = REPLACED.fetch_add(1, Ordering::Relaxed) + 1;
     if n <= 10 || n % 1024 == 0 {
         crate::diag::warn(format_args!(
-            "{REQUEST_ID_HEADER} of {len} bytes rejected (at most {MAX_REQUEST_ID_LEN} visible \
+            "{from} of {len} bytes rejected (at most {MAX_REQUEST_ID_LEN} visible \
              ASCII characters); using {id} instead ({n} replaced so far)"
         ));
     }

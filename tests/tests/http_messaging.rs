@@ -434,3 +434,29 @@ fn a_job_runs_under_its_messages_request_id_and_leaves_none_behind() {
     });
     assert_eq!(none, Ok(None));
 }
+
+#[test]
+fn a_malformed_request_id_in_baggage_is_replaced_too() {
+    if !ON {
+        return;
+    }
+    let message = headers(&[
+        (
+            "traceparent",
+            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+        ),
+        ("baggage", "request.id=a%0Ab"),
+    ]);
+    let id = messaging::consume("jobs", &message, || {
+        Ok::<_, String>(
+            tracekit::current_span()
+                .context()
+                .and_then(|cx| cx.baggage_item("request.id").map(str::to_owned)),
+        )
+    })
+    .unwrap()
+    .unwrap();
+    assert_eq!(id.len(), 36, "replaced by a UUID: {id:?}");
+    let server = http::server_span("GET", "/", &message);
+    assert_eq!(request_id_of(&server).unwrap().len(), 36);
+}

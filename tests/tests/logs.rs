@@ -225,3 +225,22 @@ fn a_malformed_request_id_never_reaches_a_log_line() {
         assert_eq!(fields(&got[0])["request.id"].len(), 36, "{}", got[0]);
     }
 }
+
+#[test]
+fn a_baggage_value_with_control_characters_cannot_forge_a_line() {
+    lines();
+    let span = tracekit::start_active_span("request");
+    span.set_baggage_item("request.id", "r-1\nERROR forged: line");
+    log::info!("handled");
+    drop(span);
+    let got = take_mine();
+    assert_eq!(got.len(), 1);
+    let line = got[0].strip_suffix('\n').unwrap();
+    assert!(!line.contains('\n'), "{line}");
+    if ON {
+        assert!(
+            line.contains(r#"request.id="\"r-1\\nERROR forged: line\"""#),
+            "{line}"
+        );
+    }
+}

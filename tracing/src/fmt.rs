@@ -107,7 +107,11 @@ where
                 cx.span_id()
             )?;
             for (key, value) in items {
-                if value.is_empty() || value.contains(|c: char| c.is_whitespace() || c == '"') {
+                if value.is_empty()
+                    || value.contains(|c: char| {
+                        c.is_whitespace() || c.is_control() || c == '"' || c == '='
+                    })
+                {
                     write!(writer, " {key}={value:?}")?;
                 } else {
                     write!(writer, " {key}={value}")?;
