@@ -16,7 +16,7 @@
 //! assert!(span.is_error());
 //! ```
 
-use crate::propagation::{self, Extractor};
+use crate::propagation::{self, Extractor, Injector};
 use crate::{Span, SpanKind, Status, request_id};
 
 /// Whether a request is a gRPC call (`content-type: application/grpc...`).
@@ -40,12 +40,38 @@ pub fn is_grpc(headers: &dyn Extractor) -> bool {
 /// # drop(span);
 /// ```
 pub fn server_span(path: &str, headers: &dyn Extractor) -> Span {
+    let builder = builder(path).kind(SpanKind::Server);
+    let mut span = propagation::continue_from(builder, headers).start();
+    request_id::adopt(&mut span, headers, true);
+    span
+}
+
+/// The `client` span of an outgoing call to `path`, a child of the current
+/// span, named and tagged as [`server_span`] names the server's; its context
+/// and request id go into the call's `headers` (its metadata).
+///
+/// ```
+/// let mut metadata = std::collections::HashMap::new();
+/// let span = tracekit::grpc::client_span("/helloworld.Greeter/SayHello", &mut metadata);
+/// assert!(metadata.contains_key("traceparent"));
+/// # drop(span);
+/// ```
+pub fn client_span(path: &str, headers: &mut dyn Injector) -> Span {
+    let span = builder(path).kind(SpanKind::Client).start();
+    if let Some(cx) = span.context() {
+        propagation::inject_context(&cx, headers);
+        request_id::forward(&cx, headers);
+    }
+    span
+}
+
+/// A span builder named and tagged for a call to `path`.
+fn builder(path: &str) -> crate::SpanBuilder {
     let (service, method) = split(path);
     let mut builder = Span::builder(match (service, method) {
         (Some(s), Some(m)) => format!("{s}/{m}"),
         _ => path.to_owned(),
     })
-    .kind(SpanKind::Server)
     .tag("rpc.system", "grpc");
     if let Some(service) = service {
         builder = builder.tag("rpc.service", service.to_owned());
@@ -53,9 +79,7 @@ pub fn server_span(path: &str, headers: &dyn Extractor) -> Span {
     if let Some(method) = method {
         builder = builder.tag("rpc.method", method.to_owned());
     }
-    let mut span = propagation::continue_from(builder, headers).start();
-    request_id::adopt(&mut span, headers, true);
-    span
+    builder
 }
 
 /// `/package.Service/Method` as its service and method.
@@ -81,11 +105,12 @@ pub fn status_of(headers: &dyn Extractor) -> Option<u32> {
     headers.get("grpc-status")?.trim().parse().ok()
 }
 
-/// Records a call's gRPC status on a server span: `rpc.grpc.status_code`,
-/// and an error for the codes that mean the server failed (UNKNOWN,
+/// Records a call's gRPC status: `rpc.grpc.status_code`, and an error as
+/// OpenTelemetry's conventions say: on a client span every code but OK; on
+/// a server span the codes that mean the server failed (UNKNOWN,
 /// DEADLINE_EXCEEDED, UNIMPLEMENTED, INTERNAL, UNAVAILABLE, DATA_LOSS), as
-/// OpenTelemetry's conventions say; a client's mistakes (NOT_FOUND,
-/// INVALID_ARGUMENT, ...) are not the server's errors.
+/// a client's mistakes (NOT_FOUND, INVALID_ARGUMENT, ...) are not the
+/// server's errors.
 ///
 /// ```
 /// let ((), c) = tracekit::testing::capture(|| {
@@ -96,7 +121,11 @@ pub fn status_of(headers: &dyn Extractor) -> Option<u32> {
 /// ```
 pub fn set_status_code(span: &mut Span, code: u32) {
     span.set_tag("rpc.grpc.status_code", i64::from(code));
-    if matches!(code, 2 | 4 | 12 | 13 | 14 | 15) || code > 16 {
+    let failed = match span.kind() {
+        SpanKind::Server => matches!(code, 2 | 4 | 12 | 13 | 14 | 15) || code > 16,
+        _ => code != 0,
+    };
+    if failed {
         span.set_tag("error", true);
         span.set_status(Status::error(format!("gRPC status {code}")));
     }

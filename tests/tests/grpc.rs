@@ -10,7 +10,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use tonic::codegen::http;
 use tracekit::testing::capture;
-use tracekit::{SpanKind, Value, trace_fn};
+use tracekit::{FutureExt, SpanKind, Value, trace_fn};
 
 const ON: bool = cfg!(feature = "trace-all");
 
@@ -71,31 +71,24 @@ impl tower::Service<http::Request<tonic::body::Body>> for Greeter {
     }
 }
 
-/// Calls SayHello for each name inside a client span whose context goes in
-/// the call's metadata; returns each reply's message or status code.
+/// Calls SayHello for each name through a channel traced by
+/// `tracekit_tower::ClientLayer` (a client span per call, its context in the
+/// call's metadata); returns each reply's message or status code.
 async fn call(addr: std::net::SocketAddr, names: &[&str]) -> Vec<Result<String, tonic::Code>> {
     let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
         .unwrap()
         .connect()
         .await
         .unwrap();
+    let channel = tower::ServiceBuilder::new()
+        .layer(tracekit_tower::ClientLayer::new())
+        .service(channel);
     let mut client = tonic::client::Grpc::new(channel);
     let mut out = Vec::new();
     for name in names {
-        let mut request = tonic::Request::new(HelloRequest {
+        let request = tonic::Request::new(HelloRequest {
             name: (*name).to_owned(),
         });
-        let span = tracekit::Span::builder("test.Greeter/SayHello")
-            .kind(SpanKind::Client)
-            .start();
-        if let Some(cx) = span.context() {
-            let mut headers = std::collections::HashMap::new();
-            tracekit::propagation::inject_context(&cx, &mut headers);
-            for (k, v) in headers {
-                let key = tonic::metadata::MetadataKey::from_bytes(k.as_bytes()).unwrap();
-                request.metadata_mut().insert(key, v.parse().unwrap());
-            }
-        }
         client.ready().await.unwrap();
         let reply = client
             .unary::<_, HelloReply, _>(
@@ -104,7 +97,6 @@ async fn call(addr: std::net::SocketAddr, names: &[&str]) -> Vec<Result<String, 
                 tonic_prost::ProstCodec::default(),
             )
             .await;
-        drop(span);
         out.push(reply.map(|r| r.into_inner().message).map_err(|s| s.code()));
     }
     out
@@ -126,7 +118,9 @@ fn tonic_unary_calls_are_traced_by_the_layer() {
                     .add_service(Greeter)
                     .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
             );
-            let replies = call(addr, &["ann", "nobody"]).await;
+            let replies = call(addr, &["ann", "nobody"])
+                .in_span(tracekit::Span::start("calls"))
+                .await;
             server.abort();
             replies
         })
@@ -171,8 +165,14 @@ fn tonic_unary_calls_are_traced_by_the_layer() {
                 .any(|s| Some(s.span_id()) == handler.parent_id())
         );
     }
-    // tonic answers an error as trailers-only: grpc-status in the headers.
-    let failed: Vec<_> = servers.iter().filter(|s| s.is_error()).collect();
-    assert_eq!(failed.len(), 1);
-    assert_eq!(failed[0].tag("rpc.grpc.status_code"), Some(&Value::I64(14)));
+    // tonic answers an error as trailers-only: grpc-status in the headers,
+    // seen on both sides.
+    for side in [&servers, &clients] {
+        let failed: Vec<_> = side.iter().filter(|s| s.is_error()).collect();
+        assert_eq!(failed.len(), 1);
+        assert_eq!(failed[0].tag("rpc.grpc.status_code"), Some(&Value::I64(14)));
+    }
+    for client in &clients {
+        assert_eq!(client.parent_id(), Some(c.span("calls").span_id()));
+    }
 }

@@ -29,6 +29,11 @@
 //!   500 inside it is a 500);
 //! - with the request id (`x-request-id`, or a new one) in baggage and
 //!   echoed in the response, and, when asked, W3C `traceresponse`.
+//!
+//! [`ClientLayer`] is the other side, for tower HTTP clients (a tonic
+//! `Channel`, a hyper-util client): a `client` span per request, its context
+//! and request id in the request's headers (a gRPC call's metadata), its
+//! status recorded (any gRPC code but OK is a client-side error).
 
 #![warn(missing_docs)]
 
@@ -131,7 +136,87 @@ where
             inner,
             span: Some(span),
             is_grpc,
+            server: true,
             traceresponse: self.traceresponse,
+        }
+    }
+}
+
+/// Traces each request a tower HTTP client sends (see the crate docs).
+///
+/// ```
+/// use tower_layer::Layer;
+/// # #[derive(Clone)] struct Channel;
+/// let traced = tracekit_tower::ClientLayer::new().layer(Channel);
+/// # drop(traced);
+/// ```
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ClientLayer;
+
+impl ClientLayer {
+    /// A client layer.
+    ///
+    /// ```
+    /// let layer = tracekit_tower::ClientLayer::new();
+    /// # drop(layer);
+    /// ```
+    pub fn new() -> Self {
+        ClientLayer
+    }
+}
+
+impl<S> Layer<S> for ClientLayer {
+    type Service = ClientService<S>;
+
+    fn layer(&self, inner: S) -> ClientService<S> {
+        ClientService { inner }
+    }
+}
+
+/// The service [`ClientLayer`] makes.
+///
+/// ```
+/// use tower_layer::Layer;
+/// # #[derive(Clone)] struct Channel;
+/// let service: tracekit_tower::ClientService<Channel> = tracekit_tower::ClientLayer::new().layer(Channel);
+/// # drop(service);
+/// ```
+#[derive(Clone, Debug)]
+pub struct ClientService<S> {
+    inner: S,
+}
+
+impl<S, B, R> Service<Request<B>> for ClientService<S>
+where
+    S: Service<Request<B>, Response = Response<R>>,
+    S::Error: Display,
+{
+    type Response = Response<R>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request<B>) -> ResponseFuture<S::Future> {
+        let is_grpc = grpc::is_grpc(request.headers());
+        let mut span = if is_grpc {
+            let path = request.uri().path().to_owned();
+            grpc::client_span(&path, request.headers_mut())
+        } else {
+            tk::client_span_for(&mut request)
+        };
+        let inner = {
+            let _in = span.enter();
+            self.inner.call(request)
+        };
+        ResponseFuture {
+            inner,
+            span: Some(span),
+            is_grpc,
+            server: false,
+            traceresponse: false,
         }
     }
 }
@@ -147,13 +232,14 @@ fn route_of<B>(request: &Request<B>) -> Option<&str> {
 }
 
 pin_project! {
-    /// The response future of [`TraceService`]: the inner future, polled
-    /// with the request's span current.
+    /// The response future of [`TraceService`] and [`ClientService`]: the
+    /// inner future, polled with the request's span current.
     pub struct ResponseFuture<F> {
         #[pin]
         inner: F,
         span: Option<Span>,
         is_grpc: bool,
+        server: bool,
         traceresponse: bool,
     }
 
@@ -163,7 +249,11 @@ pin_project! {
             if let Some(span) = this.span.as_mut() {
                 if std::thread::panicking() {
                     span.set_tag("error", true);
-                    span.set_status(Status::error("the handler panicked"));
+                    span.set_status(Status::error(if *this.server {
+                        "the handler panicked"
+                    } else {
+                        "panicked while waiting for the response"
+                    }));
                 } else {
                     // Dropped before the response: the client went away,
                     // or a timeout above gave up on it.
@@ -200,6 +290,9 @@ where
                     if let Some(code) = grpc::status_of(response.headers()) {
                         grpc::set_status_code(&mut span, code);
                     }
+                }
+                if !*this.server {
+                    return Poll::Ready(result);
                 }
                 let cx = span.context();
                 {
