@@ -64,9 +64,40 @@ impl tower::Service<http::Request<tonic::body::Body>> for Greeter {
                 Box::pin(say_hello(request.into_inner().name))
             }
         }
+        struct Countdown;
+        impl tonic::server::ServerStreamingService<HelloRequest> for Countdown {
+            type Response = HelloReply;
+            type ResponseStream = tonic::codegen::tokio_stream::Iter<
+                std::vec::IntoIter<Result<HelloReply, tonic::Status>>,
+            >;
+            type Future = BoxFuture<Result<tonic::Response<Self::ResponseStream>, tonic::Status>>;
+            fn call(&mut self, request: tonic::Request<HelloRequest>) -> Self::Future {
+                Box::pin(async move {
+                    // Two messages, then a failure: the status comes in the trailers.
+                    let name = request.into_inner().name;
+                    let mut items: Vec<Result<HelloReply, tonic::Status>> = (1..=2)
+                        .map(|n| {
+                            Ok(HelloReply {
+                                message: format!("{name} {n}"),
+                            })
+                        })
+                        .collect();
+                    if name == "lossy" {
+                        items.push(Err(tonic::Status::data_loss("lost the rest")));
+                    }
+                    Ok(tonic::Response::new(tonic::codegen::tokio_stream::iter(
+                        items,
+                    )))
+                })
+            }
+        }
+        let path = request.uri().path().to_owned();
         Box::pin(async move {
             let mut grpc = tonic::server::Grpc::new(tonic_prost::ProstCodec::default());
-            Ok(grpc.unary(SayHello, request).await)
+            Ok(match path.as_str() {
+                "/test.Greeter/Countdown" => grpc.server_streaming(Countdown, request).await,
+                _ => grpc.unary(SayHello, request).await,
+            })
         })
     }
 }
@@ -174,5 +205,108 @@ fn tonic_unary_calls_are_traced_by_the_layer() {
     }
     for client in &clients {
         assert_eq!(client.parent_id(), Some(c.span("calls").span_id()));
+    }
+    // A unary success has its OK status in the trailers: read there.
+    let ok: Vec<_> = servers
+        .iter()
+        .chain(&clients)
+        .filter(|s| !s.is_error())
+        .collect();
+    assert_eq!(ok.len(), 2);
+    for s in ok {
+        assert_eq!(
+            s.tag("rpc.grpc.status_code"),
+            Some(&Value::I64(0)),
+            "{:?}",
+            s.kind()
+        );
+    }
+}
+
+#[test]
+fn a_server_stream_is_traced_until_its_trailers() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (got, c) = capture(|| {
+        rt.block_on(async {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            let server = tokio::spawn(
+                tonic::transport::Server::builder()
+                    .layer(tracekit_tower::TraceLayer::new())
+                    .add_service(Greeter)
+                    .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
+            );
+            let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+                .unwrap()
+                .connect()
+                .await
+                .unwrap();
+            let channel = tower::ServiceBuilder::new()
+                .layer(tracekit_tower::ClientLayer::new())
+                .service(channel);
+            let mut client = tonic::client::Grpc::new(channel);
+            let mut got = Vec::new();
+            for name in ["steady", "lossy"] {
+                client.ready().await.unwrap();
+                let mut stream = client
+                    .server_streaming::<_, HelloReply, _>(
+                        tonic::Request::new(HelloRequest {
+                            name: name.to_owned(),
+                        }),
+                        http::uri::PathAndQuery::from_static("/test.Greeter/Countdown"),
+                        tonic_prost::ProstCodec::default(),
+                    )
+                    .await
+                    .unwrap()
+                    .into_inner();
+                loop {
+                    match stream.message().await {
+                        Ok(Some(m)) => got.push(Ok(m.message)),
+                        Ok(None) => break,
+                        Err(status) => {
+                            got.push(Err(status.code()));
+                            break;
+                        }
+                    }
+                }
+            }
+            server.abort();
+            got
+        })
+    });
+    assert_eq!(
+        got,
+        [
+            Ok("steady 1".to_owned()),
+            Ok("steady 2".to_owned()),
+            Ok("lossy 1".to_owned()),
+            Ok("lossy 2".to_owned()),
+            Err(tonic::Code::DataLoss),
+        ]
+    );
+    if !ON {
+        return;
+    }
+    for kind in [SpanKind::Server, SpanKind::Client] {
+        let spans: Vec<_> = c
+            .spans_named("test.Greeter/Countdown")
+            .into_iter()
+            .filter(|s| s.kind() == kind)
+            .collect();
+        assert_eq!(spans.len(), 2, "{kind:?}");
+        let codes: Vec<_> = spans
+            .iter()
+            .map(|s| s.tag("rpc.grpc.status_code").cloned())
+            .collect();
+        assert!(codes.contains(&Some(Value::I64(0))), "{kind:?}: {codes:?}");
+        assert!(codes.contains(&Some(Value::I64(15))), "{kind:?}: {codes:?}");
+        assert_eq!(
+            spans.iter().filter(|s| s.is_error()).count(),
+            1,
+            "{kind:?}: DATA_LOSS only"
+        );
     }
 }

@@ -112,7 +112,7 @@ where
     S: Service<Request<B>, Response = Response<R>>,
     S::Error: Display,
 {
-    type Response = Response<R>;
+    type Response = Response<TracedBody<R>>;
     type Error = S::Error;
     type Future = ResponseFuture<S::Future>;
 
@@ -191,7 +191,7 @@ where
     S: Service<Request<B>, Response = Response<R>>,
     S::Error: Display,
 {
-    type Response = Response<R>;
+    type Response = Response<TracedBody<R>>;
     type Error = S::Error;
     type Future = ResponseFuture<S::Future>;
 
@@ -269,37 +269,77 @@ where
     F: Future<Output = Result<Response<R>, E>>,
     E: Display,
 {
-    type Output = Result<Response<R>, E>;
+    type Output = Result<Response<TracedBody<R>>, E>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         let Some(span) = this.span.as_mut() else {
-            return this.inner.poll(cx);
+            return this.inner.poll(cx).map_ok(|r| {
+                r.map(|body| TracedBody {
+                    inner: body,
+                    span: None,
+                })
+            });
         };
-        let mut result = {
+        let result = {
             let _in = span.enter();
             ready!(this.inner.poll(cx))
         };
-        let Some(mut span) = this.span.take() else {
-            return Poll::Ready(result);
+        let Some(span) = this.span.take() else {
+            return Poll::Ready(result.map(|r| {
+                r.map(|body| TracedBody {
+                    inner: body,
+                    span: None,
+                })
+            }));
         };
+        let side = Side {
+            is_grpc: *this.is_grpc,
+            server: *this.server,
+            traceresponse: *this.traceresponse,
+        };
+        let (result, span) = side.finish(result, span);
+        Poll::Ready(result.map(|r| r.map(|body| TracedBody { inner: body, span })))
+    }
+}
+
+/// Which end of which kind of call a span stands for.
+struct Side {
+    is_grpc: bool,
+    server: bool,
+    traceresponse: bool,
+}
+
+impl Side {
+    /// Records the response on the span. A gRPC span goes on with the body
+    /// (its status may come in the trailers, after a stream of messages);
+    /// any other ends here.
+    fn finish<R, E: Display>(
+        &self,
+        mut result: Result<Response<R>, E>,
+        mut span: Span,
+    ) -> (Result<Response<R>, E>, Option<Span>) {
+        let this = self;
+        let mut status_known = false;
         match &mut result {
             Ok(response) => {
                 tk::set_status_code(&mut span, response.status().as_u16());
-                if *this.is_grpc {
+                if this.is_grpc {
                     if let Some(code) = grpc::status_of(response.headers()) {
                         grpc::set_status_code(&mut span, code);
+                        status_known = true;
                     }
                 }
-                if !*this.server {
-                    return Poll::Ready(result);
+                if !this.server {
+                    let keep = this.is_grpc && !status_known && result.is_ok();
+                    return (result, keep.then_some(span));
                 }
                 let cx = span.context();
                 {
                     let _in = span.enter();
                     tk::set_response_headers(response.headers_mut());
                 }
-                if *this.traceresponse {
+                if this.traceresponse {
                     if let Some(value) =
                         cx.and_then(|cx| HeaderValue::from_str(&tk::traceresponse(&cx)).ok())
                     {
@@ -312,6 +352,67 @@ where
                 span.set_status(Status::error(e.to_string()));
             }
         }
-        Poll::Ready(result)
+        let keep = this.is_grpc && !status_known && result.is_ok();
+        (result, keep.then_some(span))
+    }
+}
+
+pin_project! {
+    /// A response body that, for a gRPC call whose status comes in the
+    /// trailers (a streaming response, or a unary one that succeeded),
+    /// records that status and finishes the call's span when the body ends
+    /// (or is dropped, tagged `cancelled` if it did not end). Any other body
+    /// passes through untouched.
+    pub struct TracedBody<B> {
+        #[pin]
+        inner: B,
+        span: Option<Span>,
+    }
+
+    impl<B> PinnedDrop for TracedBody<B> {
+        fn drop(this: Pin<&mut Self>) {
+            if let Some(span) = this.project().span.as_mut() {
+                span.set_tag("cancelled", true);
+            }
+        }
+    }
+}
+
+impl<B: http_body::Body> http_body::Body for TracedBody<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<B::Data>, B::Error>>> {
+        let this = self.project();
+        let frame = ready!(this.inner.poll_frame(cx));
+        if let Some(span) = this.span.as_mut() {
+            match &frame {
+                Some(Ok(f)) => {
+                    if let Some(code) = f.trailers_ref().and_then(|t| grpc::status_of(t)) {
+                        grpc::set_status_code(span, code);
+                        drop(this.span.take());
+                    }
+                }
+                Some(Err(e)) => {
+                    span.set_tag("error", true);
+                    span.set_status(Status::error("the response body failed"));
+                    let _ = e;
+                    drop(this.span.take());
+                }
+                None => drop(this.span.take()),
+            }
+        }
+        Poll::Ready(frame)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
     }
 }
