@@ -65,4 +65,13 @@ grep -q '^client <- 200 OK cart 42: reserved 1 of 2 items (trace [0-9a-f]\{32\},
 t=$(grep -o '(trace [0-9a-f]*' <<<"$out" | cut -d' ' -f2)
 [[ $(count "two_services: .* trace_id=$t span_id=[0-9a-f]\{16\} request.id=r-1001$") == 5 ]] ||
     fail "the unsampled trace's log lines do not carry its ids"
+echo "grpc"
+out=$(timeout 120 cargo run -q --example grpc 2>&1)
+grep -q '^client <- reserved 1 of 2 items' <<<"$out" || fail "the gRPC client got no answer"
+[[ $(traces) == 1 ]] || fail "the gRPC calls are not in the client's trace"
+c=$(ids 'shop.Inventory/Reserve .*\[client\]' span_id)
+[[ $(wc -l <<<"$c") == 2 && "$c" == "$(ids 'shop.Inventory/Reserve .*\[server\]' remote_parent)" ]] ||
+    fail "the gRPC server spans are not children of the client spans"
+[[ $(count 'rpc.grpc.status_code=14 error=true') == 2 ]] || fail "UNAVAILABLE is not an error on both sides"
+[[ $(count 'rpc.grpc.status_code=0$') == 2 ]] || fail "the OK call's status is not recorded on both sides"
 echo "examples: ok"
