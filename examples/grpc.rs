@@ -97,7 +97,11 @@ where
             .await;
         match reply {
             Ok(_) => reserved += 1,
-            Err(status) => println!("client <- {item}: {:?} {}", status.code(), status.message()),
+            Err(status) => println!(
+                "client <- cart {cart}, {item}: {:?} {}",
+                status.code(),
+                status.message()
+            ),
         }
     }
     reserved
