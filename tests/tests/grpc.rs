@@ -310,3 +310,62 @@ fn a_server_stream_is_traced_until_its_trailers() {
         );
     }
 }
+
+#[test]
+fn the_interceptor_carries_the_context_in_the_metadata() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (reply, c) = capture(|| {
+        rt.block_on(async {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            let server = tokio::spawn(
+                tonic::transport::Server::builder()
+                    .layer(tracekit_tower::TraceLayer::new())
+                    .add_service(Greeter)
+                    .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
+            );
+            let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+                .unwrap()
+                .connect()
+                .await
+                .unwrap();
+            let channel = tonic::service::interceptor::InterceptedService::new(
+                channel,
+                tracekit_tower::propagate,
+            );
+            let mut client = tonic::client::Grpc::new(channel);
+            let mut caller = tracekit::Span::start("caller");
+            caller.set_baggage_item("request.id", "r-grpc");
+            let reply = async {
+                client.ready().await.unwrap();
+                client
+                    .unary::<_, HelloReply, _>(
+                        tonic::Request::new(HelloRequest {
+                            name: "ann".to_owned(),
+                        }),
+                        http::uri::PathAndQuery::from_static("/test.Greeter/SayHello"),
+                        tonic_prost::ProstCodec::default(),
+                    )
+                    .await
+                    .map(|r| r.into_inner().message)
+            }
+            .in_span(caller)
+            .await;
+            server.abort();
+            reply
+        })
+    });
+    assert_eq!(reply.unwrap(), "hello ann");
+    if !ON {
+        return;
+    }
+    let server = c.span("test.Greeter/SayHello");
+    assert_eq!(server.kind(), SpanKind::Server);
+    assert_eq!(server.parent_id(), Some(c.span("caller").span_id()));
+    assert_eq!(server.baggage_item("request.id"), Some("r-grpc"));
+    let handler = c.span("say_hello");
+    assert_eq!(handler.parent_id(), Some(server.span_id()));
+}

@@ -416,3 +416,29 @@ impl<B: http_body::Body> http_body::Body for TracedBody<B> {
         self.inner.size_hint()
     }
 }
+
+/// A tonic interceptor that puts the current span's context, and its request
+/// id, into a call's metadata, for a client built with an interceptor rather
+/// than a layer. It only propagates; [`ClientLayer`] also times the call as
+/// a client span.
+///
+/// ```
+/// # fn f<Channel>(channel: Channel) {
+/// let channel = tonic::service::interceptor::InterceptedService::new(channel, tracekit_tower::propagate);
+/// # drop(channel);
+/// # }
+/// ```
+#[cfg(feature = "tonic")]
+pub fn propagate(mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+    if let Some(cx) = tracekit::current_span().context() {
+        let mut headers = std::mem::take(request.metadata_mut()).into_headers();
+        tracekit::propagation::inject_context(&cx, &mut headers);
+        if let Some(id) = cx.baggage_item(tk::REQUEST_ID_KEY) {
+            if let Ok(value) = HeaderValue::from_str(id) {
+                headers.insert(tk::REQUEST_ID_HEADER, value);
+            }
+        }
+        *request.metadata_mut() = tonic::metadata::MetadataMap::from_headers(headers);
+    }
+    Ok(request)
+}
