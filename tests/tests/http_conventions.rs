@@ -91,6 +91,35 @@ fn stable_old_and_both() {
     );
     assert_eq!(server.tag("error"), Some(&Value::Bool(true)));
 
+    // The integrations follow the choice: a real request through the
+    // reqwest middleware and the tower layer, in the old names.
+    let c = through_the_integrations();
+    let client = c
+        .spans()
+        .iter()
+        .find(|s| s.kind() == tracekit::SpanKind::Client)
+        .unwrap();
+    assert!(
+        client.name().starts_with("GET /items/"),
+        "{}",
+        client.name()
+    );
+    assert_eq!(
+        keys(client),
+        ["error", "http.method", "http.status_code", "http.url"]
+    );
+    let server = c.span("GET /items/{id}");
+    assert_eq!(
+        keys(server),
+        [
+            "error",
+            "http.method",
+            "http.route",
+            "http.status_code",
+            "http.url"
+        ]
+    );
+
     http::set_conventions(Conventions::Both);
     let c = one_call();
     let client = c.span("GET");
@@ -125,4 +154,40 @@ fn stable_old_and_both() {
         s.tag("http.request.method_original"),
         Some(&Value::from("PURGE"))
     );
+}
+
+/// A reqwest call through `TraceMiddleware` to an axum route behind
+/// `TraceLayer` that answers 503.
+fn through_the_integrations() -> tracekit::testing::Captured {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    capture(|| {
+        rt.block_on(async {
+            let app = axum::Router::new()
+                .route(
+                    "/items/{id}",
+                    axum::routing::get(|| async {
+                        (axum::http::StatusCode::SERVICE_UNAVAILABLE, "")
+                    }),
+                )
+                .layer(tracekit_tower::TraceLayer::new());
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let base = format!("http://{}", listener.local_addr().unwrap());
+            let server = tokio::spawn(async move { axum::serve(listener, app).await });
+            let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+                .with(tracekit_reqwest::TraceMiddleware)
+                .build();
+            let status = client
+                .get(format!("{base}/items/7"))
+                .send()
+                .await
+                .unwrap()
+                .status();
+            assert_eq!(status, 503);
+            server.abort();
+        })
+    })
+    .1
 }
