@@ -390,6 +390,30 @@ impl Batch {
     }
 }
 
+/// A type name a person can read: a trait object's paths are cut to their
+/// last segment (`Box<dyn Error + Send + Sync>`, not
+/// `alloc::boxed::Box<dyn core::error::Error + core::marker::Send + ...>`);
+/// a concrete type keeps its module path, which tells where it comes from.
+fn readable_type_name(name: &'static str) -> Cow<'static, str> {
+    if !name.contains("dyn ") {
+        return Cow::Borrowed(name);
+    }
+    let last = |path: &str| path.rsplit("::").next().unwrap_or("").to_owned();
+    let mut out = String::with_capacity(name.len());
+    let mut path = String::new();
+    for c in name.chars() {
+        if c.is_alphanumeric() || c == '_' || c == ':' {
+            path.push(c);
+        } else {
+            out.push_str(&last(&path));
+            path.clear();
+            out.push(c);
+        }
+    }
+    out.push_str(&last(&path));
+    Cow::Owned(out)
+}
+
 /// An error broken into what a span records: tag `error = true`, an error
 /// status with the error's text, and an `exception` event with its type,
 /// message and `source()` chain. Built before the thread state is touched,
@@ -447,7 +471,11 @@ impl ErrorParts {
     /// The changes that record the error, stamped now.
     pub(crate) fn into_edits(self) -> [Edit; 3] {
         let mut fields: Vec<(Key, Value)> = Vec::with_capacity(2 + self.sources.len());
-        fields.push((Cow::Borrowed("exception.type"), Value::Str(self.type_name)));
+        let type_name = match self.type_name {
+            Cow::Borrowed(name) => readable_type_name(name),
+            owned => owned,
+        };
+        fields.push((Cow::Borrowed("exception.type"), Value::Str(type_name)));
         fields.push((
             Cow::Borrowed("exception.message"),
             Value::from(self.message.clone()),
@@ -467,5 +495,28 @@ impl ErrorParts {
                 fields,
             )),
         ]
+    }
+}
+
+#[cfg(test)]
+mod type_name_tests {
+    use super::readable_type_name;
+
+    #[test]
+    fn trait_objects_read_short_and_concrete_types_keep_their_paths() {
+        assert_eq!(
+            readable_type_name(std::any::type_name::<
+                Box<dyn std::error::Error + Send + Sync>,
+            >()),
+            "Box<dyn Error + Send + Sync>"
+        );
+        assert_eq!(
+            readable_type_name(std::any::type_name::<std::io::Error>()),
+            std::any::type_name::<std::io::Error>()
+        );
+        assert_eq!(
+            readable_type_name("alloc::sync::Arc<dyn my::Trait<x::Y>>"),
+            "Arc<dyn Trait<Y>>"
+        );
     }
 }

@@ -28,7 +28,7 @@ mod b3;
 mod baggage;
 mod carrier;
 mod jaeger;
-mod percent;
+pub(crate) mod percent;
 mod w3c;
 
 pub use carrier::{Extractor, Injector};
