@@ -13,6 +13,12 @@ use std::collections::{BTreeMap, HashMap};
 /// headers.set("traceparent", "00-...".to_owned());
 /// assert!(headers.contains_key("traceparent"));
 /// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a carrier tracekit can write headers into",
+    label = "not an `Injector`",
+    note = "carriers: `HashMap<String, String>`, `BTreeMap<String, String>`, `Vec<(String, String)>`, or your own `impl Injector`",
+    note = "for `http::HeaderMap` (axum, hyper, reqwest, tonic) enable tracekit's `http` feature: `tracekit = {{ version = \"0.1\", features = [\"http\"] }}`"
+)]
 pub trait Injector {
     /// Sets `key` to `value`, replacing an earlier value.
     fn set(&mut self, key: &str, value: String);
@@ -26,6 +32,12 @@ pub trait Injector {
 /// let headers = vec![("TraceParent".to_owned(), "x".to_owned())];
 /// assert_eq!(headers.get("traceparent"), Some("x"));
 /// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a carrier tracekit can read headers from",
+    label = "not an `Extractor`",
+    note = "carriers: `HashMap<String, String>`, `BTreeMap<String, String>`, `Vec<(String, String)>`, or your own `impl Extractor`",
+    note = "for `http::HeaderMap` (axum, hyper, reqwest, tonic) enable tracekit's `http` feature: `tracekit = {{ version = \"0.1\", features = [\"http\"] }}`"
+)]
 pub trait Extractor {
     /// The value of `key`, when there is exactly one; the first one otherwise.
     fn get(&self, key: &str) -> Option<&str> {
