@@ -115,7 +115,7 @@ pub use parts::{EVENT_LIMIT, Event, Link, SpanKind, Status};
 pub use record::{SpanBatch, SpanRecord, SpanView, Tags};
 pub use report::{
     BatchConfig, BatchReporter, ConsoleReporter, ExportError, ExportSnapshot, ExportStats,
-    Exporter, InMemoryExporter, InMemoryReporter, Reporter,
+    Exporter, InMemoryExporter, InMemoryReporter, Reporter, Tee,
 };
 pub use setup::{ReporterGuard, flush, set_reporter};
 pub use span::{ActiveSpan, Entered, Span, SpanBuilder, start_active_span};

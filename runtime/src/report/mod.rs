@@ -4,6 +4,7 @@
 mod batch;
 mod console;
 mod memory;
+mod tee;
 
 pub use batch::{
     BatchConfig, BatchReporter, ExportError, ExportSnapshot, ExportStats, Exporter,
@@ -11,6 +12,7 @@ pub use batch::{
 };
 pub use console::ConsoleReporter;
 pub use memory::InMemoryReporter;
+pub use tee::Tee;
 
 use crate::record::SpanBatch;
 
