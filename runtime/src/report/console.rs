@@ -30,9 +30,9 @@ fn service_from(env: &dyn Fn(&str) -> Option<String>) -> Option<String> {
             let attributes = env("OTEL_RESOURCE_ATTRIBUTES")?;
             attributes
                 .split(',')
+                .rev()
                 .filter_map(|pair| pair.split_once('='))
-                .filter(|(k, _)| k.trim() == "service.name")
-                .last()
+                .find(|(k, _)| k.trim() == "service.name")
                 .and_then(|(_, v)| crate::propagation::percent::decode(v.trim()))
                 .and_then(|v| clean(&v))
         })
