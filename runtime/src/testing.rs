@@ -3,7 +3,10 @@
 use crate::collector;
 use crate::record::SpanRecord;
 use crate::tree;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::task::{Context, Poll};
 
 static NEXT_CAPTURE: AtomicU32 = AtomicU32::new(1);
 
@@ -23,49 +26,145 @@ static NEXT_CAPTURE: AtomicU32 = AtomicU32::new(1);
 /// let span = captured.span("add");
 /// assert_eq!(span.tag("a").unwrap().to_string(), "2");
 /// ```
+///
+/// For async code use [`capture_async`]: a closure that only builds a
+/// future runs none of it. `capture` panics, saying so, when its closure
+/// returned what looks like a future (an `async fn`'s or block's future, a
+/// boxed `dyn Future`) and no span was recorded.
 pub fn capture<R>(f: impl FnOnce() -> R) -> (R, Captured) {
     if !crate::ENABLED {
         return (f(), Captured { spans: Vec::new() });
     }
-    let id = NEXT_CAPTURE.fetch_add(1, Ordering::Relaxed).max(1);
-    collector::sinks().captures.insert(id, Vec::new());
-    collector::LISTENERS.fetch_add(1, Ordering::SeqCst);
-    // Drains while `f` runs, so the capture is not bounded by the queue.
-    collector::ensure_background();
-    crate::panic::install_hook();
-    let previous = crate::local::with_state(|s| std::mem::replace(&mut s.capture, id));
-    // Restores the thread and unregisters even when `f` panics.
-    struct Session {
-        id: u32,
-        previous: Option<u32>,
-    }
-    impl Session {
-        fn finish(&mut self) -> Vec<SpanRecord> {
-            if let Some(prev) = self.previous.take() {
-                crate::local::with_state(|s| s.capture = prev);
-            }
-            crate::local::flush_thread();
-            let mut sinks = collector::sinks();
-            collector::drain(&mut sinks);
-            let spans = sinks.captures.remove(&self.id);
-            if spans.is_some() {
-                collector::LISTENERS.fetch_sub(1, Ordering::SeqCst);
-            }
-            spans.unwrap_or_default()
-        }
-    }
-    impl Drop for Session {
-        fn drop(&mut self) {
-            self.finish();
-        }
-    }
-    let mut session = Session { id, previous };
+    let mut session = Session::start();
+    let previous = crate::local::with_state(|s| std::mem::replace(&mut s.capture, session.id));
+    session.previous = previous;
     let result = f();
-    let mut spans = session.finish();
-    // Spans arrive in batches per thread; the order users reason about is
-    // the order they finished.
-    spans.sort_by_key(SpanRecord::end);
-    (result, Captured { spans })
+    let captured = session.finish();
+    let returned = std::any::type_name::<R>();
+    if captured.spans.is_empty() && looks_like_a_future(returned) {
+        panic!(
+            "tracekit::testing::capture: the closure returned `{returned}`, which looks like a \
+             future that was never run, and no span was recorded. For async code use \
+             `tracekit::testing::capture_async(async {{ ... }}).await`."
+        );
+    }
+    (result, captured)
+}
+
+fn looks_like_a_future(type_name: &str) -> bool {
+    type_name.ends_with("{{closure}}") || type_name.contains("Future<")
+}
+
+/// [`capture`] for async code: awaits `future` and returns its output with
+/// every span of every trace started inside it, including those of tasks
+/// spawned with [`in_current_span`](crate::FutureExt::in_current_span) that
+/// finished before it completed. Works on current-thread and multi-thread
+/// runtimes (the future may move between threads between polls).
+///
+/// ```
+/// #[tracekit::trace_fn]
+/// async fn find(id: u64) -> u64 { id }
+///
+/// # let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+/// # rt.block_on(async {
+/// let (id, captured) = tracekit::testing::capture_async(async { find(2).await }).await;
+/// assert_eq!(id, 2);
+/// assert_eq!(captured.tree(), "find\n");
+/// # });
+/// ```
+pub async fn capture_async<F: Future>(future: F) -> (F::Output, Captured) {
+    if !crate::ENABLED {
+        return (future.await, Captured { spans: Vec::new() });
+    }
+    let session = Session::start();
+    let result = Capturing {
+        inner: Box::pin(future),
+        id: session.id,
+    }
+    .await;
+    (result, session.finish())
+}
+
+/// A future polled with its capture's id on whichever thread polls it.
+struct Capturing<F> {
+    inner: Pin<Box<F>>,
+    id: u32,
+}
+
+impl<F: Future> Future for Capturing<F> {
+    type Output = F::Output;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let id = self.id;
+        let previous = crate::local::with_state(|s| std::mem::replace(&mut s.capture, id));
+        // Put back even when the poll panics.
+        struct Restore(Option<u32>);
+        impl Drop for Restore {
+            fn drop(&mut self) {
+                if let Some(previous) = self.0 {
+                    crate::local::with_state(|s| s.capture = previous);
+                }
+            }
+        }
+        let _restore = Restore(previous);
+        self.inner.as_mut().poll(cx)
+    }
+}
+
+/// One capture: registered with the collector until it finishes, which
+/// also happens when the code under test panics.
+struct Session {
+    id: u32,
+    /// The thread's capture before [`capture`] set its own.
+    previous: Option<u32>,
+    done: bool,
+}
+
+impl Session {
+    fn start() -> Session {
+        let id = NEXT_CAPTURE.fetch_add(1, Ordering::Relaxed).max(1);
+        collector::sinks().captures.insert(id, Vec::new());
+        collector::LISTENERS.fetch_add(1, Ordering::SeqCst);
+        // Drains while the code runs, so the capture is not bounded by the queue.
+        collector::ensure_background();
+        crate::panic::install_hook();
+        Session {
+            id,
+            previous: None,
+            done: false,
+        }
+    }
+
+    fn finish(mut self) -> Captured {
+        let mut spans = self.collect();
+        // Spans arrive in batches per thread; the order users reason about
+        // is the order they finished.
+        spans.sort_by_key(SpanRecord::end);
+        Captured { spans }
+    }
+
+    fn collect(&mut self) -> Vec<SpanRecord> {
+        self.done = true;
+        if let Some(prev) = self.previous.take() {
+            crate::local::with_state(|s| s.capture = prev);
+        }
+        crate::local::flush_thread();
+        let mut sinks = collector::sinks();
+        collector::drain(&mut sinks);
+        let spans = sinks.captures.remove(&self.id);
+        if spans.is_some() {
+            collector::LISTENERS.fetch_sub(1, Ordering::SeqCst);
+        }
+        spans.unwrap_or_default()
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        if !self.done {
+            self.collect();
+        }
+    }
 }
 
 /// The spans recorded by [`capture`], with helpers to assert on them.

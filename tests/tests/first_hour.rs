@@ -25,3 +25,58 @@ fn a_boxed_error_has_a_type_name_a_person_can_read() {
         Some(&Value::from("no row 7"))
     );
 }
+
+#[trace_fn]
+async fn find(id: u64) -> u64 {
+    tokio::task::yield_now().await;
+    id
+}
+
+#[trace_fn]
+async fn handler() -> u64 {
+    use tracekit::FutureExt;
+    let task = tokio::spawn(async { find(2).await }.in_current_span());
+    find(1).await + task.await.unwrap()
+}
+
+fn check_handler_tree(c: &tracekit::testing::Captured) {
+    if !cfg!(feature = "trace-all") {
+        assert!(c.spans().is_empty());
+        return;
+    }
+    assert_eq!(c.spans_named("find").len(), 2);
+    let handler = c.span("handler");
+    for f in c.spans_named("find") {
+        assert_eq!(f.parent_id(), Some(handler.span_id()));
+    }
+}
+
+#[tokio::test]
+async fn capture_async_on_a_current_thread_runtime() {
+    let (sum, c) = tracekit::testing::capture_async(handler()).await;
+    assert_eq!(sum, 3);
+    check_handler_tree(&c);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn capture_async_on_a_multi_thread_runtime() {
+    for _ in 0..20 {
+        let (sum, c) = tracekit::testing::capture_async(async { handler().await }).await;
+        assert_eq!(sum, 3);
+        check_handler_tree(&c);
+    }
+}
+
+#[test]
+fn capture_of_a_future_that_never_ran_fails_loudly() {
+    if !cfg!(feature = "trace-all") {
+        return;
+    }
+    let panic = std::panic::catch_unwind(|| {
+        let (_future, _c) = capture(|| find(7));
+    })
+    .unwrap_err();
+    let message = panic.downcast_ref::<String>().unwrap();
+    assert!(message.contains("capture_async"), "{message}");
+    assert!(message.contains("find"), "{message}");
+}
