@@ -120,7 +120,7 @@ pub use report::{
 pub use setup::{ReporterGuard, flush, set_reporter};
 pub use span::{ActiveSpan, Entered, Span, SpanBuilder, start_active_span};
 pub use trace_point::{Metadata, trace_points};
-pub use value::{Key, ToValue, Value};
+pub use value::{Key, MAX_TEXT_LEN, ToValue, Value};
 
 /// Traces a function: every call becomes a span, a child of the current span.
 ///

@@ -255,12 +255,38 @@ pub fn debug<T: std::fmt::Debug + ?Sized>(value: &T) -> Value {
 /// Formatting behind a `dyn`: one copy of the code for every type.
 #[inline(never)]
 fn display_text(value: &dyn std::fmt::Display) -> String {
-    value.to_string()
+    bounded(format_args!("{value}"))
 }
 
 #[inline(never)]
 fn debug_text(value: &dyn std::fmt::Debug) -> String {
-    format!("{value:?}")
+    bounded(format_args!("{value:?}"))
+}
+
+/// The text of `args`, cut at [`crate::value::MAX_TEXT_LEN`] bytes.
+fn bounded(args: std::fmt::Arguments<'_>) -> String {
+    struct Limited(String);
+    impl std::fmt::Write for Limited {
+        fn write_str(&mut self, s: &str) -> std::fmt::Result {
+            let room = crate::value::MAX_TEXT_LEN - self.0.len();
+            if s.len() <= room {
+                self.0.push_str(s);
+                return Ok(());
+            }
+            let mut cut = room;
+            while !s.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            self.0.push_str(&s[..cut]);
+            // An error stops the formatting: the rest is never produced.
+            Err(std::fmt::Error)
+        }
+    }
+    let mut out = Limited(String::new());
+    if std::fmt::write(&mut out, args).is_err() {
+        out.0.push('…');
+    }
+    out.0
 }
 
 /// An error return, borrowed until it is recorded: building one costs a few
@@ -292,6 +318,18 @@ impl Outcome<'_> {
 
 /// Wraps an argument for value selection.
 pub struct Arg<'a, T: ?Sized>(pub &'a T);
+
+/// `Option` of a typed value: `Some(x)` is recorded as `x`, with its type;
+/// `None` is left out.
+pub trait ViaOption {
+    fn __tk_value(&self) -> Option<Value>;
+}
+impl<T: ToValue> ViaOption for &&&Arg<'_, Option<T>> {
+    #[inline]
+    fn __tk_value(&self) -> Option<Value> {
+        self.0.as_ref().map(ToValue::to_value)
+    }
+}
 
 /// Typed values.
 pub trait ViaToValue {
@@ -543,7 +581,7 @@ pub mod select {
         ErrAsDebug as _, ErrAsDisplay as _, ErrAsDynError as _, ErrAsError as _, ErrOpaque as _,
         FieldUnrecordable as _, FieldViaDebug as _, FieldViaToValue as _, NotAResult as _,
         RetDebug as _, RetOkDebug as _, RetOkOpaque as _, RetOkToValue as _, RetOpaque as _,
-        RetToValue as _, ViaDebug as _, ViaNothing as _, ViaToValue as _,
+        RetToValue as _, ViaDebug as _, ViaNothing as _, ViaOption as _, ViaToValue as _,
     };
 }
 

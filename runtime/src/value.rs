@@ -162,6 +162,21 @@ impl From<Cow<'static, str>> for Value {
     }
 }
 
+/// At most this many bytes of an argument's or field's `Debug`/`Display`
+/// text are recorded by `#[trace_fn]`; longer text is cut (on a character
+/// boundary) and ends with `…`. Formatting stops there, so a huge value (a
+/// 100 MB `Vec`) costs no more than a kilobyte of text.
+///
+/// ```
+/// #[derive(Debug)]
+/// struct Blob(Vec<u8>);
+/// #[tracekit::trace_fn]
+/// fn store(blob: &Blob) {}
+/// let ((), c) = tracekit::testing::capture(|| store(&Blob(vec![0; 1 << 20])));
+/// assert!(c.span("store").tag("blob").unwrap().to_string().ends_with('…'));
+/// ```
+pub const MAX_TEXT_LEN: usize = 1024;
+
 /// Types that record themselves as a typed [`Value`].
 ///
 /// `#[trace_fn]` records an argument through this trait when its type has it,

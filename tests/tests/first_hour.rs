@@ -80,3 +80,43 @@ fn capture_of_a_future_that_never_ran_fails_loudly() {
     assert!(message.contains("capture_async"), "{message}");
     assert!(message.contains("find"), "{message}");
 }
+
+#[trace_fn]
+fn greet(name: Option<&str>, count: Option<u64>, missing: Option<u64>) -> usize {
+    name.map_or(0, str::len) + count.unwrap_or(0) as usize + missing.unwrap_or(0) as usize
+}
+
+#[test]
+fn options_are_recorded_as_their_value_and_none_is_left_out() {
+    let (_, c) = capture(|| greet(Some("ann"), Some(3), None));
+    if !cfg!(feature = "trace-all") {
+        return;
+    }
+    let s = c.span("greet");
+    assert_eq!(s.tag("name"), Some(&Value::from("ann")));
+    assert_eq!(s.tag("count"), Some(&Value::U64(3)));
+    assert_eq!(s.tag("missing"), None);
+}
+
+#[derive(Debug)]
+#[allow(dead_code)]
+struct Blob(Vec<u8>);
+
+#[trace_fn]
+fn store(blob: &Blob) -> usize {
+    blob.0.len()
+}
+
+#[test]
+fn huge_debug_text_is_cut() {
+    let blob = Blob(vec![7; 10_000_000]);
+    let (n, c) = capture(|| store(&blob));
+    assert_eq!(n, 10_000_000);
+    if !cfg!(feature = "trace-all") {
+        return;
+    }
+    let text = c.span("store").tag("blob").unwrap().to_string();
+    assert!(text.starts_with("Blob([7, 7, 7"), "{}", &text[..40]);
+    assert!(text.ends_with('…'));
+    assert!(text.len() <= tracekit::MAX_TEXT_LEN + '…'.len_utf8());
+}
