@@ -97,6 +97,8 @@ pub mod propagation;
 mod request_id;
 mod setup;
 mod span;
+#[cfg(feature = "tokio")]
+pub mod task;
 pub mod testing;
 pub mod thread;
 mod tree;

@@ -120,3 +120,29 @@ fn huge_debug_text_is_cut() {
     assert!(text.ends_with('…'));
     assert!(text.len() <= tracekit::MAX_TEXT_LEN + '…'.len_utf8());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn task_spawn_keeps_the_trace_and_tokio_spawn_does_not() {
+    use tracekit::FutureExt;
+    let ((), c) = tracekit::testing::capture_async(async {
+        async {
+            tracekit::task::spawn(find(1)).await.unwrap();
+            // A plain tokio::spawn: the task has no current span.
+            tokio::spawn(find(2)).await.unwrap();
+        }
+        .in_span(tracekit::Span::start("request"))
+        .await
+    })
+    .await;
+    if !cfg!(feature = "trace-all") {
+        return;
+    }
+    let request = c.span("request");
+    let finds = c.spans_named("find");
+    let kept: Vec<_> = finds
+        .iter()
+        .filter(|f| f.parent_id() == Some(request.span_id()))
+        .collect();
+    assert_eq!(kept.len(), 1);
+    assert_eq!(kept[0].tag("id"), Some(&Value::U64(1)));
+}
