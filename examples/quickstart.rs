@@ -71,7 +71,7 @@ impl Cache {
     fn get(&self, key: u64) -> Option<User> {
         let hit = self.entries.lock().ok()?.get(&key).cloned();
         if hit.is_none() {
-            tracekit::current_span().add_event("cache-miss", [("key", key.into())]);
+            tracekit::current_span().add_event("cache-miss", [("key", key)]);
         }
         hit
     }

@@ -129,7 +129,7 @@ async fn checkout(app: &Frontend, cart: u64) -> String {
                 tracekit::current_span().add_event(
                     "reservation failed",
                     [
-                        ("item", item.into()),
+                        ("item", tracekit::Value::from(item)),
                         ("status", i64::from(status).into()),
                         ("reason", body.into()),
                     ],

@@ -33,7 +33,7 @@ fn tracekit_batch() -> Vec<SpanRecord> {
             s.set_tag("rows", i as i64);
             s.set_tag("cached", false);
             s.set_tag("ratio", 0.25);
-            s.add_event("retry", [("attempt", 1.into())]);
+            s.add_event("retry", [("attempt", 1)]);
         }
         drop(root);
     });

@@ -5,7 +5,7 @@
 
 use crate::clock::Stamp;
 use crate::local::{State, Token, pop_local, with_state};
-use crate::parts::{Event, SpanKind, Status};
+use crate::parts::{Event, Fields, SpanKind, Status};
 use crate::raw::{Edit, ErrorParts};
 pub use crate::span_context::SpanContext;
 use crate::value::{Key, Value};
@@ -176,7 +176,7 @@ impl Drop for ContextGuard {
 ///
 /// ```
 /// fn cache_lookup(key: &str) -> Option<String> {
-///     tracekit::current_span().add_event("cache-miss", [("key", key.into())]);
+///     tracekit::current_span().add_event("cache-miss", [("key", key)]);
 ///     None
 /// }
 /// let ((), c) = tracekit::testing::capture(|| {
@@ -255,12 +255,12 @@ impl CurrentSpan {
     ///
     /// ```
     /// let _s = tracekit::start_active_span("a");
-    /// tracekit::current_span().add_event("retry", [("attempt", 2.into())]);
+    /// tracekit::current_span().add_event("retry", [("attempt", 2)]);
     /// ```
     pub fn add_event(
         &self,
         name: impl Into<Cow<'static, str>>,
-        fields: impl IntoIterator<Item = (&'static str, Value)>,
+        fields: impl Fields,
     ) {
         if self.is_recording() {
             self.edit(Edit::Event(Event::with_fields(

@@ -93,7 +93,7 @@ impl Status {
 /// ```
 /// let ((), captured) = tracekit::testing::capture(|| {
 ///     let span = tracekit::start_active_span("lookup");
-///     span.add_event("cache-miss", [("key", "user:42".into())]);
+///     span.add_event("cache-miss", [("key", "user:42")]);
 /// });
 /// let event = &captured.span("lookup").events()[0];
 /// assert_eq!(event.name(), "cache-miss");
@@ -118,6 +118,62 @@ impl fmt::Debug for Event {
     }
 }
 
+/// Key/value fields of an event, taken the way [`set_tag`](crate::Span::set_tag)
+/// takes one: each key `impl Into<Key>`, each value `impl Into<Value>`.
+///
+/// Implemented for arrays, vectors and slices of `(key, value)` pairs, and for
+/// `()` meaning "no fields". The values of one array share a type; for mixed
+/// types, make the first one a [`Value`] and the others follow
+/// (`[("user", Value::from(id)), ("retry", true.into())]`), or build an
+/// [`Event`] with [`with_field`](Event::with_field).
+///
+/// ```
+/// use tracekit::Value;
+/// let user_id = 42u64;
+/// let ((), c) = tracekit::testing::capture(|| {
+///     let span = tracekit::start_active_span("send");
+///     span.add_event("sent", [("user_id", user_id)]);
+///     span.add_event("mixed", [("user_id", Value::from(user_id)), ("retry", true.into())]);
+///     span.add_event("keys made at run time", vec![(format!("k{}", 1), "v")]);
+///     span.add_event("bare", ());
+/// });
+/// let events = c.span("send").events();
+/// assert_eq!(events[0].field("user_id"), Some(&Value::U64(42)));
+/// assert_eq!(events[1].field("retry"), Some(&Value::Bool(true)));
+/// assert_eq!(events[2].field("k1").unwrap().to_string(), "v");
+/// assert!(events[3].fields().is_empty());
+/// ```
+pub trait Fields {
+    /// The fields as the span stores them.
+    fn into_fields(self) -> Vec<(Key, Value)>;
+}
+
+impl Fields for () {
+    fn into_fields(self) -> Vec<(Key, Value)> {
+        Vec::new()
+    }
+}
+
+impl<K: Into<Key>, V: Into<Value>, const N: usize> Fields for [(K, V); N] {
+    fn into_fields(self) -> Vec<(Key, Value)> {
+        self.into_iter().map(|(k, v)| (k.into(), v.into())).collect()
+    }
+}
+
+impl<K: Into<Key>, V: Into<Value>> Fields for Vec<(K, V)> {
+    fn into_fields(self) -> Vec<(Key, Value)> {
+        self.into_iter().map(|(k, v)| (k.into(), v.into())).collect()
+    }
+}
+
+impl<K: Into<Key> + Clone, V: Into<Value> + Clone> Fields for &[(K, V)] {
+    fn into_fields(self) -> Vec<(Key, Value)> {
+        self.iter()
+            .map(|(k, v)| (k.clone().into(), v.clone().into()))
+            .collect()
+    }
+}
+
 /// At most this many events stay on one span; later ones are counted as
 /// dropped (OpenTelemetry's default `OTEL_SPAN_EVENT_COUNT_LIMIT`), so a
 /// span that logs in a loop cannot grow without bound.
@@ -126,7 +182,7 @@ impl fmt::Debug for Event {
 /// let ((), c) = tracekit::testing::capture(|| {
 ///     let span = tracekit::start_active_span("loop");
 ///     for i in 0..200 {
-///         span.add_event("tick", [("i", i.into())]);
+///         span.add_event("tick", [("i", i)]);
 ///     }
 /// });
 /// assert_eq!(c.span("loop").events().len(), tracekit::EVENT_LIMIT);
@@ -163,13 +219,9 @@ impl Event {
     pub(crate) fn with_fields(
         name: Cow<'static, str>,
         stamp: Stamp,
-        fields: impl IntoIterator<Item = (&'static str, Value)>,
+        fields: impl Fields,
     ) -> Event {
-        let fields = fields
-            .into_iter()
-            .map(|(k, v)| (Key::Borrowed(k), v))
-            .collect();
-        Event::stamped(name, stamp, fields)
+        Event::stamped(name, stamp, fields.into_fields())
     }
 
     /// An event stamped by the span clock (or at an explicit time).
@@ -189,7 +241,7 @@ impl Event {
     /// The event's name.
     ///
     /// ```
-    /// # let ((), c) = tracekit::testing::capture(|| tracekit::start_active_span("s").add_event("e", []));
+    /// # let ((), c) = tracekit::testing::capture(|| tracekit::start_active_span("s").add_event("e", ()));
     /// assert_eq!(c.span("s").events()[0].name(), "e");
     /// ```
     pub fn name(&self) -> &str {
@@ -199,7 +251,7 @@ impl Event {
     /// When it happened.
     ///
     /// ```
-    /// # let ((), c) = tracekit::testing::capture(|| tracekit::start_active_span("s").add_event("e", []));
+    /// # let ((), c) = tracekit::testing::capture(|| tracekit::start_active_span("s").add_event("e", ()));
     /// let e = &c.span("s").events()[0];
     /// assert!(e.time() >= c.span("s").start());
     /// ```
@@ -210,7 +262,7 @@ impl Event {
     /// Its fields, in the order given.
     ///
     /// ```
-    /// # let ((), c) = tracekit::testing::capture(|| tracekit::start_active_span("s").add_event("e", [("k", 1.into())]));
+    /// # let ((), c) = tracekit::testing::capture(|| tracekit::start_active_span("s").add_event("e", [("k", 1)]));
     /// assert_eq!(c.span("s").events()[0].fields().len(), 1);
     /// ```
     pub fn fields(&self) -> &[(Key, Value)] {
@@ -220,7 +272,7 @@ impl Event {
     /// The field with this key.
     ///
     /// ```
-    /// # let ((), c) = tracekit::testing::capture(|| tracekit::start_active_span("s").add_event("e", [("k", 1.into())]));
+    /// # let ((), c) = tracekit::testing::capture(|| tracekit::start_active_span("s").add_event("e", [("k", 1)]));
     /// assert_eq!(c.span("s").events()[0].field("k"), Some(&tracekit::Value::I64(1)));
     /// ```
     pub fn field(&self, key: &str) -> Option<&Value> {

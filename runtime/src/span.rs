@@ -7,7 +7,7 @@ use crate::ENABLED;
 use crate::clock::Stamp;
 use crate::filter;
 use crate::local::{Lineage, State, Token, pop_borrowed, pop_local, with_state};
-use crate::parts::{Event, Link, SpanKind, Status};
+use crate::parts::{Event, Fields, Link, SpanKind, Status};
 use crate::raw::{Detached, Edit, ErrorParts};
 use crate::span_context::SpanContext;
 use crate::trace_point::Metadata;
@@ -309,7 +309,7 @@ pub(crate) fn enter_local(meta: &'static Metadata) -> (Token, bool) {
 ///         let _active = span.enter();
 ///         let _item = tracekit::start_active_span("item"); // child of "batch"
 ///     }
-///     span.add_event("flushed", []);
+///     span.add_event("flushed", ());
 /// });
 /// assert_eq!(c.tree(), "batch\n  item\n");
 /// ```
@@ -411,12 +411,12 @@ impl Span {
     ///
     /// ```
     /// let mut span = tracekit::Span::start("a");
-    /// span.add_event("cache-miss", [("key", "k1".into())]);
+    /// span.add_event("cache-miss", [("key", "k1")]);
     /// ```
     pub fn add_event(
         &mut self,
         name: impl Into<Cow<'static, str>>,
-        fields: impl IntoIterator<Item = (&'static str, Value)>,
+        fields: impl Fields,
     ) {
         self.push_event(name.into(), Stamp::now(), fields);
     }
@@ -425,13 +425,13 @@ impl Span {
     ///
     /// ```
     /// let mut span = tracekit::Span::start("a");
-    /// span.add_event_at("received", std::time::SystemTime::now(), [("bytes", 512.into())]);
+    /// span.add_event_at("received", std::time::SystemTime::now(), [("bytes", 512)]);
     /// ```
     pub fn add_event_at(
         &mut self,
         name: impl Into<Cow<'static, str>>,
         time: SystemTime,
-        fields: impl IntoIterator<Item = (&'static str, Value)>,
+        fields: impl Fields,
     ) {
         self.push_event(name.into(), Stamp::at(time), fields);
     }
@@ -453,7 +453,7 @@ impl Span {
         &mut self,
         name: Cow<'static, str>,
         at: Stamp,
-        fields: impl IntoIterator<Item = (&'static str, Value)>,
+        fields: impl Fields,
     ) {
         if let Some(o) = self.recording() {
             o.apply(Edit::Event(Event::with_fields(name, at, fields)));
@@ -703,7 +703,7 @@ impl Drop for Entered<'_> {
 /// ```
 /// let span = tracekit::start_active_span("checkout");
 /// span.set_tag("items", 3);
-/// span.add_event("paid", [("amount", 12.5.into())]);
+/// span.add_event("paid", [("amount", 12.5)]);
 /// ```
 #[must_use = "the span finishes as soon as the guard drops"]
 pub struct ActiveSpan {
@@ -766,12 +766,12 @@ impl ActiveSpan {
     /// Logs a timestamped event with fields.
     ///
     /// ```
-    /// tracekit::start_active_span("a").add_event("e", [("k", 1.into())]);
+    /// tracekit::start_active_span("a").add_event("e", [("k", 1)]);
     /// ```
     pub fn add_event(
         &self,
         name: impl Into<Cow<'static, str>>,
-        fields: impl IntoIterator<Item = (&'static str, Value)>,
+        fields: impl Fields,
     ) {
         self.add_event_stamped(name.into(), Stamp::now(), fields);
     }
@@ -779,13 +779,13 @@ impl ActiveSpan {
     /// Logs an event at an explicit time.
     ///
     /// ```
-    /// tracekit::start_active_span("a").add_event_at("e", std::time::SystemTime::now(), [("k", 1.into())]);
+    /// tracekit::start_active_span("a").add_event_at("e", std::time::SystemTime::now(), [("k", 1)]);
     /// ```
     pub fn add_event_at(
         &self,
         name: impl Into<Cow<'static, str>>,
         time: SystemTime,
-        fields: impl IntoIterator<Item = (&'static str, Value)>,
+        fields: impl Fields,
     ) {
         self.add_event_stamped(name.into(), Stamp::at(time), fields);
     }
@@ -806,7 +806,7 @@ impl ActiveSpan {
         &self,
         name: Cow<'static, str>,
         at: Stamp,
-        fields: impl IntoIterator<Item = (&'static str, Value)>,
+        fields: impl Fields,
     ) {
         if self.is_recording() {
             self.edit(Edit::Event(Event::with_fields(name, at, fields)));

@@ -117,8 +117,8 @@ fn tags_at_start_and_later_events_and_explicit_times() {
             .start_time(t0)
             .start();
         span.set_tag("later", 2.5);
-        span.add_event_at("logged", t0 + Duration::from_secs(1), [("key", "v".into())]);
-        span.add_event("now", []);
+        span.add_event_at("logged", t0 + Duration::from_secs(1), [("key", "v")]);
+        span.add_event("now", ());
         span.finish_at(t0 + Duration::from_secs(3));
     });
     if !ON {

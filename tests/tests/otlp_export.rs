@@ -36,7 +36,7 @@ fn trace() -> Vec<SpanRecord> {
             .tag("cached", false)
             .tag("big", u64::MAX)
             .start();
-        server.add_event("cache-miss", [("key", "user:7".into())]);
+        server.add_event("cache-miss", [("key", "user:7")]);
         {
             let _g = server.enter();
             drop(Span::start("db.query"));
@@ -212,7 +212,7 @@ fn the_protobuf_body_decodes_to_exactly_the_otlp_messages_the_spans_make() {
         for i in 0..135 {
             s.add_event(
                 format!("e{i}"),
-                [("i", (i as i64).into()), ("t", "v".into())],
+                [("i", tracekit::Value::from(i as i64)), ("t", "v".into())],
             );
         }
         s.set_status(tracekit::Status::Ok);
@@ -315,7 +315,7 @@ fn span_limits_cap_attributes_events_and_links_and_count_what_was_dropped() {
         }
         s.set_tag("k0", "replaced, not added");
         for i in 0..130 {
-            s.add_event(format!("e{i}"), []);
+            s.add_event(format!("e{i}"), ());
         }
         s.set_tag("long", "é".repeat(10));
     });

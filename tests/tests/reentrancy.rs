@@ -68,7 +68,7 @@ fn level(depth: u32, label: String) -> usize {
     // tracekit's tag storage, so tracekit's buffers grow under the spans.
     let span = tracekit::current_span();
     span.set_tag(format!("depth.{depth}"), depth);
-    span.add_event("descend", [("to", (depth - 1).into())]);
+    span.add_event("descend", [("to", depth - 1)]);
     level(depth - 1, format!("{label}/{depth}"))
 }
 

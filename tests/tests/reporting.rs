@@ -204,7 +204,7 @@ fn console_prints_each_trace_as_a_tree() {
         request.set_tag("http.method", "GET");
         let _ = lookup("good");
         let _ = lookup("bad");
-        tracekit::current_span().add_event("cache-miss", [("key", "users:7".into())]);
+        tracekit::current_span().add_event("cache-miss", [("key", "users:7")]);
     }
     drop(guard); // flushes
     let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
