@@ -30,7 +30,7 @@ async fn main() {
     let role = std::env::args()
         .nth(1)
         .unwrap_or_else(|| "frontend".to_owned());
-    let _reporter = tracekit_examples::install_reporter(&role);
+    let reporter = tracekit_examples::install_reporter(&role);
     tracekit_examples::install_logger();
     let outcome = match role.as_str() {
         "frontend" => frontend().await,
@@ -39,6 +39,10 @@ async fn main() {
             "unknown role {other:?}; expected frontend or backend"
         )),
     };
+    // The servers have shut down gracefully: deliver every finished span
+    // (OTLP batches wait up to 5 s) before the process ends, also on the
+    // error path, which `process::exit` would otherwise cut short.
+    reporter.shutdown();
     if let Err(e) = outcome {
         eprintln!("two_services {role}: {e}");
         std::process::exit(1);
@@ -94,11 +98,14 @@ async fn backend() -> Result<(), String> {
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     // The frontend reads the address from this first line.
     println!("listening on {addr}");
-    // The frontend closes our stdin to stop us; in-flight requests finish
-    // and, when `main` returns, the reporter prints what is left.
+    // The frontend closes our stdin to stop us; SIGTERM or Ctrl-C does too.
+    // In-flight requests finish, then `main` shuts the reporter down.
     let stop = async {
-        let mut sink = Vec::new();
-        let _ = tokio::io::stdin().read_to_end(&mut sink).await;
+        let (mut stdin, mut sink) = (tokio::io::stdin(), Vec::new());
+        tokio::select! {
+            _ = stdin.read_to_end(&mut sink) => {}
+            () = tracekit::signal::terminated() => {}
+        }
     };
     axum::serve(listener, app)
         .with_graceful_shutdown(stop)

@@ -257,11 +257,7 @@ impl CurrentSpan {
     /// let _s = tracekit::start_active_span("a");
     /// tracekit::current_span().add_event("retry", [("attempt", 2)]);
     /// ```
-    pub fn add_event(
-        &self,
-        name: impl Into<Cow<'static, str>>,
-        fields: impl Fields,
-    ) {
+    pub fn add_event(&self, name: impl Into<Cow<'static, str>>, fields: impl Fields) {
         if self.is_recording() {
             self.edit(Edit::Event(Event::with_fields(
                 name.into(),

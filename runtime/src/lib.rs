@@ -96,6 +96,8 @@ mod panic;
 pub mod propagation;
 mod request_id;
 mod setup;
+#[cfg(feature = "signal")]
+pub mod signal;
 mod span;
 #[cfg(feature = "tokio")]
 pub mod task;

@@ -156,13 +156,17 @@ impl Fields for () {
 
 impl<K: Into<Key>, V: Into<Value>, const N: usize> Fields for [(K, V); N] {
     fn into_fields(self) -> Vec<(Key, Value)> {
-        self.into_iter().map(|(k, v)| (k.into(), v.into())).collect()
+        self.into_iter()
+            .map(|(k, v)| (k.into(), v.into()))
+            .collect()
     }
 }
 
 impl<K: Into<Key>, V: Into<Value>> Fields for Vec<(K, V)> {
     fn into_fields(self) -> Vec<(Key, Value)> {
-        self.into_iter().map(|(k, v)| (k.into(), v.into())).collect()
+        self.into_iter()
+            .map(|(k, v)| (k.into(), v.into()))
+            .collect()
     }
 }
 
@@ -216,11 +220,7 @@ impl Event {
     }
 
     /// An event with fields as the API takes them.
-    pub(crate) fn with_fields(
-        name: Cow<'static, str>,
-        stamp: Stamp,
-        fields: impl Fields,
-    ) -> Event {
+    pub(crate) fn with_fields(name: Cow<'static, str>, stamp: Stamp, fields: impl Fields) -> Event {
         Event::stamped(name, stamp, fields.into_fields())
     }
 

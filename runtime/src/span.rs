@@ -413,11 +413,7 @@ impl Span {
     /// let mut span = tracekit::Span::start("a");
     /// span.add_event("cache-miss", [("key", "k1")]);
     /// ```
-    pub fn add_event(
-        &mut self,
-        name: impl Into<Cow<'static, str>>,
-        fields: impl Fields,
-    ) {
+    pub fn add_event(&mut self, name: impl Into<Cow<'static, str>>, fields: impl Fields) {
         self.push_event(name.into(), Stamp::now(), fields);
     }
 
@@ -449,12 +445,7 @@ impl Span {
         }
     }
 
-    fn push_event(
-        &mut self,
-        name: Cow<'static, str>,
-        at: Stamp,
-        fields: impl Fields,
-    ) {
+    fn push_event(&mut self, name: Cow<'static, str>, at: Stamp, fields: impl Fields) {
         if let Some(o) = self.recording() {
             o.apply(Edit::Event(Event::with_fields(name, at, fields)));
         }
@@ -768,11 +759,7 @@ impl ActiveSpan {
     /// ```
     /// tracekit::start_active_span("a").add_event("e", [("k", 1)]);
     /// ```
-    pub fn add_event(
-        &self,
-        name: impl Into<Cow<'static, str>>,
-        fields: impl Fields,
-    ) {
+    pub fn add_event(&self, name: impl Into<Cow<'static, str>>, fields: impl Fields) {
         self.add_event_stamped(name.into(), Stamp::now(), fields);
     }
 
@@ -802,12 +789,7 @@ impl ActiveSpan {
         }
     }
 
-    fn add_event_stamped(
-        &self,
-        name: Cow<'static, str>,
-        at: Stamp,
-        fields: impl Fields,
-    ) {
+    fn add_event_stamped(&self, name: Cow<'static, str>, at: Stamp, fields: impl Fields) {
         if self.is_recording() {
             self.edit(Edit::Event(Event::with_fields(name, at, fields)));
         }

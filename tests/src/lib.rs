@@ -42,3 +42,9 @@ pub fn free_port() -> u16 {
 }
 
 pub mod stub;
+
+/// The README's Rust snippets, compiled (and run) as doc tests, so the
+/// first screen a user copies from stays true.
+#[doc = include_str!("../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

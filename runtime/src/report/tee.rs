@@ -59,6 +59,27 @@ impl Reporter for Tee {
     }
 }
 
+/// A reporter that may be absent: `set_reporter((console, tracekit_otlp::from_env()))`
+/// exports over OTLP only when it is configured.
+///
+/// ```
+/// let otlp: Option<tracekit::InMemoryReporter> = None;
+/// let _guard = tracekit::set_reporter((tracekit::ConsoleReporter::stdout(), otlp));
+/// ```
+impl<R: Reporter> Reporter for Option<R> {
+    fn report(&mut self, spans: SpanBatch) {
+        if let Some(reporter) = self {
+            reporter.report(spans);
+        }
+    }
+
+    fn flush(&mut self) {
+        if let Some(reporter) = self {
+            reporter.flush();
+        }
+    }
+}
+
 /// Two reporters as one: `set_reporter((console, otlp))`.
 impl<A: Reporter, B: Reporter> Reporter for (A, B) {
     fn report(&mut self, spans: SpanBatch) {
