@@ -105,11 +105,22 @@ async fn handle_request(
 #[tokio::main]
 async fn main() {
     // With OTEL_EXPORTER_OTLP_ENDPOINT set, export to Jaeger, Tempo or a
-    // Collector; else print every finished trace as a tree. The guard
-    // delivers what is left when main returns.
+    // Collector; else print every finished trace as a tree. With
+    // TRACEKIT_HTML=trace.html, also write a waterfall page to open in a
+    // browser. The guard delivers what is left when main returns.
+    let html = match std::env::var_os("TRACEKIT_HTML") {
+        Some(path) => match tracekit_view::HtmlReporter::to_file(&path) {
+            Ok(page) => Some(page.with_service_name("quickstart")),
+            Err(e) => {
+                eprintln!("cannot write {}: {e}", path.to_string_lossy());
+                std::process::exit(1);
+            }
+        },
+        None => None,
+    };
     let _reporter = match tracekit_otlp::from_env() {
-        Some(otlp) => tracekit::set_reporter(otlp),
-        None => tracekit::set_reporter(tracekit::ConsoleReporter::stdout()),
+        Some(otlp) => tracekit::set_reporter((otlp, html)),
+        None => tracekit::set_reporter((tracekit::ConsoleReporter::stdout(), html)),
     };
 
     let cache = Cache {

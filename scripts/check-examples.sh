@@ -13,6 +13,12 @@ traces() { grep -o '^trace [0-9a-f]*' <<<"$out" | sort -u | wc -l; }
 echo "quickstart"
 out=$(cargo run -q --example quickstart)
 grep -q "Cache::get" <<<"$out" || fail "quickstart printed no trace"
+echo "quickstart with TRACEKIT_HTML"
+page="$(mktemp --suffix .html)"
+TRACEKIT_HTML="$page" cargo run -q --example quickstart >/dev/null
+# The page's data island holds the three requests' root spans.
+[[ $(grep -o '"GET /users/:id/bill"' "$page" | wc -l) == 3 ]] || fail "the HTML page lacks the three requests"
+rm -f "$page"
 
 echo "task_queue"
 # Log lines (stderr) and the trace (stdout) together.

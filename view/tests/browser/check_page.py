@@ -1,0 +1,264 @@
+"""Renders a tracekit-view page in headless Chromium and checks it through
+the DevTools protocol with real DOM queries and real mouse and keyboard
+input. Exits non-zero on the first failed check.
+
+    python3 check_page.py PAGE.html EXPECTED.json SCREENSHOT.png
+    python3 check_page.py --first-render PAGE.html     (prints the time to first render)
+"""
+import base64
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+from websockets.sync.client import connect
+
+
+class Browser:
+    def __init__(self, width=1600, height=1000):
+        exe = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+        if not exe:
+            sys.exit("check_page: no chromium (scripts/view-browser-test.sh installs it)")
+        self.profile = tempfile.mkdtemp(prefix="tracekit-view-chromium-")
+        self.proc = subprocess.Popen(
+            [exe, "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
+             "--disable-extensions", "--remote-debugging-port=0", f"--user-data-dir={self.profile}",
+             f"--window-size={width},{height}", "about:blank"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        port = None
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            line = self.proc.stderr.readline()
+            if not line and self.proc.poll() is not None:
+                break
+            m = re.search(r"DevTools listening on ws://127\.0\.0\.1:(\d+)/", line)
+            if m:
+                port = int(m.group(1))
+                break
+        if port is None:
+            self.close()
+            sys.exit("check_page: chromium did not start its DevTools endpoint")
+        targets = json.load(urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list"))
+        page = next(t for t in targets if t["type"] == "page")
+        self.ws = connect(page["webSocketDebuggerUrl"], max_size=None, open_timeout=30)
+        self.next_id = 0
+        self.call("Page.enable")
+        self.call("Runtime.enable")
+
+    def call(self, method, **params):
+        self.next_id += 1
+        me = self.next_id
+        self.ws.send(json.dumps({"id": me, "method": method, "params": params}))
+        while True:
+            msg = json.loads(self.ws.recv(timeout=120))
+            if msg.get("id") == me:
+                if "error" in msg:
+                    raise RuntimeError(f"{method}: {msg['error']}")
+                return msg.get("result", {})
+
+    def js(self, expr):
+        r = self.call("Runtime.evaluate", expression=expr, returnByValue=True, awaitPromise=True)
+        if "exceptionDetails" in r:
+            raise RuntimeError(f"{expr}: {r['exceptionDetails']}")
+        return r["result"].get("value")
+
+    def open(self, path):
+        self.call("Page.navigate", url="file://" + os.path.abspath(path))
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            try:
+                if self.js("document.body && document.body.dataset.ready === '1'"):
+                    return
+            except RuntimeError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError("the page never got ready")
+
+    def click(self, selector):
+        box = self.js(f"""(() => {{ const e = document.querySelector({json.dumps(selector)});
+            if (!e) return null; e.scrollIntoView({{block: 'center'}}); const r = e.getBoundingClientRect();
+            return [r.left + r.width / 2, r.top + r.height / 2]; }})()""")
+        if box is None:
+            raise RuntimeError(f"nothing matches {selector}")
+        for kind in ("mousePressed", "mouseReleased"):
+            self.call("Input.dispatchMouseEvent", type=kind, x=box[0], y=box[1], button="left", clickCount=1)
+        time.sleep(0.05)
+
+    def type_text(self, text):
+        self.call("Input.insertText", text=text)
+        for kind in ("keyDown", "keyUp"):
+            self.call("Input.dispatchKeyEvent", type=kind, key="Enter", code="Enter", windowsVirtualKeyCode=13)
+        time.sleep(0.2)
+
+    def screenshot(self, path):
+        data = self.call("Page.captureScreenshot", format="png")["data"]
+        with open(path, "wb") as f:
+            f.write(base64.b64decode(data))
+
+    def close(self):
+        try:
+            self.ws.close()
+        except Exception:
+            pass
+        self.proc.kill()
+        self.proc.wait()
+        shutil.rmtree(self.profile, ignore_errors=True)
+
+
+failures = []
+
+
+def check(what, got, want):
+    ok = got == want
+    print(("ok   " if ok else "FAIL ") + what + ("" if ok else f": got {got!r}, want {want!r}"))
+    if not ok:
+        failures.append(what)
+
+
+ROWS = "Array.from(document.querySelectorAll('#row-sizer .row'))"
+
+
+def rows(b):
+    return b.js(f"""{ROWS}.map(r => ({{id: r.dataset.spanId, parent: r.dataset.parentId,
+        depth: +r.dataset.depth, name: r.querySelector('.name').textContent,
+        error: r.querySelector('.bar').classList.contains('error'),
+        match: r.querySelector('.bar').classList.contains('match'),
+        critical: r.querySelector('.bar').classList.contains('critical'),
+        orphan: !!r.querySelector('.orphan-mark') && r.querySelector('.orphan-mark').textContent}}))""")
+
+
+def main_checks(page, expected, shot):
+    b = Browser()
+    try:
+        b.open(page)
+        A, B = "0af7651916cd43dd8448eb211c80319c", "4bf92f3577b34da6a3ce929d0e0e4736"
+        ea = expected["traces"][A]
+        check("the trace list has both traces",
+              b.js("Array.from(document.querySelectorAll('.trace-row')).map(r => r.dataset.traceId)"), [A, B])
+        check("the first trace is selected",
+              b.js("document.querySelector('.trace-row.selected').dataset.traceId"), A)
+        check("the trace list marks both traces' errors",
+              b.js("Array.from(document.querySelectorAll('.trace-row')).map(r => !!r.querySelector('.err-mark'))"),
+              [True, True])
+        r = rows(b)
+        check("one bar per span", b.js("document.querySelectorAll('#row-sizer .bar').length"), len(ea["parents"]))
+        check("every span is shown once", sorted(x["id"] for x in r), sorted(ea["parents"]))
+        # Nesting: each row's parent is the nearest row above it one level up.
+        nesting_ok = True
+        for k, row in enumerate(r):
+            want_parent = "" if row["id"] in ea["orphans"] else ea["parents"][row["id"]]
+            above = next((x for x in reversed(r[:k]) if x["depth"] == row["depth"] - 1), None)
+            shown_parent = above["id"] if (above and row["depth"] > 0) else ""
+            if row["parent"] != want_parent or shown_parent != want_parent:
+                nesting_ok = False
+                print(f"     {row['id']}: parent {row['parent']!r}, under {shown_parent!r}, want {want_parent!r}")
+        check("nesting follows the parent ids", nesting_ok, True)
+        check("error spans are marked", sorted(x["id"] for x in r if x["error"]), ea["errors"])
+        check("the span whose parent is missing is a marked root",
+              [(x["id"], x["depth"], x["orphan"]) for x in r if x["orphan"]],
+              [("0000000000000b0b", 0, "parent missing")])
+        check("names are text: the hostile name shows as written",
+              [x["name"] for x in r if x["id"] == "f000000000000005"], [expected["hostile_name"]])
+        check("no user text ran as code", b.js("window.__pwned === undefined"), True)
+        check("no user text became an element",
+              b.js("document.querySelectorAll('script').length + document.querySelectorAll('img').length"), 2)
+        check("self time vs children: load_cart shows its children's time",
+              b.js("document.querySelector('[data-span-id=\"f000000000000002\"] .kids') !== null"), True)
+        check("events are ticks on their bar",
+              b.js("document.querySelectorAll('[data-span-id=\"f000000000000006\"] .bar .tick').length"), 1)
+
+        # Clicking a span shows its tags, events, links, status, resource and scope.
+        b.click('[data-span-id="b000000000000003"] .name')
+        check("clicking a span selects it", b.js("document.querySelector('.row.selected').dataset.spanId"),
+              "b000000000000003")
+        check("its name heads the details", b.js("document.querySelector('#detail h2').textContent"), "db.query")
+        check("its tags are listed, values as text",
+              b.js("Array.from(document.querySelectorAll('#span-tags tr')).map(t => [t.cells[0].textContent, t.cells[1].textContent])"),
+              [["db.statement", expected["hostile_tag"]]])
+        check("its resource is listed", "service.name" in b.js("document.querySelector('#detail').textContent"), True)
+        b.click('[data-span-id="b000000000000002"] .name')
+        text = b.js("document.querySelector('#detail').textContent")
+        check("status and events are shown", "error: item 7 is out of stock" in text and "exception" in text, True)
+        b.click('[data-span-id="f000000000000006"] .name')
+        check("a link to a span in the file is followable",
+              b.js("document.querySelector('#detail .link-target') && document.querySelector('#detail .link-target').textContent.startsWith('cron tick')"),
+              True)
+
+        # Search by span name or tag value.
+        b.click("#search")
+        b.type_text("redis")
+        check("search highlights the matching bar (name and tag)",
+              sorted(x["id"] for x in rows(b) if x["match"]), ["f000000000000003"])
+        b.js("document.querySelector('#search').select()")
+        b.type_text("update stock")
+        check("search matches tag values",
+              sorted(x["id"] for x in rows(b) if x["match"]), ["b000000000000004"])
+        check("the match count says so", b.js("document.querySelector('#match-count').textContent"),
+              "1 match (1 in this trace)")
+        b.js("document.querySelector('#search').select()")
+        b.type_text("")
+        b.js("(() => { const s = document.querySelector('#search'); s.value = ''; s.dispatchEvent(new KeyboardEvent('keydown', {key: 'Enter'})); })()")
+        time.sleep(0.1)
+        check("clearing the search clears the highlight", [x for x in rows(b) if x["match"]], [])
+
+        # Collapse and expand a subtree.
+        b.click('[data-span-id="b000000000000002"] .toggle')
+        check("collapsing hides the subtree", b.js("document.querySelectorAll('#row-sizer .bar').length"),
+              len(ea["parents"]) - 2)
+        b.click('[data-span-id="b000000000000002"] .toggle')
+        check("expanding shows it again", b.js("document.querySelectorAll('#row-sizer .bar').length"),
+              len(ea["parents"]))
+
+        # The critical path.
+        b.click("#critical")
+        check("the critical path is highlighted", sorted(x["id"] for x in rows(b) if x["critical"]), ea["critical"])
+        b.click('[data-span-id="b000000000000002"] .name')
+        b.screenshot(shot)
+        print(f"     screenshot: {shot}")
+        b.click("#critical")
+        check("and turned off again", [x for x in rows(b) if x["critical"]], [])
+
+        # The other trace.
+        b.click(f'.trace-row[data-trace-id="{B}"]')
+        r = rows(b)
+        check("choosing a trace shows its spans", sorted(x["id"] for x in r),
+              sorted(expected["traces"][B]["parents"]))
+        check("and its errors", sorted(x["id"] for x in r if x["error"]), expected["traces"][B]["errors"])
+    finally:
+        b.close()
+
+
+def first_render(page):
+    b = Browser()
+    try:
+        t0 = time.time()
+        b.open(page)
+        wall = time.time() - t0
+        info = b.js("window.tracekitView")
+        bars = b.js("document.querySelectorAll('#row-sizer .bar').length")
+        rows_total = b.js("+document.querySelector('#row-sizer').dataset.rows")
+        b.js("document.querySelector('#row-scroll').scrollTop = 1e9")
+        time.sleep(0.3)
+        scrolled = b.js("document.querySelectorAll('#row-sizer .bar').length")
+        print(json.dumps({"spans": info["spans"], "traces": info["traces"],
+                          "first_render_ms_in_page": round(info["readyAt"]),
+                          "navigate_to_ready_s": round(wall, 2),
+                          "bars_in_dom": bars, "rows_in_trace": rows_total,
+                          "bars_in_dom_after_scrolling_to_end": scrolled}))
+    finally:
+        b.close()
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "--first-render":
+        first_render(sys.argv[2])
+    else:
+        main_checks(sys.argv[1], json.load(open(sys.argv[2])), sys.argv[3])
+        if failures:
+            sys.exit(f"{len(failures)} browser checks failed: {failures}")
+        print("all browser checks passed")

@@ -1,0 +1,134 @@
+"""A deterministic two-service trace (and a second trace) as OTLP JSON
+lines, one file per service, with every feature the page must show:
+nesting across services, errors, events, a link, a span whose parent is not
+in the files, and hostile text in a name and a tag value.
+
+`python3 fixture.py DIR` writes DIR/frontend.jsonl and DIR/backend.jsonl and
+prints the expected facts as JSON. `python3 fixture.py DIR --spans N` writes
+DIR/big.jsonl with N spans in trees of 1,000 (or `--per-trace M`) instead
+(the benchmark).
+"""
+import json
+import sys
+
+BASE = 1_700_000_000_000_000_000
+MS = 1_000_000
+A = "0af7651916cd43dd8448eb211c80319c"
+B = "4bf92f3577b34da6a3ce929d0e0e4736"
+HOSTILE_NAME = "<script>window.__pwned=1</script>"
+HOSTILE_TAG = "<img src=x onerror=window.__pwned=2>"
+
+# (trace, id, parent, name, service, kind, start ms, end ms, error message, attrs, events, links)
+SPANS = [
+    (A, "f000000000000001", "", "GET /checkout/{cart}", "frontend", 2, 0, 100, None, {"http.route": "/checkout/{cart}"}, [], []),
+    (A, "f000000000000002", "f000000000000001", "load_cart", "frontend", 1, 2, 20, None, {"cart.id": 42}, [], []),
+    (A, "f000000000000003", "f000000000000002", "redis GET", "frontend", 3, 3, 8, None, {"db.system": "redis"}, [], []),
+    (A, "f00000000000003b", "f000000000000002", "cache prefetch", "frontend", 1, 4, 6, None, {}, [], []),
+    (A, "f000000000000004", "f000000000000001", "GET", "frontend", 3, 22, 90, None, {"url.full": "http://backend/inventory/7/reserve"}, [], []),
+    (A, "f00000000000000a", "f000000000000001", "audit log", "frontend", 1, 23, 40, None, {}, [], []),
+    (A, "b000000000000001", "f000000000000004", "GET /inventory/{item}/reserve", "backend", 2, 25, 88, None, {"http.route": "/inventory/{item}/reserve"}, [], []),
+    (A, "b000000000000002", "b000000000000001", "reserve_stock", "backend", 1, 27, 85, "item 7 is out of stock", {"item": "7"},
+     [(80, "exception", {"exception.message": "item 7 is out of stock"})], []),
+    (A, "b000000000000003", "b000000000000002", "db.query", "backend", 3, 30, 60, None, {"db.statement": HOSTILE_TAG}, [], []),
+    (A, "b000000000000004", "b000000000000002", "db.query", "backend", 3, 61, 84, None, {"db.statement": "update stock"}, [], []),
+    (A, "f000000000000005", "f000000000000001", HOSTILE_NAME, "frontend", 1, 91, 95, None, {}, [], []),
+    (A, "f000000000000006", "f000000000000001", "render", "frontend", 1, 95, 99, None, {"template": "cart.html"},
+     [(96, "cache-miss", {"key": "tpl:cart"})], [(B, "c000000000000001")]),
+    (A, "0000000000000b0b", "1111111111111111", "late callback", "backend", 1, 40, 50, None, {}, [], []),
+    (B, "c000000000000001", "", "cron tick", "frontend", 1, 200, 260, None, {}, [], []),
+    (B, "c000000000000002", "c000000000000001", "cleanup", "frontend", 1, 205, 230, None, {}, [], []),
+    (B, "c000000000000003", "c000000000000001", "vacuum", "frontend", 1, 231, 258, "disk full", {}, [], []),
+]
+
+
+def any_value(v):
+    if isinstance(v, bool):
+        return {"boolValue": v}
+    if isinstance(v, int):
+        return {"intValue": str(v)}
+    if isinstance(v, float):
+        return {"doubleValue": v}
+    return {"stringValue": str(v)}
+
+
+def attrs(d):
+    return [{"key": k, "value": any_value(v)} for k, v in d.items()]
+
+
+def otlp_span(trace, sid, parent, name, kind, start, end, error, tags, events, links, unit=MS):
+    s = {
+        "traceId": trace, "spanId": sid, "name": name, "kind": kind,
+        "startTimeUnixNano": str(BASE + start * unit), "endTimeUnixNano": str(BASE + end * unit),
+        "attributes": attrs(tags),
+        "events": [{"timeUnixNano": str(BASE + t * unit), "name": n, "attributes": attrs(a)} for t, n, a in events],
+        "links": [{"traceId": t, "spanId": i} for t, i in links],
+        "status": {"code": 2, "message": error} if error else {},
+    }
+    if parent:
+        s["parentSpanId"] = parent
+    return s
+
+
+def request(service, spans):
+    return {"resourceSpans": [{
+        "resource": {"attributes": attrs({"service.name": service})},
+        "scopeSpans": [{"scope": {"name": "fixture", "version": "1"}, "spans": spans}],
+    }]}
+
+
+def write_fixture(out):
+    for service in ("frontend", "backend"):
+        mine = [otlp_span(t, i, p, n, k, s, e, err, a, ev, ln)
+                for (t, i, p, n, svc, k, s, e, err, a, ev, ln) in SPANS if svc == service]
+        with open(f"{out}/{service}.jsonl", "w") as f:
+            # Two requests (lines) per service, as a batching exporter writes.
+            half = len(mine) // 2
+            f.write(json.dumps(request(service, mine[:half])) + "\n")
+            f.write(json.dumps(request(service, mine[half:])) + "\n")
+    expected = {
+        "hostile_name": HOSTILE_NAME,
+        "hostile_tag": HOSTILE_TAG,
+        "traces": {
+            A: {
+                "parents": {i: p for (t, i, p, *_rest) in SPANS if t == A},
+                "names": {i: n for (t, i, p, n, *_rest) in SPANS if t == A},
+                "errors": sorted(i for (t, i, p, n, svc, k, s, e, err, *_r) in SPANS if t == A and err),
+                "orphans": ["0000000000000b0b"],
+                "critical": sorted(["f000000000000001", "f000000000000002", "f000000000000003",
+                                    "f000000000000004", "b000000000000001", "b000000000000002",
+                                    "b000000000000003", "b000000000000004", "f000000000000005",
+                                    "f000000000000006"]),
+            },
+            B: {
+                "parents": {i: p for (t, i, p, *_rest) in SPANS if t == B},
+                "errors": ["c000000000000003"],
+            },
+        },
+    }
+    print(json.dumps(expected))
+
+
+def write_big(out, n, per_trace=1000):
+    """n spans: traces of per_trace spans, each a tree four wide."""
+    with open(f"{out}/big.jsonl", "w") as f:
+        batch = []
+        for i in range(n):
+            trace = "%032x" % (1 + i // per_trace)
+            k = i % per_trace
+            parent = "" if k == 0 else "%016x" % (1 + (i - k) + (k - 1) // 4)
+            start, end = k * 10, k * 10 + 5000 - (k % 50) * 10
+            batch.append(otlp_span(trace, "%016x" % (1 + i), parent, f"op-{k % 37}", 1, start, end,
+                                   "failed" if k % 97 == 0 else None, {"i": i, "user": f"u{i % 500}"},
+                                   [], [], unit=1000))
+            if len(batch) == 512:
+                f.write(json.dumps(request("bench", batch)) + "\n")
+                batch = []
+        if batch:
+            f.write(json.dumps(request("bench", batch)) + "\n")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 3 and sys.argv[2] == "--spans":
+        write_big(sys.argv[1], int(sys.argv[3]), int(sys.argv[5]) if len(sys.argv) > 5 else 1000)
+    else:
+        write_fixture(sys.argv[1])
