@@ -109,7 +109,7 @@ mod tree;
 #[path = "private.rs"]
 pub mod __private;
 
-pub use baggage::Baggage;
+pub use baggage::{Baggage, MAX_BAGGAGE_BYTES, MAX_BAGGAGE_MEMBERS, baggage_dropped};
 pub use collector::{CollectorStats, QUEUE_CAPACITY, collector_stats};
 pub use context::{Context, ContextGuard, CurrentSpan, SpanContext, current_span};
 pub use filter::{FilterError, is_enabled, set_enabled, set_filter};

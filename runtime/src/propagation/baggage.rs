@@ -4,9 +4,6 @@ use super::{ExtractError, Extracted, Extractor, Injector, percent};
 use crate::baggage::Baggage;
 
 pub(crate) const BAGGAGE: &str = "baggage";
-/// The limits every peer must accept; beyond them whole members are dropped.
-pub(crate) const MAX_MEMBERS: usize = 64;
-pub(crate) const MAX_BYTES: usize = 8192;
 
 /// Whether `key` is an RFC 7230 token, the only keys baggage allows.
 pub(crate) fn is_token(key: &str) -> bool {
@@ -17,26 +14,23 @@ pub(crate) fn is_token(key: &str) -> bool {
 }
 
 pub(crate) fn inject(baggage: &Baggage, carrier: &mut dyn Injector) {
+    // Baggage holds itself within MAX_BAGGAGE_MEMBERS / MAX_BAGGAGE_BYTES
+    // as this header measures it; what a peer sent goes on as it came.
     let mut header = String::new();
-    let mut members = 0;
-    for (key, value) in baggage.iter() {
-        if members == MAX_MEMBERS {
-            break;
-        }
+    for (key, value, wire) in baggage.iter_wire(true) {
         // A key that is not a token cannot be sent; leave it out.
         if !is_token(key) {
-            continue;
-        }
-        let member = format!("{key}={}", percent::encode(value));
-        let extra = member.len() + usize::from(!header.is_empty());
-        if header.len() + extra > MAX_BYTES {
             continue;
         }
         if !header.is_empty() {
             header.push(',');
         }
-        header.push_str(&member);
-        members += 1;
+        header.push_str(key);
+        header.push('=');
+        match wire {
+            Some(wire) => header.push_str(wire),
+            None => header.push_str(&percent::encode(value)),
+        }
     }
     if !header.is_empty() {
         carrier.set(BAGGAGE, header);
@@ -48,8 +42,6 @@ pub(crate) fn extract(carrier: &dyn Extractor, found: &mut Extracted) -> Result<
     if values.is_empty() {
         return Err(ExtractError::Missing(BAGGAGE));
     }
-    let mut members = 0;
-    let mut bytes = 0;
     let mut dropped = false;
     for value in values {
         for member in value.split(',') {
@@ -57,20 +49,13 @@ pub(crate) fn extract(carrier: &dyn Extractor, found: &mut Extracted) -> Result<
             if member.is_empty() {
                 continue;
             }
-            // Whole members only: one that would pass a limit is dropped.
-            let cost = member.len() + usize::from(bytes > 0);
-            if members == MAX_MEMBERS || bytes + cost > MAX_BYTES {
-                dropped = true;
-                continue;
-            }
-            match parse_member(member) {
-                Some((key, value)) => {
-                    found.baggage_mut().set(key, value);
-                    members += 1;
-                    bytes += cost;
-                }
-                None => dropped = true,
-            }
+            // Whole members only: a malformed one, or one past the limits
+            // (Baggage enforces them), is dropped.
+            let kept = match parse_member(member) {
+                Some((key, value, wire)) => found.baggage_mut().set_from_wire(key, value, wire),
+                None => false,
+            };
+            dropped |= !kept;
         }
     }
     if dropped {
@@ -83,7 +68,8 @@ pub(crate) fn extract(carrier: &dyn Extractor, found: &mut Extracted) -> Result<
 }
 
 /// `key = value *( ; property )`; properties are accepted and not kept.
-fn parse_member(member: &str) -> Option<(String, String)> {
+/// Returns the key, the decoded value and the value as sent.
+fn parse_member(member: &str) -> Option<(String, String, &str)> {
     let head = member.split(';').next()?;
     let (key, value) = head.split_once('=')?;
     let key = key.trim_matches([' ', '\t']);
@@ -97,5 +83,5 @@ fn parse_member(member: &str) -> Option<(String, String)> {
     if !valid {
         return None;
     }
-    Some((key.to_owned(), percent::decode(value)?))
+    Some((key.to_owned(), percent::decode(value)?, value))
 }

@@ -28,12 +28,17 @@ pub(crate) fn inject(cx: &SpanContext, carrier: &mut dyn Injector) {
             0
         ),
     );
-    for (key, value) in cx.baggage().iter() {
+    for (key, value, wire) in cx.baggage().iter_wire(false) {
         // The key becomes part of a header name: it must be a lowercase token.
         if baggage::is_token(key) {
+            let value = match wire {
+                // As the peer sent it: re-injected is never larger.
+                Some(wire) => wire.to_owned(),
+                None => percent::encode(value),
+            };
             carrier.set(
                 &format!("{BAGGAGE_PREFIX}{}", key.to_ascii_lowercase()),
-                percent::encode(value),
+                value,
             );
         }
     }
@@ -76,10 +81,18 @@ pub(crate) fn extract(carrier: &dyn Extractor, found: &mut Extracted) -> Result<
             && key.is_char_boundary(BAGGAGE_PREFIX.len())
             && key[..BAGGAGE_PREFIX.len()].eq_ignore_ascii_case(BAGGAGE_PREFIX)
         {
-            if let Some(value) = carrier.get(key).and_then(percent::decode) {
-                found
-                    .baggage_mut()
-                    .set(key[BAGGAGE_PREFIX.len()..].to_ascii_lowercase(), value);
+            // Past the limits the item is dropped and counted by Baggage.
+            // A value with control characters is not a header value: dropped.
+            let wire = carrier
+                .get(key)
+                .map(|v| v.trim_matches([' ', '\t']))
+                .filter(|w| crate::baggage::is_header_safe(w));
+            if let Some((wire, value)) = wire.and_then(|w| Some((w, percent::decode(w)?))) {
+                found.baggage_mut().set_from_wire(
+                    key[BAGGAGE_PREFIX.len()..].to_ascii_lowercase(),
+                    value,
+                    wire,
+                );
             }
         }
     }

@@ -9,6 +9,8 @@ use crate::span_context::SpanContext;
 pub(crate) const TRACEPARENT: &str = "traceparent";
 pub(crate) const TRACESTATE: &str = "tracestate";
 const MAX_MEMBERS: usize = 32;
+/// What every vendor must forward of `tracestate`; longer lists are cut.
+const MAX_TRACESTATE_BYTES: usize = 512;
 
 pub(crate) fn inject(cx: &SpanContext, carrier: &mut dyn Injector) {
     // Only the sampled bit is defined for version 00; debug is not a W3C flag.
@@ -124,7 +126,16 @@ pub(crate) fn parse_tracestate(values: &[&str]) -> Option<String> {
     if members.is_empty() || members.len() > MAX_MEMBERS {
         return None;
     }
-    Some(members.join(","))
+    // Past 512 bytes, drop members over 128 bytes first, then from the end
+    // (the spec's order), so a forwarded list never grows.
+    let size = |m: &[&str]| m.iter().map(|x| x.len()).sum::<usize>() + m.len().saturating_sub(1);
+    if size(&members) > MAX_TRACESTATE_BYTES {
+        members.retain(|m| m.len() <= 128);
+        while size(&members) > MAX_TRACESTATE_BYTES {
+            members.pop();
+        }
+    }
+    (!members.is_empty()).then(|| members.join(","))
 }
 
 fn key_char(b: u8) -> bool {
