@@ -46,6 +46,10 @@ fn child_program() {
         // exporter's batch, as a live service's do.
         tokio::time::sleep(Duration::from_millis(200)).await;
         println!("\nready");
+        if mode == "exit" {
+            // Ending the process past the guard, as `process::exit` does.
+            std::process::exit(0);
+        }
         loop {
             tokio::time::sleep(Duration::from_secs(60)).await;
         }
@@ -76,11 +80,13 @@ fn run_child(mode: &str, signal: &str) -> (ExitStatus, String) {
         lines.any(|l| l.map(|l| l.trim() == "ready").unwrap_or(false)),
         "the child never got ready"
     );
-    let kill = Command::new("kill")
-        .args([&format!("-{signal}"), &child.id().to_string()])
-        .status()
-        .expect("kill");
-    assert!(kill.success());
+    if !signal.is_empty() {
+        let kill = Command::new("kill")
+            .args([&format!("-{signal}"), &child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(kill.success());
+    }
     let deadline = Instant::now() + Duration::from_secs(20);
     let status = loop {
         if let Some(status) = child.try_wait().expect("wait") {
@@ -114,6 +120,14 @@ fn exported_names(exported: &str) -> Vec<String> {
 fn without_a_shutdown_path_a_sigterm_loses_the_batch() {
     let (status, exported) = run_child("none", "TERM");
     assert_eq!(status.signal(), Some(15), "killed by SIGTERM: {status:?}");
+    assert_eq!(exported_names(&exported), Vec::<String>::new());
+}
+
+#[test]
+fn process_exit_past_the_guard_loses_the_batch() {
+    // What the README warns about: nothing runs the guard's drop.
+    let (status, exported) = run_child("exit", "");
+    assert_eq!(status.code(), Some(0));
     assert_eq!(exported_names(&exported), Vec::<String>::new());
 }
 
