@@ -319,3 +319,16 @@ fn mutated_headers_never_panic_grow_or_change_meaning_on_reinjection() {
         "only {extracted} of {n} extracted: the mutations are too harsh"
     );
 }
+
+#[test]
+fn a_uberctx_key_that_could_not_be_sent_on_is_not_taken() {
+    // Found by the fuzzer (fuzz/fuzz_targets/extract_headers.rs): the key
+    // was kept, then silently left out on re-injection.
+    let h = headers(&[
+        ("uber-trace-id", UBER),
+        ("uberctx-user", "ada"),
+        ("uberctx-no,c%2ajte", "x"),
+    ]);
+    let cx = jaeger().extract(&h).unwrap();
+    assert_eq!(cx.baggage().iter().collect::<Vec<_>>(), [("user", "ada")]);
+}

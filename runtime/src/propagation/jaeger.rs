@@ -81,6 +81,11 @@ pub(crate) fn extract(carrier: &dyn Extractor, found: &mut Extracted) -> Result<
             && key.is_char_boundary(BAGGAGE_PREFIX.len())
             && key[..BAGGAGE_PREFIX.len()].eq_ignore_ascii_case(BAGGAGE_PREFIX)
         {
+            // A key that is not a token could not be sent on: not taken.
+            let name = key[BAGGAGE_PREFIX.len()..].to_ascii_lowercase();
+            if !baggage::is_token(&name) {
+                continue;
+            }
             // Past the limits the item is dropped and counted by Baggage.
             // A value with control characters is not a header value: dropped.
             let wire = carrier
@@ -88,11 +93,7 @@ pub(crate) fn extract(carrier: &dyn Extractor, found: &mut Extracted) -> Result<
                 .map(|v| v.trim_matches([' ', '\t']))
                 .filter(|w| crate::baggage::is_header_safe(w));
             if let Some((wire, value)) = wire.and_then(|w| Some((w, percent::decode(w)?))) {
-                found.baggage_mut().set_from_wire(
-                    key[BAGGAGE_PREFIX.len()..].to_ascii_lowercase(),
-                    value,
-                    wire,
-                );
+                found.baggage_mut().set_from_wire(name, value, wire);
             }
         }
     }
