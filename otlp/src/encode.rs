@@ -210,7 +210,8 @@ fn span(s: &SpanRecord, limits: &SpanLimits) -> proto::Span {
                 ..Default::default()
             })
             .collect(),
-        dropped_links_count: count(links.len().saturating_sub(limits.link_count)),
+        dropped_links_count: count(links.len().saturating_sub(limits.link_count))
+            .saturating_add(s.dropped_links()),
         status: Some({
             let (code, message) = status(s);
             proto::Status {

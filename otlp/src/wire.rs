@@ -118,7 +118,8 @@ impl Writer {
         count_field(
             b,
             14,
-            encode::count(links.len().saturating_sub(limits.link_count)),
+            encode::count(links.len().saturating_sub(limits.link_count))
+                .saturating_add(s.dropped_links()),
         );
 
         let (code, message) = encode::status(s);

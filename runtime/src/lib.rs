@@ -115,7 +115,7 @@ pub use context::{Context, ContextGuard, CurrentSpan, SpanContext, current_span}
 pub use filter::{FilterError, is_enabled, set_enabled, set_filter};
 pub use future::{FutureExt, InSpan, WithContext};
 pub use id::{SpanId, TraceId};
-pub use parts::{EVENT_LIMIT, Event, Fields, Link, SpanKind, Status};
+pub use parts::{EVENT_LIMIT, Event, Fields, LINK_LIMIT, Link, SpanKind, Status};
 pub use record::{SpanBatch, SpanRecord, SpanView, Tags};
 pub use report::{
     BatchConfig, BatchReporter, ConsoleReporter, ExportError, ExportSnapshot, ExportStats,
@@ -124,7 +124,7 @@ pub use report::{
 pub use setup::{ReporterGuard, flush, set_reporter};
 pub use span::{ActiveSpan, Entered, Span, SpanBuilder, start_active_span};
 pub use trace_point::{Metadata, trace_points};
-pub use value::{Key, MAX_TEXT_LEN, ToValue, Value};
+pub use value::{Key, MAX_TEXT_LEN, ToValue, Value, max_text_len, set_max_text_len};
 
 /// Traces a function: every call becomes a span, a child of the current span.
 ///

@@ -194,6 +194,24 @@ impl<K: Into<Key> + Clone, V: Into<Value> + Clone> Fields for &[(K, V)] {
 /// ```
 pub const EVENT_LIMIT: usize = 128;
 
+/// At most this many links stay on one span; later ones are counted as
+/// dropped (OpenTelemetry's default `OTEL_SPAN_LINK_COUNT_LIMIT`).
+///
+/// ```
+/// let ((), c) = tracekit::testing::capture(|| {
+///     let other = tracekit::Span::start("other");
+///     let cx = other.context().unwrap();
+///     let mut b = tracekit::Span::builder("fan-in");
+///     for _ in 0..200 {
+///         b = b.follows_from(&cx);
+///     }
+///     drop(b.start());
+/// });
+/// assert_eq!(c.span("fan-in").links().len(), tracekit::LINK_LIMIT);
+/// assert_eq!(c.span("fan-in").dropped_links(), 200 - tracekit::LINK_LIMIT as u32);
+/// ```
+pub const LINK_LIMIT: usize = 128;
+
 impl Event {
     /// An event named `name`, stamped now, without fields yet; add it to a
     /// span with [`record_event`](crate::Span::record_event). For fields

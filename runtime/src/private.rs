@@ -263,12 +263,12 @@ fn debug_text(value: &dyn std::fmt::Debug) -> String {
     bounded(format_args!("{value:?}"))
 }
 
-/// The text of `args`, cut at [`crate::value::MAX_TEXT_LEN`] bytes.
+/// The text of `args`, cut at [`crate::value::max_text_len`] bytes.
 fn bounded(args: std::fmt::Arguments<'_>) -> String {
-    struct Limited(String);
+    struct Limited(String, usize);
     impl std::fmt::Write for Limited {
         fn write_str(&mut self, s: &str) -> std::fmt::Result {
-            let room = crate::value::MAX_TEXT_LEN - self.0.len();
+            let room = self.1.saturating_sub(self.0.len());
             if s.len() <= room {
                 self.0.push_str(s);
                 return Ok(());
@@ -282,7 +282,7 @@ fn bounded(args: std::fmt::Arguments<'_>) -> String {
             Err(std::fmt::Error)
         }
     }
-    let mut out = Limited(String::new());
+    let mut out = Limited(String::new(), crate::value::max_text_len());
     if std::fmt::write(&mut out, args).is_err() {
         out.0.push('…');
     }

@@ -97,16 +97,27 @@ pub(crate) struct Extras {
     pub(crate) status: Status,
     /// Events past [`EVENT_LIMIT`](crate::EVENT_LIMIT), counted.
     pub(crate) dropped_events: u32,
+    /// Links past [`LINK_LIMIT`](crate::LINK_LIMIT), counted.
+    pub(crate) dropped_links: u32,
 }
 
 impl Extras {
+    /// Takes the links given at start, keeping at most `LINK_LIMIT`.
+    pub(crate) fn set_links(&mut self, mut links: Vec<Link>) {
+        let over = links.len().saturating_sub(crate::parts::LINK_LIMIT);
+        links.truncate(crate::parts::LINK_LIMIT);
+        self.links = links;
+        self.dropped_links = u32::try_from(over).unwrap_or(u32::MAX);
+    }
+
     /// Applies a change that is neither a tag nor baggage.
     pub(crate) fn apply(&mut self, edit: Edit) {
         match edit {
             Edit::Event(e) if self.events.len() < crate::parts::EVENT_LIMIT => self.events.push(e),
             Edit::Event(_) => self.dropped_events = self.dropped_events.saturating_add(1),
             Edit::Status(s) => self.status = s,
-            Edit::Link(l) => self.links.push(l),
+            Edit::Link(l) if self.links.len() < crate::parts::LINK_LIMIT => self.links.push(l),
+            Edit::Link(_) => self.dropped_links = self.dropped_links.saturating_add(1),
             Edit::Tag(..) | Edit::Inherited(_) => {}
         }
     }

@@ -533,6 +533,18 @@ impl SpanRecord {
         self.view().dropped_events()
     }
 
+    /// How many links the span was given past [`LINK_LIMIT`](crate::LINK_LIMIT)
+    /// (they are not in [`links`](Self::links)).
+    ///
+    /// ```
+    /// # let ((), c) = tracekit::testing::capture(|| drop(tracekit::Span::start("a")));
+    /// assert_eq!(c.span("a").dropped_links(), 0);
+    /// ```
+    #[inline]
+    pub fn dropped_links(&self) -> u32 {
+        self.view().dropped_links()
+    }
+
     /// The `follows_from` references.
     ///
     /// ```
@@ -790,6 +802,12 @@ impl<'a> SpanView<'a> {
     #[inline]
     pub fn dropped_events(&self) -> u32 {
         self.extras().map_or(0, |e| e.dropped_events)
+    }
+
+    /// See [`SpanRecord::dropped_links`].
+    #[inline]
+    pub fn dropped_links(&self) -> u32 {
+        self.extras().map_or(0, |e| e.dropped_links)
     }
 
     /// See [`SpanRecord::links`].

@@ -230,7 +230,9 @@ impl SpanBuilder {
         d.set_name(self.name);
         if d.raw.records() {
             if !self.links.is_empty() {
-                d.extras.get_or_insert_with(Default::default).links = self.links;
+                d.extras
+                    .get_or_insert_with(Default::default)
+                    .set_links(self.links);
             }
             d.tags.extend(self.tags);
         }
@@ -272,7 +274,7 @@ impl SpanBuilder {
             if owned_name.is_some() || !links.is_empty() {
                 if let Some(extras) = s.top_extras() {
                     extras.name = owned_name;
-                    extras.links = links;
+                    extras.set_links(links);
                 }
             }
             s.add_tags(tags);

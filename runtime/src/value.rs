@@ -2,6 +2,7 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// A tag key: a static string on the hot path, an owned one when built at run time.
 pub type Key = Cow<'static, str>;
@@ -162,10 +163,11 @@ impl From<Cow<'static, str>> for Value {
     }
 }
 
-/// At most this many bytes of an argument's or field's `Debug`/`Display`
-/// text are recorded by `#[trace_fn]`; longer text is cut (on a character
-/// boundary) and ends with `…`. Formatting stops there, so a huge value (a
-/// 100 MB `Vec`) costs no more than a kilobyte of text.
+/// By default, at most this many bytes of an argument's or field's
+/// `Debug`/`Display` text are recorded by `#[trace_fn]`; longer text is cut
+/// (on a character boundary) and ends with `…`. Formatting stops there, so a
+/// huge value (a 100 MB `Vec`) costs no more than a kilobyte of text.
+/// [`set_max_text_len`] or `TRACEKIT_MAX_TEXT_LEN` changes the limit.
 ///
 /// ```
 /// #[derive(Debug)]
@@ -176,6 +178,49 @@ impl From<Cow<'static, str>> for Value {
 /// assert!(c.span("store").tag("blob").unwrap().to_string().ends_with('…'));
 /// ```
 pub const MAX_TEXT_LEN: usize = 1024;
+
+/// `usize::MAX` until first read: then `TRACEKIT_MAX_TEXT_LEN` or the default.
+static TEXT_LEN: AtomicUsize = AtomicUsize::new(usize::MAX);
+
+/// Sets how many bytes of `Debug`/`Display` text an argument or field
+/// records (default [`MAX_TEXT_LEN`], or `TRACEKIT_MAX_TEXT_LEN` at start).
+///
+/// ```no_run
+/// // Early in main: keep at most 256 bytes of each argument's text.
+/// tracekit::set_max_text_len(256);
+/// ```
+pub fn set_max_text_len(bytes: usize) {
+    TEXT_LEN.store(bytes.min(usize::MAX - 1), Ordering::Relaxed);
+}
+
+/// The limit [`set_max_text_len`] sets.
+///
+/// ```
+/// assert!(tracekit::max_text_len() > 0);
+/// ```
+pub fn max_text_len() -> usize {
+    match TEXT_LEN.load(Ordering::Relaxed) {
+        usize::MAX => {
+            let from_env = std::env::var("TRACEKIT_MAX_TEXT_LEN").ok();
+            let len = match from_env.as_deref().map(str::trim).map(str::parse::<usize>) {
+                None => MAX_TEXT_LEN,
+                Some(Ok(n)) => n.min(usize::MAX - 1),
+                Some(Err(_)) => {
+                    crate::diag::warn(format_args!(
+                        "TRACEKIT_MAX_TEXT_LEN={:?} is not a number of bytes; using {MAX_TEXT_LEN}",
+                        from_env.unwrap_or_default()
+                    ));
+                    MAX_TEXT_LEN
+                }
+            };
+            // A racing set_max_text_len wins over the environment.
+            let _ =
+                TEXT_LEN.compare_exchange(usize::MAX, len, Ordering::Relaxed, Ordering::Relaxed);
+            TEXT_LEN.load(Ordering::Relaxed)
+        }
+        n => n,
+    }
+}
 
 /// Types that record themselves as a typed [`Value`].
 ///
