@@ -180,7 +180,7 @@ fn span(s: &SpanRecord, limits: &SpanLimits) -> proto::Span {
         start_time_unix_nano: s.start_unix_nanos(),
         end_time_unix_nano: s.end_unix_nanos(),
         attributes: span_attributes,
-        dropped_attributes_count,
+        dropped_attributes_count: dropped_attributes_count.saturating_add(s.dropped_tags()),
         events: events
             .iter()
             .take(limits.event_count)

@@ -78,7 +78,7 @@ impl Writer {
         for (k, v) in kept {
             key_value(b, 9, k, v, limits.attribute_value_length);
         }
-        count_field(b, 10, dropped);
+        count_field(b, 10, dropped.saturating_add(s.dropped_tags()));
 
         let events = s.events();
         for e in events.iter().take(limits.event_count) {

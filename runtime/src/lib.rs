@@ -115,7 +115,7 @@ pub use context::{Context, ContextGuard, CurrentSpan, SpanContext, current_span}
 pub use filter::{FilterError, is_enabled, set_enabled, set_filter};
 pub use future::{FutureExt, InSpan, WithContext};
 pub use id::{SpanId, TraceId};
-pub use parts::{EVENT_LIMIT, Event, Fields, LINK_LIMIT, Link, SpanKind, Status};
+pub use parts::{EVENT_LIMIT, Event, Fields, LINK_LIMIT, Link, SpanKind, Status, TAG_LIMIT};
 pub use record::{SpanBatch, SpanRecord, SpanView, Tags};
 pub use report::{
     BatchConfig, BatchReporter, ConsoleReporter, ExportError, ExportSnapshot, ExportStats,

@@ -231,6 +231,7 @@ impl Lineage {
             flags: self.flags,
             kind,
             remote_parent: self.remote_parent,
+            tags_set: 0,
         }
     }
 }
@@ -466,6 +467,7 @@ impl State {
                     flags: p.flags,
                     kind: meta.kind(),
                     remote_parent: false,
+                    tags_set: 0,
                 };
                 let new_slot = self.batch.spans.len() as u32;
                 self.batch.captured |= raw.capture != 0;
@@ -656,7 +658,8 @@ impl State {
             FrameKind::Recorded(slot) => {
                 let slot = *slot;
                 match edit {
-                    Edit::Tag(key, value) => self.batch.tags.push(Tag {
+                    Edit::Tag(key, value) => self.batch.set_tag(slot, key, value),
+                    Edit::Mark(key, value) => self.batch.tags.push(Tag {
                         span: slot,
                         key,
                         value,
@@ -950,7 +953,7 @@ impl State {
             self.stack[i].held_across_await = true;
             self.edit(
                 i,
-                Edit::Tag(Cow::Borrowed(HELD_ACROSS_AWAIT), Value::Bool(true)),
+                Edit::Mark(Cow::Borrowed(HELD_ACROSS_AWAIT), Value::Bool(true)),
             );
             if !SAID.swap(true, std::sync::atomic::Ordering::Relaxed) {
                 let what = match self.stack[i].kind {
@@ -979,7 +982,7 @@ impl State {
         while let Some(top) = self.stack.len().checked_sub(1) {
             self.edit(
                 top,
-                Edit::Tag(Cow::Borrowed("unfinished"), Value::Bool(true)),
+                Edit::Mark(Cow::Borrowed("unfinished"), Value::Bool(true)),
             );
             // A borrowed span's owner finishes it when it drops, wherever
             // that is; its pending changes go with the thread.

@@ -212,6 +212,29 @@ pub const EVENT_LIMIT: usize = 128;
 /// ```
 pub const LINK_LIMIT: usize = 128;
 
+/// At most this many tag keys set after a span starts (`set_tag`, a
+/// builder's `tag`) stay on it (OpenTelemetry's default
+/// `OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT`). Past it, a key the span already has
+/// still takes its new value, and a new key is counted as dropped.
+/// `#[trace_fn]` arguments and fields are fixed by the code and not counted,
+/// nor are the tags tracekit sets itself (`error`, the return value).
+///
+/// ```
+/// let ((), c) = tracekit::testing::capture(|| {
+///     let mut span = tracekit::Span::start("loop");
+///     for i in 0..200 {
+///         span.set_tag("progress", i);
+///         span.set_tag(format!("item.{i}"), i);
+///     }
+/// });
+/// let span = c.span("loop");
+/// let set = span.tags().filter(|(k, _)| !k.starts_with("sampler."));
+/// assert_eq!(set.count(), tracekit::TAG_LIMIT);
+/// assert_eq!(span.tag("progress").unwrap().to_string(), "199", "the last value wins");
+/// assert_eq!(span.dropped_tags(), 200 - 127, "item.127 to item.199");
+/// ```
+pub const TAG_LIMIT: usize = 128;
+
 impl Event {
     /// An event named `name`, stamped now, without fields yet; add it to a
     /// span with [`record_event`](crate::Span::record_event). For fields

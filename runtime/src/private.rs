@@ -131,7 +131,7 @@ impl<const N: usize> LocalGuard<N> {
         let token = self.token;
         with_state(move |s| {
             if let Some(i) = s.find(token) {
-                s.edit(i, Edit::Tag(Cow::Borrowed(RETURN), value));
+                s.edit(i, Edit::Mark(Cow::Borrowed(RETURN), value));
             }
         });
     }

@@ -67,6 +67,9 @@ pub(crate) struct RawSpan {
     pub(crate) flags: u8,
     pub(crate) kind: SpanKind,
     pub(crate) remote_parent: bool,
+    /// Tags set after start, up to [`TAG_LIMIT`](crate::TAG_LIMIT) (in
+    /// what was padding: the record stays 96 bytes).
+    pub(crate) tags_set: u8,
 }
 
 impl RawSpan {
@@ -99,6 +102,8 @@ pub(crate) struct Extras {
     pub(crate) dropped_events: u32,
     /// Links past [`LINK_LIMIT`](crate::LINK_LIMIT), counted.
     pub(crate) dropped_links: u32,
+    /// New tag keys past [`TAG_LIMIT`](crate::TAG_LIMIT), counted.
+    pub(crate) dropped_tags: u32,
 }
 
 impl Extras {
@@ -118,9 +123,63 @@ impl Extras {
             Edit::Status(s) => self.status = s,
             Edit::Link(l) if self.links.len() < crate::parts::LINK_LIMIT => self.links.push(l),
             Edit::Link(_) => self.dropped_links = self.dropped_links.saturating_add(1),
-            Edit::Tag(..) | Edit::Inherited(_) => {}
+            Edit::Tag(..) | Edit::Mark(..) | Edit::Inherited(_) => {}
         }
     }
+}
+
+/// `tags_set` once the span holds `TAG_LIMIT` tags with distinct keys: a
+/// new key is then dropped at once, with no search for repeats to merge.
+const TAGS_FULL: u8 = u8::MAX;
+
+/// Merges the repeated keys among the tags at positions `at` (one span's,
+/// in the order set) into the first of each, which takes the last value,
+/// as readers would see it; removes the repeats from `arena`. Returns how
+/// many went. Runs only when a span reaches `TAG_LIMIT`.
+#[cold]
+fn merge_repeats<T>(
+    arena: &mut Vec<T>,
+    at: &[usize],
+    key: impl Fn(&T) -> &Key,
+    value: impl Fn(&mut T) -> &mut Value,
+) -> usize {
+    let mut first: Vec<usize> = Vec::with_capacity(at.len());
+    let mut repeats: Vec<usize> = Vec::new();
+    for &j in at {
+        match first.iter().find(|&&i| key(&arena[i]) == key(&arena[j])) {
+            Some(&i) => {
+                let v = std::mem::replace(value(&mut arena[j]), Value::Bool(false));
+                *value(&mut arena[i]) = v;
+                repeats.push(j);
+            }
+            None => first.push(j),
+        }
+    }
+    if !repeats.is_empty() {
+        let mut position = 0;
+        let mut next = repeats.iter().peekable();
+        arena.retain(|_| {
+            let drop = next.peek() == Some(&&position);
+            if drop {
+                next.next();
+            }
+            position += 1;
+            !drop
+        });
+    }
+    repeats.len()
+}
+
+/// After merging `removed` repeats of a full span: whether a new key fits.
+/// If not, the span is marked full so later new keys skip the merge.
+fn room_after_merge(raw: &mut RawSpan, removed: usize) -> bool {
+    if raw.tags_set == TAGS_FULL || removed == 0 {
+        raw.tags_set = TAGS_FULL;
+        return false;
+    }
+    let left = usize::from(raw.tags_set).saturating_sub(removed);
+    raw.tags_set = u8::try_from(left).unwrap_or(TAGS_FULL);
+    true
 }
 
 /// A tag in a batch's arena, with the index of its span in the batch.
@@ -132,7 +191,11 @@ pub(crate) struct Tag {
 
 /// A change to a span after it started.
 pub(crate) enum Edit {
+    /// A tag set through the API, counted against `TAG_LIMIT`.
     Tag(Key, Value),
+    /// A tag tracekit sets itself (`error`, `unfinished`, the return value):
+    /// a few per span at most, and never dropped.
+    Mark(Key, Value),
     Event(Event),
     Status(Status),
     Link(Link),
@@ -151,13 +214,38 @@ pub(crate) struct Detached {
 impl Detached {
     pub(crate) fn apply(&mut self, edit: Edit) {
         match edit {
-            Edit::Tag(k, v) => self.tags.push((k, v)),
+            Edit::Tag(k, v) => self.set_tag(k, v),
+            Edit::Mark(k, v) => self.tags.push((k, v)),
             Edit::Inherited(i) => self.inherited = i,
             other => self
                 .extras
                 .get_or_insert_with(Default::default)
                 .apply(other),
         }
+    }
+
+    /// Adds a tag set through the API. Past `TAG_LIMIT`, a key the span
+    /// already has still takes its new value; a new key is counted.
+    pub(crate) fn set_tag(&mut self, key: Key, value: Value) {
+        if usize::from(self.raw.tags_set) >= crate::parts::TAG_LIMIT {
+            if let Some((_, v)) = self.tags.iter_mut().rev().find(|(k, _)| *k == key) {
+                *v = value;
+                return;
+            }
+            let removed = if self.raw.tags_set == TAGS_FULL {
+                0
+            } else {
+                let at: Vec<usize> = (0..self.tags.len()).collect();
+                merge_repeats(&mut self.tags, &at, |t| &t.0, |t| &mut t.1)
+            };
+            if !room_after_merge(&mut self.raw, removed) {
+                let e = self.extras.get_or_insert_with(Default::default);
+                e.dropped_tags = e.dropped_tags.saturating_add(1);
+                return;
+            }
+        }
+        self.raw.tags_set += 1;
+        self.tags.push((key, value));
     }
 
     /// Sets the name; a static one costs nothing, an owned one an allocation.
@@ -276,6 +364,53 @@ impl Batch {
             self.extras.push(Extras::default());
         }
         self.extras.get_mut(raw.extras as usize)
+    }
+
+    /// Adds a tag set through the API to the span at `slot`, as
+    /// [`Detached::set_tag`] does. Past the limit it looks for the key in
+    /// the whole arena, which only a span tagged in a loop ever pays.
+    pub(crate) fn set_tag(&mut self, slot: u32, key: Key, value: Value) {
+        let Some(raw) = self.spans.get_mut(slot as usize) else {
+            return;
+        };
+        let full = raw.tags_set == TAGS_FULL;
+        if usize::from(raw.tags_set) >= crate::parts::TAG_LIMIT {
+            if let Some(t) = self
+                .tags
+                .iter_mut()
+                .rev()
+                .find(|t| t.span == slot && t.key == key)
+            {
+                t.value = value;
+                return;
+            }
+            let removed = if full {
+                0
+            } else {
+                let at: Vec<usize> = (0..self.tags.len())
+                    .filter(|&i| self.tags[i].span == slot)
+                    .collect();
+                merge_repeats(&mut self.tags, &at, |t| &t.key, |t| &mut t.value)
+            };
+            let room = match self.spans.get_mut(slot as usize) {
+                Some(raw) => room_after_merge(raw, removed),
+                None => false,
+            };
+            if !room {
+                if let Some(e) = self.extras_of(slot as usize) {
+                    e.dropped_tags = e.dropped_tags.saturating_add(1);
+                }
+                return;
+            }
+        }
+        if let Some(raw) = self.spans.get_mut(slot as usize) {
+            raw.tags_set += 1;
+        }
+        self.tags.push(Tag {
+            span: slot,
+            key,
+            value,
+        });
     }
 
     /// Adds a span that lived outside the batch, taking its parts (the
@@ -498,7 +633,7 @@ impl ErrorParts {
             ));
         }
         [
-            Edit::Tag(Cow::Borrowed("error"), Value::Bool(true)),
+            Edit::Mark(Cow::Borrowed("error"), Value::Bool(true)),
             Edit::Status(Status::error(self.message)),
             Edit::Event(Event::stamped(
                 Cow::Borrowed("exception"),

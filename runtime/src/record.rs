@@ -545,6 +545,18 @@ impl SpanRecord {
         self.view().dropped_links()
     }
 
+    /// How many tags with new keys were set past
+    /// [`TAG_LIMIT`](crate::TAG_LIMIT) (they are not in [`tags`](Self::tags)).
+    ///
+    /// ```
+    /// # let ((), c) = tracekit::testing::capture(|| drop(tracekit::Span::start("a")));
+    /// assert_eq!(c.span("a").dropped_tags(), 0);
+    /// ```
+    #[inline]
+    pub fn dropped_tags(&self) -> u32 {
+        self.view().dropped_tags()
+    }
+
     /// The `follows_from` references.
     ///
     /// ```
@@ -808,6 +820,12 @@ impl<'a> SpanView<'a> {
     #[inline]
     pub fn dropped_links(&self) -> u32 {
         self.extras().map_or(0, |e| e.dropped_links)
+    }
+
+    /// See [`SpanRecord::dropped_tags`].
+    #[inline]
+    pub fn dropped_tags(&self) -> u32 {
+        self.extras().map_or(0, |e| e.dropped_tags)
     }
 
     /// See [`SpanRecord::links`].

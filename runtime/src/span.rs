@@ -234,7 +234,9 @@ impl SpanBuilder {
                     .get_or_insert_with(Default::default)
                     .set_links(self.links);
             }
-            d.tags.extend(self.tags);
+            for (k, v) in self.tags {
+                d.set_tag(k, v);
+            }
         }
         Span { owned: Some(d) }
     }
@@ -405,7 +407,7 @@ impl Span {
     /// ```
     pub fn set_tag(&mut self, key: impl Into<Key>, value: impl Into<Value>) {
         if let Some(o) = self.recording() {
-            o.tags.push((key.into(), value.into()));
+            o.set_tag(key.into(), value.into());
         }
     }
 

@@ -1,8 +1,10 @@
 //! What one span can hold is bounded as OpenTelemetry's span limits are:
-//! events and links past 128 are counted, not kept, and the count reaches
-//! the backend; argument text stops at `MAX_TEXT_LEN`.
+//! events, links and tag keys past 128 are counted, not kept, and the count
+//! reaches the backend; argument text stops at `MAX_TEXT_LEN`.
 
-use tracekit::{EVENT_LIMIT, LINK_LIMIT, Span, SpanContext, SpanId, TraceId};
+use prost::Message;
+use std::sync::{Arc, Mutex};
+use tracekit::{EVENT_LIMIT, LINK_LIMIT, Span, SpanContext, SpanId, TAG_LIMIT, TraceId};
 use tracekit_otlp::{OtlpConfig, Resource};
 
 #[test]
@@ -81,4 +83,111 @@ fn the_text_limit_is_set_at_run_time() {
         300,
         "the default limit keeps all 300 bytes"
     );
+}
+
+/// One span tagged in a loop, three ways: an owned span, the active span
+/// (its record sits in the thread's batch), and a builder's tags.
+#[test]
+fn tags_past_the_limit_are_counted_and_a_known_key_still_updates() {
+    let ((), c) = tracekit::testing::capture(|| {
+        // Under a root, so the spans carry no sampler tags.
+        let _root = tracekit::start_active_span("root");
+        let mut owned = Span::start("owned");
+        let active = tracekit::start_active_span("active");
+        for i in 0..1_000 {
+            owned.set_tag(format!("k{i}"), i);
+            owned.set_tag("progress", i);
+            active.set_tag(format!("k{i}"), i);
+            active.set_tag("progress", i);
+        }
+        // tracekit's own tags are never dropped, however full the span.
+        active.record_error(&std::io::Error::other("late failure"));
+        drop(active);
+        let mut b = Span::builder("built");
+        for i in 0..300 {
+            b = b.tag(format!("k{i}"), i);
+        }
+        drop(b.start());
+    });
+    if !cfg!(feature = "trace-all") {
+        assert!(c.spans().is_empty());
+        return;
+    }
+    for name in ["owned", "active"] {
+        let s = c.span(name);
+        let keys: std::collections::HashSet<&str> =
+            s.tags().map(|(k, _)| k).filter(|k| *k != "error").collect();
+        assert_eq!(keys.len(), TAG_LIMIT, "{name}");
+        assert!(
+            s.tags().count() <= TAG_LIMIT + 1,
+            "{name}: repeats are merged"
+        );
+        assert_eq!(
+            s.tag("progress").unwrap().to_string(),
+            "999",
+            "{name}: the last value wins"
+        );
+        assert_eq!(s.tag("k0").unwrap().to_string(), "0", "{name}");
+        // k0 to k126 and `progress` fill the 128.
+        assert!(s.tag(&format!("k{}", TAG_LIMIT - 2)).is_some(), "{name}");
+        assert!(s.tag(&format!("k{}", TAG_LIMIT - 1)).is_none(), "{name}");
+        assert_eq!(s.dropped_tags(), 1_000 - (TAG_LIMIT as u32 - 1), "{name}");
+    }
+    assert!(c.span("active").is_error());
+    assert_eq!(c.span("active").tag("error").unwrap().to_string(), "true");
+    assert_eq!(c.span("built").tags().count(), TAG_LIMIT);
+    assert_eq!(c.span("built").dropped_tags(), 300 - TAG_LIMIT as u32);
+
+    // The count reaches OTLP's dropped_attributes_count, through both
+    // encoders.
+    let config = OtlpConfig::new("http://localhost:4318", Resource::new("t"));
+    let req = tracekit_otlp::__test::structs(&config, c.spans());
+    let built = req.resource_spans[0].scope_spans[0]
+        .spans
+        .iter()
+        .find(|s| s.name == "built")
+        .unwrap();
+    assert_eq!(built.attributes.len(), TAG_LIMIT);
+    assert_eq!(built.dropped_attributes_count, 300 - TAG_LIMIT as u32);
+    let body = tracekit_otlp::__test::encoder(&config)(c.spans());
+    assert_eq!(
+        tracekit_otlp::proto::ExportTraceServiceRequest::decode(&body[..]).unwrap(),
+        req
+    );
+}
+
+#[derive(Clone, Default)]
+struct Shared(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Shared {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn the_console_says_how_many_tags_and_events_were_dropped() {
+    let out = Shared::default();
+    let guard = tracekit::set_reporter(tracekit::ConsoleReporter::to_writer(out.clone()));
+    {
+        let s = tracekit::start_active_span("chatty");
+        for i in 0..(TAG_LIMIT + 5) {
+            s.set_tag(format!("k{i}"), i);
+        }
+        for _ in 0..(EVENT_LIMIT + 7) {
+            s.add_event("tick", ());
+        }
+    }
+    drop(guard);
+    let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+    if !cfg!(feature = "trace-all") {
+        assert!(text.is_empty(), "{text}");
+        return;
+    }
+    assert!(text.contains("(5 more tags dropped)"), "{text}");
+    assert!(text.contains("(7 more events dropped)"), "{text}");
 }

@@ -157,6 +157,9 @@ impl ConsoleReporter {
                 }
                 text.push('\n');
             }
+            if s.dropped_tags() > 0 {
+                let _ = writeln!(text, "{indent}  · ({} more tags dropped)", s.dropped_tags());
+            }
             if s.dropped_events() > 0 {
                 let _ = writeln!(
                     text,
