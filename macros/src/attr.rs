@@ -20,12 +20,35 @@ pub struct Options {
     /// `skip(...)`: the span of the option and the names.
     pub skip: Option<(Span, Vec<Ident>)>,
     pub skip_all: Option<Span>,
-    pub redact: Option<(Span, Vec<Ident>)>,
+    /// `redact(...)`: arguments, field keys and `return`.
+    pub redact: Option<(Span, Vec<Redacted>)>,
     pub fields: Vec<Field>,
     pub ret: Option<bool>,
     pub err: Option<bool>,
     pub kind: Option<Kind>,
     pub krate: Option<syn::Path>,
+}
+
+/// One name in `redact(...)`.
+#[derive(Clone)]
+pub enum Redacted {
+    /// A plain name: an argument, or a field whose key has one part.
+    Name(Ident),
+    /// A field key with dots (`auth.token`) or in quotes (`"x-api-key"`).
+    Key(String, Span),
+    /// `return`: the value `ret` records.
+    Return(Span),
+}
+
+impl Redacted {
+    /// The name as written, for messages and for matching field keys.
+    pub fn key(&self) -> String {
+        match self {
+            Redacted::Name(id) => id.unraw().to_string(),
+            Redacted::Key(key, _) => key.clone(),
+            Redacted::Return(_) => "return".to_owned(),
+        }
+    }
 }
 
 /// One `key = value` of `fields(...)`.
@@ -103,13 +126,8 @@ impl Options {
                 }
                 self.name = Some(lit);
             }
-            "skip" | "redact" => {
-                let slot = if option == "skip" {
-                    &mut self.skip
-                } else {
-                    &mut self.redact
-                };
-                if slot.is_some() {
+            "skip" => {
+                if self.skip.is_some() {
                     return Err(duplicate());
                 }
                 let mut names = Vec::new();
@@ -122,7 +140,23 @@ impl Options {
                     }
                     Ok(())
                 })?;
-                *slot = Some((path.segments[0].ident.span(), names));
+                self.skip = Some((path.segments[0].ident.span(), names));
+            }
+            "redact" => {
+                if self.redact.is_some() {
+                    return Err(duplicate());
+                }
+                let content;
+                syn::parenthesized!(content in meta.input);
+                let list = match Punctuated::<Redacted, Token![,]>::parse_terminated(&content) {
+                    Ok(list) => list,
+                    Err(e) => {
+                        // One error for the list, not a second for what is left.
+                        let _ = content.parse::<TokenStream>();
+                        return Err(e);
+                    }
+                };
+                self.redact = Some((path.segments[0].ident.span(), list.into_iter().collect()));
             }
             "skip_all" => {
                 if self.skip_all.is_some() {
@@ -239,11 +273,15 @@ impl Options {
             errors.push(e);
         }
         if let (Some((_, skipped)), Some((_, redacted))) = (&self.skip, &self.redact) {
-            for r in redacted.iter().filter(|r| skipped.contains(r)) {
-                errors.push(syn::Error::new(
-                    r.span(),
-                    format!("`{r}` is both skipped and redacted; keep one"),
-                ));
+            for r in redacted {
+                if let Redacted::Name(id) = r
+                    && skipped.contains(id)
+                {
+                    errors.push(syn::Error::new(
+                        id.span(),
+                        format!("`{id}` is both skipped and redacted; keep one"),
+                    ));
+                }
             }
         }
         errors.finish()
@@ -256,9 +294,15 @@ impl Options {
             self.skip = defaults.skip.clone();
             self.skip_all = defaults.skip_all;
         }
-        if self.redact.is_none() {
-            self.redact = defaults.redact.clone();
-        }
+        // Redaction adds up: a method naming its own secrets must not
+        // record the ones its impl block hides.
+        self.redact = match (self.redact.take(), &defaults.redact) {
+            (Some((span, mut own)), Some((_, inherited))) => {
+                own.extend(inherited.iter().cloned());
+                Some((span, own))
+            }
+            (own, inherited) => own.or_else(|| inherited.clone()),
+        };
         let own = std::mem::take(&mut self.fields);
         let inherited = defaults
             .fields
@@ -276,19 +320,68 @@ impl Options {
         self
     }
 
-    /// The names in `skip(...)` and `redact(...)`, each checked against the
-    /// arguments.
-    pub fn named_args(&self) -> impl Iterator<Item = &Ident> {
-        let skip = self.skip.iter().flat_map(|(_, n)| n);
-        skip.chain(self.redact.iter().flat_map(|(_, n)| n))
+    /// The names in `redact(...)`.
+    pub fn redacted(&self) -> impl Iterator<Item = &Redacted> {
+        self.redact.iter().flat_map(|(_, n)| n)
     }
 
     pub fn is_skipped(&self, arg: &Ident) -> bool {
         self.skip_all.is_some() || self.skip.as_ref().is_some_and(|(_, n)| n.contains(arg))
     }
 
+    /// Whether the argument `arg` is in `redact(...)`.
     pub fn is_redacted(&self, arg: &Ident) -> bool {
-        self.redact.as_ref().is_some_and(|(_, n)| n.contains(arg))
+        self.redacted()
+            .any(|r| matches!(r, Redacted::Name(id) if id == arg))
+    }
+
+    /// Whether the field with this key is in `redact(...)`.
+    pub fn is_redacted_field(&self, key: &str) -> bool {
+        self.redacted()
+            .any(|r| !matches!(r, Redacted::Return(_)) && r.key() == key)
+    }
+
+    /// Whether `redact(return)` hides what `ret` records.
+    pub fn is_return_redacted(&self) -> bool {
+        self.redacted().any(|r| matches!(r, Redacted::Return(_)))
+    }
+}
+
+impl Parse for Redacted {
+    fn parse(input: ParseStream) -> syn::Result<Redacted> {
+        const EXPECTED: &str = "expected an argument name, a field key or `return`: redact(password, auth.token, return)";
+        if input.peek(LitStr) {
+            let lit: LitStr = input.parse()?;
+            return Ok(Redacted::Key(lit.value(), lit.span()));
+        }
+        if input.peek(Token![return]) {
+            let token: Token![return] = input.parse()?;
+            return Ok(Redacted::Return(token.span));
+        }
+        let first = input
+            .call(Ident::parse_any)
+            .map_err(|e| syn::Error::new(e.span(), EXPECTED))?;
+        if !input.peek(Token![.]) {
+            if !input.is_empty() && !input.peek(Token![,]) {
+                return Err(syn::Error::new(first.span(), EXPECTED));
+            }
+            return Ok(Redacted::Name(first));
+        }
+        let mut key = first.unraw().to_string();
+        let mut span = first.span();
+        while input.peek(Token![.]) {
+            let dot = input.parse::<Token![.]>()?;
+            let part = input
+                .call(Ident::parse_any)
+                .map_err(|_| syn::Error::new(dot.span, EXPECTED))?;
+            key.push('.');
+            key.push_str(&part.unraw().to_string());
+            span = span.join(part.span()).unwrap_or(span);
+        }
+        if !input.is_empty() && !input.peek(Token![,]) {
+            return Err(syn::Error::new(input.span(), EXPECTED));
+        }
+        Ok(Redacted::Key(key, span))
     }
 }
 

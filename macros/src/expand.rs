@@ -6,7 +6,7 @@
 //! block (async) so that `return` and `?` still work and the result can be
 //! inspected for `Err`.
 
-use crate::attr::{Format, Options};
+use crate::attr::{Format, Options, Redacted};
 use proc_macro2::{Ident, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
@@ -53,24 +53,47 @@ fn collect_pat(pat: &Pat, out: &mut Vec<Ident>) {
     }
 }
 
-/// Checks that every name in `skip(...)` and `redact(...)` is an argument.
-pub fn check_args(opts: &Options, sig: &Signature) -> syn::Result<()> {
+/// Checks that every name in `skip(...)` is an argument, and every name in
+/// `redact(...)` an argument, a field or `return` with `ret` on. `own` are
+/// the options written on the function; `merged` adds its impl block's, whose
+/// fields and `ret` count too.
+pub fn check_args(own: &Options, merged: &Options, sig: &Signature) -> syn::Result<()> {
     let names = bound_names(sig);
     let mut errors = crate::attr::Errors::default();
-    for s in opts.named_args() {
-        if names.iter().any(|n| n == s) {
-            continue;
+    let not_an_argument = |s: &Ident, what: &str| {
+        if s == "self" {
+            return "`self` is never recorded; there is no need to name it".to_owned();
         }
-        let message = if s == "self" {
-            "`self` is never recorded; there is no need to name it".to_owned()
-        } else {
-            let mut m = format!("`{s}` is not an argument of `{}`", sig.ident);
-            if let Some(close) = closest(&s.to_string(), &names) {
-                m.push_str(&format!("; did you mean `{close}`?"));
-            }
-            m
-        };
-        errors.push(syn::Error::new(s.span(), message));
+        let mut m = format!("`{s}` is not {what} of `{}`", sig.ident);
+        if let Some(close) = closest(&s.to_string(), &names) {
+            m.push_str(&format!("; did you mean `{close}`?"));
+        }
+        m
+    };
+    for s in own.skip.iter().flat_map(|(_, n)| n) {
+        if !names.iter().any(|n| n == s) {
+            errors.push(syn::Error::new(s.span(), not_an_argument(s, "an argument")));
+        }
+    }
+    let field = |key: &str| merged.fields.iter().any(|f| f.key == key);
+    for r in own.redacted() {
+        match r {
+            Redacted::Name(id) if names.iter().any(|n| n == id) || field(&r.key()) => {}
+            Redacted::Name(id) => errors.push(syn::Error::new(
+                id.span(),
+                not_an_argument(id, "an argument or a field"),
+            )),
+            Redacted::Key(key, span) if !field(key) => errors.push(syn::Error::new(
+                *span,
+                format!("`{key}` is not a field of `{}`", sig.ident),
+            )),
+            Redacted::Key(..) => {}
+            Redacted::Return(span) if merged.ret != Some(true) => errors.push(syn::Error::new(
+                *span,
+                "the return value is not recorded, so there is nothing to redact; add `ret` to record it redacted",
+            )),
+            Redacted::Return(_) => {}
+        }
     }
     errors.finish()
 }
@@ -288,6 +311,10 @@ pub fn body(sig: &Signature, block: &Block, opts: &Options, site: &Site) -> Toke
     values.extend(opts.fields.iter().map(|f| {
         let expr = &f.value;
         let span = expr.span();
+        if opts.is_redacted_field(&f.key) {
+            // Not evaluated at all: a secret is never even formatted.
+            return quote_spanned! {span=> ::core::option::Option::Some(#private::redacted()) };
+        }
         match f.format {
             Format::Value => quote_spanned! {span=>
                 #private::field((&&&#private::FieldValue(&(#expr))).__tk_field())
@@ -353,7 +380,13 @@ pub fn body(sig: &Signature, block: &Block, opts: &Options, site: &Site) -> Toke
     let record_err = opts.err != Some(false) && !returns_unit;
     let record_ret = opts.ret == Some(true) && !returns_unit;
     let outcome = record_err.then(|| quote!((&&&&&&#private::Ret(&__tk_ret)).__tk_outcome()));
-    let ret = record_ret.then(|| quote!((&&&&&&#private::Ret(&__tk_ret)).__tk_return()));
+    let ret = record_ret.then(|| {
+        if opts.is_return_redacted() {
+            quote!((&&#private::Ret(&__tk_ret)).__tk_redacted())
+        } else {
+            quote!((&&&&&&#private::Ret(&__tk_ret)).__tk_return())
+        }
+    });
     // For the shapes whose span is current while the result is inspected.
     let current_tail = (record_err || record_ret).then(|| {
         let outcome = outcome.iter();

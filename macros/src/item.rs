@@ -1,8 +1,8 @@
 //! Which items the attributes accept, and how they are rewritten.
 
-use crate::attr::{Errors, Options};
+use crate::attr::{Errors, Options, Redacted};
 use crate::expand::{self, Site};
-use proc_macro2::TokenStream;
+use proc_macro2::{Ident, TokenStream};
 use quote::{ToTokens, quote};
 use syn::spanned::Spanned;
 use syn::{Attribute, ImplItem, Item, Signature, TraitItem, Type};
@@ -41,7 +41,7 @@ pub fn trace_fn(args: TokenStream, item: TokenStream) -> TokenStream {
     if let Err(e) = check_signature(&f.sig) {
         errors.push(e);
     }
-    if let Err(e) = expand::check_args(&opts, &f.sig) {
+    if let Err(e) = expand::check_args(&opts, &opts, &f.sig) {
         errors.push(e);
     }
     if let Err(e) = errors.finish() {
@@ -123,11 +123,12 @@ fn method_options(
                 }
             };
             let own = Options::parse(tokens, errors);
-            if let Err(e) = expand::check_args(&own, sig) {
+            let merged = own.clone().or(defaults);
+            if let Err(e) = expand::check_args(&own, &merged, sig) {
                 errors.push(e);
             }
             if result.is_some() {
-                result = Some(own.or(defaults));
+                result = Some(merged);
             }
         } else {
             keep.push(attr);
@@ -182,9 +183,11 @@ pub fn trace_impl(args: TokenStream, item: TokenStream) -> TokenStream {
         }
         Err(e) => return with_errors(item, e),
     };
-    // Every method's argument names: a default `skip`/`redact` must name an
-    // argument of at least one method.
+    // Every method's argument names and field keys: a default `skip` must
+    // name an argument of at least one method, a default `redact` an
+    // argument or a field.
     let mut all_args = Vec::new();
+    let mut all_fields: Vec<String> = defaults.fields.iter().map(|f| f.key.clone()).collect();
     let (ty, fns): (String, Vec<Method>) = match &mut parsed {
         Item::Impl(imp) => (
             type_name(&imp.self_ty),
@@ -213,6 +216,7 @@ pub fn trace_impl(args: TokenStream, item: TokenStream) -> TokenStream {
         let Some(opts) = method_options(attrs, sig, &defaults, &mut errors) else {
             continue;
         };
+        all_fields.extend(opts.fields.iter().map(|f| f.key.clone()));
         // A trait method without a default body has nothing to trace.
         let Some(block) = block else { continue };
         if let Err(e) = check_signature(sig) {
@@ -231,13 +235,31 @@ pub fn trace_impl(args: TokenStream, item: TokenStream) -> TokenStream {
             *block = syn::parse_quote!({ #body });
         }
     }
-    for name in defaults.named_args() {
+    let unknown = |name: &Ident, what: &str| {
+        let mut message = format!("`{name}` is not {what} of any method here");
+        if let Some(close) = expand::closest(&name.to_string(), &all_args) {
+            message.push_str(&format!("; did you mean `{close}`?"));
+        }
+        syn::Error::new(name.span(), message)
+    };
+    for name in defaults.skip.iter().flat_map(|(_, n)| n) {
         if !all_args.contains(name) {
-            let mut message = format!("`{name}` is not an argument of any method here");
-            if let Some(close) = expand::closest(&name.to_string(), &all_args) {
-                message.push_str(&format!("; did you mean `{close}`?"));
+            errors.push(unknown(name, "an argument"));
+        }
+    }
+    for r in defaults.redacted() {
+        let key = r.key();
+        match r {
+            Redacted::Name(id) if !all_args.contains(id) && !all_fields.contains(&key) => {
+                errors.push(unknown(id, "an argument or a field"));
             }
-            errors.push(syn::Error::new(name.span(), message));
+            Redacted::Key(_, span) if !all_fields.contains(&key) => {
+                errors.push(syn::Error::new(
+                    *span,
+                    format!("`{key}` is not a field of any method here"),
+                ));
+            }
+            _ => {}
         }
     }
     match errors.finish() {

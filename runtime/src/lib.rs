@@ -74,6 +74,7 @@ mod id;
 mod parts;
 mod raw;
 mod record;
+mod secret;
 mod span_context;
 mod trace_point;
 mod value;
@@ -121,6 +122,7 @@ pub use report::{
     BatchConfig, BatchReporter, ConsoleReporter, ExportError, ExportSnapshot, ExportStats,
     Exporter, InMemoryExporter, InMemoryReporter, Reporter, Tee,
 };
+pub use secret::Secret;
 pub use setup::{ReporterGuard, flush, set_reporter};
 pub use span::{ActiveSpan, Entered, Span, SpanBuilder, start_active_span};
 pub use trace_point::{Metadata, trace_points};
@@ -209,15 +211,24 @@ pub use value::{Key, MAX_TEXT_LEN, ToValue, Value, max_text_len, set_max_text_le
 /// # assert!(c.span("query").tag("sql").is_some());
 /// ```
 ///
-/// ## `redact(password)`
-/// Records the argument as `"[redacted]"`: the tag shows the argument was
-/// there, never its value.
+/// ## `redact(password, auth.token, return)`
+/// Records an argument, a field (by its key; `"x-api-key"` in quotes works
+/// too) or the value `ret` records (`return`) as `"[redacted]"`: the tag
+/// shows the value was there, never the value. A redacted field's
+/// expression is not evaluated. For a type that must never be recorded by
+/// any function, use [`Secret`].
 /// ```
-/// #[tracekit::trace_fn(redact(password))]
-/// fn login(user: &str, password: &str) -> bool { user.len() < password.len() }
+/// #[tracekit::trace_fn(ret, skip(token), fields(auth.token = token), redact(password, auth.token, return))]
+/// fn login(user: &str, password: &str, token: &str) -> String {
+///     format!("session-of-{user}")
+/// }
 ///
-/// let (_, c) = tracekit::testing::capture(|| login("ann", "hunter2"));
-/// assert_eq!(c.span("login").tag("password").unwrap().to_string(), "[redacted]");
+/// let (_, c) = tracekit::testing::capture(|| login("ann", "hunter2", "t0k3n"));
+/// let span = c.span("login");
+/// for key in ["password", "auth.token", "return"] {
+///     assert_eq!(span.tag(key).unwrap().to_string(), "[redacted]");
+/// }
+/// # assert!(span.tag("token").is_none());
 /// ```
 ///
 /// ## `fields(key = value, ...)`
@@ -310,9 +321,10 @@ pub use tracekit_macros::trace_fn;
 ///
 /// The options of [`#[trace_fn]`](trace_fn) except `name`, as defaults for
 /// every method. A method's own `#[trace_fn(...)]` overrides them option by
-/// option; its `fields` add to the impl's. A default `skip`/`redact` name
-/// applies to the methods that have that argument, and must be an argument
-/// of at least one of them.
+/// option; its `fields` and `redact` add to the impl's. A default `skip`
+/// name applies to the methods that have that argument, and must be an
+/// argument of at least one of them; a default `redact` name may also be a
+/// field of one of them.
 ///
 /// ```
 /// struct Accounts { region: &'static str }

@@ -237,7 +237,7 @@ pub fn current_return(value: Option<Value>) {
 /// The value recorded for a `redact(...)` argument.
 #[inline]
 pub fn redacted() -> Value {
-    Value::Str(Cow::Borrowed("[redacted]"))
+    Value::from_static(crate::secret::REDACTED)
 }
 
 /// The `Display` text of a `%value` field.
@@ -545,6 +545,32 @@ impl<T, E> RetOkOpaque for &&&Ret<'_, Result<T, E>> {
     }
 }
 
+// `ret` with `redact(return)`: a placeholder wherever `ret` would record
+// something, and the value itself never formatted.
+
+/// A `Result`: the placeholder for `Ok`, nothing for `Err` (recorded as an
+/// error, as without `redact`).
+pub trait RetRedactedResult {
+    fn __tk_redacted(&self) -> Option<Value>;
+}
+impl<T, E> RetRedactedResult for &Ret<'_, Result<T, E>> {
+    #[inline]
+    fn __tk_redacted(&self) -> Option<Value> {
+        self.0.is_ok().then(redacted)
+    }
+}
+
+/// Any other value: the placeholder.
+pub trait RetRedacted {
+    fn __tk_redacted(&self) -> Option<Value>;
+}
+impl<T: ?Sized> RetRedacted for Ret<'_, T> {
+    #[inline]
+    fn __tk_redacted(&self) -> Option<Value> {
+        Some(redacted())
+    }
+}
+
 /// A typed return value.
 pub trait RetToValue {
     fn __tk_return(&self) -> Option<Value>;
@@ -581,7 +607,8 @@ pub mod select {
         ErrAsDebug as _, ErrAsDisplay as _, ErrAsDynError as _, ErrAsError as _, ErrOpaque as _,
         FieldUnrecordable as _, FieldViaDebug as _, FieldViaToValue as _, NotAResult as _,
         RetDebug as _, RetOkDebug as _, RetOkOpaque as _, RetOkToValue as _, RetOpaque as _,
-        RetToValue as _, ViaDebug as _, ViaNothing as _, ViaOption as _, ViaToValue as _,
+        RetRedacted as _, RetRedactedResult as _, RetToValue as _, ViaDebug as _, ViaNothing as _,
+        ViaOption as _, ViaToValue as _,
     };
 }
 

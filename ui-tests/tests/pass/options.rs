@@ -41,6 +41,11 @@ fn redacted(user: &str, password: &str) -> bool {
     user != password
 }
 
+#[trace_fn(ret, fields(auth.token = 1, "x-key" = %NotDebug, r#type = 2), redact(r#return, auth.token, "x-key", r#type, return))]
+fn redacted_fields_and_return(r#return: u8) -> u8 {
+    r#return
+}
+
 #[trace_fn(skip(req), fields(http.method = req.method, request.id = req.id, "x-key" = 1, shown = %NotDebug, debugged = ?req.id))]
 fn with_fields(req: &Request) -> u64 {
     req.id
@@ -107,7 +112,7 @@ struct Accounts {
     region: &'static str,
 }
 
-#[trace_impl(skip(token), redact(password), fields(region = self.region), ret, err = false, kind = "server", crate = tracekit)]
+#[trace_impl(skip(token), redact(password, region, return), fields(region = self.region), ret, err = false, kind = "server", crate = tracekit)]
 impl Accounts {
     fn login(&self, user: &str, password: &str, token: u64) -> bool {
         let _ = (user, password, token);
@@ -128,6 +133,7 @@ fn main() {
     let _ = skip_one(1, NotDebug);
     let _ = skip_everything(1, 2);
     let _ = redacted("a", "b");
+    let _ = redacted_fields_and_return(1);
     let _ = with_fields(&Request { method: "GET", id: 1 });
     let _ = with_ret();
     let _ = quiet_error();
