@@ -30,6 +30,7 @@
 //!     handle(&Repo, 7);
 //!     handle(&Repo, 0);
 //! });
+//! # if !tracekit::TRACE_ALL { return; } // tracing compiled out: nothing to show
 //! assert_eq!(captured.roots().len(), 2);
 //! let find = &captured.children(captured.roots()[1])[0];
 //! assert_eq!(find.name(), "Repo::find");
@@ -144,6 +145,7 @@ pub use value::{Key, MAX_TEXT_LEN, ToValue, Value, max_text_len, set_max_text_le
 /// }
 ///
 /// let (total, c) = tracekit::testing::capture(|| checkout("ann", 3));
+/// # if !tracekit::TRACE_ALL { return; } // tracing compiled out: nothing to show
 /// assert_eq!(total.unwrap(), 30);
 /// assert_eq!(c.span("checkout").tag("user").unwrap().to_string(), "ann");
 /// ```
@@ -182,6 +184,7 @@ pub use value::{Key, MAX_TEXT_LEN, ToValue, Value, max_text_len, set_max_text_le
 ///
 /// # let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
 /// let (_, c) = tracekit::testing::capture(|| rt.block_on(fetch_boxed(7)));
+/// # if !tracekit::TRACE_ALL { return; } // tracing compiled out: nothing to show
 /// assert_eq!(c.tree(), "fetch_boxed\n  fetch\n");
 /// ```
 ///
@@ -195,6 +198,7 @@ pub use value::{Key, MAX_TEXT_LEN, ToValue, Value, max_text_len, set_max_text_le
 /// ## `name = "..."`
 /// The span name, instead of the function's name.
 /// ```
+/// # if !tracekit::TRACE_ALL { return; } // tracing compiled out: nothing to show
 /// #[tracekit::trace_fn(name = "orders.place")]
 /// fn place() {}
 /// # let (_, c) = tracekit::testing::capture(place);
@@ -204,6 +208,7 @@ pub use value::{Key, MAX_TEXT_LEN, ToValue, Value, max_text_len, set_max_text_le
 /// ## `skip(a, b)`, `skip_all`
 /// Leaves those arguments out (all of them with `skip_all`).
 /// ```
+/// # if !tracekit::TRACE_ALL { return; } // tracing compiled out: nothing to show
 /// #[tracekit::trace_fn(skip(conn))]
 /// fn query(conn: &mut Vec<u8>, sql: &str) { conn.clear(); }
 /// # let (_, c) = tracekit::testing::capture(|| query(&mut vec![1], "SELECT 1"));
@@ -218,6 +223,7 @@ pub use value::{Key, MAX_TEXT_LEN, ToValue, Value, max_text_len, set_max_text_le
 /// expression is not evaluated. For a type that must never be recorded by
 /// any function, use [`Secret`].
 /// ```
+/// # if !tracekit::TRACE_ALL { return; } // tracing compiled out: nothing to show
 /// #[tracekit::trace_fn(ret, skip(token), fields(auth.token = token), redact(password, auth.token, return))]
 /// fn login(user: &str, password: &str, token: &str) -> String {
 ///     format!("session-of-{user}")
@@ -239,6 +245,7 @@ pub use value::{Key, MAX_TEXT_LEN, ToValue, Value, max_text_len, set_max_text_le
 /// text. A value that implements neither `ToValue` nor `Debug` is a compile
 /// error at the value. Values are borrowed, never moved.
 /// ```
+/// # if !tracekit::TRACE_ALL { return; } // tracing compiled out: nothing to show
 /// struct Request { method: &'static str, path: String }
 ///
 /// #[tracekit::trace_fn(skip(req), fields(http.request.method = req.method, url.path = %req.path, db.system = "postgres"))]
@@ -261,6 +268,7 @@ pub use value::{Key, MAX_TEXT_LEN, ToValue, Value, max_text_len, set_max_text_le
 /// fn port(s: &str) -> Result<u16, std::num::ParseIntError> { s.parse() }
 ///
 /// let (_, c) = tracekit::testing::capture(|| port("8080"));
+/// # if !tracekit::TRACE_ALL { return; } // tracing compiled out: nothing to show
 /// assert_eq!(c.span("port").tag("return"), Some(&tracekit::Value::U64(8080)));
 /// ```
 ///
@@ -272,12 +280,14 @@ pub use value::{Key, MAX_TEXT_LEN, ToValue, Value, max_text_len, set_max_text_le
 /// fn cached(key: &str) -> Result<u32, String> { Err("miss".into()) }
 ///
 /// let (_, c) = tracekit::testing::capture(|| cached("k"));
+/// # if !tracekit::TRACE_ALL { return; } // tracing compiled out: nothing to show
 /// assert!(!c.span("cached").is_error());
 /// ```
 ///
 /// ## `kind = "server" | "client" | "producer" | "consumer" | "internal"`
 /// The [`SpanKind`]; `internal` by default.
 /// ```
+/// # if !tracekit::TRACE_ALL { return; } // tracing compiled out: nothing to show
 /// #[tracekit::trace_fn(kind = "client")]
 /// fn call_backend() {}
 /// # let (_, c) = tracekit::testing::capture(call_backend);
@@ -289,6 +299,7 @@ pub use value::{Key, MAX_TEXT_LEN, ToValue, Value, max_text_len, set_max_text_le
 /// through a re-export (a company-wide telemetry crate); `crate = "path"`
 /// works too.
 /// ```
+/// # if !tracekit::TRACE_ALL { return; } // tracing compiled out: nothing to show
 /// mod telemetry { pub use tracekit as tk; }
 ///
 /// #[tracekit::trace_fn(crate = telemetry::tk)]
@@ -314,6 +325,7 @@ pub use tracekit_macros::trace_fn;
 ///     fn len(&self) -> usize { 0 }
 /// }
 /// let (_, c) = tracekit::testing::capture(|| { Cache.get("k"); Cache.len(); });
+/// # if !tracekit::TRACE_ALL { return; } // tracing compiled out: nothing to show
 /// assert_eq!(c.tree(), "Cache::get\n");
 /// ```
 ///
@@ -327,6 +339,7 @@ pub use tracekit_macros::trace_fn;
 /// field of one of them.
 ///
 /// ```
+/// # if !tracekit::TRACE_ALL { return; } // tracing compiled out: nothing to show
 /// struct Accounts { region: &'static str }
 ///
 /// #[tracekit::trace_impl(redact(password), fields(region = self.region), kind = "server")]
@@ -353,6 +366,7 @@ pub use tracekit_macros::trace_fn;
 /// `async-trait` made. Both give one span per call covering the whole future.
 ///
 /// ```
+/// # if !tracekit::TRACE_ALL { return; } // tracing compiled out: nothing to show
 /// #[async_trait::async_trait]
 /// trait Mailer { async fn send(&self, to: &str) -> Result<(), String>; }
 ///
@@ -369,5 +383,20 @@ pub use tracekit_macros::trace_fn;
 /// ```
 pub use tracekit_macros::trace_impl;
 
-/// Whether tracing is compiled in (the `trace-all` feature).
-pub(crate) const ENABLED: bool = cfg!(feature = "trace-all");
+/// Whether tracing is compiled in: the `trace-all` feature, on by default.
+/// With it off every attribute expands to the untouched item and nothing is
+/// recorded, so a test that asserts recorded spans checks this first (or
+/// asserts that nothing was recorded).
+///
+/// ```
+/// let ((), c) = tracekit::testing::capture(|| drop(tracekit::Span::start("a")));
+/// if tracekit::TRACE_ALL {
+///     assert_eq!(c.tree(), "a\n");
+/// } else {
+///     assert!(c.spans().is_empty());
+/// }
+/// ```
+pub const TRACE_ALL: bool = cfg!(feature = "trace-all");
+
+/// The crate's own name for [`TRACE_ALL`].
+pub(crate) const ENABLED: bool = TRACE_ALL;

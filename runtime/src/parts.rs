@@ -91,6 +91,7 @@ impl Status {
 /// A timestamped log entry on a span, with key/value fields.
 ///
 /// ```
+/// # if !tracekit::TRACE_ALL { return; } // tracing compiled out: nothing to show
 /// let ((), captured) = tracekit::testing::capture(|| {
 ///     let span = tracekit::start_active_span("lookup");
 ///     span.add_event("cache-miss", [("key", "user:42")]);
@@ -128,6 +129,7 @@ impl fmt::Debug for Event {
 /// [`Event`] with [`with_field`](Event::with_field).
 ///
 /// ```
+/// # if !tracekit::TRACE_ALL { return; } // tracing compiled out: nothing to show
 /// use tracekit::Value;
 /// let user_id = 42u64;
 /// let ((), c) = tracekit::testing::capture(|| {
@@ -189,6 +191,7 @@ impl<K: Into<Key> + Clone, V: Into<Value> + Clone> Fields for &[(K, V)] {
 ///         span.add_event("tick", [("i", i)]);
 ///     }
 /// });
+/// # if !tracekit::TRACE_ALL { return; } // tracing compiled out: nothing to show
 /// assert_eq!(c.span("loop").events().len(), tracekit::EVENT_LIMIT);
 /// assert_eq!(c.span("loop").dropped_events(), 200 - tracekit::EVENT_LIMIT as u32);
 /// ```
@@ -198,6 +201,7 @@ pub const EVENT_LIMIT: usize = 128;
 /// dropped (OpenTelemetry's default `OTEL_SPAN_LINK_COUNT_LIMIT`).
 ///
 /// ```
+/// # if !tracekit::TRACE_ALL { return; } // tracing compiled out: nothing to show
 /// let ((), c) = tracekit::testing::capture(|| {
 ///     let other = tracekit::Span::start("other");
 ///     let cx = other.context().unwrap();
@@ -220,6 +224,7 @@ pub const LINK_LIMIT: usize = 128;
 /// nor are the tags tracekit sets itself (`error`, the return value).
 ///
 /// ```
+/// # if !tracekit::TRACE_ALL { return; } // tracing compiled out: nothing to show
 /// let ((), c) = tracekit::testing::capture(|| {
 ///     let mut span = tracekit::Span::start("loop");
 ///     for i in 0..200 {
@@ -283,6 +288,7 @@ impl Event {
     ///
     /// ```
     /// # let ((), c) = tracekit::testing::capture(|| tracekit::start_active_span("s").add_event("e", ()));
+    /// # if !tracekit::TRACE_ALL { return; } // tracing compiled out: nothing to show
     /// assert_eq!(c.span("s").events()[0].name(), "e");
     /// ```
     pub fn name(&self) -> &str {
@@ -292,6 +298,7 @@ impl Event {
     /// When it happened.
     ///
     /// ```
+    /// # if !tracekit::TRACE_ALL { return; } // tracing compiled out: nothing to show
     /// # let ((), c) = tracekit::testing::capture(|| tracekit::start_active_span("s").add_event("e", ()));
     /// let e = &c.span("s").events()[0];
     /// assert!(e.time() >= c.span("s").start());
@@ -304,6 +311,7 @@ impl Event {
     ///
     /// ```
     /// # let ((), c) = tracekit::testing::capture(|| tracekit::start_active_span("s").add_event("e", [("k", 1)]));
+    /// # if !tracekit::TRACE_ALL { return; } // tracing compiled out: nothing to show
     /// assert_eq!(c.span("s").events()[0].fields().len(), 1);
     /// ```
     pub fn fields(&self) -> &[(Key, Value)] {
@@ -314,6 +322,7 @@ impl Event {
     ///
     /// ```
     /// # let ((), c) = tracekit::testing::capture(|| tracekit::start_active_span("s").add_event("e", [("k", 1)]));
+    /// # if !tracekit::TRACE_ALL { return; } // tracing compiled out: nothing to show
     /// assert_eq!(c.span("s").events()[0].field("k"), Some(&tracekit::Value::I64(1)));
     /// ```
     pub fn field(&self, key: &str) -> Option<&Value> {
@@ -324,6 +333,7 @@ impl Event {
 /// A `follows_from` reference from one span to another (an OpenTelemetry link).
 ///
 /// ```
+/// # if !tracekit::TRACE_ALL { return; } // tracing compiled out: nothing to show
 /// let ((), c) = tracekit::testing::capture(|| {
 ///     let first = tracekit::Span::start("enqueue");
 ///     let cx = first.context().unwrap();
@@ -343,6 +353,7 @@ impl Link {
     /// The trace of the referenced span.
     ///
     /// ```
+    /// # if !tracekit::TRACE_ALL { return; } // tracing compiled out: nothing to show
     /// # let ((), c) = tracekit::testing::capture(|| {
     /// #     let a = tracekit::Span::start("a"); let cx = a.context().unwrap(); drop(a);
     /// #     let _b = tracekit::Span::builder("b").follows_from(&cx).start(); });
@@ -355,6 +366,7 @@ impl Link {
     /// The referenced span.
     ///
     /// ```
+    /// # if !tracekit::TRACE_ALL { return; } // tracing compiled out: nothing to show
     /// # let ((), c) = tracekit::testing::capture(|| {
     /// #     let a = tracekit::Span::start("a"); let cx = a.context().unwrap(); drop(a);
     /// #     let _b = tracekit::Span::builder("b").follows_from(&cx).start(); });

@@ -160,6 +160,7 @@ impl SpanBatch {
     /// let guard = tracekit::set_reporter(count.clone());
     /// drop(tracekit::Span::start("a"));
     /// drop(guard);
+    /// # if !tracekit::TRACE_ALL { return; } // tracing compiled out: nothing to show
     /// assert_eq!(*count.0.lock().unwrap(), 1);
     /// ```
     pub fn len(&self) -> usize {
@@ -269,6 +270,7 @@ impl SpanBatch {
     /// let guard = tracekit::set_reporter(keep.clone());
     /// drop(tracekit::Span::start("a"));
     /// drop(guard);
+    /// # if !tracekit::TRACE_ALL { return; } // tracing compiled out: nothing to show
     /// assert_eq!(keep.0.lock().unwrap()[0].name(), "a");
     /// ```
     pub fn to_vec(&self) -> Vec<SpanRecord> {
@@ -284,6 +286,7 @@ impl SpanBatch {
 /// ```
 /// let ((), c) = tracekit::testing::capture(|| drop(tracekit::Span::start("a")));
 /// let batch = tracekit::SpanBatch::from(c.spans().to_vec());
+/// # if !tracekit::TRACE_ALL { return; } // tracing compiled out: nothing to show
 /// assert_eq!(batch.len(), 1);
 /// ```
 impl From<Vec<SpanRecord>> for SpanBatch {
@@ -304,6 +307,7 @@ impl fmt::Debug for SpanBatch {
 /// on the span inside its [`SpanBatch`]: cloning costs a reference count.
 ///
 /// ```
+/// # if !tracekit::TRACE_ALL { return; } // tracing compiled out: nothing to show
 /// let ((), captured) = tracekit::testing::capture(|| {
 ///     let span = tracekit::start_active_span("checkout");
 ///     span.set_tag("cart.items", 3);
@@ -325,6 +329,7 @@ impl SpanRecord {
     /// once (for exporters reading every field of many spans).
     ///
     /// ```
+    /// # if !tracekit::TRACE_ALL { return; } // tracing compiled out: nothing to show
     /// # let ((), c) = tracekit::testing::capture(|| drop(tracekit::Span::start("a")));
     /// let view = c.span("a").view();
     /// assert_eq!(view.name(), "a");
@@ -349,6 +354,7 @@ impl SpanRecord {
     ///
     /// ```
     /// # let ((), c) = tracekit::testing::capture(|| drop(tracekit::Span::start("a")));
+    /// # if !tracekit::TRACE_ALL { return; } // tracing compiled out: nothing to show
     /// assert_eq!(c.spans()[0].name(), "a");
     /// ```
     #[inline]
@@ -360,6 +366,7 @@ impl SpanRecord {
     ///
     /// ```
     /// # let ((), c) = tracekit::testing::capture(|| { let _a = tracekit::start_active_span("a"); drop(tracekit::Span::start("b")); });
+    /// # if !tracekit::TRACE_ALL { return; } // tracing compiled out: nothing to show
     /// assert_eq!(c.span("a").trace_id(), c.span("b").trace_id());
     /// ```
     #[inline]
@@ -371,6 +378,7 @@ impl SpanRecord {
     ///
     /// ```
     /// # let ((), c) = tracekit::testing::capture(|| { let _a = tracekit::start_active_span("a"); drop(tracekit::Span::start("b")); });
+    /// # if !tracekit::TRACE_ALL { return; } // tracing compiled out: nothing to show
     /// assert_ne!(c.span("a").span_id(), c.span("b").span_id());
     /// ```
     #[inline]
@@ -382,6 +390,7 @@ impl SpanRecord {
     ///
     /// ```
     /// # let ((), c) = tracekit::testing::capture(|| { let _a = tracekit::start_active_span("a"); drop(tracekit::Span::start("b")); });
+    /// # if !tracekit::TRACE_ALL { return; } // tracing compiled out: nothing to show
     /// assert_eq!(c.span("b").parent_id(), Some(c.span("a").span_id()));
     /// ```
     #[inline]
@@ -393,6 +402,7 @@ impl SpanRecord {
     ///
     /// ```
     /// # let ((), c) = tracekit::testing::capture(|| drop(tracekit::Span::start("a")));
+    /// # if !tracekit::TRACE_ALL { return; } // tracing compiled out: nothing to show
     /// assert!(!c.span("a").has_remote_parent());
     /// ```
     #[inline]
@@ -404,6 +414,7 @@ impl SpanRecord {
     ///
     /// ```
     /// # let ((), c) = tracekit::testing::capture(|| drop(tracekit::Span::start("a")));
+    /// # if !tracekit::TRACE_ALL { return; } // tracing compiled out: nothing to show
     /// assert!(c.span("a").is_sampled());
     /// ```
     #[inline]
@@ -415,6 +426,7 @@ impl SpanRecord {
     ///
     /// ```
     /// # let ((), c) = tracekit::testing::capture(|| drop(tracekit::Span::start("a")));
+    /// # if !tracekit::TRACE_ALL { return; } // tracing compiled out: nothing to show
     /// assert_eq!(c.span("a").kind(), tracekit::SpanKind::Internal);
     /// ```
     #[inline]
@@ -426,6 +438,7 @@ impl SpanRecord {
     ///
     /// ```
     /// # let ((), c) = tracekit::testing::capture(|| drop(tracekit::Span::start("a")));
+    /// # if !tracekit::TRACE_ALL { return; } // tracing compiled out: nothing to show
     /// assert!(c.span("a").start() <= std::time::SystemTime::now());
     /// ```
     #[inline]
@@ -437,6 +450,7 @@ impl SpanRecord {
     ///
     /// ```
     /// # let ((), c) = tracekit::testing::capture(|| drop(tracekit::Span::start("a")));
+    /// # if !tracekit::TRACE_ALL { return; } // tracing compiled out: nothing to show
     /// assert!(c.span("a").end() >= c.span("a").start());
     /// ```
     #[inline]
@@ -448,6 +462,7 @@ impl SpanRecord {
     /// and most wire formats carry; cheaper than [`start`](Self::start)).
     ///
     /// ```
+    /// # if !tracekit::TRACE_ALL { return; } // tracing compiled out: nothing to show
     /// # let ((), c) = tracekit::testing::capture(|| drop(tracekit::Span::start("a")));
     /// let s = c.span("a");
     /// assert!(s.start_unix_nanos() <= s.end_unix_nanos());
@@ -460,6 +475,7 @@ impl SpanRecord {
     /// When the span finished, in nanoseconds since the Unix epoch.
     ///
     /// ```
+    /// # if !tracekit::TRACE_ALL { return; } // tracing compiled out: nothing to show
     /// # let ((), c) = tracekit::testing::capture(|| drop(tracekit::Span::start("a")));
     /// let s = c.span("a");
     /// assert_eq!(s.end_unix_nanos() as u128, s.end().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos());
@@ -473,6 +489,7 @@ impl SpanRecord {
     ///
     /// ```
     /// # let ((), c) = tracekit::testing::capture(|| drop(tracekit::Span::start("a")));
+    /// # if !tracekit::TRACE_ALL { return; } // tracing compiled out: nothing to show
     /// assert!(c.span("a").duration() < std::time::Duration::from_secs(5));
     /// ```
     #[inline]
@@ -485,6 +502,7 @@ impl SpanRecord {
     ///
     /// ```
     /// # let ((), c) = tracekit::testing::capture(|| tracekit::start_active_span("a").set_tag("k", true));
+    /// # if !tracekit::TRACE_ALL { return; } // tracing compiled out: nothing to show
     /// assert_eq!(c.span("a").tag("k"), Some(&tracekit::Value::Bool(true)));
     /// assert_eq!(c.span("a").tag("nope"), None);
     /// ```
@@ -501,6 +519,7 @@ impl SpanRecord {
     /// #     let _root = tracekit::start_active_span("root");
     /// #     tracekit::start_active_span("a").set_tag("k", 1);
     /// # });
+    /// # if !tracekit::TRACE_ALL { return; } // tracing compiled out: nothing to show
     /// assert_eq!(c.span("a").tags().count(), 1);
     /// // A new trace's first span says which sampler recorded it:
     /// assert_eq!(c.span("root").tag("sampler.type").unwrap().to_string(), "const");
@@ -514,6 +533,7 @@ impl SpanRecord {
     ///
     /// ```
     /// # let ((), c) = tracekit::testing::capture(|| drop(tracekit::Span::start("a")));
+    /// # if !tracekit::TRACE_ALL { return; } // tracing compiled out: nothing to show
     /// assert!(c.span("a").events().is_empty());
     /// ```
     #[inline]
@@ -526,6 +546,7 @@ impl SpanRecord {
     ///
     /// ```
     /// # let ((), c) = tracekit::testing::capture(|| drop(tracekit::Span::start("a")));
+    /// # if !tracekit::TRACE_ALL { return; } // tracing compiled out: nothing to show
     /// assert_eq!(c.span("a").dropped_events(), 0);
     /// ```
     #[inline]
@@ -538,6 +559,7 @@ impl SpanRecord {
     ///
     /// ```
     /// # let ((), c) = tracekit::testing::capture(|| drop(tracekit::Span::start("a")));
+    /// # if !tracekit::TRACE_ALL { return; } // tracing compiled out: nothing to show
     /// assert_eq!(c.span("a").dropped_links(), 0);
     /// ```
     #[inline]
@@ -550,6 +572,7 @@ impl SpanRecord {
     ///
     /// ```
     /// # let ((), c) = tracekit::testing::capture(|| drop(tracekit::Span::start("a")));
+    /// # if !tracekit::TRACE_ALL { return; } // tracing compiled out: nothing to show
     /// assert_eq!(c.span("a").dropped_tags(), 0);
     /// ```
     #[inline]
@@ -561,6 +584,7 @@ impl SpanRecord {
     ///
     /// ```
     /// # let ((), c) = tracekit::testing::capture(|| drop(tracekit::Span::start("a")));
+    /// # if !tracekit::TRACE_ALL { return; } // tracing compiled out: nothing to show
     /// assert!(c.span("a").links().is_empty());
     /// ```
     #[inline]
@@ -572,6 +596,7 @@ impl SpanRecord {
     ///
     /// ```
     /// # let ((), c) = tracekit::testing::capture(|| drop(tracekit::Span::start("a")));
+    /// # if !tracekit::TRACE_ALL { return; } // tracing compiled out: nothing to show
     /// assert_eq!(c.span("a").status(), &tracekit::Status::Unset);
     /// ```
     #[inline]
@@ -584,6 +609,7 @@ impl SpanRecord {
     /// ```
     /// # let ((), c) = tracekit::testing::capture(|| {
     /// #     tracekit::start_active_span("a").record_error(&std::fmt::Error); });
+    /// # if !tracekit::TRACE_ALL { return; } // tracing compiled out: nothing to show
     /// assert!(c.span("a").is_error());
     /// ```
     #[inline]
@@ -597,6 +623,7 @@ impl SpanRecord {
     /// # let ((), c) = tracekit::testing::capture(|| {
     /// #     let a = tracekit::start_active_span("a"); a.set_baggage_item("user", "7");
     /// #     drop(tracekit::Span::start("b")); });
+    /// # if !tracekit::TRACE_ALL { return; } // tracing compiled out: nothing to show
     /// assert_eq!(c.span("b").baggage_item("user"), Some("7"));
     /// ```
     #[inline]
@@ -608,6 +635,7 @@ impl SpanRecord {
     ///
     /// ```
     /// # let ((), c) = tracekit::testing::capture(|| drop(tracekit::Span::start("a")));
+    /// # if !tracekit::TRACE_ALL { return; } // tracing compiled out: nothing to show
     /// assert_eq!(c.span("a").baggage().count(), 0);
     /// ```
     #[inline]
@@ -619,6 +647,7 @@ impl SpanRecord {
     ///
     /// ```
     /// # let ((), c) = tracekit::testing::capture(|| drop(tracekit::Span::start("a")));
+    /// # if !tracekit::TRACE_ALL { return; } // tracing compiled out: nothing to show
     /// assert_eq!(c.span("a").trace_state(), None);
     /// ```
     #[inline]
@@ -630,6 +659,7 @@ impl SpanRecord {
     ///
     /// ```
     /// # let ((), c) = tracekit::testing::capture(|| drop(tracekit::Span::start("a")));
+    /// # if !tracekit::TRACE_ALL { return; } // tracing compiled out: nothing to show
     /// assert!(c.span("a").trace_point().is_none());
     /// ```
     #[inline]

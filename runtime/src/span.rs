@@ -82,6 +82,7 @@ fn forced(tags: &[(Key, Value)]) -> Option<bool> {
 ///     let _request = tracekit::start_active_span("request");
 ///     let _query = tracekit::start_active_span("query");
 /// });
+/// # if !tracekit::TRACE_ALL { return; } // tracing compiled out: nothing to show
 /// assert_eq!(c.tree(), "request\n  query\n");
 /// ```
 pub fn start_active_span(name: impl Into<Cow<'static, str>>) -> ActiveSpan {
@@ -92,6 +93,7 @@ pub fn start_active_span(name: impl Into<Cow<'static, str>>) -> ActiveSpan {
 /// start time.
 ///
 /// ```
+/// # if !tracekit::TRACE_ALL { return; } // tracing compiled out: nothing to show
 /// use std::time::{Duration, SystemTime};
 /// let t0 = SystemTime::now() - Duration::from_millis(30);
 /// let ((), c) = tracekit::testing::capture(|| {
@@ -121,6 +123,7 @@ impl SpanBuilder {
     /// Makes the span a child of `parent` instead of the current span.
     ///
     /// ```
+    /// # if !tracekit::TRACE_ALL { return; } // tracing compiled out: nothing to show
     /// let parent = tracekit::Span::start("parent");
     /// let cx = parent.context().unwrap();
     /// let child = tracekit::Span::builder("child").child_of(&cx).start();
@@ -136,6 +139,7 @@ impl SpanBuilder {
     /// ```
     /// let _outer = tracekit::start_active_span("outer");
     /// let span = tracekit::Span::builder("job").root().start();
+    /// # if !tracekit::TRACE_ALL { return; } // tracing compiled out: nothing to show
     /// assert_ne!(span.context().unwrap().trace_id(), _outer.context().unwrap().trace_id());
     /// ```
     pub fn root(mut self) -> Self {
@@ -153,6 +157,7 @@ impl SpanBuilder {
     /// Adds a `follows_from` reference to another span.
     ///
     /// ```
+    /// # if !tracekit::TRACE_ALL { return; } // tracing compiled out: nothing to show
     /// let a = tracekit::Span::start("a");
     /// let b = tracekit::Span::builder("b").follows_from(&a.context().unwrap()).start();
     /// # drop(b);
@@ -246,6 +251,7 @@ impl SpanBuilder {
     ///
     /// ```
     /// let span = tracekit::Span::builder("a").tag("k", 1).start_active();
+    /// # if !tracekit::TRACE_ALL { return; } // tracing compiled out: nothing to show
     /// assert!(tracekit::current_span().is_recording());
     /// drop(span);
     /// assert!(!tracekit::current_span().is_recording());
@@ -315,6 +321,7 @@ pub(crate) fn enter_local(meta: &'static Metadata) -> (Token, bool) {
 ///     }
 ///     span.add_event("flushed", ());
 /// });
+/// # if !tracekit::TRACE_ALL { return; } // tracing compiled out: nothing to show
 /// assert_eq!(c.tree(), "batch\n  item\n");
 /// ```
 pub struct Span {
@@ -326,6 +333,7 @@ impl Span {
     ///
     /// ```
     /// let span = tracekit::Span::start("work");
+    /// # if !tracekit::TRACE_ALL { return; } // tracing compiled out: nothing to show
     /// assert!(span.is_recording());
     /// ```
     pub fn start(name: impl Into<Cow<'static, str>>) -> Span {
@@ -369,6 +377,7 @@ impl Span {
     /// Whether this span records tags and will be reported.
     ///
     /// ```
+    /// # if !tracekit::TRACE_ALL { return; } // tracing compiled out: nothing to show
     /// assert!(tracekit::Span::start("a").is_recording());
     /// ```
     pub fn is_recording(&self) -> bool {
@@ -378,6 +387,7 @@ impl Span {
     /// The span's context, to start children elsewhere or to inject into a carrier.
     ///
     /// ```
+    /// # if !tracekit::TRACE_ALL { return; } // tracing compiled out: nothing to show
     /// let span = tracekit::Span::start("a");
     /// let cx = span.context().unwrap();
     /// assert_eq!(cx.trace_id().to_string().len(), 32);
@@ -460,6 +470,7 @@ impl Span {
     /// `exception.message` and each `source()` as `exception.source.1`, `.2`, ...
     ///
     /// ```
+    /// # if !tracekit::TRACE_ALL { return; } // tracing compiled out: nothing to show
     /// let ((), c) = tracekit::testing::capture(|| {
     ///     let mut span = tracekit::Span::start("read");
     ///     let err = std::io::Error::new(std::io::ErrorKind::NotFound, "no such file");
@@ -498,6 +509,7 @@ impl Span {
     /// Adds a `follows_from` reference after the start.
     ///
     /// ```
+    /// # if !tracekit::TRACE_ALL { return; } // tracing compiled out: nothing to show
     /// let a = tracekit::Span::start("a");
     /// let mut b = tracekit::Span::start("b");
     /// b.add_follows_from(&a.context().unwrap());
@@ -516,6 +528,7 @@ impl Span {
     /// ```
     /// let mut span = tracekit::Span::start("a");
     /// span.set_baggage_item("tenant", "acme");
+    /// # if !tracekit::TRACE_ALL { return; } // tracing compiled out: nothing to show
     /// assert_eq!(span.context().unwrap().baggage_item("tenant"), Some("acme"));
     /// ```
     pub fn set_baggage_item(&mut self, key: impl Into<String>, value: impl Into<String>) {
@@ -530,6 +543,7 @@ impl Span {
     /// (OpenTracing's `activate(span, finish_on_close=False)`); the span stays yours.
     ///
     /// ```
+    /// # if !tracekit::TRACE_ALL { return; } // tracing compiled out: nothing to show
     /// let mut span = tracekit::Span::start("a");
     /// {
     ///     let _g = span.enter();
@@ -572,6 +586,7 @@ impl Span {
     /// ```
     /// let span = tracekit::Span::start("a");
     /// let active = span.activate();
+    /// # if !tracekit::TRACE_ALL { return; } // tracing compiled out: nothing to show
     /// assert!(tracekit::current_span().is_recording());
     /// drop(active);
     /// ```
@@ -727,6 +742,7 @@ impl ActiveSpan {
     /// Whether the span records.
     ///
     /// ```
+    /// # if !tracekit::TRACE_ALL { return; } // tracing compiled out: nothing to show
     /// assert!(tracekit::start_active_span("a").is_recording());
     /// ```
     pub fn is_recording(&self) -> bool {
@@ -736,6 +752,7 @@ impl ActiveSpan {
     /// The span's context.
     ///
     /// ```
+    /// # if !tracekit::TRACE_ALL { return; } // tracing compiled out: nothing to show
     /// assert!(tracekit::start_active_span("a").context().is_some());
     /// ```
     pub fn context(&self) -> Option<SpanContext> {
@@ -829,6 +846,7 @@ impl ActiveSpan {
     /// ```
     /// let a = tracekit::start_active_span("a");
     /// a.set_baggage_item("k", "v");
+    /// # if !tracekit::TRACE_ALL { return; } // tracing compiled out: nothing to show
     /// assert_eq!(a.context().unwrap().baggage_item("k"), Some("v"));
     /// ```
     pub fn set_baggage_item(&self, key: impl Into<String>, value: impl Into<String>) {

@@ -16,6 +16,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 /// size; the span name, read on every call, has its own.
 ///
 /// ```
+/// # if !tracekit::TRACE_ALL { return; } // tracing compiled out: nothing to show
 /// #[tracekit::trace_fn]
 /// fn load_user(id: u64) -> u64 { id }
 ///
@@ -84,6 +85,7 @@ impl Metadata {
     /// switches set on it, and tracing as a whole agree).
     ///
     /// ```
+    /// # if !tracekit::TRACE_ALL { return; } // tracing compiled out: nothing to show
     /// #[tracekit::trace_fn]
     /// fn audited() {}
     /// let p = tracekit::trace_points().find(|p| p.name() == "audited").unwrap();
@@ -99,6 +101,7 @@ impl Metadata {
     /// nearest enabled ancestor.
     ///
     /// ```
+    /// # if !tracekit::TRACE_ALL { return; } // tracing compiled out: nothing to show
     /// #[tracekit::trace_fn]
     /// fn outer() { inner() }
     /// #[tracekit::trace_fn]
@@ -139,6 +142,7 @@ impl Metadata {
     ///
     /// ```
     /// # #[tracekit::trace_fn] fn f() {}
+    /// # if !tracekit::TRACE_ALL { return; } // tracing compiled out: nothing to show
     /// assert!(tracekit::trace_points().any(|p| p.name() == "f"));
     /// ```
     pub fn name(&self) -> &'static str {
@@ -149,6 +153,7 @@ impl Metadata {
     ///
     /// ```
     /// # #[tracekit::trace_fn] fn g() {}
+    /// # if !tracekit::TRACE_ALL { return; } // tracing compiled out: nothing to show
     /// assert!(tracekit::trace_points().any(|p| p.function() == "g"));
     /// ```
     pub fn function(&self) -> &'static str {
@@ -158,6 +163,7 @@ impl Metadata {
     /// The module path (`module_path!()`) of the function.
     ///
     /// ```
+    /// # if !tracekit::TRACE_ALL { return; } // tracing compiled out: nothing to show
     /// # #[tracekit::trace_fn] fn h() {}
     /// let p = tracekit::trace_points().find(|p| p.name() == "h").unwrap();
     /// assert!(!p.module_path().is_empty());
@@ -170,6 +176,7 @@ impl Metadata {
     ///
     /// ```
     /// # #[tracekit::trace_fn] fn i() {}
+    /// # if !tracekit::TRACE_ALL { return; } // tracing compiled out: nothing to show
     /// assert!(tracekit::trace_points().any(|p| p.name() == "i" && p.file().ends_with(".rs")));
     /// ```
     pub fn file(&self) -> &'static str {
@@ -180,6 +187,7 @@ impl Metadata {
     ///
     /// ```
     /// # #[tracekit::trace_fn] fn j() {}
+    /// # if !tracekit::TRACE_ALL { return; } // tracing compiled out: nothing to show
     /// assert!(tracekit::trace_points().any(|p| p.name() == "j" && p.line() > 0));
     /// ```
     pub fn line(&self) -> u32 {
@@ -189,6 +197,7 @@ impl Metadata {
     /// The names of the recorded arguments, in order.
     ///
     /// ```
+    /// # if !tracekit::TRACE_ALL { return; } // tracing compiled out: nothing to show
     /// # #[tracekit::trace_fn] fn k(a: u8, b: u8) {}
     /// let p = tracekit::trace_points().find(|p| p.name() == "k").unwrap();
     /// assert_eq!(p.args().collect::<Vec<_>>(), ["a", "b"]);
@@ -200,6 +209,7 @@ impl Metadata {
     /// The keys of the `fields(...)` tags, in order.
     ///
     /// ```
+    /// # if !tracekit::TRACE_ALL { return; } // tracing compiled out: nothing to show
     /// # #[tracekit::trace_fn(fields(db.system = "postgres"))] fn q() {}
     /// let p = tracekit::trace_points().find(|p| p.name() == "q").unwrap();
     /// assert_eq!(p.fields().collect::<Vec<_>>(), ["db.system"]);
@@ -211,6 +221,7 @@ impl Metadata {
     /// The kind of the spans (`kind = "..."`; internal by default).
     ///
     /// ```
+    /// # if !tracekit::TRACE_ALL { return; } // tracing compiled out: nothing to show
     /// # #[tracekit::trace_fn(kind = "server")] fn serve() {}
     /// let p = tracekit::trace_points().find(|p| p.name() == "serve").unwrap();
     /// assert_eq!(p.kind(), tracekit::SpanKind::Server);
@@ -278,6 +289,7 @@ inventory::collect!(TracePoint);
 /// #[tracekit::trace_fn]
 /// fn never_called() {}
 ///
+/// # if !tracekit::TRACE_ALL { return; } // tracing compiled out: nothing to show
 /// assert!(tracekit::trace_points().any(|p| p.name() == "never_called"));
 /// ```
 pub fn trace_points() -> impl Iterator<Item = &'static Metadata> {

@@ -17,6 +17,7 @@
 //!         });
 //!     })
 //! });
+//! # if !tracekit::TRACE_ALL { return; } // tracing compiled out: nothing to show
 //! assert_eq!(c.tree(), "request\n  pool.get\n    query\n");
 //! assert_eq!(c.span("pool.get").tag("size"), Some(&tracekit::Value::I64(8)));
 //! ```
