@@ -180,6 +180,10 @@ enum Attempt {
 
 impl Exporter for OtlpExporter {
     fn export(&mut self, batch: Vec<SpanRecord>, deadline: Instant) -> Result<(), ExportError> {
+        // An empty request would cost the backend a round trip for nothing.
+        if batch.is_empty() {
+            return Ok(());
+        }
         let (body, content_type) = self.body(&batch);
         let body = match self.compression {
             Compression::None => body,

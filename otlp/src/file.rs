@@ -49,6 +49,9 @@ impl FileExporter {
 
 impl Exporter for FileExporter {
     fn export(&mut self, batch: Vec<SpanRecord>, _deadline: Instant) -> Result<(), ExportError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
         let line = json::body(&self.resource, &self.limits, &batch);
         writeln!(self.out, "{line}")
             .and_then(|()| self.out.flush())

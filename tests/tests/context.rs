@@ -95,6 +95,7 @@ fn guards_dropped_out_of_order_do_not_corrupt_tags_or_parents() {
         drop(b);
     });
     if !ON {
+        assert!(c.spans().is_empty(), "nothing recorded");
         return;
     }
     let (a, b) = (c.span("a"), c.span("b"));
@@ -122,6 +123,7 @@ fn tags_at_start_and_later_events_and_explicit_times() {
         span.finish_at(t0 + Duration::from_secs(3));
     });
     if !ON {
+        assert!(c.spans().is_empty(), "nothing recorded");
         return;
     }
     let s = c.span("timed");
@@ -153,6 +155,7 @@ fn clock_times_are_wall_clock_times() {
     });
     let after = SystemTime::now();
     if !ON {
+        assert!(c.spans().is_empty(), "nothing recorded");
         return;
     }
     let s = c.span("sleepy");
@@ -182,6 +185,7 @@ fn baggage_is_inherited_by_every_descendant_and_across_threads() {
         drop(Span::start("sibling"));
     });
     if !ON {
+        assert!(c.spans().is_empty(), "nothing recorded");
         return;
     }
     let leaf = c.span("leaf");
@@ -211,6 +215,7 @@ fn a_context_re_entered_on_another_thread_joins_the_trace() {
         handles.into_iter().for_each(|h| h.join().unwrap());
     });
     if !ON {
+        assert!(c.spans().is_empty(), "nothing recorded");
         return;
     }
     let root = c.span("root");
@@ -241,6 +246,7 @@ fn a_remote_parent_and_follows_from_references() {
         }
     });
     if !ON {
+        assert!(c.spans().is_empty(), "nothing recorded");
         return;
     }
     let server = c.span("server");
@@ -297,6 +303,7 @@ fn record_error_with_the_source_chain() {
         span.record_error(&Wrapper(std::io::Error::other("permission denied")));
     });
     if !ON {
+        assert!(c.spans().is_empty(), "nothing recorded");
         return;
     }
     let s = c.span("load");

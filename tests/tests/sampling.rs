@@ -66,6 +66,7 @@ fn the_default_records_everything_and_says_so_on_the_root() {
     let _turn = serial();
     let (_, c) = capture(|| root_call(1));
     if !ON {
+        assert!(c.spans().is_empty(), "nothing recorded");
         return;
     }
     assert_eq!(c.tree(), "root_call\n  child_call\n");
@@ -120,6 +121,7 @@ fn a_rate_limited_sampler_records_at_most_the_rate() {
         }
     });
     if !ON {
+        assert!(c.spans().is_empty(), "nothing recorded");
         return;
     }
     let allowed = 20.0 + t0.elapsed().as_secs_f64() * 20.0 + 1.0;
@@ -211,6 +213,7 @@ fn an_unsampled_trace_carries_its_ids_flag_and_baggage_and_records_nothing() {
     assert!(c.spans().is_empty(), "{}", c.tree());
     assert_eq!(FORMATTED.load(Ordering::Relaxed), 0, "arguments formatted");
     if !ON {
+        assert!(c.spans().is_empty(), "nothing recorded");
         return;
     }
     let root_cx = root_cx.unwrap();

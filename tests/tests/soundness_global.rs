@@ -85,6 +85,7 @@ fn a_panic_hook_that_traces_sees_a_consistent_state() {
     assert!(caught.is_err());
     assert_eq!(hook_calls.load(Ordering::SeqCst), 1);
     if !ON {
+        assert!(memory.spans().is_empty(), "nothing recorded");
         return;
     }
     let spans = memory.spans();
