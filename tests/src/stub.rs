@@ -1,10 +1,13 @@
 //! A scripted HTTP/1.1 server on loopback standing in for an OTLP receiver:
 //! it records every request and answers from a script (status, headers,
-//! body, delay), then with 200 once the script is used up.
+//! body, delay, or a fault: a reset mid-body, a close without an answer, an
+//! answer trickled byte by byte), then with 200 once the script is used up.
+//! It can be stopped and started again on the same port.
 
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -42,6 +45,20 @@ pub struct Reply {
     pub body: Vec<u8>,
     /// How long to wait before answering.
     pub delay: Duration,
+    /// Misbehaviour instead of a plain answer.
+    pub fault: Option<Fault>,
+}
+
+/// Ways a backend fails a request.
+#[derive(Clone, Copy, Debug)]
+pub enum Fault {
+    /// Reads the head and part of the body, then drops the connection with
+    /// data unread, which the kernel answers with a reset (RST).
+    ResetMidBody,
+    /// Reads the whole request, then closes without a byte of answer.
+    CloseWithoutAnswer,
+    /// Answers one byte at a time, this long apart.
+    Trickle(Duration),
 }
 
 impl Reply {
@@ -52,6 +69,16 @@ impl Reply {
             headers: Vec::new(),
             body: Vec::new(),
             delay: Duration::ZERO,
+            fault: None,
+        }
+    }
+
+    /// A fault instead of an answer (the request is still recorded when it
+    /// was read whole).
+    pub fn fault(fault: Fault) -> Reply {
+        Reply {
+            fault: Some(fault),
+            ..Reply::status(200)
         }
     }
 
@@ -83,26 +110,51 @@ pub struct Stub {
     script: Arc<Mutex<VecDeque<Reply>>>,
     /// The answer once the script is used up.
     then: Arc<Mutex<Reply>>,
+    /// Set by `stop`: the listener and every connection close.
+    stopped: Arc<AtomicBool>,
 }
 
 impl Stub {
     /// Starts a stub answering with `script`, then 200.
     pub fn start(script: impl IntoIterator<Item = Reply>) -> Stub {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("a loopback port");
+        Stub::start_at("127.0.0.1:0".parse().expect("an address"), script)
+    }
+
+    /// Starts a stub on `addr` (a port a stopped stub used, to restart it).
+    pub fn start_at(addr: SocketAddr, script: impl IntoIterator<Item = Reply>) -> Stub {
+        let listener = TcpListener::bind(addr).expect("a loopback port");
+        listener.set_nonblocking(true).expect("non-blocking accept");
         let stub = Stub {
             addr: listener.local_addr().expect("bound"),
             received: Arc::default(),
             script: Arc::new(Mutex::new(script.into_iter().collect())),
             then: Arc::new(Mutex::new(Reply::status(200))),
+            stopped: Arc::default(),
         };
         let s = stub.clone();
         std::thread::spawn(move || {
-            for conn in listener.incoming().flatten() {
-                let s = s.clone();
-                std::thread::spawn(move || s.serve(conn));
+            // Polled, so that `stop` closes the port promptly.
+            while !s.stopped.load(Ordering::SeqCst) {
+                match listener.accept() {
+                    Ok((conn, _)) => {
+                        let _ = conn.set_nonblocking(false);
+                        let _ = conn.set_read_timeout(Some(Duration::from_millis(50)));
+                        let s = s.clone();
+                        std::thread::spawn(move || s.serve(conn));
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(2)),
+                }
             }
         });
         stub
+    }
+
+    /// Stops the stub as a killed backend would: the port closes, open
+    /// connections are dropped, requests under way get no answer.
+    pub fn stop(&self) {
+        self.stopped.store(true, Ordering::SeqCst);
+        // The accept loop notices within a few milliseconds.
+        std::thread::sleep(Duration::from_millis(100));
     }
 
     /// The base URL, `http://127.0.0.1:<port>`.
@@ -115,12 +167,40 @@ impl Stub {
         *self.then.lock().unwrap_or_else(|p| p.into_inner()) = reply;
     }
 
+    /// How many scripted answers (faults included) are still to be used.
+    pub fn script_left(&self) -> usize {
+        self.script.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
     /// Every request so far.
     pub fn received(&self) -> Vec<Received> {
         self.received
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
+    }
+
+    /// Reads a line, waiting through read timeouts (they are there so a
+    /// stopped stub lets go of idle connections); `None` at the end, on an
+    /// error, or once stopped.
+    fn line(&self, reader: &mut BufReader<TcpStream>) -> Option<String> {
+        let mut line = String::new();
+        loop {
+            if self.stopped.load(Ordering::SeqCst) {
+                return None;
+            }
+            match reader.read_line(&mut line) {
+                Ok(0) => return None,
+                Ok(_) if line.ends_with('\n') => return Some(line),
+                Ok(_) => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) => {}
+                Err(_) => return None,
+            }
+        }
     }
 
     fn serve(&self, conn: TcpStream) {
@@ -131,16 +211,14 @@ impl Stub {
         let mut conn = conn;
         // Keep-alive: requests one after another on the connection.
         loop {
-            let mut line = String::new();
-            if reader.read_line(&mut line).unwrap_or(0) == 0 {
+            let Some(line) = self.line(&mut reader) else {
                 return;
-            }
+            };
             let mut headers = Vec::new();
             loop {
-                let mut h = String::new();
-                if reader.read_line(&mut h).unwrap_or(0) == 0 {
+                let Some(h) = self.line(&mut reader) else {
                     return;
-                }
+                };
                 let h = h.trim_end();
                 if h.is_empty() {
                     break;
@@ -154,10 +232,28 @@ impl Stub {
                 .find(|(k, _)| k == "content-length")
                 .and_then(|(_, v)| v.parse().ok())
                 .unwrap_or(0);
+            let next = self
+                .script
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .front()
+                .and_then(|r| r.fault);
+            if let Some(Fault::ResetMidBody) = next {
+                self.script
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .pop_front();
+                let mut half = vec![0; len / 2];
+                let _ = reader.read_exact(&mut half);
+                // Dropped with the rest unread: the peer gets a reset.
+                return;
+            }
+            let _ = conn.set_read_timeout(Some(Duration::from_secs(10)));
             let mut body = vec![0; len];
             if reader.read_exact(&mut body).is_err() {
                 return;
             }
+            let _ = conn.set_read_timeout(Some(Duration::from_millis(50)));
             self.received
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
@@ -174,6 +270,9 @@ impl Stub {
                 .pop_front()
                 .unwrap_or_else(|| self.then.lock().unwrap_or_else(|p| p.into_inner()).clone());
             std::thread::sleep(reply.delay);
+            if self.stopped.load(Ordering::SeqCst) {
+                return;
+            }
             let mut head = format!(
                 "HTTP/1.1 {} Stub\r\nContent-Length: {}\r\n",
                 reply.status,
@@ -183,8 +282,25 @@ impl Stub {
                 head.push_str(&format!("{k}: {v}\r\n"));
             }
             head.push_str("\r\n");
-            if conn.write_all(head.as_bytes()).is_err() || conn.write_all(&reply.body).is_err() {
-                return;
+            match reply.fault {
+                Some(Fault::CloseWithoutAnswer) => return,
+                Some(Fault::Trickle(gap)) => {
+                    for b in head.as_bytes().iter().chain(&reply.body) {
+                        if self.stopped.load(Ordering::SeqCst)
+                            || conn.write_all(std::slice::from_ref(b)).is_err()
+                        {
+                            return;
+                        }
+                        std::thread::sleep(gap);
+                    }
+                }
+                _ => {
+                    if conn.write_all(head.as_bytes()).is_err()
+                        || conn.write_all(&reply.body).is_err()
+                    {
+                        return;
+                    }
+                }
             }
         }
     }

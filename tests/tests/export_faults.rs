@@ -1,0 +1,255 @@
+//! The OTLP exporter against a backend that misbehaves on loopback: resets
+//! mid-body, closes without an answer, trickles its answer byte by byte,
+//! hangs past the per-request timeout, or is killed and restarted. What must
+//! hold: the application never waits, every span is exported or counted as
+//! dropped, and export resumes once the backend is back.
+
+use prost::Message;
+use std::time::{Duration, Instant};
+use tracekit::{BatchConfig, Exporter, Reporter, Span, SpanBatch, SpanRecord};
+use tracekit_otlp::{OtlpConfig, OtlpExporter, Resource, proto};
+use tracekit_tests::stub::{Fault, Reply, Stub};
+
+const ON: bool = cfg!(feature = "trace-all");
+
+fn spans(n: usize) -> Vec<SpanRecord> {
+    let ((), c) = tracekit::testing::capture(|| {
+        for i in 0..n {
+            Span::start("work").set_tag("i", i);
+        }
+    });
+    c.spans().to_vec()
+}
+
+fn arrived(stub: &Stub) -> usize {
+    stub.received()
+        .iter()
+        .map(|r| {
+            let req = proto::ExportTraceServiceRequest::decode(&r.body[..]).expect("OTLP");
+            req.resource_spans
+                .iter()
+                .flat_map(|rs| &rs.scope_spans)
+                .map(|ss| ss.spans.len())
+                .sum::<usize>()
+        })
+        .sum()
+}
+
+fn config(stub: &Stub, request_timeout: Duration, export_timeout: Duration) -> OtlpConfig {
+    let mut c = OtlpConfig::new(&stub.url(), Resource::new("faults"));
+    c.timeout = request_timeout;
+    c.batch = BatchConfig {
+        max_queue_size: 2048,
+        max_export_batch_size: 50,
+        scheduled_delay: Duration::from_millis(20),
+        export_timeout,
+    };
+    c
+}
+
+/// With trace-all off nothing is recorded, so a faulty backend sees nothing.
+fn off_sends_nothing() {
+    let stub = Stub::start([Reply::fault(Fault::ResetMidBody)]);
+    let mut r = tracekit_otlp::reporter(config(
+        &stub,
+        Duration::from_millis(300),
+        Duration::from_secs(2),
+    ));
+    let batch = spans(100);
+    assert!(batch.is_empty());
+    r.report(SpanBatch::from(batch));
+    r.flush();
+    drop(r);
+    assert!(stub.received().is_empty());
+}
+
+#[test]
+fn each_request_is_cut_off_at_the_per_request_timeout_not_the_export_timeout() {
+    if !ON {
+        return off_sends_nothing();
+    }
+    // Every answer would come after 10 s.
+    let stub = Stub::start([]);
+    stub.reply_always(Reply::status(200).delay(Duration::from_secs(10)));
+    let per_request = Duration::from_millis(300);
+    let c = config(&stub, per_request, Duration::from_secs(30));
+    let started = Instant::now();
+    let err = OtlpExporter::new(&c)
+        .export(spans(3), started + Duration::from_millis(2_500))
+        .expect_err("no answer within the deadline");
+    let took = started.elapsed();
+    let got = stub.received();
+    // Had a request waited for the whole export deadline, there would be one.
+    assert!(got.len() >= 3, "{} requests in {took:?}: {err}", got.len());
+    // Each try ends at the per-request timeout, then waits a backoff of at
+    // most 5 s (the first ones 50–100 ms) before the next.
+    let gap = got[1].at - got[0].at;
+    assert!(
+        gap >= per_request,
+        "a request ended before its timeout: {gap:?}"
+    );
+    assert!(gap < per_request + Duration::from_millis(900), "{gap:?}");
+    // The error names the endpoint and why it stopped, and comes at the
+    // deadline, not after a 10 s answer.
+    let text = err.to_string();
+    assert!(
+        text.contains(&stub.url()) || text.contains("127.0.0.1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("timeout") || text.contains("timed out"),
+        "{text}"
+    );
+    assert!(took >= Duration::from_millis(2_000), "{took:?}");
+    assert!(took < Duration::from_secs(6), "{took:?}");
+}
+
+/// Runs a BatchReporter into `stub` with `faults` scripted first: 1,000
+/// spans reported in 20 batches. Returns (reported, exported, dropped).
+fn through(stub: &Stub) -> (u64, u64, u64) {
+    let mut r = tracekit_otlp::reporter(config(
+        stub,
+        Duration::from_millis(300),
+        Duration::from_secs(4),
+    ));
+    let stats = r.stats();
+    let mut reported = 0;
+    let started = Instant::now();
+    for _ in 0..20 {
+        let batch = spans(50);
+        reported += batch.len() as u64;
+        r.report(SpanBatch::from(batch));
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // The application never waits for the backend: a liveness bound far
+    // above the 100 ms of sleeps, far below one faulty export.
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    drop(r); // flush and shut down, bounded by the export timeout
+    let s = stats.snapshot();
+    assert_eq!(
+        s.spans_queued + s.spans_dropped_queue_full,
+        reported,
+        "{s:?}"
+    );
+    assert_eq!(
+        s.spans_exported + s.spans_dropped_export_failed,
+        s.spans_queued,
+        "every queued span exported or counted: {s:?}"
+    );
+    (
+        reported,
+        s.spans_exported,
+        s.spans_dropped_export_failed + s.spans_dropped_queue_full,
+    )
+}
+
+#[test]
+fn resets_mid_body_are_retried_and_nothing_is_lost() {
+    if !ON {
+        return off_sends_nothing();
+    }
+    let stub = Stub::start((0..3).map(|_| Reply::fault(Fault::ResetMidBody)));
+    let (reported, exported, dropped) = through(&stub);
+    assert_eq!(stub.script_left(), 0, "every fault was served");
+    assert_eq!(
+        (exported, dropped),
+        (reported, 0),
+        "retried after each reset"
+    );
+    assert_eq!(arrived(&stub) as u64, reported);
+}
+
+#[test]
+fn a_close_without_an_answer_is_retried_and_nothing_is_lost() {
+    if !ON {
+        return off_sends_nothing();
+    }
+    let stub = Stub::start((0..3).map(|_| Reply::fault(Fault::CloseWithoutAnswer)));
+    let (reported, exported, dropped) = through(&stub);
+    assert_eq!(stub.script_left(), 0, "every fault was served");
+    assert_eq!((exported, dropped), (reported, 0));
+    // The batches that got no answer were sent again: at least as many
+    // arrived as were reported.
+    assert!(arrived(&stub) as u64 >= reported);
+}
+
+#[test]
+fn an_answer_trickled_byte_by_byte_is_cut_off_and_retried() {
+    if !ON {
+        return off_sends_nothing();
+    }
+    // 40 bytes of head, one every 50 ms: 2 s, past the 300 ms per request.
+    let stub = Stub::start((0..2).map(|_| Reply::fault(Fault::Trickle(Duration::from_millis(50)))));
+    let (reported, exported, dropped) = through(&stub);
+    assert_eq!(stub.script_left(), 0, "every fault was served");
+    assert_eq!((exported, dropped), (reported, 0));
+}
+
+#[test]
+fn a_backend_killed_and_restarted_loses_only_what_is_counted_and_export_resumes() {
+    if !ON {
+        return off_sends_nothing();
+    }
+    let stub = Stub::start([]);
+    let addr = stub.addr;
+    let mut r = tracekit_otlp::reporter(config(
+        &stub,
+        Duration::from_millis(300),
+        Duration::from_millis(800),
+    ));
+    let stats = r.stats();
+    let mut reported = 0u64;
+    let mut report = |r: &mut tracekit::BatchReporter, n| {
+        let batch = spans(n);
+        reported += batch.len() as u64;
+        let started = Instant::now();
+        r.report(SpanBatch::from(batch));
+        assert!(
+            started.elapsed() < Duration::from_millis(500),
+            "report waited"
+        );
+    };
+    report(&mut r, 100);
+    r.flush();
+    assert_eq!(arrived(&stub), 100, "before the kill");
+
+    stub.stop();
+    for _ in 0..5 {
+        report(&mut r, 20);
+    }
+    r.flush(); // bounded by the export timeout: the backend is down
+    let down = stats.snapshot();
+    assert!(down.export_errors >= 1, "{down:?}");
+
+    let again = Stub::start_at(addr, []);
+    for _ in 0..5 {
+        report(&mut r, 20);
+    }
+    r.flush();
+    drop(r);
+    let s = stats.snapshot();
+    assert!(
+        arrived(&again) >= 100,
+        "export resumed: {} spans after the restart",
+        arrived(&again)
+    );
+    assert_eq!(
+        s.spans_queued + s.spans_dropped_queue_full,
+        reported,
+        "{s:?}"
+    );
+    assert_eq!(
+        s.spans_exported + s.spans_dropped_export_failed,
+        s.spans_queued,
+        "{s:?}"
+    );
+    assert_eq!(
+        s.spans_exported as usize,
+        arrived(&stub) + arrived(&again),
+        "what was counted exported is what arrived"
+    );
+}
