@@ -43,6 +43,37 @@ pub fn free_port() -> u16 {
 
 pub mod stub;
 
+/// An in-memory `Write` whose clones share one buffer: give a clone to a
+/// console reporter or a logger, read what it wrote from the original.
+#[derive(Clone, Default)]
+pub struct SharedBuffer(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl SharedBuffer {
+    /// Everything written so far, as text.
+    pub fn text(&self) -> String {
+        let bytes = self.0.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        String::from_utf8(bytes).expect("UTF-8 output")
+    }
+
+    /// The text, line by line.
+    pub fn lines(&self) -> Vec<String> {
+        self.text().lines().map(str::to_owned).collect()
+    }
+}
+
+impl std::io::Write for SharedBuffer {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// The README's Rust snippets, compiled (and run) as doc tests, so the
 /// first screen a user copies from stays true.
 #[doc = include_str!("../../README.md")]

@@ -3,9 +3,9 @@
 //! reaches the backend; argument text stops at `MAX_TEXT_LEN`.
 
 use prost::Message;
-use std::sync::{Arc, Mutex};
 use tracekit::{EVENT_LIMIT, LINK_LIMIT, Span, SpanContext, SpanId, TAG_LIMIT, TraceId};
 use tracekit_otlp::{OtlpConfig, Resource};
+use tracekit_tests::SharedBuffer;
 
 #[test]
 fn links_past_the_limit_are_counted_from_the_builder_and_after_start() {
@@ -158,22 +158,9 @@ fn tags_past_the_limit_are_counted_and_a_known_key_still_updates() {
     );
 }
 
-#[derive(Clone, Default)]
-struct Shared(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Shared {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[test]
 fn the_console_says_how_many_tags_and_events_were_dropped() {
-    let out = Shared::default();
+    let out = SharedBuffer::default();
     let guard = tracekit::set_reporter(tracekit::ConsoleReporter::to_writer(out.clone()));
     {
         let s = tracekit::start_active_span("chatty");
@@ -185,7 +172,7 @@ fn the_console_says_how_many_tags_and_events_were_dropped() {
         }
     }
     drop(guard);
-    let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+    let text = out.text();
     if !cfg!(feature = "trace-all") {
         assert!(text.is_empty(), "{text}");
         return;

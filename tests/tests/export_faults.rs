@@ -104,6 +104,21 @@ fn each_request_is_cut_off_at_the_per_request_timeout_not_the_export_timeout() {
     assert!(took < Duration::from_secs(6), "{took:?}");
 }
 
+/// Every span reported was queued or dropped at the queue, and every span
+/// queued was exported or dropped after failed exports: none vanished.
+fn assert_every_span_counted(s: &tracekit::ExportSnapshot, reported: u64) {
+    assert_eq!(
+        s.spans_queued + s.spans_dropped_queue_full,
+        reported,
+        "{s:?}"
+    );
+    assert_eq!(
+        s.spans_exported + s.spans_dropped_export_failed,
+        s.spans_queued,
+        "every queued span exported or counted: {s:?}"
+    );
+}
+
 /// Runs a BatchReporter into `stub` with `faults` scripted first: 1,000
 /// spans reported in 20 batches. Returns (reported, exported, dropped).
 fn through(stub: &Stub) -> (u64, u64, u64) {
@@ -130,16 +145,7 @@ fn through(stub: &Stub) -> (u64, u64, u64) {
     );
     drop(r); // flush and shut down, bounded by the export timeout
     let s = stats.snapshot();
-    assert_eq!(
-        s.spans_queued + s.spans_dropped_queue_full,
-        reported,
-        "{s:?}"
-    );
-    assert_eq!(
-        s.spans_exported + s.spans_dropped_export_failed,
-        s.spans_queued,
-        "every queued span exported or counted: {s:?}"
-    );
+    assert_every_span_counted(&s, reported);
     (
         reported,
         s.spans_exported,
@@ -237,16 +243,7 @@ fn a_backend_killed_and_restarted_loses_only_what_is_counted_and_export_resumes(
         "export resumed: {} spans after the restart",
         arrived(&again)
     );
-    assert_eq!(
-        s.spans_queued + s.spans_dropped_queue_full,
-        reported,
-        "{s:?}"
-    );
-    assert_eq!(
-        s.spans_exported + s.spans_dropped_export_failed,
-        s.spans_queued,
-        "{s:?}"
-    );
+    assert_every_span_counted(&s, reported);
     assert_eq!(
         s.spans_exported as usize,
         arrived(&stub) + arrived(&again),

@@ -1,25 +1,11 @@
 //! `tracekit-log` around a real third-party logger: `env_logger` with its
 //! own default format (which prints key-values) and with tracekit's format.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
-#[derive(Clone, Default)]
-struct Pipe(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Pipe {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
+use tracekit_tests::SharedBuffer;
 
 #[test]
 fn env_logger_prints_the_ids_in_its_own_format() {
-    let pipe = Pipe::default();
+    let pipe = SharedBuffer::default();
     let inner = env_logger::Builder::new()
         .filter_level(log::LevelFilter::Info)
         .target(env_logger::Target::Pipe(Box::new(pipe.clone())))
@@ -36,7 +22,7 @@ fn env_logger_prints_the_ids_in_its_own_format() {
     drop(span);
     log::logger().flush();
 
-    let out = String::from_utf8(pipe.0.lock().unwrap().clone()).unwrap();
+    let out = pipe.text();
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines.len(), 2, "{out}");
     assert!(lines[0].ends_with("outside"), "{out}");

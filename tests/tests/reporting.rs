@@ -4,25 +4,13 @@
 //! One test per binary concern: the stalled-reporter test below blocks the
 //! collector, so this file holds no capture-based tests.
 
-use std::io::Write;
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tracekit::{ConsoleReporter, Reporter, Span, SpanBatch, start_active_span, trace_fn};
+use tracekit_tests::SharedBuffer;
 
 const ON: bool = cfg!(feature = "trace-all");
-
-#[derive(Clone, Default)]
-struct Shared(Arc<Mutex<Vec<u8>>>);
-impl Write for Shared {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 #[trace_fn]
 fn lookup(key: &str) -> Result<u32, std::io::Error> {
@@ -197,7 +185,7 @@ fn a_reporter_that_flushes_from_inside_does_not_deadlock() {
 }
 
 fn console_prints_each_trace_as_a_tree() {
-    let out = Shared::default();
+    let out = SharedBuffer::default();
     let guard = tracekit::set_reporter(ConsoleReporter::to_writer(out.clone()));
     {
         let request = start_active_span("GET /users/:id");
@@ -207,7 +195,7 @@ fn console_prints_each_trace_as_a_tree() {
         tracekit::current_span().add_event("cache-miss", [("key", "users:7")]);
     }
     drop(guard); // flushes
-    let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+    let text = out.text();
     if !ON {
         assert!(text.is_empty(), "{text}");
         return;
@@ -237,7 +225,7 @@ fn console_prints_each_trace_as_a_tree() {
 }
 
 fn console_shows_what_joins_the_parts_of_a_trace_across_processes() {
-    let out = Shared::default();
+    let out = SharedBuffer::default();
     let guard = tracekit::set_reporter(
         ConsoleReporter::to_writer(out.clone()).with_service_name("backend"),
     );
@@ -250,7 +238,7 @@ fn console_shows_what_joins_the_parts_of_a_trace_across_processes() {
     };
     drop(tracekit::http::server_span("GET", "/stock", &headers));
     drop(guard);
-    let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+    let text = out.text();
     if !ON {
         assert!(text.is_empty(), "{text}");
         return;

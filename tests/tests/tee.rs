@@ -2,22 +2,8 @@
 //! tuple of reporters, hands every batch to each.
 #![cfg(feature = "trace-all")]
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
 use tracekit::{ConsoleReporter, InMemoryReporter, Tee};
-
-#[derive(Clone, Default)]
-struct Buffer(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Buffer {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
+use tracekit_tests::SharedBuffer;
 
 fn names(memory: &InMemoryReporter) -> Vec<String> {
     let mut n: Vec<String> = memory.spans().iter().map(|s| s.name().to_owned()).collect();
@@ -28,7 +14,7 @@ fn names(memory: &InMemoryReporter) -> Vec<String> {
 #[test]
 fn every_destination_gets_every_span() {
     let (a, b) = (InMemoryReporter::new(), InMemoryReporter::new());
-    let console = Buffer::default();
+    let console = SharedBuffer::default();
     {
         let _guard = tracekit::set_reporter(
             Tee::new()
@@ -41,7 +27,7 @@ fn every_destination_gets_every_span() {
     }
     assert_eq!(names(&a), ["db", "request"]);
     assert_eq!(names(&b), ["db", "request"]);
-    let printed = String::from_utf8(console.0.lock().unwrap().clone()).unwrap();
+    let printed = console.text();
     assert!(
         printed.contains("request") && printed.contains("db"),
         "{printed}"

@@ -3,10 +3,9 @@
 //! nested both ways; tracing-subscriber's fmt lines carry the ids.
 #![cfg(feature = "trace-all")]
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
 use tracekit::testing::capture;
 use tracekit::{SpanKind, Value, trace_fn};
+use tracekit_tests::SharedBuffer;
 use tracekit_tracing::{TracekitLayer, WithTraceIds};
 use tracing::subscriber::with_default;
 use tracing_subscriber::Layer;
@@ -203,34 +202,10 @@ fn instrumented_futures_carry_the_bridged_span_across_awaits() {
     assert_eq!(c.spans_named("fetch").len(), 3);
 }
 
-/// A shared buffer tracing-subscriber's fmt layer writes into.
-#[derive(Clone, Default)]
-struct Buffer(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Buffer {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Buffer {
-    fn lines(&self) -> Vec<String> {
-        String::from_utf8(self.0.lock().unwrap().clone())
-            .unwrap()
-            .lines()
-            .map(str::to_owned)
-            .collect()
-    }
-}
-
 #[test]
 fn fmt_lines_carry_the_ids_in_text_and_json() {
     use tracing_subscriber::fmt::format;
-    let (text, json) = (Buffer::default(), Buffer::default());
+    let (text, json) = (SharedBuffer::default(), SharedBuffer::default());
     let text_out = text.clone();
     let json_out = json.clone();
     let subscriber = tracing_subscriber::registry()
