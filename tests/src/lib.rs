@@ -43,6 +43,16 @@ pub fn free_port() -> u16 {
 
 pub mod stub;
 
+/// A command that runs the test `name` of the current test binary alone, in
+/// a child process of its own (its output shown, one thread), for scenarios
+/// that need a clean process: a global setting, a signal, a memory peak.
+/// The caller adds the environment that tells the child what to do.
+pub fn child_test(name: &str) -> std::process::Command {
+    let mut cmd = std::process::Command::new(std::env::current_exe().expect("the test binary"));
+    cmd.args([name, "--exact", "--nocapture", "--test-threads=1"]);
+    cmd
+}
+
 /// An in-memory `Write` whose clones share one buffer: give a clone to a
 /// console reporter or a logger, read what it wrote from the original.
 #[derive(Clone, Default)]

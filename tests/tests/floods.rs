@@ -4,7 +4,6 @@
 //! alone. `TRACEKIT_FLOOD_SPANS` sets the flood's size (CI: 1,000,000; the
 //! long form in RELIABILITY.md: 10,000,000 in release).
 
-use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -51,13 +50,7 @@ struct Outcome {
 }
 
 fn run_child(mode: &str) -> Outcome {
-    let out = Command::new(std::env::current_exe().expect("test binary"))
-        .args([
-            "child_program",
-            "--exact",
-            "--nocapture",
-            "--test-threads=1",
-        ])
+    let out = tracekit_tests::child_test("child_program")
         .env(CHILD, mode)
         .output()
         .expect("child");

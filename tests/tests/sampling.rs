@@ -732,14 +732,8 @@ fn the_environment_is_read_at_start() {
         } else {
             warning
         };
-        let mut cmd = std::process::Command::new(std::env::current_exe().unwrap());
-        cmd.args([
-            "--ignored",
-            "--exact",
-            "env_child",
-            "--nocapture",
-            "--test-threads=1",
-        ]);
+        let mut cmd = tracekit_tests::child_test("env_child");
+        cmd.arg("--ignored");
         for k in [
             "OTEL_SDK_DISABLED",
             "TRACEKIT_FILTER",

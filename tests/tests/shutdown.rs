@@ -63,13 +63,7 @@ fn run_child(mode: &str, signal: &str) -> (ExitStatus, String) {
         "tracekit-shutdown-{}-{mode}-{signal}.jsonl",
         std::process::id()
     ));
-    let mut child = Command::new(std::env::current_exe().expect("test binary"))
-        .args([
-            "child_program",
-            "--exact",
-            "--nocapture",
-            "--test-threads=1",
-        ])
+    let mut child = tracekit_tests::child_test("child_program")
         .env(CHILD, mode)
         .env(OUT, &out)
         .stdout(Stdio::piped())
