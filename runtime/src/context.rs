@@ -41,7 +41,7 @@ impl Context {
     /// assert!(tracekit::Context::current().span_context().is_some());
     /// ```
     pub fn current() -> Context {
-        if !crate::ENABLED {
+        if !crate::TRACE_ALL {
             return Context::default();
         }
         with_state(|s| match s.stack.len().checked_sub(1) {
@@ -70,7 +70,7 @@ impl Context {
     /// assert_eq!(tracekit::current_span().context().unwrap().span_id(), remote.span_id());
     /// ```
     pub fn from_span_context(span: SpanContext) -> Context {
-        let capture = if crate::ENABLED {
+        let capture = if crate::TRACE_ALL {
             with_state(|s| s.capture).unwrap_or(0)
         } else {
             0
@@ -130,7 +130,7 @@ impl Context {
     }
 
     fn attach_as(self, poll: bool, open: bool) -> ContextGuard {
-        if !crate::ENABLED {
+        if !crate::TRACE_ALL {
             return ContextGuard {
                 token: 0,
                 poll,
@@ -204,7 +204,7 @@ pub struct CurrentSpan {
 impl CurrentSpan {
     /// Runs `f` on the top frame when it records.
     fn with_top<R>(&self, f: impl FnOnce(&mut State, usize) -> R) -> Option<R> {
-        if !crate::ENABLED {
+        if !crate::TRACE_ALL {
             return None;
         }
         with_state(|s| {
@@ -230,7 +230,7 @@ impl CurrentSpan {
     /// assert_eq!(tracekit::current_span().context(), s.context());
     /// ```
     pub fn context(&self) -> Option<SpanContext> {
-        if !crate::ENABLED {
+        if !crate::TRACE_ALL {
             return None;
         }
         with_state(|s| {
@@ -344,7 +344,7 @@ impl CurrentSpan {
     /// ```
     pub fn set_baggage_item(&self, key: impl Into<String>, value: impl Into<String>) {
         let (key, value) = (key.into(), value.into());
-        if !crate::ENABLED {
+        if !crate::TRACE_ALL {
             return;
         }
         with_state(|s| {

@@ -397,6 +397,3 @@ pub use tracekit_macros::trace_impl;
 /// }
 /// ```
 pub const TRACE_ALL: bool = cfg!(feature = "trace-all");
-
-/// The crate's own name for [`TRACE_ALL`].
-pub(crate) const ENABLED: bool = TRACE_ALL;

@@ -28,7 +28,7 @@ use crate::report::Reporter;
 /// ```
 #[must_use = "the reporter is flushed and uninstalled when the guard drops"]
 pub fn set_reporter(reporter: impl Reporter) -> ReporterGuard {
-    if !crate::ENABLED {
+    if !crate::TRACE_ALL {
         return ReporterGuard { generation: 0 };
     }
     crate::panic::install_hook();
@@ -56,7 +56,7 @@ pub fn set_reporter(reporter: impl Reporter) -> ReporterGuard {
 /// tracekit::flush();
 /// ```
 pub fn flush() {
-    if crate::ENABLED {
+    if crate::TRACE_ALL {
         crate::local::flush_thread();
         collector::deliver();
     }

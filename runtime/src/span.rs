@@ -3,7 +3,7 @@
 //! `#[trace_fn]` fast path. A local span is recorded into the thread's batch
 //! (see `local`); an owned [`Span`] keeps its record until it finishes.
 
-use crate::ENABLED;
+use crate::TRACE_ALL;
 use crate::clock::Stamp;
 use crate::filter;
 use crate::local::{Lineage, State, Token, pop_borrowed, pop_local, with_state};
@@ -222,7 +222,7 @@ impl SpanBuilder {
     /// std::thread::spawn(move || drop(span)).join().unwrap();
     /// ```
     pub fn start(self) -> Span {
-        if !ENABLED {
+        if !TRACE_ALL {
             return Span::none();
         }
         let forced = forced(&self.tags);
@@ -257,7 +257,7 @@ impl SpanBuilder {
     /// assert!(!tracekit::current_span().is_recording());
     /// ```
     pub fn start_active(self) -> ActiveSpan {
-        if !ENABLED {
+        if !TRACE_ALL {
             return ActiveSpan::NONE;
         }
         let SpanBuilder {
