@@ -170,10 +170,11 @@ fn merge_repeats<T>(
     repeats.len()
 }
 
-/// After merging `removed` repeats of a full span: whether a new key fits.
-/// If not, the span is marked full so later new keys skip the merge.
+/// After merging `removed` repeats of a full span (none when it is already
+/// marked full): whether a new key fits. If not, the span is marked full so
+/// later new keys skip the merge.
 fn room_after_merge(raw: &mut RawSpan, removed: usize) -> bool {
-    if raw.tags_set == TAGS_FULL || removed == 0 {
+    if removed == 0 {
         raw.tags_set = TAGS_FULL;
         return false;
     }
