@@ -89,8 +89,9 @@ fn each_request_is_cut_off_at_the_per_request_timeout_not_the_export_timeout() {
         "a request ended before its timeout: {gap:?}"
     );
     assert!(gap < per_request + Duration::from_millis(900), "{gap:?}");
-    // The error names the endpoint and why it stopped, and comes at the
-    // deadline, not after a 10 s answer.
+    // The error names the endpoint and why it stopped, and comes by the
+    // deadline, not after a 10 s answer: at the deadline, or earlier when
+    // the next backoff would pass it (so the tries' own time is the floor).
     let text = err.to_string();
     assert!(
         text.contains(&stub.url()) || text.contains("127.0.0.1"),
@@ -100,8 +101,8 @@ fn each_request_is_cut_off_at_the_per_request_timeout_not_the_export_timeout() {
         text.contains("timeout") || text.contains("timed out"),
         "{text}"
     );
-    assert!(took >= Duration::from_millis(2_000), "{took:?}");
-    assert!(took < Duration::from_secs(6), "{took:?}");
+    assert!(took >= per_request * got.len() as u32, "{took:?}");
+    assert!(took < Duration::from_millis(3_500), "{took:?}");
 }
 
 /// Every span reported was queued or dropped at the queue, and every span
