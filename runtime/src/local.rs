@@ -32,6 +32,7 @@ use crate::value::{Key, Value};
 use crate::{SpanId, TraceId};
 use std::borrow::Cow;
 use std::cell::{Cell, UnsafeCell};
+use std::mem::ManuallyDrop;
 use std::sync::Arc;
 
 /// Names a frame for the guard that pops it. 64 bits so that it cannot wrap
@@ -50,21 +51,35 @@ pub(crate) enum Role {
     Attached,
 }
 
-/// An active span or context on this thread.
+/// An active span or context on this thread: 16 bytes of plain data, so
+/// pushing and popping the common frame (a recorded local span) is a few
+/// stores and loads with nothing to drop.
+#[derive(Clone, Copy)]
 pub(crate) struct Frame {
     pub(crate) token: Token,
-    pub(crate) kind: FrameKind,
+    /// A recorded local span's slot in the batch, or a carried frame's
+    /// index in [`State::carried`].
+    at: u32,
+    /// The frame's ids live in `State::carried`, not in a record.
+    carried: bool,
     /// Found left on the stack by a guard held across `.await`, and tagged.
     held_across_await: bool,
     /// [`QUIET`] before this frame was pushed, put back when it is popped.
     quiet_below: bool,
 }
 
-pub(crate) enum FrameKind {
+/// What a frame stands for, as read from the state.
+pub(crate) enum FrameKind<'a> {
     /// A sampled local span: its ids are in its record, at this slot of the
     /// batch. The common frame, and the cheapest to push.
     Recorded(u32),
     /// Any other frame carries what a child needs.
+    Carried(&'a Carried),
+}
+
+/// A frame about to be pushed.
+enum NewFrame {
+    Recorded(u32),
     Carried(Carried),
 }
 
@@ -245,6 +260,8 @@ const MAX_BATCH_SPANS: usize = 1024;
 
 pub(crate) struct State {
     pub(crate) stack: Vec<Frame>,
+    /// The ids of the carried frames on `stack`, in stack order.
+    carried: Vec<Carried>,
     batch: Batch,
     /// Changes to borrowed frames' spans, by frame, until their owners take them.
     edits: Vec<(Token, Edit)>,
@@ -255,12 +272,15 @@ pub(crate) struct State {
     first_finish: u64,
     /// The `testing::capture` this thread is running, 0 for none.
     pub(crate) capture: u32,
+    /// The thread's tear-down is registered (see [`State::ensure_tear_down`]).
+    tear_down_registered: bool,
 }
 
 impl State {
     const fn new() -> State {
         State {
             stack: Vec::new(),
+            carried: Vec::new(),
             batch: Batch {
                 spans: Vec::new(),
                 tags: Vec::new(),
@@ -274,7 +294,52 @@ impl State {
             locals: 0,
             first_finish: 0,
             capture: 0,
+            tear_down_registered: false,
         }
+    }
+
+    /// What the frame `f` stands for.
+    #[inline]
+    pub(crate) fn kind(&self, f: &Frame) -> FrameKind<'_> {
+        if f.carried {
+            FrameKind::Carried(&self.carried[f.at as usize])
+        } else {
+            FrameKind::Recorded(f.at)
+        }
+    }
+
+    /// What the frame at `index` stands for.
+    #[inline]
+    fn kind_at(&self, index: usize) -> FrameKind<'_> {
+        self.kind(&self.stack[index])
+    }
+
+    /// The carried ids of the frame at `index`, if it has any.
+    fn carried_mut(&mut self, index: usize) -> Option<&mut Carried> {
+        let f = self.stack[index];
+        f.carried.then(|| &mut self.carried[f.at as usize])
+    }
+
+    /// Makes sure the thread's spans are finished and handed over when it
+    /// ends. Every path that first gives the state something to hold (a
+    /// frame, a finished span) passes here; the fast paths only act on a
+    /// frame already pushed, so they never need to.
+    #[inline]
+    fn ensure_tear_down(&mut self) {
+        if !self.tear_down_registered {
+            self.register_tear_down();
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn register_tear_down(&mut self) {
+        // Touching the guard registers its destructor. When the thread is
+        // already past its own (a span started by a later thread-local's
+        // destructor), the span is still recorded and handed over when it
+        // finishes; only the state's buffers are not freed.
+        let _ = TEAR_DOWN.try_with(|_| ());
+        self.tear_down_registered = true;
     }
 
     /// The capture a span started here belongs to: the thread's own, else
@@ -297,12 +362,10 @@ impl State {
     }
 
     fn frame_capture(&self, f: &Frame) -> u32 {
-        match &f.kind {
-            FrameKind::Recorded(slot) => self
-                .batch
-                .spans
-                .get(*slot as usize)
-                .map_or(0, |r| r.capture),
+        match self.kind(f) {
+            FrameKind::Recorded(slot) => {
+                self.batch.spans.get(slot as usize).map_or(0, |r| r.capture)
+            }
             FrameKind::Carried(c) => c.capture,
         }
     }
@@ -320,8 +383,8 @@ impl State {
 
     #[inline]
     fn child_lineage(&self, name: &str, kind: SpanKind, forced: Option<bool>) -> Lineage {
-        match self.stack.last().map(|f| &f.kind) {
-            Some(FrameKind::Recorded(slot)) => match self.batch.spans.get(*slot as usize) {
+        match self.stack.last().map(|f| self.kind(f)) {
+            Some(FrameKind::Recorded(slot)) => match self.batch.spans.get(slot as usize) {
                 Some(p) => Lineage {
                     trace_id: p.trace_id,
                     parent_id: Some(p.span_id),
@@ -364,16 +427,22 @@ impl State {
     }
 
     #[inline]
-    fn push(&mut self, kind: FrameKind, local: bool) -> Token {
+    fn push(&mut self, new: NewFrame, local: bool) -> Token {
+        self.ensure_tear_down();
         self.next_token += 1;
         self.locals += u32::from(local);
-        let quiet = match &kind {
-            FrameKind::Recorded(_) => false,
-            FrameKind::Carried(c) => c.flags & RECORDS == 0 && c.span_id.is_some(),
+        let (at, carried, quiet) = match new {
+            NewFrame::Recorded(slot) => (slot, false, false),
+            NewFrame::Carried(c) => {
+                let quiet = c.flags & RECORDS == 0 && c.span_id.is_some();
+                self.carried.push(c);
+                ((self.carried.len() - 1) as u32, true, quiet)
+            }
         };
         self.stack.push(Frame {
             token: self.next_token,
-            kind,
+            at,
+            carried,
             held_across_await: false,
             quiet_below: QUIET.replace(quiet),
         });
@@ -424,7 +493,7 @@ impl State {
                     value: param,
                 });
             }
-            return self.push(FrameKind::Recorded(slot), true);
+            return self.push(NewFrame::Recorded(slot), true);
         }
         let carried = Carried {
             trace_id: raw.trace_id,
@@ -436,7 +505,7 @@ impl State {
             kind,
             remote: false,
         };
-        self.push(FrameKind::Carried(carried), true)
+        self.push(NewFrame::Carried(carried), true)
     }
 
     /// `#[trace_fn]`'s start: a child of the current span (or a new root),
@@ -445,13 +514,21 @@ impl State {
     /// batch, is written out straight; everything else takes the general path.
     #[inline(always)]
     pub(crate) fn enter(&mut self, meta: &'static Metadata) -> (Token, bool) {
-        if let Some(Frame {
-            kind: FrameKind::Recorded(slot),
+        let spans = self.batch.spans.len();
+        if let Some(&Frame {
+            at: slot,
+            carried: false,
             ..
         }) = self.stack.last()
         {
-            let slot = *slot as usize;
-            if let Some(p) = self.batch.spans.get(slot) {
+            // Room for the record and the frame is checked first, so that
+            // nothing between reading the parent and writing the child can
+            // grow a buffer; the general path grows them.
+            if (slot as usize) < spans
+                && spans < self.batch.spans.capacity()
+                && self.stack.len() < self.stack.capacity()
+            {
+                let p = &self.batch.spans[slot as usize];
                 let raw = RawSpan {
                     trace_id: p.trace_id,
                     span_id: SpanId::random(),
@@ -469,10 +546,31 @@ impl State {
                     remote_parent: false,
                     tags_set: 0,
                 };
-                let new_slot = self.batch.spans.len() as u32;
                 self.batch.captured |= raw.capture != 0;
-                self.batch.spans.push(raw);
-                return (self.push(FrameKind::Recorded(new_slot), true), true);
+                // SAFETY: `spans < capacity` was checked above, and the
+                // record is written before the length covers it.
+                unsafe {
+                    self.batch.spans.as_mut_ptr().add(spans).write(raw);
+                    self.batch.spans.set_len(spans + 1);
+                }
+                self.next_token += 1;
+                self.locals += 1;
+                let frame = Frame {
+                    token: self.next_token,
+                    at: spans as u32,
+                    carried: false,
+                    held_across_await: false,
+                    // The top frame is a recorded span, so QUIET is false
+                    // and stays false.
+                    quiet_below: false,
+                };
+                let depth = self.stack.len();
+                // SAFETY: `depth < capacity` was checked above.
+                unsafe {
+                    self.stack.as_mut_ptr().add(depth).write(frame);
+                    self.stack.set_len(depth + 1);
+                }
+                return (self.next_token, true);
             }
         }
         self.enter_general(meta)
@@ -484,11 +582,7 @@ impl State {
         // hand down the same trace, flags and baggage, and skipping it keeps
         // an unsampled call to a few loads. Context taken inside it is its
         // parent's.
-        if let Some(Frame {
-            kind: FrameKind::Carried(c),
-            ..
-        }) = self.stack.last()
-        {
+        if let Some(FrameKind::Carried(c)) = self.stack.last().map(|f| self.kind(f)) {
             if c.flags & RECORDS == 0 && c.span_id.is_some() {
                 return (0, false);
             }
@@ -538,12 +632,12 @@ impl State {
                 kind: d.raw.kind,
                 remote: false,
             };
-            return self.push(FrameKind::Carried(carried), true);
+            return self.push(NewFrame::Carried(carried), true);
         }
         let slot = self.batch.spans.len() as u32;
         let mut d = d;
         self.batch.push(&mut d, &mut []);
-        self.push(FrameKind::Recorded(slot), true)
+        self.push(NewFrame::Recorded(slot), true)
     }
 
     /// Makes an owned span current; its record stays with its owner.
@@ -559,7 +653,7 @@ impl State {
             kind: d.raw.kind,
             remote: false,
         };
-        self.push(FrameKind::Carried(carried), false)
+        self.push(NewFrame::Carried(carried), false)
     }
 
     /// Makes a context from elsewhere current. `open`: it is a span of this
@@ -594,7 +688,7 @@ impl State {
                 remote: false,
             },
         };
-        self.push(FrameKind::Carried(carried), open)
+        self.push(NewFrame::Carried(carried), open)
     }
 
     /// The index of the frame with this token, searched from the top.
@@ -609,7 +703,7 @@ impl State {
     /// Whether changes made to the frame at `index` are recorded.
     #[inline]
     pub(crate) fn is_recording(&self, index: usize) -> bool {
-        match &self.stack[index].kind {
+        match self.kind_at(index) {
             FrameKind::Recorded(_) => true,
             FrameKind::Carried(c) => c.role == Role::Borrowed && c.flags & RECORDS != 0,
         }
@@ -617,9 +711,9 @@ impl State {
 
     /// The context of the frame at `index`; `None` for an attached empty one.
     pub(crate) fn span_context(&self, index: usize) -> Option<SpanContext> {
-        match &self.stack[index].kind {
+        match self.kind_at(index) {
             FrameKind::Recorded(slot) => {
-                let raw = self.batch.spans.get(*slot as usize)?;
+                let raw = self.batch.spans.get(slot as usize)?;
                 Some(SpanContext {
                     trace_id: raw.trace_id,
                     span_id: raw.span_id,
@@ -645,39 +739,38 @@ impl State {
 
     /// The kind of the span of the frame at `index`.
     pub(crate) fn kind_of(&self, index: usize) -> Option<SpanKind> {
-        match &self.stack[index].kind {
-            FrameKind::Recorded(slot) => self.batch.spans.get(*slot as usize).map(|r| r.kind),
+        match self.kind_at(index) {
+            FrameKind::Recorded(slot) => self.batch.spans.get(slot as usize).map(|r| r.kind),
             FrameKind::Carried(c) => (c.role != Role::Attached).then_some(c.kind),
         }
     }
 
     /// Records a change to the span of the frame at `index`.
     pub(crate) fn edit(&mut self, index: usize, edit: Edit) {
-        let token = self.stack[index].token;
-        match &mut self.stack[index].kind {
-            FrameKind::Recorded(slot) => {
-                let slot = *slot;
-                match edit {
-                    Edit::Tag(key, value) => self.batch.set_tag(slot, key, value),
-                    Edit::Mark(key, value) => self.batch.tags.push(Tag {
-                        span: slot,
-                        key,
-                        value,
-                    }),
-                    Edit::Inherited(i) => {
-                        let index = self.batch.intern(i);
-                        if let Some(raw) = self.batch.spans.get_mut(slot as usize) {
-                            raw.inherited = index;
-                        }
-                    }
-                    other => {
-                        if let Some(extras) = self.batch.extras_of(slot as usize) {
-                            extras.apply(other);
-                        }
+        let Frame {
+            token, at: slot, ..
+        } = self.stack[index];
+        match self.carried_mut(index) {
+            None => match edit {
+                Edit::Tag(key, value) => self.batch.set_tag(slot, key, value),
+                Edit::Mark(key, value) => self.batch.tags.push(Tag {
+                    span: slot,
+                    key,
+                    value,
+                }),
+                Edit::Inherited(i) => {
+                    let index = self.batch.intern(i);
+                    if let Some(raw) = self.batch.spans.get_mut(slot as usize) {
+                        raw.inherited = index;
                     }
                 }
-            }
-            FrameKind::Carried(c) => {
+                other => {
+                    if let Some(extras) = self.batch.extras_of(slot as usize) {
+                        extras.apply(other);
+                    }
+                }
+            },
+            Some(c) => {
                 if let Edit::Inherited(i) = &edit {
                     c.inherited = i.clone();
                 }
@@ -699,19 +792,23 @@ impl State {
 
     /// Sets the name or adds links to the local span of the top frame.
     pub(crate) fn top_extras(&mut self) -> Option<&mut Extras> {
-        match self.stack.last()?.kind {
-            FrameKind::Recorded(slot) => self.batch.extras_of(slot as usize),
-            FrameKind::Carried(_) => None,
+        match *self.stack.last()? {
+            Frame {
+                at: slot,
+                carried: false,
+                ..
+            } => self.batch.extras_of(slot as usize),
+            _ => None,
         }
     }
 
     /// Sets the baggage item on the frame at `index` (and its span).
     pub(crate) fn set_baggage(&mut self, index: usize, key: String, value: String) {
-        let current = match &self.stack[index].kind {
+        let current = match self.kind_at(index) {
             FrameKind::Recorded(slot) => self
                 .batch
                 .spans
-                .get(*slot as usize)
+                .get(slot as usize)
                 .and_then(|r| self.batch.inherited_at(r.inherited)),
             FrameKind::Carried(c) => c.inherited.as_ref(),
         };
@@ -723,6 +820,7 @@ impl State {
     /// Adds a finished owned span to the batch.
     #[inline]
     pub(crate) fn push_finished(&mut self, d: &mut Detached, args: &mut [Option<Value>]) {
+        self.ensure_tear_down();
         let end = d.raw.end;
         self.batch.push(d, args);
         self.after_finish(end);
@@ -746,51 +844,97 @@ impl State {
         end: Option<Stamp>,
         args: &mut [Option<Value>],
     ) {
-        // The common case: the innermost frame, a recorded local span.
-        if let Some(Frame {
-            token: top,
-            kind: FrameKind::Recorded(slot),
-            ..
-        }) = self.stack.last()
-        {
-            if *top == token {
-                let slot = *slot as usize;
-                let end = end.unwrap_or_else(Stamp::now);
-                if let Some(f) = self.stack.pop() {
-                    QUIET.set(f.quiet_below);
-                }
-                self.locals -= 1;
-                if !args.is_empty() {
-                    self.batch.set_args(slot, args);
-                }
-                if let Some(raw) = self.batch.spans.get_mut(slot) {
-                    raw.end = end;
-                }
-                return self.after_finish(end);
-            }
+        if self.pop_top_recorded(token, end, |batch, slot| batch.set_args(slot, args)) {
+            return;
         }
-        if let Some(FrameKind::Recorded(slot)) = self.find(token).map(|i| &self.stack[i].kind) {
-            let slot = *slot as usize;
-            self.batch.set_args(slot, args);
+        if let Some(FrameKind::Recorded(slot)) = self.find(token).map(|i| self.kind_at(i)) {
+            self.batch.set_args(slot as usize, args);
         }
         self.pop_local_general(token, end);
     }
 
+    /// [`State::pop_local_with`] for the `n` values at `args`, which it
+    /// takes over: moved into the batch, or dropped.
+    ///
+    /// # Safety
+    /// `args` points to `n` initialised values that the caller gives up:
+    /// it must neither use nor drop them after this call.
+    #[inline(always)]
+    pub(crate) unsafe fn pop_local_taking(
+        &mut self,
+        token: Token,
+        args: *mut Option<Value>,
+        n: usize,
+    ) {
+        // SAFETY: the caller's promise, passed on.
+        let moved = |batch: &mut Batch, slot: usize| unsafe { batch.take_args(slot, args, n) };
+        if self.pop_top_recorded(token, None, moved) {
+            return;
+        }
+        // SAFETY: `n` initialised values, ours until dropped below.
+        let values = unsafe { std::slice::from_raw_parts_mut(args, n) };
+        self.pop_local_with(token, None, values);
+        // What the span did not take (nothing, or all of it).
+        // SAFETY: each value is dropped once, here, and never used again.
+        unsafe { std::ptr::drop_in_place(values) };
+    }
+
+    /// The common case of a pop: the innermost frame is the recorded local
+    /// span `token`. Finishes it (`args` records its values) and says
+    /// whether it was that case.
+    #[inline(always)]
+    fn pop_top_recorded(
+        &mut self,
+        token: Token,
+        end: Option<Stamp>,
+        args: impl FnOnce(&mut Batch, usize),
+    ) -> bool {
+        let Some(&Frame {
+            token: top,
+            at: slot,
+            carried: false,
+            quiet_below,
+            ..
+        }) = self.stack.last()
+        else {
+            return false;
+        };
+        if top != token {
+            return false;
+        }
+        let end = end.unwrap_or_else(Stamp::now);
+        // SAFETY: the stack is not empty (its last frame was just read);
+        // frames are plain data, so forgetting the top one drops nothing.
+        unsafe { self.stack.set_len(self.stack.len() - 1) };
+        // A recorded span on top means QUIET is false now.
+        if quiet_below {
+            QUIET.set(true);
+        }
+        self.locals -= 1;
+        let slot = slot as usize;
+        args(&mut self.batch, slot);
+        if let Some(raw) = self.batch.spans.get_mut(slot) {
+            raw.end = end;
+        }
+        self.after_finish(end);
+        true
+    }
+
     #[inline(never)]
     fn pop_local_general(&mut self, token: Token, end: Option<Stamp>) {
-        let Some(frame) = self.remove(token) else {
+        let Some((frame, carried)) = self.remove(token) else {
             return;
         };
-        match frame.kind {
-            FrameKind::Recorded(slot) => {
+        match carried {
+            None => {
                 self.locals -= 1;
                 let end = end.unwrap_or_else(Stamp::now);
-                if let Some(raw) = self.batch.spans.get_mut(slot as usize) {
+                if let Some(raw) = self.batch.spans.get_mut(frame.at as usize) {
                     raw.end = end;
                 }
                 self.after_finish(end);
             }
-            FrameKind::Carried(c) => {
+            Some(c) => {
                 if c.role == Role::Local {
                     self.locals -= 1;
                 }
@@ -805,10 +949,9 @@ impl State {
     /// Pops a borrowed frame and returns the changes its owner must take.
     #[inline]
     pub(crate) fn pop_borrowed(&mut self, token: Token) -> Vec<Edit> {
-        let Some(frame) = self.remove(token) else {
+        if self.remove(token).is_none() {
             return Vec::new();
-        };
-        drop(frame);
+        }
         let edits = if self.edits.is_empty() {
             Vec::new()
         } else {
@@ -818,13 +961,16 @@ impl State {
         edits
     }
 
+    /// Removes the frame with `token`, with its carried ids if it has them.
     #[inline]
-    fn remove(&mut self, token: Token) -> Option<Frame> {
+    fn remove(&mut self, token: Token) -> Option<(Frame, Option<Carried>)> {
         match self.stack.last() {
             Some(top) if top.token == token => {
                 let f = self.stack.pop()?;
                 QUIET.set(f.quiet_below);
-                Some(f)
+                // The top carried frame's ids are the last ones.
+                let c = if f.carried { self.carried.pop() } else { None };
+                Some((f, c))
             }
             _ => self.remove_below(token),
         }
@@ -833,7 +979,7 @@ impl State {
     /// A frame popped out of order (or not there at all).
     #[cold]
     #[inline(never)]
-    fn remove_below(&mut self, token: Token) -> Option<Frame> {
+    fn remove_below(&mut self, token: Token) -> Option<(Frame, Option<Carried>)> {
         let index = self.stack.iter().rposition(|f| f.token == token)?;
         let f = self.stack.remove(index);
         // The frame above takes over what was below the one removed.
@@ -842,7 +988,18 @@ impl State {
         } else {
             QUIET.set(f.quiet_below);
         }
-        Some(f)
+        let c = if f.carried {
+            // The carried frames above move down one place in `carried`.
+            for above in &mut self.stack[index..] {
+                if above.carried {
+                    above.at -= 1;
+                }
+            }
+            Some(self.carried.remove(f.at as usize))
+        } else {
+            None
+        };
+        Some((f, c))
     }
 
     #[cold]
@@ -911,8 +1068,8 @@ impl State {
         let (mut groups, moved) =
             std::mem::take(&mut self.batch).scatter(2, |raw| usize::from(!raw.end.is_set()));
         for f in &mut self.stack {
-            if let FrameKind::Recorded(slot) = &mut f.kind {
-                *slot = moved.get(*slot as usize).map_or(u32::MAX, |&(_, n)| n);
+            if !f.carried {
+                f.at = moved.get(f.at as usize).map_or(u32::MAX, |&(_, n)| n);
             }
         }
         self.batch = groups.pop().unwrap_or_default();
@@ -956,7 +1113,7 @@ impl State {
                 Edit::Mark(Cow::Borrowed(HELD_ACROSS_AWAIT), Value::Bool(true)),
             );
             if !SAID.swap(true, std::sync::atomic::Ordering::Relaxed) {
-                let what = match self.stack[i].kind {
+                let what = match self.kind_at(i) {
                     FrameKind::Recorded(slot) => self
                         .batch
                         .spans
@@ -1012,14 +1169,36 @@ pub(crate) fn is_quiet() -> bool {
 pub(crate) const HELD_ACROSS_AWAIT: &str = "tracekit.guard_held_across_await";
 
 struct StateCell {
-    /// Set while a `&mut State` is out; see [`with_state`].
+    /// Set while a `&mut State` is out, and for good once the state is torn
+    /// down; see [`with_state`].
     busy: Cell<bool>,
-    state: UnsafeCell<State>,
+    /// Without a destructor of its own, so that reaching it is a plain
+    /// thread-local access, with no "is the destructor registered yet"
+    /// test on every span; [`TearDown`] finishes and frees it.
+    state: UnsafeCell<ManuallyDrop<State>>,
 }
 
-impl Drop for StateCell {
+/// Finishes the thread's open spans, hands everything over and frees the
+/// state when the thread ends. Registered when the thread first gives the
+/// state something to hold ([`State::ensure_tear_down`]).
+struct TearDown;
+
+impl Drop for TearDown {
     fn drop(&mut self) {
-        self.state.get_mut().tear_down();
+        let _ = STATE.try_with(|cell| {
+            // A thread ends outside any `with_state`, so this is false.
+            if cell.busy.replace(true) {
+                return;
+            }
+            // SAFETY: `busy` was false and now stays true for good: this is
+            // the last `&mut State` of the thread (every `with_state` after
+            // this returns `None`), and the state is dropped once, here.
+            unsafe {
+                let state = &mut *cell.state.get();
+                state.tear_down();
+                ManuallyDrop::drop(state);
+            }
+        });
     }
 }
 
@@ -1027,12 +1206,13 @@ thread_local! {
     static STATE: StateCell = const {
         StateCell {
             busy: Cell::new(false),
-            state: UnsafeCell::new(State::new()),
+            state: UnsafeCell::new(ManuallyDrop::new(State::new())),
         }
     };
+    static TEAR_DOWN: TearDown = const { TearDown };
 }
 
-/// Runs `f` on this thread's state; `None` while the thread is being torn
+/// Runs `f` on this thread's state; `None` once the thread's state is torn
 /// down, and `None` (doing nothing) when called from inside another
 /// `with_state` on the same thread.
 ///
@@ -1061,7 +1241,7 @@ pub(crate) fn with_state<R>(f: impl FnOnce(&mut State) -> R) -> Option<R> {
             // drops, so this is the only `&mut State` of this thread: every
             // other way to the state goes through this function and returns
             // above. The cell is thread-local, so no other thread sees it.
-            Some(f(unsafe { &mut *cell.state.get() }))
+            Some(f(unsafe { &mut **cell.state.get() }))
         })
         .ok()
         .flatten()
@@ -1088,10 +1268,20 @@ pub(crate) fn pop_local(token: Token, end: Option<Stamp>) {
     with_state(|s| s.pop_local(token, end));
 }
 
-/// Pops a `#[trace_fn]` frame with its arguments; see [`State::pop_local_with`].
+/// Pops a `#[trace_fn]` frame, taking the `n` values of its arguments and
+/// fields at `args`; see [`State::pop_local_taking`].
+///
+/// # Safety
+/// `args` points to `n` initialised values that the caller gives up: it
+/// must neither use nor drop them after this call.
 #[inline(never)]
-pub(crate) fn pop_local_with(token: Token, args: &mut [Option<Value>]) {
-    with_state(|s| s.pop_local_with(token, None, args));
+pub(crate) unsafe fn pop_local_taking(token: Token, args: *mut Option<Value>, n: usize) {
+    // SAFETY: the caller's promise, passed on.
+    if with_state(|s| unsafe { s.pop_local_taking(token, args, n) }).is_none() {
+        // The state is busy or gone: the values are ours to drop.
+        // SAFETY: the caller's promise; nothing else took them.
+        unsafe { std::ptr::drop_in_place(std::ptr::slice_from_raw_parts_mut(args, n)) };
+    }
 }
 
 /// Pops a borrowed frame; see [`State::pop_borrowed`].

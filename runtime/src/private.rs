@@ -4,7 +4,7 @@
 //! The work lives here, in non-generic functions, so each instrumented
 //! function grows by a few calls only.
 
-use crate::local::{Token, pop_local, pop_local_with, with_state};
+use crate::local::{Token, pop_local, pop_local_taking, with_state};
 use crate::raw::{Edit, ErrorParts};
 use crate::span;
 use crate::value::Value;
@@ -166,10 +166,10 @@ impl<const N: usize> LocalGuard<N> {
         if !self.returned {
             self.panicked();
         }
-        // SAFETY: taken once, here, in `drop`; never read again.
-        let args = unsafe { ManuallyDrop::take(&mut self.args) };
-        match args {
-            Some(mut args) if N != 0 => pop_local_with(self.token, &mut args),
+        match &mut *self.args {
+            // SAFETY: the values are given up here, in `drop`: `args` is
+            // never read or dropped again.
+            Some(args) if N != 0 => unsafe { pop_local_taking(self.token, args.as_mut_ptr(), N) },
             _ => pop_local(self.token, None),
         }
     }

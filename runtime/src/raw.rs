@@ -339,6 +339,31 @@ impl Batch {
         }
     }
 
+    /// Records the `n` argument values at `values` for the span at `slot`,
+    /// moving them into the batch (or dropping them, when there is no such
+    /// span).
+    ///
+    /// # Safety
+    /// `values` points to `n` initialised values that the caller gives up.
+    #[inline(always)]
+    pub(crate) unsafe fn take_args(&mut self, slot: usize, values: *mut Option<Value>, n: usize) {
+        let Some(raw) = self.spans.get_mut(slot) else {
+            // SAFETY: the caller gave them up; dropped once, here.
+            unsafe { std::ptr::drop_in_place(std::ptr::slice_from_raw_parts_mut(values, n)) };
+            return;
+        };
+        let start = self.args.len();
+        raw.args = start as u32;
+        self.args.reserve(n);
+        // SAFETY: `reserve` made room for `n` more; the values are moved
+        // (copied, and never used again by the caller) before the length
+        // covers them.
+        unsafe {
+            std::ptr::copy_nonoverlapping(values, self.args.as_mut_ptr().add(start), n);
+            self.args.set_len(start + n);
+        }
+    }
+
     /// The index of `inherited` in the table, adding it unless it is the
     /// last one added (children of one span share their parent's).
     pub(crate) fn intern(&mut self, inherited: Option<Arc<Inherited>>) -> u32 {
