@@ -1241,7 +1241,7 @@ pub(crate) fn with_state<R>(f: impl FnOnce(&mut State) -> R) -> Option<R> {
             // drops, so this is the only `&mut State` of this thread: every
             // other way to the state goes through this function and returns
             // above. The cell is thread-local, so no other thread sees it.
-            Some(f(unsafe { &mut **cell.state.get() }))
+            Some(f(unsafe { &mut *cell.state.get() }))
         })
         .ok()
         .flatten()
