@@ -44,8 +44,11 @@ impl LocalGuard<0> {
     pub fn start(meta: &'static Metadata) -> LocalGuard<0> {
         // Under an unsampled span, or at a point switched off, the call
         // does not visit the thread state: two loads and branches.
-        let (token, recording) = if meta.may_be_on() && !crate::local::is_quiet() {
+        let state = meta.state();
+        let (token, recording) = if state == crate::filter::ON && !crate::local::is_quiet() {
             span::enter_local(meta)
+        } else if state == crate::filter::UNRESOLVED {
+            span::enter_local_unresolved(meta)
         } else {
             (0, false)
         };

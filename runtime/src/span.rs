@@ -296,15 +296,24 @@ impl SpanBuilder {
     }
 }
 
-/// The hot path of `#[trace_fn]` on a sync function: a child of the current
-/// span (or a new root), active until the guard drops.
+/// The hot path of `#[trace_fn]` on a sync function, for a trace point
+/// known to be on: a child of the current span (or a new root), active
+/// until the guard drops.
 #[inline(never)]
 pub(crate) fn enter_local(meta: &'static Metadata) -> (Token, bool) {
-    // A trace point switched off (or all of tracing) costs this load.
-    if !meta.is_on() {
-        return (0, false);
-    }
     with_state(|s| s.enter(meta)).unwrap_or((0, false))
+}
+
+/// [`enter_local`] for a trace point whose state is not worked out yet:
+/// its first call.
+#[cold]
+#[inline(never)]
+pub(crate) fn enter_local_unresolved(meta: &'static Metadata) -> (Token, bool) {
+    if meta.is_on() && !crate::local::is_quiet() {
+        enter_local(meta)
+    } else {
+        (0, false)
+    }
 }
 
 /// An owned span: it can be moved to another thread or task, made active with

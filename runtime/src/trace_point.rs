@@ -75,10 +75,11 @@ impl Metadata {
         }
     }
 
-    /// `false` only for a point known to be switched off.
+    /// The point's switch as last worked out: `filter::ON`, `OFF` or
+    /// `UNRESOLVED`.
     #[inline(always)]
-    pub(crate) fn may_be_on(&self) -> bool {
-        self.state.load(Ordering::Relaxed) != crate::filter::OFF
+    pub(crate) fn state(&self) -> u8 {
+        self.state.load(Ordering::Relaxed)
     }
 
     /// Whether calls of this point make spans now (the filter, the
