@@ -426,7 +426,7 @@ pub fn body(sig: &Signature, block: &Block, opts: &Options, site: &Site) -> Toke
             quote! {
                 let #mutability __tk_args = {
                     #select
-                    #private::owned_args(&#guard, || [#(#values),*])
+                    #private::owned_args(#guard.is_recording(), || [#(#values),*])
                 };
             }
         }
@@ -485,10 +485,10 @@ pub fn body(sig: &Signature, block: &Block, opts: &Options, site: &Site) -> Toke
             quote! {
                 {
                     #meta
-                    let #guard = #private::start_owned(&__TK_META);
+                    let #guard = #private::start_async(&__TK_META);
                     #async_args
                     #own
-                    #private::InSpan::with_args(#guard, __tk_args, async move {
+                    #private::TracedAsync::new(#guard, __tk_args, async move {
                         let __tk_ret = async move { #fake_return #(#stmts)* }.await;
                         #current_tail
                         __tk_ret

@@ -3,9 +3,12 @@
 
 use crate::clock::Stamp;
 use crate::context::Context;
-use crate::local::{Token, with_state};
+use crate::local::{AsyncStart, Token, with_state};
+use crate::raw::Edit;
 use crate::span::Span;
+use crate::trace_point::Metadata;
 use crate::value::Value;
+use std::borrow::Cow;
 use std::future::Future;
 use std::mem::ManuallyDrop;
 use std::pin::Pin;
@@ -156,54 +159,297 @@ impl<F: Future, const N: usize> Future for InSpan<F, N> {
         // SAFETY: `this` came from a pinned `InSpan`, and `inner` is never
         // moved out of it (it is dropped in place in `drop`), so it is pinned too.
         let inner = unsafe { Pin::new_unchecked(&mut *this.inner) };
-        if this.span.owned.is_none() {
-            // No span (not sampled, switched off): just the inner future.
-            let polled = inner.poll(cx);
-            this.done = polled.is_ready();
-            if !this.done {
-                // As below: what finished so far may go out while it waits.
-                crate::local::flush_thread();
-            }
-            return polled;
-        }
-        let mut current = Current::enter(&mut this.span, &mut this.args);
-        let polled = inner.poll(cx);
-        current.returned = true;
-        drop(current);
-        match polled {
-            Poll::Ready(out) => {
-                this.done = true;
-                this.span.finish_with(Stamp::now(), &mut this.args);
-                Poll::Ready(out)
-            }
-            Poll::Pending => {
-                // The thread may idle now: what finished so far goes out, so
-                // a trace is not held back by a long-lived span below.
-                crate::local::flush_thread();
-                Poll::Pending
-            }
-        }
+        poll_owned(&mut this.span, &mut this.args, &mut this.done, inner, cx)
     }
 }
 
 impl<F, const N: usize> Drop for InSpan<F, N> {
     fn drop(&mut self) {
-        if self.span.owned.is_none() {
-            // SAFETY: dropped exactly once, here, in place (it stays pinned).
-            unsafe { ManuallyDrop::drop(&mut self.inner) };
-            return;
+        // SAFETY: `inner` is dropped exactly once, here, in place (it stays pinned).
+        unsafe { drop_owned(&mut self.span, &mut self.args, self.done, &mut self.inner) };
+    }
+}
+
+/// The span of an `async fn` call, where it lives. It starts as a local span
+/// of the thread the call starts on, recorded in place in that thread's
+/// batch like a sync call's, so a call that completes in its first poll
+/// costs what a sync call does and nothing of it is moved. Only when the
+/// first poll returns `Pending` does the span move out of the thread, once,
+/// into a box its future owns, to be made current on every later poll
+/// wherever it runs.
+#[doc(hidden)]
+pub struct AsyncSpan(AsyncState);
+
+enum AsyncState {
+    /// No span: switched off, or under a span that records nothing.
+    Nothing,
+    /// On this thread's stack since the call started, until its first poll
+    /// ends (the generated code awaits the future right after starting it).
+    Local {
+        token: Token,
+        meta: &'static Metadata,
+        epoch: u32,
+        tags_from: u32,
+    },
+    /// Moved out of the thread: the first poll had to wait.
+    Owned(Box<Span>),
+}
+
+impl AsyncSpan {
+    /// Starts the span of an `async fn` call, a child of the current span.
+    #[inline(never)]
+    pub(crate) fn start(meta: &'static Metadata) -> AsyncSpan {
+        let state = with_state(|s| match s.start_async(meta) {
+            AsyncStart::Nothing => AsyncState::Nothing,
+            AsyncStart::Local {
+                token,
+                epoch,
+                tags_from,
+            } => AsyncState::Local {
+                token,
+                meta,
+                epoch,
+                tags_from,
+            },
+            AsyncStart::Owned(d) => AsyncState::Owned(Box::new(Span { owned: Some(d) })),
+        });
+        AsyncSpan(state.unwrap_or(AsyncState::Nothing))
+    }
+
+    /// No span.
+    #[inline]
+    pub(crate) const fn none() -> AsyncSpan {
+        AsyncSpan(AsyncState::Nothing)
+    }
+
+    /// Whether the span records (so its argument values are wanted).
+    #[inline]
+    pub fn is_recording(&self) -> bool {
+        match &self.0 {
+            AsyncState::Nothing => false,
+            AsyncState::Local { .. } => true,
+            AsyncState::Owned(span) => span.is_recording(),
         }
-        {
-            // The inner future's own clean-up runs inside the span.
-            let mut current = Current::enter(&mut self.span, &mut self.args);
-            // SAFETY: dropped exactly once, here, in place (it stays pinned).
-            unsafe { ManuallyDrop::drop(&mut self.inner) };
-            current.returned = true;
+    }
+
+    /// Ends a local span whose first poll did not return: the body panicked
+    /// (`panicked`), or the future was dropped before it ran to its first
+    /// wait. The values in `args` that it records are taken.
+    #[cold]
+    #[inline(never)]
+    fn end_local(&mut self, args: &mut [Option<Value>], panicked: bool) {
+        if let AsyncState::Local { token, .. } = self.0 {
+            let mark = if panicked {
+                crate::raw::ErrorParts::message("panic", crate::panic::message_for(token))
+                    .into_edits()
+                    .into_iter()
+                    .collect()
+            } else {
+                vec![Edit::Mark(Cow::Borrowed("cancelled"), Value::Bool(true))]
+            };
+            with_state(|s| {
+                if let Some(i) = s.find(token) {
+                    for e in mark {
+                        s.edit(i, e);
+                    }
+                }
+            });
+            crate::local::pop_local_args(token, args);
         }
-        if !self.done {
-            self.span.set_tag("cancelled", true);
-            self.span.finish_with(Stamp::now(), &mut self.args);
+        self.0 = AsyncState::Nothing;
+    }
+}
+
+impl Drop for AsyncSpan {
+    fn drop(&mut self) {
+        // Only before its future took it over: computing an argument's
+        // value panicked.
+        if matches!(self.0, AsyncState::Local { .. }) {
+            self.end_local(&mut [], std::thread::panicking());
         }
+    }
+}
+
+/// The future of an `async fn` call with its span; see [`AsyncSpan`].
+#[doc(hidden)]
+#[must_use = "futures do nothing unless polled"]
+pub struct TracedAsync<F, const N: usize> {
+    span: AsyncSpan,
+    /// The values of the arguments and fields, recorded when the span ends.
+    args: [Option<Value>; N],
+    inner: ManuallyDrop<F>,
+    done: bool,
+}
+
+impl<F, const N: usize> TracedAsync<F, N> {
+    #[doc(hidden)]
+    #[inline]
+    pub fn new(span: AsyncSpan, args: [Option<Value>; N], inner: F) -> TracedAsync<F, N> {
+        TracedAsync {
+            span,
+            args,
+            inner: ManuallyDrop::new(inner),
+            done: false,
+        }
+    }
+}
+
+/// Ends a local span as panicked if the first poll unwinds.
+struct FirstPoll<'a> {
+    span: &'a mut AsyncSpan,
+    args: &'a mut [Option<Value>],
+}
+
+impl Drop for FirstPoll<'_> {
+    fn drop(&mut self) {
+        self.span.end_local(self.args, true);
+    }
+}
+
+impl<F: Future, const N: usize> Future for TracedAsync<F, N> {
+    type Output = F::Output;
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<F::Output> {
+        // SAFETY: `inner` is never moved out of the pinned struct; `span`,
+        // `args` and `done` are not structurally pinned.
+        let this = unsafe { self.get_unchecked_mut() };
+        // SAFETY: `this` came from a pinned `TracedAsync`, and `inner` is
+        // never moved out of it (it is dropped in place in `drop`).
+        let inner = unsafe { Pin::new_unchecked(&mut *this.inner) };
+        match &mut this.span.0 {
+            AsyncState::Nothing => {
+                let polled = inner.poll(cx);
+                this.done = polled.is_ready();
+                if !this.done {
+                    crate::local::flush_thread();
+                }
+                polled
+            }
+            &mut AsyncState::Local {
+                token,
+                meta,
+                epoch,
+                tags_from,
+            } => {
+                let first = FirstPoll {
+                    span: &mut this.span,
+                    args: &mut this.args,
+                };
+                let polled = inner.poll(cx);
+                std::mem::forget(first);
+                match polled {
+                    Poll::Ready(out) => {
+                        this.done = true;
+                        this.span.0 = AsyncState::Nothing;
+                        crate::local::pop_local_args(token, &mut this.args);
+                        Poll::Ready(out)
+                    }
+                    Poll::Pending => {
+                        let moved =
+                            with_state(|s| s.detach(token, meta, epoch, tags_from)).flatten();
+                        this.span.0 = match moved {
+                            Some(d) => AsyncState::Owned(Box::new(Span { owned: Some(d) })),
+                            None => AsyncState::Nothing,
+                        };
+                        crate::local::flush_thread();
+                        Poll::Pending
+                    }
+                }
+            }
+            AsyncState::Owned(span) => poll_owned(span, &mut this.args, &mut this.done, inner, cx),
+        }
+    }
+}
+
+impl<F, const N: usize> Drop for TracedAsync<F, N> {
+    fn drop(&mut self) {
+        match &mut self.span.0 {
+            AsyncState::Nothing => {
+                // SAFETY: dropped exactly once, here, in place (it stays pinned).
+                unsafe { ManuallyDrop::drop(&mut self.inner) };
+            }
+            AsyncState::Local { .. } => {
+                // Dropped before its first poll ended; its frame is still on
+                // this thread's stack, so the inner future's clean-up runs
+                // inside the span.
+                // SAFETY: as above.
+                unsafe { ManuallyDrop::drop(&mut self.inner) };
+                self.span.end_local(&mut self.args, false);
+            }
+            AsyncState::Owned(span) => {
+                // SAFETY: as above; `drop_owned` drops it once.
+                unsafe { drop_owned(span, &mut self.args, self.done, &mut self.inner) };
+            }
+        }
+    }
+}
+
+/// A poll of a future whose span it owns: the span is current for the poll
+/// and finished when the future completes.
+#[inline]
+fn poll_owned<F: Future>(
+    span: &mut Span,
+    args: &mut [Option<Value>],
+    done: &mut bool,
+    inner: Pin<&mut F>,
+    cx: &mut TaskContext<'_>,
+) -> Poll<F::Output> {
+    if span.owned.is_none() {
+        // No span (not sampled, switched off): just the inner future.
+        let polled = inner.poll(cx);
+        *done = polled.is_ready();
+        if !*done {
+            // As below: what finished so far may go out while it waits.
+            crate::local::flush_thread();
+        }
+        return polled;
+    }
+    let mut current = Current::enter(span, args);
+    let polled = inner.poll(cx);
+    current.returned = true;
+    drop(current);
+    match polled {
+        Poll::Ready(out) => {
+            *done = true;
+            span.finish_with(Stamp::now(), args);
+            Poll::Ready(out)
+        }
+        Poll::Pending => {
+            // The thread may idle now: what finished so far goes out, so
+            // a trace is not held back by a long-lived span below.
+            crate::local::flush_thread();
+            Poll::Pending
+        }
+    }
+}
+
+/// Drops the inner future of a future whose span it owns, inside the span,
+/// and finishes the span as cancelled if the future had not completed.
+///
+/// # Safety
+/// `inner` is dropped here and must not be used or dropped again.
+unsafe fn drop_owned<F>(
+    span: &mut Span,
+    args: &mut [Option<Value>],
+    done: bool,
+    inner: &mut ManuallyDrop<F>,
+) {
+    if span.owned.is_none() {
+        // SAFETY: the caller's promise.
+        unsafe { ManuallyDrop::drop(inner) };
+        return;
+    }
+    {
+        // The inner future's own clean-up runs inside the span.
+        let mut current = Current::enter(span, args);
+        // SAFETY: the caller's promise.
+        unsafe { ManuallyDrop::drop(inner) };
+        current.returned = true;
+    }
+    if !done {
+        span.set_tag("cancelled", true);
+        span.finish_with(Stamp::now(), args);
     }
 }
 

@@ -23,7 +23,8 @@ use crate::collector;
 use crate::filter;
 use crate::parts::SpanKind;
 use crate::raw::{
-    Batch, DEBUG, Detached, Edit, Extras, Inherited, NONE, RECORD, RECORDS, RawSpan, SAMPLED, Tag,
+    Batch, DEBUG, Detached, Edit, Extras, GONE, Inherited, NONE, RECORD, RECORDS, RawSpan, SAMPLED,
+    Tag,
 };
 use crate::sampler::{self, SamplingInput};
 use crate::span_context::SpanContext;
@@ -95,6 +96,21 @@ pub(crate) struct Carried {
     pub(crate) kind: SpanKind,
     /// The span lives in another process.
     pub(crate) remote: bool,
+}
+
+/// How the span of an `async fn` call started; see [`State::start_async`].
+pub(crate) enum AsyncStart {
+    /// No span: switched off, or under a span that records nothing.
+    Nothing,
+    /// A local span of this thread, recorded in its batch.
+    Local {
+        token: Token,
+        /// [`State::epoch`] at the start, and where the span's tags begin.
+        epoch: u32,
+        tags_from: u32,
+    },
+    /// A span that records nothing but carries ids.
+    Owned(Detached),
 }
 
 /// What a new span inherits: nothing, its parent's entry in this batch's
@@ -274,6 +290,8 @@ pub(crate) struct State {
     pub(crate) capture: u32,
     /// The thread's tear-down is registered (see [`State::ensure_tear_down`]).
     tear_down_registered: bool,
+    /// Counts hand-overs, which renumber what is in the batch.
+    epoch: u32,
 }
 
 impl State {
@@ -288,6 +306,7 @@ impl State {
                 extras: Vec::new(),
                 inherited: Vec::new(),
                 captured: false,
+                gone: 0,
             },
             edits: Vec::new(),
             next_token: 0,
@@ -295,6 +314,7 @@ impl State {
             first_finish: 0,
             capture: 0,
             tear_down_registered: false,
+            epoch: 0,
         }
     }
 
@@ -1044,6 +1064,7 @@ impl State {
     #[inline(never)]
     pub(crate) fn hand_over(&mut self) {
         self.first_finish = 0;
+        self.epoch = self.epoch.wrapping_add(1);
         if self.batch.spans.is_empty() {
             return;
         }
@@ -1052,7 +1073,13 @@ impl State {
             self.batch.tags.len().min(4 * MAX_BATCH_SPANS),
             self.batch.args.len().min(4 * MAX_BATCH_SPANS),
         );
-        collector::submit(std::mem::replace(&mut self.batch, next));
+        let mut out = std::mem::replace(&mut self.batch, next);
+        if out.gone != 0 {
+            out = out.without_gone();
+        }
+        if !out.spans.is_empty() {
+            collector::submit(out);
+        }
     }
 
     /// Hands over the finished spans and keeps the open ones (the local
@@ -1064,20 +1091,102 @@ impl State {
             return self.hand_over();
         }
         self.first_finish = 0;
-        const FINISHED: usize = 0;
-        let (mut groups, moved) =
-            std::mem::take(&mut self.batch).scatter(2, |raw| usize::from(!raw.end.is_set()));
+        self.epoch = self.epoch.wrapping_add(1);
+        // Finished, still open, and moved out (left behind).
+        let (mut groups, moved) = std::mem::take(&mut self.batch).scatter(3, |raw| {
+            if raw.flags & GONE != 0 {
+                2
+            } else {
+                usize::from(!raw.end.is_set())
+            }
+        });
         for f in &mut self.stack {
             if !f.carried {
                 f.at = moved.get(f.at as usize).map_or(u32::MAX, |&(_, n)| n);
             }
         }
+        drop(groups.pop());
         self.batch = groups.pop().unwrap_or_default();
         let out = groups.pop().unwrap_or_default();
-        debug_assert_eq!(groups.len(), FINISHED);
         if !out.spans.is_empty() {
             collector::submit(out);
         }
+    }
+
+    /// Starts the span of an `async fn` call as a local span of this thread
+    /// (see [`crate::future::TracedAsync`]): in place in the batch, like a
+    /// sync call's, until the first poll ends.
+    #[inline(always)]
+    pub(crate) fn start_async(&mut self, meta: &'static Metadata) -> AsyncStart {
+        let tags_from = self.batch.tags.len() as u32;
+        let epoch = self.epoch;
+        match self.enter(meta) {
+            (0, _) => AsyncStart::Nothing,
+            (token, true) => AsyncStart::Local {
+                token,
+                epoch,
+                tags_from,
+            },
+            // Not recorded, but its ids go on (a new trace the sampler
+            // dropped): they move out at once, to travel with the future.
+            (token, false) => match self.detach(token, meta, epoch, tags_from) {
+                Some(d) => AsyncStart::Owned(d),
+                None => AsyncStart::Nothing,
+            },
+        }
+    }
+
+    /// Moves the local span `token` (started by [`State::start_async`])
+    /// out of the thread: its frame is popped and its record, side parts
+    /// and tags go into the returned span, for its future to keep while it
+    /// waits. Guards left above it were held across `.await` (see
+    /// [`State::pop_poll`]).
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn detach(
+        &mut self,
+        token: Token,
+        meta: &'static Metadata,
+        epoch: u32,
+        tags_from: u32,
+    ) -> Option<Detached> {
+        let index = self.find(token)?;
+        if index + 1 < self.stack.len() {
+            self.flag_held_across_await(index + 1);
+        }
+        let (frame, carried) = self.remove(token)?;
+        self.locals -= 1;
+        let detached = match carried {
+            None => {
+                // A hand-over since the start renumbered the tags.
+                let from = if epoch == self.epoch { tags_from } else { 0 };
+                self.batch.take_out(frame.at as usize, from as usize)
+            }
+            Some(c) => c.span_id.map(|span_id| Detached {
+                raw: RawSpan {
+                    trace_id: c.trace_id,
+                    span_id,
+                    parent_id: None,
+                    start: Stamp::now(),
+                    end: Stamp::OPEN,
+                    name: meta.name(),
+                    meta: Some(meta),
+                    inherited: NONE,
+                    extras: NONE,
+                    args: NONE,
+                    capture: c.capture,
+                    flags: c.flags,
+                    kind: c.kind,
+                    remote_parent: c.remote,
+                    tags_set: 0,
+                },
+                inherited: c.inherited,
+                extras: None,
+                tags: Vec::new(),
+            }),
+        };
+        self.hand_over_if_done();
+        detached
     }
 
     /// Pops the frame a future pushed for one poll. Anything above it was
@@ -1282,6 +1391,13 @@ pub(crate) unsafe fn pop_local_taking(token: Token, args: *mut Option<Value>, n:
         // SAFETY: the caller's promise; nothing else took them.
         unsafe { std::ptr::drop_in_place(std::ptr::slice_from_raw_parts_mut(args, n)) };
     }
+}
+
+/// Pops a `#[trace_fn]` frame of an `async fn`, taking the values of its
+/// arguments and fields (what was not taken is left in `args`).
+#[inline(never)]
+pub(crate) fn pop_local_args(token: Token, args: &mut [Option<Value>]) {
+    with_state(|s| s.pop_local_with(token, None, args));
 }
 
 /// Pops a borrowed frame; see [`State::pop_borrowed`].

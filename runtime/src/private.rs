@@ -13,7 +13,7 @@ use std::borrow::Cow;
 use std::marker::PhantomData;
 use std::mem::ManuallyDrop;
 
-pub use crate::future::InSpan;
+pub use crate::future::{AsyncSpan, InSpan, TracedAsync};
 pub use crate::trace_point::{Metadata, TracePoint};
 pub use inventory;
 
@@ -193,6 +193,29 @@ pub fn start_owned(meta: &'static Metadata) -> Span {
     span::start_traced(meta)
 }
 
+/// Starts the span of an `async fn` call, a child of the current span; the
+/// generated code awaits its [`TracedAsync`] right away.
+#[inline(always)]
+pub fn start_async(meta: &'static Metadata) -> AsyncSpan {
+    let state = meta.state();
+    if (state == crate::filter::ON && !crate::local::is_quiet())
+        || state == crate::filter::UNRESOLVED
+    {
+        start_async_here(meta)
+    } else {
+        AsyncSpan::none()
+    }
+}
+
+#[inline(never)]
+fn start_async_here(meta: &'static Metadata) -> AsyncSpan {
+    if meta.is_on() && !crate::local::is_quiet() {
+        AsyncSpan::start(meta)
+    } else {
+        AsyncSpan::none()
+    }
+}
+
 /// Runs the sync part of a function returning a future, with its span
 /// current; a panic marks the span and finishes it.
 pub fn enter_future<F>(span: &mut Span, args: &mut [Option<Value>], body: impl FnOnce() -> F) -> F {
@@ -206,10 +229,10 @@ pub fn enter_future<F>(span: &mut Span, args: &mut [Option<Value>], body: impl F
 /// records; `N` nothing otherwise.
 #[inline(always)]
 pub fn owned_args<const N: usize>(
-    span: &Span,
+    recording: bool,
     values: impl FnOnce() -> [Option<Value>; N],
 ) -> [Option<Value>; N] {
-    if span.is_recording() {
+    if recording {
         values()
     } else {
         [const { None }; N]

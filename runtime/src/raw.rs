@@ -23,6 +23,10 @@ pub(crate) const DEBUG: u8 = 0x02;
 pub(crate) const RECORD: u8 = 0x80;
 /// Either way of being recorded.
 pub(crate) const RECORDS: u8 = SAMPLED | RECORD;
+/// The record moved out of its batch (an `async fn`'s span that had to
+/// wait; see [`Batch::take_out`]): what stays is left out at the hand-over.
+/// Never propagated.
+pub(crate) const GONE: u8 = 0x40;
 
 /// What a span hands down to every descendant besides its ids: baggage and
 /// the W3C trace state. Shared; copied only when a span changes it.
@@ -287,6 +291,8 @@ pub(crate) struct Batch {
     pub(crate) inherited: Vec<Arc<Inherited>>,
     /// Holds spans of a `testing::capture`, which are never dropped.
     pub(crate) captured: bool,
+    /// Records marked [`GONE`], left out at the hand-over.
+    pub(crate) gone: u32,
 }
 
 impl Batch {
@@ -322,6 +328,7 @@ impl Batch {
         self.extras.clear();
         self.inherited.clear();
         self.captured = false;
+        self.gone = 0;
         if let Ok(mut spare) = SPARE.try_lock() {
             if spare.len() < MAX_SPARE {
                 spare.push(self);
@@ -465,6 +472,57 @@ impl Batch {
         if !args.is_empty() {
             self.set_args(slot, args);
         }
+    }
+
+    /// Moves the span at `slot` out of the batch, with its side parts and
+    /// its tags, which are all at or after `tags_from` in the arena; its
+    /// record stays behind marked [`GONE`]. For a span that outlives the
+    /// thread's batch: an `async fn`'s that has to wait.
+    #[cold]
+    pub(crate) fn take_out(&mut self, slot: usize, tags_from: usize) -> Option<Detached> {
+        let raw = self.spans.get_mut(slot)?;
+        let mut out = *raw;
+        raw.flags |= GONE;
+        raw.end = Stamp::now();
+        raw.extras = NONE;
+        self.gone += 1;
+        let inherited = self.inherited.get(out.inherited as usize).cloned();
+        out.inherited = NONE;
+        let extras = match std::mem::replace(&mut out.extras, NONE) {
+            NONE => None,
+            i => self
+                .extras
+                .get_mut(i as usize)
+                .map(|e| Box::new(std::mem::take(e))),
+        };
+        let mut tags = Vec::new();
+        let from = tags_from.min(self.tags.len());
+        if self.tags[from..].iter().any(|t| t.span == slot as u32) {
+            let rest: Vec<Tag> = self.tags.drain(from..).collect();
+            for t in rest {
+                if t.span == slot as u32 {
+                    tags.push((t.key, t.value));
+                } else {
+                    self.tags.push(t);
+                }
+            }
+        }
+        Some(Detached {
+            raw: out,
+            inherited,
+            extras,
+            tags,
+        })
+    }
+
+    /// The batch without the records marked [`GONE`].
+    #[cold]
+    pub(crate) fn without_gone(self) -> Batch {
+        if self.gone == 0 {
+            return self;
+        }
+        let (mut groups, _) = self.scatter(2, |raw| usize::from(raw.flags & GONE != 0));
+        groups.swap_remove(0)
     }
 
     /// Moves each span, with its side parts and tags, into the batch of its

@@ -74,6 +74,7 @@ impl Drop for Chunk {
             extras: std::mem::take(&mut self.extras),
             inherited: std::mem::take(&mut self.inherited),
             captured: false,
+            gone: 0,
         }
         .recycle();
     }

@@ -762,3 +762,27 @@ fn the_environment_is_read_at_start() {
         }
     }
 }
+
+/// An `async fn` that starts a trace the sampler drops, and waits: its
+/// ids move out with its future and are the same after the wait.
+#[test]
+fn an_unsampled_call_that_waits_still_carries_its_ids() {
+    let _turn = serial();
+    let _sampler = set_sampler(tracekit::sampler::AlwaysOff);
+    let (ids, c) = capture(|| tracekit_tests::block_on(carries()));
+    assert!(c.spans().is_empty(), "nothing recorded");
+    if !ON {
+        return;
+    }
+    let (before, after) = ids;
+    let before = before.expect("a context before the wait");
+    assert_eq!(Some(before.clone()), after, "the same span after the wait");
+    assert!(!before.is_sampled());
+}
+
+#[trace_fn]
+async fn carries() -> (Option<tracekit::SpanContext>, Option<tracekit::SpanContext>) {
+    let before = tracekit::current_span().context();
+    tracekit_tests::YieldOnce::default().await;
+    (before, tracekit::current_span().context())
+}
