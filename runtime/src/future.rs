@@ -261,6 +261,7 @@ impl AsyncSpan {
 }
 
 impl Drop for AsyncSpan {
+    #[inline]
     fn drop(&mut self) {
         // Only before its future took it over: computing an argument's
         // value panicked.
@@ -276,7 +277,9 @@ impl Drop for AsyncSpan {
 pub struct TracedAsync<F, const N: usize> {
     span: AsyncSpan,
     /// The values of the arguments and fields, recorded when the span ends.
-    args: [Option<Value>; N],
+    /// While there is no span they hold none (never computed, or taken),
+    /// so a call without a span has nothing here to drop.
+    args: ManuallyDrop<[Option<Value>; N]>,
     inner: ManuallyDrop<F>,
     done: bool,
 }
@@ -287,7 +290,7 @@ impl<F, const N: usize> TracedAsync<F, N> {
     pub fn new(span: AsyncSpan, args: [Option<Value>; N], inner: F) -> TracedAsync<F, N> {
         TracedAsync {
             span,
-            args,
+            args: ManuallyDrop::new(args),
             inner: ManuallyDrop::new(inner),
             done: false,
         }
@@ -303,6 +306,7 @@ struct FirstPoll<'a> {
 impl Drop for FirstPoll<'_> {
     fn drop(&mut self) {
         self.span.end_local(self.args, true);
+        clear(self.args);
     }
 }
 
@@ -334,7 +338,7 @@ impl<F: Future, const N: usize> Future for TracedAsync<F, N> {
             } => {
                 let first = FirstPoll {
                     span: &mut this.span,
-                    args: &mut this.args,
+                    args: &mut *this.args,
                 };
                 let polled = inner.poll(cx);
                 std::mem::forget(first);
@@ -342,7 +346,8 @@ impl<F: Future, const N: usize> Future for TracedAsync<F, N> {
                     Poll::Ready(out) => {
                         this.done = true;
                         this.span.0 = AsyncState::Nothing;
-                        crate::local::pop_local_args(token, &mut this.args);
+                        crate::local::pop_local_args(token, &mut *this.args);
+                        clear(&mut *this.args);
                         Poll::Ready(out)
                     }
                     Poll::Pending => {
@@ -350,20 +355,37 @@ impl<F: Future, const N: usize> Future for TracedAsync<F, N> {
                             with_state(|s| s.detach(token, meta, epoch, tags_from)).flatten();
                         this.span.0 = match moved {
                             Some(d) => AsyncState::Owned(Box::new(Span { owned: Some(d) })),
-                            None => AsyncState::Nothing,
+                            None => {
+                                clear(&mut *this.args);
+                                AsyncState::Nothing
+                            }
                         };
                         crate::local::flush_thread();
                         Poll::Pending
                     }
                 }
             }
-            AsyncState::Owned(span) => poll_owned(span, &mut this.args, &mut this.done, inner, cx),
+            AsyncState::Owned(span) => poll_owned(span, &mut *this.args, &mut this.done, inner, cx),
         }
     }
 }
 
 impl<F, const N: usize> Drop for TracedAsync<F, N> {
+    #[inline]
     fn drop(&mut self) {
+        match &mut self.span.0 {
+            AsyncState::Nothing => {
+                // SAFETY: dropped exactly once, here, in place (it stays pinned).
+                unsafe { ManuallyDrop::drop(&mut self.inner) };
+            }
+            _ => self.drop_with_span(),
+        }
+    }
+}
+
+impl<F, const N: usize> TracedAsync<F, N> {
+    #[cold]
+    fn drop_with_span(&mut self) {
         match &mut self.span.0 {
             AsyncState::Nothing => {
                 // SAFETY: dropped exactly once, here, in place (it stays pinned).
@@ -375,13 +397,25 @@ impl<F, const N: usize> Drop for TracedAsync<F, N> {
                 // inside the span.
                 // SAFETY: as above.
                 unsafe { ManuallyDrop::drop(&mut self.inner) };
-                self.span.end_local(&mut self.args, false);
+                self.span.end_local(&mut *self.args, false);
             }
             AsyncState::Owned(span) => {
                 // SAFETY: as above; `drop_owned` drops it once.
-                unsafe { drop_owned(span, &mut self.args, self.done, &mut self.inner) };
+                unsafe { drop_owned(span, &mut *self.args, self.done, &mut self.inner) };
             }
         }
+        // What the span did not take.
+        // SAFETY: dropped once, here; the struct is going away.
+        unsafe { ManuallyDrop::drop(&mut self.args) };
+    }
+}
+
+/// Drops the values left in `args` (keeping the invariant that a future
+/// without a span holds none).
+#[inline]
+fn clear(args: &mut [Option<Value>]) {
+    for a in args {
+        drop(a.take());
     }
 }
 
