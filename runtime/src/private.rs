@@ -11,7 +11,7 @@ use crate::value::Value;
 use crate::{Span, ToValue};
 use std::borrow::Cow;
 use std::marker::PhantomData;
-use std::mem::ManuallyDrop;
+use std::mem::MaybeUninit;
 
 pub use crate::future::{AsyncSpan, InSpan, TracedAsync};
 pub use crate::trace_point::{Metadata, TracePoint};
@@ -31,9 +31,12 @@ pub struct LocalGuard<const N: usize> {
     recording: bool,
     /// The body returned: a drop without it is a panic unwinding.
     returned: bool,
-    /// Computed only when the span records (so only with a token);
-    /// dropped by hand, so that a guard without a span drops nothing.
-    args: ManuallyDrop<Option<[Option<Value>; N]>>,
+    /// `args` holds the values: computed only when the span records (so
+    /// only with a token).
+    has_args: bool,
+    /// Uninitialised unless `has_args`, so that a guard without a span
+    /// writes and drops nothing here.
+    args: MaybeUninit<[Option<Value>; N]>,
     _not_send: PhantomData<*const ()>,
 }
 
@@ -56,7 +59,8 @@ impl LocalGuard<0> {
             token,
             recording,
             returned: false,
-            args: ManuallyDrop::new(None),
+            has_args: false,
+            args: MaybeUninit::uninit(),
             _not_send: PhantomData,
         }
     }
@@ -68,11 +72,16 @@ impl LocalGuard<0> {
         let (token, recording) = (self.token, self.recording);
         // The span is the returned guard's now.
         std::mem::forget(self);
+        let (has_args, args) = match args {
+            Some(values) => (true, MaybeUninit::new(values)),
+            None => (false, MaybeUninit::uninit()),
+        };
         LocalGuard {
             token,
             recording,
             returned: false,
-            args: ManuallyDrop::new(args),
+            has_args,
+            args,
             _not_send: PhantomData,
         }
     }
@@ -169,11 +178,12 @@ impl<const N: usize> LocalGuard<N> {
         if !self.returned {
             self.panicked();
         }
-        match &mut *self.args {
-            // SAFETY: the values are given up here, in `drop`: `args` is
-            // never read or dropped again.
-            Some(args) if N != 0 => unsafe { pop_local_taking(self.token, args.as_mut_ptr(), N) },
-            _ => pop_local(self.token, None),
+        if self.has_args && N != 0 {
+            // SAFETY: `has_args` says the values are there; they are given
+            // up here, in `drop`, and never read or dropped again.
+            unsafe { pop_local_taking(self.token, self.args.as_mut_ptr().cast(), N) }
+        } else {
+            pop_local(self.token, None)
         }
     }
 }
