@@ -131,7 +131,7 @@ pub(crate) struct Lineage {
     pub(crate) inherit: Inherit,
     /// The sampler's `sampler.type` and `sampler.param`, for a sampled span
     /// where a trace starts or enters this process.
-    pub(crate) sampler_tags: Option<Box<(&'static str, Value)>>,
+    pub(crate) sampler_tags: Option<(&'static str, Value)>,
 }
 
 impl Lineage {
@@ -207,7 +207,7 @@ impl Lineage {
                 // Jaeger clients tag where the decision is made, for a new
                 // trace; a span following its parent's flag says nothing.
                 if keep && parent.is_none() {
-                    self.sampler_tags = Some(Box::new(decision.into_tags()));
+                    self.sampler_tags = Some(decision.into_tags());
                 }
                 keep
             }
@@ -501,7 +501,7 @@ impl State {
             self.batch.captured |= raw.capture != 0;
             self.batch.spans.push(raw);
             if let Some(tags) = lineage.sampler_tags {
-                let (kind, param) = *tags;
+                let (kind, param) = tags;
                 self.batch.tags.push(Tag {
                     span: slot,
                     key: Cow::Borrowed(sampler::TYPE_TAG),
@@ -623,7 +623,7 @@ impl State {
         start: Stamp,
     ) -> Detached {
         let raw = lineage.raw(name, meta, kind, start);
-        let tags = match lineage.sampler_tags.map(|t| *t) {
+        let tags = match lineage.sampler_tags {
             Some((kind, param)) => vec![
                 (Cow::Borrowed(sampler::TYPE_TAG), Value::from_static(kind)),
                 (Cow::Borrowed(sampler::PARAM_TAG), param),

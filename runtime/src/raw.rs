@@ -274,10 +274,24 @@ impl Detached {
 /// Emptied batches whose buffers the next hand-overs reuse, so that handing
 /// a batch over does not allocate. Reached with `try_lock` only: a thread
 /// that finds it busy allocates rather than waits.
-static SPARE: Mutex<Vec<Batch>> = Mutex::new(Vec::new());
-const MAX_SPARE: usize = 32;
+static SPARE: Mutex<Spare> = Mutex::new(Spare {
+    batches: Vec::new(),
+    spans: 0,
+});
+/// The memory kept is bounded by the records it has room for, in all (about
+/// 1.5 MiB of records, their arguments and tags beside), so that a service
+/// handing over many small batches between two collector ticks reuses them
+/// all, and a burst of big ones is not hoarded.
+const MAX_SPARE_SPANS_IN_ALL: usize = 16_384;
+const MAX_SPARE: usize = 1024;
 /// Buffers of batches bigger than this are freed, not kept.
 const MAX_SPARE_SPANS: usize = 4096;
+
+/// The spare batches, and the records they have room for in all.
+struct Spare {
+    batches: Vec<Batch>,
+    spans: usize,
+}
 
 /// Spans recorded on one thread since its last hand-over, their tags, and
 /// the side tables their records point into.
@@ -309,7 +323,8 @@ impl Batch {
     /// are spare, else newly allocated with these capacities.
     pub(crate) fn reuse_or_with_capacity(spans: usize, tags: usize, args: usize) -> Batch {
         if let Ok(mut spare) = SPARE.try_lock() {
-            if let Some(batch) = spare.pop() {
+            if let Some(batch) = spare.batches.pop() {
+                spare.spans -= batch.spans.capacity();
                 return batch;
             }
         }
@@ -330,8 +345,10 @@ impl Batch {
         self.captured = false;
         self.gone = 0;
         if let Ok(mut spare) = SPARE.try_lock() {
-            if spare.len() < MAX_SPARE {
-                spare.push(self);
+            let room = spare.spans + self.spans.capacity();
+            if spare.batches.len() < MAX_SPARE && room <= MAX_SPARE_SPANS_IN_ALL {
+                spare.spans = room;
+                spare.batches.push(self);
             }
         }
     }
