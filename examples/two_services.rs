@@ -98,14 +98,22 @@ async fn backend() -> Result<(), String> {
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     // The frontend reads the address from this first line.
     println!("listening on {addr}");
-    // The frontend closes our stdin to stop us; SIGTERM or Ctrl-C does too.
-    // In-flight requests finish, then `main` shuts the reporter down.
+    // The frontend stops us with SIGTERM, as a service manager would (or
+    // closes our stdin where it cannot send one); Ctrl-C does too.
+    // In-flight requests finish, then `main` shuts the reporter down. Stdin
+    // is read on a plain thread: tokio's stdin reader would keep the
+    // runtime, and so the process, alive after SIGTERM.
+    let (closed, stdin_closed) = tokio::sync::oneshot::channel::<()>();
+    std::thread::spawn(move || {
+        let _ = std::io::copy(&mut std::io::stdin(), &mut std::io::sink());
+        let _ = closed.send(());
+    });
     let stop = async {
-        let (mut stdin, mut sink) = (tokio::io::stdin(), Vec::new());
-        tokio::select! {
-            _ = stdin.read_to_end(&mut sink) => {}
-            () = tracekit::signal::terminated() => {}
-        }
+        let why = tokio::select! {
+            _ = stdin_closed => "stdin closed",
+            () = tracekit::signal::terminated() => "SIGTERM",
+        };
+        eprintln!("backend: {why}, shutting down");
     };
     axum::serve(listener, app)
         .with_graceful_shutdown(stop)
@@ -234,8 +242,19 @@ async fn frontend() -> Result<(), String> {
     let _ = server.await;
     tracekit::flush();
 
-    // Stop the backend and show its part of the trace after ours.
-    drop(child.stdin.take());
+    // Stop the backend as a service manager would, with SIGTERM (closing
+    // its stdin where that cannot be sent): it stops taking requests,
+    // finishes what is in flight, delivers its spans and exits. Then show
+    // its part of the trace after ours.
+    let terminated = child.id().is_some_and(|pid| {
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .is_ok_and(|s| s.success())
+    });
+    if !terminated {
+        drop(child.stdin.take());
+    }
     let mut rest = String::new();
     let _ = child_out.read_to_string(&mut rest).await;
     let exit = child.wait().await.map_err(|e| e.to_string())?;

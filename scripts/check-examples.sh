@@ -41,6 +41,9 @@ echo "two_services"
 out=$(timeout 120 cargo run -q --example two_services 2>&1)
 grep -q '^client <- 200 OK cart 42: reserved 1 of 2 items' <<<"$out" || fail "the client got no answer"
 grep -q '^client <- x-request-id: r-1001$' <<<"$out" || fail "the request id was not echoed"
+# The frontend stops the backend with SIGTERM: it shuts down gracefully and
+# delivers its part of the trace (checked below) before it exits.
+grep -q '^backend: SIGTERM, shutting down$' <<<"$out" || fail "the backend was not stopped by SIGTERM"
 # The backend's two requests arrive in one batch or two, depending on when
 # its collector wakes: its server spans are counted below, not its parts.
 b=$(count '\[backend\]$')

@@ -76,6 +76,7 @@ mod parts;
 mod raw;
 mod record;
 mod secret;
+mod service;
 mod span_context;
 mod trace_point;
 mod value;

@@ -17,6 +17,13 @@ pub use crate::future::{AsyncSpan, InSpan, TracedAsync};
 pub use crate::trace_point::{Metadata, TracePoint};
 pub use inventory;
 
+/// The service name the environment gives (`OTEL_SERVICE_NAME`, else the
+/// last `service.name` in `OTEL_RESOURCE_ATTRIBUTES`), for `tracekit-otlp`,
+/// so that its resource and the console name a process alike.
+pub fn service_name_from(env: &dyn Fn(&str) -> Option<String>) -> Option<String> {
+    crate::service::name_from(env)
+}
+
 /// The baggage percent-decoding, for `tracekit-otlp`'s `OTEL_*` values
 /// (which follow the same W3C Baggage rules).
 pub fn percent_decode(value: &str) -> Option<String> {
@@ -367,6 +374,17 @@ impl<T: ToValue> ViaOption for &&&Arg<'_, Option<T>> {
     }
 }
 
+/// A borrowed `Option` of a typed value, as [`ViaOption`].
+pub trait ViaOptionRef {
+    fn __tk_value(&self) -> Option<Value>;
+}
+impl<T: ToValue> ViaOptionRef for &&&Arg<'_, &Option<T>> {
+    #[inline]
+    fn __tk_value(&self) -> Option<Value> {
+        self.0.as_ref().map(ToValue::to_value)
+    }
+}
+
 /// Typed values.
 pub trait ViaToValue {
     fn __tk_value(&self) -> Option<Value>;
@@ -410,6 +428,18 @@ pub struct Recordable(Option<Value>);
 
 /// A field value that cannot be recorded; [`field`] rejects it.
 pub struct Unrecordable;
+
+/// A field whose value is an `Option` of a typed value: `Some(x)` is
+/// recorded as `x`, `None` leaves the field out.
+pub trait FieldViaOption {
+    fn __tk_field(&self) -> Recordable;
+}
+impl<T: ToValue> FieldViaOption for &&&FieldValue<'_, Option<T>> {
+    #[inline]
+    fn __tk_field(&self) -> Recordable {
+        Recordable(self.0.as_ref().map(ToValue::to_value))
+    }
+}
 
 /// Typed field values.
 pub trait FieldViaToValue {
@@ -493,9 +523,46 @@ impl<T, E: AsRef<dyn std::error::Error + Send + Sync + 'static>> ErrAsDynError
     fn __tk_outcome(&self) -> Option<Outcome<'_>> {
         match self.0 {
             Ok(_) => None,
-            Err(e) => Some(Outcome::Error(e.as_ref(), std::any::type_name::<E>())),
+            Err(e) => {
+                let e = e.as_ref();
+                let ty = concrete_type_of(e).unwrap_or(std::any::type_name::<E>());
+                Some(Outcome::Error(e, ty))
+            }
         }
     }
+}
+
+/// The type inside a boxed error, when it is one of the standard library's
+/// errors (what `?` most often boxes): `std::io::Error` reads better than
+/// `Box<dyn Error + Send + Sync>`. Other types cannot be named from a trait
+/// object.
+#[cold]
+#[inline(never)]
+fn concrete_type_of(e: &(dyn std::error::Error + Send + Sync + 'static)) -> Option<&'static str> {
+    macro_rules! first_of {
+        ($($t:ty),* $(,)?) => {
+            $(if e.is::<$t>() {
+                return Some(std::any::type_name::<$t>());
+            })*
+        };
+    }
+    first_of!(
+        std::io::Error,
+        std::fmt::Error,
+        std::num::ParseIntError,
+        std::num::ParseFloatError,
+        std::num::TryFromIntError,
+        std::str::Utf8Error,
+        std::string::FromUtf8Error,
+        std::str::ParseBoolError,
+        std::char::ParseCharError,
+        std::net::AddrParseError,
+        std::time::SystemTimeError,
+        std::env::VarError,
+        std::array::TryFromSliceError,
+        std::ffi::NulError,
+    );
+    None
 }
 
 /// `Err(e)` where `e: Display`.
@@ -550,6 +617,30 @@ impl<T: ?Sized> NotAResult for Ret<'_, T> {
 
 // `ret`: the `Ok` value of a `Result`, or the value itself; typed values
 // before `Debug` text, as for arguments.
+
+/// `Ok(Some(v))` where `v: ToValue`: recorded as `v`; `Ok(None)` records
+/// nothing.
+pub trait RetOkOption {
+    fn __tk_return(&self) -> Option<Value>;
+}
+impl<T: ToValue, E> RetOkOption for &&&&&&Ret<'_, Result<Option<T>, E>> {
+    fn __tk_return(&self) -> Option<Value> {
+        match self.0 {
+            Ok(Some(v)) => Some(v.to_value()),
+            _ => None,
+        }
+    }
+}
+
+/// `Some(v)` where `v: ToValue`: recorded as `v`; `None` records nothing.
+pub trait RetOption {
+    fn __tk_return(&self) -> Option<Value>;
+}
+impl<T: ToValue> RetOption for &&&&&&Ret<'_, Option<T>> {
+    fn __tk_return(&self) -> Option<Value> {
+        self.0.as_ref().map(ToValue::to_value)
+    }
+}
 
 /// `Ok(v)` where `v: ToValue`.
 pub trait RetOkToValue {
@@ -641,10 +732,11 @@ impl<T: ?Sized> RetOpaque for Ret<'_, T> {
 pub mod select {
     pub use super::{
         ErrAsDebug as _, ErrAsDisplay as _, ErrAsDynError as _, ErrAsError as _, ErrOpaque as _,
-        FieldUnrecordable as _, FieldViaDebug as _, FieldViaToValue as _, NotAResult as _,
-        RetDebug as _, RetOkDebug as _, RetOkOpaque as _, RetOkToValue as _, RetOpaque as _,
-        RetRedacted as _, RetRedactedResult as _, RetToValue as _, ViaDebug as _, ViaNothing as _,
-        ViaOption as _, ViaToValue as _,
+        FieldUnrecordable as _, FieldViaDebug as _, FieldViaOption as _, FieldViaToValue as _,
+        NotAResult as _, RetDebug as _, RetOkDebug as _, RetOkOpaque as _, RetOkOption as _,
+        RetOkToValue as _, RetOpaque as _, RetOption as _, RetRedacted as _,
+        RetRedactedResult as _, RetToValue as _, ViaDebug as _, ViaNothing as _, ViaOption as _,
+        ViaOptionRef as _, ViaToValue as _,
     };
 }
 

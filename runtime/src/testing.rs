@@ -42,18 +42,37 @@ pub fn capture<R>(f: impl FnOnce() -> R) -> (R, Captured) {
     let result = f();
     let captured = session.finish();
     let returned = std::any::type_name::<R>();
-    if captured.spans.is_empty() && looks_like_a_future(returned) {
-        panic!(
-            "tracekit::testing::capture: the closure returned `{returned}`, which looks like a \
-             future that was never run, and no span was recorded. For async code use \
-             `tracekit::testing::capture_async(async {{ ... }}).await`."
-        );
+    if looks_like_a_future(returned) {
+        if captured.spans.is_empty() {
+            panic!(
+                "tracekit::testing::capture: the closure returned `{returned}`, which looks like \
+                 a future that was never run, and no span was recorded. For async code use \
+                 `tracekit::testing::capture_async(async {{ ... }}).await`."
+            );
+        }
+        // Some spans were recorded (a function returning a future starts
+        // its span at the call), but what the future does when it runs
+        // later is not in this capture.
+        static SAID: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+        if !SAID.swap(true, std::sync::atomic::Ordering::Relaxed) {
+            eprintln!(
+                "tracekit::testing::capture: the closure returned `{returned}`, which looks like \
+                 a future; what it does when it runs is not captured. For async code use \
+                 `capture_async`. (Said once.)"
+            );
+        }
     }
     (result, captured)
 }
 
+/// Whether a type's name is that of a future: an `async fn`'s or block's
+/// (named like a closure, so a returned closure is taken for one too), a
+/// boxed `dyn Future`, or tracekit's own.
+/// Stable Rust cannot ask whether a type implements `Future`.
 fn looks_like_a_future(type_name: &str) -> bool {
-    type_name.ends_with("{{closure}}") || type_name.contains("Future<")
+    type_name.ends_with("{{closure}}")
+        || type_name.contains("Future<")
+        || type_name.starts_with("tracekit::future::")
 }
 
 /// [`capture`] for async code: awaits `future` and returns its output with

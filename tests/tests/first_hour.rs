@@ -28,6 +28,42 @@ fn a_boxed_error_has_a_type_name_a_person_can_read() {
 }
 
 #[trace_fn]
+fn open_config(path: &str) -> Result<String, Box<dyn std::error::Error + Send + Sync>> {
+    Ok(std::fs::read_to_string(path)?)
+}
+
+#[trace_fn]
+fn port(text: &str) -> anyhow_like::Result<u16> {
+    Ok(text.parse::<u16>()?)
+}
+
+/// What `anyhow::Result` is to the macro: a boxed error behind `AsRef`.
+mod anyhow_like {
+    pub type Result<T> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
+}
+
+#[test]
+fn a_boxed_standard_error_is_named_by_the_type_inside_the_box() {
+    let (_, c) = capture(|| {
+        let _ = open_config("/nonexistent/tracekit.toml");
+        let _ = port("http");
+    });
+    if !cfg!(feature = "trace-all") {
+        assert!(c.spans().is_empty(), "nothing recorded");
+        return;
+    }
+    let ty = |name: &str| c.span(name).events()[0].field("exception.type").cloned();
+    assert_eq!(
+        ty("open_config"),
+        Some(Value::from("std::io::error::Error"))
+    );
+    assert_eq!(
+        ty("port"),
+        Some(Value::from("core::num::error::ParseIntError"))
+    );
+}
+
+#[trace_fn]
 async fn find(id: u64) -> u64 {
     tokio::task::yield_now().await;
     id
@@ -68,6 +104,45 @@ async fn capture_async_on_a_multi_thread_runtime() {
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn capture_async_whose_own_future_moves_between_threads() {
+    // The capture itself runs in spawned tasks, which the runtime moves
+    // between its workers at every wait; each sees its own trace only.
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            tokio::spawn(async {
+                let mut threads = std::collections::HashSet::new();
+                let (sum, c) = tracekit::testing::capture_async(async {
+                    let mut sum = 0;
+                    for _ in 0..5 {
+                        threads.insert(std::thread::current().id());
+                        sum += handler().await;
+                        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+                    }
+                    sum
+                })
+                .await;
+                (sum, c, threads.len())
+            })
+        })
+        .collect();
+    let mut moved = false;
+    for t in tasks {
+        let (sum, c, threads) = t.await.unwrap();
+        assert_eq!(sum, 15);
+        moved |= threads > 1;
+        if cfg!(feature = "trace-all") {
+            assert_eq!(c.spans_named("handler").len(), 5);
+            assert_eq!(c.roots().len(), 5, "its own five traces, no one else's");
+        } else {
+            assert!(c.spans().is_empty());
+        }
+    }
+    // Not guaranteed by tokio, but with 8 tasks on 2 workers practically
+    // certain; without it the test would not test the move.
+    assert!(moved, "no capture changed threads");
+}
+
 #[test]
 fn capture_of_a_future_that_never_ran_fails_loudly() {
     if !cfg!(feature = "trace-all") {
@@ -100,6 +175,52 @@ fn options_are_recorded_as_their_value_and_none_is_left_out() {
     assert_eq!(s.tag("missing"), None);
 }
 
+#[trace_fn(ret, fields(nick = nick_of(id), none = nick_of(0)))]
+fn lookup(id: u64, alias: &Option<String>) -> Option<u64> {
+    alias.as_ref().map(|_| id)
+}
+
+#[trace_fn(ret)]
+fn parse_opt(text: &str) -> Result<Option<u64>, std::num::ParseIntError> {
+    if text.is_empty() {
+        return Ok(None);
+    }
+    text.parse().map(Some)
+}
+
+fn nick_of(id: u64) -> Option<&'static str> {
+    (id != 0).then_some("bo")
+}
+
+#[test]
+fn options_in_fields_return_values_and_borrowed_arguments_read_as_their_value() {
+    let alias = Some("b".to_owned());
+    let (_, c) = capture(|| {
+        lookup(7, &alias);
+        lookup(8, &None);
+        parse_opt("42").unwrap();
+        parse_opt("").unwrap();
+    });
+    if !cfg!(feature = "trace-all") {
+        assert!(c.spans().is_empty(), "nothing recorded");
+        return;
+    }
+    let calls: Vec<_> = c.spans().iter().filter(|s| s.name() == "lookup").collect();
+    assert_eq!(calls[0].tag("alias"), Some(&Value::from("b")));
+    assert_eq!(calls[0].tag("return"), Some(&Value::U64(7)));
+    assert_eq!(calls[0].tag("nick"), Some(&Value::from("bo")));
+    assert_eq!(calls[0].tag("none"), None, "a None field is left out");
+    assert_eq!(calls[1].tag("alias"), None);
+    assert_eq!(calls[1].tag("return"), None, "a None return is left out");
+    let parses: Vec<_> = c
+        .spans()
+        .iter()
+        .filter(|s| s.name() == "parse_opt")
+        .collect();
+    assert_eq!(parses[0].tag("return"), Some(&Value::U64(42)));
+    assert_eq!(parses[1].tag("return"), None);
+}
+
 #[derive(Debug)]
 #[allow(dead_code)]
 struct Blob(Vec<u8>);
@@ -124,29 +245,84 @@ fn huge_debug_text_is_cut() {
     assert!(text.len() <= tracekit::MAX_TEXT_LEN + '…'.len_utf8());
 }
 
+#[trace_fn]
+async fn spawned(id: u64) -> u64 {
+    tokio::task::yield_now().await;
+    id
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn task_spawn_keeps_the_trace_and_tokio_spawn_does_not() {
     use tracekit::FutureExt;
+    // The plain-spawned task's span is in no capture (it is in no trace of
+    // the test's), so a reporter is what sees it.
+    let everything = tracekit::InMemoryReporter::new();
+    let _guard = tracekit::set_reporter(everything.clone());
     let ((), c) = tracekit::testing::capture_async(async {
         async {
-            tracekit::task::spawn(find(1)).await.unwrap();
+            tracekit::task::spawn(spawned(1)).await.unwrap();
             // A plain tokio::spawn: the task has no current span.
-            tokio::spawn(find(2)).await.unwrap();
+            tokio::spawn(spawned(2)).await.unwrap();
         }
         .in_span(tracekit::Span::start("request"))
         .await
     })
     .await;
+    tracekit::flush();
     if !cfg!(feature = "trace-all") {
         assert!(c.spans().is_empty(), "nothing recorded");
+        assert!(everything.spans().is_empty(), "nothing reported");
         return;
     }
     let request = c.span("request");
-    let finds = c.spans_named("find");
-    let kept: Vec<_> = finds
-        .iter()
-        .filter(|f| f.parent_id() == Some(request.span_id()))
-        .collect();
-    assert_eq!(kept.len(), 1);
+    let kept = c.spans_named("spawned");
+    assert_eq!(kept.len(), 1, "only the task::spawn one is in the trace");
+    assert_eq!(kept[0].parent_id(), Some(request.span_id()));
     assert_eq!(kept[0].tag("id"), Some(&Value::U64(1)));
+    let reported = everything.spans();
+    let lost = reported
+        .iter()
+        .find(|s| s.name() == "spawned" && s.tag("id") == Some(&Value::U64(2)))
+        .expect("the plain-spawned call is reported");
+    assert_eq!(lost.parent_id(), None, "a new root");
+    assert_ne!(lost.trace_id(), request.trace_id(), "a new trace");
+}
+
+/// The console names the service as the OTLP exporter does, from the
+/// environment the program starts with (a child process, so the variables
+/// are its own).
+#[test]
+fn the_console_names_the_service_from_the_environment() {
+    if std::env::var_os("TK_CONSOLE_CHILD").is_some() {
+        let _reporter = tracekit::set_reporter(tracekit::ConsoleReporter::stdout());
+        drop(tracekit::start_active_span("checkout"));
+        return;
+    }
+    let run = |vars: &[(&str, &str)]| {
+        let mut cmd =
+            tracekit_tests::child_test("the_console_names_the_service_from_the_environment");
+        cmd.env("TK_CONSOLE_CHILD", "1")
+            .env_remove("OTEL_SERVICE_NAME")
+            .env_remove("OTEL_RESOURCE_ATTRIBUTES");
+        for (k, v) in vars {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().expect("the child runs");
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let named = run(&[("OTEL_SERVICE_NAME", "cart-api")]);
+    let from_attributes = run(&[("OTEL_RESOURCE_ATTRIBUTES", "team=a,service.name=pay%20api")]);
+    let unnamed = run(&[]);
+    if !cfg!(feature = "trace-all") {
+        assert!(!named.contains("checkout"), "nothing printed: {named}");
+        return;
+    }
+    assert!(named.contains("[cart-api]"), "{named}");
+    assert!(from_attributes.contains("[pay api]"), "{from_attributes}");
+    assert!(unnamed.contains("checkout"), "{unnamed}");
+    assert!(
+        !unnamed.contains('['),
+        "no name without the variables: {unnamed}"
+    );
 }
