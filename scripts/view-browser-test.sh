@@ -43,3 +43,9 @@ fi
 "$view" "$work/frontend.jsonl" "$work/backend.jsonl" -o "$work/page.html"
 "$python" view/tests/browser/check_page.py "$work/page.html" "$work/expected.json" \
     target/artifacts/view-waterfall.png
+
+# Only what is on screen is rendered: one trace of 20,000 spans puts a few
+# screens of rows in the page, also after scrolling to its end.
+"$python" view/tests/browser/fixture.py "$work" --spans 20000 --per-trace 20000 >/dev/null
+"$view" "$work/big.jsonl" -o "$work/big.html"
+"$python" view/tests/browser/check_page.py --first-render "$work/big.html" --assert-virtual

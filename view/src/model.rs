@@ -187,6 +187,24 @@ impl TraceData {
         self.spans.retain(|s| s.trace_id == want);
     }
 
+    /// Leaves out every span already read (the same trace and span id), the
+    /// first kept, each with a warning: both outputs show a span once.
+    pub(crate) fn drop_duplicates(&mut self) {
+        let mut seen = std::collections::HashSet::new();
+        let mut dropped = Vec::new();
+        self.spans.retain(|s| {
+            let new = seen.insert((s.trace_id.clone(), s.span_id.clone()));
+            if !new {
+                dropped.push(format!(
+                    "span {} of trace {} appears twice; the first is shown",
+                    s.span_id, s.trace_id
+                ));
+            }
+            new
+        });
+        self.warnings.extend(dropped);
+    }
+
     /// The index of this resource, added when new.
     pub(crate) fn resource_index(&mut self, resource: ViewResource) -> usize {
         match self.resources.iter().position(|r| *r == resource) {

@@ -61,8 +61,11 @@ pub fn read_otlp_json(input: &[u8], data: &mut TraceData) -> Result<(), ReadErro
     }
     // A single (perhaps pretty-printed) document first; else JSON lines.
     if let Ok(doc) = serde_json::from_str::<Value>(text) {
-        return match request(&doc, data) {
-            Ok(()) => Ok(()),
+        return match request(&doc, data, "") {
+            Ok(()) => {
+                data.drop_duplicates();
+                Ok(())
+            }
             Err(e) => Err(ReadError::NotOtlp { first: e }),
         };
     }
@@ -74,7 +77,7 @@ pub fn read_otlp_json(input: &[u8], data: &mut TraceData) -> Result<(), ReadErro
         }
         let outcome = serde_json::from_str::<Value>(line)
             .map_err(|e| format!("not JSON: {e}"))
-            .and_then(|doc| request(&doc, data));
+            .and_then(|doc| request(&doc, data, &format!("line {}: ", i + 1)));
         match outcome {
             Ok(()) => good += 1,
             Err(e) => {
@@ -90,11 +93,13 @@ pub fn read_otlp_json(input: &[u8], data: &mut TraceData) -> Result<(), ReadErro
             first: first_problem.unwrap_or_default(),
         });
     }
+    data.drop_duplicates();
     Ok(())
 }
 
-/// One `ExportTraceServiceRequest`.
-fn request(doc: &Value, data: &mut TraceData) -> Result<(), String> {
+/// One `ExportTraceServiceRequest`; `at` says where it is in the input
+/// (`"line 7: "`), for the warnings about the spans it skips.
+fn request(doc: &Value, data: &mut TraceData, at: &str) -> Result<(), String> {
     let Some(all) = doc.get("resourceSpans").and_then(Value::as_array) else {
         return Err("no resourceSpans array".to_owned());
     };
@@ -112,7 +117,7 @@ fn request(doc: &Value, data: &mut TraceData) -> Result<(), String> {
             for span in array(ss.get("spans")) {
                 match read_span(span, resource, scope) {
                     Ok(s) => data.spans.push(s),
-                    Err(e) => data.warnings.push(e),
+                    Err(e) => data.warnings.push(format!("{at}{e}")),
                 }
             }
         }

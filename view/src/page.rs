@@ -4,7 +4,6 @@
 
 use crate::model::{Attr, TraceData};
 use serde_json::{Value, json};
-use std::collections::HashSet;
 
 const TEMPLATE: &str = include_str!("page.html");
 const DATA_MARK: &str = "/*TRACEKIT_DATA*/";
@@ -40,17 +39,9 @@ pub fn render_html(data: &TraceData, title: &str) -> String {
 fn page_data(data: &TraceData, title: &str) -> Value {
     let base = data.spans.iter().map(|s| s.start).min().unwrap_or(0);
     let off = |t: u64| t.saturating_sub(base).min(1 << 53);
-    let mut seen = HashSet::new();
-    let mut warnings = data.warnings.clone();
+    let warnings = data.warnings.clone();
     let mut spans = Vec::with_capacity(data.spans.len());
     for s in &data.spans {
-        if !seen.insert((s.trace_id.as_str(), s.span_id.as_str())) {
-            warnings.push(format!(
-                "span {} of trace {} appears twice; the first is shown",
-                s.span_id, s.trace_id
-            ));
-            continue;
-        }
         let events: Vec<Value> = s
             .events
             .iter()

@@ -186,6 +186,30 @@ fn perfetto_output_is_nested_per_lane() {
 }
 
 #[test]
+fn a_span_read_twice_is_shown_once_in_perfetto_too() {
+    let input = tmp("twice.jsonl");
+    let out = tmp("twice.json");
+    export_sample(&input);
+    let i = input.to_str().unwrap();
+    let o = view(&[i, i, "--format", "perfetto", "-o", out.to_str().unwrap()]);
+    if !cfg!(feature = "trace-all") {
+        assert_eq!(o.status.code(), Some(1));
+        return;
+    }
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{stderr}");
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    let complete = doc["traceEvents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["ph"] == "X")
+        .count();
+    assert_eq!(complete, 3, "each of the three spans once");
+}
+
+#[test]
 fn concurrent_children_get_lanes_of_their_own() {
     let line = r#"{"resourceSpans":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"api"}}]},"scopeSpans":[{"spans":[
       {"traceId":"0af7651916cd43dd8448eb211c80319c","spanId":"0000000000000001","name":"root","startTimeUnixNano":"1000","endTimeUnixNano":"10000"},
@@ -212,9 +236,12 @@ fn concurrent_children_get_lanes_of_their_own() {
 fn a_malformed_line_is_named_with_its_number_and_skipped() {
     let input = tmp("bad-line.jsonl");
     let good = r#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"0af7651916cd43dd8448eb211c80319c","spanId":"b7ad6b7169203331","name":"ok","startTimeUnixNano":"1","endTimeUnixNano":"2","someFutureField":{"x":1}}],"unknown":[]}]}],"extra":true}"#;
+    let bad_id = good
+        .replace("b7ad6b7169203331", "not-hex")
+        .replace("\"ok\"", "\"bad id\"");
     std::fs::write(
         &input,
-        format!("{good}\n{{not json\n\n{good}\n{{\"other\":1}}\n"),
+        format!("{good}\n{{not json\n\n{good}\n{{\"other\":1}}\n{bad_id}\n"),
     )
     .unwrap();
     let out = tmp("bad-line.html");
@@ -223,6 +250,10 @@ fn a_malformed_line_is_named_with_its_number_and_skipped() {
     assert!(o.status.success(), "{stderr}");
     assert!(stderr.contains("line 2: not JSON"), "{stderr}");
     assert!(stderr.contains("line 5: no resourceSpans"), "{stderr}");
+    assert!(
+        stderr.contains("line 6: span \"bad id\" has no valid spanId; skipped"),
+        "{stderr}"
+    );
     let data = page_json(&std::fs::read_to_string(&out).unwrap());
     // The same span twice (line 1 and 4): shown once, with a warning.
     assert_eq!(data["spans"].as_array().unwrap().len(), 1);
@@ -239,7 +270,7 @@ fn a_span_whose_parent_is_missing_is_kept_as_a_root() {
     let mut data = TraceData::default();
     read_otlp_json(line.as_bytes(), &mut data).unwrap();
     assert_eq!(data.spans[0].parent_id, "00f067aa0ba902b7");
-    // The page marks it: see scripts/view-browser-test.py (the orphan mark).
+    // The page marks it: see view/tests/browser/check_page.py (the orphan mark).
     let html = tracekit_view::render_html(&data, "orphan");
     assert_eq!(page_json(&html)["spans"][0][2], "00f067aa0ba902b7");
 }

@@ -47,8 +47,10 @@ class Browser:
         page = next(t for t in targets if t["type"] == "page")
         self.ws = connect(page["webSocketDebuggerUrl"], max_size=None, open_timeout=30)
         self.next_id = 0
+        self.events = []
         self.call("Page.enable")
         self.call("Runtime.enable")
+        self.call("Network.enable")
 
     def call(self, method, **params):
         self.next_id += 1
@@ -56,6 +58,8 @@ class Browser:
         self.ws.send(json.dumps({"id": me, "method": method, "params": params}))
         while True:
             msg = json.loads(self.ws.recv(timeout=120))
+            if "method" in msg:
+                self.events.append(msg)
             if msg.get("id") == me:
                 if "error" in msg:
                     raise RuntimeError(f"{method}: {msg['error']}")
@@ -68,6 +72,7 @@ class Browser:
         return r["result"].get("value")
 
     def open(self, path):
+        self.events.clear()
         self.call("Page.navigate", url="file://" + os.path.abspath(path))
         deadline = time.time() + 120
         while time.time() < deadline:
@@ -78,6 +83,11 @@ class Browser:
                 pass
             time.sleep(0.05)
         raise RuntimeError("the page never got ready")
+
+    def requests(self):
+        """The URLs the page asked for since it was opened."""
+        return [e["params"]["request"]["url"] for e in self.events
+                if e["method"] == "Network.requestWillBeSent"]
 
     def click(self, selector):
         box = self.js(f"""(() => {{ const e = document.querySelector({json.dumps(selector)});
@@ -145,8 +155,23 @@ def main_checks(page, expected, shot):
         check("the trace list marks both traces' errors",
               b.js("Array.from(document.querySelectorAll('.trace-row')).map(r => !!r.querySelector('.err-mark'))"),
               [True, True])
+        check("the page asked for nothing but itself (everything inline, no network)",
+              [u for u in b.requests() if not u.startswith("file://")], [])
+        first = b.js("document.querySelector('.trace-row').textContent")
+        for part in ("GET /checkout/{cart}", "frontend, backend", "100.0 ms", "13 spans", "1 error"):
+            check(f"the trace list shows {part!r} for the first trace", part in first, True)
         r = rows(b)
         check("one bar per span", b.js("document.querySelectorAll('#row-sizer .bar').length"), len(ea["parents"]))
+        service_of = b.js("""Object.fromEntries(Array.from(document.querySelectorAll('#row-sizer .row')).map(r =>
+            [r.dataset.spanId, Array.from(r.querySelector('.bar').classList).find(c => c.startsWith('svc-'))]))""")
+        by_service = {}
+        for sid, svc in ea["services"].items():
+            by_service.setdefault(svc, set()).add(service_of[sid])
+        check("one colour per service", sorted(len(v) for v in by_service.values()), [1, 1])
+        check("and the services' colours differ", len(set().union(*by_service.values())), 2)
+        check("the self time beside a bar", b.js(
+            "document.querySelector('[data-span-id=\"f000000000000002\"] .dur-label').textContent"),
+            "18.0 ms · self 13.0 ms")
         check("every span is shown once", sorted(x["id"] for x in r), sorted(ea["parents"]))
         # Nesting: each row's parent is the nearest row above it one level up.
         nesting_ok = True
@@ -164,6 +189,9 @@ def main_checks(page, expected, shot):
               [("0000000000000b0b", 0, "parent missing")])
         check("names are text: the hostile name shows as written",
               [x["name"] for x in r if x["id"] == "f000000000000005"], [expected["hostile_name"]])
+        check("and it is drawn: its text has room on screen",
+              b.js("document.querySelector('[data-span-id=\"f000000000000005\"] .name').getBoundingClientRect().width > 100"),
+              True)
         check("no user text ran as code", b.js("window.__pwned === undefined"), True)
         check("no user text became an element",
               b.js("document.querySelectorAll('script').length + document.querySelectorAll('img').length"), 2)
@@ -184,6 +212,19 @@ def main_checks(page, expected, shot):
         b.click('[data-span-id="b000000000000002"] .name')
         text = b.js("document.querySelector('#detail').textContent")
         check("status and events are shown", "error: item 7 is out of stock" in text and "exception" in text, True)
+        cells = b.js("Object.fromEntries(Array.from(document.querySelectorAll('#detail tr')).map(t => [t.cells[0].textContent, t.cells[1] ? t.cells[1].textContent : '']))")
+        check("its self time and its children's time", (cells.get("self time"), cells.get("children time")),
+              ("5.00 ms", "53.0 ms"))
+        check("an event is shown with its time in the span",
+              b.js("Array.from(document.querySelectorAll('#detail .event')).map(e => e.firstChild.textContent.replace(/\\s+/g, ' ').trim())"),
+              ["+53.0 ms exception"])
+        check("the instrumentation scope is shown", (cells.get("name"), cells.get("version")), ("fixture", "1"))
+        b.click('[data-span-id="f00000000000000a"] .name')
+        text = b.js("document.querySelector('#detail').textContent")
+        check("a hostile event name and field show as text",
+              expected["hostile_event"] in text and expected["hostile_tag"] in text, True)
+        check("and nothing ran or became an element",
+              b.js("window.__pwned === undefined && document.querySelectorAll('svg, img, script').length"), 2)
         b.click('[data-span-id="f000000000000006"] .name')
         check("a link to a span in the file is followable",
               b.js("document.querySelector('#detail .link-target') && document.querySelector('#detail .link-target').textContent.startsWith('cron tick')"),
@@ -214,6 +255,13 @@ def main_checks(page, expected, shot):
         check("expanding shows it again", b.js("document.querySelectorAll('#row-sizer .bar').length"),
               len(ea["parents"]))
 
+        # Collapse and expand everything.
+        b.click("#collapse-all")
+        check("collapse all leaves the roots",
+              sorted(x["id"] for x in rows(b)), sorted(ea["roots"]))
+        b.click("#expand-all")
+        check("expand all shows every span again", len(rows(b)), len(ea["parents"]))
+
         # The critical path.
         b.click("#critical")
         check("the critical path is highlighted", sorted(x["id"] for x in rows(b) if x["critical"]), ea["critical"])
@@ -233,7 +281,7 @@ def main_checks(page, expected, shot):
         b.close()
 
 
-def first_render(page):
+def first_render(page, assert_virtual=False):
     b = Browser()
     try:
         t0 = time.time()
@@ -250,13 +298,19 @@ def first_render(page):
                           "navigate_to_ready_s": round(wall, 2),
                           "bars_in_dom": bars, "rows_in_trace": rows_total,
                           "bars_in_dom_after_scrolling_to_end": scrolled}))
+        if assert_virtual:
+            check("the whole trace is laid out", rows_total, info["spans"])
+            check("only a few screens of it are in the page",
+                  (bars < 300, scrolled < 300, bars > 10), (True, True, True))
     finally:
         b.close()
 
 
 if __name__ == "__main__":
     if sys.argv[1] == "--first-render":
-        first_render(sys.argv[2])
+        first_render(sys.argv[2], "--assert-virtual" in sys.argv[3:])
+        if failures:
+            sys.exit(f"{len(failures)} browser checks failed: {failures}")
     else:
         main_checks(sys.argv[1], json.load(open(sys.argv[2])), sys.argv[3])
         if failures:

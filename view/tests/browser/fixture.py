@@ -17,6 +17,7 @@ A = "0af7651916cd43dd8448eb211c80319c"
 B = "4bf92f3577b34da6a3ce929d0e0e4736"
 HOSTILE_NAME = "<script>window.__pwned=1</script>"
 HOSTILE_TAG = "<img src=x onerror=window.__pwned=2>"
+HOSTILE_EVENT = "<svg onload=window.__pwned=3>"
 
 # (trace, id, parent, name, service, kind, start ms, end ms, error message, attrs, events, links)
 SPANS = [
@@ -25,7 +26,8 @@ SPANS = [
     (A, "f000000000000003", "f000000000000002", "redis GET", "frontend", 3, 3, 8, None, {"db.system": "redis"}, [], []),
     (A, "f00000000000003b", "f000000000000002", "cache prefetch", "frontend", 1, 4, 6, None, {}, [], []),
     (A, "f000000000000004", "f000000000000001", "GET", "frontend", 3, 22, 90, None, {"url.full": "http://backend/inventory/7/reserve"}, [], []),
-    (A, "f00000000000000a", "f000000000000001", "audit log", "frontend", 1, 23, 40, None, {}, [], []),
+    (A, "f00000000000000a", "f000000000000001", "audit log", "frontend", 1, 23, 40, None, {},
+     [(30, HOSTILE_EVENT, {"note": HOSTILE_TAG})], []),
     (A, "b000000000000001", "f000000000000004", "GET /inventory/{item}/reserve", "backend", 2, 25, 88, None, {"http.route": "/inventory/{item}/reserve"}, [], []),
     (A, "b000000000000002", "b000000000000001", "reserve_stock", "backend", 1, 27, 85, "item 7 is out of stock", {"item": "7"},
      [(80, "exception", {"exception.message": "item 7 is out of stock"})], []),
@@ -88,12 +90,15 @@ def write_fixture(out):
     expected = {
         "hostile_name": HOSTILE_NAME,
         "hostile_tag": HOSTILE_TAG,
+        "hostile_event": HOSTILE_EVENT,
         "traces": {
             A: {
                 "parents": {i: p for (t, i, p, *_rest) in SPANS if t == A},
                 "names": {i: n for (t, i, p, n, *_rest) in SPANS if t == A},
                 "errors": sorted(i for (t, i, p, n, svc, k, s, e, err, *_r) in SPANS if t == A and err),
                 "orphans": ["0000000000000b0b"],
+                "roots": ["f000000000000001", "0000000000000b0b"],
+                "services": {i: svc for (t, i, p, n, svc, *_rest) in SPANS if t == A},
                 "critical": sorted(["f000000000000001", "f000000000000002", "f000000000000003",
                                     "f000000000000004", "b000000000000001", "b000000000000002",
                                     "b000000000000003", "b000000000000004", "f000000000000005",
