@@ -35,6 +35,8 @@ pub struct OtlpExporter {
     /// The resource as protobuf, written once.
     resource_bytes: Vec<u8>,
     writer: crate::wire::Writer,
+    /// Spans of the last batch the backend rejected (a partial success).
+    rejected: u64,
 }
 
 /// The first wait before a retry without `Retry-After`; it doubles, up to
@@ -64,6 +66,7 @@ impl OtlpExporter {
             resource_bytes: resource.encode_to_vec(),
             resource,
             writer: crate::wire::Writer::default(),
+            rejected: 0,
         }
     }
 
@@ -101,8 +104,7 @@ impl OtlpExporter {
         }
         match request.send_bytes(body) {
             Ok(response) if (200..300).contains(&response.status()) => {
-                self.report_partial_success(response);
-                Attempt::Done
+                Attempt::Done(self.partial_success(response))
             }
             Ok(response) => Attempt::Fail(format!(
                 "{} answered HTTP {} {}",
@@ -135,7 +137,9 @@ impl OtlpExporter {
         }
     }
 
-    fn report_partial_success(&self, response: ureq::Response) {
+    /// How many spans a 2xx answer says were rejected (an OTLP partial
+    /// success), said on stderr with the backend's message.
+    fn partial_success(&self, response: ureq::Response) -> u64 {
         let json = response.content_type().contains("json");
         let mut body = Vec::new();
         if response
@@ -145,7 +149,7 @@ impl OtlpExporter {
             .is_err()
             || body.is_empty()
         {
-            return;
+            return 0;
         }
         let (rejected, message) = if json {
             let text = String::from_utf8_lossy(&body);
@@ -160,25 +164,33 @@ impl OtlpExporter {
                     .map_or((String::new(), String::new()), |p| {
                         (p.rejected_spans.to_string(), p.error_message)
                     }),
-                Err(_) => return,
+                Err(_) => return 0,
             }
         };
-        if (!rejected.is_empty() && rejected != "0") || !message.is_empty() {
+        // rejectedSpans is an int64, so a string in JSON.
+        let count = rejected.trim_matches('"').parse::<u64>().unwrap_or(0);
+        if count != 0 || !message.is_empty() {
             crate::warn(format_args!(
-                "{} accepted the batch in part: {rejected} spans rejected: {message}",
+                "{} accepted the batch in part: {count} spans rejected: {message}",
                 self.endpoint
             ));
         }
+        count
     }
 }
 
 enum Attempt {
-    Done,
+    /// Accepted, with this many spans rejected.
+    Done(u64),
     Retry(String, Option<Duration>),
     Fail(String),
 }
 
 impl Exporter for OtlpExporter {
+    fn take_rejected(&mut self) -> u64 {
+        std::mem::take(&mut self.rejected)
+    }
+
     fn export(&mut self, batch: Vec<SpanRecord>, deadline: Instant) -> Result<(), ExportError> {
         // An empty request would cost the backend a round trip for nothing.
         if batch.is_empty() {
@@ -199,7 +211,10 @@ impl Exporter for OtlpExporter {
                 )));
             }
             let what = match self.send(&body, content_type, self.timeout.min(left)) {
-                Attempt::Done => return Ok(()),
+                Attempt::Done(rejected) => {
+                    self.rejected = rejected;
+                    return Ok(());
+                }
                 Attempt::Fail(what) => return Err(ExportError::new(what)),
                 Attempt::Retry(what, after) => (what, after),
             };

@@ -229,25 +229,55 @@ impl Calibration {
 mod tests {
     use super::*;
 
+    /// A stamp converts to the anchor's wall time plus the monotonic time
+    /// since the anchor: bracketed by `Instant`s read around the stamp, with
+    /// no allowance but the rate's half a percent (tested below) over the
+    /// time since the anchor. Comparing with `SystemTime::now()` instead
+    /// would need slack for the wall clock being stepped after the anchor.
     #[test]
-    fn ticks_convert_to_wall_time_within_a_millisecond() {
-        let before = SystemTime::now();
-        let stamp = Stamp::now();
+    fn ticks_convert_to_the_anchors_wall_time_plus_monotonic_time() {
+        let anchor = &*ANCHOR;
+        let _ = Stamp::now(); // sets the clock source
         std::thread::sleep(Duration::from_millis(5));
-        let later = Stamp::now();
-        let after = SystemTime::now();
+        let before = Instant::now();
+        let stamp = Stamp::now();
+        let after = Instant::now();
         let cal = Calibration::now();
-        let t0 = cal.to_system_time(stamp);
-        let t1 = cal.to_system_time(later);
-        let slack = Duration::from_millis(1);
+        let got = u128::from(cal.unix_nanos(stamp));
+        let since = |i: Instant| (i - anchor.instant).as_nanos();
+        let (lo, hi) = (since(before), since(after));
+        let rate_slack = hi / 200;
         assert!(
-            t0 + slack >= before && t0 <= after + slack,
-            "{t0:?} not in [{before:?}, {after:?}]"
+            got + rate_slack >= anchor.unix_nanos + lo
+                && got <= anchor.unix_nanos + hi + rate_slack,
+            "{got} not in {}..{} (+/- {rate_slack})",
+            anchor.unix_nanos + lo,
+            anchor.unix_nanos + hi
         );
-        let d = t1.duration_since(t0).unwrap();
+    }
+
+    /// The measured tick rate is right to a fraction of a percent: a clock
+    /// 5% off would stretch or shrink every span by as much. Each stamp is
+    /// read between two `Instant`s, so the true interval between the stamps
+    /// is bracketed however the thread is scheduled; only the rate can fail
+    /// this.
+    #[test]
+    fn converted_durations_agree_with_instant_to_half_a_percent() {
+        let bracket = || {
+            let before = Instant::now();
+            let stamp = Stamp::now();
+            (before, stamp, Instant::now())
+        };
+        let (a0, s0, b0) = bracket();
+        std::thread::sleep(Duration::from_millis(300));
+        let (a1, s1, b1) = bracket();
+        let cal = Calibration::now();
+        let got = cal.unix_nanos(s1) - cal.unix_nanos(s0);
+        let shortest = (a1 - b0).as_nanos() as f64;
+        let longest = (b1 - a0).as_nanos() as f64;
         assert!(
-            d >= Duration::from_millis(4) && d < Duration::from_millis(100),
-            "{d:?}"
+            got as f64 >= shortest * 0.995 && got as f64 <= longest * 1.005,
+            "{got} ns converted, {shortest}..{longest} ns by Instant"
         );
     }
 

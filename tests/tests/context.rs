@@ -159,6 +159,9 @@ fn clock_times_are_wall_clock_times() {
         return;
     }
     let s = c.span("sleepy");
+    // Span times follow the monotonic clock from the process's anchor to
+    // the wall clock (exactly, in the runtime's clock tests); the slack is
+    // for the wall clock itself moving since (an NTP slew).
     let slack = Duration::from_millis(2);
     assert!(s.start() + slack >= before, "{:?} < {before:?}", s.start());
     assert!(s.end() <= after + slack);

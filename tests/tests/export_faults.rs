@@ -106,7 +106,8 @@ fn each_request_is_cut_off_at_the_per_request_timeout_not_the_export_timeout() {
 }
 
 /// Every span reported was queued or dropped at the queue, and every span
-/// queued was exported or dropped after failed exports: none vanished.
+/// queued was exported, rejected by the backend, or dropped after failed
+/// exports: none vanished.
 fn assert_every_span_counted(s: &tracekit::ExportSnapshot, reported: u64) {
     assert_eq!(
         s.spans_queued + s.spans_dropped_queue_full,
@@ -114,9 +115,9 @@ fn assert_every_span_counted(s: &tracekit::ExportSnapshot, reported: u64) {
         "{s:?}"
     );
     assert_eq!(
-        s.spans_exported + s.spans_dropped_export_failed,
+        s.spans_exported + s.spans_rejected + s.spans_dropped_export_failed,
         s.spans_queued,
-        "every queued span exported or counted: {s:?}"
+        "every queued span exported, rejected by the backend, or counted: {s:?}"
     );
 }
 
@@ -250,4 +251,57 @@ fn a_backend_killed_and_restarted_loses_only_what_is_counted_and_export_resumes(
         arrived(&stub) + arrived(&again),
         "what was counted exported is what arrived"
     );
+}
+
+/// A backend that accepts a request but rejects some of its spans (an OTLP
+/// partial success, in protobuf and in JSON): the batch is not retried, and
+/// the rejected spans are counted apart from the exported ones, so none is
+/// lost without a count.
+#[test]
+fn a_partial_success_counts_the_rejected_spans() {
+    for json in [false, true] {
+        let body = if json {
+            br#"{"partialSuccess":{"rejectedSpans":"7","errorMessage":"too old"}}"#.to_vec()
+        } else {
+            proto::ExportTraceServiceResponse {
+                partial_success: Some(proto::ExportTracePartialSuccess {
+                    rejected_spans: 7,
+                    error_message: "too old".into(),
+                }),
+            }
+            .encode_to_vec()
+        };
+        let content_type = if json {
+            "application/json"
+        } else {
+            "application/x-protobuf"
+        };
+        let stub = Stub::start([]);
+        stub.reply_always(
+            Reply::status(200)
+                .header("Content-Type", content_type)
+                .body(body),
+        );
+        let mut c = config(&stub, Duration::from_millis(300), Duration::from_secs(4));
+        if json {
+            c.protocol = tracekit_otlp::Protocol::HttpJson;
+        }
+        let mut r = tracekit_otlp::reporter(c);
+        let stats = r.stats();
+        let batch = spans(50);
+        let reported = batch.len() as u64;
+        r.report(SpanBatch::from(batch));
+        r.flush();
+        drop(r);
+        let s = stats.snapshot();
+        assert_every_span_counted(&s, reported);
+        if !ON {
+            assert!(stub.received().is_empty());
+            continue;
+        }
+        assert_eq!(stub.received().len(), 1, "accepted: not retried");
+        assert_eq!(s.spans_rejected, 7, "{s:?}");
+        assert_eq!(s.spans_exported, 43, "{s:?}");
+        assert_eq!(s.export_errors, 0, "{s:?}");
+    }
 }

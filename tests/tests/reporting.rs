@@ -23,11 +23,14 @@ fn lookup(key: &str) -> Result<u32, std::io::Error> {
 /// A reporter that holds the collector until told to go on.
 struct Stalled {
     gate: Arc<Mutex<Option<mpsc::Receiver<()>>>>,
+    /// Told when the reporter starts waiting at the gate.
+    stalled: mpsc::Sender<()>,
     seen: Arc<Mutex<usize>>,
 }
 impl Reporter for Stalled {
     fn report(&mut self, spans: SpanBatch) {
         if let Some(rx) = self.gate.lock().unwrap().take() {
+            let _ = self.stalled.send(());
             let _ = rx.recv();
         }
         *self.seen.lock().unwrap() += spans.len();
@@ -261,15 +264,22 @@ fn console_shows_what_joins_the_parts_of_a_trace_across_processes() {
 
 fn a_stalled_reporter_never_blocks_the_application() {
     let (tx, rx) = mpsc::channel();
+    let (stalled_tx, stalled) = mpsc::channel();
     let seen = Arc::new(Mutex::new(0));
     let guard = tracekit::set_reporter(Stalled {
         gate: Arc::new(Mutex::new(Some(rx))),
+        stalled: stalled_tx,
         seen: seen.clone(),
     });
     let before = tracekit::collector_stats();
-    // Give the collector a first span to stall on.
+    // Give the collector a first span to stall on, and wait until it is
+    // stalled in the reporter (not a guess at how long that takes).
     drop(Span::start("first"));
-    std::thread::sleep(Duration::from_millis(50));
+    if ON {
+        stalled
+            .recv_timeout(Duration::from_secs(20))
+            .expect("the collector delivered the first span");
+    }
     let roots = tracekit::QUEUE_CAPACITY * 2 / 1000;
     let n = roots * 1000;
     let started = Instant::now();

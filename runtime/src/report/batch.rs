@@ -28,6 +28,22 @@ pub trait Exporter: Send + 'static {
     /// Exports one batch; an error means the batch is lost.
     fn export(&mut self, batch: Vec<SpanRecord>, deadline: Instant) -> Result<(), ExportError>;
 
+    /// How many spans of the last batch exported the backend accepted the
+    /// request but rejected (an OTLP partial success); asked after each
+    /// `Ok` export, and counted apart from the spans exported.
+    ///
+    /// ```
+    /// struct Nowhere;
+    /// impl tracekit::Exporter for Nowhere {
+    ///     fn export(&mut self, _: Vec<tracekit::SpanRecord>, _: std::time::Instant)
+    ///         -> Result<(), tracekit::ExportError> { Ok(()) }
+    /// }
+    /// assert_eq!(tracekit::Exporter::take_rejected(&mut Nowhere), 0);
+    /// ```
+    fn take_rejected(&mut self) -> u64 {
+        0
+    }
+
     /// Called once, after the last batch.
     fn shutdown(&mut self) {}
 }
@@ -163,6 +179,7 @@ pub struct ExportStats(Arc<Counters>);
 struct Counters {
     queued: AtomicU64,
     exported: AtomicU64,
+    rejected: AtomicU64,
     dropped_queue_full: AtomicU64,
     dropped_export_failed: AtomicU64,
     export_errors: AtomicU64,
@@ -177,6 +194,9 @@ pub struct ExportSnapshot {
     pub spans_queued: u64,
     /// Spans the backend accepted.
     pub spans_exported: u64,
+    /// Spans the backend rejected in a request it otherwise accepted (an
+    /// OTLP partial success).
+    pub spans_rejected: u64,
     /// Spans dropped because the export queue was full.
     pub spans_dropped_queue_full: u64,
     /// Spans dropped because their export failed.
@@ -197,6 +217,7 @@ impl ExportStats {
         ExportSnapshot {
             spans_queued: c.queued.load(Ordering::Relaxed),
             spans_exported: c.exported.load(Ordering::Relaxed),
+            spans_rejected: c.rejected.load(Ordering::Relaxed),
             spans_dropped_queue_full: c.dropped_queue_full.load(Ordering::Relaxed),
             spans_dropped_export_failed: c.dropped_export_failed.load(Ordering::Relaxed),
             export_errors: c.export_errors.load(Ordering::Relaxed),
@@ -422,7 +443,9 @@ fn export_one(sh: &Shared, exporter: &mut impl Exporter, batch: Vec<SpanRecord>)
     .unwrap_or_else(|_| Err(ExportError::new("the exporter panicked")));
     match outcome {
         Ok(()) => {
-            counters.exported.fetch_add(n, Ordering::Relaxed);
+            let rejected = exporter.take_rejected().min(n);
+            counters.exported.fetch_add(n - rejected, Ordering::Relaxed);
+            counters.rejected.fetch_add(rejected, Ordering::Relaxed);
         }
         Err(e) => {
             counters.export_errors.fetch_add(1, Ordering::Relaxed);
