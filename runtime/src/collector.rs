@@ -5,23 +5,21 @@
 //! calls. Installing the reporter is the collector's business too: it owns
 //! the registry, and sees a reporter only through the trait.
 //!
-//! The queue is a stack of batches that producers push with one
-//! compare-and-swap and the consumer takes whole with one swap, so a
-//! producer never waits. A batch that would take the queue past
-//! [`QUEUE_CAPACITY`] spans is dropped and counted; the count is exact, so a
-//! batch that fits is never dropped because another one did not. Spans of a
-//! running [`testing::capture`](crate::testing::capture) are never dropped:
-//! a test must see everything its code did, and the capture holds them
-//! anyway.
+//! The queue ([`crate::queue`]) never makes a producer wait. A batch that
+//! would take it past [`QUEUE_CAPACITY`] spans is dropped and counted; the
+//! count is exact, so a batch that fits is never dropped because another
+//! one did not. Spans of a running [`testing::capture`](crate::testing::capture)
+//! are never dropped: a test must see everything its code did, and the
+//! capture holds them anyway.
 
 use crate::clock::Calibration;
+use crate::queue::{BatchQueue, Push};
 use crate::raw::Batch;
 use crate::record::{SpanBatch, SpanRecord};
 use crate::report::Reporter;
 use once_cell::sync::Lazy;
 use std::collections::HashMap;
-use std::ptr;
-use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -31,13 +29,10 @@ pub const QUEUE_CAPACITY: usize = 1 << 16;
 /// How often the background collector hands spans to the reporter.
 const INTERVAL: Duration = Duration::from_millis(10);
 
-struct Node {
-    next: *mut Node,
-    batch: Batch,
-}
-
-static HEAD: AtomicPtr<Node> = AtomicPtr::new(ptr::null_mut());
-static QUEUED: Slots = Slots(AtomicUsize::new(0));
+#[cfg(not(tracekit_loom))]
+static QUEUE: BatchQueue<Batch> = BatchQueue::new();
+#[cfg(tracekit_loom)]
+static QUEUE: Lazy<BatchQueue<Batch>> = Lazy::new(BatchQueue::new);
 /// A reporter is installed (1) plus the number of running captures: nobody
 /// listening means batches are dropped at once, without counting as losses.
 pub(crate) static LISTENERS: AtomicUsize = AtomicUsize::new(0);
@@ -75,41 +70,6 @@ pub fn collector_stats() -> CollectorStats {
     }
 }
 
-/// A count of queued spans that is only ever changed to a value that obeys
-/// the capacity: no reservation is visible to others unless it succeeded.
-/// (Adding first and taking back on overflow would let a batch that does
-/// not fit push out, for a moment, one that does.)
-pub(crate) struct Slots(AtomicUsize);
-
-impl Slots {
-    /// Reserves room for `n` spans; `false` (and nothing changed) when they
-    /// would not fit in `capacity`.
-    #[inline]
-    pub(crate) fn try_take(&self, n: usize, capacity: usize) -> bool {
-        let mut queued = self.0.load(Ordering::Relaxed);
-        loop {
-            if queued.saturating_add(n) > capacity {
-                return false;
-            }
-            match self.0.compare_exchange_weak(
-                queued,
-                queued + n,
-                Ordering::Relaxed,
-                Ordering::Relaxed,
-            ) {
-                Ok(_) => return true,
-                Err(now) => queued = now,
-            }
-        }
-    }
-
-    /// Returns the room of `n` spans taken out of the queue.
-    #[inline]
-    pub(crate) fn give_back(&self, n: usize) {
-        self.0.fetch_sub(n, Ordering::Relaxed);
-    }
-}
-
 pub(crate) fn submit(batch: Batch) {
     if LISTENERS.load(Ordering::Relaxed) == 0 {
         return;
@@ -121,27 +81,13 @@ pub(crate) fn submit(batch: Batch) {
     } else {
         QUEUE_CAPACITY
     };
-    if !QUEUED.try_take(n, capacity) {
-        DROPPED.fetch_add(n as u64, Ordering::Relaxed);
-        return;
-    }
-    // Past half full, wake the collector instead of waiting for its tick.
-    let queued = QUEUED.0.load(Ordering::Relaxed);
-    if queued >= QUEUE_CAPACITY / 2 && queued - n < QUEUE_CAPACITY / 2 {
-        wake_background();
-    }
-    let node = Box::into_raw(Box::new(Node {
-        next: ptr::null_mut(),
-        batch,
-    }));
-    let mut head = HEAD.load(Ordering::Relaxed);
-    loop {
-        // SAFETY: `node` is ours until the exchange publishes it.
-        unsafe { (*node).next = head };
-        match HEAD.compare_exchange_weak(head, node, Ordering::Release, Ordering::Relaxed) {
-            Ok(_) => return,
-            Err(h) => head = h,
+    // Past half full, the collector is woken instead of waiting for its tick.
+    match QUEUE.push(batch, n, capacity, QUEUE_CAPACITY / 2) {
+        Push::Full => {
+            DROPPED.fetch_add(n as u64, Ordering::Relaxed);
         }
+        Push::Queued { wake: true } => wake_background(),
+        Push::Queued { wake: false } => {}
     }
 }
 
@@ -211,22 +157,9 @@ pub(crate) fn holding_sinks() -> bool {
 
 /// Takes everything queued so far and delivers it. Returns how many spans.
 pub(crate) fn drain(sinks: &mut Sinks) -> usize {
-    let mut head = HEAD.swap(ptr::null_mut(), Ordering::Acquire);
-    if head.is_null() {
+    let mut batches = QUEUE.take_all();
+    if batches.is_empty() {
         return 0;
-    }
-    // The stack holds the newest batch first; deliver oldest first.
-    let mut batches = Vec::new();
-    while !head.is_null() {
-        // SAFETY: every node was made by `Box::into_raw` in `submit`, and the
-        // swap above gave this thread sole ownership of the whole list.
-        let node = unsafe { Box::from_raw(head) };
-        head = node.next;
-        batches.push(node.batch);
-    }
-    batches.reverse();
-    for b in &batches {
-        QUEUED.give_back(b.spans.len());
     }
     let calibration = Calibration::now();
     crate::tail::sift(&mut batches, &calibration);
@@ -332,45 +265,4 @@ pub(crate) fn uninstall(generation: u64) -> Option<Box<dyn Reporter>> {
         return sinks.reporter.take().map(|i| i.reporter);
     }
     None
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::sync::Arc;
-    use std::sync::atomic::AtomicBool;
-
-    /// A batch that does not fit must never, even for a moment, take room
-    /// from one that does: with one slot free, a thread offering one span
-    /// always gets it while others keep offering batches too big to fit.
-    #[test]
-    fn a_batch_that_fits_is_never_refused_because_another_did_not() {
-        const CAPACITY: usize = 1000;
-        let slots = Arc::new(Slots(AtomicUsize::new(CAPACITY - 1)));
-        let stop = Arc::new(AtomicBool::new(false));
-        let offers: Vec<_> = (0..2)
-            .map(|_| {
-                let (slots, stop) = (slots.clone(), stop.clone());
-                std::thread::spawn(move || {
-                    while !stop.load(Ordering::Relaxed) {
-                        assert!(!slots.try_take(2, CAPACITY));
-                    }
-                })
-            })
-            .collect();
-        let mut refused = 0;
-        for _ in 0..2_000_000 {
-            if slots.try_take(1, CAPACITY) {
-                slots.give_back(1);
-            } else {
-                refused += 1;
-            }
-        }
-        stop.store(true, Ordering::Relaxed);
-        for t in offers {
-            t.join().unwrap();
-        }
-        assert_eq!(refused, 0);
-        assert_eq!(slots.0.load(Ordering::Relaxed), CAPACITY - 1);
-    }
 }

@@ -83,7 +83,9 @@ mod value;
 // Where finished spans go (reporters), and how they get there (the
 // collector, which owns the installed reporter).
 mod collector;
+mod queue;
 mod report;
+mod sync;
 mod tail;
 // This thread's state: the frame stack and its batch of spans; the
 // sampler it asks where a trace starts.

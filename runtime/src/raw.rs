@@ -11,7 +11,7 @@ use crate::trace_point::Metadata;
 use crate::value::{Key, Value};
 use crate::{SpanId, TraceId};
 use std::borrow::Cow;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 /// The trace is sampled: its spans are recorded and reported.
 pub(crate) const SAMPLED: u8 = 0x01;
@@ -274,10 +274,11 @@ impl Detached {
 /// Emptied batches whose buffers the next hand-overs reuse, so that handing
 /// a batch over does not allocate. Reached with `try_lock` only: a thread
 /// that finds it busy allocates rather than waits.
-static SPARE: Mutex<Spare> = Mutex::new(Spare {
-    batches: Vec::new(),
-    spans: 0,
-});
+#[cfg(not(tracekit_loom))]
+static SPARE: Pool<Batch> = Pool::new(MAX_SPARE, MAX_SPARE_SPANS_IN_ALL);
+#[cfg(tracekit_loom)]
+static SPARE: once_cell::sync::Lazy<Pool<Batch>> =
+    once_cell::sync::Lazy::new(|| Pool::new(MAX_SPARE, MAX_SPARE_SPANS_IN_ALL));
 /// The memory kept is bounded by the records it has room for, in all (about
 /// 1.5 MiB of records, their arguments and tags beside), so that a service
 /// handing over many small batches between two collector ticks reuses them
@@ -287,10 +288,71 @@ const MAX_SPARE: usize = 1024;
 /// Buffers of batches bigger than this are freed, not kept.
 const MAX_SPARE_SPANS: usize = 4096;
 
-/// The spare batches, and the records they have room for in all.
-struct Spare {
-    batches: Vec<Batch>,
-    spans: usize,
+/// A pool of spare items, bounded in number and in their weight in all,
+/// reached with `try_lock` only: a thread that finds it busy does without
+/// rather than wait.
+pub(crate) struct Pool<T> {
+    inner: crate::sync::Mutex<PoolInner<T>>,
+    max_items: usize,
+    max_weight: usize,
+}
+
+struct PoolInner<T> {
+    items: Vec<(T, usize)>,
+    weight: usize,
+}
+
+impl<T> Pool<T> {
+    #[cfg(not(tracekit_loom))]
+    pub(crate) const fn new(max_items: usize, max_weight: usize) -> Pool<T> {
+        Pool {
+            inner: crate::sync::Mutex::new(PoolInner {
+                items: Vec::new(),
+                weight: 0,
+            }),
+            max_items,
+            max_weight,
+        }
+    }
+
+    #[cfg(tracekit_loom)]
+    pub(crate) fn new(max_items: usize, max_weight: usize) -> Pool<T> {
+        Pool {
+            inner: crate::sync::Mutex::new(PoolInner {
+                items: Vec::new(),
+                weight: 0,
+            }),
+            max_items,
+            max_weight,
+        }
+    }
+
+    /// A spare item, if one is there and the pool is free.
+    pub(crate) fn take(&self) -> Option<T> {
+        let mut inner = self.inner.try_lock().ok()?;
+        let (item, weight) = inner.items.pop()?;
+        inner.weight -= weight;
+        Some(item)
+    }
+
+    /// Keeps `item` of `weight` for later, unless the pool is busy or full
+    /// (then it is dropped, outside the lock).
+    pub(crate) fn put(&self, item: T, weight: usize) {
+        let refused = match self.inner.try_lock() {
+            Ok(mut inner) => {
+                let room = inner.weight + weight;
+                if inner.items.len() < self.max_items && room <= self.max_weight {
+                    inner.weight = room;
+                    inner.items.push((item, weight));
+                    None
+                } else {
+                    Some(item)
+                }
+            }
+            Err(_) => Some(item),
+        };
+        drop(refused);
+    }
 }
 
 /// Spans recorded on one thread since its last hand-over, their tags, and
@@ -322,11 +384,8 @@ impl Batch {
     /// An empty batch, on the buffers of one handed over earlier when any
     /// are spare, else newly allocated with these capacities.
     pub(crate) fn reuse_or_with_capacity(spans: usize, tags: usize, args: usize) -> Batch {
-        if let Ok(mut spare) = SPARE.try_lock() {
-            if let Some(batch) = spare.batches.pop() {
-                spare.spans -= batch.spans.capacity();
-                return batch;
-            }
+        if let Some(batch) = SPARE.take() {
+            return batch;
         }
         Batch::with_capacity(spans, tags, args)
     }
@@ -344,13 +403,8 @@ impl Batch {
         self.inherited.clear();
         self.captured = false;
         self.gone = 0;
-        if let Ok(mut spare) = SPARE.try_lock() {
-            let room = spare.spans + self.spans.capacity();
-            if spare.batches.len() < MAX_SPARE && room <= MAX_SPARE_SPANS_IN_ALL {
-                spare.spans = room;
-                spare.batches.push(self);
-            }
-        }
+        let weight = self.spans.capacity();
+        SPARE.put(self, weight);
     }
 
     /// Records the argument values of the span at `slot`.
@@ -765,5 +819,83 @@ mod type_name_tests {
             readable_type_name("alloc::sync::Arc<dyn my::Trait<x::Y>>"),
             "Arc<dyn Trait<Y>>"
         );
+    }
+}
+
+/// Model checks of the spare pool (`bash scripts/loom.sh`).
+#[cfg(all(test, tracekit_loom))]
+mod loom_models {
+    use super::Pool;
+    use loom::sync::Arc;
+    use loom::thread;
+
+    /// Threads taking and giving back at once never wait for one another,
+    /// never take one item twice, and never leave the pool over its bounds
+    /// or its weight miscounted.
+    #[test]
+    fn loom_the_pool_stays_within_its_bounds_and_counts_its_weight() {
+        loom::model(|| {
+            let pool = Arc::new(Pool::<u32>::new(2, 5));
+            pool.put(1, 2);
+            let workers: Vec<_> = (0..2u32)
+                .map(|w| {
+                    let pool = pool.clone();
+                    thread::spawn(move || {
+                        let got = pool.take();
+                        pool.put(10 + w, 3);
+                        got
+                    })
+                })
+                .collect();
+            let got: Vec<Option<u32>> = workers.into_iter().map(|t| t.join().unwrap()).collect();
+            // The one spare item went to one worker at most.
+            assert!(got.iter().filter(|g| **g == Some(1)).count() <= 1);
+            let inner = pool.inner.try_lock().unwrap();
+            assert!(inner.items.len() <= 2);
+            assert!(inner.weight <= 5);
+            assert_eq!(
+                inner.weight,
+                inner.items.iter().map(|(_, w)| w).sum::<usize>()
+            );
+        });
+    }
+
+    /// A thread's hand-over as it runs: a batch from the spares (or a new
+    /// one), filled, pushed on the queue; the collector takes the queue,
+    /// delivers, empties the batches and gives them back. Every span is
+    /// delivered once or refused, and a reused batch always comes empty.
+    #[test]
+    fn loom_a_hand_over_round_trip_delivers_each_span_once() {
+        use crate::queue::{BatchQueue, Push};
+        loom::model(|| {
+            let queue = Arc::new(BatchQueue::<Vec<u8>>::new());
+            let pool = Arc::new(Pool::<Vec<u8>>::new(4, 8));
+            pool.put(Vec::with_capacity(1), 1);
+            let producers: Vec<_> = (0..2u8)
+                .map(|id| {
+                    let (queue, pool) = (queue.clone(), pool.clone());
+                    thread::spawn(move || {
+                        let mut batch = pool.take().unwrap_or_default();
+                        assert!(batch.is_empty(), "a reused batch comes empty");
+                        batch.push(id);
+                        queue.push(batch, 1, 2, usize::MAX) != Push::Full
+                    })
+                })
+                .collect();
+            let deliver = |delivered: &mut Vec<u8>| {
+                for mut batch in queue.take_all() {
+                    delivered.extend(batch.iter());
+                    batch.clear();
+                    pool.put(batch, 1);
+                }
+            };
+            let mut delivered = Vec::new();
+            deliver(&mut delivered);
+            let queued: Vec<bool> = producers.into_iter().map(|t| t.join().unwrap()).collect();
+            deliver(&mut delivered);
+            delivered.sort();
+            let want: Vec<u8> = (0..2u8).filter(|&i| queued[i as usize]).collect();
+            assert_eq!(delivered, want);
+        });
     }
 }
