@@ -49,13 +49,13 @@
 //!   whole when the thread's last local span closes;
 //!   it asks the [`sampler`] whether a trace starting here is recorded, and
 //!   `filter` whether a trace point is switched on;
-//! - **`collector`**: the bounded, lock-free queue of batches and the
-//!   background thread that delivers them, as one [`SpanBatch`], to the
+//! - **`collector`**: the bounded, lock-free queue of batches (`queue`) and
+//!   the background thread that delivers them, as one [`SpanBatch`], to the
 //!   installed [`Reporter`], after tail keep (`tail`) has held back the
 //!   traces it must decide;
 //! - **`report`**: what a reporter is, and the ones tracekit ships;
-//! - **data** (`record`, `raw`, `parts`, `trace_point`, ids, clock, values):
-//!   what every layer shares.
+//! - **data** (`record`, `raw`, `parts`, `trace_point`, ids, clock, values,
+//!   `sync`): what every layer shares.
 //!
 //! [`testing::capture`] collects the spans of a closure for assertions.
 //!
@@ -78,6 +78,8 @@ mod record;
 mod secret;
 mod service;
 mod span_context;
+// std's synchronisation, or loom's for the model checks.
+mod sync;
 mod trace_point;
 mod value;
 // Where finished spans go (reporters), and how they get there (the
@@ -85,7 +87,6 @@ mod value;
 mod collector;
 mod queue;
 mod report;
-mod sync;
 mod tail;
 // This thread's state: the frame stack and its batch of spans; the
 // sampler it asks where a trace starts.
