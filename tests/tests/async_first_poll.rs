@@ -231,7 +231,8 @@ fn a_panic_computing_a_field_ends_the_span_it_started() {
         let _root = tracekit::start_active_span("root");
         let before = Context::current().span_context().cloned();
         let r = std::panic::catch_unwind(|| block_on(bad_field()));
-        assert!(r.is_err());
+        // With tracing compiled out the field is never computed.
+        assert_eq!(r.is_err(), ON);
         Context::current().span_context().cloned() == before
     });
     assert!(ok, "the stack is as it was");
