@@ -188,6 +188,8 @@ fn parse_opt(text: &str) -> Result<Option<u64>, std::num::ParseIntError> {
     text.parse().map(Some)
 }
 
+// Only called by `fields(...)`, which is not expanded with tracing off.
+#[cfg_attr(not(feature = "trace-all"), allow(dead_code))]
 fn nick_of(id: u64) -> Option<&'static str> {
     (id != 0).then_some("bo")
 }
