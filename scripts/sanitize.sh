@@ -10,4 +10,5 @@ export ASAN_OPTIONS="detect_leaks=1"
 cargo +nightly test --target-dir target/asan --target x86_64-unknown-linux-gnu \
   -p tracekit-tests \
   --test soundness --test soundness_global --test reentrancy \
-  --test context --test async_tasks --test capture --test macro_shapes
+  --test context --test async_tasks --test async_first_poll --test capture --test macro_shapes \
+  --test macro_options

@@ -39,6 +39,7 @@ VARIANTS = {
         "impl_attr": "#[tracekit::trace_impl]",
         "method_attr": "",
         "setup": "    let _reporter = tracekit::set_reporter(tracekit::InMemoryReporter::new());\n",
+        "check": "    assert_eq!(tracekit::trace_points().count(), 800, \"every trace point is listed\");",
     },
     "tracing": {
         "deps": 'tracing = "0.1.44"\ntracing-subscriber = { version = "0.3.23", default-features = false, features = ["registry", "std"] }',
@@ -86,6 +87,7 @@ def source(v):
         out.append(f"    let r = Repo{t} {{ salt: black_box({t}) }};")
         for m in range(METHODS_PER_TYPE):
             out.append(f"    sum = sum.wrapping_add(r.op_{m}(black_box({m}), b, black_box(true)).unwrap_or(0));")
+    out.append(v.get("check", ""))
     out.append("    println!(\"{sum}\");")
     out.append("}")
     return "\n".join(out) + "\n"

@@ -357,9 +357,7 @@ pub fn body(sig: &Signature, block: &Block, opts: &Options, site: &Site) -> Toke
             #n_args,
             #n_tags,
         );
-        #private::inventory::submit! {
-            #private::TracePoint(&__TK_META)
-        }
+        #krate::__tk_register_point!(__TK_META);
     };
     let select = quote! {
         #[allow(unused_imports)]

@@ -15,6 +15,7 @@ use std::mem::MaybeUninit;
 
 pub use crate::future::{AsyncSpan, InSpan, TracedAsync};
 pub use crate::trace_point::{Metadata, TracePoint};
+#[cfg(not(tracekit_elf_points))]
 pub use inventory;
 
 /// The service name the environment gives (`OTEL_SERVICE_NAME`, else the

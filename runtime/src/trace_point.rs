@@ -281,7 +281,70 @@ impl Metadata {
 #[doc(hidden)]
 pub struct TracePoint(pub &'static Metadata);
 
+// Where the trace points are listed. On ELF platforms, a linker section of
+// pointers: each point costs one pointer (and its relocation), and nothing
+// runs at start-up; the linker defines `__start_`/`__stop_` bounds for a
+// section whose name is an identifier. Elsewhere, inventory's constructors.
+#[cfg(not(tracekit_elf_points))]
 inventory::collect!(TracePoint);
+
+#[cfg(tracekit_elf_points)]
+mod section {
+    use super::Metadata;
+
+    /// The runtime's own entry, none: the section, and so its bounds, exist
+    /// in every program that lists trace points.
+    #[used]
+    #[unsafe(link_section = "tracekit_points")]
+    static NONE: Option<&'static Metadata> = None;
+
+    // The bounds the linker defines; only their addresses are used.
+    unsafe extern "C" {
+        #[link_name = "__start_tracekit_points"]
+        static START: u8;
+        #[link_name = "__stop_tracekit_points"]
+        static STOP: u8;
+    }
+
+    /// Every entry of the section.
+    pub(super) fn entries() -> &'static [Option<&'static Metadata>] {
+        let start = (&raw const START).cast::<Option<&'static Metadata>>();
+        let stop = (&raw const STOP).cast::<Option<&'static Metadata>>();
+        // The section holds `Option<&Metadata>`s only, each pointer-sized
+        // and -aligned, so the bounds are a whole number of them apart.
+        let len = (stop as usize - start as usize) / size_of::<Option<&'static Metadata>>();
+        // SAFETY: the linker laid the section's entries out contiguously
+        // between its bounds; each is a static, initialised, never written.
+        unsafe { std::slice::from_raw_parts(start, len) }
+    }
+}
+
+/// Lists the trace point `$meta` (a `static Metadata`): see
+/// [`trace_points`]. Used by generated code.
+#[cfg(tracekit_elf_points)]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __tk_register_point {
+    ($meta:ident) => {
+        #[used]
+        #[unsafe(link_section = "tracekit_points")]
+        static __TK_POINT: ::core::option::Option<&'static $crate::__private::Metadata> =
+            ::core::option::Option::Some(&$meta);
+    };
+}
+
+/// Lists the trace point `$meta` (a `static Metadata`): see
+/// [`trace_points`]. Used by generated code.
+#[cfg(not(tracekit_elf_points))]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __tk_register_point {
+    ($meta:ident) => {
+        $crate::__private::inventory::submit! {
+            $crate::__private::TracePoint(&$meta)
+        }
+    };
+}
 
 /// Every function instrumented with `#[trace_fn]` or `#[trace_impl]` in the
 /// program, whether or not it has been called.
@@ -294,5 +357,8 @@ inventory::collect!(TracePoint);
 /// assert!(tracekit::trace_points().any(|p| p.name() == "never_called"));
 /// ```
 pub fn trace_points() -> impl Iterator<Item = &'static Metadata> {
-    inventory::iter::<TracePoint>.into_iter().map(|p| p.0)
+    #[cfg(tracekit_elf_points)]
+    return section::entries().iter().flatten().copied();
+    #[cfg(not(tracekit_elf_points))]
+    return inventory::iter::<TracePoint>.into_iter().map(|p| p.0);
 }

@@ -39,6 +39,17 @@ fn main() {
         eprintln!("{name} needs the `peers` feature of tracekit-benches");
         std::process::exit(2);
     };
+    // The trace points are listed in this optimised, link-time-optimised
+    // build too (the linker section survives the linker's garbage collection).
+    if tracekit::TRACE_ALL && contender == Contender::Tracekit {
+        let listed = tracekit::trace_points()
+            .filter(|p| p.name().contains("tracekit_add"))
+            .count();
+        if listed != 3 {
+            eprintln!("{listed} of the 3 trace points of the benchmark are listed");
+            std::process::exit(1);
+        }
+    }
     // Warm up: first-use initialisation (clock, thread-locals, collector thread).
     for _ in 0..10 {
         std::hint::black_box(harness.run(workload));
