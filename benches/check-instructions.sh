@@ -9,7 +9,7 @@
 # Usage: bash benches/check-instructions.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-LIMIT=${LIMIT:-396}
+LIMIT=${LIMIT:-300}
 cargo build -q --profile bench -p tracekit-benches --no-default-features --features trace-all --bin count-instructions
 bin=target/release/count-instructions
 count() {
