@@ -405,18 +405,15 @@ pub fn body(sig: &Signature, block: &Block, opts: &Options, site: &Site) -> Toke
     // Sync: the guard keeps the values until the span ends. Futures: the
     // values travel in the future with the span. Either way they are
     // computed only when the span records.
-    let sync_values = if values.is_empty() {
-        quote!(::core::option::Option::None::<[::core::option::Option<#krate::Value>; 0]>)
-    } else {
+    let sync_values = (!values.is_empty()).then(|| {
         quote! {
             if #guard.is_recording() {
                 #select
-                ::core::option::Option::Some([#(#values),*])
-            } else {
-                ::core::option::Option::None
+                #guard.set_args([#(#values),*]);
             }
         }
-    };
+    });
+
     let owned_args = |mutability: Option<TokenStream>| {
         if values.is_empty() {
             quote!(let #mutability __tk_args = [];)
@@ -456,9 +453,8 @@ pub fn body(sig: &Signature, block: &Block, opts: &Options, site: &Site) -> Toke
             quote! {
                 {
                     #meta
-                    let #guard = #private::LocalGuard::start(&__TK_META);
-                    let __tk_values = #sync_values;
-                    let mut #guard = #guard.with_args::<#n_values>(__tk_values);
+                    let mut #guard = #private::LocalGuard::<#n_values>::start(&__TK_META);
+                    #sync_values
                     let __tk_ret = #private::call(#body);
                     #[allow(unreachable_code)]
                     #guard.returned();

@@ -48,11 +48,11 @@ pub struct LocalGuard<const N: usize> {
     _not_send: PhantomData<*const ()>,
 }
 
-impl LocalGuard<0> {
+impl<const N: usize> LocalGuard<N> {
     /// Starts the span as a child of the current span (or a new root). If
     /// computing the argument values next panics, this guard records it.
     #[inline(always)]
-    pub fn start(meta: &'static Metadata) -> LocalGuard<0> {
+    pub fn start(meta: &'static Metadata) -> LocalGuard<N> {
         // Under an unsampled span, or at a point switched off, the call
         // does not visit the thread state: two loads and branches.
         let state = meta.state();
@@ -73,25 +73,12 @@ impl LocalGuard<0> {
         }
     }
 
-    /// The guard for the rest of the call, holding the argument and field
-    /// values (`None` when the span does not record) until the span ends.
+    /// Keeps the argument and field values (computed only when the span
+    /// records) until the span ends.
     #[inline(always)]
-    pub fn with_args<const N: usize>(self, args: Option<[Option<Value>; N]>) -> LocalGuard<N> {
-        let (token, recording) = (self.token, self.recording);
-        // The span is the returned guard's now.
-        std::mem::forget(self);
-        let (has_args, args) = match args {
-            Some(values) => (true, MaybeUninit::new(values)),
-            None => (false, MaybeUninit::uninit()),
-        };
-        LocalGuard {
-            token,
-            recording,
-            returned: false,
-            has_args,
-            args,
-            _not_send: PhantomData,
-        }
+    pub fn set_args(&mut self, values: [Option<Value>; N]) {
+        self.args = MaybeUninit::new(values);
+        self.has_args = true;
     }
 }
 
