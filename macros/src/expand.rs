@@ -203,6 +203,28 @@ fn shape(sig: &Signature) -> Shape<'_> {
     }
 }
 
+/// Whether `ty` is plainly not a `Result`, whatever the crate's names: a
+/// primitive, a reference, a tuple, an array or slice, or a standard
+/// container named by its own name. Anything else (an alias such as
+/// `io::Result`, a generic, `impl Trait`) is inspected at run time.
+fn plainly_not_a_result(ty: &Type) -> bool {
+    match ty {
+        Type::Reference(_) | Type::Tuple(_) | Type::Array(_) | Type::Slice(_) | Type::Never(_) => {
+            true
+        }
+        Type::Paren(p) => plainly_not_a_result(&p.elem),
+        Type::Path(p) if p.qself.is_none() => {
+            const NOT_RESULTS: &[&str] = &[
+                "bool", "char", "u8", "u16", "u32", "u64", "u128", "usize", "i8", "i16", "i32",
+                "i64", "i128", "isize", "f32", "f64", "String", "Vec", "Option", "Box", "Arc",
+                "Rc", "HashMap", "BTreeMap", "HashSet", "BTreeSet", "VecDeque",
+            ];
+            p.path.segments.len() == 1 && NOT_RESULTS.iter().any(|n| p.path.segments[0].ident == n)
+        }
+        _ => false,
+    }
+}
+
 /// The trait bound among `bounds` named `name` (by its last path segment).
 fn bound<'a>(
     bounds: impl IntoIterator<Item = &'a TypeParamBound>,
@@ -375,7 +397,13 @@ pub fn body(sig: &Signature, block: &Block, opts: &Options, site: &Site) -> Toke
             matches!(&**ty, Type::Tuple(t) if t.elems.is_empty()) || matches!(&**ty, Type::Never(_))
         }
     };
-    let record_err = opts.err != Some(false) && !returns_unit;
+    // Nor in a type that is plainly not a `Result`: for an `async fn` that
+    // saves the future that would inspect it.
+    let never_err = match &sig.output {
+        ReturnType::Type(_, ty) => plainly_not_a_result(ty),
+        ReturnType::Default => true,
+    };
+    let record_err = opts.err != Some(false) && !returns_unit && !never_err;
     let record_ret = opts.ret == Some(true) && !returns_unit;
     let outcome = record_err.then(|| quote!((&&&&&&#private::Ret(&__tk_ret)).__tk_outcome()));
     let ret = record_ret.then(|| {
@@ -476,17 +504,25 @@ pub fn body(sig: &Signature, block: &Block, opts: &Options, site: &Site) -> Toke
                 }
             });
             let async_args = owned_args(None);
+            // The body's own future; with something to record from its
+            // output, a second one around it, where its span is current.
+            let inner = match &current_tail {
+                Some(tail) => quote! {
+                    async move {
+                        let __tk_ret = async move { #fake_return #(#stmts)* }.await;
+                        #tail
+                        __tk_ret
+                    }
+                },
+                None => quote!(async move { #fake_return #(#stmts)* }),
+            };
             quote! {
                 {
                     #meta
                     let #guard = #private::start_async(&__TK_META);
                     #async_args
                     #own
-                    #private::TracedAsync::new(#guard, __tk_args, async move {
-                        let __tk_ret = async move { #fake_return #(#stmts)* }.await;
-                        #current_tail
-                        __tk_ret
-                    })
+                    #private::TracedAsync::new(#guard, __tk_args, #inner)
                     .await
                 }
             }
@@ -526,6 +562,37 @@ pub fn body(sig: &Signature, block: &Block, opts: &Options, site: &Site) -> Toke
                     #wrapped
                 }
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::plainly_not_a_result;
+
+    #[test]
+    fn only_types_that_cannot_be_results_skip_the_err_check() {
+        let not = |t: &str| plainly_not_a_result(&syn::parse_str(t).unwrap());
+        for t in [
+            "u64",
+            "String",
+            "Vec<u8>",
+            "Option<&str>",
+            "&Foo",
+            "(u8, u8)",
+            "[u8; 4]",
+        ] {
+            assert!(not(t), "{t}");
+        }
+        for t in [
+            "Result<u8, E>",
+            "io::Result<()>",
+            "std::result::Result<u8, E>",
+            "T",
+            "Outcome",
+            "impl Sized",
+        ] {
+            assert!(!not(t), "{t}");
         }
     }
 }

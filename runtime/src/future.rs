@@ -178,7 +178,7 @@ impl<F, const N: usize> Drop for InSpan<F, N> {
 /// into a box its future owns, to be made current on every later poll
 /// wherever it runs.
 #[doc(hidden)]
-pub struct AsyncSpan(AsyncState);
+pub struct AsyncSpan(ManuallyDrop<AsyncState>);
 
 enum AsyncState {
     /// No span: switched off, or under a span that records nothing.
@@ -213,19 +213,19 @@ impl AsyncSpan {
             },
             AsyncStart::Owned(d) => AsyncState::Owned(Box::new(Span { owned: Some(d) })),
         });
-        AsyncSpan(state.unwrap_or(AsyncState::Nothing))
+        AsyncSpan(ManuallyDrop::new(state.unwrap_or(AsyncState::Nothing)))
     }
 
     /// No span.
     #[inline]
     pub(crate) const fn none() -> AsyncSpan {
-        AsyncSpan(AsyncState::Nothing)
+        AsyncSpan(ManuallyDrop::new(AsyncState::Nothing))
     }
 
     /// Whether the span records (so its argument values are wanted).
     #[inline]
     pub fn is_recording(&self) -> bool {
-        match &self.0 {
+        match &*self.0 {
             AsyncState::Nothing => false,
             AsyncState::Local { .. } => true,
             AsyncState::Owned(span) => span.is_recording(),
@@ -238,7 +238,7 @@ impl AsyncSpan {
     #[cold]
     #[inline(never)]
     fn end_local(&mut self, args: &mut [Option<Value>], panicked: bool) {
-        if let AsyncState::Local { token, .. } = self.0 {
+        if let AsyncState::Local { token, .. } = *self.0 {
             let mark = if panicked {
                 crate::raw::ErrorParts::message("panic", crate::panic::message_for(token))
                     .into_edits()
@@ -256,18 +256,32 @@ impl AsyncSpan {
             });
             crate::local::pop_local_args(token, args);
         }
-        self.0 = AsyncState::Nothing;
+        *self.0 = AsyncState::Nothing;
     }
 }
 
 impl Drop for AsyncSpan {
+    /// Nothing to do for the common span-less future, tested inline; the
+    /// state is dropped by hand so that no drop glue is called for it.
     #[inline]
     fn drop(&mut self) {
-        // Only before its future took it over: computing an argument's
-        // value panicked.
-        if matches!(self.0, AsyncState::Local { .. }) {
+        if !matches!(*self.0, AsyncState::Nothing) {
+            self.drop_span();
+        }
+    }
+}
+
+impl AsyncSpan {
+    #[cold]
+    #[inline(never)]
+    fn drop_span(&mut self) {
+        // Local only before its future took it over: computing an
+        // argument's value panicked.
+        if matches!(*self.0, AsyncState::Local { .. }) {
             self.end_local(&mut [], std::thread::panicking());
         }
+        // SAFETY: dropped once, here, in `drop`.
+        unsafe { ManuallyDrop::drop(&mut self.0) };
     }
 }
 
@@ -321,7 +335,7 @@ impl<F: Future, const N: usize> Future for TracedAsync<F, N> {
         // SAFETY: `this` came from a pinned `TracedAsync`, and `inner` is
         // never moved out of it (it is dropped in place in `drop`).
         let inner = unsafe { Pin::new_unchecked(&mut *this.inner) };
-        match &mut this.span.0 {
+        match &mut *this.span.0 {
             AsyncState::Nothing => {
                 let polled = inner.poll(cx);
                 this.done = polled.is_ready();
@@ -345,7 +359,7 @@ impl<F: Future, const N: usize> Future for TracedAsync<F, N> {
                 match polled {
                     Poll::Ready(out) => {
                         this.done = true;
-                        this.span.0 = AsyncState::Nothing;
+                        *this.span.0 = AsyncState::Nothing;
                         crate::local::pop_local_args(token, &mut *this.args);
                         clear(&mut *this.args);
                         Poll::Ready(out)
@@ -353,7 +367,7 @@ impl<F: Future, const N: usize> Future for TracedAsync<F, N> {
                     Poll::Pending => {
                         let moved =
                             with_state(|s| s.detach(token, meta, epoch, tags_from)).flatten();
-                        this.span.0 = match moved {
+                        *this.span.0 = match moved {
                             Some(d) => AsyncState::Owned(Box::new(Span { owned: Some(d) })),
                             None => {
                                 clear(&mut *this.args);
@@ -373,7 +387,7 @@ impl<F: Future, const N: usize> Future for TracedAsync<F, N> {
 impl<F, const N: usize> Drop for TracedAsync<F, N> {
     #[inline]
     fn drop(&mut self) {
-        match &mut self.span.0 {
+        match &mut *self.span.0 {
             AsyncState::Nothing => {
                 // SAFETY: dropped exactly once, here, in place (it stays pinned).
                 unsafe { ManuallyDrop::drop(&mut self.inner) };
@@ -386,7 +400,7 @@ impl<F, const N: usize> Drop for TracedAsync<F, N> {
 impl<F, const N: usize> TracedAsync<F, N> {
     #[cold]
     fn drop_with_span(&mut self) {
-        match &mut self.span.0 {
+        match &mut *self.span.0 {
             AsyncState::Nothing => {
                 // SAFETY: dropped exactly once, here, in place (it stays pinned).
                 unsafe { ManuallyDrop::drop(&mut self.inner) };
