@@ -83,8 +83,11 @@ pub(crate) fn submit(batch: Batch) {
     };
     // Past half full, the collector is woken instead of waiting for its tick.
     match QUEUE.push(batch, n, capacity, QUEUE_CAPACITY / 2) {
-        Push::Full => {
+        Push::Full(batch) => {
             DROPPED.fetch_add(n as u64, Ordering::Relaxed);
+            // Its buffers serve the thread's next batch, so a full queue
+            // does not also mean an allocation per hand-over.
+            batch.recycle();
         }
         Push::Queued { wake: true } => wake_background(),
         Push::Queued { wake: false } => {}

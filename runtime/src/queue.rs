@@ -26,13 +26,13 @@ pub(crate) struct BatchQueue<T> {
 }
 
 /// What became of a push.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Push {
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Push<T> {
     /// In the queue; `wake` when this push took the queue's weight across
     /// the mark given (exactly one push does, each time it is crossed).
     Queued { wake: bool },
-    /// It would not fit; nothing changed.
-    Full,
+    /// It would not fit; nothing changed, and the item is given back.
+    Full(T),
 }
 
 // SAFETY: items move from the pushing thread to the taking one, so `T` must
@@ -71,9 +71,9 @@ impl<T> BatchQueue<T> {
     /// Pushes `item`, of `weight`, unless the queue would then weigh more
     /// than `capacity`. `wake_at`: the mark whose crossing the caller wants
     /// to know about (to wake the consumer early).
-    pub(crate) fn push(&self, item: T, weight: usize, capacity: usize, wake_at: usize) -> Push {
+    pub(crate) fn push(&self, item: T, weight: usize, capacity: usize, wake_at: usize) -> Push<T> {
         let Some(before) = self.reserve(weight, capacity) else {
-            return Push::Full;
+            return Push::Full(item);
         };
         let node = Box::into_raw(Box::new(Node {
             next: UnsafeCell::new(ptr::null_mut()),
@@ -204,7 +204,7 @@ mod tests {
         let q = BatchQueue::new();
         assert_eq!(q.push("a", 2, 4, 3), Push::Queued { wake: false });
         assert_eq!(q.push("b", 1, 4, 3), Push::Queued { wake: true });
-        assert_eq!(q.push("c", 2, 4, 3), Push::Full);
+        assert_eq!(q.push("c", 2, 4, 3), Push::Full("c"));
         assert_eq!(q.queued(), 3);
         assert_eq!(q.take_all(), ["a", "b"]);
         assert_eq!(q.queued(), 0);
@@ -233,7 +233,7 @@ mod loom_models {
                 thread::spawn(move || q.push(1, 2, 3, usize::MAX))
             };
             let small = q.push(2, 1, 3, usize::MAX);
-            assert_eq!(big.join().unwrap(), Push::Full);
+            assert_eq!(big.join().unwrap(), Push::Full(1));
             assert!(matches!(small, Push::Queued { .. }));
             assert_eq!(q.queued(), 3);
             assert_eq!(q.take_all(), [0, 2]);
@@ -254,7 +254,9 @@ mod loom_models {
                     let q = q.clone();
                     thread::spawn(move || {
                         (0..2u8)
-                            .filter(|&i| q.push((p, i), 1, 3, usize::MAX) != Push::Full)
+                            .filter(|&i| {
+                                matches!(q.push((p, i), 1, 3, usize::MAX), Push::Queued { .. })
+                            })
                             .collect::<Vec<u8>>()
                     })
                 })
@@ -293,7 +295,7 @@ mod loom_models {
             };
             let mine = q.push(2, 1, 8, 2);
             let theirs = other.join().unwrap();
-            let wakes = [mine, theirs]
+            let wakes = [&mine, &theirs]
                 .iter()
                 .filter(|p| matches!(p, Push::Queued { wake: true }))
                 .count();

@@ -878,7 +878,7 @@ mod loom_models {
                         let mut batch = pool.take().unwrap_or_default();
                         assert!(batch.is_empty(), "a reused batch comes empty");
                         batch.push(id);
-                        queue.push(batch, 1, 2, usize::MAX) != Push::Full
+                        matches!(queue.push(batch, 1, 2, usize::MAX), Push::Queued { .. })
                     })
                 })
                 .collect();
