@@ -214,7 +214,7 @@ pub fn start_async(meta: &'static Metadata) -> AsyncSpan {
 
 #[inline(never)]
 fn start_async_here(meta: &'static Metadata) -> AsyncSpan {
-    if meta.is_on() && !crate::local::is_quiet() {
+    if meta.starts_here() {
         AsyncSpan::start(meta)
     } else {
         AsyncSpan::none()

@@ -309,7 +309,7 @@ pub(crate) fn enter_local(meta: &'static Metadata) -> (Token, bool) {
 #[cold]
 #[inline(never)]
 pub(crate) fn enter_local_unresolved(meta: &'static Metadata) -> (Token, bool) {
-    if meta.is_on() && !crate::local::is_quiet() {
+    if meta.starts_here() {
         enter_local(meta)
     } else {
         (0, false)
@@ -672,7 +672,7 @@ fn finish(mut d: Detached, end: Stamp) {
 #[inline(never)]
 pub(crate) fn start_traced(meta: &'static Metadata) -> Span {
     // As for a sync call: under a span that records nothing, no span.
-    if !meta.is_on() || crate::local::is_quiet() {
+    if !meta.starts_here() {
         return Span::none();
     }
     let owned = with_state(|s| {

@@ -75,6 +75,14 @@ impl Metadata {
         }
     }
 
+    /// Whether a call of this point starts a span here: the point is on,
+    /// and the thread's top span records something (under one that records
+    /// nothing, a call opens no span at all).
+    #[inline]
+    pub(crate) fn starts_here(&'static self) -> bool {
+        self.is_on() && !crate::local::is_quiet()
+    }
+
     /// The point's switch as last worked out: `filter::ON`, `OFF` or
     /// `UNRESOLVED`.
     #[inline(always)]
