@@ -289,24 +289,10 @@ pub fn body(sig: &Signature, block: &Block, opts: &Options, site: &Site) -> Toke
     };
     let private = quote!(#krate::__private);
     let fn_name = unraw(&sig.ident);
-    let name = match (&opts.name, site.type_name) {
-        (Some(lit), _) => lit.value(),
-        (None, Some(ty)) => format!("{ty}::{fn_name}"),
-        (None, None) => fn_name.clone(),
-    };
-    let (namespace, namespace_len) = match site.type_name {
-        Some(ty) => {
-            let extra = 2 + ty.len();
-            (
-                quote!(::core::concat!(::core::module_path!(), "::", #ty)),
-                quote!(::core::module_path!().len() + #extra),
-            )
-        }
-        None => (
-            quote!(::core::module_path!()),
-            quote!(::core::module_path!().len()),
-        ),
-    };
+    let fn_len = fn_name.len();
+    // `::Type` after the module path inside `#[trace_impl]`.
+    let type_suffix = site.type_name.map_or(String::new(), |ty| format!("::{ty}"));
+    let suffix_len = type_suffix.len();
     let kind = format_ident!("{}", opts.kind.map_or("Internal", |k| k.0));
 
     // Tags recorded at the start: the arguments, then the fields.
@@ -320,13 +306,15 @@ pub fn body(sig: &Signature, block: &Block, opts: &Options, site: &Site) -> Toke
         .map(unraw)
         .chain(opts.fields.iter().map(|f| f.key.clone()))
         .collect();
+    // Each value as an `ArgRef`: a few stores, and nothing evaluated or
+    // formatted until the runtime knows the span records.
     let mut values: Vec<TokenStream> = recorded
         .iter()
         .map(|id| {
             if opts.is_redacted(id) {
-                quote!(::core::option::Option::Some(#private::redacted()))
+                quote!(#private::redacted())
             } else {
-                quote!((&&&#private::Arg(&#id)).__tk_value())
+                quote!((&&&&&#private::Arg(&#id)).__tk_arg())
             }
         })
         .collect();
@@ -335,9 +323,9 @@ pub fn body(sig: &Signature, block: &Block, opts: &Options, site: &Site) -> Toke
         let span = expr.span();
         if opts.is_redacted_field(&f.key) {
             // Not evaluated at all: a secret is never even formatted.
-            return quote_spanned! {span=> ::core::option::Option::Some(#private::redacted()) };
+            return quote_spanned! {span=> #private::redacted() };
         }
-        match f.format {
+        let value = match f.format {
             Format::Value => quote_spanned! {span=>
                 #private::field((&&&#private::FieldValue(&(#expr))).__tk_field())
             },
@@ -347,10 +335,10 @@ pub fn body(sig: &Signature, block: &Block, opts: &Options, site: &Site) -> Toke
             Format::Debug => quote_spanned! {span=>
                 ::core::option::Option::Some(#private::debug(&(#expr)))
             },
-        }
+        };
+        quote_spanned! {span=> #private::ArgRef::Field(&|| #value) }
     }));
 
-    let n_values = values.len();
     let Ok(n_tags) = u8::try_from(tag_names.len()) else {
         return syn::Error::new(
             sig.ident.span(),
@@ -359,27 +347,54 @@ pub fn body(sig: &Signature, block: &Block, opts: &Options, site: &Site) -> Toke
         .to_compile_error();
     };
     let n_args = n_args as u8;
-    let fn_len = fn_name.len();
-    // One string for all but the span name (see `Metadata`): the four
-    // leading parts by length, then the tag names, each closed by a NUL.
+    // One string for everything (see `Metadata`): the function's path, its
+    // file, the span name when it is not a part of the path, the tag names,
+    // each closed by a NUL; and where each part lies.
     let tags_joined: String = tag_names.iter().map(|t| format!("{t}\0")).collect();
+    let module_len = quote!(::core::module_path!().len());
+    let path_len = quote!(#module_len + #suffix_len + 2 + #fn_len);
+    let (own_name, name_at, name_len) = match &opts.name {
+        Some(lit) => {
+            let name = lit.value();
+            let len = name.len();
+            (
+                format!("{name}\0"),
+                quote!(#path_len + 1 + ::core::file!().len() + 1),
+                quote!(#len),
+            )
+        }
+        // `Type::function`, or `function`, inside the path.
+        None if site.type_name.is_some() => (
+            String::new(),
+            quote!(#module_len + 2),
+            quote!(#suffix_len + #fn_len),
+        ),
+        None => (
+            String::new(),
+            quote!(#module_len + #suffix_len + 2),
+            quote!(#fn_len),
+        ),
+    };
     let span = sig.ident.span();
     let meta = quote_spanned! {span=>
-        static __TK_META: #private::Metadata = #private::Metadata::new(
-            #name,
-            ::core::concat!(#fn_name, "\0", #namespace, "\0", ::core::module_path!(), "\0", ::core::file!(), "\0", #tags_joined),
+        #krate::__tk_trace_point!(__TK_META = #private::Metadata::new(
+            ::core::concat!(
+                ::core::module_path!(), #type_suffix, "::", #fn_name, "\0",
+                ::core::file!(), "\0", #own_name, #tags_joined
+            ),
             [
-                #fn_len as u16,
-                (#namespace_len) as u16,
-                ::core::module_path!().len() as u16,
+                (#module_len) as u16,
+                (#module_len + #suffix_len) as u16,
+                (#path_len) as u16,
                 ::core::file!().len() as u16,
+                (#name_at) as u16,
+                (#name_len) as u16,
             ],
             ::core::line!(),
             #krate::SpanKind::#kind,
             #n_args,
             #n_tags,
-        );
-        #krate::__tk_register_point!(__TK_META);
+        ));
     };
     let select = quote! {
         #[allow(unused_imports)]
@@ -430,27 +445,15 @@ pub fn body(sig: &Signature, block: &Block, opts: &Options, site: &Site) -> Toke
     let own = current_tail
         .is_some()
         .then(|| quote!(let __tk_own = #guard.is_recording();));
-    // Sync: the guard keeps the values until the span ends. Futures: the
-    // values travel in the future with the span. Either way they are
-    // computed only when the span records.
-    let sync_values = (!values.is_empty()).then(|| {
+    // The span starts, with the values of the arguments and fields, only
+    // where the trace point is on and the current span records.
+    let start = |start: TokenStream, none: TokenStream| {
         quote! {
-            if #guard.is_recording() {
+            if #private::starts(&__TK_META) {
                 #select
-                #guard.set_args([#(#values),*]);
-            }
-        }
-    });
-
-    let owned_args = |mutability: Option<TokenStream>| {
-        if values.is_empty() {
-            quote!(let #mutability __tk_args = [];)
-        } else {
-            quote! {
-                let #mutability __tk_args = {
-                    #select
-                    #private::owned_args(#guard.is_recording(), || [#(#values),*])
-                };
+                #start(&__TK_META, &[#(#values),*])
+            } else {
+                #none
             }
         }
     };
@@ -467,7 +470,7 @@ pub fn body(sig: &Signature, block: &Block, opts: &Options, site: &Site) -> Toke
                 let outcome = outcome.iter();
                 let ret = ret.iter();
                 quote! {
-                    if #guard.is_recording() {
+                    if #guard.is_open() {
                         #select
                         #( #guard.outcome(#outcome); )*
                         #( #guard.ret(#ret); )*
@@ -481,8 +484,11 @@ pub fn body(sig: &Signature, block: &Block, opts: &Options, site: &Site) -> Toke
             quote! {
                 {
                     #meta
-                    let mut #guard = #private::LocalGuard::<#n_values>::start(&__TK_META);
-                    #sync_values
+                    let mut #guard = #private::LocalGuard::new();
+                    if #private::starts(&__TK_META) {
+                        #select
+                        #guard.start(&__TK_META, &[#(#values),*]);
+                    }
                     let __tk_ret = #private::call(#body);
                     #[allow(unreachable_code)]
                     #guard.returned();
@@ -503,7 +509,6 @@ pub fn body(sig: &Signature, block: &Block, opts: &Options, site: &Site) -> Toke
                     }
                 }
             });
-            let async_args = owned_args(None);
             // The body's own future; with something to record from its
             // output, a second one around it, where its span is current.
             let inner = match &current_tail {
@@ -516,13 +521,16 @@ pub fn body(sig: &Signature, block: &Block, opts: &Options, site: &Site) -> Toke
                 },
                 None => quote!(async move { #fake_return #(#stmts)* }),
             };
+            let start = start(
+                quote!(#private::start_async),
+                quote!(#private::AsyncSpan::none()),
+            );
             quote! {
                 {
                     #meta
-                    let #guard = #private::start_async(&__TK_META);
-                    #async_args
+                    let #guard = #start;
                     #own
-                    #private::TracedAsync::new(#guard, __tk_args, #inner)
+                    #private::TracedAsync::new(#guard, #inner)
                     .await
                 }
             }
@@ -538,26 +546,25 @@ pub fn body(sig: &Signature, block: &Block, opts: &Options, site: &Site) -> Toke
             });
             let wrapped = match &current_tail {
                 Some(tail) => quote! {
-                    #private::InSpan::with_args(#guard, __tk_args, async move {
+                    #krate::InSpan::new(#guard, async move {
                         let __tk_ret #output = __tk_fut.await;
                         #tail
                         __tk_ret
                     })
                 },
-                None => quote!(#private::InSpan::with_args(#guard, __tk_args, __tk_fut)),
+                None => quote!(#krate::InSpan::new(#guard, __tk_fut)),
             };
-            let future_args = owned_args(Some(quote!(mut)));
             let wrapped = match boxed {
                 Some(_) => quote!(::std::boxed::Box::pin(#wrapped)),
                 None => wrapped,
             };
+            let start = start(quote!(#private::start_owned), quote!(#krate::Span::none()));
             quote! {
                 {
                     #meta
-                    let mut #guard = #private::start_owned(&__TK_META);
-                    #future_args
+                    let mut #guard = #start;
                     #[allow(clippy::redundant_closure_call)]
-                    let __tk_fut = #private::enter_future(&mut #guard, &mut __tk_args, #body);
+                    let __tk_fut = #private::enter_future(&mut #guard, #body);
                     #own
                     #wrapped
                 }

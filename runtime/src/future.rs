@@ -7,7 +7,7 @@ use crate::local::{AsyncStart, Token, with_state};
 use crate::raw::Edit;
 use crate::span::Span;
 use crate::trace_point::Metadata;
-use crate::value::Value;
+use crate::value::{ArgRef, Value};
 use std::borrow::Cow;
 use std::future::Future;
 use std::mem::ManuallyDrop;
@@ -68,10 +68,8 @@ impl<F: Future> FutureExt for F {}
 
 /// A future with a span made current on every poll; see [`FutureExt::in_span`].
 #[must_use = "futures do nothing unless polled"]
-pub struct InSpan<F, const N: usize = 0> {
+pub struct InSpan<F> {
     span: Span,
-    /// The values of a `#[trace_fn]`'s arguments, recorded when the span ends.
-    args: [Option<Value>; N],
     inner: ManuallyDrop<F>,
     done: bool,
 }
@@ -84,16 +82,8 @@ impl<F> InSpan<F> {
     /// # drop(fut);
     /// ```
     pub fn new(span: Span, inner: F) -> InSpan<F> {
-        InSpan::with_args(span, [], inner)
-    }
-}
-
-impl<F, const N: usize> InSpan<F, N> {
-    #[doc(hidden)]
-    pub fn with_args(span: Span, args: [Option<Value>; N], inner: F) -> InSpan<F, N> {
         InSpan {
             span,
-            args,
             inner: ManuallyDrop::new(inner),
             done: false,
         }
@@ -105,18 +95,16 @@ impl<F, const N: usize> InSpan<F, N> {
 /// it), records the panic and finishes the span.
 pub(crate) struct Current<'a> {
     span: &'a mut Span,
-    args: &'a mut [Option<Value>],
     token: Token,
     pub(crate) returned: bool,
 }
 
 impl<'a> Current<'a> {
     #[inline]
-    pub(crate) fn enter(span: &'a mut Span, args: &'a mut [Option<Value>]) -> Current<'a> {
+    pub(crate) fn enter(span: &'a mut Span) -> Current<'a> {
         let token = span.push_current();
         Current {
             span,
-            args,
             token,
             returned: false,
         }
@@ -145,11 +133,11 @@ impl Current<'_> {
         let message = crate::panic::message_for(self.token);
         self.span
             .record_error_parts(crate::raw::ErrorParts::message("panic", message));
-        self.span.finish_with(Stamp::now(), self.args);
+        self.span.finish_with(Stamp::now());
     }
 }
 
-impl<F: Future, const N: usize> Future for InSpan<F, N> {
+impl<F: Future> Future for InSpan<F> {
     type Output = F::Output;
 
     fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<F::Output> {
@@ -159,14 +147,14 @@ impl<F: Future, const N: usize> Future for InSpan<F, N> {
         // SAFETY: `this` came from a pinned `InSpan`, and `inner` is never
         // moved out of it (it is dropped in place in `drop`), so it is pinned too.
         let inner = unsafe { Pin::new_unchecked(&mut *this.inner) };
-        poll_owned(&mut this.span, &mut this.args, &mut this.done, inner, cx)
+        poll_owned(&mut this.span, &mut this.done, inner, cx)
     }
 }
 
-impl<F, const N: usize> Drop for InSpan<F, N> {
+impl<F> Drop for InSpan<F> {
     fn drop(&mut self) {
         // SAFETY: `inner` is dropped exactly once, here, in place (it stays pinned).
-        unsafe { drop_owned(&mut self.span, &mut self.args, self.done, &mut self.inner) };
+        unsafe { drop_owned(&mut self.span, self.done, &mut self.inner) };
     }
 }
 
@@ -196,29 +184,38 @@ enum AsyncState {
 }
 
 impl AsyncSpan {
-    /// Starts the span of an `async fn` call, a child of the current span.
+    /// Starts the span of an `async fn` call, a child of the current span,
+    /// with the values of its arguments and fields.
     #[inline(never)]
-    pub(crate) fn start(meta: &'static Metadata) -> AsyncSpan {
-        let state = with_state(|s| match s.start_async(meta) {
-            AsyncStart::Nothing => AsyncState::Nothing,
-            AsyncStart::Local {
-                token,
-                epoch,
-                tags_from,
-            } => AsyncState::Local {
-                token,
-                meta,
-                epoch,
-                tags_from,
-            },
-            AsyncStart::Owned(d) => AsyncState::Owned(Box::new(Span { owned: Some(d) })),
+    pub(crate) fn start(meta: &'static Metadata, args: &[ArgRef<'_>]) -> AsyncSpan {
+        let started = with_state(|s| {
+            let (start, later) = s.start_async(meta, args);
+            let state = match start {
+                AsyncStart::Nothing => AsyncState::Nothing,
+                AsyncStart::Local {
+                    token,
+                    epoch,
+                    tags_from,
+                } => AsyncState::Local {
+                    token,
+                    meta,
+                    epoch,
+                    tags_from,
+                },
+                AsyncStart::Owned(d) => AsyncState::Owned(Box::new(Span { owned: Some(d) })),
+            };
+            (state, later)
         });
-        AsyncSpan(ManuallyDrop::new(state.unwrap_or(AsyncState::Nothing)))
+        let (state, later) = started.unwrap_or((AsyncState::Nothing, false));
+        if let (AsyncState::Local { token, .. }, true) = (&state, later) {
+            crate::span::record_later(*token, args);
+        }
+        AsyncSpan(ManuallyDrop::new(state))
     }
 
     /// No span.
     #[inline]
-    pub(crate) const fn none() -> AsyncSpan {
+    pub const fn none() -> AsyncSpan {
         AsyncSpan(ManuallyDrop::new(AsyncState::Nothing))
     }
 
@@ -234,10 +231,10 @@ impl AsyncSpan {
 
     /// Ends a local span whose first poll did not return: the body panicked
     /// (`panicked`), or the future was dropped before it ran to its first
-    /// wait. The values in `args` that it records are taken.
+    /// wait.
     #[cold]
     #[inline(never)]
-    fn end_local(&mut self, args: &mut [Option<Value>], panicked: bool) {
+    fn end_local(&mut self, panicked: bool) {
         if let AsyncState::Local { token, .. } = *self.0 {
             let mark = if panicked {
                 crate::raw::ErrorParts::message("panic", crate::panic::message_for(token))
@@ -254,7 +251,7 @@ impl AsyncSpan {
                     }
                 }
             });
-            crate::local::pop_local_args(token, args);
+            crate::local::pop_local(token, None);
         }
         *self.0 = AsyncState::Nothing;
     }
@@ -278,7 +275,7 @@ impl AsyncSpan {
         // Local only before its future took it over: computing an
         // argument's value panicked.
         if matches!(*self.0, AsyncState::Local { .. }) {
-            self.end_local(&mut [], std::thread::panicking());
+            self.end_local(std::thread::panicking());
         }
         // SAFETY: dropped once, here, in `drop`.
         unsafe { ManuallyDrop::drop(&mut self.0) };
@@ -288,23 +285,18 @@ impl AsyncSpan {
 /// The future of an `async fn` call with its span; see [`AsyncSpan`].
 #[doc(hidden)]
 #[must_use = "futures do nothing unless polled"]
-pub struct TracedAsync<F, const N: usize> {
+pub struct TracedAsync<F> {
     span: AsyncSpan,
-    /// The values of the arguments and fields, recorded when the span ends.
-    /// While there is no span they hold none (never computed, or taken),
-    /// so a call without a span has nothing here to drop.
-    args: ManuallyDrop<[Option<Value>; N]>,
     inner: ManuallyDrop<F>,
     done: bool,
 }
 
-impl<F, const N: usize> TracedAsync<F, N> {
+impl<F> TracedAsync<F> {
     #[doc(hidden)]
     #[inline]
-    pub fn new(span: AsyncSpan, args: [Option<Value>; N], inner: F) -> TracedAsync<F, N> {
+    pub fn new(span: AsyncSpan, inner: F) -> TracedAsync<F> {
         TracedAsync {
             span,
-            args: ManuallyDrop::new(args),
             inner: ManuallyDrop::new(inner),
             done: false,
         }
@@ -314,23 +306,21 @@ impl<F, const N: usize> TracedAsync<F, N> {
 /// Ends a local span as panicked if the first poll unwinds.
 struct FirstPoll<'a> {
     span: &'a mut AsyncSpan,
-    args: &'a mut [Option<Value>],
 }
 
 impl Drop for FirstPoll<'_> {
     fn drop(&mut self) {
-        self.span.end_local(self.args, true);
-        clear(self.args);
+        self.span.end_local(true);
     }
 }
 
-impl<F: Future, const N: usize> Future for TracedAsync<F, N> {
+impl<F: Future> Future for TracedAsync<F> {
     type Output = F::Output;
 
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<F::Output> {
-        // SAFETY: `inner` is never moved out of the pinned struct; `span`,
-        // `args` and `done` are not structurally pinned.
+        // SAFETY: `inner` is never moved out of the pinned struct; `span`
+        // and `done` are not structurally pinned.
         let this = unsafe { self.get_unchecked_mut() };
         // SAFETY: `this` came from a pinned `TracedAsync`, and `inner` is
         // never moved out of it (it is dropped in place in `drop`).
@@ -352,7 +342,6 @@ impl<F: Future, const N: usize> Future for TracedAsync<F, N> {
             } => {
                 let first = FirstPoll {
                     span: &mut this.span,
-                    args: &mut *this.args,
                 };
                 let polled = inner.poll(cx);
                 std::mem::forget(first);
@@ -360,8 +349,7 @@ impl<F: Future, const N: usize> Future for TracedAsync<F, N> {
                     Poll::Ready(out) => {
                         this.done = true;
                         *this.span.0 = AsyncState::Nothing;
-                        crate::local::pop_local_args(token, &mut *this.args);
-                        clear(&mut *this.args);
+                        crate::local::pop_local(token, None);
                         Poll::Ready(out)
                     }
                     Poll::Pending => {
@@ -369,22 +357,19 @@ impl<F: Future, const N: usize> Future for TracedAsync<F, N> {
                             with_state(|s| s.detach(token, meta, epoch, tags_from)).flatten();
                         *this.span.0 = match moved {
                             Some(d) => AsyncState::Owned(Box::new(Span { owned: Some(d) })),
-                            None => {
-                                clear(&mut *this.args);
-                                AsyncState::Nothing
-                            }
+                            None => AsyncState::Nothing,
                         };
                         crate::local::flush_thread();
                         Poll::Pending
                     }
                 }
             }
-            AsyncState::Owned(span) => poll_owned(span, &mut *this.args, &mut this.done, inner, cx),
+            AsyncState::Owned(span) => poll_owned(span, &mut this.done, inner, cx),
         }
     }
 }
 
-impl<F, const N: usize> Drop for TracedAsync<F, N> {
+impl<F> Drop for TracedAsync<F> {
     #[inline]
     fn drop(&mut self) {
         match &mut *self.span.0 {
@@ -397,7 +382,7 @@ impl<F, const N: usize> Drop for TracedAsync<F, N> {
     }
 }
 
-impl<F, const N: usize> TracedAsync<F, N> {
+impl<F> TracedAsync<F> {
     #[cold]
     fn drop_with_span(&mut self) {
         match &mut *self.span.0 {
@@ -411,25 +396,13 @@ impl<F, const N: usize> TracedAsync<F, N> {
                 // inside the span.
                 // SAFETY: as above.
                 unsafe { ManuallyDrop::drop(&mut self.inner) };
-                self.span.end_local(&mut *self.args, false);
+                self.span.end_local(false);
             }
             AsyncState::Owned(span) => {
                 // SAFETY: as above; `drop_owned` drops it once.
-                unsafe { drop_owned(span, &mut *self.args, self.done, &mut self.inner) };
+                unsafe { drop_owned(span, self.done, &mut self.inner) };
             }
         }
-        // What the span did not take.
-        // SAFETY: dropped once, here; the struct is going away.
-        unsafe { ManuallyDrop::drop(&mut self.args) };
-    }
-}
-
-/// Drops the values left in `args` (keeping the invariant that a future
-/// without a span holds none).
-#[inline]
-fn clear(args: &mut [Option<Value>]) {
-    for a in args {
-        drop(a.take());
     }
 }
 
@@ -438,7 +411,6 @@ fn clear(args: &mut [Option<Value>]) {
 #[inline]
 fn poll_owned<F: Future>(
     span: &mut Span,
-    args: &mut [Option<Value>],
     done: &mut bool,
     inner: Pin<&mut F>,
     cx: &mut TaskContext<'_>,
@@ -453,14 +425,14 @@ fn poll_owned<F: Future>(
         }
         return polled;
     }
-    let mut current = Current::enter(span, args);
+    let mut current = Current::enter(span);
     let polled = inner.poll(cx);
     current.returned = true;
     drop(current);
     match polled {
         Poll::Ready(out) => {
             *done = true;
-            span.finish_with(Stamp::now(), args);
+            span.finish_with(Stamp::now());
             Poll::Ready(out)
         }
         Poll::Pending => {
@@ -477,12 +449,7 @@ fn poll_owned<F: Future>(
 ///
 /// # Safety
 /// `inner` is dropped here and must not be used or dropped again.
-unsafe fn drop_owned<F>(
-    span: &mut Span,
-    args: &mut [Option<Value>],
-    done: bool,
-    inner: &mut ManuallyDrop<F>,
-) {
+unsafe fn drop_owned<F>(span: &mut Span, done: bool, inner: &mut ManuallyDrop<F>) {
     if span.owned.is_none() {
         // SAFETY: the caller's promise.
         unsafe { ManuallyDrop::drop(inner) };
@@ -490,14 +457,14 @@ unsafe fn drop_owned<F>(
     }
     {
         // The inner future's own clean-up runs inside the span.
-        let mut current = Current::enter(span, args);
+        let mut current = Current::enter(span);
         // SAFETY: the caller's promise.
         unsafe { ManuallyDrop::drop(inner) };
         current.returned = true;
     }
     if !done {
         span.set_tag("cancelled", true);
-        span.finish_with(Stamp::now(), args);
+        span.finish_with(Stamp::now());
     }
 }
 

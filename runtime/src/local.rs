@@ -29,7 +29,7 @@ use crate::raw::{
 use crate::sampler::{self, SamplingInput};
 use crate::span_context::SpanContext;
 use crate::trace_point::Metadata;
-use crate::value::{Key, Value};
+use crate::value::{ArgRef, Key, Value};
 use crate::{SpanId, TraceId};
 use std::borrow::Cow;
 use std::cell::{Cell, UnsafeCell};
@@ -529,11 +529,14 @@ impl State {
     }
 
     /// `#[trace_fn]`'s start: a child of the current span (or a new root),
-    /// active until [`State::pop_local`]. Returns its token and whether it
-    /// records. The common case, a child of a local span recorded in this
-    /// batch, is written out straight; everything else takes the general path.
+    /// active until [`State::pop_local`], with the values of its arguments
+    /// and fields. Returns its token (0 for none) and whether some values
+    /// are still to be worked out outside the state
+    /// ([`crate::span::record_later`]). The common case, a child of a local
+    /// span recorded in this batch, is written out straight; everything
+    /// else takes the general path.
     #[inline(always)]
-    pub(crate) fn enter(&mut self, meta: &'static Metadata) -> (Token, bool) {
+    pub(crate) fn enter(&mut self, meta: &'static Metadata, args: &[ArgRef<'_>]) -> (Token, bool) {
         let spans = self.batch.spans.len();
         if let Some(&Frame {
             at: slot,
@@ -541,12 +544,13 @@ impl State {
             ..
         }) = self.stack.last()
         {
-            // Room for the record and the frame is checked first, so that
-            // nothing between reading the parent and writing the child can
-            // grow a buffer; the general path grows them.
+            // Room for the record, the frame and the values is checked
+            // first, so that nothing between reading the parent and writing
+            // the child can grow a buffer; the general path grows them.
             if (slot as usize) < spans
                 && spans < self.batch.spans.capacity()
                 && self.stack.len() < self.stack.capacity()
+                && self.batch.args.capacity() - self.batch.args.len() >= args.len()
             {
                 let p = &self.batch.spans[slot as usize];
                 let raw = RawSpan {
@@ -559,7 +563,11 @@ impl State {
                     meta: Some(meta),
                     inherited: p.inherited,
                     extras: NONE,
-                    args: NONE,
+                    args: if args.is_empty() {
+                        NONE
+                    } else {
+                        self.batch.args.len() as u32
+                    },
                     capture: self.capture_with(p.capture),
                     flags: p.flags,
                     kind: meta.kind(),
@@ -573,6 +581,8 @@ impl State {
                     self.batch.spans.as_mut_ptr().add(spans).write(raw);
                     self.batch.spans.set_len(spans + 1);
                 }
+                // SAFETY: room for `args.len()` values was checked above.
+                let later = unsafe { self.batch.write_args(args) };
                 self.next_token += 1;
                 self.locals += 1;
                 let frame = Frame {
@@ -590,14 +600,14 @@ impl State {
                     self.stack.as_mut_ptr().add(depth).write(frame);
                     self.stack.set_len(depth + 1);
                 }
-                return (self.next_token, true);
+                return (self.next_token, later);
             }
         }
-        self.enter_general(meta)
+        self.enter_general(meta, args)
     }
 
     #[inline(never)]
-    fn enter_general(&mut self, meta: &'static Metadata) -> (Token, bool) {
+    fn enter_general(&mut self, meta: &'static Metadata, args: &[ArgRef<'_>]) -> (Token, bool) {
         // A child of a span that records nothing opens no frame: it would
         // hand down the same trace, flags and baggage, and skipping it keeps
         // an unsampled call to a few loads. Context taken inside it is its
@@ -610,7 +620,37 @@ impl State {
         let lineage = self.lineage(meta.name(), meta.kind(), None);
         let recording = lineage.flags & RECORDS != 0;
         let token = self.start_local(lineage, meta.name(), Some(meta), meta.kind(), Stamp::now());
-        (token, recording)
+        let mut later = false;
+        if recording && !args.is_empty() {
+            // The new record is the batch's last.
+            self.batch.args.reserve(args.len());
+            let at = self.batch.args.len() as u32;
+            if let Some(raw) = self.batch.spans.last_mut() {
+                raw.args = at;
+            }
+            // SAFETY: room for `args.len()` values was reserved above.
+            later = unsafe { self.batch.write_args(args) };
+        }
+        (token, later)
+    }
+
+    /// Sets the values of the arguments and fields of the span `token`
+    /// that were worked out after it started, by their position.
+    pub(crate) fn set_args_later(&mut self, token: Token, values: Vec<(usize, Value)>) {
+        let Some(FrameKind::Recorded(slot)) = self.find(token).map(|i| self.kind_at(i)) else {
+            return;
+        };
+        let Some(start) = self.batch.spans.get(slot as usize).map(|r| r.args) else {
+            return;
+        };
+        if start == NONE {
+            return;
+        }
+        for (i, v) in values {
+            if let Some(slot) = self.batch.args.get_mut(start as usize + i) {
+                *slot = Some(v);
+            }
+        }
     }
 
     /// Starts a span that lives outside the batch until it finishes.
@@ -635,6 +675,7 @@ impl State {
             inherited: self.shared(lineage.inherit),
             extras: None,
             tags,
+            args: Box::default(),
         }
     }
 
@@ -656,7 +697,7 @@ impl State {
         }
         let slot = self.batch.spans.len() as u32;
         let mut d = d;
-        self.batch.push(&mut d, &mut []);
+        self.batch.push(&mut d);
         self.push(NewFrame::Recorded(slot), true)
     }
 
@@ -839,10 +880,10 @@ impl State {
 
     /// Adds a finished owned span to the batch.
     #[inline]
-    pub(crate) fn push_finished(&mut self, d: &mut Detached, args: &mut [Option<Value>]) {
+    pub(crate) fn push_finished(&mut self, d: &mut Detached) {
         self.ensure_tear_down();
         let end = d.raw.end;
-        self.batch.push(d, args);
+        self.batch.push(d);
         self.after_finish(end);
     }
 
@@ -852,63 +893,15 @@ impl State {
     /// [`State::pop_borrowed`] to take them.
     #[inline(always)]
     pub(crate) fn pop_local(&mut self, token: Token, end: Option<Stamp>) {
-        self.pop_local_with(token, end, &mut []);
-    }
-
-    /// [`State::pop_local`] for a `#[trace_fn]` span, with the values of its
-    /// arguments and fields (taken; what could not be recorded is left).
-    #[inline(always)]
-    pub(crate) fn pop_local_with(
-        &mut self,
-        token: Token,
-        end: Option<Stamp>,
-        args: &mut [Option<Value>],
-    ) {
-        if self.pop_top_recorded(token, end, |batch, slot| batch.set_args(slot, args)) {
-            return;
+        if !self.pop_top_recorded(token, end) {
+            self.pop_local_general(token, end);
         }
-        if let Some(FrameKind::Recorded(slot)) = self.find(token).map(|i| self.kind_at(i)) {
-            self.batch.set_args(slot as usize, args);
-        }
-        self.pop_local_general(token, end);
-    }
-
-    /// [`State::pop_local_with`] for the `n` values at `args`, which it
-    /// takes over: moved into the batch, or dropped.
-    ///
-    /// # Safety
-    /// `args` points to `n` initialised values that the caller gives up:
-    /// it must neither use nor drop them after this call.
-    #[inline(always)]
-    pub(crate) unsafe fn pop_local_taking(
-        &mut self,
-        token: Token,
-        args: *mut Option<Value>,
-        n: usize,
-    ) {
-        // SAFETY: the caller's promise, passed on.
-        let moved = |batch: &mut Batch, slot: usize| unsafe { batch.take_args(slot, args, n) };
-        if self.pop_top_recorded(token, None, moved) {
-            return;
-        }
-        // SAFETY: `n` initialised values, ours until dropped below.
-        let values = unsafe { std::slice::from_raw_parts_mut(args, n) };
-        self.pop_local_with(token, None, values);
-        // What the span did not take (nothing, or all of it).
-        // SAFETY: each value is dropped once, here, and never used again.
-        unsafe { std::ptr::drop_in_place(values) };
     }
 
     /// The common case of a pop: the innermost frame is the recorded local
-    /// span `token`. Finishes it (`args` records its values) and says
-    /// whether it was that case.
+    /// span `token`. Finishes it and says whether it was that case.
     #[inline(always)]
-    fn pop_top_recorded(
-        &mut self,
-        token: Token,
-        end: Option<Stamp>,
-        args: impl FnOnce(&mut Batch, usize),
-    ) -> bool {
+    fn pop_top_recorded(&mut self, token: Token, end: Option<Stamp>) -> bool {
         let Some(&Frame {
             token: top,
             at: slot,
@@ -931,9 +924,7 @@ impl State {
             QUIET.set(true);
         }
         self.locals -= 1;
-        let slot = slot as usize;
-        args(&mut self.batch, slot);
-        if let Some(raw) = self.batch.spans.get_mut(slot) {
+        if let Some(raw) = self.batch.spans.get_mut(slot as usize) {
             raw.end = end;
         }
         self.after_finish(end);
@@ -1116,23 +1107,34 @@ impl State {
     /// Starts the span of an `async fn` call as a local span of this thread
     /// (see [`crate::future::TracedAsync`]): in place in the batch, like a
     /// sync call's, until the first poll ends.
+    /// Returns also whether some argument values are still to be worked
+    /// out, as [`State::enter`] does.
     #[inline(always)]
-    pub(crate) fn start_async(&mut self, meta: &'static Metadata) -> AsyncStart {
+    pub(crate) fn start_async(
+        &mut self,
+        meta: &'static Metadata,
+        args: &[ArgRef<'_>],
+    ) -> (AsyncStart, bool) {
         let tags_from = self.batch.tags.len() as u32;
         let epoch = self.epoch;
-        match self.enter(meta) {
-            (0, _) => AsyncStart::Nothing,
-            (token, true) => AsyncStart::Local {
+        let (token, later) = self.enter(meta, args);
+        if token == 0 {
+            return (AsyncStart::Nothing, false);
+        }
+        let index = self.stack.len() - 1;
+        if self.is_recording(index) {
+            let start = AsyncStart::Local {
                 token,
                 epoch,
                 tags_from,
-            },
-            // Not recorded, but its ids go on (a new trace the sampler
-            // dropped): they move out at once, to travel with the future.
-            (token, false) => match self.detach(token, meta, epoch, tags_from) {
-                Some(d) => AsyncStart::Owned(d),
-                None => AsyncStart::Nothing,
-            },
+            };
+            return (start, later);
+        }
+        // Not recorded, but its ids go on (a new trace the sampler
+        // dropped): they move out at once, to travel with the future.
+        match self.detach(token, meta, epoch, tags_from) {
+            Some(d) => (AsyncStart::Owned(d), false),
+            None => (AsyncStart::Nothing, false),
         }
     }
 
@@ -1183,6 +1185,7 @@ impl State {
                 inherited: c.inherited,
                 extras: None,
                 tags: Vec::new(),
+                args: Box::default(),
             }),
         };
         self.hand_over_if_done();
@@ -1363,10 +1366,10 @@ pub(crate) fn flush_thread() {
 
 /// Adds a finished owned span to this thread's batch, or, when the thread
 /// state is gone (the thread is ending) or busy, hands it over alone.
-pub(crate) fn finish_owned(d: &mut Detached, args: &mut [Option<Value>]) {
-    if with_state(|s| s.push_finished(d, args)).is_none() {
+pub(crate) fn finish_owned(d: &mut Detached) {
+    if with_state(|s| s.push_finished(d)).is_none() {
         let mut batch = Batch::default();
-        batch.push(d, args);
+        batch.push(d);
         collector::submit(batch);
     }
 }
@@ -1377,27 +1380,10 @@ pub(crate) fn pop_local(token: Token, end: Option<Stamp>) {
     with_state(|s| s.pop_local(token, end));
 }
 
-/// Pops a `#[trace_fn]` frame, taking the `n` values of its arguments and
-/// fields at `args`; see [`State::pop_local_taking`].
-///
-/// # Safety
-/// `args` points to `n` initialised values that the caller gives up: it
-/// must neither use nor drop them after this call.
-#[inline(never)]
-pub(crate) unsafe fn pop_local_taking(token: Token, args: *mut Option<Value>, n: usize) {
-    // SAFETY: the caller's promise, passed on.
-    if with_state(|s| unsafe { s.pop_local_taking(token, args, n) }).is_none() {
-        // The state is busy or gone: the values are ours to drop.
-        // SAFETY: the caller's promise; nothing else took them.
-        unsafe { std::ptr::drop_in_place(std::ptr::slice_from_raw_parts_mut(args, n)) };
-    }
-}
-
-/// Pops a `#[trace_fn]` frame of an `async fn`, taking the values of its
-/// arguments and fields (what was not taken is left in `args`).
-#[inline(never)]
-pub(crate) fn pop_local_args(token: Token, args: &mut [Option<Value>]) {
-    with_state(|s| s.pop_local_with(token, None, args));
+/// [`pop_local`] inlined, for the end of a `#[trace_fn]` call.
+#[inline(always)]
+pub(crate) fn pop_call(token: Token) {
+    with_state(|s| s.pop_local(token, None));
 }
 
 /// Pops a borrowed frame; see [`State::pop_borrowed`].

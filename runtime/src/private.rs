@@ -4,14 +4,15 @@
 //! The work lives here, in non-generic functions, so each instrumented
 //! function grows by a few calls only.
 
-use crate::local::{Token, pop_local, pop_local_taking, with_state};
+use crate::local::{Token, with_state};
 use crate::raw::{Edit, ErrorParts};
 use crate::span;
-use crate::value::Value;
+use crate::value::{Value, debug_text, display_text};
 use crate::{Span, ToValue};
 use std::borrow::Cow;
 use std::marker::PhantomData;
-use std::mem::MaybeUninit;
+
+pub use crate::value::ArgRef;
 
 pub use crate::future::{AsyncSpan, InSpan, TracedAsync};
 pub use crate::trace_point::{Metadata, TracePoint};
@@ -31,62 +32,39 @@ pub fn percent_decode(value: &str) -> Option<String> {
     crate::propagation::percent_decode(value)
 }
 
-/// The span of a sync function call, active until dropped; it holds the
-/// values of the `N` arguments and fields until then, and records them with
-/// the end of the span (one visit to the thread's state instead of two).
-pub struct LocalGuard<const N: usize> {
+/// The span of a sync function call, active until dropped. Its argument
+/// values were recorded when it started ([`LocalGuard::start`]), so the
+/// guard holds only the span's token: the same code for every function.
+pub struct LocalGuard {
     token: Token,
-    recording: bool,
     /// The body returned: a drop without it is a panic unwinding.
     returned: bool,
-    /// `args` holds the values: computed only when the span records (so
-    /// only with a token).
-    has_args: bool,
-    /// Uninitialised unless `has_args`, so that a guard without a span
-    /// writes and drops nothing here.
-    args: MaybeUninit<[Option<Value>; N]>,
     _not_send: PhantomData<*const ()>,
 }
 
-impl<const N: usize> LocalGuard<N> {
-    /// Starts the span as a child of the current span (or a new root). If
-    /// computing the argument values next panics, this guard records it.
+impl LocalGuard {
+    /// No span yet.
     #[inline(always)]
-    pub fn start(meta: &'static Metadata) -> LocalGuard<N> {
-        // Under an unsampled span, or at a point switched off, the call
-        // does not visit the thread state: two loads and branches.
-        let state = meta.state();
-        let (token, recording) = if state == crate::filter::ON && !crate::local::is_quiet() {
-            span::enter_local(meta)
-        } else if state == crate::filter::UNRESOLVED {
-            span::enter_local_unresolved(meta)
-        } else {
-            (0, false)
-        };
+    pub const fn new() -> LocalGuard {
         LocalGuard {
-            token,
-            recording,
+            token: 0,
             returned: false,
-            has_args: false,
-            args: MaybeUninit::uninit(),
             _not_send: PhantomData,
         }
     }
 
-    /// Keeps the argument and field values (computed only when the span
-    /// records) until the span ends.
+    /// Starts the span as a child of the current span (or a new root),
+    /// recording `args`, the values of the arguments and fields.
     #[inline(always)]
-    pub fn set_args(&mut self, values: [Option<Value>; N]) {
-        self.args = MaybeUninit::new(values);
-        self.has_args = true;
+    pub fn start(&mut self, meta: &'static Metadata, args: &[ArgRef<'_>]) {
+        self.token = span::enter_local(meta, args);
     }
-}
 
-impl<const N: usize> LocalGuard<N> {
-    /// Whether argument values need to be computed at all.
+    /// Whether there is a span to end (it may still record nothing: the
+    /// root of a trace the sampler dropped).
     #[inline(always)]
-    pub fn is_recording(&self) -> bool {
-        self.recording
+    pub fn is_open(&self) -> bool {
+        self.token != 0
     }
 
     /// Says the body returned (normally, or with `return` or `?`).
@@ -96,92 +74,113 @@ impl<const N: usize> LocalGuard<N> {
     }
 
     /// Records an `Err` return as an error.
-    #[inline]
-    pub fn outcome(&self, outcome: Option<Outcome<'_>>) {
+    #[inline(always)]
+    pub fn outcome(&self, outcome: Option<&dyn ErrOutcome>) {
         if let Some(outcome) = outcome {
-            self.record_outcome(outcome);
-        }
-    }
-
-    #[cold]
-    #[inline(never)]
-    fn record_outcome(&self, outcome: Outcome<'_>) {
-        self.record(outcome.parts());
-    }
-
-    #[cold]
-    #[inline(never)]
-    fn record(&self, parts: ErrorParts) {
-        if self.recording {
-            let token = self.token;
-            let edits = parts.into_edits();
-            with_state(move |s| {
-                if let Some(i) = s.find(token) {
-                    for e in edits {
-                        s.edit(i, e);
-                    }
-                }
-            });
+            record_outcome(self.token, outcome);
         }
     }
 
     /// Records the return value as the tag `return`.
-    #[inline]
-    pub fn ret(&self, value: Option<Value>) {
-        if let (Some(value), true) = (value, self.recording) {
-            self.tag_return(value);
+    #[inline(always)]
+    pub fn ret(&self, value: ArgRef<'_>) {
+        if !matches!(value, ArgRef::Skip) {
+            record_return(self.token, value);
         }
     }
+}
 
-    #[inline(never)]
-    fn tag_return(&self, value: Value) {
-        let token = self.token;
-        with_state(move |s| {
-            if let Some(i) = s.find(token) {
-                s.edit(i, Edit::Mark(Cow::Borrowed(RETURN), value));
+/// Whether a call of `meta` starts a span: the point is on and the thread's
+/// top span records. Under an unsampled span, or at a point switched off,
+/// this is two loads and branches, and the call builds none of its
+/// argument values.
+#[inline(always)]
+pub fn starts(meta: &'static Metadata) -> bool {
+    let state = meta.state();
+    if state == crate::filter::ON {
+        !crate::local::is_quiet()
+    } else {
+        state == crate::filter::UNRESOLVED && starts_cold(meta)
+    }
+}
+
+impl Default for LocalGuard {
+    fn default() -> LocalGuard {
+        LocalGuard::new()
+    }
+}
+
+impl Drop for LocalGuard {
+    /// A test and a call, or nothing for a call that opened no span.
+    #[inline(always)]
+    fn drop(&mut self) {
+        if self.token != 0 {
+            end_call(self.token, self.returned);
+        }
+    }
+}
+
+/// Ends the span of a call; one that did not return is a panic unwinding.
+#[inline(never)]
+fn end_call(token: Token, returned: bool) {
+    if !returned {
+        panicked(token);
+    }
+    crate::local::pop_call(token);
+}
+
+#[cold]
+#[inline(never)]
+fn panicked(token: Token) {
+    let message = crate::panic::message_for(token);
+    edit(token, ErrorParts::message("panic", message).into_edits());
+}
+
+/// The first call of a trace point: its state is worked out here.
+#[cold]
+#[inline(never)]
+fn starts_cold(meta: &'static Metadata) -> bool {
+    meta.starts_here()
+}
+
+/// Records an error outcome on the span `token`, if it records.
+#[cold]
+#[inline(never)]
+fn record_outcome(token: Token, outcome: &dyn ErrOutcome) {
+    if is_recording(token) {
+        // Formatting the error runs user code: before the state is held.
+        let edits = outcome.__tk_parts().0.into_edits();
+        edit(token, edits);
+    }
+}
+
+/// Records `value` as the tag `return` on the span `token`, if it records.
+#[cold]
+#[inline(never)]
+fn record_return(token: Token, value: ArgRef<'_>) {
+    if is_recording(token) {
+        if let Some(value) = value.value() {
+            edit(token, [Edit::Mark(Cow::Borrowed(RETURN), value)]);
+        }
+    }
+}
+
+fn is_recording(token: Token) -> bool {
+    with_state(|s| s.find(token).is_some_and(|i| s.is_recording(i))).unwrap_or(false)
+}
+
+fn edit(token: Token, edits: impl IntoIterator<Item = Edit>) {
+    with_state(move |s| {
+        if let Some(i) = s.find(token) {
+            for e in edits {
+                s.edit(i, e);
             }
-        });
-    }
-
-    #[cold]
-    #[inline(never)]
-    fn panicked(&self) {
-        self.record(ErrorParts::message(
-            "panic",
-            crate::panic::message_for(self.token),
-        ));
-    }
+        }
+    });
 }
 
 /// The tag key of a `ret` value.
 const RETURN: &str = "return";
-
-impl<const N: usize> Drop for LocalGuard<N> {
-    #[inline(always)]
-    fn drop(&mut self) {
-        if self.token != 0 {
-            self.finish();
-        }
-    }
-}
-
-impl<const N: usize> LocalGuard<N> {
-    // Out of line, so the drop left in each function is a test and a call
-    // (and nothing at all for a call that opened no span).
-    #[inline(never)]
-    fn finish(&mut self) {
-        if !self.returned {
-            self.panicked();
-        }
-        if self.has_args && N != 0 {
-            // SAFETY: `has_args` says the values are there; they are given
-            // up here, in `drop`, and never read or dropped again.
-            unsafe { pop_local_taking(self.token, self.args.as_mut_ptr().cast(), N) }
-        } else {
-            pop_local(self.token, None)
-        }
-    }
-}
 
 /// Calls a function body wrapped in a closure. Taking `FnOnce` lets the
 /// body move out of what it captured (return `self` as given, say), which
@@ -191,64 +190,34 @@ pub fn call<R>(body: impl FnOnce() -> R) -> R {
     body()
 }
 
-/// Starts the owned span of an `async fn` call or of a function returning a
-/// future, a child of the current span.
-#[inline]
-pub fn start_owned(meta: &'static Metadata) -> Span {
-    span::start_traced(meta)
+/// Starts the owned span of a function returning a future, a child of the
+/// current span, with the values of its arguments and fields.
+#[inline(never)]
+pub fn start_owned(meta: &'static Metadata, args: &[ArgRef<'_>]) -> Span {
+    span::start_traced(meta, args)
 }
 
 /// Starts the span of an `async fn` call, a child of the current span; the
 /// generated code awaits its [`TracedAsync`] right away.
 #[inline(always)]
-pub fn start_async(meta: &'static Metadata) -> AsyncSpan {
-    let state = meta.state();
-    if (state == crate::filter::ON && !crate::local::is_quiet())
-        || state == crate::filter::UNRESOLVED
-    {
-        start_async_here(meta)
-    } else {
-        AsyncSpan::none()
-    }
-}
-
-#[inline(never)]
-fn start_async_here(meta: &'static Metadata) -> AsyncSpan {
-    if meta.starts_here() {
-        AsyncSpan::start(meta)
-    } else {
-        AsyncSpan::none()
-    }
+pub fn start_async(meta: &'static Metadata, args: &[ArgRef<'_>]) -> AsyncSpan {
+    AsyncSpan::start(meta, args)
 }
 
 /// Runs the sync part of a function returning a future, with its span
 /// current; a panic marks the span and finishes it.
-pub fn enter_future<F>(span: &mut Span, args: &mut [Option<Value>], body: impl FnOnce() -> F) -> F {
-    let mut current = crate::future::Current::enter(span, args);
+pub fn enter_future<F>(span: &mut Span, body: impl FnOnce() -> F) -> F {
+    let mut current = crate::future::Current::enter(span);
     let future = body();
     current.returned = true;
     future
 }
 
-/// The argument and field values of an owned span, computed only when it
-/// records; `N` nothing otherwise.
-#[inline(always)]
-pub fn owned_args<const N: usize>(
-    recording: bool,
-    values: impl FnOnce() -> [Option<Value>; N],
-) -> [Option<Value>; N] {
-    if recording {
-        values()
-    } else {
-        [const { None }; N]
-    }
-}
-
 /// Records an `Err` output on the current span (the `async fn`'s own span,
 /// current while its future is polled).
-pub fn current_outcome(outcome: Option<Outcome<'_>>) {
+pub fn current_outcome(outcome: Option<&dyn ErrOutcome>) {
     if let Some(outcome) = outcome {
-        crate::current_span().record_error_parts(outcome.parts());
+        crate::current_span().record_error_parts(outcome.__tk_parts().0);
     }
 }
 
@@ -259,16 +228,16 @@ pub fn current_is_recording() -> bool {
 }
 
 /// Records a return value on the current span as the tag `return`.
-pub fn current_return(value: Option<Value>) {
-    if let Some(value) = value {
+pub fn current_return(value: ArgRef<'_>) {
+    if let Some(value) = value.value() {
         crate::current_span().set_tag(RETURN, value);
     }
 }
 
-/// The value recorded for a `redact(...)` argument.
-#[inline]
-pub fn redacted() -> Value {
-    Value::from_static(crate::secret::REDACTED)
+/// The value recorded for a `redact(...)` argument or field.
+#[inline(always)]
+pub const fn redacted() -> ArgRef<'static> {
+    ArgRef::Static(crate::secret::REDACTED)
 }
 
 /// The `Display` text of a `%value` field.
@@ -283,126 +252,247 @@ pub fn debug<T: std::fmt::Debug + ?Sized>(value: &T) -> Value {
     Value::Str(Cow::Owned(debug_text(&value)))
 }
 
-/// Formatting behind a `dyn`: one copy of the code for every type.
-#[inline(never)]
-fn display_text(value: &dyn std::fmt::Display) -> String {
-    bounded(format_args!("{value}"))
+/// What an error return is recorded as, behind one `dyn` for every
+/// function: the generated code passes a reference, and the error is
+/// formatted only for a span that records.
+#[doc(hidden)]
+pub trait ErrOutcome {
+    #[doc(hidden)]
+    fn __tk_parts(&self) -> Parts;
 }
 
-#[inline(never)]
-fn debug_text(value: &dyn std::fmt::Debug) -> String {
-    bounded(format_args!("{value:?}"))
-}
+/// An error broken into what a span records.
+#[doc(hidden)]
+pub struct Parts(ErrorParts);
 
-/// The text of `args`, cut at [`crate::value::max_text_len`] bytes.
-fn bounded(args: std::fmt::Arguments<'_>) -> String {
-    struct Limited(String, usize);
-    impl std::fmt::Write for Limited {
-        fn write_str(&mut self, s: &str) -> std::fmt::Result {
-            let room = self.1.saturating_sub(self.0.len());
-            if s.len() <= room {
-                self.0.push_str(s);
-                return Ok(());
+/// Views `e` as a wrapper that is `#[repr(transparent)]` over it.
+macro_rules! wrappers {
+    ($($(#[$doc:meta])* $name:ident),*) => {$(
+        $(#[$doc])*
+        #[doc(hidden)]
+        #[repr(transparent)]
+        pub struct $name<E: ?Sized>(E);
+        impl<E: ?Sized> $name<E> {
+            #[inline(always)]
+            fn of(e: &E) -> &$name<E> {
+                // SAFETY: `$name` is `#[repr(transparent)]` over `E`, so
+                // the two references have the same layout and validity.
+                unsafe { &*(e as *const E as *const $name<E>) }
             }
-            let mut cut = room;
-            while !s.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            self.0.push_str(&s[..cut]);
-            // An error stops the formatting: the rest is never produced.
-            Err(std::fmt::Error)
         }
-    }
-    let mut out = Limited(String::new(), crate::value::max_text_len());
-    if std::fmt::write(&mut out, args).is_err() {
-        out.0.push('…');
-    }
-    out.0
+    )*};
 }
+wrappers!(
+    /// An error with its source chain.
+    AsError,
+    /// An error reached through `AsRef<dyn Error>` (a boxed error, `anyhow::Error`).
+    AsDynError,
+    /// An error type that is only `Display`.
+    AsDisplay,
+    /// An error type that is only `Debug`.
+    AsDebug,
+    /// An error type with nothing to show.
+    Opaque
+);
 
-/// An error return, borrowed until it is recorded: building one costs a few
-/// stores in every instrumented function; turning it into what a span
-/// records happens once, out of line.
-pub enum Outcome<'a> {
-    Error(&'a (dyn std::error::Error + 'a), &'static str),
-    Display(&'a (dyn std::fmt::Display + 'a), &'static str),
-    Debug(&'a (dyn std::fmt::Debug + 'a), &'static str),
-    Opaque(&'static str),
-}
-
-impl Outcome<'_> {
-    #[inline(never)]
-    fn parts(self) -> ErrorParts {
-        match self {
-            Outcome::Error(e, ty) => ErrorParts::of_dyn(e, ty),
-            Outcome::Display(e, ty) => ErrorParts::message(ty, display_text(e)),
-            Outcome::Debug(e, ty) => ErrorParts::message(ty, debug_text(e)),
-            Outcome::Opaque(ty) => ErrorParts::message(ty, "error".to_owned()),
-        }
+impl<E: std::error::Error> ErrOutcome for AsError<E> {
+    fn __tk_parts(&self) -> Parts {
+        Parts(ErrorParts::of_dyn(&self.0, std::any::type_name::<E>()))
     }
 }
 
-// Autoref specialization: the macro calls `(&&&Arg(&x)).__tk_value()`; method
-// resolution picks the impl with the most references that applies, so typed
-// values beat `Debug` text, which beats leaving the argument out. No argument
-// type can break the build.
+impl<E: AsRef<dyn std::error::Error + Send + Sync + 'static>> ErrOutcome for AsDynError<E> {
+    fn __tk_parts(&self) -> Parts {
+        let e = self.0.as_ref();
+        let ty = concrete_type_of(e).unwrap_or(std::any::type_name::<E>());
+        Parts(ErrorParts::of_dyn(e, ty))
+    }
+}
+
+impl<E: std::fmt::Display> ErrOutcome for AsDisplay<E> {
+    fn __tk_parts(&self) -> Parts {
+        Parts(ErrorParts::message(
+            std::any::type_name::<E>(),
+            display_text(&self.0),
+        ))
+    }
+}
+
+impl<E: std::fmt::Debug> ErrOutcome for AsDebug<E> {
+    fn __tk_parts(&self) -> Parts {
+        Parts(ErrorParts::message(
+            std::any::type_name::<E>(),
+            debug_text(&self.0),
+        ))
+    }
+}
+
+impl<E> ErrOutcome for Opaque<E> {
+    fn __tk_parts(&self) -> Parts {
+        Parts(ErrorParts::message(
+            std::any::type_name::<E>(),
+            "error".to_owned(),
+        ))
+    }
+}
+
+// Autoref specialization: the macro calls `(&&&&&Arg(&x)).__tk_arg()`;
+// method resolution picks the impl with the most references that applies,
+// so plain values beat typed values, which beat `Debug` text, which beats
+// leaving the argument out. No argument type can break the build.
 
 /// Wraps an argument for value selection.
 pub struct Arg<'a, T: ?Sized>(pub &'a T);
 
+/// The standard library's types whose value is at hand without running
+/// user code: numbers, bools, text.
+pub trait Plain {
+    #[doc(hidden)]
+    fn __tk_plain(&self) -> ArgRef<'_>;
+}
+macro_rules! plain {
+    ($variant:ident as $to:ty: $($t:ty),*) => {$(
+        impl Plain for $t {
+            #[inline(always)]
+            fn __tk_plain(&self) -> ArgRef<'_> {
+                ArgRef::$variant(*self as $to)
+            }
+        }
+    )*};
+}
+plain!(U64 as u64: u8, u16, u32, u64, usize);
+plain!(I64 as i64: i8, i16, i32, i64, isize);
+plain!(F64 as f64: f32, f64);
+plain!(Bool as bool: bool);
+impl Plain for str {
+    #[inline(always)]
+    fn __tk_plain(&self) -> ArgRef<'_> {
+        ArgRef::Str(self)
+    }
+}
+impl Plain for String {
+    #[inline(always)]
+    fn __tk_plain(&self) -> ArgRef<'_> {
+        ArgRef::Str(self)
+    }
+}
+impl Plain for Cow<'_, str> {
+    #[inline(always)]
+    fn __tk_plain(&self) -> ArgRef<'_> {
+        ArgRef::Str(self)
+    }
+}
+impl<T: Plain + ?Sized> Plain for &T {
+    #[inline(always)]
+    fn __tk_plain(&self) -> ArgRef<'_> {
+        (**self).__tk_plain()
+    }
+}
+impl<T: Plain + ?Sized> Plain for &mut T {
+    #[inline(always)]
+    fn __tk_plain(&self) -> ArgRef<'_> {
+        (**self).__tk_plain()
+    }
+}
+impl<T: Plain + ?Sized> Plain for Box<T> {
+    #[inline(always)]
+    fn __tk_plain(&self) -> ArgRef<'_> {
+        (**self).__tk_plain()
+    }
+}
+impl<T: Plain + ?Sized> Plain for std::sync::Arc<T> {
+    #[inline(always)]
+    fn __tk_plain(&self) -> ArgRef<'_> {
+        (**self).__tk_plain()
+    }
+}
+
+/// Plain values: copied as they are.
+pub trait ViaPlain {
+    fn __tk_arg(&self) -> ArgRef<'_>;
+}
+impl<T: Plain + ?Sized> ViaPlain for &&&&&Arg<'_, T> {
+    #[inline(always)]
+    fn __tk_arg(&self) -> ArgRef<'_> {
+        self.0.__tk_plain()
+    }
+}
+
+/// `Option` of a plain value: `Some(x)` is recorded as `x`, `None` is left out.
+pub trait ViaPlainOption {
+    fn __tk_arg(&self) -> ArgRef<'_>;
+}
+impl<T: Plain> ViaPlainOption for &&&&Arg<'_, Option<T>> {
+    #[inline(always)]
+    fn __tk_arg(&self) -> ArgRef<'_> {
+        self.0.as_ref().map_or(ArgRef::Skip, Plain::__tk_plain)
+    }
+}
+
+/// A borrowed `Option` of a plain value, as [`ViaPlainOption`].
+pub trait ViaPlainOptionRef {
+    fn __tk_arg(&self) -> ArgRef<'_>;
+}
+impl<T: Plain> ViaPlainOptionRef for &&&&Arg<'_, &Option<T>> {
+    #[inline(always)]
+    fn __tk_arg(&self) -> ArgRef<'_> {
+        self.0.as_ref().map_or(ArgRef::Skip, Plain::__tk_plain)
+    }
+}
+
 /// `Option` of a typed value: `Some(x)` is recorded as `x`, with its type;
 /// `None` is left out.
 pub trait ViaOption {
-    fn __tk_value(&self) -> Option<Value>;
+    fn __tk_arg(&self) -> ArgRef<'_>;
 }
 impl<T: ToValue> ViaOption for &&&Arg<'_, Option<T>> {
-    #[inline]
-    fn __tk_value(&self) -> Option<Value> {
-        self.0.as_ref().map(ToValue::to_value)
+    #[inline(always)]
+    fn __tk_arg(&self) -> ArgRef<'_> {
+        self.0.as_ref().map_or(ArgRef::Skip, |v| ArgRef::Value(v))
     }
 }
 
 /// A borrowed `Option` of a typed value, as [`ViaOption`].
 pub trait ViaOptionRef {
-    fn __tk_value(&self) -> Option<Value>;
+    fn __tk_arg(&self) -> ArgRef<'_>;
 }
 impl<T: ToValue> ViaOptionRef for &&&Arg<'_, &Option<T>> {
-    #[inline]
-    fn __tk_value(&self) -> Option<Value> {
-        self.0.as_ref().map(ToValue::to_value)
+    #[inline(always)]
+    fn __tk_arg(&self) -> ArgRef<'_> {
+        self.0.as_ref().map_or(ArgRef::Skip, |v| ArgRef::Value(v))
     }
 }
 
 /// Typed values.
 pub trait ViaToValue {
-    fn __tk_value(&self) -> Option<Value>;
+    fn __tk_arg(&self) -> ArgRef<'_>;
 }
-impl<T: ToValue + ?Sized> ViaToValue for &&Arg<'_, T> {
-    #[inline]
-    fn __tk_value(&self) -> Option<Value> {
-        Some(self.0.to_value())
+impl<T: ToValue> ViaToValue for &&Arg<'_, T> {
+    #[inline(always)]
+    fn __tk_arg(&self) -> ArgRef<'_> {
+        ArgRef::Value(self.0)
     }
 }
 
 /// `Debug` text.
 pub trait ViaDebug {
-    fn __tk_value(&self) -> Option<Value>;
+    fn __tk_arg(&self) -> ArgRef<'_>;
 }
-impl<T: std::fmt::Debug + ?Sized> ViaDebug for &Arg<'_, T> {
-    #[inline]
-    fn __tk_value(&self) -> Option<Value> {
-        Some(debug(self.0))
+impl<T: std::fmt::Debug> ViaDebug for &Arg<'_, T> {
+    #[inline(always)]
+    fn __tk_arg(&self) -> ArgRef<'_> {
+        ArgRef::Debug(self.0)
     }
 }
 
 /// Neither: the argument is left out.
 pub trait ViaNothing {
-    fn __tk_value(&self) -> Option<Value>;
+    fn __tk_arg(&self) -> ArgRef<'_>;
 }
 impl<T: ?Sized> ViaNothing for Arg<'_, T> {
     #[inline(always)]
-    fn __tk_value(&self) -> Option<Value> {
-        None
+    fn __tk_arg(&self) -> ArgRef<'_> {
+        ArgRef::Skip
     }
 }
 
@@ -488,14 +578,14 @@ pub struct Ret<'a, T: ?Sized>(pub &'a T);
 
 /// `Err(e)` where `e: Error`: message, type and source chain.
 pub trait ErrAsError {
-    fn __tk_outcome(&self) -> Option<Outcome<'_>>;
+    fn __tk_outcome(&self) -> Option<&dyn ErrOutcome>;
 }
 impl<T, E: std::error::Error> ErrAsError for &&&&&Ret<'_, Result<T, E>> {
-    #[inline]
-    fn __tk_outcome(&self) -> Option<Outcome<'_>> {
+    #[inline(always)]
+    fn __tk_outcome(&self) -> Option<&dyn ErrOutcome> {
         match self.0 {
             Ok(_) => None,
-            Err(e) => Some(Outcome::Error(e, std::any::type_name::<E>())),
+            Err(e) => Some(AsError::of(e)),
         }
     }
 }
@@ -503,19 +593,16 @@ impl<T, E: std::error::Error> ErrAsError for &&&&&Ret<'_, Result<T, E>> {
 /// `Err(e)` where `e` can be viewed as an error (`Box<dyn Error + Send + Sync>`,
 /// `anyhow::Error`): message and source chain, type named after `E`.
 pub trait ErrAsDynError {
-    fn __tk_outcome(&self) -> Option<Outcome<'_>>;
+    fn __tk_outcome(&self) -> Option<&dyn ErrOutcome>;
 }
 impl<T, E: AsRef<dyn std::error::Error + Send + Sync + 'static>> ErrAsDynError
     for &&&&Ret<'_, Result<T, E>>
 {
-    fn __tk_outcome(&self) -> Option<Outcome<'_>> {
+    #[inline(always)]
+    fn __tk_outcome(&self) -> Option<&dyn ErrOutcome> {
         match self.0 {
             Ok(_) => None,
-            Err(e) => {
-                let e = e.as_ref();
-                let ty = concrete_type_of(e).unwrap_or(std::any::type_name::<E>());
-                Some(Outcome::Error(e, ty))
-            }
+            Err(e) => Some(AsDynError::of(e)),
         }
     }
 }
@@ -555,108 +642,117 @@ fn concrete_type_of(e: &(dyn std::error::Error + Send + Sync + 'static)) -> Opti
 
 /// `Err(e)` where `e: Display`.
 pub trait ErrAsDisplay {
-    fn __tk_outcome(&self) -> Option<Outcome<'_>>;
+    fn __tk_outcome(&self) -> Option<&dyn ErrOutcome>;
 }
 impl<T, E: std::fmt::Display> ErrAsDisplay for &&&Ret<'_, Result<T, E>> {
-    fn __tk_outcome(&self) -> Option<Outcome<'_>> {
+    #[inline(always)]
+    fn __tk_outcome(&self) -> Option<&dyn ErrOutcome> {
         match self.0 {
             Ok(_) => None,
-            Err(e) => Some(Outcome::Display(e, std::any::type_name::<E>())),
+            Err(e) => Some(AsDisplay::of(e)),
         }
     }
 }
 
 /// `Err(e)` where `e: Debug`.
 pub trait ErrAsDebug {
-    fn __tk_outcome(&self) -> Option<Outcome<'_>>;
+    fn __tk_outcome(&self) -> Option<&dyn ErrOutcome>;
 }
 impl<T, E: std::fmt::Debug> ErrAsDebug for &&Ret<'_, Result<T, E>> {
-    fn __tk_outcome(&self) -> Option<Outcome<'_>> {
+    #[inline(always)]
+    fn __tk_outcome(&self) -> Option<&dyn ErrOutcome> {
         match self.0 {
             Ok(_) => None,
-            Err(e) => Some(Outcome::Debug(e, std::any::type_name::<E>())),
+            Err(e) => Some(AsDebug::of(e)),
         }
     }
 }
 
 /// `Err(e)` of any other type.
 pub trait ErrOpaque {
-    fn __tk_outcome(&self) -> Option<Outcome<'_>>;
+    fn __tk_outcome(&self) -> Option<&dyn ErrOutcome>;
 }
 impl<T, E> ErrOpaque for &Ret<'_, Result<T, E>> {
-    fn __tk_outcome(&self) -> Option<Outcome<'_>> {
+    #[inline(always)]
+    fn __tk_outcome(&self) -> Option<&dyn ErrOutcome> {
         match self.0 {
             Ok(_) => None,
-            Err(_) => Some(Outcome::Opaque(std::any::type_name::<E>())),
+            Err(e) => Some(Opaque::of(e)),
         }
     }
 }
 
 /// Not a `Result`: nothing to record.
 pub trait NotAResult {
-    fn __tk_outcome(&self) -> Option<Outcome<'_>>;
+    fn __tk_outcome(&self) -> Option<&dyn ErrOutcome>;
 }
 impl<T: ?Sized> NotAResult for Ret<'_, T> {
     #[inline(always)]
-    fn __tk_outcome(&self) -> Option<Outcome<'_>> {
+    fn __tk_outcome(&self) -> Option<&dyn ErrOutcome> {
         None
     }
 }
 
 // `ret`: the `Ok` value of a `Result`, or the value itself; typed values
-// before `Debug` text, as for arguments.
+// before `Debug` text, as for arguments. Turned into a value only for a
+// span that records.
 
 /// `Ok(Some(v))` where `v: ToValue`: recorded as `v`; `Ok(None)` records
 /// nothing.
 pub trait RetOkOption {
-    fn __tk_return(&self) -> Option<Value>;
+    fn __tk_return(&self) -> ArgRef<'_>;
 }
 impl<T: ToValue, E> RetOkOption for &&&&&&Ret<'_, Result<Option<T>, E>> {
-    fn __tk_return(&self) -> Option<Value> {
+    #[inline(always)]
+    fn __tk_return(&self) -> ArgRef<'_> {
         match self.0 {
-            Ok(Some(v)) => Some(v.to_value()),
-            _ => None,
+            Ok(Some(v)) => ArgRef::Value(v),
+            _ => ArgRef::Skip,
         }
     }
 }
 
 /// `Some(v)` where `v: ToValue`: recorded as `v`; `None` records nothing.
 pub trait RetOption {
-    fn __tk_return(&self) -> Option<Value>;
+    fn __tk_return(&self) -> ArgRef<'_>;
 }
 impl<T: ToValue> RetOption for &&&&&&Ret<'_, Option<T>> {
-    fn __tk_return(&self) -> Option<Value> {
-        self.0.as_ref().map(ToValue::to_value)
+    #[inline(always)]
+    fn __tk_return(&self) -> ArgRef<'_> {
+        self.0.as_ref().map_or(ArgRef::Skip, |v| ArgRef::Value(v))
     }
 }
 
 /// `Ok(v)` where `v: ToValue`.
 pub trait RetOkToValue {
-    fn __tk_return(&self) -> Option<Value>;
+    fn __tk_return(&self) -> ArgRef<'_>;
 }
 impl<T: ToValue, E> RetOkToValue for &&&&&Ret<'_, Result<T, E>> {
-    fn __tk_return(&self) -> Option<Value> {
-        self.0.as_ref().ok().map(ToValue::to_value)
+    #[inline(always)]
+    fn __tk_return(&self) -> ArgRef<'_> {
+        self.0.as_ref().map_or(ArgRef::Skip, |v| ArgRef::Value(v))
     }
 }
 
 /// `Ok(v)` where `v: Debug`.
 pub trait RetOkDebug {
-    fn __tk_return(&self) -> Option<Value>;
+    fn __tk_return(&self) -> ArgRef<'_>;
 }
 impl<T: std::fmt::Debug, E> RetOkDebug for &&&&Ret<'_, Result<T, E>> {
-    fn __tk_return(&self) -> Option<Value> {
-        self.0.as_ref().ok().map(|v| debug(v))
+    #[inline(always)]
+    fn __tk_return(&self) -> ArgRef<'_> {
+        self.0.as_ref().map_or(ArgRef::Skip, |v| ArgRef::Debug(v))
     }
 }
 
 /// `Ok(v)` of any other type, or `Err`: nothing.
 pub trait RetOkOpaque {
-    fn __tk_return(&self) -> Option<Value>;
+    fn __tk_return(&self) -> ArgRef<'_>;
 }
 impl<T, E> RetOkOpaque for &&&Ret<'_, Result<T, E>> {
-    fn __tk_return(&self) -> Option<Value> {
-        None
+    #[inline(always)]
+    fn __tk_return(&self) -> ArgRef<'_> {
+        ArgRef::Skip
     }
 }
 
@@ -666,53 +762,60 @@ impl<T, E> RetOkOpaque for &&&Ret<'_, Result<T, E>> {
 /// A `Result`: the placeholder for `Ok`, nothing for `Err` (recorded as an
 /// error, as without `redact`).
 pub trait RetRedactedResult {
-    fn __tk_redacted(&self) -> Option<Value>;
+    fn __tk_redacted(&self) -> ArgRef<'static>;
 }
 impl<T, E> RetRedactedResult for &Ret<'_, Result<T, E>> {
-    #[inline]
-    fn __tk_redacted(&self) -> Option<Value> {
-        self.0.is_ok().then(redacted)
+    #[inline(always)]
+    fn __tk_redacted(&self) -> ArgRef<'static> {
+        if self.0.is_ok() {
+            redacted()
+        } else {
+            ArgRef::Skip
+        }
     }
 }
 
 /// Any other value: the placeholder.
 pub trait RetRedacted {
-    fn __tk_redacted(&self) -> Option<Value>;
+    fn __tk_redacted(&self) -> ArgRef<'static>;
 }
 impl<T: ?Sized> RetRedacted for Ret<'_, T> {
-    #[inline]
-    fn __tk_redacted(&self) -> Option<Value> {
-        Some(redacted())
+    #[inline(always)]
+    fn __tk_redacted(&self) -> ArgRef<'static> {
+        redacted()
     }
 }
 
 /// A typed return value.
 pub trait RetToValue {
-    fn __tk_return(&self) -> Option<Value>;
+    fn __tk_return(&self) -> ArgRef<'_>;
 }
-impl<T: ToValue + ?Sized> RetToValue for &&Ret<'_, T> {
-    fn __tk_return(&self) -> Option<Value> {
-        Some(self.0.to_value())
+impl<T: ToValue> RetToValue for &&Ret<'_, T> {
+    #[inline(always)]
+    fn __tk_return(&self) -> ArgRef<'_> {
+        ArgRef::Value(self.0)
     }
 }
 
 /// The `Debug` text of a return value.
 pub trait RetDebug {
-    fn __tk_return(&self) -> Option<Value>;
+    fn __tk_return(&self) -> ArgRef<'_>;
 }
-impl<T: std::fmt::Debug + ?Sized> RetDebug for &Ret<'_, T> {
-    fn __tk_return(&self) -> Option<Value> {
-        Some(debug(self.0))
+impl<T: std::fmt::Debug> RetDebug for &Ret<'_, T> {
+    #[inline(always)]
+    fn __tk_return(&self) -> ArgRef<'_> {
+        ArgRef::Debug(self.0)
     }
 }
 
 /// A return value of any other type: nothing.
 pub trait RetOpaque {
-    fn __tk_return(&self) -> Option<Value>;
+    fn __tk_return(&self) -> ArgRef<'_>;
 }
 impl<T: ?Sized> RetOpaque for Ret<'_, T> {
-    fn __tk_return(&self) -> Option<Value> {
-        None
+    #[inline(always)]
+    fn __tk_return(&self) -> ArgRef<'_> {
+        ArgRef::Skip
     }
 }
 
@@ -724,7 +827,8 @@ pub mod select {
         NotAResult as _, RetDebug as _, RetOkDebug as _, RetOkOpaque as _, RetOkOption as _,
         RetOkToValue as _, RetOpaque as _, RetOption as _, RetRedacted as _,
         RetRedactedResult as _, RetToValue as _, ViaDebug as _, ViaNothing as _, ViaOption as _,
-        ViaOptionRef as _, ViaToValue as _,
+        ViaOptionRef as _, ViaPlain as _, ViaPlainOption as _, ViaPlainOptionRef as _,
+        ViaToValue as _,
     };
 }
 

@@ -8,7 +8,7 @@ use crate::baggage::Baggage;
 use crate::clock::Stamp;
 use crate::parts::{Event, Link, SpanKind, Status};
 use crate::trace_point::Metadata;
-use crate::value::{Key, Value};
+use crate::value::{ArgRef, Key, Value};
 use crate::{SpanId, TraceId};
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -214,6 +214,8 @@ pub(crate) struct Detached {
     pub(crate) inherited: Option<Arc<Inherited>>,
     pub(crate) extras: Option<Box<Extras>>,
     pub(crate) tags: Vec<(Key, Value)>,
+    /// The values of its `#[trace_fn]` arguments and fields, if it has any.
+    pub(crate) args: Box<[Option<Value>]>,
 }
 
 impl Detached {
@@ -407,39 +409,33 @@ impl Batch {
         SPARE.put(self, weight);
     }
 
-    /// Records the argument values of the span at `slot`.
-    #[inline(always)]
-    pub(crate) fn set_args(&mut self, slot: usize, values: &mut [Option<Value>]) {
-        let start = self.args.len() as u32;
-        if let Some(raw) = self.spans.get_mut(slot) {
-            raw.args = start;
-            self.args.extend(values.iter_mut().map(Option::take));
-        }
-    }
-
-    /// Records the `n` argument values at `values` for the span at `slot`,
-    /// moving them into the batch (or dropping them, when there is no such
-    /// span).
+    /// Appends the values of `args` that are at hand, a `None` in place of
+    /// each of the others; says whether there were others (to be set once
+    /// worked out, outside the thread state).
     ///
     /// # Safety
-    /// `values` points to `n` initialised values that the caller gives up.
+    /// The arena has room for `args.len()` more values.
     #[inline(always)]
-    pub(crate) unsafe fn take_args(&mut self, slot: usize, values: *mut Option<Value>, n: usize) {
-        let Some(raw) = self.spans.get_mut(slot) else {
-            // SAFETY: the caller gave them up; dropped once, here.
-            unsafe { std::ptr::drop_in_place(std::ptr::slice_from_raw_parts_mut(values, n)) };
-            return;
-        };
-        let start = self.args.len();
-        raw.args = start as u32;
-        self.args.reserve(n);
-        // SAFETY: `reserve` made room for `n` more; the values are moved
-        // (copied, and never used again by the caller) before the length
-        // covers them.
+    pub(crate) unsafe fn write_args(&mut self, args: &[ArgRef<'_>]) -> bool {
+        let len = self.args.len();
+        let mut later = false;
+        // SAFETY: the caller's promise: `len + args.len()` is within the
+        // capacity, and each value is written before the length covers it.
         unsafe {
-            std::ptr::copy_nonoverlapping(values, self.args.as_mut_ptr().add(start), n);
-            self.args.set_len(start + n);
+            let to = self.args.as_mut_ptr().add(len);
+            for (i, arg) in args.iter().enumerate() {
+                let value = match arg.immediate() {
+                    Ok(value) => value,
+                    Err(()) => {
+                        later = true;
+                        None
+                    }
+                };
+                to.add(i).write(value);
+            }
+            self.args.set_len(len + args.len());
         }
+        later
     }
 
     /// The index of `inherited` in the table, adding it unless it is the
@@ -519,7 +515,7 @@ impl Batch {
 
     /// Adds a span that lived outside the batch, taking its parts (the
     /// record is copied, the rest moved; `d` is left empty).
-    pub(crate) fn push(&mut self, d: &mut Detached, args: &mut [Option<Value>]) {
+    pub(crate) fn push(&mut self, d: &mut Detached) {
         let slot = self.spans.len();
         let mut raw = d.raw;
         raw.inherited = self.intern(d.inherited.take());
@@ -540,8 +536,12 @@ impl Batch {
                     .map(|(key, value)| Tag { span, key, value }),
             );
         }
-        if !args.is_empty() {
-            self.set_args(slot, args);
+        if !d.args.is_empty() {
+            let args = std::mem::take(&mut d.args);
+            if let Some(raw) = self.spans.last_mut() {
+                raw.args = self.args.len() as u32;
+            }
+            self.args.extend(args);
         }
     }
 
@@ -578,11 +578,21 @@ impl Batch {
                 }
             }
         }
+        let args = match std::mem::replace(&mut out.args, NONE) {
+            NONE => Box::default(),
+            i => {
+                let from = (i as usize).min(self.args.len());
+                let n = out.meta.map_or(0, |m| m.n_tags());
+                let to = (from + n).min(self.args.len());
+                self.args[from..to].iter_mut().map(Option::take).collect()
+            }
+        };
         Some(Detached {
             raw: out,
             inherited,
             extras,
             tags,
+            args,
         })
     }
 

@@ -11,7 +11,7 @@ use crate::parts::{Event, Fields, Link, SpanKind, Status};
 use crate::raw::{Detached, Edit, ErrorParts};
 use crate::span_context::SpanContext;
 use crate::trace_point::Metadata;
-use crate::value::{Key, Value};
+use crate::value::{ArgRef, Key, Value};
 use std::borrow::Cow;
 use std::marker::PhantomData;
 use std::sync::Arc;
@@ -297,23 +297,51 @@ impl SpanBuilder {
 }
 
 /// The hot path of `#[trace_fn]` on a sync function, for a trace point
-/// known to be on: a child of the current span (or a new root), active
-/// until the guard drops.
+/// known to be on (or not worked out yet): a child of the current span (or
+/// a new root), active until the guard drops, with the values of its
+/// arguments and fields. Returns its token, 0 for none.
 #[inline(never)]
-pub(crate) fn enter_local(meta: &'static Metadata) -> (Token, bool) {
-    with_state(|s| s.enter(meta)).unwrap_or((0, false))
+pub(crate) fn enter_local(meta: &'static Metadata, args: &[ArgRef<'_>]) -> Token {
+    let (token, later) = with_state(|s| s.enter(meta, args)).unwrap_or((0, false));
+    if later {
+        record_later(token, args);
+    }
+    token
 }
 
-/// [`enter_local`] for a trace point whose state is not worked out yet:
-/// its first call.
+/// Works out the values of the arguments and fields of the new span `token`
+/// that were not at hand when it started (text to copy, `Debug` output,
+/// `ToValue` impls, `fields(...)` expressions), outside the thread state
+/// because they may run user code, and records them.
 #[cold]
 #[inline(never)]
-pub(crate) fn enter_local_unresolved(meta: &'static Metadata) -> (Token, bool) {
-    if meta.starts_here() {
-        enter_local(meta)
-    } else {
-        (0, false)
+pub(crate) fn record_later(token: Token, args: &[ArgRef<'_>]) {
+    /// A value that panics ends the span there, as a panic in the body
+    /// would: its guard does not exist yet.
+    struct EndOnUnwind(Token);
+    impl Drop for EndOnUnwind {
+        fn drop(&mut self) {
+            let message = crate::panic::message_for(self.0);
+            let token = self.0;
+            with_state(|s| {
+                if let Some(i) = s.find(token) {
+                    for e in ErrorParts::message("panic", message).into_edits() {
+                        s.edit(i, e);
+                    }
+                }
+            });
+            pop_local(token, None);
+        }
     }
+    let unwinding = EndOnUnwind(token);
+    let values: Vec<(usize, Value)> = args
+        .iter()
+        .enumerate()
+        .filter(|(_, a)| a.immediate().is_err())
+        .filter_map(|(i, a)| Some((i, a.value()?)))
+        .collect();
+    std::mem::forget(unwinding);
+    with_state(|s| s.set_args_later(token, values));
 }
 
 /// An owned span: it can be moved to another thread or task, made active with
@@ -641,19 +669,19 @@ impl Span {
 
 impl Drop for Span {
     fn drop(&mut self) {
-        self.finish_with(Stamp::now(), &mut []);
+        self.finish_with(Stamp::now());
     }
 }
 
 impl Span {
-    /// Finishes the span where it is (without moving it) with the values
-    /// of its `#[trace_fn]` arguments, if it has any; leaves `Span::none()`.
+    /// Finishes the span where it is (without moving it); leaves
+    /// `Span::none()`.
     #[inline]
-    pub(crate) fn finish_with(&mut self, end: Stamp, args: &mut [Option<Value>]) {
+    pub(crate) fn finish_with(&mut self, end: Stamp) {
         if let Some(d) = self.owned.as_mut() {
             if d.raw.records() {
                 d.raw.end = end;
-                crate::local::finish_owned(d, args);
+                crate::local::finish_owned(d);
             }
             self.owned = None;
         }
@@ -663,23 +691,24 @@ impl Span {
 fn finish(mut d: Detached, end: Stamp) {
     if d.raw.records() {
         d.raw.end = end;
-        crate::local::finish_owned(&mut d, &mut []);
+        crate::local::finish_owned(&mut d);
     }
 }
 
-/// The start of the span of an `async fn` or of a function returning a
-/// future: a child of the current span, owned by its future.
-#[inline(never)]
-pub(crate) fn start_traced(meta: &'static Metadata) -> Span {
-    // As for a sync call: under a span that records nothing, no span.
-    if !meta.starts_here() {
-        return Span::none();
-    }
+/// The start of the span of a function returning a future: a child of the
+/// current span, owned by its future, with the values of its arguments and
+/// fields.
+pub(crate) fn start_traced(meta: &'static Metadata, args: &[ArgRef<'_>]) -> Span {
     let owned = with_state(|s| {
         let lineage = s.lineage(meta.name(), meta.kind(), None);
         s.start_detached(lineage, meta.name(), Some(meta), meta.kind(), Stamp::now())
     });
-    Span { owned }
+    let mut span = Span { owned };
+    if let Some(d) = span.owned.as_mut().filter(|d| d.raw.records()) {
+        // Outside the thread state: a value may run user code.
+        d.args = args.iter().map(ArgRef::value).collect();
+    }
+    span
 }
 
 impl std::fmt::Debug for Span {

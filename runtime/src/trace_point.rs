@@ -9,11 +9,12 @@ use std::sync::atomic::{AtomicU8, Ordering};
 
 /// Where an instrumented function lives and how its spans are named.
 ///
-/// `#[trace_fn]` emits one `static` of this type per function. Its strings
-/// (function, namespace, module, file, argument and field names) are one
-/// string made at compile time, because every pointer in a static of a
-/// position-independent binary costs a relocation entry three times its
-/// size; the span name, read on every call, has its own.
+/// `#[trace_fn]` emits one `static` of this type per function, placed where
+/// the runtime lists it (a linker section on ELF targets). All its strings
+/// (the function's path, its file, the span name when it is not a part of
+/// the path, the argument and field names) are one string made at compile
+/// time, because every pointer in a static of a position-independent binary
+/// costs a relocation entry three times its size.
 ///
 /// ```
 /// # if !tracekit::TRACE_ALL { return; } // tracing compiled out: nothing to show
@@ -26,11 +27,10 @@ use std::sync::atomic::{AtomicU8, Ordering};
 /// ```
 #[derive(Debug)]
 pub struct Metadata {
-    name: &'static str,
-    /// `function \0 namespace \0 module \0 file \0 tag \0 tag ...`
+    /// `module[::Type]::function \0 file \0 [name \0] tag \0 tag ...`
     strings: &'static str,
-    /// The lengths of the first four of `strings`.
-    lens: [u16; 4],
+    /// Where the parts of `strings` end or start; see [`Lens`].
+    lens: [u16; 6],
     line: u32,
     kind: SpanKind,
     /// How many argument names, then field keys, `strings` ends with.
@@ -40,20 +40,50 @@ pub struct Metadata {
     pub(crate) state: AtomicU8,
 }
 
+/// The positions in [`Metadata`]'s `lens`.
+struct Lens;
+impl Lens {
+    /// The module path's length: `strings[..MODULE]`.
+    const MODULE: usize = 0;
+    /// The namespace's length (the module path, then `::Type` in an impl).
+    const NAMESPACE: usize = 1;
+    /// The whole path's length, the function's name last.
+    const PATH: usize = 2;
+    /// The file's length; it starts after the path's NUL.
+    const FILE: usize = 3;
+    /// Where the span name starts and how long it is: inside the path
+    /// (`function`, or `Type::function`), or after the file (a `name = ...`).
+    const NAME_AT: usize = 4;
+    const NAME_LEN: usize = 5;
+}
+
 impl Metadata {
     #[doc(hidden)]
-    // Called only by generated code, in a `static` initializer.
+    // Called only by generated code, in a `static` initializer: a layout
+    // that does not fit `strings` fails the build there.
     pub const fn new(
-        name: &'static str,
         strings: &'static str,
-        lens: [u16; 4],
+        lens: [u16; 6],
         line: u32,
         kind: SpanKind,
         n_args: u8,
         n_tags: u8,
     ) -> Metadata {
+        let len = strings.len();
+        let bytes = strings.as_bytes();
+        let (path, file) = (lens[Lens::PATH] as usize, lens[Lens::FILE] as usize);
+        let name_end = lens[Lens::NAME_AT] as usize + lens[Lens::NAME_LEN] as usize;
+        // (A path of length 0 is the runtime's own empty entry.)
+        assert!(
+            (lens[Lens::MODULE] <= lens[Lens::NAMESPACE])
+                && (lens[Lens::NAMESPACE] as usize + 2 <= path || path == 0)
+                && path + 1 + file <= len
+                && name_end <= len
+                && bytes[path] == 0
+                && (name_end == len || bytes[name_end] == 0),
+            "tracekit: a trace point's strings do not match their lengths"
+        );
         Metadata {
-            name,
             strings,
             lens,
             line,
@@ -62,6 +92,42 @@ impl Metadata {
             n_tags,
             state: AtomicU8::new(crate::filter::UNRESOLVED),
         }
+    }
+
+    /// `strings[from..from + len]`.
+    #[inline(always)]
+    fn slice(&self, from: usize, len: usize) -> &'static str {
+        // The bounds were checked when the static was built (`new`), and
+        // each part starts and ends beside an ASCII `:` or NUL or at an end
+        // of the string, so on character boundaries. Checked again here in
+        // debug builds.
+        debug_assert!(self.strings.is_char_boundary(from));
+        debug_assert!(self.strings.is_char_boundary(from + len));
+        // SAFETY: as said above; the part is valid UTF-8 as a slice of a
+        // `str` on character boundaries.
+        unsafe {
+            std::str::from_utf8_unchecked(self.strings.as_bytes().get_unchecked(from..from + len))
+        }
+    }
+
+    /// The runtime's own entry in the list, which stands for no function.
+    #[cfg(tracekit_elf_points)]
+    fn is_empty(&self) -> bool {
+        self.lens[Lens::PATH] == 0
+    }
+
+    /// Where the argument and field names start.
+    fn tags_at(&self) -> usize {
+        let after_file =
+            usize::from(self.lens[Lens::PATH]) + 1 + usize::from(self.lens[Lens::FILE]) + 1;
+        let name_at = usize::from(self.lens[Lens::NAME_AT]);
+        if name_at >= after_file {
+            // A name of its own, after the file.
+            name_at + usize::from(self.lens[Lens::NAME_LEN]) + 1
+        } else {
+            after_file
+        }
+        .min(self.strings.len())
     }
 
     /// Whether calls of this point make spans: one relaxed load, and the
@@ -128,18 +194,11 @@ impl Metadata {
         crate::filter::set_point(self, on);
     }
 
-    /// The `i`th of the four leading strings.
-    fn part(&self, i: usize) -> &'static str {
-        let start: usize = self.lens[..i].iter().map(|&l| usize::from(l) + 1).sum();
-        let end = start + usize::from(self.lens[i]);
-        self.strings.get(start..end).unwrap_or("")
-    }
-
     /// The argument names, then the field keys.
     pub(crate) fn tag_names(&self) -> std::iter::Take<std::str::Split<'static, char>> {
-        let start: usize = self.lens.iter().map(|&l| usize::from(l) + 1).sum();
+        let at = self.tags_at();
         let n = usize::from(self.n_tags);
-        self.strings.get(start..).unwrap_or("").split('\0').take(n)
+        self.slice(at, self.strings.len() - at).split('\0').take(n)
     }
 
     /// How many argument and field values a span of this point records.
@@ -154,8 +213,12 @@ impl Metadata {
     /// # if !tracekit::TRACE_ALL { return; } // tracing compiled out: nothing to show
     /// assert!(tracekit::trace_points().any(|p| p.name() == "f"));
     /// ```
+    #[inline(always)]
     pub fn name(&self) -> &'static str {
-        self.name
+        self.slice(
+            usize::from(self.lens[Lens::NAME_AT]),
+            usize::from(self.lens[Lens::NAME_LEN]),
+        )
     }
 
     /// The function's own name.
@@ -166,7 +229,14 @@ impl Metadata {
     /// assert!(tracekit::trace_points().any(|p| p.function() == "g"));
     /// ```
     pub fn function(&self) -> &'static str {
-        self.part(0)
+        let path = usize::from(self.lens[Lens::PATH]);
+        let from = (usize::from(self.lens[Lens::NAMESPACE]) + 2).min(path);
+        self.slice(from, path - from)
+    }
+
+    /// The namespace: the module path, then `::Type` inside an impl.
+    fn namespace(&self) -> &'static str {
+        self.slice(0, usize::from(self.lens[Lens::NAMESPACE]))
     }
 
     /// The module path (`module_path!()`) of the function.
@@ -178,7 +248,7 @@ impl Metadata {
     /// assert!(!p.module_path().is_empty());
     /// ```
     pub fn module_path(&self) -> &'static str {
-        self.part(2)
+        self.slice(0, usize::from(self.lens[Lens::MODULE]))
     }
 
     /// The source file.
@@ -189,7 +259,10 @@ impl Metadata {
     /// assert!(tracekit::trace_points().any(|p| p.name() == "i" && p.file().ends_with(".rs")));
     /// ```
     pub fn file(&self) -> &'static str {
-        self.part(3)
+        self.slice(
+            usize::from(self.lens[Lens::PATH]) + 1,
+            usize::from(self.lens[Lens::FILE]),
+        )
     }
 
     /// The line of the function.
@@ -267,15 +340,15 @@ impl Metadata {
             [
                 (
                     Cow::Borrowed("code.function"),
-                    Value::from_static(self.part(0)),
+                    Value::from_static(self.function()),
                 ),
                 (
                     Cow::Borrowed("code.namespace"),
-                    Value::from_static(self.part(1)),
+                    Value::from_static(self.namespace()),
                 ),
                 (
                     Cow::Borrowed("code.filepath"),
-                    Value::from_static(self.part(3)),
+                    Value::from_static(self.file()),
                 ),
                 (
                     Cow::Borrowed("code.lineno"),
@@ -289,22 +362,24 @@ impl Metadata {
 #[doc(hidden)]
 pub struct TracePoint(pub &'static Metadata);
 
-// Where the trace points are listed. On ELF platforms, a linker section of
-// pointers: each point costs one pointer (and its relocation), and nothing
-// runs at start-up; the linker defines `__start_`/`__stop_` bounds for a
-// section whose name is an identifier. Elsewhere, inventory's constructors.
+// Where the trace points are listed. On ELF platforms, the statics
+// themselves are placed in one linker section, side by side: listing a point
+// costs no pointer, no relocation and nothing at start-up; the linker
+// defines `__start_`/`__stop_` bounds for a section whose name is an
+// identifier. Elsewhere, inventory's constructors.
 #[cfg(not(tracekit_elf_points))]
 inventory::collect!(TracePoint);
 
 #[cfg(tracekit_elf_points)]
 mod section {
     use super::Metadata;
+    use crate::parts::SpanKind;
 
-    /// The runtime's own entry, none: the section, and so its bounds, exist
-    /// in every program that lists trace points.
+    /// The runtime's own entry, which lists nothing: the section, and so its
+    /// bounds, exist in every program that links tracekit.
     #[used]
     #[unsafe(link_section = "tracekit_points")]
-    static NONE: Option<&'static Metadata> = None;
+    static NONE: Metadata = Metadata::new("\0", [0, 0, 0, 0, 0, 0], 0, SpanKind::Internal, 0, 0);
 
     // The bounds the linker defines; only their addresses are used.
     unsafe extern "C" {
@@ -315,39 +390,40 @@ mod section {
     }
 
     /// Every entry of the section.
-    pub(super) fn entries() -> &'static [Option<&'static Metadata>] {
-        let start = (&raw const START).cast::<Option<&'static Metadata>>();
-        let stop = (&raw const STOP).cast::<Option<&'static Metadata>>();
-        // The section holds `Option<&Metadata>`s only, each pointer-sized
-        // and -aligned, so the bounds are a whole number of them apart.
-        let len = (stop as usize - start as usize) / size_of::<Option<&'static Metadata>>();
+    pub(super) fn entries() -> &'static [Metadata] {
+        let start = (&raw const START).cast::<Metadata>();
+        let stop = (&raw const STOP).cast::<Metadata>();
+        // The section holds `Metadata` statics only, all of one size, a
+        // multiple of their alignment, so the linker lays them out with no
+        // gap and the bounds are a whole number of them apart.
+        let len = (stop as usize - start as usize) / size_of::<Metadata>();
         // SAFETY: the linker laid the section's entries out contiguously
-        // between its bounds; each is a static, initialised, never written.
+        // between its bounds; each is an initialised static.
         unsafe { std::slice::from_raw_parts(start, len) }
     }
 }
 
-/// Lists the trace point `$meta` (a `static Metadata`): see
-/// [`trace_points`]. Used by generated code.
+/// Declares the trace point `$meta` (a `static Metadata` with this
+/// initializer) where [`trace_points`] finds it. Used by generated code.
 #[cfg(tracekit_elf_points)]
 #[doc(hidden)]
 #[macro_export]
-macro_rules! __tk_register_point {
-    ($meta:ident) => {
+macro_rules! __tk_trace_point {
+    ($meta:ident = $init:expr) => {
         #[used]
         #[unsafe(link_section = "tracekit_points")]
-        static __TK_POINT: ::core::option::Option<&'static $crate::__private::Metadata> =
-            ::core::option::Option::Some(&$meta);
+        static $meta: $crate::__private::Metadata = $init;
     };
 }
 
-/// Lists the trace point `$meta` (a `static Metadata`): see
-/// [`trace_points`]. Used by generated code.
+/// Declares the trace point `$meta` (a `static Metadata` with this
+/// initializer) where [`trace_points`] finds it. Used by generated code.
 #[cfg(not(tracekit_elf_points))]
 #[doc(hidden)]
 #[macro_export]
-macro_rules! __tk_register_point {
-    ($meta:ident) => {
+macro_rules! __tk_trace_point {
+    ($meta:ident = $init:expr) => {
+        static $meta: $crate::__private::Metadata = $init;
         $crate::__private::inventory::submit! {
             $crate::__private::TracePoint(&$meta)
         }
@@ -366,7 +442,7 @@ macro_rules! __tk_register_point {
 /// ```
 pub fn trace_points() -> impl Iterator<Item = &'static Metadata> {
     #[cfg(tracekit_elf_points)]
-    return section::entries().iter().flatten().copied();
+    return section::entries().iter().filter(|p| !p.is_empty());
     #[cfg(not(tracekit_elf_points))]
     return inventory::iter::<TracePoint>.into_iter().map(|p| p.0);
 }
