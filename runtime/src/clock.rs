@@ -24,6 +24,22 @@ impl Stamp {
         Stamp(ticks() & !EXPLICIT)
     }
 
+    /// [`Stamp::now`] when it is a plain read of the time-stamp counter,
+    /// with no call; `None` otherwise (another clock, or not set up yet),
+    /// for the hot paths to leave to their general paths. No mask: a
+    /// counter used as the clock is below 2^62 at start-up
+    /// (`tsc_is_usable`), decades of ticks away from the explicit bit.
+    #[inline(always)]
+    pub(crate) fn now_inline() -> Option<Stamp> {
+        (USE_TSC.load(Ordering::Relaxed) == TSC).then(|| Stamp(read_tsc()))
+    }
+
+    /// The ticks of a clock reading taken by [`Stamp::now_inline`].
+    #[inline(always)]
+    pub(crate) fn inline_ticks(self) -> u64 {
+        self.0
+    }
+
     /// Not a time: the end of a span that has not finished.
     pub(crate) const OPEN: Stamp = Stamp(u64::MAX);
 
@@ -146,6 +162,11 @@ fn tsc_is_usable() -> bool {
         let max_ext = core::arch::x86_64::__cpuid(0x8000_0000).eax;
         max_ext >= 0x8000_0007 && core::arch::x86_64::__cpuid(0x8000_0007).edx & (1 << 8) != 0
     };
+    // Stamps keep their top bit for explicit times: a counter far from it
+    // (a virtual machine's can start anywhere) is needed.
+    if read_tsc() >= 1 << 62 {
+        return false;
+    }
     if invariant_tsc {
         return true;
     }

@@ -173,6 +173,22 @@ fn next_span_u64() -> u64 {
     })
 }
 
+/// The next span id when the thread's sequence is seeded and the draw is
+/// not zero (once in 2^64), with no call; `None` otherwise, for the hot
+/// paths to leave to their general paths, which draw with [`SpanId::random`].
+#[inline(always)]
+pub(crate) fn next_span_id_inline() -> Option<SpanId> {
+    SPAN_SEQ.with(|cell| {
+        let x = cell.get();
+        if x == 0 {
+            return None;
+        }
+        let x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        cell.set(x);
+        SpanId::from_u64(x.wrapping_mul(0xd6e8_feb8_6659_fd93))
+    })
+}
+
 /// A per-thread xorshift64* generator: ids need to be unique, not secret, and
 /// drawing one must not take a lock or make a syscall.
 #[inline]

@@ -113,6 +113,18 @@ pub(crate) enum AsyncStart {
     Owned(Detached),
 }
 
+/// What is left to do after a pop's fast path.
+pub(crate) enum PopFast {
+    /// Nothing: the span is finished.
+    Done,
+    /// The span is finished; the batch is complete and goes to the collector.
+    HandOver,
+    /// The span is finished; what finished under a long-lived span goes.
+    HandOverFinished,
+    /// Not the common case: the general path pops.
+    General,
+}
+
 /// What a new span inherits: nothing, its parent's entry in this batch's
 /// table, or a shared copy.
 pub(crate) enum Inherit {
@@ -284,8 +296,9 @@ pub(crate) struct State {
     next_token: Token,
     /// Frames holding local spans: the batch is complete when none is left.
     locals: u32,
-    /// The tick of the first span finished since the last hand-over; 0 for none.
-    first_finish: u64,
+    /// When what finished since the last hand-over goes, in ticks: the
+    /// first finish's tick plus [`MAX_AGE_TICKS`]; 0 for nothing finished.
+    hand_over_at: u64,
     /// The `testing::capture` this thread is running, 0 for none.
     pub(crate) capture: u32,
     /// The thread's tear-down is registered (see [`State::ensure_tear_down`]).
@@ -311,7 +324,7 @@ impl State {
             edits: Vec::new(),
             next_token: 0,
             locals: 0,
-            first_finish: 0,
+            hand_over_at: 0,
             capture: 0,
             tear_down_registered: false,
             epoch: 0,
@@ -537,73 +550,98 @@ impl State {
     /// else takes the general path.
     #[inline(always)]
     pub(crate) fn enter(&mut self, meta: &'static Metadata, args: &[ArgRef<'_>]) -> (Token, bool) {
+        match self.enter_fast(meta, args) {
+            Some(started) => started,
+            None => self.enter_general(meta, args),
+        }
+    }
+
+    /// [`State::enter`]'s common case, or `None`. It allocates nothing,
+    /// calls nothing and cannot panic (see [`enter_fast`]).
+    #[inline(always)]
+    fn enter_fast(
+        &mut self,
+        meta: &'static Metadata,
+        args: &[ArgRef<'_>],
+    ) -> Option<(Token, bool)> {
         let spans = self.batch.spans.len();
-        if let Some(&Frame {
+        let &Frame {
             at: slot,
             carried: false,
             ..
-        }) = self.stack.last()
+        } = self.stack.last()?
+        else {
+            return None;
+        };
+        // Room for the record, the frame and the values is checked first,
+        // so that nothing between reading the parent and writing the child
+        // can grow a buffer; the general path grows them.
+        if (slot as usize) >= spans
+            || spans >= self.batch.spans.capacity()
+            || self.stack.len() >= self.stack.capacity()
+            || self.batch.args.capacity() - self.batch.args.len() < args.len()
         {
-            // Room for the record, the frame and the values is checked
-            // first, so that nothing between reading the parent and writing
-            // the child can grow a buffer; the general path grows them.
-            if (slot as usize) < spans
-                && spans < self.batch.spans.capacity()
-                && self.stack.len() < self.stack.capacity()
-                && self.batch.args.capacity() - self.batch.args.len() >= args.len()
-            {
-                let p = &self.batch.spans[slot as usize];
-                let raw = RawSpan {
-                    trace_id: p.trace_id,
-                    span_id: SpanId::random(),
-                    parent_id: Some(p.span_id),
-                    start: Stamp::now(),
-                    end: Stamp::OPEN,
-                    name: meta.name(),
-                    meta: Some(meta),
-                    inherited: p.inherited,
-                    extras: NONE,
-                    args: if args.is_empty() {
-                        NONE
-                    } else {
-                        self.batch.args.len() as u32
-                    },
-                    capture: self.capture_with(p.capture),
-                    flags: p.flags,
-                    kind: meta.kind(),
-                    remote_parent: false,
-                    tags_set: 0,
-                };
-                self.batch.captured |= raw.capture != 0;
-                // SAFETY: `spans < capacity` was checked above, and the
-                // record is written before the length covers it.
-                unsafe {
-                    self.batch.spans.as_mut_ptr().add(spans).write(raw);
-                    self.batch.spans.set_len(spans + 1);
-                }
-                // SAFETY: room for `args.len()` values was checked above.
-                let later = unsafe { self.batch.write_args(args) };
-                self.next_token += 1;
-                self.locals += 1;
-                let frame = Frame {
-                    token: self.next_token,
-                    at: spans as u32,
-                    carried: false,
-                    held_across_await: false,
-                    // The top frame is a recorded span, so QUIET is false
-                    // and stays false.
-                    quiet_below: false,
-                };
-                let depth = self.stack.len();
-                // SAFETY: `depth < capacity` was checked above.
-                unsafe {
-                    self.stack.as_mut_ptr().add(depth).write(frame);
-                    self.stack.set_len(depth + 1);
-                }
-                return (self.next_token, later);
-            }
+            return None;
         }
-        self.enter_general(meta, args)
+        let span_id = crate::id::next_span_id_inline()?;
+        let start = Stamp::now_inline()?;
+        // Nothing can fail from here on. The frame first, then the record
+        // field by field, then the values: few values are live at once.
+        self.next_token += 1;
+        self.locals += 1;
+        let frame = Frame {
+            token: self.next_token,
+            at: spans as u32,
+            carried: false,
+            held_across_await: false,
+            // The top frame is a recorded span, so QUIET is false and stays
+            // false.
+            quiet_below: false,
+        };
+        let depth = self.stack.len();
+        let args_at = if args.is_empty() {
+            NONE
+        } else {
+            self.batch.args.len() as u32
+        };
+        // SAFETY: `depth < capacity` and `spans < capacity` were checked
+        // above: each write is in room the vector owns, before its length
+        // covers it. The parent (`slot < spans`) is another element than
+        // the one written.
+        unsafe {
+            self.stack.as_mut_ptr().add(depth).write(frame);
+            self.stack.set_len(depth + 1);
+            let base = self.batch.spans.as_mut_ptr();
+            let p = base.add(slot as usize).cast_const();
+            let c = base.add(spans);
+            (&raw mut (*c).trace_id).write((*p).trace_id);
+            (&raw mut (*c).span_id).write(span_id);
+            (&raw mut (*c).parent_id).write(Some((*p).span_id));
+            (&raw mut (*c).start).write(start);
+            (&raw mut (*c).end).write(Stamp::OPEN);
+            (&raw mut (*c).name).write(meta.name());
+            (&raw mut (*c).meta).write(Some(meta));
+            (&raw mut (*c).inherited).write((*p).inherited);
+            (&raw mut (*c).extras).write(NONE);
+            (&raw mut (*c).args).write(args_at);
+            // The thread's capture, else the parent's; a parent in this
+            // batch already marked it as holding a capture's spans.
+            let capture = if self.capture != 0 {
+                self.batch.captured = true;
+                self.capture
+            } else {
+                (*p).capture
+            };
+            (&raw mut (*c).capture).write(capture);
+            (&raw mut (*c).flags).write((*p).flags);
+            (&raw mut (*c).kind).write(meta.kind());
+            (&raw mut (*c).remote_parent).write(false);
+            (&raw mut (*c).tags_set).write(0);
+            self.batch.spans.set_len(spans + 1);
+        }
+        // SAFETY: room for `args.len()` values was checked above.
+        let later = unsafe { self.batch.write_args(args) };
+        Some((self.next_token, later))
     }
 
     #[inline(never)]
@@ -902,6 +940,38 @@ impl State {
     /// span `token`. Finishes it and says whether it was that case.
     #[inline(always)]
     fn pop_top_recorded(&mut self, token: Token, end: Option<Stamp>) -> bool {
+        let end = match end {
+            Some(end) => end,
+            None => Stamp::now(),
+        };
+        match self.pop_top_at(token, end, end.ticks()) {
+            PopFast::Done => true,
+            PopFast::HandOver => {
+                self.hand_over();
+                true
+            }
+            PopFast::HandOverFinished => {
+                self.hand_over_finished();
+                true
+            }
+            PopFast::General => false,
+        }
+    }
+
+    /// The fast path of a `#[trace_fn]` call's end (see [`pop_fast`]).
+    #[inline(always)]
+    fn pop_fast(&mut self, token: Token) -> PopFast {
+        match Stamp::now_inline() {
+            Some(end) => self.pop_top_at(token, end, Some(end.inline_ticks())),
+            None => PopFast::General,
+        }
+    }
+
+    /// Finishes the span `token` at `end` if its frame is the innermost and
+    /// a recorded local span; says what is left to do. Allocates nothing
+    /// and calls nothing.
+    #[inline(always)]
+    fn pop_top_at(&mut self, token: Token, end: Stamp, ticks: Option<u64>) -> PopFast {
         let Some(&Frame {
             token: top,
             at: slot,
@@ -910,12 +980,11 @@ impl State {
             ..
         }) = self.stack.last()
         else {
-            return false;
+            return PopFast::General;
         };
         if top != token {
-            return false;
+            return PopFast::General;
         }
-        let end = end.unwrap_or_else(Stamp::now);
         // SAFETY: the stack is not empty (its last frame was just read);
         // frames are plain data, so forgetting the top one drops nothing.
         unsafe { self.stack.set_len(self.stack.len() - 1) };
@@ -927,8 +996,7 @@ impl State {
         if let Some(raw) = self.batch.spans.get_mut(slot as usize) {
             raw.end = end;
         }
-        self.after_finish(end);
-        true
+        self.after_finish_ticks(ticks)
     }
 
     #[inline(never)]
@@ -1031,17 +1099,39 @@ impl State {
     /// it has waited long enough under a span that is still open.
     #[inline(always)]
     fn after_finish(&mut self, end: Stamp) {
+        match self.after_finish_at(end) {
+            PopFast::HandOver => self.hand_over(),
+            PopFast::HandOverFinished => self.hand_over_finished(),
+            PopFast::Done | PopFast::General => {}
+        }
+    }
+
+    /// What [`State::after_finish`] must do, without doing it.
+    #[inline(always)]
+    fn after_finish_at(&mut self, end: Stamp) -> PopFast {
+        self.after_finish_ticks(end.ticks())
+    }
+
+    /// [`State::after_finish_at`] for a span that ended at `now` ticks
+    /// (`None`: an explicit time).
+    #[inline(always)]
+    fn after_finish_ticks(&mut self, now: Option<u64>) -> PopFast {
         if self.locals == 0 {
-            return self.hand_over();
+            return PopFast::HandOver;
         }
-        let Some(now) = end.ticks() else { return };
-        if self.first_finish == 0 {
-            self.first_finish = now.max(1);
-        } else if now.wrapping_sub(self.first_finish) > MAX_AGE_TICKS
-            || self.batch.spans.len() >= MAX_BATCH_SPANS
-        {
-            self.hand_over_finished();
+        let Some(now) = now else {
+            return PopFast::Done;
+        };
+        if now >= self.hand_over_at {
+            if self.hand_over_at != 0 {
+                return PopFast::HandOverFinished;
+            }
+            self.hand_over_at = now.saturating_add(MAX_AGE_TICKS).max(1);
         }
+        if self.batch.spans.len() >= MAX_BATCH_SPANS {
+            return PopFast::HandOverFinished;
+        }
+        PopFast::Done
     }
 
     #[inline]
@@ -1054,7 +1144,7 @@ impl State {
     /// Hands the whole batch to the collector: every span in it finished.
     #[inline(never)]
     pub(crate) fn hand_over(&mut self) {
-        self.first_finish = 0;
+        self.hand_over_at = 0;
         self.epoch = self.epoch.wrapping_add(1);
         if self.batch.spans.is_empty() {
             return;
@@ -1081,7 +1171,7 @@ impl State {
         if self.locals == 0 {
             return self.hand_over();
         }
-        self.first_finish = 0;
+        self.hand_over_at = 0;
         self.epoch = self.epoch.wrapping_add(1);
         // Finished, still open, and moved out (left behind).
         let (mut groups, moved) = std::mem::take(&mut self.batch).scatter(3, |raw| {
@@ -1380,10 +1470,52 @@ pub(crate) fn pop_local(token: Token, end: Option<Stamp>) {
     with_state(|s| s.pop_local(token, end));
 }
 
-/// [`pop_local`] inlined, for the end of a `#[trace_fn]` call.
+/// Runs `f`, which neither allocates, nor calls anything, nor panics, on
+/// this thread's state; `None` when the state is busy (see [`with_state`]).
+/// Such an `f` cannot be re-entered, so the busy flag is read, not set.
 #[inline(always)]
-pub(crate) fn pop_call(token: Token) {
-    with_state(|s| s.pop_local(token, None));
+fn with_state_inline<R>(f: impl FnOnce(&mut State) -> R) -> Option<R> {
+    STATE.with(|cell| {
+        if cell.busy.get() {
+            return None;
+        }
+        // SAFETY: no `&mut State` of this thread is out (`busy` is false),
+        // and `f` cannot let one be made while it runs: it calls nothing
+        // (no allocator, no user code, no panic). The cell is thread-local.
+        Some(f(unsafe { &mut *cell.state.get() }))
+    })
+}
+
+/// The fast path of a `#[trace_fn]` call's start (see [`State::enter`]):
+/// `None` when it is not the common case, for the general path.
+#[inline(always)]
+pub(crate) fn enter_fast(meta: &'static Metadata, args: &[ArgRef<'_>]) -> Option<(Token, bool)> {
+    with_state_inline(|s| s.enter_fast(meta, args)).flatten()
+}
+
+/// The general path of a `#[trace_fn]` call's start.
+#[inline(never)]
+pub(crate) fn enter_general(meta: &'static Metadata, args: &[ArgRef<'_>]) -> (Token, bool) {
+    with_state(|s| s.enter_general(meta, args)).unwrap_or((0, false))
+}
+
+/// The fast path of the end of a `#[trace_fn]` call that returned: the
+/// innermost frame is its recorded span. What is left to do goes to
+/// [`pop_rest`].
+#[inline(always)]
+pub(crate) fn pop_fast(token: Token) -> PopFast {
+    with_state_inline(|s| s.pop_fast(token)).unwrap_or(PopFast::General)
+}
+
+/// What [`pop_fast`] left to do.
+#[inline(never)]
+pub(crate) fn pop_rest(token: Token, rest: PopFast) {
+    with_state(|s| match rest {
+        PopFast::Done => {}
+        PopFast::HandOver => s.hand_over(),
+        PopFast::HandOverFinished => s.hand_over_finished(),
+        PopFast::General => s.pop_local(token, None),
+    });
 }
 
 /// Pops a borrowed frame; see [`State::pop_borrowed`].

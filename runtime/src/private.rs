@@ -4,7 +4,7 @@
 //! The work lives here, in non-generic functions, so each instrumented
 //! function grows by a few calls only.
 
-use crate::local::{Token, with_state};
+use crate::local::{PopFast, Token, with_state};
 use crate::raw::{Edit, ErrorParts};
 use crate::span;
 use crate::value::{Value, debug_text, display_text};
@@ -84,7 +84,7 @@ impl LocalGuard {
     /// Records the return value as the tag `return`.
     #[inline(always)]
     pub fn ret(&self, value: ArgRef<'_>) {
-        if !matches!(value, ArgRef::Skip) {
+        if !value.is_skip() {
             record_return(self.token, value);
         }
     }
@@ -123,10 +123,15 @@ impl Drop for LocalGuard {
 /// Ends the span of a call; one that did not return is a panic unwinding.
 #[inline(never)]
 fn end_call(token: Token, returned: bool) {
+    // Every call out of here is a tail call, so the fast path, which calls
+    // nothing, saves no registers.
     if !returned {
-        panicked(token);
+        return panicked(token);
     }
-    crate::local::pop_call(token);
+    match crate::local::pop_fast(token) {
+        PopFast::Done => {}
+        rest => crate::local::pop_rest(token, rest),
+    }
 }
 
 #[cold]
@@ -134,6 +139,7 @@ fn end_call(token: Token, returned: bool) {
 fn panicked(token: Token) {
     let message = crate::panic::message_for(token);
     edit(token, ErrorParts::message("panic", message).into_edits());
+    crate::local::pop_local(token, None);
 }
 
 /// The first call of a trace point: its state is worked out here.
@@ -237,7 +243,7 @@ pub fn current_return(value: ArgRef<'_>) {
 /// The value recorded for a `redact(...)` argument or field.
 #[inline(always)]
 pub const fn redacted() -> ArgRef<'static> {
-    ArgRef::Static(crate::secret::REDACTED)
+    ArgRef::static_str(crate::secret::REDACTED)
 }
 
 /// The `Display` text of a `%value` field.
@@ -351,19 +357,19 @@ pub trait Plain {
     fn __tk_plain(&self) -> ArgRef<'_>;
 }
 macro_rules! plain {
-    ($variant:ident as $to:ty: $($t:ty),*) => {$(
+    ($make:ident as $to:ty: $($t:ty),*) => {$(
         impl Plain for $t {
             #[inline(always)]
             fn __tk_plain(&self) -> ArgRef<'_> {
-                ArgRef::$variant(*self as $to)
+                ArgRef::$make(*self as $to)
             }
         }
     )*};
 }
-plain!(U64 as u64: u8, u16, u32, u64, usize);
-plain!(I64 as i64: i8, i16, i32, i64, isize);
-plain!(F64 as f64: f32, f64);
-plain!(Bool as bool: bool);
+plain!(u64 as u64: u8, u16, u32, u64, usize);
+plain!(i64 as i64: i8, i16, i32, i64, isize);
+plain!(f64 as f64: f32, f64);
+plain!(bool as bool: bool);
 impl Plain for str {
     #[inline(always)]
     fn __tk_plain(&self) -> ArgRef<'_> {
@@ -425,7 +431,7 @@ pub trait ViaPlainOption {
 impl<T: Plain> ViaPlainOption for &&&&Arg<'_, Option<T>> {
     #[inline(always)]
     fn __tk_arg(&self) -> ArgRef<'_> {
-        self.0.as_ref().map_or(ArgRef::Skip, Plain::__tk_plain)
+        self.0.as_ref().map_or(ArgRef::skip(), Plain::__tk_plain)
     }
 }
 
@@ -436,7 +442,7 @@ pub trait ViaPlainOptionRef {
 impl<T: Plain> ViaPlainOptionRef for &&&&Arg<'_, &Option<T>> {
     #[inline(always)]
     fn __tk_arg(&self) -> ArgRef<'_> {
-        self.0.as_ref().map_or(ArgRef::Skip, Plain::__tk_plain)
+        self.0.as_ref().map_or(ArgRef::skip(), Plain::__tk_plain)
     }
 }
 
@@ -448,7 +454,7 @@ pub trait ViaOption {
 impl<T: ToValue> ViaOption for &&&Arg<'_, Option<T>> {
     #[inline(always)]
     fn __tk_arg(&self) -> ArgRef<'_> {
-        self.0.as_ref().map_or(ArgRef::Skip, |v| ArgRef::Value(v))
+        self.0.as_ref().map_or(ArgRef::skip(), |v| ArgRef::Value(v))
     }
 }
 
@@ -459,7 +465,7 @@ pub trait ViaOptionRef {
 impl<T: ToValue> ViaOptionRef for &&&Arg<'_, &Option<T>> {
     #[inline(always)]
     fn __tk_arg(&self) -> ArgRef<'_> {
-        self.0.as_ref().map_or(ArgRef::Skip, |v| ArgRef::Value(v))
+        self.0.as_ref().map_or(ArgRef::skip(), |v| ArgRef::Value(v))
     }
 }
 
@@ -492,7 +498,7 @@ pub trait ViaNothing {
 impl<T: ?Sized> ViaNothing for Arg<'_, T> {
     #[inline(always)]
     fn __tk_arg(&self) -> ArgRef<'_> {
-        ArgRef::Skip
+        ArgRef::skip()
     }
 }
 
@@ -707,7 +713,7 @@ impl<T: ToValue, E> RetOkOption for &&&&&&Ret<'_, Result<Option<T>, E>> {
     fn __tk_return(&self) -> ArgRef<'_> {
         match self.0 {
             Ok(Some(v)) => ArgRef::Value(v),
-            _ => ArgRef::Skip,
+            _ => ArgRef::skip(),
         }
     }
 }
@@ -719,7 +725,7 @@ pub trait RetOption {
 impl<T: ToValue> RetOption for &&&&&&Ret<'_, Option<T>> {
     #[inline(always)]
     fn __tk_return(&self) -> ArgRef<'_> {
-        self.0.as_ref().map_or(ArgRef::Skip, |v| ArgRef::Value(v))
+        self.0.as_ref().map_or(ArgRef::skip(), |v| ArgRef::Value(v))
     }
 }
 
@@ -730,7 +736,7 @@ pub trait RetOkToValue {
 impl<T: ToValue, E> RetOkToValue for &&&&&Ret<'_, Result<T, E>> {
     #[inline(always)]
     fn __tk_return(&self) -> ArgRef<'_> {
-        self.0.as_ref().map_or(ArgRef::Skip, |v| ArgRef::Value(v))
+        self.0.as_ref().map_or(ArgRef::skip(), |v| ArgRef::Value(v))
     }
 }
 
@@ -741,7 +747,7 @@ pub trait RetOkDebug {
 impl<T: std::fmt::Debug, E> RetOkDebug for &&&&Ret<'_, Result<T, E>> {
     #[inline(always)]
     fn __tk_return(&self) -> ArgRef<'_> {
-        self.0.as_ref().map_or(ArgRef::Skip, |v| ArgRef::Debug(v))
+        self.0.as_ref().map_or(ArgRef::skip(), |v| ArgRef::Debug(v))
     }
 }
 
@@ -752,7 +758,7 @@ pub trait RetOkOpaque {
 impl<T, E> RetOkOpaque for &&&Ret<'_, Result<T, E>> {
     #[inline(always)]
     fn __tk_return(&self) -> ArgRef<'_> {
-        ArgRef::Skip
+        ArgRef::skip()
     }
 }
 
@@ -770,7 +776,7 @@ impl<T, E> RetRedactedResult for &Ret<'_, Result<T, E>> {
         if self.0.is_ok() {
             redacted()
         } else {
-            ArgRef::Skip
+            ArgRef::skip()
         }
     }
 }
@@ -815,7 +821,7 @@ pub trait RetOpaque {
 impl<T: ?Sized> RetOpaque for Ret<'_, T> {
     #[inline(always)]
     fn __tk_return(&self) -> ArgRef<'_> {
-        ArgRef::Skip
+        ArgRef::skip()
     }
 }
 

@@ -424,14 +424,14 @@ impl Batch {
         unsafe {
             let to = self.args.as_mut_ptr().add(len);
             for (i, arg) in args.iter().enumerate() {
-                let value = match arg.immediate() {
-                    Ok(value) => value,
-                    Err(()) => {
+                let slot = to.add(i);
+                match arg {
+                    ArgRef::Now(imm) => slot.write(imm.get()),
+                    _ => {
                         later = true;
-                        None
+                        slot.write(None);
                     }
-                };
-                to.add(i).write(value);
+                }
             }
             self.args.set_len(len + args.len());
         }

@@ -302,20 +302,31 @@ impl SpanBuilder {
 /// arguments and fields. Returns its token, 0 for none.
 #[inline(never)]
 pub(crate) fn enter_local(meta: &'static Metadata, args: &[ArgRef<'_>]) -> Token {
-    let (token, later) = with_state(|s| s.enter(meta, args)).unwrap_or((0, false));
-    if later {
-        record_later(token, args);
+    // Every call out of here is a tail call, so the fast path, which calls
+    // nothing, saves no registers.
+    match crate::local::enter_fast(meta, args) {
+        Some((token, false)) => token,
+        Some((token, true)) => record_later(token, args),
+        None => enter_general(meta, args),
     }
-    token
+}
+
+#[inline(never)]
+fn enter_general(meta: &'static Metadata, args: &[ArgRef<'_>]) -> Token {
+    match crate::local::enter_general(meta, args) {
+        (token, true) => record_later(token, args),
+        (token, false) => token,
+    }
 }
 
 /// Works out the values of the arguments and fields of the new span `token`
 /// that were not at hand when it started (text to copy, `Debug` output,
 /// `ToValue` impls, `fields(...)` expressions), outside the thread state
 /// because they may run user code, and records them.
+/// Returns `token`.
 #[cold]
 #[inline(never)]
-pub(crate) fn record_later(token: Token, args: &[ArgRef<'_>]) {
+pub(crate) fn record_later(token: Token, args: &[ArgRef<'_>]) -> Token {
     /// A value that panics ends the span there, as a panic in the body
     /// would: its guard does not exist yet.
     struct EndOnUnwind(Token);
@@ -342,6 +353,7 @@ pub(crate) fn record_later(token: Token, args: &[ArgRef<'_>]) {
         .collect();
     std::mem::forget(unwinding);
     with_state(|s| s.set_args_later(token, values));
+    token
 }
 
 /// An owned span: it can be moved to another thread or task, made active with

@@ -9,8 +9,8 @@ use std::sync::atomic::{AtomicU8, Ordering};
 
 /// Where an instrumented function lives and how its spans are named.
 ///
-/// `#[trace_fn]` emits one `static` of this type per function, placed where
-/// the runtime lists it (a linker section on ELF targets). All its strings
+/// `#[trace_fn]` emits one `static` of this type per function, listed where
+/// the runtime finds it (a linker section on ELF targets). All its strings
 /// (the function's path, its file, the span name when it is not a part of
 /// the path, the argument and field names) are one string made at compile
 /// time, because every pointer in a static of a position-independent binary
@@ -73,10 +73,9 @@ impl Metadata {
         let bytes = strings.as_bytes();
         let (path, file) = (lens[Lens::PATH] as usize, lens[Lens::FILE] as usize);
         let name_end = lens[Lens::NAME_AT] as usize + lens[Lens::NAME_LEN] as usize;
-        // (A path of length 0 is the runtime's own empty entry.)
         assert!(
             (lens[Lens::MODULE] <= lens[Lens::NAMESPACE])
-                && (lens[Lens::NAMESPACE] as usize + 2 <= path || path == 0)
+                && (lens[Lens::NAMESPACE] as usize + 2 <= path)
                 && path + 1 + file <= len
                 && name_end <= len
                 && bytes[path] == 0
@@ -108,12 +107,6 @@ impl Metadata {
         unsafe {
             std::str::from_utf8_unchecked(self.strings.as_bytes().get_unchecked(from..from + len))
         }
-    }
-
-    /// The runtime's own entry in the list, which stands for no function.
-    #[cfg(tracekit_elf_points)]
-    fn is_empty(&self) -> bool {
-        self.lens[Lens::PATH] == 0
     }
 
     /// Where the argument and field names start.
@@ -362,24 +355,26 @@ impl Metadata {
 #[doc(hidden)]
 pub struct TracePoint(pub &'static Metadata);
 
-// Where the trace points are listed. On ELF platforms, the statics
-// themselves are placed in one linker section, side by side: listing a point
-// costs no pointer, no relocation and nothing at start-up; the linker
-// defines `__start_`/`__stop_` bounds for a section whose name is an
-// identifier. Elsewhere, inventory's constructors.
+// Where the trace points are listed. On ELF platforms, a linker section of
+// pointers: each point costs one pointer (and its relocation), and nothing
+// runs at start-up; the linker defines `__start_`/`__stop_` bounds for a
+// section whose name is an identifier. (The statics themselves in the
+// section would save the pointer, but a `#[used]` static is a global
+// symbol, which code in a library crate then reaches through the GOT: a
+// load more on every call, and a GOT entry with its relocation anyway.)
+// Elsewhere, inventory's constructors.
 #[cfg(not(tracekit_elf_points))]
 inventory::collect!(TracePoint);
 
 #[cfg(tracekit_elf_points)]
 mod section {
     use super::Metadata;
-    use crate::parts::SpanKind;
 
-    /// The runtime's own entry, which lists nothing: the section, and so its
-    /// bounds, exist in every program that links tracekit.
+    /// The runtime's own entry, none: the section, and so its bounds, exist
+    /// in every program that links tracekit.
     #[used]
     #[unsafe(link_section = "tracekit_points")]
-    static NONE: Metadata = Metadata::new("\0", [0, 0, 0, 0, 0, 0], 0, SpanKind::Internal, 0, 0);
+    static NONE: Option<&'static Metadata> = None;
 
     // The bounds the linker defines; only their addresses are used.
     unsafe extern "C" {
@@ -390,15 +385,14 @@ mod section {
     }
 
     /// Every entry of the section.
-    pub(super) fn entries() -> &'static [Metadata] {
-        let start = (&raw const START).cast::<Metadata>();
-        let stop = (&raw const STOP).cast::<Metadata>();
-        // The section holds `Metadata` statics only, all of one size, a
-        // multiple of their alignment, so the linker lays them out with no
-        // gap and the bounds are a whole number of them apart.
-        let len = (stop as usize - start as usize) / size_of::<Metadata>();
+    pub(super) fn entries() -> &'static [Option<&'static Metadata>] {
+        let start = (&raw const START).cast::<Option<&'static Metadata>>();
+        let stop = (&raw const STOP).cast::<Option<&'static Metadata>>();
+        // The section holds `Option<&Metadata>`s only, each pointer-sized
+        // and -aligned, so the bounds are a whole number of them apart.
+        let len = (stop as usize - start as usize) / size_of::<Option<&'static Metadata>>();
         // SAFETY: the linker laid the section's entries out contiguously
-        // between its bounds; each is an initialised static.
+        // between its bounds; each is a static, initialised, never written.
         unsafe { std::slice::from_raw_parts(start, len) }
     }
 }
@@ -410,9 +404,11 @@ mod section {
 #[macro_export]
 macro_rules! __tk_trace_point {
     ($meta:ident = $init:expr) => {
+        static $meta: $crate::__private::Metadata = $init;
         #[used]
         #[unsafe(link_section = "tracekit_points")]
-        static $meta: $crate::__private::Metadata = $init;
+        static __TK_POINT: ::core::option::Option<&'static $crate::__private::Metadata> =
+            ::core::option::Option::Some(&$meta);
     };
 }
 
@@ -442,7 +438,7 @@ macro_rules! __tk_trace_point {
 /// ```
 pub fn trace_points() -> impl Iterator<Item = &'static Metadata> {
     #[cfg(tracekit_elf_points)]
-    return section::entries().iter().filter(|p| !p.is_empty());
+    return section::entries().iter().flatten().copied();
     #[cfg(not(tracekit_elf_points))]
     return inventory::iter::<TracePoint>.into_iter().map(|p| p.0);
 }
