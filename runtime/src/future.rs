@@ -11,6 +11,7 @@ use crate::value::{ArgRef, Value};
 use std::borrow::Cow;
 use std::future::Future;
 use std::mem::ManuallyDrop;
+use std::num::NonZeroU64;
 use std::pin::Pin;
 use std::task::{Context as TaskContext, Poll};
 
@@ -169,19 +170,21 @@ impl<F> Drop for InSpan<F> {
 pub struct AsyncSpan(ManuallyDrop<AsyncState>);
 
 enum AsyncState {
-    /// No span: switched off, or under a span that records nothing.
-    Nothing,
     /// On this thread's stack since the call started, until its first poll
     /// ends (the generated code awaits the future right after starting it).
     Local {
-        token: Token,
-        meta: &'static Metadata,
+        token: NonZeroU64,
         epoch: u32,
         tags_from: u32,
     },
-    /// Moved out of the thread: the first poll had to wait.
-    Owned(Box<Span>),
+    /// No span (switched off, or under a span that records nothing), or,
+    /// once the first poll had to wait, the span moved out of the thread.
+    /// 16 bytes in all, so a call passes it back in registers.
+    Other(Option<Box<Span>>),
 }
+
+/// No span.
+const NOTHING: AsyncState = AsyncState::Other(None);
 
 impl AsyncSpan {
     /// Starts the span of an `async fn` call, a child of the current span,
@@ -191,24 +194,26 @@ impl AsyncSpan {
         let started = with_state(|s| {
             let (start, later) = s.start_async(meta, args);
             let state = match start {
-                AsyncStart::Nothing => AsyncState::Nothing,
+                AsyncStart::Nothing => NOTHING,
                 AsyncStart::Local {
                     token,
                     epoch,
                     tags_from,
-                } => AsyncState::Local {
-                    token,
-                    meta,
-                    epoch,
-                    tags_from,
+                } => match NonZeroU64::new(token) {
+                    Some(token) => AsyncState::Local {
+                        token,
+                        epoch,
+                        tags_from,
+                    },
+                    None => NOTHING,
                 },
-                AsyncStart::Owned(d) => AsyncState::Owned(Box::new(Span { owned: Some(d) })),
+                AsyncStart::Owned(d) => AsyncState::Other(Some(Box::new(Span { owned: Some(d) }))),
             };
             (state, later)
         });
-        let (state, later) = started.unwrap_or((AsyncState::Nothing, false));
+        let (state, later) = started.unwrap_or((NOTHING, false));
         if let (AsyncState::Local { token, .. }, true) = (&state, later) {
-            crate::span::record_later(*token, args);
+            crate::span::record_later(token.get(), args);
         }
         AsyncSpan(ManuallyDrop::new(state))
     }
@@ -216,16 +221,16 @@ impl AsyncSpan {
     /// No span.
     #[inline]
     pub const fn none() -> AsyncSpan {
-        AsyncSpan(ManuallyDrop::new(AsyncState::Nothing))
+        AsyncSpan(ManuallyDrop::new(NOTHING))
     }
 
     /// Whether the span records (so its argument values are wanted).
     #[inline]
     pub fn is_recording(&self) -> bool {
         match &*self.0 {
-            AsyncState::Nothing => false,
+            AsyncState::Other(None) => false,
             AsyncState::Local { .. } => true,
-            AsyncState::Owned(span) => span.is_recording(),
+            AsyncState::Other(Some(span)) => span.is_recording(),
         }
     }
 
@@ -236,6 +241,7 @@ impl AsyncSpan {
     #[inline(never)]
     fn end_local(&mut self, panicked: bool) {
         if let AsyncState::Local { token, .. } = *self.0 {
+            let token = token.get();
             let mark = if panicked {
                 crate::raw::ErrorParts::message("panic", crate::panic::message_for(token))
                     .into_edits()
@@ -253,7 +259,7 @@ impl AsyncSpan {
             });
             crate::local::pop_local(token, None);
         }
-        *self.0 = AsyncState::Nothing;
+        *self.0 = NOTHING;
     }
 }
 
@@ -262,7 +268,7 @@ impl Drop for AsyncSpan {
     /// state is dropped by hand so that no drop glue is called for it.
     #[inline]
     fn drop(&mut self) {
-        if !matches!(*self.0, AsyncState::Nothing) {
+        if !matches!(*self.0, AsyncState::Other(None)) {
             self.drop_span();
         }
     }
@@ -326,20 +332,20 @@ impl<F: Future> Future for TracedAsync<F> {
         // never moved out of it (it is dropped in place in `drop`).
         let inner = unsafe { Pin::new_unchecked(&mut *this.inner) };
         match &mut *this.span.0 {
-            AsyncState::Nothing => {
+            AsyncState::Other(None) => {
+                // `done` matters only to a span; there is none.
                 let polled = inner.poll(cx);
-                this.done = polled.is_ready();
-                if !this.done {
+                if polled.is_pending() {
                     crate::local::flush_thread();
                 }
                 polled
             }
             &mut AsyncState::Local {
                 token,
-                meta,
                 epoch,
                 tags_from,
             } => {
+                let token = token.get();
                 let first = FirstPoll {
                     span: &mut this.span,
                 };
@@ -348,23 +354,23 @@ impl<F: Future> Future for TracedAsync<F> {
                 match polled {
                     Poll::Ready(out) => {
                         this.done = true;
-                        *this.span.0 = AsyncState::Nothing;
+                        *this.span.0 = NOTHING;
                         crate::local::pop_local(token, None);
                         Poll::Ready(out)
                     }
                     Poll::Pending => {
                         let moved =
-                            with_state(|s| s.detach(token, meta, epoch, tags_from)).flatten();
+                            with_state(|s| s.detach(token, None, epoch, tags_from)).flatten();
                         *this.span.0 = match moved {
-                            Some(d) => AsyncState::Owned(Box::new(Span { owned: Some(d) })),
-                            None => AsyncState::Nothing,
+                            Some(d) => AsyncState::Other(Some(Box::new(Span { owned: Some(d) }))),
+                            None => NOTHING,
                         };
                         crate::local::flush_thread();
                         Poll::Pending
                     }
                 }
             }
-            AsyncState::Owned(span) => poll_owned(span, &mut this.done, inner, cx),
+            AsyncState::Other(Some(span)) => poll_owned(span, &mut this.done, inner, cx),
         }
     }
 }
@@ -373,7 +379,7 @@ impl<F> Drop for TracedAsync<F> {
     #[inline]
     fn drop(&mut self) {
         match &mut *self.span.0 {
-            AsyncState::Nothing => {
+            AsyncState::Other(None) => {
                 // SAFETY: dropped exactly once, here, in place (it stays pinned).
                 unsafe { ManuallyDrop::drop(&mut self.inner) };
             }
@@ -386,7 +392,7 @@ impl<F> TracedAsync<F> {
     #[cold]
     fn drop_with_span(&mut self) {
         match &mut *self.span.0 {
-            AsyncState::Nothing => {
+            AsyncState::Other(None) => {
                 // SAFETY: dropped exactly once, here, in place (it stays pinned).
                 unsafe { ManuallyDrop::drop(&mut self.inner) };
             }
@@ -398,7 +404,7 @@ impl<F> TracedAsync<F> {
                 unsafe { ManuallyDrop::drop(&mut self.inner) };
                 self.span.end_local(false);
             }
-            AsyncState::Owned(span) => {
+            AsyncState::Other(Some(span)) => {
                 // SAFETY: as above; `drop_owned` drops it once.
                 unsafe { drop_owned(span, self.done, &mut self.inner) };
             }

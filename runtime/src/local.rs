@@ -1222,7 +1222,7 @@ impl State {
         }
         // Not recorded, but its ids go on (a new trace the sampler
         // dropped): they move out at once, to travel with the future.
-        match self.detach(token, meta, epoch, tags_from) {
+        match self.detach(token, Some(meta), epoch, tags_from) {
             Some(d) => (AsyncStart::Owned(d), false),
             None => (AsyncStart::Nothing, false),
         }
@@ -1238,7 +1238,7 @@ impl State {
     pub(crate) fn detach(
         &mut self,
         token: Token,
-        meta: &'static Metadata,
+        meta: Option<&'static Metadata>,
         epoch: u32,
         tags_from: u32,
     ) -> Option<Detached> {
@@ -1261,8 +1261,8 @@ impl State {
                     parent_id: None,
                     start: Stamp::now(),
                     end: Stamp::OPEN,
-                    name: meta.name(),
-                    meta: Some(meta),
+                    name: meta.map_or("", |m| m.name()),
+                    meta,
                     inherited: NONE,
                     extras: NONE,
                     args: NONE,
