@@ -191,6 +191,10 @@ impl AsyncSpan {
     /// with the values of its arguments and fields.
     #[inline(never)]
     pub(crate) fn start(meta: &'static Metadata, args: &[ArgRef<'_>]) -> AsyncSpan {
+        // The first call of the point works its switch out.
+        if meta.state() != crate::filter::ON && !meta.starts_here() {
+            return AsyncSpan::none();
+        }
         let started = with_state(|s| {
             let (start, later) = s.start_async(meta, args);
             let state = match start {

@@ -90,17 +90,18 @@ impl LocalGuard {
     }
 }
 
-/// Whether a call of `meta` starts a span: the point is on and the thread's
-/// top span records. Under an unsampled span, or at a point switched off,
-/// this is two loads and branches, and the call builds none of its
-/// argument values.
+/// Whether a call of `meta` may start a span: the point is on and the
+/// thread's top span records, or the point is not worked out yet (its first
+/// call; the start works it out). Under an unsampled span, or at a point
+/// switched off, this is two loads and branches, and the call builds none
+/// of its argument values.
 #[inline(always)]
 pub fn starts(meta: &'static Metadata) -> bool {
     let state = meta.state();
     if state == crate::filter::ON {
         !crate::local::is_quiet()
     } else {
-        state == crate::filter::UNRESOLVED && starts_cold(meta)
+        state == crate::filter::UNRESOLVED
     }
 }
 
@@ -140,13 +141,6 @@ fn panicked(token: Token) {
     let message = crate::panic::message_for(token);
     edit(token, ErrorParts::message("panic", message).into_edits());
     crate::local::pop_local(token, None);
-}
-
-/// The first call of a trace point: its state is worked out here.
-#[cold]
-#[inline(never)]
-fn starts_cold(meta: &'static Metadata) -> bool {
-    meta.starts_here()
 }
 
 /// Records an error outcome on the span `token`, if it records.

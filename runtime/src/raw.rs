@@ -425,13 +425,14 @@ impl Batch {
             let to = self.args.as_mut_ptr().add(len);
             for (i, arg) in args.iter().enumerate() {
                 let slot = to.add(i);
-                match arg {
-                    ArgRef::Now(imm) => slot.write(imm.get()),
-                    _ => {
+                let value = match arg.immediate() {
+                    Ok(value) => value,
+                    Err(()) => {
                         later = true;
-                        slot.write(None);
+                        None
                     }
-                }
+                };
+                slot.write(value);
             }
             self.args.set_len(len + args.len());
         }

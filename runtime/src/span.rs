@@ -302,12 +302,27 @@ impl SpanBuilder {
 /// arguments and fields. Returns its token, 0 for none.
 #[inline(never)]
 pub(crate) fn enter_local(meta: &'static Metadata, args: &[ArgRef<'_>]) -> Token {
+    if meta.state() != filter::ON {
+        return enter_unresolved(meta, args);
+    }
     // Every call out of here is a tail call, so the fast path, which calls
     // nothing, saves no registers.
     match crate::local::enter_fast(meta, args) {
         Some((token, false)) => token,
         Some((token, true)) => record_later(token, args),
         None => enter_general(meta, args),
+    }
+}
+
+/// [`enter_local`] at the first call of its trace point, whose switch is
+/// worked out here.
+#[cold]
+#[inline(never)]
+fn enter_unresolved(meta: &'static Metadata, args: &[ArgRef<'_>]) -> Token {
+    if meta.starts_here() {
+        enter_general(meta, args)
+    } else {
+        0
     }
 }
 
@@ -711,6 +726,10 @@ fn finish(mut d: Detached, end: Stamp) {
 /// current span, owned by its future, with the values of its arguments and
 /// fields.
 pub(crate) fn start_traced(meta: &'static Metadata, args: &[ArgRef<'_>]) -> Span {
+    // The first call of the point works its switch out.
+    if !meta.starts_here() {
+        return Span::none();
+    }
     let owned = with_state(|s| {
         let lineage = s.lineage(meta.name(), meta.kind(), None);
         s.start_detached(lineage, meta.name(), Some(meta), meta.kind(), Stamp::now())
