@@ -292,7 +292,6 @@ pub fn body(sig: &Signature, block: &Block, opts: &Options, site: &Site) -> Toke
     let fn_len = fn_name.len();
     // `::Type` after the module path inside `#[trace_impl]`.
     let type_suffix = site.type_name.map_or(String::new(), |ty| format!("::{ty}"));
-    let suffix_len = type_suffix.len();
     let kind = format_ident!("{}", opts.kind.map_or("Internal", |k| k.0));
 
     // Tags recorded at the start: the arguments, then the fields.
@@ -336,7 +335,7 @@ pub fn body(sig: &Signature, block: &Block, opts: &Options, site: &Site) -> Toke
                 ::core::option::Option::Some(#private::debug(&(#expr)))
             },
         };
-        quote_spanned! {span=> #private::ArgRef::Field(&|| #value) }
+        quote_spanned! {span=> #private::ArgRef::Field(&#private::FieldOnce::new(|| #value)) }
     }));
 
     let Ok(n_tags) = u8::try_from(tag_names.len()) else {
@@ -351,30 +350,16 @@ pub fn body(sig: &Signature, block: &Block, opts: &Options, site: &Site) -> Toke
     // file, the span name when it is not a part of the path, the tag names,
     // each closed by a NUL; and where each part lies.
     let tags_joined: String = tag_names.iter().map(|t| format!("{t}\0")).collect();
-    let module_len = quote!(::core::module_path!().len());
-    let path_len = quote!(#module_len + #suffix_len + 2 + #fn_len);
-    let (own_name, name_at, name_len) = match &opts.name {
+    let type_len = site.type_name.map_or(0, str::len);
+    let own_name = opts.name.as_ref().map(|lit| format!("{}\0", lit.value()));
+    let own_name_len = match &opts.name {
         Some(lit) => {
-            let name = lit.value();
-            let len = name.len();
-            (
-                format!("{name}\0"),
-                quote!(#path_len + 1 + ::core::file!().len() + 1),
-                quote!(#len),
-            )
+            let len = lit.value().len();
+            quote!(::core::option::Option::Some(#len))
         }
-        // `Type::function`, or `function`, inside the path.
-        None if site.type_name.is_some() => (
-            String::new(),
-            quote!(#module_len + 2),
-            quote!(#suffix_len + #fn_len),
-        ),
-        None => (
-            String::new(),
-            quote!(#module_len + #suffix_len + 2),
-            quote!(#fn_len),
-        ),
+        None => quote!(::core::option::Option::None),
     };
+    let own_name = own_name.unwrap_or_default();
     let span = sig.ident.span();
     let meta = quote_spanned! {span=>
         #krate::__tk_trace_point!(__TK_META = #private::Metadata::new(
@@ -382,14 +367,11 @@ pub fn body(sig: &Signature, block: &Block, opts: &Options, site: &Site) -> Toke
                 ::core::module_path!(), #type_suffix, "::", #fn_name, "\0",
                 ::core::file!(), "\0", #own_name, #tags_joined
             ),
-            [
-                (#module_len) as u16,
-                (#module_len + #suffix_len) as u16,
-                (#path_len) as u16,
-                ::core::file!().len() as u16,
-                (#name_at) as u16,
-                (#name_len) as u16,
-            ],
+            ::core::module_path!().len(),
+            #type_len,
+            #fn_len,
+            ::core::file!().len(),
+            #own_name_len,
             ::core::line!(),
             #krate::SpanKind::#kind,
             #n_args,

@@ -192,9 +192,36 @@ impl AsyncSpan {
     #[inline(never)]
     pub(crate) fn start(meta: &'static Metadata, args: &[ArgRef<'_>]) -> AsyncSpan {
         // The first call of the point works its switch out.
-        if meta.state() != crate::filter::ON && !meta.starts_here() {
-            return AsyncSpan::none();
+        if meta.state() != crate::filter::ON {
+            return AsyncSpan::start_unresolved(meta, args);
         }
+        if let Some((token, later, epoch, tags_from)) = crate::local::start_async_fast(meta, args) {
+            if later {
+                crate::span::record_later(token, args);
+            }
+            if let Some(token) = NonZeroU64::new(token) {
+                return AsyncSpan(ManuallyDrop::new(AsyncState::Local {
+                    token,
+                    epoch,
+                    tags_from,
+                }));
+            }
+        }
+        AsyncSpan::start_general(meta, args)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn start_unresolved(meta: &'static Metadata, args: &[ArgRef<'_>]) -> AsyncSpan {
+        if meta.starts_here() {
+            AsyncSpan::start_general(meta, args)
+        } else {
+            AsyncSpan::none()
+        }
+    }
+
+    #[inline(never)]
+    fn start_general(meta: &'static Metadata, args: &[ArgRef<'_>]) -> AsyncSpan {
         let started = with_state(|s| {
             let (start, later) = s.start_async(meta, args);
             let state = match start {
@@ -359,7 +386,7 @@ impl<F: Future> Future for TracedAsync<F> {
                     Poll::Ready(out) => {
                         this.done = true;
                         *this.span.0 = NOTHING;
-                        crate::local::pop_local(token, None);
+                        crate::local::pop_returned(token);
                         Poll::Ready(out)
                     }
                     Poll::Pending => {

@@ -247,7 +247,10 @@ pub use value::{Key, MAX_TEXT_LEN, ToValue, Value, max_text_len, set_max_text_le
 /// string literals. A value is recorded like an argument: typed, else as
 /// `Debug` text; `%value` records its `Display` text and `?value` its `Debug`
 /// text. A value that implements neither `ToValue` nor `Debug` is a compile
-/// error at the value. Values are borrowed, never moved.
+/// error at the value. A value is evaluated once, when the span starts and
+/// only if it records (never under an unsampled span); the result is
+/// borrowed, never moved. The expression runs in a closure: `?` or `return`
+/// inside it do not leave the function.
 /// ```
 /// # if !tracekit::TRACE_ALL { return; } // tracing compiled out: nothing to show
 /// struct Request { method: &'static str, path: String }

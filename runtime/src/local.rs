@@ -1493,6 +1493,32 @@ pub(crate) fn enter_fast(meta: &'static Metadata, args: &[ArgRef<'_>]) -> Option
     with_state_inline(|s| s.enter_fast(meta, args)).flatten()
 }
 
+/// The fast path of an `async fn` call's start: [`enter_fast`], with what
+/// [`State::detach`] needs should the span move out (the epoch and where
+/// its tags begin).
+#[inline(always)]
+pub(crate) fn start_async_fast(
+    meta: &'static Metadata,
+    args: &[ArgRef<'_>],
+) -> Option<(Token, bool, u32, u32)> {
+    with_state_inline(|s| {
+        let (epoch, tags_from) = (s.epoch, s.batch.tags.len() as u32);
+        let (token, later) = s.enter_fast(meta, args)?;
+        Some((token, later, epoch, tags_from))
+    })
+    .flatten()
+}
+
+/// Ends the span of a call that returned, as the innermost frame: the fast
+/// path, then what it left to do.
+#[inline(always)]
+pub(crate) fn pop_returned(token: Token) {
+    match pop_fast(token) {
+        PopFast::Done => {}
+        rest => pop_rest(token, rest),
+    }
+}
+
 /// The general path of a `#[trace_fn]` call's start.
 #[inline(never)]
 pub(crate) fn enter_general(meta: &'static Metadata, args: &[ArgRef<'_>]) -> (Token, bool) {

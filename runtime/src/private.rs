@@ -4,7 +4,7 @@
 //! The work lives here, in non-generic functions, so each instrumented
 //! function grows by a few calls only.
 
-use crate::local::{PopFast, Token, with_state};
+use crate::local::{Token, with_state};
 use crate::raw::{Edit, ErrorParts};
 use crate::span;
 use crate::value::{Value, debug_text, display_text};
@@ -44,7 +44,8 @@ pub struct LocalGuard {
 
 impl LocalGuard {
     /// No span yet.
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub const fn new() -> LocalGuard {
         LocalGuard {
             token: 0,
@@ -55,26 +56,30 @@ impl LocalGuard {
 
     /// Starts the span as a child of the current span (or a new root),
     /// recording `args`, the values of the arguments and fields.
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub fn start(&mut self, meta: &'static Metadata, args: &[ArgRef<'_>]) {
         self.token = span::enter_local(meta, args);
     }
 
     /// Whether there is a span to end (it may still record nothing: the
     /// root of a trace the sampler dropped).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub fn is_open(&self) -> bool {
         self.token != 0
     }
 
     /// Says the body returned (normally, or with `return` or `?`).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub fn returned(&mut self) {
         self.returned = true;
     }
 
     /// Records an `Err` return as an error.
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub fn outcome(&self, outcome: Option<&dyn ErrOutcome>) {
         if let Some(outcome) = outcome {
             record_outcome(self.token, outcome);
@@ -82,7 +87,8 @@ impl LocalGuard {
     }
 
     /// Records the return value as the tag `return`.
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub fn ret(&self, value: ArgRef<'_>) {
         if !value.is_skip() {
             record_return(self.token, value);
@@ -95,15 +101,25 @@ impl LocalGuard {
 /// call; the start works it out). Under an unsampled span, or at a point
 /// switched off, this is two loads and branches, and the call builds none
 /// of its argument values.
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
+#[cfg_attr(debug_assertions, inline)]
 pub fn starts(meta: &'static Metadata) -> bool {
     let state = meta.state();
     if state == crate::filter::ON {
         !crate::local::is_quiet()
+    } else if state == crate::filter::UNRESOLVED {
+        // A point's first call: laid out after the common cases.
+        first_call();
+        true
     } else {
-        state == crate::filter::UNRESOLVED
+        false
     }
 }
+
+/// Marks the path it is on as rarely taken (a call to a cold function).
+#[cold]
+#[inline]
+fn first_call() {}
 
 impl Default for LocalGuard {
     fn default() -> LocalGuard {
@@ -113,7 +129,8 @@ impl Default for LocalGuard {
 
 impl Drop for LocalGuard {
     /// A test and a call, or nothing for a call that opened no span.
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     fn drop(&mut self) {
         if self.token != 0 {
             end_call(self.token, self.returned);
@@ -129,10 +146,7 @@ fn end_call(token: Token, returned: bool) {
     if !returned {
         return panicked(token);
     }
-    match crate::local::pop_fast(token) {
-        PopFast::Done => {}
-        rest => crate::local::pop_rest(token, rest),
-    }
+    crate::local::pop_returned(token);
 }
 
 #[cold]
@@ -185,7 +199,8 @@ const RETURN: &str = "return";
 /// Calls a function body wrapped in a closure. Taking `FnOnce` lets the
 /// body move out of what it captured (return `self` as given, say), which
 /// a closure called on the spot would not be inferred to allow.
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
+#[cfg_attr(debug_assertions, inline)]
 pub fn call<R>(body: impl FnOnce() -> R) -> R {
     body()
 }
@@ -199,7 +214,8 @@ pub fn start_owned(meta: &'static Metadata, args: &[ArgRef<'_>]) -> Span {
 
 /// Starts the span of an `async fn` call, a child of the current span; the
 /// generated code awaits its [`TracedAsync`] right away.
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
+#[cfg_attr(debug_assertions, inline)]
 pub fn start_async(meta: &'static Metadata, args: &[ArgRef<'_>]) -> AsyncSpan {
     AsyncSpan::start(meta, args)
 }
@@ -235,7 +251,8 @@ pub fn current_return(value: ArgRef<'_>) {
 }
 
 /// The value recorded for a `redact(...)` argument or field.
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
+#[cfg_attr(debug_assertions, inline)]
 pub const fn redacted() -> ArgRef<'static> {
     ArgRef::static_str(crate::secret::REDACTED)
 }
@@ -273,7 +290,8 @@ macro_rules! wrappers {
         #[repr(transparent)]
         pub struct $name<E: ?Sized>(E);
         impl<E: ?Sized> $name<E> {
-            #[inline(always)]
+            #[cfg_attr(not(debug_assertions), inline(always))]
+            #[cfg_attr(debug_assertions, inline)]
             fn of(e: &E) -> &$name<E> {
                 // SAFETY: `$name` is `#[repr(transparent)]` over `E`, so
                 // the two references have the same layout and validity.
@@ -353,7 +371,8 @@ pub trait Plain {
 macro_rules! plain {
     ($make:ident as $to:ty: $($t:ty),*) => {$(
         impl Plain for $t {
-            #[inline(always)]
+            #[cfg_attr(not(debug_assertions), inline(always))]
+            #[cfg_attr(debug_assertions, inline)]
             fn __tk_plain(&self) -> ArgRef<'_> {
                 ArgRef::$make(*self as $to)
             }
@@ -365,43 +384,50 @@ plain!(i64 as i64: i8, i16, i32, i64, isize);
 plain!(f64 as f64: f32, f64);
 plain!(bool as bool: bool);
 impl Plain for str {
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     fn __tk_plain(&self) -> ArgRef<'_> {
         ArgRef::Str(self)
     }
 }
 impl Plain for String {
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     fn __tk_plain(&self) -> ArgRef<'_> {
         ArgRef::Str(self)
     }
 }
 impl Plain for Cow<'_, str> {
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     fn __tk_plain(&self) -> ArgRef<'_> {
         ArgRef::Str(self)
     }
 }
 impl<T: Plain + ?Sized> Plain for &T {
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     fn __tk_plain(&self) -> ArgRef<'_> {
         (**self).__tk_plain()
     }
 }
 impl<T: Plain + ?Sized> Plain for &mut T {
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     fn __tk_plain(&self) -> ArgRef<'_> {
         (**self).__tk_plain()
     }
 }
 impl<T: Plain + ?Sized> Plain for Box<T> {
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     fn __tk_plain(&self) -> ArgRef<'_> {
         (**self).__tk_plain()
     }
 }
 impl<T: Plain + ?Sized> Plain for std::sync::Arc<T> {
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     fn __tk_plain(&self) -> ArgRef<'_> {
         (**self).__tk_plain()
     }
@@ -412,7 +438,8 @@ pub trait ViaPlain {
     fn __tk_arg(&self) -> ArgRef<'_>;
 }
 impl<T: Plain + ?Sized> ViaPlain for &&&&&Arg<'_, T> {
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     fn __tk_arg(&self) -> ArgRef<'_> {
         self.0.__tk_plain()
     }
@@ -423,7 +450,8 @@ pub trait ViaPlainOption {
     fn __tk_arg(&self) -> ArgRef<'_>;
 }
 impl<T: Plain> ViaPlainOption for &&&&Arg<'_, Option<T>> {
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     fn __tk_arg(&self) -> ArgRef<'_> {
         self.0.as_ref().map_or(ArgRef::skip(), Plain::__tk_plain)
     }
@@ -434,7 +462,8 @@ pub trait ViaPlainOptionRef {
     fn __tk_arg(&self) -> ArgRef<'_>;
 }
 impl<T: Plain> ViaPlainOptionRef for &&&&Arg<'_, &Option<T>> {
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     fn __tk_arg(&self) -> ArgRef<'_> {
         self.0.as_ref().map_or(ArgRef::skip(), Plain::__tk_plain)
     }
@@ -446,7 +475,8 @@ pub trait ViaOption {
     fn __tk_arg(&self) -> ArgRef<'_>;
 }
 impl<T: ToValue> ViaOption for &&&Arg<'_, Option<T>> {
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     fn __tk_arg(&self) -> ArgRef<'_> {
         self.0.as_ref().map_or(ArgRef::skip(), |v| ArgRef::Value(v))
     }
@@ -457,7 +487,8 @@ pub trait ViaOptionRef {
     fn __tk_arg(&self) -> ArgRef<'_>;
 }
 impl<T: ToValue> ViaOptionRef for &&&Arg<'_, &Option<T>> {
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     fn __tk_arg(&self) -> ArgRef<'_> {
         self.0.as_ref().map_or(ArgRef::skip(), |v| ArgRef::Value(v))
     }
@@ -468,7 +499,8 @@ pub trait ViaToValue {
     fn __tk_arg(&self) -> ArgRef<'_>;
 }
 impl<T: ToValue> ViaToValue for &&Arg<'_, T> {
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     fn __tk_arg(&self) -> ArgRef<'_> {
         ArgRef::Value(self.0)
     }
@@ -479,7 +511,8 @@ pub trait ViaDebug {
     fn __tk_arg(&self) -> ArgRef<'_>;
 }
 impl<T: std::fmt::Debug> ViaDebug for &Arg<'_, T> {
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     fn __tk_arg(&self) -> ArgRef<'_> {
         ArgRef::Debug(self.0)
     }
@@ -490,7 +523,8 @@ pub trait ViaNothing {
     fn __tk_arg(&self) -> ArgRef<'_>;
 }
 impl<T: ?Sized> ViaNothing for Arg<'_, T> {
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     fn __tk_arg(&self) -> ArgRef<'_> {
         ArgRef::skip()
     }
@@ -567,6 +601,25 @@ impl IntoField for Recordable {
     }
 }
 
+/// A `fields(...)` expression, evaluated (once) only for a span that
+/// records: a closure called at most once, so the expression may move or
+/// change what it uses, as it could written in the function.
+pub struct FieldOnce<F>(std::cell::Cell<Option<F>>);
+
+impl<F: FnOnce() -> Option<Value>> FieldOnce<F> {
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
+    pub fn new(f: F) -> FieldOnce<F> {
+        FieldOnce(std::cell::Cell::new(Some(f)))
+    }
+}
+
+impl<F: FnOnce() -> Option<Value>> crate::value::FieldFn for FieldOnce<F> {
+    fn take_value(&self) -> Option<Value> {
+        self.0.take().and_then(|f| f())
+    }
+}
+
 /// A `fields(...)` value, checked to be recordable.
 #[inline]
 pub fn field(value: impl IntoField) -> Option<Value> {
@@ -581,7 +634,8 @@ pub trait ErrAsError {
     fn __tk_outcome(&self) -> Option<&dyn ErrOutcome>;
 }
 impl<T, E: std::error::Error> ErrAsError for &&&&&Ret<'_, Result<T, E>> {
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     fn __tk_outcome(&self) -> Option<&dyn ErrOutcome> {
         match self.0 {
             Ok(_) => None,
@@ -598,7 +652,8 @@ pub trait ErrAsDynError {
 impl<T, E: AsRef<dyn std::error::Error + Send + Sync + 'static>> ErrAsDynError
     for &&&&Ret<'_, Result<T, E>>
 {
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     fn __tk_outcome(&self) -> Option<&dyn ErrOutcome> {
         match self.0 {
             Ok(_) => None,
@@ -645,7 +700,8 @@ pub trait ErrAsDisplay {
     fn __tk_outcome(&self) -> Option<&dyn ErrOutcome>;
 }
 impl<T, E: std::fmt::Display> ErrAsDisplay for &&&Ret<'_, Result<T, E>> {
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     fn __tk_outcome(&self) -> Option<&dyn ErrOutcome> {
         match self.0 {
             Ok(_) => None,
@@ -659,7 +715,8 @@ pub trait ErrAsDebug {
     fn __tk_outcome(&self) -> Option<&dyn ErrOutcome>;
 }
 impl<T, E: std::fmt::Debug> ErrAsDebug for &&Ret<'_, Result<T, E>> {
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     fn __tk_outcome(&self) -> Option<&dyn ErrOutcome> {
         match self.0 {
             Ok(_) => None,
@@ -673,7 +730,8 @@ pub trait ErrOpaque {
     fn __tk_outcome(&self) -> Option<&dyn ErrOutcome>;
 }
 impl<T, E> ErrOpaque for &Ret<'_, Result<T, E>> {
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     fn __tk_outcome(&self) -> Option<&dyn ErrOutcome> {
         match self.0 {
             Ok(_) => None,
@@ -687,7 +745,8 @@ pub trait NotAResult {
     fn __tk_outcome(&self) -> Option<&dyn ErrOutcome>;
 }
 impl<T: ?Sized> NotAResult for Ret<'_, T> {
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     fn __tk_outcome(&self) -> Option<&dyn ErrOutcome> {
         None
     }
@@ -703,7 +762,8 @@ pub trait RetOkOption {
     fn __tk_return(&self) -> ArgRef<'_>;
 }
 impl<T: ToValue, E> RetOkOption for &&&&&&Ret<'_, Result<Option<T>, E>> {
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     fn __tk_return(&self) -> ArgRef<'_> {
         match self.0 {
             Ok(Some(v)) => ArgRef::Value(v),
@@ -717,7 +777,8 @@ pub trait RetOption {
     fn __tk_return(&self) -> ArgRef<'_>;
 }
 impl<T: ToValue> RetOption for &&&&&&Ret<'_, Option<T>> {
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     fn __tk_return(&self) -> ArgRef<'_> {
         self.0.as_ref().map_or(ArgRef::skip(), |v| ArgRef::Value(v))
     }
@@ -728,7 +789,8 @@ pub trait RetOkToValue {
     fn __tk_return(&self) -> ArgRef<'_>;
 }
 impl<T: ToValue, E> RetOkToValue for &&&&&Ret<'_, Result<T, E>> {
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     fn __tk_return(&self) -> ArgRef<'_> {
         self.0.as_ref().map_or(ArgRef::skip(), |v| ArgRef::Value(v))
     }
@@ -739,7 +801,8 @@ pub trait RetOkDebug {
     fn __tk_return(&self) -> ArgRef<'_>;
 }
 impl<T: std::fmt::Debug, E> RetOkDebug for &&&&Ret<'_, Result<T, E>> {
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     fn __tk_return(&self) -> ArgRef<'_> {
         self.0.as_ref().map_or(ArgRef::skip(), |v| ArgRef::Debug(v))
     }
@@ -750,7 +813,8 @@ pub trait RetOkOpaque {
     fn __tk_return(&self) -> ArgRef<'_>;
 }
 impl<T, E> RetOkOpaque for &&&Ret<'_, Result<T, E>> {
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     fn __tk_return(&self) -> ArgRef<'_> {
         ArgRef::skip()
     }
@@ -765,7 +829,8 @@ pub trait RetRedactedResult {
     fn __tk_redacted(&self) -> ArgRef<'static>;
 }
 impl<T, E> RetRedactedResult for &Ret<'_, Result<T, E>> {
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     fn __tk_redacted(&self) -> ArgRef<'static> {
         if self.0.is_ok() {
             redacted()
@@ -780,7 +845,8 @@ pub trait RetRedacted {
     fn __tk_redacted(&self) -> ArgRef<'static>;
 }
 impl<T: ?Sized> RetRedacted for Ret<'_, T> {
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     fn __tk_redacted(&self) -> ArgRef<'static> {
         redacted()
     }
@@ -791,7 +857,8 @@ pub trait RetToValue {
     fn __tk_return(&self) -> ArgRef<'_>;
 }
 impl<T: ToValue> RetToValue for &&Ret<'_, T> {
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     fn __tk_return(&self) -> ArgRef<'_> {
         ArgRef::Value(self.0)
     }
@@ -802,7 +869,8 @@ pub trait RetDebug {
     fn __tk_return(&self) -> ArgRef<'_>;
 }
 impl<T: std::fmt::Debug> RetDebug for &Ret<'_, T> {
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     fn __tk_return(&self) -> ArgRef<'_> {
         ArgRef::Debug(self.0)
     }
@@ -813,7 +881,8 @@ pub trait RetOpaque {
     fn __tk_return(&self) -> ArgRef<'_>;
 }
 impl<T: ?Sized> RetOpaque for Ret<'_, T> {
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     fn __tk_return(&self) -> ArgRef<'_> {
         ArgRef::skip()
     }

@@ -59,32 +59,60 @@ impl Lens {
 
 impl Metadata {
     #[doc(hidden)]
-    // Called only by generated code, in a `static` initializer: a layout
-    // that does not fit `strings` fails the build there.
+    // Called by generated code, in a `static` initializer, with the lengths
+    // of the parts of `strings`: where each part lies is worked out and
+    // checked here, at compile time, so that reading a part later needs no
+    // check (a layout that does not fit fails the build).
+    #[allow(clippy::too_many_arguments)]
     pub const fn new(
         strings: &'static str,
-        lens: [u16; 6],
+        module_len: usize,
+        type_len: usize,
+        fn_len: usize,
+        file_len: usize,
+        own_name_len: Option<usize>,
         line: u32,
         kind: SpanKind,
         n_args: u8,
         n_tags: u8,
     ) -> Metadata {
-        let len = strings.len();
-        let bytes = strings.as_bytes();
-        let (path, file) = (lens[Lens::PATH] as usize, lens[Lens::FILE] as usize);
-        let name_end = lens[Lens::NAME_AT] as usize + lens[Lens::NAME_LEN] as usize;
+        let namespace = if type_len == 0 {
+            module_len
+        } else {
+            module_len + 2 + type_len
+        };
+        let path = namespace + 2 + fn_len;
+        let (name_at, name_len) = match own_name_len {
+            Some(len) => (path + 1 + file_len + 1, len),
+            None if type_len != 0 => (module_len + 2, type_len + 2 + fn_len),
+            None => (namespace + 2, fn_len),
+        };
+        let b = strings.as_bytes();
+        let len = b.len();
+        let name_end = name_at + name_len;
         assert!(
-            (lens[Lens::MODULE] <= lens[Lens::NAMESPACE])
-                && (lens[Lens::NAMESPACE] as usize + 2 <= path)
-                && path + 1 + file <= len
+            len <= u16::MAX as usize
+                && path < len
+                && b[path] == 0
+                && path + 1 + file_len < len
+                && b[path + 1 + file_len] == 0
                 && name_end <= len
-                && bytes[path] == 0
-                && (name_end == len || bytes[name_end] == 0),
+                && (name_end == len || b[name_end] == 0)
+                && b[namespace] == b':'
+                && b[namespace + 1] == b':'
+                && (type_len == 0 || (b[module_len] == b':' && b[module_len + 1] == b':')),
             "tracekit: a trace point's strings do not match their lengths"
         );
         Metadata {
             strings,
-            lens,
+            lens: [
+                module_len as u16,
+                namespace as u16,
+                path as u16,
+                file_len as u16,
+                name_at as u16,
+                name_len as u16,
+            ],
             line,
             kind,
             n_args,
@@ -96,10 +124,9 @@ impl Metadata {
     /// `strings[from..from + len]`.
     #[inline(always)]
     fn slice(&self, from: usize, len: usize) -> &'static str {
-        // The bounds were checked when the static was built (`new`), and
-        // each part starts and ends beside an ASCII `:` or NUL or at an end
-        // of the string, so on character boundaries. Checked again here in
-        // debug builds.
+        // Every part `new` laid out is within the string and starts and ends
+        // beside an ASCII `:` or NUL it checked, or at an end of the string:
+        // on character boundaries. Checked again here in debug builds.
         debug_assert!(self.strings.is_char_boundary(from));
         debug_assert!(self.strings.is_char_boundary(from + len));
         // SAFETY: as said above; the part is valid UTF-8 as a slice of a
@@ -441,4 +468,45 @@ pub fn trace_points() -> impl Iterator<Item = &'static Metadata> {
     return section::entries().iter().flatten().copied();
     #[cfg(not(tracekit_elf_points))]
     return inventory::iter::<TracePoint>.into_iter().map(|p| p.0);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Metadata;
+    use crate::parts::SpanKind;
+
+    fn point(strings: &'static str, type_len: usize, own: Option<usize>) -> Metadata {
+        Metadata::new(strings, 3, type_len, 1, 4, own, 7, SpanKind::Internal, 1, 1)
+    }
+
+    #[test]
+    fn the_parts_of_a_point_come_from_one_string() {
+        let p = point("app::f\0x.rs\0a\0", 0, None);
+        assert_eq!(
+            (p.name(), p.function(), p.module_path(), p.file()),
+            ("f", "f", "app", "x.rs")
+        );
+        assert_eq!(p.tag_names().collect::<Vec<_>>(), ["a"]);
+        let m = point("app::Ty::f\0x.rs\0a\0", 2, None);
+        assert_eq!(
+            (m.name(), m.function(), m.namespace()),
+            ("Ty::f", "f", "app::Ty")
+        );
+        let n = point("app::f\0x.rs\0héllo\0a\0", 0, Some(6));
+        assert_eq!(n.name(), "héllo");
+        assert_eq!(n.tag_names().collect::<Vec<_>>(), ["a"]);
+    }
+
+    #[test]
+    #[should_panic(expected = "do not match their lengths")]
+    fn lengths_that_do_not_fit_the_string_are_refused() {
+        point("app::f\0x.rs\0", 0, Some(40));
+    }
+
+    #[test]
+    #[should_panic(expected = "do not match their lengths")]
+    fn a_length_that_would_cut_a_character_is_refused() {
+        // `é.rs` is 5 bytes: 4 would end the file inside it, not at a NUL.
+        point("app::f\0é.rs\0", 0, None);
+    }
 }

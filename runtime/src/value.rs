@@ -189,43 +189,56 @@ pub enum ArgRef<'a> {
     /// `Display` text, cut at [`max_text_len`].
     Display(&'a dyn fmt::Display),
     /// A `fields(...)` value: the expression is evaluated only for a span
-    /// that records.
-    Field(&'a dyn Fn() -> Option<Value>),
+    /// that records, once.
+    Field(&'a dyn FieldFn),
+}
+
+/// A `fields(...)` expression not evaluated yet; see [`ArgRef::Field`].
+#[doc(hidden)]
+pub trait FieldFn {
+    /// Evaluates it, the first time; `None` after.
+    fn take_value(&self) -> Option<Value>;
 }
 
 impl ArgRef<'_> {
     /// An unsigned integer.
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub const fn u64(v: u64) -> ArgRef<'static> {
         ArgRef::U64(v)
     }
 
     /// A signed integer.
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub const fn i64(v: i64) -> ArgRef<'static> {
         ArgRef::I64(v)
     }
 
     /// A float.
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub const fn f64(v: f64) -> ArgRef<'static> {
         ArgRef::F64(v)
     }
 
     /// Nothing: the value is left out.
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub const fn skip() -> ArgRef<'static> {
         ArgRef::Skip
     }
 
     /// A bool.
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub const fn bool(v: bool) -> ArgRef<'static> {
         ArgRef::Bool(v)
     }
 
     /// Text that lives for the whole program (a placeholder).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub const fn static_str(s: &'static str) -> ArgRef<'static> {
         ArgRef::Static(s)
     }
@@ -259,7 +272,7 @@ impl ArgRef<'_> {
             ArgRef::Value(v) => Some(v.to_value()),
             ArgRef::Debug(v) => Some(Value::Str(Cow::Owned(debug_text(v)))),
             ArgRef::Display(v) => Some(Value::Str(Cow::Owned(display_text(v)))),
-            ArgRef::Field(f) => f(),
+            ArgRef::Field(f) => f.take_value(),
             ArgRef::Skip
             | ArgRef::U64(_)
             | ArgRef::I64(_)

@@ -172,6 +172,39 @@ fn fields_add_tags_computed_from_the_arguments() {
     assert_eq!(point.fields().next(), Some("http.request.method"));
 }
 
+// A field may change or use up what it reads, as an expression written in
+// the function could; it is evaluated once, only for a span that records.
+#[trace_fn(skip_all, fields(next_id = ids.next(), first = words.into_iter().next()))]
+fn take_fields(ids: &mut std::ops::Range<u64>, words: Vec<String>) -> u64 {
+    ids.start
+}
+
+#[test]
+fn field_expressions_run_once_and_may_use_up_what_they_read() {
+    let mut ids = 10..20;
+    let (left, c) = capture(|| take_fields(&mut ids, vec!["a".into(), "b".into()]));
+    if !ON {
+        assert_eq!(left, 10);
+        assert!(c.spans().is_empty());
+        return;
+    }
+    // Evaluated once, before the body ran.
+    assert_eq!(left, 11);
+    let span = c.span("take_fields");
+    assert_eq!(span.tag("next_id"), Some(&Value::U64(10)));
+    assert_eq!(span.tag("first"), Some(&Value::from("a")));
+    // Under a span that records nothing, never evaluated.
+    let mut ids = 10..20;
+    let (left, c) = capture(|| {
+        let _dropped = tracekit::Span::builder("dropped")
+            .tag("sampling.priority", 0)
+            .start_active();
+        take_fields(&mut ids, vec!["a".into()])
+    });
+    assert_eq!(left, 10);
+    assert!(c.spans().is_empty());
+}
+
 #[derive(Debug)]
 struct Config {
     retries: u8,
