@@ -6,7 +6,12 @@ arguments and a `Result` return each, all called from `main`.
 Variants: untraced, tracekit (`#[trace_fn]` / `#[trace_impl]`), tracing
 (`#[instrument(err)]`), fastrace (`#[trace]`). Usage:
 
-    python3 benches/codesize/generate.py <out-dir> <tracekit-runtime-path>
+    python3 benches/codesize/generate.py <out-dir> <tracekit-runtime-path> [inlined|standalone] [scale]
+
+Shapes: `inlined` (the default) lets the compiler inline every function
+into `main`, one huge function; `standalone` marks each `#[inline(never)]`,
+as functions called from many places end up. `scale` (default 1) divides
+the number of functions, for the marginal cost per function.
 
 `benches/codesize/run.sh` calls it and measures; nothing it writes is
 committed.
@@ -18,6 +23,7 @@ import sys
 FNS = 400
 TYPES = 40
 METHODS_PER_TYPE = 10
+SHAPE = "inlined"
 
 BODY = """    if c {
         Ok(a.wrapping_mul(3) ^ b.len() as u64)
@@ -60,10 +66,11 @@ VARIANTS = {
 
 def source(v):
     out = ["use std::hint::black_box;\n"]
+    keep = "#[inline(never)]\n" if SHAPE == "standalone" else ""
     for i in range(FNS):
         if v["fn_attr"]:
             out.append(v["fn_attr"])
-        out.append(f"fn work_{i}(a: u64, b: &str, c: bool) -> Result<u64, std::io::Error> {{\n{BODY}\n}}\n")
+        out.append(f"{keep}fn work_{i}(a: u64, b: &str, c: bool) -> Result<u64, std::io::Error> {{\n{BODY}\n}}\n")
     for t in range(TYPES):
         out.append(f"pub struct Repo{t} {{ pub salt: u64 }}\n")
         if v["impl_attr"]:
@@ -73,7 +80,7 @@ def source(v):
             if v["method_attr"]:
                 out.append("    " + v["method_attr"])
             out.append(
-                f"    pub fn op_{m}(&self, a: u64, b: &str, c: bool) -> Result<u64, std::io::Error> {{\n"
+                f"    {keep}pub fn op_{m}(&self, a: u64, b: &str, c: bool) -> Result<u64, std::io::Error> {{\n"
                 f"        let a = a ^ self.salt;\n{BODY}\n    }}"
             )
         out.append("}\n")
@@ -87,15 +94,23 @@ def source(v):
         out.append(f"    let r = Repo{t} {{ salt: black_box({t}) }};")
         for m in range(METHODS_PER_TYPE):
             out.append(f"    sum = sum.wrapping_add(r.op_{m}(black_box({m}), b, black_box(true)).unwrap_or(0));")
-    out.append(v.get("check", ""))
+    out.append(v.get("check", "").replace("800", str(FNS + TYPES * METHODS_PER_TYPE)))
     out.append("    println!(\"{sum}\");")
     out.append("}")
     return "\n".join(out) + "\n"
 
 
 def main():
+    global FNS, TYPES, SHAPE
     out = pathlib.Path(sys.argv[1])
     runtime = pathlib.Path(sys.argv[2]).resolve()
+    if len(sys.argv) > 3:
+        SHAPE = sys.argv[3]
+        assert SHAPE in ("inlined", "standalone"), SHAPE
+    if len(sys.argv) > 4:
+        scale = int(sys.argv[4])
+        FNS //= scale
+        TYPES //= scale
     members = []
     for name, v in VARIANTS.items():
         crate = out / name

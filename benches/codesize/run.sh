@@ -1,28 +1,37 @@
 #!/usr/bin/env bash
 # What instrumenting costs at build time and in the binary: a crate of 400
 # traced functions and 400 traced methods (benches/codesize/generate.py), in
-# four variants (untraced, tracekit, tracing, fastrace). For each, the time of
-# an incremental rebuild after touching the file (median of 3, debug and
-# release) and the stripped release binary's size, growth per instrumented
-# function against the untraced build, and the ratios to fastrace.
-# Usage: bash benches/codesize/run.sh   (from anywhere; about 10 minutes)
+# four variants (untraced, tracekit, tracing, fastrace).
+# - Build time: the incremental rebuild after touching the file (median of
+#   3, debug and release), in the shape where every function is inlined into
+#   `main` (the issue's measurement).
+# - Size: the stripped release binary's growth per instrumented function
+#   against the untraced build, in two shapes (`inlined` into main, and
+#   `standalone`: each function #[inline(never)]), both as growth divided by
+#   800 (runtime included) and as the marginal cost of a function (the
+#   difference between the 800-function and the 400-function crates, divided
+#   by 400: the runtime's fixed size cancels out). Ratios to fastrace.
+# Usage: bash benches/codesize/run.sh   (from anywhere; about 15 minutes)
 # CODESIZE_VARIANTS="untraced tracekit fastrace" CODESIZE_REPS=1 for a quicker
 # look (untraced and fastrace are needed for the ratios).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-out=target/codesize
-python3 benches/codesize/generate.py "$out" runtime
-export CARGO_TARGET_DIR="$PWD/$out/target"
+repo=$PWD
+root=$PWD/target/codesize
+runtime=$PWD/runtime
+export CARGO_TARGET_DIR="$root/target"
 read -r -a variants <<< "${CODESIZE_VARIANTS:-untraced tracekit tracing fastrace}"
 reps=${CODESIZE_REPS:-3}
-cd "$out"
+median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+
+# Build time, and the size of the inlined 800-function crate.
+python3 benches/codesize/generate.py "$root/inlined-1" "$runtime" inlined 1
+cd "$root/inlined-1"
 # Dependencies once, so the timings below are the crate alone.
 for v in "${variants[@]}"; do
   cargo build -q -p "codesize-$v"
   cargo build -q -p "codesize-$v" --release
 done
-
-median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 rebuild() { # variant, cargo profile flag
   for _ in $(seq "$reps"); do
     touch "$1/src/main.rs"
@@ -33,36 +42,61 @@ rebuild() { # variant, cargo profile flag
     echo "$t1 - $t0" | bc
   done | median
 }
-
-: > results.txt
+size_of() { # variant: builds, runs once (tracekit checks every point is listed), strips
+  cargo build -q -p "codesize-$1" --release
+  "$CARGO_TARGET_DIR/release/codesize-$1" > /dev/null
+  cp "$CARGO_TARGET_DIR/release/codesize-$1" "$root/stripped"
+  strip "$root/stripped"
+  stat -c %s "$root/stripped"
+}
+: > "$root/results.txt"
 for v in "${variants[@]}"; do
   debug=$(rebuild "$v" "")
   release=$(rebuild "$v" "--release")
-  # Each program runs once: the tracekit one asserts that all 800 trace
-  # points are listed in its optimised build.
-  "target/release/codesize-$v" > /dev/null
-  cp "target/release/codesize-$v" "size-$v"
-  strip "size-$v"
-  size=$(stat -c %s "size-$v")
-  echo "$v $debug $release $size" | tee -a results.txt
+  echo "time $v $debug $release" | tee -a "$root/results.txt"
+  echo "size inlined 1 $v $(size_of "$v")" | tee -a "$root/results.txt"
+done
+for shape_scale in "inlined 2" "standalone 1" "standalone 2"; do
+  read -r shape scale <<< "$shape_scale"
+  python3 "$repo/benches/codesize/generate.py" "$root/$shape-$scale" "$runtime" "$shape" "$scale"
+  cd "$root/$shape-$scale"
+  for v in "${variants[@]}"; do
+    echo "size $shape $scale $v $(size_of "$v")" | tee -a "$root/results.txt"
+  done
 done
 
-python3 - <<'PY'
-rows = {}
-for line in open("results.txt"):
-    v, debug, release, size = line.split()
-    rows[v] = (float(debug), float(release), int(size))
-base = rows["untraced"][2]
+python3 - "$root/results.txt" <<'PY'
+import sys
+times, sizes = {}, {}
+for line in open(sys.argv[1]):
+    f = line.split()
+    if f[0] == "time":
+        times[f[1]] = (float(f[2]), float(f[3]))
+    else:
+        sizes[(f[1], int(f[2]), f[3])] = int(f[4])
 fns = 800
+def r(a, b):
+    return f"{a / b:.2f}" if b else "-"
 print()
-print(f"{'variant':<10}{'debug s':>9}{'release s':>11}{'binary':>10}{'bytes/fn':>10}"
-      f"{'debug/fr':>10}{'release/fr':>12}{'size/fr':>9}")
-fr = rows["fastrace"]
-fr_growth = (fr[2] - base) / fns
-for v, (d, r, s) in rows.items():
-    growth = (s - base) / fns
-    ratio = lambda a, b: f"{a / b:.2f}" if b else "-"
-    print(f"{v:<10}{d:>9.2f}{r:>11.2f}{s:>10}{growth:>10.0f}"
-          f"{ratio(d, fr[0]):>10}{ratio(r, fr[1]):>12}"
-          f"{(ratio(growth, fr_growth) if v not in ('untraced',) else '-'):>9}")
+print("build time, every function inlined into main (median of the rebuilds, s):")
+print(f"{'variant':<10}{'debug':>8}{'release':>9}{'debug/fr':>10}{'release/fr':>12}")
+fr = times.get("fastrace")
+for v, (d, rel) in times.items():
+    print(f"{v:<10}{d:>8.2f}{rel:>9.2f}{r(d, fr[0]) if fr else '-':>10}{r(rel, fr[1]) if fr else '-':>12}")
+for shape in ("inlined", "standalone"):
+    print()
+    print(f"size, {shape}: stripped binary; bytes per function as growth/800 and as marginal (800 vs 400 functions)")
+    print(f"{'variant':<10}{'binary':>10}{'growth/fn':>11}{'marginal/fn':>13}{'growth/fr':>11}{'marginal/fr':>13}")
+    base = sizes[(shape, 1, "untraced")]
+    def per(v):
+        full = sizes[(shape, 1, v)]
+        growth = (full - base) / fns
+        marginal = ((full - sizes[(shape, 2, v)]) - (base - sizes[(shape, 2, "untraced")])) / (fns / 2)
+        return full, growth, marginal
+    frs = per("fastrace") if (shape, 1, "fastrace") in sizes else None
+    for v in [v for (s, k, v) in sizes if s == shape and k == 1]:
+        full, g, m = per(v)
+        gr = r(g, frs[1]) if frs and v != "untraced" else "-"
+        mr = r(m, frs[2]) if frs and v != "untraced" else "-"
+        print(f"{v:<10}{full:>10}{g:>11.0f}{m:>13.0f}{gr:>11}{mr:>13}")
 PY

@@ -287,7 +287,15 @@ pub fn body(sig: &Signature, block: &Block, opts: &Options, site: &Site) -> Toke
         Some(path) => quote!(#path),
         None => quote!(::tracekit),
     };
-    let private = quote!(#krate::__private);
+    // The runtime's support, reached through a short alias the generated
+    // block declares first (fewer tokens in every expansion).
+    let private = quote!(__tk);
+    let prelude = quote! {
+        #[allow(unused_imports)]
+        use #krate::__private as __tk;
+        #[allow(unused_imports)]
+        use __tk::select::*;
+    };
     let fn_name = unraw(&sig.ident);
     let fn_len = fn_name.len();
     // `::Type` after the module path inside `#[trace_impl]`.
@@ -378,10 +386,6 @@ pub fn body(sig: &Signature, block: &Block, opts: &Options, site: &Site) -> Toke
             #n_tags,
         ));
     };
-    let select = quote! {
-        #[allow(unused_imports)]
-        use #private::select::*;
-    };
     let guard = format_ident!("__tk_guard", span = span);
     let shape = shape(sig);
 
@@ -418,7 +422,6 @@ pub fn body(sig: &Signature, block: &Block, opts: &Options, site: &Site) -> Toke
             // The span must be this call's own: with none (switched off,
             // not sampled), the current span is the caller's.
             if __tk_own && #private::current_is_recording() {
-                #select
                 #( #private::current_outcome(#outcome); )*
                 #( #private::current_return(#ret); )*
             }
@@ -432,7 +435,6 @@ pub fn body(sig: &Signature, block: &Block, opts: &Options, site: &Site) -> Toke
     let start = |start: TokenStream, none: TokenStream| {
         quote! {
             if #private::starts(&__TK_META) {
-                #select
                 #start(&__TK_META, &[#(#values),*])
             } else {
                 #none
@@ -448,33 +450,37 @@ pub fn body(sig: &Signature, block: &Block, opts: &Options, site: &Site) -> Toke
     match shape {
         Shape::Sync => {
             let annotation = ret_annotation.map(|ty| quote!(-> #ty));
-            let tail = (record_err || record_ret).then(|| {
-                let outcome = outcome.iter();
-                let ret = ret.iter();
-                quote! {
-                    if #guard.is_open() {
-                        #select
-                        #( #guard.outcome(#outcome); )*
-                        #( #guard.ret(#ret); )*
-                    }
+            // The end of the span, with what it records of the result: an
+            // `Err` inspected out of line, one copy per `Result` type.
+            let none = quote!(::core::option::Option::None);
+            let end = match (&outcome, &ret) {
+                (outcome, Some(ret)) => {
+                    let outcome = outcome.clone().unwrap_or(none);
+                    quote!(#guard.end_ret(#outcome, #ret);)
                 }
-            });
+                (Some(_), None) => quote! {
+                    let __tk_token = #guard.into_token();
+                    if __tk_token != 0 {
+                        (&&&&&&#private::Ret(&__tk_ret)).__tk_end(__tk_token);
+                    }
+                },
+                (None, None) => quote!(#guard.end();),
+            };
             // The body runs in a closure called on the spot, so `return` and
             // `?` leave the closure, not the function; a panic unwinds
             // through the guard, which sees that the body never returned.
             let body = quote_spanned! {block.span()=> move || #annotation { #(#stmts)* } };
             quote! {
                 {
+                    #prelude
                     #meta
                     let mut #guard = #private::LocalGuard::new();
                     if #private::starts(&__TK_META) {
-                        #select
-                        #guard.start(&__TK_META, &[#(#values),*]);
+                                #guard.start(&__TK_META, &[#(#values),*]);
                     }
                     let __tk_ret = #private::call(#body);
                     #[allow(unreachable_code)]
-                    #guard.returned();
-                    #tail
+                    #end
                     __tk_ret
                 }
             }
@@ -509,6 +515,7 @@ pub fn body(sig: &Signature, block: &Block, opts: &Options, site: &Site) -> Toke
             );
             quote! {
                 {
+                    #prelude
                     #meta
                     let #guard = #start;
                     #own
@@ -543,6 +550,7 @@ pub fn body(sig: &Signature, block: &Block, opts: &Options, site: &Site) -> Toke
             let start = start(quote!(#private::start_owned), quote!(#krate::Span::none()));
             quote! {
                 {
+                    #prelude
                     #meta
                     let mut #guard = #start;
                     #[allow(clippy::redundant_closure_call)]

@@ -51,8 +51,17 @@ pub fn trace_fn(args: TokenStream, item: TokenStream) -> TokenStream {
         return item;
     }
     let body = expand::body(&f.sig, &f.block, &opts, &Site { type_name: None });
-    *f.block = syn::parse_quote!({ #body });
+    *f.block = verbatim(&f.block, body);
     f.into_token_stream()
+}
+
+/// A block holding `body` as it is: printed, never parsed again (the body
+/// is the user's code, parsed once already).
+fn verbatim(block: &syn::Block, body: TokenStream) -> syn::Block {
+    syn::Block {
+        brace_token: block.brace_token,
+        stmts: vec![syn::Stmt::Expr(syn::Expr::Verbatim(body), None)],
+    }
 }
 
 fn check_signature(sig: &Signature) -> syn::Result<()> {
@@ -232,7 +241,7 @@ pub fn trace_impl(args: TokenStream, item: TokenStream) -> TokenStream {
                     type_name: Some(&ty),
                 },
             );
-            *block = syn::parse_quote!({ #body });
+            *block = verbatim(block, body);
         }
     }
     let unknown = |name: &Ident, what: &str| {

@@ -32,13 +32,12 @@ pub fn percent_decode(value: &str) -> Option<String> {
     crate::propagation::percent_decode(value)
 }
 
-/// The span of a sync function call, active until dropped. Its argument
-/// values were recorded when it started ([`LocalGuard::start`]), so the
-/// guard holds only the span's token: the same code for every function.
+/// The span of a sync function call. Its argument values were recorded
+/// when it started ([`LocalGuard::start`]), so the guard holds only the
+/// span's token: the same code for every function. The body's return ends
+/// it ([`LocalGuard::end`]); a drop is a panic unwinding through the call.
 pub struct LocalGuard {
     token: Token,
-    /// The body returned: a drop without it is a panic unwinding.
-    returned: bool,
     _not_send: PhantomData<*const ()>,
 }
 
@@ -49,7 +48,6 @@ impl LocalGuard {
     pub const fn new() -> LocalGuard {
         LocalGuard {
             token: 0,
-            returned: false,
             _not_send: PhantomData,
         }
     }
@@ -62,36 +60,37 @@ impl LocalGuard {
         self.token = span::enter_local(meta, args);
     }
 
-    /// Whether there is a span to end (it may still record nothing: the
-    /// root of a trace the sampler dropped).
+    /// Ends the span of a call whose body returned (normally, or with
+    /// `return` or `?`): a test and a call, or nothing for a call that
+    /// opened no span.
     #[cfg_attr(not(debug_assertions), inline(always))]
     #[cfg_attr(debug_assertions, inline)]
-    pub fn is_open(&self) -> bool {
-        self.token != 0
-    }
-
-    /// Says the body returned (normally, or with `return` or `?`).
-    #[cfg_attr(not(debug_assertions), inline(always))]
-    #[cfg_attr(debug_assertions, inline)]
-    pub fn returned(&mut self) {
-        self.returned = true;
-    }
-
-    /// Records an `Err` return as an error.
-    #[cfg_attr(not(debug_assertions), inline(always))]
-    #[cfg_attr(debug_assertions, inline)]
-    pub fn outcome(&self, outcome: Option<&dyn ErrOutcome>) {
-        if let Some(outcome) = outcome {
-            record_outcome(self.token, outcome);
+    pub fn end(self) {
+        let token = self.into_token();
+        if token != 0 {
+            end_call(token);
         }
     }
 
-    /// Records the return value as the tag `return`.
+    /// Gives up the guard for a call whose body returned, leaving the end
+    /// of its span to the caller (one that inspects the result with
+    /// `__tk_end`); 0 for no span.
     #[cfg_attr(not(debug_assertions), inline(always))]
     #[cfg_attr(debug_assertions, inline)]
-    pub fn ret(&self, value: ArgRef<'_>) {
-        if !value.is_skip() {
-            record_return(self.token, value);
+    pub fn into_token(self) -> Token {
+        let token = self.token;
+        std::mem::forget(self);
+        token
+    }
+
+    /// [`LocalGuard::end`], recording `value` as the tag `return`.
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
+    pub fn end_ret(self, outcome: Option<&dyn ErrOutcome>, value: ArgRef<'_>) {
+        let token = self.token;
+        std::mem::forget(self);
+        if token != 0 {
+            end_ret(token, outcome, value);
         }
     }
 }
@@ -128,23 +127,37 @@ impl Default for LocalGuard {
 }
 
 impl Drop for LocalGuard {
-    /// A test and a call, or nothing for a call that opened no span.
-    #[cfg_attr(not(debug_assertions), inline(always))]
-    #[cfg_attr(debug_assertions, inline)]
+    /// Only reached by a panic unwinding through the call: a normal return
+    /// goes through [`LocalGuard::end`].
     fn drop(&mut self) {
         if self.token != 0 {
-            end_call(self.token, self.returned);
+            panicked(self.token);
         }
     }
 }
 
-/// Ends the span of a call; one that did not return is a panic unwinding.
+/// Ends the span of a call that returned.
 #[inline(never)]
-fn end_call(token: Token, returned: bool) {
-    // Every call out of here is a tail call, so the fast path, which calls
-    // nothing, saves no registers.
-    if !returned {
-        return panicked(token);
+fn end_call(token: Token) {
+    crate::local::pop_returned(token);
+}
+
+/// Ends the span of a call that returned an `Err`.
+#[cold]
+#[inline(never)]
+fn end_err(token: Token, outcome: &dyn ErrOutcome) {
+    record_outcome(token, outcome);
+    crate::local::pop_returned(token);
+}
+
+/// Ends the span of a call that records its return value.
+#[inline(never)]
+fn end_ret(token: Token, outcome: Option<&dyn ErrOutcome>, value: ArgRef<'_>) {
+    if let Some(outcome) = outcome {
+        record_outcome(token, outcome);
+    }
+    if !value.is_skip() {
+        record_return(token, value);
     }
     crate::local::pop_returned(token);
 }
@@ -158,8 +171,6 @@ fn panicked(token: Token) {
 }
 
 /// Records an error outcome on the span `token`, if it records.
-#[cold]
-#[inline(never)]
 fn record_outcome(token: Token, outcome: &dyn ErrOutcome) {
     if is_recording(token) {
         // Formatting the error runs user code: before the state is held.
@@ -169,8 +180,6 @@ fn record_outcome(token: Token, outcome: &dyn ErrOutcome) {
 }
 
 /// Records `value` as the tag `return` on the span `token`, if it records.
-#[cold]
-#[inline(never)]
 fn record_return(token: Token, value: ArgRef<'_>) {
     if is_recording(token) {
         if let Some(value) = value.value() {
@@ -629,11 +638,64 @@ pub fn field(value: impl IntoField) -> Option<Value> {
 /// Wraps a return value for error detection.
 pub struct Ret<'a, T: ?Sized>(pub &'a T);
 
+// The end of a call's span with its `Result` inspected: out of line, one
+// copy for each `Result` type (not for each function).
+
+#[inline(never)]
+fn end_as_error<T, E: std::error::Error>(token: Token, r: &Result<T, E>) {
+    match r {
+        Ok(_) => crate::local::pop_returned(token),
+        Err(e) => end_err(token, AsError::of(e)),
+    }
+}
+
+#[inline(never)]
+fn end_as_dyn_error<T, E: AsRef<dyn std::error::Error + Send + Sync + 'static>>(
+    token: Token,
+    r: &Result<T, E>,
+) {
+    match r {
+        Ok(_) => crate::local::pop_returned(token),
+        Err(e) => end_err(token, AsDynError::of(e)),
+    }
+}
+
+#[inline(never)]
+fn end_as_display<T, E: std::fmt::Display>(token: Token, r: &Result<T, E>) {
+    match r {
+        Ok(_) => crate::local::pop_returned(token),
+        Err(e) => end_err(token, AsDisplay::of(e)),
+    }
+}
+
+#[inline(never)]
+fn end_as_debug<T, E: std::fmt::Debug>(token: Token, r: &Result<T, E>) {
+    match r {
+        Ok(_) => crate::local::pop_returned(token),
+        Err(e) => end_err(token, AsDebug::of(e)),
+    }
+}
+
+#[inline(never)]
+fn end_opaque<T, E>(token: Token, r: &Result<T, E>) {
+    match r {
+        Ok(_) => crate::local::pop_returned(token),
+        Err(e) => end_err(token, Opaque::of(e)),
+    }
+}
+
 /// `Err(e)` where `e: Error`: message, type and source chain.
 pub trait ErrAsError {
     fn __tk_outcome(&self) -> Option<&dyn ErrOutcome>;
+    fn __tk_end(&self, token: Token);
 }
 impl<T, E: std::error::Error> ErrAsError for &&&&&Ret<'_, Result<T, E>> {
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
+    fn __tk_end(&self, token: Token) {
+        end_as_error(token, self.0);
+    }
+
     #[cfg_attr(not(debug_assertions), inline(always))]
     #[cfg_attr(debug_assertions, inline)]
     fn __tk_outcome(&self) -> Option<&dyn ErrOutcome> {
@@ -648,10 +710,17 @@ impl<T, E: std::error::Error> ErrAsError for &&&&&Ret<'_, Result<T, E>> {
 /// `anyhow::Error`): message and source chain, type named after `E`.
 pub trait ErrAsDynError {
     fn __tk_outcome(&self) -> Option<&dyn ErrOutcome>;
+    fn __tk_end(&self, token: Token);
 }
 impl<T, E: AsRef<dyn std::error::Error + Send + Sync + 'static>> ErrAsDynError
     for &&&&Ret<'_, Result<T, E>>
 {
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
+    fn __tk_end(&self, token: Token) {
+        end_as_dyn_error(token, self.0);
+    }
+
     #[cfg_attr(not(debug_assertions), inline(always))]
     #[cfg_attr(debug_assertions, inline)]
     fn __tk_outcome(&self) -> Option<&dyn ErrOutcome> {
@@ -698,8 +767,15 @@ fn concrete_type_of(e: &(dyn std::error::Error + Send + Sync + 'static)) -> Opti
 /// `Err(e)` where `e: Display`.
 pub trait ErrAsDisplay {
     fn __tk_outcome(&self) -> Option<&dyn ErrOutcome>;
+    fn __tk_end(&self, token: Token);
 }
 impl<T, E: std::fmt::Display> ErrAsDisplay for &&&Ret<'_, Result<T, E>> {
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
+    fn __tk_end(&self, token: Token) {
+        end_as_display(token, self.0);
+    }
+
     #[cfg_attr(not(debug_assertions), inline(always))]
     #[cfg_attr(debug_assertions, inline)]
     fn __tk_outcome(&self) -> Option<&dyn ErrOutcome> {
@@ -713,8 +789,15 @@ impl<T, E: std::fmt::Display> ErrAsDisplay for &&&Ret<'_, Result<T, E>> {
 /// `Err(e)` where `e: Debug`.
 pub trait ErrAsDebug {
     fn __tk_outcome(&self) -> Option<&dyn ErrOutcome>;
+    fn __tk_end(&self, token: Token);
 }
 impl<T, E: std::fmt::Debug> ErrAsDebug for &&Ret<'_, Result<T, E>> {
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
+    fn __tk_end(&self, token: Token) {
+        end_as_debug(token, self.0);
+    }
+
     #[cfg_attr(not(debug_assertions), inline(always))]
     #[cfg_attr(debug_assertions, inline)]
     fn __tk_outcome(&self) -> Option<&dyn ErrOutcome> {
@@ -728,8 +811,15 @@ impl<T, E: std::fmt::Debug> ErrAsDebug for &&Ret<'_, Result<T, E>> {
 /// `Err(e)` of any other type.
 pub trait ErrOpaque {
     fn __tk_outcome(&self) -> Option<&dyn ErrOutcome>;
+    fn __tk_end(&self, token: Token);
 }
 impl<T, E> ErrOpaque for &Ret<'_, Result<T, E>> {
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
+    fn __tk_end(&self, token: Token) {
+        end_opaque(token, self.0);
+    }
+
     #[cfg_attr(not(debug_assertions), inline(always))]
     #[cfg_attr(debug_assertions, inline)]
     fn __tk_outcome(&self) -> Option<&dyn ErrOutcome> {
@@ -743,8 +833,15 @@ impl<T, E> ErrOpaque for &Ret<'_, Result<T, E>> {
 /// Not a `Result`: nothing to record.
 pub trait NotAResult {
     fn __tk_outcome(&self) -> Option<&dyn ErrOutcome>;
+    fn __tk_end(&self, token: Token);
 }
 impl<T: ?Sized> NotAResult for Ret<'_, T> {
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
+    fn __tk_end(&self, token: Token) {
+        end_call(token);
+    }
+
     #[cfg_attr(not(debug_assertions), inline(always))]
     #[cfg_attr(debug_assertions, inline)]
     fn __tk_outcome(&self) -> Option<&dyn ErrOutcome> {
