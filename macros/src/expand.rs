@@ -7,12 +7,12 @@
 //! inspected for `Err`.
 
 use crate::attr::{Format, Options, Redacted};
-use proc_macro2::{Ident, TokenStream};
+use proc_macro2::{Ident, Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::visit_mut::VisitMut;
 use syn::{
-    Block, FnArg, GenericArgument, Pat, PathArguments, ReturnType, Signature, Type, TypeParamBound,
+    FnArg, GenericArgument, Pat, PathArguments, ReturnType, Signature, Type, TypeParamBound,
 };
 
 /// What the expansion needs to know about where the function is.
@@ -281,8 +281,15 @@ fn unraw(ident: &Ident) -> String {
     s.strip_prefix("r#").map(str::to_owned).unwrap_or(s)
 }
 
-/// The new body of an instrumented function.
-pub fn body(sig: &Signature, block: &Block, opts: &Options, site: &Site) -> TokenStream {
+/// The new body of an instrumented function whose own body is `stmts`
+/// (its tokens, as written) inside braces spanning `body_span`.
+pub fn body(
+    sig: &Signature,
+    stmts: &TokenStream,
+    body_span: Span,
+    opts: &Options,
+    site: &Site,
+) -> TokenStream {
     let krate = match &opts.krate {
         Some(path) => quote!(#path),
         None => quote!(::tracekit),
@@ -441,7 +448,6 @@ pub fn body(sig: &Signature, block: &Block, opts: &Options, site: &Site) -> Toke
             }
         }
     };
-    let stmts = &block.stmts;
     let ret_annotation = match &sig.output {
         ReturnType::Type(_, ty) => Some(annotation(ty)),
         ReturnType::Default => None,
@@ -469,7 +475,7 @@ pub fn body(sig: &Signature, block: &Block, opts: &Options, site: &Site) -> Toke
             // The body runs in a closure called on the spot, so `return` and
             // `?` leave the closure, not the function; a panic unwinds
             // through the guard, which sees that the body never returned.
-            let body = quote_spanned! {block.span()=> move || #annotation { #(#stmts)* } };
+            let body = quote_spanned! {body_span=> move || #annotation { #stmts } };
             quote! {
                 {
                     #prelude
@@ -502,12 +508,12 @@ pub fn body(sig: &Signature, block: &Block, opts: &Options, site: &Site) -> Toke
             let inner = match &current_tail {
                 Some(tail) => quote! {
                     async move {
-                        let __tk_ret = async move { #fake_return #(#stmts)* }.await;
+                        let __tk_ret = async move { #fake_return #stmts }.await;
                         #tail
                         __tk_ret
                     }
                 },
-                None => quote!(async move { #fake_return #(#stmts)* }),
+                None => quote!(async move { #fake_return #stmts }),
             };
             let start = start(
                 quote!(#private::start_async),
@@ -526,7 +532,7 @@ pub fn body(sig: &Signature, block: &Block, opts: &Options, site: &Site) -> Toke
         }
         Shape::Future { boxed, output } => {
             let boxed_type = boxed.map(|ty| quote!(-> #ty));
-            let body = quote_spanned! {block.span()=> move || #boxed_type { #(#stmts)* } };
+            let body = quote_spanned! {body_span=> move || #boxed_type { #stmts } };
             // Typing the output keeps an error in the body from spreading
             // into a second error at the signature.
             let output = output.map(|o| {

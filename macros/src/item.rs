@@ -2,7 +2,7 @@
 
 use crate::attr::{Errors, Options, Redacted};
 use crate::expand::{self, Site};
-use proc_macro2::{Ident, TokenStream};
+use proc_macro2::{Delimiter, Group, Ident, TokenStream, TokenTree};
 use quote::{ToTokens, quote};
 use syn::spanned::Spanned;
 use syn::{Attribute, ImplItem, Item, Signature, TraitItem, Type};
@@ -19,7 +19,10 @@ fn with_errors(item: TokenStream, error: syn::Error) -> TokenStream {
 pub fn trace_fn(args: TokenStream, item: TokenStream) -> TokenStream {
     let mut errors = Errors::default();
     let opts = Options::parse(args, &mut errors);
-    let parsed = syn::parse2::<Item>(item.clone());
+    // The body is not parsed: it is printed back as written, and parsing
+    // it is most of the macro's work in a debug build.
+    let (item_no_body, body) = split_body(&item);
+    let parsed = syn::parse2::<Item>(item_no_body);
     let mut f = match parsed {
         Ok(Item::Fn(f)) => f,
         Ok(other) => {
@@ -50,9 +53,52 @@ pub fn trace_fn(args: TokenStream, item: TokenStream) -> TokenStream {
     if !ENABLED {
         return item;
     }
-    let body = expand::body(&f.sig, &f.block, &opts, &Site { type_name: None });
-    *f.block = verbatim(&f.block, body);
+    let Some(body) = body else {
+        // Parsed as a function, so it ended in its body.
+        return item;
+    };
+    let (inner_attrs, stmts) = match split_inner_attrs(body.stream()) {
+        Ok(parts) => parts,
+        Err(e) => return with_errors(item, e),
+    };
+    f.attrs.extend(inner_attrs);
+    let new_body = expand::body(
+        &f.sig,
+        &stmts,
+        body.span(),
+        &opts,
+        &Site { type_name: None },
+    );
+    f.block.brace_token = syn::token::Brace(body.delim_span());
+    *f.block = verbatim(&f.block, new_body);
     f.into_token_stream()
+}
+
+/// The item with its last token tree, when that is a `{ ... }` body,
+/// replaced by an empty one; and that body.
+fn split_body(item: &TokenStream) -> (TokenStream, Option<Group>) {
+    let mut trees: Vec<TokenTree> = item.clone().into_iter().collect();
+    match trees.last() {
+        Some(TokenTree::Group(g)) if g.delimiter() == Delimiter::Brace => {
+            let body = g.clone();
+            let mut empty = Group::new(Delimiter::Brace, TokenStream::new());
+            empty.set_span(body.span());
+            *trees.last_mut().expect("matched above") = TokenTree::Group(empty);
+            (trees.into_iter().collect(), Some(body))
+        }
+        _ => (item.clone(), None),
+    }
+}
+
+/// A body's leading inner attributes (`#![allow(...)]`), which go on the
+/// function, and the rest of its tokens, left unparsed.
+fn split_inner_attrs(body: TokenStream) -> syn::Result<(Vec<Attribute>, TokenStream)> {
+    let parser = |input: syn::parse::ParseStream| {
+        let attrs = Attribute::parse_inner(input)?;
+        let rest: TokenStream = input.parse()?;
+        Ok((attrs, rest))
+    };
+    syn::parse::Parser::parse2(parser, body)
 }
 
 /// A block holding `body` as it is: printed, never parsed again (the body
@@ -233,9 +279,11 @@ pub fn trace_impl(args: TokenStream, item: TokenStream) -> TokenStream {
             continue;
         }
         if ENABLED {
+            let stmts = &block.stmts;
             let body = expand::body(
                 sig,
-                block,
+                &quote!(#(#stmts)*),
+                block.span(),
                 &opts,
                 &Site {
                     type_name: Some(&ty),
