@@ -1174,7 +1174,7 @@ impl State {
         self.hand_over_at = 0;
         self.epoch = self.epoch.wrapping_add(1);
         // Finished, still open, and moved out (left behind).
-        let (mut groups, moved) = std::mem::take(&mut self.batch).scatter(3, |raw| {
+        let (mut groups, moved) = std::mem::take(&mut self.batch).scatter(3, &mut |raw| {
             if raw.flags & GONE != 0 {
                 2
             } else {

@@ -603,18 +603,20 @@ impl Batch {
         if self.gone == 0 {
             return self;
         }
-        let (mut groups, _) = self.scatter(2, |raw| usize::from(raw.flags & GONE != 0));
+        let (mut groups, _) = self.scatter(2, &mut |raw| usize::from(raw.flags & GONE != 0));
         groups.swap_remove(0)
     }
 
     /// Moves each span, with its side parts and tags, into the batch of its
     /// group (numbered by `group_of`; at least `groups` are returned, more
     /// if `group_of` asks). Returns the groups, and where each span went:
-    /// its group and its index there.
+    /// its group and its index there. `group_of` is a `dyn` so that this
+    /// one copy serves every caller: all of them are off the hot path, and
+    /// each generic copy was about 5 KB of every program's binary.
     pub(crate) fn scatter(
         self,
         groups: usize,
-        mut group_of: impl FnMut(&RawSpan) -> usize,
+        group_of: &mut dyn FnMut(&RawSpan) -> usize,
     ) -> (Vec<Batch>, Vec<(u32, u32)>) {
         // Each group gets the inherited parts its spans use (shared
         // handles), renumbered: old index to new, per group.

@@ -235,7 +235,7 @@ pub(crate) fn sift(batches: &mut Vec<Batch>, calibration: &Calibration) {
             continue;
         }
         let whole = std::mem::take(batch);
-        let (mut groups, _) = whole.scatter(2, |r| usize::from(r.is_record_only()));
+        let (mut groups, _) = whole.scatter(2, &mut |r| usize::from(r.is_record_only()));
         let record_only = groups.pop().unwrap_or_default();
         *batch = groups.pop().unwrap_or_default();
         held.take(record_only, &config, calibration, &mut out);
@@ -249,7 +249,7 @@ impl Held {
         // One group per trace, in order of first appearance.
         let mut traces: Vec<TraceId> = Vec::new();
         let mut index: HashMap<TraceId, usize> = HashMap::new();
-        let (groups, _) = spans.scatter(1, |r| {
+        let (groups, _) = spans.scatter(1, &mut |r| {
             *index.entry(r.trace_id).or_insert_with(|| {
                 traces.push(r.trace_id);
                 traces.len() - 1
@@ -290,7 +290,7 @@ impl Held {
             // The root always stays (it carries the decision); the newest
             // of the others are dropped.
             let mut others = room.saturating_sub(usize::from(root_id.is_some()));
-            let (mut parts, _) = group.scatter(2, |r| {
+            let (mut parts, _) = group.scatter(2, &mut |r| {
                 if Some(r.span_id) == root_id {
                     0
                 } else if others > 0 {
