@@ -53,23 +53,28 @@ pub fn trace_fn(args: TokenStream, item: TokenStream) -> TokenStream {
     if !ENABLED {
         return item;
     }
-    let Some(body) = body else {
-        // Parsed as a function, so it ended in its body.
-        return item;
+    let (stmts, body_span) = match body {
+        Some(body) => {
+            let (inner_attrs, stmts) = match split_inner_attrs(body.stream()) {
+                Ok(parts) => parts,
+                Err(e) => return with_errors(item, e),
+            };
+            f.attrs.extend(inner_attrs);
+            f.block.brace_token = syn::token::Brace(body.delim_span());
+            (stmts, body.span())
+        }
+        // Braces this cannot see (a body made some other way by another
+        // macro): the whole function is parsed after all.
+        None => match syn::parse2::<syn::ItemFn>(item.clone()) {
+            Ok(full) => {
+                f = full;
+                let stmts = &f.block.stmts;
+                (quote!(#(#stmts)*), f.block.span())
+            }
+            Err(e) => return with_errors(item, e),
+        },
     };
-    let (inner_attrs, stmts) = match split_inner_attrs(body.stream()) {
-        Ok(parts) => parts,
-        Err(e) => return with_errors(item, e),
-    };
-    f.attrs.extend(inner_attrs);
-    let new_body = expand::body(
-        &f.sig,
-        &stmts,
-        body.span(),
-        &opts,
-        &Site { type_name: None },
-    );
-    f.block.brace_token = syn::token::Brace(body.delim_span());
+    let new_body = expand::body(&f.sig, &stmts, body_span, &opts, &Site { type_name: None });
     *f.block = verbatim(&f.block, new_body);
     f.into_token_stream()
 }
@@ -78,15 +83,30 @@ pub fn trace_fn(args: TokenStream, item: TokenStream) -> TokenStream {
 /// replaced by an empty one; and that body.
 fn split_body(item: &TokenStream) -> (TokenStream, Option<Group>) {
     let mut trees: Vec<TokenTree> = item.clone().into_iter().collect();
-    match trees.last() {
-        Some(TokenTree::Group(g)) if g.delimiter() == Delimiter::Brace => {
-            let body = g.clone();
+    match trees.last().and_then(braces) {
+        Some(body) => {
             let mut empty = Group::new(Delimiter::Brace, TokenStream::new());
             empty.set_span(body.span());
             *trees.last_mut().expect("matched above") = TokenTree::Group(empty);
             (trees.into_iter().collect(), Some(body))
         }
-        _ => (item.clone(), None),
+        None => (item.clone(), None),
+    }
+}
+
+/// `tree` as a `{ ... }` group, looking through the invisible groups that
+/// wrap a `$body:block` passed in by `macro_rules!`.
+fn braces(tree: &TokenTree) -> Option<Group> {
+    match tree {
+        TokenTree::Group(g) if g.delimiter() == Delimiter::Brace => Some(g.clone()),
+        TokenTree::Group(g) if g.delimiter() == Delimiter::None => {
+            let mut inner = g.stream().into_iter();
+            match (inner.next(), inner.next()) {
+                (Some(only), None) => braces(&only),
+                _ => None,
+            }
+        }
+        _ => None,
     }
 }
 
@@ -322,5 +342,40 @@ pub fn trace_impl(args: TokenStream, item: TokenStream) -> TokenStream {
     match errors.finish() {
         Ok(()) => parsed.into_token_stream(),
         Err(e) => with_errors(parsed.into_token_stream(), e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn none_group(tokens: TokenStream) -> TokenStream {
+        TokenTree::Group(Group::new(Delimiter::None, tokens)).into()
+    }
+
+    /// Whatever shape the function's tokens come in (macro_rules! wraps
+    /// fragments in invisible groups), it is instrumented, never handed
+    /// back untouched. The last shape takes the path that parses the body.
+    #[test]
+    fn every_shape_of_body_is_instrumented() {
+        let body = quote!({ a + 1 });
+        let shapes = [
+            ("plain", quote!(fn f(a: u8) -> u8 #body)),
+            ("body in an invisible group", {
+                let b = none_group(body.clone());
+                quote!(fn f(a: u8) -> u8 #b)
+            }),
+            (
+                "item in an invisible group",
+                none_group(quote!(fn f(a: u8) -> u8 #body)),
+            ),
+        ];
+        for (what, item) in shapes {
+            let out = trace_fn(TokenStream::new(), item).to_string();
+            if ENABLED {
+                assert!(out.contains("__TK_META"), "{what}: {out}");
+            }
+            assert!(out.contains("a + 1"), "{what}: {out}");
+        }
     }
 }

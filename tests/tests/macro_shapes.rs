@@ -264,6 +264,33 @@ macro_rules! traced_getter {
 traced_getter!(double, x: u64 => x * 2);
 traced_getter!(shout, s: String => s.to_uppercase());
 
+// A body passed in as a `block` fragment reaches the attribute wrapped in an
+// invisible group, not as the item's own braces.
+macro_rules! traced_with_body {
+    ($name:ident($arg:ident: $ty:ty) -> $ret:ty $body:block) => {
+        #[trace_fn]
+        fn $name($arg: $ty) -> $ret $body
+    };
+}
+
+traced_with_body!(halve(x: u64) -> Result<u64, BadInput> {
+    if x.is_multiple_of(2) { Ok(x / 2) } else { Err(BadInput("odd".into())) }
+});
+
+// A whole function passed in as an `item` fragment.
+macro_rules! traced_item {
+    ($f:item) => {
+        #[trace_fn]
+        $f
+    };
+}
+
+traced_item! {
+    fn triple(x: u64) -> u64 {
+        x * 3
+    }
+}
+
 macro_rules! traced_impl {
     ($ty:ident) => {
         struct $ty;
@@ -280,10 +307,21 @@ traced_impl!(Greeter);
 
 #[test]
 fn functions_from_macro_rules_are_traced() {
-    let (out, c) = capture(|| (double(21), shout("hi".into()), Greeter.hello("ann")));
-    assert_eq!(out, (42, "HI".to_owned(), "hello ann".to_owned()));
+    let (out, c) = capture(|| {
+        (
+            double(21),
+            shout("hi".into()),
+            Greeter.hello("ann"),
+            halve(3).is_err(),
+            triple(2),
+        )
+    });
+    assert_eq!(out, (42, "HI".to_owned(), "hello ann".to_owned(), true, 6));
     if ON {
-        assert_eq!(c.tree(), "double\nshout\nGreeter::hello\n");
+        assert_eq!(c.tree(), "double\nshout\nGreeter::hello\nhalve\ntriple\n");
+        assert_eq!(c.span("triple").tag("x"), Some(&Value::U64(2)));
+        assert_eq!(c.span("halve").tag("x"), Some(&Value::U64(3)));
+        assert!(c.span("halve").is_error());
         assert_eq!(c.span("double").tag("x"), Some(&Value::U64(21)));
         assert_eq!(c.span("shout").tag("s"), Some(&Value::from("hi")));
         assert_eq!(
