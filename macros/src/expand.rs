@@ -434,9 +434,13 @@ pub fn body(
             }
         }
     });
-    let own = current_tail
-        .is_some()
-        .then(|| quote!(let __tk_own = #guard.is_recording();));
+    let own = current_tail.is_some().then(|| match shape {
+        // An `async fn`'s span is an `Option` (none when it does not start).
+        Shape::Async => quote! {
+            let __tk_own = #guard.as_ref().is_some_and(|g| g.is_recording());
+        },
+        _ => quote!(let __tk_own = #guard.is_recording();),
+    });
     // The span starts, with the values of the arguments and fields, only
     // where the trace point is on and the current span records.
     let start = |start: TokenStream, none: TokenStream| {
@@ -515,18 +519,29 @@ pub fn body(
                 },
                 None => quote!(async move { #fake_return #stmts }),
             };
-            let start = start(
-                quote!(#private::start_async),
-                quote!(#private::AsyncSpan::none()),
-            );
+            // Without a span of its own the body's future is awaited in a
+            // wrapper with no state: an unsampled call builds and tests none.
             quote! {
                 {
                     #prelude
                     #meta
-                    let #guard = #start;
+                    let #guard = if #private::starts(&__TK_META) {
+                        ::core::option::Option::Some(
+                            #private::start_async(&__TK_META, &[#(#values),*])
+                        )
+                    } else {
+                        ::core::option::Option::None
+                    };
                     #own
-                    #private::TracedAsync::new(#guard, #inner)
-                    .await
+                    let __tk_inner = #inner;
+                    match #guard {
+                        ::core::option::Option::Some(#guard) => {
+                            #private::TracedAsync::new(#guard, __tk_inner).await
+                        }
+                        ::core::option::Option::None => {
+                            #private::QuietAsync::new(__tk_inner).await
+                        }
+                    }
                 }
             }
         }

@@ -340,6 +340,41 @@ impl<F> TracedAsync<F> {
     }
 }
 
+/// The future of an `async fn` call that has no span of its own (its trace
+/// point is off, or the current span records nothing): the body's future,
+/// which hands over what finished on this thread when it has to wait, as
+/// [`TracedAsync`] does. Nothing else to do: the caller's context is current
+/// whenever it is polled.
+#[doc(hidden)]
+#[must_use = "futures do nothing unless polled"]
+pub struct QuietAsync<F> {
+    inner: F,
+}
+
+impl<F> QuietAsync<F> {
+    #[doc(hidden)]
+    #[inline]
+    pub fn new(inner: F) -> QuietAsync<F> {
+        QuietAsync { inner }
+    }
+}
+
+impl<F: Future> Future for QuietAsync<F> {
+    type Output = F::Output;
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<F::Output> {
+        // SAFETY: `inner` is structurally pinned: never moved out, and
+        // `QuietAsync` has no `Drop` or `Unpin` impl of its own.
+        let inner = unsafe { self.map_unchecked_mut(|q| &mut q.inner) };
+        let polled = inner.poll(cx);
+        if polled.is_pending() {
+            crate::local::flush_thread();
+        }
+        polled
+    }
+}
+
 /// Ends a local span as panicked if the first poll unwinds.
 struct FirstPoll<'a> {
     span: &'a mut AsyncSpan,

@@ -14,7 +14,7 @@ use std::marker::PhantomData;
 
 pub use crate::value::ArgRef;
 
-pub use crate::future::{AsyncSpan, InSpan, TracedAsync};
+pub use crate::future::{AsyncSpan, InSpan, QuietAsync, TracedAsync};
 pub use crate::trace_point::{Metadata, TracePoint};
 #[cfg(not(tracekit_elf_points))]
 pub use inventory;

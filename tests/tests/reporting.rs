@@ -53,6 +53,58 @@ fn reporting() {
 /// a future must not wait for that span to end: when the future waits
 /// (returns `Pending`), the thread hands over what finished so far.
 fn a_waiting_future_hands_over_what_finished_before_it_waits() {
+    let seen = hands_over_before_waiting("before_wait", |ready, seen| {
+        Box::pin(tracekit::FutureExt::in_span(
+            async move {
+                drop(Span::start("before_wait"));
+                ready.send(()).unwrap();
+                seen.await.unwrap()
+            },
+            Span::start("request"),
+        ))
+    });
+    assert_eq!(
+        seen, ON,
+        "the finished span reached the reporter while `main` was active"
+    );
+    // The same through an `async fn` whose own trace point is switched off
+    // (it has no span, so nothing of tracekit's is around its future but
+    // what the attribute put there).
+    let point = tracekit::trace_points().find(|p| p.name() == "waits_switched_off");
+    if let Some(point) = point {
+        point.set_enabled(false);
+    }
+    let seen = hands_over_before_waiting("before_wait_off", |ready, seen| {
+        Box::pin(waits_switched_off(ready, seen))
+    });
+    if let Some(point) = point {
+        point.set_enabled(true);
+    }
+    assert_eq!(
+        seen, ON,
+        "the span finished inside a switched-off async fn reached the reporter while it waited"
+    );
+}
+
+#[trace_fn(skip_all)]
+async fn waits_switched_off(
+    ready: mpsc::Sender<()>,
+    seen: tokio::sync::oneshot::Receiver<bool>,
+) -> bool {
+    drop(Span::start("before_wait_off"));
+    ready.send(()).unwrap();
+    seen.await.unwrap()
+}
+
+type Waiting = std::pin::Pin<Box<dyn std::future::Future<Output = bool>>>;
+
+/// Runs the future `make` builds under a `main` span; it finishes a span
+/// named `name`, then waits until a watcher thread has seen that span reach
+/// the reporter, or given up. Whether it was seen.
+fn hands_over_before_waiting(
+    name: &'static str,
+    make: impl FnOnce(mpsc::Sender<()>, tokio::sync::oneshot::Receiver<bool>) -> Waiting,
+) -> bool {
     let memory = tracekit::InMemoryReporter::new();
     let _guard = tracekit::set_reporter(memory.clone());
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -69,26 +121,16 @@ fn a_waiting_future_hands_over_what_finished_before_it_waits() {
             while !seen && Instant::now() < deadline {
                 // Delivers what reached the collector; this thread has no spans.
                 tracekit::flush();
-                seen = memory.spans().iter().any(|s| s.name() == "before_wait");
+                seen = memory.spans().iter().any(|s| s.name() == name);
                 std::thread::sleep(Duration::from_millis(5));
             }
             seen_tx.send(seen).unwrap();
         })
     };
     let _main = start_active_span("main");
-    let seen = rt.block_on(tracekit::FutureExt::in_span(
-        async {
-            drop(Span::start("before_wait"));
-            ready_tx.send(()).unwrap();
-            seen_rx.await.unwrap()
-        },
-        Span::start("request"),
-    ));
+    let seen = rt.block_on(make(ready_tx, seen_rx));
     watcher.join().unwrap();
-    assert_eq!(
-        seen, ON,
-        "the finished span reached the reporter while `main` was active"
-    );
+    seen
 }
 
 /// Panics on the first batch it gets on the thread `panic_on`
