@@ -32,6 +32,26 @@ pub fn bound_names(sig: &Signature) -> Vec<Ident> {
     names
 }
 
+/// The names of the arguments that can be recorded: those of
+/// [`bound_names`] but for an argument under `#[cfg]` or `#[cfg_attr]`.
+/// The attribute sees the arguments before configuration is applied, so
+/// such an argument may not exist in the function that is compiled.
+fn recordable_names(sig: &Signature) -> Vec<Ident> {
+    let mut names = Vec::new();
+    for arg in &sig.inputs {
+        if let FnArg::Typed(pt) = arg {
+            let configured = pt
+                .attrs
+                .iter()
+                .any(|a| a.path().is_ident("cfg") || a.path().is_ident("cfg_attr"));
+            if !configured {
+                collect_pat(&pt.pat, &mut names);
+            }
+        }
+    }
+    names
+}
+
 fn collect_pat(pat: &Pat, out: &mut Vec<Ident>) {
     match pat {
         Pat::Ident(p) => {
@@ -161,6 +181,16 @@ enum Shape<'a> {
     },
 }
 
+/// `ty` without the parentheses around it, or the invisible group a
+/// `macro_rules!` `$ret:ty` arrives in.
+fn peel(ty: &Type) -> &Type {
+    match ty {
+        Type::Paren(p) => peel(&p.elem),
+        Type::Group(g) => peel(&g.elem),
+        _ => ty,
+    }
+}
+
 fn shape(sig: &Signature) -> Shape<'_> {
     if sig.asyncness.is_some() {
         return Shape::Async;
@@ -168,7 +198,7 @@ fn shape(sig: &Signature) -> Shape<'_> {
     let ReturnType::Type(_, ty) = &sig.output else {
         return Shape::Sync;
     };
-    match &**ty {
+    match peel(ty) {
         // A future that must stay `Unpin` cannot be wrapped in an async block.
         Type::ImplTrait(t) if bound(&t.bounds, "Unpin").is_none() => {
             match bound(&t.bounds, "Future") {
@@ -208,11 +238,10 @@ fn shape(sig: &Signature) -> Shape<'_> {
 /// container named by its own name. Anything else (an alias such as
 /// `io::Result`, a generic, `impl Trait`) is inspected at run time.
 fn plainly_not_a_result(ty: &Type) -> bool {
-    match ty {
+    match peel(ty) {
         Type::Reference(_) | Type::Tuple(_) | Type::Array(_) | Type::Slice(_) | Type::Never(_) => {
             true
         }
-        Type::Paren(p) => plainly_not_a_result(&p.elem),
         Type::Path(p) if p.qself.is_none() => {
             const NOT_RESULTS: &[&str] = &[
                 "bool", "char", "u8", "u16", "u32", "u64", "u128", "usize", "i8", "i16", "i32",
@@ -310,7 +339,7 @@ pub fn body(
     let kind = format_ident!("{}", opts.kind.map_or("Internal", |k| k.0));
 
     // Tags recorded at the start: the arguments, then the fields.
-    let recorded: Vec<Ident> = bound_names(sig)
+    let recorded: Vec<Ident> = recordable_names(sig)
         .into_iter()
         .filter(|n| !opts.is_skipped(n))
         .collect();
@@ -402,7 +431,8 @@ pub fn body(
     let returns_unit = match &sig.output {
         ReturnType::Default => true,
         ReturnType::Type(_, ty) => {
-            matches!(&**ty, Type::Tuple(t) if t.elems.is_empty()) || matches!(&**ty, Type::Never(_))
+            matches!(peel(ty), Type::Tuple(t) if t.elems.is_empty())
+                || matches!(peel(ty), Type::Never(_))
         }
     };
     // Nor in a type that is plainly not a `Result`: for an `async fn` that
@@ -434,13 +464,9 @@ pub fn body(
             }
         }
     });
-    let own = current_tail.is_some().then(|| match shape {
-        // An `async fn`'s span is an `Option` (none when it does not start).
-        Shape::Async => quote! {
-            let __tk_own = #guard.as_ref().is_some_and(|g| g.is_recording());
-        },
-        _ => quote!(let __tk_own = #guard.is_recording();),
-    });
+    let own = current_tail
+        .is_some()
+        .then(|| quote!(let __tk_own = #guard.is_recording();));
     // The span starts, with the values of the arguments and fields, only
     // where the trace point is on and the current span records.
     let start = |start: TokenStream, none: TokenStream| {
@@ -525,22 +551,22 @@ pub fn body(
                 {
                     #prelude
                     #meta
-                    let #guard = if #private::starts(&__TK_META) {
-                        ::core::option::Option::Some(
-                            #private::start_async(&__TK_META, &[#(#values),*])
-                        )
+                    let __tk_starts = #private::starts(&__TK_META);
+                    let #guard = if __tk_starts {
+                        #private::start_async(&__TK_META, &[#(#values),*])
                     } else {
-                        ::core::option::Option::None
+                        #private::AsyncSpan::none()
                     };
                     #own
                     let __tk_inner = #inner;
-                    match #guard {
-                        ::core::option::Option::Some(#guard) => {
-                            #private::TracedAsync::new(#guard, __tk_inner).await
-                        }
-                        ::core::option::Option::None => {
-                            #private::QuietAsync::new(__tk_inner).await
-                        }
+                    // The span is moved out whole on both paths before the
+                    // await (an empty one has nothing to drop), so the
+                    // function's future keeps no slot for it.
+                    if __tk_starts {
+                        #private::TracedAsync::new(#guard, __tk_inner).await
+                    } else {
+                        ::core::mem::forget(#guard);
+                        #private::QuietAsync::new(__tk_inner).await
                     }
                 }
             }

@@ -162,7 +162,9 @@ pub use value::{Key, MAX_TEXT_LEN, ToValue, Value, max_text_len, set_max_text_le
 /// `impl Trait` arguments and returns, `unsafe fn`, `extern "C" fn`, pattern
 /// arguments (each bound name is recorded), functions made by `macro_rules!`.
 /// `return` and `?` behave as before; other attributes (`#[must_use]`,
-/// `#[cfg]`, docs) are kept. A `const fn` is rejected: it cannot do run-time
+/// `#[cfg]`, docs) are kept. An argument under `#[cfg(...)]` is not
+/// recorded: the attribute runs before configuration, so it cannot know
+/// whether that argument exists. A `const fn` is rejected: it cannot do run-time
 /// work.
 ///
 /// Futures get a span that covers all of their work:

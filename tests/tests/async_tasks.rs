@@ -189,3 +189,44 @@ fn a_panic_in_an_async_fn_marks_its_span() {
         assert_eq!(s.status(), &tracekit::Status::error("async boom"));
     }
 }
+
+#[trace_fn]
+async fn traced_leaf(a: u64) -> u64 {
+    a + 1
+}
+
+async fn plain_leaf(a: u64) -> u64 {
+    a + 1
+}
+
+#[trace_fn]
+async fn traced_caller(a: u64) -> u64 {
+    traced_leaf(a).await
+}
+
+async fn plain_caller(a: u64) -> u64 {
+    plain_leaf(a).await
+}
+
+/// What a traced `async fn` adds to its future's size: the span's 16-byte
+/// slot and the body's own future beside the function's (nothing per
+/// path not taken). Nested calls add it once a level. A regression here is
+/// memory in every task that awaits traced code.
+#[test]
+fn a_traced_async_fn_future_stays_small() {
+    let added = |traced: usize, plain: usize| traced - plain;
+    let leaf = added(size_of_val(&traced_leaf(1)), size_of_val(&plain_leaf(1)));
+    let caller = added(
+        size_of_val(&traced_caller(1)),
+        size_of_val(&plain_caller(1)),
+    );
+    if ON {
+        assert!(
+            leaf <= 48,
+            "a traced async fn's future grew by {leaf} bytes"
+        );
+        assert!(caller <= 2 * 48, "two levels grew by {caller} bytes");
+    } else {
+        assert_eq!((leaf, caller), (0, 0));
+    }
+}

@@ -291,6 +291,17 @@ traced_item! {
     }
 }
 
+/// An argument under `#[cfg]` may not exist once configuration is applied
+/// (the attribute sees it before), so it is not recorded; the others are.
+#[trace_fn]
+fn configured(
+    #[cfg(target_os = "none")] gone: u8,
+    #[cfg(not(target_os = "none"))] kept_by_cfg: u8,
+    plain: u8,
+) -> u8 {
+    kept_by_cfg + plain
+}
+
 macro_rules! traced_impl {
     ($ty:ident) => {
         struct $ty;
@@ -314,11 +325,21 @@ fn functions_from_macro_rules_are_traced() {
             Greeter.hello("ann"),
             halve(3).is_err(),
             triple(2),
+            configured(1, 2),
         )
     });
-    assert_eq!(out, (42, "HI".to_owned(), "hello ann".to_owned(), true, 6));
+    assert_eq!(
+        out,
+        (42, "HI".to_owned(), "hello ann".to_owned(), true, 6, 3)
+    );
     if ON {
-        assert_eq!(c.tree(), "double\nshout\nGreeter::hello\nhalve\ntriple\n");
+        assert_eq!(
+            c.tree(),
+            "double\nshout\nGreeter::hello\nhalve\ntriple\nconfigured\n"
+        );
+        let configured = c.span("configured");
+        assert_eq!(configured.tag("plain"), Some(&Value::U64(2)));
+        assert_eq!(configured.tag("kept_by_cfg"), None);
         assert_eq!(c.span("triple").tag("x"), Some(&Value::U64(2)));
         assert_eq!(c.span("halve").tag("x"), Some(&Value::U64(3)));
         assert!(c.span("halve").is_error());
@@ -412,6 +433,31 @@ fn functions_returning_futures_span_the_whole_future() {
     assert_eq!(c.span("load").tag("index"), Some(&Value::U64(1)));
     // `ret` of an `Option`: `None` is left out, as for arguments.
     assert_eq!(c.span("load_alias").tag("return"), None);
+}
+
+// A return type passed in as a `ty` fragment arrives in an invisible group;
+// the attribute still sees a future in it.
+macro_rules! traced_returning {
+    ($name:ident -> $ret:ty) => {
+        #[trace_fn]
+        fn $name(i: u32) -> $ret {
+            async move { leaf(i).await }
+        }
+    };
+}
+
+traced_returning!(leaf_later -> impl Future<Output = u32>);
+
+#[test]
+fn a_future_returned_through_a_macro_type_is_spanned_whole() {
+    let rt = runtime();
+    let (out, c) = capture(|| rt.block_on(leaf_later(4)));
+    assert_eq!(out, 4);
+    if ON {
+        // `leaf` runs at the first poll: inside `leaf_later`'s span only if
+        // that span covers the future, not just the call that made it.
+        assert_eq!(c.tree(), "leaf_later\n  leaf\n");
+    }
 }
 
 #[test]

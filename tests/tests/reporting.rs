@@ -71,19 +71,30 @@ fn a_waiting_future_hands_over_what_finished_before_it_waits() {
     // (it has no span, so nothing of tracekit's is around its future but
     // what the attribute put there).
     let point = tracekit::trace_points().find(|p| p.name() == "waits_switched_off");
-    if let Some(point) = point {
-        point.set_enabled(false);
-    }
+    assert_eq!(point.is_some(), ON, "the trace point is listed");
+    let _off = point.map(SwitchedOff::new);
     let seen = hands_over_before_waiting("before_wait_off", |ready, seen| {
         Box::pin(waits_switched_off(ready, seen))
     });
-    if let Some(point) = point {
-        point.set_enabled(true);
-    }
     assert_eq!(
         seen, ON,
         "the span finished inside a switched-off async fn reached the reporter while it waited"
     );
+}
+
+/// A trace point switched off until dropped (so a failed assertion does
+/// not leave it off for what runs next).
+struct SwitchedOff(&'static tracekit::Metadata);
+impl SwitchedOff {
+    fn new(point: &'static tracekit::Metadata) -> SwitchedOff {
+        point.set_enabled(false);
+        SwitchedOff(point)
+    }
+}
+impl Drop for SwitchedOff {
+    fn drop(&mut self) {
+        self.0.set_enabled(true);
+    }
 }
 
 #[trace_fn(skip_all)]
