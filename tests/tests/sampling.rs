@@ -786,3 +786,42 @@ async fn carries() -> (Option<tracekit::SpanContext>, Option<tracekit::SpanConte
     tracekit_tests::YieldOnce::default().await;
     (before, tracekit::current_span().context())
 }
+
+/// Under an unsampled root, a traced `async fn` opens no span of its own:
+/// across a wait and a move to another worker thread its context is still
+/// the root's (ids and the sampled=0 flag), and nothing is recorded.
+#[test]
+fn an_async_fn_under_an_unsampled_root_keeps_the_roots_context_across_threads() {
+    let _turn = serial();
+    let _sampler = set_sampler(tracekit::sampler::AlwaysOff);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let ((root, seen), c) = capture(|| {
+        rt.block_on(async {
+            let root = Span::start("request");
+            let root_context = root.context();
+            let task = tokio::spawn(tracekit::FutureExt::in_span(hops_threads(), root));
+            (root_context, task.await.unwrap())
+        })
+    });
+    assert!(c.spans().is_empty(), "nothing recorded");
+    if !ON {
+        return;
+    }
+    let root = root.expect("an unsampled root still has ids");
+    assert!(!root.is_sampled());
+    let (before, after) = seen;
+    assert_eq!(before.as_ref(), Some(&root), "before the wait");
+    assert_eq!(after.as_ref(), Some(&root), "after the wait and the hop");
+}
+
+#[trace_fn]
+async fn hops_threads() -> (Option<SpanContext>, Option<SpanContext>) {
+    let before = current_span().context();
+    tokio::task::yield_now().await;
+    tokio::time::sleep(Duration::from_millis(2)).await;
+    (before, current_span().context())
+}
