@@ -23,13 +23,7 @@ pub struct Site<'a> {
 
 /// The names bound by the function's arguments (`self` excluded), in order.
 pub fn bound_names(sig: &Signature) -> Vec<Ident> {
-    let mut names = Vec::new();
-    for arg in &sig.inputs {
-        if let FnArg::Typed(pt) = arg {
-            collect_pat(&pt.pat, &mut names);
-        }
-    }
-    names
+    names_of(sig, |_| true)
 }
 
 /// The names of the arguments that can be recorded: those of
@@ -37,16 +31,20 @@ pub fn bound_names(sig: &Signature) -> Vec<Ident> {
 /// The attribute sees the arguments before configuration is applied, so
 /// such an argument may not exist in the function that is compiled.
 fn recordable_names(sig: &Signature) -> Vec<Ident> {
+    names_of(sig, |arg| {
+        !arg.attrs
+            .iter()
+            .any(|a| a.path().is_ident("cfg") || a.path().is_ident("cfg_attr"))
+    })
+}
+
+/// The names bound by the arguments `keep` accepts, in order.
+fn names_of(sig: &Signature, keep: impl Fn(&syn::PatType) -> bool) -> Vec<Ident> {
     let mut names = Vec::new();
     for arg in &sig.inputs {
-        if let FnArg::Typed(pt) = arg {
-            let configured = pt
-                .attrs
-                .iter()
-                .any(|a| a.path().is_ident("cfg") || a.path().is_ident("cfg_attr"));
-            if !configured {
-                collect_pat(&pt.pat, &mut names);
-            }
+        match arg {
+            FnArg::Typed(pt) if keep(pt) => collect_pat(&pt.pat, &mut names),
+            _ => {}
         }
     }
     names
@@ -430,10 +428,11 @@ pub fn body(
     // would be unreachable).
     let returns_unit = match &sig.output {
         ReturnType::Default => true,
-        ReturnType::Type(_, ty) => {
-            matches!(peel(ty), Type::Tuple(t) if t.elems.is_empty())
-                || matches!(peel(ty), Type::Never(_))
-        }
+        ReturnType::Type(_, ty) => match peel(ty) {
+            Type::Tuple(t) => t.elems.is_empty(),
+            Type::Never(_) => true,
+            _ => false,
+        },
     };
     // Nor in a type that is plainly not a `Result`: for an `async fn` that
     // saves the future that would inspect it.
@@ -468,14 +467,14 @@ pub fn body(
         .is_some()
         .then(|| quote!(let __tk_own = #guard.is_recording();));
     // The span starts, with the values of the arguments and fields, only
-    // where the trace point is on and the current span records.
-    let start = |start: TokenStream, none: TokenStream| {
+    // where the trace point is on and the current span records (`starts`,
+    // the test of that); otherwise `none`, if a value is wanted.
+    let start = |starts: TokenStream, start: TokenStream, none: Option<TokenStream>| {
+        let otherwise = none.map(|none| quote!(else { #none }));
         quote! {
-            if #private::starts(&__TK_META) {
+            if #starts {
                 #start(&__TK_META, &[#(#values),*])
-            } else {
-                #none
-            }
+            } #otherwise
         }
     };
     let ret_annotation = match &sig.output {
@@ -506,14 +505,17 @@ pub fn body(
             // `?` leave the closure, not the function; a panic unwinds
             // through the guard, which sees that the body never returned.
             let body = quote_spanned! {body_span=> move || #annotation { #stmts } };
+            let start = start(
+                quote!(#private::starts(&__TK_META)),
+                quote!(#guard.start),
+                None,
+            );
             quote! {
                 {
                     #prelude
                     #meta
                     let mut #guard = #private::LocalGuard::new();
-                    if #private::starts(&__TK_META) {
-                                #guard.start(&__TK_META, &[#(#values),*]);
-                    }
+                    #start
                     let __tk_ret = #private::call(#body);
                     #[allow(unreachable_code)]
                     #end
@@ -547,16 +549,17 @@ pub fn body(
             };
             // Without a span of its own the body's future is awaited in a
             // wrapper with no state: an unsampled call builds and tests none.
+            let start = start(
+                quote!(__tk_starts),
+                quote!(#private::start_async),
+                Some(quote!(#private::AsyncSpan::none())),
+            );
             quote! {
                 {
                     #prelude
                     #meta
                     let __tk_starts = #private::starts(&__TK_META);
-                    let #guard = if __tk_starts {
-                        #private::start_async(&__TK_META, &[#(#values),*])
-                    } else {
-                        #private::AsyncSpan::none()
-                    };
+                    let #guard = #start;
                     #own
                     let __tk_inner = #inner;
                     // The span is moved out whole on both paths before the
@@ -594,7 +597,11 @@ pub fn body(
                 Some(_) => quote!(::std::boxed::Box::pin(#wrapped)),
                 None => wrapped,
             };
-            let start = start(quote!(#private::start_owned), quote!(#krate::Span::none()));
+            let start = start(
+                quote!(#private::starts(&__TK_META)),
+                quote!(#private::start_owned),
+                Some(quote!(#krate::Span::none())),
+            );
             quote! {
                 {
                     #prelude

@@ -367,12 +367,20 @@ impl<F: Future> Future for QuietAsync<F> {
         // SAFETY: `inner` is structurally pinned: never moved out, and
         // `QuietAsync` has no `Drop` or `Unpin` impl of its own.
         let inner = unsafe { self.map_unchecked_mut(|q| &mut q.inner) };
-        let polled = inner.poll(cx);
-        if polled.is_pending() {
-            crate::local::flush_thread();
-        }
-        polled
+        poll_quiet(inner, cx)
     }
+}
+
+/// A poll of a future with no span of its own. When it must wait, what
+/// finished on this thread so far is handed over: the wait may be long, and
+/// no span of this future will hand it over when it ends.
+#[inline]
+fn poll_quiet<F: Future>(inner: Pin<&mut F>, cx: &mut TaskContext<'_>) -> Poll<F::Output> {
+    let polled = inner.poll(cx);
+    if polled.is_pending() {
+        crate::local::flush_thread();
+    }
+    polled
 }
 
 /// Ends a local span as panicked if the first poll unwinds.
@@ -398,14 +406,8 @@ impl<F: Future> Future for TracedAsync<F> {
         // never moved out of it (it is dropped in place in `drop`).
         let inner = unsafe { Pin::new_unchecked(&mut *this.inner) };
         match &mut *this.span.0 {
-            AsyncState::Other(None) => {
-                // `done` matters only to a span; there is none.
-                let polled = inner.poll(cx);
-                if polled.is_pending() {
-                    crate::local::flush_thread();
-                }
-                polled
-            }
+            // `done` matters only to a span; there is none.
+            AsyncState::Other(None) => poll_quiet(inner, cx),
             &mut AsyncState::Local {
                 token,
                 epoch,
@@ -489,12 +491,8 @@ fn poll_owned<F: Future>(
 ) -> Poll<F::Output> {
     if span.owned.is_none() {
         // No span (not sampled, switched off): just the inner future.
-        let polled = inner.poll(cx);
+        let polled = poll_quiet(inner, cx);
         *done = polled.is_ready();
-        if !*done {
-            // As below: what finished so far may go out while it waits.
-            crate::local::flush_thread();
-        }
         return polled;
     }
     let mut current = Current::enter(span);
