@@ -8,12 +8,15 @@
 //! parent's sampled flag wins. Set another with [`set_sampler`], or with
 //! `OTEL_TRACES_SAMPLER` / `OTEL_TRACES_SAMPLER_ARG` ([`from_env`]).
 
+#[cfg(feature = "jaeger-remote")]
 mod json;
 mod rate;
+#[cfg(feature = "jaeger-remote")]
 mod remote;
 
 pub use crate::tail::{KEPT_TAG, TailKeep, TailKeepGuard, TailStats, set_tail_keep, tail_stats};
 pub use rate::RateLimiting;
+#[cfg(feature = "jaeger-remote")]
 pub use remote::{JaegerRemote, JaegerRemoteBuilder};
 
 /// The tag naming the sampler that decided to record a trace, on its root.
@@ -488,8 +491,9 @@ fn init_from_env() {
 /// `traceidratio`, `parentbased_always_on`, `parentbased_always_off`,
 /// `parentbased_traceidratio` (the argument is the ratio), `jaeger_remote`
 /// and `parentbased_jaeger_remote` (the argument is
-/// `endpoint=...,pollingIntervalMs=...,initialSamplingRate=...`). A value
-/// that cannot be used is reported on stderr and the default kept.
+/// `endpoint=...,pollingIntervalMs=...,initialSamplingRate=...`; these two
+/// need the cargo feature `jaeger-remote`). A value that cannot be used is
+/// reported on stderr and the default kept.
 ///
 /// ```
 /// assert!(tracekit::sampler::from_env_lookup(|_| None).is_none());
@@ -546,8 +550,18 @@ fn parse(
         "parentbased_always_on" => Arc::new(ParentBased::new(AlwaysOn)),
         "parentbased_always_off" => Arc::new(ParentBased::new(AlwaysOff)),
         "parentbased_traceidratio" => Arc::new(ParentBased::new(ratio(arg)?)),
+        #[cfg(feature = "jaeger-remote")]
         "jaeger_remote" => Arc::new(remote::from_arg(arg, var)?),
+        #[cfg(feature = "jaeger-remote")]
         "parentbased_jaeger_remote" => Arc::new(ParentBased::new(remote::from_arg(arg, var)?)),
+        #[cfg(not(feature = "jaeger-remote"))]
+        "jaeger_remote" | "parentbased_jaeger_remote" => {
+            let _ = var;
+            return Err(
+                "this build of tracekit has no Jaeger remote sampler (cargo feature `jaeger-remote`)"
+                    .into(),
+            );
+        }
         other => return Err(format!("unknown sampler {other:?}")),
     })
 }
@@ -587,5 +601,34 @@ fn default_decision(input: &SamplingInput<'_>) -> SamplingDecision {
     match input.parent {
         Some(p) if !p.is_sampled() => SamplingDecision::drop("const", false),
         _ => SamplingDecision::sample("const", true),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse;
+
+    fn no_vars(_: &str) -> Option<String> {
+        None
+    }
+
+    #[cfg(not(feature = "jaeger-remote"))]
+    #[test]
+    fn jaeger_remote_without_its_feature_names_the_feature() {
+        for name in ["jaeger_remote", "parentbased_jaeger_remote"] {
+            let why = parse(name, None, &no_vars).err().expect("accepted");
+            assert!(why.contains("cargo feature `jaeger-remote`"), "{why}");
+        }
+    }
+
+    #[cfg(feature = "jaeger-remote")]
+    #[test]
+    fn jaeger_remote_with_its_feature_is_built_from_its_argument() {
+        let arg = Some("endpoint=http://127.0.0.1:9/sampling,pollingIntervalMs=60000");
+        assert!(parse("parentbased_jaeger_remote", arg, &no_vars).is_ok());
+        let why = parse("jaeger_remote", Some("pollingIntervalMs=soon"), &no_vars)
+            .err()
+            .expect("accepted");
+        assert!(!why.contains("feature"), "{why}");
     }
 }

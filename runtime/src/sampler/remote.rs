@@ -25,6 +25,8 @@ const MAX_OPERATIONS: usize = 2000;
 /// starting the trace) with a lower bound of traces per second, as Jaeger
 /// serves them (camelCase or snake_case, numeric or named strategy types).
 ///
+/// Needs the cargo feature `jaeger-remote`.
+///
 /// ```no_run
 /// use std::time::Duration;
 /// let sampler = tracekit::sampler::JaegerRemote::builder("checkout")
