@@ -14,8 +14,8 @@ use crate::raw::{Batch, RawSpan, Tag};
 use crate::value::Value;
 use std::borrow::Cow;
 use std::collections::{HashMap, VecDeque};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 /// The tag on the local root of a trace kept by tail keep: `error` or
@@ -154,8 +154,12 @@ pub fn tail_stats() -> TailStats {
 
 /// Whether new traces head sampling drops are recorded for tail keep.
 static ENABLED: AtomicBool = AtomicBool::new(false);
-/// Set once tail keep was ever on: record-only spans may be in flight.
-static EVER: AtomicBool = AtomicBool::new(false);
+/// The collector's step for held traces, set once tail keep was ever on
+/// (record-only spans may be in flight from then on). Set by
+/// [`set_tail_keep`] rather than called directly, so that a program which
+/// never turns tail keep on does not link the holding and deciding code
+/// (about 15 KB).
+static SIFT: OnceLock<fn(&mut Vec<Batch>, &Calibration)> = OnceLock::new();
 
 static STATE: Mutex<Option<Held>> = Mutex::new(None);
 
@@ -176,10 +180,12 @@ pub fn set_tail_keep(keep: TailKeep) -> TailKeepGuard {
 fn replace(keep: Option<TailKeep>) -> Option<TailKeep> {
     let mut state = STATE.lock().unwrap_or_else(|p| p.into_inner());
     let held = state.get_or_insert_with(Held::default);
-    ENABLED.store(keep.is_some(), Ordering::Relaxed);
     if keep.is_some() {
-        EVER.store(true, Ordering::Relaxed);
+        // Before spans can be recorded for tail keep: none reaches a
+        // reporter unsifted.
+        SIFT.get_or_init(|| sift_held);
     }
+    ENABLED.store(keep.is_some(), Ordering::Relaxed);
     std::mem::replace(&mut held.config, keep)
 }
 
@@ -223,9 +229,12 @@ const DECIDED_MEMORY: usize = 4096;
 /// Takes the record-only spans out of `batches` and holds them; adds the
 /// traces decided to keep. Called by the collector before delivery.
 pub(crate) fn sift(batches: &mut Vec<Batch>, calibration: &Calibration) {
-    if !EVER.load(Ordering::Relaxed) {
-        return;
+    if let Some(sift) = SIFT.get() {
+        sift(batches, calibration);
     }
+}
+
+fn sift_held(batches: &mut Vec<Batch>, calibration: &Calibration) {
     let mut state = STATE.lock().unwrap_or_else(|p| p.into_inner());
     let held = state.get_or_insert_with(Held::default);
     let config = held.config.clone().unwrap_or_default();
