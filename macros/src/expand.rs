@@ -7,7 +7,7 @@
 //! inspected for `Err`.
 
 use crate::attr::{Format, Options, Redacted};
-use proc_macro2::{Ident, Span, TokenStream};
+use proc_macro2::{Ident, Spacing, Span, TokenStream, TokenTree};
 use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::visit_mut::VisitMut;
@@ -160,6 +160,121 @@ fn annotation(ty: &Type) -> Type {
     let mut ty = ty.clone();
     Infer.visit_type_mut(&mut ty);
     ty
+}
+
+/// Macros of the standard library, `log` and `tracing` that never make the
+/// function they are called in return (their arguments are looked into
+/// like the rest of the body).
+const PLAIN_MACROS: &[&str] = &[
+    "assert",
+    "assert_eq",
+    "assert_ne",
+    "column",
+    "concat",
+    "dbg",
+    "debug",
+    "debug_assert",
+    "debug_assert_eq",
+    "debug_assert_ne",
+    "env",
+    "eprint",
+    "eprintln",
+    "error",
+    "event",
+    "file",
+    "format",
+    "format_args",
+    "include_bytes",
+    "include_str",
+    "info",
+    "line",
+    "matches",
+    "module_path",
+    "option_env",
+    "panic",
+    "print",
+    "println",
+    "stringify",
+    "todo",
+    "trace",
+    "unimplemented",
+    "unreachable",
+    "vec",
+    "warn",
+    "write",
+    "writeln",
+];
+
+/// Whether a body certainly runs to its end when it returns: no `return`,
+/// no `?`, no macro call that could hide one. Such a body can run as a
+/// block in place, its value the call's result; any other runs in a
+/// closure. Errs towards "no": a false "no" costs a closure, a false "yes"
+/// (only through a macro shadowing one of [`PLAIN_MACROS`] that returns)
+/// leaves the span to the guard, which ends it without inspecting the
+/// result.
+fn runs_to_its_end(body: &TokenStream) -> bool {
+    let tokens: Vec<TokenTree> = body.clone().into_iter().collect();
+    tokens.iter().enumerate().all(|(i, t)| match t {
+        TokenTree::Ident(id) => id != "return" && id != "become",
+        TokenTree::Punct(p) if p.as_char() == '?' => false,
+        // `!` before a group, alone (not `!=`): a macro call unless it
+        // follows a punctuation mark or nothing (`!(a && b)`, `= !(x)`).
+        TokenTree::Punct(p)
+            if p.as_char() == '!'
+                && p.spacing() == Spacing::Alone
+                && matches!(tokens.get(i + 1), Some(TokenTree::Group(_))) =>
+        {
+            match i.checked_sub(1).map(|j| (j, &tokens[j])) {
+                None | Some((_, TokenTree::Punct(_))) => true,
+                // After a keyword that starts an expression: `if !(a)`.
+                Some((_, TokenTree::Ident(kw)))
+                    if ["if", "while", "match", "in", "break"]
+                        .iter()
+                        .any(|k| kw == k) =>
+                {
+                    true
+                }
+                Some((j, TokenTree::Ident(name))) => {
+                    PLAIN_MACROS.iter().any(|m| name == m) && std_path_before(&tokens[..j])
+                }
+                Some(_) => false,
+            }
+        }
+        TokenTree::Group(g) => runs_to_its_end(&g.stream()),
+        _ => true,
+    })
+}
+
+/// Whether the path before a macro's name is empty or names the crate that
+/// [`PLAIN_MACROS`] come from (`std::`, `::core::`, `alloc::`, `log::`,
+/// `tracing::`).
+fn std_path_before(before: &[TokenTree]) -> bool {
+    let Some(rest) = without_path_sep(before) else {
+        return true;
+    };
+    match rest.split_last() {
+        Some((TokenTree::Ident(krate), rest))
+            if ["std", "core", "alloc", "log", "tracing"]
+                .iter()
+                .any(|k| krate == k) =>
+        {
+            // Nothing before the crate but a leading `::` (not `a::std::`).
+            without_path_sep(rest).is_none_or(|r| !matches!(r.last(), Some(TokenTree::Ident(_))))
+        }
+        _ => false,
+    }
+}
+
+/// `tokens` without the `::` they end with, if they do.
+fn without_path_sep(tokens: &[TokenTree]) -> Option<&[TokenTree]> {
+    match tokens {
+        [rest @ .., TokenTree::Punct(a), TokenTree::Punct(b)]
+            if a.as_char() == ':' && b.as_char() == ':' =>
+        {
+            Some(rest)
+        }
+        _ => None,
+    }
 }
 
 /// How a function's work is shaped, which decides when its span starts and ends.
@@ -484,7 +599,6 @@ pub fn body(
 
     match shape {
         Shape::Sync => {
-            let annotation = ret_annotation.map(|ty| quote!(-> #ty));
             // The end of the span, with what it records of the result: an
             // `Err` inspected out of line, one copy per `Result` type.
             let none = quote!(::core::option::Option::None);
@@ -501,10 +615,29 @@ pub fn body(
                 },
                 (None, None) => quote!(#guard.end();),
             };
-            // The body runs in a closure called on the spot, so `return` and
-            // `?` leave the closure, not the function; a panic unwinds
-            // through the guard, which sees that the body never returned.
-            let body = quote_spanned! {body_span=> move || #annotation { #stmts } };
+            // A body that can leave early (`return`, `?`) runs in a closure
+            // called on the spot, so that it leaves the closure, not the
+            // function, and its result is still inspected. Any other runs
+            // in place, its value the result: no closure for the compiler
+            // to build, check and inline. A panic unwinds through the
+            // guard, which sees that the body never returned.
+            let diverges = matches!(&sig.output, ReturnType::Type(_, ty) if matches!(peel(ty), Type::Never(_)));
+            let ret = if !diverges && runs_to_its_end(stmts) {
+                let annotation = ret_annotation.map(|ty| quote!(: #ty));
+                // The block keeps the body's span (for errors in it); the
+                // binding gets the expansion's, to be seen below it.
+                let block = quote_spanned! {body_span=> { #stmts } };
+                quote! {
+                    // A body that is one diverging expression (`panic!`) is
+                    // one here too, not in the function's tail.
+                    #[allow(unused_braces, clippy::diverging_sub_expression)]
+                    let __tk_ret #annotation = #block;
+                }
+            } else {
+                let annotation = ret_annotation.map(|ty| quote!(-> #ty));
+                let body = quote_spanned! {body_span=> move || #annotation { #stmts } };
+                quote!(let __tk_ret = #private::call(#body);)
+            };
             let start = start(
                 quote!(#private::starts(&__TK_META)),
                 quote!(#guard.start),
@@ -516,7 +649,7 @@ pub fn body(
                     #meta
                     let mut #guard = #private::LocalGuard::new();
                     #start
-                    let __tk_ret = #private::call(#body);
+                    #ret
                     #[allow(unreachable_code)]
                     #end
                     __tk_ret
@@ -619,7 +752,41 @@ pub fn body(
 
 #[cfg(test)]
 mod tests {
-    use super::plainly_not_a_result;
+    use super::{plainly_not_a_result, runs_to_its_end};
+
+    #[test]
+    fn only_bodies_that_cannot_leave_early_run_in_place() {
+        let runs = |body: &str| runs_to_its_end(&body.parse().unwrap());
+        for body in [
+            "a + b",
+            "let x = f(a); x.len()",
+            "if !(a && b) { 1 } else { 2 }",
+            "let ok = !done; a != b && ok",
+            "format!(\"{a}\"); println!(\"{}\", a); vec![1, 2]",
+            "std::format!(\"{a}\"); ::core::assert!(a > 1); alloc::vec![a]",
+            "info!(\"x\"); tracing::info!(\"y\"); panic!(\"no\")",
+            "'a: { break 'a 5 }",
+            "if !(a) { 1 } else { while !(b) {} 2 }",
+        ] {
+            assert!(runs(body), "{body}");
+        }
+        for body in [
+            "return 1",
+            "let x = f()?; x",
+            "g(|| { return 2; })",
+            "format!(\"{}\", f()?)",
+            "if !cond { return; }",
+            "bail!(\"no\")",
+            "anyhow::bail!(\"no\")",
+            "my::format!(\"x\")",
+            "crate::std::format!(\"x\")",
+            "macro_rules! leave { () => { return } } leave!()",
+            "r#try!(f())",
+            "fn inner<T: ?Sized>(_: &T) {} 1",
+        ] {
+            assert!(!runs(body), "{body}");
+        }
+    }
 
     #[test]
     fn only_types_that_cannot_be_results_skip_the_err_check() {

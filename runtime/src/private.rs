@@ -119,25 +119,32 @@ impl Default for LocalGuard {
 }
 
 impl Drop for LocalGuard {
-    /// Only reached by a panic unwinding through the call: a normal return
-    /// goes through [`LocalGuard::end`].
+    /// Reached by a panic unwinding through the call (a normal return goes
+    /// through [`LocalGuard::end`]), or by a body run in place that left
+    /// early through a macro the expansion took for one that cannot.
     #[inline]
     fn drop(&mut self) {
         unwound(self.token);
     }
 }
 
-/// Ends the span `token` (0: none) of a call a panic unwinds through.
+/// Ends the span `token` (0: none) of a call whose guard dropped: as a
+/// panic when one is unwinding, else as a call that returned (its result
+/// not inspected).
 ///
 /// `extern "C"` so that the compiler knows it cannot unwind: every landing
 /// pad that calls it then needs no pad of its own for a panic inside it
 /// (which would abort the process anyway, as any panic in a drop during
-/// unwinding does; here the abort happens inside instead). About 20 bytes a
+/// unwinding does; here the abort happens inside instead). About 45 bytes a
 /// traced function fewer.
 #[inline(never)]
 extern "C" fn unwound(token: Token) {
     if token != 0 {
-        panicked(token);
+        if std::thread::panicking() {
+            panicked(token);
+        } else {
+            end_call(token);
+        }
     }
 }
 

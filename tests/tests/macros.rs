@@ -320,6 +320,47 @@ fn question_mark(s: &str) -> Result<u32, std::num::ParseIntError> {
     Ok(n * 2)
 }
 
+/// A macro of the caller's own that leaves the function: the body runs in a
+/// closure, so the `Err` it returns is seen.
+macro_rules! give_up {
+    ($why:literal) => {
+        return Err($why.to_string())
+    };
+}
+
+#[trace_fn]
+fn gives_up(n: i32) -> Result<i32, String> {
+    if n < 0 {
+        give_up!("negative");
+    }
+    Ok(n)
+}
+
+mod shadowed {
+    // Shadows the standard `format!` with one that returns: the expansion
+    // takes it for the standard one and runs the body in place.
+    macro_rules! format {
+        ($why:literal) => {
+            return Err($why.to_string())
+        };
+    }
+
+    #[tracekit::trace_fn]
+    pub fn leaves_through_format(n: i32) -> Result<i32, String> {
+        if n < 0 {
+            format!("negative");
+        }
+        Ok(n)
+    }
+}
+
+/// A body whose value is a panic: run in place, it compiles without a
+/// warning about the code after it.
+#[trace_fn]
+fn panics_as_its_value(code: u32) -> u32 {
+    panic!("exit {code}")
+}
+
 #[trace_fn]
 fn io_alias(fail: bool) -> std::io::Result<u8> {
     if fail {
@@ -463,6 +504,48 @@ fn error_source_chains_and_errors_of_any_type() {
         &tracekit::Status::error("DebugOnly")
     );
     assert!(c.span("opaque_error").is_error());
+}
+
+#[test]
+fn bodies_that_leave_early_through_macros_end_their_spans() {
+    let (r, c) = capture(|| {
+        let outer = tracekit::start_active_span("outer");
+        let r = (
+            gives_up(-1),
+            gives_up(2),
+            shadowed::leaves_through_format(-1),
+            shadowed::leaves_through_format(3),
+        );
+        let current = tracekit::current_span().context();
+        assert_eq!(current, outer.context());
+        let panicked = std::panic::catch_unwind(|| panics_as_its_value(7));
+        assert!(panicked.is_err());
+        r
+    });
+    assert_eq!(r.0, Err("negative".to_string()));
+    assert_eq!(r.1, Ok(2));
+    assert_eq!(r.2, Err("negative".to_string()));
+    assert_eq!(r.3, Ok(3));
+    if !ON {
+        assert!(c.spans().is_empty());
+        return;
+    }
+    let outer = c.span("outer").span_id();
+    let given_up = c.spans_named("gives_up");
+    assert_eq!(given_up[0].status(), &tracekit::Status::error("negative"));
+    assert!(!given_up[1].is_error());
+    // Through the shadowing macro the early `Err` is not inspected, but the
+    // span ends where the call did, is no panic, and the next call is its
+    // sibling rather than its child.
+    let shadowed = c.spans_named("leaves_through_format");
+    assert_eq!(shadowed.len(), 2);
+    for s in &shadowed {
+        assert!(!s.is_error(), "{:?}", s.status());
+        assert_eq!(s.parent_id(), Some(outer));
+    }
+    let panicked = c.span("panics_as_its_value");
+    assert_eq!(panicked.status(), &tracekit::Status::error("exit 7"));
+    assert_eq!(panicked.parent_id(), Some(outer));
 }
 
 #[trace_fn]
