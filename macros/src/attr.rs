@@ -121,8 +121,15 @@ impl Options {
                 let lit: LitStr = meta.value()?.parse().map_err(|e| {
                     syn::Error::new(e.span(), "`name` takes a string literal: name = \"...\"")
                 })?;
-                if lit.value().is_empty() {
+                let value = lit.value();
+                if value.is_empty() {
                     return Err(syn::Error::new(lit.span(), "`name` must not be empty"));
+                }
+                if value.contains('\0') {
+                    return Err(syn::Error::new(
+                        lit.span(),
+                        "`name` must not contain a NUL character",
+                    ));
                 }
                 self.name = Some(lit);
             }

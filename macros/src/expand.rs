@@ -441,9 +441,7 @@ pub fn body(
     let private = quote!(__tk);
     let prelude = quote! {
         #[allow(unused_imports)]
-        use #krate::__private as __tk;
-        #[allow(unused_imports)]
-        use __tk::select::*;
+        use #krate::__private::{self as __tk, select::*};
     };
     let fn_name = unraw(&sig.ident);
     let fn_len = fn_name.len();
@@ -506,31 +504,29 @@ pub fn body(
     // One string for everything (see `Metadata`): the function's path, its
     // file, the span name when it is not a part of the path, the tag names,
     // each closed by a NUL; and where each part lies.
-    let tags_joined: String = tag_names.iter().map(|t| format!("{t}\0")).collect();
+    // Every literal part in two strings: what follows the module path, and
+    // what follows the file.
     let type_len = site.type_name.map_or(0, str::len);
-    let own_name = opts.name.as_ref().map(|lit| format!("{}\0", lit.value()));
-    let own_name_len = match &opts.name {
-        Some(lit) => {
-            let len = lit.value().len();
-            quote!(::core::option::Option::Some(#len))
-        }
-        None => quote!(::core::option::Option::None),
-    };
-    let own_name = own_name.unwrap_or_default();
+    let after_module = format!("{type_suffix}::{fn_name}\0");
+    let mut after_file = String::from("\0");
+    if let Some(lit) = &opts.name {
+        after_file.push_str(&lit.value());
+        after_file.push('\0');
+    }
+    for t in &tag_names {
+        after_file.push_str(t);
+        after_file.push('\0');
+    }
+    let own_name = opts.name.is_some();
     let span = sig.ident.span();
     let meta = quote_spanned! {span=>
         #krate::__tk_trace_point!(__TK_META = #private::Metadata::new(
-            ::core::concat!(
-                ::core::module_path!(), #type_suffix, "::", #fn_name, "\0",
-                ::core::file!(), "\0", #own_name, #tags_joined
-            ),
-            ::core::module_path!().len(),
+            ::core::concat!(::core::module_path!(), #after_module, ::core::file!(), #after_file),
             #type_len,
             #fn_len,
-            ::core::file!().len(),
-            #own_name_len,
+            #own_name,
             ::core::line!(),
-            #krate::SpanKind::#kind,
+            #private::SpanKind::#kind,
             #n_args,
             #n_tags,
         ));
@@ -608,21 +604,21 @@ pub fn body(
                     quote!(#guard.end_ret(#outcome, #ret);)
                 }
                 (Some(_), None) => quote! {
-                    let __tk_token = #guard.into_token();
-                    if __tk_token != 0 {
-                        (&&&&&&#private::Ret(&__tk_ret)).__tk_end(__tk_token);
-                    }
+                    (&&&&&&#private::Ret(&__tk_ret)).__tk_end(#guard);
                 },
                 (None, None) => quote!(#guard.end();),
             };
-            // A body that can leave early (`return`, `?`) runs in a closure
-            // called on the spot, so that it leaves the closure, not the
-            // function, and its result is still inspected. Any other runs
-            // in place, its value the result: no closure for the compiler
-            // to build, check and inline. A panic unwinds through the
-            // guard, which sees that the body never returned.
+            // The body runs in place, its value the result: no closure for
+            // the compiler to build, check and inline. A `return` or `?`
+            // then leaves the function past the end below, and the guard
+            // ends the span as it drops. Where the result is inspected
+            // (an `Err`, `ret`), a body that can leave early runs in a
+            // closure called on the spot instead, so that it leaves the
+            // closure, not the function. A panic unwinds through the guard,
+            // which sees that the body never returned.
             let diverges = matches!(&sig.output, ReturnType::Type(_, ty) if matches!(peel(ty), Type::Never(_)));
-            let ret = if !diverges && runs_to_its_end(stmts) {
+            let inspects = record_err || record_ret;
+            let ret = if !diverges && (!inspects || runs_to_its_end(stmts)) {
                 let annotation = ret_annotation.map(|ty| quote!(: #ty));
                 // The block keeps the body's span (for errors in it); the
                 // binding gets the expansion's, to be seen below it.

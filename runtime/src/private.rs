@@ -15,6 +15,7 @@ use std::marker::PhantomData;
 pub use crate::value::ArgRef;
 
 pub use crate::future::{AsyncSpan, InSpan, QuietAsync, TracedAsync};
+pub use crate::parts::SpanKind;
 pub use crate::trace_point::{Metadata, TracePoint};
 #[cfg(not(tracekit_elf_points))]
 pub use inventory;
@@ -73,14 +74,24 @@ impl LocalGuard {
     }
 
     /// Gives up the guard for a call whose body returned, leaving the end
-    /// of its span to the caller (one that inspects the result with
-    /// `__tk_end`); 0 for no span.
+    /// of its span to the caller; 0 for no span.
     #[cfg_attr(not(debug_assertions), inline(always))]
     #[cfg_attr(debug_assertions, inline)]
-    pub fn into_token(self) -> Token {
+    fn into_token(self) -> Token {
         let token = self.token;
         std::mem::forget(self);
         token
+    }
+
+    /// Ends the span of a call whose body returned through `end`, a
+    /// function of its token; nothing for a call that opened no span.
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
+    fn end_with(self, end: impl FnOnce(Token)) {
+        let token = self.into_token();
+        if token != 0 {
+            end(token);
+        }
     }
 
     /// [`LocalGuard::end`], recording `value` as the tag `return`.
@@ -699,13 +710,13 @@ fn end_opaque<T, E>(token: Token, r: &Result<T, E>) {
 /// `Err(e)` where `e: Error`: message, type and source chain.
 pub trait ErrAsError {
     fn __tk_outcome(&self) -> Option<&dyn ErrOutcome>;
-    fn __tk_end(&self, token: Token);
+    fn __tk_end(&self, guard: LocalGuard);
 }
 impl<T, E: std::error::Error> ErrAsError for &&&&&Ret<'_, Result<T, E>> {
     #[cfg_attr(not(debug_assertions), inline(always))]
     #[cfg_attr(debug_assertions, inline)]
-    fn __tk_end(&self, token: Token) {
-        end_as_error(token, self.0);
+    fn __tk_end(&self, guard: LocalGuard) {
+        guard.end_with(|token| end_as_error(token, self.0));
     }
 
     #[cfg_attr(not(debug_assertions), inline(always))]
@@ -722,15 +733,15 @@ impl<T, E: std::error::Error> ErrAsError for &&&&&Ret<'_, Result<T, E>> {
 /// `anyhow::Error`): message and source chain, type named after `E`.
 pub trait ErrAsDynError {
     fn __tk_outcome(&self) -> Option<&dyn ErrOutcome>;
-    fn __tk_end(&self, token: Token);
+    fn __tk_end(&self, guard: LocalGuard);
 }
 impl<T, E: AsRef<dyn std::error::Error + Send + Sync + 'static>> ErrAsDynError
     for &&&&Ret<'_, Result<T, E>>
 {
     #[cfg_attr(not(debug_assertions), inline(always))]
     #[cfg_attr(debug_assertions, inline)]
-    fn __tk_end(&self, token: Token) {
-        end_as_dyn_error(token, self.0);
+    fn __tk_end(&self, guard: LocalGuard) {
+        guard.end_with(|token| end_as_dyn_error(token, self.0));
     }
 
     #[cfg_attr(not(debug_assertions), inline(always))]
@@ -779,13 +790,13 @@ fn concrete_type_of(e: &(dyn std::error::Error + Send + Sync + 'static)) -> Opti
 /// `Err(e)` where `e: Display`.
 pub trait ErrAsDisplay {
     fn __tk_outcome(&self) -> Option<&dyn ErrOutcome>;
-    fn __tk_end(&self, token: Token);
+    fn __tk_end(&self, guard: LocalGuard);
 }
 impl<T, E: std::fmt::Display> ErrAsDisplay for &&&Ret<'_, Result<T, E>> {
     #[cfg_attr(not(debug_assertions), inline(always))]
     #[cfg_attr(debug_assertions, inline)]
-    fn __tk_end(&self, token: Token) {
-        end_as_display(token, self.0);
+    fn __tk_end(&self, guard: LocalGuard) {
+        guard.end_with(|token| end_as_display(token, self.0));
     }
 
     #[cfg_attr(not(debug_assertions), inline(always))]
@@ -801,13 +812,13 @@ impl<T, E: std::fmt::Display> ErrAsDisplay for &&&Ret<'_, Result<T, E>> {
 /// `Err(e)` where `e: Debug`.
 pub trait ErrAsDebug {
     fn __tk_outcome(&self) -> Option<&dyn ErrOutcome>;
-    fn __tk_end(&self, token: Token);
+    fn __tk_end(&self, guard: LocalGuard);
 }
 impl<T, E: std::fmt::Debug> ErrAsDebug for &&Ret<'_, Result<T, E>> {
     #[cfg_attr(not(debug_assertions), inline(always))]
     #[cfg_attr(debug_assertions, inline)]
-    fn __tk_end(&self, token: Token) {
-        end_as_debug(token, self.0);
+    fn __tk_end(&self, guard: LocalGuard) {
+        guard.end_with(|token| end_as_debug(token, self.0));
     }
 
     #[cfg_attr(not(debug_assertions), inline(always))]
@@ -823,13 +834,13 @@ impl<T, E: std::fmt::Debug> ErrAsDebug for &&Ret<'_, Result<T, E>> {
 /// `Err(e)` of any other type.
 pub trait ErrOpaque {
     fn __tk_outcome(&self) -> Option<&dyn ErrOutcome>;
-    fn __tk_end(&self, token: Token);
+    fn __tk_end(&self, guard: LocalGuard);
 }
 impl<T, E> ErrOpaque for &Ret<'_, Result<T, E>> {
     #[cfg_attr(not(debug_assertions), inline(always))]
     #[cfg_attr(debug_assertions, inline)]
-    fn __tk_end(&self, token: Token) {
-        end_opaque(token, self.0);
+    fn __tk_end(&self, guard: LocalGuard) {
+        guard.end_with(|token| end_opaque(token, self.0));
     }
 
     #[cfg_attr(not(debug_assertions), inline(always))]
@@ -845,13 +856,13 @@ impl<T, E> ErrOpaque for &Ret<'_, Result<T, E>> {
 /// Not a `Result`: nothing to record.
 pub trait NotAResult {
     fn __tk_outcome(&self) -> Option<&dyn ErrOutcome>;
-    fn __tk_end(&self, token: Token);
+    fn __tk_end(&self, guard: LocalGuard);
 }
 impl<T: ?Sized> NotAResult for Ret<'_, T> {
     #[cfg_attr(not(debug_assertions), inline(always))]
     #[cfg_attr(debug_assertions, inline)]
-    fn __tk_end(&self, token: Token) {
-        end_call(token);
+    fn __tk_end(&self, guard: LocalGuard) {
+        guard.end();
     }
 
     #[cfg_attr(not(debug_assertions), inline(always))]

@@ -59,57 +59,69 @@ impl Lens {
 
 impl Metadata {
     #[doc(hidden)]
-    // Called by generated code, in a `static` initializer, with the lengths
-    // of the parts of `strings`: where each part lies is worked out and
-    // checked here, at compile time, so that reading a part later needs no
-    // check (a layout that does not fit fails the build).
+    // Called by generated code, in a `static` initializer: where each part
+    // of `strings` lies is worked out and checked here, at compile time
+    // (so the expansion passes no lengths it would need `module_path!()` and
+    // `file!()` a second time for, and reading a part later needs no check;
+    // a layout that does not fit fails the build). `type_len` and `fn_len`
+    // split the path, which ends at the first NUL; the file ends at the
+    // second; with `own_name` the span's name follows, up to a third.
     #[allow(clippy::too_many_arguments)]
     pub const fn new(
         strings: &'static str,
-        module_len: usize,
         type_len: usize,
         fn_len: usize,
-        file_len: usize,
-        own_name_len: Option<usize>,
+        own_name: bool,
         line: u32,
         kind: SpanKind,
         n_args: u8,
         n_tags: u8,
     ) -> Metadata {
-        let namespace = if type_len == 0 {
-            module_len
-        } else {
-            module_len + 2 + type_len
-        };
-        let path = namespace + 2 + fn_len;
-        let (name_at, name_len) = match own_name_len {
-            Some(len) => (path + 1 + file_len + 1, len),
-            None if type_len != 0 => (module_len + 2, type_len + 2 + fn_len),
-            None => (namespace + 2, fn_len),
-        };
+        const fn nul_from(b: &[u8], mut i: usize) -> usize {
+            while i < b.len() && b[i] != 0 {
+                i += 1;
+            }
+            i
+        }
         let b = strings.as_bytes();
         let len = b.len();
-        let name_end = name_at + name_len;
+        let path = nul_from(b, 0);
+        let file_end = nul_from(b, path + 1);
+        let name_parts = if type_len == 0 {
+            fn_len
+        } else {
+            type_len + 2 + fn_len
+        };
         assert!(
             len <= u16::MAX as usize
-                && path < len
-                && b[path] == 0
-                && path + 1 + file_len < len
-                && b[path + 1 + file_len] == 0
-                && name_end <= len
-                && (name_end == len || b[name_end] == 0)
-                && b[namespace] == b':'
-                && b[namespace + 1] == b':'
-                && (type_len == 0 || (b[module_len] == b':' && b[module_len + 1] == b':')),
+                && file_end < len
+                && path >= name_parts + 2
+                && b[path - fn_len - 2] == b':'
+                && b[path - fn_len - 1] == b':'
+                && (type_len == 0
+                    || (b[path - name_parts - 2] == b':' && b[path - name_parts - 1] == b':')),
             "tracekit: a trace point's strings do not match their lengths"
         );
+        let namespace = path - fn_len - 2;
+        let module_len = path - name_parts - 2;
+        let (name_at, name_len) = if own_name {
+            let at = file_end + 1;
+            let end = nul_from(b, at);
+            assert!(
+                end < len,
+                "tracekit: a trace point's strings do not match their lengths"
+            );
+            (at, end - at)
+        } else {
+            (module_len + 2, name_parts)
+        };
         Metadata {
             strings,
             lens: [
                 module_len as u16,
                 namespace as u16,
                 path as u16,
-                file_len as u16,
+                (file_end - path - 1) as u16,
                 name_at as u16,
                 name_len as u16,
             ],
@@ -475,38 +487,57 @@ mod tests {
     use super::Metadata;
     use crate::parts::SpanKind;
 
-    fn point(strings: &'static str, type_len: usize, own: Option<usize>) -> Metadata {
-        Metadata::new(strings, 3, type_len, 1, 4, own, 7, SpanKind::Internal, 1, 1)
+    fn point(strings: &'static str, type_len: usize, fn_len: usize, own: bool) -> Metadata {
+        Metadata::new(strings, type_len, fn_len, own, 7, SpanKind::Internal, 1, 1)
     }
 
     #[test]
     fn the_parts_of_a_point_come_from_one_string() {
-        let p = point("app::f\0x.rs\0a\0", 0, None);
+        let p = point("app::f\0x.rs\0a\0", 0, 1, false);
         assert_eq!(
             (p.name(), p.function(), p.module_path(), p.file()),
             ("f", "f", "app", "x.rs")
         );
         assert_eq!(p.tag_names().collect::<Vec<_>>(), ["a"]);
-        let m = point("app::Ty::f\0x.rs\0a\0", 2, None);
+        let m = point("app::db::Ty::find\0src/db.rs\0id\0", 2, 4, false);
         assert_eq!(
-            (m.name(), m.function(), m.namespace()),
-            ("Ty::f", "f", "app::Ty")
+            (
+                m.name(),
+                m.function(),
+                m.namespace(),
+                m.module_path(),
+                m.file()
+            ),
+            ("Ty::find", "find", "app::db::Ty", "app::db", "src/db.rs")
         );
-        let n = point("app::f\0x.rs\0héllo\0a\0", 0, Some(6));
-        assert_eq!(n.name(), "héllo");
+        assert_eq!(m.tag_names().collect::<Vec<_>>(), ["id"]);
+        let n = point("app::f\0x.rs\0héllo\0a\0", 0, 1, true);
+        assert_eq!((n.name(), n.function()), ("héllo", "f"));
         assert_eq!(n.tag_names().collect::<Vec<_>>(), ["a"]);
     }
 
     #[test]
     #[should_panic(expected = "do not match their lengths")]
-    fn lengths_that_do_not_fit_the_string_are_refused() {
-        point("app::f\0x.rs\0", 0, Some(40));
+    fn a_name_length_that_does_not_fit_the_path_is_refused() {
+        point("app::f\0x.rs\0", 0, 3, false);
+    }
+
+    #[test]
+    #[should_panic(expected = "do not match their lengths")]
+    fn a_string_without_its_file_is_refused() {
+        point("app::f\0x.rs", 0, 1, false);
+    }
+
+    #[test]
+    #[should_panic(expected = "do not match their lengths")]
+    fn an_own_name_without_its_end_is_refused() {
+        point("app::f\0x.rs\0héllo", 0, 1, true);
     }
 
     #[test]
     #[should_panic(expected = "do not match their lengths")]
     fn a_length_that_would_cut_a_character_is_refused() {
-        // `é.rs` is 5 bytes: 4 would end the file inside it, not at a NUL.
-        point("app::f\0é.rs\0", 0, None);
+        // `fé` is 3 bytes: 2 would start the name inside it, not after `::`.
+        point("app::fé\0x.rs\0", 0, 2, false);
     }
 }

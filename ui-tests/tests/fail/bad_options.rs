@@ -17,4 +17,7 @@ fn skip_both(a: u8) -> u8 {
 #[tracekit::trace_fn(name = "a", name = "b")]
 fn duplicate() {}
 
+#[tracekit::trace_fn(name = "a\0b")]
+fn nul_in_name() {}
+
 fn main() {}
