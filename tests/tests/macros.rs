@@ -354,6 +354,22 @@ mod shadowed {
     }
 }
 
+/// Bodies whose result is not inspected run in place even when they leave
+/// early: the guard ends the span on the way out.
+#[trace_fn]
+fn first_even(values: &[u32]) -> Option<u32> {
+    let found = values.iter().find(|v| *v % 2 == 0)?;
+    Some(*found)
+}
+
+#[trace_fn]
+fn returns_early(flag: bool, out: &mut Vec<u32>) {
+    if flag {
+        return;
+    }
+    out.push(1);
+}
+
 /// A body whose value is a panic: run in place, it compiles without a
 /// warning about the code after it.
 #[trace_fn]
@@ -504,6 +520,29 @@ fn error_source_chains_and_errors_of_any_type() {
         &tracekit::Status::error("DebugOnly")
     );
     assert!(c.span("opaque_error").is_error());
+}
+
+#[test]
+fn early_returns_from_bodies_run_in_place_end_their_spans() {
+    let (r, c) = capture(|| {
+        let outer = tracekit::start_active_span("outer");
+        let mut out = Vec::new();
+        returns_early(true, &mut out);
+        returns_early(false, &mut out);
+        let r = (first_even(&[1, 3]), first_even(&[1, 4]), out);
+        assert_eq!(tracekit::current_span().context(), outer.context());
+        r
+    });
+    assert_eq!(r, (None, Some(4), vec![1]));
+    if !ON {
+        assert!(c.spans().is_empty());
+        return;
+    }
+    assert_eq!(
+        c.tree(),
+        "outer\n  returns_early\n  returns_early\n  first_even\n  first_even\n"
+    );
+    assert!(c.spans().iter().all(|s| !s.is_error()));
 }
 
 #[test]
