@@ -90,6 +90,70 @@ fn split_body(item: &TokenStream) -> (TokenStream, Option<Group>) {
     }
 }
 
+/// An impl or trait block with every method body replaced by an empty one,
+/// and those bodies in order; `None` for an item that does not end in a
+/// `{ ... }` block. A method's body is the first `{ ... }` after its `fn`
+/// at the top level of the block that the end of the block, an attribute
+/// or a word follows (braces inside a signature, `Arr<{ N }>`, are
+/// followed by punctuation). A `;` ends an item without one.
+fn split_method_bodies(item: &TokenStream) -> Option<(TokenStream, Vec<Group>)> {
+    let mut trees: Vec<TokenTree> = item.clone().into_iter().collect();
+    let TokenTree::Group(block) = trees.last()? else {
+        return None;
+    };
+    if block.delimiter() != Delimiter::Brace {
+        return None;
+    }
+    let inner: Vec<TokenTree> = block.stream().into_iter().collect();
+    let mut bodies = Vec::new();
+    let mut rebuilt = Vec::with_capacity(inner.len());
+    let mut in_fn = false;
+    for (i, tree) in inner.iter().enumerate() {
+        match tree {
+            TokenTree::Ident(id) if id == "fn" => in_fn = true,
+            TokenTree::Punct(p) if p.as_char() == ';' => in_fn = false,
+            TokenTree::Group(g) if in_fn && g.delimiter() == Delimiter::Brace => {
+                let ends_item = match inner.get(i + 1) {
+                    None | Some(TokenTree::Ident(_)) => true,
+                    Some(TokenTree::Punct(p)) => p.as_char() == '#',
+                    _ => false,
+                };
+                if ends_item {
+                    let mut empty = Group::new(Delimiter::Brace, TokenStream::new());
+                    empty.set_span(g.span());
+                    rebuilt.push(TokenTree::Group(empty));
+                    bodies.push(g.clone());
+                    in_fn = false;
+                    continue;
+                }
+            }
+            _ => {}
+        }
+        rebuilt.push(tree.clone());
+    }
+    let mut emptied = Group::new(Delimiter::Brace, rebuilt.into_iter().collect());
+    emptied.set_span(block.span());
+    *trees.last_mut().expect("checked above") = TokenTree::Group(emptied);
+    Some((trees.into_iter().collect(), bodies))
+}
+
+/// How many methods of a parsed impl or trait have a body.
+fn count_bodies(item: &Item) -> usize {
+    match item {
+        Item::Impl(imp) => imp
+            .items
+            .iter()
+            .filter(|it| matches!(it, ImplItem::Fn(_)))
+            .count(),
+        Item::Trait(tr) => tr
+            .items
+            .iter()
+            .filter(|it| matches!(it, TraitItem::Fn(f) if f.default.is_some()))
+            .count(),
+        _ => 0,
+    }
+}
+
 /// `tree` as a `{ ... }` group, looking through the invisible groups that
 /// wrap a `$body:block` passed in by `macro_rules!`.
 fn braces(tree: &TokenTree) -> Option<Group> {
@@ -242,7 +306,19 @@ pub fn trace_impl(args: TokenStream, item: TokenStream) -> TokenStream {
             "`name` cannot be a default for a whole impl; set it on a method with #[trace_fn(name = \"...\")]",
         ));
     }
-    let mut parsed = match syn::parse2::<Item>(item.clone()) {
+    // As in `trace_fn`, the method bodies are not parsed: each is set aside
+    // and put back as written. Where that cannot be done plainly, the item
+    // is parsed whole, bodies included.
+    let split = split_method_bodies(&item).and_then(|(without, bodies)| {
+        let parsed = syn::parse2::<Item>(without).ok()?;
+        (count_bodies(&parsed) == bodies.len()).then_some((parsed, bodies))
+    });
+    let (parsed, bodies) = match split {
+        Some((parsed, bodies)) => (Ok(parsed), Some(bodies)),
+        None => (syn::parse2::<Item>(item.clone()), None),
+    };
+    let mut bodies = bodies.map(Vec::into_iter);
+    let mut parsed = match parsed {
         Ok(Item::Impl(i)) => Item::Impl(i),
         Ok(Item::Trait(t)) => Item::Trait(t),
         Ok(other) => {
@@ -282,7 +358,16 @@ pub fn trace_impl(args: TokenStream, item: TokenStream) -> TokenStream {
         ),
         _ => unreachable!("checked above"),
     };
-    for (attrs, sig, block) in fns {
+    for (attrs, sig, mut block) in fns {
+        // The body set aside goes back first, as written: the method may
+        // not be traced.
+        let original = match (&mut block, &mut bodies) {
+            (Some(block), Some(bodies)) => bodies.next().inspect(|body| {
+                **block = verbatim(block, body.stream());
+                block.brace_token = syn::token::Brace(body.delim_span());
+            }),
+            _ => None,
+        };
         all_args.extend(expand::bound_names(sig));
         let Some(opts) = method_options(attrs, sig, &defaults, &mut errors) else {
             continue;
@@ -295,11 +380,26 @@ pub fn trace_impl(args: TokenStream, item: TokenStream) -> TokenStream {
             continue;
         }
         if ENABLED {
-            let stmts = &block.stmts;
+            let (stmts, body_span) = match original {
+                Some(body) => match split_inner_attrs(body.stream()) {
+                    Ok((inner_attrs, stmts)) => {
+                        attrs.extend(inner_attrs);
+                        (stmts, body.span())
+                    }
+                    Err(e) => {
+                        errors.push(e);
+                        continue;
+                    }
+                },
+                None => {
+                    let stmts = &block.stmts;
+                    (quote!(#(#stmts)*), block.span())
+                }
+            };
             let body = expand::body(
                 sig,
-                &quote!(#(#stmts)*),
-                block.span(),
+                &stmts,
+                body_span,
                 &opts,
                 &Site {
                     type_name: Some(&ty),
@@ -376,6 +476,54 @@ mod tests {
                 // tracekit's `trace-all`): the item as it came.
                 assert_eq!(out, item.to_string(), "{what}");
             }
+        }
+    }
+
+    /// Method bodies are set aside whatever braces the signatures hold, and
+    /// an impl block the split cannot follow is parsed whole instead: every
+    /// body comes back, traced.
+    #[test]
+    fn impl_bodies_are_set_aside_and_put_back() {
+        let item = quote! {
+            impl<const N: usize> Grid<N> {
+                /// Documented.
+                pub fn cells(&self) -> Arr<{ N * N }> { Arr::new(N * 1) }
+                const F: fn() -> u8 = { helper };
+                #[inline]
+                fn plain(&self, a: u8) -> u8 where Self: Sized { a + 2 }
+                fn last(&self) -> Arr<{ N }> { #![allow(unused)] Arr::new(3) }
+            }
+        };
+        let (emptied, bodies) = split_method_bodies(&item).unwrap();
+        let bodies: Vec<String> = bodies.iter().map(|b| b.to_string()).collect();
+        assert_eq!(
+            bodies,
+            [
+                "{ Arr :: new (N * 1) }",
+                "{ a + 2 }",
+                "{ # ! [allow (unused)] Arr :: new (3) }"
+            ]
+        );
+        let parsed = syn::parse2::<Item>(emptied).unwrap();
+        assert_eq!(count_bodies(&parsed), 3);
+        let trait_item = quote! {
+            trait Store { fn get(&self) -> u8; fn put(&mut self) { self.flush() } }
+        };
+        let (_, bodies) = split_method_bodies(&trait_item).unwrap();
+        assert_eq!(bodies.len(), 1);
+
+        let out = trace_impl(TokenStream::new(), item).to_string();
+        for part in [
+            "N * 1",
+            "a + 2",
+            "Arr :: new (3)",
+            "allow (unused)",
+            "helper",
+        ] {
+            assert!(out.contains(part), "{part}: {out}");
+        }
+        if ENABLED {
+            assert_eq!(out.matches("__TK_META = ").count(), 3, "{out}");
         }
     }
 }
