@@ -520,16 +520,16 @@ pub fn body(
     let own_name = opts.name.is_some();
     let span = sig.ident.span();
     let meta = quote_spanned! {span=>
-        #krate::__tk_trace_point!(__TK_META = #private::Metadata::new(
-            ::core::concat!(::core::module_path!(), #after_module, ::core::file!(), #after_file),
+        #krate::__tk_trace_point!(__TK_META =
+            ::core::concat!(::core::module_path!(), #after_module, ::core::file!(), #after_file);
             #type_len,
             #fn_len,
             #own_name,
             ::core::line!(),
             #private::SpanKind::#kind,
             #n_args,
-            #n_tags,
-        ));
+            #n_tags
+        );
     };
     let guard = format_ident!("__tk_guard", span = span);
     let shape = shape(sig);
@@ -584,7 +584,7 @@ pub fn body(
         let otherwise = none.map(|none| quote!(else { #none }));
         quote! {
             if #starts {
-                #start(&__TK_META, &[#(#values),*])
+                #start(__TK_META.point(), &[#(#values),*])
             } #otherwise
         }
     };
@@ -635,7 +635,7 @@ pub fn body(
                 quote!(let __tk_ret = #private::call(#body);)
             };
             let start = start(
-                quote!(#private::starts(&__TK_META)),
+                quote!(#private::starts(__TK_META.point())),
                 quote!(#guard.start),
                 None,
             );
@@ -687,7 +687,7 @@ pub fn body(
                 {
                     #prelude
                     #meta
-                    let __tk_starts = #private::starts(&__TK_META);
+                    let __tk_starts = #private::starts(__TK_META.point());
                     let #guard = #start;
                     #own
                     let __tk_inner = #inner;
@@ -727,7 +727,7 @@ pub fn body(
                 None => wrapped,
             };
             let start = start(
-                quote!(#private::starts(&__TK_META)),
+                quote!(#private::starts(__TK_META.point())),
                 quote!(#private::start_owned),
                 Some(quote!(#krate::Span::none())),
             );

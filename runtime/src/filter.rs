@@ -13,7 +13,7 @@
 //! Each trace point keeps its resolved state in its own static, worked out
 //! on its first call and again for every point whenever a switch moves.
 
-use crate::trace_point::Metadata;
+use crate::trace_point::{Metadata, Point};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Mutex, MutexGuard};
@@ -244,15 +244,15 @@ fn matches(pattern: &str, point: &Metadata) -> bool {
         )
 }
 
-fn state_of(c: &Config, point: &'static Metadata) -> u8 {
+fn state_of(c: &Config, point: Point) -> u8 {
     let on = c.enabled
-        && match c.overrides.get(&(point as *const Metadata as usize)) {
+        && match c.overrides.get(&point.addr()) {
             Some(&on) => on,
             None => c
                 .directives
                 .iter()
                 .rev()
-                .find(|d| matches(&d.pattern, point))
+                .find(|d| matches(&d.pattern, point.metadata()))
                 .is_none_or(|d| d.on),
         };
     if on { ON } else { OFF }
@@ -260,27 +260,27 @@ fn state_of(c: &Config, point: &'static Metadata) -> u8 {
 
 /// Works every registered point's state out again.
 fn apply(c: &Config) {
-    for point in crate::trace_points() {
-        point.state.store(state_of(c, point), Ordering::Relaxed);
+    for point in crate::trace_points().map(Metadata::point) {
+        point.set_state(state_of(c, point));
     }
 }
 
 /// Works out a point's state on its first call; whether it is on.
 #[cold]
 #[inline(never)]
-pub(crate) fn resolve(point: &'static Metadata) -> bool {
+pub(crate) fn resolve(point: Point) -> bool {
     let guard = config();
     let state = guard.as_ref().map_or(ON, |c| state_of(c, point));
-    point.state.store(state, Ordering::Relaxed);
+    point.set_state(state);
     state == ON
 }
 
 /// Switches one point on or off; see [`Metadata::set_enabled`].
-pub(crate) fn set_point(point: &'static Metadata, on: bool) {
+pub(crate) fn set_point(point: Point, on: bool) {
     let mut guard = config();
     if let Some(c) = guard.as_mut() {
-        c.overrides.insert(point as *const Metadata as usize, on);
-        point.state.store(state_of(c, point), Ordering::Relaxed);
+        c.overrides.insert(point.addr(), on);
+        point.set_state(state_of(c, point));
     }
 }
 

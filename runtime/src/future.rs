@@ -6,7 +6,7 @@ use crate::context::Context;
 use crate::local::{AsyncStart, Token, with_state};
 use crate::raw::Edit;
 use crate::span::Span;
-use crate::trace_point::Metadata;
+use crate::trace_point::Point;
 use crate::value::{ArgRef, Value};
 use std::borrow::Cow;
 use std::future::Future;
@@ -190,7 +190,7 @@ impl AsyncSpan {
     /// Starts the span of an `async fn` call, a child of the current span,
     /// with the values of its arguments and fields.
     #[inline(never)]
-    pub(crate) fn start(meta: &'static Metadata, args: &[ArgRef<'_>]) -> AsyncSpan {
+    pub(crate) fn start(meta: Point, args: &[ArgRef<'_>]) -> AsyncSpan {
         // The first call of the point works its switch out.
         if meta.state() != crate::filter::ON {
             return AsyncSpan::start_unresolved(meta, args);
@@ -212,7 +212,7 @@ impl AsyncSpan {
 
     #[cold]
     #[inline(never)]
-    fn start_unresolved(meta: &'static Metadata, args: &[ArgRef<'_>]) -> AsyncSpan {
+    fn start_unresolved(meta: Point, args: &[ArgRef<'_>]) -> AsyncSpan {
         if meta.starts_here() {
             AsyncSpan::start_general(meta, args)
         } else {
@@ -221,7 +221,7 @@ impl AsyncSpan {
     }
 
     #[inline(never)]
-    fn start_general(meta: &'static Metadata, args: &[ArgRef<'_>]) -> AsyncSpan {
+    fn start_general(meta: Point, args: &[ArgRef<'_>]) -> AsyncSpan {
         let started = with_state(|s| {
             let (start, later) = s.start_async(meta, args);
             let state = match start {

@@ -28,7 +28,7 @@ use crate::raw::{
 };
 use crate::sampler::{self, SamplingInput};
 use crate::span_context::SpanContext;
-use crate::trace_point::Metadata;
+use crate::trace_point::Point;
 use crate::value::{ArgRef, Key, Value};
 use crate::{SpanId, TraceId};
 use std::borrow::Cow;
@@ -255,7 +255,7 @@ impl Lineage {
     fn raw(
         &self,
         name: &'static str,
-        meta: Option<&'static Metadata>,
+        meta: Option<Point>,
         kind: SpanKind,
         start: Stamp,
     ) -> RawSpan {
@@ -499,7 +499,7 @@ impl State {
         &mut self,
         lineage: Lineage,
         name: &'static str,
-        meta: Option<&'static Metadata>,
+        meta: Option<Point>,
         kind: SpanKind,
         start: Stamp,
     ) -> Token {
@@ -549,7 +549,7 @@ impl State {
     /// span recorded in this batch, is written out straight; everything
     /// else takes the general path.
     #[inline(always)]
-    pub(crate) fn enter(&mut self, meta: &'static Metadata, args: &[ArgRef<'_>]) -> (Token, bool) {
+    pub(crate) fn enter(&mut self, meta: Point, args: &[ArgRef<'_>]) -> (Token, bool) {
         match self.enter_fast(meta, args) {
             Some(started) => started,
             None => self.enter_general(meta, args),
@@ -559,11 +559,7 @@ impl State {
     /// [`State::enter`]'s common case, or `None`. It allocates nothing,
     /// calls nothing and cannot panic (see [`enter_fast`]).
     #[inline(always)]
-    fn enter_fast(
-        &mut self,
-        meta: &'static Metadata,
-        args: &[ArgRef<'_>],
-    ) -> Option<(Token, bool)> {
+    fn enter_fast(&mut self, meta: Point, args: &[ArgRef<'_>]) -> Option<(Token, bool)> {
         let spans = self.batch.spans.len();
         let &Frame {
             at: slot,
@@ -645,7 +641,7 @@ impl State {
     }
 
     #[inline(never)]
-    fn enter_general(&mut self, meta: &'static Metadata, args: &[ArgRef<'_>]) -> (Token, bool) {
+    fn enter_general(&mut self, meta: Point, args: &[ArgRef<'_>]) -> (Token, bool) {
         // A child of a span that records nothing opens no frame: it would
         // hand down the same trace, flags and baggage, and skipping it keeps
         // an unsampled call to a few loads. Context taken inside it is its
@@ -696,7 +692,7 @@ impl State {
         &self,
         lineage: Lineage,
         name: &'static str,
-        meta: Option<&'static Metadata>,
+        meta: Option<Point>,
         kind: SpanKind,
         start: Stamp,
     ) -> Detached {
@@ -1200,11 +1196,7 @@ impl State {
     /// Returns also whether some argument values are still to be worked
     /// out, as [`State::enter`] does.
     #[inline(always)]
-    pub(crate) fn start_async(
-        &mut self,
-        meta: &'static Metadata,
-        args: &[ArgRef<'_>],
-    ) -> (AsyncStart, bool) {
+    pub(crate) fn start_async(&mut self, meta: Point, args: &[ArgRef<'_>]) -> (AsyncStart, bool) {
         let tags_from = self.batch.tags.len() as u32;
         let epoch = self.epoch;
         let (token, later) = self.enter(meta, args);
@@ -1238,7 +1230,7 @@ impl State {
     pub(crate) fn detach(
         &mut self,
         token: Token,
-        meta: Option<&'static Metadata>,
+        meta: Option<Point>,
         epoch: u32,
         tags_from: u32,
     ) -> Option<Detached> {
@@ -1489,7 +1481,7 @@ fn with_state_inline<R>(f: impl FnOnce(&mut State) -> R) -> Option<R> {
 /// The fast path of a `#[trace_fn]` call's start (see [`State::enter`]):
 /// `None` when it is not the common case, for the general path.
 #[inline(always)]
-pub(crate) fn enter_fast(meta: &'static Metadata, args: &[ArgRef<'_>]) -> Option<(Token, bool)> {
+pub(crate) fn enter_fast(meta: Point, args: &[ArgRef<'_>]) -> Option<(Token, bool)> {
     with_state_inline(|s| s.enter_fast(meta, args)).flatten()
 }
 
@@ -1498,7 +1490,7 @@ pub(crate) fn enter_fast(meta: &'static Metadata, args: &[ArgRef<'_>]) -> Option
 /// its tags begin).
 #[inline(always)]
 pub(crate) fn start_async_fast(
-    meta: &'static Metadata,
+    meta: Point,
     args: &[ArgRef<'_>],
 ) -> Option<(Token, bool, u32, u32)> {
     with_state_inline(|s| {
@@ -1521,7 +1513,7 @@ pub(crate) fn pop_returned(token: Token) {
 
 /// The general path of a `#[trace_fn]` call's start.
 #[inline(never)]
-pub(crate) fn enter_general(meta: &'static Metadata, args: &[ArgRef<'_>]) -> (Token, bool) {
+pub(crate) fn enter_general(meta: Point, args: &[ArgRef<'_>]) -> (Token, bool) {
     with_state(|s| s.enter_general(meta, args)).unwrap_or((0, false))
 }
 

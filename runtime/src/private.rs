@@ -16,7 +16,7 @@ pub use crate::value::ArgRef;
 
 pub use crate::future::{AsyncSpan, InSpan, QuietAsync, TracedAsync};
 pub use crate::parts::SpanKind;
-pub use crate::trace_point::{Metadata, TracePoint};
+pub use crate::trace_point::{Point, PointStatic, TracePoint};
 #[cfg(not(tracekit_elf_points))]
 pub use inventory;
 
@@ -57,7 +57,7 @@ impl LocalGuard {
     /// recording `args`, the values of the arguments and fields.
     #[cfg_attr(not(debug_assertions), inline(always))]
     #[cfg_attr(debug_assertions, inline)]
-    pub fn start(&mut self, meta: &'static Metadata, args: &[ArgRef<'_>]) {
+    pub fn start(&mut self, meta: Point, args: &[ArgRef<'_>]) {
         self.token = span::enter_local(meta, args);
     }
 
@@ -113,7 +113,7 @@ impl LocalGuard {
 /// and branches, and the call builds none of its argument values.
 #[cfg_attr(not(debug_assertions), inline(always))]
 #[cfg_attr(debug_assertions, inline)]
-pub fn starts(meta: &'static Metadata) -> bool {
+pub fn starts(meta: Point) -> bool {
     // The point's test is one byte against one constant (a point not worked
     // out yet goes the way of one switched on): 9 bytes of code a call site
     // fewer than telling the three states apart here. The thread's flag
@@ -240,7 +240,7 @@ pub fn call<R>(body: impl FnOnce() -> R) -> R {
 /// Starts the owned span of a function returning a future, a child of the
 /// current span, with the values of its arguments and fields.
 #[inline(never)]
-pub fn start_owned(meta: &'static Metadata, args: &[ArgRef<'_>]) -> Span {
+pub fn start_owned(meta: Point, args: &[ArgRef<'_>]) -> Span {
     span::start_traced(meta, args)
 }
 
@@ -248,7 +248,7 @@ pub fn start_owned(meta: &'static Metadata, args: &[ArgRef<'_>]) -> Span {
 /// generated code awaits its [`TracedAsync`] right away.
 #[cfg_attr(not(debug_assertions), inline(always))]
 #[cfg_attr(debug_assertions, inline)]
-pub fn start_async(meta: &'static Metadata, args: &[ArgRef<'_>]) -> AsyncSpan {
+pub fn start_async(meta: Point, args: &[ArgRef<'_>]) -> AsyncSpan {
     AsyncSpan::start(meta, args)
 }
 

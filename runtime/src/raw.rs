@@ -7,7 +7,7 @@
 use crate::baggage::Baggage;
 use crate::clock::Stamp;
 use crate::parts::{Event, Link, SpanKind, Status};
-use crate::trace_point::Metadata;
+use crate::trace_point::Point;
 use crate::value::{ArgRef, Key, Value};
 use crate::{SpanId, TraceId};
 use std::borrow::Cow;
@@ -58,7 +58,7 @@ pub(crate) struct RawSpan {
     /// [`Stamp::OPEN`] until the span finishes.
     pub(crate) end: Stamp,
     pub(crate) name: &'static str,
-    pub(crate) meta: Option<&'static Metadata>,
+    pub(crate) meta: Option<Point>,
     /// Index into the batch's `inherited`, or [`NONE`].
     pub(crate) inherited: u32,
     /// Index into the batch's `extras`, or [`NONE`].

@@ -831,7 +831,10 @@ impl<'a> SpanView<'a> {
         Tags {
             args,
             named,
-            code: raw.meta.map_or(&[][..], |m| m.code_tags()).iter(),
+            code: raw
+                .meta
+                .map_or(&[][..], |m| m.metadata().code_tags())
+                .iter(),
         }
     }
 
@@ -899,7 +902,7 @@ impl<'a> SpanView<'a> {
     /// See [`SpanRecord::trace_point`].
     #[inline]
     pub fn trace_point(&self) -> Option<&'static Metadata> {
-        self.raw().meta
+        self.raw().meta.map(|p| p.metadata())
     }
 }
 

@@ -10,7 +10,7 @@ use crate::local::{Lineage, State, Token, pop_borrowed, pop_local, with_state};
 use crate::parts::{Event, Fields, Link, SpanKind, Status};
 use crate::raw::{Detached, Edit, ErrorParts};
 use crate::span_context::SpanContext;
-use crate::trace_point::Metadata;
+use crate::trace_point::{Metadata, Point};
 use crate::value::{ArgRef, Key, Value};
 use std::borrow::Cow;
 use std::marker::PhantomData;
@@ -111,7 +111,7 @@ pub fn start_active_span(name: impl Into<Cow<'static, str>>) -> ActiveSpan {
 #[must_use = "a builder does nothing until started"]
 pub struct SpanBuilder {
     name: Cow<'static, str>,
-    meta: Option<&'static Metadata>,
+    meta: Option<Point>,
     parent: Parent,
     kind: SpanKind,
     tags: Vec<(Key, Value)>,
@@ -205,6 +205,7 @@ impl SpanBuilder {
 
     #[doc(hidden)]
     pub fn trace_point(mut self, meta: &'static Metadata) -> Self {
+        let meta = meta.point();
         self.meta = Some(meta);
         self.kind = meta.kind();
         self
@@ -301,7 +302,7 @@ impl SpanBuilder {
 /// a new root), active until the guard drops, with the values of its
 /// arguments and fields. Returns its token, 0 for none.
 #[inline(never)]
-pub(crate) fn enter_local(meta: &'static Metadata, args: &[ArgRef<'_>]) -> Token {
+pub(crate) fn enter_local(meta: Point, args: &[ArgRef<'_>]) -> Token {
     if meta.state() != filter::ON {
         return enter_unresolved(meta, args);
     }
@@ -318,7 +319,7 @@ pub(crate) fn enter_local(meta: &'static Metadata, args: &[ArgRef<'_>]) -> Token
 /// worked out here.
 #[cold]
 #[inline(never)]
-fn enter_unresolved(meta: &'static Metadata, args: &[ArgRef<'_>]) -> Token {
+fn enter_unresolved(meta: Point, args: &[ArgRef<'_>]) -> Token {
     if meta.starts_here() {
         enter_general(meta, args)
     } else {
@@ -327,7 +328,7 @@ fn enter_unresolved(meta: &'static Metadata, args: &[ArgRef<'_>]) -> Token {
 }
 
 #[inline(never)]
-fn enter_general(meta: &'static Metadata, args: &[ArgRef<'_>]) -> Token {
+fn enter_general(meta: Point, args: &[ArgRef<'_>]) -> Token {
     match crate::local::enter_general(meta, args) {
         (token, true) => record_later(token, args),
         (token, false) => token,
@@ -725,7 +726,7 @@ fn finish(mut d: Detached, end: Stamp) {
 /// The start of the span of a function returning a future: a child of the
 /// current span, owned by its future, with the values of its arguments and
 /// fields.
-pub(crate) fn start_traced(meta: &'static Metadata, args: &[ArgRef<'_>]) -> Span {
+pub(crate) fn start_traced(meta: Point, args: &[ArgRef<'_>]) -> Span {
     // The first call of the point works its switch out.
     if !meta.starts_here() {
         return Span::none();

@@ -4,17 +4,20 @@
 use crate::parts::SpanKind;
 use crate::value::{Key, Value};
 use std::borrow::Cow;
+use std::fmt;
+use std::ptr::NonNull;
 use std::sync::RwLock;
 use std::sync::atomic::{AtomicU8, Ordering};
 
 /// Where an instrumented function lives and how its spans are named.
 ///
-/// `#[trace_fn]` emits one `static` of this type per function, listed where
-/// the runtime finds it (a linker section on ELF targets). All its strings
-/// (the function's path, its file, the span name when it is not a part of
-/// the path, the argument and field names) are one string made at compile
-/// time, because every pointer in a static of a position-independent binary
-/// costs a relocation entry three times its size.
+/// `#[trace_fn]` emits one `static` per function, listed where the runtime
+/// finds it (a linker section on ELF targets). Its strings (the function's
+/// path, its file, the span name when it is not a part of the path, the
+/// argument and field names) are one string made at compile time and
+/// stored in the static itself, after a small header: in a
+/// position-independent binary a pointer to them would cost a relocation
+/// entry three times its own size, per function.
 ///
 /// ```
 /// # if !tracekit::TRACE_ALL { return; } // tracing compiled out: nothing to show
@@ -25,22 +28,53 @@ use std::sync::atomic::{AtomicU8, Ordering};
 /// assert_eq!(point.function(), "load_user");
 /// assert!(point.file().ends_with(".rs"));
 /// ```
-#[derive(Debug)]
+#[repr(C)]
 pub struct Metadata {
-    /// `module[::Type]::function \0 file \0 [name \0] tag \0 tag ...`
-    strings: &'static str,
-    /// Where the parts of `strings` end or start; see [`Lens`].
-    lens: [u16; 6],
-    line: u32,
+    head: Head,
+    /// `module[::Type]::function \0 file \0 [name \0] tag \0 tag ...`, UTF-8.
+    strings: [u8],
+}
+
+/// What a trace point's static holds before its strings: everything the
+/// hot path reads. Aligned to 2, so the strings follow it with no padding.
+#[repr(C)]
+struct Head {
+    /// Where the parts of the strings end or start, and their whole length;
+    /// see [`Lens`].
+    lens: [u16; 7],
+    /// The line, in two halves (a `u32` would align the header to 4).
+    line: [u16; 2],
     kind: SpanKind,
-    /// How many argument names, then field keys, `strings` ends with.
+    /// How many argument names, then field keys, the strings end with.
     n_args: u8,
     n_tags: u8,
     /// On, off, or not worked out yet (see `filter`).
-    pub(crate) state: AtomicU8,
+    state: AtomicU8,
 }
 
-/// The positions in [`Metadata`]'s `lens`.
+/// A trace point's static as `#[trace_fn]` emits it: the header, then its
+/// `N` bytes of strings. Used by generated code.
+#[doc(hidden)]
+#[repr(C)]
+pub struct PointStatic<const N: usize> {
+    head: Head,
+    strings: [u8; N],
+}
+
+/// A trace point as the runtime holds it: a thin pointer to its static.
+/// Made only from a reference to the whole static (header and strings), so
+/// it may reach the strings; the header alone is read on the hot path.
+#[doc(hidden)]
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Point(NonNull<Head>);
+
+// SAFETY: a point refers to a `static` that lives for the whole program;
+// the one part of it ever written is an atomic.
+unsafe impl Send for Point {}
+// SAFETY: as above.
+unsafe impl Sync for Point {}
+
+/// The positions in [`Head`]'s `lens`.
 struct Lens;
 impl Lens {
     /// The module path's length: `strings[..MODULE]`.
@@ -55,9 +89,11 @@ impl Lens {
     /// (`function`, or `Type::function`), or after the file (a `name = ...`).
     const NAME_AT: usize = 4;
     const NAME_LEN: usize = 5;
+    /// The length of all the strings.
+    const ALL: usize = 6;
 }
 
-impl Metadata {
+impl<const N: usize> PointStatic<N> {
     #[doc(hidden)]
     // Called by generated code, in a `static` initializer: where each part
     // of `strings` lies is worked out and checked here, at compile time
@@ -76,7 +112,7 @@ impl Metadata {
         kind: SpanKind,
         n_args: u8,
         n_tags: u8,
-    ) -> Metadata {
+    ) -> PointStatic<N> {
         const fn nul_from(b: &[u8], mut i: usize) -> usize {
             while i < b.len() && b[i] != 0 {
                 i += 1;
@@ -93,7 +129,8 @@ impl Metadata {
             type_len + 2 + fn_len
         };
         assert!(
-            len <= u16::MAX as usize
+            len == N
+                && len <= u16::MAX as usize
                 && file_end < len
                 && path >= name_parts + 2
                 && b[path - fn_len - 2] == b':'
@@ -115,58 +152,102 @@ impl Metadata {
         } else {
             (module_len + 2, name_parts)
         };
-        Metadata {
-            strings,
-            lens: [
-                module_len as u16,
-                namespace as u16,
-                path as u16,
-                (file_end - path - 1) as u16,
-                name_at as u16,
-                name_len as u16,
-            ],
-            line,
-            kind,
-            n_args,
-            n_tags,
-            state: AtomicU8::new(crate::filter::UNRESOLVED),
+        let mut bytes = [0u8; N];
+        let mut i = 0;
+        while i < N {
+            bytes[i] = b[i];
+            i += 1;
+        }
+        PointStatic {
+            head: Head {
+                lens: [
+                    module_len as u16,
+                    namespace as u16,
+                    path as u16,
+                    (file_end - path - 1) as u16,
+                    name_at as u16,
+                    name_len as u16,
+                    len as u16,
+                ],
+                line: [line as u16, (line >> 16) as u16],
+                kind,
+                n_args,
+                n_tags,
+                state: AtomicU8::new(crate::filter::UNRESOLVED),
+            },
+            strings: bytes,
         }
     }
 
-    /// `strings[from..from + len]`.
+    /// The point, for the runtime.
+    #[doc(hidden)]
     #[inline(always)]
-    fn slice(&self, from: usize, len: usize) -> &'static str {
-        // Every part `new` laid out is within the string and starts and ends
-        // beside an ASCII `:` or NUL it checked, or at an end of the string:
-        // on character boundaries. Checked again here in debug builds.
-        debug_assert!(self.strings.is_char_boundary(from));
-        debug_assert!(self.strings.is_char_boundary(from + len));
-        // SAFETY: as said above; the part is valid UTF-8 as a slice of a
-        // `str` on character boundaries.
+    pub const fn point(&'static self) -> Point {
+        // From the reference to the whole static: the pointer may reach the
+        // strings after the header.
+        // SAFETY: a reference is never null.
+        Point(unsafe { NonNull::new_unchecked((self as *const PointStatic<N>).cast_mut().cast()) })
+    }
+}
+
+impl Point {
+    /// The header, the part the hot path reads.
+    #[inline(always)]
+    fn head(self) -> &'static Head {
+        // SAFETY: the pointer is to a `static`'s header (see `Point`).
+        unsafe { self.0.as_ref() }
+    }
+
+    /// The whole point, strings included.
+    #[inline]
+    pub(crate) fn metadata(self) -> &'static Metadata {
+        let len = usize::from(self.head().lens[Lens::ALL]);
+        let whole = std::ptr::slice_from_raw_parts(self.0.as_ptr().cast_const().cast::<u8>(), len);
+        // SAFETY: the pointer was made from a reference to the whole static
+        // (`PointStatic::point`, `Metadata::point`), whose layout is
+        // `Metadata`'s with `len` bytes of strings (both `repr(C)`, the
+        // same header, then bytes), and so may reach all of it.
+        unsafe { &*(whole as *const Metadata) }
+    }
+
+    /// The point's address, to key tables by.
+    pub(crate) fn addr(self) -> usize {
+        self.0.as_ptr() as usize
+    }
+
+    /// The span name; see [`Metadata::name`]. Read on the hot path, from
+    /// the header without the strings' length.
+    #[inline(always)]
+    pub(crate) fn name(self) -> &'static str {
+        let lens = &self.head().lens;
+        let at = usize::from(lens[Lens::NAME_AT]);
+        let len = usize::from(lens[Lens::NAME_LEN]);
+        // SAFETY: `PointStatic::new` checked that the name lies within the
+        // strings, on character boundaries (see `Metadata::slice`); the
+        // pointer may reach the strings (see `Point`), which start right
+        // after the header.
         unsafe {
-            std::str::from_utf8_unchecked(self.strings.as_bytes().get_unchecked(from..from + len))
+            let from = self.0.as_ptr().cast::<u8>().add(size_of::<Head>() + at);
+            std::str::from_utf8_unchecked(std::slice::from_raw_parts(from, len))
         }
     }
 
-    /// Where the argument and field names start.
-    fn tags_at(&self) -> usize {
-        let after_file =
-            usize::from(self.lens[Lens::PATH]) + 1 + usize::from(self.lens[Lens::FILE]) + 1;
-        let name_at = usize::from(self.lens[Lens::NAME_AT]);
-        if name_at >= after_file {
-            // A name of its own, after the file.
-            name_at + usize::from(self.lens[Lens::NAME_LEN]) + 1
-        } else {
-            after_file
-        }
-        .min(self.strings.len())
+    /// The kind of the point's spans.
+    #[inline(always)]
+    pub(crate) fn kind(self) -> SpanKind {
+        self.head().kind
+    }
+
+    /// How many argument and field values a span of this point records.
+    pub(crate) fn n_tags(self) -> usize {
+        usize::from(self.head().n_tags)
     }
 
     /// Whether calls of this point make spans: one relaxed load, and the
     /// filter's answer on the first call.
     #[inline(always)]
-    pub(crate) fn is_on(&'static self) -> bool {
-        match self.state.load(Ordering::Relaxed) {
+    pub(crate) fn is_on(self) -> bool {
+        match self.state() {
             crate::filter::ON => true,
             crate::filter::OFF => false,
             _ => crate::filter::resolve(self),
@@ -177,15 +258,98 @@ impl Metadata {
     /// and the thread's top span records something (under one that records
     /// nothing, a call opens no span at all).
     #[inline]
-    pub(crate) fn starts_here(&'static self) -> bool {
+    pub(crate) fn starts_here(self) -> bool {
         self.is_on() && !crate::local::is_quiet()
     }
 
     /// The point's switch as last worked out: `filter::ON`, `OFF` or
     /// `UNRESOLVED`.
     #[inline(always)]
-    pub(crate) fn state(&self) -> u8 {
-        self.state.load(Ordering::Relaxed)
+    pub(crate) fn state(self) -> u8 {
+        self.head().state.load(Ordering::Relaxed)
+    }
+
+    /// Sets the point's switch.
+    pub(crate) fn set_state(self, state: u8) {
+        self.head().state.store(state, Ordering::Relaxed);
+    }
+}
+
+impl std::ops::Deref for Point {
+    type Target = Metadata;
+    fn deref(&self) -> &Metadata {
+        self.metadata()
+    }
+}
+
+impl fmt::Debug for Point {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.metadata().fmt(f)
+    }
+}
+
+impl fmt::Debug for Metadata {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Metadata")
+            .field("name", &self.name())
+            .field("module_path", &self.module_path())
+            .field("file", &self.file())
+            .field("line", &self.line())
+            .field("kind", &self.kind())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Metadata {
+    /// The point, for the runtime: from this reference to the whole static.
+    #[inline]
+    pub(crate) fn point(&'static self) -> Point {
+        Point(NonNull::from(self).cast())
+    }
+
+    /// The strings, all of them.
+    #[inline(always)]
+    fn strings(&self) -> &'static str {
+        // SAFETY: `PointStatic::new` copied them from a `str`; they live
+        // for the whole program (a `Metadata` is only ever a `static`'s: no
+        // value of it can be made outside this module, and `Point::metadata`
+        // makes references to `PointStatic`s only).
+        unsafe {
+            let bytes = std::slice::from_raw_parts(self.strings.as_ptr(), self.strings.len());
+            std::str::from_utf8_unchecked(bytes)
+        }
+    }
+
+    /// `strings[from..from + len]`.
+    #[inline(always)]
+    fn slice(&self, from: usize, len: usize) -> &'static str {
+        let strings = self.strings();
+        // Every part `new` laid out is within the string and starts and ends
+        // beside an ASCII `:` or NUL it checked, or at an end of the string:
+        // on character boundaries. Checked again here in debug builds.
+        debug_assert!(strings.is_char_boundary(from));
+        debug_assert!(strings.is_char_boundary(from + len));
+        // SAFETY: as said above; the part is valid UTF-8 as a slice of a
+        // `str` on character boundaries.
+        unsafe { std::str::from_utf8_unchecked(strings.as_bytes().get_unchecked(from..from + len)) }
+    }
+
+    fn lens(&self) -> &[u16; 7] {
+        &self.head.lens
+    }
+
+    /// Where the argument and field names start.
+    fn tags_at(&self) -> usize {
+        let lens = self.lens();
+        let after_file = usize::from(lens[Lens::PATH]) + 1 + usize::from(lens[Lens::FILE]) + 1;
+        let name_at = usize::from(lens[Lens::NAME_AT]);
+        if name_at >= after_file {
+            // A name of its own, after the file.
+            name_at + usize::from(lens[Lens::NAME_LEN]) + 1
+        } else {
+            after_file
+        }
+        .min(self.strings.len())
     }
 
     /// Whether calls of this point make spans now (the filter, the
@@ -199,7 +363,7 @@ impl Metadata {
     /// assert!(p.is_enabled());
     /// ```
     pub fn is_enabled(&'static self) -> bool {
-        self.is_on()
+        self.point().is_on()
     }
 
     /// Switches this point on or off while the program runs; it wins over
@@ -223,19 +387,14 @@ impl Metadata {
     /// inner_point.set_enabled(true);
     /// ```
     pub fn set_enabled(&'static self, on: bool) {
-        crate::filter::set_point(self, on);
+        crate::filter::set_point(self.point(), on);
     }
 
     /// The argument names, then the field keys.
     pub(crate) fn tag_names(&self) -> std::iter::Take<std::str::Split<'static, char>> {
         let at = self.tags_at();
-        let n = usize::from(self.n_tags);
+        let n = usize::from(self.head.n_tags);
         self.slice(at, self.strings.len() - at).split('\0').take(n)
-    }
-
-    /// How many argument and field values a span of this point records.
-    pub(crate) fn n_tags(&self) -> usize {
-        usize::from(self.n_tags)
     }
 
     /// The span name (`function`, or `Type::method` inside `#[trace_impl]`).
@@ -248,8 +407,8 @@ impl Metadata {
     #[inline(always)]
     pub fn name(&self) -> &'static str {
         self.slice(
-            usize::from(self.lens[Lens::NAME_AT]),
-            usize::from(self.lens[Lens::NAME_LEN]),
+            usize::from(self.lens()[Lens::NAME_AT]),
+            usize::from(self.lens()[Lens::NAME_LEN]),
         )
     }
 
@@ -261,14 +420,14 @@ impl Metadata {
     /// assert!(tracekit::trace_points().any(|p| p.function() == "g"));
     /// ```
     pub fn function(&self) -> &'static str {
-        let path = usize::from(self.lens[Lens::PATH]);
-        let from = (usize::from(self.lens[Lens::NAMESPACE]) + 2).min(path);
+        let path = usize::from(self.lens()[Lens::PATH]);
+        let from = (usize::from(self.lens()[Lens::NAMESPACE]) + 2).min(path);
         self.slice(from, path - from)
     }
 
     /// The namespace: the module path, then `::Type` inside an impl.
     fn namespace(&self) -> &'static str {
-        self.slice(0, usize::from(self.lens[Lens::NAMESPACE]))
+        self.slice(0, usize::from(self.lens()[Lens::NAMESPACE]))
     }
 
     /// The module path (`module_path!()`) of the function.
@@ -280,7 +439,7 @@ impl Metadata {
     /// assert!(!p.module_path().is_empty());
     /// ```
     pub fn module_path(&self) -> &'static str {
-        self.slice(0, usize::from(self.lens[Lens::MODULE]))
+        self.slice(0, usize::from(self.lens()[Lens::MODULE]))
     }
 
     /// The source file.
@@ -292,8 +451,8 @@ impl Metadata {
     /// ```
     pub fn file(&self) -> &'static str {
         self.slice(
-            usize::from(self.lens[Lens::PATH]) + 1,
-            usize::from(self.lens[Lens::FILE]),
+            usize::from(self.lens()[Lens::PATH]) + 1,
+            usize::from(self.lens()[Lens::FILE]),
         )
     }
 
@@ -305,7 +464,8 @@ impl Metadata {
     /// assert!(tracekit::trace_points().any(|p| p.name() == "j" && p.line() > 0));
     /// ```
     pub fn line(&self) -> u32 {
-        self.line
+        let [low, high] = self.head.line;
+        u32::from(low) | u32::from(high) << 16
     }
 
     /// The names of the recorded arguments, in order.
@@ -317,7 +477,7 @@ impl Metadata {
     /// assert_eq!(p.args().collect::<Vec<_>>(), ["a", "b"]);
     /// ```
     pub fn args(&self) -> impl Iterator<Item = &'static str> + use<> {
-        self.tag_names().take(usize::from(self.n_args))
+        self.tag_names().take(usize::from(self.head.n_args))
     }
 
     /// The keys of the `fields(...)` tags, in order.
@@ -329,7 +489,7 @@ impl Metadata {
     /// assert_eq!(p.fields().collect::<Vec<_>>(), ["db.system"]);
     /// ```
     pub fn fields(&self) -> impl Iterator<Item = &'static str> + use<> {
-        self.tag_names().skip(usize::from(self.n_args))
+        self.tag_names().skip(usize::from(self.head.n_args))
     }
 
     /// The kind of the spans (`kind = "..."`; internal by default).
@@ -341,7 +501,7 @@ impl Metadata {
     /// assert_eq!(p.kind(), tracekit::SpanKind::Server);
     /// ```
     pub fn kind(&self) -> SpanKind {
-        self.kind
+        self.head.kind
     }
 
     /// The `code.*` tags, made when first read and kept in one table for
@@ -351,7 +511,7 @@ impl Metadata {
         /// Trace point address to its tags, sorted by address.
         type Table = Vec<(usize, &'static [(Key, Value)])>;
         static TABLE: RwLock<Table> = RwLock::new(Vec::new());
-        let me = self as *const Metadata as usize;
+        let me = self.point().addr();
         let find = |t: &Table| t.binary_search_by_key(&me, |(k, _)| *k).map(|i| t[i].1);
         if let Ok(tags) = find(&TABLE.read().unwrap_or_else(|p| p.into_inner())) {
             return tags;
@@ -384,7 +544,7 @@ impl Metadata {
                 ),
                 (
                     Cow::Borrowed("code.lineno"),
-                    Value::I64(i64::from(self.line)),
+                    Value::I64(i64::from(self.line())),
                 ),
             ]
         }
@@ -392,7 +552,7 @@ impl Metadata {
 }
 
 #[doc(hidden)]
-pub struct TracePoint(pub &'static Metadata);
+pub struct TracePoint(pub Point);
 
 // Where the trace points are listed. On ELF platforms, a linker section of
 // pointers: each point costs one pointer (and its relocation), and nothing
@@ -407,13 +567,13 @@ inventory::collect!(TracePoint);
 
 #[cfg(tracekit_elf_points)]
 mod section {
-    use super::Metadata;
+    use super::Point;
 
     /// The runtime's own entry, none: the section, and so its bounds, exist
     /// in every program that links tracekit.
     #[used]
     #[unsafe(link_section = "tracekit_points")]
-    static NONE: Option<&'static Metadata> = None;
+    static NONE: Option<Point> = None;
 
     // The bounds the linker defines; only their addresses are used.
     unsafe extern "C" {
@@ -424,43 +584,49 @@ mod section {
     }
 
     /// Every entry of the section.
-    pub(super) fn entries() -> &'static [Option<&'static Metadata>] {
-        let start = (&raw const START).cast::<Option<&'static Metadata>>();
-        let stop = (&raw const STOP).cast::<Option<&'static Metadata>>();
-        // The section holds `Option<&Metadata>`s only, each pointer-sized
-        // and -aligned, so the bounds are a whole number of them apart.
-        let len = (stop as usize - start as usize) / size_of::<Option<&'static Metadata>>();
+    pub(super) fn entries() -> &'static [Option<Point>] {
+        let start = (&raw const START).cast::<Option<Point>>();
+        let stop = (&raw const STOP).cast::<Option<Point>>();
+        // The section holds `Option<Point>`s only, each pointer-sized and
+        // -aligned, so the bounds are a whole number of them apart.
+        let len = (stop as usize - start as usize) / size_of::<Option<Point>>();
         // SAFETY: the linker laid the section's entries out contiguously
         // between its bounds; each is a static, initialised, never written.
         unsafe { std::slice::from_raw_parts(start, len) }
     }
 }
 
-/// Declares the trace point `$meta` (a `static Metadata` with this
-/// initializer) where [`trace_points`] finds it. Used by generated code.
+/// Declares the trace point `$meta`, a static with these strings and the
+/// rest of `PointStatic::new`'s arguments, where [`trace_points`] finds
+/// it. Used by generated code.
 #[cfg(tracekit_elf_points)]
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __tk_trace_point {
-    ($meta:ident = $init:expr) => {
-        static $meta: $crate::__private::Metadata = $init;
+    ($meta:ident = $strings:expr; $($rest:expr),*) => {
+        const __TK_STRINGS: &str = $strings;
+        static $meta: $crate::__private::PointStatic<{ __TK_STRINGS.len() }> =
+            $crate::__private::PointStatic::new(__TK_STRINGS, $($rest),*);
         #[used]
         #[unsafe(link_section = "tracekit_points")]
-        static __TK_POINT: ::core::option::Option<&'static $crate::__private::Metadata> =
-            ::core::option::Option::Some(&$meta);
+        static __TK_POINT: ::core::option::Option<$crate::__private::Point> =
+            ::core::option::Option::Some($meta.point());
     };
 }
 
-/// Declares the trace point `$meta` (a `static Metadata` with this
-/// initializer) where [`trace_points`] finds it. Used by generated code.
+/// Declares the trace point `$meta`, a static with these strings and the
+/// rest of `PointStatic::new`'s arguments, where [`trace_points`] finds
+/// it. Used by generated code.
 #[cfg(not(tracekit_elf_points))]
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __tk_trace_point {
-    ($meta:ident = $init:expr) => {
-        static $meta: $crate::__private::Metadata = $init;
+    ($meta:ident = $strings:expr; $($rest:expr),*) => {
+        const __TK_STRINGS: &str = $strings;
+        static $meta: $crate::__private::PointStatic<{ __TK_STRINGS.len() }> =
+            $crate::__private::PointStatic::new(__TK_STRINGS, $($rest),*);
         $crate::__private::inventory::submit! {
-            $crate::__private::TracePoint(&$meta)
+            $crate::__private::TracePoint($meta.point())
         }
     };
 }
@@ -477,29 +643,43 @@ macro_rules! __tk_trace_point {
 /// ```
 pub fn trace_points() -> impl Iterator<Item = &'static Metadata> {
     #[cfg(tracekit_elf_points)]
-    return section::entries().iter().flatten().copied();
+    return section::entries().iter().flatten().map(|p| p.metadata());
     #[cfg(not(tracekit_elf_points))]
-    return inventory::iter::<TracePoint>.into_iter().map(|p| p.0);
+    return inventory::iter::<TracePoint>
+        .into_iter()
+        .map(|p| p.0.metadata());
 }
 
 #[cfg(test)]
 mod tests {
-    use super::Metadata;
+    use super::{Metadata, PointStatic};
     use crate::parts::SpanKind;
 
-    fn point(strings: &'static str, type_len: usize, fn_len: usize, own: bool) -> Metadata {
-        Metadata::new(strings, type_len, fn_len, own, 7, SpanKind::Internal, 1, 1)
+    /// A point as generated code makes one, in a static.
+    macro_rules! point {
+        ($strings:expr, $type_len:expr, $fn_len:expr, $own:expr) => {{
+            const S: &str = $strings;
+            static P: PointStatic<{ S.len() }> =
+                PointStatic::new(S, $type_len, $fn_len, $own, 7, SpanKind::Internal, 1, 1);
+            let m: &'static Metadata = P.point().metadata();
+            m
+        }};
+    }
+
+    /// `PointStatic::new` run when the program runs, to see it refuse.
+    fn refused<const N: usize>(strings: &'static str, type_len: usize, fn_len: usize, own: bool) {
+        PointStatic::<N>::new(strings, type_len, fn_len, own, 7, SpanKind::Internal, 1, 1);
     }
 
     #[test]
     fn the_parts_of_a_point_come_from_one_string() {
-        let p = point("app::f\0x.rs\0a\0", 0, 1, false);
+        let p = point!("app::f\0x.rs\0a\0", 0, 1, false);
         assert_eq!(
-            (p.name(), p.function(), p.module_path(), p.file()),
-            ("f", "f", "app", "x.rs")
+            (p.name(), p.function(), p.module_path(), p.file(), p.line()),
+            ("f", "f", "app", "x.rs", 7)
         );
         assert_eq!(p.tag_names().collect::<Vec<_>>(), ["a"]);
-        let m = point("app::db::Ty::find\0src/db.rs\0id\0", 2, 4, false);
+        let m = point!("app::db::Ty::find\0src/db.rs\0id\0", 2, 4, false);
         assert_eq!(
             (
                 m.name(),
@@ -511,33 +691,57 @@ mod tests {
             ("Ty::find", "find", "app::db::Ty", "app::db", "src/db.rs")
         );
         assert_eq!(m.tag_names().collect::<Vec<_>>(), ["id"]);
-        let n = point("app::f\0x.rs\0héllo\0a\0", 0, 1, true);
+        assert_eq!(
+            m.point().name(),
+            "Ty::find",
+            "the hot path's read of the name"
+        );
+        let n = point!("app::f\0x.rs\0héllo\0a\0", 0, 1, true);
         assert_eq!((n.name(), n.function()), ("héllo", "f"));
+        assert_eq!(n.point().name(), "héllo");
         assert_eq!(n.tag_names().collect::<Vec<_>>(), ["a"]);
+    }
+
+    #[test]
+    fn a_line_past_65535_is_kept_whole() {
+        const S: &str = "app::f\0x.rs\0";
+        static P: PointStatic<{ S.len() }> =
+            PointStatic::new(S, 0, 1, false, 70_001, SpanKind::Server, 0, 0);
+        let p = P.point();
+        assert_eq!(
+            (p.line(), p.kind(), p.n_tags()),
+            (70_001, SpanKind::Server, 0)
+        );
     }
 
     #[test]
     #[should_panic(expected = "do not match their lengths")]
     fn a_name_length_that_does_not_fit_the_path_is_refused() {
-        point("app::f\0x.rs\0", 0, 3, false);
+        refused::<12>("app::f\0x.rs\0", 0, 3, false);
     }
 
     #[test]
     #[should_panic(expected = "do not match their lengths")]
     fn a_string_without_its_file_is_refused() {
-        point("app::f\0x.rs", 0, 1, false);
+        refused::<11>("app::f\0x.rs", 0, 1, false);
     }
 
     #[test]
     #[should_panic(expected = "do not match their lengths")]
     fn an_own_name_without_its_end_is_refused() {
-        point("app::f\0x.rs\0héllo", 0, 1, true);
+        refused::<18>("app::f\0x.rs\0héllo", 0, 1, true);
     }
 
     #[test]
     #[should_panic(expected = "do not match their lengths")]
     fn a_length_that_would_cut_a_character_is_refused() {
         // `fé` is 3 bytes: 2 would start the name inside it, not after `::`.
-        point("app::fé\0x.rs\0", 0, 2, false);
+        refused::<13>("app::fé\0x.rs\0", 0, 2, false);
+    }
+
+    #[test]
+    #[should_panic(expected = "do not match their lengths")]
+    fn strings_of_another_length_than_the_static_are_refused() {
+        refused::<13>("app::f\0x.rs\0", 0, 1, false);
     }
 }
