@@ -38,6 +38,39 @@ fn recordable_names(sig: &Signature) -> Vec<Ident> {
     })
 }
 
+/// The arguments bound by a plain name to a type written as one of the
+/// standard library's numbers, `bool` or `str` (behind any references):
+/// what `Plain` covers, known without type checking.
+fn plain_args(sig: &Signature) -> Vec<&Ident> {
+    const PLAIN: &[&str] = &[
+        "u8", "u16", "u32", "u64", "usize", "i8", "i16", "i32", "i64", "isize", "f32", "f64",
+        "bool", "str",
+    ];
+    let mut out = Vec::new();
+    for arg in &sig.inputs {
+        let FnArg::Typed(pt) = arg else { continue };
+        let Pat::Ident(p) = &*pt.pat else { continue };
+        if p.subpat.is_some() || p.by_ref.is_some() {
+            continue;
+        }
+        let mut ty = peel(&pt.ty);
+        while let Type::Reference(r) = ty {
+            ty = peel(&r.elem);
+        }
+        if let Type::Path(tp) = ty {
+            if tp.qself.is_none()
+                && tp.path.leading_colon.is_none()
+                && tp.path.segments.len() == 1
+                && tp.path.segments[0].arguments.is_none()
+                && PLAIN.iter().any(|t| tp.path.segments[0].ident == t)
+            {
+                out.push(&p.ident);
+            }
+        }
+    }
+    out
+}
+
 /// The names bound by the arguments `keep` accepts, in order.
 fn names_of(sig: &Signature, keep: impl Fn(&syn::PatType) -> bool) -> Vec<Ident> {
     let mut names = Vec::new();
@@ -462,11 +495,18 @@ pub fn body(
         .collect();
     // Each value as an `ArgRef`: a few stores, and nothing evaluated or
     // formatted until the runtime knows the span records.
+    let plain = plain_args(sig);
     let mut values: Vec<TokenStream> = recorded
         .iter()
         .map(|id| {
             if opts.is_redacted(id) {
                 quote!(#private::redacted())
+            } else if plain.contains(&id) {
+                // A number, a bool or text, as its type is written: the
+                // plain conversion named outright, no method to look up
+                // among the selection's traits (type checking is most of
+                // what an argument costs the build).
+                quote!(#private::Plain::__tk_plain(&#id))
             } else {
                 quote!((&&&&&#private::Arg(&#id)).__tk_arg())
             }
@@ -520,8 +560,8 @@ pub fn body(
     let own_name = opts.name.is_some();
     let span = sig.ident.span();
     let meta = quote_spanned! {span=>
-        #krate::__tk_trace_point!(__TK_META =
-            ::core::concat!(::core::module_path!(), #after_module, ::core::file!(), #after_file);
+        #krate::__tk_trace_point!(__TK_META
+            (::core::concat!(::core::module_path!(), #after_module, ::core::file!(), #after_file))
             #type_len,
             #fn_len,
             #own_name,
@@ -584,7 +624,7 @@ pub fn body(
         let otherwise = none.map(|none| quote!(else { #none }));
         quote! {
             if #starts {
-                #start(__TK_META.point(), &[#(#values),*])
+                #start(&__TK_META, &[#(#values),*])
             } #otherwise
         }
     };
@@ -635,7 +675,7 @@ pub fn body(
                 quote!(let __tk_ret = #private::call(#body);)
             };
             let start = start(
-                quote!(#private::starts(__TK_META.point())),
+                quote!(#private::starts(&__TK_META)),
                 quote!(#guard.start),
                 None,
             );
@@ -687,7 +727,7 @@ pub fn body(
                 {
                     #prelude
                     #meta
-                    let __tk_starts = #private::starts(__TK_META.point());
+                    let __tk_starts = #private::starts(&__TK_META);
                     let #guard = #start;
                     #own
                     let __tk_inner = #inner;
@@ -727,7 +767,7 @@ pub fn body(
                 None => wrapped,
             };
             let start = start(
-                quote!(#private::starts(__TK_META.point())),
+                quote!(#private::starts(&__TK_META)),
                 quote!(#private::start_owned),
                 Some(quote!(#krate::Span::none())),
             );
@@ -748,7 +788,20 @@ pub fn body(
 
 #[cfg(test)]
 mod tests {
-    use super::{plainly_not_a_result, runs_to_its_end};
+    use super::{plain_args, plainly_not_a_result, runs_to_its_end};
+
+    #[test]
+    fn plain_arguments_are_known_by_their_written_types() {
+        let sig: syn::Signature = syn::parse_str(
+            "fn f(a: u64, b: &str, mut c: bool, d: &&mut i32, e: (f64), g: String, h: Option<u8>, \
+             i: ::core::primitive::u64, j: T, (k, l): (u8, u8), ref m: u8, n: Box<str>, o: u128)",
+        )
+        .unwrap();
+        let plain: Vec<String> = plain_args(&sig).iter().map(|i| i.to_string()).collect();
+        // `String` may be a crate's own type of that name, and `u128` is
+        // not among the plain numbers: both take the selection.
+        assert_eq!(plain, ["a", "b", "c", "d", "e"]);
+    }
 
     #[test]
     fn only_bodies_that_cannot_leave_early_run_in_place() {

@@ -16,7 +16,7 @@ pub use crate::value::ArgRef;
 
 pub use crate::future::{AsyncSpan, InSpan, QuietAsync, TracedAsync};
 pub use crate::parts::SpanKind;
-pub use crate::trace_point::{Point, PointStatic, TracePoint};
+pub use crate::trace_point::{Metadata, Point, TracePoint};
 #[cfg(not(tracekit_elf_points))]
 pub use inventory;
 
@@ -57,8 +57,8 @@ impl LocalGuard {
     /// recording `args`, the values of the arguments and fields.
     #[cfg_attr(not(debug_assertions), inline(always))]
     #[cfg_attr(debug_assertions, inline)]
-    pub fn start(&mut self, meta: Point, args: &[ArgRef<'_>]) {
-        self.token = span::enter_local(meta, args);
+    pub fn start(&mut self, meta: &'static Metadata, args: &[ArgRef<'_>]) {
+        self.token = span::enter_local(meta.point(), args);
     }
 
     /// Ends the span of a call whose body returned (normally, or with
@@ -113,14 +113,14 @@ impl LocalGuard {
 /// and branches, and the call builds none of its argument values.
 #[cfg_attr(not(debug_assertions), inline(always))]
 #[cfg_attr(debug_assertions, inline)]
-pub fn starts(meta: Point) -> bool {
+pub fn starts(meta: &'static Metadata) -> bool {
     // The point's test is one byte against one constant (a point not worked
     // out yet goes the way of one switched on): 9 bytes of code a call site
     // fewer than telling the three states apart here. The thread's flag
     // first: in that order the compiler keeps the arguments where they are
     // on the way around the span (2 instructions fewer for an unsampled
     // call, measured with benches/check-instructions.sh's counter).
-    !crate::local::is_quiet() && meta.state() != crate::filter::OFF
+    !crate::local::is_quiet() && meta.point().state() != crate::filter::OFF
 }
 
 impl Default for LocalGuard {
@@ -240,16 +240,16 @@ pub fn call<R>(body: impl FnOnce() -> R) -> R {
 /// Starts the owned span of a function returning a future, a child of the
 /// current span, with the values of its arguments and fields.
 #[inline(never)]
-pub fn start_owned(meta: Point, args: &[ArgRef<'_>]) -> Span {
-    span::start_traced(meta, args)
+pub fn start_owned(meta: &'static Metadata, args: &[ArgRef<'_>]) -> Span {
+    span::start_traced(meta.point(), args)
 }
 
 /// Starts the span of an `async fn` call, a child of the current span; the
 /// generated code awaits its [`TracedAsync`] right away.
 #[cfg_attr(not(debug_assertions), inline(always))]
 #[cfg_attr(debug_assertions, inline)]
-pub fn start_async(meta: Point, args: &[ArgRef<'_>]) -> AsyncSpan {
-    AsyncSpan::start(meta, args)
+pub fn start_async(meta: &'static Metadata, args: &[ArgRef<'_>]) -> AsyncSpan {
+    AsyncSpan::start(meta.point(), args)
 }
 
 /// Runs the sync part of a function returning a future, with its span

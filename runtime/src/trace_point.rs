@@ -28,11 +28,15 @@ use std::sync::atomic::{AtomicU8, Ordering};
 /// assert_eq!(point.function(), "load_user");
 /// assert!(point.file().ends_with(".rs"));
 /// ```
+///
+/// `S` is how the strings are held: `[u8]` in every `Metadata` a program
+/// sees (the default, so it is named just `Metadata`); a byte array of
+/// their length in the `static` the macro emits.
 #[repr(C)]
-pub struct Metadata {
+pub struct Metadata<S: ?Sized = [u8]> {
     head: Head,
     /// `module[::Type]::function \0 file \0 [name \0] tag \0 tag ...`, UTF-8.
-    strings: [u8],
+    strings: S,
 }
 
 /// What a trace point's static holds before its strings: everything the
@@ -50,15 +54,6 @@ struct Head {
     n_tags: u8,
     /// On, off, or not worked out yet (see `filter`).
     state: AtomicU8,
-}
-
-/// A trace point's static as `#[trace_fn]` emits it: the header, then its
-/// `N` bytes of strings. Used by generated code.
-#[doc(hidden)]
-#[repr(C)]
-pub struct PointStatic<const N: usize> {
-    head: Head,
-    strings: [u8; N],
 }
 
 /// A trace point as the runtime holds it: a thin pointer to its static.
@@ -93,7 +88,7 @@ impl Lens {
     const ALL: usize = 6;
 }
 
-impl<const N: usize> PointStatic<N> {
+impl<const N: usize> Metadata<[u8; N]> {
     #[doc(hidden)]
     // Called by generated code, in a `static` initializer: where each part
     // of `strings` lies is worked out and checked here, at compile time
@@ -112,7 +107,7 @@ impl<const N: usize> PointStatic<N> {
         kind: SpanKind,
         n_args: u8,
         n_tags: u8,
-    ) -> PointStatic<N> {
+    ) -> Metadata<[u8; N]> {
         const fn nul_from(b: &[u8], mut i: usize) -> usize {
             while i < b.len() && b[i] != 0 {
                 i += 1;
@@ -152,13 +147,10 @@ impl<const N: usize> PointStatic<N> {
         } else {
             (module_len + 2, name_parts)
         };
-        let mut bytes = [0u8; N];
-        let mut i = 0;
-        while i < N {
-            bytes[i] = b[i];
-            i += 1;
-        }
-        PointStatic {
+        let Some(bytes) = b.first_chunk::<N>() else {
+            panic!("tracekit: a trace point's strings do not match their lengths")
+        };
+        Metadata {
             head: Head {
                 lens: [
                     module_len as u16,
@@ -175,18 +167,8 @@ impl<const N: usize> PointStatic<N> {
                 n_tags,
                 state: AtomicU8::new(crate::filter::UNRESOLVED),
             },
-            strings: bytes,
+            strings: *bytes,
         }
-    }
-
-    /// The point, for the runtime.
-    #[doc(hidden)]
-    #[inline(always)]
-    pub const fn point(&'static self) -> Point {
-        // From the reference to the whole static: the pointer may reach the
-        // strings after the header.
-        // SAFETY: a reference is never null.
-        Point(unsafe { NonNull::new_unchecked((self as *const PointStatic<N>).cast_mut().cast()) })
     }
 }
 
@@ -204,7 +186,7 @@ impl Point {
         let len = usize::from(self.head().lens[Lens::ALL]);
         let whole = std::ptr::slice_from_raw_parts(self.0.as_ptr().cast_const().cast::<u8>(), len);
         // SAFETY: the pointer was made from a reference to the whole static
-        // (`PointStatic::point`, `Metadata::point`), whose layout is
+        // (`Metadata::point`), whose layout is
         // `Metadata`'s with `len` bytes of strings (both `repr(C)`, the
         // same header, then bytes), and so may reach all of it.
         unsafe { &*(whole as *const Metadata) }
@@ -222,7 +204,7 @@ impl Point {
         let lens = &self.head().lens;
         let at = usize::from(lens[Lens::NAME_AT]);
         let len = usize::from(lens[Lens::NAME_LEN]);
-        // SAFETY: `PointStatic::new` checked that the name lies within the
+        // SAFETY: `Metadata::new` checked that the name lies within the
         // strings, on character boundaries (see `Metadata::slice`); the
         // pointer may reach the strings (see `Point`), which start right
         // after the header.
@@ -302,18 +284,22 @@ impl fmt::Debug for Metadata {
 
 impl Metadata {
     /// The point, for the runtime: from this reference to the whole static.
-    #[inline]
-    pub(crate) fn point(&'static self) -> Point {
-        Point(NonNull::from(self).cast())
+    #[doc(hidden)]
+    #[inline(always)]
+    pub const fn point(&'static self) -> Point {
+        // From the reference to the whole static: the pointer may reach the
+        // strings after the header.
+        // SAFETY: a reference is never null.
+        Point(unsafe { NonNull::new_unchecked((self as *const Metadata).cast_mut().cast()) })
     }
 
     /// The strings, all of them.
     #[inline(always)]
     fn strings(&self) -> &'static str {
-        // SAFETY: `PointStatic::new` copied them from a `str`; they live
+        // SAFETY: `Metadata::new` copied them from a `str`; they live
         // for the whole program (a `Metadata` is only ever a `static`'s: no
         // value of it can be made outside this module, and `Point::metadata`
-        // makes references to `PointStatic`s only).
+        // makes references to the macro's statics only).
         unsafe {
             let bytes = std::slice::from_raw_parts(self.strings.as_ptr(), self.strings.len());
             std::str::from_utf8_unchecked(bytes)
@@ -597,36 +583,34 @@ mod section {
 }
 
 /// Declares the trace point `$meta`, a static with these strings and the
-/// rest of `PointStatic::new`'s arguments, where [`trace_points`] finds
+/// rest of `Metadata::new`'s arguments, where [`trace_points`] finds
 /// it. Used by generated code.
 #[cfg(tracekit_elf_points)]
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __tk_trace_point {
-    ($meta:ident = $strings:expr; $($rest:expr),*) => {
-        const __TK_STRINGS: &str = $strings;
-        static $meta: $crate::__private::PointStatic<{ __TK_STRINGS.len() }> =
-            $crate::__private::PointStatic::new(__TK_STRINGS, $($rest),*);
+    ($meta:ident $strings:tt $($rest:tt)*) => {
+        static $meta: $crate::__private::Metadata<[u8; $strings.len()]> =
+            $crate::__private::Metadata::new($strings, $($rest)*);
         #[used]
         #[unsafe(link_section = "tracekit_points")]
         static __TK_POINT: ::core::option::Option<$crate::__private::Point> =
-            ::core::option::Option::Some($meta.point());
+            ::core::option::Option::Some($crate::__private::Metadata::point(&$meta));
     };
 }
 
 /// Declares the trace point `$meta`, a static with these strings and the
-/// rest of `PointStatic::new`'s arguments, where [`trace_points`] finds
+/// rest of `Metadata::new`'s arguments, where [`trace_points`] finds
 /// it. Used by generated code.
 #[cfg(not(tracekit_elf_points))]
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __tk_trace_point {
-    ($meta:ident = $strings:expr; $($rest:expr),*) => {
-        const __TK_STRINGS: &str = $strings;
-        static $meta: $crate::__private::PointStatic<{ __TK_STRINGS.len() }> =
-            $crate::__private::PointStatic::new(__TK_STRINGS, $($rest),*);
+    ($meta:ident $strings:tt $($rest:tt)*) => {
+        static $meta: $crate::__private::Metadata<[u8; $strings.len()]> =
+            $crate::__private::Metadata::new($strings, $($rest)*);
         $crate::__private::inventory::submit! {
-            $crate::__private::TracePoint($meta.point())
+            $crate::__private::TracePoint($crate::__private::Metadata::point(&$meta))
         }
     };
 }
@@ -652,23 +636,24 @@ pub fn trace_points() -> impl Iterator<Item = &'static Metadata> {
 
 #[cfg(test)]
 mod tests {
-    use super::{Metadata, PointStatic};
+    use super::Metadata;
     use crate::parts::SpanKind;
 
     /// A point as generated code makes one, in a static.
     macro_rules! point {
         ($strings:expr, $type_len:expr, $fn_len:expr, $own:expr) => {{
             const S: &str = $strings;
-            static P: PointStatic<{ S.len() }> =
-                PointStatic::new(S, $type_len, $fn_len, $own, 7, SpanKind::Internal, 1, 1);
-            let m: &'static Metadata = P.point().metadata();
-            m
+            static P: Metadata<[u8; S.len()]> =
+                Metadata::new(S, $type_len, $fn_len, $own, 7, SpanKind::Internal, 1, 1);
+            let m: &'static Metadata = &P;
+            // Through the runtime's thin pointer and back.
+            m.point().metadata()
         }};
     }
 
-    /// `PointStatic::new` run when the program runs, to see it refuse.
+    /// `Metadata::new` run when the program runs, to see it refuse.
     fn refused<const N: usize>(strings: &'static str, type_len: usize, fn_len: usize, own: bool) {
-        PointStatic::<N>::new(strings, type_len, fn_len, own, 7, SpanKind::Internal, 1, 1);
+        Metadata::<[u8; N]>::new(strings, type_len, fn_len, own, 7, SpanKind::Internal, 1, 1);
     }
 
     #[test]
@@ -705,9 +690,9 @@ mod tests {
     #[test]
     fn a_line_past_65535_is_kept_whole() {
         const S: &str = "app::f\0x.rs\0";
-        static P: PointStatic<{ S.len() }> =
-            PointStatic::new(S, 0, 1, false, 70_001, SpanKind::Server, 0, 0);
-        let p = P.point();
+        static P: Metadata<[u8; S.len()]> =
+            Metadata::new(S, 0, 1, false, 70_001, SpanKind::Server, 0, 0);
+        let p = Metadata::point(&P);
         assert_eq!(
             (p.line(), p.kind(), p.n_tags()),
             (70_001, SpanKind::Server, 0)
