@@ -506,7 +506,10 @@ pub fn body(
                 // plain conversion named outright, no method to look up
                 // among the selection's traits (type checking is most of
                 // what an argument costs the build).
-                quote!(#private::Plain::__tk_plain(&#id))
+                // A crate's own type under one of these names (lowercase,
+                // against `non_camel_case_types`) fails here, at the
+                // argument (ui test `fail-traced/shadowed_primitive`).
+                quote_spanned!(id.span()=> #private::Plain::__tk_plain(&#id))
             } else {
                 quote!((&&&&&#private::Arg(&#id)).__tk_arg())
             }

@@ -523,7 +523,11 @@ mod tests {
             assert!(out.contains(part), "{part}: {out}");
         }
         if ENABLED {
-            assert_eq!(out.matches("__tk_trace_point ! (__TK_META").count(), 3, "{out}");
+            assert_eq!(
+                out.matches("__tk_trace_point ! (__TK_META").count(),
+                3,
+                "{out}"
+            );
         }
     }
 }

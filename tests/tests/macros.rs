@@ -114,6 +114,46 @@ fn arguments_are_tags_that_keep_their_type() {
     assert_eq!(s.tag("opaque"), None);
 }
 
+// Types written as a plain number, bool or text take the plain conversion
+// without the selection (behind references, parentheses, `mut`); the rest
+// of the arguments beside them still take the selection.
+#[trace_fn]
+#[allow(unused_parens)]
+fn plain_by_name(
+    small: u8,
+    signed: &&mut i16,
+    mut wide: (f32),
+    name: &&str,
+    size: usize,
+    big: u128,
+    owned: String,
+) -> f32 {
+    wide += f32::from(small) + f32::from(**signed) + size as f32 + big as f32;
+    wide + name.len() as f32 + owned.len() as f32
+}
+
+#[test]
+fn arguments_written_as_plain_types_keep_their_values() {
+    let mut signed = -3i16;
+    let (out, c) = capture(|| plain_by_name(2, &&mut signed, 0.5, &"ab", 4, 1, "xyz".into()));
+    assert_eq!(out, 2.0 - 3.0 + 0.5 + 4.0 + 1.0 + 2.0 + 3.0);
+    if !ON {
+        return;
+    }
+    let s = c.span("plain_by_name");
+    assert_eq!(s.tag("small"), Some(&Value::U64(2)));
+    assert_eq!(s.tag("signed"), Some(&Value::I64(-3)));
+    assert_eq!(
+        s.tag("wide"),
+        Some(&Value::F64(0.5)),
+        "the value at the call"
+    );
+    assert_eq!(s.tag("name").unwrap().as_str(), Some("ab"));
+    assert_eq!(s.tag("size"), Some(&Value::U64(4)));
+    assert_eq!(s.tag("big").unwrap().to_string(), "1", "u128: Debug text");
+    assert_eq!(s.tag("owned").unwrap().as_str(), Some("xyz"));
+}
+
 #[trace_fn]
 fn generic_debug<T: fmt::Debug>(value: T, other: impl fmt::Display) -> String {
     format!("{value:?}/{other}")
