@@ -62,7 +62,7 @@ fn plain_args(sig: &Signature) -> Vec<&Ident> {
                 && tp.path.leading_colon.is_none()
                 && tp.path.segments.len() == 1
                 && tp.path.segments[0].arguments.is_none()
-                && PLAIN.iter().any(|t| tp.path.segments[0].ident == t)
+                && PLAIN.contains(&tp.path.segments[0].ident.to_string().as_str())
             {
                 out.push(&p.ident);
             }
@@ -534,7 +534,9 @@ fn plainly_not_a_result(ty: &Type) -> bool {
                 "i64", "i128", "isize", "f32", "f64", "String", "Vec", "Option", "Box", "Arc",
                 "Rc", "HashMap", "BTreeMap", "HashSet", "BTreeSet", "VecDeque",
             ];
-            p.path.segments.len() == 1 && NOT_RESULTS.iter().any(|n| p.path.segments[0].ident == n)
+            // One copy of the name, not one per comparison.
+            p.path.segments.len() == 1
+                && NOT_RESULTS.contains(&p.path.segments[0].ident.to_string().as_str())
         }
         _ => false,
     }

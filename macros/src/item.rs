@@ -22,7 +22,11 @@ pub fn trace_fn(args: TokenStream, item: TokenStream) -> TokenStream {
     // The body is not parsed: it is printed back as written, and parsing
     // it is most of the macro's work in a debug build.
     let (item_no_body, body) = split_body(&item);
-    let parsed = syn::parse2::<Item>(item_no_body);
+    // A function as such first; any other item, for the error, after.
+    let parsed = match syn::parse2::<syn::ItemFn>(item_no_body.clone()) {
+        Ok(f) => Ok(Item::Fn(f)),
+        Err(_) => syn::parse2::<Item>(item_no_body),
+    };
     let mut f = match parsed {
         Ok(Item::Fn(f)) => f,
         Ok(other) => {
@@ -173,6 +177,12 @@ fn braces(tree: &TokenTree) -> Option<Group> {
 /// A body's leading inner attributes (`#![allow(...)]`), which go on the
 /// function, and the rest of its tokens, left unparsed.
 fn split_inner_attrs(body: TokenStream) -> syn::Result<(Vec<Attribute>, TokenStream)> {
+    // Most bodies start with something else than `#`: given back as they
+    // are, without a pass over all their tokens.
+    match body.clone().into_iter().next() {
+        Some(TokenTree::Punct(p)) if p.as_char() == '#' => {}
+        _ => return Ok((Vec::new(), body)),
+    }
     let parser = |input: syn::parse::ParseStream| {
         let attrs = Attribute::parse_inner(input)?;
         let rest: TokenStream = input.parse()?;
