@@ -41,7 +41,7 @@ fn recordable_names(sig: &Signature) -> Vec<Ident> {
 /// The arguments bound by a plain name to a type written as one of the
 /// standard library's numbers, `bool` or `str` (behind any references):
 /// what `Plain` covers, known without type checking.
-fn plain_args(sig: &Signature) -> Vec<&Ident> {
+fn plain_args(sig: &Signature) -> Vec<String> {
     const PLAIN: &[&str] = &[
         "u8", "u16", "u32", "u64", "usize", "i8", "i16", "i32", "i64", "isize", "f32", "f64",
         "bool", "str",
@@ -64,7 +64,7 @@ fn plain_args(sig: &Signature) -> Vec<&Ident> {
                 && tp.path.segments[0].arguments.is_none()
                 && PLAIN.contains(&tp.path.segments[0].ident.to_string().as_str())
             {
-                out.push(&p.ident);
+                out.push(unraw(&p.ident));
             }
         }
     }
@@ -613,7 +613,7 @@ pub fn body(
     };
     // The runtime's support, reached through a short alias the generated
     // block declares first (fewer tokens in every expansion).
-    let private = quote!(__tk);
+    let private = Ident::new("__tk", Span::call_site());
     let prelude = quote! {
         #[allow(unused_imports)]
         use #krate::__private::{self as __tk, select::*};
@@ -640,10 +640,11 @@ pub fn body(
     let plain = plain_args(sig);
     let mut values: Vec<TokenStream> = recorded
         .iter()
-        .map(|id| {
+        .zip(&tag_names)
+        .map(|(id, name)| {
             if opts.is_redacted(id) {
                 quote!(#private::redacted())
-            } else if plain.contains(&id) {
+            } else if plain.contains(name) {
                 // A number, a bool or text, as its type is written: the
                 // plain conversion named outright, no method to look up
                 // among the selection's traits (type checking is most of
@@ -738,30 +739,33 @@ pub fn body(
     };
     let record_err = opts.err != Some(false) && !returns_unit && !never_err;
     let record_ret = opts.ret == Some(true) && !returns_unit;
-    let outcome = record_err.then(|| quote!((&&&&&&#private::Ret(&__tk_ret)).__tk_outcome()));
-    let ret = record_ret.then(|| {
-        if opts.is_return_redacted() {
-            quote!((&&#private::Ret(&__tk_ret)).__tk_redacted())
-        } else {
-            quote!((&&&&&&#private::Ret(&__tk_ret)).__tk_return())
-        }
-    });
-    // For the shapes whose span is current while the result is inspected.
-    let current_tail = (record_err || record_ret).then(|| {
-        let outcome = outcome.iter();
-        let ret = ret.iter();
-        quote! {
-            // The span must be this call's own: with none (switched off,
-            // not sampled), the current span is the caller's.
-            if __tk_own && #private::current_is_recording() {
-                #( #private::current_outcome(#outcome); )*
-                #( #private::current_return(#ret); )*
+    // Made only for the shapes that use them.
+    let outcome = || record_err.then(|| quote!((&&&&&&#private::Ret(&__tk_ret)).__tk_outcome()));
+    let ret = || {
+        record_ret.then(|| {
+            if opts.is_return_redacted() {
+                quote!((&&#private::Ret(&__tk_ret)).__tk_redacted())
+            } else {
+                quote!((&&&&&&#private::Ret(&__tk_ret)).__tk_return())
             }
-        }
-    });
-    let own = current_tail
-        .is_some()
-        .then(|| quote!(let __tk_own = #guard.is_recording();));
+        })
+    };
+    // For the shapes whose span is current while the result is inspected.
+    let current_tail = || {
+        (record_err || record_ret).then(|| {
+            let outcome = outcome().into_iter();
+            let ret = ret().into_iter();
+            quote! {
+                // The span must be this call's own: with none (switched off,
+                // not sampled), the current span is the caller's.
+                if __tk_own && #private::current_is_recording() {
+                    #( #private::current_outcome(#outcome); )*
+                    #( #private::current_return(#ret); )*
+                }
+            }
+        })
+    };
+    let own = || (record_err || record_ret).then(|| quote!(let __tk_own = #guard.is_recording();));
     // The span starts, with the values of the arguments and fields, only
     // where the trace point is on and the current span records (`starts`,
     // the test of that); otherwise `none`, if a value is wanted.
@@ -782,16 +786,15 @@ pub fn body(
         Shape::Sync => {
             // The end of the span, with what it records of the result: an
             // `Err` inspected out of line, one copy per `Result` type.
-            let none = quote!(::core::option::Option::None);
-            let end = match (&outcome, &ret) {
-                (outcome, Some(ret)) => {
-                    let outcome = outcome.clone().unwrap_or(none);
+            let end = match (record_err, ret()) {
+                (_, Some(ret)) => {
+                    let outcome = outcome().unwrap_or_else(|| quote!(::core::option::Option::None));
                     quote!(#guard.end_ret(#outcome, #ret);)
                 }
-                (Some(_), None) => quote! {
+                (true, None) => quote! {
                     (&&&&&&#private::Ret(&__tk_ret)).__tk_end(#guard);
                 },
-                (None, None) => quote!(#guard.end();),
+                (false, None) => quote!(#guard.end();),
             };
             // The body runs in place, its value the result: no closure for
             // the compiler to build, check and inline. A `return` or `?`
@@ -851,7 +854,8 @@ pub fn body(
             });
             // The body's own future; with something to record from its
             // output, a second one around it, where its span is current.
-            let inner = match &current_tail {
+            let own = own();
+            let inner = match &current_tail() {
                 Some(tail) => quote! {
                     async move {
                         let __tk_ret = async move { #fake_return #stmts }.await;
@@ -897,7 +901,8 @@ pub fn body(
                 let o = annotation(o);
                 quote!(: #o)
             });
-            let wrapped = match &current_tail {
+            let own = own();
+            let wrapped = match &current_tail() {
                 Some(tail) => quote! {
                     #krate::InSpan::new(#guard, async move {
                         let __tk_ret #output = __tk_fut.await;
@@ -942,7 +947,7 @@ mod tests {
              i: ::core::primitive::u64, j: T, (k, l): (u8, u8), ref m: u8, n: Box<str>, o: u128)",
         )
         .unwrap();
-        let plain: Vec<String> = plain_args(&sig).iter().map(|i| i.to_string()).collect();
+        let plain = plain_args(&sig);
         // `String` may be a crate's own type of that name, and `u128` is
         // not among the plain numbers: both take the selection.
         assert_eq!(plain, ["a", "b", "c", "d", "e"]);
