@@ -3,8 +3,8 @@
 # traced functions and 400 traced methods (benches/codesize/generate.py), in
 # four variants (untraced, tracekit, tracing, fastrace).
 # - Build time: the incremental rebuild after touching the file (median of
-#   3, debug and release), in the shape where every function is inlined into
-#   `main` (the issue's measurement).
+#   3, debug and release, the variants taking turns), in the shape where
+#   every function is inlined into `main` (the issue's measurement).
 # - Size: the stripped release binary's growth per instrumented function
 #   against the untraced build, in two shapes (`inlined` into main, and
 #   `standalone`: each function #[inline(never)]), both as growth divided by
@@ -32,15 +32,14 @@ for v in "${variants[@]}"; do
   cargo build -q -p "codesize-$v"
   cargo build -q -p "codesize-$v" --release
 done
-rebuild() { # variant, cargo profile flag
-  for _ in $(seq "$reps"); do
-    touch "$1/src/main.rs"
-    local t0 t1
-    t0=$(date +%s.%N)
-    cargo build -q -p "codesize-$1" $2
-    t1=$(date +%s.%N)
-    echo "$t1 - $t0" | bc
-  done | median
+# One rebuild after touching the file, in seconds.
+rebuild_once() { # variant, cargo profile flag
+  touch "$1/src/main.rs"
+  local t0 t1
+  t0=$(date +%s.%N)
+  cargo build -q -p "codesize-$1" $2
+  t1=$(date +%s.%N)
+  echo "$t1 - $t0" | bc
 }
 size_of() { # variant: builds, runs once (tracekit checks every point is listed), strips
   cargo build -q -p "codesize-$1" --release
@@ -50,9 +49,23 @@ size_of() { # variant: builds, runs once (tracekit checks every point is listed)
   stat -c %s "$root/stripped"
 }
 : > "$root/results.txt"
+# The variants take turns, one rebuild each per round, so that the load of
+# this shared machine, which drifts over minutes, weighs on all of them
+# alike (timing one variant's rebuilds back to back, then the next's, moved
+# the ratios by 0.15 between runs).
+: > "$root/samples.txt"
+for _ in $(seq "$reps"); do
+  for profile in debug release; do
+    flag=""
+    [ "$profile" = release ] && flag="--release"
+    for v in "${variants[@]}"; do
+      echo "$v $profile $(rebuild_once "$v" "$flag")" >> "$root/samples.txt"
+    done
+  done
+done
 for v in "${variants[@]}"; do
-  debug=$(rebuild "$v" "")
-  release=$(rebuild "$v" "--release")
+  debug=$(awk -v v="$v" '$1 == v && $2 == "debug" {print $3}' "$root/samples.txt" | median)
+  release=$(awk -v v="$v" '$1 == v && $2 == "release" {print $3}' "$root/samples.txt" | median)
   echo "time $v $debug $release" | tee -a "$root/results.txt"
   echo "size inlined 1 $v $(size_of "$v")" | tee -a "$root/results.txt"
 done
