@@ -817,7 +817,7 @@ impl<'a> SpanView<'a> {
             (Some(meta), start) if start != NONE => {
                 let start = start as usize;
                 let values = chunk.args.get(start..start + meta.n_tags()).unwrap_or(&[]);
-                Some((meta.tag_names(), values.iter()))
+                Some((meta.metadata().tag_names(), values.iter()))
             }
             _ => None,
         };

@@ -257,13 +257,6 @@ impl Point {
     }
 }
 
-impl std::ops::Deref for Point {
-    type Target = Metadata;
-    fn deref(&self) -> &Metadata {
-        self.metadata()
-    }
-}
-
 impl fmt::Debug for Point {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.metadata().fmt(f)
@@ -295,20 +288,15 @@ impl Metadata {
 
     /// The strings, all of them.
     #[inline(always)]
-    fn strings(&self) -> &'static str {
-        // SAFETY: `Metadata::new` copied them from a `str`; they live
-        // for the whole program (a `Metadata` is only ever a `static`'s: no
-        // value of it can be made outside this module, and `Point::metadata`
-        // makes references to the macro's statics only).
-        unsafe {
-            let bytes = std::slice::from_raw_parts(self.strings.as_ptr(), self.strings.len());
-            std::str::from_utf8_unchecked(bytes)
-        }
+    fn strings(&self) -> &str {
+        // SAFETY: `Metadata::new`, the one way to make one, copied them
+        // from a `str`.
+        unsafe { std::str::from_utf8_unchecked(&self.strings) }
     }
 
     /// `strings[from..from + len]`.
     #[inline(always)]
-    fn slice(&self, from: usize, len: usize) -> &'static str {
+    fn slice(&self, from: usize, len: usize) -> &str {
         let strings = self.strings();
         // Every part `new` laid out is within the string and starts and ends
         // beside an ASCII `:` or NUL it checked, or at an end of the string:
@@ -377,7 +365,7 @@ impl Metadata {
     }
 
     /// The argument names, then the field keys.
-    pub(crate) fn tag_names(&self) -> std::iter::Take<std::str::Split<'static, char>> {
+    pub(crate) fn tag_names(&self) -> std::iter::Take<std::str::Split<'_, char>> {
         let at = self.tags_at();
         let n = usize::from(self.head.n_tags);
         self.slice(at, self.strings.len() - at).split('\0').take(n)
@@ -391,7 +379,7 @@ impl Metadata {
     /// assert!(tracekit::trace_points().any(|p| p.name() == "f"));
     /// ```
     #[inline(always)]
-    pub fn name(&self) -> &'static str {
+    pub fn name(&self) -> &str {
         self.slice(
             usize::from(self.lens()[Lens::NAME_AT]),
             usize::from(self.lens()[Lens::NAME_LEN]),
@@ -405,14 +393,14 @@ impl Metadata {
     /// # if !tracekit::TRACE_ALL { return; } // tracing compiled out: nothing to show
     /// assert!(tracekit::trace_points().any(|p| p.function() == "g"));
     /// ```
-    pub fn function(&self) -> &'static str {
+    pub fn function(&self) -> &str {
         let path = usize::from(self.lens()[Lens::PATH]);
         let from = (usize::from(self.lens()[Lens::NAMESPACE]) + 2).min(path);
         self.slice(from, path - from)
     }
 
     /// The namespace: the module path, then `::Type` inside an impl.
-    fn namespace(&self) -> &'static str {
+    fn namespace(&self) -> &str {
         self.slice(0, usize::from(self.lens()[Lens::NAMESPACE]))
     }
 
@@ -424,7 +412,7 @@ impl Metadata {
     /// let p = tracekit::trace_points().find(|p| p.name() == "h").unwrap();
     /// assert!(!p.module_path().is_empty());
     /// ```
-    pub fn module_path(&self) -> &'static str {
+    pub fn module_path(&self) -> &str {
         self.slice(0, usize::from(self.lens()[Lens::MODULE]))
     }
 
@@ -435,7 +423,7 @@ impl Metadata {
     /// # if !tracekit::TRACE_ALL { return; } // tracing compiled out: nothing to show
     /// assert!(tracekit::trace_points().any(|p| p.name() == "i" && p.file().ends_with(".rs")));
     /// ```
-    pub fn file(&self) -> &'static str {
+    pub fn file(&self) -> &str {
         self.slice(
             usize::from(self.lens()[Lens::PATH]) + 1,
             usize::from(self.lens()[Lens::FILE]),
@@ -462,7 +450,7 @@ impl Metadata {
     /// let p = tracekit::trace_points().find(|p| p.name() == "k").unwrap();
     /// assert_eq!(p.args().collect::<Vec<_>>(), ["a", "b"]);
     /// ```
-    pub fn args(&self) -> impl Iterator<Item = &'static str> + use<> {
+    pub fn args(&self) -> impl Iterator<Item = &str> {
         self.tag_names().take(usize::from(self.head.n_args))
     }
 
@@ -474,7 +462,7 @@ impl Metadata {
     /// let p = tracekit::trace_points().find(|p| p.name() == "q").unwrap();
     /// assert_eq!(p.fields().collect::<Vec<_>>(), ["db.system"]);
     /// ```
-    pub fn fields(&self) -> impl Iterator<Item = &'static str> + use<> {
+    pub fn fields(&self) -> impl Iterator<Item = &str> {
         self.tag_names().skip(usize::from(self.head.n_args))
     }
 
@@ -513,7 +501,7 @@ impl Metadata {
         }
     }
 
-    fn make_code_tags(&self) -> [(Key, Value); 4] {
+    fn make_code_tags(&'static self) -> [(Key, Value); 4] {
         {
             [
                 (
@@ -694,7 +682,7 @@ mod tests {
             Metadata::new(S, 0, 1, false, 70_001, SpanKind::Server, 0, 0);
         let p = Metadata::point(&P);
         assert_eq!(
-            (p.line(), p.kind(), p.n_tags()),
+            (p.metadata().line(), p.kind(), p.n_tags()),
             (70_001, SpanKind::Server, 0)
         );
     }
