@@ -313,10 +313,23 @@ fn lex(text: &str) -> Vec<Tok<'_>> {
                 i += 1;
             }
         } else if c == b'/' && i + 1 < n && b[i + 1] == b'*' {
-            i = match text[i + 2..].find("*/") {
-                Some(at) => i + 2 + at + 2,
-                None => n,
-            };
+            // Block comments nest (and rustc prints `/** … */` doc comments
+            // as comments): the comment ends where its depth returns to 0.
+            let mut depth = 0usize;
+            while i < n {
+                if b[i] == b'/' && i + 1 < n && b[i + 1] == b'*' {
+                    depth += 1;
+                    i += 2;
+                } else if b[i] == b'*' && i + 1 < n && b[i + 1] == b'/' {
+                    depth -= 1;
+                    i += 2;
+                    if depth == 0 {
+                        break;
+                    }
+                } else {
+                    i += 1;
+                }
+            }
         } else if c == b'"' {
             i = quoted_end(b, i);
             out.push(Tok::Other);
@@ -985,6 +998,20 @@ mod tests {
         assert_eq!(lex("\"abc"), [Tok::Other]);
         assert_eq!(lex("r#\"abc"), [Tok::Other]);
         assert_eq!(lex("/* abc"), []);
+        assert_eq!(lex("/* a /* b */ c"), []);
+        // Block comments nest: the quote inside is commented out, and what
+        // follows the outer comment is read (a `?` that leaves).
+        assert_eq!(
+            lex("/** a /* b */ \" */ g()?; \"\""),
+            [
+                Tok::Word("g"),
+                Tok::Open,
+                Tok::Close,
+                Tok::Punct('?'),
+                Tok::Punct(';'),
+                Tok::Other
+            ]
+        );
     }
 
     #[test]

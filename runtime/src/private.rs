@@ -389,7 +389,10 @@ impl<E> ErrOutcome for Opaque<E> {
 // Autoref specialization: the macro calls `(&&&&&Arg(&x)).__tk_arg()`;
 // method resolution picks the impl with the most references that applies,
 // so plain values beat typed values, which beat `Debug` text, which beats
-// leaving the argument out. No argument type can break the build.
+// leaving the argument out. No argument type can break the build through
+// the selection. (An argument whose type is written as a plain number,
+// `bool` or `str` skips it: the macro names `Plain` outright, which fails,
+// at the argument, only for a crate's own type under such a name.)
 
 /// Wraps an argument for value selection.
 pub struct Arg<'a, T: ?Sized>(pub &'a T);

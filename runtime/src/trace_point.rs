@@ -61,6 +61,7 @@ struct Head {
 /// it may reach the strings; the header alone is read on the hot path.
 #[doc(hidden)]
 #[derive(Clone, Copy, PartialEq, Eq)]
+#[repr(transparent)]
 pub struct Point(NonNull<Head>);
 
 // SAFETY: a point refers to a `static` that lives for the whole program;

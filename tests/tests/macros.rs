@@ -376,6 +376,36 @@ fn gives_up(n: i32) -> Result<i32, String> {
     Ok(n)
 }
 
+// A nested block doc comment holding a quote, then a `?`: the scan for
+// early exits must read past the comment whole (this compiler prints it as
+// a `#[doc = "…"]` attribute; printed as a comment, block comments nest,
+// which the lexer's unit test covers) and see the `?`, so the early `Err`
+// is inspected.
+#[trace_fn]
+#[allow(unused_doc_comments)]
+fn leaves_after_a_nested_comment(fail: bool) -> Result<u8, String> {
+    /** a /* b */ " */
+    let x = if fail {
+        Err("refused".to_string())
+    } else {
+        Ok(1)
+    }?;
+    let _quote = "";
+    Ok(x)
+}
+
+#[test]
+fn an_exit_after_a_nested_comment_is_seen() {
+    let (r, c) = capture(|| leaves_after_a_nested_comment(true));
+    assert_eq!(r, Err("refused".to_string()));
+    if ON {
+        assert_eq!(
+            c.span("leaves_after_a_nested_comment").status(),
+            &tracekit::Status::error("refused")
+        );
+    }
+}
+
 mod shadowed {
     // Shadows the standard `format!` with one that returns: the expansion
     // takes it for the standard one and runs the body in place.
