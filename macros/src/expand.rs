@@ -313,8 +313,8 @@ fn lex(text: &str) -> Vec<Tok<'_>> {
                 i += 1;
             }
         } else if c == b'/' && i + 1 < n && b[i + 1] == b'*' {
-            // Block comments nest (and rustc prints `/** … */` doc comments
-            // as comments): the comment ends where its depth returns to 0.
+            // Block comments nest (a `/** … */` doc comment may be printed
+            // as one): the comment ends where its depth returns to 0.
             let mut depth = 0usize;
             while i < n {
                 if b[i] == b'/' && i + 1 < n && b[i + 1] == b'*' {
@@ -374,14 +374,8 @@ fn lex(text: &str) -> Vec<Tok<'_>> {
                 let mut j = end + hashes + 1;
                 i = n;
                 while j < n {
-                    if b[j] == b'"'
-                        && b[j + 1..]
-                            .iter()
-                            .take(hashes)
-                            .filter(|&&h| h == b'#')
-                            .count()
-                            == hashes
-                    {
+                    let closes = b.get(j + 1..j + 1 + hashes);
+                    if b[j] == b'"' && closes.is_some_and(|h| h.iter().all(|&c| c == b'#')) {
                         i = j + 1 + hashes;
                         break;
                     }
@@ -752,6 +746,7 @@ pub fn body(
     };
     let record_err = opts.err != Some(false) && !returns_unit && !never_err;
     let record_ret = opts.ret == Some(true) && !returns_unit;
+    let inspects = record_err || record_ret;
     // Made only for the shapes that use them.
     let outcome = || record_err.then(|| quote!((&&&&&&#private::Ret(&__tk_ret)).__tk_outcome()));
     let ret = || {
@@ -765,7 +760,7 @@ pub fn body(
     };
     // For the shapes whose span is current while the result is inspected.
     let current_tail = || {
-        (record_err || record_ret).then(|| {
+        inspects.then(|| {
             let outcome = outcome().into_iter();
             let ret = ret().into_iter();
             quote! {
@@ -778,7 +773,7 @@ pub fn body(
             }
         })
     };
-    let own = || (record_err || record_ret).then(|| quote!(let __tk_own = #guard.is_recording();));
+    let own = || inspects.then(|| quote!(let __tk_own = #guard.is_recording();));
     // The span starts, with the values of the arguments and fields, only
     // where the trace point is on and the current span records (`starts`,
     // the test of that); otherwise `none`, if a value is wanted.
@@ -818,7 +813,6 @@ pub fn body(
             // closure, not the function. A panic unwinds through the guard,
             // which sees that the body never returned.
             let diverges = matches!(&sig.output, ReturnType::Type(_, ty) if matches!(peel(ty), Type::Never(_)));
-            let inspects = record_err || record_ret;
             let ret = if !diverges && (!inspects || runs_to_its_end(stmts)) {
                 let annotation = ret_annotation.map(|ty| quote!(: #ty));
                 // The block keeps the body's span (for errors in it); the

@@ -57,23 +57,13 @@ pub fn trace_fn(args: TokenStream, item: TokenStream) -> TokenStream {
     if !ENABLED {
         return item;
     }
-    let (stmts, body_span) = match body {
-        Some(body) => {
-            let (inner_attrs, stmts) = match split_inner_attrs(body.stream()) {
-                Ok(parts) => parts,
-                Err(e) => return with_errors(item, e),
-            };
-            f.attrs.extend(inner_attrs);
-            f.block.brace_token = syn::token::Brace(body.delim_span());
-            (stmts, body.span())
-        }
-        // Braces this cannot see (a body made some other way by another
-        // macro): the item was parsed whole above, body included.
-        None => {
-            let stmts = &f.block.stmts;
-            (quote!(#(#stmts)*), f.block.span())
-        }
+    let (stmts, body_span) = match body_parts(body.as_ref(), &f.block, &mut f.attrs) {
+        Ok(parts) => parts,
+        Err(e) => return with_errors(item, e),
     };
+    if let Some(body) = &body {
+        f.block.brace_token = syn::token::Brace(body.delim_span());
+    }
     let new_body = expand::body(&f.sig, &stmts, body_span, &opts, &Site { type_name: None });
     *f.block = verbatim(&f.block, new_body);
     f.into_token_stream()
@@ -171,6 +161,30 @@ fn braces(tree: &TokenTree) -> Option<Group> {
             }
         }
         _ => None,
+    }
+}
+
+/// What a function gives `expand::body` to trace: its body's statements
+/// and the span of its braces. A body set aside unparsed is taken as
+/// written, its leading inner attributes moved onto `attrs`; without one
+/// (braces this could not see, a body made some other way by another
+/// macro: the item was parsed whole, body included) the parsed `block`'s
+/// statements are printed back.
+fn body_parts(
+    set_aside: Option<&Group>,
+    block: &syn::Block,
+    attrs: &mut Vec<Attribute>,
+) -> syn::Result<(TokenStream, proc_macro2::Span)> {
+    match set_aside {
+        Some(body) => {
+            let (inner_attrs, stmts) = split_inner_attrs(body.stream())?;
+            attrs.extend(inner_attrs);
+            Ok((stmts, body.span()))
+        }
+        None => {
+            let stmts = &block.stmts;
+            Ok((quote!(#(#stmts)*), block.span()))
+        }
     }
 }
 
@@ -390,20 +404,11 @@ pub fn trace_impl(args: TokenStream, item: TokenStream) -> TokenStream {
             continue;
         }
         if ENABLED {
-            let (stmts, body_span) = match original {
-                Some(body) => match split_inner_attrs(body.stream()) {
-                    Ok((inner_attrs, stmts)) => {
-                        attrs.extend(inner_attrs);
-                        (stmts, body.span())
-                    }
-                    Err(e) => {
-                        errors.push(e);
-                        continue;
-                    }
-                },
-                None => {
-                    let stmts = &block.stmts;
-                    (quote!(#(#stmts)*), block.span())
+            let (stmts, body_span) = match body_parts(original.as_ref(), block, attrs) {
+                Ok(parts) => parts,
+                Err(e) => {
+                    errors.push(e);
+                    continue;
                 }
             };
             let body = expand::body(

@@ -187,9 +187,9 @@ impl Point {
         let len = usize::from(self.head().lens[Lens::ALL]);
         let whole = std::ptr::slice_from_raw_parts(self.0.as_ptr().cast_const().cast::<u8>(), len);
         // SAFETY: the pointer was made from a reference to the whole static
-        // (`Metadata::point`), whose layout is
-        // `Metadata`'s with `len` bytes of strings (both `repr(C)`, the
-        // same header, then bytes), and so may reach all of it.
+        // (`Metadata::point`), whose layout is `Metadata`'s with `len` bytes
+        // of strings (both `repr(C)`, the same header, then bytes), and so
+        // may reach all of it.
         unsafe { &*(whole as *const Metadata) }
     }
 
