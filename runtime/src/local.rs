@@ -303,7 +303,8 @@ pub(crate) struct State {
     pub(crate) capture: u32,
     /// The thread's tear-down is registered (see [`State::ensure_tear_down`]).
     tear_down_registered: bool,
-    /// Counts hand-overs, which renumber what is in the batch.
+    /// Counts the times what is in the batch was renumbered: hand-overs,
+    /// and merges of a span's repeated tags out of the arena.
     epoch: u32,
 }
 
@@ -847,7 +848,13 @@ impl State {
         } = self.stack[index];
         match self.carried_mut(index) {
             None => match edit {
-                Edit::Tag(key, value) => self.batch.set_tag(slot, key, value),
+                Edit::Tag(key, value) => {
+                    if self.batch.set_tag(slot, key, value) {
+                        // Tags moved down the arena: where an `async fn`
+                        // found its own tags to take out is stale.
+                        self.epoch = self.epoch.wrapping_add(1);
+                    }
+                }
                 Edit::Mark(key, value) => self.batch.tags.push(Tag {
                     span: slot,
                     key,
@@ -1242,7 +1249,8 @@ impl State {
         self.locals -= 1;
         let detached = match carried {
             None => {
-                // A hand-over since the start renumbered the tags.
+                // A renumbering since the start (a hand-over, a merge of
+                // repeated tags) moved the tags: look through all of them.
                 let from = if epoch == self.epoch { tags_from } else { 0 };
                 self.batch.take_out(frame.at as usize, from as usize)
             }

@@ -470,9 +470,12 @@ impl Batch {
     /// Adds a tag set through the API to the span at `slot`, as
     /// [`Detached::set_tag`] does. Past the limit it looks for the key in
     /// the whole arena, which only a span tagged in a loop ever pays.
-    pub(crate) fn set_tag(&mut self, slot: u32, key: Key, value: Value) {
+    /// Returns whether repeats were merged out of the arena: the tags after
+    /// them moved down, so positions taken before are stale.
+    #[must_use]
+    pub(crate) fn set_tag(&mut self, slot: u32, key: Key, value: Value) -> bool {
         let Some(raw) = self.spans.get_mut(slot as usize) else {
-            return;
+            return false;
         };
         let full = raw.tags_set == TAGS_FULL;
         if usize::from(raw.tags_set) >= crate::parts::TAG_LIMIT {
@@ -483,7 +486,7 @@ impl Batch {
                 .find(|t| t.span == slot && t.key == key)
             {
                 t.value = value;
-                return;
+                return false;
             }
             let removed = if full {
                 0
@@ -501,9 +504,16 @@ impl Batch {
                 if let Some(e) = self.extras_of(slot as usize) {
                     e.dropped_tags = e.dropped_tags.saturating_add(1);
                 }
-                return;
+                return removed != 0;
             }
+            self.push_tag(slot, key, value);
+            return removed != 0;
         }
+        self.push_tag(slot, key, value);
+        false
+    }
+
+    fn push_tag(&mut self, slot: u32, key: Key, value: Value) {
         if let Some(raw) = self.spans.get_mut(slot as usize) {
             raw.tags_set += 1;
         }

@@ -245,3 +245,47 @@ fn a_panic_computing_a_field_ends_the_span_it_started() {
     assert!(s.is_error());
     assert_eq!(s.parent_id(), Some(c.span("root").span_id()));
 }
+
+#[trace_fn(skip(outer))]
+async fn tags_beside_a_full_parent(outer: &tracekit::ActiveSpan) -> u64 {
+    tracekit::current_span().set_tag("mine", 7u64);
+    // A new key on the parent, which is at the limit with a key repeated:
+    // its repeats are merged out of the arena, below this call's tags.
+    outer.set_tag("outer.new", true);
+    YieldOnce::default().await;
+    tracekit::current_span().set_tag("after", true);
+    1
+}
+
+/// Audit finding 3 (issue 27): a merge of the parent's repeated tags during
+/// the call's first poll moved the call's tags below where it looked for
+/// them when it moved out, and `mine` was lost.
+#[test]
+fn a_parent_merging_its_tags_during_the_first_poll_loses_none_of_the_calls() {
+    let (r, c) = capture(|| {
+        let outer = tracekit::start_active_span("outer");
+        // The limit is reached with `k0` set twice: 127 keys, 128 tags.
+        outer.set_tag("k0", 0u64);
+        outer.set_tag("k0", 1000u64);
+        for i in 1..tracekit::TAG_LIMIT - 1 {
+            outer.set_tag(format!("k{i}"), i as u64);
+        }
+        block_on(tags_beside_a_full_parent(&outer))
+    });
+    assert_eq!(r, 1);
+    if !ON {
+        assert!(c.spans().is_empty());
+        return;
+    }
+    let s = c.span("tags_beside_a_full_parent");
+    assert_eq!(s.tag("mine"), Some(&Value::U64(7)));
+    assert_eq!(s.tag("after"), Some(&Value::Bool(true)));
+    let outer = c.span("outer");
+    assert_eq!(outer.tag("k0"), Some(&Value::U64(1000)));
+    assert_eq!(outer.tag("outer.new"), Some(&Value::Bool(true)));
+    assert_eq!(outer.dropped_tags(), 0);
+    assert!(
+        outer.tags().all(|(k, _)| k != "mine"),
+        "no tag of the call landed on its parent"
+    );
+}
