@@ -23,8 +23,8 @@ use crate::collector;
 use crate::filter;
 use crate::parts::SpanKind;
 use crate::raw::{
-    Batch, DEBUG, Detached, Edit, Extras, GONE, Inherited, NONE, RECORD, RECORDS, RawSpan, SAMPLED,
-    Tag,
+    Batch, DEBUG, Detached, Dropped, Edit, Extras, GONE, Inherited, NONE, RECORD, RECORDS, RawSpan,
+    SAMPLED, Tag,
 };
 use crate::sampler::{self, SamplingInput};
 use crate::span_context::SpanContext;
@@ -96,6 +96,116 @@ pub(crate) struct Carried {
     pub(crate) kind: SpanKind,
     /// The span lives in another process.
     pub(crate) remote: bool,
+    /// Changes to a borrowed frame's span, until its owner takes them.
+    pub(crate) queued: Queued,
+}
+
+/// Changes made to an owned span while it is current on this thread (an
+/// entered [`Span`](crate::Span), an `async fn` after its first wait),
+/// held until its owner takes them back. The span's own limits apply as
+/// each change is queued, not when the owner takes them: however long the
+/// span stays entered, the queue holds at most `TAG_LIMIT` tags (a key
+/// already queued takes its new value in place), `EVENT_LIMIT` events and
+/// `LINK_LIMIT` links, one status, one change of baggage, and one mark of
+/// each key; what is dropped is counted and handed back with the rest.
+#[derive(Default)]
+pub(crate) struct Queued {
+    edits: Vec<Edit>,
+    tags: u32,
+    events: u32,
+    links: u32,
+    dropped: Dropped,
+}
+
+impl Queued {
+    /// Queues `edit` within the limits. Each call looks through the queue
+    /// at most once, and the queue is bounded, so a span entered for a
+    /// million changes costs a million bounded steps.
+    pub(crate) fn push(&mut self, edit: Edit) {
+        use crate::parts::{EVENT_LIMIT, LINK_LIMIT, TAG_LIMIT};
+        match edit {
+            Edit::Tag(key, value) => {
+                if (self.tags as usize) < TAG_LIMIT {
+                    self.tags += 1;
+                    self.edits.push(Edit::Tag(key, value));
+                    return;
+                }
+                if let Some(slot) = self.last_mut(|e| matches!(e, Edit::Tag(k, _) if *k == key)) {
+                    *slot = Edit::Tag(key, value);
+                    return;
+                }
+                // Full of distinct keys? Repeats set earlier make room.
+                if self.merge_tag_repeats() {
+                    self.tags += 1;
+                    self.edits.push(Edit::Tag(key, value));
+                } else {
+                    self.dropped.tags = self.dropped.tags.saturating_add(1);
+                }
+            }
+            Edit::Event(e) if (self.events as usize) < EVENT_LIMIT => {
+                self.events += 1;
+                self.edits.push(Edit::Event(e));
+            }
+            Edit::Event(_) => self.dropped.events = self.dropped.events.saturating_add(1),
+            Edit::Link(l) if (self.links as usize) < LINK_LIMIT => {
+                self.links += 1;
+                self.edits.push(Edit::Link(l));
+            }
+            Edit::Link(_) => self.dropped.links = self.dropped.links.saturating_add(1),
+            Edit::Mark(key, value) => {
+                match self.last_mut(|e| matches!(e, Edit::Mark(k, _) if *k == key)) {
+                    Some(slot) => *slot = Edit::Mark(key, value),
+                    None => self.edits.push(Edit::Mark(key, value)),
+                }
+            }
+            Edit::Status(status) => match self.last_mut(|e| matches!(e, Edit::Status(_))) {
+                Some(slot) => *slot = Edit::Status(status),
+                None => self.edits.push(Edit::Status(status)),
+            },
+            Edit::Inherited(i) => match self.last_mut(|e| matches!(e, Edit::Inherited(_))) {
+                Some(slot) => *slot = Edit::Inherited(i),
+                None => self.edits.push(Edit::Inherited(i)),
+            },
+            Edit::Dropped(d) => self.dropped.add(d),
+        }
+    }
+
+    fn last_mut(&mut self, which: impl Fn(&Edit) -> bool) -> Option<&mut Edit> {
+        self.edits.iter_mut().rev().find(|e| which(e))
+    }
+
+    /// Keeps the first of each queued tag key, with its last value, as a
+    /// span at its limit does. Whether any went.
+    #[cold]
+    fn merge_tag_repeats(&mut self) -> bool {
+        let before = self.edits.len();
+        let mut kept: Vec<(Key, usize)> = Vec::new();
+        let mut out: Vec<Edit> = Vec::with_capacity(before);
+        for edit in std::mem::take(&mut self.edits) {
+            match edit {
+                Edit::Tag(key, value) => match kept.iter().find(|(k, _)| *k == key) {
+                    Some(&(_, at)) => out[at] = Edit::Tag(key, value),
+                    None => {
+                        kept.push((key.clone(), out.len()));
+                        out.push(Edit::Tag(key, value));
+                    }
+                },
+                other => out.push(other),
+            }
+        }
+        self.tags = kept.len() as u32;
+        self.edits = out;
+        self.edits.len() < before
+    }
+
+    /// The changes, in the order made, with what was dropped counted last.
+    pub(crate) fn into_edits(self) -> Vec<Edit> {
+        let mut edits = self.edits;
+        if self.dropped != Dropped::default() {
+            edits.push(Edit::Dropped(self.dropped));
+        }
+        edits
+    }
 }
 
 /// How the span of an `async fn` call started; see [`State::start_async`].
@@ -291,8 +401,6 @@ pub(crate) struct State {
     /// The ids of the carried frames on `stack`, in stack order.
     carried: Vec<Carried>,
     batch: Batch,
-    /// Changes to borrowed frames' spans, by frame, until their owners take them.
-    edits: Vec<(Token, Edit)>,
     next_token: Token,
     /// Frames holding local spans: the batch is complete when none is left.
     locals: u32,
@@ -322,7 +430,6 @@ impl State {
                 captured: false,
                 gone: 0,
             },
-            edits: Vec::new(),
             next_token: 0,
             locals: 0,
             hand_over_at: 0,
@@ -538,6 +645,7 @@ impl State {
             role: Role::Local,
             kind,
             remote: false,
+            queued: Queued::default(),
         };
         self.push(NewFrame::Carried(carried), true)
     }
@@ -727,6 +835,7 @@ impl State {
                 role: Role::Local,
                 kind: d.raw.kind,
                 remote: false,
+                queued: Queued::default(),
             };
             return self.push(NewFrame::Carried(carried), true);
         }
@@ -748,6 +857,7 @@ impl State {
             role: Role::Borrowed,
             kind: d.raw.kind,
             remote: false,
+            queued: Queued::default(),
         };
         self.push(NewFrame::Carried(carried), false)
     }
@@ -772,6 +882,7 @@ impl State {
                 role,
                 kind: SpanKind::Internal,
                 remote: cx.remote,
+                queued: Queued::default(),
             },
             None => Carried {
                 trace_id: TraceId::from_u128(1).unwrap_or_else(TraceId::random),
@@ -782,6 +893,7 @@ impl State {
                 role,
                 kind: SpanKind::Internal,
                 remote: false,
+                queued: Queued::default(),
             },
         };
         self.push(NewFrame::Carried(carried), open)
@@ -843,9 +955,7 @@ impl State {
 
     /// Records a change to the span of the frame at `index`.
     pub(crate) fn edit(&mut self, index: usize, edit: Edit) {
-        let Frame {
-            token, at: slot, ..
-        } = self.stack[index];
+        let slot = self.stack[index].at;
         match self.carried_mut(index) {
             None => match edit {
                 Edit::Tag(key, value) => {
@@ -877,7 +987,7 @@ impl State {
                     c.inherited = i.clone();
                 }
                 if c.role == Role::Borrowed && c.flags & RECORDS != 0 {
-                    self.edits.push((token, edit));
+                    c.queued.push(edit);
                 }
             }
         }
@@ -1020,9 +1130,6 @@ impl State {
                 if c.role == Role::Local {
                     self.locals -= 1;
                 }
-                if c.role == Role::Borrowed && !self.edits.is_empty() {
-                    drop(self.take_edits(token));
-                }
                 self.hand_over_if_done();
             }
         }
@@ -1031,16 +1138,11 @@ impl State {
     /// Pops a borrowed frame and returns the changes its owner must take.
     #[inline]
     pub(crate) fn pop_borrowed(&mut self, token: Token) -> Vec<Edit> {
-        if self.remove(token).is_none() {
+        let Some((_, carried)) = self.remove(token) else {
             return Vec::new();
-        }
-        let edits = if self.edits.is_empty() {
-            Vec::new()
-        } else {
-            self.take_edits(token)
         };
         self.hand_over_if_done();
-        edits
+        carried.map_or_else(Vec::new, |c| c.queued.into_edits())
     }
 
     /// Removes the frame with `token`, with its carried ids if it has them.
@@ -1082,20 +1184,6 @@ impl State {
             None
         };
         Some((f, c))
-    }
-
-    #[cold]
-    fn take_edits(&mut self, token: Token) -> Vec<Edit> {
-        let mut mine = Vec::new();
-        let mut i = 0;
-        while i < self.edits.len() {
-            if self.edits[i].0 == token {
-                mine.push(self.edits.remove(i).1);
-            } else {
-                i += 1;
-            }
-        }
-        mine
     }
 
     /// After a span finished: hand the batch over if it is complete, or if
@@ -1547,4 +1635,49 @@ pub(crate) fn pop_rest(token: Token, rest: PopFast) {
 /// Pops a borrowed frame; see [`State::pop_borrowed`].
 pub(crate) fn pop_borrowed(token: Token) -> Vec<Edit> {
     with_state(|s| s.pop_borrowed(token)).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod queued_tests {
+    use super::{Edit, Queued};
+    use crate::parts::{EVENT_LIMIT, Event, LINK_LIMIT, Link, Status, TAG_LIMIT};
+    use crate::value::Value;
+    use crate::{SpanId, TraceId};
+    use std::borrow::Cow;
+
+    /// Many changes leave a queue no longer than the span's limits
+    /// allow, with what went counted.
+    #[test]
+    fn the_queue_stays_within_the_limits_and_counts_what_it_drops() {
+        let link = Link {
+            trace_id: TraceId::from_u128(1).unwrap(),
+            span_id: SpanId::from_u64(2).unwrap(),
+        };
+        let mut q = Queued::default();
+        for i in 0..50_000u64 {
+            q.push(Edit::Tag(
+                Cow::Owned(format!("k{}", i % 500)),
+                Value::U64(i),
+            ));
+            q.push(Edit::Event(Event::new("e")));
+            if i % 10 == 0 {
+                q.push(Edit::Link(link.clone()));
+                q.push(Edit::Status(Status::error("x")));
+                q.push(Edit::Mark(Cow::Borrowed("error"), Value::Bool(true)));
+                q.push(Edit::Inherited(None));
+            }
+            assert!(q.edits.len() <= TAG_LIMIT + EVENT_LIMIT + LINK_LIMIT + 3);
+        }
+        let edits = q.into_edits();
+        let Some(Edit::Dropped(d)) = edits.last() else {
+            panic!("the count of what was dropped comes last");
+        };
+        assert_eq!(d.events, 50_000 - EVENT_LIMIT as u32);
+        assert_eq!(d.links, 5_000 - LINK_LIMIT as u32);
+        // k0..k499 in turn: once the first keys fill the limit, the others
+        // go, each time round.
+        assert_eq!(d.tags, 100 * (500 - TAG_LIMIT as u32));
+        let tags = edits.iter().filter(|e| matches!(e, Edit::Tag(..))).count();
+        assert_eq!(tags, TAG_LIMIT);
+    }
 }

@@ -127,6 +127,11 @@ impl Extras {
             Edit::Status(s) => self.status = s,
             Edit::Link(l) if self.links.len() < crate::parts::LINK_LIMIT => self.links.push(l),
             Edit::Link(_) => self.dropped_links = self.dropped_links.saturating_add(1),
+            Edit::Dropped(d) => {
+                self.dropped_tags = self.dropped_tags.saturating_add(d.tags);
+                self.dropped_events = self.dropped_events.saturating_add(d.events);
+                self.dropped_links = self.dropped_links.saturating_add(d.links);
+            }
             Edit::Tag(..) | Edit::Mark(..) | Edit::Inherited(_) => {}
         }
     }
@@ -205,6 +210,24 @@ pub(crate) enum Edit {
     Status(Status),
     Link(Link),
     Inherited(Option<Arc<Inherited>>),
+    /// What a queue of changes dropped at the span's limits, to be counted.
+    Dropped(Dropped),
+}
+
+/// Tags, events and links dropped at a span's limits, counted.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Dropped {
+    pub(crate) tags: u32,
+    pub(crate) events: u32,
+    pub(crate) links: u32,
+}
+
+impl Dropped {
+    pub(crate) fn add(&mut self, other: Dropped) {
+        self.tags = self.tags.saturating_add(other.tags);
+        self.events = self.events.saturating_add(other.events);
+        self.links = self.links.saturating_add(other.links);
+    }
 }
 
 /// A span that lives outside any batch until it finishes (an owned

@@ -180,3 +180,88 @@ fn the_console_says_how_many_tags_and_events_were_dropped() {
     assert!(text.contains("(5 more tags dropped)"), "{text}");
     assert!(text.contains("(7 more events dropped)"), "{text}");
 }
+
+/// The changes `current_span_loop` makes: events, a rotating set of tag
+/// keys (more than the limit), one key updated every time, a status.
+fn current_span_loop(n: u64) {
+    let cur = tracekit::current_span();
+    for i in 0..n {
+        cur.add_event("tick", [("i", i)]);
+        cur.set_tag(format!("k{}", i % 1000), i);
+        cur.set_tag("progress", i);
+        if i % 3 == 0 {
+            cur.set_status(tracekit::Status::error(format!("at {i}")));
+        }
+    }
+    cur.set_status(tracekit::Status::Ok);
+}
+
+#[tracekit::trace_fn]
+async fn waits_then_loops(n: u64) {
+    tracekit_tests::YieldOnce::default().await;
+    current_span_loop(n);
+}
+
+/// Audit finding 1 (issue 27): while an owned span is current (entered, or
+/// an `async fn` after its first wait), changes made through
+/// `current_span()` were queued without limit and taken back one
+/// `Vec::remove` at a time: quadratic time, unbounded memory. They are
+/// bounded as they are queued now, and what the span ends up holding is what
+/// the same loop leaves on a span recorded in place.
+#[test]
+fn an_entered_span_keeps_its_limits_however_many_changes_it_is_given() {
+    const N: u64 = 50_000;
+    // A liveness bound, not a timing: this takes a few seconds in a debug
+    // build; the quadratic take-back took 83 s in release.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(tracekit::testing::capture(run_loops));
+    });
+    let ((), c) = rx
+        .recv_timeout(std::time::Duration::from_secs(120))
+        .expect("the loops finish (changes queued for an entered span cost a bounded step each)");
+    fn run_loops() {
+        let _root = tracekit::start_active_span("root");
+        {
+            let _in_place = tracekit::start_active_span("in place");
+            current_span_loop(N);
+        }
+        let mut owned = Span::start("entered");
+        {
+            let _entered = owned.enter();
+            current_span_loop(N);
+        }
+        drop(owned);
+        tracekit_tests::block_on(waits_then_loops(N));
+    }
+    if !cfg!(feature = "trace-all") {
+        assert!(c.spans().is_empty());
+        return;
+    }
+    let expected = c.span("in place");
+    assert_eq!(expected.events().len(), EVENT_LIMIT);
+    assert_eq!(expected.dropped_events(), (N - EVENT_LIMIT as u64) as u32);
+    let tags = |s: &tracekit::SpanRecord| {
+        let mut t: Vec<(String, String)> = s
+            .tags()
+            .filter(|(k, _)| !k.starts_with("code.") && *k != "n")
+            .map(|(k, v)| (k.to_owned(), v.to_string()))
+            .collect();
+        t.sort();
+        t
+    };
+    for name in ["entered", "waits_then_loops"] {
+        let s = c.span(name);
+        assert_eq!(s.events().len(), EVENT_LIMIT, "{name}");
+        assert_eq!(s.dropped_events(), expected.dropped_events(), "{name}");
+        assert_eq!(tags(s), tags(expected), "{name}: the same tags");
+        assert_eq!(s.dropped_tags(), expected.dropped_tags(), "{name}");
+        assert_eq!(s.tag("progress").unwrap().to_string(), (N - 1).to_string());
+        assert_eq!(s.status(), &tracekit::Status::Ok, "{name}: the last status");
+        assert_eq!(
+            s.events().last().unwrap().fields()[0].1.to_string(),
+            (EVENT_LIMIT - 1).to_string(),
+            "{name}: the first events are kept"
+        );
+    }
+}
