@@ -265,14 +265,20 @@ impl ArgRef<'_> {
         }))
     }
 
-    /// The value, whatever it takes: formatting, a copy, user code.
+    /// The value, whatever it takes: formatting, a copy, user code. Text
+    /// of every kind is cut at [`max_text_len`], as formatted text is: a
+    /// queued span's memory must not grow with its arguments.
     pub(crate) fn value(&self) -> Option<Value> {
         match *self {
-            ArgRef::Str(s) => Some(Value::Str(Cow::Owned(s.to_owned()))),
-            ArgRef::Value(v) => Some(v.to_value()),
+            ArgRef::Str(s) => Some(Value::Str(Cow::Owned(cut_text(s)))),
+            ArgRef::Value(v) => Some(match v.__as_text() {
+                // A string is copied only up to the limit.
+                Some(text) => Value::Str(Cow::Owned(cut_text(text))),
+                None => cut_value(v.to_value()),
+            }),
             ArgRef::Debug(v) => Some(Value::Str(Cow::Owned(debug_text(v)))),
             ArgRef::Display(v) => Some(Value::Str(Cow::Owned(display_text(v)))),
-            ArgRef::Field(f) => f.take_value(),
+            ArgRef::Field(f) => f.take_value().map(cut_value),
             ArgRef::Skip
             | ArgRef::U64(_)
             | ArgRef::I64(_)
@@ -296,36 +302,75 @@ pub(crate) fn debug_text(value: &dyn fmt::Debug) -> String {
     bounded(format_args!("{value:?}"))
 }
 
+/// How text past the limit ends: the cut is marked, whatever the text's
+/// kind, so a reader knows it is not the whole.
+const CUT_MARK: char = '…';
+
+/// The longest start of `text` within `limit` bytes that ends on a
+/// character boundary.
+fn prefix_within(text: &str, limit: usize) -> &str {
+    if text.len() <= limit {
+        return text;
+    }
+    let mut cut = limit;
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    &text[..cut]
+}
+
+/// A copy of `text`, cut at [`max_text_len`] bytes (on a character
+/// boundary) and marked as formatted text is.
+#[inline(never)]
+pub(crate) fn cut_text(text: &str) -> String {
+    let limit = max_text_len();
+    if text.len() <= limit {
+        return text.to_owned();
+    }
+    let kept = prefix_within(text, limit);
+    let mut out = String::with_capacity(kept.len() + CUT_MARK.len_utf8());
+    out.push_str(kept);
+    out.push(CUT_MARK);
+    out
+}
+
+/// `value`, its text cut at [`max_text_len`] when it is text (what a
+/// user's `ToValue` or a `fields(...)` expression made).
+pub(crate) fn cut_value(value: Value) -> Value {
+    match value {
+        Value::Str(text) if text.len() > max_text_len() => Value::Str(Cow::Owned(cut_text(&text))),
+        other => other,
+    }
+}
+
 /// The text of `args`, cut at [`max_text_len`] bytes.
 fn bounded(args: fmt::Arguments<'_>) -> String {
     struct Limited(String, usize);
     impl fmt::Write for Limited {
         fn write_str(&mut self, s: &str) -> fmt::Result {
             let room = self.1.saturating_sub(self.0.len());
-            if s.len() <= room {
-                self.0.push_str(s);
+            let kept = prefix_within(s, room);
+            self.0.push_str(kept);
+            if kept.len() == s.len() {
                 return Ok(());
             }
-            let mut cut = room;
-            while !s.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            self.0.push_str(&s[..cut]);
             // An error stops the formatting: the rest is never produced.
             Err(fmt::Error)
         }
     }
     let mut out = Limited(String::new(), max_text_len());
     if fmt::write(&mut out, args).is_err() {
-        out.0.push('…');
+        out.0.push(CUT_MARK);
     }
     out.0
 }
 
-/// By default, at most this many bytes of an argument's or field's
-/// `Debug`/`Display` text are recorded by `#[trace_fn]`; longer text is cut
-/// (on a character boundary) and ends with `…`. Formatting stops there, so a
-/// huge value (a 100 MB `Vec`) costs no more than a kilobyte of text.
+/// By default, at most this many bytes of the text of an argument, a field
+/// or a return value are recorded by `#[trace_fn]`, whatever made the text
+/// (a `&str` or `String`, a `ToValue`, `Debug` or `Display`); longer text is
+/// cut (on a character boundary) and ends with `…`. Formatting stops there
+/// and a string is copied only up to there, so a huge value (a 100 MB `Vec`
+/// or `String`) costs no more than a kilobyte of text.
 /// [`set_max_text_len`] or `TRACEKIT_MAX_TEXT_LEN` changes the limit.
 ///
 /// ```
@@ -342,7 +387,7 @@ pub const MAX_TEXT_LEN: usize = 1024;
 /// `usize::MAX` until first read: then `TRACEKIT_MAX_TEXT_LEN` or the default.
 static TEXT_LEN: AtomicUsize = AtomicUsize::new(usize::MAX);
 
-/// Sets how many bytes of `Debug`/`Display` text an argument or field
+/// Sets how many bytes of text an argument, field or return value
 /// records (default [`MAX_TEXT_LEN`], or `TRACEKIT_MAX_TEXT_LEN` at start).
 ///
 /// ```no_run
@@ -395,6 +440,13 @@ pub fn max_text_len() -> usize {
 pub trait ToValue {
     /// The value to record.
     fn to_value(&self) -> Value;
+
+    /// The text, when the value is borrowed text: recording copies only
+    /// what it keeps of it. Implemented by tracekit's own text types.
+    #[doc(hidden)]
+    fn __as_text(&self) -> Option<&str> {
+        None
+    }
 }
 
 impl ToValue for bool {
@@ -411,42 +463,48 @@ impl ToValue for str {
     fn to_value(&self) -> Value {
         Value::from(self)
     }
+    fn __as_text(&self) -> Option<&str> {
+        Some(self)
+    }
 }
 impl ToValue for String {
     fn to_value(&self) -> Value {
         Value::from(self.as_str())
+    }
+    fn __as_text(&self) -> Option<&str> {
+        Some(self)
     }
 }
 impl ToValue for Cow<'_, str> {
     fn to_value(&self) -> Value {
         Value::from(&**self)
     }
+    fn __as_text(&self) -> Option<&str> {
+        Some(self)
+    }
 }
 impl ToValue for Value {
     fn to_value(&self) -> Value {
         self.clone()
     }
-}
-impl<T: ToValue + ?Sized> ToValue for &T {
-    fn to_value(&self) -> Value {
-        (**self).to_value()
+    fn __as_text(&self) -> Option<&str> {
+        self.as_str()
     }
 }
-impl<T: ToValue + ?Sized> ToValue for &mut T {
-    fn to_value(&self) -> Value {
-        (**self).to_value()
-    }
+/// Forwards both methods to the value behind a pointer.
+macro_rules! forward_to_value {
+    ($($ptr:ty),*) => {$(
+        impl<T: ToValue + ?Sized> ToValue for $ptr {
+            fn to_value(&self) -> Value {
+                (**self).to_value()
+            }
+            fn __as_text(&self) -> Option<&str> {
+                (**self).__as_text()
+            }
+        }
+    )*};
 }
-impl<T: ToValue + ?Sized> ToValue for Box<T> {
-    fn to_value(&self) -> Value {
-        (**self).to_value()
-    }
-}
-impl<T: ToValue + ?Sized> ToValue for std::sync::Arc<T> {
-    fn to_value(&self) -> Value {
-        (**self).to_value()
-    }
-}
+forward_to_value!(&T, &mut T, Box<T>, std::sync::Arc<T>);
 
 #[cfg(test)]
 mod tests {

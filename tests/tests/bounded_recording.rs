@@ -65,10 +65,13 @@ fn store(blob: &[u8]) -> usize {
     blob.len()
 }
 
+/// Held by the tests that record text arguments: one of them changes the
+/// global limit.
+static TEXT_LIMIT: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 #[test]
 fn the_text_limit_is_set_at_run_time() {
-    // The only test in this binary that formats arguments, so changing the
-    // global limit disturbs no other.
+    let _limit = TEXT_LIMIT.lock().unwrap_or_else(|e| e.into_inner());
     tracekit::set_max_text_len(16);
     let (_, c) = tracekit::testing::capture(|| store(&[7; 100]));
     assert_eq!(tracekit::max_text_len(), 16);
@@ -264,4 +267,43 @@ fn an_entered_span_keeps_its_limits_however_many_changes_it_is_given() {
             "{name}: the first events are kept"
         );
     }
+}
+
+#[tracekit::trace_fn(ret, fields(note = note_of(text)))]
+fn ingest(text: &str, owned: String, cow: std::borrow::Cow<'_, str>) -> String {
+    format!("{}{}", &text[..7], &owned[..7])
+}
+
+fn note_of(text: &str) -> String {
+    text.repeat(2)
+}
+
+/// Audit finding 6 (issue 27): a `&str` or `String` argument was recorded
+/// whole (10 MiB with a limit of 1 KiB), while the same text through
+/// `Debug` was cut. Every text is cut alike now, at a character boundary,
+/// and marked with `…`; so are a field's and a return value's.
+#[test]
+fn string_arguments_are_cut_like_every_other_text() {
+    // Multi-byte characters straddle the limit: 'é' is 2 bytes, so the
+    // 1,024-byte limit falls inside one.
+    let big = format!("a{}", "é".repeat(5 * 1024 * 1024));
+    let _limit = TEXT_LIMIT.lock().unwrap_or_else(|e| e.into_inner());
+    let (_, c) =
+        tracekit::testing::capture(|| ingest(&big, big.clone(), std::borrow::Cow::Borrowed(&big)));
+    if !cfg!(feature = "trace-all") {
+        assert!(c.spans().is_empty());
+        return;
+    }
+    let limit = tracekit::max_text_len();
+    let s = c.span("ingest");
+    let expected = format!("a{}…", "é".repeat((limit - 1) / 2));
+    for key in ["text", "owned", "cow", "note"] {
+        let text = s.tag(key).unwrap().to_string();
+        assert_eq!(text, expected, "{key}");
+        assert!(text.len() <= limit + '…'.len_utf8(), "{key}");
+    }
+    let debug = format!("{:?}", big.as_bytes());
+    assert!(debug.len() > limit);
+    // A return value shorter than the limit is kept whole.
+    assert_eq!(s.tag("return").unwrap().to_string(), "aéééaééé");
 }
