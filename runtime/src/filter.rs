@@ -14,6 +14,7 @@
 //! on its first call and again for every point whenever a switch moves.
 
 use crate::trace_point::{Metadata, Point};
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Mutex, MutexGuard};
@@ -35,8 +36,46 @@ struct Config {
 
 static CONFIG: Mutex<Option<Config>> = Mutex::new(None);
 
-fn config() -> MutexGuard<'static, Option<Config>> {
-    let mut guard = CONFIG.lock().unwrap_or_else(|p| p.into_inner());
+thread_local! {
+    /// Set while this thread holds [`CONFIG`]. The filter allocates under
+    /// the lock (the environment, a point's path, its table of switches),
+    /// and a global allocator that calls a traced function comes back here
+    /// on the same thread: that call must not wait for the lock it is
+    /// running under.
+    static HOLDING: Cell<bool> = const { Cell::new(false) };
+}
+
+/// The filter's configuration, locked; see [`HOLDING`].
+struct ConfigGuard(MutexGuard<'static, Option<Config>>);
+
+impl Drop for ConfigGuard {
+    fn drop(&mut self) {
+        let _ = HOLDING.try_with(|h| h.set(false));
+    }
+}
+
+impl std::ops::Deref for ConfigGuard {
+    type Target = Option<Config>;
+    fn deref(&self) -> &Option<Config> {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for ConfigGuard {
+    fn deref_mut(&mut self) -> &mut Option<Config> {
+        &mut self.0
+    }
+}
+
+/// The configuration, read from the environment on first use; `None` when
+/// this thread already holds it (re-entered from its own allocations).
+fn config() -> Option<ConfigGuard> {
+    if HOLDING.try_with(|h| h.get()).unwrap_or(true) {
+        return None;
+    }
+    let guard = CONFIG.lock().unwrap_or_else(|p| p.into_inner());
+    let _ = HOLDING.try_with(|h| h.set(true));
+    let mut guard = ConfigGuard(guard);
     if guard.is_none() {
         let enabled = !std::env::var("OTEL_SDK_DISABLED")
             .is_ok_and(|v| v.trim().eq_ignore_ascii_case("true"));
@@ -51,7 +90,7 @@ fn config() -> MutexGuard<'static, Option<Config>> {
             overrides: HashMap::new(),
         });
     }
-    guard
+    Some(guard)
 }
 
 /// Whether tracing is switched on (it is unless [`set_enabled`]`(false)`
@@ -65,14 +104,17 @@ pub fn is_enabled() -> bool {
     match GLOBAL.load(Ordering::Relaxed) {
         ON => true,
         OFF => false,
-        _ => config().as_ref().is_some_and(|c| c.enabled),
+        // Re-entered while the filter works itself out: on, as by default.
+        _ => config().is_none_or(|g| g.as_ref().is_some_and(|c| c.enabled)),
     }
 }
 
 /// Switches all of tracing on or off while the program runs. Off, nothing
 /// is recorded: `#[trace_fn]` calls cost a load and a branch, spans started
 /// through the API are unsampled (ids still propagate, marked not sampled).
-/// Spans already open finish and are reported as usual.
+/// Spans already open finish and are reported as usual. (Called from a
+/// global allocator while this thread's filter is busy under its own lock,
+/// it does nothing rather than wait for itself.)
 ///
 /// ```
 /// tracekit::set_enabled(false);
@@ -82,7 +124,7 @@ pub fn is_enabled() -> bool {
 /// assert!(tracekit::Span::start("kept").is_recording());
 /// ```
 pub fn set_enabled(enabled: bool) {
-    let mut guard = config();
+    let Some(mut guard) = config() else { return };
     if let Some(c) = guard.as_mut() {
         c.enabled = enabled;
         GLOBAL.store(if enabled { ON } else { OFF }, Ordering::Relaxed);
@@ -114,7 +156,9 @@ pub fn set_enabled(enabled: bool) {
 /// ```
 pub fn set_filter(spec: &str) -> Result<(), FilterError> {
     let directives = parse(spec)?;
-    let mut guard = config();
+    let Some(mut guard) = config() else {
+        return Ok(());
+    };
     if let Some(c) = guard.as_mut() {
         c.directives = directives;
         c.overrides.clear();
@@ -269,7 +313,9 @@ fn apply(c: &Config) {
 #[cold]
 #[inline(never)]
 pub(crate) fn resolve(point: Point) -> bool {
-    let guard = config();
+    // Re-entered (a traced allocation under the filter's own lock): on for
+    // this call, worked out on a later one.
+    let Some(guard) = config() else { return true };
     let state = guard.as_ref().map_or(ON, |c| state_of(c, point));
     point.set_state(state);
     state == ON
@@ -277,7 +323,7 @@ pub(crate) fn resolve(point: Point) -> bool {
 
 /// Switches one point on or off; see [`Metadata::set_enabled`].
 pub(crate) fn set_point(point: Point, on: bool) {
-    let mut guard = config();
+    let Some(mut guard) = config() else { return };
     if let Some(c) = guard.as_mut() {
         c.overrides.insert(point.addr(), on);
         point.set_state(state_of(c, point));
