@@ -1,9 +1,10 @@
-//! W3C Trace Context: the `traceparent` and `tracestate` headers
-//! (<https://www.w3.org/TR/trace-context/>).
+//! W3C Trace Context Level 2: the `traceparent` and `tracestate` headers
+//! (<https://www.w3.org/TR/trace-context-2/>). Level 1 headers are Level 2
+//! headers without the random-trace-id flag, read and written the same way.
 
 use super::{ExtractError, Extracted, Extractor, Injector};
 use crate::id::{SpanId, TraceId};
-use crate::raw::SAMPLED;
+use crate::raw::{RANDOM, SAMPLED};
 use crate::span_context::SpanContext;
 
 pub(crate) const TRACEPARENT: &str = "traceparent";
@@ -12,15 +13,45 @@ const MAX_MEMBERS: usize = 32;
 /// What every vendor must forward of `tracestate`; longer lists are cut.
 const MAX_TRACESTATE_BYTES: usize = 512;
 
+/// The trace-flags bits W3C defines: sampled (Level 1) and random trace id
+/// (Level 2). The others are reserved and always sent as zero.
+const WIRE_SAMPLED: u8 = 0x01;
+const WIRE_RANDOM: u8 = 0x02;
+
+/// The `trace-flags` byte for a context, as `traceparent` and
+/// `traceresponse` carry it. Jaeger's debug flag has no W3C bit.
+pub(crate) fn trace_flags(cx: &SpanContext) -> u8 {
+    let mut wire = 0;
+    if cx.is_sampled() {
+        wire |= WIRE_SAMPLED;
+    }
+    if cx.is_random() {
+        wire |= WIRE_RANDOM;
+    }
+    wire
+}
+
+/// tracekit's flags for a received `trace-flags` byte: the two defined
+/// bits, the reserved ones ignored.
+fn from_wire(wire: u8) -> u8 {
+    let mut flags = 0;
+    if wire & WIRE_SAMPLED != 0 {
+        flags |= SAMPLED;
+    }
+    if wire & WIRE_RANDOM != 0 {
+        flags |= RANDOM;
+    }
+    flags
+}
+
 pub(crate) fn inject(cx: &SpanContext, carrier: &mut dyn Injector) {
-    // Only the sampled bit is defined for version 00; debug is not a W3C flag.
-    let flags = u8::from(cx.is_sampled());
     carrier.set(
         TRACEPARENT,
         format!(
-            "00-{:032x}-{:016x}-{flags:02x}",
+            "00-{:032x}-{:016x}-{:02x}",
             cx.trace_id().to_u128(),
-            cx.span_id().to_u64()
+            cx.span_id().to_u64(),
+            trace_flags(cx)
         ),
     );
     if let Some(state) = cx.trace_state() {
@@ -101,7 +132,8 @@ pub(crate) fn parse_traceparent(value: &str) -> Result<(TraceId, SpanId, u8), Ex
         .and_then(SpanId::from_u64)
         .ok_or_else(|| malformed("parent id is all zeros"))?;
     let flags = u8::from_str_radix(flags, 16).map_err(|_| malformed("bad flags"))?;
-    Ok((trace_id, span_id, flags & SAMPLED))
+    // A higher version is read by the flags this version defines, too.
+    Ok((trace_id, span_id, from_wire(flags)))
 }
 
 /// Validates `tracestate` header values (repeated headers are one list) and
@@ -172,4 +204,25 @@ fn valid_value(value: &str) -> bool {
         && b.len() <= 256
         && nblk(b[b.len() - 1])
         && b.iter().all(|&c| c == b' ' || nblk(c))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_two_defined_flags_cross_the_wire() {
+        for wire in 0..=u8::MAX {
+            let flags = from_wire(wire);
+            assert_eq!(flags & !(SAMPLED | RANDOM), 0, "{wire:#04x}");
+            let cx = SpanContext {
+                trace_id: TraceId::from_u128(1).unwrap(),
+                span_id: SpanId::from_u64(1).unwrap(),
+                flags,
+                remote: true,
+                inherited: None,
+            };
+            assert_eq!(trace_flags(&cx), wire & 0x03, "{wire:#04x}");
+        }
+    }
 }
