@@ -253,11 +253,13 @@ fn tracestate_is_forwarded_unchanged_or_dropped_whole() {
         extract(&[&members.join(",")]).as_deref(),
         Some(members.join(",").as_str())
     );
+    // A repeated key is not a reason to drop the list (Level 2): the first
+    // member with that key is kept.
+    assert_eq!(extract(&["dup=1,k=v,dup=2"]).as_deref(), Some("dup=1,k=v"));
     let too_many: Vec<String> = (0..33).map(|i| format!("k{i}=v")).collect();
     for bad in [
         too_many.join(","),
         "Upper=x".to_owned(),
-        "dup=1,dup=2".to_owned(),
         "novalue".to_owned(),
         "k=bad,value".to_owned(),
         "k=tab\tinside".to_owned(),

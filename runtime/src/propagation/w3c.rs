@@ -55,10 +55,11 @@ pub(crate) fn inject(cx: &SpanContext, carrier: &mut dyn Injector) {
         ),
     );
     if let Some(state) = cx.trace_state() {
-        // A trace state set in code is checked like a received one, so no
-        // malformed header (or CR/LF) ever leaves.
-        if parse_tracestate(&[state]).is_some() {
-            carrier.set(TRACESTATE, state.to_owned());
+        // A trace state set in code is checked like a received one (and
+        // loses its repeated keys the same way), so no malformed header (or
+        // CR/LF) ever leaves.
+        if let Some(state) = parse_tracestate(&[state]) {
+            carrier.set(TRACESTATE, state);
         }
     }
 }
@@ -138,9 +139,16 @@ pub(crate) fn parse_traceparent(value: &str) -> Result<(TraceId, SpanId, u8), Ex
 
 /// Validates `tracestate` header values (repeated headers are one list) and
 /// returns the list to forward, or `None` when it must be dropped whole.
+///
+/// Level 2 leaves a vendor free to drop a list it cannot parse, or its
+/// invalid members; the W3C test suite expects the first (a list with a key
+/// starting with `@`, or an empty value, loses its valid members too), as
+/// do the OpenTelemetry SDKs. So a member that breaks the grammar drops the
+/// list, and so do more than 32 members. What is merely redundant goes
+/// alone: empty members, and a repeated key (its first member stays, as
+/// Level 2 allows vendors to discard duplicates they did not make).
 pub(crate) fn parse_tracestate(values: &[&str]) -> Option<String> {
-    let mut members: Vec<&str> = Vec::new();
-    let mut keys: Vec<&str> = Vec::new();
+    let mut members: Vec<(&str, &str)> = Vec::new();
     for value in values {
         for member in value.split(',') {
             let member = member.trim_matches([' ', '\t']);
@@ -148,14 +156,22 @@ pub(crate) fn parse_tracestate(values: &[&str]) -> Option<String> {
                 continue;
             }
             let (key, val) = member.split_once('=')?;
-            if !valid_key(key) || !valid_value(val) || keys.contains(&key) {
+            if !valid_key(key) || !valid_value(val) {
                 return None;
             }
-            keys.push(key);
-            members.push(member);
+            if members.iter().any(|&(k, _)| k == key) {
+                continue;
+            }
+            // Past 32 distinct keys the list is dropped, so the look-up
+            // above never scans more than 32.
+            if members.len() == MAX_MEMBERS {
+                return None;
+            }
+            members.push((key, member));
         }
     }
-    if members.is_empty() || members.len() > MAX_MEMBERS {
+    let mut members: Vec<&str> = members.into_iter().map(|(_, m)| m).collect();
+    if members.is_empty() {
         return None;
     }
     // Past 512 bytes, drop members over 128 bytes first, then from the end
@@ -170,33 +186,23 @@ pub(crate) fn parse_tracestate(values: &[&str]) -> Option<String> {
     (!members.is_empty()).then(|| members.join(","))
 }
 
+/// Level 2's `keychar`: `lcalpha / DIGIT / "_" / "-" / "*" / "/" / "@"`.
 fn key_char(b: u8) -> bool {
-    b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'-' | b'*' | b'/')
+    b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'-' | b'*' | b'/' | b'@')
 }
 
+/// Level 2's `key = (lcalpha / DIGIT) 0*255(keychar)`. Every Level 1 key
+/// (`tenant@system` included) is one.
 fn valid_key(key: &str) -> bool {
     let b = key.as_bytes();
-    match key.split_once('@') {
-        None => {
-            !b.is_empty()
-                && b.len() <= 256
-                && b[0].is_ascii_lowercase()
-                && b.iter().all(|&c| key_char(c))
-        }
-        Some((tenant, system)) => {
-            let (t, s) = (tenant.as_bytes(), system.as_bytes());
-            !t.is_empty()
-                && t.len() <= 241
-                && (t[0].is_ascii_lowercase() || t[0].is_ascii_digit())
-                && t.iter().all(|&c| key_char(c))
-                && !s.is_empty()
-                && s.len() <= 14
-                && s[0].is_ascii_lowercase()
-                && s.iter().all(|&c| key_char(c))
-        }
-    }
+    b.len() <= 256
+        && b.first()
+            .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && b.iter().all(|&c| key_char(c))
 }
 
+/// Level 2's `value = 0*255(chr) nblk-chr`: printable ASCII but `,` and
+/// `=`, not ending in a space.
 fn valid_value(value: &str) -> bool {
     let b = value.as_bytes();
     let nblk = |c: u8| (0x21..=0x7e).contains(&c) && c != b',' && c != b'=';
@@ -209,6 +215,53 @@ fn valid_value(value: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn keys_follow_the_level_2_grammar() {
+        let max = "a".repeat(256);
+        for key in [
+            "a",
+            "0",
+            "9abc",
+            "foo@",
+            "foo@@bar",
+            "a@b@c",
+            "t@vvvvvvvvvvvvvvv",
+            "a_-*/@z",
+            &max,
+        ] {
+            assert!(valid_key(key), "{key:?}");
+        }
+        let over = "a".repeat(257);
+        for key in [
+            "", "@foo", "_a", "-a", "*a", "/a", "Foo", "fOo", "foo bar", "foo ", "foo.bar", "foo=",
+            "ключ", &over,
+        ] {
+            assert!(!valid_key(key), "{key:?}");
+        }
+    }
+
+    #[test]
+    fn values_are_printable_ascii_without_comma_or_equals_or_a_trailing_space() {
+        let max = "v".repeat(256);
+        for value in [" leading", "a b", "!", "~", &max] {
+            assert!(valid_value(value), "{value:?}");
+        }
+        let over = "v".repeat(257);
+        for value in [
+            "",
+            " ",
+            "trailing ",
+            "a,b",
+            "a=b",
+            "tab\tin",
+            "é",
+            "\u{7f}",
+            &over,
+        ] {
+            assert!(!valid_value(value), "{value:?}");
+        }
+    }
 
     #[test]
     fn only_the_two_defined_flags_cross_the_wire() {
