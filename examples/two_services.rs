@@ -226,7 +226,12 @@ async fn frontend() -> Result<(), String> {
         .to_owned();
     let mut parts = traceresponse.split('-').skip(1);
     let trace = parts.next().unwrap_or("?");
-    let sampled = parts.nth(1) == Some("01");
+    // trace-flags is a bit field: sampled is its lowest bit (a trace the
+    // frontend started also has the random-trace-id bit, 0x02).
+    let sampled = parts
+        .nth(1)
+        .and_then(|flags| u8::from_str_radix(flags, 16).ok())
+        .is_some_and(|flags| flags & 0x01 != 0);
     let request_id = response
         .headers()
         .get("x-request-id")

@@ -83,4 +83,13 @@ c=$(ids 'shop.Inventory/Reserve .*\[client\]' span_id)
     fail "the gRPC server spans are not children of the client spans"
 [[ $(count 'rpc.grpc.status_code=14 error=true') == 2 ]] || fail "UNAVAILABLE is not an error on both sides"
 [[ $(count 'rpc.grpc.status_code=0$') == 2 ]] || fail "the OK call's status is not recorded on both sides"
+echo "w3c_service"
+# The W3C Trace Context suite's service under test, driven by a loopback
+# stand-in for the suite's harness (Python's standard library only) that
+# sends it valid, random-flagged and malformed traceparents and tracestates
+# and checks the headers of the calls it makes.
+cargo build -q --example w3c_service
+out=$(timeout 120 python3 scripts/w3c-peer.py -- cargo run -q --example w3c_service -- 127.0.0.1:0 2>&1) ||
+    fail "w3c_service does not behave as the W3C suite expects of its service under test"
+grep -q '^w3c peer: [0-9]* cases ok$' <<<"$out" || fail "the W3C peer did not finish its cases"
 echo "examples: ok"

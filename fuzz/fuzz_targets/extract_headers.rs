@@ -70,12 +70,14 @@ fuzz_target!(|data: &[u8]| {
             back.trace_id(),
             back.span_id(),
             back.is_sampled(),
+            back.is_random(),
             back.trace_state()
         ),
         (
             cx.trace_id(),
             cx.span_id(),
             cx.is_sampled(),
+            cx.is_random(),
             cx.trace_state()
         )
     );

@@ -304,7 +304,7 @@ pub fn traceresponse(cx: &crate::SpanContext) -> String {
         "00-{}-{}-{:02x}",
         cx.trace_id(),
         cx.span_id(),
-        u8::from(cx.is_sampled())
+        crate::propagation::w3c_trace_flags(cx)
     )
 }
 

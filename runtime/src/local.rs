@@ -261,10 +261,11 @@ impl Lineage {
     /// as `forced`: a `sampling.priority` given at start).
     pub(crate) fn root(capture: u32, name: &str, kind: SpanKind, forced: Option<bool>) -> Lineage {
         let mut lineage = Lineage {
+            // All 128 bits random: W3C's random-trace-id flag holds.
             trace_id: TraceId::random(),
             parent_id: None,
             remote_parent: false,
-            flags: 0,
+            flags: crate::raw::RANDOM,
             capture,
             inherit: Inherit::Nothing,
             sampler_tags: None,

@@ -17,9 +17,14 @@ use std::sync::Arc;
 pub(crate) const SAMPLED: u8 = 0x01;
 /// The trace is marked for debugging (Jaeger's debug flag).
 pub(crate) const DEBUG: u8 = 0x02;
+/// At least the right-most 7 bytes of the trace id are random: W3C Trace
+/// Context Level 2's random-trace-id flag. Set where tracekit makes a trace
+/// id, or read from an incoming `traceparent` (where it is `0x02`: only
+/// `propagation/w3c.rs` maps between the two); no other format sends it.
+pub(crate) const RANDOM: u8 = 0x04;
 /// Recorded although head sampling dropped the trace, for tail keep to
-/// decide (never propagated: injection writes the sampled and debug bits
-/// only, extraction keeps only those).
+/// decide (never propagated: injection writes the sampled, debug and
+/// random bits only, extraction keeps only those).
 pub(crate) const RECORD: u8 = 0x80;
 /// Either way of being recorded.
 pub(crate) const RECORDS: u8 = SAMPLED | RECORD;

@@ -273,6 +273,34 @@ impl Sampler for AlwaysOff {
 /// let low = tracekit::TraceId::from_u128(1).unwrap();
 /// assert!(quarter.decide(low).is_sampled());
 /// ```
+///
+/// The share is `ratio` only when those bits are uniformly random. They
+/// are in every trace tracekit starts: its trace ids are random in all 128
+/// bits, and its contexts say so ([`SpanContext::is_random`], the
+/// random-trace-id flag `0x02` of W3C Trace Context Level 2 in
+/// `traceparent`). A trace id from another process may be relied on only
+/// when its `traceparent` had that flag, and then only for its right-most
+/// 7 bytes: the eighth byte from the right, which this comparison reads
+/// too, is not promised. Without the flag an id may be a counter, a clock
+/// or a short id padded with zeros, and the share is anyone's guess.
+/// Under [`ParentBased`] (the default) the ratio only decides new traces,
+/// whose ids are tracekit's; a sampler that also decides for remote
+/// parents can leave those with ids not known to be random to their flag:
+///
+/// ```
+/// use tracekit::sampler::{Sampler, SamplingDecision, SamplingInput, TraceIdRatio};
+/// /// A tenth of traces by trace id, where the id is known to be random.
+/// struct TenthOfRandomIds;
+/// impl Sampler for TenthOfRandomIds {
+///     fn should_sample(&self, input: &SamplingInput<'_>) -> SamplingDecision {
+///         match input.parent() {
+///             Some(p) if !p.is_random() => SamplingDecision::new(p.is_sampled(), "parent", true),
+///             _ => TraceIdRatio::new(0.1).should_sample(input),
+///         }
+///     }
+/// }
+/// let _guard = tracekit::sampler::set_sampler(TenthOfRandomIds);
+/// ```
 #[derive(Clone, Copy, Debug)]
 pub struct TraceIdRatio {
     ratio: f64,

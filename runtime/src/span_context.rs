@@ -2,7 +2,7 @@
 //! trace flags, baggage and W3C trace state. Plain data.
 
 use crate::baggage::Baggage;
-use crate::raw::{DEBUG, Inherited, SAMPLED};
+use crate::raw::{DEBUG, Inherited, RANDOM, SAMPLED};
 use crate::{SpanId, TraceId};
 use std::sync::Arc;
 
@@ -89,6 +89,20 @@ impl SpanContext {
         self.flags & DEBUG != 0
     }
 
+    /// Whether the trace id is known to be random in at least its right-most
+    /// 7 bytes (W3C Trace Context Level 2's random-trace-id flag): true for
+    /// every trace tracekit starts, and for a remote parent whose
+    /// `traceparent` had the flag. Samplers and sharding that read the
+    /// trace id's low bits can rely on them being uniform only then.
+    ///
+    /// ```
+    /// # if !tracekit::TRACE_ALL { return; } // tracing compiled out: nothing to show
+    /// assert!(tracekit::Span::start("a").context().unwrap().is_random());
+    /// ```
+    pub fn is_random(&self) -> bool {
+        self.flags & RANDOM != 0
+    }
+
     /// Whether this context came from another process.
     ///
     /// ```
@@ -148,6 +162,27 @@ impl SpanContext {
             self.flags |= DEBUG | SAMPLED;
         } else {
             self.flags &= !DEBUG;
+        }
+        self
+    }
+
+    /// A copy with the random-trace-id flag set or cleared: say whether the
+    /// trace id's right-most 7 bytes were chosen at random, when a context
+    /// is built from a header tracekit does not read itself. The flag goes
+    /// out in `traceparent`, so a wrong `true` misleads every service after.
+    ///
+    /// ```
+    /// use tracekit::{SpanContext, SpanId, TraceId};
+    /// let cx = SpanContext::remote(TraceId::random(), SpanId::random(), true).with_random(true);
+    /// let mut headers = std::collections::HashMap::new();
+    /// tracekit::propagation::Propagators::default().inject_context(&cx, &mut headers);
+    /// assert!(cx.is_random() && headers["traceparent"].ends_with("-03"));
+    /// ```
+    pub fn with_random(mut self, random: bool) -> SpanContext {
+        if random {
+            self.flags |= RANDOM;
+        } else {
+            self.flags &= !RANDOM;
         }
         self
     }

@@ -3,11 +3,12 @@
 Reads one JSON request per line on stdin and answers one JSON line on stdout:
 
   {"op": "inject", "format": F, "trace_id": hex, "span_id": hex,
-   "sampled": bool, "trace_state": str|null, "baggage": {k: v}}
+   "sampled": bool, "trace_flags": int (optional, instead of sampled),
+   "trace_state": str|null, "baggage": {k: v}}
       -> {"headers": {name: value}}
   {"op": "extract", "format": F, "headers": {name: value}}
       -> {"trace_id": hex|null, "span_id": hex|null, "sampled": bool,
-          "trace_state": str|null, "baggage": {k: v}}
+          "trace_flags": int, "trace_state": str|null, "baggage": {k: v}}
 
   {"op": "sample", "ratio": float, "trace_ids": [hex]}
       -> {"sampled": [bool]}   (the SDK's TraceIdRatioBased, no parent)
@@ -42,7 +43,10 @@ def propagator(names):
 
 
 def inject(req):
-    flags = trace.TraceFlags(trace.TraceFlags.SAMPLED if req["sampled"] else 0)
+    if req.get("trace_flags") is not None:
+        flags = trace.TraceFlags(req["trace_flags"])
+    else:
+        flags = trace.TraceFlags(trace.TraceFlags.SAMPLED if req["sampled"] else 0)
     state = trace.TraceState.from_header([req["trace_state"]]) if req.get("trace_state") else None
     span_context = trace.SpanContext(
         trace_id=int(req["trace_id"], 16),
@@ -68,6 +72,7 @@ def extract(req):
         "trace_id": format(span_context.trace_id, "032x") if valid else None,
         "span_id": format(span_context.span_id, "016x") if valid else None,
         "sampled": bool(span_context.trace_flags.sampled) if valid else False,
+        "trace_flags": int(span_context.trace_flags) if valid else 0,
         "trace_state": state or None,
         "baggage": {k: str(v) for k, v in baggage.get_all(context).items()},
     }

@@ -302,12 +302,14 @@ fn mutated_headers_never_panic_grow_or_change_meaning_on_reinjection() {
                 back.trace_id(),
                 back.span_id(),
                 back.is_sampled(),
+                back.is_random(),
                 back.trace_state()
             ),
             (
                 cx.trace_id(),
                 cx.span_id(),
                 cx.is_sampled(),
+                cx.is_random(),
                 cx.trace_state()
             ),
             "{name}: {h:?}"

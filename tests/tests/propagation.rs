@@ -253,11 +253,13 @@ fn tracestate_is_forwarded_unchanged_or_dropped_whole() {
         extract(&[&members.join(",")]).as_deref(),
         Some(members.join(",").as_str())
     );
+    // A repeated key is not a reason to drop the list (Level 2): the first
+    // member with that key is kept.
+    assert_eq!(extract(&["dup=1,k=v,dup=2"]).as_deref(), Some("dup=1,k=v"));
     let too_many: Vec<String> = (0..33).map(|i| format!("k{i}=v")).collect();
     for bad in [
         too_many.join(","),
         "Upper=x".to_owned(),
-        "dup=1,dup=2".to_owned(),
         "novalue".to_owned(),
         "k=bad,value".to_owned(),
         "k=tab\tinside".to_owned(),
@@ -534,4 +536,54 @@ fn random_headers_never_panic_extract() {
         }
         let _ = all.try_extract(&h);
     }
+}
+
+/// W3C's random-trace-id flag has no place in B3 or Jaeger: it never
+/// changes what they send, and nothing they carry sets it (Jaeger's `0x02`
+/// is its debug flag).
+#[test]
+fn only_trace_context_carries_the_random_flag() {
+    for format in [Format::B3, Format::B3Multi, Format::Jaeger] {
+        let p = Propagators::new([format]);
+        for sampled in [false, true] {
+            let (mut plain, mut random) = (BTreeMap::new(), BTreeMap::new());
+            p.inject_context(&cx(TRACE, SPAN, sampled), &mut plain);
+            p.inject_context(&cx(TRACE, SPAN, sampled).with_random(true), &mut random);
+            assert_eq!(plain, random, "{format:?}");
+            assert!(!p.extract(&random).unwrap().is_random(), "{format:?}");
+        }
+    }
+    let c = Propagators::new([Format::Jaeger])
+        .extract(&headers(&[(
+            "uber-trace-id",
+            "0af7651916cd43dd8448eb211c80319c:b7ad6b7169203331:0:03",
+        )]))
+        .unwrap();
+    assert!(c.is_debug() && !c.is_random());
+}
+
+/// When a later format names the same trace as `traceparent`, its ids win
+/// but the trace id is still the random one W3C said it was; another
+/// trace id is not.
+#[test]
+fn a_later_format_naming_the_same_trace_keeps_the_random_flag() {
+    let p = Propagators::new([Format::TraceContext, Format::Jaeger]);
+    let w3c = (
+        "traceparent",
+        "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-03",
+    );
+    let same = headers(&[
+        w3c,
+        (
+            "uber-trace-id",
+            "0af7651916cd43dd8448eb211c80319c:00f067aa0ba902b7:0:1",
+        ),
+    ]);
+    let c = p.extract(&same).unwrap();
+    assert_eq!(c.span_id().to_u64(), 0x00f067aa0ba902b7);
+    assert!(c.is_random());
+    let other = headers(&[w3c, ("uber-trace-id", "abc:def:0:1")]);
+    let c = p.extract(&other).unwrap();
+    assert_eq!(c.trace_id().to_u128(), 0xabc);
+    assert!(!c.is_random());
 }

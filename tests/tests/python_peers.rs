@@ -333,6 +333,41 @@ fn python_reads_debug_contexts_as_sampled() {
     }
 }
 
+/// W3C Level 2's random-trace-id flag (`0x02`) crosses both ways with the
+/// sampled flag beside it: Python keeps the trace-flags byte whole, and so
+/// must tracekit for the two bits it defines.
+#[test]
+fn the_random_trace_id_flag_crosses_both_ways() {
+    for flags in [0x00u8, 0x01, 0x02, 0x03] {
+        let (sampled, random) = (flags & 0x01 != 0, flags & 0x02 != 0);
+        let cx = SpanContext::remote(
+            TraceId::from_u128(0x0af7651916cd43dd8448eb211c80319c).unwrap(),
+            SpanId::from_u64(0xb7ad6b7169203331).unwrap(),
+            sampled,
+        )
+        .with_random(random);
+        let mut headers = BTreeMap::new();
+        Propagators::default().inject_context(&cx, &mut headers);
+        let answer =
+            peer().ask(&json!({"op": "extract", "format": "tracecontext", "headers": headers}));
+        assert_eq!(answer["trace_flags"], json!(flags), "{headers:?}");
+
+        let answer = peer().ask(&json!({
+            "op": "inject",
+            "format": "tracecontext",
+            "trace_id": "0af7651916cd43dd8448eb211c80319c",
+            "span_id": "b7ad6b7169203331",
+            "trace_flags": flags,
+        }));
+        let headers: BTreeMap<String, String> =
+            serde_json::from_value(answer["headers"].clone()).expect("headers");
+        let back = Propagators::default()
+            .try_extract(&headers)
+            .unwrap_or_else(|e| panic!("{headers:?}: {e}"));
+        assert_eq!((back.is_sampled(), back.is_random()), (sampled, random));
+    }
+}
+
 #[test]
 fn malformed_headers_are_rejected_by_both_sides() {
     // Cases from the W3C test suite: Python and tracekit must agree that

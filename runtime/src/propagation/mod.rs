@@ -35,6 +35,7 @@ mod w3c;
 pub use carrier::{Extractor, Injector};
 
 pub(crate) use percent::decode as percent_decode;
+pub(crate) use w3c::trace_flags as w3c_trace_flags;
 
 use crate::baggage::Baggage;
 use crate::context::current_span;
@@ -182,9 +183,14 @@ impl Extracted {
         &mut self,
         trace: TraceId,
         span: SpanId,
-        flags: u8,
+        mut flags: u8,
         state: Option<Box<str>>,
     ) {
+        // Only `traceparent` says whether a trace id is random; a later
+        // format naming the same trace takes over the ids, not that fact.
+        if let Some((_, _, earlier, _)) = self.ids.as_ref().filter(|ids| ids.0 == trace) {
+            flags |= earlier & crate::raw::RANDOM;
+        }
         self.ids = Some((trace, span, flags, state));
     }
 
@@ -372,7 +378,8 @@ impl Propagators {
             Some((trace_id, span_id, flags, state)) => {
                 let mut cx =
                     SpanContext::remote(trace_id, span_id, flags & crate::raw::SAMPLED != 0)
-                        .with_debug(flags & crate::raw::DEBUG != 0);
+                        .with_debug(flags & crate::raw::DEBUG != 0)
+                        .with_random(flags & crate::raw::RANDOM != 0);
                 cx.inherited = crate::raw::Inherited {
                     baggage: found.baggage,
                     trace_state: state,
