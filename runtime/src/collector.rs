@@ -39,6 +39,7 @@ pub(crate) static LISTENERS: AtomicUsize = AtomicUsize::new(0);
 static SUBMITTED: AtomicU64 = AtomicU64::new(0);
 static DROPPED: AtomicU64 = AtomicU64::new(0);
 static REPORTED: AtomicU64 = AtomicU64::new(0);
+static REPORTER_PANICS: AtomicU64 = AtomicU64::new(0);
 
 /// Counters of the collector, for monitoring the tracer itself.
 ///
@@ -54,6 +55,10 @@ pub struct CollectorStats {
     pub spans_dropped: u64,
     /// Spans delivered to the installed reporter.
     pub spans_reported: u64,
+    /// Calls into a reporter (`report`, `flush`, its drop) that panicked.
+    /// The panic is caught wherever the call is made, so a broken reporter
+    /// loses its spans, never the program; stderr says so once.
+    pub reporter_panics: u64,
 }
 
 /// The collector's counters since the program started.
@@ -67,6 +72,23 @@ pub fn collector_stats() -> CollectorStats {
         spans_submitted: SUBMITTED.load(Ordering::Relaxed),
         spans_dropped: DROPPED.load(Ordering::Relaxed),
         spans_reported: REPORTED.load(Ordering::Relaxed),
+        reporter_panics: REPORTER_PANICS.load(Ordering::Relaxed),
+    }
+}
+
+/// Runs `f`, a call into a reporter, catching a panic in it: on every way a
+/// span is delivered (the collector's tick, `flush()`, the guard's drop,
+/// which may run while the program unwinds, where a second panic aborts).
+/// A panic is counted in [`CollectorStats::reporter_panics`] and said once.
+pub(crate) fn call_reporter(what: &str, f: impl FnOnce()) {
+    if std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).is_err() {
+        REPORTER_PANICS.fetch_add(1, Ordering::Relaxed);
+        static SAID: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+        if !SAID.swap(true, Ordering::Relaxed) {
+            crate::diag::warn(format_args!(
+                "the reporter panicked in {what}; its spans are lost and tracing goes on                  (counted in collector_stats().reporter_panics; said once)"
+            ));
+        }
     }
 }
 
@@ -178,7 +200,7 @@ pub(crate) fn drain(sinks: &mut Sinks) -> usize {
     }
     if let Some(installed) = sinks.reporter.as_mut() {
         REPORTED.fetch_add(n as u64, Ordering::Relaxed);
-        installed.reporter.report(batch);
+        call_reporter("report", || installed.reporter.report(batch));
     }
     n
 }
@@ -193,7 +215,7 @@ pub(crate) fn deliver() {
     let mut sinks = sinks();
     drain(&mut sinks);
     if let Some(installed) = sinks.reporter.as_mut() {
-        installed.reporter.flush();
+        call_reporter("flush", || installed.reporter.flush());
     }
 }
 
@@ -203,14 +225,11 @@ static BACKGROUND: Lazy<std::thread::Thread> = Lazy::new(|| {
         .spawn(|| {
             loop {
                 std::thread::park_timeout(INTERVAL);
-                // A panicking reporter loses its batch, not the collector:
-                // without this the thread would die and nothing would be
-                // delivered until someone called `flush()`.
-                let _ = std::panic::catch_unwind(|| {
-                    if LISTENERS.load(Ordering::Relaxed) != 0 {
-                        drain(&mut sinks());
-                    }
-                });
+                // A panicking reporter loses its batch, not the collector
+                // (`drain` catches it).
+                if LISTENERS.load(Ordering::Relaxed) != 0 {
+                    drain(&mut sinks());
+                }
             }
         })
         .map(|h| h.thread().clone())

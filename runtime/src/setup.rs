@@ -29,6 +29,9 @@ use crate::report::Reporter;
 #[must_use = "the reporter is flushed and uninstalled when the guard drops"]
 pub fn set_reporter(reporter: impl Reporter) -> ReporterGuard {
     if !crate::TRACE_ALL {
+        // Nothing is installed; the reporter goes at once, and a panic in
+        // its drop stays here, as it would in a guard's.
+        collector::call_reporter("drop", || drop(reporter));
         return ReporterGuard { generation: 0 };
     }
     crate::panic::install_hook();
@@ -37,7 +40,8 @@ pub fn set_reporter(reporter: impl Reporter) -> ReporterGuard {
     // Outside the collector's lock: the old reporter's `flush` and `drop`
     // may call `tracekit::flush()` themselves.
     if let Some(mut old) = old {
-        old.flush();
+        collector::call_reporter("flush", || old.flush());
+        collector::call_reporter("drop", || drop(old));
     }
     ReporterGuard { generation }
 }
@@ -93,7 +97,8 @@ impl Drop for ReporterGuard {
         flush();
         // Flushed and dropped outside the lock, as in `set_reporter`.
         if let Some(mut mine) = collector::uninstall(self.generation) {
-            mine.flush();
+            collector::call_reporter("flush", || mine.flush());
+            collector::call_reporter("drop", || drop(mine));
         }
     }
 }
