@@ -11,4 +11,4 @@ cargo +nightly test --target-dir target/asan --target x86_64-unknown-linux-gnu \
   -p tracekit-tests \
   --test soundness --test soundness_global --test reentrancy \
   --test context --test async_tasks --test async_first_poll --test capture --test macro_shapes \
-  --test macro_options
+  --test macro_options --test bounded_recording --test allocator_and_filter --test reporter_panics

@@ -540,6 +540,15 @@ pub struct TracePoint(pub Point);
 #[cfg(not(tracekit_elf_points))]
 inventory::collect!(TracePoint);
 
+//
+// The section's name carries this crate's semver-compatible version
+// (`tracekit_points_v0_1`; build.rs makes the name): a program that links two
+// copies of tracekit (0.1 and 0.2 in one dependency tree) has two sections,
+// and each copy lists, switches and reads only its own points, with its
+// own layout. One shared name would hand each copy the other's statics.
+#[cfg(tracekit_elf_points)]
+include!(concat!(env!("OUT_DIR"), "/points_section.rs"));
+
 #[cfg(tracekit_elf_points)]
 mod section {
     use super::Point;
@@ -547,14 +556,14 @@ mod section {
     /// The runtime's own entry, none: the section, and so its bounds, exist
     /// in every program that links tracekit.
     #[used]
-    #[unsafe(link_section = "tracekit_points")]
+    #[unsafe(link_section = __tk_points_section!())]
     static NONE: Option<Point> = None;
 
     // The bounds the linker defines; only their addresses are used.
     unsafe extern "C" {
-        #[link_name = "__start_tracekit_points"]
+        #[link_name = concat!("__start_", __tk_points_section!())]
         static START: u8;
-        #[link_name = "__stop_tracekit_points"]
+        #[link_name = concat!("__stop_", __tk_points_section!())]
         static STOP: u8;
     }
 
@@ -582,7 +591,7 @@ macro_rules! __tk_trace_point {
         static $meta: $crate::__private::Metadata<[u8; $strings.len()]> =
             $crate::__private::Metadata::new($strings, $($rest)*);
         #[used]
-        #[unsafe(link_section = "tracekit_points")]
+        #[unsafe(link_section = $crate::__tk_points_section!())]
         static __TK_POINT: ::core::option::Option<$crate::__private::Point> =
             ::core::option::Option::Some($crate::__private::Metadata::point(&$meta));
     };
