@@ -8,7 +8,7 @@
 //!     Some(otlp) => tracekit::set_reporter(otlp),
 //!     None => tracekit::set_reporter(tracekit::ConsoleReporter::stdout()),
 //! };
-//! // ... the guard's drop exports what is left, bounded by the export timeout.
+//! // ... the guard's drop exports what is left, by one deadline for all of it (5 s).
 //! ```
 //!
 //! The pipeline: the collector hands finished spans to a

@@ -86,7 +86,8 @@ pub(crate) fn call_reporter(what: &str, f: impl FnOnce()) {
         static SAID: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
         if !SAID.swap(true, Ordering::Relaxed) {
             crate::diag::warn(format_args!(
-                "the reporter panicked in {what}; its spans are lost and tracing goes on                  (counted in collector_stats().reporter_panics; said once)"
+                "the reporter panicked in {what}; its spans are lost and tracing goes on \
+                 (counted in collector_stats().reporter_panics; said once)"
             ));
         }
     }
@@ -114,6 +115,14 @@ pub(crate) fn submit(batch: Batch) {
         Push::Queued { wake: true } => wake_background(),
         Push::Queued { wake: false } => {}
     }
+}
+
+/// Finished spans not delivered yet: waiting for the collector, or in a
+/// [`BatchReporter`](crate::BatchReporter)'s queue or export. (Spans still
+/// in a thread's batch are not counted.)
+#[cfg_attr(not(feature = "signal"), allow(dead_code))]
+pub(crate) fn undelivered() -> u64 {
+    QUEUE.queued() as u64 + crate::report::pending_spans()
 }
 
 /// Everything the collector routes to; locked only by the collector thread,
@@ -275,7 +284,7 @@ pub(crate) fn install(reporter: Box<dyn Reporter>) -> (u64, Option<Box<dyn Repor
 }
 
 /// Uninstalls the reporter of this generation, if it is still the one
-/// installed, and returns it.
+/// installed, and returns it, after delivering to it everything queued.
 pub(crate) fn uninstall(generation: u64) -> Option<Box<dyn Reporter>> {
     let mut sinks = sinks();
     if sinks
@@ -283,6 +292,7 @@ pub(crate) fn uninstall(generation: u64) -> Option<Box<dyn Reporter>> {
         .as_ref()
         .is_some_and(|i| i.generation == generation)
     {
+        drain(&mut sinks);
         LISTENERS.fetch_sub(1, Ordering::SeqCst);
         return sinks.reporter.take().map(|i| i.reporter);
     }

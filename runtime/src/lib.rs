@@ -124,8 +124,8 @@ pub use id::{SpanId, TraceId};
 pub use parts::{EVENT_LIMIT, Event, Fields, LINK_LIMIT, Link, SpanKind, Status, TAG_LIMIT};
 pub use record::{SpanBatch, SpanRecord, SpanView, Tags};
 pub use report::{
-    BatchConfig, BatchReporter, ConsoleReporter, ExportError, ExportSnapshot, ExportStats,
-    Exporter, InMemoryExporter, InMemoryReporter, Reporter, Tee,
+    BatchConfig, BatchReporter, ConsoleReporter, DEFAULT_SHUTDOWN_TIMEOUT, ExportError,
+    ExportSnapshot, ExportStats, Exporter, InMemoryExporter, InMemoryReporter, Reporter, Tee,
 };
 pub use secret::Secret;
 pub use setup::{ReporterGuard, flush, set_reporter};

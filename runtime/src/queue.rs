@@ -63,7 +63,6 @@ impl<T> BatchQueue<T> {
     }
 
     /// The weight queued now.
-    #[cfg(test)]
     pub(crate) fn queued(&self) -> usize {
         self.queued.load(Ordering::Relaxed)
     }

@@ -4,6 +4,7 @@
 
 use crate::collector;
 use crate::report::Reporter;
+use std::time::{Duration, Instant};
 
 /// Installs the global reporter and starts the background collector.
 /// Dropping the guard delivers every span finished so far and uninstalls the
@@ -74,9 +75,12 @@ pub struct ReporterGuard {
 
 impl ReporterGuard {
     /// Delivers every span finished so far, then uninstalls and drops the
-    /// reporter (for a [`BatchReporter`](crate::BatchReporter), after its
-    /// last export, bounded by the export timeout). The same as dropping the
-    /// guard, said out loud.
+    /// reporter, all by one deadline: `OTEL_BSP_EXPORT_TIMEOUT`
+    /// (milliseconds) from now, else [`DEFAULT_SHUTDOWN_TIMEOUT`](crate::DEFAULT_SHUTDOWN_TIMEOUT)
+    /// (5 s). For a [`BatchReporter`](crate::BatchReporter) that is every
+    /// batch it still holds, every retry, and every reporter behind a
+    /// [`Tee`](crate::Tee); what is not exported by then is dropped, counted
+    /// and said on stderr. The same as dropping the guard, said out loud.
     ///
     /// ```
     /// let memory = tracekit::InMemoryReporter::new();
@@ -87,18 +91,41 @@ impl ReporterGuard {
     /// assert!(memory.spans().iter().any(|s| s.name() == "last words"));
     /// ```
     pub fn shutdown(self) {}
+
+    /// [`shutdown`](Self::shutdown) with a deadline `timeout` from now.
+    ///
+    /// ```
+    /// let guard = tracekit::set_reporter(tracekit::ConsoleReporter::stdout());
+    /// guard.shutdown_within(std::time::Duration::from_secs(2));
+    /// ```
+    pub fn shutdown_within(mut self, timeout: Duration) {
+        self.finish(Instant::now() + timeout);
+    }
+
+    fn finish(&mut self, deadline: Instant) {
+        let generation = std::mem::take(&mut self.generation);
+        if generation == 0 {
+            return;
+        }
+        crate::local::flush_thread();
+        // Everything queued goes to the reporter as it is uninstalled; it
+        // is then shut down and dropped outside the lock, as in
+        // `set_reporter`.
+        match collector::uninstall(generation) {
+            Some(mut mine) => {
+                collector::call_reporter("shutdown", || mine.shutdown(deadline));
+                collector::call_reporter("drop", || drop(mine));
+            }
+            // Replaced since: what finished goes to the newer one.
+            None => collector::deliver(),
+        }
+    }
 }
 
 impl Drop for ReporterGuard {
     fn drop(&mut self) {
-        if self.generation == 0 {
-            return;
-        }
-        flush();
-        // Flushed and dropped outside the lock, as in `set_reporter`.
-        if let Some(mut mine) = collector::uninstall(self.generation) {
-            collector::call_reporter("flush", || mine.flush());
-            collector::call_reporter("drop", || drop(mine));
+        if self.generation != 0 {
+            self.finish(Instant::now() + crate::report::shutdown_timeout());
         }
     }
 }

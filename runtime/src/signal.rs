@@ -6,6 +6,12 @@
 //! action sends nothing. A service with a graceful-shutdown path passes
 //! [`terminated`] to it and drops the reporter guard after the server
 //! returns. A program without one hands its guard to [`shutdown_on_signal`].
+//!
+//! Either way the shutdown has one deadline (5 s, or
+//! `OTEL_BSP_EXPORT_TIMEOUT`), and a second SIGTERM or SIGINT while it runs
+//! ends the process at once (exit status 143 or 130), saying on stderr how
+//! many finished spans were not delivered: an operator who presses Ctrl-C
+//! twice means it.
 
 use crate::setup::ReporterGuard;
 use std::io;
@@ -26,6 +32,13 @@ impl Signal {
         match self {
             Signal::Terminate => 143,
             Signal::Interrupt => 130,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Signal::Terminate => "SIGTERM",
+            Signal::Interrupt => "SIGINT",
         }
     }
 }
@@ -50,15 +63,69 @@ pub async fn terminated() {
         Ok(listener) => listener.recv().await,
         Err(e) => Err(e),
     };
-    if let Err(e) = outcome {
-        crate::diag::warn(format_args!("cannot wait for SIGTERM: {e}"));
-        std::future::pending::<()>().await;
+    match outcome {
+        Ok(_) => exit_on_second_signal(),
+        Err(e) => {
+            crate::diag::warn(format_args!("cannot wait for SIGTERM: {e}"));
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+/// After the first signal: a second one, while the program shuts down,
+/// exits at once. Listened for on a thread of its own, with a runtime of
+/// its own, because the program's runtime may be blocked in the shutdown
+/// (a guard dropped in `async fn main`).
+fn exit_on_second_signal() {
+    static ARMED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if ARMED.swap(true, std::sync::atomic::Ordering::SeqCst) {
+        return;
+    }
+    // The handlers are registered before this returns, so a second signal
+    // sent the moment the shutdown starts is not missed.
+    let (registered, wait) = std::sync::mpsc::channel::<()>();
+    let spawned = std::thread::Builder::new()
+        .name("tracekit-signal".into())
+        .spawn(move || {
+            let runtime = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(runtime) => runtime,
+                Err(e) => {
+                    crate::diag::warn(format_args!("cannot wait for a second signal: {e}"));
+                    return;
+                }
+            };
+            let signal = runtime.block_on(async move {
+                let listener = Listener::new();
+                drop(registered);
+                listener?.recv().await
+            });
+            match signal {
+                Ok(signal) => {
+                    crate::diag::warn(format_args!(
+                        "second {}: exiting now; {} finished spans not delivered",
+                        signal.name(),
+                        crate::collector::undelivered()
+                    ));
+                    std::process::exit(signal.exit_code());
+                }
+                Err(e) => crate::diag::warn(format_args!("cannot wait for a second signal: {e}")),
+            }
+        });
+    match spawned {
+        // Ends when the listener is in place (or could not be made).
+        Ok(_) => drop(wait.recv()),
+        Err(e) => crate::diag::warn(format_args!("cannot wait for a second signal: {e}")),
     }
 }
 
 /// For programs with no shutdown path: on SIGTERM or SIGINT, delivers every
-/// finished span through `guard` (the reporter's last export, bounded by its
-/// export timeout), then exits the process with [`Signal::exit_code`].
+/// finished span through `guard` (the reporter's last exports, all by one
+/// deadline: 5 s, or `OTEL_BSP_EXPORT_TIMEOUT`), then exits the process
+/// with 143 (SIGTERM) or 130 (SIGINT). A second signal meanwhile exits at
+/// once.
 ///
 /// The handlers are in place when this returns, so a signal that arrives
 /// right after is not missed. Call it inside a tokio runtime with its I/O
@@ -89,6 +156,7 @@ pub fn shutdown_on_signal(guard: ReporterGuard) -> io::Result<()> {
                 return;
             }
         };
+        exit_on_second_signal();
         // The last export blocks; keep it off the runtime's worker.
         let _ = tokio::task::spawn_blocking(move || guard.shutdown()).await;
         std::process::exit(signal.exit_code());

@@ -145,7 +145,7 @@ fn through(stub: &Stub) -> (u64, u64, u64) {
         "{:?}",
         started.elapsed()
     );
-    drop(r); // flush and shut down, bounded by the export timeout
+    drop(r); // shut down: everything, by one deadline
     let s = stats.snapshot();
     assert_every_span_counted(&s, reported);
     (

@@ -97,7 +97,43 @@ pub struct BatchConfig {
     /// The longest a span waits before an export starts.
     pub scheduled_delay: Duration,
     /// The longest one export (with its retries), or a flush, may take.
+    /// A shutdown has one deadline for all it sends instead (see
+    /// [`ReporterGuard::shutdown`](crate::ReporterGuard::shutdown)); an
+    /// export in it ends by whichever comes first.
     pub export_timeout: Duration,
+}
+
+/// How long a shutdown may take in all, across every batch, retry and
+/// reporter, unless `OTEL_BSP_EXPORT_TIMEOUT` says otherwise: well inside
+/// the 30 s Kubernetes gives a pod between SIGTERM and SIGKILL.
+///
+/// ```
+/// assert_eq!(tracekit::DEFAULT_SHUTDOWN_TIMEOUT, std::time::Duration::from_secs(5));
+/// ```
+pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The deadline a shutdown gets when none is given in code:
+/// `OTEL_BSP_EXPORT_TIMEOUT` (milliseconds), else
+/// [`DEFAULT_SHUTDOWN_TIMEOUT`]. Read each time, so a program may set the
+/// variable late.
+pub(crate) fn shutdown_timeout() -> Duration {
+    shutdown_timeout_from(|k| std::env::var(k).ok())
+}
+
+fn shutdown_timeout_from(var: impl Fn(&str) -> Option<String>) -> Duration {
+    match var("OTEL_BSP_EXPORT_TIMEOUT").map(|v| v.trim().parse::<u64>()) {
+        Some(Ok(ms)) if ms > 0 => Duration::from_millis(ms),
+        _ => DEFAULT_SHUTDOWN_TIMEOUT,
+    }
+}
+
+/// Spans accepted by every [`BatchReporter`] and neither exported nor
+/// dropped yet: what a process that stops now would lose.
+static PENDING: AtomicU64 = AtomicU64::new(0);
+
+/// Spans waiting in (or being sent by) every batch reporter.
+pub(crate) fn pending_spans() -> u64 {
+    PENDING.load(Ordering::Relaxed)
 }
 
 impl Default for BatchConfig {
@@ -182,7 +218,16 @@ struct Counters {
     rejected: AtomicU64,
     dropped_queue_full: AtomicU64,
     dropped_export_failed: AtomicU64,
+    dropped_shutdown: AtomicU64,
     export_errors: AtomicU64,
+}
+
+impl Counters {
+    /// `n` spans left the queue without being exported.
+    fn dropped(&self, counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+        PENDING.fetch_sub(n, Ordering::Relaxed);
+    }
 }
 
 /// The counters at one moment; add [`collector_stats`](crate::collector_stats)
@@ -201,6 +246,9 @@ pub struct ExportSnapshot {
     pub spans_dropped_queue_full: u64,
     /// Spans dropped because their export failed.
     pub spans_dropped_export_failed: u64,
+    /// Spans still queued when a shutdown's deadline passed, or reported
+    /// after the shutdown began.
+    pub spans_dropped_shutdown: u64,
     /// Failed exports (each drops one batch).
     pub export_errors: u64,
 }
@@ -220,6 +268,7 @@ impl ExportStats {
             spans_rejected: c.rejected.load(Ordering::Relaxed),
             spans_dropped_queue_full: c.dropped_queue_full.load(Ordering::Relaxed),
             spans_dropped_export_failed: c.dropped_export_failed.load(Ordering::Relaxed),
+            spans_dropped_shutdown: c.dropped_shutdown.load(Ordering::Relaxed),
             export_errors: c.export_errors.load(Ordering::Relaxed),
         }
     }
@@ -230,14 +279,20 @@ struct Queue {
     /// Flushes asked for and flushes done; a flush waits for its number.
     flush_asked: u64,
     flush_done: u64,
-    shutdown: bool,
+    /// The shutdown's deadline, once it began: what is queued is exported
+    /// until then, the rest dropped.
+    stop: Option<Instant>,
+    /// Spans the export thread took and is sending now.
+    in_flight: usize,
+    /// The export thread has returned.
+    exited: bool,
 }
 
 struct Shared {
     queue: Mutex<Queue>,
     /// Wakes the export thread: a full batch, a flush, a shutdown.
     wake: Condvar,
-    /// Wakes flushing callers.
+    /// Wakes flushing and shutting-down callers.
     done: Condvar,
     config: BatchConfig,
     stats: ExportStats,
@@ -252,8 +307,11 @@ impl Shared {
 /// A [`Reporter`] that queues finished spans (bounded; when full, new spans
 /// are dropped and counted, never waited for) and hands them in batches to an
 /// [`Exporter`] on its own thread, when a batch is full or the scheduled
-/// delay has passed. [`flush`](crate::flush) and dropping the install guard
-/// export everything queued, bounded by the export timeout.
+/// delay has passed. [`flush`](crate::flush) exports everything queued,
+/// waiting at most the export timeout; dropping the install guard (or the
+/// reporter) shuts it down: everything queued is exported by one deadline
+/// for all of it (see [`ReporterGuard::shutdown`](crate::ReporterGuard::shutdown)),
+/// and what is left then is dropped and counted.
 ///
 /// ```
 /// let memory = tracekit::InMemoryExporter::default();
@@ -290,7 +348,9 @@ impl BatchReporter {
                 spans: VecDeque::new(),
                 flush_asked: 0,
                 flush_done: 0,
-                shutdown: false,
+                stop: None,
+                in_flight: 0,
+                exited: false,
             }),
             wake: Condvar::new(),
             done: Condvar::new(),
@@ -329,12 +389,19 @@ impl Reporter for BatchReporter {
             return;
         }
         let mut q = sh.lock();
+        if q.stop.is_some() {
+            counters
+                .dropped_shutdown
+                .fetch_add(n as u64, Ordering::Relaxed);
+            return;
+        }
         let room = sh.config.max_queue_size.saturating_sub(q.spans.len());
         let dropped = n.saturating_sub(room);
         q.spans.extend(spans.iter().take(room));
         counters
             .queued
             .fetch_add((n - dropped) as u64, Ordering::Relaxed);
+        PENDING.fetch_add((n - dropped) as u64, Ordering::Relaxed);
         counters
             .dropped_queue_full
             .fetch_add(dropped as u64, Ordering::Relaxed);
@@ -353,13 +420,15 @@ impl Reporter for BatchReporter {
         q.flush_asked += 1;
         let mine = q.flush_asked;
         sh.wake.notify_one();
-        while q.flush_done < mine {
+        while q.flush_done < mine && !q.exited {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                eprintln!(
-                    "tracekit: flush gave up after {:?} with spans still being exported",
-                    sh.config.export_timeout
-                );
+                crate::diag::warn(format_args!(
+                    "flush gave up after {:?}: {} spans still wait for export, which goes on \
+                     in the background",
+                    sh.config.export_timeout,
+                    q.spans.len() + q.in_flight
+                ));
                 return;
             }
             q = sh
@@ -369,30 +438,89 @@ impl Reporter for BatchReporter {
                 .0;
         }
     }
+
+    /// Exports what is queued by `deadline`, in as many batches as it
+    /// takes, each export cut off at the deadline too; drops and counts
+    /// what is left then, and returns. The export thread ends with it (or,
+    /// should an exporter overrun its deadline, is left to finish alone).
+    fn shutdown(&mut self, deadline: Instant) {
+        let Some(thread) = self.thread.take() else {
+            return;
+        };
+        let sh = &self.shared;
+        let counters = &sh.stats.0;
+        let started = Instant::now();
+        let exported_before =
+            counters.exported.load(Ordering::Relaxed) + counters.rejected.load(Ordering::Relaxed);
+        let mut q = sh.lock();
+        let to_deliver = (q.spans.len() + q.in_flight) as u64;
+        q.stop = Some(deadline);
+        sh.wake.notify_one();
+        // A moment past the deadline, for the export thread to see it and
+        // drop what is left itself.
+        let give_up = deadline + SHUTDOWN_GRACE;
+        while !q.exited {
+            let left = give_up.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            q = sh
+                .done
+                .wait_timeout(q, left)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+        let exited = q.exited;
+        // An exporter past its deadline still holds its batch: the queue
+        // behind it goes now.
+        let left_behind = q.spans.len() as u64;
+        q.spans.clear();
+        drop(q);
+        counters.dropped(&counters.dropped_shutdown, left_behind);
+        let delivered = counters.exported.load(Ordering::Relaxed)
+            + counters.rejected.load(Ordering::Relaxed)
+            - exported_before;
+        let lost = to_deliver.saturating_sub(delivered);
+        if lost > 0 {
+            crate::diag::warn(format_args!(
+                "shutdown: {lost} of {to_deliver} spans were not exported by its deadline \
+                 ({:?}){}; dropped",
+                deadline.saturating_duration_since(started),
+                if exited {
+                    ""
+                } else {
+                    ", an exporter still runs past it"
+                }
+            ));
+        }
+        if exited {
+            let _ = thread.join();
+        }
+    }
 }
+
+/// How long a shutdown waits past its deadline for the export thread to
+/// notice it, drop what is left and return.
+const SHUTDOWN_GRACE: Duration = Duration::from_millis(200);
 
 impl Drop for BatchReporter {
     fn drop(&mut self) {
-        self.flush();
-        self.shared.lock().shutdown = true;
-        self.shared.wake.notify_one();
-        if let Some(t) = self.thread.take() {
-            // The flush above was bounded; what is left is one export at
-            // most, itself bounded by its deadline.
-            let _ = t.join();
-        }
+        // Dropped without a shutdown (replaced, or never installed): one
+        // now, with the default deadline.
+        self.shutdown(Instant::now() + shutdown_timeout());
     }
 }
 
 fn export_loop(sh: &Shared, mut exporter: impl Exporter) {
     let batch_size = sh.config.max_export_batch_size;
+    let counters = &sh.stats.0;
     let mut next_due = Instant::now() + sh.config.scheduled_delay;
     loop {
         let (batch, flush_upto, stop) = {
             let mut q = sh.lock();
             loop {
                 let due = Instant::now() >= next_due;
-                if q.shutdown
+                if q.stop.is_some()
                     || q.flush_asked > q.flush_done
                     || q.spans.len() >= batch_size
                     || (due && !q.spans.is_empty())
@@ -409,38 +537,57 @@ fn export_loop(sh: &Shared, mut exporter: impl Exporter) {
                     .unwrap_or_else(|p| p.into_inner())
                     .0;
             }
+            if q.stop.is_some_and(|deadline| Instant::now() >= deadline) {
+                // The shutdown's time is up: nothing more is sent.
+                let left = q.spans.len() as u64;
+                q.spans.clear();
+                counters.dropped(&counters.dropped_shutdown, left);
+            }
             let n = q.spans.len().min(batch_size);
             let batch: Vec<SpanRecord> = q.spans.drain(..n).collect();
+            q.in_flight = batch.len();
             // A flush is done once the queue it saw is empty.
             let flush_upto =
                 (q.spans.is_empty() && q.flush_asked > q.flush_done).then_some(q.flush_asked);
-            (batch, flush_upto, q.shutdown && q.spans.is_empty())
+            (batch, flush_upto, q.stop)
         };
         if !batch.is_empty() {
-            export_one(sh, &mut exporter, batch);
+            // In a shutdown, every export ends by its deadline.
+            let deadline = Instant::now() + sh.config.export_timeout;
+            let deadline = stop.map_or(deadline, |stop| stop.min(deadline));
+            export_one(sh, &mut exporter, batch, deadline);
             next_due = Instant::now() + sh.config.scheduled_delay;
         }
+        let mut q = sh.lock();
+        q.in_flight = 0;
         if let Some(upto) = flush_upto {
-            let mut q = sh.lock();
             q.flush_done = q.flush_done.max(upto);
             sh.done.notify_all();
         }
-        if stop {
+        if stop.is_some() && q.spans.is_empty() {
+            drop(q);
             exporter.shutdown();
+            sh.lock().exited = true;
+            sh.done.notify_all();
             return;
         }
     }
 }
 
-fn export_one(sh: &Shared, exporter: &mut impl Exporter, batch: Vec<SpanRecord>) {
+fn export_one(
+    sh: &Shared,
+    exporter: &mut impl Exporter,
+    batch: Vec<SpanRecord>,
+    deadline: Instant,
+) {
     let counters = &sh.stats.0;
     let n = batch.len() as u64;
-    let deadline = Instant::now() + sh.config.export_timeout;
     // An exporter that panics loses its batch, not the export thread.
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         exporter.export(batch, deadline)
     }))
     .unwrap_or_else(|_| Err(ExportError::new("the exporter panicked")));
+    PENDING.fetch_sub(n, Ordering::Relaxed);
     match outcome {
         Ok(()) => {
             let rejected = exporter.take_rejected().min(n);
@@ -452,7 +599,7 @@ fn export_one(sh: &Shared, exporter: &mut impl Exporter, batch: Vec<SpanRecord>)
             counters
                 .dropped_export_failed
                 .fetch_add(n, Ordering::Relaxed);
-            eprintln!("tracekit: export of {n} spans failed, dropped: {e}");
+            crate::diag::warn(format_args!("export of {n} spans failed, dropped: {e}"));
         }
     }
 }

@@ -7,9 +7,10 @@ mod memory;
 mod tee;
 
 pub use batch::{
-    BatchConfig, BatchReporter, ExportError, ExportSnapshot, ExportStats, Exporter,
-    InMemoryExporter,
+    BatchConfig, BatchReporter, DEFAULT_SHUTDOWN_TIMEOUT, ExportError, ExportSnapshot, ExportStats,
+    Exporter, InMemoryExporter,
 };
+pub(crate) use batch::{pending_spans, shutdown_timeout};
 pub use console::ConsoleReporter;
 pub use memory::InMemoryReporter;
 pub use tee::Tee;
@@ -32,7 +33,38 @@ pub trait Reporter: Send + 'static {
     /// batches of each thread in the order they were handed over.
     fn report(&mut self, spans: SpanBatch);
 
-    /// Delivers anything buffered (called by [`flush`](crate::flush) and
-    /// when the install guard drops).
+    /// Delivers anything buffered (called by [`flush`](crate::flush)).
     fn flush(&mut self) {}
+
+    /// Delivers anything buffered and stops, by `deadline`: the last call a
+    /// reporter gets, when its install guard drops or
+    /// [`shuts down`](crate::ReporterGuard::shutdown). What it cannot
+    /// deliver by then it drops (and counts, if it counts). One deadline for
+    /// everything: a reporter that forwards to others passes it on.
+    ///
+    /// The default flushes.
+    ///
+    /// ```
+    /// use std::time::Instant;
+    /// struct Buffered(Vec<String>);
+    /// impl tracekit::Reporter for Buffered {
+    ///     fn report(&mut self, spans: tracekit::SpanBatch) {
+    ///         self.0.extend(spans.iter().map(|s| s.name().to_owned()));
+    ///     }
+    ///     fn shutdown(&mut self, deadline: Instant) {
+    ///         while let Some(name) = self.0.pop() {
+    ///             if Instant::now() >= deadline {
+    ///                 break; // out of time: the rest is dropped
+    ///             }
+    ///             println!("{name}");
+    ///         }
+    ///     }
+    /// }
+    /// let guard = tracekit::set_reporter(Buffered(Vec::new()));
+    /// guard.shutdown();
+    /// ```
+    fn shutdown(&mut self, deadline: std::time::Instant) {
+        let _ = deadline;
+        self.flush();
+    }
 }

@@ -4,6 +4,7 @@
 
 use super::Reporter;
 use crate::record::SpanBatch;
+use std::time::Instant;
 
 /// A reporter that hands every batch to each of its reporters, in order.
 ///
@@ -57,6 +58,12 @@ impl Reporter for Tee {
             reporter.flush();
         }
     }
+
+    fn shutdown(&mut self, deadline: Instant) {
+        for reporter in &mut self.reporters {
+            reporter.shutdown(deadline);
+        }
+    }
 }
 
 /// A reporter that may be absent: `set_reporter((console, tracekit_otlp::from_env()))`
@@ -78,6 +85,12 @@ impl<R: Reporter> Reporter for Option<R> {
             reporter.flush();
         }
     }
+
+    fn shutdown(&mut self, deadline: Instant) {
+        if let Some(reporter) = self {
+            reporter.shutdown(deadline);
+        }
+    }
 }
 
 /// Two reporters as one: `set_reporter((console, otlp))`.
@@ -90,6 +103,11 @@ impl<A: Reporter, B: Reporter> Reporter for (A, B) {
     fn flush(&mut self) {
         self.0.flush();
         self.1.flush();
+    }
+
+    fn shutdown(&mut self, deadline: Instant) {
+        self.0.shutdown(deadline);
+        self.1.shutdown(deadline);
     }
 }
 
@@ -105,5 +123,11 @@ impl<A: Reporter, B: Reporter, C: Reporter> Reporter for (A, B, C) {
         self.0.flush();
         self.1.flush();
         self.2.flush();
+    }
+
+    fn shutdown(&mut self, deadline: Instant) {
+        self.0.shutdown(deadline);
+        self.1.shutdown(deadline);
+        self.2.shutdown(deadline);
     }
 }
