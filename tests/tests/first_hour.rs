@@ -104,33 +104,89 @@ async fn capture_async_on_a_multi_thread_runtime() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn capture_async_whose_own_future_moves_between_threads() {
-    // The capture itself runs in spawned tasks, which the runtime moves
-    // between its workers at every wait; each sees its own trace only.
-    let tasks: Vec<_> = (0..8)
-        .map(|_| {
-            tokio::spawn(async {
-                let mut threads = std::collections::HashSet::new();
-                let (sum, c) = tracekit::testing::capture_async(async {
-                    let mut sum = 0;
-                    for _ in 0..5 {
-                        threads.insert(std::thread::current().id());
-                        sum += handler().await;
-                        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
-                    }
-                    sum
-                })
-                .await;
-                (sum, c, threads.len())
+/// Polls `f` to completion, each poll on a thread of its own (inside
+/// `rt`'s context, so that it can spawn and sleep): the future moves to
+/// another thread at every wait, whatever a scheduler would have done.
+fn run_hopping<F>(rt: &tokio::runtime::Handle, f: F) -> F::Output
+where
+    F: std::future::Future + Send,
+    F::Output: Send,
+{
+    use std::sync::{Arc, Condvar, Mutex};
+    use std::task::{Context, Poll, Wake, Waker};
+    struct Woken(Mutex<bool>, Condvar);
+    impl Wake for Woken {
+        fn wake(self: Arc<Self>) {
+            *self.0.lock().unwrap() = true;
+            self.1.notify_one();
+        }
+    }
+    let woken = Arc::new(Woken(Mutex::new(false), Condvar::new()));
+    let waker = Waker::from(woken.clone());
+    let mut f = Box::pin(f);
+    loop {
+        let polled = std::thread::scope(|s| {
+            s.spawn(|| {
+                let _rt = rt.enter();
+                f.as_mut().poll(&mut Context::from_waker(&waker))
             })
-        })
-        .collect();
-    let mut moved = false;
-    for t in tasks {
-        let (sum, c, threads) = t.await.unwrap();
+            .join()
+            .unwrap()
+        });
+        if let Poll::Ready(out) = polled {
+            return out;
+        }
+        let mut w = woken.0.lock().unwrap();
+        while !*w {
+            w = woken.1.wait(w).unwrap();
+        }
+        *w = false;
+    }
+}
+
+#[test]
+fn capture_async_whose_own_future_moves_between_threads() {
+    // Eight captures at once, each future polled on a new thread after
+    // every wait (it used to rely on tokio moving tasks between workers,
+    // which it need not do: 1 run in 6 nothing moved). Each sees its own
+    // traces only, wherever it was polled.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let results: Vec<_> = std::thread::scope(|s| {
+        let drivers: Vec<_> = (0..8)
+            .map(|_| {
+                let rt = rt.handle();
+                s.spawn(move || {
+                    let mut threads = std::collections::HashSet::new();
+                    let (sum, c) = run_hopping(
+                        rt,
+                        tracekit::testing::capture_async(async {
+                            let mut sum = 0;
+                            for _ in 0..5 {
+                                threads.insert(std::thread::current().id());
+                                sum += handler().await;
+                                tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+                                // Pending once for sure: the next round runs
+                                // on another thread.
+                                tracekit_tests::YieldOnce::default().await;
+                            }
+                            threads.insert(std::thread::current().id());
+                            sum
+                        }),
+                    );
+                    (sum, c, threads.len())
+                })
+            })
+            .collect();
+        drivers.into_iter().map(|d| d.join().unwrap()).collect()
+    });
+    for (sum, c, threads) in results {
         assert_eq!(sum, 15);
-        moved |= threads > 1;
+        // At least one wait a round, each followed by a poll elsewhere.
+        assert!(threads >= 6, "polled on {threads} threads");
         if cfg!(feature = "trace-all") {
             assert_eq!(c.spans_named("handler").len(), 5);
             assert_eq!(c.roots().len(), 5, "its own five traces, no one else's");
@@ -138,9 +194,6 @@ async fn capture_async_whose_own_future_moves_between_threads() {
             assert!(c.spans().is_empty());
         }
     }
-    // Not guaranteed by tokio, but with 8 tasks on 2 workers practically
-    // certain; without it the test would not test the move.
-    assert!(moved, "no capture changed threads");
 }
 
 #[test]
