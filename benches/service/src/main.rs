@@ -49,6 +49,20 @@
 //!   middleware (`fastrace_root`: method, route, status), `#[fastrace::trace]`
 //!   on the three functions (no arguments), and a reporter that counts and
 //!   drops. fastrace records less per request than tracekit does.
+//!
+//! Fairness: every mode runs the same handler code, answers the same JSON
+//! (serialised the same way) and is driven by the same client; only the
+//! attribute on the three functions, the router's layer and the tracer
+//! installed differ, and nothing of another mode is installed (no `tracing`
+//! subscriber outside the two `tracing-otel` modes, no tracekit reporter
+//! outside the two tracekit modes). The busy loop's length is measured once
+//! by `run.sh` (`service calibrate`) and passed to every run (`--spin`), so
+//! every mode does the same work. The client's CPU time is in every mode's
+//! figure alike, so it cancels out of "added"; the tracers' background
+//! threads are in it too, which is the point. Spans of the warm-up exported
+//! during the measured requests and spans of the measured requests exported
+//! after them roughly cancel in a steady state. `--show-spans N` prints the
+//! first N spans a discarding reporter gets, to see what a mode records.
 
 use axum::Router;
 use axum::extract::Path;
