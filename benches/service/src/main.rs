@@ -684,6 +684,9 @@ fn parse_args() -> Args {
             parsed.mode.name()
         ));
     }
+    if parsed.mode.is_tracekit() && !tracekit::TRACE_ALL {
+        fail("this build has tracekit's spans compiled out (built without the trace-all feature)");
+    }
     if parsed.requests == 0 {
         fail("--requests must be at least 1");
     }
