@@ -285,8 +285,15 @@ fn server(
 /// assert_eq!(response["x-request-id"], "r-9");
 /// ```
 pub fn set_response_headers(headers: &mut dyn Injector) {
-    if let Some(cx) = crate::current_span().context() {
-        request_id::forward(&cx, headers);
+    if !crate::TRACE_ALL {
+        return;
+    }
+    let id = crate::local::with_state(|s| {
+        let top = s.stack.len().checked_sub(1)?;
+        s.request_id(top)
+    });
+    if let Some(id) = id.flatten() {
+        headers.set(request_id::REQUEST_ID_HEADER, id);
     }
 }
 

@@ -923,22 +923,43 @@ impl State {
         match self.kind_at(index) {
             FrameKind::Recorded(slot) => {
                 let raw = self.batch.spans.get(slot as usize)?;
-                Some(SpanContext {
-                    trace_id: raw.trace_id,
-                    span_id: raw.span_id,
-                    flags: raw.flags,
-                    remote: false,
-                    inherited: self.batch.inherited_at(raw.inherited).cloned(),
-                })
+                Some(SpanContext::local(
+                    raw.trace_id,
+                    raw.span_id,
+                    raw.flags,
+                    false,
+                    self.batch.inherited_at(raw.inherited).cloned(),
+                ))
             }
-            FrameKind::Carried(c) => Some(SpanContext {
-                trace_id: c.trace_id,
-                span_id: c.span_id?,
-                flags: c.flags,
-                remote: c.remote,
-                inherited: c.inherited.clone(),
-            }),
+            FrameKind::Carried(c) => Some(SpanContext::local(
+                c.trace_id,
+                c.span_id?,
+                c.flags,
+                c.remote,
+                c.inherited.clone(),
+            )),
         }
+    }
+
+    /// The request id of the frame at `index`, when it has an acceptable
+    /// one; no context is made for it (see [`crate::request_id::of`]).
+    pub(crate) fn request_id(&self, index: usize) -> Option<String> {
+        let (baggage, flags, trace) = match self.kind_at(index) {
+            FrameKind::Recorded(slot) => {
+                let raw = self.batch.spans.get(slot as usize)?;
+                let inherited = self.batch.inherited_at(raw.inherited);
+                (inherited.map(|i| &i.baggage), raw.flags, raw.trace_id)
+            }
+            FrameKind::Carried(c) => (
+                c.inherited.as_deref().map(|i| &i.baggage),
+                c.flags,
+                c.trace_id,
+            ),
+        };
+        let mut buf = [0; crate::request_id::DERIVED_LEN];
+        crate::request_id::of(baggage, flags, trace, &mut buf)
+            .filter(|id| crate::request_id::is_acceptable(id))
+            .map(str::to_owned)
     }
 
     /// The capture of the frame at `index`.

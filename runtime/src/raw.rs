@@ -22,6 +22,12 @@ pub(crate) const DEBUG: u8 = 0x02;
 /// id, or read from an incoming `traceparent` (where it is `0x02`: only
 /// `propagation/w3c.rs` maps between the two); no other format sends it.
 pub(crate) const RANDOM: u8 = 0x04;
+/// The request id (baggage `request.id`) is the one derived from the trace
+/// id ([`crate::request_id::derive`]) unless the baggage holds one of its
+/// own: a request id made here costs no allocation, and is written out only
+/// where it is read. Handed down to descendants with the other flags; never
+/// propagated as a flag (injection writes the id itself).
+pub(crate) const DERIVED_ID: u8 = 0x08;
 /// Recorded although head sampling dropped the trace, for tail keep to
 /// decide (never propagated: injection writes the sampled, debug and
 /// random bits only, extraction keeps only those).

@@ -55,6 +55,9 @@ struct Chunk {
     /// Where each span's tags are in `tags`, worked out on first use: a
     /// reporter that only counts spans never pays for it.
     index: OnceLock<TagIndex>,
+    /// The text of each span's derived request id
+    /// ([`DERIVED_ID`](crate::raw::DERIVED_ID)), written on first read.
+    derived: OnceLock<Vec<[u8; crate::request_id::DERIVED_LEN]>>,
 }
 
 /// Span `i`'s tags are `tags[order[k]]` (or `tags[k]` when the arena is
@@ -137,6 +140,7 @@ impl SpanBatch {
                     extras: b.extras,
                     inherited: b.inherited,
                     index: OnceLock::new(),
+                    derived: OnceLock::new(),
                 }
             })
             .collect();
@@ -884,13 +888,47 @@ impl<'a> SpanView<'a> {
     /// See [`SpanRecord::baggage_item`].
     #[inline]
     pub fn baggage_item(&self, key: &str) -> Option<&'a str> {
-        self.inherited().and_then(|i| i.baggage.get(key))
+        match self.inherited().and_then(|i| i.baggage.get(key)) {
+            Some(value) => Some(value),
+            None if key == crate::request_id::REQUEST_ID_KEY => self.derived_id(),
+            None => None,
+        }
     }
 
     /// See [`SpanRecord::baggage`].
     #[inline]
     pub fn baggage(&self) -> impl Iterator<Item = (&'a str, &'a str)> + use<'a> {
-        self.inherited().into_iter().flat_map(|i| i.baggage.iter())
+        let own = self.inherited().into_iter().flat_map(|i| i.baggage.iter());
+        let derived = self
+            .inherited()
+            .is_none_or(|i| i.baggage.get(crate::request_id::REQUEST_ID_KEY).is_none())
+            .then(|| self.derived_id())
+            .flatten()
+            .map(|id| (crate::request_id::REQUEST_ID_KEY, id));
+        own.chain(derived)
+    }
+
+    /// The request id derived from the trace id, for a span that has one.
+    fn derived_id(&self) -> Option<&'a str> {
+        if self.raw().flags & crate::raw::DERIVED_ID == 0 {
+            return None;
+        }
+        let chunk = self.chunk();
+        let ids = chunk.derived.get_or_init(|| {
+            chunk
+                .spans
+                .iter()
+                .map(|r| {
+                    if r.flags & crate::raw::DERIVED_ID != 0 {
+                        crate::request_id::derive(r.trace_id)
+                    } else {
+                        [0; crate::request_id::DERIVED_LEN]
+                    }
+                })
+                .collect()
+        });
+        ids.get(self.index as usize)
+            .map(crate::request_id::derived_str)
     }
 
     /// See [`SpanRecord::trace_state`].

@@ -24,19 +24,74 @@ pub(crate) fn is_acceptable(id: &str) -> bool {
     !id.is_empty() && id.len() <= MAX_REQUEST_ID_LEN && id.bytes().all(|b| b.is_ascii_graphic())
 }
 
-/// A new request id: a random version-4 UUID in its usual text form.
-pub(crate) fn generate() -> String {
+/// The length of a request id tracekit makes (a UUID's text).
+pub(crate) const DERIVED_LEN: usize = 36;
+
+/// The request id tracekit makes for a request of trace `trace`: a
+/// version-4 UUID in its usual text form, worked out from the trace id
+/// (already random: no second random source) through a bijective mix
+/// keyed once per process, so that the id a caller is told (in
+/// `x-request-id`) does not give away the trace id. The same trace always
+/// gives the same id in this process, so the id need not be stored: spans
+/// carry [`DERIVED_ID`](crate::raw::DERIVED_ID) and the id is written out
+/// where it is read.
+pub(crate) fn derive(trace: TraceId) -> [u8; DERIVED_LEN] {
+    static KEY: std::sync::OnceLock<u128> = std::sync::OnceLock::new();
+    let key = *KEY.get_or_init(|| TraceId::random().to_u128());
+    // Odd multipliers and xor-shifts are each invertible modulo 2^128.
+    let mut x = trace.to_u128() ^ key;
+    x ^= x >> 64;
+    x = x.wrapping_mul(0x9e37_79b9_7f4a_7c15_f39c_c060_5ced_c835);
+    x ^= x >> 67;
+    x = x.wrapping_mul(0xd6e8_feb8_6659_fd93_2b6b_d5f6_9dbc_07e5);
+    x ^= x >> 61;
+    uuid_text(x)
+}
+
+/// `bits` as a version-4 UUID's text (the version and variant bits set).
+fn uuid_text(bits: u128) -> [u8; DERIVED_LEN] {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    let bits = TraceId::random().to_u128();
     let bits = (bits & !(0xf << 76) | (0x4 << 76)) & !(0x3 << 62) | (0x2 << 62);
-    let mut id = String::with_capacity(36);
+    let mut id = [b'-'; DERIVED_LEN];
+    let mut at = 0;
     for i in 0..32 {
         if matches!(i, 8 | 12 | 16 | 20) {
-            id.push('-');
+            at += 1;
         }
-        id.push(char::from(HEX[(bits >> (124 - 4 * i)) as usize & 0xf]));
+        id[at] = HEX[(bits >> (124 - 4 * i)) as usize & 0xf];
+        at += 1;
     }
     id
+}
+
+/// The derived id's text.
+pub(crate) fn derived_str(id: &[u8; DERIVED_LEN]) -> &str {
+    // The id is made of ASCII hex digits and dashes only.
+    std::str::from_utf8(id).unwrap_or_default()
+}
+
+/// A new request id that belongs to no trace (a replacement for a peer's
+/// unacceptable one, which must differ from the derived id of its trace).
+pub(crate) fn generate() -> String {
+    derived_str(&uuid_text(TraceId::random().to_u128())).to_owned()
+}
+
+/// The request id `baggage` and `flags` give a span of trace `trace`: the
+/// baggage's `request.id`, else the derived one.
+pub(crate) fn of<'a>(
+    baggage: Option<&'a crate::Baggage>,
+    flags: u8,
+    trace: TraceId,
+    buf: &'a mut [u8; DERIVED_LEN],
+) -> Option<&'a str> {
+    if let Some(id) = baggage.and_then(|b| b.get(REQUEST_ID_KEY)) {
+        return Some(id);
+    }
+    if flags & crate::raw::DERIVED_ID == 0 {
+        return None;
+    }
+    *buf = derive(trace);
+    Some(derived_str(buf))
 }
 
 /// Gives `span` the request's id: the `x-request-id` header's when it is
@@ -45,28 +100,38 @@ pub(crate) fn generate() -> String {
 /// replaced, and the replacement is logged (without the peer's text, which
 /// may be hostile): what log lines print is always a clean id.
 pub(crate) fn adopt(span: &mut Span, headers: &dyn Extractor, make: bool) {
-    let Some(cx) = span.context() else {
+    let Some((trace, inherited)) = span.request_id_parts() else {
         return;
     };
     let id = match headers.get(REQUEST_ID_HEADER) {
+        // The id this process derives for the trace (a tracekit peer of
+        // the same process, or a retry): nothing to store.
+        Some(given) if given.as_bytes() == derive(trace) && inherited.is_none() => {
+            span.derive_request_id();
+            return;
+        }
         Some(given) if is_acceptable(given) => given.to_owned(),
         Some(given) => {
             let id = generate();
             report_replaced(REQUEST_ID_HEADER, given.len(), &id);
             id
         }
-        None => match cx.baggage_item(REQUEST_ID_KEY) {
+        None => match inherited.as_deref() {
             Some(inherited) if is_acceptable(inherited) => return,
             Some(inherited) => {
                 let id = generate();
                 report_replaced("baggage request.id", inherited.len(), &id);
                 id
             }
-            None if make => generate(),
+            // Made here: derived from the trace id, stored nowhere.
+            None if make => {
+                span.derive_request_id();
+                return;
+            }
             None => return,
         },
     };
-    if cx.baggage_item(REQUEST_ID_KEY) != Some(id.as_str()) {
+    if inherited.as_deref() != Some(id.as_str()) {
         span.set_baggage_item(REQUEST_ID_KEY, id);
     }
 }
@@ -119,6 +184,14 @@ mod tests {
     fn generated_ids_are_uuids_v4() {
         let id = generate();
         assert!(is_acceptable(&id));
+        let trace = TraceId::random();
+        let derived = derive(trace);
+        assert_eq!(derive(trace), derived, "the same trace, the same id");
+        assert!(is_acceptable(derived_str(&derived)));
+        assert_ne!(
+            derived_str(&derive(TraceId::random())),
+            derived_str(&derived)
+        );
         let parts: Vec<&str> = id.split('-').collect();
         assert_eq!(
             parts.iter().map(|p| p.len()).collect::<Vec<_>>(),
@@ -127,5 +200,11 @@ mod tests {
         assert!(parts[2].starts_with('4'), "{id}");
         assert!(matches!(&parts[3][..1], "8" | "9" | "a" | "b"), "{id}");
         assert_ne!(generate(), id);
+        let hex: String = derived_str(&derived).replace('-', "");
+        assert_ne!(
+            hex,
+            format!("{:032x}", trace.to_u128()),
+            "the id does not give the trace id away"
+        );
     }
 }

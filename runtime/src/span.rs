@@ -458,13 +458,33 @@ impl Span {
     /// assert_eq!(cx.trace_id().to_string().len(), 32);
     /// ```
     pub fn context(&self) -> Option<SpanContext> {
-        self.owned.as_ref().map(|o| SpanContext {
-            trace_id: o.raw.trace_id,
-            span_id: o.raw.span_id,
-            flags: o.raw.flags,
-            remote: false,
-            inherited: o.inherited.clone(),
+        self.owned.as_ref().map(|o| {
+            SpanContext::local(
+                o.raw.trace_id,
+                o.raw.span_id,
+                o.raw.flags,
+                false,
+                o.inherited.clone(),
+            )
         })
+    }
+
+    /// The trace id and the request id the span already has (its
+    /// baggage's, or the derived one), for `request_id::adopt`.
+    pub(crate) fn request_id_parts(&self) -> Option<(crate::TraceId, Option<String>)> {
+        let o = self.owned.as_ref()?;
+        let mut buf = [0; crate::request_id::DERIVED_LEN];
+        let baggage = o.inherited.as_deref().map(|i| &i.baggage);
+        let id = crate::request_id::of(baggage, o.raw.flags, o.raw.trace_id, &mut buf);
+        Some((o.raw.trace_id, id.map(str::to_owned)))
+    }
+
+    /// Gives the span (and what starts under it) the request id derived
+    /// from its trace id; see [`crate::raw::DERIVED_ID`].
+    pub(crate) fn derive_request_id(&mut self) {
+        if let Some(o) = self.owned.as_mut() {
+            o.raw.flags |= crate::raw::DERIVED_ID;
+        }
     }
 
     /// The kind given at the start (internal for a span that records nothing).

@@ -2,7 +2,7 @@
 //! trace flags, baggage and W3C trace state. Plain data.
 
 use crate::baggage::Baggage;
-use crate::raw::{DEBUG, Inherited, RANDOM, SAMPLED};
+use crate::raw::{DEBUG, DERIVED_ID, Inherited, RANDOM, SAMPLED};
 use crate::{SpanId, TraceId};
 use std::sync::Arc;
 
@@ -26,6 +26,39 @@ pub struct SpanContext {
 }
 
 impl SpanContext {
+    /// The context of a span of this process. A request id derived from
+    /// the trace id ([`crate::raw::DERIVED_ID`]) is written into its
+    /// baggage here, where a context is taken (a log line, a call to
+    /// another service), so that everything that reads baggage sees it.
+    pub(crate) fn local(
+        trace_id: TraceId,
+        span_id: SpanId,
+        flags: u8,
+        remote: bool,
+        mut inherited: Option<Arc<Inherited>>,
+    ) -> SpanContext {
+        let has_own = |i: &Option<Arc<Inherited>>| {
+            i.as_deref()
+                .is_some_and(|i| i.baggage.get(crate::request_id::REQUEST_ID_KEY).is_some())
+        };
+        if flags & DERIVED_ID != 0 && !has_own(&inherited) {
+            let id = crate::request_id::derive(trace_id);
+            let mut with = inherited.as_deref().cloned().unwrap_or_default();
+            with.baggage.set(
+                crate::request_id::REQUEST_ID_KEY.to_owned(),
+                crate::request_id::derived_str(&id).to_owned(),
+            );
+            inherited = with.shared();
+        }
+        SpanContext {
+            trace_id,
+            span_id,
+            flags,
+            remote,
+            inherited,
+        }
+    }
+
     /// A context received from another process (for example parsed from
     /// headers): spans started under it are children of a remote parent.
     ///
