@@ -56,8 +56,17 @@ fn child_program() {
             // A service's graceful path, its guard dropped on the runtime's
             // own thread, which blocks the runtime while it runs.
             "terminated" => {
+                // Its handlers are set up on its first poll: poll it once
+                // before saying "ready", or a quick signal would find the
+                // default action still in place.
+                let mut stop = std::pin::pin!(tracekit::signal::terminated());
+                std::future::poll_fn(|cx| {
+                    let _ = stop.as_mut().poll(cx);
+                    std::task::Poll::Ready(())
+                })
+                .await;
                 println!("\nready");
-                tracekit::signal::terminated().await;
+                stop.await;
                 println!("\nstopping");
                 drop(guard);
             }
