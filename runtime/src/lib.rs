@@ -78,6 +78,7 @@ mod record;
 mod secret;
 mod service;
 mod span_context;
+mod text;
 // std's synchronisation, or loom's for the model checks.
 mod sync;
 mod trace_point;
@@ -130,6 +131,7 @@ pub use report::{
 pub use secret::Secret;
 pub use setup::{ReporterGuard, flush, set_reporter};
 pub use span::{ActiveSpan, Entered, Span, SpanBuilder, start_active_span};
+pub use text::{INLINE_TEXT, Text};
 pub use trace_point::{Metadata, trace_points};
 pub use value::{Key, MAX_TEXT_LEN, ToValue, Value, max_text_len, set_max_text_len};
 

@@ -292,13 +292,13 @@ pub const fn redacted() -> ArgRef<'static> {
 /// The `Display` text of a `%value` field.
 #[inline]
 pub fn display<T: std::fmt::Display + ?Sized>(value: &T) -> Value {
-    Value::Str(Cow::Owned(display_text(&value)))
+    Value::Str(crate::value::Text::from(display_text(&value)))
 }
 
 /// The `Debug` text of a `?value` field.
 #[inline]
 pub fn debug<T: std::fmt::Debug + ?Sized>(value: &T) -> Value {
-    Value::Str(Cow::Owned(debug_text(&value)))
+    Value::Str(crate::value::Text::from(debug_text(&value)))
 }
 
 /// What an error return is recorded as, behind one `dyn` for every

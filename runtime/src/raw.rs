@@ -833,7 +833,7 @@ impl ErrorParts {
             Cow::Borrowed(name) => readable_type_name(name),
             owned => owned,
         };
-        fields.push((Cow::Borrowed("exception.type"), Value::Str(type_name)));
+        fields.push((Cow::Borrowed("exception.type"), Value::from(type_name)));
         fields.push((
             Cow::Borrowed("exception.message"),
             Value::from(self.message.clone()),

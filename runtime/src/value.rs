@@ -1,5 +1,6 @@
 //! Tag values that keep their type: integers, floats, bools and strings.
 
+pub use crate::text::Text;
 use std::borrow::Cow;
 use std::fmt;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -28,8 +29,8 @@ pub enum Value {
     U64(u64),
     /// A floating-point number.
     F64(f64),
-    /// Text.
-    Str(Cow<'static, str>),
+    /// Text: static, inline when short, or owned (see [`Text`]).
+    Str(Text),
 }
 
 impl Value {
@@ -39,7 +40,7 @@ impl Value {
     /// assert_eq!(tracekit::Value::from_static("redis").to_string(), "redis");
     /// ```
     pub const fn from_static(s: &'static str) -> Value {
-        Value::Str(Cow::Borrowed(s))
+        Value::Str(Text::from_static(s))
     }
 
     /// The text of a string value.
@@ -119,7 +120,7 @@ macro_rules! from_wide_int {
             fn from(v: $t) -> Value {
                 match <$narrow>::try_from(v) {
                     Ok(n) => Value::$variant(n),
-                    Err(_) => Value::Str(Cow::Owned(v.to_string())),
+                    Err(_) => Value::Str(Text::from(v.to_string())),
                 }
             }
         }
@@ -141,24 +142,31 @@ impl From<bool> for Value {
 
 impl From<char> for Value {
     fn from(v: char) -> Value {
-        Value::Str(Cow::Owned(v.to_string()))
+        Value::Str(Text::copy_of(v.encode_utf8(&mut [0; 4])))
     }
 }
 
 impl From<&str> for Value {
+    /// A copy: inline when short (no allocation).
     fn from(v: &str) -> Value {
-        Value::Str(Cow::Owned(v.to_owned()))
+        Value::Str(Text::copy_of(v))
     }
 }
 
 impl From<String> for Value {
     fn from(v: String) -> Value {
-        Value::Str(Cow::Owned(v))
+        Value::Str(Text::from(v))
     }
 }
 
 impl From<Cow<'static, str>> for Value {
     fn from(v: Cow<'static, str>) -> Value {
+        Value::Str(Text::from(v))
+    }
+}
+
+impl From<Text> for Value {
+    fn from(v: Text) -> Value {
         Value::Str(v)
     }
 }
@@ -270,14 +278,14 @@ impl ArgRef<'_> {
     /// queued span's memory must not grow with its arguments.
     pub(crate) fn value(&self) -> Option<Value> {
         match *self {
-            ArgRef::Str(s) => Some(Value::Str(Cow::Owned(cut_text(s)))),
+            ArgRef::Str(s) => Some(Value::Str(cut_text(s))),
             ArgRef::Value(v) => Some(match v.__as_text() {
                 // A string is copied only up to the limit.
-                Some(text) => Value::Str(Cow::Owned(cut_text(text))),
+                Some(text) => Value::Str(cut_text(text)),
                 None => cut_value(v.to_value()),
             }),
-            ArgRef::Debug(v) => Some(Value::Str(Cow::Owned(debug_text(v)))),
-            ArgRef::Display(v) => Some(Value::Str(Cow::Owned(display_text(v)))),
+            ArgRef::Debug(v) => Some(Value::Str(Text::from(debug_text(v)))),
+            ArgRef::Display(v) => Some(Value::Str(Text::from(display_text(v)))),
             ArgRef::Field(f) => f.take_value().map(cut_value),
             ArgRef::Skip
             | ArgRef::U64(_)
@@ -320,25 +328,25 @@ fn prefix_within(text: &str, limit: usize) -> &str {
 }
 
 /// A copy of `text`, cut at [`max_text_len`] bytes (on a character
-/// boundary) and marked as formatted text is.
+/// boundary) and marked as formatted text is; inline when short.
 #[inline(never)]
-pub(crate) fn cut_text(text: &str) -> String {
+pub(crate) fn cut_text(text: &str) -> Text {
     let limit = max_text_len();
     if text.len() <= limit {
-        return text.to_owned();
+        return Text::copy_of(text);
     }
     let kept = prefix_within(text, limit);
     let mut out = String::with_capacity(kept.len() + CUT_MARK.len_utf8());
     out.push_str(kept);
     out.push(CUT_MARK);
-    out
+    Text::from(out)
 }
 
 /// `value`, its text cut at [`max_text_len`] when it is text (what a
 /// user's `ToValue` or a `fields(...)` expression made).
 pub(crate) fn cut_value(value: Value) -> Value {
     match value {
-        Value::Str(text) if text.len() > max_text_len() => Value::Str(Cow::Owned(cut_text(&text))),
+        Value::Str(text) if text.len() > max_text_len() => Value::Str(cut_text(&text)),
         other => other,
     }
 }
