@@ -117,6 +117,100 @@ pub(crate) fn submit(batch: Batch) {
     }
 }
 
+/// A thread's finished spans, gathered between collector ticks: a thread
+/// adds what completes (a request's spans, a job's) under a lock no one
+/// else takes but the collector, once a tick; the spans then leave the
+/// thread a few hundred at a time, in one batch, rather than a batch a
+/// request. The thread's own buffers are reused as they were; the
+/// outbox's come from the spare pool. Each tick, every flush and every
+/// capture takes what the outboxes hold, so a span waits here at most
+/// until the next tick, whatever its thread does next (it may wait idle).
+pub(crate) struct Outbox {
+    held: Mutex<Batch>,
+}
+
+/// Spans an outbox holds before the thread hands them over itself.
+const OUTBOX_SPANS: usize = 512;
+
+static OUTBOXES: Mutex<Vec<std::sync::Weak<Outbox>>> = Mutex::new(Vec::new());
+
+impl Outbox {
+    /// A new outbox, registered for the collector to reach.
+    pub(crate) fn new() -> std::sync::Arc<Outbox> {
+        let outbox = std::sync::Arc::new(Outbox {
+            held: Mutex::new(Batch::default()),
+        });
+        let mut all = OUTBOXES.lock().unwrap_or_else(|e| e.into_inner());
+        all.retain(|w| w.strong_count() > 0);
+        all.push(std::sync::Arc::downgrade(&outbox));
+        outbox
+    }
+
+    /// Moves what `batch` holds here (`batch` is left empty, its buffers
+    /// kept), or hands it all over when the outbox is full. `false` when the
+    /// collector holds the outbox just now: the caller submits instead.
+    pub(crate) fn stash(&self, batch: &mut Batch) -> bool {
+        let Ok(mut held) = self.held.try_lock() else {
+            return false;
+        };
+        if LISTENERS.load(Ordering::Relaxed) == 0 {
+            // Nobody listens: dropped at once, as `submit` does.
+            batch.clear();
+            return true;
+        }
+        if held.spans.is_empty() && held.spans.capacity() == 0 {
+            // Taken at the last tick: the thread's buffers move here whole
+            // and it gets spare ones, rather than a copy into empty ones.
+            std::mem::swap(&mut *held, batch);
+            *batch = Batch::reuse_or_with_capacity(16, 32, 32);
+        } else {
+            held.append_drain(batch);
+        }
+        if held.spans.len() >= OUTBOX_SPANS {
+            let full = std::mem::replace(&mut *held, Batch::reuse_or_with_capacity(64, 128, 128));
+            drop(held);
+            submit(full);
+        }
+        true
+    }
+
+    /// What the outbox holds, if anything; spare buffers take its place.
+    fn take(&self) -> Option<Batch> {
+        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        if held.spans.is_empty() {
+            return None;
+        }
+        Some(std::mem::replace(
+            &mut *held,
+            Batch::reuse_or_with_capacity(64, 128, 128),
+        ))
+    }
+
+    /// Hands over what it holds (a thread that ends).
+    pub(crate) fn hand_over(&self) {
+        if let Some(batch) = self.take() {
+            submit(batch);
+        }
+    }
+}
+
+/// What every outbox holds, counted as submitted.
+fn take_outboxes() -> Vec<Batch> {
+    let outboxes: Vec<std::sync::Arc<Outbox>> = {
+        let mut all = OUTBOXES.lock().unwrap_or_else(|e| e.into_inner());
+        all.retain(|w| w.strong_count() > 0);
+        all.iter().filter_map(std::sync::Weak::upgrade).collect()
+    };
+    let mut batches = Vec::new();
+    for outbox in outboxes {
+        if let Some(batch) = outbox.take() {
+            SUBMITTED.fetch_add(batch.spans.len() as u64, Ordering::Relaxed);
+            batches.push(batch);
+        }
+    }
+    batches
+}
+
 /// Finished spans not delivered yet: waiting for the collector, or in a
 /// [`BatchReporter`](crate::BatchReporter)'s queue or export. (Spans still
 /// in a thread's batch are not counted.)
@@ -192,6 +286,7 @@ pub(crate) fn holding_sinks() -> bool {
 /// Takes everything queued so far and delivers it. Returns how many spans.
 pub(crate) fn drain(sinks: &mut Sinks) -> usize {
     let mut batches = QUEUE.take_all();
+    batches.extend(take_outboxes());
     if batches.is_empty() {
         return 0;
     }

@@ -206,26 +206,35 @@ fn host_and_port(authority: &str) -> (&str, Option<u16>) {
     }
 }
 
-fn method_tags(c: Conventions, method: &str, tags: &mut Vec<(Key, Value)>) {
+fn method_tags(c: Conventions, method: &str, mut tag: impl FnMut(Key, Value)) {
     if c.old() {
-        tags.push(("http.method".into(), method.to_owned().into()));
+        tag("http.method".into(), kept(method));
     }
     if c.stable() {
         match known_method(method) {
-            Some(m) => tags.push(("http.request.method".into(), Value::from_static(m))),
+            Some(m) => tag("http.request.method".into(), Value::from_static(m)),
             None => {
-                tags.push(("http.request.method".into(), Value::from_static("_OTHER")));
-                tags.push((
-                    "http.request.method_original".into(),
-                    method.to_owned().into(),
-                ));
+                tag("http.request.method".into(), Value::from_static("_OTHER"));
+                tag("http.request.method_original".into(), method.into());
             }
         }
     }
 }
 
+/// Text drawn from a small set (a method, a route template, a host, a
+/// scheme): kept once for the program's life, so each request records it
+/// without an allocation; copied (inline when short) once the set is full.
+fn kept(text: &str) -> Value {
+    match crate::intern::string(text) {
+        Some(s) => Value::from_static(s),
+        None => Value::from(text),
+    }
+}
+
 /// The server span, named `"{method} {route}"`, or by the method alone when
-/// the route is unknown.
+/// the route is unknown. Its name, and every tag but the path and the
+/// query, are static text or numbers (see [`kept`]); a path or query of up
+/// to 22 bytes is held inline: a request makes no allocation here.
 fn server(
     method: &str,
     route: Option<&str>,
@@ -233,37 +242,36 @@ fn server(
     target: Option<Target<'_>>,
 ) -> Span {
     let c = conventions();
-    let name = match route {
-        Some(route) => format!("{method} {route}"),
-        None => method.to_owned(),
+    let name: std::borrow::Cow<'static, str> = match route {
+        Some(route) => match crate::intern::joined(&[method, " ", route]) {
+            Some(name) => name.into(),
+            None => format!("{method} {route}").into(),
+        },
+        None => match crate::intern::string(method) {
+            Some(name) => name.into(),
+            None => method.to_owned().into(),
+        },
     };
-    let mut tags = Vec::with_capacity(8);
-    method_tags(c, method, &mut tags);
+    let mut builder = Span::builder(name).kind(SpanKind::Server);
+    method_tags(c, method, |k, v| builder.push_tag(k, v));
     if let Some(route) = route {
-        tags.push(("http.route".into(), route.to_owned().into()));
+        builder.push_tag("http.route".into(), kept(route));
     }
     if c.stable() {
         if let Some(t) = &target {
-            tags.push(("url.path".into(), t.path.to_owned().into()));
+            builder.push_tag("url.path".into(), t.path.into());
             if let Some(q) = t.query {
-                tags.push(("url.query".into(), q.to_owned().into()));
+                builder.push_tag("url.query".into(), q.into());
             }
-            tags.push((
-                "url.scheme".into(),
-                t.scheme.unwrap_or("http").to_owned().into(),
-            ));
+            builder.push_tag("url.scheme".into(), kept(t.scheme.unwrap_or("http")));
         }
         if let Some(host) = headers.get("host") {
             let (address, port) = host_and_port(host);
-            tags.push(("server.address".into(), address.to_owned().into()));
+            builder.push_tag("server.address".into(), kept(address));
             if let Some(port) = port {
-                tags.push(("server.port".into(), i64::from(port).into()));
+                builder.push_tag("server.port".into(), i64::from(port).into());
             }
         }
-    }
-    let mut builder = Span::builder(name).kind(SpanKind::Server);
-    for (k, v) in tags {
-        builder = builder.tag(k, v);
     }
     let mut span = propagation::continue_from(builder, headers).start();
     request_id::adopt(&mut span, headers, true);
@@ -335,7 +343,7 @@ pub fn client_span(method: &str, url: &str, headers: &mut dyn Injector) -> Span 
         _ => known_method(method).unwrap_or("HTTP").to_owned(),
     };
     let mut tags = Vec::with_capacity(6);
-    method_tags(c, method, &mut tags);
+    method_tags(c, method, |k, v| tags.push((k, v)));
     if c.old() {
         tags.push(("http.url".into(), url.to_owned().into()));
     }
@@ -380,32 +388,29 @@ pub fn client_span(method: &str, url: &str, headers: &mut dyn Injector) -> Span 
 /// ```
 pub fn set_status_code(span: &mut Span, code: u16) {
     let kind = span.kind();
-    for (k, v) in status_tags(kind, code) {
-        span.set_tag(k, v);
-    }
+    status_tags(kind, code, |k, v| span.set_tag(k, v));
     if let Some(description) = error_of(kind, code) {
         span.set_status(Status::error(description));
     }
 }
 
-/// The tags of a response status, in the conventions in use.
-fn status_tags(kind: SpanKind, code: u16) -> Vec<(&'static str, Value)> {
+/// The tags of a response status, in the conventions in use, each handed
+/// to `tag`.
+fn status_tags(kind: SpanKind, code: u16, mut tag: impl FnMut(&'static str, Value)) {
     let c = conventions();
     let failed = error_of(kind, code).is_some();
-    let mut tags = Vec::with_capacity(4);
     if c.old() {
-        tags.push(("http.status_code", Value::I64(i64::from(code))));
+        tag("http.status_code", Value::I64(i64::from(code)));
         if failed {
-            tags.push(("error", Value::Bool(true)));
+            tag("error", Value::Bool(true));
         }
     }
     if c.stable() {
-        tags.push(("http.response.status_code", Value::I64(i64::from(code))));
+        tag("http.response.status_code", Value::I64(i64::from(code)));
         if failed {
-            tags.push(("error.type", Value::from(code.to_string())));
+            tag("error.type", Value::from(code.to_string()));
         }
     }
-    tags
 }
 
 /// [`set_status_code`] on the active span, for where the span was moved into
@@ -428,9 +433,7 @@ fn status_tags(kind: SpanKind, code: u16) -> Vec<(&'static str, Value)> {
 pub fn set_current_status_code(code: u16) {
     let current = crate::current_span();
     let Some(kind) = current.kind() else { return };
-    for (k, v) in status_tags(kind, code) {
-        current.set_tag(k, v);
-    }
+    status_tags(kind, code, |k, v| current.set_tag(k, v));
     if let Some(description) = error_of(kind, code) {
         current.set_status(Status::error(description));
     }

@@ -72,6 +72,7 @@ mod clock;
 mod diag;
 mod filter;
 mod id;
+mod intern;
 mod parts;
 mod raw;
 mod record;

@@ -396,6 +396,9 @@ impl Lineage {
 const MAX_AGE_TICKS: u64 = 100_000_000;
 /// ...or once this many spans wait.
 const MAX_BATCH_SPANS: usize = 1024;
+/// A hand-over of at most this many spans goes to the thread's outbox;
+/// see [`State::hand_over`].
+const STASH_SPANS: usize = 32;
 
 pub(crate) struct State {
     pub(crate) stack: Vec<Frame>,
@@ -415,6 +418,9 @@ pub(crate) struct State {
     /// Counts the times what is in the batch was renumbered: hand-overs,
     /// and merges of a span's repeated tags out of the arena.
     epoch: u32,
+    /// Where finished spans wait for the collector's next tick; made when
+    /// the thread first hands spans over.
+    outbox: Option<Arc<collector::Outbox>>,
 }
 
 impl State {
@@ -437,6 +443,7 @@ impl State {
             capture: 0,
             tear_down_registered: false,
             epoch: 0,
+            outbox: None,
         }
     }
 
@@ -808,10 +815,12 @@ impl State {
     ) -> Detached {
         let raw = lineage.raw(name, meta, kind, start);
         let tags = match lineage.sampler_tags {
-            Some((kind, param)) => vec![
-                (Cow::Borrowed(sampler::TYPE_TAG), Value::from_static(kind)),
-                (Cow::Borrowed(sampler::PARAM_TAG), param),
-            ],
+            Some((kind, param)) => {
+                let mut tags = crate::raw::tag_vec();
+                tags.push((Cow::Borrowed(sampler::TYPE_TAG), Value::from_static(kind)));
+                tags.push((Cow::Borrowed(sampler::PARAM_TAG), param));
+                tags
+            }
             None => Vec::new(),
         };
         Detached {
@@ -1262,6 +1271,17 @@ impl State {
         if self.batch.spans.is_empty() {
             return;
         }
+        // A few spans (a request's): copied into the thread's outbox, and
+        // the batch keeps its buffers for the next ones; they leave with
+        // the outbox, a few hundred at a time. A bigger batch is worth a
+        // hand-over of its own, and the copy would cost more than it saves.
+        if self.batch.gone == 0
+            && self.batch.spans.len() <= STASH_SPANS
+            && self.batch.spans.capacity() <= 4 * MAX_BATCH_SPANS
+            && self.stash_batch()
+        {
+            return;
+        }
         let next = Batch::reuse_or_with_capacity(
             self.batch.spans.len().min(MAX_BATCH_SPANS),
             self.batch.tags.len().min(4 * MAX_BATCH_SPANS),
@@ -1271,7 +1291,28 @@ impl State {
         if out.gone != 0 {
             out = out.without_gone();
         }
-        if !out.spans.is_empty() {
+        if out.spans.len() <= STASH_SPANS {
+            self.stash_or_submit(out);
+        } else {
+            collector::submit(out);
+        }
+    }
+
+    /// Moves the thread's batch into its outbox; `false` when the outbox
+    /// is busy (the collector is taking it).
+    fn stash_batch(&mut self) -> bool {
+        let outbox = self.outbox.get_or_insert_with(collector::Outbox::new);
+        outbox.stash(&mut self.batch)
+    }
+
+    /// Gives `out` to the outbox, or to the collector when the outbox is
+    /// busy.
+    fn stash_or_submit(&mut self, mut out: Batch) {
+        if out.spans.is_empty() {
+            return;
+        }
+        let outbox = self.outbox.get_or_insert_with(collector::Outbox::new);
+        if !outbox.stash(&mut out) {
             collector::submit(out);
         }
     }
@@ -1302,7 +1343,9 @@ impl State {
         drop(groups.pop());
         self.batch = groups.pop().unwrap_or_default();
         let out = groups.pop().unwrap_or_default();
-        if !out.spans.is_empty() {
+        if out.spans.len() <= STASH_SPANS {
+            self.stash_or_submit(out);
+        } else if !out.spans.is_empty() {
             collector::submit(out);
         }
     }
@@ -1459,6 +1502,10 @@ impl State {
             self.pop_local(token, Some(end));
         }
         self.hand_over();
+        // Nothing of an ending thread waits for a tick.
+        if let Some(outbox) = self.outbox.take() {
+            outbox.hand_over();
+        }
     }
 }
 

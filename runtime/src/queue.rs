@@ -23,7 +23,14 @@ pub(crate) struct BatchQueue<T> {
     head: AtomicPtr<Node<T>>,
     /// The weight of everything pushed and not yet taken.
     queued: AtomicUsize,
+    /// Emptied nodes, for the next pushes: a push then allocates nothing,
+    /// and a node is not freed on the consumer's thread. Reached with
+    /// `try_lock` only; a producer that finds it busy allocates.
+    spare: crate::sync::Mutex<Vec<Box<Node<T>>>>,
 }
+
+/// How many emptied nodes are kept.
+const MAX_SPARE_NODES: usize = 1024;
 
 /// What became of a push.
 #[derive(Debug, PartialEq, Eq)]
@@ -50,6 +57,7 @@ impl<T> BatchQueue<T> {
         BatchQueue {
             head: AtomicPtr::new(ptr::null_mut()),
             queued: AtomicUsize::new(0),
+            spare: crate::sync::Mutex::new(Vec::new()),
         }
     }
 
@@ -59,6 +67,7 @@ impl<T> BatchQueue<T> {
         BatchQueue {
             head: AtomicPtr::new(ptr::null_mut()),
             queued: AtomicUsize::new(0),
+            spare: crate::sync::Mutex::new(Vec::new()),
         }
     }
 
@@ -74,11 +83,25 @@ impl<T> BatchQueue<T> {
         let Some(before) = self.reserve(weight, capacity) else {
             return Push::Full(item);
         };
-        let node = Box::into_raw(Box::new(Node {
-            next: UnsafeCell::new(ptr::null_mut()),
-            weight,
-            item: UnsafeCell::new(Some(item)),
-        }));
+        let spare = match self.spare.try_lock() {
+            Ok(mut spare) => spare.pop(),
+            Err(_) => None,
+        };
+        let node = match spare {
+            Some(mut node) => {
+                node.weight = weight;
+                node.item.with_mut(|slot| {
+                    // SAFETY: a spare node is this thread's alone.
+                    unsafe { *slot = Some(item) }
+                });
+                Box::into_raw(node)
+            }
+            None => Box::into_raw(Box::new(Node {
+                next: UnsafeCell::new(ptr::null_mut()),
+                weight,
+                item: UnsafeCell::new(Some(item)),
+            })),
+        };
         let mut head = self.head.load(Ordering::Relaxed);
         loop {
             // SAFETY: `node` is this thread's alone until the exchange
@@ -104,6 +127,7 @@ impl<T> BatchQueue<T> {
     pub(crate) fn take_all(&self) -> Vec<T> {
         let mut head = self.head.swap(ptr::null_mut(), Ordering::Acquire);
         let mut items = Vec::new();
+        let mut emptied = Vec::new();
         let mut weight = 0;
         while !head.is_null() {
             // SAFETY: every node was made by `Box::into_raw` in `push`, and
@@ -117,9 +141,17 @@ impl<T> BatchQueue<T> {
             if let Some(item) = node.item.with_mut(|item| unsafe { (*item).take() }) {
                 items.push(item);
             }
+            emptied.push(node);
         }
         items.reverse();
         self.queued.fetch_sub(weight, Ordering::Relaxed);
+        if !emptied.is_empty() {
+            if let Ok(mut spare) = self.spare.try_lock() {
+                let room = MAX_SPARE_NODES.saturating_sub(spare.len());
+                emptied.truncate(room);
+                spare.append(&mut emptied);
+            }
+        }
         items
     }
 

@@ -241,6 +241,52 @@ impl Dropped {
     }
 }
 
+/// The tags of an owned span or a builder, in a vector that comes back
+/// once the span is in its batch: starting an owned span (a server span
+/// with its eight tags) then allocates nothing in steady state.
+pub(crate) type TagVec = Vec<(Key, Value)>;
+
+/// How many emptied tag vectors a thread keeps, and the biggest kept.
+const SPARE_TAG_VECS: usize = 16;
+const SPARE_TAG_CAPACITY: usize = 64;
+
+thread_local! {
+    static SPARE_TAGS: std::cell::Cell<Vec<TagVec>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
+/// An empty tag vector with room for a few tags: a spare one of this
+/// thread's, or a new one.
+pub(crate) fn tag_vec() -> TagVec {
+    SPARE_TAGS
+        .try_with(|spare| {
+            let mut all = spare.take();
+            let v = all.pop();
+            spare.set(all);
+            v
+        })
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| Vec::with_capacity(8))
+}
+
+/// Keeps an emptied tag vector for this thread's next span.
+pub(crate) fn give_back(mut v: TagVec) {
+    if v.capacity() == 0 || v.capacity() > SPARE_TAG_CAPACITY {
+        return;
+    }
+    v.clear();
+    let _ = SPARE_TAGS.try_with(|spare| {
+        let mut all = spare.take();
+        if all.len() < SPARE_TAG_VECS {
+            if all.capacity() == 0 {
+                all.reserve_exact(SPARE_TAG_VECS);
+            }
+            all.push(v);
+        }
+        spare.set(all);
+    });
+}
+
 /// A span that lives outside any batch until it finishes (an owned
 /// [`Span`](crate::Span)): its record, and its side parts held directly.
 pub(crate) struct Detached {
@@ -256,7 +302,7 @@ impl Detached {
     pub(crate) fn apply(&mut self, edit: Edit) {
         match edit {
             Edit::Tag(k, v) => self.set_tag(k, v),
-            Edit::Mark(k, v) => self.tags.push((k, v)),
+            Edit::Mark(k, v) => self.tags_mut().push((k, v)),
             Edit::Inherited(i) => self.inherited = i,
             other => self
                 .extras
@@ -286,7 +332,15 @@ impl Detached {
             }
         }
         self.raw.tags_set += 1;
-        self.tags.push((key, value));
+        self.tags_mut().push((key, value));
+    }
+
+    /// The tags, in a spare vector of this thread's once there are any.
+    fn tags_mut(&mut self) -> &mut TagVec {
+        if self.tags.capacity() == 0 {
+            self.tags = tag_vec();
+        }
+        &mut self.tags
     }
 
     /// Sets the name; a static one costs nothing, an owned one an allocation.
@@ -573,13 +627,12 @@ impl Batch {
         };
         self.captured |= raw.capture != 0;
         self.spans.push(raw);
-        if !d.tags.is_empty() {
+        if d.tags.capacity() != 0 {
             let span = slot as u32;
-            self.tags.extend(
-                std::mem::take(&mut d.tags)
-                    .into_iter()
-                    .map(|(key, value)| Tag { span, key, value }),
-            );
+            let mut tags = std::mem::take(&mut d.tags);
+            self.tags
+                .extend(tags.drain(..).map(|(key, value)| Tag { span, key, value }));
+            give_back(tags);
         }
         if !d.args.is_empty() {
             let args = std::mem::take(&mut d.args);
@@ -712,6 +765,44 @@ impl Batch {
             }
         }
         (out, moved)
+    }
+
+    /// Moves what `other` holds to the end of this batch, leaving it empty
+    /// with its buffers kept (for its thread's next spans).
+    pub(crate) fn append_drain(&mut self, other: &mut Batch) {
+        let (spans, extras, args, inherited) = (
+            self.spans.len() as u32,
+            self.extras.len() as u32,
+            self.args.len() as u32,
+            self.inherited.len() as u32,
+        );
+        let shift = |i: u32, by: u32| if i == NONE { NONE } else { i + by };
+        self.spans.extend(other.spans.drain(..).map(|mut raw| {
+            raw.extras = shift(raw.extras, extras);
+            raw.args = shift(raw.args, args);
+            raw.inherited = shift(raw.inherited, inherited);
+            raw
+        }));
+        self.tags.extend(other.tags.drain(..).map(|mut t| {
+            t.span += spans;
+            t
+        }));
+        self.extras.append(&mut other.extras);
+        self.args.append(&mut other.args);
+        self.inherited.append(&mut other.inherited);
+        self.captured |= std::mem::take(&mut other.captured);
+        self.gone += std::mem::take(&mut other.gone);
+    }
+
+    /// Drops what the batch holds, keeping its buffers.
+    pub(crate) fn clear(&mut self) {
+        self.spans.clear();
+        self.tags.clear();
+        self.args.clear();
+        self.extras.clear();
+        self.inherited.clear();
+        self.captured = false;
+        self.gone = 0;
     }
 
     /// Moves all of `other` to the end of this batch.

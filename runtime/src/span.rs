@@ -177,8 +177,16 @@ impl SpanBuilder {
     /// # drop(s);
     /// ```
     pub fn tag(mut self, key: impl Into<Key>, value: impl Into<Value>) -> Self {
-        self.tags.push((key.into(), value.into()));
+        self.push_tag(key.into(), value.into());
         self
+    }
+
+    /// [`tag`](Self::tag) in place, for a builder filled in a loop.
+    pub(crate) fn push_tag(&mut self, key: Key, value: Value) {
+        if self.tags.capacity() == 0 {
+            self.tags = crate::raw::tag_vec();
+        }
+        self.tags.push((key, value));
     }
 
     /// Sets the span kind.
@@ -234,16 +242,18 @@ impl SpanBuilder {
             return Span::none();
         };
         d.set_name(self.name);
+        let mut tags = self.tags;
         if d.raw.records() {
             if !self.links.is_empty() {
                 d.extras
                     .get_or_insert_with(Default::default)
                     .set_links(self.links);
             }
-            for (k, v) in self.tags {
+            for (k, v) in tags.drain(..) {
                 d.set_tag(k, v);
             }
         }
+        crate::raw::give_back(tags);
         Span { owned: Some(d) }
     }
 

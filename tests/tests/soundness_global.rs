@@ -248,12 +248,16 @@ fn the_queue_accepts_exactly_its_capacity_under_contention() {
     if ON {
         holding_rx.recv_timeout(Duration::from_secs(10)).unwrap();
     }
-    // Fill the queue to all but `room` spans.
+    // Fill the queue to all but `room` spans. Each trace is made on a
+    // thread of its own, whose end hands it to the queue at once (a live
+    // thread gathers what it finishes in its outbox until the collector's
+    // next tick, which the stalled collector never takes).
+    let on_own_thread = |f: Box<dyn FnOnce() + Send>| std::thread::spawn(f).join().unwrap();
     let room = 200;
     let mut filled = 0;
     while filled < tracekit::QUEUE_CAPACITY - room {
         let n = (tracekit::QUEUE_CAPACITY - room - filled).min(1000);
-        trace_of(n);
+        on_own_thread(Box::new(move || trace_of(n)));
         filled += n;
     }
     // Three threads offer batches that can never fit while one offers
@@ -271,8 +275,7 @@ fn the_queue_accepts_exactly_its_capacity_under_contention() {
         .collect();
     std::thread::sleep(Duration::from_millis(5));
     for _ in 0..room {
-        drop(Span::start("single"));
-        std::thread::yield_now();
+        on_own_thread(Box::new(|| drop(Span::start("single"))));
     }
     stop.store(true, Ordering::Relaxed);
     for h in hammers {

@@ -334,14 +334,14 @@ impl Side {
                     let keep = this.is_grpc && !status_known && result.is_ok();
                     return (result, keep.then_some(span));
                 }
-                let cx = span.context();
                 {
                     let _in = span.enter();
                     tk::set_response_headers(response.headers_mut());
                 }
                 if this.traceresponse {
-                    if let Some(value) =
-                        cx.and_then(|cx| HeaderValue::from_str(&tk::traceresponse(&cx)).ok())
+                    if let Some(value) = span
+                        .context()
+                        .and_then(|cx| HeaderValue::from_str(&tk::traceresponse(&cx)).ok())
                     {
                         response.headers_mut().insert("traceresponse", value);
                     }

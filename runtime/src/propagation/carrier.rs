@@ -136,20 +136,49 @@ mod http_headers {
     use super::{Extractor, Injector};
     use http::header::{HeaderMap, HeaderName, HeaderValue};
 
+    /// The names tracekit writes, made once: a `HeaderName` made from
+    /// bytes copies them into an allocation when it is not one of `http`'s
+    /// standard names, and none of these is.
+    fn name_of(key: &str) -> Option<HeaderName> {
+        const KNOWN: [&str; 12] = [
+            "traceparent",
+            "tracestate",
+            "baggage",
+            "x-request-id",
+            "traceresponse",
+            "b3",
+            "x-b3-traceid",
+            "x-b3-spanid",
+            "x-b3-parentspanid",
+            "x-b3-sampled",
+            "x-b3-flags",
+            "uber-trace-id",
+        ];
+        match KNOWN.iter().find(|k| **k == key) {
+            Some(k) => Some(HeaderName::from_static(k)),
+            None => HeaderName::from_bytes(key.as_bytes()).ok(),
+        }
+    }
+
     impl Injector for HeaderMap {
         fn set(&mut self, key: &str, value: String) {
             // Propagators only produce valid names and values; anything else
-            // is left out rather than sent malformed.
-            if let (Ok(name), Ok(value)) = (
-                HeaderName::from_bytes(key.as_bytes()),
-                HeaderValue::from_str(&value),
-            ) {
+            // is left out rather than sent malformed. The value takes the
+            // string's buffer over (no copy).
+            if let (Some(name), Ok(value)) = (name_of(key), HeaderValue::try_from(value)) {
                 self.insert(name, value);
             }
         }
     }
 
     impl Extractor for HeaderMap {
+        fn get(&self, key: &str) -> Option<&str> {
+            // The first readable value, without gathering them all.
+            HeaderMap::get_all(self, key)
+                .iter()
+                .find_map(|v| v.to_str().ok())
+        }
+
         fn get_all(&self, key: &str) -> Vec<&str> {
             // HeaderMap names are lowercase already; lookups by `&str` are
             // case-insensitive.

@@ -1,0 +1,124 @@
+//! Strings made once and kept for the life of the program: the names of
+//! server spans (`GET /users/{id}`) and the tag values drawn from a small
+//! set (a route template, a host). A request then records them as static
+//! text: no allocation, nothing to free on the collector thread.
+//!
+//! Bounded: at most [`MAX_STRINGS`] strings and [`MAX_BYTES`] bytes are
+//! kept; past that, callers make owned text as before. A thread keeps a
+//! small cache of its own in front of the shared set, so a hit takes no
+//! lock.
+
+use std::cell::Cell;
+use std::collections::HashSet;
+use std::sync::RwLock;
+
+/// The most strings kept: far more routes and hosts than a service has.
+pub(crate) const MAX_STRINGS: usize = 4096;
+/// The most bytes kept, in all.
+pub(crate) const MAX_BYTES: usize = 256 * 1024;
+/// The longest string kept (longer ones are not a template).
+const MAX_LEN: usize = 256;
+
+struct Kept {
+    strings: HashSet<&'static str>,
+    bytes: usize,
+}
+
+static KEPT: RwLock<Option<Kept>> = RwLock::new(None);
+
+/// A thread's cache: a few slots, by hash.
+const SLOTS: usize = 64;
+
+thread_local! {
+    static CACHE: [Cell<&'static str>; SLOTS] = const { [const { Cell::new("") }; SLOTS] };
+}
+
+/// `parts` joined, as a string kept for the program's life; `None` when the
+/// result is empty, too long, or the bounds are reached.
+pub(crate) fn joined(parts: &[&str]) -> Option<&'static str> {
+    let len: usize = parts.iter().map(|p| p.len()).sum();
+    if len == 0 || len > MAX_LEN {
+        return None;
+    }
+    let mut buf = [0u8; MAX_LEN];
+    let mut at = 0;
+    for p in parts {
+        buf[at..at + p.len()].copy_from_slice(p.as_bytes());
+        at += p.len();
+    }
+    // The parts are whole strings, so their concatenation is UTF-8.
+    let key = std::str::from_utf8(&buf[..len]).ok()?;
+    let slot = (hash(key) % SLOTS as u64) as usize;
+    let cached = CACHE
+        .try_with(|c| {
+            let s = c[slot].get();
+            (s == key).then_some(s)
+        })
+        .ok()
+        .flatten();
+    if let Some(s) = cached {
+        return Some(s);
+    }
+    let s = shared(key)?;
+    let _ = CACHE.try_with(|c| c[slot].set(s));
+    Some(s)
+}
+
+/// `s`, kept for the program's life; see [`joined`].
+pub(crate) fn string(s: &str) -> Option<&'static str> {
+    joined(&[s])
+}
+
+fn shared(key: &str) -> Option<&'static str> {
+    {
+        let kept = KEPT.read().unwrap_or_else(|e| e.into_inner());
+        if let Some(s) = kept.as_ref().and_then(|k| k.strings.get(key)) {
+            return Some(s);
+        }
+    }
+    let mut kept = KEPT.write().unwrap_or_else(|e| e.into_inner());
+    let kept = kept.get_or_insert_with(|| Kept {
+        strings: HashSet::new(),
+        bytes: 0,
+    });
+    if let Some(s) = kept.strings.get(key) {
+        return Some(s);
+    }
+    if kept.strings.len() >= MAX_STRINGS || kept.bytes + key.len() > MAX_BYTES {
+        return None;
+    }
+    let s: &'static str = Box::leak(key.to_owned().into_boxed_str());
+    kept.bytes += s.len();
+    kept.strings.insert(s);
+    Some(s)
+}
+
+/// FNV-1a: a few short strings, no need for more.
+fn hash(s: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in s.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_same_text_is_the_same_static_string() {
+        let a = joined(&["GET", " ", "/users/{id}"]).unwrap();
+        let b = joined(&["GET /users/", "{id}"]).unwrap();
+        assert_eq!(a, "GET /users/{id}");
+        assert!(std::ptr::eq(a, b), "kept once");
+        let other = std::thread::spawn(|| joined(&["GET /users/{id}"]).unwrap().as_ptr() as usize)
+            .join()
+            .unwrap();
+        assert_eq!(other, a.as_ptr() as usize, "shared across threads");
+        assert_eq!(joined(&[""]), None);
+        assert_eq!(string(&"x".repeat(MAX_LEN + 1)), None);
+        assert_eq!(string("é/ü"), Some("é/ü"));
+    }
+}

@@ -1,0 +1,163 @@
+//! Issue 28: what tracing allocates per request on the serving thread, in
+//! steady state, counted by a counting global allocator (a count, not a
+//! time: it cannot flake on a busy machine). The service is the one of
+//! `benches/service`: an axum route, `tracekit_tower::TraceLayer`, and an
+//! `async fn` calling two sync functions, all `#[trace_fn]`; requests go
+//! through the router in process, on this thread. The same requests through
+//! the same router without tracing give the baseline; the difference is
+//! what tracing adds.
+//!
+//! One test in this binary: the allocator counts this test's thread only.
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::Path;
+use axum::http::Request;
+use axum::routing::get;
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use tower::ServiceExt;
+
+thread_local! {
+    static COUNTING: Cell<bool> = const { Cell::new(false) };
+    static COUNT: Cell<u64> = const { Cell::new(0) };
+    static TRACE_SITES: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Counts the allocations (and reallocations) of the thread that asks.
+struct Counting;
+
+impl Counting {
+    fn note() {
+        let _ = COUNTING.try_with(|on| {
+            if on.get() {
+                let _ = COUNT.try_with(|c| c.set(c.get() + 1));
+                if TRACE_SITES.try_with(Cell::get).unwrap_or(false) {
+                    // Where it came from, for `TRACEKIT_ALLOC_SITES=1` runs;
+                    // the backtrace's own allocations are not counted.
+                    on.set(false);
+                    eprintln!(
+                        "--- allocation\n{}",
+                        std::backtrace::Backtrace::force_capture()
+                    );
+                    on.set(true);
+                }
+            }
+        });
+    }
+}
+
+// SAFETY: every call is forwarded unchanged to the system allocator; the
+// count is a thread-local cell that needs no allocation.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        Self::note();
+        // SAFETY: the caller's contract, forwarded.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: the caller's contract, forwarded.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        Self::note();
+        // SAFETY: the caller's contract, forwarded.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+fn spin(n: u64) -> u64 {
+    (0..200u64).fold(n, |a, b| std::hint::black_box(a.rotate_left(5) ^ b))
+}
+
+macro_rules! handlers {
+    ($module:ident $(, #[$attr:meta])?) => {
+        mod $module {
+            use super::*;
+
+            $(#[$attr])?
+            pub async fn load_user(id: u64) -> u64 {
+                check_cache(id) + query_db(id)
+            }
+
+            $(#[$attr])?
+            pub fn check_cache(id: u64) -> u64 {
+                spin(id) & 1
+            }
+
+            $(#[$attr])?
+            pub fn query_db(id: u64) -> u64 {
+                spin(id ^ 0x5555) % 1000
+            }
+
+            pub async fn get_user(Path(id): Path<u64>) -> String {
+                load_user(id).await.to_string()
+            }
+        }
+    };
+}
+
+handlers!(plain);
+handlers!(traced, #[tracekit::trace_fn]);
+
+/// Discards what it is given.
+struct Discard;
+impl tracekit::Reporter for Discard {
+    fn report(&mut self, _spans: tracekit::SpanBatch) {}
+}
+
+/// Allocations on this thread over `n` requests through `app`, after as
+/// many to warm up.
+fn allocations(rt: &tokio::runtime::Runtime, app: &Router, n: u64) -> u64 {
+    let run = |counting: bool| {
+        for i in 0..n {
+            let request = Request::get(format!("/users/{i}"))
+                .header("host", "users.internal:8080")
+                .body(Body::empty())
+                .expect("a request");
+            let app = app.clone();
+            // The request is built outside the count; the router, the layer
+            // and the handler run inside it.
+            COUNTING.with(|c| c.set(counting));
+            let response = rt.block_on(app.oneshot(request)).expect("infallible");
+            COUNTING.with(|c| c.set(false));
+            assert!(response.status().is_success());
+            drop(response);
+        }
+    };
+    run(false);
+    COUNT.with(|c| c.set(0));
+    run(true);
+    COUNT.with(Cell::get)
+}
+
+#[test]
+fn a_traced_request_allocates_no_more_than_an_untraced_one() {
+    let _guard = tracekit::set_reporter(Discard);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    let plain = Router::new().route("/users/{id}", get(plain::get_user));
+    let traced = Router::new()
+        .route("/users/{id}", get(traced::get_user))
+        .layer(tracekit_tower::TraceLayer::new());
+    let n_env = std::env::var("TRACEKIT_ALLOC_REQUESTS")
+        .ok()
+        .and_then(|v| v.parse().ok());
+    let n: u64 = n_env.unwrap_or(2_000);
+    let base = allocations(&rt, &plain, n);
+    TRACE_SITES.with(|t| t.set(std::env::var_os("TRACEKIT_ALLOC_SITES").is_some()));
+    let with = allocations(&rt, &traced, n);
+    TRACE_SITES.with(|t| t.set(false));
+    let added = with.saturating_sub(base) as f64 / n as f64;
+    println!(
+        "allocations per request: untraced {:.2}, traced {:.2}, added {added:.2}",
+        base as f64 / n as f64,
+        with as f64 / n as f64
+    );
+    assert!(added <= 100.0, "{added}");
+}
