@@ -242,20 +242,24 @@ fn server(
     target: Option<Target<'_>>,
 ) -> Span {
     let c = conventions();
-    let name: std::borrow::Cow<'static, str> = match route {
-        Some(route) => match crate::intern::joined(&[method, " ", route]) {
-            Some(name) => name.into(),
-            None => format!("{method} {route}").into(),
-        },
-        None => match crate::intern::string(method) {
-            Some(name) => name.into(),
+    // "{method} {route}" kept once: the name, and the route as its end.
+    let kept_name = route.and_then(|route| crate::intern::joined(&[method, " ", route]));
+    let name: std::borrow::Cow<'static, str> = match (route, kept_name) {
+        (_, Some(name)) => name.into(),
+        (Some(route), None) => format!("{method} {route}").into(),
+        (None, None) => match crate::intern::string(method) {
+            Some(m) => m.into(),
             None => method.to_owned().into(),
         },
     };
     let mut builder = Span::builder(name).kind(SpanKind::Server);
     method_tags(c, method, |k, v| builder.push_tag(k, v));
     if let Some(route) = route {
-        builder.push_tag("http.route".into(), kept(route));
+        let value = match kept_name.and_then(|n| n.get(method.len() + 1..)) {
+            Some(kept_route) => Value::from_static(kept_route),
+            None => kept(route),
+        };
+        builder.push_tag("http.route".into(), value);
     }
     if c.stable() {
         if let Some(t) = &target {
@@ -263,7 +267,12 @@ fn server(
             if let Some(q) = t.query {
                 builder.push_tag("url.query".into(), q.into());
             }
-            builder.push_tag("url.scheme".into(), kept(t.scheme.unwrap_or("http")));
+            let scheme = match t.scheme {
+                None | Some("http") => Value::from_static("http"),
+                Some("https") => Value::from_static("https"),
+                Some(other) => kept(other),
+            };
+            builder.push_tag("url.scheme".into(), scheme);
         }
         if let Some(host) = headers.get("host") {
             let (address, port) = host_and_port(host);
@@ -301,6 +310,24 @@ pub fn set_response_headers(headers: &mut dyn Injector) {
         s.request_id(top)
     });
     if let Some(id) = id.flatten() {
+        headers.set(request_id::REQUEST_ID_HEADER, id);
+    }
+}
+
+/// [`set_response_headers`] for the request of `span`, which need not be
+/// current: `x-request-id`, so the caller learns the id its request is
+/// logged under.
+///
+/// ```
+/// let request = vec![("x-request-id".to_owned(), "r-9".to_owned())];
+/// let span = tracekit::http::server_span("GET", "/", &request);
+/// let mut response = std::collections::HashMap::new();
+/// tracekit::http::set_response_headers_for(&span, &mut response);
+/// # if !tracekit::TRACE_ALL { return; } // tracing compiled out: nothing to show
+/// assert_eq!(response["x-request-id"], "r-9");
+/// ```
+pub fn set_response_headers_for(span: &Span, headers: &mut dyn Injector) {
+    if let Some(id) = span.request_id() {
         headers.set(request_id::REQUEST_ID_HEADER, id);
     }
 }

@@ -33,9 +33,79 @@ thread_local! {
     static CACHE: [Cell<&'static str>; SLOTS] = const { [const { Cell::new("") }; SLOTS] };
 }
 
+/// Where the last few `joined` calls' parts were in memory, and what they
+/// gave: a route template handed over by a router is the same string every
+/// request, so the common call is a comparison of a few addresses.
+type ByAddress = [(usize, usize); 3];
+const RECENT: usize = 8;
+
+thread_local! {
+    static RECENT_BY_ADDRESS: [Cell<(ByAddress, &'static str)>; RECENT] =
+        const { [const { Cell::new(([(0, 0); 3], "")) }; RECENT] };
+    static NEXT_RECENT: Cell<usize> = const { Cell::new(0) };
+}
+
+fn addresses(parts: &[&str]) -> Option<ByAddress> {
+    let mut key = [(0, 0); 3];
+    if parts.len() > key.len() {
+        return None;
+    }
+    for (k, p) in key.iter_mut().zip(parts) {
+        *k = (p.as_ptr() as usize, p.len());
+    }
+    Some(key)
+}
+
 /// `parts` joined, as a string kept for the program's life; `None` when the
 /// result is empty, too long, or the bounds are reached.
 pub(crate) fn joined(parts: &[&str]) -> Option<&'static str> {
+    let by_address = addresses(parts);
+    if let Some(key) = by_address {
+        let hit = RECENT_BY_ADDRESS
+            .try_with(|recent| {
+                // The same addresses may hold other text by now (a buffer
+                // freed and reused): the text is compared too, which is
+                // still cheaper than hashing it.
+                recent
+                    .iter()
+                    .map(Cell::get)
+                    .find(|(k, s)| *k == key && !s.is_empty() && is_joined(s, parts))
+                    .map(|(_, s)| s)
+            })
+            .ok()
+            .flatten();
+        if hit.is_some() {
+            return hit;
+        }
+    }
+    let found = joined_by_text(parts)?;
+    if let Some(key) = by_address {
+        let _ = RECENT_BY_ADDRESS.try_with(|recent| {
+            let at = NEXT_RECENT.with(|n| {
+                let at = n.get();
+                n.set((at + 1) % RECENT);
+                at
+            });
+            recent[at].set((key, found));
+        });
+    }
+    Some(found)
+}
+
+/// Whether `s` is `parts` joined.
+fn is_joined(s: &str, parts: &[&str]) -> bool {
+    let mut rest = s.as_bytes();
+    for p in parts {
+        match rest.strip_prefix(p.as_bytes()) {
+            Some(r) => rest = r,
+            None => return false,
+        }
+    }
+    rest.is_empty()
+}
+
+/// [`joined`], looked up by the text.
+fn joined_by_text(parts: &[&str]) -> Option<&'static str> {
     let len: usize = parts.iter().map(|p| p.len()).sum();
     if len == 0 || len > MAX_LEN {
         return None;
@@ -120,5 +190,15 @@ mod tests {
         assert_eq!(joined(&[""]), None);
         assert_eq!(string(&"x".repeat(MAX_LEN + 1)), None);
         assert_eq!(string("é/ü"), Some("é/ü"));
+    }
+
+    #[test]
+    fn new_text_at_an_address_seen_before_is_not_taken_for_the_old() {
+        let mut buf = String::from("host-a:1");
+        let a = string(&buf).unwrap();
+        // Same address, same length, other text.
+        buf.replace_range(.., "host-b:2");
+        let b = string(&buf).unwrap();
+        assert_eq!((a, b), ("host-a:1", "host-b:2"));
     }
 }

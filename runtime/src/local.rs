@@ -100,6 +100,16 @@ pub(crate) struct Carried {
     pub(crate) queued: Queued,
 }
 
+impl Carried {
+    /// Whether the frame counts as an open span of this thread, so that
+    /// what finishes under it waits for it in the batch rather than being
+    /// handed over at once: a local span, or an owned span that records
+    /// while it is entered (a request's server span, for one poll).
+    fn counted(&self) -> bool {
+        self.role == Role::Local || (self.role == Role::Borrowed && self.flags & RECORDS != 0)
+    }
+}
+
 /// Changes made to an owned span while it is current on this thread (an
 /// entered [`Span`](crate::Span), an `async fn` after its first wait),
 /// held until its owner takes them back. The span's own limits apply as
@@ -869,7 +879,8 @@ impl State {
             remote: false,
             queued: Queued::default(),
         };
-        self.push(NewFrame::Carried(carried), false)
+        let counted = carried.counted();
+        self.push(NewFrame::Carried(carried), counted)
     }
 
     /// Makes a context from elsewhere current. `open`: it is a span of this
@@ -1158,7 +1169,7 @@ impl State {
                 self.after_finish(end);
             }
             Some(c) => {
-                if c.role == Role::Local {
+                if c.counted() {
                     self.locals -= 1;
                 }
                 self.hand_over_if_done();
@@ -1172,6 +1183,9 @@ impl State {
         let Some((_, carried)) = self.remove(token) else {
             return Vec::new();
         };
+        if carried.as_ref().is_some_and(Carried::counted) {
+            self.locals -= 1;
+        }
         self.hand_over_if_done();
         carried.map_or_else(Vec::new, |c| c.queued.into_edits())
     }

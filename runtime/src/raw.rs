@@ -335,6 +335,24 @@ impl Detached {
         self.tags_mut().push((key, value));
     }
 
+    /// Adds the tags a builder was given (leaving `tags` empty): as one
+    /// move while they fit under the limit, else one by one.
+    pub(crate) fn set_tags(&mut self, tags: &mut TagVec) {
+        let room = crate::parts::TAG_LIMIT.saturating_sub(usize::from(self.raw.tags_set));
+        if tags.len() <= room && self.raw.tags_set != TAGS_FULL {
+            self.raw.tags_set += tags.len() as u8;
+            if self.tags.is_empty() {
+                std::mem::swap(&mut self.tags, tags);
+            } else {
+                self.tags_mut().append(tags);
+            }
+            return;
+        }
+        for (k, v) in tags.drain(..) {
+            self.set_tag(k, v);
+        }
+    }
+
     /// The tags, in a spare vector of this thread's once there are any.
     fn tags_mut(&mut self) -> &mut TagVec {
         if self.tags.capacity() == 0 {

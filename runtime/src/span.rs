@@ -249,9 +249,7 @@ impl SpanBuilder {
                     .get_or_insert_with(Default::default)
                     .set_links(self.links);
             }
-            for (k, v) in tags.drain(..) {
-                d.set_tag(k, v);
-            }
+            d.set_tags(&mut tags);
         }
         crate::raw::give_back(tags);
         Span { owned: Some(d) }
@@ -487,6 +485,16 @@ impl Span {
         let baggage = o.inherited.as_deref().map(|i| &i.baggage);
         let id = crate::request_id::of(baggage, o.raw.flags, o.raw.trace_id, &mut buf);
         Some((o.raw.trace_id, id.map(str::to_owned)))
+    }
+
+    /// The span's request id, when it has an acceptable one.
+    pub(crate) fn request_id(&self) -> Option<String> {
+        let o = self.owned.as_ref()?;
+        let mut buf = [0; crate::request_id::DERIVED_LEN];
+        let baggage = o.inherited.as_deref().map(|i| &i.baggage);
+        crate::request_id::of(baggage, o.raw.flags, o.raw.trace_id, &mut buf)
+            .filter(|id| crate::request_id::is_acceptable(id))
+            .map(str::to_owned)
     }
 
     /// Gives the span (and what starts under it) the request id derived

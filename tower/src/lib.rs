@@ -334,10 +334,7 @@ impl Side {
                     let keep = this.is_grpc && !status_known && result.is_ok();
                     return (result, keep.then_some(span));
                 }
-                {
-                    let _in = span.enter();
-                    tk::set_response_headers(response.headers_mut());
-                }
+                tk::set_response_headers_for(&span, response.headers_mut());
                 if this.traceresponse {
                     if let Some(value) = span
                         .context()
