@@ -111,13 +111,18 @@ fn joined_by_text(parts: &[&str]) -> Option<&'static str> {
         return None;
     }
     let mut buf = [0u8; MAX_LEN];
-    let mut at = 0;
-    for p in parts {
-        buf[at..at + p.len()].copy_from_slice(p.as_bytes());
-        at += p.len();
-    }
-    // The parts are whole strings, so their concatenation is UTF-8.
-    let key = std::str::from_utf8(&buf[..len]).ok()?;
+    let key = match parts {
+        [one] => *one,
+        _ => {
+            let mut at = 0;
+            for p in parts {
+                buf[at..at + p.len()].copy_from_slice(p.as_bytes());
+                at += p.len();
+            }
+            // The parts are whole strings, so their concatenation is UTF-8.
+            std::str::from_utf8(&buf[..len]).ok()?
+        }
+    };
     let slot = (hash(key) % SLOTS as u64) as usize;
     let cached = CACHE
         .try_with(|c| {

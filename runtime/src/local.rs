@@ -1190,6 +1190,43 @@ impl State {
         carried.map_or_else(Vec::new, |c| c.queued.into_edits())
     }
 
+    /// The changes queued so far for the borrowed frame `token`, which
+    /// stays; see [`crate::span::Entered`]'s `DerefMut`.
+    pub(crate) fn take_queued(&mut self, token: Token) -> Vec<Edit> {
+        let Some(index) = self.find(token) else {
+            return Vec::new();
+        };
+        match self.carried_mut(index) {
+            Some(c) => std::mem::take(&mut c.queued).into_edits(),
+            None => Vec::new(),
+        }
+    }
+
+    /// Pops the borrowed frame `token` and finishes its span `d` at `end`,
+    /// its queued changes applied first: what finished under the frame and
+    /// the span leave in one hand-over. `false` when there is no such
+    /// frame (nothing was done).
+    pub(crate) fn finish_borrowed(&mut self, token: Token, d: &mut Detached, end: Stamp) -> bool {
+        let Some((_, carried)) = self.remove(token) else {
+            return false;
+        };
+        if let Some(c) = carried {
+            if c.counted() {
+                self.locals -= 1;
+            }
+            for edit in c.queued.into_edits() {
+                d.apply(edit);
+            }
+        }
+        if d.raw.records() {
+            d.raw.end = end;
+            self.push_finished(d);
+        } else {
+            self.hand_over_if_done();
+        }
+        true
+    }
+
     /// Removes the frame with `token`, with its carried ids if it has them.
     #[inline]
     fn remove(&mut self, token: Token) -> Option<(Frame, Option<Carried>)> {

@@ -52,14 +52,13 @@ pub(crate) fn derive(trace: TraceId) -> [u8; DERIVED_LEN] {
 fn uuid_text(bits: u128) -> [u8; DERIVED_LEN] {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let bits = (bits & !(0xf << 76) | (0x4 << 76)) & !(0x3 << 62) | (0x2 << 62);
+    let bytes = bits.to_be_bytes();
     let mut id = [b'-'; DERIVED_LEN];
-    let mut at = 0;
-    for i in 0..32 {
-        if matches!(i, 8 | 12 | 16 | 20) {
-            at += 1;
-        }
-        id[at] = HEX[(bits >> (124 - 4 * i)) as usize & 0xf];
-        at += 1;
+    // Where each byte's two digits go: 8-4-4-4-12 digits.
+    const AT: [usize; 16] = [0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34];
+    for (b, at) in bytes.iter().zip(AT) {
+        id[at] = HEX[usize::from(b >> 4)];
+        id[at + 1] = HEX[usize::from(b & 0xf)];
     }
     id
 }

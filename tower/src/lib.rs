@@ -281,10 +281,28 @@ where
                 })
             });
         };
-        let result = {
-            let _in = span.enter();
-            ready!(this.inner.poll(cx))
-        };
+        let mut entered = span.enter();
+        let result = ready!(this.inner.poll(cx));
+        if *this.server && !*this.is_grpc {
+            // An HTTP request's span ends with its response: recorded and
+            // finished while still current, so that it leaves the thread
+            // together with what finished under it.
+            let side = Side {
+                is_grpc: false,
+                server: true,
+                traceresponse: *this.traceresponse,
+            };
+            let result = side.record(result, &mut entered);
+            entered.finish();
+            *this.span = None;
+            return Poll::Ready(result.map(|r| {
+                r.map(|body| TracedBody {
+                    inner: body,
+                    span: None,
+                })
+            }));
+        }
+        drop(entered);
         let Some(span) = this.span.take() else {
             return Poll::Ready(result.map(|r| {
                 r.map(|body| TracedBody {
@@ -316,31 +334,49 @@ impl Side {
     /// any other ends here.
     fn finish<R, E: Display>(
         &self,
-        mut result: Result<Response<R>, E>,
+        result: Result<Response<R>, E>,
         mut span: Span,
     ) -> (Result<Response<R>, E>, Option<Span>) {
-        let this = self;
+        let (result, status_known) = self.record_status(result, &mut span);
+        let keep = self.is_grpc && !status_known && result.is_ok();
+        (result, keep.then_some(span))
+    }
+
+    /// [`Side::finish`] for an HTTP server span, which always ends here.
+    fn record<R, E: Display>(
+        &self,
+        result: Result<Response<R>, E>,
+        span: &mut Span,
+    ) -> Result<Response<R>, E> {
+        self.record_status(result, span).0
+    }
+
+    /// Records the response (or the error) on the span; says whether a
+    /// gRPC status was found.
+    fn record_status<R, E: Display>(
+        &self,
+        mut result: Result<Response<R>, E>,
+        span: &mut Span,
+    ) -> (Result<Response<R>, E>, bool) {
         let mut status_known = false;
         match &mut result {
             Ok(response) => {
-                tk::set_status_code(&mut span, response.status().as_u16());
-                if this.is_grpc {
+                tk::set_status_code(span, response.status().as_u16());
+                if self.is_grpc {
                     if let Some(code) = grpc::status_of(response.headers()) {
-                        grpc::set_status_code(&mut span, code);
+                        grpc::set_status_code(span, code);
                         status_known = true;
                     }
                 }
-                if !this.server {
-                    let keep = this.is_grpc && !status_known && result.is_ok();
-                    return (result, keep.then_some(span));
-                }
-                tk::set_response_headers_for(&span, response.headers_mut());
-                if this.traceresponse {
-                    if let Some(value) = span
-                        .context()
-                        .and_then(|cx| HeaderValue::from_str(&tk::traceresponse(&cx)).ok())
-                    {
-                        response.headers_mut().insert("traceresponse", value);
+                if self.server {
+                    tk::set_response_headers_for(span, response.headers_mut());
+                    if self.traceresponse {
+                        if let Some(value) = span
+                            .context()
+                            .and_then(|cx| HeaderValue::from_str(&tk::traceresponse(&cx)).ok())
+                        {
+                            response.headers_mut().insert("traceresponse", value);
+                        }
                     }
                 }
             }
@@ -349,8 +385,7 @@ impl Side {
                 span.set_status(Status::error(e.to_string()));
             }
         }
-        let keep = this.is_grpc && !status_known && result.is_ok();
-        (result, keep.then_some(span))
+        (result, status_known)
     }
 }
 

@@ -136,28 +136,46 @@ mod http_headers {
     use super::{Extractor, Injector};
     use http::header::{HeaderMap, HeaderName, HeaderValue};
 
-    /// The names tracekit writes, made once: a `HeaderName` made from
-    /// bytes copies them into an allocation when it is not one of `http`'s
-    /// standard names, and none of these is.
-    fn name_of(key: &str) -> Option<HeaderName> {
-        const KNOWN: [&str; 12] = [
-            "traceparent",
-            "tracestate",
-            "baggage",
-            "x-request-id",
-            "traceresponse",
-            "b3",
-            "x-b3-traceid",
-            "x-b3-spanid",
-            "x-b3-parentspanid",
-            "x-b3-sampled",
-            "x-b3-flags",
-            "uber-trace-id",
-        ];
-        match KNOWN.iter().find(|k| **k == key) {
-            Some(k) => Some(HeaderName::from_static(k)),
-            None => HeaderName::from_bytes(key.as_bytes()).ok(),
-        }
+    /// The names tracekit reads and writes, made once. A `HeaderName` made
+    /// from bytes copies them into an allocation when it is not one of
+    /// `http`'s standard names (none of these is), and a look-up by `&str`
+    /// parses the name every time.
+    pub(super) static KNOWN: [HeaderName; 14] = [
+        HeaderName::from_static("traceparent"),
+        HeaderName::from_static("tracestate"),
+        HeaderName::from_static("baggage"),
+        HeaderName::from_static("x-request-id"),
+        HeaderName::from_static("traceresponse"),
+        HeaderName::from_static("b3"),
+        HeaderName::from_static("x-b3-traceid"),
+        HeaderName::from_static("x-b3-spanid"),
+        HeaderName::from_static("x-b3-parentspanid"),
+        HeaderName::from_static("x-b3-sampled"),
+        HeaderName::from_static("x-b3-flags"),
+        HeaderName::from_static("uber-trace-id"),
+        HeaderName::from_static("jaeger-debug-id"),
+        HeaderName::from_static("host"),
+    ];
+
+    pub(super) fn known(key: &str) -> Option<&'static HeaderName> {
+        let at = match key {
+            "traceparent" => 0,
+            "tracestate" => 1,
+            "baggage" => 2,
+            "x-request-id" => 3,
+            "traceresponse" => 4,
+            "b3" => 5,
+            "x-b3-traceid" => 6,
+            "x-b3-spanid" => 7,
+            "x-b3-parentspanid" => 8,
+            "x-b3-sampled" => 9,
+            "x-b3-flags" => 10,
+            "uber-trace-id" => 11,
+            "jaeger-debug-id" => 12,
+            "host" => 13,
+            _ => return None,
+        };
+        KNOWN.get(at)
     }
 
     impl Injector for HeaderMap {
@@ -165,7 +183,11 @@ mod http_headers {
             // Propagators only produce valid names and values; anything else
             // is left out rather than sent malformed. The value takes the
             // string's buffer over (no copy).
-            if let (Some(name), Ok(value)) = (name_of(key), HeaderValue::try_from(value)) {
+            let name = match known(key) {
+                Some(name) => Some(name.clone()),
+                None => HeaderName::from_bytes(key.as_bytes()).ok(),
+            };
+            if let (Some(name), Ok(value)) = (name, HeaderValue::try_from(value)) {
                 self.insert(name, value);
             }
         }
@@ -174,18 +196,21 @@ mod http_headers {
     impl Extractor for HeaderMap {
         fn get(&self, key: &str) -> Option<&str> {
             // The first readable value, without gathering them all.
-            HeaderMap::get_all(self, key)
-                .iter()
-                .find_map(|v| v.to_str().ok())
+            let values = match known(key) {
+                Some(name) => HeaderMap::get_all(self, name),
+                None => HeaderMap::get_all(self, key),
+            };
+            values.iter().find_map(|v| v.to_str().ok())
         }
 
         fn get_all(&self, key: &str) -> Vec<&str> {
             // HeaderMap names are lowercase already; lookups by `&str` are
             // case-insensitive.
-            HeaderMap::get_all(self, key)
-                .iter()
-                .filter_map(|v| v.to_str().ok())
-                .collect()
+            let values = match known(key) {
+                Some(name) => HeaderMap::get_all(self, name),
+                None => HeaderMap::get_all(self, key),
+            };
+            values.iter().filter_map(|v| v.to_str().ok()).collect()
         }
 
         fn keys(&self) -> Vec<&str> {
@@ -198,6 +223,16 @@ mod http_headers {
 mod tests {
     use super::{Extractor, Injector};
     use http::HeaderMap;
+
+    #[test]
+    fn the_known_names_are_where_their_keys_say() {
+        for name in &super::http_headers::KNOWN {
+            assert_eq!(
+                super::http_headers::known(name.as_str()).map(|n| n.as_str()),
+                Some(name.as_str())
+            );
+        }
+    }
 
     #[test]
     fn header_map_is_a_carrier() {
