@@ -51,11 +51,14 @@ pub fn set_reporter(reporter: impl Reporter) -> ReporterGuard {
 /// threads have handed over, to the reporter, then flushes it.
 ///
 /// A thread hands its finished spans over when its last open span (a guard
-/// on its call stack) closes and when a future it polls starts to wait; a
-/// thread that stays inside one long span (a worker's loop, a server's
-/// `main` span) hands over what finished under it with the first span it
-/// finishes after about 50-100 ms. Spans finished under a span that is still
-/// open on a thread that has stopped tracing altogether wait for that span.
+/// on its call stack, or an owned span it has entered) closes and when a
+/// future it polls starts to wait: a few spans (a request's) go to the
+/// thread's outbox, which the background collector takes every 10 ms and
+/// `flush` takes at once, more go to the collector's queue. A thread that
+/// stays inside one long span (a worker's loop, a server's `main` span)
+/// hands over what finished under it with the first span it finishes after
+/// about 50-100 ms. Spans finished under a span that is still open on a
+/// thread that has stopped tracing altogether wait for that span.
 ///
 /// ```
 /// tracekit::flush();

@@ -135,7 +135,7 @@ fn allocations(rt: &tokio::runtime::Runtime, app: &Router, n: u64) -> u64 {
 }
 
 #[test]
-fn a_traced_request_allocates_no_more_than_an_untraced_one() {
+fn recording_a_request_allocates_nothing_on_the_serving_thread() {
     let _guard = tracekit::set_reporter(Discard);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -149,15 +149,38 @@ fn a_traced_request_allocates_no_more_than_an_untraced_one() {
         .ok()
         .and_then(|v| v.parse().ok());
     let n: u64 = n_env.unwrap_or(2_000);
-    let base = allocations(&rt, &plain, n);
+    let per = |count: u64| count as f64 / n as f64;
+    let plain_count = allocations(&rt, &plain, n);
+    // The same traced router with tracing switched off: the layer's own
+    // shape (its future, its body, the echoed x-request-id) without any
+    // recording.
+    tracekit::set_enabled(false);
+    let off_count = allocations(&rt, &traced, n);
+    tracekit::set_enabled(true);
     TRACE_SITES.with(|t| t.set(std::env::var_os("TRACEKIT_ALLOC_SITES").is_some()));
-    let with = allocations(&rt, &traced, n);
+    let on_count = allocations(&rt, &traced, n);
     TRACE_SITES.with(|t| t.set(false));
-    let added = with.saturating_sub(base) as f64 / n as f64;
+    let (plain, off, on) = (per(plain_count), per(off_count), per(on_count));
     println!(
-        "allocations per request: untraced {:.2}, traced {:.2}, added {added:.2}",
-        base as f64 / n as f64,
-        with as f64 / n as f64
+        "allocations per request: untraced {plain:.2}, tracing switched off {off:.2}, \
+         traced {on:.2}"
     );
-    assert!(added <= 100.0, "{added}");
+    if !tracekit::TRACE_ALL {
+        assert_eq!(on, off, "nothing recorded, nothing allocated for it");
+        return;
+    }
+    // Recording the server span and the three function spans, their tags,
+    // the request id and the hand-over: nothing, in steady state. (A
+    // hundredth is left for a spare buffer the collector had not given back
+    // yet when a hand-over needed one.)
+    assert!(
+        on - off <= 0.1,
+        "recording allocates {:.2} per request (switched off {off:.2}, on {on:.2})",
+        on - off
+    );
+    // All that the layer adds to an untraced router, per request: axum's
+    // boxing of a layered route's future and service (3), of the wrapped
+    // response body (1), and the x-request-id header echoed in the response
+    // (its value, and the header map's growth): 6 (issue 28; it was 15).
+    assert!(on - plain <= 6.5, "the layer adds {:.2}", on - plain);
 }
