@@ -60,7 +60,8 @@ use std::sync::atomic::{AtomicU8, Ordering};
 ///
 /// The request id (baggage `request.id`) is the `x-request-id` header's
 /// value when it is 1 to [`MAX_REQUEST_ID_LEN`] visible ASCII characters,
-/// else the `request.id` the caller's baggage carried, else a new UUID. An
+/// else the `request.id` the caller's baggage carried, else a new one in a
+/// UUID's form, derived from the trace id (see the README). An
 /// unacceptable header (too long, spaces, control or non-ASCII characters)
 /// is replaced by a new id and the replacement is logged on stderr.
 ///
