@@ -66,75 +66,45 @@
 
 #![warn(missing_docs)]
 
-// The data every layer shares (ids, clock, values, records).
-mod baggage;
-mod clock;
-mod diag;
-mod filter;
-mod id;
-mod intern;
-mod parts;
-mod raw;
-mod record;
-mod secret;
-mod service;
-mod span_context;
-mod text;
-// std's synchronisation, or loom's for the model checks.
-mod sync;
-mod trace_point;
-mod value;
-// Where finished spans go (reporters), and how they get there (the
-// collector, which owns the installed reporter).
-mod collector;
-mod queue;
-mod report;
-mod tail;
-// This thread's state: the frame stack and its batch of spans; the
-// sampler it asks where a trace starts.
+// The layers, from the top: each module uses only the layers below it
+// (runtime/tests/layers.rs checks it; ARCHITECTURE.md draws it).
+mod api;
+mod collect;
+mod data;
+mod integrations;
 mod local;
-pub mod sampler;
-// The API: spans, the current context, futures, threads, processes.
-mod context;
-mod future;
-pub mod grpc;
-pub mod http;
-pub mod messaging;
-mod panic;
 pub mod propagation;
-mod request_id;
-mod setup;
+mod report;
+mod sampling;
+
+pub use api::private as __private;
 #[cfg(feature = "signal")]
-pub mod signal;
-mod span;
+pub use api::signal;
 #[cfg(feature = "tokio")]
-pub mod task;
-pub mod testing;
-pub mod thread;
-mod tree;
+pub use api::task;
+pub use api::{testing, thread};
+pub use integrations::{grpc, http, messaging};
+pub use sampling::sampler;
 
-#[doc(hidden)]
-#[path = "private.rs"]
-pub mod __private;
-
-pub use baggage::{Baggage, MAX_BAGGAGE_BYTES, MAX_BAGGAGE_MEMBERS, baggage_dropped};
-pub use collector::{CollectorStats, QUEUE_CAPACITY, collector_stats};
-pub use context::{Context, ContextGuard, CurrentSpan, SpanContext, current_span};
-pub use filter::{FilterError, is_enabled, set_enabled, set_filter};
-pub use future::{FutureExt, InSpan, WithContext};
-pub use id::{SpanId, TraceId};
-pub use parts::{EVENT_LIMIT, Event, Fields, LINK_LIMIT, Link, SpanKind, Status, TAG_LIMIT};
-pub use record::{SpanBatch, SpanRecord, SpanView, Tags};
+pub use api::context::{Context, ContextGuard, CurrentSpan, current_span};
+pub use api::future::{FutureExt, InSpan, WithContext};
+pub use api::setup::{ReporterGuard, flush, set_reporter};
+pub use api::span::{ActiveSpan, Entered, Span, SpanBuilder, start_active_span};
+pub use collect::collector::{CollectorStats, QUEUE_CAPACITY, collector_stats};
+pub use data::baggage::{Baggage, MAX_BAGGAGE_BYTES, MAX_BAGGAGE_MEMBERS, baggage_dropped};
+pub use data::id::{SpanId, TraceId};
+pub use data::parts::{EVENT_LIMIT, Event, Fields, LINK_LIMIT, Link, SpanKind, Status, TAG_LIMIT};
+pub use data::record::{SpanBatch, SpanRecord, SpanView, Tags};
+pub use data::secret::Secret;
+pub use data::span_context::SpanContext;
+pub use data::text::{INLINE_TEXT, Text};
+pub use data::trace_point::{Metadata, trace_points};
+pub use data::value::{Key, MAX_TEXT_LEN, ToValue, Value, max_text_len, set_max_text_len};
 pub use report::{
     BatchConfig, BatchReporter, ConsoleReporter, DEFAULT_SHUTDOWN_TIMEOUT, ExportError,
     ExportSnapshot, ExportStats, Exporter, InMemoryExporter, InMemoryReporter, Reporter, Tee,
 };
-pub use secret::Secret;
-pub use setup::{ReporterGuard, flush, set_reporter};
-pub use span::{ActiveSpan, Entered, Span, SpanBuilder, start_active_span};
-pub use text::{INLINE_TEXT, Text};
-pub use trace_point::{Metadata, trace_points};
-pub use value::{Key, MAX_TEXT_LEN, ToValue, Value, max_text_len, set_max_text_len};
+pub use sampling::filter::{FilterError, is_enabled, set_enabled, set_filter};
 
 /// Traces a function: every call becomes a span, a child of the current span.
 ///

@@ -2,9 +2,9 @@
 //! (<https://github.com/openzipkin/b3-propagation>).
 
 use super::{ExtractError, Extracted, Extractor, Injector};
-use crate::id::{SpanId, TraceId};
-use crate::raw::{DEBUG, SAMPLED};
-use crate::span_context::SpanContext;
+use crate::data::id::{SpanId, TraceId};
+use crate::data::raw::{DEBUG, SAMPLED};
+use crate::data::span_context::SpanContext;
 
 pub(crate) const B3: &str = "b3";
 pub(crate) const TRACE_ID: &str = "x-b3-traceid";

@@ -1,7 +1,8 @@
 //! W3C Baggage: the `baggage` header (<https://www.w3.org/TR/baggage/>).
 
-use super::{ExtractError, Extracted, Extractor, Injector, percent};
-use crate::baggage::Baggage;
+use super::{ExtractError, Extracted, Extractor, Injector};
+use crate::data::baggage::Baggage;
+use crate::data::percent;
 
 pub(crate) const BAGGAGE: &str = "baggage";
 

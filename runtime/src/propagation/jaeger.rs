@@ -1,10 +1,11 @@
 //! Jaeger's native headers: `uber-trace-id`, `uberctx-*` baggage and
 //! `jaeger-debug-id`.
 
-use super::{ExtractError, Extracted, Extractor, Injector, baggage, percent};
-use crate::id::{SpanId, TraceId};
-use crate::raw::{DEBUG, SAMPLED};
-use crate::span_context::SpanContext;
+use super::{ExtractError, Extracted, Extractor, Injector, baggage};
+use crate::data::id::{SpanId, TraceId};
+use crate::data::percent;
+use crate::data::raw::{DEBUG, SAMPLED};
+use crate::data::span_context::SpanContext;
 
 pub(crate) const UBER_TRACE_ID: &str = "uber-trace-id";
 pub(crate) const BAGGAGE_PREFIX: &str = "uberctx-";
@@ -91,7 +92,7 @@ pub(crate) fn extract(carrier: &dyn Extractor, found: &mut Extracted) -> Result<
             let wire = carrier
                 .get(key)
                 .map(|v| v.trim_matches([' ', '\t']))
-                .filter(|w| crate::baggage::is_header_safe(w));
+                .filter(|w| crate::data::baggage::is_header_safe(w));
             if let Some((wire, value)) = wire.and_then(|w| Some((w, percent::decode(w)?))) {
                 found.baggage_mut().set_from_wire(name, value, wire);
             }

@@ -29,19 +29,17 @@ mod b3;
 mod baggage;
 mod carrier;
 mod jaeger;
-pub(crate) mod percent;
 mod w3c;
 
 pub use carrier::{Extractor, Injector};
 
-pub(crate) use percent::decode as percent_decode;
 pub(crate) use w3c::trace_flags as w3c_trace_flags;
 
-use crate::baggage::Baggage;
-use crate::context::current_span;
-use crate::id::{SpanId, TraceId};
-use crate::span::SpanBuilder;
-use crate::span_context::SpanContext;
+use crate::api::context::current_span;
+use crate::api::span::SpanBuilder;
+use crate::data::baggage::Baggage;
+use crate::data::id::{SpanId, TraceId};
+use crate::data::span_context::SpanContext;
 use std::fmt;
 use std::sync::{Arc, RwLock};
 
@@ -189,7 +187,7 @@ impl Extracted {
         // Only `traceparent` says whether a trace id is random; a later
         // format naming the same trace takes over the ids, not that fact.
         if let Some((_, _, earlier, _)) = self.ids.as_ref().filter(|ids| ids.0 == trace) {
-            flags |= earlier & crate::raw::RANDOM;
+            flags |= earlier & crate::data::raw::RANDOM;
         }
         self.ids = Some((trace, span, flags, state));
     }
@@ -377,10 +375,10 @@ impl Propagators {
         match found.ids {
             Some((trace_id, span_id, flags, state)) => {
                 let mut cx =
-                    SpanContext::remote(trace_id, span_id, flags & crate::raw::SAMPLED != 0)
-                        .with_debug(flags & crate::raw::DEBUG != 0)
-                        .with_random(flags & crate::raw::RANDOM != 0);
-                cx.inherited = crate::raw::Inherited {
+                    SpanContext::remote(trace_id, span_id, flags & crate::data::raw::SAMPLED != 0)
+                        .with_debug(flags & crate::data::raw::DEBUG != 0)
+                        .with_random(flags & crate::data::raw::RANDOM != 0);
+                cx.inherited = crate::data::raw::Inherited {
                     baggage: found.baggage,
                     trace_state: state,
                 }

@@ -3,9 +3,9 @@
 //! headers without the random-trace-id flag, read and written the same way.
 
 use super::{ExtractError, Extracted, Extractor, Injector};
-use crate::id::{SpanId, TraceId};
-use crate::raw::{RANDOM, SAMPLED};
-use crate::span_context::SpanContext;
+use crate::data::id::{SpanId, TraceId};
+use crate::data::raw::{RANDOM, SAMPLED};
+use crate::data::span_context::SpanContext;
 
 pub(crate) const TRACEPARENT: &str = "traceparent";
 pub(crate) const TRACESTATE: &str = "tracestate";

@@ -1,4 +1,4 @@
-use crate::record::{SpanBatch, SpanRecord};
+use crate::data::record::{SpanBatch, SpanRecord};
 use crate::report::Reporter;
 use std::collections::VecDeque;
 use std::fmt;
@@ -430,7 +430,7 @@ impl Reporter for BatchReporter {
         while q.flush_done < mine && !q.exited {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                crate::diag::warn(format_args!(
+                crate::data::diag::warn(format_args!(
                     "flush gave up after {:?}: {} spans still wait for export, which goes on \
                      in the background",
                     sh.config.export_timeout,
@@ -489,7 +489,7 @@ impl Reporter for BatchReporter {
             - exported_before;
         let lost = to_deliver.saturating_sub(delivered);
         if lost > 0 {
-            crate::diag::warn(format_args!(
+            crate::data::diag::warn(format_args!(
                 "shutdown: {lost} of {to_deliver} spans were not exported by its deadline \
                  ({:?}){}; dropped",
                 deadline.saturating_duration_since(started),
@@ -606,7 +606,7 @@ fn export_one(
             counters
                 .dropped_export_failed
                 .fetch_add(n, Ordering::Relaxed);
-            crate::diag::warn(format_args!("export of {n} spans failed, dropped: {e}"));
+            crate::data::diag::warn(format_args!("export of {n} spans failed, dropped: {e}"));
         }
     }
 }

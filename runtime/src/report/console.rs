@@ -1,4 +1,4 @@
-use crate::record::{SpanBatch, SpanRecord};
+use crate::data::record::{SpanBatch, SpanRecord};
 use crate::report::Reporter;
 use crate::{SpanId, TraceId};
 use std::collections::HashMap;
@@ -60,7 +60,7 @@ impl ConsoleReporter {
             out: Box::new(out),
             pending: HashMap::new(),
             show_code: false,
-            service: crate::service::name_from(&|k| std::env::var(k).ok()),
+            service: crate::data::service::name_from(&|k| std::env::var(k).ok()),
         }
     }
 
@@ -94,7 +94,7 @@ impl ConsoleReporter {
             let _ = write!(text, " [{service}]");
         }
         let _ = writeln!(text, "{}", if complete { "" } else { " (continued)" });
-        for (depth, i) in crate::tree::depth_first(&spans) {
+        for (depth, i) in crate::report::tree::depth_first(&spans) {
             let s = &spans[i];
             let indent = "  ".repeat(depth + 1);
             let _ = write!(text, "{indent}{} {}", s.name(), fmt_duration(s.duration()));

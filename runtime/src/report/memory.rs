@@ -1,4 +1,4 @@
-use crate::record::{SpanBatch, SpanRecord};
+use crate::data::record::{SpanBatch, SpanRecord};
 use crate::report::Reporter;
 use std::sync::{Arc, Mutex};
 

@@ -5,6 +5,7 @@ mod batch;
 mod console;
 mod memory;
 mod tee;
+pub(crate) mod tree;
 
 pub use batch::{
     BatchConfig, BatchReporter, DEFAULT_SHUTDOWN_TIMEOUT, ExportError, ExportSnapshot, ExportStats,
@@ -15,7 +16,7 @@ pub use console::ConsoleReporter;
 pub use memory::InMemoryReporter;
 pub use tee::Tee;
 
-use crate::record::SpanBatch;
+use crate::data::record::SpanBatch;
 
 /// Receives batches of finished spans, on the collector's background thread.
 ///

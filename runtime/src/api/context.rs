@@ -1,0 +1,356 @@
+//! The current-span context as code sees it: [`SpanContext`] (a span's
+//! identity), [`Context`] (where a thread is, to carry to another thread or
+//! task), and [`CurrentSpan`] (the innermost active span, from anywhere).
+//! The per-thread stack behind them lives in `local`.
+
+use crate::data::clock::Stamp;
+use crate::data::parts::{Event, Fields, SpanKind, Status};
+use crate::data::raw::{Edit, ErrorParts};
+pub use crate::data::span_context::SpanContext;
+use crate::data::value::{Key, Value};
+use crate::local::{State, Token, pop_local, with_state};
+use std::borrow::Cow;
+use std::marker::PhantomData;
+
+/// A snapshot of "where we are" on this thread: the current span (if any),
+/// to be re-entered on another thread or task so work there joins the trace.
+///
+/// ```
+/// let _request = tracekit::start_active_span("request");
+/// let cx = tracekit::Context::current();
+/// std::thread::spawn(move || {
+///     let _guard = cx.attach();
+///     let _child = tracekit::start_active_span("worker"); // a child of "request"
+/// })
+/// .join()
+/// .unwrap();
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct Context {
+    pub(crate) span: Option<SpanContext>,
+    pub(crate) capture: u32,
+}
+
+impl Context {
+    /// The context of this thread now.
+    ///
+    /// ```
+    /// # if !tracekit::TRACE_ALL { return; } // tracing compiled out: nothing to show
+    /// assert!(tracekit::Context::current().span_context().is_none());
+    /// let _s = tracekit::start_active_span("s");
+    /// assert!(tracekit::Context::current().span_context().is_some());
+    /// ```
+    pub fn current() -> Context {
+        if !crate::TRACE_ALL {
+            return Context::default();
+        }
+        with_state(|s| match s.stack.len().checked_sub(1) {
+            // An attached empty context has no span: it propagates as "no
+            // parent", with its capture.
+            Some(top) => Context {
+                span: s.span_context(top),
+                capture: s.capture_of(top),
+            },
+            None => Context {
+                span: None,
+                capture: s.capture,
+            },
+        })
+        .unwrap_or_default()
+    }
+
+    /// A context whose current span is `span` (for example one extracted from
+    /// request headers).
+    ///
+    /// ```
+    /// use tracekit::{Context, SpanContext, SpanId, TraceId};
+    /// let remote = SpanContext::remote(TraceId::random(), SpanId::random(), true);
+    /// let _g = Context::from_span_context(remote.clone()).attach();
+    /// # if !tracekit::TRACE_ALL { return; } // tracing compiled out: nothing to show
+    /// assert_eq!(tracekit::current_span().context().unwrap().span_id(), remote.span_id());
+    /// ```
+    pub fn from_span_context(span: SpanContext) -> Context {
+        let capture = if crate::TRACE_ALL {
+            with_state(|s| s.capture).unwrap_or(0)
+        } else {
+            0
+        };
+        Context {
+            span: Some(span),
+            capture,
+        }
+    }
+
+    /// The current span's context, if there is a current span.
+    ///
+    /// ```
+    /// assert!(tracekit::Context::default().span_context().is_none());
+    /// ```
+    pub fn span_context(&self) -> Option<&SpanContext> {
+        self.span.as_ref()
+    }
+
+    /// Makes this context current on this thread until the guard drops. For
+    /// sync code: in a future use
+    /// [`FutureExt::in_current_span`](crate::FutureExt::in_current_span)
+    /// (see [`start_active_span`](crate::start_active_span) on guards and `.await`).
+    ///
+    /// ```
+    /// let cx = tracekit::Context::current();
+    /// let guard = cx.attach();
+    /// drop(guard);
+    /// ```
+    pub fn attach(self) -> ContextGuard {
+        self.attach_as(false, false)
+    }
+
+    /// [`attach`](Self::attach) for the context of a span of this process
+    /// that stays open while attached: a bridge entering a span it keeps
+    /// elsewhere (a `tracing` span in `tracekit-tracing`). Spans that finish
+    /// under it leave this thread in one batch when the guard drops (or every
+    /// ~50–100 ms or 1,024 spans, as under any open span) instead of one at
+    /// a time; so do not hold it on a thread that then waits for long.
+    ///
+    /// ```
+    /// # if !tracekit::TRACE_ALL { return; } // tracing compiled out: nothing to show
+    /// let span = tracekit::Span::start("held elsewhere");
+    /// let ((), c) = tracekit::testing::capture(|| {
+    ///     let _in = tracekit::Context::from_span_context(span.context().unwrap()).attach_open_span();
+    ///     drop(tracekit::Span::start("child"));
+    /// });
+    /// assert_eq!(c.span("child").parent_id(), Some(span.context().unwrap().span_id()));
+    /// ```
+    pub fn attach_open_span(self) -> ContextGuard {
+        self.attach_as(false, true)
+    }
+
+    /// Attaches for the length of one poll of a future.
+    pub(crate) fn attach_for_poll(self) -> ContextGuard {
+        self.attach_as(true, false)
+    }
+
+    fn attach_as(self, poll: bool, open: bool) -> ContextGuard {
+        if !crate::TRACE_ALL {
+            return ContextGuard {
+                token: 0,
+                poll,
+                _not_send: PhantomData,
+            };
+        }
+        let token = with_state(|s| {
+            let capture = if s.capture != 0 {
+                s.capture
+            } else {
+                self.capture
+            };
+            s.push_attached(self.span, capture, open)
+        })
+        .unwrap_or(0);
+        ContextGuard {
+            token,
+            poll,
+            _not_send: PhantomData,
+        }
+    }
+}
+
+/// Restores the previous context when dropped. Not `Send`: it belongs to the
+/// thread that attached the context.
+#[must_use = "the context is detached as soon as the guard drops"]
+pub struct ContextGuard {
+    token: Token,
+    /// Attached for one poll of a future (`in_current_span`).
+    poll: bool,
+    _not_send: PhantomData<*const ()>,
+}
+
+impl Drop for ContextGuard {
+    fn drop(&mut self) {
+        match (self.token, self.poll) {
+            (0, _) => {}
+            (token, true) => drop(with_state(|s| s.pop_poll(token, false))),
+            (token, false) => pop_local(token, None),
+        }
+    }
+}
+
+/// A handle on the innermost active span of this thread, to tag it or log to
+/// it from code that has no reference to the span.
+///
+/// ```
+/// fn cache_lookup(key: &str) -> Option<String> {
+///     tracekit::current_span().add_event("cache-miss", [("key", key)]);
+///     None
+/// }
+/// let ((), c) = tracekit::testing::capture(|| {
+///     let _s = tracekit::start_active_span("handler");
+///     cache_lookup("user:1");
+/// });
+/// # if !tracekit::TRACE_ALL { return; } // tracing compiled out: nothing to show
+/// assert_eq!(c.span("handler").events()[0].name(), "cache-miss");
+/// ```
+pub fn current_span() -> CurrentSpan {
+    CurrentSpan {
+        _not_send: PhantomData,
+    }
+}
+
+/// The innermost active span of this thread; see [`current_span`]. When no
+/// span is active, every method does nothing.
+pub struct CurrentSpan {
+    _not_send: PhantomData<*const ()>,
+}
+
+impl CurrentSpan {
+    /// Runs `f` on the top frame when it records.
+    fn with_top<R>(&self, f: impl FnOnce(&mut State, usize) -> R) -> Option<R> {
+        if !crate::TRACE_ALL {
+            return None;
+        }
+        with_state(|s| {
+            let top = s.stack.len().checked_sub(1)?;
+            s.is_recording(top).then(|| f(s, top))
+        })
+        .flatten()
+    }
+
+    /// Whether there is an active span that records.
+    ///
+    /// ```
+    /// assert!(!tracekit::current_span().is_recording());
+    /// ```
+    pub fn is_recording(&self) -> bool {
+        self.with_top(|_, _| ()).is_some()
+    }
+
+    /// The active span's context.
+    ///
+    /// ```
+    /// let s = tracekit::start_active_span("a");
+    /// assert_eq!(tracekit::current_span().context(), s.context());
+    /// ```
+    pub fn context(&self) -> Option<SpanContext> {
+        if !crate::TRACE_ALL {
+            return None;
+        }
+        with_state(|s| {
+            s.stack
+                .len()
+                .checked_sub(1)
+                .and_then(|top| s.span_context(top))
+        })
+        .flatten()
+    }
+
+    /// Sets a tag on the active span.
+    ///
+    /// ```
+    /// let ((), c) = tracekit::testing::capture(|| {
+    ///     let _s = tracekit::start_active_span("a");
+    ///     tracekit::current_span().set_tag("rows", 3);
+    /// });
+    /// # if !tracekit::TRACE_ALL { return; } // tracing compiled out: nothing to show
+    /// assert_eq!(c.span("a").tag("rows").unwrap().to_string(), "3");
+    /// ```
+    pub fn set_tag(&self, key: impl Into<Key>, value: impl Into<Value>) {
+        self.edit(Edit::Tag(key.into(), value.into()));
+    }
+
+    /// Logs a timestamped event with fields on the active span.
+    ///
+    /// ```
+    /// let _s = tracekit::start_active_span("a");
+    /// tracekit::current_span().add_event("retry", [("attempt", 2)]);
+    /// ```
+    pub fn add_event(&self, name: impl Into<Cow<'static, str>>, fields: impl Fields) {
+        if self.is_recording() {
+            self.edit(Edit::Event(Event::with_fields(
+                name.into(),
+                Stamp::now(),
+                fields,
+            )));
+        }
+    }
+
+    /// Adds an event made with [`Event::new`] to the active span (see
+    /// [`Span::record_event`](crate::Span::record_event)).
+    ///
+    /// ```
+    /// let _s = tracekit::start_active_span("a");
+    /// tracekit::current_span().record_event(tracekit::Event::new("e").with_field("k", 1));
+    /// ```
+    pub fn record_event(&self, event: Event) {
+        if self.is_recording() {
+            self.edit(Edit::Event(event));
+        }
+    }
+
+    /// Records an error on the active span (see [`Span::record_error`](crate::Span::record_error)).
+    ///
+    /// ```
+    /// let ((), c) = tracekit::testing::capture(|| {
+    ///     let _s = tracekit::start_active_span("a");
+    ///     tracekit::current_span().record_error(&std::fmt::Error);
+    /// });
+    /// # if !tracekit::TRACE_ALL { return; } // tracing compiled out: nothing to show
+    /// assert!(c.span("a").is_error());
+    /// ```
+    pub fn record_error<E: std::error::Error + ?Sized>(&self, error: &E) {
+        if self.is_recording() {
+            self.record_error_parts(ErrorParts::of(error));
+        }
+    }
+
+    pub(crate) fn record_error_parts(&self, parts: ErrorParts) {
+        let edits = parts.into_edits();
+        self.with_top(move |s, top| {
+            for e in edits {
+                s.edit(top, e);
+            }
+        });
+    }
+
+    /// Sets the active span's status.
+    ///
+    /// ```
+    /// let ((), c) = tracekit::testing::capture(|| {
+    ///     let _s = tracekit::start_active_span("a");
+    ///     tracekit::current_span().set_status(tracekit::Status::error("quota exceeded"));
+    /// });
+    /// # if !tracekit::TRACE_ALL { return; } // tracing compiled out: nothing to show
+    /// assert!(c.span("a").is_error());
+    /// ```
+    pub fn set_status(&self, status: Status) {
+        self.edit(Edit::Status(status));
+    }
+
+    fn edit(&self, edit: Edit) {
+        self.with_top(move |s, top| s.edit(top, edit));
+    }
+
+    /// The active span's kind, when a recording local span is active.
+    pub(crate) fn kind(&self) -> Option<SpanKind> {
+        self.with_top(|s, top| s.kind_of(top)).flatten()
+    }
+
+    /// Sets a baggage item on the active span, inherited by spans started under it.
+    ///
+    /// ```
+    /// let _s = tracekit::start_active_span("a");
+    /// tracekit::current_span().set_baggage_item("user.id", "42");
+    /// let child = tracekit::Span::start("b");
+    /// # if !tracekit::TRACE_ALL { return; } // tracing compiled out: nothing to show
+    /// assert_eq!(child.context().unwrap().baggage_item("user.id"), Some("42"));
+    /// ```
+    pub fn set_baggage_item(&self, key: impl Into<String>, value: impl Into<String>) {
+        let (key, value) = (key.into(), value.into());
+        if !crate::TRACE_ALL {
+            return;
+        }
+        with_state(|s| {
+            if let Some(top) = s.stack.len().checked_sub(1) {
+                s.set_baggage(top, key, value);
+            }
+        });
+    }
+}

@@ -1,0 +1,627 @@
+//! Spans for HTTP requests: the server span of a request this service
+//! handles, continuing the caller's trace, and the client span of a request
+//! it sends, whose context travels in the request's headers.
+//!
+//! Tags follow OpenTelemetry's stable HTTP conventions by default
+//! (`http.request.method`, `http.route`, `url.path`/`url.query`/`url.scheme`
+//! on a server, `url.full` on a client, `server.address`/`server.port`,
+//! `http.response.status_code`, `error.type`), so the service graphs and
+//! request metrics of Jaeger and Tempo work; the OpenTracing names the seeds
+//! used (`http.method`, `http.url`, `http.status_code`, `error = true`), or
+//! both, with [`set_conventions`]. A server span is an error on 5xx; a
+//! client span on 4xx and 5xx (a 404 is the caller's problem, not the
+//! server's).
+//!
+//! Every request has a request id: a server span takes it from the
+//! `x-request-id` header (or from baggage, or makes one), keeps it in
+//! baggage as `request.id` (what log lines print, see `tracekit-log`),
+//! [`set_response_headers`] echoes it to the caller, and client spans send
+//! it on in `x-request-id` as well as in baggage.
+//!
+//! ```
+//! # if !tracekit::TRACE_ALL { return; } // tracing compiled out: nothing to show
+//! use std::collections::HashMap;
+//! use tracekit::http;
+//!
+//! let ((), c) = tracekit::testing::capture(|| {
+//!     // Service A calls service B.
+//!     let mut headers = HashMap::new();
+//!     let mut client = http::client_span("GET", "http://b.local/users/7?full=1", &mut headers);
+//!     assert!(headers.contains_key("traceparent"));
+//!
+//!     // Service B, on receiving `headers`:
+//!     let mut server = http::server_span("GET", "/users/{id}", &headers);
+//!     http::set_status_code(&mut server, 503);
+//!     drop(server);
+//!
+//!     http::set_status_code(&mut client, 503);
+//! });
+//! let (client, server) = (c.span("GET"), c.span("GET /users/{id}"));
+//! assert_eq!(server.parent_id(), Some(client.span_id()));
+//! assert!(server.has_remote_parent() && server.is_error() && client.is_error());
+//! assert_eq!(server.tag("http.response.status_code").unwrap().to_string(), "503");
+//! assert_eq!(client.tag("url.full").unwrap().to_string(), "http://b.local/users/7?full=1");
+//! ```
+
+pub use crate::data::request_id::{MAX_REQUEST_ID_LEN, REQUEST_ID_HEADER, REQUEST_ID_KEY};
+use crate::data::value::{Key, Value};
+use crate::integrations::request_id;
+use crate::propagation::{self, Extractor, Injector};
+use crate::{Span, SpanKind, Status};
+use std::sync::atomic::{AtomicU8, Ordering};
+
+/// Starts the span of an incoming request: a `server` span named
+/// `"{method} {route}"` with `http.method` and `http.route`, a child of the
+/// context the headers carry (configured formats, see
+/// [`propagation::set_propagators`]), or the root of a new trace when they
+/// carry none or a malformed one (with Jaeger configured, a
+/// `jaeger-debug-id` header alone starts a debug trace tagged with it). Pass the route template (`/users/{id}`),
+/// not the path, so that one endpoint gives one span name.
+///
+/// The request id (baggage `request.id`) is the `x-request-id` header's
+/// value when it is 1 to [`MAX_REQUEST_ID_LEN`] visible ASCII characters,
+/// else the `request.id` the caller's baggage carried, else a new one in a
+/// UUID's form, derived from the trace id (see the README). An
+/// unacceptable header (too long, spaces, control or non-ASCII characters)
+/// is replaced by a new id and the replacement is logged on stderr.
+///
+/// The span is not active: make it so with
+/// [`in_span`](crate::FutureExt::in_span) around the handler's future, or
+/// [`Span::enter`] for a synchronous handler.
+///
+/// ```
+/// # if !tracekit::TRACE_ALL { return; } // tracing compiled out: nothing to show
+/// let headers = vec![(
+///     "traceparent".to_owned(),
+///     "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".to_owned(),
+/// )];
+/// let span = tracekit::http::server_span("POST", "/orders", &headers);
+/// let cx = span.context().unwrap();
+/// assert_eq!(cx.trace_id().to_string(), "0af7651916cd43dd8448eb211c80319c");
+///
+/// let headers = vec![("x-request-id".to_owned(), "r-17".to_owned())];
+/// let span = tracekit::http::server_span("GET", "/", &headers);
+/// assert_eq!(span.context().unwrap().baggage_item("request.id"), Some("r-17"));
+/// ```
+pub fn server_span(method: &str, route: &str, headers: &dyn Extractor) -> Span {
+    server(method, Some(route), headers, None)
+}
+
+/// Which names HTTP spans' attributes get; see [`set_conventions`].
+///
+/// ```
+/// assert_eq!(tracekit::http::Conventions::default(), tracekit::http::Conventions::Stable);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Conventions {
+    /// OpenTelemetry's stable HTTP conventions (the default). A client span
+    /// is named by the method alone, as they say.
+    #[default]
+    Stable,
+    /// The OpenTracing/Jaeger names: `http.method`, `http.url`,
+    /// `http.status_code`, `error = true`; a client span is named
+    /// `"{method} {path}"`.
+    Old,
+    /// Both sets of attributes (OpenTelemetry's `http/dup`), for dashboards
+    /// in transition; names as [`Stable`](Conventions::Stable).
+    Both,
+}
+
+impl Conventions {
+    fn old(self) -> bool {
+        self != Conventions::Stable
+    }
+
+    fn stable(self) -> bool {
+        self != Conventions::Old
+    }
+
+    /// The choice an `OTEL_SEMCONV_STABILITY_OPT_IN` value makes: `http`
+    /// (stable), `http/dup` (both), or tracekit's `http/old`; `None` when it
+    /// names none of them.
+    fn from_opt_in(value: &str) -> Option<Conventions> {
+        let items: Vec<&str> = value.split(',').map(str::trim).collect();
+        if items.contains(&"http/dup") {
+            Some(Conventions::Both)
+        } else if items.contains(&"http") {
+            Some(Conventions::Stable)
+        } else if items.contains(&"http/old") {
+            Some(Conventions::Old)
+        } else {
+            None
+        }
+    }
+}
+
+/// 0: not chosen yet (the environment decides on first use).
+static CONVENTIONS: AtomicU8 = AtomicU8::new(0);
+
+/// Chooses the attribute names of HTTP spans for the whole process (the
+/// default is [`Conventions::Stable`], or what `OTEL_SEMCONV_STABILITY_OPT_IN`
+/// says: `http`, `http/dup`, or `http/old`).
+///
+/// ```
+/// tracekit::http::set_conventions(tracekit::http::Conventions::Both);
+/// assert_eq!(tracekit::http::conventions(), tracekit::http::Conventions::Both);
+/// # tracekit::http::set_conventions(tracekit::http::Conventions::Stable);
+/// ```
+pub fn set_conventions(conventions: Conventions) {
+    CONVENTIONS.store(conventions as u8 + 1, Ordering::Relaxed);
+}
+
+/// The attribute names in use (see [`set_conventions`]).
+///
+/// ```
+/// let _ = tracekit::http::conventions();
+/// ```
+pub fn conventions() -> Conventions {
+    let mut chosen = CONVENTIONS.load(Ordering::Relaxed);
+    if chosen == 0 {
+        let from_env = std::env::var("OTEL_SEMCONV_STABILITY_OPT_IN")
+            .ok()
+            .and_then(|v| Conventions::from_opt_in(&v))
+            .unwrap_or_default();
+        // A `set_conventions` that raced ahead wins.
+        let _ = CONVENTIONS.compare_exchange(
+            0,
+            from_env as u8 + 1,
+            Ordering::Relaxed,
+            Ordering::Relaxed,
+        );
+        chosen = CONVENTIONS.load(Ordering::Relaxed);
+    }
+    match chosen {
+        2 => Conventions::Old,
+        3 => Conventions::Both,
+        _ => Conventions::Stable,
+    }
+}
+
+/// The method as the stable conventions record it: one of the known
+/// methods, else `_OTHER` (with the original kept beside it).
+fn known_method(method: &str) -> Option<&'static str> {
+    const KNOWN: [&str; 10] = [
+        "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH", "QUERY",
+    ];
+    KNOWN.into_iter().find(|k| *k == method)
+}
+
+/// A request's target as the server saw it.
+struct Target<'a> {
+    path: &'a str,
+    query: Option<&'a str>,
+    scheme: Option<&'a str>,
+}
+
+/// `host[:port]` (or `[v6]:port`) as an address and a port.
+fn host_and_port(authority: &str) -> (&str, Option<u16>) {
+    let authority = authority.rsplit('@').next().unwrap_or(authority);
+    if let Some(rest) = authority.strip_prefix('[') {
+        if let Some((host, after)) = rest.split_once(']') {
+            return (host, after.strip_prefix(':').and_then(|p| p.parse().ok()));
+        }
+    }
+    match authority.rsplit_once(':') {
+        Some((host, port)) if !host.contains(':') => (host, port.parse().ok()),
+        _ => (authority, None),
+    }
+}
+
+fn method_tags(c: Conventions, method: &str, mut tag: impl FnMut(Key, Value)) {
+    if c.old() {
+        tag("http.method".into(), kept(method));
+    }
+    if c.stable() {
+        match known_method(method) {
+            Some(m) => tag("http.request.method".into(), Value::from_static(m)),
+            None => {
+                tag("http.request.method".into(), Value::from_static("_OTHER"));
+                tag("http.request.method_original".into(), method.into());
+            }
+        }
+    }
+}
+
+/// Text drawn from a small set (a method, a route template, a host, a
+/// scheme): kept once for the program's life, so each request records it
+/// without an allocation; copied (inline when short) once the set is full.
+fn kept(text: &str) -> Value {
+    match crate::data::intern::string(text) {
+        Some(s) => Value::from_static(s),
+        None => Value::from(text),
+    }
+}
+
+/// The server span, named `"{method} {route}"`, or by the method alone when
+/// the route is unknown. Its name, and every tag but the path and the
+/// query, are static text or numbers (see [`kept`]); a path or query of up
+/// to 22 bytes is held inline: a request makes no allocation here.
+fn server(
+    method: &str,
+    route: Option<&str>,
+    headers: &dyn Extractor,
+    target: Option<Target<'_>>,
+) -> Span {
+    let c = conventions();
+    // "{method} {route}" kept once: the name, and the route as its end.
+    let kept_name = route.and_then(|route| crate::data::intern::joined(&[method, " ", route]));
+    let name: std::borrow::Cow<'static, str> = match (route, kept_name) {
+        (_, Some(name)) => name.into(),
+        (Some(route), None) => format!("{method} {route}").into(),
+        (None, None) => match crate::data::intern::string(method) {
+            Some(m) => m.into(),
+            None => method.to_owned().into(),
+        },
+    };
+    let mut builder = Span::builder(name).kind(SpanKind::Server);
+    method_tags(c, method, |k, v| builder.push_tag(k, v));
+    if let Some(route) = route {
+        let value = match kept_name.and_then(|n| n.get(method.len() + 1..)) {
+            Some(kept_route) => Value::from_static(kept_route),
+            None => kept(route),
+        };
+        builder.push_tag("http.route".into(), value);
+    }
+    if c.stable() {
+        if let Some(t) = &target {
+            builder.push_tag("url.path".into(), t.path.into());
+            if let Some(q) = t.query {
+                builder.push_tag("url.query".into(), q.into());
+            }
+            let scheme = match t.scheme {
+                None | Some("http") => Value::from_static("http"),
+                Some("https") => Value::from_static("https"),
+                Some(other) => kept(other),
+            };
+            builder.push_tag("url.scheme".into(), scheme);
+        }
+        if let Some(host) = headers.get("host") {
+            let (address, port) = host_and_port(host);
+            builder.push_tag("server.address".into(), kept(address));
+            if let Some(port) = port {
+                builder.push_tag("server.port".into(), i64::from(port).into());
+            }
+        }
+    }
+    let mut span = propagation::continue_from(builder, headers).start();
+    request_id::adopt(&mut span, headers, true);
+    span
+}
+
+/// Writes the response headers of the request being handled (the current
+/// span's): `x-request-id`, so the caller learns the id its request is
+/// logged under. Call it where the response is built, inside the server
+/// span.
+///
+/// ```
+/// let request = vec![("x-request-id".to_owned(), "r-9".to_owned())];
+/// let mut span = tracekit::http::server_span("GET", "/", &request);
+/// let _active = span.enter();
+/// let mut response = std::collections::HashMap::new();
+/// tracekit::http::set_response_headers(&mut response);
+/// # if !tracekit::TRACE_ALL { return; } // tracing compiled out: nothing to show
+/// assert_eq!(response["x-request-id"], "r-9");
+/// ```
+pub fn set_response_headers(headers: &mut dyn Injector) {
+    if !crate::TRACE_ALL {
+        return;
+    }
+    let id = crate::local::with_state(|s| {
+        let top = s.stack.len().checked_sub(1)?;
+        s.request_id(top)
+    });
+    if let Some(id) = id.flatten() {
+        headers.set(REQUEST_ID_HEADER, id);
+    }
+}
+
+/// [`set_response_headers`] for the request of `span`, which need not be
+/// current: `x-request-id`, so the caller learns the id its request is
+/// logged under.
+///
+/// ```
+/// let request = vec![("x-request-id".to_owned(), "r-9".to_owned())];
+/// let span = tracekit::http::server_span("GET", "/", &request);
+/// let mut response = std::collections::HashMap::new();
+/// tracekit::http::set_response_headers_for(&span, &mut response);
+/// # if !tracekit::TRACE_ALL { return; } // tracing compiled out: nothing to show
+/// assert_eq!(response["x-request-id"], "r-9");
+/// ```
+pub fn set_response_headers_for(span: &Span, headers: &mut dyn Injector) {
+    if let Some(id) = span.request_id() {
+        headers.set(REQUEST_ID_HEADER, id);
+    }
+}
+
+/// The W3C `traceresponse` header value for a span (`00-{trace}-{span}-{flags}`),
+/// which tells a caller which trace its request made.
+///
+/// ```
+/// # if !tracekit::TRACE_ALL { return; } // tracing compiled out: nothing to show
+/// let span = tracekit::Span::start("GET /");
+/// let value = tracekit::http::traceresponse(&span.context().unwrap());
+/// assert_eq!(value.len(), 55);
+/// ```
+pub fn traceresponse(cx: &crate::SpanContext) -> String {
+    format!(
+        "00-{}-{}-{:02x}",
+        cx.trace_id(),
+        cx.span_id(),
+        crate::propagation::w3c_trace_flags(cx)
+    )
+}
+
+/// Starts the span of an outgoing request, a `client` child of the current
+/// span named `"{method} {path}"` (the URL's path, without query) with
+/// `http.method` and `http.url`, and writes its context into `headers` with
+/// the configured formats, with the request id (baggage `request.id`) also
+/// in `x-request-id`. Record the response with [`set_status_code`].
+///
+/// ```
+/// let mut headers = std::collections::HashMap::new();
+/// let span = tracekit::http::client_span("GET", "https://api.example.com/v1/items?page=2", &mut headers);
+/// # if !tracekit::TRACE_ALL { return; } // tracing compiled out: nothing to show
+/// assert!(headers.contains_key("traceparent"));
+/// # drop(span);
+/// ```
+pub fn client_span(method: &str, url: &str, headers: &mut dyn Injector) -> Span {
+    let c = conventions();
+    let name = match c {
+        Conventions::Old => format!("{method} {}", path_of(url)),
+        _ => known_method(method).unwrap_or("HTTP").to_owned(),
+    };
+    let mut tags = Vec::with_capacity(6);
+    method_tags(c, method, |k, v| tags.push((k, v)));
+    if c.old() {
+        tags.push(("http.url".into(), url.to_owned().into()));
+    }
+    if c.stable() {
+        tags.push(("url.full".into(), without_credentials(url).into()));
+        if let Some((scheme, authority)) = scheme_and_authority(url) {
+            let (address, port) = host_and_port(authority);
+            let port = port.or(match scheme {
+                "http" => Some(80),
+                "https" => Some(443),
+                _ => None,
+            });
+            tags.push(("server.address".into(), address.to_owned().into()));
+            if let Some(port) = port {
+                tags.push(("server.port".into(), i64::from(port).into()));
+            }
+        }
+    }
+    let mut builder = Span::builder(name).kind(SpanKind::Client);
+    for (k, v) in tags {
+        builder = builder.tag(k, v);
+    }
+    let span = builder.start();
+    if let Some(cx) = span.context() {
+        propagation::inject_context(&cx, headers);
+        request_id::forward(&cx, headers);
+    }
+    span
+}
+
+/// Records a response status on a span from [`server_span`] or
+/// [`client_span`]: the tag `http.status_code`, and an error status for 5xx
+/// (server) or 4xx and 5xx (client), or for a code outside 100..=599.
+///
+/// ```
+/// let ((), c) = tracekit::testing::capture(|| {
+///     let mut span = tracekit::http::server_span("GET", "/", &Vec::new());
+///     tracekit::http::set_status_code(&mut span, 404);
+/// });
+/// # if !tracekit::TRACE_ALL { return; } // tracing compiled out: nothing to show
+/// assert!(!c.span("GET /").is_error()); // the client asked for something absent
+/// ```
+pub fn set_status_code(span: &mut Span, code: u16) {
+    let kind = span.kind();
+    status_tags(kind, code, |k, v| span.set_tag(k, v));
+    if let Some(description) = error_of(kind, code) {
+        span.set_status(Status::error(description));
+    }
+}
+
+/// The tags of a response status, in the conventions in use, each handed
+/// to `tag`.
+fn status_tags(kind: SpanKind, code: u16, mut tag: impl FnMut(&'static str, Value)) {
+    let c = conventions();
+    let failed = error_of(kind, code).is_some();
+    if c.old() {
+        tag("http.status_code", Value::I64(i64::from(code)));
+        if failed {
+            tag("error", Value::Bool(true));
+        }
+    }
+    if c.stable() {
+        tag("http.response.status_code", Value::I64(i64::from(code)));
+        if failed {
+            tag("error.type", Value::from(code.to_string()));
+        }
+    }
+}
+
+/// [`set_status_code`] on the active span, for where the span was moved into
+/// [`in_span`](crate::FutureExt::in_span): an axum middleware, say.
+///
+/// ```
+/// use tracekit::FutureExt;
+/// # async fn handler() -> u16 { 200 }
+/// # async fn serve(headers: Vec<(String, String)>) -> u16 {
+/// let span = tracekit::http::server_span("GET", "/health", &headers);
+/// async {
+///     let status = handler().await;
+///     tracekit::http::set_current_status_code(status);
+///     status
+/// }
+/// .in_span(span)
+/// .await
+/// # }
+/// ```
+pub fn set_current_status_code(code: u16) {
+    let current = crate::current_span();
+    let Some(kind) = current.kind() else { return };
+    status_tags(kind, code, |k, v| current.set_tag(k, v));
+    if let Some(description) = error_of(kind, code) {
+        current.set_status(Status::error(description));
+    }
+}
+
+fn error_of(kind: SpanKind, code: u16) -> Option<String> {
+    let failed = match code {
+        100..=399 => false,
+        400..=499 => kind != SpanKind::Server,
+        500..=599 => true,
+        _ => return Some(format!("invalid HTTP status code {code}")),
+    };
+    failed.then(|| format!("HTTP {code}"))
+}
+
+/// A URL's scheme and authority (`user@host:port`), when it has them.
+fn scheme_and_authority(url: &str) -> Option<(&str, &str)> {
+    let (scheme, rest) = url.split_once("://")?;
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    Some((scheme, &rest[..end]))
+}
+
+/// A URL without `user:password@` (OpenTelemetry: never record credentials).
+fn without_credentials(url: &str) -> String {
+    match scheme_and_authority(url) {
+        Some((scheme, authority)) if authority.contains('@') => {
+            let host = authority.rsplit('@').next().unwrap_or("");
+            let rest = &url[scheme.len() + 3 + authority.len()..];
+            format!("{scheme}://REDACTED:REDACTED@{host}{rest}")
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// The path of a URL or of a request target, without query or fragment.
+fn path_of(url: &str) -> &str {
+    let rest = match url.find("://") {
+        Some(i) => {
+            let after = &url[i + 3..];
+            match after.find(['/', '?', '#']) {
+                Some(j) => &after[j..],
+                None => "/",
+            }
+        }
+        None => url,
+    };
+    let end = rest.find(['?', '#']).unwrap_or(rest.len());
+    match &rest[..end] {
+        "" => "/",
+        p => p,
+    }
+}
+
+#[cfg(feature = "http")]
+mod requests {
+    use super::*;
+
+    /// [`server_span`] for an [`http::Request`]: the method and headers
+    /// from the request, `http.url` from its URI, and the route when the
+    /// router knows it (axum's `MatchedPath`); without one, the span is
+    /// named by the method alone so that ids in paths do not make every
+    /// request a new span name.
+    ///
+    /// ```
+    /// let req = http::Request::get("/users/7").body(()).unwrap();
+    /// let span = tracekit::http::server_span_for(&req, Some("/users/{id}"));
+    /// # drop(span);
+    /// ```
+    pub fn server_span_for<B>(request: &::http::Request<B>, route: Option<&str>) -> Span {
+        let uri = request.uri();
+        let target = Target {
+            path: uri.path(),
+            query: uri.query(),
+            scheme: uri.scheme_str(),
+        };
+        let mut span = server(
+            request.method().as_str(),
+            route,
+            request.headers(),
+            Some(target),
+        );
+        if conventions().old() {
+            span.set_tag("http.url", uri.to_string());
+        }
+        span
+    }
+
+    /// [`client_span`] for an [`http::Request`] about to be sent: the
+    /// context goes into the request's own headers.
+    ///
+    /// ```
+    /// let mut req = http::Request::get("http://backend:8080/items").body(()).unwrap();
+    /// let span = tracekit::http::client_span_for(&mut req);
+    /// # if !tracekit::TRACE_ALL { return; } // tracing compiled out: nothing to show
+    /// assert!(req.headers().contains_key("traceparent"));
+    /// # drop(span);
+    /// ```
+    pub fn client_span_for<B>(request: &mut ::http::Request<B>) -> Span {
+        let method = request.method().as_str().to_owned();
+        let url = request.uri().to_string();
+        client_span(&method, &url, request.headers_mut())
+    }
+}
+
+#[cfg(feature = "http")]
+pub use requests::{client_span_for, server_span_for};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_of_urls_and_targets() {
+        for (url, path) in [
+            ("http://a.b/users/7?x=1", "/users/7"),
+            ("https://a.b:8443", "/"),
+            ("https://a.b?x", "/"),
+            ("/users/7#frag", "/users/7"),
+            ("", "/"),
+            ("http://a.b/#", "/"),
+        ] {
+            assert_eq!(path_of(url), path, "{url}");
+        }
+    }
+
+    #[test]
+    fn hosts_ports_and_credentials() {
+        assert_eq!(host_and_port("a.b:8080"), ("a.b", Some(8080)));
+        assert_eq!(host_and_port("a.b"), ("a.b", None));
+        assert_eq!(host_and_port("[::1]:9"), ("::1", Some(9)));
+        assert_eq!(host_and_port("[::1]"), ("::1", None));
+        assert_eq!(host_and_port("u:p@a.b:1"), ("a.b", Some(1)));
+        assert_eq!(host_and_port("a.b:x"), ("a.b", None));
+        assert_eq!(
+            without_credentials("https://u:p@a.b:1/x?y"),
+            "https://REDACTED:REDACTED@a.b:1/x?y"
+        );
+        assert_eq!(without_credentials("https://a.b/x@y"), "https://a.b/x@y");
+        assert_eq!(scheme_and_authority("http://a.b?x"), Some(("http", "a.b")));
+        assert_eq!(scheme_and_authority("/x"), None);
+    }
+
+    #[test]
+    fn opt_in_values() {
+        assert_eq!(Conventions::from_opt_in("http"), Some(Conventions::Stable));
+        assert_eq!(
+            Conventions::from_opt_in("database, http/dup"),
+            Some(Conventions::Both)
+        );
+        assert_eq!(Conventions::from_opt_in("http/old"), Some(Conventions::Old));
+        assert_eq!(Conventions::from_opt_in("database"), None);
+    }
+
+    #[test]
+    fn which_codes_are_errors() {
+        assert_eq!(error_of(SpanKind::Server, 200), None);
+        assert_eq!(error_of(SpanKind::Server, 404), None);
+        assert_eq!(error_of(SpanKind::Client, 404).as_deref(), Some("HTTP 404"));
+        assert_eq!(error_of(SpanKind::Server, 500).as_deref(), Some("HTTP 500"));
+        assert!(error_of(SpanKind::Server, 600).unwrap().contains("invalid"));
+        assert!(error_of(SpanKind::Client, 42).unwrap().contains("invalid"));
+    }
+}
