@@ -213,7 +213,7 @@ impl AsyncSpan {
     #[cold]
     #[inline(never)]
     fn start_unresolved(meta: Point, args: &[ArgRef<'_>]) -> AsyncSpan {
-        if meta.starts_here() {
+        if crate::local::starts_here(meta) {
             AsyncSpan::start_general(meta, args)
         } else {
             AsyncSpan::none()

@@ -328,7 +328,7 @@ pub(crate) fn enter_local(meta: Point, args: &[ArgRef<'_>]) -> Token {
 #[cold]
 #[inline(never)]
 fn enter_unresolved(meta: Point, args: &[ArgRef<'_>]) -> Token {
-    if meta.starts_here() {
+    if crate::local::starts_here(meta) {
         enter_general(meta, args)
     } else {
         0
@@ -766,7 +766,7 @@ fn finish(mut d: Detached, end: Stamp) {
 /// fields.
 pub(crate) fn start_traced(meta: Point, args: &[ArgRef<'_>]) -> Span {
     // The first call of the point works its switch out.
-    if !meta.starts_here() {
+    if !crate::local::starts_here(meta) {
         return Span::none();
     }
     let owned = with_state(|s| {

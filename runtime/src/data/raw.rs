@@ -1029,43 +1029,4 @@ mod loom_models {
             );
         });
     }
-
-    /// A thread's hand-over as it runs: a batch from the spares (or a new
-    /// one), filled, pushed on the queue; the collector takes the queue,
-    /// delivers, empties the batches and gives them back. Every span is
-    /// delivered once or refused, and a reused batch always comes empty.
-    #[test]
-    fn loom_a_hand_over_round_trip_delivers_each_span_once() {
-        use crate::collect::queue::{BatchQueue, Push};
-        loom::model(|| {
-            let queue = Arc::new(BatchQueue::<Vec<u8>>::new());
-            let pool = Arc::new(Pool::<Vec<u8>>::new(4, 8));
-            pool.put(Vec::with_capacity(1), 1);
-            let producers: Vec<_> = (0..2u8)
-                .map(|id| {
-                    let (queue, pool) = (queue.clone(), pool.clone());
-                    thread::spawn(move || {
-                        let mut batch = pool.take().unwrap_or_default();
-                        assert!(batch.is_empty(), "a reused batch comes empty");
-                        batch.push(id);
-                        matches!(queue.push(batch, 1, 2, usize::MAX), Push::Queued { .. })
-                    })
-                })
-                .collect();
-            let deliver = |delivered: &mut Vec<u8>| {
-                for mut batch in queue.take_all() {
-                    delivered.extend(batch.iter());
-                    batch.clear();
-                    pool.put(batch, 1);
-                }
-            };
-            let mut delivered = Vec::new();
-            deliver(&mut delivered);
-            let queued: Vec<bool> = producers.into_iter().map(|t| t.join().unwrap()).collect();
-            deliver(&mut delivered);
-            delivered.sort();
-            let want: Vec<u8> = (0..2u8).filter(|&i| queued[i as usize]).collect();
-            assert_eq!(delivered, want);
-        });
-    }
 }

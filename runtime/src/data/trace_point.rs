@@ -9,6 +9,13 @@ use std::ptr::NonNull;
 use std::sync::RwLock;
 use std::sync::atomic::{AtomicU8, Ordering};
 
+/// A trace point's switch: not worked out yet (its first call that can
+/// record asks the filter, `sampling/filter.rs`), on, off. Kept in the
+/// point, so the hot path reads it with one load and no call.
+pub(crate) const UNRESOLVED: u8 = 0;
+pub(crate) const ON: u8 = 1;
+pub(crate) const OFF: u8 = 2;
+
 /// Where an instrumented function lives and how its spans are named.
 ///
 /// `#[trace_fn]` emits one `static` per function, listed where the runtime
@@ -166,7 +173,7 @@ impl<const N: usize> Metadata<[u8; N]> {
                 kind,
                 n_args,
                 n_tags,
-                state: AtomicU8::new(crate::sampling::filter::UNRESOLVED),
+                state: AtomicU8::new(UNRESOLVED),
             },
             strings: *bytes,
         }
@@ -226,27 +233,8 @@ impl Point {
         usize::from(self.head().n_tags)
     }
 
-    /// Whether calls of this point make spans: one relaxed load, and the
-    /// filter's answer on the first call.
-    #[inline(always)]
-    pub(crate) fn is_on(self) -> bool {
-        match self.state() {
-            crate::sampling::filter::ON => true,
-            crate::sampling::filter::OFF => false,
-            _ => crate::sampling::filter::resolve(self),
-        }
-    }
-
-    /// Whether a call of this point starts a span here: the point is on,
-    /// and the thread's top span records something (under one that records
-    /// nothing, a call opens no span at all).
-    #[inline]
-    pub(crate) fn starts_here(self) -> bool {
-        self.is_on() && !crate::local::is_quiet()
-    }
-
-    /// The point's switch as last worked out: `filter::ON`, `OFF` or
-    /// `UNRESOLVED`.
+    /// The point's switch as last worked out: [`ON`], [`OFF`] or
+    /// [`UNRESOLVED`] (the filter works it out: `sampling/filter.rs`).
     #[inline(always)]
     pub(crate) fn state(self) -> u8 {
         self.head().state.load(Ordering::Relaxed)
@@ -325,44 +313,6 @@ impl Metadata {
             after_file
         }
         .min(self.strings.len())
-    }
-
-    /// Whether calls of this point make spans now (the filter, the
-    /// switches set on it, and tracing as a whole agree).
-    ///
-    /// ```
-    /// # if !tracekit::TRACE_ALL { return; } // tracing compiled out: nothing to show
-    /// #[tracekit::trace_fn]
-    /// fn audited() {}
-    /// let p = tracekit::trace_points().find(|p| p.name() == "audited").unwrap();
-    /// assert!(p.is_enabled());
-    /// ```
-    pub fn is_enabled(&'static self) -> bool {
-        self.point().is_on()
-    }
-
-    /// Switches this point on or off while the program runs; it wins over
-    /// the filter until [`set_filter`](crate::set_filter) is called again.
-    /// Spans started inside a point switched off become children of the
-    /// nearest enabled ancestor.
-    ///
-    /// ```
-    /// # if !tracekit::TRACE_ALL { return; } // tracing compiled out: nothing to show
-    /// #[tracekit::trace_fn]
-    /// fn outer() { inner() }
-    /// #[tracekit::trace_fn]
-    /// fn inner() { leaf() }
-    /// #[tracekit::trace_fn]
-    /// fn leaf() {}
-    ///
-    /// let inner_point = tracekit::trace_points().find(|p| p.name() == "inner").unwrap();
-    /// inner_point.set_enabled(false);
-    /// let ((), c) = tracekit::testing::capture(outer);
-    /// assert_eq!(c.tree(), "outer\n  leaf\n");
-    /// inner_point.set_enabled(true);
-    /// ```
-    pub fn set_enabled(&'static self, on: bool) {
-        crate::sampling::filter::set_point(self.point(), on);
     }
 
     /// The argument names, then the field keys.

@@ -1568,6 +1568,14 @@ thread_local! {
     static QUIET: Cell<bool> = const { Cell::new(false) };
 }
 
+/// Whether a call of `point` starts a span here: the point is on, and the
+/// thread's top span records something (under one that records nothing, a
+/// call opens no span at all).
+#[inline]
+pub(crate) fn starts_here(point: Point) -> bool {
+    filter::is_on(point) && !is_quiet()
+}
+
 /// Whether a `#[trace_fn]` call started now would record nothing: the top
 /// frame is an unsampled span.
 #[inline(always)]

@@ -14,15 +14,65 @@
 //! on its first call and again for every point whenever a switch moves.
 
 use crate::data::trace_point::{Metadata, Point};
+pub(crate) use crate::data::trace_point::{OFF, ON, UNRESOLVED};
 use std::cell::Cell;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
-/// A trace point's state: not worked out yet, on, off.
-pub(crate) const UNRESOLVED: u8 = 0;
-pub(crate) const ON: u8 = 1;
-pub(crate) const OFF: u8 = 2;
+/// Whether calls of `point` make spans: one relaxed load, and the filter's
+/// answer on the first call.
+#[inline(always)]
+pub(crate) fn is_on(point: Point) -> bool {
+    match point.state() {
+        ON => true,
+        OFF => false,
+        _ => resolve(point),
+    }
+}
+
+// A trace point's own switch, which the filter answers for; kept here (a
+// data type's methods, in the layer that knows the answer) so that the
+// data layer never calls up.
+impl Metadata {
+    /// Whether calls of this point make spans now (the filter, the
+    /// switches set on it, and tracing as a whole agree).
+    ///
+    /// ```
+    /// # if !tracekit::TRACE_ALL { return; } // tracing compiled out: nothing to show
+    /// #[tracekit::trace_fn]
+    /// fn audited() {}
+    /// let p = tracekit::trace_points().find(|p| p.name() == "audited").unwrap();
+    /// assert!(p.is_enabled());
+    /// ```
+    pub fn is_enabled(&'static self) -> bool {
+        is_on(self.point())
+    }
+
+    /// Switches this point on or off while the program runs; it wins over
+    /// the filter until [`set_filter`](crate::set_filter) is called again.
+    /// Spans started inside a point switched off become children of the
+    /// nearest enabled ancestor.
+    ///
+    /// ```
+    /// # if !tracekit::TRACE_ALL { return; } // tracing compiled out: nothing to show
+    /// #[tracekit::trace_fn]
+    /// fn outer() { inner() }
+    /// #[tracekit::trace_fn]
+    /// fn inner() { leaf() }
+    /// #[tracekit::trace_fn]
+    /// fn leaf() {}
+    ///
+    /// let inner_point = tracekit::trace_points().find(|p| p.name() == "inner").unwrap();
+    /// inner_point.set_enabled(false);
+    /// let ((), c) = tracekit::testing::capture(outer);
+    /// assert_eq!(c.tree(), "outer\n  leaf\n");
+    /// inner_point.set_enabled(true);
+    /// ```
+    pub fn set_enabled(&'static self, on: bool) {
+        set_point(self.point(), on);
+    }
+}
 
 /// All of tracing: [`UNRESOLVED`] until the environment is read.
 static GLOBAL: AtomicU8 = AtomicU8::new(UNRESOLVED);
