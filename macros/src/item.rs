@@ -1,5 +1,6 @@
 //! Which items the attributes accept, and how they are rewritten.
 
+use crate::args;
 use crate::attr::{Errors, Options, Redacted};
 use crate::expand::{self, Site};
 use proc_macro2::{Delimiter, Group, Ident, TokenStream, TokenTree};
@@ -48,7 +49,7 @@ pub fn trace_fn(args: TokenStream, item: TokenStream) -> TokenStream {
     if let Err(e) = check_signature(&f.sig) {
         errors.push(e);
     }
-    if let Err(e) = expand::check_args(&opts, &opts, &f.sig) {
+    if let Err(e) = args::check_args(&opts, &opts, &f.sig) {
         errors.push(e);
     }
     if let Err(e) = errors.finish() {
@@ -283,7 +284,7 @@ fn method_options(
             };
             let own = Options::parse(tokens, errors);
             let merged = own.clone().or(defaults);
-            if let Err(e) = expand::check_args(&own, &merged, sig) {
+            if let Err(e) = args::check_args(&own, &merged, sig) {
                 errors.push(e);
             }
             if result.is_some() {
@@ -392,7 +393,7 @@ pub fn trace_impl(args: TokenStream, item: TokenStream) -> TokenStream {
             }),
             _ => None,
         };
-        all_args.extend(expand::bound_names(sig));
+        all_args.extend(args::bound_names(sig));
         let Some(opts) = method_options(attrs, sig, &defaults, &mut errors) else {
             continue;
         };
@@ -425,7 +426,7 @@ pub fn trace_impl(args: TokenStream, item: TokenStream) -> TokenStream {
     }
     let unknown = |name: &Ident, what: &str| {
         let mut message = format!("`{name}` is not {what} of any method here");
-        if let Some(close) = expand::closest(&name.to_string(), &all_args) {
+        if let Some(close) = args::closest(&name.to_string(), &all_args) {
             message.push_str(&format!("; did you mean `{close}`?"));
         }
         syn::Error::new(name.span(), message)

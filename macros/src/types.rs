@@ -1,0 +1,200 @@
+//! What the signature's types say, read as written (nothing is type
+//! checked): how the function's work is shaped (sync, `async fn`, or a sync
+//! function returning a future), whether its output can be a `Result`, and
+//! the return type as a closure's annotation.
+
+use syn::visit_mut::VisitMut;
+use syn::{GenericArgument, PathArguments, ReturnType, Signature, Type, TypeParamBound};
+
+/// `ty` with every `impl Trait` replaced by `_`, for a closure's return
+/// annotation: the closure still gets the function's concrete parts (so `?`
+/// converts errors as the function did) and infers the hidden ones.
+pub fn annotation(ty: &Type) -> Type {
+    struct Infer;
+    impl VisitMut for Infer {
+        fn visit_type_mut(&mut self, ty: &mut Type) {
+            if let Type::ImplTrait(t) = ty {
+                *ty = syn::parse_quote_spanned!(t.impl_token.span=> _);
+            } else {
+                syn::visit_mut::visit_type_mut(self, ty);
+            }
+        }
+    }
+    let mut ty = ty.clone();
+    Infer.visit_type_mut(&mut ty);
+    ty
+}
+
+/// How a function's work is shaped, which decides when its span starts and ends.
+pub enum Shape<'a> {
+    /// A plain function: the span covers the call.
+    Sync,
+    /// An `async fn`: the span starts at the first poll and ends when the
+    /// future completes or is dropped.
+    Async,
+    /// A sync function returning a future: the span starts at the call and
+    /// ends with the returned future. `boxed` is the return type when it is
+    /// `Pin<Box<dyn Future>>` (what `async-trait` generates) or a
+    /// `BoxFuture` alias; `output` is the future's `Output` when written out.
+    Future {
+        boxed: Option<&'a Type>,
+        output: Option<&'a Type>,
+    },
+}
+
+/// `ty` without the parentheses around it, or the invisible group a
+/// `macro_rules!` `$ret:ty` arrives in.
+pub fn peel(ty: &Type) -> &Type {
+    match ty {
+        Type::Paren(p) => peel(&p.elem),
+        Type::Group(g) => peel(&g.elem),
+        _ => ty,
+    }
+}
+
+pub fn shape(sig: &Signature) -> Shape<'_> {
+    if sig.asyncness.is_some() {
+        return Shape::Async;
+    }
+    let ReturnType::Type(_, ty) = &sig.output else {
+        return Shape::Sync;
+    };
+    match peel(ty) {
+        // A future that must stay `Unpin` cannot be wrapped in an async block.
+        Type::ImplTrait(t) if bound(&t.bounds, "Unpin").is_none() => {
+            match bound(&t.bounds, "Future") {
+                Some(future) => Shape::Future {
+                    boxed: None,
+                    output: output_of(future),
+                },
+                None => Shape::Sync,
+            }
+        }
+        Type::Path(p) => {
+            let Some(last) = p.path.segments.last() else {
+                return Shape::Sync;
+            };
+            if last.ident == "BoxFuture" || last.ident == "LocalBoxFuture" {
+                // `BoxFuture<'a, T>`: the output is the last type argument.
+                let output = type_args(last).last().copied();
+                return Shape::Future {
+                    boxed: Some(ty),
+                    output,
+                };
+            }
+            match boxed_dyn_future(last) {
+                Some(future) => Shape::Future {
+                    boxed: Some(ty),
+                    output: output_of(future),
+                },
+                None => Shape::Sync,
+            }
+        }
+        _ => Shape::Sync,
+    }
+}
+
+/// Whether `ty` is plainly not a `Result`, whatever the crate's names: a
+/// primitive, a reference, a tuple, an array or slice, or a standard
+/// container named by its own name. Anything else (an alias such as
+/// `io::Result`, a generic, `impl Trait`) is inspected at run time.
+pub fn plainly_not_a_result(ty: &Type) -> bool {
+    match peel(ty) {
+        Type::Reference(_) | Type::Tuple(_) | Type::Array(_) | Type::Slice(_) | Type::Never(_) => {
+            true
+        }
+        Type::Path(p) if p.qself.is_none() => {
+            const NOT_RESULTS: &[&str] = &[
+                "bool", "char", "u8", "u16", "u32", "u64", "u128", "usize", "i8", "i16", "i32",
+                "i64", "i128", "isize", "f32", "f64", "String", "Vec", "Option", "Box", "Arc",
+                "Rc", "HashMap", "BTreeMap", "HashSet", "BTreeSet", "VecDeque",
+            ];
+            // One copy of the name, not one per comparison.
+            p.path.segments.len() == 1
+                && NOT_RESULTS.contains(&p.path.segments[0].ident.to_string().as_str())
+        }
+        _ => false,
+    }
+}
+
+/// The trait bound among `bounds` named `name` (by its last path segment).
+fn bound<'a>(
+    bounds: impl IntoIterator<Item = &'a TypeParamBound>,
+    name: &str,
+) -> Option<&'a syn::PathSegment> {
+    bounds.into_iter().find_map(|b| match b {
+        TypeParamBound::Trait(tb) => tb.path.segments.last().filter(|s| s.ident == name),
+        _ => None,
+    })
+}
+
+fn type_args(seg: &syn::PathSegment) -> Vec<&Type> {
+    match &seg.arguments {
+        PathArguments::AngleBracketed(a) => a
+            .args
+            .iter()
+            .filter_map(|g| match g {
+                GenericArgument::Type(t) => Some(t),
+                _ => None,
+            })
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// The `Future` bound of `Pin<Box<dyn Future<..> + ..>>`, given its `Pin` segment.
+fn boxed_dyn_future(pin: &syn::PathSegment) -> Option<&syn::PathSegment> {
+    if pin.ident != "Pin" {
+        return None;
+    }
+    let Type::Path(boxed) = type_args(pin).first()? else {
+        return None;
+    };
+    let boxed = boxed.path.segments.last().filter(|s| s.ident == "Box")?;
+    match type_args(boxed).first()? {
+        Type::TraitObject(o) => bound(&o.bounds, "Future"),
+        _ => None,
+    }
+}
+
+/// `T` of `Future<Output = T>`.
+fn output_of(future: &syn::PathSegment) -> Option<&Type> {
+    match &future.arguments {
+        PathArguments::AngleBracketed(a) => a.args.iter().find_map(|g| match g {
+            GenericArgument::AssocType(t) if t.ident == "Output" => Some(&t.ty),
+            _ => None,
+        }),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::plainly_not_a_result;
+
+    #[test]
+    fn only_types_that_cannot_be_results_skip_the_err_check() {
+        let not = |t: &str| plainly_not_a_result(&syn::parse_str(t).unwrap());
+        for t in [
+            "u64",
+            "String",
+            "Vec<u8>",
+            "Option<&str>",
+            "&Foo",
+            "(u8, u8)",
+            "[u8; 4]",
+        ] {
+            assert!(not(t), "{t}");
+        }
+        for t in [
+            "Result<u8, E>",
+            "io::Result<()>",
+            "std::result::Result<u8, E>",
+            "T",
+            "Outcome",
+            "impl Sized",
+        ] {
+            assert!(!not(t), "{t}");
+        }
+    }
+}
