@@ -42,6 +42,24 @@ pub enum Shape<'a> {
     },
 }
 
+/// Whether the function returns nothing to inspect: `()`, or `!` (where
+/// code after the call would be unreachable).
+pub fn returns_unit(sig: &Signature) -> bool {
+    match &sig.output {
+        ReturnType::Default => true,
+        ReturnType::Type(_, ty) => match peel(ty) {
+            Type::Tuple(t) => t.elems.is_empty(),
+            Type::Never(_) => true,
+            _ => false,
+        },
+    }
+}
+
+/// Whether the function returns `!`.
+pub fn diverges(sig: &Signature) -> bool {
+    matches!(&sig.output, ReturnType::Type(_, ty) if matches!(peel(ty), Type::Never(_)))
+}
+
 /// `ty` without the parentheses around it, or the invisible group a
 /// `macro_rules!` `$ret:ty` arrives in.
 pub fn peel(ty: &Type) -> &Type {
