@@ -4,9 +4,9 @@
 //! their value be taken plainly.
 
 use crate::attr::{Options, Redacted};
-use crate::types::peel;
+use crate::types::is_plain;
 use proc_macro2::Ident;
-use syn::{FnArg, Pat, Signature, Type};
+use syn::{FnArg, Pat, Signature};
 
 /// The names bound by the function's arguments (`self` excluded), in order.
 pub fn bound_names(sig: &Signature) -> Vec<Ident> {
@@ -25,34 +25,16 @@ pub fn recordable_names(sig: &Signature) -> Vec<Ident> {
     })
 }
 
-/// The arguments bound by a plain name to a type written as one of the
-/// standard library's numbers, `bool` or `str` (behind any references):
-/// what `Plain` covers, known without type checking.
+/// The arguments bound by a plain name (no `ref`, no `@` pattern) to a
+/// type [`is_plain`] accepts: their values are taken as `Plain`, named
+/// outright.
 pub fn plain_args(sig: &Signature) -> Vec<String> {
-    const PLAIN: &[&str] = &[
-        "u8", "u16", "u32", "u64", "usize", "i8", "i16", "i32", "i64", "isize", "f32", "f64",
-        "bool", "str",
-    ];
     let mut out = Vec::new();
     for arg in &sig.inputs {
         let FnArg::Typed(pt) = arg else { continue };
         let Pat::Ident(p) = &*pt.pat else { continue };
-        if p.subpat.is_some() || p.by_ref.is_some() {
-            continue;
-        }
-        let mut ty = peel(&pt.ty);
-        while let Type::Reference(r) = ty {
-            ty = peel(&r.elem);
-        }
-        if let Type::Path(tp) = ty {
-            if tp.qself.is_none()
-                && tp.path.leading_colon.is_none()
-                && tp.path.segments.len() == 1
-                && tp.path.segments[0].arguments.is_none()
-                && PLAIN.contains(&tp.path.segments[0].ident.to_string().as_str())
-            {
-                out.push(unraw(&p.ident));
-            }
+        if p.subpat.is_none() && p.by_ref.is_none() && is_plain(&pt.ty) {
+            out.push(unraw(&p.ident));
         }
     }
     out
@@ -176,12 +158,14 @@ mod tests {
     fn plain_arguments_are_known_by_their_written_types() {
         let sig: syn::Signature = syn::parse_str(
             "fn f(a: u64, b: &str, mut c: bool, d: &&mut i32, e: (f64), g: String, h: Option<u8>, \
-             i: ::core::primitive::u64, j: T, (k, l): (u8, u8), ref m: u8, n: Box<str>, o: u128)",
+             i: ::core::primitive::u64, j: T, (k, l): (u8, u8), ref m: u8, n: Box<str>, o: u128, \
+             p: ::u8, q: r#u8, s: &'a (&u16))",
         )
         .unwrap();
         let plain = plain_args(&sig);
         // `String` may be a crate's own type of that name, and `u128` is
-        // not among the plain numbers: both take the selection.
-        assert_eq!(plain, ["a", "b", "c", "d", "e"]);
+        // not among the plain numbers: both take the selection. `::u8` is
+        // a crate's path, and `r#u8` not written as the number's name.
+        assert_eq!(plain, ["a", "b", "c", "d", "e", "s"]);
     }
 }

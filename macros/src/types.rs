@@ -3,6 +3,7 @@
 //! function returning a future), whether its output can be a `Result`, and
 //! the return type as a closure's annotation.
 
+use proc_macro2::Ident;
 use syn::visit_mut::VisitMut;
 use syn::{GenericArgument, PathArguments, ReturnType, Signature, Type, TypeParamBound};
 
@@ -117,22 +118,60 @@ pub fn shape(sig: &Signature) -> Shape<'_> {
 /// container named by its own name. Anything else (an alias such as
 /// `io::Result`, a generic, `impl Trait`) is inspected at run time.
 pub fn plainly_not_a_result(ty: &Type) -> bool {
+    // Wider than `is_plain`'s names, since nothing here is named in the
+    // expansion: any primitive and the standard containers, generic
+    // arguments and all (`Vec<T>` is no `Result` whatever `T` is). A
+    // crate's own type under one of these names only goes without the
+    // `Err` check.
+    const NOT_RESULTS: &[&str] = &[
+        "bool", "char", "u8", "u16", "u32", "u64", "u128", "usize", "i8", "i16", "i32", "i64",
+        "i128", "isize", "f32", "f64", "String", "Vec", "Option", "Box", "Arc", "Rc", "HashMap",
+        "BTreeMap", "HashSet", "BTreeSet", "VecDeque",
+    ];
     match peel(ty) {
         Type::Reference(_) | Type::Tuple(_) | Type::Array(_) | Type::Slice(_) | Type::Never(_) => {
             true
         }
-        Type::Path(p) if p.qself.is_none() => {
-            const NOT_RESULTS: &[&str] = &[
-                "bool", "char", "u8", "u16", "u32", "u64", "u128", "usize", "i8", "i16", "i32",
-                "i64", "i128", "isize", "f32", "f64", "String", "Vec", "Option", "Box", "Arc",
-                "Rc", "HashMap", "BTreeMap", "HashSet", "BTreeSet", "VecDeque",
-            ];
-            // One copy of the name, not one per comparison.
-            p.path.segments.len() == 1
-                && NOT_RESULTS.contains(&p.path.segments[0].ident.to_string().as_str())
-        }
-        _ => false,
+        ty => one_name(ty).is_some_and(|path| is_one_of(&path.segments[0].ident, NOT_RESULTS)),
     }
+}
+
+/// Whether `ty` is written as one of the standard library's numbers,
+/// `bool` or `str`, behind any references: a type the runtime's `Plain`
+/// covers, known without type checking. The expansion names `Plain`
+/// outright for it, so the rule is narrower than [`plainly_not_a_result`]'s:
+/// the bare name only (not `::u8`, nothing like `u8<T>`), lowercase names
+/// a crate's own type takes only against `non_camel_case_types` (not
+/// `String`), and only the types `Plain` has (not `u128`, `i128`, `char`).
+pub fn is_plain(ty: &Type) -> bool {
+    const PLAIN: &[&str] = &[
+        "u8", "u16", "u32", "u64", "usize", "i8", "i16", "i32", "i64", "isize", "f32", "f64",
+        "bool", "str",
+    ];
+    let mut ty = peel(ty);
+    while let Type::Reference(r) = ty {
+        ty = peel(&r.elem);
+    }
+    one_name(ty).is_some_and(|path| {
+        let name = &path.segments[0];
+        path.leading_colon.is_none() && name.arguments.is_none() && is_one_of(&name.ident, PLAIN)
+    })
+}
+
+/// The path `ty` is written as, when it has a single segment and no
+/// qualified self: `u8`, `Vec<T>`, `::u8`; not `<T as Trait>::Out` or
+/// `io::Result`.
+fn one_name(ty: &Type) -> Option<&syn::Path> {
+    match ty {
+        Type::Path(p) if p.qself.is_none() && p.path.segments.len() == 1 => Some(&p.path),
+        _ => None,
+    }
+}
+
+/// Whether `name` is one of `names`: one copy of the name, not one per
+/// comparison.
+fn is_one_of(name: &Ident, names: &[&str]) -> bool {
+    names.contains(&name.to_string().as_str())
 }
 
 /// The trait bound among `bounds` named `name` (by its last path segment).
