@@ -125,23 +125,7 @@ fn lex(text: &str) -> Vec<Tok<'_>> {
                 i += 1;
             }
         } else if c == b'/' && i + 1 < n && b[i + 1] == b'*' {
-            // Block comments nest (a `/** … */` doc comment may be printed
-            // as one): the comment ends where its depth returns to 0.
-            let mut depth = 0usize;
-            while i < n {
-                if b[i] == b'/' && i + 1 < n && b[i + 1] == b'*' {
-                    depth += 1;
-                    i += 2;
-                } else if b[i] == b'*' && i + 1 < n && b[i + 1] == b'/' {
-                    depth -= 1;
-                    i += 2;
-                    if depth == 0 {
-                        break;
-                    }
-                } else {
-                    i += 1;
-                }
-            }
+            i = block_comment_end(b, i);
         } else if c == b'"' {
             i = quoted_end(b, i);
             out.push(Tok::Other);
@@ -213,6 +197,29 @@ fn lex(text: &str) -> Vec<Tok<'_>> {
         }
     }
     out
+}
+
+/// The end of the block comment that opens at `i`, past its `*/` (or the
+/// end of the text). Block comments nest (a `/** … */` doc comment may be
+/// printed as one): the comment ends where its depth returns to 0.
+fn block_comment_end(b: &[u8], mut i: usize) -> usize {
+    let n = b.len();
+    let mut depth = 0usize;
+    while i < n {
+        if b[i] == b'/' && i + 1 < n && b[i + 1] == b'*' {
+            depth += 1;
+            i += 2;
+        } else if b[i] == b'*' && i + 1 < n && b[i + 1] == b'/' {
+            depth -= 1;
+            i += 2;
+            if depth == 0 {
+                break;
+            }
+        } else {
+            i += 1;
+        }
+    }
+    i
 }
 
 /// Whether `c` can be part of a name (any byte of a non-ASCII character
