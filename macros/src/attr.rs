@@ -247,22 +247,30 @@ impl Parse for Redacted {
             }
             return Ok(Redacted::Name(first));
         }
-        let mut key = first.unraw().to_string();
-        let mut span = first.span();
-        while input.peek(Token![.]) {
-            let dot = input.parse::<Token![.]>()?;
-            let part = input
-                .call(Ident::parse_any)
-                .map_err(|_| syn::Error::new(dot.span, EXPECTED))?;
-            key.push('.');
-            key.push_str(&part.unraw().to_string());
-            span = span.join(part.span()).unwrap_or(span);
-        }
+        let (key, span) = dotted_key(input, &first, EXPECTED)?;
         if !input.is_empty() && !input.peek(Token![,]) {
             return Err(syn::Error::new(input.span(), EXPECTED));
         }
         Ok(Redacted::Key(key, span))
     }
+}
+
+/// A key whose first part, `first`, has been read, with the `.part`s that
+/// follow it (`db.system`): the key as written and its span. A `.` with no
+/// name after it is the error `missing`.
+fn dotted_key(input: ParseStream, first: &Ident, missing: &str) -> syn::Result<(String, Span)> {
+    let mut key = first.unraw().to_string();
+    let mut span = first.span();
+    while input.peek(Token![.]) {
+        let dot = input.parse::<Token![.]>()?;
+        let part = input
+            .call(Ident::parse_any)
+            .map_err(|_| syn::Error::new(dot.span, missing))?;
+        key.push('.');
+        key.push_str(&part.unraw().to_string());
+        span = span.join(part.span()).unwrap_or(span);
+    }
+    Ok((key, span))
 }
 
 impl Parse for Field {
@@ -287,18 +295,11 @@ impl Parse for Field {
                     "expected a field key: fields(key = value, db.system = \"postgres\")",
                 )
             })?;
-            let mut key = first.unraw().to_string();
-            let mut span = first.span();
-            while input.peek(Token![.]) {
-                let dot = input.parse::<Token![.]>()?;
-                let part = input.call(Ident::parse_any).map_err(|_| {
-                    syn::Error::new(dot.span, "expected a key part after `.`: db.system = ...")
-                })?;
-                key.push('.');
-                key.push_str(&part.unraw().to_string());
-                span = span.join(part.span()).unwrap_or(span);
-            }
-            (key, span)
+            dotted_key(
+                input,
+                &first,
+                "expected a key part after `.`: db.system = ...",
+            )?
         };
         if !input.peek(Token![=]) {
             return Err(syn::Error::new(
