@@ -10,11 +10,11 @@
 //!
 //! - A sync function: in place, as a block whose value is the result,
 //!   unless the function returns `!`, or the result is inspected (`err`
-//!   applies or `ret` is on) and the body may leave early
-//!   ([`runs_to_its_end`]). Then it runs in a closure called on the spot,
-//!   so that `return` and `?` leave the closure and the result is still
-//!   inspected. A body run in place that leaves early all the same leaves
-//!   the function, and the guard ends the span as it drops.
+//!   applies or `ret` is on) and the body may leave early (as
+//!   `scan::runs_to_its_end` reads it). Then it runs in a closure called on
+//!   the spot, so that `return` and `?` leave the closure and the result is
+//!   still inspected. A body run in place that leaves early all the same
+//!   leaves the function, and the guard ends the span as it drops.
 //! - An `async fn`: in an async block, awaited in `TracedAsync` when the
 //!   span started and in `QuietAsync` (no state) when it did not; with
 //!   something to record from the output, a second async block around it

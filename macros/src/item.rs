@@ -1,4 +1,7 @@
-//! Which items the attributes accept, and how they are rewritten.
+//! Which items the attributes accept, and how they are rewritten. A
+//! function's body (each method's, in an impl or trait) is set aside
+//! unparsed where it can be, the rest of the item parsed, and the body
+//! handed to `expand::body` as written.
 
 use crate::args;
 use crate::attr::{Errors, Options, Redacted};

@@ -12,7 +12,7 @@ mod expand;
 mod item;
 /// Whether a body can leave early (`return`, `?`, a macro), read from its text.
 mod scan;
-/// What the signature's types say: the function's shape, whether its output can be a `Result`.
+/// What the signature's types say: the function's shape, whether its output can be a `Result`, plain argument types.
 mod types;
 
 use proc_macro::TokenStream;

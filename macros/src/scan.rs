@@ -1,8 +1,9 @@
 //! Whether a function's body can leave early, read from its text: the
 //! scanner behind the choice between running a sync body in place and in
 //! a closure (see `expand`). A small lexer splits the body's text into the
-//! few kinds of token the question needs; `return`, `become`, `?` and a
-//! macro call other than [`PLAIN_MACROS`] count as a way out.
+//! few kinds of token the question needs; `return`, `become`, `?` and any
+//! macro call but one of `PLAIN_MACROS` (by its bare name or through its
+//! crate, `std::format!`) count as a way out.
 
 use proc_macro2::TokenStream;
 

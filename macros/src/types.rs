@@ -1,7 +1,8 @@
 //! What the signature's types say, read as written (nothing is type
 //! checked): how the function's work is shaped (sync, `async fn`, or a sync
-//! function returning a future), whether its output can be a `Result`, and
-//! the return type as a closure's annotation.
+//! function returning a future), whether its output can be a `Result`,
+//! whether an argument's type is one the runtime's `Plain` covers, and the
+//! return type as a closure's annotation.
 
 use proc_macro2::Ident;
 use syn::visit_mut::VisitMut;
