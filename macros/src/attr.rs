@@ -107,160 +107,33 @@ impl Options {
         options
     }
 
+    /// Parses one option into its slot; an option given twice is an error.
     fn parse_one(&mut self, meta: &ParseNestedMeta) -> syn::Result<()> {
         let path = &meta.path;
         let Some(option) = path.get_ident().map(|i| i.unraw().to_string()) else {
             return Err(meta.error(format!("unknown option; expected one of {OPTIONS}")));
         };
-        let duplicate = || meta.error(format!("duplicate option `{option}`"));
+        let duplicate = || Err(meta.error(format!("duplicate option `{option}`")));
+        let span = path.segments[0].ident.span();
         match option.as_str() {
-            "name" => {
-                if self.name.is_some() {
-                    return Err(duplicate());
-                }
-                let lit: LitStr = meta.value()?.parse().map_err(|e| {
-                    syn::Error::new(e.span(), "`name` takes a string literal: name = \"...\"")
-                })?;
-                let value = lit.value();
-                if value.is_empty() {
-                    return Err(syn::Error::new(lit.span(), "`name` must not be empty"));
-                }
-                if value.contains('\0') {
-                    return Err(syn::Error::new(
-                        lit.span(),
-                        "`name` must not contain a NUL character",
-                    ));
-                }
-                self.name = Some(lit);
-            }
-            "skip" => {
-                if self.skip.is_some() {
-                    return Err(duplicate());
-                }
-                let mut names = Vec::new();
-                meta.parse_nested_meta(|inner| {
-                    match inner.path.get_ident() {
-                        Some(id) if inner.input.is_empty() || inner.input.peek(Token![,]) => {
-                            names.push(id.clone())
-                        }
-                        _ => return Err(inner.error("expected an argument name")),
-                    }
-                    Ok(())
-                })?;
-                self.skip = Some((path.segments[0].ident.span(), names));
-            }
-            "redact" => {
-                if self.redact.is_some() {
-                    return Err(duplicate());
-                }
-                let content;
-                syn::parenthesized!(content in meta.input);
-                let list = match Punctuated::<Redacted, Token![,]>::parse_terminated(&content) {
-                    Ok(list) => list,
-                    Err(e) => {
-                        // One error for the list, not a second for what is left.
-                        let _ = content.parse::<TokenStream>();
-                        return Err(e);
-                    }
-                };
-                self.redact = Some((path.segments[0].ident.span(), list.into_iter().collect()));
-            }
-            "skip_all" => {
-                if self.skip_all.is_some() {
-                    return Err(duplicate());
-                }
-                self.skip_all = Some(path.segments[0].ident.span());
-            }
-            "fields" => {
-                if !self.fields.is_empty() {
-                    return Err(duplicate());
-                }
-                let content;
-                syn::parenthesized!(content in meta.input);
-                let list = match Punctuated::<Field, Token![,]>::parse_terminated(&content) {
-                    Ok(list) => list,
-                    Err(e) => {
-                        // The first mistake is the one to show; the rest of
-                        // the list would only add noise.
-                        let _ = content.parse::<TokenStream>();
-                        return Err(e);
-                    }
-                };
-                let mut seen: Vec<&Field> = Vec::new();
-                let mut errors = Errors::default();
-                for f in &list {
-                    if seen.iter().any(|s| s.key == f.key) {
-                        errors.push(syn::Error::new(
-                            f.key_span,
-                            format!("duplicate field `{}`", f.key),
-                        ));
-                    }
-                    seen.push(f);
-                }
-                errors.finish()?;
-                self.fields = list.into_iter().collect();
-            }
-            "ret" | "err" => {
-                let slot = if option == "ret" {
-                    &mut self.ret
-                } else {
-                    &mut self.err
-                };
-                if slot.is_some() {
-                    return Err(duplicate());
-                }
-                let on = if meta.input.peek(Token![=]) {
-                    let lit: LitBool = meta.value()?.parse().map_err(|e| {
-                        syn::Error::new(
-                            e.span(),
-                            format!("`{option}` takes `true` or `false`: {option} = false"),
-                        )
-                    })?;
-                    lit.value
-                } else {
-                    true
-                };
-                *slot = Some(on);
-            }
-            "kind" => {
-                if self.kind.is_some() {
-                    return Err(duplicate());
-                }
-                let lit: LitStr = meta.value()?.parse().map_err(|e| {
-                    syn::Error::new(e.span(), "`kind` takes a string literal: kind = \"server\"")
-                })?;
-                let value = lit.value();
-                match KINDS.iter().find(|(k, _)| *k == value) {
-                    Some((_, variant)) => self.kind = Some(Kind(variant)),
-                    None => {
-                        return Err(syn::Error::new(
-                            lit.span(),
-                            format!(
-                                "unknown span kind `{value}`; expected one of \"server\", \"client\", \"producer\", \"consumer\", \"internal\""
-                            ),
-                        ));
-                    }
-                }
-            }
-            "crate" => {
-                if self.krate.is_some() {
-                    return Err(duplicate());
-                }
-                let input = meta.value()?;
-                let path = if input.peek(LitStr) {
-                    input
-                        .parse::<LitStr>()?
-                        .parse_with(syn::Path::parse_mod_style)?
-                } else {
-                    input.call(syn::Path::parse_mod_style).map_err(|e| {
-                        syn::Error::new(
-                            e.span(),
-                            "`crate` takes a path: crate = my_crate::tracekit",
-                        )
-                    })?
-                };
-                self.krate = Some(path);
-            }
+            "name" if self.name.is_some() => return duplicate(),
+            "name" => self.name = Some(parse_name(meta)?),
+            "skip" if self.skip.is_some() => return duplicate(),
+            "skip" => self.skip = Some((span, parse_skip(meta)?)),
+            "redact" if self.redact.is_some() => return duplicate(),
+            "redact" => self.redact = Some((span, parse_list(meta)?.into_iter().collect())),
+            "skip_all" if self.skip_all.is_some() => return duplicate(),
+            "skip_all" => self.skip_all = Some(span),
+            "fields" if !self.fields.is_empty() => return duplicate(),
+            "fields" => self.fields = parse_fields(meta)?,
+            "ret" if self.ret.is_some() => return duplicate(),
+            "ret" => self.ret = Some(parse_switch(meta, &option)?),
+            "err" if self.err.is_some() => return duplicate(),
+            "err" => self.err = Some(parse_switch(meta, &option)?),
+            "kind" if self.kind.is_some() => return duplicate(),
+            "kind" => self.kind = Some(parse_kind(meta)?),
+            "crate" if self.krate.is_some() => return duplicate(),
+            "crate" => self.krate = Some(parse_crate(meta)?),
             _ => {
                 return Err(meta.error(format!(
                     "unknown option `{option}`; expected one of {OPTIONS}"
@@ -374,22 +247,30 @@ impl Parse for Redacted {
             }
             return Ok(Redacted::Name(first));
         }
-        let mut key = first.unraw().to_string();
-        let mut span = first.span();
-        while input.peek(Token![.]) {
-            let dot = input.parse::<Token![.]>()?;
-            let part = input
-                .call(Ident::parse_any)
-                .map_err(|_| syn::Error::new(dot.span, EXPECTED))?;
-            key.push('.');
-            key.push_str(&part.unraw().to_string());
-            span = span.join(part.span()).unwrap_or(span);
-        }
+        let (key, span) = dotted_key(input, &first, EXPECTED)?;
         if !input.is_empty() && !input.peek(Token![,]) {
             return Err(syn::Error::new(input.span(), EXPECTED));
         }
         Ok(Redacted::Key(key, span))
     }
+}
+
+/// A key whose first part, `first`, has been read, with the `.part`s that
+/// follow it (`db.system`): the key as written and its span. A `.` with no
+/// name after it is the error `missing`.
+fn dotted_key(input: ParseStream, first: &Ident, missing: &str) -> syn::Result<(String, Span)> {
+    let mut key = first.unraw().to_string();
+    let mut span = first.span();
+    while input.peek(Token![.]) {
+        let dot = input.parse::<Token![.]>()?;
+        let part = input
+            .call(Ident::parse_any)
+            .map_err(|_| syn::Error::new(dot.span, missing))?;
+        key.push('.');
+        key.push_str(&part.unraw().to_string());
+        span = span.join(part.span()).unwrap_or(span);
+    }
+    Ok((key, span))
 }
 
 impl Parse for Field {
@@ -414,18 +295,11 @@ impl Parse for Field {
                     "expected a field key: fields(key = value, db.system = \"postgres\")",
                 )
             })?;
-            let mut key = first.unraw().to_string();
-            let mut span = first.span();
-            while input.peek(Token![.]) {
-                let dot = input.parse::<Token![.]>()?;
-                let part = input.call(Ident::parse_any).map_err(|_| {
-                    syn::Error::new(dot.span, "expected a key part after `.`: db.system = ...")
-                })?;
-                key.push('.');
-                key.push_str(&part.unraw().to_string());
-                span = span.join(part.span()).unwrap_or(span);
-            }
-            (key, span)
+            dotted_key(
+                input,
+                &first,
+                "expected a key part after `.`: db.system = ...",
+            )?
         };
         if !input.peek(Token![=]) {
             return Err(syn::Error::new(
@@ -451,6 +325,116 @@ impl Parse for Field {
             value,
         })
     }
+}
+
+/// `name = "..."`: not empty, and without a NUL (which ends each part of
+/// the trace point's string).
+fn parse_name(meta: &ParseNestedMeta) -> syn::Result<LitStr> {
+    let lit: LitStr = meta
+        .value()?
+        .parse()
+        .map_err(|e| syn::Error::new(e.span(), "`name` takes a string literal: name = \"...\""))?;
+    let value = lit.value();
+    if value.is_empty() {
+        return Err(syn::Error::new(lit.span(), "`name` must not be empty"));
+    }
+    if value.contains('\0') {
+        return Err(syn::Error::new(
+            lit.span(),
+            "`name` must not contain a NUL character",
+        ));
+    }
+    Ok(lit)
+}
+
+/// `skip(a, b)`: argument names.
+fn parse_skip(meta: &ParseNestedMeta) -> syn::Result<Vec<Ident>> {
+    let mut names = Vec::new();
+    meta.parse_nested_meta(|inner| {
+        match inner.path.get_ident() {
+            Some(id) if inner.input.is_empty() || inner.input.peek(Token![,]) => {
+                names.push(id.clone())
+            }
+            _ => return Err(inner.error("expected an argument name")),
+        }
+        Ok(())
+    })?;
+    Ok(names)
+}
+
+/// The parenthesized list after an option (`redact(...)`, `fields(...)`).
+/// At the first mistake the rest of the list is passed over: that mistake
+/// is the one to show, and a second error for what is left would only add
+/// noise.
+fn parse_list<T: Parse>(meta: &ParseNestedMeta) -> syn::Result<Punctuated<T, Token![,]>> {
+    let content;
+    syn::parenthesized!(content in meta.input);
+    Punctuated::<T, Token![,]>::parse_terminated(&content).inspect_err(|_| {
+        let _ = content.parse::<TokenStream>();
+    })
+}
+
+/// `fields(key = value, ...)`, each key once.
+fn parse_fields(meta: &ParseNestedMeta) -> syn::Result<Vec<Field>> {
+    let list = parse_list::<Field>(meta)?;
+    let mut seen: Vec<&Field> = Vec::new();
+    let mut errors = Errors::default();
+    for f in &list {
+        if seen.iter().any(|s| s.key == f.key) {
+            errors.push(syn::Error::new(
+                f.key_span,
+                format!("duplicate field `{}`", f.key),
+            ));
+        }
+        seen.push(f);
+    }
+    errors.finish()?;
+    Ok(list.into_iter().collect())
+}
+
+/// `ret` or `err` (the `option`): on by its name alone, or `= true`,
+/// `= false`.
+fn parse_switch(meta: &ParseNestedMeta, option: &str) -> syn::Result<bool> {
+    if !meta.input.peek(Token![=]) {
+        return Ok(true);
+    }
+    let lit: LitBool = meta.value()?.parse().map_err(|e| {
+        syn::Error::new(
+            e.span(),
+            format!("`{option}` takes `true` or `false`: {option} = false"),
+        )
+    })?;
+    Ok(lit.value)
+}
+
+/// `kind = "server"`: one of [`KINDS`].
+fn parse_kind(meta: &ParseNestedMeta) -> syn::Result<Kind> {
+    let lit: LitStr = meta.value()?.parse().map_err(|e| {
+        syn::Error::new(e.span(), "`kind` takes a string literal: kind = \"server\"")
+    })?;
+    let value = lit.value();
+    match KINDS.iter().find(|(k, _)| *k == value) {
+        Some((_, variant)) => Ok(Kind(variant)),
+        None => Err(syn::Error::new(
+            lit.span(),
+            format!(
+                "unknown span kind `{value}`; expected one of \"server\", \"client\", \"producer\", \"consumer\", \"internal\""
+            ),
+        )),
+    }
+}
+
+/// `crate = path` or `crate = "path"`: where the runtime is reached.
+fn parse_crate(meta: &ParseNestedMeta) -> syn::Result<syn::Path> {
+    let input = meta.value()?;
+    if input.peek(LitStr) {
+        return input
+            .parse::<LitStr>()?
+            .parse_with(syn::Path::parse_mod_style);
+    }
+    input
+        .call(syn::Path::parse_mod_style)
+        .map_err(|e| syn::Error::new(e.span(), "`crate` takes a path: crate = my_crate::tracekit"))
 }
 
 fn skip_value(meta: &ParseNestedMeta) {

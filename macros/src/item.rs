@@ -1,5 +1,9 @@
-//! Which items the attributes accept, and how they are rewritten.
+//! Which items the attributes accept, and how they are rewritten. A
+//! function's body (each method's, in an impl or trait) is set aside
+//! unparsed where it can be, the rest of the item parsed, and the body
+//! handed to `expand::body` as written.
 
+use crate::args;
 use crate::attr::{Errors, Options, Redacted};
 use crate::expand::{self, Site};
 use proc_macro2::{Delimiter, Group, Ident, TokenStream, TokenTree};
@@ -48,7 +52,7 @@ pub fn trace_fn(args: TokenStream, item: TokenStream) -> TokenStream {
     if let Err(e) = check_signature(&f.sig) {
         errors.push(e);
     }
-    if let Err(e) = expand::check_args(&opts, &opts, &f.sig) {
+    if let Err(e) = args::check_args(&opts, &opts, &f.sig) {
         errors.push(e);
     }
     if let Err(e) = errors.finish() {
@@ -283,7 +287,7 @@ fn method_options(
             };
             let own = Options::parse(tokens, errors);
             let merged = own.clone().or(defaults);
-            if let Err(e) = expand::check_args(&own, &merged, sig) {
+            if let Err(e) = args::check_args(&own, &merged, sig) {
                 errors.push(e);
             }
             if result.is_some() {
@@ -321,45 +325,25 @@ type Method<'a> = (
     Option<&'a mut syn::Block>,
 );
 
-pub fn trace_impl(args: TokenStream, item: TokenStream) -> TokenStream {
-    let mut errors = Errors::default();
-    let defaults = Options::parse(args, &mut errors);
-    if let Some(name) = &defaults.name {
-        errors.push(syn::Error::new(
-            name.span(),
-            "`name` cannot be a default for a whole impl; set it on a method with #[trace_fn(name = \"...\")]",
-        ));
-    }
-    // As in `trace_fn`, the method bodies are not parsed: each is set aside
-    // and put back as written. Where that cannot be done plainly, the item
-    // is parsed whole, bodies included.
-    let split = split_method_bodies(&item).and_then(|(without, bodies)| {
+/// An impl or trait block, parsed, and its method bodies in order when they
+/// could be set aside. As in `trace_fn`, the method bodies are not parsed:
+/// each is set aside and put back as written. Where that cannot be done
+/// plainly, the item is parsed whole, bodies included (and `None`).
+fn parse_impl(item: &TokenStream) -> (syn::Result<Item>, Option<Vec<Group>>) {
+    let split = split_method_bodies(item).and_then(|(without, bodies)| {
         let parsed = syn::parse2::<Item>(without).ok()?;
         (count_bodies(&parsed) == bodies.len()).then_some((parsed, bodies))
     });
-    let (parsed, bodies) = match split {
+    match split {
         Some((parsed, bodies)) => (Ok(parsed), Some(bodies)),
         None => (syn::parse2::<Item>(item.clone()), None),
-    };
-    let mut bodies = bodies.map(Vec::into_iter);
-    let mut parsed = match parsed {
-        Ok(Item::Impl(i)) => Item::Impl(i),
-        Ok(Item::Trait(t)) => Item::Trait(t),
-        Ok(other) => {
-            errors.push(syn::Error::new(
-                item_keyword_span(&other),
-                "#[trace_impl] can only be used on an `impl` block or a `trait`",
-            ));
-            return with_errors(item, errors.finish().unwrap_err());
-        }
-        Err(e) => return with_errors(item, e),
-    };
-    // Every method's argument names and field keys: a default `skip` must
-    // name an argument of at least one method, a default `redact` an
-    // argument or a field.
-    let mut all_args = Vec::new();
-    let mut all_fields: Vec<String> = defaults.fields.iter().map(|f| f.key.clone()).collect();
-    let (ty, fns): (String, Vec<Method>) = match &mut parsed {
+    }
+}
+
+/// The name a parsed impl or trait gives its spans (the `Self` type's, the
+/// trait's) and its methods.
+fn methods(item: &mut Item) -> (String, Vec<Method<'_>>) {
+    match item {
         Item::Impl(imp) => (
             type_name(&imp.self_ty),
             imp.items
@@ -380,8 +364,75 @@ pub fn trace_impl(args: TokenStream, item: TokenStream) -> TokenStream {
                 })
                 .collect(),
         ),
-        _ => unreachable!("checked above"),
+        _ => unreachable!("trace_impl lets only impls and traits through"),
+    }
+}
+
+/// Checks the impl's defaults against every method's argument names and
+/// field keys: a default `skip` must name an argument of at least one
+/// method, a default `redact` an argument or a field.
+fn check_defaults(
+    defaults: &Options,
+    all_args: &[Ident],
+    all_fields: &[String],
+    errors: &mut Errors,
+) {
+    let unknown = |name: &Ident, what: &str| {
+        let mut message = format!("`{name}` is not {what} of any method here");
+        if let Some(close) = args::closest(&name.to_string(), all_args) {
+            message.push_str(&format!("; did you mean `{close}`?"));
+        }
+        syn::Error::new(name.span(), message)
     };
+    for name in defaults.skip.iter().flat_map(|(_, n)| n) {
+        if !all_args.contains(name) {
+            errors.push(unknown(name, "an argument"));
+        }
+    }
+    for r in defaults.redacted() {
+        let key = r.key();
+        match r {
+            Redacted::Name(id) if !all_args.contains(id) && !all_fields.contains(&key) => {
+                errors.push(unknown(id, "an argument or a field"));
+            }
+            Redacted::Key(_, span) if !all_fields.contains(&key) => {
+                errors.push(syn::Error::new(
+                    *span,
+                    format!("`{key}` is not a field of any method here"),
+                ));
+            }
+            _ => {}
+        }
+    }
+}
+
+pub fn trace_impl(args: TokenStream, item: TokenStream) -> TokenStream {
+    let mut errors = Errors::default();
+    let defaults = Options::parse(args, &mut errors);
+    if let Some(name) = &defaults.name {
+        errors.push(syn::Error::new(
+            name.span(),
+            "`name` cannot be a default for a whole impl; set it on a method with #[trace_fn(name = \"...\")]",
+        ));
+    }
+    let (parsed, bodies) = parse_impl(&item);
+    let mut bodies = bodies.map(Vec::into_iter);
+    let mut parsed = match parsed {
+        Ok(Item::Impl(i)) => Item::Impl(i),
+        Ok(Item::Trait(t)) => Item::Trait(t),
+        Ok(other) => {
+            errors.push(syn::Error::new(
+                item_keyword_span(&other),
+                "#[trace_impl] can only be used on an `impl` block or a `trait`",
+            ));
+            return with_errors(item, errors.finish().unwrap_err());
+        }
+        Err(e) => return with_errors(item, e),
+    };
+    // Every method's argument names and field keys, for `check_defaults`.
+    let mut all_args = Vec::new();
+    let mut all_fields: Vec<String> = defaults.fields.iter().map(|f| f.key.clone()).collect();
+    let (ty, fns) = methods(&mut parsed);
     for (attrs, sig, mut block) in fns {
         // The body set aside goes back first, as written: the method may
         // not be traced.
@@ -392,7 +443,7 @@ pub fn trace_impl(args: TokenStream, item: TokenStream) -> TokenStream {
             }),
             _ => None,
         };
-        all_args.extend(expand::bound_names(sig));
+        all_args.extend(args::bound_names(sig));
         let Some(opts) = method_options(attrs, sig, &defaults, &mut errors) else {
             continue;
         };
@@ -423,33 +474,7 @@ pub fn trace_impl(args: TokenStream, item: TokenStream) -> TokenStream {
             *block = verbatim(block, body);
         }
     }
-    let unknown = |name: &Ident, what: &str| {
-        let mut message = format!("`{name}` is not {what} of any method here");
-        if let Some(close) = expand::closest(&name.to_string(), &all_args) {
-            message.push_str(&format!("; did you mean `{close}`?"));
-        }
-        syn::Error::new(name.span(), message)
-    };
-    for name in defaults.skip.iter().flat_map(|(_, n)| n) {
-        if !all_args.contains(name) {
-            errors.push(unknown(name, "an argument"));
-        }
-    }
-    for r in defaults.redacted() {
-        let key = r.key();
-        match r {
-            Redacted::Name(id) if !all_args.contains(id) && !all_fields.contains(&key) => {
-                errors.push(unknown(id, "an argument or a field"));
-            }
-            Redacted::Key(_, span) if !all_fields.contains(&key) => {
-                errors.push(syn::Error::new(
-                    *span,
-                    format!("`{key}` is not a field of any method here"),
-                ));
-            }
-            _ => {}
-        }
-    }
+    check_defaults(&defaults, &all_args, &all_fields, &mut errors);
     match errors.finish() {
         Ok(()) => parsed.into_token_stream(),
         Err(e) => with_errors(parsed.into_token_stream(), e),
