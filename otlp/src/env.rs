@@ -36,7 +36,7 @@ pub(crate) fn pairs(key: &str, raw: &str) -> Vec<(String, String)> {
     for entry in raw.split(',').map(str::trim).filter(|e| !e.is_empty()) {
         match entry.split_once('=') {
             Some((k, v)) if !k.trim().is_empty() => {
-                match tracekit::__private::percent_decode(v.trim()) {
+                match tracekit::__support::percent_decode(v.trim()) {
                     Some(v) => out.push((k.trim().to_owned(), v)),
                     None => {
                         crate::warn(format_args!("{key}: {entry:?} is not valid UTF-8; skipped"))

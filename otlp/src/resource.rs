@@ -68,7 +68,7 @@ impl Resource {
         let pairs = env("OTEL_RESOURCE_ATTRIBUTES")
             .map(|raw| crate::env::pairs("OTEL_RESOURCE_ATTRIBUTES", &raw))
             .unwrap_or_default();
-        let service = tracekit::__private::service_name_from(env).unwrap_or_else(unknown_service);
+        let service = tracekit::__support::service_name_from(env).unwrap_or_else(unknown_service);
         let mut r = Resource::new(service);
         for (k, v) in pairs {
             if k != "service.name" {

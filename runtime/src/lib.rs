@@ -66,6 +66,27 @@
 
 #![warn(missing_docs)]
 
+/// The functions a traced call goes through on every call (the glue
+/// `#[trace_fn]`'s expansion calls, and the constructors of its argument
+/// values): inlined without fail in an optimised build, where the call's
+/// cost is measured, and only suggested in a debug one, whose build time
+/// every instrumented function pays (see PERFORMANCE.md, "Code per
+/// instrumented function").
+macro_rules! hot {
+    ($(#[$attr:meta])* $vis:vis const fn $($rest:tt)*) => {
+        $(#[$attr])*
+        #[cfg_attr(not(debug_assertions), inline(always))]
+        #[cfg_attr(debug_assertions, inline)]
+        $vis const fn $($rest)*
+    };
+    ($(#[$attr:meta])* $vis:vis fn $($rest:tt)*) => {
+        $(#[$attr])*
+        #[cfg_attr(not(debug_assertions), inline(always))]
+        #[cfg_attr(debug_assertions, inline)]
+        $vis fn $($rest)*
+    };
+}
+
 // The layers, from the top: each module uses only the layers below it
 // (runtime/tests/layers.rs checks it; ARCHITECTURE.md draws it).
 mod api;
@@ -80,26 +101,32 @@ mod sampling;
 pub use api::private as __private;
 #[cfg(feature = "signal")]
 pub use api::signal;
+#[doc(hidden)]
+pub use api::support as __support;
 #[cfg(feature = "tokio")]
 pub use api::task;
 pub use api::{testing, thread};
 pub use integrations::{grpc, http, messaging};
 pub use sampling::sampler;
 
+pub use api::active_span::{ActiveSpan, Entered, start_active_span};
 pub use api::context::{Context, ContextGuard, CurrentSpan, current_span};
 pub use api::future::{FutureExt, InSpan, WithContext};
 pub use api::setup::{ReporterGuard, flush, set_reporter};
-pub use api::span::{ActiveSpan, Entered, Span, SpanBuilder, start_active_span};
+pub use api::span::Span;
+pub use api::span_builder::SpanBuilder;
 pub use collect::collector::{CollectorStats, QUEUE_CAPACITY, collector_stats};
 pub use data::baggage::{Baggage, MAX_BAGGAGE_BYTES, MAX_BAGGAGE_MEMBERS, baggage_dropped};
 pub use data::id::{SpanId, TraceId};
 pub use data::parts::{EVENT_LIMIT, Event, Fields, LINK_LIMIT, Link, SpanKind, Status, TAG_LIMIT};
-pub use data::record::{SpanBatch, SpanRecord, SpanView, Tags};
+pub use data::record::SpanRecord;
 pub use data::secret::Secret;
+pub use data::span_batch::SpanBatch;
 pub use data::span_context::SpanContext;
 pub use data::text::{INLINE_TEXT, Text};
 pub use data::trace_point::{Metadata, trace_points};
 pub use data::value::{Key, MAX_TEXT_LEN, ToValue, Value, max_text_len, set_max_text_len};
+pub use data::view::{SpanView, Tags};
 pub use report::{
     BatchConfig, BatchReporter, ConsoleReporter, DEFAULT_SHUTDOWN_TIMEOUT, ExportError,
     ExportSnapshot, ExportStats, Exporter, InMemoryExporter, InMemoryReporter, Reporter, Tee,

@@ -4,8 +4,9 @@
 //! The per-thread stack behind them lives in `local`.
 
 use crate::data::clock::Stamp;
+use crate::data::error_parts::ErrorParts;
 use crate::data::parts::{Event, Fields, SpanKind, Status};
-use crate::data::raw::{Edit, ErrorParts};
+use crate::data::raw::Edit;
 pub use crate::data::span_context::SpanContext;
 use crate::data::value::{Key, Value};
 use crate::local::{State, Token, pop_local, with_state};

@@ -133,7 +133,9 @@ impl Current<'_> {
     fn panicked(&mut self) {
         let message = crate::api::panic::message_for(self.token);
         self.span
-            .record_error_parts(crate::data::raw::ErrorParts::message("panic", message));
+            .record_error_parts(crate::data::error_parts::ErrorParts::message(
+                "panic", message,
+            ));
         self.span.finish_with(Stamp::now());
     }
 }
@@ -197,7 +199,7 @@ impl AsyncSpan {
         }
         if let Some((token, later, epoch, tags_from)) = crate::local::start_async_fast(meta, args) {
             if later {
-                crate::api::span::record_later(token, args);
+                crate::api::call::record_later(token, args);
             }
             if let Some(token) = NonZeroU64::new(token) {
                 return AsyncSpan(ManuallyDrop::new(AsyncState::Local {
@@ -244,7 +246,7 @@ impl AsyncSpan {
         });
         let (state, later) = started.unwrap_or((NOTHING, false));
         if let (AsyncState::Local { token, .. }, true) = (&state, later) {
-            crate::api::span::record_later(token.get(), args);
+            crate::api::call::record_later(token.get(), args);
         }
         AsyncSpan(ManuallyDrop::new(state))
     }
@@ -274,7 +276,7 @@ impl AsyncSpan {
         if let AsyncState::Local { token, .. } = *self.0 {
             let token = token.get();
             let mark = if panicked {
-                crate::data::raw::ErrorParts::message(
+                crate::data::error_parts::ErrorParts::message(
                     "panic",
                     crate::api::panic::message_for(token),
                 )

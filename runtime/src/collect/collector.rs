@@ -13,9 +13,10 @@
 //! capture holds them anyway.
 
 use crate::collect::queue::{BatchQueue, Push};
+use crate::data::batch::Batch;
 use crate::data::clock::Calibration;
-use crate::data::raw::Batch;
-use crate::data::record::{SpanBatch, SpanRecord};
+use crate::data::record::SpanRecord;
+use crate::data::span_batch::SpanBatch;
 use crate::report::Reporter;
 use once_cell::sync::Lazy;
 use std::collections::HashMap;

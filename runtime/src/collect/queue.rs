@@ -340,7 +340,7 @@ mod loom_models {
     /// delivered once or refused, and a reused batch always comes empty.
     #[test]
     fn loom_a_hand_over_round_trip_delivers_each_span_once() {
-        use crate::data::raw::Pool;
+        use crate::data::batch::Pool;
         loom::model(|| {
             let queue = Arc::new(BatchQueue::<Vec<u8>>::new());
             let pool = Arc::new(Pool::<Vec<u8>>::new(4, 8));

@@ -9,8 +9,9 @@
 //! they were given, which said "not sampled".
 
 use crate::TraceId;
+use crate::data::batch::Batch;
 use crate::data::clock::Calibration;
-use crate::data::raw::{Batch, RawSpan, Tag};
+use crate::data::raw::{RawSpan, Tag};
 use crate::data::value::Value;
 use std::borrow::Cow;
 use std::collections::{HashMap, VecDeque};

@@ -3,8 +3,11 @@
 //! and as reporters read them, baggage and span contexts.
 
 pub(crate) mod baggage;
+pub(crate) mod batch;
 pub(crate) mod clock;
+pub(crate) mod detached;
 pub(crate) mod diag;
+pub(crate) mod error_parts;
 pub(crate) mod id;
 pub(crate) mod intern;
 pub(crate) mod parts;
@@ -14,9 +17,11 @@ pub(crate) mod record;
 pub(crate) mod request_id;
 pub(crate) mod secret;
 pub(crate) mod service;
+pub(crate) mod span_batch;
 pub(crate) mod span_context;
 // std's synchronisation, or loom's for the model checks.
 pub(crate) mod sync;
 pub(crate) mod text;
 pub(crate) mod trace_point;
 pub(crate) mod value;
+pub(crate) mod view;

@@ -209,46 +209,46 @@ pub trait FieldFn {
 }
 
 impl ArgRef<'_> {
-    /// An unsigned integer.
-    #[cfg_attr(not(debug_assertions), inline(always))]
-    #[cfg_attr(debug_assertions, inline)]
-    pub const fn u64(v: u64) -> ArgRef<'static> {
-        ArgRef::U64(v)
+    hot! {
+        /// An unsigned integer.
+        pub const fn u64(v: u64) -> ArgRef<'static> {
+            ArgRef::U64(v)
+        }
     }
 
-    /// A signed integer.
-    #[cfg_attr(not(debug_assertions), inline(always))]
-    #[cfg_attr(debug_assertions, inline)]
-    pub const fn i64(v: i64) -> ArgRef<'static> {
-        ArgRef::I64(v)
+    hot! {
+        /// A signed integer.
+        pub const fn i64(v: i64) -> ArgRef<'static> {
+            ArgRef::I64(v)
+        }
     }
 
-    /// A float.
-    #[cfg_attr(not(debug_assertions), inline(always))]
-    #[cfg_attr(debug_assertions, inline)]
-    pub const fn f64(v: f64) -> ArgRef<'static> {
-        ArgRef::F64(v)
+    hot! {
+        /// A float.
+        pub const fn f64(v: f64) -> ArgRef<'static> {
+            ArgRef::F64(v)
+        }
     }
 
-    /// Nothing: the value is left out.
-    #[cfg_attr(not(debug_assertions), inline(always))]
-    #[cfg_attr(debug_assertions, inline)]
-    pub const fn skip() -> ArgRef<'static> {
-        ArgRef::Skip
+    hot! {
+        /// Nothing: the value is left out.
+        pub const fn skip() -> ArgRef<'static> {
+            ArgRef::Skip
+        }
     }
 
-    /// A bool.
-    #[cfg_attr(not(debug_assertions), inline(always))]
-    #[cfg_attr(debug_assertions, inline)]
-    pub const fn bool(v: bool) -> ArgRef<'static> {
-        ArgRef::Bool(v)
+    hot! {
+        /// A bool.
+        pub const fn bool(v: bool) -> ArgRef<'static> {
+            ArgRef::Bool(v)
+        }
     }
 
-    /// Text that lives for the whole program (a placeholder).
-    #[cfg_attr(not(debug_assertions), inline(always))]
-    #[cfg_attr(debug_assertions, inline)]
-    pub const fn static_str(s: &'static str) -> ArgRef<'static> {
-        ArgRef::Static(s)
+    hot! {
+        /// Text that lives for the whole program (a placeholder).
+        pub const fn static_str(s: &'static str) -> ArgRef<'static> {
+            ArgRef::Static(s)
+        }
     }
 
     /// Whether it is left out.

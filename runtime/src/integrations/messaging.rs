@@ -31,7 +31,7 @@
 //! assert!(process.is_error());
 //! ```
 
-use crate::data::raw::ErrorParts;
+use crate::data::error_parts::ErrorParts;
 use crate::integrations::request_id;
 use crate::propagation::{self, Extractor, Injector};
 use crate::{Span, SpanKind};

@@ -21,7 +21,7 @@ impl State {
     /// active until [`State::pop_local`], with the values of its arguments
     /// and fields. Returns its token (0 for none) and whether some values
     /// are still to be worked out outside the state
-    /// ([`crate::api::span::record_later`]). The common case, a child of a local
+    /// ([`crate::api::call::record_later`]). The common case, a child of a local
     /// span recorded in this batch, is written out straight; everything
     /// else takes the general path.
     #[inline(always)]

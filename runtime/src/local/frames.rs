@@ -306,7 +306,7 @@ impl State {
     }
 
     /// The changes queued so far for the borrowed frame `token`, which
-    /// stays; see [`crate::api::span::Entered`]'s `DerefMut`.
+    /// stays; see [`crate::api::active_span::Entered`]'s `DerefMut`.
     pub(crate) fn take_queued(&mut self, token: Token) -> Vec<Edit> {
         let Some(index) = self.find(token) else {
             return Vec::new();

@@ -283,7 +283,7 @@ impl State {
         let raw = lineage.raw(name, meta, kind, start);
         let tags = match lineage.sampler_tags {
             Some((kind, param)) => {
-                let mut tags = crate::data::raw::tag_vec();
+                let mut tags = crate::data::detached::tag_vec();
                 tags.push((Cow::Borrowed(sampler::TYPE_TAG), Value::from_static(kind)));
                 tags.push((Cow::Borrowed(sampler::PARAM_TAG), param));
                 tags

@@ -20,11 +20,12 @@
 //! [`MAX_BATCH_SPANS`](hand_over::MAX_BATCH_SPANS).
 
 use crate::collect::collector;
+use crate::data::batch::Batch;
 use crate::data::clock::Stamp;
+use crate::data::detached::Detached;
 use crate::data::parts::SpanKind;
 use crate::data::raw::{
-    Batch, DEBUG, Detached, Dropped, Edit, Extras, GONE, Inherited, NONE, RECORD, RECORDS, RawSpan,
-    SAMPLED, Tag,
+    DEBUG, Dropped, Edit, Extras, GONE, Inherited, NONE, RECORD, RECORDS, RawSpan, SAMPLED, Tag,
 };
 use crate::data::span_context::SpanContext;
 use crate::data::trace_point::Point;

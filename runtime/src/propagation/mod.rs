@@ -36,7 +36,7 @@ pub use carrier::{Extractor, Injector};
 pub(crate) use w3c::trace_flags as w3c_trace_flags;
 
 use crate::api::context::current_span;
-use crate::api::span::SpanBuilder;
+use crate::api::span_builder::SpanBuilder;
 use crate::data::baggage::Baggage;
 use crate::data::id::{SpanId, TraceId};
 use crate::data::span_context::SpanContext;

@@ -1,4 +1,5 @@
-use crate::data::record::{SpanBatch, SpanRecord};
+use crate::data::record::SpanRecord;
+use crate::data::span_batch::SpanBatch;
 use crate::report::Reporter;
 use std::collections::VecDeque;
 use std::fmt;

@@ -16,7 +16,7 @@ pub use console::ConsoleReporter;
 pub use memory::InMemoryReporter;
 pub use tee::Tee;
 
-use crate::data::record::SpanBatch;
+use crate::data::span_batch::SpanBatch;
 
 /// Receives batches of finished spans, on the collector's background thread.
 ///

@@ -3,7 +3,7 @@
 //! reporter gets a handle on the same spans.
 
 use super::Reporter;
-use crate::data::record::SpanBatch;
+use crate::data::span_batch::SpanBatch;
 use std::time::Instant;
 
 /// A reporter that hands every batch to each of its reporters, in order.

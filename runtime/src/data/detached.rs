@@ -1,0 +1,146 @@
+//! A span that lives outside any batch until it finishes: an owned
+//! [`Span`](crate::Span)'s record, with its side parts held directly, and
+//! the thread's spare tag vectors it borrows.
+
+use super::raw::*;
+use crate::data::value::{Key, Value};
+use std::borrow::Cow;
+use std::sync::Arc;
+
+/// The tags of an owned span or a builder, in a vector that comes back
+/// once the span is in its batch: starting an owned span (a server span
+/// with its eight tags) then allocates nothing in steady state.
+pub(crate) type TagVec = Vec<(Key, Value)>;
+
+/// How many emptied tag vectors a thread keeps, and the biggest kept.
+const SPARE_TAG_VECS: usize = 16;
+const SPARE_TAG_CAPACITY: usize = 64;
+
+thread_local! {
+    static SPARE_TAGS: std::cell::Cell<Vec<TagVec>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
+/// An empty tag vector with room for a few tags: a spare one of this
+/// thread's, or a new one.
+pub(crate) fn tag_vec() -> TagVec {
+    SPARE_TAGS
+        .try_with(|spare| {
+            let mut all = spare.take();
+            let v = all.pop();
+            spare.set(all);
+            v
+        })
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| Vec::with_capacity(8))
+}
+
+/// Keeps an emptied tag vector for this thread's next span.
+pub(crate) fn give_back(mut v: TagVec) {
+    if v.capacity() == 0 || v.capacity() > SPARE_TAG_CAPACITY {
+        return;
+    }
+    v.clear();
+    let _ = SPARE_TAGS.try_with(|spare| {
+        let mut all = spare.take();
+        if all.len() < SPARE_TAG_VECS {
+            if all.capacity() == 0 {
+                all.reserve_exact(SPARE_TAG_VECS);
+            }
+            all.push(v);
+        }
+        spare.set(all);
+    });
+}
+
+/// A span that lives outside any batch until it finishes (an owned
+/// [`Span`](crate::Span)): its record, and its side parts held directly.
+pub(crate) struct Detached {
+    pub(crate) raw: RawSpan,
+    pub(crate) inherited: Option<Arc<Inherited>>,
+    pub(crate) extras: Option<Box<Extras>>,
+    pub(crate) tags: Vec<(Key, Value)>,
+    /// The values of its `#[trace_fn]` arguments and fields, if it has any.
+    pub(crate) args: Box<[Option<Value>]>,
+}
+
+impl Detached {
+    pub(crate) fn apply(&mut self, edit: Edit) {
+        match edit {
+            Edit::Tag(k, v) => self.set_tag(k, v),
+            Edit::Mark(k, v) => self.tags_mut().push((k, v)),
+            Edit::Inherited(i) => self.inherited = i,
+            other => self
+                .extras
+                .get_or_insert_with(Default::default)
+                .apply(other),
+        }
+    }
+
+    /// Adds a tag set through the API. Past `TAG_LIMIT`, a key the span
+    /// already has still takes its new value; a new key is counted.
+    pub(crate) fn set_tag(&mut self, key: Key, value: Value) {
+        if usize::from(self.raw.tags_set) >= crate::data::parts::TAG_LIMIT {
+            if let Some((_, v)) = self.tags.iter_mut().rev().find(|(k, _)| *k == key) {
+                *v = value;
+                return;
+            }
+            let removed = if self.raw.tags_set == TAGS_FULL {
+                0
+            } else {
+                let at: Vec<usize> = (0..self.tags.len()).collect();
+                merge_repeats(&mut self.tags, &at, |t| &t.0, |t| &mut t.1)
+            };
+            if !room_after_merge(&mut self.raw, removed) {
+                let e = self.extras.get_or_insert_with(Default::default);
+                e.dropped_tags = e.dropped_tags.saturating_add(1);
+                return;
+            }
+        }
+        self.raw.tags_set += 1;
+        self.tags_mut().push((key, value));
+    }
+
+    /// Adds the tags a builder was given (leaving `tags` empty): as one
+    /// move while they fit under the limit, else one by one.
+    pub(crate) fn set_tags(&mut self, tags: &mut TagVec) {
+        let room = crate::data::parts::TAG_LIMIT.saturating_sub(usize::from(self.raw.tags_set));
+        if tags.len() <= room && self.raw.tags_set != TAGS_FULL {
+            self.raw.tags_set += tags.len() as u8;
+            if self.tags.is_empty() {
+                std::mem::swap(&mut self.tags, tags);
+            } else {
+                self.tags_mut().append(tags);
+            }
+            return;
+        }
+        for (k, v) in tags.drain(..) {
+            self.set_tag(k, v);
+        }
+    }
+
+    /// The tags, in a spare vector of this thread's once there are any.
+    fn tags_mut(&mut self) -> &mut TagVec {
+        if self.tags.capacity() == 0 {
+            self.tags = tag_vec();
+        }
+        &mut self.tags
+    }
+
+    /// Sets the name; a static one costs nothing, an owned one an allocation.
+    pub(crate) fn set_name(&mut self, name: Cow<'static, str>) {
+        match name {
+            Cow::Borrowed(s) => self.raw.name = s,
+            owned => {
+                self.extras.get_or_insert_with(Default::default).name = Some(owned);
+            }
+        }
+    }
+
+    pub(crate) fn name(&self) -> &str {
+        match self.extras.as_deref().and_then(|e| e.name.as_deref()) {
+            Some(owned) => owned,
+            None => self.raw.name,
+        }
+    }
+}
