@@ -65,6 +65,8 @@
 //! no clock reads, nothing reported.
 
 #![warn(missing_docs)]
+#![deny(unsafe_op_in_unsafe_fn)]
+#![deny(clippy::undocumented_unsafe_blocks)]
 
 /// The functions a traced call goes through on every call (the glue
 /// `#[trace_fn]`'s expansion calls, and the constructors of its argument

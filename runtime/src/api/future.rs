@@ -185,6 +185,13 @@ enum AsyncState {
     Other(Option<Box<Span>>),
 }
 
+// Passed back in registers: the size its docs state, held.
+#[cfg(target_pointer_width = "64")]
+const _: () = assert!(
+    size_of::<AsyncState>() == 16,
+    "an async span's state is 16 bytes"
+);
+
 /// No span.
 const NOTHING: AsyncState = AsyncState::Other(None);
 

@@ -158,8 +158,7 @@ static ENABLED: AtomicBool = AtomicBool::new(false);
 /// The collector's step for held traces, set once tail keep was ever on
 /// (record-only spans may be in flight from then on). Set by
 /// [`set_tail_keep`] rather than called directly, so that a program which
-/// never turns tail keep on does not link the holding and deciding code
-/// (about 15 KB).
+/// never turns tail keep on does not link the holding and deciding code.
 static SIFT: OnceLock<fn(&mut Vec<Batch>, &Calibration)> = OnceLock::new();
 
 static STATE: Mutex<Option<Held>> = Mutex::new(None);

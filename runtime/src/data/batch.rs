@@ -356,7 +356,7 @@ impl Batch {
     /// if `group_of` asks). Returns the groups, and where each span went:
     /// its group and its index there. `group_of` is a `dyn` so that this
     /// one copy serves every caller: all of them are off the hot path, and
-    /// each generic copy was about 5 KB of every program's binary.
+    /// a generic copy for each would weigh on every program's binary.
     pub(crate) fn scatter(
         self,
         groups: usize,

@@ -158,8 +158,8 @@ thread_local! {
 /// sequence (a random start, plus an odd constant per id) through an odd
 /// multiplier. Both steps are one-to-one on `u64`, so a thread never repeats
 /// an id in 2^64 draws; threads start at random points, so ids of different
-/// threads meet with odds of about one in 2^64 per pair. Three instructions
-/// instead of xorshift's dozen.
+/// threads meet with odds of about one in 2^64 per pair. A few instructions,
+/// far fewer than xorshift's.
 #[inline]
 fn next_span_u64() -> u64 {
     SPAN_SEQ.with(|cell| {

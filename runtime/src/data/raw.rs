@@ -87,6 +87,11 @@ pub(crate) struct RawSpan {
     pub(crate) tags_set: u8,
 }
 
+// The size the docs state, held: a field that makes the record grow must
+// fit in what was padding, or be weighed against every span's cost.
+#[cfg(target_pointer_width = "64")]
+const _: () = assert!(size_of::<RawSpan>() == 96, "a record is 96 bytes");
+
 impl RawSpan {
     /// Whether the trace is sampled (reported as it is).
     pub(crate) fn is_sampled(&self) -> bool {

@@ -63,6 +63,11 @@ struct Head {
     state: AtomicU8,
 }
 
+// The header the strings follow, with no padding between (the docs say
+// "after a small header"), and the section's entries, one pointer each.
+const _: () = assert!(size_of::<Head>() == 22 && align_of::<Head>() == 2);
+const _: () = assert!(size_of::<Option<Point>>() == size_of::<usize>());
+
 /// A trace point as the runtime holds it: a thin pointer to its static.
 /// Made only from a reference to the whole static (header and strings), so
 /// it may reach the strings; the header alone is read on the hot path.

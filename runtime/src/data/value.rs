@@ -33,6 +33,11 @@ pub enum Value {
     Str(Text),
 }
 
+// A `Text` holds short text inline in the space a `String` takes: a value
+// stays as big as it was with a `Cow<'static, str>`.
+#[cfg(target_pointer_width = "64")]
+const _: () = assert!(size_of::<Value>() == 32, "a value is 32 bytes");
+
 impl Value {
     /// A string value borrowed for the life of the program (no allocation).
     ///

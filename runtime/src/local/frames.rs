@@ -33,6 +33,11 @@ pub(crate) struct Frame {
     pub(super) quiet_below: bool,
 }
 
+// The size the docs state, held: a frame that grew would make every push
+// and pop move more.
+#[cfg(target_pointer_width = "64")]
+const _: () = assert!(size_of::<Frame>() == 16, "a frame is 16 bytes");
+
 /// What a frame stands for, as read from the state.
 pub(crate) enum FrameKind<'a> {
     /// A sampled local span: its ids are in its record, at this slot of the

@@ -109,11 +109,10 @@ hot! {
     /// and branches, and the call builds none of its argument values.
     pub fn starts(meta: &'static Metadata) -> bool {
         // The point's test is one byte against one constant (a point not worked
-        // out yet goes the way of one switched on): 9 bytes of code a call site
-        // fewer than telling the three states apart here. The thread's flag
+        // out yet goes the way of one switched on): less code at each call
+        // site than telling the three states apart here. The thread's flag
         // first: in that order the compiler keeps the arguments where they are
-        // on the way around the span (2 instructions fewer for an unsampled
-        // call, measured with benches/check-instructions.sh's counter).
+        // on the way around the span.
         !crate::local::is_quiet() && meta.point().state() != crate::sampling::filter::OFF
     }
 }
@@ -141,8 +140,8 @@ impl Drop for LocalGuard {
 /// `extern "C"` so that the compiler knows it cannot unwind: every landing
 /// pad that calls it then needs no pad of its own for a panic inside it
 /// (which would abort the process anyway, as any panic in a drop during
-/// unwinding does; here the abort happens inside instead). About 45 bytes a
-/// traced function fewer.
+/// unwinding does; here the abort happens inside instead), and each traced
+/// function is that much smaller.
 #[inline(never)]
 extern "C" fn unwound(token: Token) {
     if token != 0 {
