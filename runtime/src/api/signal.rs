@@ -60,11 +60,11 @@ impl Signal {
 /// ```
 pub async fn terminated() {
     let outcome = match Listener::new() {
-        Ok(listener) => listener.recv().await,
+        Ok(mut listener) => listener.recv().await.map(|_| listener),
         Err(e) => Err(e),
     };
     match outcome {
-        Ok(_) => exit_on_second_signal(),
+        Ok(listener) => exit_on_second_signal(listener),
         Err(e) => {
             crate::data::diag::warn(format_args!("cannot wait for SIGTERM: {e}"));
             std::future::pending::<()>().await;
@@ -73,17 +73,13 @@ pub async fn terminated() {
 }
 
 /// After the first signal: a second one, while the program shuts down,
-/// exits at once. Listened for on a thread of its own, with a runtime of
-/// its own, because the program's runtime may be blocked in the shutdown
-/// (a guard dropped in `async fn main`).
-fn exit_on_second_signal() {
-    static ARMED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-    if ARMED.swap(true, std::sync::atomic::Ordering::SeqCst) {
-        return;
-    }
-    // The handlers are registered before this returns, so a second signal
-    // sent the moment the shutdown starts is not missed.
-    let (registered, wait) = std::sync::mpsc::channel::<()>();
+/// exits at once. `listener` is the one that heard the first signal: it
+/// has been registered all along, so a second signal sent at any moment
+/// after the first (even before this runs) is already recorded in it.
+/// It is waited on from a thread with a runtime of its own, because the
+/// program's runtime may be blocked in the shutdown (a guard dropped in
+/// `async fn main`), and that runtime's driver also passes signals on.
+fn exit_on_second_signal(mut listener: Listener) {
     let spawned = std::thread::Builder::new()
         .name("tracekit-signal".into())
         .spawn(move || {
@@ -97,12 +93,7 @@ fn exit_on_second_signal() {
                     return;
                 }
             };
-            let signal = runtime.block_on(async move {
-                let listener = Listener::new();
-                drop(registered);
-                listener?.recv().await
-            });
-            match signal {
+            match runtime.block_on(listener.recv()) {
                 Ok(signal) => {
                     crate::data::diag::warn(format_args!(
                         "second {}: exiting now; {} finished spans not delivered",
@@ -116,10 +107,8 @@ fn exit_on_second_signal() {
                 }
             }
         });
-    match spawned {
-        // Ends when the listener is in place (or could not be made).
-        Ok(_) => drop(wait.recv()),
-        Err(e) => crate::data::diag::warn(format_args!("cannot wait for a second signal: {e}")),
+    if let Err(e) = spawned {
+        crate::data::diag::warn(format_args!("cannot wait for a second signal: {e}"));
     }
 }
 
@@ -146,7 +135,7 @@ fn exit_on_second_signal() {
 /// # }
 /// ```
 pub fn shutdown_on_signal(guard: ReporterGuard) -> io::Result<()> {
-    let listener = Listener::new()?;
+    let mut listener = Listener::new()?;
     tokio::spawn(async move {
         let signal = match listener.recv().await {
             Ok(signal) => signal,
@@ -158,7 +147,7 @@ pub fn shutdown_on_signal(guard: ReporterGuard) -> io::Result<()> {
                 return;
             }
         };
-        exit_on_second_signal();
+        exit_on_second_signal(listener);
         // The last export blocks; keep it off the runtime's worker.
         let _ = tokio::task::spawn_blocking(move || guard.shutdown()).await;
         std::process::exit(signal.exit_code());
@@ -204,7 +193,7 @@ impl Listener {
     }
 
     #[cfg(unix)]
-    async fn recv(mut self) -> io::Result<Signal> {
+    async fn recv(&mut self) -> io::Result<Signal> {
         std::future::poll_fn(|cx| {
             if self.term.poll_recv(cx).is_ready() {
                 return std::task::Poll::Ready(Ok(Signal::Terminate));
@@ -218,7 +207,7 @@ impl Listener {
     }
 
     #[cfg(not(unix))]
-    async fn recv(self) -> io::Result<Signal> {
+    async fn recv(&mut self) -> io::Result<Signal> {
         tokio::signal::ctrl_c().await.map(|()| Signal::Interrupt)
     }
 }
