@@ -139,8 +139,11 @@ pub use sampling::filter::{FilterError, is_enabled, set_enabled, set_filter};
 ///
 /// Arguments are recorded as tags under their names (`self` is left out):
 /// integers, floats, bools and strings keep their type, other `Debug` types
-/// are recorded as text, and types without `Debug` are left out, so no
-/// argument type breaks the build. An `Err` return and a panic mark the span
+/// are recorded as text, and types without `Debug` are left out. No
+/// argument type breaks the build, but one: a type of the crate's own
+/// written with the name of a number, `bool` or `str` (a `struct u8`), which
+/// is taken for the primitive and fails at the argument (skip it with
+/// `skip(...)`). An `Err` return and a panic mark the span
 /// as an error (tag `error = true`, error status, an `exception` event with
 /// the message and the `source()` chain).
 ///

@@ -8,8 +8,6 @@ use tracekit::testing::{capture, capture_async};
 use tracekit::{Context, Value, trace_fn};
 use tracekit_tests::{YieldOnce, block_on};
 
-const ON: bool = cfg!(feature = "trace-all");
-
 #[trace_fn]
 fn leaf(i: u64) -> u64 {
     i
@@ -33,7 +31,7 @@ fn a_call_done_in_its_first_poll_keeps_everything() {
         (block_on(quick(3)).unwrap(), block_on(quick(0)).is_err())
     });
     assert_eq!(r, (3, true));
-    if !ON {
+    if !tracekit::TRACE_ALL {
         assert!(c.spans().is_empty());
         return;
     }
@@ -72,7 +70,7 @@ fn a_call_that_waits_moves_out_with_what_was_done_before() {
         r
     });
     assert_eq!(r, 5);
-    if !ON {
+    if !tracekit::TRACE_ALL {
         return;
     }
     assert_eq!(c.tree(), "root\n  waits\n    leaf\n    leaf\n");
@@ -106,7 +104,7 @@ fn a_call_that_waits_on_a_multi_thread_runtime_finishes_elsewhere() {
         7
     }));
     assert_eq!(r, 7);
-    if !ON {
+    if !tracekit::TRACE_ALL {
         return;
     }
     let calls: Vec<_> = c
@@ -167,7 +165,7 @@ fn a_hand_over_during_the_first_poll_loses_none_of_the_tags() {
         block_on(many_then_wait(3000))
     });
     assert_eq!(r, 3000);
-    if !ON {
+    if !tracekit::TRACE_ALL {
         return;
     }
     let s = c.span("many_then_wait");
@@ -205,7 +203,7 @@ fn a_panic_in_the_first_poll_marks_the_span_and_leaves_the_stack_clean() {
         let _next = tracekit::start_active_span("next");
         after.is_some()
     });
-    if !ON {
+    if !tracekit::TRACE_ALL {
         return;
     }
     assert!(after);
@@ -234,11 +232,11 @@ fn a_panic_computing_a_field_ends_the_span_it_started() {
         let before = Context::current().span_context().cloned();
         let r = std::panic::catch_unwind(|| block_on(bad_field()));
         // With tracing compiled out the field is never computed.
-        assert_eq!(r.is_err(), ON);
+        assert_eq!(r.is_err(), tracekit::TRACE_ALL);
         Context::current().span_context().cloned() == before
     });
     assert!(ok, "the stack is as it was");
-    if !ON {
+    if !tracekit::TRACE_ALL {
         return;
     }
     let s = c.span("bad_field");
@@ -273,7 +271,7 @@ fn a_parent_merging_its_tags_during_the_first_poll_loses_none_of_the_calls() {
         block_on(tags_beside_a_full_parent(&outer))
     });
     assert_eq!(r, 1);
-    if !ON {
+    if !tracekit::TRACE_ALL {
         assert!(c.spans().is_empty());
         return;
     }

@@ -4,8 +4,6 @@ use std::time::Duration;
 use tracekit::testing::capture;
 use tracekit::{FutureExt, Span, Value, trace_fn, trace_impl};
 
-const ON: bool = cfg!(feature = "trace-all");
-
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(4)
@@ -54,7 +52,7 @@ fn async_children_keep_their_parent_across_awaits_and_threads() {
         })
     });
     assert_eq!(ok, 2);
-    if !ON {
+    if !tracekit::TRACE_ALL {
         assert!(c.spans().is_empty());
         return;
     }
@@ -98,7 +96,7 @@ fn many_concurrent_tasks_each_get_their_own_tree() {
         })
     });
     assert_eq!(n, 20);
-    if !ON {
+    if !tracekit::TRACE_ALL {
         assert!(c.spans().is_empty(), "nothing recorded");
         return;
     }
@@ -140,7 +138,7 @@ fn traced_async_fns_stay_send_and_methods_work() {
         })
     });
     assert_eq!(s, "p4");
-    if ON {
+    if tracekit::TRACE_ALL {
         assert_eq!(c.span("Service::call").tag("n"), Some(&Value::U64(4)));
     }
 }
@@ -160,7 +158,7 @@ fn a_cancelled_future_finishes_its_span_marked_cancelled() {
         rt.block_on(async { tokio::time::timeout(Duration::from_millis(20), slow()).await })
     });
     assert!(r.is_err());
-    if ON {
+    if tracekit::TRACE_ALL {
         let s = c.span("slow");
         assert_eq!(s.tag("cancelled"), Some(&Value::Bool(true)));
         assert!(s.duration() >= Duration::from_millis(15));
@@ -183,7 +181,7 @@ fn a_panic_in_an_async_fn_marks_its_span() {
     let (r, c) =
         capture(|| rt.block_on(async { tokio::spawn(async_panics(true).in_current_span()).await }));
     assert!(r.unwrap_err().is_panic());
-    if ON {
+    if tracekit::TRACE_ALL {
         let s = c.span("async_panics");
         assert!(s.is_error());
         assert_eq!(s.status(), &tracekit::Status::error("async boom"));
@@ -220,7 +218,7 @@ fn a_traced_async_fn_future_stays_small() {
         size_of_val(&traced_caller(1)),
         size_of_val(&plain_caller(1)),
     );
-    if ON {
+    if tracekit::TRACE_ALL {
         assert!(
             leaf <= 48,
             "a traced async fn's future grew by {leaf} bytes"

@@ -5,8 +5,6 @@ use std::sync::{Arc, Barrier};
 use tracekit::testing::capture;
 use tracekit::{InMemoryReporter, Span, start_active_span, trace_fn};
 
-const ON: bool = cfg!(feature = "trace-all");
-
 #[trace_fn]
 fn work(tag: u64) -> u64 {
     inner(tag) + 1
@@ -46,7 +44,7 @@ fn parallel_captures_see_only_their_own_spans() {
     for h in handles {
         let (t, sum, c) = h.join().unwrap();
         assert_eq!(sum, 50 * (t + 1));
-        if !ON {
+        if !tracekit::TRACE_ALL {
             assert!(c.spans().is_empty());
             continue;
         }
@@ -70,7 +68,7 @@ fn capture_works_while_a_global_reporter_is_installed() {
     let (_, c) = capture(|| work(9));
     drop(Span::start("reported only"));
     drop(guard);
-    if !ON {
+    if !tracekit::TRACE_ALL {
         assert!(memory.spans().is_empty());
         return;
     }
@@ -92,7 +90,7 @@ fn span_lookup_failures_list_what_was_captured() {
         drop(Span::start("a"));
         drop(Span::start("b"));
     });
-    if !ON {
+    if !tracekit::TRACE_ALL {
         assert!(c.spans().is_empty(), "nothing recorded");
         return;
     }
@@ -122,7 +120,7 @@ fn a_panicking_closure_leaves_no_capture_behind() {
     assert!(r.is_err());
     // The next capture on this thread is clean.
     let ((), c) = capture(|| drop(Span::start("next")));
-    if ON {
+    if tracekit::TRACE_ALL {
         assert_eq!(c.tree(), "next\n");
     }
 }

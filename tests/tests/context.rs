@@ -5,8 +5,6 @@ use std::time::{Duration, SystemTime};
 use tracekit::testing::capture;
 use tracekit::{Context, Span, SpanContext, SpanId, TraceId, Value, start_active_span};
 
-const ON: bool = cfg!(feature = "trace-all");
-
 #[test]
 fn start_span_is_a_child_of_the_current_span_or_a_new_root() {
     let ((), c) = capture(|| {
@@ -15,7 +13,7 @@ fn start_span_is_a_child_of_the_current_span_or_a_new_root() {
         drop(Span::start("child"));
         drop(Span::builder("detached").root().start());
     });
-    if !ON {
+    if !tracekit::TRACE_ALL {
         assert!(c.spans().is_empty());
         return;
     }
@@ -46,7 +44,7 @@ fn active_spans_nest_and_guards_restore_the_previous_span() {
         assert_eq!(tracekit::current_span().context(), a.context());
         drop(Span::start("d"));
     });
-    if !ON {
+    if !tracekit::TRACE_ALL {
         assert!(c.spans().is_empty());
         return;
     }
@@ -71,7 +69,7 @@ fn an_owned_span_entered_without_finishing_and_with_finish_on_close() {
         drop(active);
         assert!(!tracekit::current_span().is_recording());
     });
-    if !ON {
+    if !tracekit::TRACE_ALL {
         assert!(c.spans().is_empty());
         return;
     }
@@ -94,7 +92,7 @@ fn guards_dropped_out_of_order_do_not_corrupt_tags_or_parents() {
         drop(Span::start("c")); // child of b, still active
         drop(b);
     });
-    if !ON {
+    if !tracekit::TRACE_ALL {
         assert!(c.spans().is_empty(), "nothing recorded");
         return;
     }
@@ -122,7 +120,7 @@ fn tags_at_start_and_later_events_and_explicit_times() {
         span.add_event("now", ());
         span.finish_at(t0 + Duration::from_secs(3));
     });
-    if !ON {
+    if !tracekit::TRACE_ALL {
         assert!(c.spans().is_empty(), "nothing recorded");
         return;
     }
@@ -141,7 +139,7 @@ fn tags_at_start_and_later_events_and_explicit_times() {
 fn an_active_span_finishes_at_an_explicit_time() {
     let end = SystemTime::now() + Duration::from_secs(60);
     let ((), c) = capture(|| start_active_span("a").finish_at(end));
-    if ON {
+    if tracekit::TRACE_ALL {
         assert_eq!(c.span("a").end(), end);
     }
 }
@@ -154,7 +152,7 @@ fn clock_times_are_wall_clock_times() {
         std::thread::sleep(Duration::from_millis(20));
     });
     let after = SystemTime::now();
-    if !ON {
+    if !tracekit::TRACE_ALL {
         assert!(c.spans().is_empty(), "nothing recorded");
         return;
     }
@@ -187,7 +185,7 @@ fn baggage_is_inherited_by_every_descendant_and_across_threads() {
         drop(mid);
         drop(Span::start("sibling"));
     });
-    if !ON {
+    if !tracekit::TRACE_ALL {
         assert!(c.spans().is_empty(), "nothing recorded");
         return;
     }
@@ -217,7 +215,7 @@ fn a_context_re_entered_on_another_thread_joins_the_trace() {
             .collect();
         handles.into_iter().for_each(|h| h.join().unwrap());
     });
-    if !ON {
+    if !tracekit::TRACE_ALL {
         assert!(c.spans().is_empty(), "nothing recorded");
         return;
     }
@@ -248,7 +246,7 @@ fn a_remote_parent_and_follows_from_references() {
             consumer.add_follows_from(&remote);
         }
     });
-    if !ON {
+    if !tracekit::TRACE_ALL {
         assert!(c.spans().is_empty(), "nothing recorded");
         return;
     }
@@ -277,7 +275,7 @@ fn an_unsampled_remote_parent_is_honoured() {
         assert!(!tracekit::current_span().is_recording());
         drop(Span::start("child"));
         // Still propagates: ids exist for headers even when nothing is recorded.
-        if ON {
+        if tracekit::TRACE_ALL {
             assert_eq!(
                 tracekit::current_span().context().unwrap().trace_id(),
                 remote.trace_id()
@@ -305,7 +303,7 @@ fn record_error_with_the_source_chain() {
         let mut span = Span::start("load");
         span.record_error(&Wrapper(std::io::Error::other("permission denied")));
     });
-    if !ON {
+    if !tracekit::TRACE_ALL {
         assert!(c.spans().is_empty(), "nothing recorded");
         return;
     }
@@ -341,7 +339,7 @@ fn spans_finished_on_another_thread_are_captured() {
         .join()
         .unwrap();
     });
-    if ON {
+    if tracekit::TRACE_ALL {
         assert_eq!(c.tree(), "moved\n");
     }
 }
@@ -349,9 +347,12 @@ fn spans_finished_on_another_thread_are_captured() {
 #[test]
 fn the_explicit_api_is_inert_when_tracing_is_compiled_out() {
     let span = Span::start("x");
-    assert_eq!(span.context().is_some(), ON);
-    assert_eq!(span.is_recording(), ON);
+    assert_eq!(span.context().is_some(), tracekit::TRACE_ALL);
+    assert_eq!(span.is_recording(), tracekit::TRACE_ALL);
     let active = start_active_span("y");
-    assert_eq!(active.context().is_some(), ON);
-    assert_eq!(Context::current().span_context().is_some(), ON);
+    assert_eq!(active.context().is_some(), tracekit::TRACE_ALL);
+    assert_eq!(
+        Context::current().span_context().is_some(),
+        tracekit::TRACE_ALL
+    );
 }

@@ -9,8 +9,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tracekit::{Reporter, Span, SpanBatch, trace_fn};
 
-const ON: bool = cfg!(feature = "trace-all");
-
 /// Keeps the names of each batch it is given, batch by batch.
 #[derive(Clone, Default)]
 struct Batches(Arc<Mutex<Vec<Vec<String>>>>);
@@ -60,7 +58,7 @@ fn a_request_leaves_with_its_children_in_one_batch() {
     tracekit::flush();
     drop(guard);
     let got = batches.0.lock().unwrap().clone();
-    if !ON {
+    if !tracekit::TRACE_ALL {
         assert!(got.iter().all(Vec::is_empty));
         return;
     }
@@ -105,7 +103,7 @@ fn an_idle_thread_s_spans_arrive_with_the_next_tick() {
             .iter()
             .filter(|n| *n == "idle request")
             .count();
-        if n == 1 || !ON || start.elapsed() > Duration::from_secs(20) {
+        if n == 1 || !tracekit::TRACE_ALL || start.elapsed() > Duration::from_secs(20) {
             break n;
         }
         std::thread::sleep(Duration::from_millis(5));
@@ -113,7 +111,7 @@ fn an_idle_thread_s_spans_arrive_with_the_next_tick() {
     end.send(()).unwrap();
     thread.join().unwrap();
     drop(guard);
-    assert_eq!(arrived, usize::from(ON));
+    assert_eq!(arrived, usize::from(tracekit::TRACE_ALL));
 }
 
 fn flush_reaches_the_spans_of_an_idle_thread() {
@@ -125,7 +123,7 @@ fn flush_reaches_the_spans_of_an_idle_thread() {
     end.send(()).unwrap();
     thread.join().unwrap();
     drop(guard);
-    let expected = if ON { 4 } else { 0 };
+    let expected = if tracekit::TRACE_ALL { 4 } else { 0 };
     assert_eq!(
         names
             .iter()

@@ -10,8 +10,6 @@ use tracekit::{BatchConfig, Exporter, Reporter, Span, SpanBatch, SpanRecord};
 use tracekit_otlp::{OtlpConfig, OtlpExporter, Resource, proto};
 use tracekit_tests::stub::{Fault, Reply, Stub};
 
-const ON: bool = cfg!(feature = "trace-all");
-
 fn spans(n: usize) -> Vec<SpanRecord> {
     let ((), c) = tracekit::testing::capture(|| {
         for i in 0..n {
@@ -65,7 +63,7 @@ fn off_sends_nothing() {
 
 #[test]
 fn each_request_is_cut_off_at_the_per_request_timeout_not_the_export_timeout() {
-    if !ON {
+    if !tracekit::TRACE_ALL {
         return off_sends_nothing();
     }
     // Every answer would come after 10 s.
@@ -157,7 +155,7 @@ fn through(stub: &Stub) -> (u64, u64, u64) {
 
 #[test]
 fn resets_mid_body_are_retried_and_nothing_is_lost() {
-    if !ON {
+    if !tracekit::TRACE_ALL {
         return off_sends_nothing();
     }
     let stub = Stub::start((0..3).map(|_| Reply::fault(Fault::ResetMidBody)));
@@ -173,7 +171,7 @@ fn resets_mid_body_are_retried_and_nothing_is_lost() {
 
 #[test]
 fn a_close_without_an_answer_is_retried_and_nothing_is_lost() {
-    if !ON {
+    if !tracekit::TRACE_ALL {
         return off_sends_nothing();
     }
     let stub = Stub::start((0..3).map(|_| Reply::fault(Fault::CloseWithoutAnswer)));
@@ -187,7 +185,7 @@ fn a_close_without_an_answer_is_retried_and_nothing_is_lost() {
 
 #[test]
 fn an_answer_trickled_byte_by_byte_is_cut_off_and_retried() {
-    if !ON {
+    if !tracekit::TRACE_ALL {
         return off_sends_nothing();
     }
     // 40 bytes of head, one every 50 ms: 2 s, past the 300 ms per request.
@@ -199,7 +197,7 @@ fn an_answer_trickled_byte_by_byte_is_cut_off_and_retried() {
 
 #[test]
 fn a_backend_killed_and_restarted_loses_only_what_is_counted_and_export_resumes() {
-    if !ON {
+    if !tracekit::TRACE_ALL {
         return off_sends_nothing();
     }
     let stub = Stub::start([]);
@@ -295,7 +293,7 @@ fn a_partial_success_counts_the_rejected_spans() {
         drop(r);
         let s = stats.snapshot();
         assert_every_span_counted(&s, reported);
-        if !ON {
+        if !tracekit::TRACE_ALL {
             assert!(stub.received().is_empty());
             continue;
         }

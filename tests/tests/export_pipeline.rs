@@ -10,8 +10,6 @@ use tracekit::{
     BatchConfig, BatchReporter, ExportError, Exporter, InMemoryExporter, Reporter, Span, SpanRecord,
 };
 
-const ON: bool = cfg!(feature = "trace-all");
-
 fn spans(n: usize) -> Vec<SpanRecord> {
     let ((), c) = tracekit::testing::capture(|| {
         for _ in 0..n {
@@ -69,7 +67,7 @@ fn returns<R: Send + 'static>(what: &str, f: impl FnOnce() -> R + Send + 'static
 
 #[test]
 fn full_batches_go_out_before_the_delay_and_never_exceed_the_batch_size() {
-    if !ON {
+    if !tracekit::TRACE_ALL {
         return off_exports_nothing();
     }
     let memory = InMemoryExporter::default();
@@ -86,7 +84,7 @@ fn full_batches_go_out_before_the_delay_and_never_exceed_the_batch_size() {
 
 #[test]
 fn a_lone_span_goes_out_after_the_scheduled_delay_without_a_flush() {
-    if !ON {
+    if !tracekit::TRACE_ALL {
         return off_exports_nothing();
     }
     let memory = InMemoryExporter::default();
@@ -113,7 +111,7 @@ impl Exporter for Gate {
 
 #[test]
 fn a_full_queue_drops_and_counts_new_spans_and_never_blocks() {
-    if !ON {
+    if !tracekit::TRACE_ALL {
         return off_exports_nothing();
     }
     let (tx, rx) = mpsc::channel();
@@ -162,7 +160,7 @@ impl Exporter for Failing {
 
 #[test]
 fn failed_and_panicking_exports_drop_their_batch_and_the_next_one_goes_out() {
-    if !ON {
+    if !tracekit::TRACE_ALL {
         return off_exports_nothing();
     }
     let mut r = BatchReporter::new(Failing { calls: 0 }, config(100, 3, 3_600_000, 5_000));
@@ -178,7 +176,7 @@ fn failed_and_panicking_exports_drop_their_batch_and_the_next_one_goes_out() {
 
 #[test]
 fn flush_and_shutdown_give_up_at_the_export_timeout_when_the_backend_hangs() {
-    if !ON {
+    if !tracekit::TRACE_ALL {
         return off_exports_nothing();
     }
     let (_tx, rx) = mpsc::channel();
@@ -231,7 +229,7 @@ fn dropping_the_install_guard_exports_everything_then_shuts_the_exporter_down() 
         drop(Span::start("work"));
     }
     drop(guard);
-    if ON {
+    if tracekit::TRACE_ALL {
         assert_eq!(*exported.lock().unwrap(), 1000);
         assert_eq!(*shutdowns.lock().unwrap(), 1);
     } else {
@@ -281,7 +279,7 @@ fn the_environment_configures_the_batches_and_bad_values_keep_the_defaults() {
 /// stays bounded: past the queue's size, spans are dropped and counted.
 #[test]
 fn the_default_queue_takes_the_bursts_of_a_busy_service() {
-    if !ON {
+    if !tracekit::TRACE_ALL {
         return off_exports_nothing();
     }
     let (tx, rx) = mpsc::channel();

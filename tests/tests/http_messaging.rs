@@ -6,8 +6,6 @@ use std::sync::mpsc;
 use tracekit::testing::capture;
 use tracekit::{FutureExt, SpanKind, Value, http, messaging};
 
-const ON: bool = cfg!(feature = "trace-all");
-
 type Headers = HashMap<String, String>;
 
 #[test]
@@ -24,7 +22,7 @@ fn a_call_between_services_is_one_trace_client_then_server() {
         drop(server);
         http::set_status_code(&mut client, 200);
     });
-    if !ON {
+    if !tracekit::TRACE_ALL {
         assert!(c.spans().is_empty());
         return;
     }
@@ -76,7 +74,7 @@ fn a_request_without_or_with_a_bad_parent_starts_a_new_trace() {
             drop(http::server_span("POST", name, headers));
         }
     });
-    if !ON {
+    if !tracekit::TRACE_ALL {
         assert!(c.spans().is_empty(), "nothing recorded");
         return;
     }
@@ -98,7 +96,7 @@ fn server_spans_fail_on_5xx_and_client_spans_on_4xx_too() {
             http::set_status_code(&mut c, code);
         }
     });
-    if !ON {
+    if !tracekit::TRACE_ALL {
         assert!(c.spans().is_empty(), "nothing recorded");
         return;
     }
@@ -168,7 +166,7 @@ fn a_middleware_records_the_status_on_the_span_it_moved_into_the_future() {
         })
     });
     assert_eq!(status, 500);
-    if !ON {
+    if !tracekit::TRACE_ALL {
         assert!(c.spans().is_empty(), "nothing recorded");
         return;
     }
@@ -186,7 +184,7 @@ fn the_client_span_is_the_parent_the_headers_carry_and_baggage_goes_along() {
         handler.set_baggage_item("request.id", "r-17");
         drop(http::client_span("PUT", "/items/1", &mut headers));
     });
-    if !ON {
+    if !tracekit::TRACE_ALL {
         assert!(headers.is_empty(), "nothing to propagate with tracing off");
         return;
     }
@@ -231,7 +229,7 @@ fn a_job_joins_the_producer_trace_on_a_worker_thread_and_leaves_it_clean() {
     drop(tx);
     let (results, worker) = worker.join().unwrap();
     assert_eq!(results, [Ok(10), Err("job 2 failed".to_owned())]);
-    if !ON {
+    if !tracekit::TRACE_ALL {
         assert!(worker.spans().is_empty());
         return;
     }
@@ -270,7 +268,7 @@ fn a_panicking_job_is_an_error_and_the_worker_thread_is_clean_after() {
         assert!(caught.is_err());
         assert!(tracekit::current_span().context().is_none());
     });
-    if !ON {
+    if !tracekit::TRACE_ALL {
         assert!(c.spans().is_empty(), "nothing recorded");
         return;
     }
@@ -297,14 +295,14 @@ fn a_jaeger_debug_id_alone_starts_a_debug_trace_tagged_with_it() {
             debug
                 .context()
                 .is_some_and(|cx| cx.is_debug() && cx.is_sampled()),
-            ON
+            tracekit::TRACE_ALL
         );
         drop(debug);
         drop(messaging::consumer_span("jobs", &with("tk-debug-2")));
         // Not a usable id: a plain new trace.
         drop(http::server_span("GET", "/bad", &with("\u{7}")));
     });
-    if !ON {
+    if !tracekit::TRACE_ALL {
         assert!(c.spans().is_empty(), "nothing recorded");
         return;
     }
@@ -340,7 +338,7 @@ fn request_id_of(span: &tracekit::Span) -> Option<String> {
 #[test]
 fn a_server_span_takes_the_request_id_echoes_it_and_sends_it_on() {
     let mut server = http::server_span("GET", "/", &headers(&[("X-Request-Id", "r-1001")]));
-    if !ON {
+    if !tracekit::TRACE_ALL {
         assert!(request_id_of(&server).is_none());
         return;
     }
@@ -362,7 +360,7 @@ fn a_server_span_takes_the_request_id_echoes_it_and_sends_it_on() {
 
 #[test]
 fn a_request_without_an_id_gets_a_new_one_or_keeps_the_one_in_its_baggage() {
-    if !ON {
+    if !tracekit::TRACE_ALL {
         return;
     }
     let a = request_id_of(&http::server_span("GET", "/", &Headers::new())).unwrap();
@@ -389,7 +387,7 @@ fn a_request_without_an_id_gets_a_new_one_or_keeps_the_one_in_its_baggage() {
 
 #[test]
 fn a_malformed_or_oversized_request_id_is_replaced() {
-    if !ON {
+    if !tracekit::TRACE_ALL {
         return;
     }
     let long = "r".repeat(http::MAX_REQUEST_ID_LEN + 1);
@@ -423,7 +421,7 @@ fn a_job_runs_under_its_messages_request_id_and_leaves_none_behind() {
         )
     });
     let after = tracekit::current_span().context();
-    if !ON {
+    if !tracekit::TRACE_ALL {
         assert_eq!(seen, Ok(None));
         return;
     }
@@ -442,7 +440,7 @@ fn a_job_runs_under_its_messages_request_id_and_leaves_none_behind() {
 
 #[test]
 fn a_malformed_request_id_in_baggage_is_replaced_too() {
-    if !ON {
+    if !tracekit::TRACE_ALL {
         return;
     }
     let message = headers(&[

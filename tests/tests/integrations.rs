@@ -10,8 +10,6 @@ use tracekit::testing::{Captured, capture};
 use tracekit::{SpanKind, SpanRecord, Value, trace_fn};
 use tracekit_tests::stub::{Reply, Stub};
 
-const ON: bool = cfg!(feature = "trace-all");
-
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -114,7 +112,7 @@ fn axum_requests_get_server_spans_named_by_route_under_the_clients_span() {
     assert_eq!(replies["/nope"].0, 404);
     assert_eq!(replies["/fail"].0, 503);
     assert_eq!(replies["/panic"].0, 500);
-    if !ON {
+    if !tracekit::TRACE_ALL {
         assert!(c.spans().is_empty());
         assert_eq!(replies["/users/7"].1, None);
         return;
@@ -198,7 +196,7 @@ fn a_panic_that_unwinds_through_the_layer_marks_the_span() {
             .map(|r| r.status().as_u16())
     });
     assert!(result.is_err(), "hyper drops the connection: {result:?}");
-    if !ON {
+    if !tracekit::TRACE_ALL {
         assert!(c.spans().is_empty(), "nothing recorded");
         return;
     }
@@ -220,7 +218,7 @@ fn a_grpc_call_is_named_by_service_and_method_with_its_status() {
             .as_u16()
     });
     assert_eq!(status, 200);
-    if !ON {
+    if !tracekit::TRACE_ALL {
         assert!(c.spans().is_empty(), "nothing recorded");
         return;
     }
@@ -270,7 +268,7 @@ fn a_bare_hyper_service_behind_the_layer() {
         })
     });
     assert_eq!(status, 200);
-    if !ON {
+    if !tracekit::TRACE_ALL {
         assert!(c.spans().is_empty(), "nothing recorded");
         return;
     }
@@ -327,7 +325,7 @@ fn the_middleware_sends_the_context_and_records_each_attempt() {
     assert_eq!(status, 200);
     let received = stub.received();
     assert_eq!(received.len(), 2);
-    if !ON {
+    if !tracekit::TRACE_ALL {
         assert!(received[0].header("traceparent").is_none());
         return;
     }
@@ -360,7 +358,7 @@ fn a_request_that_gets_no_answer_is_an_error_with_its_kind() {
         })
     });
     assert!(result.is_err());
-    if !ON {
+    if !tracekit::TRACE_ALL {
         assert!(c.spans().is_empty(), "nothing recorded");
         return;
     }

@@ -10,8 +10,6 @@ use std::thread::ThreadId;
 use tracekit::testing::capture;
 use tracekit::{SpanContext, SpanId, TraceId, Value, http, messaging};
 
-const ON: bool = cfg!(feature = "trace-all");
-
 /// A plain-text logger keeping each thread's lines (what a user's logger
 /// would print, through `tracekit_log::format`).
 struct Lines(Mutex<Vec<(ThreadId, String)>>);
@@ -90,7 +88,7 @@ fn ids_are_on_lines_logged_inside_a_span_only() {
     assert!(got[0].ends_with(" INFO  logs: before\n"), "{}", got[0]);
     assert!(got[2].ends_with(" INFO  logs: after\n"), "{}", got[2]);
     let inside = fields(&got[1]);
-    if !ON {
+    if !tracekit::TRACE_ALL {
         assert!(
             got[1].ends_with(" INFO  logs: inside user=ann\n"),
             "{}",
@@ -107,7 +105,7 @@ fn ids_are_on_lines_logged_inside_a_span_only() {
 
 #[test]
 fn an_unsampled_span_stamps_its_ids_but_records_no_events() {
-    if !ON {
+    if !tracekit::TRACE_ALL {
         return;
     }
     lines();
@@ -141,7 +139,7 @@ fn warnings_and_errors_become_span_events_with_typed_fields() {
     });
     let got = take_mine();
     assert_eq!(got.len(), 3);
-    if !ON {
+    if !tracekit::TRACE_ALL {
         assert!(c.spans().is_empty(), "nothing recorded");
         return;
     }
@@ -167,7 +165,7 @@ fn span_events_from_logs_are_bounded_and_counted() {
         }
     });
     assert_eq!(take_mine().len(), 200, "every line is still logged");
-    if !ON {
+    if !tracekit::TRACE_ALL {
         assert!(c.spans().is_empty(), "nothing recorded");
         return;
     }
@@ -199,7 +197,7 @@ fn a_workers_lines_show_the_jobs_request_id_until_the_job_ends() {
         });
         log::info!("idle");
         let got = take_mine();
-        if ON {
+        if tracekit::TRACE_ALL {
             assert_eq!(fields(&got[0])["request.id"], "r-2002");
             assert!(fields(&got[0]).contains_key("trace_id"));
         }
@@ -223,7 +221,7 @@ fn a_malformed_request_id_never_reaches_a_log_line() {
     drop(request);
     let got = take_mine();
     assert!(!got[0].contains("forged"), "{}", got[0]);
-    if ON {
+    if tracekit::TRACE_ALL {
         assert_eq!(fields(&got[0])["request.id"].len(), 36, "{}", got[0]);
     }
 }
@@ -239,7 +237,7 @@ fn a_baggage_value_with_control_characters_cannot_forge_a_line() {
     assert_eq!(got.len(), 1);
     let line = got[0].strip_suffix('\n').unwrap();
     assert!(!line.contains('\n'), "{line}");
-    if ON {
+    if tracekit::TRACE_ALL {
         assert!(
             line.contains(r#"request.id="\"r-1\\nERROR forged: line\"""#),
             "{line}"

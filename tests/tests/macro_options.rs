@@ -8,8 +8,6 @@ use std::fmt;
 use tracekit::testing::capture;
 use tracekit::{SpanKind, SpanRecord, Value, trace_fn, trace_impl};
 
-const ON: bool = cfg!(feature = "trace-all");
-
 /// The tags a user set, without the `code.*` location tags.
 fn user_tags(span: &SpanRecord) -> Vec<(String, String)> {
     span.tags()
@@ -33,7 +31,7 @@ fn place_order(items: u32) -> u32 {
 fn name_sets_the_span_name() {
     let (out, c) = capture(|| place_order(2));
     assert_eq!(out, 2);
-    if ON {
+    if tracekit::TRACE_ALL {
         assert_eq!(c.tree(), "checkout.place_order\n");
         let span = c.span("checkout.place_order");
         assert_eq!(span.tag("items"), Some(&Value::U64(2)));
@@ -73,7 +71,7 @@ fn skip_skip_all_and_redact_keep_secrets_out() {
         )
     });
     assert_eq!(out, (true, 8, true));
-    if !ON {
+    if !tracekit::TRACE_ALL {
         assert!(c.spans().is_empty());
         return;
     }
@@ -146,7 +144,7 @@ fn fields_add_tags_computed_from_the_arguments() {
     };
     let (out, c) = capture(|| handle(&req, NoDebug));
     assert_eq!(out, 200);
-    if !ON {
+    if !tracekit::TRACE_ALL {
         assert!(c.spans().is_empty());
         return;
     }
@@ -185,7 +183,7 @@ fn take_fields(ids: &mut std::ops::Range<u64>, words: Vec<String>) -> u64 {
 fn field_expressions_run_once_and_may_use_up_what_they_read() {
     let mut ids = 10..20;
     let (left, c) = capture(|| take_fields(&mut ids, vec!["a".into(), "b".into()]));
-    if !ON {
+    if !tracekit::TRACE_ALL {
         assert_eq!(left, 10);
         assert!(c.spans().is_empty());
         return;
@@ -251,7 +249,7 @@ fn ret_records_the_return_value_or_the_ok_value() {
         nothing();
         iter(3).count();
     });
-    if !ON {
+    if !tracekit::TRACE_ALL {
         assert!(c.spans().is_empty());
         return;
     }
@@ -305,7 +303,7 @@ fn err_false_leaves_err_returns_unmarked_but_not_panics() {
         (a.is_err(), b.ok(), p.is_err())
     });
     assert_eq!(out, (true, Some(1), true));
-    if !ON {
+    if !tracekit::TRACE_ALL {
         assert!(c.spans().is_empty(), "nothing recorded");
         return;
     }
@@ -348,7 +346,7 @@ fn kind_sets_the_span_kind_on_every_shape() {
         internal();
         rt.block_on(send());
     });
-    if !ON {
+    if !tracekit::TRACE_ALL {
         assert!(c.spans().is_empty(), "nothing recorded");
         return;
     }
@@ -398,7 +396,7 @@ fn crate_points_the_generated_code_at_a_reexport() {
         .unwrap();
     let (out, c) = capture(|| through_reexport(1) + rt.block_on(through_reexport_async(2)));
     assert_eq!(out, 3);
-    if ON {
+    if tracekit::TRACE_ALL {
         assert_eq!(c.span("through_reexport").tag("x"), Some(&Value::U64(1)));
         assert_eq!(
             c.span("through_reexport_async").tag("x"),
@@ -456,7 +454,7 @@ fn trace_impl_options_are_defaults_that_a_method_overrides() {
         )
     });
     assert_eq!(out, (true, 250, 5, "eu", "acme"));
-    if !ON {
+    if !tracekit::TRACE_ALL {
         assert!(c.spans().is_empty(), "nothing recorded");
         return;
     }

@@ -16,8 +16,6 @@ use std::time::Duration;
 use tracekit::testing::capture;
 use tracekit::{FutureExt, Value, trace_fn, trace_impl};
 
-const ON: bool = cfg!(feature = "trace-all");
-
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -83,7 +81,7 @@ fn every_receiver_shape_is_a_type_method_span() {
         [a, b, c, d, e, f, g, h]
     });
     assert_eq!(out, [1, 3, 10, 20, 31, 6, 3, 3]);
-    if !ON {
+    if !tracekit::TRACE_ALL {
         assert!(c.spans().is_empty());
         return;
     }
@@ -145,7 +143,7 @@ fn unsafe_and_extern_fns_are_traced() {
         (a, b)
     });
     assert_eq!(out, (5, 7));
-    if ON {
+    if tracekit::TRACE_ALL {
         assert_eq!(c.tree(), "read_raw\nc_callback\nunsafe_c_callback\n");
         assert_eq!(c.span("c_callback").tag("x"), Some(&Value::I64(3)));
     }
@@ -204,7 +202,7 @@ fn impl_trait_arguments_and_returns() {
         )
     });
     assert_eq!(out, (6, 3, Some(3), true, true));
-    if ON {
+    if tracekit::TRACE_ALL {
         let parses = c.spans_named("parse_all");
         assert!(!parses[0].is_error());
         assert!(parses[1].is_error() && parses[2].is_error());
@@ -247,7 +245,7 @@ mod attributes {
 fn other_attributes_are_kept() {
     let (out, c) = capture(|| attributes::documented(4) + attributes::compiled_in());
     assert_eq!(out, 5);
-    if ON {
+    if tracekit::TRACE_ALL {
         assert_eq!(c.tree(), "documented\ncompiled_in\n");
     }
 }
@@ -332,7 +330,7 @@ fn functions_from_macro_rules_are_traced() {
         out,
         (42, "HI".to_owned(), "hello ann".to_owned(), true, 6, 3)
     );
-    if ON {
+    if tracekit::TRACE_ALL {
         assert_eq!(
             c.tree(),
             "double\nshout\nGreeter::hello\nhalve\ntriple\nconfigured\n"
@@ -417,7 +415,7 @@ fn functions_returning_futures_span_the_whole_future() {
         })
     });
     assert_eq!(out, (Some(2), true, Some(3), Some(20), None));
-    if !ON {
+    if !tracekit::TRACE_ALL {
         assert!(c.spans().is_empty());
         return;
     }
@@ -453,7 +451,7 @@ fn a_future_returned_through_a_macro_type_is_spanned_whole() {
     let rt = runtime();
     let (out, c) = capture(|| rt.block_on(leaf_later(4)));
     assert_eq!(out, 4);
-    if ON {
+    if tracekit::TRACE_ALL {
         // `leaf` runs at the first poll: inside `leaf_later`'s span only if
         // that span covers the future, not just the call that made it.
         assert_eq!(c.tree(), "leaf_later\n  leaf\n");
@@ -472,7 +470,7 @@ fn a_future_dropped_early_finishes_its_span_as_cancelled() {
         })
     });
     assert!(out, "the timeout fired");
-    if ON {
+    if tracekit::TRACE_ALL {
         let span = c.span("fetch_slowly");
         assert_eq!(span.tag("cancelled"), Some(&Value::Bool(true)));
         assert!(span.duration() >= Duration::from_millis(5));
@@ -536,7 +534,7 @@ fn async_fn_in_traits() {
         })
     });
     assert_eq!(out, (Some("ann".into()), "nobody".into(), 8));
-    if ON {
+    if tracekit::TRACE_ALL {
         assert_eq!(
             c.tree(),
             "root\n  Users::find\n    leaf\n  Users::find\n    leaf\n  Cache::warm\n"
@@ -610,7 +608,7 @@ fn async_trait_with_the_attribute_above_or_below() {
         })
     });
     assert_eq!(out, [Some(2), Some(2), Some(2), None, None]);
-    if !ON {
+    if !tracekit::TRACE_ALL {
         assert!(c.spans().is_empty(), "nothing recorded");
         return;
     }

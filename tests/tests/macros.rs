@@ -4,8 +4,6 @@ use std::fmt;
 use tracekit::testing::capture;
 use tracekit::{Value, trace_fn, trace_impl};
 
-const ON: bool = cfg!(feature = "trace-all");
-
 #[trace_fn]
 fn level1(n: u64) -> u64 {
     level2(n + 1) + 1
@@ -31,7 +29,7 @@ fn level5(n: u64) -> u64 {
 fn nesting_five_deep_gives_one_trace_with_parent_links() {
     let (out, c) = capture(|| level1(1));
     assert_eq!(out, 54);
-    if !ON {
+    if !tracekit::TRACE_ALL {
         assert!(c.spans().is_empty());
         return;
     }
@@ -96,7 +94,7 @@ fn arguments_are_tags_that_keep_their_type() {
         )
     });
     assert_eq!(out, 7 - 2 + 1 + 1 + 10 + 5 + 3);
-    if !ON {
+    if !tracekit::TRACE_ALL {
         assert!(c.spans().is_empty());
         return;
     }
@@ -137,7 +135,7 @@ fn arguments_written_as_plain_types_keep_their_values() {
     let mut signed = -3i16;
     let (out, c) = capture(|| plain_by_name(2, &&mut signed, 0.5, &"ab", 4, 1, "xyz".into()));
     assert_eq!(out, 2.0 - 3.0 + 0.5 + 4.0 + 1.0 + 2.0 + 3.0);
-    if !ON {
+    if !tracekit::TRACE_ALL {
         return;
     }
     let s = c.span("plain_by_name");
@@ -163,7 +161,7 @@ fn generic_debug<T: fmt::Debug>(value: T, other: impl fmt::Display) -> String {
 fn generic_arguments_use_what_their_bounds_allow() {
     let (out, c) = capture(|| generic_debug(vec![1, 2], 5u8));
     assert_eq!(out, "[1, 2]/5");
-    if ON {
+    if tracekit::TRACE_ALL {
         let s = c.span("generic_debug");
         assert_eq!(s.tag("value").unwrap().to_string(), "[1, 2]");
         // `impl Display` has no Debug bound: left out.
@@ -177,7 +175,7 @@ fn code_location() {}
 #[test]
 fn spans_carry_code_location_tags_and_trace_points_are_registered() {
     let ((), c) = capture(code_location);
-    if !ON {
+    if !tracekit::TRACE_ALL {
         assert!(c.spans().is_empty());
         assert!(tracekit::trace_points().next().is_none());
         return;
@@ -260,7 +258,7 @@ fn trace_impl_names_methods_type_method_and_honours_overrides() {
         cache.into_items()
     });
     assert_eq!(items, ["a"]);
-    if !ON {
+    if !tracekit::TRACE_ALL {
         assert!(c.spans().is_empty());
         return;
     }
@@ -312,7 +310,7 @@ impl Repository for Repo {
 fn trace_impl_on_a_trait_impl() {
     let (r, c) = capture(|| (Repo.find(3).unwrap(), Repo.count()));
     assert_eq!(r, ("user3".to_string(), 0));
-    if ON {
+    if tracekit::TRACE_ALL {
         assert_eq!(c.tree(), "Repo::find\n");
     }
 }
@@ -336,7 +334,7 @@ impl Greeter for English {
 fn trace_impl_on_a_trait_traces_default_bodies() {
     let (s, c) = capture(|| English.greet("you"));
     assert_eq!(s, "en greets you");
-    if ON {
+    if tracekit::TRACE_ALL {
         assert_eq!(c.tree(), "Greeter::greet\n");
         assert_eq!(
             c.span("Greeter::greet").tag("whom").unwrap().to_string(),
@@ -398,7 +396,7 @@ fn leaves_after_a_nested_comment(fail: bool) -> Result<u8, String> {
 fn an_exit_after_a_nested_comment_is_seen() {
     let (r, c) = capture(|| leaves_after_a_nested_comment(true));
     assert_eq!(r, Err("refused".to_string()));
-    if ON {
+    if tracekit::TRACE_ALL {
         assert_eq!(
             c.span("leaves_after_a_nested_comment").status(),
             &tracekit::Status::error("refused")
@@ -470,7 +468,7 @@ fn early_return_and_question_mark_behave_as_before() {
     assert_eq!(r.1, Ok(15));
     assert!(r.2.is_err());
     assert_eq!(r.3, Ok(42));
-    if !ON {
+    if !tracekit::TRACE_ALL {
         assert!(c.spans().is_empty());
         return;
     }
@@ -494,7 +492,7 @@ fn early_return_and_question_mark_behave_as_before() {
 fn err_through_a_type_alias_is_an_error_with_exception_event() {
     let (r, c) = capture(|| (io_alias(true).is_err(), io_alias(false).is_ok()));
     assert_eq!(r, (true, true));
-    if !ON {
+    if !tracekit::TRACE_ALL {
         assert!(c.spans().is_empty(), "nothing recorded");
         return;
     }
@@ -570,7 +568,7 @@ fn error_source_chains_and_errors_of_any_type() {
         let _ = debug_only_error();
         let _ = opaque_error();
     });
-    if !ON {
+    if !tracekit::TRACE_ALL {
         assert!(c.spans().is_empty(), "nothing recorded");
         return;
     }
@@ -604,7 +602,7 @@ fn early_returns_from_bodies_run_in_place_end_their_spans() {
         r
     });
     assert_eq!(r, (None, Some(4), vec![1]));
-    if !ON {
+    if !tracekit::TRACE_ALL {
         assert!(c.spans().is_empty());
         return;
     }
@@ -635,7 +633,7 @@ fn bodies_that_leave_early_through_macros_end_their_spans() {
     assert_eq!(r.1, Ok(2));
     assert_eq!(r.2, Err("negative".to_string()));
     assert_eq!(r.3, Ok(3));
-    if !ON {
+    if !tracekit::TRACE_ALL {
         assert!(c.spans().is_empty());
         return;
     }
@@ -678,7 +676,7 @@ fn a_panic_marks_the_span_finishes_it_and_restores_the_context() {
         explode("")
     });
     assert_eq!(after, 1);
-    if !ON {
+    if !tracekit::TRACE_ALL {
         assert!(c.spans().is_empty());
         return;
     }
@@ -715,7 +713,7 @@ fn recurse(depth: u32) -> u32 {
 fn recursion_nests() {
     let (n, c) = capture(|| recurse(3));
     assert_eq!(n, 3);
-    if ON {
+    if tracekit::TRACE_ALL {
         assert_eq!(c.tree(), "recurse\n  recurse\n    recurse\n      recurse\n");
     }
 }
@@ -730,7 +728,7 @@ fn patterns((a, b): (u8, u8), Point { x, y }: Point, _: u8, mut m: u8) -> u32 {
 fn pattern_arguments_record_each_bound_name() {
     let (n, c) = capture(|| patterns((1, 2), Point { x: 3, y: 4 }, 9, 5));
     assert_eq!(n, 16);
-    if ON {
+    if tracekit::TRACE_ALL {
         let s = c.span("patterns");
         for (k, v) in [("a", 1u64), ("b", 2), ("m", 5)] {
             assert_eq!(s.tag(k), Some(&Value::U64(v)), "{k}");

@@ -13,8 +13,6 @@ use tracekit_otlp::proto;
 use tracekit_otlp::{Compression, OtlpConfig, OtlpExporter, Protocol, Resource};
 use tracekit_tests::stub::{Reply, Stub};
 
-const ON: bool = cfg!(feature = "trace-all");
-
 /// A small trace with every field OTLP carries: a server span continuing a
 /// remote parent (with trace state), typed tags, an event, a link and an error.
 fn trace() -> Vec<SpanRecord> {
@@ -96,7 +94,7 @@ fn spans_of(r: &proto::ExportTraceServiceRequest) -> Vec<&proto::Span> {
 
 #[test]
 fn protobuf_carries_resource_scope_and_every_span_field() {
-    if !ON {
+    if !tracekit::TRACE_ALL {
         return off_records_and_sends_nothing();
     }
     let stub = Stub::start([]);
@@ -200,7 +198,7 @@ fn protobuf_carries_resource_scope_and_every_span_field() {
 
 #[test]
 fn the_protobuf_body_decodes_to_exactly_the_otlp_messages_the_spans_make() {
-    if !ON {
+    if !tracekit::TRACE_ALL {
         return off_records_and_sends_nothing();
     }
     // Spans of every shape: the trace above, limits hit, unicode, empty and
@@ -257,7 +255,7 @@ fn the_protobuf_body_decodes_to_exactly_the_otlp_messages_the_spans_make() {
 
 #[test]
 fn json_follows_the_otlp_json_rules_and_gzip_and_headers_are_sent() {
-    if !ON {
+    if !tracekit::TRACE_ALL {
         return off_records_and_sends_nothing();
     }
     let stub = Stub::start([]);
@@ -316,7 +314,7 @@ fn json_follows_the_otlp_json_rules_and_gzip_and_headers_are_sent() {
 
 #[test]
 fn span_limits_cap_attributes_events_and_links_and_count_what_was_dropped() {
-    if !ON {
+    if !tracekit::TRACE_ALL {
         return off_records_and_sends_nothing();
     }
     let ((), c) = tracekit::testing::capture(|| {
@@ -355,7 +353,7 @@ fn span_limits_cap_attributes_events_and_links_and_count_what_was_dropped() {
 
 #[test]
 fn retryable_statuses_are_retried_honouring_retry_after() {
-    if !ON {
+    if !tracekit::TRACE_ALL {
         return off_records_and_sends_nothing();
     }
     let stub = Stub::start([
@@ -379,7 +377,7 @@ fn retryable_statuses_are_retried_honouring_retry_after() {
 
 #[test]
 fn other_statuses_drop_the_batch_at_once_with_the_reason() {
-    if !ON {
+    if !tracekit::TRACE_ALL {
         return off_records_and_sends_nothing();
     }
     for status in [400, 401, 404, 413, 500] {
@@ -400,7 +398,7 @@ fn other_statuses_drop_the_batch_at_once_with_the_reason() {
 
 #[test]
 fn a_retry_after_past_the_export_timeout_gives_up_instead_of_waiting() {
-    if !ON {
+    if !tracekit::TRACE_ALL {
         return off_records_and_sends_nothing();
     }
     let stub = Stub::start([Reply::status(503).header("Retry-After", "3600")]);
@@ -416,7 +414,7 @@ fn a_retry_after_past_the_export_timeout_gives_up_instead_of_waiting() {
 
 #[test]
 fn a_slow_backend_is_cut_off_by_the_timeouts() {
-    if !ON {
+    if !tracekit::TRACE_ALL {
         return off_records_and_sends_nothing();
     }
     let stub = Stub::start((0..20).map(|_| Reply::status(200).delay(Duration::from_secs(10))));
@@ -436,7 +434,7 @@ fn a_slow_backend_is_cut_off_by_the_timeouts() {
 
 #[test]
 fn a_backend_that_is_down_costs_the_application_nothing_and_spans_are_counted() {
-    if !ON {
+    if !tracekit::TRACE_ALL {
         return off_records_and_sends_nothing();
     }
     let port = tracekit_tests::free_port();
@@ -478,7 +476,7 @@ fn a_backend_that_is_down_costs_the_application_nothing_and_spans_are_counted() 
 
 #[test]
 fn shutdown_exports_everything_when_the_backend_is_up() {
-    if !ON {
+    if !tracekit::TRACE_ALL {
         return off_records_and_sends_nothing();
     }
     let stub = Stub::start([]);
@@ -522,7 +520,7 @@ fn the_file_sink_writes_one_json_request_a_line() {
     drop(file);
     let text = std::fs::read_to_string(&path).unwrap();
     std::fs::remove_file(&path).unwrap();
-    if !ON {
+    if !tracekit::TRACE_ALL {
         assert_eq!(text, "", "nothing recorded, nothing written");
         return;
     }

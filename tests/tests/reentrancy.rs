@@ -10,8 +10,6 @@ use std::cell::Cell;
 use tracekit::testing::capture;
 use tracekit::{Span, start_active_span, trace_fn};
 
-const ON: bool = cfg!(feature = "trace-all");
-
 thread_local! {
     static ARMED: Cell<bool> = const { Cell::new(false) };
     static INSIDE: Cell<bool> = const { Cell::new(false) };
@@ -85,7 +83,7 @@ fn an_allocator_that_traces_inside_tracekit_cannot_corrupt_its_state() {
     });
     ARMED.with(|a| a.set(false));
     assert!(len > 0);
-    if !ON {
+    if !tracekit::TRACE_ALL {
         assert!(c.spans().is_empty(), "nothing recorded");
         return;
     }

@@ -10,8 +10,6 @@ use std::time::{Duration, Instant};
 use tracekit::{ConsoleReporter, Reporter, Span, SpanBatch, start_active_span, trace_fn};
 use tracekit_tests::SharedBuffer;
 
-const ON: bool = cfg!(feature = "trace-all");
-
 #[trace_fn]
 fn lookup(key: &str) -> Result<u32, std::io::Error> {
     if key == "bad" {
@@ -64,20 +62,26 @@ fn a_waiting_future_hands_over_what_finished_before_it_waits() {
         ))
     });
     assert_eq!(
-        seen, ON,
+        seen,
+        tracekit::TRACE_ALL,
         "the finished span reached the reporter while `main` was active"
     );
     // The same through an `async fn` whose own trace point is switched off
     // (it has no span, so nothing of tracekit's is around its future but
     // what the attribute put there).
     let point = tracekit::trace_points().find(|p| p.name() == "waits_switched_off");
-    assert_eq!(point.is_some(), ON, "the trace point is listed");
+    assert_eq!(
+        point.is_some(),
+        tracekit::TRACE_ALL,
+        "the trace point is listed"
+    );
     let _off = point.map(SwitchedOff::new);
     let seen = hands_over_before_waiting("before_wait_off", |ready, seen| {
         Box::pin(waits_switched_off(ready, seen))
     });
     assert_eq!(
-        seen, ON,
+        seen,
+        tracekit::TRACE_ALL,
         "the span finished inside a switched-off async fn reached the reporter while it waited"
     );
 }
@@ -191,12 +195,16 @@ fn a_panicking_reporter_does_not_disable_flush() {
     drop(Span::start("next"));
     tracekit::flush();
     let panicked = tracekit::collector_stats().reporter_panics - before;
-    assert_eq!(panicked, u64::from(ON));
+    assert_eq!(panicked, u64::from(tracekit::TRACE_ALL));
     // flush() on this thread still delivers after its reporter panicked here.
     drop(Span::start("delivered"));
     tracekit::flush();
     let seen = names.lock().unwrap().clone();
-    assert_eq!(seen.iter().any(|n| n == "delivered"), ON, "{seen:?}");
+    assert_eq!(
+        seen.iter().any(|n| n == "delivered"),
+        tracekit::TRACE_ALL,
+        "{seen:?}"
+    );
     drop(guard);
 }
 
@@ -207,7 +215,7 @@ fn a_reporter_panic_on_the_collector_thread_does_not_stop_reporting() {
     // (it panics on its first batch, then must go on).
     let deadline = Instant::now() + Duration::from_secs(10);
     let mut i = 0;
-    while ON && Instant::now() < deadline {
+    while tracekit::TRACE_ALL && Instant::now() < deadline {
         drop(Span::start(format!("span{i}")));
         i += 1;
         std::thread::sleep(Duration::from_millis(5));
@@ -219,7 +227,7 @@ fn a_reporter_panic_on_the_collector_thread_does_not_stop_reporting() {
     drop(guard);
     assert_eq!(
         delivered >= 3,
-        ON,
+        tracekit::TRACE_ALL,
         "background delivered {delivered} after a panic"
     );
 }
@@ -240,7 +248,7 @@ fn a_reporter_that_flushes_from_inside_does_not_deadlock() {
     drop(Span::start("one"));
     tracekit::flush();
     drop(guard);
-    assert_eq!(*seen.lock().unwrap(), usize::from(ON));
+    assert_eq!(*seen.lock().unwrap(), usize::from(tracekit::TRACE_ALL));
 }
 
 fn console_prints_each_trace_as_a_tree() {
@@ -255,7 +263,7 @@ fn console_prints_each_trace_as_a_tree() {
     }
     drop(guard); // flushes
     let text = out.text();
-    if !ON {
+    if !tracekit::TRACE_ALL {
         assert!(text.is_empty(), "{text}");
         return;
     }
@@ -298,7 +306,7 @@ fn console_shows_what_joins_the_parts_of_a_trace_across_processes() {
     drop(tracekit::http::server_span("GET", "/stock", &headers));
     drop(guard);
     let text = out.text();
-    if !ON {
+    if !tracekit::TRACE_ALL {
         assert!(text.is_empty(), "{text}");
         return;
     }
@@ -331,7 +339,7 @@ fn a_stalled_reporter_never_blocks_the_application() {
     // Give the collector a first span to stall on, and wait until it is
     // stalled in the reporter (not a guess at how long that takes).
     drop(Span::start("first"));
-    if ON {
+    if tracekit::TRACE_ALL {
         stalled
             .recv_timeout(Duration::from_secs(20))
             .expect("the collector delivered the first span");
@@ -349,7 +357,7 @@ fn a_stalled_reporter_never_blocks_the_application() {
     let after = tracekit::collector_stats();
     let _ = tx.send(()); // nobody listens when tracing is compiled out
     drop(guard);
-    if !ON {
+    if !tracekit::TRACE_ALL {
         assert_eq!(after, before);
         return;
     }

@@ -17,8 +17,6 @@ use tracekit::testing::capture;
 use tracekit::{Span, SpanContext, SpanId, TraceId, current_span, trace_fn};
 use tracekit_tests::stub::{Reply, Stub};
 
-const ON: bool = cfg!(feature = "trace-all");
-
 fn serial() -> MutexGuard<'static, ()> {
     static TURN: Mutex<()> = Mutex::new(());
     TURN.lock().unwrap_or_else(|p| p.into_inner())
@@ -43,7 +41,7 @@ fn a_quarter_of_100k_roots_is_recorded_at_ratio_0_25() {
             root_call(i);
         }
     });
-    if !ON {
+    if !tracekit::TRACE_ALL {
         assert!(c.spans().is_empty());
         return;
     }
@@ -65,7 +63,7 @@ fn a_quarter_of_100k_roots_is_recorded_at_ratio_0_25() {
 fn the_default_records_everything_and_says_so_on_the_root() {
     let _turn = serial();
     let (_, c) = capture(|| root_call(1));
-    if !ON {
+    if !tracekit::TRACE_ALL {
         assert!(c.spans().is_empty(), "nothing recorded");
         return;
     }
@@ -120,7 +118,7 @@ fn a_rate_limited_sampler_records_at_most_the_rate() {
             root_call(i);
         }
     });
-    if !ON {
+    if !tracekit::TRACE_ALL {
         assert!(c.spans().is_empty(), "nothing recorded");
         return;
     }
@@ -150,11 +148,11 @@ fn parent_based_follows_the_remote_parent_and_a_debug_parent_always_wins() {
     let _turn = serial();
     let start = |parent: &SpanContext| Span::builder("server").child_of(parent).start();
     // The default: parentbased_always_on.
-    assert_eq!(start(&remote(true)).is_recording(), ON);
+    assert_eq!(start(&remote(true)).is_recording(), tracekit::TRACE_ALL);
     assert!(!start(&remote(false)).is_recording());
     {
         let _s = set_sampler(ParentBased::new(AlwaysOff));
-        assert_eq!(start(&remote(true)).is_recording(), ON);
+        assert_eq!(start(&remote(true)).is_recording(), tracekit::TRACE_ALL);
         assert!(!Span::start("new trace").is_recording());
     }
     {
@@ -162,11 +160,14 @@ fn parent_based_follows_the_remote_parent_and_a_debug_parent_always_wins() {
         let _s = set_sampler(AlwaysOff);
         assert!(!start(&remote(true)).is_recording());
         // ...but a debug parent (B3 `d`, Jaeger debug flag) is recorded.
-        assert_eq!(start(&remote(true).with_debug(true)).is_recording(), ON);
+        assert_eq!(
+            start(&remote(true).with_debug(true)).is_recording(),
+            tracekit::TRACE_ALL
+        );
     }
     {
         let _s = set_sampler(AlwaysOn);
-        assert_eq!(start(&remote(false)).is_recording(), ON);
+        assert_eq!(start(&remote(false)).is_recording(), tracekit::TRACE_ALL);
     }
 }
 
@@ -212,7 +213,7 @@ fn an_unsampled_trace_carries_its_ids_flag_and_baggage_and_records_nothing() {
     let (headers, root_cx) = headers;
     assert!(c.spans().is_empty(), "{}", c.tree());
     assert_eq!(FORMATTED.load(Ordering::Relaxed), 0, "arguments formatted");
-    if !ON {
+    if !tracekit::TRACE_ALL {
         assert!(c.spans().is_empty(), "nothing recorded");
         return;
     }
@@ -249,10 +250,13 @@ fn sampling_priority_at_start_forces_the_decision() {
                 .tag("sampling.priority", 1)
                 .start_active();
             let cx = span.context();
-            assert_eq!(cx.as_ref().is_some_and(|c| c.is_debug()), ON);
+            assert_eq!(
+                cx.as_ref().is_some_and(|c| c.is_debug()),
+                tracekit::TRACE_ALL
+            );
             child_call(1);
         });
-        if ON {
+        if tracekit::TRACE_ALL {
             assert_eq!(c.tree(), "forced\n  child_call\n");
             assert!(c.span("forced").tag("sampler.type").is_none());
         }
@@ -265,7 +269,7 @@ fn sampling_priority_at_start_forces_the_decision() {
         // A child can force its own subtree in.
         let _kept = Span::builder("kept").tag("sampling.priority", 2).start();
     });
-    if ON {
+    if tracekit::TRACE_ALL {
         assert_eq!(c.tree(), "kept\n");
     }
 }
@@ -278,10 +282,13 @@ fn a_jaeger_debug_id_starts_a_recorded_trace_whatever_the_sampler_says() {
     let headers: HashMap<String, String> = [("jaeger-debug-id".into(), "abc-123".into())].into();
     let ((), c) = capture(|| {
         let span = tracekit::http::server_span("GET", "/debug", &headers);
-        assert_eq!(span.context().is_some_and(|c| c.is_debug()), ON);
+        assert_eq!(
+            span.context().is_some_and(|c| c.is_debug()),
+            tracekit::TRACE_ALL
+        );
     });
     tracekit::propagation::set_propagators(Propagators::default());
-    if ON {
+    if tracekit::TRACE_ALL {
         assert_eq!(
             c.span("GET /debug")
                 .tag("jaeger-debug-id")
@@ -314,8 +321,11 @@ fn otel_variables_choose_the_sampler_and_bad_values_keep_the_default() {
         (n, under_unsampled)
     };
     let get = |name, arg| sampler::from_env_lookup(env(name, arg));
-    let all = if ON { 2000 } else { 0 };
-    assert_eq!(recorded(get("always_on", None).unwrap()), (all, ON));
+    let all = if tracekit::TRACE_ALL { 2000 } else { 0 };
+    assert_eq!(
+        recorded(get("always_on", None).unwrap()),
+        (all, tracekit::TRACE_ALL)
+    );
     assert_eq!(recorded(get("always_off", None).unwrap()), (0, false));
     assert_eq!(
         recorded(get("parentbased_always_on", None).unwrap()),
@@ -326,9 +336,9 @@ fn otel_variables_choose_the_sampler_and_bad_values_keep_the_default() {
         (0, false)
     );
     let (n, _) = recorded(get("traceidratio", Some("0.5")).unwrap());
-    assert!(!ON || (850..1150).contains(&n), "{n}");
+    assert!(!tracekit::TRACE_ALL || (850..1150).contains(&n), "{n}");
     let (n, under) = recorded(get("parentbased_traceidratio", Some(" 0.1 ")).unwrap());
-    assert!(!ON || (120..300).contains(&n), "{n}");
+    assert!(!tracekit::TRACE_ALL || (120..300).contains(&n), "{n}");
     assert!(!under);
     // No argument: a ratio of 1.
     assert_eq!(recorded(get("traceidratio", None).unwrap()).0, all);
@@ -375,7 +385,7 @@ fn eventually(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
 #[test]
 fn remote_strategies_are_followed_within_a_polling_interval_and_outages_keep_the_last() {
     let _turn = serial();
-    if !ON {
+    if !tracekit::TRACE_ALL {
         return;
     }
     let stub = Stub::start([]);
@@ -443,7 +453,7 @@ fn remote_strategies_are_followed_within_a_polling_interval_and_outages_keep_the
 #[test]
 fn a_remote_sampler_with_nobody_listening_keeps_its_initial_rate() {
     let _turn = serial();
-    if !ON {
+    if !tracekit::TRACE_ALL {
         return;
     }
     let port = tracekit_tests::free_port();
@@ -480,7 +490,7 @@ fn endpoint() -> usize {
 fn trace_points_switched_off_are_skipped_and_their_children_move_up() {
     let _turn = serial();
     let run = || capture(endpoint).1.tree();
-    if !ON {
+    if !tracekit::TRACE_ALL {
         assert_eq!(run(), "");
         return;
     }
@@ -524,7 +534,10 @@ fn switched_off_tracing_records_nothing_and_still_hands_down_ids() {
         let span = Span::start("explicit");
         assert!(!span.is_recording());
         // Ids still propagate, marked not sampled.
-        assert_eq!(span.context().is_some_and(|c| !c.is_sampled()), ON);
+        assert_eq!(
+            span.context().is_some_and(|c| !c.is_sampled()),
+            tracekit::TRACE_ALL
+        );
         let child = Span::builder("under remote")
             .child_of(&remote(true))
             .start();
@@ -533,7 +546,10 @@ fn switched_off_tracing_records_nothing_and_still_hands_down_ids() {
     tracekit::set_enabled(true);
     assert!(c.spans().is_empty());
     assert!(tracekit::trace_points().all(|p| p.is_enabled()));
-    assert_eq!(capture(endpoint).1.spans().len(), if ON { 3 } else { 0 });
+    assert_eq!(
+        capture(endpoint).1.spans().len(),
+        if tracekit::TRACE_ALL { 3 } else { 0 }
+    );
 }
 
 #[trace_fn]
@@ -549,7 +565,7 @@ async fn lookup_or_default() -> u32 {
 #[test]
 fn a_switched_off_async_fn_leaves_its_callers_span_alone() {
     let _turn = serial();
-    if !ON {
+    if !tracekit::TRACE_ALL {
         return; // no trace points without `trace-all`
     }
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -562,7 +578,7 @@ fn a_switched_off_async_fn_leaves_its_callers_span_alone() {
     let (n, c) = capture(|| rt.block_on(lookup_or_default()));
     point.set_enabled(true);
     assert_eq!(n, 7);
-    if ON {
+    if tracekit::TRACE_ALL {
         assert_eq!(c.tree(), "lookup_or_default\n");
         let caller = c.span("lookup_or_default");
         assert!(
@@ -607,7 +623,7 @@ fn tail_keep_reports_failed_and_slow_traces_that_head_sampling_dropped() {
         checkout(true, Duration::ZERO, 30).unwrap_err(); // kept, cut to 10 spans
     });
     let after = sampler::tail_stats();
-    if !ON {
+    if !tracekit::TRACE_ALL {
         assert!(c.spans().is_empty());
         return;
     }
@@ -642,7 +658,7 @@ fn tail_keep_reports_failed_and_slow_traces_that_head_sampling_dropped() {
 #[test]
 fn tail_keep_holds_a_bounded_number_of_traces() {
     let _turn = serial();
-    if !ON {
+    if !tracekit::TRACE_ALL {
         return;
     }
     let _s = set_sampler(AlwaysOff);
@@ -689,7 +705,7 @@ fn env_child() {
 
 #[test]
 fn the_environment_is_read_at_start() {
-    let full = if ON {
+    let full = if tracekit::TRACE_ALL {
         "endpoint\n  query\n    get\n"
     } else {
         ""
@@ -707,7 +723,11 @@ fn the_environment_is_read_at_start() {
         (&[("OTEL_SDK_DISABLED", "false")], full, true, ""),
         (
             &[("TRACEKIT_FILTER", "sampling::db=off")],
-            if ON { "endpoint\n  get\n" } else { "" },
+            if tracekit::TRACE_ALL {
+                "endpoint\n  get\n"
+            } else {
+                ""
+            },
             true,
             "",
         ),
@@ -735,7 +755,7 @@ fn the_environment_is_read_at_start() {
     ];
     for (vars, tree, enabled, warning) in cases {
         // Without `trace-all` no sampler is ever asked, so none is read.
-        let warning = if !ON && warning.starts_with("OTEL_TRACES") {
+        let warning = if !tracekit::TRACE_ALL && warning.starts_with("OTEL_TRACES") {
             ""
         } else {
             warning
@@ -779,7 +799,7 @@ fn an_unsampled_call_that_waits_still_carries_its_ids() {
     let _sampler = set_sampler(tracekit::sampler::AlwaysOff);
     let (ids, c) = capture(|| tracekit_tests::block_on(carries()));
     assert!(c.spans().is_empty(), "nothing recorded");
-    if !ON {
+    if !tracekit::TRACE_ALL {
         return;
     }
     let (before, after) = ids;
@@ -816,7 +836,7 @@ fn an_async_fn_under_an_unsampled_root_keeps_the_roots_context_across_threads() 
         })
     });
     assert!(c.spans().is_empty(), "nothing recorded");
-    if !ON {
+    if !tracekit::TRACE_ALL {
         return;
     }
     let root = root.expect("an unsampled root still has ids");

@@ -11,8 +11,6 @@ use std::time::Duration;
 use tracekit::testing::capture;
 use tracekit::{Context, FutureExt, Span, Value, start_active_span, trace_fn};
 
-const ON: bool = cfg!(feature = "trace-all");
-
 #[trace_fn]
 fn job(n: u64) -> u64 {
     n * 2
@@ -33,7 +31,7 @@ fn a_thread_started_outside_any_span_can_start_threads() {
         .join()
         .expect("the outer thread must not panic");
     });
-    if !ON {
+    if !tracekit::TRACE_ALL {
         assert!(c.spans().is_empty());
         return;
     }
@@ -69,7 +67,7 @@ fn a_task_spawned_outside_any_span_can_spawn_tasks_in_its_context() {
             .expect("the outer task must not panic");
         })
     });
-    if ON {
+    if tracekit::TRACE_ALL {
         assert!(c.span("inner task").parent_id().is_none());
     }
 }
@@ -89,7 +87,7 @@ fn an_empty_context_propagates_as_no_parent() {
         drop(Span::start("root here"));
         job(1);
     });
-    if ON {
+    if tracekit::TRACE_ALL {
         assert!(c.span("root here").parent_id().is_none());
         assert!(c.span("job").parent_id().is_none());
         assert!(c.span("root here").tag("nowhere").is_none());
@@ -119,7 +117,7 @@ fn a_long_lived_worker_delivers_its_jobs_while_it_lives() {
     });
     stop_tx.send(()).unwrap();
     worker.join().unwrap();
-    if !ON {
+    if !tracekit::TRACE_ALL {
         assert!(c.spans().is_empty());
         return;
     }
@@ -151,7 +149,7 @@ fn spans_under_a_long_lived_attached_context_are_handed_over_as_they_finish() {
     });
     stop_tx.send(()).unwrap();
     worker.join().unwrap();
-    if ON {
+    if tracekit::TRACE_ALL {
         assert_eq!(c.spans_named("loop job").len(), 3, "{}", c.tree());
         assert_eq!(c.spans_named("job").len(), 3, "{}", c.tree());
     }
@@ -188,7 +186,7 @@ fn spans_still_open_at_thread_exit_are_finished_and_marked() {
         .join()
         .unwrap();
     });
-    if !ON {
+    if !tracekit::TRACE_ALL {
         assert!(c.spans().is_empty());
         return;
     }
@@ -217,7 +215,7 @@ fn capture_without_a_reporter_keeps_everything_past_the_queue_capacity() {
             job(n);
         }
     });
-    if ON {
+    if tracekit::TRACE_ALL {
         assert_eq!(c.spans().len() as u64, calls);
     } else {
         assert!(c.spans().is_empty());
@@ -234,7 +232,7 @@ fn capture_keeps_everything_under_one_root_past_the_queue_capacity() {
             job(n);
         }
     });
-    if ON {
+    if tracekit::TRACE_ALL {
         assert_eq!(c.spans().len() as u64, calls + 1);
     }
 }
@@ -260,7 +258,7 @@ fn a_long_lived_guard_keeps_addressing_its_own_span_after_billions_of_spans() {
             drop(nested);
             root.set_tag("after", true);
         });
-        if !ON {
+        if !tracekit::TRACE_ALL {
             continue;
         }
         let (root, nested) = (c.span("root"), c.span("nested"));
@@ -293,7 +291,7 @@ fn a_guard_held_across_await_is_flagged_on_its_span() {
             tokio::join!(holds_a_guard_across_await(), runs_meanwhile());
         })
     });
-    if !ON {
+    if !tracekit::TRACE_ALL {
         assert!(c.spans().is_empty(), "nothing recorded");
         return;
     }

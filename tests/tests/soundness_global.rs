@@ -7,8 +7,6 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 use tracekit::{InMemoryReporter, Reporter, Span, SpanBatch, start_active_span, trace_fn};
 
-const ON: bool = cfg!(feature = "trace-all");
-
 #[test]
 fn soundness_with_global_state() {
     a_panic_hook_that_traces_sees_a_consistent_state();
@@ -84,7 +82,7 @@ fn a_panic_hook_that_traces_sees_a_consistent_state() {
     assert_eq!(in_tracekit, 0, "the panic hook ran: something panicked");
     assert!(caught.is_err());
     assert_eq!(hook_calls.load(Ordering::SeqCst), 1);
-    if !ON {
+    if !tracekit::TRACE_ALL {
         assert!(memory.spans().is_empty(), "nothing recorded");
         return;
     }
@@ -130,7 +128,7 @@ fn flush_reaches_the_jobs_of_a_long_lived_worker() {
     stop_tx.send(()).unwrap();
     worker.join().unwrap();
     drop(guard);
-    assert_eq!(jobs, if ON { 3 } else { 0 });
+    assert_eq!(jobs, if tracekit::TRACE_ALL { 3 } else { 0 });
 }
 
 /// Calls `tracekit::flush()` from its own `flush` and `drop`, as a reporter
@@ -160,7 +158,10 @@ fn a_reporter_flushing_from_flush_or_drop_does_not_hang() {
         tracekit::flush();
         drop(guard); // flushes it, then drops it
     });
-    assert_eq!(seen.load(Ordering::SeqCst), usize::from(ON));
+    assert_eq!(
+        seen.load(Ordering::SeqCst),
+        usize::from(tracekit::TRACE_ALL)
+    );
 
     let (first, second) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
     let (f, s) = (first.clone(), second.clone());
@@ -172,8 +173,14 @@ fn a_reporter_flushing_from_flush_or_drop_does_not_hang() {
         drop(b);
         drop(a);
     });
-    assert_eq!(first.load(Ordering::SeqCst), usize::from(ON));
-    assert_eq!(second.load(Ordering::SeqCst), usize::from(ON));
+    assert_eq!(
+        first.load(Ordering::SeqCst),
+        usize::from(tracekit::TRACE_ALL)
+    );
+    assert_eq!(
+        second.load(Ordering::SeqCst),
+        usize::from(tracekit::TRACE_ALL)
+    );
 }
 
 /// Item 8: dropping the guard of a reporter that has since been replaced
@@ -192,14 +199,14 @@ fn a_guard_removes_only_the_reporter_it_installed() {
             .map(|s| s.name().to_owned())
             .collect::<Vec<_>>()
     };
-    if ON {
+    if tracekit::TRACE_ALL {
         assert_eq!(names(&a), ["for a"]);
         assert_eq!(names(&b), ["for b"]);
     }
     drop(guard_b);
     drop(Span::start("for nobody"));
     tracekit::flush();
-    if ON {
+    if tracekit::TRACE_ALL {
         assert_eq!(names(&b), ["for b"]);
     }
     assert!(names(&a).len() <= 1);
@@ -245,7 +252,7 @@ fn the_queue_accepts_exactly_its_capacity_under_contention() {
     });
     let before = tracekit::collector_stats();
     drop(Span::start("first"));
-    if ON {
+    if tracekit::TRACE_ALL {
         holding_rx.recv_timeout(Duration::from_secs(10)).unwrap();
     }
     // Fill the queue to all but `room` spans. Each trace is made on a
@@ -284,7 +291,7 @@ fn the_queue_accepts_exactly_its_capacity_under_contention() {
     let after = tracekit::collector_stats();
     let _ = go_tx.send(());
     drop(guard);
-    if !ON {
+    if !tracekit::TRACE_ALL {
         assert_eq!(after, before);
         return;
     }

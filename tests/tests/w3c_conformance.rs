@@ -22,8 +22,6 @@ use tracekit::propagation::{ExtractError, Propagators};
 use tracekit::{SpanContext, SpanId, TraceId};
 use tracekit_tests::Rng;
 
-const ON: bool = cfg!(feature = "trace-all");
-
 /// The ids the suite sends.
 const TRACE: &str = "12345678901234567890123456789012";
 const PARENT: &str = "1234567890123456";
@@ -207,7 +205,7 @@ fn continued(o: &Outcome) -> (Sent, Vec<(String, String)>) {
         (TRACE, PARENT)
     );
     let state = sent_tracestate(&o.forwarded);
-    if !ON {
+    if !tracekit::TRACE_ALL {
         for call in &o.calls {
             assert_eq!(
                 sent_traceparent(call),
@@ -256,7 +254,7 @@ fn restarted(o: &Outcome, not: &[&str]) {
     let mut traces = Vec::new();
     for call in &o.calls {
         let Some(s) = sent_traceparent(call) else {
-            if ON {
+            if tracekit::TRACE_ALL {
                 panic!("no traceparent: a new trace is sent on");
             }
             continue;
@@ -369,7 +367,7 @@ fn regression_level_2_keys_are_accepted() {
 fn regression_a_new_root_sets_the_random_flag() {
     let span = tracekit::Span::builder("root").root().start();
     let Some(cx) = span.context() else {
-        if ON {
+        if tracekit::TRACE_ALL {
             panic!("a root has a context when tracing is compiled in");
         }
         return;
@@ -391,7 +389,7 @@ fn test_both_traceparent_and_tracestate_missing() {
 fn test_traceparent_included_tracestate_missing() {
     let (sent, state) = continued(&tp(&traceparent("01")));
     assert!(state.is_empty());
-    if ON {
+    if tracekit::TRACE_ALL {
         assert!(sent.sampled() && !sent.random(), "{sent:?}");
     }
 }
@@ -772,7 +770,7 @@ fn test_multiple_requests_with_valid_traceparent() {
 fn test_multiple_requests_without_traceparent() {
     let o = request(&[], 3);
     restarted(&o, &[]);
-    if ON {
+    if tracekit::TRACE_ALL {
         let mut parents: Vec<String> = o
             .calls
             .iter()
@@ -792,7 +790,7 @@ fn test_multiple_requests_with_illegal_traceparent() {
         3,
     );
     restarted(&o, &[&zero]);
-    if ON {
+    if tracekit::TRACE_ALL {
         let mut parents: Vec<String> = o
             .calls
             .iter()
@@ -883,7 +881,7 @@ fn an_unset_random_flag_stays_unset() {
         assert!(!o.extracted.as_ref().unwrap().is_random());
         let (sent, _) = continued(&o);
         assert!(!sent.random(), "{sent:?}");
-        if ON {
+        if tracekit::TRACE_ALL {
             // The default sampler follows the parent.
             assert_eq!(sent.sampled(), flags == "01");
         }
@@ -903,7 +901,11 @@ fn a_new_trace_is_random_and_says_so() {
         }
     }
     seen.dedup();
-    assert_eq!(seen.len(), if ON { 2 } else { 0 }, "a new id each time");
+    assert_eq!(
+        seen.len(),
+        if tracekit::TRACE_ALL { 2 } else { 0 },
+        "a new id each time"
+    );
     // And a context built from elsewhere says what it was told.
     let made = SpanContext::remote(TraceId::random(), SpanId::random(), false);
     assert!(!made.is_random());

@@ -276,16 +276,23 @@ fn server(
             builder.push_tag("url.scheme".into(), scheme);
         }
         if let Some(host) = headers.get("host") {
-            let (address, port) = host_and_port(host);
-            builder.push_tag("server.address".into(), kept(address));
-            if let Some(port) = port {
-                builder.push_tag("server.port".into(), i64::from(port).into());
-            }
+            address_tags(&mut builder, host, None);
         }
     }
     let mut span = propagation::continue_from(builder, headers).start();
     request_id::adopt(&mut span, headers, true);
     span
+}
+
+/// `server.address` and `server.port` of `authority` (`host[:port]`), the
+/// port `default_port` when it names none: the server a request went to,
+/// on either side of it.
+fn address_tags(builder: &mut crate::SpanBuilder, authority: &str, default_port: Option<u16>) {
+    let (address, port) = host_and_port(authority);
+    builder.push_tag("server.address".into(), kept(address));
+    if let Some(port) = port.or(default_port) {
+        builder.push_tag("server.port".into(), i64::from(port).into());
+    }
 }
 
 /// Writes the response headers of the request being handled (the current
@@ -366,33 +373,25 @@ pub fn traceresponse(cx: &crate::SpanContext) -> String {
 /// ```
 pub fn client_span(method: &str, url: &str, headers: &mut dyn Injector) -> Span {
     let c = conventions();
-    let name = match c {
-        Conventions::Old => format!("{method} {}", path_of(url)),
-        _ => known_method(method).unwrap_or("HTTP").to_owned(),
+    let name: std::borrow::Cow<'static, str> = match c {
+        Conventions::Old => format!("{method} {}", path_of(url)).into(),
+        _ => known_method(method).unwrap_or("HTTP").into(),
     };
-    let mut tags = Vec::with_capacity(6);
-    method_tags(c, method, |k, v| tags.push((k, v)));
+    let mut builder = Span::builder(name).kind(SpanKind::Client);
+    method_tags(c, method, |k, v| builder.push_tag(k, v));
     if c.old() {
-        tags.push(("http.url".into(), url.to_owned().into()));
+        builder.push_tag("http.url".into(), url.into());
     }
     if c.stable() {
-        tags.push(("url.full".into(), without_credentials(url).into()));
+        builder.push_tag("url.full".into(), without_credentials(url).into());
         if let Some((scheme, authority)) = scheme_and_authority(url) {
-            let (address, port) = host_and_port(authority);
-            let port = port.or(match scheme {
+            let default_port = match scheme {
                 "http" => Some(80),
                 "https" => Some(443),
                 _ => None,
-            });
-            tags.push(("server.address".into(), address.to_owned().into()));
-            if let Some(port) = port {
-                tags.push(("server.port".into(), i64::from(port).into()));
-            }
+            };
+            address_tags(&mut builder, authority, default_port);
         }
-    }
-    let mut builder = Span::builder(name).kind(SpanKind::Client);
-    for (k, v) in tags {
-        builder = builder.tag(k, v);
     }
     let span = builder.start();
     if let Some(cx) = span.context() {
