@@ -10,6 +10,35 @@
 
 use std::hint::black_box;
 
+/// One root's calls of `workload`, the same for every contender:
+/// `$sync`, `$async_fn` and `$adder.$method` are that contender's traced
+/// function, async function and method; their sum is added to `$acc`.
+macro_rules! calls {
+    ($workload:expr, $acc:ident, $adder:expr, $sync:expr, $async_fn:expr, $method:ident) => {
+        match $workload {
+            Workload::SyncFn => {
+                for i in 0..CALLS_PER_ROOT {
+                    $acc += $sync(i, 2);
+                }
+            }
+            Workload::AsyncFn => {
+                $acc += block_on(async {
+                    let mut acc = 0;
+                    for i in 0..CALLS_PER_ROOT {
+                        acc += $async_fn(i, 2).await;
+                    }
+                    acc
+                })
+            }
+            Workload::Method => {
+                for i in 0..CALLS_PER_ROOT {
+                    $acc += $adder.$method(i, 2);
+                }
+            }
+        }
+    };
+}
+
 /// Calls per root span.
 pub const CALLS_PER_ROOT: u64 = 100;
 
@@ -105,6 +134,36 @@ impl Workload {
             _ => None,
         }
     }
+}
+
+/// For the command-line tools: the contender `name` names, or what to
+/// say instead.
+pub fn contender_arg(name: &str) -> Result<Contender, String> {
+    Contender::from_name(name).ok_or_else(|| {
+        format!(
+            "unknown contender {name:?}; one of: {:?}",
+            Contender::ALL.map(Contender::name)
+        )
+    })
+}
+
+/// For the command-line tools: the workload `arg` names (sync when there
+/// is none), or what to say instead.
+pub fn workload_arg(arg: Option<String>) -> Result<Workload, String> {
+    match arg {
+        None => Ok(Workload::SyncFn),
+        Some(w) => Workload::from_name(&w)
+            .ok_or_else(|| format!("unknown workload {w:?}; one of sync, async, method")),
+    }
+}
+
+/// For the command-line tools: the value, or the message on stderr and
+/// exit status 2.
+pub fn or_exit<T>(r: Result<T, String>) -> T {
+    r.unwrap_or_else(|message| {
+        eprintln!("{message}");
+        std::process::exit(2)
+    })
 }
 
 #[cfg(feature = "peers")]
@@ -227,36 +286,20 @@ impl Harness {
         let adder = Adder { salt: 1 };
         let adder = black_box(&adder);
         let mut acc = 0;
-        macro_rules! calls {
-            ($sync:expr, $async_fn:expr, $method:ident) => {
-                match workload {
-                    Workload::SyncFn => {
-                        for i in 0..CALLS_PER_ROOT {
-                            acc += $sync(i, 2);
-                        }
-                    }
-                    Workload::AsyncFn => {
-                        acc += block_on(async {
-                            let mut acc = 0;
-                            for i in 0..CALLS_PER_ROOT {
-                                acc += $async_fn(i, 2).await;
-                            }
-                            acc
-                        })
-                    }
-                    Workload::Method => {
-                        for i in 0..CALLS_PER_ROOT {
-                            acc += adder.$method(i, 2);
-                        }
-                    }
-                }
-            };
-        }
         match self.contender {
-            Contender::Untraced => calls!(plain_add, plain_add_async, plain_add),
+            Contender::Untraced => {
+                calls!(workload, acc, adder, plain_add, plain_add_async, plain_add)
+            }
             Contender::Tracekit | Contender::TracekitUnsampled | Contender::TracekitDisabled => {
                 let _root = tracekit::start_active_span("root");
-                calls!(tracekit_add, tracekit_add_async, tracekit_add)
+                calls!(
+                    workload,
+                    acc,
+                    adder,
+                    tracekit_add,
+                    tracekit_add_async,
+                    tracekit_add
+                )
             }
             #[cfg(feature = "peers")]
             peer => acc += peers::run(peer, workload, adder),

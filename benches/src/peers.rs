@@ -144,43 +144,35 @@ impl Installed {
 /// One root span with [`CALLS_PER_ROOT`] traced calls of `workload`.
 pub fn run(contender: Contender, workload: Workload, adder: &Adder) -> u64 {
     let mut acc = 0;
-    macro_rules! calls {
-        ($sync:expr, $async_fn:expr, $method:ident) => {
-            match workload {
-                Workload::SyncFn => {
-                    for i in 0..CALLS_PER_ROOT {
-                        acc += $sync(i, 2);
-                    }
-                }
-                Workload::AsyncFn => {
-                    acc += block_on(async {
-                        let mut acc = 0;
-                        for i in 0..CALLS_PER_ROOT {
-                            acc += $async_fn(i, 2).await;
-                        }
-                        acc
-                    })
-                }
-                Workload::Method => {
-                    for i in 0..CALLS_PER_ROOT {
-                        acc += adder.$method(i, 2);
-                    }
-                }
-            }
-        };
-    }
     match contender {
         Contender::FastraceBare => {
             let root = fastrace::Span::root("root", fastrace::prelude::SpanContext::random());
             let _g = root.set_local_parent();
-            calls!(fastrace_add, fastrace_add_async, fastrace_add)
+            calls!(
+                workload,
+                acc,
+                adder,
+                fastrace_add,
+                fastrace_add_async,
+                fastrace_add
+            )
         }
         // No local parent: fastrace's #[trace] makes a no-op span.
-        Contender::FastraceNoop => calls!(fastrace_add, fastrace_add_async, fastrace_add),
+        Contender::FastraceNoop => calls!(
+            workload,
+            acc,
+            adder,
+            fastrace_add,
+            fastrace_add_async,
+            fastrace_add
+        ),
         Contender::FastraceProps => {
             let root = fastrace::Span::root("root", fastrace::prelude::SpanContext::random());
             let _g = root.set_local_parent();
             calls!(
+                workload,
+                acc,
+                adder,
                 fastrace_props_add,
                 fastrace_props_add_async,
                 fastrace_props_add
@@ -189,7 +181,14 @@ pub fn run(contender: Contender, workload: Workload, adder: &Adder) -> u64 {
         Contender::TracingRegistry | Contender::TracingOtel | Contender::TracingTracekit => {
             let root = tracing::info_span!("root");
             let _e = root.enter();
-            calls!(tracing_add, tracing_add_async, tracing_add)
+            calls!(
+                workload,
+                acc,
+                adder,
+                tracing_add,
+                tracing_add_async,
+                tracing_add
+            )
         }
         Contender::Untraced
         | Contender::Tracekit

@@ -121,3 +121,43 @@ pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
         }
     }
 }
+
+/// A global allocator that calls `hook` with the size of every allocation
+/// and reallocation on the calling thread, then hands the call on to the
+/// system allocator unchanged. For tests of what allocates, and of code
+/// (a tracking allocator) that calls tracekit from inside an allocation.
+///
+/// ```
+/// fn note(_size: usize) {}
+/// #[global_allocator]
+/// static ALLOCATOR: tracekit_tests::HookedAllocator = tracekit_tests::HookedAllocator::new(note);
+/// ```
+pub struct HookedAllocator {
+    hook: fn(usize),
+}
+
+impl HookedAllocator {
+    /// An allocator that calls `hook` before each allocation.
+    pub const fn new(hook: fn(usize)) -> HookedAllocator {
+        HookedAllocator { hook }
+    }
+}
+
+// SAFETY: every call is forwarded unchanged to the system allocator; the
+// hook runs before it and never touches the memory being handed out.
+unsafe impl std::alloc::GlobalAlloc for HookedAllocator {
+    unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
+        (self.hook)(layout.size());
+        // SAFETY: the caller's contract, forwarded.
+        unsafe { std::alloc::System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
+        // SAFETY: the caller's contract, forwarded.
+        unsafe { std::alloc::System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: std::alloc::Layout, new_size: usize) -> *mut u8 {
+        (self.hook)(new_size);
+        // SAFETY: the caller's contract, forwarded.
+        unsafe { std::alloc::System.realloc(ptr, layout, new_size) }
+    }
+}

@@ -9,7 +9,6 @@
 //! One test in this binary: the first thing it does is the first use of
 //! the filter in the process.
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
@@ -46,27 +45,9 @@ impl TracingAllocator {
     }
 }
 
-// SAFETY: every call is forwarded unchanged to the system allocator; the
-// tracing around it never touches the memory being handed out.
-unsafe impl GlobalAlloc for TracingAllocator {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        Self::trace(layout.size());
-        // SAFETY: the caller's contract, forwarded.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: the caller's contract, forwarded.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        Self::trace(new_size);
-        // SAFETY: the caller's contract, forwarded.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
 #[global_allocator]
-static ALLOCATOR: TracingAllocator = TracingAllocator;
+static ALLOCATOR: tracekit_tests::HookedAllocator =
+    tracekit_tests::HookedAllocator::new(TracingAllocator::trace);
 
 #[trace_fn]
 fn handler(n: u64) -> u64 {

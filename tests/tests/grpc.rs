@@ -100,18 +100,39 @@ impl tower::Service<http::Request<tonic::body::Body>> for Greeter {
     }
 }
 
+/// Serves [`Greeter`] behind `tracekit_tower::TraceLayer` on a free port
+/// of this host, on the current runtime.
+async fn serve() -> (
+    std::net::SocketAddr,
+    tokio::task::JoinHandle<Result<(), tonic::transport::Error>>,
+) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(
+        tonic::transport::Server::builder()
+            .layer(tracekit_tower::TraceLayer::new())
+            .add_service(Greeter)
+            .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
+    );
+    (addr, server)
+}
+
+/// A plain channel to `addr`.
+async fn connect(addr: std::net::SocketAddr) -> tonic::transport::Channel {
+    tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap()
+}
+
 /// Calls SayHello for each name through a channel traced by
 /// `tracekit_tower::ClientLayer` (a client span per call, its context in the
 /// call's metadata); returns each reply's message or status code.
 async fn call(addr: std::net::SocketAddr, names: &[&str]) -> Vec<Result<String, tonic::Code>> {
-    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
     let channel = tower::ServiceBuilder::new()
         .layer(tracekit_tower::ClientLayer::new())
-        .service(channel);
+        .service(connect(addr).await);
     let mut client = tonic::client::Grpc::new(channel);
     let mut out = Vec::new();
     for name in names {
@@ -139,14 +160,7 @@ fn tonic_unary_calls_are_traced_by_the_layer() {
         .unwrap();
     let (replies, c) = capture(|| {
         rt.block_on(async {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            let addr = listener.local_addr().unwrap();
-            let server = tokio::spawn(
-                tonic::transport::Server::builder()
-                    .layer(tracekit_tower::TraceLayer::new())
-                    .add_service(Greeter)
-                    .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
-            );
+            let (addr, server) = serve().await;
             let replies = call(addr, &["ann", "nobody"])
                 .in_span(tracekit::Span::start("calls"))
                 .await;
@@ -229,19 +243,8 @@ fn a_server_stream_is_traced_until_its_trailers() {
         .unwrap();
     let (got, c) = capture(|| {
         rt.block_on(async {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            let addr = listener.local_addr().unwrap();
-            let server = tokio::spawn(
-                tonic::transport::Server::builder()
-                    .layer(tracekit_tower::TraceLayer::new())
-                    .add_service(Greeter)
-                    .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
-            );
-            let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
-                .unwrap()
-                .connect()
-                .await
-                .unwrap();
+            let (addr, server) = serve().await;
+            let channel = connect(addr).await;
             let channel = tower::ServiceBuilder::new()
                 .layer(tracekit_tower::ClientLayer::new())
                 .service(channel);
@@ -318,19 +321,8 @@ fn the_interceptor_carries_the_context_in_the_metadata() {
         .unwrap();
     let (reply, c) = capture(|| {
         rt.block_on(async {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            let addr = listener.local_addr().unwrap();
-            let server = tokio::spawn(
-                tonic::transport::Server::builder()
-                    .layer(tracekit_tower::TraceLayer::new())
-                    .add_service(Greeter)
-                    .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
-            );
-            let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
-                .unwrap()
-                .connect()
-                .await
-                .unwrap();
+            let (addr, server) = serve().await;
+            let channel = connect(addr).await;
             let channel = tonic::service::interceptor::InterceptedService::new(
                 channel,
                 tracekit_tower::propagate,

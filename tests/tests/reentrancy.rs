@@ -5,7 +5,6 @@
 //! a buffer. That must degrade to a no-op for the inner call, never to two
 //! live `&mut` borrows of the same state.
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use tracekit::testing::capture;
 use tracekit::{Span, start_active_span, trace_fn};
@@ -35,27 +34,9 @@ impl TracingAllocator {
     }
 }
 
-// SAFETY: every call is forwarded unchanged to the system allocator; the
-// tracing around it never touches the memory being handed out.
-unsafe impl GlobalAlloc for TracingAllocator {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        Self::trace(layout.size());
-        // SAFETY: the caller's contract, forwarded.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: the caller's contract, forwarded.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        Self::trace(new_size);
-        // SAFETY: the caller's contract, forwarded.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
 #[global_allocator]
-static ALLOCATOR: TracingAllocator = TracingAllocator;
+static ALLOCATOR: tracekit_tests::HookedAllocator =
+    tracekit_tests::HookedAllocator::new(TracingAllocator::trace);
 
 #[trace_fn]
 fn level(depth: u32, label: String) -> usize {

@@ -14,7 +14,6 @@ use axum::body::Body;
 use axum::extract::Path;
 use axum::http::Request;
 use axum::routing::get;
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use tower::ServiceExt;
 
@@ -28,7 +27,7 @@ thread_local! {
 struct Counting;
 
 impl Counting {
-    fn note() {
+    fn note(_size: usize) {
         let _ = COUNTING.try_with(|on| {
             if on.get() {
                 let _ = COUNT.try_with(|c| c.set(c.get() + 1));
@@ -47,27 +46,9 @@ impl Counting {
     }
 }
 
-// SAFETY: every call is forwarded unchanged to the system allocator; the
-// count is a thread-local cell that needs no allocation.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        Self::note();
-        // SAFETY: the caller's contract, forwarded.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: the caller's contract, forwarded.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        Self::note();
-        // SAFETY: the caller's contract, forwarded.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
 #[global_allocator]
-static ALLOCATOR: Counting = Counting;
+static ALLOCATOR: tracekit_tests::HookedAllocator =
+    tracekit_tests::HookedAllocator::new(Counting::note);
 
 fn spin(n: u64) -> u64 {
     (0..200u64).fold(n, |a, b| std::hint::black_box(a.rotate_left(5) ^ b))

@@ -6,18 +6,12 @@
 //!
 //! Usage: `count-instructions <contender> <roots> [sync|async|method]`
 
-use tracekit_benches::{Contender, Harness, KEEP_UP_ROOTS, Workload};
+use tracekit_benches::{Contender, Harness, KEEP_UP_ROOTS, contender_arg, or_exit, workload_arg};
 
 fn main() {
     let mut args = std::env::args().skip(1);
     let name = args.next().unwrap_or_default();
-    let Some(contender) = Contender::from_name(&name) else {
-        eprintln!(
-            "unknown contender {name:?}; one of: {:?}",
-            Contender::ALL.map(Contender::name)
-        );
-        std::process::exit(2);
-    };
+    let contender = or_exit(contender_arg(&name));
     let roots: u64 = match args.next().map(|s| s.parse()) {
         Some(Ok(n)) => n,
         _ => {
@@ -25,16 +19,7 @@ fn main() {
             std::process::exit(2);
         }
     };
-    let workload = match args.next() {
-        None => Workload::SyncFn,
-        Some(w) => match Workload::from_name(&w) {
-            Some(w) => w,
-            None => {
-                eprintln!("unknown workload {w:?}; one of sync, async, method");
-                std::process::exit(2);
-            }
-        },
-    };
+    let workload = or_exit(workload_arg(args.next()));
     let Some(harness) = Harness::new(contender) else {
         eprintln!("{name} needs the `peers` feature of tracekit-benches");
         std::process::exit(2);

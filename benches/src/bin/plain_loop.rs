@@ -8,7 +8,7 @@
 //! Usage: `plain-loop <contender> [sync|async|method] [seconds]`
 
 use std::time::{Duration, Instant};
-use tracekit_benches::{CALLS_PER_ROOT, Contender, Harness, Workload};
+use tracekit_benches::{CALLS_PER_ROOT, Harness, Workload, contender_arg, or_exit, workload_arg};
 
 const ROUNDS: u32 = 7;
 const ROOTS_PER_CHECK: u64 = 64;
@@ -16,23 +16,8 @@ const ROOTS_PER_CHECK: u64 = 64;
 fn main() {
     let mut args = std::env::args().skip(1);
     let name = args.next().unwrap_or_default();
-    let Some(contender) = Contender::from_name(&name) else {
-        eprintln!(
-            "unknown contender {name:?}; one of: {:?}",
-            Contender::ALL.map(Contender::name)
-        );
-        std::process::exit(2);
-    };
-    let workload = match args.next() {
-        None => Workload::SyncFn,
-        Some(w) => match Workload::from_name(&w) {
-            Some(w) => w,
-            None => {
-                eprintln!("unknown workload {w:?}; one of sync, async, method");
-                std::process::exit(2);
-            }
-        },
-    };
+    let contender = or_exit(contender_arg(&name));
+    let workload = or_exit(workload_arg(args.next()));
     let seconds: f64 = args.next().and_then(|s| s.parse().ok()).unwrap_or(3.0);
     let Some(harness) = Harness::new(contender) else {
         eprintln!("{name} needs the `peers` feature of tracekit-benches");

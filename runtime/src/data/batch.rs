@@ -39,14 +39,18 @@ struct PoolInner<T> {
     weight: usize,
 }
 
+impl<T> PoolInner<T> {
+    const EMPTY: PoolInner<T> = PoolInner {
+        items: Vec::new(),
+        weight: 0,
+    };
+}
+
 impl<T> Pool<T> {
     #[cfg(not(tracekit_loom))]
     pub(crate) const fn new(max_items: usize, max_weight: usize) -> Pool<T> {
         Pool {
-            inner: crate::data::sync::Mutex::new(PoolInner {
-                items: Vec::new(),
-                weight: 0,
-            }),
+            inner: crate::data::sync::Mutex::new(PoolInner::EMPTY),
             max_items,
             max_weight,
         }
@@ -55,10 +59,7 @@ impl<T> Pool<T> {
     #[cfg(tracekit_loom)]
     pub(crate) fn new(max_items: usize, max_weight: usize) -> Pool<T> {
         Pool {
-            inner: crate::data::sync::Mutex::new(PoolInner {
-                items: Vec::new(),
-                weight: 0,
-            }),
+            inner: crate::data::sync::Mutex::new(PoolInner::EMPTY),
             max_items,
             max_weight,
         }
@@ -133,13 +134,7 @@ impl Batch {
         if self.spans.capacity() > MAX_SPARE_SPANS || self.spans.capacity() == 0 {
             return;
         }
-        self.spans.clear();
-        self.tags.clear();
-        self.args.clear();
-        self.extras.clear();
-        self.inherited.clear();
-        self.captured = false;
-        self.gone = 0;
+        self.clear();
         let weight = self.spans.capacity();
         SPARE.put(self, weight);
     }

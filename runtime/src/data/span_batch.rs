@@ -204,24 +204,12 @@ impl SpanBatch {
     /// let _guard = tracekit::set_reporter(Print);
     /// ```
     pub fn iter(&self) -> impl Iterator<Item = SpanRecord> + '_ {
-        let (shared, records) = match &self.spans {
-            Spans::Shared(s) => (Some(s), &[][..]),
-            Spans::Records(r) => (None, &r[..]),
-        };
-        shared
-            .into_iter()
-            .flat_map(|shared| {
-                shared
-                    .chunks
-                    .iter()
-                    .enumerate()
-                    .flat_map(move |(c, chunk)| {
-                        (0..chunk.spans.len()).map(move |i| SpanRecord {
-                            shared: shared.clone(),
-                            chunk: c as u32,
-                            index: i as u32,
-                        })
-                    })
+        let (places, records) = self.places();
+        places
+            .map(|(shared, chunk, _, index)| SpanRecord {
+                shared: shared.clone(),
+                chunk,
+                index,
             })
             .chain(records.iter().cloned())
     }
@@ -238,23 +226,41 @@ impl SpanBatch {
     /// let _guard = tracekit::set_reporter(Count(0));
     /// ```
     pub fn views(&self) -> impl Iterator<Item = SpanView<'_>> + '_ {
+        let (places, records) = self.places();
+        places
+            .map(|(shared, _, chunk, index)| SpanView {
+                raw: &chunk.spans[index as usize],
+                chunk,
+                cal: &shared.cal,
+                index,
+            })
+            .chain(records.iter().map(SpanRecord::view))
+    }
+
+    /// Where each span of a collected batch is (its batch, chunk number,
+    /// chunk and index there), in order; and the records a batch built
+    /// from records holds instead.
+    #[allow(clippy::type_complexity)]
+    fn places(
+        &self,
+    ) -> (
+        impl Iterator<Item = (&Arc<Shared>, u32, &Chunk, u32)> + '_,
+        &[SpanRecord],
+    ) {
         let (shared, records) = match &self.spans {
             Spans::Shared(s) => (Some(s), &[][..]),
             Spans::Records(r) => (None, &r[..]),
         };
-        shared
-            .into_iter()
-            .flat_map(|shared| {
-                shared.chunks.iter().flat_map(move |chunk| {
-                    (0..chunk.spans.len()).map(move |i| SpanView {
-                        raw: &chunk.spans[i],
-                        chunk,
-                        cal: &shared.cal,
-                        index: i as u32,
-                    })
+        let places = shared.into_iter().flat_map(|shared| {
+            shared
+                .chunks
+                .iter()
+                .enumerate()
+                .flat_map(move |(c, chunk)| {
+                    (0..chunk.spans.len() as u32).map(move |i| (shared, c as u32, chunk, i))
                 })
-            })
-            .chain(records.iter().map(SpanRecord::view))
+        });
+        (places, records)
     }
 
     /// The spans as a vector of records.

@@ -310,6 +310,28 @@ impl Shared {
     fn lock(&self) -> MutexGuard<'_, Queue> {
         self.queue.lock().unwrap_or_else(|p| p.into_inner())
     }
+
+    /// Waits for the export thread until `finished` holds or `until`
+    /// passes; returns the lock and whether it finished.
+    fn wait_for<'a>(
+        &'a self,
+        mut q: MutexGuard<'a, Queue>,
+        until: Instant,
+        finished: impl Fn(&Queue) -> bool,
+    ) -> (MutexGuard<'a, Queue>, bool) {
+        while !finished(&q) {
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return (q, false);
+            }
+            q = self
+                .done
+                .wait_timeout(q, left)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+        (q, true)
+    }
 }
 
 /// A [`Reporter`] that queues finished spans (bounded; when full, new spans
@@ -428,22 +450,14 @@ impl Reporter for BatchReporter {
         q.flush_asked += 1;
         let mine = q.flush_asked;
         sh.wake.notify_one();
-        while q.flush_done < mine && !q.exited {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                crate::data::diag::warn(format_args!(
-                    "flush gave up after {:?}: {} spans still wait for export, which goes on \
-                     in the background",
-                    sh.config.export_timeout,
-                    q.spans.len() + q.in_flight
-                ));
-                return;
-            }
-            q = sh
-                .done
-                .wait_timeout(q, left)
-                .unwrap_or_else(|p| p.into_inner())
-                .0;
+        let (q, done) = sh.wait_for(q, deadline, |q| q.flush_done >= mine || q.exited);
+        if !done {
+            crate::data::diag::warn(format_args!(
+                "flush gave up after {:?}: {} spans still wait for export, which goes on \
+                 in the background",
+                sh.config.export_timeout,
+                q.spans.len() + q.in_flight
+            ));
         }
     }
 
@@ -467,18 +481,7 @@ impl Reporter for BatchReporter {
         // A moment past the deadline, for the export thread to see it and
         // drop what is left itself.
         let give_up = deadline + SHUTDOWN_GRACE;
-        while !q.exited {
-            let left = give_up.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                break;
-            }
-            q = sh
-                .done
-                .wait_timeout(q, left)
-                .unwrap_or_else(|p| p.into_inner())
-                .0;
-        }
-        let exited = q.exited;
+        let (mut q, exited) = sh.wait_for(q, give_up, |q| q.exited);
         // An exporter past its deadline still holds its batch: the queue
         // behind it goes now.
         let left_behind = q.spans.len() as u64;
