@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Model checks with loom: the collector's lock-free queue (runtime/src/queue.rs)
-# and the spare batch pool (runtime/src/raw.rs) under every interleaving of
+# Model checks with loom: the collector's lock-free queue (runtime/src/collect/queue.rs)
+# and the spare batch pool (runtime/src/data/batch.rs) under every interleaving of
 # their threads, within loom's preemption bound. A separate target directory
 # keeps the cfg change from rebuilding the normal build. CI runs this.
 #

@@ -76,7 +76,7 @@ impl fmt::Display for KeyValues<'_, '_> {
     }
 }
 
-/// A minimal plain-text logger: one [`format`] line a record, to stderr or
+/// A minimal plain-text logger: one [`format()`] line a record, to stderr or
 /// any writer, at or above a level.
 ///
 /// ```

@@ -12,7 +12,7 @@
 //! ```
 //!
 //! The pipeline: the collector hands finished spans to a
-//! [`BatchReporter`](tracekit::BatchReporter) (bounded queue, batches, its
+//! [`BatchReporter`] (bounded queue, batches, its
 //! own thread), which calls [`OtlpExporter`] with each batch. When the
 //! backend is slow or down, spans are dropped and counted
 //! ([`ExportStats`](tracekit::ExportStats)); the application never waits.

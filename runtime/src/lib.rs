@@ -39,23 +39,28 @@
 //! ```
 //!
 //! ## Where things are
-//! A span flows one way through the modules, each using only those after it:
-//! - **API** (`span`, `context`, `future`, `thread`, `propagation`, `http`,
-//!   `messaging`, `setup`, `testing`): a span is born in `span`
-//!   ([`Span::start`], [`start_active_span`], the `#[trace_fn]` fast path)
-//!   and finished when its guard drops;
+//! A span flows one way through the crate's folders, each using only the
+//! ones after it (`ARCHITECTURE.md`, at the root of the repository, draws
+//! the path and says where the unsafe code is; a test checks the order):
+//! - **`integrations`** (the [`http`], [`grpc`] and [`messaging`] modules):
+//!   the spans of requests and messages, and the request id;
+//! - **`propagation`**: a context written into headers and read back;
+//! - **`api`**: a span is born in [`Span::start`], [`start_active_span`] or
+//!   a `#[trace_fn]` call, and finished when its guard drops; the current
+//!   context ([`current_span`], [`Context`]), futures ([`FutureExt`]),
+//!   threads, setup ([`set_reporter`]) and [`testing`];
 //! - **`local`**, this thread's state: the stack of active frames and the
 //!   batch its spans are recorded into, finished in place, and handed over
 //!   whole when the thread's last local span closes;
-//!   it asks the [`sampler`] whether a trace starting here is recorded, and
-//!   `filter` whether a trace point is switched on;
-//! - **`collector`**: the bounded, lock-free queue of batches (`queue`) and
-//!   the background thread that delivers them, as one [`SpanBatch`], to the
-//!   installed [`Reporter`], after tail keep (`tail`) has held back the
-//!   traces it must decide;
-//! - **`report`**: what a reporter is, and the ones tracekit ships;
-//! - **data** (`record`, `raw`, `parts`, `trace_point`, ids, clock, values,
-//!   `sync`): what every layer shares.
+//! - **`sampling`**: whether a trace is recorded ([`sampler`]) and whether a
+//!   trace point is switched on ([`set_filter`]);
+//! - **`collect`**: where finished spans leave the threads: an outbox per
+//!   thread and a bounded lock-free queue, taken by the background thread,
+//!   which delivers them as one [`SpanBatch`] to the installed [`Reporter`];
+//! - **`report`**: what a reporter is, and the ones tracekit ships
+//!   ([`BatchReporter`] in front of an [`Exporter`] such as OTLP);
+//! - **`data`**: what every layer shares: ids, the clock, values, trace
+//!   points, records as threads write them and as reporters read them.
 //!
 //! [`testing::capture`] collects the spans of a closure for assertions.
 //!

@@ -119,7 +119,7 @@ impl std::ops::DerefMut for Entered<'_> {
 }
 
 /// An active span that finishes when dropped; returned by
-/// [`start_active_span`], [`SpanBuilder::start_active`] and [`Span::activate`].
+/// [`start_active_span`], [`SpanBuilder::start_active`](crate::SpanBuilder::start_active) and [`Span::activate`].
 /// Not `Send`: it belongs to the thread where it is active.
 ///
 /// ```

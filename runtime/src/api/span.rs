@@ -323,7 +323,7 @@ impl Span {
 
     /// Makes this span active on this thread and finishes it when the guard
     /// drops (`activate(span, finish_on_close=True)`). From here on it is
-    /// recorded like a span from [`start_active_span`].
+    /// recorded like a span from [`start_active_span`](crate::start_active_span).
     ///
     /// ```
     /// let span = tracekit::Span::start("a");

@@ -26,7 +26,7 @@ macro_rules! forward_to_view {
 }
 
 /// A finished span: what reporters receive and what tests inspect. A handle
-/// on the span inside its [`SpanBatch`]: cloning costs a reference count.
+/// on the span inside its [`SpanBatch`](crate::SpanBatch): cloning costs a reference count.
 ///
 /// ```
 /// # if !tracekit::TRACE_ALL { return; } // tracing compiled out: nothing to show

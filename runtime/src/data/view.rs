@@ -12,7 +12,7 @@ use crate::{SpanId, TraceId};
 use std::fmt;
 use std::time::{Duration, SystemTime};
 
-/// A finished span, borrowed from its batch: what [`SpanRecord`] gives,
+/// A finished span, borrowed from its batch: what [`SpanRecord`](crate::SpanRecord) gives,
 /// without a reference count, for reading many fields of many spans.
 ///
 /// ```
@@ -58,7 +58,7 @@ impl<'a> SpanView<'a> {
             .map(|i| &**i)
     }
 
-    /// See [`SpanRecord::name`].
+    /// See [`SpanRecord::name`](crate::SpanRecord::name).
     #[inline]
     pub fn name(&self) -> &'a str {
         match self.extras().and_then(|e| e.name.as_deref()) {
@@ -67,49 +67,49 @@ impl<'a> SpanView<'a> {
         }
     }
 
-    /// See [`SpanRecord::trace_id`].
+    /// See [`SpanRecord::trace_id`](crate::SpanRecord::trace_id).
     #[inline]
     pub fn trace_id(&self) -> TraceId {
         self.raw().trace_id
     }
 
-    /// See [`SpanRecord::span_id`].
+    /// See [`SpanRecord::span_id`](crate::SpanRecord::span_id).
     #[inline]
     pub fn span_id(&self) -> SpanId {
         self.raw().span_id
     }
 
-    /// See [`SpanRecord::parent_id`].
+    /// See [`SpanRecord::parent_id`](crate::SpanRecord::parent_id).
     #[inline]
     pub fn parent_id(&self) -> Option<SpanId> {
         self.raw().parent_id
     }
 
-    /// See [`SpanRecord::has_remote_parent`].
+    /// See [`SpanRecord::has_remote_parent`](crate::SpanRecord::has_remote_parent).
     #[inline]
     pub fn has_remote_parent(&self) -> bool {
         self.raw().remote_parent
     }
 
-    /// See [`SpanRecord::is_sampled`].
+    /// See [`SpanRecord::is_sampled`](crate::SpanRecord::is_sampled).
     #[inline]
     pub fn is_sampled(&self) -> bool {
         self.raw().is_sampled()
     }
 
-    /// See [`SpanRecord::kind`].
+    /// See [`SpanRecord::kind`](crate::SpanRecord::kind).
     #[inline]
     pub fn kind(&self) -> SpanKind {
         self.raw().kind
     }
 
-    /// See [`SpanRecord::start`].
+    /// See [`SpanRecord::start`](crate::SpanRecord::start).
     #[inline]
     pub fn start(&self) -> SystemTime {
         self.cal.to_system_time(self.raw().start)
     }
 
-    /// See [`SpanRecord::end`].
+    /// See [`SpanRecord::end`](crate::SpanRecord::end).
     #[inline]
     pub fn end(&self) -> SystemTime {
         let raw = self.raw();
@@ -119,13 +119,13 @@ impl<'a> SpanView<'a> {
         self.cal.to_system_time(end)
     }
 
-    /// See [`SpanRecord::start_unix_nanos`].
+    /// See [`SpanRecord::start_unix_nanos`](crate::SpanRecord::start_unix_nanos).
     #[inline]
     pub fn start_unix_nanos(&self) -> u64 {
         self.cal.unix_nanos(self.raw().start)
     }
 
-    /// See [`SpanRecord::end_unix_nanos`].
+    /// See [`SpanRecord::end_unix_nanos`](crate::SpanRecord::end_unix_nanos).
     #[inline]
     pub fn end_unix_nanos(&self) -> u64 {
         let raw = self.raw();
@@ -133,13 +133,13 @@ impl<'a> SpanView<'a> {
         self.cal.unix_nanos(end)
     }
 
-    /// See [`SpanRecord::duration`].
+    /// See [`SpanRecord::duration`](crate::SpanRecord::duration).
     #[inline]
     pub fn duration(&self) -> Duration {
         self.end().duration_since(self.start()).unwrap_or_default()
     }
 
-    /// See [`SpanRecord::tag`].
+    /// See [`SpanRecord::tag`](crate::SpanRecord::tag).
     #[inline]
     pub fn tag(&self, key: &str) -> Option<&'a Value> {
         self.tags()
@@ -148,7 +148,7 @@ impl<'a> SpanView<'a> {
             .map(|(_, v)| v)
     }
 
-    /// See [`SpanRecord::tags`].
+    /// See [`SpanRecord::tags`](crate::SpanRecord::tags).
     #[inline]
     pub fn tags(&self) -> Tags<'a> {
         let chunk = self.chunk();
@@ -181,50 +181,50 @@ impl<'a> SpanView<'a> {
         }
     }
 
-    /// See [`SpanRecord::events`].
+    /// See [`SpanRecord::events`](crate::SpanRecord::events).
     #[inline]
     pub fn events(&self) -> &'a [Event] {
         self.extras().map_or(&[], |e| &e.events)
     }
 
-    /// See [`SpanRecord::dropped_events`].
+    /// See [`SpanRecord::dropped_events`](crate::SpanRecord::dropped_events).
     #[inline]
     pub fn dropped_events(&self) -> u32 {
         self.extras().map_or(0, |e| e.dropped_events)
     }
 
-    /// See [`SpanRecord::dropped_links`].
+    /// See [`SpanRecord::dropped_links`](crate::SpanRecord::dropped_links).
     #[inline]
     pub fn dropped_links(&self) -> u32 {
         self.extras().map_or(0, |e| e.dropped_links)
     }
 
-    /// See [`SpanRecord::dropped_tags`].
+    /// See [`SpanRecord::dropped_tags`](crate::SpanRecord::dropped_tags).
     #[inline]
     pub fn dropped_tags(&self) -> u32 {
         self.extras().map_or(0, |e| e.dropped_tags)
     }
 
-    /// See [`SpanRecord::links`].
+    /// See [`SpanRecord::links`](crate::SpanRecord::links).
     #[inline]
     pub fn links(&self) -> &'a [Link] {
         self.extras().map_or(&[], |e| &e.links)
     }
 
-    /// See [`SpanRecord::status`].
+    /// See [`SpanRecord::status`](crate::SpanRecord::status).
     #[inline]
     pub fn status(&self) -> &'a Status {
         static UNSET: Status = Status::Unset;
         self.extras().map_or(&UNSET, |e| &e.status)
     }
 
-    /// See [`SpanRecord::is_error`].
+    /// See [`SpanRecord::is_error`](crate::SpanRecord::is_error).
     #[inline]
     pub fn is_error(&self) -> bool {
         self.status().is_error()
     }
 
-    /// See [`SpanRecord::baggage_item`].
+    /// See [`SpanRecord::baggage_item`](crate::SpanRecord::baggage_item).
     #[inline]
     pub fn baggage_item(&self, key: &str) -> Option<&'a str> {
         match self.inherited().and_then(|i| i.baggage.get(key)) {
@@ -234,7 +234,7 @@ impl<'a> SpanView<'a> {
         }
     }
 
-    /// See [`SpanRecord::baggage`].
+    /// See [`SpanRecord::baggage`](crate::SpanRecord::baggage).
     #[inline]
     pub fn baggage(&self) -> impl Iterator<Item = (&'a str, &'a str)> + use<'a> {
         let own = self.inherited().into_iter().flat_map(|i| i.baggage.iter());
@@ -274,13 +274,13 @@ impl<'a> SpanView<'a> {
             .map(crate::data::request_id::derived_str)
     }
 
-    /// See [`SpanRecord::trace_state`].
+    /// See [`SpanRecord::trace_state`](crate::SpanRecord::trace_state).
     #[inline]
     pub fn trace_state(&self) -> Option<&'a str> {
         self.inherited().and_then(|i| i.trace_state.as_deref())
     }
 
-    /// See [`SpanRecord::trace_point`].
+    /// See [`SpanRecord::trace_point`](crate::SpanRecord::trace_point).
     #[inline]
     pub fn trace_point(&self) -> Option<&'static Metadata> {
         self.raw().meta.map(|p| p.metadata())
@@ -305,7 +305,7 @@ impl fmt::Debug for SpanView<'_> {
     }
 }
 
-/// The tags of a [`SpanRecord`]; see [`SpanRecord::tags`].
+/// The tags of a [`SpanRecord`](crate::SpanRecord); see [`SpanRecord::tags`](crate::SpanRecord::tags).
 pub struct Tags<'a> {
     args: Option<(TagNames, std::slice::Iter<'a, Option<Value>>)>,
     named: Named<'a>,
