@@ -46,9 +46,10 @@
 //!   the spans of requests and messages, and the request id;
 //! - **`propagation`**: a context written into headers and read back;
 //! - **`api`**: a span is born in [`Span::start`], [`start_active_span`] or
-//!   a `#[trace_fn]` call, and finished when its guard drops; the current
-//!   context ([`current_span`], [`Context`]), futures ([`FutureExt`]),
-//!   threads, setup ([`set_reporter`]) and [`testing`];
+//!   a `#[trace_fn]` call, and finished when its guard drops (the call
+//!   returns); the current context ([`current_span`], [`Context`]),
+//!   futures ([`FutureExt`]), threads, setup ([`set_reporter`]) and
+//!   [`testing`];
 //! - **`local`**, this thread's state: the stack of active frames and the
 //!   batch its spans are recorded into, finished in place, and handed over
 //!   whole when the thread's last local span closes;

@@ -96,7 +96,8 @@ fn code_only(text: &str) -> String {
     out
 }
 
-/// Where `lib.rs` takes each name it re-exports from: name → layer.
+/// Where `lib.rs` takes each name it re-exports from: name → layer (under
+/// the name it is re-exported as).
 fn reexports(lib: &str) -> HashMap<String, String> {
     let mut names = HashMap::new();
     let code = code_only(lib);
@@ -104,19 +105,23 @@ fn reexports(lib: &str) -> HashMap<String, String> {
     while let Some(at) = rest.find("pub use ") {
         rest = &rest[at + 8..];
         let end = rest.find(';').expect("a use item ends");
-        let item: String = rest[..end].split_whitespace().collect();
+        let item = rest[..end].split_whitespace().collect::<Vec<_>>().join(" ");
         rest = &rest[end..];
         let Some(layer) = LAYERS.iter().find(|l| item.starts_with(&format!("{l}::"))) else {
             continue;
         };
-        let tail = item.rsplit("::{").next().unwrap_or(&item);
-        let list = match item.find("::{") {
-            Some(_) => tail.trim_end_matches('}').to_owned(),
-            None => item.rsplit("::").next().unwrap_or("").to_owned(),
+        let list = match item.find('{') {
+            Some(open) => group(&item[open..]).unwrap_or_default(),
+            None => vec![item.clone()],
         };
-        for name in list.split(',') {
-            let name = name.split(" as ").last().unwrap_or(name).trim();
-            if !name.is_empty() {
+        for entry in list {
+            // `a::b as c` is known as `c`; `a::b` and `a::{b, c}` by their
+            // last names.
+            let name = match entry.rsplit_once(" as ") {
+                Some((_, alias)) => alias.trim(),
+                None => entry.rsplit("::").next().unwrap_or("").trim(),
+            };
+            if !name.is_empty() && name != "*" {
                 names.insert(name.to_owned(), (*layer).to_owned());
             }
         }
@@ -124,7 +129,44 @@ fn reexports(lib: &str) -> HashMap<String, String> {
     names
 }
 
-/// The layers a `crate::` path (after `crate::`) leads to.
+/// The top-level entries of the `{ ... }` group `text` starts with, nested
+/// groups kept whole; `None` when the group does not close.
+fn group(text: &str) -> Option<Vec<String>> {
+    let mut depth = 0;
+    let mut entries = Vec::new();
+    let mut entry = String::new();
+    for c in text.chars() {
+        match c {
+            '{' => {
+                depth += 1;
+                if depth == 1 {
+                    continue;
+                }
+            }
+            '}' => {
+                depth -= 1;
+                if depth == 0 {
+                    entries.push(std::mem::take(&mut entry));
+                    let entries = entries
+                        .into_iter()
+                        .map(|e| e.trim().to_owned())
+                        .filter(|e| !e.is_empty())
+                        .collect();
+                    return Some(entries);
+                }
+            }
+            ',' if depth == 1 => {
+                entries.push(std::mem::take(&mut entry));
+                continue;
+            }
+            _ => {}
+        }
+        entry.push(c);
+    }
+    None
+}
+
+/// The layers a `crate::` path (the text after `crate::`) leads to.
 fn targets(path: &str, roots: &HashMap<String, String>) -> Vec<String> {
     let first: String = path
         .chars()
@@ -134,19 +176,42 @@ fn targets(path: &str, roots: &HashMap<String, String>) -> Vec<String> {
         return vec![first];
     }
     if first.is_empty() && path.starts_with('{') {
-        let inner = &path[1..path.find('}').unwrap_or(path.len())];
-        return inner
-            .split(',')
-            .filter_map(|n| {
-                let n = n.trim().split("::").next().unwrap_or("").trim();
+        return group(path)
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|entry| {
+                let n: String = entry
+                    .chars()
+                    .take_while(|c| c.is_alphanumeric() || *c == '_')
+                    .collect();
                 roots
-                    .get(n)
+                    .get(&n)
                     .cloned()
-                    .or_else(|| rank(n).map(|_| n.to_owned()))
+                    .or_else(|| rank(&n).map(|_| n.clone()))
             })
             .collect();
     }
     roots.get(&first).cloned().into_iter().collect()
+}
+
+/// Every `crate::` path of `code` (comments already out): its line and the
+/// text after `crate::`. A path written as `$crate::` is a macro's, which
+/// resolves where the macro expands (generated code names only
+/// `__private`, the API's glue).
+fn crate_paths(code: &str) -> Vec<(usize, &str)> {
+    let mut out = Vec::new();
+    let mut from = 0;
+    while let Some(at) = code[from..].find("crate::") {
+        let start = from + at;
+        from = start + 7;
+        let before = code[..start].chars().last();
+        if before == Some('$') || before.is_some_and(|c| c.is_alphanumeric() || c == '_') {
+            continue;
+        }
+        let line = code[..start].matches('\n').count() + 1;
+        out.push((line, &code[from..]));
+    }
+    out
 }
 
 #[test]
@@ -169,26 +234,16 @@ fn imports_run_down_the_layers_only() {
         }
         let own = rank(layer).unwrap_or_else(|| panic!("{} is in no layer", rel.display()));
         let code = code_only(&std::fs::read_to_string(file).expect("a source file"));
-        for (n, line) in code.lines().enumerate() {
-            let mut rest = line;
-            while let Some(at) = rest.find("crate::") {
-                let before = rest[..at].chars().last();
-                rest = &rest[at + 7..];
-                // `$crate::` is a macro's path, resolved where it expands.
-                if before == Some('$') || before.is_some_and(|c| c.is_alphanumeric() || c == '_') {
-                    continue;
-                }
-                seen += 1;
-                for target in targets(rest, &roots) {
-                    let to = rank(&target).expect("a layer");
-                    if to < own {
-                        wrong.push(format!(
-                            "{}:{}: {layer} -> {target}: `crate::{}`",
-                            rel.display(),
-                            n + 1,
-                            rest.chars().take(60).collect::<String>()
-                        ));
-                    }
+        for (line, rest) in crate_paths(&code) {
+            seen += 1;
+            for target in targets(rest, &roots) {
+                let to = rank(&target).expect("a layer");
+                if to < own {
+                    wrong.push(format!(
+                        "{}:{line}: {layer} -> {target}: `crate::{}`",
+                        rel.display(),
+                        rest.chars().take(60).collect::<String>()
+                    ));
                 }
             }
         }
@@ -232,4 +287,32 @@ fn the_architecture_page_names_the_same_order() {
             .unwrap_or_else(|| panic!("ARCHITECTURE.md names {needle} after the layers above it"));
         at += found + needle.len();
     }
+}
+
+/// The reader itself: a grouped import over several lines, a nested group,
+/// an inline path, a renamed re-export and a macro's `$crate::` path are
+/// each read as the layer they lead to (or left out, the last).
+#[test]
+fn the_reader_sees_every_form_of_path() {
+    let lib = "pub use api::private as __private;\npub use data::{\n    id::SpanId,\n    text::Text as Str,\n};\n";
+    let roots = reexports(lib);
+    assert_eq!(roots.get("__private").map(String::as_str), Some("api"));
+    assert_eq!(roots.get("SpanId").map(String::as_str), Some("data"));
+    assert_eq!(roots.get("Str").map(String::as_str), Some("data"));
+    let code = code_only(
+        "use crate::{\n    data::id::SpanId,\n    local::{frames, state},\n    __private,\n};\n\
+         // crate::api::in_a_comment\n\
+         fn f() { crate::sampling::filter::is_on(); $crate::api::x(); }\n",
+    );
+    let found: Vec<(usize, Vec<String>)> = crate_paths(&code)
+        .into_iter()
+        .map(|(line, rest)| (line, targets(rest, &roots)))
+        .collect();
+    assert_eq!(
+        found,
+        [
+            (1, vec!["data".into(), "local".into(), "api".into()]),
+            (7, vec!["sampling".into()]),
+        ]
+    );
 }

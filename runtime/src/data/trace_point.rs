@@ -535,39 +535,6 @@ mod section {
     }
 }
 
-/// Declares the trace point `$meta`, a static with these strings and the
-/// rest of `Metadata::new`'s arguments, where [`trace_points`] finds
-/// it. Used by generated code.
-#[cfg(tracekit_elf_points)]
-#[doc(hidden)]
-#[macro_export]
-macro_rules! __tk_trace_point {
-    ($meta:ident $strings:tt $($rest:tt)*) => {
-        static $meta: $crate::__private::Metadata<[u8; $strings.len()]> =
-            $crate::__private::Metadata::new($strings, $($rest)*);
-        #[used]
-        #[unsafe(link_section = $crate::__tk_points_section!())]
-        static __TK_POINT: ::core::option::Option<$crate::__private::Point> =
-            ::core::option::Option::Some($crate::__private::Metadata::point(&$meta));
-    };
-}
-
-/// Declares the trace point `$meta`, a static with these strings and the
-/// rest of `Metadata::new`'s arguments, where [`trace_points`] finds
-/// it. Used by generated code.
-#[cfg(not(tracekit_elf_points))]
-#[doc(hidden)]
-#[macro_export]
-macro_rules! __tk_trace_point {
-    ($meta:ident $strings:tt $($rest:tt)*) => {
-        static $meta: $crate::__private::Metadata<[u8; $strings.len()]> =
-            $crate::__private::Metadata::new($strings, $($rest)*);
-        $crate::__private::inventory::submit! {
-            $crate::__private::TracePoint($crate::__private::Metadata::point(&$meta))
-        }
-    };
-}
-
 /// Every function instrumented with `#[trace_fn]` or `#[trace_impl]` in the
 /// program, whether or not it has been called.
 ///
