@@ -112,7 +112,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let _reporter = tracekit_examples::install_reporter("grpc");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
-    let server = tokio::spawn(
+    let server = tracekit::task::spawn(
         tonic::transport::Server::builder()
             .layer(tracekit_tower::TraceLayer::new())
             .add_service(Inventory)

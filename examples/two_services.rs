@@ -104,7 +104,7 @@ async fn backend() -> Result<(), String> {
     // is read on a plain thread: tokio's stdin reader would keep the
     // runtime, and so the process, alive after SIGTERM.
     let (closed, stdin_closed) = tokio::sync::oneshot::channel::<()>();
-    std::thread::spawn(move || {
+    tracekit::thread::spawn(move || {
         let _ = std::io::copy(&mut std::io::stdin(), &mut std::io::sink());
         let _ = closed.send(());
     });
@@ -202,7 +202,7 @@ async fn frontend() -> Result<(), String> {
         .map_err(|e| format!("cannot listen: {e}"))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(async move {
+    let server = tracekit::task::spawn(async move {
         axum::serve(listener, router)
             .with_graceful_shutdown(async {
                 let _ = stopped.await;

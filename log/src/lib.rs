@@ -26,14 +26,72 @@
 
 #![warn(missing_docs)]
 
+mod filter;
 mod text;
 
 use log::kv::{self, Key, Source, VisitSource};
 use log::{LevelFilter, Log, Metadata, Record, SetLoggerError};
 use std::borrow::Cow;
+use std::io::Write as _;
 use tracekit::{Event, SpanContext, SpanId, TraceId, Value};
 
 pub use text::{KeyValues, TextLogger, format};
+
+/// The logger most programs want, in one call: plain-text lines on stderr
+/// with the time, level, target, message and every key-value (so the
+/// trace id, span id and request id of the span a line was logged in),
+/// filtered as `RUST_LOG` says, `info` and above when it is unset; and
+/// tracekit's own messages (a bad setting, a backend down) as records of
+/// target `tracekit` among them. Fails when a logger is installed already.
+///
+/// ```no_run
+/// tracekit_log::init().expect("the first logger");
+/// log::info!("listening"); // 2026-12-06T10:00:00.000Z INFO  app: listening
+/// ```
+pub fn init() -> Result<(), SetLoggerError> {
+    let inner = TextLogger::from_env();
+    let level = inner.max_level();
+    TraceLogger::new(inner).install(level)
+}
+
+/// [`init`] with `env_logger` (feature `env_logger`): its `RUST_LOG`
+/// filter (`info` and above when unset), tracekit's line format, so the
+/// ids are printed whether or not env_logger's own `kv` feature is on.
+///
+/// ```no_run
+/// tracekit_log::init_env_logger().expect("the first logger");
+/// ```
+#[cfg(feature = "env_logger")]
+pub fn init_env_logger() -> Result<(), SetLoggerError> {
+    let inner = env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
+        .format(|buf, record| format(buf, record))
+        .build();
+    let level = inner.filter();
+    TraceLogger::new(inner).install(level)
+}
+
+/// tracekit's own messages as `log` records of target `tracekit`, at
+/// `Warn` and `Debug`; set by [`TraceLogger::install`].
+struct LogDiagnostics;
+
+impl LogDiagnostics {
+    fn level(level: tracekit::DiagnosticLevel) -> log::Level {
+        match level {
+            tracekit::DiagnosticLevel::Warn => log::Level::Warn,
+            tracekit::DiagnosticLevel::Debug => log::Level::Debug,
+        }
+    }
+}
+
+impl tracekit::Diagnostics for LogDiagnostics {
+    fn enabled(&self, level: tracekit::DiagnosticLevel) -> bool {
+        log::log_enabled!(target: "tracekit", Self::level(level))
+    }
+
+    fn message(&self, level: tracekit::DiagnosticLevel, message: &std::fmt::Arguments<'_>) {
+        log::log!(target: "tracekit", Self::level(level), "{message}");
+    }
+}
 
 /// A [`log::Log`] that stamps records logged inside a tracekit span with
 /// the span's ids and baggage, records them as span events at or above a
@@ -108,6 +166,12 @@ impl<L: Log> TraceLogger<L> {
     /// Installs this logger as `log`'s global logger and sets `log`'s
     /// maximum level to `max_level` (or to the event level, if that is more
     /// verbose, so span events are not filtered out before they arrive).
+    /// tracekit's own messages go to it from then on, as records of target
+    /// `tracekit` (see [`tracekit::set_diagnostics`]). When the wrapped
+    /// logger itself lets less through than `max_level` for targets its
+    /// filter does not name (`env_logger` without `RUST_LOG` keeps only
+    /// errors), that is said on stderr: the lines would be missing, not
+    /// their ids.
     ///
     /// ```
     /// let logger = tracekit_log::TraceLogger::new(tracekit_log::TextLogger::stderr());
@@ -121,8 +185,21 @@ impl<L: Log> TraceLogger<L> {
         L: Send + Sync + 'static,
     {
         let level = max_level.max(self.event_level);
+        if let Some(wanted) = max_level.to_level() {
+            let probe = Metadata::builder().level(wanted).target("").build();
+            if !self.inner.enabled(&probe) {
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "tracekit-log: installed for {wanted} records, but the wrapped logger \
+                     drops them for targets its filter does not name (env_logger without \
+                     RUST_LOG keeps only errors): set RUST_LOG, or its builder's filter_level"
+                );
+            }
+        }
         log::set_boxed_logger(Box::new(self))?;
         log::set_max_level(level);
+        // A program whose diagnostics already go elsewhere keeps them there.
+        let _ = tracekit::set_diagnostics(LogDiagnostics);
         Ok(())
     }
 

@@ -2,6 +2,7 @@
 //! adapter for loggers that take a format closure, and a small logger that
 //! writes such lines.
 
+use crate::filter::Filter;
 use log::kv::{self, Key, VisitSource};
 use log::{LevelFilter, Log, Metadata, Record};
 use std::fmt;
@@ -85,7 +86,7 @@ impl fmt::Display for KeyValues<'_, '_> {
 /// ```
 pub struct TextLogger {
     out: Mutex<Box<dyn Write + Send>>,
-    level: LevelFilter,
+    filter: Filter,
 }
 
 impl TextLogger {
@@ -108,8 +109,52 @@ impl TextLogger {
     pub fn to_writer(out: impl Write + Send + 'static) -> TextLogger {
         TextLogger {
             out: Mutex::new(Box::new(out)),
-            level: LevelFilter::Info,
+            filter: Filter::all(LevelFilter::Info),
         }
+    }
+
+    /// Lines to stderr, filtered as `RUST_LOG` says (its common forms:
+    /// `debug`, `warn,my_app=debug`, `my_app::db=trace`), at `Info` and
+    /// above when it is unset. A directive it cannot read is said on stderr
+    /// and left out.
+    ///
+    /// ```
+    /// let logger = tracekit_log::TextLogger::from_env();
+    /// # drop(logger);
+    /// ```
+    pub fn from_env() -> TextLogger {
+        let spec = std::env::var("RUST_LOG").unwrap_or_default();
+        TextLogger::stderr().with_filter(&spec)
+    }
+
+    /// Filters records as `RUST_LOG`-style `directives` say; targets they
+    /// do not name are logged at `Info` and above unless a bare level sets
+    /// another. A directive it cannot read is said on stderr and left out.
+    ///
+    /// ```
+    /// let logger = tracekit_log::TextLogger::stderr().with_filter("warn,my_app=debug");
+    /// # drop(logger);
+    /// ```
+    pub fn with_filter(mut self, directives: &str) -> TextLogger {
+        let (filter, bad) = Filter::parse(directives, LevelFilter::Info);
+        for part in bad {
+            let _ = writeln!(
+                io::stderr(),
+                "tracekit-log: cannot read the log directive {part:?}; left out"
+            );
+        }
+        self.filter = filter;
+        self
+    }
+
+    /// The most verbose level any target is logged at.
+    ///
+    /// ```
+    /// let logger = tracekit_log::TextLogger::stderr().with_filter("warn,my_app=debug");
+    /// assert_eq!(logger.max_level(), log::LevelFilter::Debug);
+    /// ```
+    pub fn max_level(&self) -> LevelFilter {
+        self.filter.max_level()
     }
 
     /// Logs records at `level` and above.
@@ -119,14 +164,14 @@ impl TextLogger {
     /// # drop(logger);
     /// ```
     pub fn with_level(mut self, level: LevelFilter) -> TextLogger {
-        self.level = level;
+        self.filter = Filter::all(level);
         self
     }
 }
 
 impl Log for TextLogger {
     fn enabled(&self, metadata: &Metadata<'_>) -> bool {
-        metadata.level() <= self.level
+        metadata.level() <= self.filter.level_for(metadata.target())
     }
 
     fn log(&self, record: &Record<'_>) {

@@ -10,7 +10,7 @@ use syn::punctuated::Punctuated;
 use syn::{Expr, Ident, LitBool, LitStr, Token};
 
 const OPTIONS: &str =
-    "`name`, `skip`, `skip_all`, `redact`, `fields`, `ret`, `err`, `kind`, `crate`";
+    "`name`, `skip`, `skip_all`, `redact`, `fields`, `ret`, `err`, `kind`, `root`, `crate`";
 
 /// The options of one `#[trace_fn(...)]` or `#[trace_impl(...)]`. An option
 /// left unset is `None`, so a method's options can fall back to its impl's.
@@ -26,6 +26,8 @@ pub struct Options {
     pub ret: Option<bool>,
     pub err: Option<bool>,
     pub kind: Option<Kind>,
+    /// `root`: every call starts a new trace.
+    pub root: Option<Span>,
     pub krate: Option<syn::Path>,
 }
 
@@ -132,6 +134,11 @@ impl Options {
             "err" => self.err = Some(parse_switch(meta, &option)?),
             "kind" if self.kind.is_some() => return duplicate(),
             "kind" => self.kind = Some(parse_kind(meta)?),
+            "root" if self.root.is_some() => return duplicate(),
+            "root" => {
+                no_value(meta, &option)?;
+                self.root = Some(span);
+            }
             "crate" if self.krate.is_some() => return duplicate(),
             "crate" => self.krate = Some(parse_crate(meta)?),
             _ => {
@@ -194,6 +201,7 @@ impl Options {
         self.ret = self.ret.or(defaults.ret);
         self.err = self.err.or(defaults.err);
         self.kind = self.kind.or(defaults.kind);
+        self.root = self.root.or(defaults.root);
         if self.krate.is_none() {
             self.krate = defaults.krate.clone();
         }
@@ -394,6 +402,14 @@ fn parse_fields(meta: &ParseNestedMeta) -> syn::Result<Vec<Field>> {
 
 /// `ret` or `err` (the `option`): on by its name alone, or `= true`,
 /// `= false`.
+/// An option that is a bare word (`root`): nothing may follow it.
+fn no_value(meta: &ParseNestedMeta, option: &str) -> syn::Result<()> {
+    if meta.input.peek(Token![=]) || meta.input.peek(syn::token::Paren) {
+        return Err(meta.error(format!("`{option}` takes no value: write `{option}` alone")));
+    }
+    Ok(())
+}
+
 fn parse_switch(meta: &ParseNestedMeta, option: &str) -> syn::Result<bool> {
     if !meta.input.peek(Token![=]) {
         return Ok(true);

@@ -221,6 +221,7 @@ impl Expansion<'_> {
             after_file.push('\0');
         }
         let own_name = opts.name.is_some();
+        let root = opts.root.is_some();
         let span = self.sig.ident.span();
         quote_spanned! {span=>
             #krate::__tk_trace_point!(__TK_META
@@ -229,6 +230,7 @@ impl Expansion<'_> {
                 #fn_len,
                 #own_name,
                 ::core::line!(),
+                #root,
                 #private::SpanKind::#kind,
                 #n_args,
                 #n_tags

@@ -82,9 +82,10 @@ pub fn from_env_as(service_name: &str) -> Option<BatchReporter> {
     })
 }
 
-/// Configuration mistakes and export trouble: one line on stderr.
+/// Configuration mistakes and export trouble: through tracekit's
+/// diagnostics (one line on stderr, or the program's logger).
 pub(crate) fn warn(message: std::fmt::Arguments<'_>) {
-    eprintln!("tracekit-otlp: {message}");
+    tracekit::__support::warn(format_args!("otlp: {message}"));
 }
 
 #[doc(hidden)]

@@ -125,6 +125,7 @@ pub use api::span::Span;
 pub use api::span_builder::SpanBuilder;
 pub use collect::collector::{CollectorStats, QUEUE_CAPACITY, collector_stats};
 pub use data::baggage::{Baggage, MAX_BAGGAGE_BYTES, MAX_BAGGAGE_MEMBERS, baggage_dropped};
+pub use data::diag::{DiagnosticLevel, Diagnostics, SetDiagnosticsError, set_diagnostics};
 pub use data::id::{SpanId, TraceId};
 pub use data::parts::{EVENT_LIMIT, Event, Fields, LINK_LIMIT, Link, SpanKind, Status, TAG_LIMIT};
 pub use data::record::SpanRecord;
@@ -312,6 +313,24 @@ pub use sampling::filter::{FilterError, is_enabled, set_enabled, set_filter};
 /// fn call_backend() {}
 /// # let (_, c) = tracekit::testing::capture(call_backend);
 /// # assert_eq!(c.span("call_backend").kind(), tracekit::SpanKind::Client);
+/// ```
+///
+/// ## `root`
+/// Every call starts a new trace, even under a current span (a job
+/// runner's per-job function, a cron tick), and the function is an entry
+/// point under [`Roots::EntryPoints`](sampler::Roots). (Called inside a
+/// trace that is not sampled, it records nothing, as any call there.)
+/// ```
+/// # if !tracekit::TRACE_ALL { return; } // tracing compiled out: nothing to show
+/// #[tracekit::trace_fn(root)]
+/// fn run_job(id: u64) {}
+///
+/// let (_, c) = tracekit::testing::capture(|| {
+///     let _poller = tracekit::start_active_span("poll");
+///     run_job(1);
+/// });
+/// assert_eq!(c.span("run_job").parent_id(), None);
+/// assert_ne!(c.span("run_job").trace_id(), c.span("poll").trace_id());
 /// ```
 ///
 /// ## `crate = path`

@@ -56,6 +56,7 @@ use tracekit::{Span, Status, grpc, http as tk};
 #[derive(Clone, Copy, Debug, Default)]
 pub struct TraceLayer {
     traceresponse: bool,
+    service_name: Option<&'static str>,
 }
 
 impl TraceLayer {
@@ -80,6 +81,21 @@ impl TraceLayer {
         self.traceresponse = on;
         self
     }
+
+    /// Names the service these requests are served by, as the tag
+    /// `service.name` on each server span: for several services in one
+    /// process (a test of two services, a monolith's parts), which share
+    /// the process's `OTEL_SERVICE_NAME`. `tracekit-view` shows such a span
+    /// and everything under it as that service.
+    ///
+    /// ```
+    /// let layer = tracekit_tower::TraceLayer::new().with_service_name("inventory");
+    /// # drop(layer);
+    /// ```
+    pub fn with_service_name(mut self, name: &'static str) -> Self {
+        self.service_name = Some(name);
+        self
+    }
 }
 
 impl<S> Layer<S> for TraceLayer {
@@ -89,6 +105,7 @@ impl<S> Layer<S> for TraceLayer {
         TraceService {
             inner,
             traceresponse: self.traceresponse,
+            service_name: self.service_name,
         }
     }
 }
@@ -105,6 +122,7 @@ impl<S> Layer<S> for TraceLayer {
 pub struct TraceService<S> {
     inner: S,
     traceresponse: bool,
+    service_name: Option<&'static str>,
 }
 
 impl<S, B, R> Service<Request<B>> for TraceService<S>
@@ -127,6 +145,9 @@ where
         } else {
             tk::server_span_for(&request, route_of(&request))
         };
+        if let Some(name) = self.service_name {
+            span.set_tag("service.name", tracekit::Value::from_static(name));
+        }
         // Work the service does in `call` belongs to the request too.
         let inner = {
             let _in = span.enter();

@@ -29,6 +29,27 @@ use std::time::SystemTime;
 /// and reported once on stderr. The same holds for [`Span::enter`],
 /// [`Span::activate`] and [`Context::attach`](crate::Context::attach).
 ///
+/// The guard is not `Send`, so in a future that must be `Send` (anything
+/// given to `tokio::spawn` or an axum handler) holding it across `.await`
+/// fails to compile with "future cannot be sent between threads safely"
+/// and a note that `ActiveSpan` (or `*const ()`) is not `Send`. Write
+/// instead:
+///
+/// ```
+/// use tracekit::FutureExt;
+/// # async fn query() {}
+/// async fn handler() {
+///     // not: let _g = tracekit::start_active_span("load"); query().await;
+///     async { query().await }
+///         .in_span(tracekit::Span::start("load"))
+///         .await;
+/// }
+/// # let _ = handler();
+/// ```
+///
+/// or put `#[trace_fn]` on an `async fn` that does the work; a guard in a
+/// block that ends before the `.await` is fine.
+///
 /// ```
 /// let ((), c) = tracekit::testing::capture(|| {
 ///     let _request = tracekit::start_active_span("request");

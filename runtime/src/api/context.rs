@@ -125,6 +125,108 @@ impl Context {
         self.attach_as(false, true)
     }
 
+    /// Runs `f` with this context attached, and detaches it when `f`
+    /// returns (or panics). The way into a closure that takes arguments,
+    /// such as rayon's `map` and `for_each`: the spans `f` starts are
+    /// children of this context's span, on whichever thread runs it.
+    ///
+    /// ```
+    /// # if !tracekit::TRACE_ALL { return; } // tracing compiled out: nothing to show
+    /// #[tracekit::trace_fn]
+    /// fn price(item: u32) -> u32 { item * 10 }
+    ///
+    /// let (total, c) = tracekit::testing::capture(|| {
+    ///     let _order = tracekit::start_active_span("order");
+    ///     let cx = tracekit::Context::current();
+    ///     std::thread::scope(|s| {
+    ///         let cx = &cx;
+    ///         let parts: Vec<_> = (1..=2)
+    ///             .map(|item| s.spawn(move || cx.in_scope(|| price(item))))
+    ///             .collect();
+    ///         parts.into_iter().map(|p| p.join().unwrap()).sum::<u32>()
+    ///     })
+    /// });
+    /// assert_eq!(total, 30);
+    /// assert_eq!(c.tree(), "order\n  price\n  price\n");
+    /// ```
+    pub fn in_scope<R>(&self, f: impl FnOnce() -> R) -> R {
+        let _attached = self.clone().attach();
+        f()
+    }
+
+    /// `f`, made to run inside this context wherever it is called: for a
+    /// callback, a thread pool's job, a scoped thread, your own executor.
+    /// Work handed to any of them leaves the current span behind unless it
+    /// is carried like this (futures carry it with
+    /// [`FutureExt::in_current_span`](crate::FutureExt::in_current_span);
+    /// [`thread::spawn`](crate::thread::spawn) and
+    /// [`task::spawn`](crate::task::spawn) do it for you). For closures
+    /// called more than once see [`wrap_mut`](Self::wrap_mut) and
+    /// [`wrap_fn`](Self::wrap_fn); for closures with arguments,
+    /// [`in_scope`](Self::in_scope).
+    ///
+    /// ```
+    /// # if !tracekit::TRACE_ALL { return; } // tracing compiled out: nothing to show
+    /// let ((), c) = tracekit::testing::capture(|| {
+    ///     let _request = tracekit::start_active_span("request");
+    ///     let job = tracekit::Context::current().wrap(|| drop(tracekit::Span::start("job")));
+    ///     std::thread::spawn(job).join().unwrap(); // a pool's worker, say
+    /// });
+    /// assert_eq!(c.tree(), "request\n  job\n");
+    /// ```
+    pub fn wrap<R>(self, f: impl FnOnce() -> R) -> impl FnOnce() -> R {
+        move || {
+            let _attached = self.attach();
+            f()
+        }
+    }
+
+    /// [`wrap`](Self::wrap) for a closure called more than once, one call
+    /// at a time (`FnMut`): each call runs inside this context.
+    ///
+    /// ```
+    /// # if !tracekit::TRACE_ALL { return; } // tracing compiled out: nothing to show
+    /// let ((), c) = tracekit::testing::capture(|| {
+    ///     let _stream = tracekit::start_active_span("stream");
+    ///     let mut seen = 0;
+    ///     let mut on_chunk = tracekit::Context::current().wrap_mut(|| {
+    ///         seen += 1;
+    ///         drop(tracekit::Span::start("chunk"));
+    ///     });
+    ///     std::thread::scope(|s| drop(s.spawn(|| { on_chunk(); on_chunk(); })));
+    /// });
+    /// assert_eq!(c.tree(), "stream\n  chunk\n  chunk\n");
+    /// ```
+    pub fn wrap_mut<R>(self, mut f: impl FnMut() -> R) -> impl FnMut() -> R {
+        move || {
+            let _attached = self.clone().attach();
+            f()
+        }
+    }
+
+    /// [`wrap`](Self::wrap) for a closure that may be called from several
+    /// threads at once (`Fn`, and `Sync` when `f` is): each call runs
+    /// inside this context.
+    ///
+    /// ```
+    /// # if !tracekit::TRACE_ALL { return; } // tracing compiled out: nothing to show
+    /// let ((), c) = tracekit::testing::capture(|| {
+    ///     let _batch = tracekit::start_active_span("batch");
+    ///     let work = tracekit::Context::current().wrap_fn(|| drop(tracekit::Span::start("work")));
+    ///     std::thread::scope(|s| {
+    ///         s.spawn(&work);
+    ///         s.spawn(&work);
+    ///     });
+    /// });
+    /// assert_eq!(c.tree(), "batch\n  work\n  work\n");
+    /// ```
+    pub fn wrap_fn<R>(self, f: impl Fn() -> R) -> impl Fn() -> R {
+        move || {
+            let _attached = self.clone().attach();
+            f()
+        }
+    }
+
     /// Attaches for the length of one poll of a future.
     pub(crate) fn attach_for_poll(self) -> ContextGuard {
         self.attach_as(true, false)

@@ -360,6 +360,68 @@ impl Span {
     /// ```
     pub fn finish(self) {}
 
+    /// Runs `f` as this span's last piece of work, then finishes the span:
+    /// for a completion callback, where work begun elsewhere ends (the
+    /// span started before the call, carried into the callback, current
+    /// while it runs). A panic in `f` marks the span as an error and still
+    /// finishes it. Tag the outcome inside `f` through the span, or through
+    /// [`current_span`](crate::current_span) from code that has no
+    /// reference to it.
+    ///
+    /// ```
+    /// # if !tracekit::TRACE_ALL { return; } // tracing compiled out: nothing to show
+    /// // An API that completes on a thread of its own.
+    /// fn send_sms(phone: &str, on_done: impl FnOnce(Result<u32, String>) + Send + 'static) {
+    ///     let ok = !phone.is_empty();
+    ///     std::thread::spawn(move || on_done(if ok { Ok(1) } else { Err("no number".into()) }));
+    /// }
+    ///
+    /// let ((), c) = tracekit::testing::capture(|| {
+    ///     let _order = tracekit::start_active_span("order");
+    ///     let span = tracekit::Span::start("send_sms");
+    ///     let (tx, rx) = std::sync::mpsc::channel();
+    ///     send_sms("", move |status| {
+    ///         span.finish_after(|| {
+    ///             let current = tracekit::current_span();
+    ///             current.set_tag("status", if status.is_ok() { "sent" } else { "failed" });
+    ///             if let Err(e) = &status {
+    ///                 current.set_status(tracekit::Status::error(e.clone()));
+    ///             }
+    ///             drop(tracekit::Span::start("on_done"));
+    ///         });
+    ///         tx.send(()).unwrap();
+    ///     });
+    ///     rx.recv().unwrap(); // the test waits for the callback
+    /// });
+    /// let sms = c.span("send_sms");
+    /// assert_eq!(sms.tag("status").unwrap().to_string(), "failed");
+    /// assert!(sms.is_error());
+    /// assert_eq!(c.tree(), "order\n  send_sms\n    on_done\n");
+    /// ```
+    pub fn finish_after<R>(self, f: impl FnOnce() -> R) -> R {
+        /// Leaves the span, marks a panic, and finishes it, on every way out.
+        struct Last {
+            span: Span,
+            token: Token,
+        }
+        impl Drop for Last {
+            fn drop(&mut self) {
+                if self.token != 0 {
+                    let edits = crate::local::pop_borrowed(self.token);
+                    self.span.take_edits(edits);
+                }
+                if std::thread::panicking() && self.span.is_recording() {
+                    let message = crate::api::panic::message_for(self.token);
+                    self.span
+                        .record_error_parts(ErrorParts::message("panic", message));
+                }
+            }
+        }
+        let token = self.push_current();
+        let _last = Last { span: self, token };
+        f()
+    }
+
     /// Finishes the span at an explicit time.
     ///
     /// ```
@@ -409,7 +471,7 @@ pub(crate) fn start_traced(meta: Point, args: &[ArgRef<'_>]) -> Span {
         return Span::none();
     }
     let owned = with_state(|s| {
-        let lineage = s.lineage(meta.name(), meta.kind(), None);
+        let lineage = s.point_lineage(meta);
         s.start_detached(lineage, meta.name(), Some(meta), meta.kind(), Stamp::now())
     });
     let mut span = Span { owned };

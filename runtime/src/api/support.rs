@@ -16,6 +16,12 @@ pub fn percent_decode(value: &str) -> Option<String> {
     crate::data::percent::decode(value)
 }
 
+/// Says `message` through tracekit's diagnostics (stderr, or the sink set
+/// with `set_diagnostics`), for tracekit's other crates.
+pub fn warn(message: std::fmt::Arguments<'_>) {
+    crate::data::diag::warn(message);
+}
+
 /// Test hook: advances this thread's span tokens as if `n` spans had been
 /// started (and finished) since, without making them.
 pub fn skip_span_starts(n: u64) {

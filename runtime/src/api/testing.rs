@@ -1,6 +1,6 @@
 //! Capturing spans in tests: run code, get back every span it produced.
 
-use crate::collect::collector;
+use crate::collect::{capture, collector};
 use crate::data::record::SpanRecord;
 use crate::report::tree;
 use std::future::Future;
@@ -12,7 +12,11 @@ static NEXT_CAPTURE: AtomicU32 = AtomicU32::new(1);
 
 /// Runs `f` and returns its result with every span of every trace started
 /// inside it, including spans finished on other threads or tasks (that
-/// carried the context along) before `capture` returns.
+/// carried the context along) before `capture` returns, and the spans of
+/// another service of this process that those traces reached over the
+/// network (a test server called over HTTP): such a span joins the capture
+/// by its trace id, and one still open when `f` returns is waited for, up
+/// to a second.
 ///
 /// Safe under cargo's parallel tests: each call sees only its own traces.
 /// Works with or without a global reporter installed.
@@ -55,11 +59,11 @@ pub fn capture<R>(f: impl FnOnce() -> R) -> (R, Captured) {
         // later is not in this capture.
         static SAID: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
         if !SAID.swap(true, std::sync::atomic::Ordering::Relaxed) {
-            eprintln!(
-                "tracekit::testing::capture: the closure returned `{returned}`, which looks like \
+            crate::data::diag::warn(format_args!(
+                "testing::capture: the closure returned `{returned}`, which looks like \
                  a future; what it does when it runs is not captured. For async code use \
                  `capture_async`. (Said once.)"
-            );
+            ));
         }
     }
     (result, captured)
@@ -103,7 +107,36 @@ pub async fn capture_async<F: Future>(future: F) -> (F::Output, Captured) {
         id: session.id,
     }
     .await;
+    // Spans that entered the capture's traces from another service in this
+    // process may finish after the reply that ended the code under test;
+    // they are waited for here, letting the executor run them meanwhile.
+    let deadline = std::time::Instant::now() + ENTERED_WAIT;
+    while session.entered_pending() && std::time::Instant::now() < deadline {
+        YieldNow(false).await;
+        std::thread::sleep(std::time::Duration::from_micros(200));
+    }
     (result, session.finish())
+}
+
+/// How long a capture waits, after its code returned, for spans that
+/// entered its traces from a remote parent (a second service of the same
+/// process, called over the network) and have not finished.
+const ENTERED_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Returns `Pending` once (waking itself), so the executor runs other tasks.
+struct YieldNow(bool);
+
+impl Future for YieldNow {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.0 {
+            return Poll::Ready(());
+        }
+        self.0 = true;
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
 }
 
 /// A future polled with its capture's id on whichever thread polls it.
@@ -146,6 +179,7 @@ impl Session {
         let id = NEXT_CAPTURE.fetch_add(1, Ordering::Relaxed).max(1);
         collector::sinks().captures.insert(id, Vec::new());
         collector::LISTENERS.fetch_add(1, Ordering::SeqCst);
+        capture::begin();
         // Drains while the code runs, so the capture is not bounded by the queue.
         collector::ensure_background();
         crate::api::panic::install_hook();
@@ -164,10 +198,25 @@ impl Session {
         Captured { spans }
     }
 
+    /// Whether spans that entered this capture's traces from a remote
+    /// parent have still not arrived (what arrived so far is delivered
+    /// first).
+    fn entered_pending(&self) -> bool {
+        crate::local::flush_thread();
+        collector::drain(&mut collector::sinks());
+        capture::pending(self.id) != 0
+    }
+
     fn collect(&mut self) -> Vec<SpanRecord> {
         self.done = true;
         if let Some(prev) = self.previous.take() {
             crate::local::with_state(|s| s.capture = prev);
+        }
+        // Spans of another service of this process, on other threads: wait
+        // (a little) for the ones that started and have not arrived.
+        let deadline = std::time::Instant::now() + ENTERED_WAIT;
+        while self.entered_pending() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(1));
         }
         crate::local::flush_thread();
         let mut sinks = collector::sinks();
@@ -175,6 +224,7 @@ impl Session {
         let spans = sinks.captures.remove(&self.id);
         if spans.is_some() {
             collector::LISTENERS.fetch_sub(1, Ordering::SeqCst);
+            capture::end(self.id);
         }
         spans.unwrap_or_default()
     }

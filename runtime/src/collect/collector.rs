@@ -299,10 +299,17 @@ pub(crate) fn drain(sinks: &mut Sinks) -> usize {
     let batch = SpanBatch::new(batches, calibration);
     let n = batch.len();
     if captured && !sinks.captures.is_empty() {
+        let mut entered = Vec::new();
         for r in batch.iter() {
             if let Some(store) = sinks.captures.get_mut(&r.capture()) {
+                if r.has_remote_parent() {
+                    entered.push(r.capture());
+                }
                 store.push(r);
             }
+        }
+        if !entered.is_empty() {
+            crate::collect::capture::arrived(&entered);
         }
     }
     if let Some(installed) = sinks.reporter.as_mut() {

@@ -10,11 +10,18 @@ use std::sync::RwLock;
 use std::sync::atomic::{AtomicU8, Ordering};
 
 /// A trace point's switch: not worked out yet (its first call that can
-/// record asks the filter, `sampling/filter.rs`), on, off. Kept in the
-/// point, so the hot path reads it with one load and no call.
+/// record asks the filter, `sampling/filter.rs`), on, off, or on for a
+/// point whose every call starts a new trace (`#[trace_fn(root)]`: such a
+/// call never takes the fast path of a child, which tests for `ON` alone).
+/// Kept in the point, so the hot path reads it with one load and no call.
 pub(crate) const UNRESOLVED: u8 = 0;
 pub(crate) const ON: u8 = 1;
 pub(crate) const OFF: u8 = 2;
+pub(crate) const ON_ROOT: u8 = 3;
+
+/// The bit of a point's line that says its calls start new traces (a line
+/// number never reaches it).
+const ROOT_BIT: u32 = 1 << 31;
 
 /// Where an instrumented function lives and how its spans are named.
 ///
@@ -117,6 +124,7 @@ impl<const N: usize> Metadata<[u8; N]> {
         fn_len: usize,
         own_name: bool,
         line: u32,
+        root: bool,
         kind: SpanKind,
         n_args: u8,
         n_tags: u8,
@@ -174,7 +182,10 @@ impl<const N: usize> Metadata<[u8; N]> {
                     name_len as u16,
                     len as u16,
                 ],
-                line: [line as u16, (line >> 16) as u16],
+                line: {
+                    let line = if root { line | ROOT_BIT } else { line };
+                    [line as u16, (line >> 16) as u16]
+                },
                 kind,
                 n_args,
                 n_tags,
@@ -248,6 +259,20 @@ impl Point {
     /// Sets the point's switch.
     pub(crate) fn set_state(self, state: u8) {
         self.head().state.store(state, Ordering::Relaxed);
+    }
+
+    /// Whether every call of this point starts a new trace
+    /// (`#[trace_fn(root)]`).
+    pub(crate) fn is_root(self) -> bool {
+        self.head().line() & ROOT_BIT != 0
+    }
+}
+
+impl Head {
+    /// The line with the root bit.
+    fn line(&self) -> u32 {
+        let [low, high] = self.line;
+        u32::from(low) | u32::from(high) << 16
     }
 }
 
@@ -394,8 +419,7 @@ impl Metadata {
     /// assert!(tracekit::trace_points().any(|p| p.name() == "j" && p.line() > 0));
     /// ```
     pub fn line(&self) -> u32 {
-        let [low, high] = self.head.line;
-        u32::from(low) | u32::from(high) << 16
+        self.head.line() & !ROOT_BIT
     }
 
     /// The names of the recorded arguments, in order.
@@ -563,8 +587,17 @@ mod tests {
     macro_rules! point {
         ($strings:expr, $type_len:expr, $fn_len:expr, $own:expr) => {{
             const S: &str = $strings;
-            static P: Metadata<[u8; S.len()]> =
-                Metadata::new(S, $type_len, $fn_len, $own, 7, SpanKind::Internal, 1, 1);
+            static P: Metadata<[u8; S.len()]> = Metadata::new(
+                S,
+                $type_len,
+                $fn_len,
+                $own,
+                7,
+                false,
+                SpanKind::Internal,
+                1,
+                1,
+            );
             let m: &'static Metadata = &P;
             // Through the runtime's thin pointer and back.
             m.point().metadata()
@@ -573,7 +606,17 @@ mod tests {
 
     /// `Metadata::new` run when the program runs, to see it refuse.
     fn refused<const N: usize>(strings: &'static str, type_len: usize, fn_len: usize, own: bool) {
-        Metadata::<[u8; N]>::new(strings, type_len, fn_len, own, 7, SpanKind::Internal, 1, 1);
+        Metadata::<[u8; N]>::new(
+            strings,
+            type_len,
+            fn_len,
+            own,
+            7,
+            false,
+            SpanKind::Internal,
+            1,
+            1,
+        );
     }
 
     #[test]
@@ -611,12 +654,24 @@ mod tests {
     fn a_line_past_65535_is_kept_whole() {
         const S: &str = "app::f\0x.rs\0";
         static P: Metadata<[u8; S.len()]> =
-            Metadata::new(S, 0, 1, false, 70_001, SpanKind::Server, 0, 0);
+            Metadata::new(S, 0, 1, false, 70_001, false, SpanKind::Server, 0, 0);
         let p = Metadata::point(&P);
         assert_eq!(
             (p.metadata().line(), p.kind(), p.n_tags()),
             (70_001, SpanKind::Server, 0)
         );
+    }
+
+    #[test]
+    fn a_root_point_keeps_its_line_and_says_it_is_a_root() {
+        const S: &str = "app::f\0x.rs\0";
+        static ROOT: Metadata<[u8; S.len()]> =
+            Metadata::new(S, 0, 1, false, 70_001, true, SpanKind::Internal, 0, 0);
+        static CHILD: Metadata<[u8; S.len()]> =
+            Metadata::new(S, 0, 1, false, 70_001, false, SpanKind::Internal, 0, 0);
+        let (root, child) = (Metadata::point(&ROOT), Metadata::point(&CHILD));
+        assert_eq!((root.metadata().line(), root.is_root()), (70_001, true));
+        assert_eq!((child.metadata().line(), child.is_root()), (70_001, false));
     }
 
     #[test]

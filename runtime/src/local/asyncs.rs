@@ -149,11 +149,11 @@ impl State {
                         .map_or("a span".to_owned(), |r| format!("span {:?}", r.name)),
                     FrameKind::Carried(_) => "a span or context".to_owned(),
                 };
-                eprintln!(
-                    "tracekit: the guard of {what} was held across .await; spans started on \
+                crate::data::diag::warn(format_args!(
+                    "the guard of {what} was held across .await; spans started on \
                      this thread while it waits get the wrong parent. In async code use \
                      #[trace_fn] or FutureExt::in_span instead of guards. (Said once.)"
-                );
+                ));
             }
         }
     }

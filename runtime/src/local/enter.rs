@@ -26,7 +26,14 @@ impl State {
     /// else takes the general path.
     #[inline(always)]
     pub(crate) fn enter(&mut self, meta: Point, args: &[ArgRef<'_>]) -> (Token, bool) {
-        match self.enter_fast(meta, args) {
+        // A root point's call is never a child: the general path starts
+        // its trace. (The callers on the hot path test the point's state,
+        // which says so, before they come here.)
+        let fast = match meta.is_root() {
+            false => self.enter_fast(meta, args),
+            true => None,
+        };
+        match fast {
             Some(started) => started,
             None => self.enter_general(meta, args),
         }
@@ -131,7 +138,7 @@ impl State {
                 return (0, false);
             }
         }
-        let lineage = self.lineage(meta.name(), meta.kind(), None);
+        let lineage = self.point_lineage(meta);
         let recording = lineage.flags & RECORDS != 0;
         let token = self.start_local(lineage, meta.name(), Some(meta), meta.kind(), Stamp::now());
         let mut later = false;

@@ -40,6 +40,9 @@ impl Lineage {
             sampler_tags: None,
         };
         lineage.decide(None, name, kind, forced);
+        if capture != 0 {
+            crate::collect::capture::started(lineage.trace_id, capture);
+        }
         lineage
     }
 
@@ -69,6 +72,13 @@ impl Lineage {
             lineage.flags |= SAMPLED;
         } else {
             lineage.decide(Some(parent), name, kind, forced);
+        }
+        if parent.remote {
+            lineage.capture = crate::collect::capture::entering(
+                lineage.trace_id,
+                capture,
+                lineage.flags & RECORDS != 0,
+            );
         }
         lineage
     }
@@ -160,6 +170,45 @@ impl Lineage {
 }
 
 impl State {
+    /// The lineage of a `#[trace_fn]` call of `meta`: a child of the
+    /// current frame; or a new trace, for a root point
+    /// (`#[trace_fn(root)]`) and for a call outside any span that may start
+    /// one (see `sampling/roots.rs`; one that may not records nothing).
+    pub(crate) fn point_lineage(&self, meta: Point) -> Lineage {
+        let (name, kind) = (meta.name(), meta.kind());
+        if meta.is_root() {
+            return Lineage::root(self.capture_here(), name, kind, None);
+        }
+        if !self.has_parent() {
+            if !roots::may_start(meta) {
+                return Lineage::root(self.capture_here(), name, kind, Some(false));
+            }
+            if kind == SpanKind::Internal {
+                crate::data::diag::debug_once(meta.addr(), || {
+                    format!(
+                        "`{name}` was called outside any span and started a trace of its own \
+                         (said once for it). If it runs in work handed to tokio::spawn, \
+                         std::thread::spawn, a thread pool or a callback, carry the caller's \
+                         span: tracekit::task::spawn, tracekit::thread::spawn, \
+                         Context::current().wrap(..). If it is not an entry point, \
+                         tracekit::sampler::set_roots(Roots::EntryPoints) records nothing for it."
+                    )
+                });
+            }
+        }
+        self.lineage(name, kind, None)
+    }
+
+    /// Whether a span started now has a parent (the current frame is a
+    /// span, or a context with one).
+    fn has_parent(&self) -> bool {
+        match self.stack.last().map(|f| self.kind(f)) {
+            Some(FrameKind::Recorded(slot)) => (slot as usize) < self.batch.spans.len(),
+            Some(FrameKind::Carried(c)) => c.span_id.is_some(),
+            None => false,
+        }
+    }
+
     /// The lineage of a child of the current frame, or of a new root
     /// (named `name`, for the sampler).
     #[inline]
@@ -200,7 +249,14 @@ impl State {
                     parent_id: Some(id),
                     remote_parent: c.remote,
                     flags: c.flags,
-                    capture: self.capture_with(c.capture),
+                    capture: match c.remote {
+                        false => self.capture_with(c.capture),
+                        true => crate::collect::capture::entering(
+                            c.trace_id,
+                            self.capture_with(c.capture),
+                            c.flags & RECORDS != 0,
+                        ),
+                    },
                     inherit: match &c.inherited {
                         Some(i) => Inherit::Shared(i.clone()),
                         None => Inherit::Nothing,

@@ -31,6 +31,7 @@ use crate::data::span_context::SpanContext;
 use crate::data::trace_point::Point;
 use crate::data::value::{ArgRef, Key, Value};
 use crate::sampling::filter;
+use crate::sampling::roots;
 use crate::sampling::sampler::{self, SamplingInput};
 use crate::{SpanId, TraceId};
 use std::borrow::Cow;

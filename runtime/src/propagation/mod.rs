@@ -308,7 +308,9 @@ impl Propagators {
                         Ok(f) => Some(f),
                         Err(e) => {
                             if !n.trim().is_empty() {
-                                eprintln!("tracekit: OTEL_PROPAGATORS: {e}; ignored");
+                                crate::data::diag::warn(format_args!(
+                                    "OTEL_PROPAGATORS: {e}; ignored"
+                                ));
                             }
                             None
                         }
@@ -486,13 +488,13 @@ pub(crate) fn continue_from(builder: SpanBuilder, carrier: &dyn Extractor) -> Sp
     }
 }
 
-/// With `TRACEKIT_LOG=debug`, says on stderr why a request carried no usable
-/// parent (a missing header is normal and not reported).
+/// At debug level (`TRACEKIT_LOG=debug`, or the `tracekit` log target),
+/// says why a request carried no usable parent (a missing header is normal
+/// and not reported).
 fn debug_log(e: &ExtractError) {
-    static ON: once_cell::sync::Lazy<bool> = once_cell::sync::Lazy::new(|| {
-        std::env::var("TRACEKIT_LOG").is_ok_and(|v| v.eq_ignore_ascii_case("debug"))
-    });
-    if *ON && !matches!(e, ExtractError::Missing(_)) {
-        eprintln!("tracekit: no parent extracted, starting a new trace: {e}");
+    if !matches!(e, ExtractError::Missing(_)) {
+        crate::data::diag::debug(format_args!(
+            "no parent extracted, starting a new trace: {e}"
+        ));
     }
 }

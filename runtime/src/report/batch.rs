@@ -177,7 +177,9 @@ impl BatchConfig {
             match raw.trim().parse::<u64>() {
                 Ok(n) if n > 0 => n,
                 _ => {
-                    eprintln!("tracekit: {key}={raw:?} is not a positive integer; using {default}");
+                    crate::data::diag::warn(format_args!(
+                        "{key}={raw:?} is not a positive integer; using {default}"
+                    ));
                     default
                 }
             }
@@ -199,10 +201,10 @@ impl BatchConfig {
             )),
         };
         if c.max_export_batch_size > c.max_queue_size {
-            eprintln!(
-                "tracekit: OTEL_BSP_MAX_EXPORT_BATCH_SIZE {} exceeds the queue size {}; using {}",
+            crate::data::diag::warn(format_args!(
+                "OTEL_BSP_MAX_EXPORT_BATCH_SIZE {} exceeds the queue size {}; using {}",
                 c.max_export_batch_size, c.max_queue_size, c.max_queue_size
-            );
+            ));
             c.max_export_batch_size = c.max_queue_size;
         }
         c
@@ -391,7 +393,9 @@ impl BatchReporter {
         let thread = std::thread::Builder::new()
             .name("tracekit-export".into())
             .spawn(move || export_loop(&worker, exporter))
-            .map_err(|e| eprintln!("tracekit: cannot start the export thread: {e}"))
+            .map_err(|e| {
+                crate::data::diag::warn(format_args!("cannot start the export thread: {e}"))
+            })
             .ok();
         BatchReporter { shared, thread }
     }

@@ -14,7 +14,7 @@
 //! on its first call and again for every point whenever a switch moves.
 
 use crate::data::trace_point::{Metadata, Point};
-pub(crate) use crate::data::trace_point::{OFF, ON, UNRESOLVED};
+pub(crate) use crate::data::trace_point::{OFF, ON, ON_ROOT, UNRESOLVED};
 use std::cell::Cell;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -25,7 +25,7 @@ use std::sync::{Mutex, MutexGuard};
 #[inline(always)]
 pub(crate) fn is_on(point: Point) -> bool {
     match point.state() {
-        ON => true,
+        ON | ON_ROOT => true,
         OFF => false,
         _ => resolve(point),
     }
@@ -349,7 +349,7 @@ fn state_of(c: &Config, point: Point) -> u8 {
                 .find(|d| matches(&d.pattern, point.metadata()))
                 .is_none_or(|d| d.on),
         };
-    if on { ON } else { OFF }
+    if on { self::on(point) } else { OFF }
 }
 
 /// Works every registered point's state out again.
@@ -366,9 +366,15 @@ pub(crate) fn resolve(point: Point) -> bool {
     // Re-entered (a traced allocation under the filter's own lock): on for
     // this call, worked out on a later one.
     let Some(guard) = config() else { return true };
-    let state = guard.as_ref().map_or(ON, |c| state_of(c, point));
+    let state = guard.as_ref().map_or(on(point), |c| state_of(c, point));
     point.set_state(state);
-    state == ON
+    state != OFF
+}
+
+/// The state of `point` switched on: a root point's calls never take a
+/// child's fast path.
+fn on(point: Point) -> u8 {
+    if point.is_root() { ON_ROOT } else { ON }
 }
 
 /// Switches one point on or off; see [`Metadata::set_enabled`].

@@ -10,4 +10,5 @@ mod rate;
 mod remote;
 
 pub(crate) mod filter;
+pub(crate) mod roots;
 pub mod sampler;

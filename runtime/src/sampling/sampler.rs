@@ -11,6 +11,7 @@
 pub use super::rate::RateLimiting;
 #[cfg(feature = "jaeger-remote")]
 pub use super::remote::{JaegerRemote, JaegerRemoteBuilder};
+pub use super::roots::{Roots, roots, set_roots};
 pub use crate::collect::tail::{
     KEPT_TAG, TailKeep, TailKeepGuard, TailStats, set_tail_keep, tail_stats,
 };

@@ -5,7 +5,7 @@ use tracekit::__private::{Metadata, SpanKind};
 
 fn main() {
     let name: &'static str = {
-        let point = Metadata::<[u8; 12]>::new("app::f\0x.rs\0", 0, 1, false, 1, SpanKind::Internal, 0, 0);
+        let point = Metadata::<[u8; 12]>::new("app::f\0x.rs\0", 0, 1, false, 1, false, SpanKind::Internal, 0, 0);
         let point: &Metadata = &point;
         point.name()
     };

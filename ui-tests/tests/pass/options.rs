@@ -128,6 +128,14 @@ impl Accounts {
     fn untraced(&self) {}
 }
 
+#[tracekit::trace_fn(root)]
+fn job(id: u64) -> u64 {
+    id
+}
+
+#[tracekit::trace_fn(root, kind = "consumer", name = "nightly")]
+async fn nightly() {}
+
 fn main() {
     named();
     let _ = skip_one(1, NotDebug);
@@ -141,6 +149,7 @@ fn main() {
     server();
     consumer();
     internal();
+    let _ = job(1);
     let _ = producer();
     let _ = via_reexport(1);
     let _ = everything(1, 2, "c");
@@ -152,6 +161,7 @@ fn main() {
     let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
     rt.block_on(async {
         client().await;
+        nightly().await;
         let _ = via_reexport_async(1).await;
     });
 }

@@ -147,14 +147,27 @@ def main_checks(page, expected, shot):
     try:
         b.open(page)
         A, B = "0af7651916cd43dd8448eb211c80319c", "4bf92f3577b34da6a3ce929d0e0e4736"
+        C = "5bf92f3577b34da6a3ce929d0e0e4736"
         ea = expected["traces"][A]
-        check("the trace list has both traces",
-              b.js("Array.from(document.querySelectorAll('.trace-row')).map(r => r.dataset.traceId)"), [A, B])
-        check("the first trace is selected",
+        check("the trace list has the three traces, by start",
+              b.js("Array.from(document.querySelectorAll('.trace-row')).map(r => r.dataset.traceId)"), [A, B, C])
+        check("the page opens on the slowest trace with an error (not on the slowest, which has none)",
               b.js("document.querySelector('.trace-row.selected').dataset.traceId"), A)
-        check("the trace list marks both traces' errors",
+        check("the trace list marks the traces' errors",
               b.js("Array.from(document.querySelectorAll('.trace-row')).map(r => !!r.querySelector('.err-mark'))"),
-              [True, True])
+              [True, True, False])
+        texts = b.js("Array.from(document.querySelectorAll('.trace-row')).map(r => r.textContent)")
+        check("two traces of one route are told apart by their start and path",
+              ("22:13:20.000 · /checkout/42" in texts[0], "22:13:20.400 · /checkout/43" in texts[2]),
+              (True, True))
+        root_label = b.js("""(() => {
+            const row = document.querySelector('[data-span-id="f000000000000001"]');
+            const label = row.querySelector('.dur-label').getBoundingClientRect();
+            const name = row.querySelector('.label').getBoundingClientRect();
+            const track = row.querySelector('.track').getBoundingClientRect();
+            return [label.left >= name.right, label.right <= track.right + 0.5];
+        })()""")
+        check("the root's duration stays off its name, inside the track", root_label, [True, True])
         check("the page asked for nothing but itself (everything inline, no network)",
               [u for u in b.requests() if not u.startswith("file://")], [])
         first = b.js("document.querySelector('.trace-row').textContent")
@@ -270,6 +283,17 @@ def main_checks(page, expected, shot):
         print(f"     screenshot: {shot}")
         b.click("#critical")
         check("and turned off again", [x for x in rows(b) if x["critical"]], [])
+
+        # A second service in the same process, named by its server span.
+        b.click(f'.trace-row[data-trace-id="{C}"]')
+        colours = b.js("""Object.fromEntries(Array.from(document.querySelectorAll('#row-sizer .row')).map(r =>
+            [r.dataset.spanId, Array.from(r.querySelector('.bar').classList).find(c => c.startsWith('svc-'))]))""")
+        check("a server span's own service.name gives it and its children a colour of their own",
+              (colours["d000000000000001"] != colours["d000000000000002"],
+               colours["d000000000000002"] == colours["d000000000000003"]), (True, True))
+        check("and the trace lists both services",
+              "frontend, inventory" in b.js(f"document.querySelector('.trace-row[data-trace-id=\"{C}\"]').textContent"),
+              True)
 
         # The other trace.
         b.click(f'.trace-row[data-trace-id="{B}"]')

@@ -15,13 +15,15 @@ BASE = 1_700_000_000_000_000_000
 MS = 1_000_000
 A = "0af7651916cd43dd8448eb211c80319c"
 B = "4bf92f3577b34da6a3ce929d0e0e4736"
+C = "5bf92f3577b34da6a3ce929d0e0e4736"
 HOSTILE_NAME = "<script>window.__pwned=1</script>"
 HOSTILE_TAG = "<img src=x onerror=window.__pwned=2>"
 HOSTILE_EVENT = "<svg onload=window.__pwned=3>"
 
 # (trace, id, parent, name, service, kind, start ms, end ms, error message, attrs, events, links)
 SPANS = [
-    (A, "f000000000000001", "", "GET /checkout/{cart}", "frontend", 2, 0, 100, None, {"http.route": "/checkout/{cart}"}, [], []),
+    (A, "f000000000000001", "", "GET /checkout/{cart}", "frontend", 2, 0, 100, None,
+     {"http.route": "/checkout/{cart}", "url.path": "/checkout/42"}, [], []),
     (A, "f000000000000002", "f000000000000001", "load_cart", "frontend", 1, 2, 20, None, {"cart.id": 42}, [], []),
     (A, "f000000000000003", "f000000000000002", "redis GET", "frontend", 3, 3, 8, None, {"db.system": "redis"}, [], []),
     (A, "f00000000000003b", "f000000000000002", "cache prefetch", "frontend", 1, 4, 6, None, {}, [], []),
@@ -40,6 +42,13 @@ SPANS = [
     (B, "c000000000000001", "", "cron tick", "frontend", 1, 200, 260, None, {}, [], []),
     (B, "c000000000000002", "c000000000000001", "cleanup", "frontend", 1, 205, 230, None, {}, [], []),
     (B, "c000000000000003", "c000000000000001", "vacuum", "frontend", 1, 231, 258, "disk full", {}, [], []),
+    # The same route again, slower and without an error; a second service
+    # in the same process (one resource), named by its server span.
+    (C, "d000000000000001", "", "GET /checkout/{cart}", "frontend", 2, 400, 700, None,
+     {"http.route": "/checkout/{cart}", "url.path": "/checkout/43"}, [], []),
+    (C, "d000000000000002", "d000000000000001", "GET /stock/{item}", "frontend", 2, 410, 690, None,
+     {"service.name": "inventory"}, [], []),
+    (C, "d000000000000003", "d000000000000002", "count_stock", "frontend", 1, 420, 680, None, {}, [], []),
 ]
 
 
@@ -107,6 +116,10 @@ def write_fixture(out):
             B: {
                 "parents": {i: p for (t, i, p, *_rest) in SPANS if t == B},
                 "errors": ["c000000000000003"],
+            },
+            C: {
+                "parents": {i: p for (t, i, p, *_rest) in SPANS if t == C},
+                "errors": [],
             },
         },
     }
