@@ -264,18 +264,29 @@ impl Expansion<'_> {
 
     /// For the shapes whose span is current while the result is inspected:
     /// the result recorded into the current span, if it is the call's own.
-    fn current_tail(&self) -> Option<TokenStream> {
+    fn current_tail(&self, counted: bool) -> Option<TokenStream> {
         self.inspects().then(|| {
             let private = &self.private;
-            let outcome = self.outcome().into_iter();
+            let outcome: Vec<TokenStream> = self.outcome().into_iter().collect();
             let ret = self.ret().into_iter();
+            // An `async fn` call with no span is counted for metrics by
+            // its `QuietAsync`, which learns of an `Err` here.
+            let quiet = counted.then(|| {
+                quote! {
+                    else {
+                        #( #private::quiet_outcome(#outcome); )*
+                    }
+                }
+            });
             quote! {
                 // The span must be this call's own: with none (switched off,
                 // not sampled), the current span is the caller's.
-                if __tk_own && #private::current_is_recording() {
-                    #( #private::current_outcome(#outcome); )*
-                    #( #private::current_return(#ret); )*
-                }
+                if __tk_own {
+                    if #private::current_is_recording() {
+                        #( #private::current_outcome(#outcome); )*
+                        #( #private::current_return(#ret); )*
+                    }
+                } #quiet
             }
         })
     }
@@ -343,10 +354,11 @@ impl Expansion<'_> {
         } else {
             self.in_closure()
         };
+        // A call that starts no span is still counted while metrics are on.
         let start = self.start(
             quote!(#private::starts(&__TK_META)),
             quote!(#guard.start),
-            None,
+            Some(quote!(#guard.count(&__TK_META))),
         );
         quote! {
             {
@@ -406,7 +418,7 @@ impl Expansion<'_> {
         // The body's own future; with something to record from its
         // output, a second one around it, where its span is current.
         let own = self.own();
-        let inner = match &self.current_tail() {
+        let inner = match &self.current_tail(true) {
             Some(tail) => quote! {
                 async move {
                     let __tk_ret = async move { #fake_return #stmts }.await;
@@ -438,7 +450,7 @@ impl Expansion<'_> {
                     #private::TracedAsync::new(#guard, __tk_inner).await
                 } else {
                     ::core::mem::forget(#guard);
-                    #private::QuietAsync::new(__tk_inner).await
+                    #private::QuietAsync::counted(&__TK_META, __tk_inner).await
                 }
             }
         }
@@ -465,7 +477,7 @@ impl Expansion<'_> {
             quote!(: #o)
         });
         let own = self.own();
-        let wrapped = match &self.current_tail() {
+        let wrapped = match &self.current_tail(false) {
             Some(tail) => quote! {
                 #krate::InSpan::new(#guard, async move {
                     let __tk_ret #output = __tk_fut.await;

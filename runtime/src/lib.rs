@@ -106,6 +106,7 @@ pub mod propagation;
 mod report;
 mod sampling;
 
+pub use api::metrics;
 pub use api::private as __private;
 #[cfg(feature = "signal")]
 pub use api::signal;

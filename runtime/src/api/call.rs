@@ -40,10 +40,17 @@ fn enter_unresolved(meta: Point, args: &[ArgRef<'_>]) -> Token {
 
 #[inline(never)]
 fn enter_general(meta: Point, args: &[ArgRef<'_>]) -> Token {
-    match crate::local::enter_general(meta, args) {
+    let token = match crate::local::enter_general(meta, args) {
         (token, true) => record_later(token, args),
         (token, false) => token,
+    };
+    // A call that records nothing (a trace the sampler or the roots
+    // setting dropped) still counts for metrics; its frame, which its
+    // children see, is popped when the count ends.
+    if crate::data::metrics::on() && !crate::local::records(token) {
+        return crate::local::metrics::enter(meta, token);
     }
+    token
 }
 
 /// Works out the values of the arguments and fields of the new span `token`

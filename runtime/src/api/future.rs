@@ -5,7 +5,7 @@ use crate::api::context::Context;
 use crate::api::span::Span;
 use crate::data::clock::Stamp;
 use crate::data::raw::Edit;
-use crate::data::trace_point::Point;
+use crate::data::trace_point::{Metadata, Point};
 use crate::data::value::{ArgRef, Value};
 use crate::local::{AsyncStart, Token, with_state};
 use std::borrow::Cow;
@@ -361,13 +361,32 @@ impl<F> TracedAsync<F> {
 #[must_use = "futures do nothing unless polled"]
 pub struct QuietAsync<F> {
     inner: F,
+    /// Counted for metrics: the point and when the first poll began.
+    counted: Option<(Point, u64)>,
 }
 
 impl<F> QuietAsync<F> {
     #[doc(hidden)]
     #[inline]
     pub fn new(inner: F) -> QuietAsync<F> {
-        QuietAsync { inner }
+        QuietAsync {
+            inner,
+            counted: None,
+        }
+    }
+
+    /// An `async fn` call with no span, counted for metrics while they are
+    /// on (made at its first poll, which is when its time starts).
+    #[doc(hidden)]
+    #[inline]
+    pub fn counted(meta: &'static Metadata, inner: F) -> QuietAsync<F> {
+        QuietAsync {
+            inner,
+            counted: match crate::data::metrics::on() {
+                false => None,
+                true => crate::local::metrics::start_async(meta.point()),
+            },
+        }
     }
 }
 
@@ -377,9 +396,24 @@ impl<F: Future> Future for QuietAsync<F> {
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<F::Output> {
         // SAFETY: `inner` is structurally pinned: never moved out, and
-        // `QuietAsync` has no `Drop` or `Unpin` impl of its own.
-        let inner = unsafe { self.map_unchecked_mut(|q| &mut q.inner) };
-        poll_quiet(inner, cx)
+        // `QuietAsync` has no `Drop` or `Unpin` impl of its own; `counted`
+        // is plain data, not pinned.
+        let (inner, counted) = unsafe {
+            let this = self.get_unchecked_mut();
+            (Pin::new_unchecked(&mut this.inner), &mut this.counted)
+        };
+        match *counted {
+            None => poll_quiet(inner, cx),
+            Some((point, start)) => {
+                let (polled, failed) =
+                    crate::local::metrics::poll_counted(|| poll_quiet(inner, cx));
+                if polled.is_ready() {
+                    *counted = None;
+                    crate::local::metrics::end_async(point, start, failed);
+                }
+                polled
+            }
+        }
     }
 }
 

@@ -10,6 +10,7 @@ pub(crate) mod active_span;
 pub(crate) mod call;
 pub(crate) mod context;
 pub(crate) mod future;
+pub mod metrics;
 pub(crate) mod panic;
 #[doc(hidden)]
 pub mod private;

@@ -294,6 +294,9 @@ pub(crate) fn drain(sinks: &mut Sinks) -> usize {
         return 0;
     }
     let calibration = Calibration::now();
+    if crate::data::metrics::on() {
+        crate::collect::metrics::observe(&batches, &calibration);
+    }
     crate::collect::tail::sift(&mut batches, &calibration);
     let captured = batches.iter().any(|b| b.captured);
     let batch = SpanBatch::new(batches, calibration);

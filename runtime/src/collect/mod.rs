@@ -7,5 +7,6 @@
 
 pub(crate) mod capture;
 pub(crate) mod collector;
+pub(crate) mod metrics;
 pub(crate) mod queue;
 pub(crate) mod tail;

@@ -227,6 +227,11 @@ impl Calibration {
         }
     }
 
+    /// Nanoseconds per tick, times 2^32.
+    pub(crate) fn nanos_per_tick_q32(&self) -> u64 {
+        self.nanos_per_tick_q32
+    }
+
     #[inline]
     pub(crate) fn unix_nanos(&self, stamp: Stamp) -> u64 {
         match stamp.ticks() {

@@ -10,6 +10,7 @@ pub(crate) mod diag;
 pub(crate) mod error_parts;
 pub(crate) mod id;
 pub(crate) mod intern;
+pub(crate) mod metrics;
 pub(crate) mod parts;
 pub(crate) mod percent;
 pub(crate) mod raw;

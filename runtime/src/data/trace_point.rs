@@ -7,7 +7,7 @@ use std::borrow::Cow;
 use std::fmt;
 use std::ptr::NonNull;
 use std::sync::RwLock;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU16, Ordering};
 
 /// A trace point's switch: not worked out yet (its first call that can
 /// record asks the filter, `sampling/filter.rs`), on, off, or on for a
@@ -68,11 +68,14 @@ struct Head {
     n_tags: u8,
     /// On, off, or not worked out yet (see `filter`).
     state: AtomicU8,
+    /// The point's slot in the metrics tables, 0 until its first counted
+    /// call (`data/metrics.rs`).
+    slot: AtomicU16,
 }
 
 // The header the strings follow, with no padding between (the docs say
 // "after a small header"), and the section's entries, one pointer each.
-const _: () = assert!(size_of::<Head>() == 22 && align_of::<Head>() == 2);
+const _: () = assert!(size_of::<Head>() == 24 && align_of::<Head>() == 2);
 const _: () = assert!(size_of::<Option<Point>>() == size_of::<usize>());
 
 /// A trace point as the runtime holds it: a thin pointer to its static.
@@ -190,6 +193,7 @@ impl<const N: usize> Metadata<[u8; N]> {
                 n_args,
                 n_tags,
                 state: AtomicU8::new(UNRESOLVED),
+                slot: AtomicU16::new(0),
             },
             strings: *bytes,
         }
@@ -259,6 +263,12 @@ impl Point {
     /// Sets the point's switch.
     pub(crate) fn set_state(self, state: u8) {
         self.head().state.store(state, Ordering::Relaxed);
+    }
+
+    /// The point's slot in the metrics tables.
+    #[inline(always)]
+    pub(crate) fn metrics_slot(self) -> usize {
+        crate::data::metrics::slot_of(self, &self.head().slot)
     }
 
     /// Whether every call of this point starts a new trace
@@ -381,7 +391,7 @@ impl Metadata {
     }
 
     /// The namespace: the module path, then `::Type` inside an impl.
-    fn namespace(&self) -> &str {
+    pub(crate) fn namespace(&self) -> &str {
         self.slice(0, usize::from(self.lens()[Lens::NAMESPACE]))
     }
 

@@ -23,6 +23,7 @@ use crate::collect::collector;
 use crate::data::batch::Batch;
 use crate::data::clock::Stamp;
 use crate::data::detached::Detached;
+use crate::data::metrics::Outcome;
 use crate::data::parts::SpanKind;
 use crate::data::raw::{
     DEBUG, Dropped, Edit, Extras, GONE, Inherited, NONE, RECORD, RECORDS, RawSpan, SAMPLED, Tag,
@@ -45,6 +46,7 @@ mod enter;
 mod frames;
 mod hand_over;
 mod lineage;
+pub(crate) mod metrics;
 mod state;
 
 pub(crate) use asyncs::AsyncStart;
@@ -98,11 +100,24 @@ pub(crate) fn finish_owned(d: &mut Detached) {
     }
 }
 
-/// Pops a local or attached frame; see [`State::pop_local`].
+/// Pops a local or attached frame; see [`State::pop_local`]. A call
+/// counted for metrics only ([`metrics::TOKEN`]) ends as an error: this is
+/// the way out of a panic.
 #[inline(never)]
 pub(crate) fn pop_local(token: Token, end: Option<Stamp>) {
+    if token == metrics::TOKEN {
+        end_counted(Outcome::Error);
+        return;
+    }
     with_state(|s| s.pop_local(token, end));
 }
+
+/// Whether the frame `token` (0: none) is a span that records.
+pub(crate) fn records(token: Token) -> bool {
+    token != 0 && with_state(|s| s.find(token).is_some_and(|i| s.is_recording(i))).unwrap_or(false)
+}
+
+pub(crate) use metrics::end_counted;
 
 /// The fast path of a `#[trace_fn]` call's start (see [`State::enter`]):
 /// `None` when it is not the common case, for the general path.
@@ -154,6 +169,12 @@ pub(crate) fn pop_fast(token: Token) -> PopFast {
 /// What [`pop_fast`] left to do.
 #[inline(never)]
 pub(crate) fn pop_rest(token: Token, rest: PopFast) {
+    // A call counted for metrics only has no frame: the fast path never
+    // finds it.
+    if token == metrics::TOKEN {
+        end_counted(Outcome::Ok);
+        return;
+    }
     with_state(|s| match rest {
         PopFast::Done => {}
         PopFast::HandOver => s.hand_over(),

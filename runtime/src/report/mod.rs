@@ -4,6 +4,7 @@
 mod batch;
 mod console;
 mod memory;
+pub(crate) mod prometheus;
 mod tee;
 pub(crate) mod tree;
 

@@ -7,6 +7,7 @@
 use crate::Span;
 use crate::api::span;
 use crate::data::error_parts::ErrorParts;
+use crate::data::metrics::Outcome;
 use crate::data::raw::Edit;
 use crate::data::value::{Value, debug_text, display_text};
 use crate::local::{Token, with_state};
@@ -53,6 +54,17 @@ impl LocalGuard {
         /// recording `args`, the values of the arguments and fields.
         pub fn start(&mut self, meta: &'static Metadata, args: &[ArgRef<'_>]) {
             self.token = crate::api::call::enter_local(meta.point(), args);
+        }
+    }
+
+    hot! {
+        /// A call that starts no span (its thread's span records nothing, or
+        /// its point is off): counted for metrics while they are on, at the
+        /// cost of one load and a branch while they are off.
+        pub fn count(&mut self, meta: &'static Metadata) {
+            if crate::data::metrics::on() {
+                self.token = crate::local::metrics::enter(meta.point(), 0);
+            }
         }
     }
 
@@ -156,13 +168,21 @@ extern "C" fn unwound(token: Token) {
 /// Ends the span of a call that returned.
 #[inline(never)]
 fn end_call(token: Token) {
-    crate::local::pop_returned(token);
+    if token == crate::local::metrics::TOKEN {
+        crate::local::end_counted(Outcome::Ok);
+    } else {
+        crate::local::pop_returned(token);
+    }
 }
 
 /// Ends the span of a call that returned an `Err`.
 #[cold]
 #[inline(never)]
 fn end_err(token: Token, outcome: &dyn ErrOutcome) {
+    if token == crate::local::metrics::TOKEN {
+        crate::local::end_counted(Outcome::Error);
+        return;
+    }
     record_outcome(token, outcome);
     crate::local::pop_returned(token);
 }
@@ -170,6 +190,15 @@ fn end_err(token: Token, outcome: &dyn ErrOutcome) {
 /// Ends the span of a call that records its return value.
 #[inline(never)]
 fn end_ret(token: Token, outcome: Option<&dyn ErrOutcome>, value: ArgRef<'_>) {
+    if token == crate::local::metrics::TOKEN {
+        let failed = if outcome.is_some() {
+            Outcome::Error
+        } else {
+            Outcome::Ok
+        };
+        crate::local::end_counted(failed);
+        return;
+    }
     if let Some(outcome) = outcome {
         record_outcome(token, outcome);
     }
@@ -260,6 +289,14 @@ pub fn enter_future<F>(span: &mut Span, body: impl FnOnce() -> F) -> F {
 pub fn current_outcome(outcome: Option<&dyn ErrOutcome>) {
     if let Some(outcome) = outcome {
         crate::current_span().record_error_parts(outcome.__tk_parts().0);
+    }
+}
+
+/// Marks an `async fn` call with no span of its own as failed for metrics
+/// when `outcome` is an error (see `QuietAsync::counted`).
+pub fn quiet_outcome(outcome: Option<&dyn ErrOutcome>) {
+    if outcome.is_some() && crate::data::metrics::on() {
+        crate::local::metrics::failed();
     }
 }
 

@@ -1,0 +1,126 @@
+//! Every traced function's calls, errors and durations, counted in
+//! process however its traces are sampled.
+//!
+//! With metrics on, every call of a `#[trace_fn]` trace point counts: a
+//! sampled call where its span's record arrives at the collector (before
+//! tail keep drops any), a call that records nothing (under an unsampled
+//! span, or a trace the sampler dropped) on its own thread, in a table of
+//! that thread's that the collector sums. A point switched off by the
+//! filter counts nothing. Off by default; switched on by [`set_enabled`]
+//! or by `TRACEKIT_METRICS=on` when a reporter is installed
+//! (`TRACEKIT_METRICS=off` keeps them off whatever the code says).
+//!
+//! ```
+//! # if !tracekit::TRACE_ALL { return; } // tracing compiled out: nothing to count
+//! #[tracekit::trace_fn]
+//! fn find(id: u64) -> Result<u64, String> {
+//!     if id == 0 { Err("no such user".into()) } else { Ok(id) }
+//! }
+//!
+//! tracekit::metrics::set_enabled(true);
+//! for id in 0..4 { let _ = find(id); }
+//! let metrics = tracekit::metrics::snapshot();
+//! let f = metrics.function("find").unwrap();
+//! assert_eq!((f.calls(), f.errors()), (4, 1));
+//! let text = tracekit::metrics::Prometheus::new().render(&metrics);
+//! assert!(text.contains("tracekit_function_duration_seconds_count{code_function_name=\"find\""));
+//! ```
+
+use crate::collect::collector;
+use crate::data::clock::Calibration;
+use crate::data::metrics;
+use std::sync::atomic::{AtomicU8, Ordering};
+
+pub use crate::data::metrics::{FunctionMetrics, Histogram, Metrics};
+pub use crate::report::prometheus::Prometheus;
+
+/// `TRACEKIT_METRICS` as read: not yet, on, off, or unset.
+static ENV: AtomicU8 = AtomicU8::new(UNREAD);
+const UNREAD: u8 = 0;
+const ENV_ON: u8 = 1;
+const ENV_OFF: u8 = 2;
+const ENV_UNSET: u8 = 3;
+
+fn env() -> u8 {
+    match ENV.load(Ordering::Relaxed) {
+        UNREAD => {
+            let read = match std::env::var("TRACEKIT_METRICS") {
+                Err(_) => ENV_UNSET,
+                Ok(v) => match v.trim().to_ascii_lowercase().as_str() {
+                    "on" | "1" | "true" => ENV_ON,
+                    "off" | "0" | "false" => ENV_OFF,
+                    _ => {
+                        crate::data::diag::warn(format_args!(
+                            "TRACEKIT_METRICS={v:?} is neither on nor off; metrics stay as the code sets them"
+                        ));
+                        ENV_UNSET
+                    }
+                },
+            };
+            ENV.store(read, Ordering::Relaxed);
+            read
+        }
+        read => read,
+    }
+}
+
+/// Switches metrics on or off for the whole process (a no-op under
+/// `TRACEKIT_METRICS=off`, or with `trace-all` off). What was counted stays.
+///
+/// ```
+/// tracekit::metrics::set_enabled(true);
+/// assert_eq!(tracekit::metrics::enabled(), tracekit::TRACE_ALL);
+/// ```
+pub fn set_enabled(on: bool) {
+    if !crate::TRACE_ALL || (on && env() == ENV_OFF) {
+        return;
+    }
+    if on {
+        metrics::NANOS_PER_TICK_Q32
+            .store(Calibration::now().nanos_per_tick_q32(), Ordering::Relaxed);
+    }
+    if metrics::ON.swap(on, Ordering::SeqCst) != on {
+        // Metrics listen to the collector as a reporter does: without a
+        // listener, finished spans are dropped before it sees them.
+        if on {
+            collector::LISTENERS.fetch_add(1, Ordering::SeqCst);
+            collector::ensure_background();
+        } else {
+            collector::LISTENERS.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+}
+
+/// Whether metrics are counted now.
+///
+/// ```
+/// let _counting = tracekit::metrics::enabled();
+/// ```
+pub fn enabled() -> bool {
+    metrics::on()
+}
+
+/// Switches metrics on when `TRACEKIT_METRICS=on`; called where a
+/// reporter is installed.
+pub(crate) fn from_env() {
+    if env() == ENV_ON {
+        set_enabled(true);
+    }
+}
+
+/// Every trace point's metrics as of now. Spans this thread finished are
+/// handed over and the collector's queue is taken first, so every call
+/// that returned on this thread is in it (other threads' sampled calls as
+/// of their last hand-over).
+///
+/// ```
+/// let metrics = tracekit::metrics::snapshot();
+/// assert!(metrics.functions().iter().all(|f| f.errors() <= f.calls()));
+/// ```
+pub fn snapshot() -> Metrics {
+    if metrics::on() {
+        crate::local::flush_thread();
+        collector::deliver();
+    }
+    crate::collect::metrics::snapshot()
+}

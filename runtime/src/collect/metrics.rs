@@ -1,0 +1,108 @@
+//! Where metrics are summed: the collector counts every recorded span of a
+//! trace point as its batch arrives (before tail keep drops any), and a
+//! snapshot adds the tables in which threads counted the calls that
+//! recorded nothing (`local/metrics.rs`). A table whose thread has ended is
+//! folded into one of retired counts.
+
+use crate::data::batch::Batch;
+use crate::data::clock::Calibration;
+use crate::data::metrics::{self, FunctionMetrics, Metrics, Outcome, Table};
+use crate::data::raw::{GONE, NONE};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The collector's own counts (recorded spans) and those of ended threads.
+/// Written only under this lock, so its single-writer counters hold.
+static SUMS: Mutex<Option<Sums>> = Mutex::new(None);
+
+/// The tables of threads that count unsampled calls.
+static THREADS: Mutex<Vec<Arc<Table>>> = Mutex::new(Vec::new());
+
+struct Sums {
+    recorded: Table,
+    retired: Table,
+}
+
+/// Adds a thread's table to those a snapshot reads.
+pub(crate) fn register(table: Arc<Table>) {
+    lock(&THREADS).push(table);
+}
+
+/// Counts every finished span of a trace point in `batches`, before tail
+/// keep decides which to keep.
+pub(crate) fn observe(batches: &[Batch], calibration: &Calibration) {
+    metrics::NANOS_PER_TICK_Q32.store(calibration.nanos_per_tick_q32(), Ordering::Relaxed);
+    let mut sums = lock(&SUMS);
+    let sums = sums.get_or_insert_with(|| Sums {
+        recorded: Table::default(),
+        retired: Table::default(),
+    });
+    let recorded = &sums.recorded;
+    for batch in batches {
+        for raw in &batch.spans {
+            let Some(point) = raw.meta else { continue };
+            if raw.flags & GONE != 0 || !raw.end.is_set() {
+                continue;
+            }
+            let ns = match (raw.start.ticks(), raw.end.ticks()) {
+                (Some(start), Some(end)) => metrics::ticks_to_nanos(end.saturating_sub(start)),
+                _ => calibration
+                    .unix_nanos(raw.end)
+                    .saturating_sub(calibration.unix_nanos(raw.start)),
+            };
+            let failed = raw.extras != NONE
+                && batch
+                    .extras
+                    .get(raw.extras as usize)
+                    .is_some_and(|e| e.status.is_error());
+            let outcome = if failed { Outcome::Error } else { Outcome::Ok };
+            recorded.counts(point.metrics_slot()).add(ns, outcome);
+        }
+    }
+}
+
+/// Every trace point's metrics as of now: what the collector counted and
+/// what each thread's table holds.
+pub(crate) fn snapshot() -> Metrics {
+    let points = metrics::points();
+    let mut by_slot: Vec<Option<FunctionMetrics>> = vec![None; metrics::SLOTS];
+    let mut add = |table: &Table| {
+        for (slot, counts) in table.each() {
+            by_slot[slot]
+                .get_or_insert_with(|| FunctionMetrics::new(points.get(slot).copied().flatten()))
+                .add_counts(counts);
+        }
+    };
+    let mut sums = lock(&SUMS);
+    let sums = sums.get_or_insert_with(|| Sums {
+        recorded: Table::default(),
+        retired: Table::default(),
+    });
+    {
+        let mut threads = lock(&THREADS);
+        // A table only the list still holds belongs to an ended thread:
+        // its counts join the retired ones (this lock makes the collector
+        // their only writer).
+        threads.retain(|t| {
+            if Arc::strong_count(t) > 1 {
+                return true;
+            }
+            for (slot, counts) in t.each() {
+                sums.retired.counts(slot).merge(counts);
+            }
+            false
+        });
+        for t in threads.iter() {
+            add(t);
+        }
+    }
+    add(&sums.recorded);
+    add(&sums.retired);
+    Metrics {
+        functions: by_slot.into_iter().flatten().collect(),
+    }
+}

@@ -1,0 +1,466 @@
+//! Span-derived metrics as every layer shares them: the switch, the
+//! duration buckets, each trace point's slot in the tables, and the
+//! per-slot counters a thread writes and the collector reads.
+//!
+//! A duration is counted in one of 16 buckets per power of two of
+//! nanoseconds (below 16 ns, one bucket per nanosecond): a bucket spans at
+//! most 1/16 of its lower bound, so a quantile read from the buckets is
+//! within 6.25% of the exact one. The index is a leading-zero count and two
+//! shifts, cheap enough for the hot path.
+
+use crate::data::trace_point::{Metadata, Point};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU16, AtomicU64, Ordering};
+use std::time::Duration;
+
+/// Metrics are counted (`tracekit::metrics::set_enabled`).
+pub(crate) static ON: AtomicBool = AtomicBool::new(false);
+
+/// Whether metrics are counted: one load.
+#[inline(always)]
+pub(crate) fn on() -> bool {
+    ON.load(Ordering::Relaxed)
+}
+
+/// Buckets per power of two, as a shift.
+const SUB_BITS: u32 = 4;
+const SUB: usize = 1 << SUB_BITS;
+/// Octaves counted: the last bucket starts at 31 x 2^43 ns (75 hours) and
+/// holds every longer call.
+const OCTAVES: usize = 44;
+/// Buckets in a histogram.
+pub(crate) const BUCKETS: usize = SUB * (OCTAVES + 1);
+
+/// The bucket of a duration of `ns` nanoseconds.
+#[inline(always)]
+pub(crate) fn bucket_of(ns: u64) -> usize {
+    if ns < SUB as u64 {
+        return ns as usize;
+    }
+    let e = 63 - ns.leading_zeros(); // >= SUB_BITS
+    let i =
+        (((e - SUB_BITS + 1) as usize) << SUB_BITS) + ((ns >> (e - SUB_BITS)) as usize & (SUB - 1));
+    i.min(BUCKETS - 1)
+}
+
+/// The smallest duration (ns) of bucket `i`.
+pub(crate) fn lower_bound(i: usize) -> u64 {
+    if i < SUB {
+        return i as u64;
+    }
+    let e = (i >> SUB_BITS) as u32 + SUB_BITS - 1;
+    ((SUB + (i & (SUB - 1))) as u64) << (e - SUB_BITS)
+}
+
+/// One past the largest duration (ns) of bucket `i` (the last bucket has
+/// no end: `u64::MAX`).
+pub(crate) fn upper_bound(i: usize) -> u64 {
+    if i + 1 >= BUCKETS {
+        u64::MAX
+    } else {
+        lower_bound(i + 1)
+    }
+}
+
+/// Trace points with a slot of their own; later ones share the overflow
+/// slot (`otel.metric.overflow`).
+pub(crate) const SLOTS: usize = 2048;
+/// The slot counting every point past the first `SLOTS - 1`.
+pub(crate) const OVERFLOW: usize = SLOTS - 1;
+
+/// The points by slot (slot 0 is never given: it means "none yet").
+static POINTS: Mutex<Vec<Option<Point>>> = Mutex::new(Vec::new());
+
+/// The slot of `point`, given on first use.
+#[inline(always)]
+pub(crate) fn slot_of(point: Point, slot: &AtomicU16) -> usize {
+    match slot.load(Ordering::Relaxed) {
+        0 => assign(point, slot),
+        s => usize::from(s),
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn assign(point: Point, slot: &AtomicU16) -> usize {
+    let mut points = POINTS.lock().unwrap_or_else(|e| e.into_inner());
+    // Another thread may have given it one while this one waited.
+    let given = slot.load(Ordering::Relaxed);
+    if given != 0 {
+        return usize::from(given);
+    }
+    if points.is_empty() {
+        points.push(None);
+    }
+    if points.len() < OVERFLOW {
+        points.push(Some(point));
+        let s = points.len() - 1;
+        slot.store(s as u16, Ordering::Relaxed);
+        s
+    } else {
+        slot.store(OVERFLOW as u16, Ordering::Relaxed);
+        OVERFLOW
+    }
+}
+
+/// The point of each slot given so far (index = slot; `None` at 0).
+pub(crate) fn points() -> Vec<Option<Point>> {
+    POINTS.lock().unwrap_or_else(|e| e.into_inner()).clone()
+}
+
+/// How a call ended, as the counters tell it apart.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Outcome {
+    Ok,
+    /// It returned an `Err`, a panic unwound through it, or its span has
+    /// an error status.
+    Error,
+}
+
+/// One trace point's counters in one table: the duration buckets (whose sum
+/// is the number of calls), the errors and the total time.
+/// Written by one thread only (a load and a store each, no read-modify-write
+/// instruction) and read by the collector.
+pub(crate) struct Counts {
+    pub(crate) buckets: [AtomicU64; BUCKETS],
+    pub(crate) errors: AtomicU64,
+    pub(crate) sum_ns: AtomicU64,
+}
+
+impl Counts {
+    fn new() -> Counts {
+        Counts {
+            buckets: [const { AtomicU64::new(0) }; BUCKETS],
+            errors: AtomicU64::new(0),
+            sum_ns: AtomicU64::new(0),
+        }
+    }
+
+    /// Counts one call of `ns` nanoseconds. Only the table's own writer
+    /// calls it.
+    #[inline(always)]
+    pub(crate) fn add(&self, ns: u64, outcome: Outcome) {
+        bump(&self.buckets[bucket_of(ns)], 1);
+        bump(&self.sum_ns, ns);
+        if outcome == Outcome::Error {
+            bump(&self.errors, 1);
+        }
+    }
+}
+
+impl Counts {
+    /// Adds what `other` holds (its writer's and this one's the same thread).
+    pub(crate) fn merge(&self, other: &Counts) {
+        for (mine, theirs) in self.buckets.iter().zip(&other.buckets) {
+            bump(mine, theirs.load(Ordering::Relaxed));
+        }
+        bump(&self.errors, other.errors.load(Ordering::Relaxed));
+        bump(&self.sum_ns, other.sum_ns.load(Ordering::Relaxed));
+    }
+}
+
+/// Adds `n` to a counter only this thread writes.
+#[inline(always)]
+fn bump(c: &AtomicU64, n: u64) {
+    c.store(c.load(Ordering::Relaxed).wrapping_add(n), Ordering::Relaxed);
+}
+
+/// A table of counters by slot, each made on the slot's first count.
+pub(crate) struct Table {
+    slots: Box<[AtomicPtr<Counts>; SLOTS]>,
+}
+
+impl Default for Table {
+    fn default() -> Table {
+        Table {
+            slots: Box::new([const { AtomicPtr::new(std::ptr::null_mut()) }; SLOTS]),
+        }
+    }
+}
+
+impl Drop for Table {
+    fn drop(&mut self) {
+        for slot in self.slots.iter() {
+            let p = slot.load(Ordering::Acquire);
+            if !p.is_null() {
+                // SAFETY: made by `Box::into_raw` in `make` and owned by the
+                // table alone, which is going.
+                drop(unsafe { Box::from_raw(p) });
+            }
+        }
+    }
+}
+
+impl Table {
+    /// The counters of `slot` (at most [`OVERFLOW`]), made if need be.
+    /// Only the table's writer calls it.
+    #[inline(always)]
+    pub(crate) fn counts(&self, slot: usize) -> &Counts {
+        let cell = &self.slots[slot.min(OVERFLOW)];
+        let p = cell.load(Ordering::Acquire);
+        if p.is_null() {
+            return make(cell);
+        }
+        // SAFETY: a non-null slot holds a `Box` the table owns until it
+        // drops, and the table outlives this borrow.
+        unsafe { &*p }
+    }
+
+    /// Each slot in use and its counters.
+    pub(crate) fn each(&self) -> impl Iterator<Item = (usize, &Counts)> {
+        self.slots.iter().enumerate().filter_map(|(i, c)| {
+            let p = c.load(Ordering::Acquire);
+            // SAFETY: as in `counts`.
+            (!p.is_null()).then(|| (i, unsafe { &*p }))
+        })
+    }
+}
+
+/// Makes a slot's counters: its writer alone stores into an empty slot, so
+/// no other store can race this one; readers see it published (`Release`).
+#[cold]
+#[inline(never)]
+fn make(cell: &AtomicPtr<Counts>) -> &Counts {
+    let p = Box::into_raw(Box::new(Counts::new()));
+    cell.store(p, Ordering::Release);
+    // SAFETY: just made, owned by the table from here on.
+    unsafe { &*p }
+}
+
+/// The tick rate, as nanoseconds per tick times 2^32: the hot path turns a
+/// call's ticks into nanoseconds with a multiply and a shift. Set when
+/// metrics are switched on and at every collector tick.
+pub(crate) static NANOS_PER_TICK_Q32: AtomicU64 = AtomicU64::new(1 << 32);
+
+/// `ticks` in nanoseconds.
+#[inline(always)]
+pub(crate) fn ticks_to_nanos(ticks: u64) -> u64 {
+    ((u128::from(ticks) * u128::from(NANOS_PER_TICK_Q32.load(Ordering::Relaxed))) >> 32) as u64
+}
+
+/// The durations of a trace point's calls, counted in buckets of at most
+/// 1/16 of a power of two of nanoseconds each.
+///
+/// ```
+/// # if !tracekit::TRACE_ALL { return; } // tracing compiled out: nothing to count
+/// #[tracekit::trace_fn]
+/// fn lookup() {}
+///
+/// tracekit::metrics::set_enabled(true);
+/// for _ in 0..10 { lookup(); }
+/// let metrics = tracekit::metrics::snapshot();
+/// let f = metrics.function("lookup").unwrap();
+/// assert_eq!(f.duration().count(), 10);
+/// assert!(f.duration().quantile(0.99).is_some());
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Histogram {
+    counts: Vec<u64>,
+    sum_ns: u64,
+}
+
+impl Default for Histogram {
+    fn default() -> Histogram {
+        Histogram {
+            counts: vec![0; BUCKETS],
+            sum_ns: 0,
+        }
+    }
+}
+
+impl Histogram {
+    /// Adds what a table's counters hold.
+    pub(crate) fn add_counts(&mut self, c: &Counts) {
+        for (mine, theirs) in self.counts.iter_mut().zip(&c.buckets) {
+            *mine += theirs.load(Ordering::Relaxed);
+        }
+        self.sum_ns = self.sum_ns.wrapping_add(c.sum_ns.load(Ordering::Relaxed));
+    }
+
+    /// How many durations were counted.
+    pub fn count(&self) -> u64 {
+        self.counts.iter().sum()
+    }
+
+    /// Their total.
+    pub fn sum(&self) -> Duration {
+        Duration::from_nanos(self.sum_ns)
+    }
+
+    /// The duration below which a fraction `q` (0 to 1) of the calls took,
+    /// as the middle of the bucket that holds it (within 1/32 of a power of
+    /// two of the exact one); `None` when nothing was counted.
+    pub fn quantile(&self, q: f64) -> Option<Duration> {
+        let n = self.count();
+        if n == 0 {
+            return None;
+        }
+        let rank = ((q.clamp(0.0, 1.0) * n as f64).ceil() as u64).max(1);
+        let mut seen = 0;
+        for (i, c) in self.counts.iter().enumerate() {
+            seen += c;
+            if seen >= rank {
+                let (lo, hi) = (lower_bound(i), upper_bound(i).min(lower_bound(i) * 2));
+                return Some(Duration::from_nanos(lo + (hi.saturating_sub(lo)) / 2));
+            }
+        }
+        None
+    }
+
+    /// How many calls took at most `bound`, counting a bucket only when it
+    /// lies wholly at or below it: a call within 1/16 of a power of two
+    /// under `bound` may be counted in the next bound up.
+    pub fn count_at_most(&self, bound: Duration) -> u64 {
+        let bound = u64::try_from(bound.as_nanos()).unwrap_or(u64::MAX);
+        self.counts
+            .iter()
+            .enumerate()
+            .take_while(|&(i, _)| upper_bound(i).saturating_sub(1) <= bound)
+            .map(|(_, c)| c)
+            .sum()
+    }
+
+    /// The buckets that counted something: the shortest and one past the
+    /// longest duration each holds, and its count.
+    pub fn buckets(&self) -> impl Iterator<Item = (Duration, Duration, u64)> + '_ {
+        self.counts
+            .iter()
+            .enumerate()
+            .filter(|&(_, &c)| c != 0)
+            .map(|(i, &c)| {
+                (
+                    Duration::from_nanos(lower_bound(i)),
+                    Duration::from_nanos(upper_bound(i)),
+                    c,
+                )
+            })
+    }
+}
+
+/// What metrics say of one trace point: its calls, how many failed, and
+/// how long they took, sampled or not.
+///
+/// ```
+/// # if !tracekit::TRACE_ALL { return; } // tracing compiled out: nothing to count
+/// #[tracekit::trace_fn]
+/// fn parse(s: &str) -> Result<u32, std::num::ParseIntError> { s.parse() }
+///
+/// tracekit::metrics::set_enabled(true);
+/// let _ = parse("1");
+/// let _ = parse("x");
+/// let f = tracekit::metrics::snapshot().function("parse").cloned().unwrap();
+/// assert_eq!((f.calls(), f.errors()), (2, 1));
+/// ```
+#[derive(Clone, Debug)]
+pub struct FunctionMetrics {
+    point: Option<&'static Metadata>,
+    errors: u64,
+    duration: Histogram,
+}
+
+impl FunctionMetrics {
+    pub(crate) fn new(point: Option<Point>) -> FunctionMetrics {
+        FunctionMetrics {
+            point: point.map(Point::metadata),
+            errors: 0,
+            duration: Histogram::default(),
+        }
+    }
+
+    /// Adds what a table's counters hold.
+    pub(crate) fn add_counts(&mut self, c: &Counts) {
+        self.errors += c.errors.load(Ordering::Relaxed);
+        self.duration.add_counts(c);
+    }
+
+    /// The trace point; `None` for the series that counts every point past
+    /// the limit of distinct points (`otel.metric.overflow`).
+    pub fn point(&self) -> Option<&'static Metadata> {
+        self.point
+    }
+
+    /// The span name of the point's calls (`"otel.metric.overflow"` for
+    /// the overflow series).
+    pub fn name(&self) -> &'static str {
+        self.point.map_or("otel.metric.overflow", |p| p.name())
+    }
+
+    /// How many calls finished.
+    pub fn calls(&self) -> u64 {
+        self.duration.count()
+    }
+
+    /// How many of them failed: an `Err` (with `err` recording, the
+    /// default for a `Result`), a panic, or an error status set on the span.
+    pub fn errors(&self) -> u64 {
+        self.errors
+    }
+
+    /// How long they took.
+    pub fn duration(&self) -> &Histogram {
+        &self.duration
+    }
+}
+
+/// A snapshot of every trace point's metrics
+/// ([`snapshot`](crate::metrics::snapshot)).
+///
+/// ```
+/// let metrics = tracekit::metrics::snapshot();
+/// for f in metrics.functions() {
+///     println!("{}: {} calls, {} errors", f.name(), f.calls(), f.errors());
+/// }
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct Metrics {
+    pub(crate) functions: Vec<FunctionMetrics>,
+}
+
+impl Metrics {
+    /// Every trace point with a counted call, in the order first counted.
+    pub fn functions(&self) -> &[FunctionMetrics] {
+        &self.functions
+    }
+
+    /// The trace point whose span name is `name`, if counted.
+    pub fn function(&self, name: &str) -> Option<&FunctionMetrics> {
+        self.functions.iter().find(|f| f.name() == name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_duration_lies_in_its_bucket() {
+        let mut samples: Vec<u64> = (0..5000).collect();
+        for shift in 0u32..47 {
+            for d in [0u64, 1, 7, 15, 16, 17, 31] {
+                samples.push((1u64 << shift).saturating_add(d << shift.saturating_sub(5)));
+                samples.push((1u64 << shift).saturating_sub(1));
+            }
+        }
+        for ns in samples {
+            let i = bucket_of(ns);
+            assert!(
+                lower_bound(i) <= ns && ns < upper_bound(i),
+                "{ns} in bucket {i}"
+            );
+        }
+        assert_eq!(bucket_of(u64::MAX), BUCKETS - 1);
+    }
+
+    #[test]
+    fn buckets_are_contiguous_and_narrow() {
+        for i in 0..BUCKETS - 1 {
+            assert_eq!(upper_bound(i), lower_bound(i + 1));
+            let (lo, hi) = (lower_bound(i), upper_bound(i));
+            assert!(hi > lo);
+            if lo >= 16 {
+                // At most 1/16 of the lower bound wide.
+                assert!((hi - lo) * 16 <= lo, "bucket {i}: {lo}..{hi}");
+            }
+        }
+    }
+}

@@ -1,0 +1,173 @@
+//! Metrics in the Prometheus text exposition format (version 0.0.4).
+
+use crate::data::metrics::{FunctionMetrics, Metrics};
+use std::fmt::Write;
+use std::time::Duration;
+
+/// Renders [`Metrics`] as Prometheus text, with explicit bucket bounds.
+///
+/// Each trace point is one histogram series of
+/// `tracekit_function_duration_seconds` (OpenTelemetry's
+/// `tracekit.function.duration`, in seconds), labelled `code_function_name`
+/// and `code_namespace`, and one `tracekit_function_errors_total` counter.
+/// A call is counted in a bucket `le` when the internal bucket that holds
+/// it lies wholly at or below the bound, so one within 1/16 of a power of
+/// two below a bound may appear under the next bound up.
+///
+/// ```
+/// use std::time::Duration;
+/// let text = tracekit::metrics::Prometheus::new()
+///     .buckets([Duration::from_millis(1), Duration::from_millis(10)])
+///     .render(&tracekit::metrics::snapshot());
+/// assert!(text.starts_with("# HELP tracekit_function_duration_seconds"));
+/// ```
+#[derive(Clone, Debug)]
+pub struct Prometheus {
+    buckets: Vec<Duration>,
+}
+
+impl Default for Prometheus {
+    fn default() -> Prometheus {
+        Prometheus::new()
+    }
+}
+
+/// The default bounds: 1 µs to 10 s, a function's range rather than only a
+/// request's.
+const DEFAULT_BUCKETS_US: [u64; 18] = [
+    1, 5, 10, 50, 100, 500, 1_000, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000,
+    1_000_000, 2_500_000, 5_000_000, 10_000_000,
+];
+
+impl Prometheus {
+    /// Bounds from 1 µs to 10 s.
+    ///
+    /// ```
+    /// let _ = tracekit::metrics::Prometheus::new();
+    /// ```
+    pub fn new() -> Prometheus {
+        Prometheus {
+            buckets: DEFAULT_BUCKETS_US
+                .iter()
+                .map(|&us| Duration::from_micros(us))
+                .collect(),
+        }
+    }
+
+    /// Sets the bucket bounds (sorted and deduplicated here; `+Inf` is
+    /// always added).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let _ = tracekit::metrics::Prometheus::new().buckets([Duration::from_millis(5)]);
+    /// ```
+    pub fn buckets(mut self, bounds: impl IntoIterator<Item = Duration>) -> Prometheus {
+        self.buckets = bounds.into_iter().collect();
+        self.buckets.sort();
+        self.buckets.dedup();
+        self
+    }
+
+    /// The text Prometheus scrapes, for every function in `metrics`.
+    ///
+    /// ```
+    /// let text = tracekit::metrics::Prometheus::new().render(&tracekit::metrics::snapshot());
+    /// assert!(text.contains("# TYPE tracekit_function_errors_total counter"));
+    /// ```
+    pub fn render(&self, metrics: &Metrics) -> String {
+        let mut out = String::new();
+        out.push_str(
+            "# HELP tracekit_function_duration_seconds Duration of traced function calls, sampled or not.\n\
+             # TYPE tracekit_function_duration_seconds histogram\n",
+        );
+        for f in metrics.functions() {
+            let labels = labels(f);
+            let h = f.duration();
+            for bound in &self.buckets {
+                let _ = writeln!(
+                    out,
+                    "tracekit_function_duration_seconds_bucket{{{labels},le=\"{}\"}} {}",
+                    seconds(*bound),
+                    h.count_at_most(*bound)
+                );
+            }
+            let _ = writeln!(
+                out,
+                "tracekit_function_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}",
+                h.count()
+            );
+            let _ = writeln!(
+                out,
+                "tracekit_function_duration_seconds_sum{{{labels}}} {}",
+                seconds(h.sum())
+            );
+            let _ = writeln!(
+                out,
+                "tracekit_function_duration_seconds_count{{{labels}}} {}",
+                h.count()
+            );
+        }
+        out.push_str(
+            "# HELP tracekit_function_errors_total Traced function calls that failed: an Err, a panic or an error status.\n\
+             # TYPE tracekit_function_errors_total counter\n",
+        );
+        for f in metrics.functions() {
+            let _ = writeln!(
+                out,
+                "tracekit_function_errors_total{{{}}} {}",
+                labels(f),
+                f.errors()
+            );
+        }
+        out
+    }
+}
+
+/// A duration in seconds, as Prometheus reads a float.
+fn seconds(d: Duration) -> String {
+    let s = d.as_secs_f64();
+    let text = format!("{s}");
+    text
+}
+
+/// `code_function_name` and `code_namespace`, or the overflow series' label.
+fn labels(f: &FunctionMetrics) -> String {
+    match f.point() {
+        Some(p) => format!(
+            "code_function_name=\"{}\",code_namespace=\"{}\"",
+            escape(p.function()),
+            escape(p.namespace())
+        ),
+        None => "otel_metric_overflow=\"true\"".to_owned(),
+    }
+}
+
+/// A label value with `\`, `"` and newlines escaped.
+fn escape(v: &str) -> String {
+    let mut out = String::with_capacity(v.len());
+    for c in v.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn label_values_are_escaped() {
+        assert_eq!(escape("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+    }
+
+    #[test]
+    fn seconds_print_as_floats() {
+        assert_eq!(seconds(Duration::from_micros(1)), "0.000001");
+        assert_eq!(seconds(Duration::from_secs(10)), "10");
+    }
+}

@@ -1,0 +1,279 @@
+//! Span-derived metrics: every call of a traced function counted, with its
+//! errors and durations, whatever was sampled.
+
+use std::time::{Duration, Instant};
+use tracekit::metrics::{self, FunctionMetrics};
+
+fn function(name: &str) -> Option<FunctionMetrics> {
+    metrics::snapshot().function(name).cloned()
+}
+
+fn calls(name: &str) -> u64 {
+    function(name).map_or(0, |f| f.calls())
+}
+
+#[tracekit::trace_fn]
+fn parse_port(s: &str) -> Result<u16, std::num::ParseIntError> {
+    s.parse()
+}
+
+#[tracekit::trace_fn]
+fn may_panic(fail: bool) -> u32 {
+    if fail {
+        panic!("metrics test panic");
+    }
+    1
+}
+
+#[test]
+fn calls_errors_and_panics_are_counted() {
+    metrics::set_enabled(true);
+    for s in ["80", "x", "443", "", "8080"] {
+        let _ = parse_port(s);
+    }
+    for fail in [false, true, false] {
+        let _ = std::panic::catch_unwind(|| may_panic(fail));
+    }
+    if !tracekit::TRACE_ALL {
+        assert!(metrics::snapshot().functions().is_empty());
+        assert!(!metrics::enabled());
+        return;
+    }
+    let p = function("parse_port").unwrap();
+    assert_eq!((p.calls(), p.errors()), (5, 2));
+    assert_eq!(p.point().unwrap().function(), "parse_port");
+    let m = function("may_panic").unwrap();
+    assert_eq!((m.calls(), m.errors()), (3, 1));
+}
+
+#[tracekit::trace_fn]
+fn leaf() {}
+
+#[tracekit::trace_fn]
+fn branch() {
+    leaf();
+    leaf();
+}
+
+#[test]
+fn calls_under_an_unsampled_span_count_too() {
+    metrics::set_enabled(true);
+    // Under a remote parent that was not sampled, calls open no spans.
+    let parent = tracekit::SpanContext::remote(
+        tracekit::TraceId::from_u128(0x4bf92f3577b34da6a3ce929d0e0e4736).unwrap(),
+        tracekit::SpanId::from_u64(0x00f067aa0ba902b7).unwrap(),
+        false,
+    );
+    let ((), captured) = tracekit::testing::capture(|| {
+        let _attached = tracekit::Context::from_span_context(parent).attach();
+        for _ in 0..10 {
+            branch();
+        }
+    });
+    assert!(captured.spans().is_empty());
+    if !tracekit::TRACE_ALL {
+        return;
+    }
+    assert_eq!(calls("branch"), 10);
+    assert_eq!(calls("leaf"), 20);
+}
+
+#[tracekit::trace_fn]
+fn on_a_worker(i: u64) -> u64 {
+    i * 2
+}
+
+#[test]
+fn calls_on_threads_that_ended_still_count() {
+    metrics::set_enabled(true);
+    let workers: Vec<_> = (0..4)
+        .map(|_| {
+            std::thread::spawn(|| {
+                for i in 0..250 {
+                    on_a_worker(i);
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        w.join().unwrap();
+    }
+    if !tracekit::TRACE_ALL {
+        return;
+    }
+    assert_eq!(calls("on_a_worker"), 1000);
+}
+
+mod quiet {
+    #[tracekit::trace_fn]
+    pub fn switched_off() {}
+}
+
+#[test]
+fn a_point_switched_off_counts_nothing() {
+    metrics::set_enabled(true);
+    if !tracekit::TRACE_ALL {
+        quiet::switched_off();
+        assert!(metrics::snapshot().function("switched_off").is_none());
+        return;
+    }
+    let point = tracekit::trace_points().find(|p| p.name() == "switched_off").unwrap();
+    point.set_enabled(false);
+    for _ in 0..5 {
+        quiet::switched_off();
+    }
+    assert_eq!(calls("switched_off"), 0);
+    point.set_enabled(true);
+    quiet::switched_off();
+    assert_eq!(calls("switched_off"), 1);
+}
+
+#[tracekit::trace_fn]
+fn spin(micros: u64) {
+    let until = Instant::now() + Duration::from_micros(micros);
+    while Instant::now() < until {
+        std::hint::spin_loop();
+    }
+}
+
+#[test]
+fn quantiles_agree_with_the_exact_durations_within_a_bucket() {
+    metrics::set_enabled(true);
+    // Durations measured around each call: the span's own lies inside.
+    let mut exact: Vec<Duration> = (0..200u64)
+        .map(|i| {
+            let t = Instant::now();
+            spin(100 + (i * 37) % 900);
+            t.elapsed()
+        })
+        .collect();
+    if !tracekit::TRACE_ALL {
+        return;
+    }
+    exact.sort();
+    let f = function("spin").unwrap();
+    let h = f.duration();
+    assert_eq!(h.count(), 200);
+    for q in [0.5, 0.9, 0.99] {
+        let rank = ((q * 200.0_f64).ceil() as usize).max(1) - 1;
+        let want = exact[rank].as_nanos() as f64;
+        let got = h.quantile(q).unwrap().as_nanos() as f64;
+        // One bucket is at most 1/16 of its lower bound wide; the call's
+        // own span is a little shorter than the time around it.
+        assert!(
+            (got - want).abs() <= want / 16.0 + 2_000.0,
+            "p{q}: {got} ns from the buckets, {want} ns exact"
+        );
+    }
+    // The sum is exact up to the clock's tick rate, measured against the
+    // system clock early in the process (within a few percent).
+    let total: Duration = exact.iter().sum();
+    assert!(
+        h.sum() * 100 <= total * 103 && h.sum() * 100 >= total * 95,
+        "{:?} vs {:?}",
+        h.sum(),
+        total
+    );
+}
+
+#[test]
+fn prometheus_text_has_buckets_sum_count_and_errors() {
+    metrics::set_enabled(true);
+    for s in ["1", "2", "nope"] {
+        let _ = parse_port_for_prometheus(s);
+    }
+    let text = metrics::Prometheus::new()
+        .buckets([Duration::from_micros(1), Duration::from_secs(1)])
+        .render(&metrics::snapshot());
+    if !tracekit::TRACE_ALL {
+        assert!(!text.contains("_bucket{"));
+        return;
+    }
+    let labels = "code_function_name=\"parse_port_for_prometheus\",code_namespace=\"metrics\"";
+    assert!(
+        text.contains(&format!(
+            "tracekit_function_duration_seconds_bucket{{{labels},le=\"1\"}} 3\n"
+        )),
+        "{text}"
+    );
+    assert!(text.contains(&format!(
+        "tracekit_function_duration_seconds_bucket{{{labels},le=\"+Inf\"}} 3\n"
+    )));
+    assert!(text.contains(&format!(
+        "tracekit_function_duration_seconds_count{{{labels}}} 3\n"
+    )));
+    assert!(text.contains(&format!("tracekit_function_errors_total{{{labels}}} 1\n")));
+    // Every series' buckets never decrease.
+    let mut last: Option<(String, u64)> = None;
+    for line in text
+        .lines()
+        .filter(|l| l.starts_with("tracekit_function_duration_seconds_bucket"))
+    {
+        let (series, n) = line.rsplit_once(' ').unwrap();
+        let key = series.split(",le=").next().unwrap().to_owned();
+        let n: u64 = n.parse().unwrap();
+        if let Some((k, prev)) = &last
+            && *k == key
+        {
+            assert!(n >= *prev, "{line}");
+        }
+        last = Some((key, n));
+    }
+}
+
+#[tracekit::trace_fn]
+fn parse_port_for_prometheus(s: &str) -> Result<u16, std::num::ParseIntError> {
+    s.parse()
+}
+
+#[tracekit::trace_fn]
+async fn fetch(id: u64) -> Result<u64, String> {
+    tokio::task::yield_now().await;
+    inner_fetch(id).await?;
+    if id.is_multiple_of(3) {
+        Err(format!("{id} not found"))
+    } else {
+        Ok(id)
+    }
+}
+
+#[tracekit::trace_fn]
+async fn inner_fetch(id: u64) -> Result<u64, String> {
+    // An error of a nested call is its own, not its caller's.
+    if id.is_multiple_of(5) {
+        Err("inner".to_owned())
+    } else {
+        Ok(id)
+    }
+}
+
+#[tokio::test]
+async fn async_calls_count_sampled_or_not_with_their_errors() {
+    metrics::set_enabled(true);
+    let unsampled = tracekit::SpanContext::remote(
+        tracekit::TraceId::from_u128(0x5bf92f3577b34da6a3ce929d0e0e4736).unwrap(),
+        tracekit::SpanId::from_u64(0x10f067aa0ba902b7).unwrap(),
+        false,
+    );
+    // 1..=30 under an unsampled parent, 31..=60 sampled (roots).
+    for id in 1..=30u64 {
+        let call = {
+            let _attached = tracekit::Context::from_span_context(unsampled.clone()).attach();
+            tracekit::FutureExt::in_current_span(fetch(id))
+        };
+        let _ = call.await;
+    }
+    for id in 31..=60u64 {
+        let _ = fetch(id).await;
+    }
+    if !tracekit::TRACE_ALL {
+        return;
+    }
+    let f = function("fetch").unwrap();
+    let i = function("inner_fetch").unwrap();
+    assert_eq!(i.calls(), 60);
+    assert_eq!(i.errors(), 12, "multiples of 5 in 1..=60");
+    // fetch fails on multiples of 3, and where inner_fetch failed (`?`).
+    let failing = (1..=60u64).filter(|id| id.is_multiple_of(3) || id.is_multiple_of(5)).count() as u64;
+    assert_eq!((f.calls(), f.errors()), (60, failing));
+}
