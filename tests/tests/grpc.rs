@@ -361,3 +361,70 @@ fn the_interceptor_carries_the_context_in_the_metadata() {
     let handler = c.span("say_hello");
     assert_eq!(handler.parent_id(), Some(server.span_id()));
 }
+
+#[test]
+fn grpc_calls_are_counted_by_service_method_and_status() {
+    tracekit::metrics::set_enabled(true);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let served = |code: u32| {
+        tracekit::metrics::snapshot()
+            .requests()
+            .iter()
+            .filter(|r| r.instrument() == "rpc.server.duration" && r.method() == "SayHello")
+            .filter(|r| r.status_code() == Some(code))
+            .map(|r| r.calls())
+            .sum::<u64>()
+    };
+    let replies = rt.block_on(async {
+        let (addr, server) = serve().await;
+        let replies = call(addr, &["ann", "bo", "nobody"]).await;
+        // A unary success's server span ends with its trailers, which
+        // may leave after the client has its reply: wait for both.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while tracekit::TRACE_ALL && served(0) < 2 && std::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        server.abort();
+        replies
+    });
+    assert_eq!(replies.len(), 3);
+    if !tracekit::TRACE_ALL {
+        return;
+    }
+    let snapshot = tracekit::metrics::snapshot();
+    let series = |instrument: &str, code: u32| {
+        snapshot
+            .requests()
+            .iter()
+            .find(|r| {
+                r.instrument() == instrument
+                    && r.method() == "SayHello"
+                    && r.status_code() == Some(code)
+            })
+            .map(|r| {
+                (
+                    r.route().map(str::to_owned),
+                    r.method().to_owned(),
+                    r.calls(),
+                    r.errors(),
+                )
+            })
+    };
+    let greeter = Some("test.Greeter".to_owned());
+    assert!(series("rpc.server.duration", 0).unwrap().2 >= 2);
+    assert_eq!(series("rpc.server.duration", 0).unwrap().0, greeter);
+    assert_eq!(series("rpc.server.duration", 0).unwrap().1, "SayHello");
+    // UNAVAILABLE (14) is an error on both sides.
+    let failed = series("rpc.server.duration", 14).unwrap();
+    assert!(failed.2 >= 1 && failed.3 == failed.2);
+    let client_failed = series("rpc.client.duration", 14).unwrap();
+    assert!(client_failed.2 >= 1 && client_failed.3 == client_failed.2);
+    let text = tracekit::metrics::Prometheus::new().render(&snapshot);
+    assert!(
+        text.contains("# TYPE rpc_server_duration_milliseconds histogram"),
+        "{text}"
+    );
+}

@@ -117,7 +117,9 @@ fn a_point_switched_off_counts_nothing() {
         assert!(metrics::snapshot().function("switched_off").is_none());
         return;
     }
-    let point = tracekit::trace_points().find(|p| p.name() == "switched_off").unwrap();
+    let point = tracekit::trace_points()
+        .find(|p| p.name() == "switched_off")
+        .unwrap();
     point.set_enabled(false);
     for _ in 0..5 {
         quiet::switched_off();
@@ -274,6 +276,8 @@ async fn async_calls_count_sampled_or_not_with_their_errors() {
     assert_eq!(i.calls(), 60);
     assert_eq!(i.errors(), 12, "multiples of 5 in 1..=60");
     // fetch fails on multiples of 3, and where inner_fetch failed (`?`).
-    let failing = (1..=60u64).filter(|id| id.is_multiple_of(3) || id.is_multiple_of(5)).count() as u64;
+    let failing = (1..=60u64)
+        .filter(|id| id.is_multiple_of(3) || id.is_multiple_of(5))
+        .count() as u64;
     assert_eq!((f.calls(), f.errors()), (60, failing));
 }

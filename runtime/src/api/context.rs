@@ -427,13 +427,28 @@ impl CurrentSpan {
         self.edit(Edit::Status(status));
     }
 
+    /// Changes the active span: one that records, or a request span
+    /// counted for metrics (whose tags say what its series is).
     fn edit(&self, edit: Edit) {
-        self.with_top(move |s, top| s.edit(top, edit));
+        self.with_kept(move |s, top| s.edit(top, edit));
     }
 
-    /// The active span's kind, when a recording local span is active.
+    /// The active span's kind, when a span that records, or a request span
+    /// counted for metrics, is active.
     pub(crate) fn kind(&self) -> Option<SpanKind> {
-        self.with_top(|s, top| s.kind_of(top)).flatten()
+        self.with_kept(|s, top| s.kind_of(top)).flatten()
+    }
+
+    /// [`CurrentSpan::with_top`] for a span whose changes are kept.
+    fn with_kept<R>(&self, f: impl FnOnce(&mut State, usize) -> R) -> Option<R> {
+        if !crate::TRACE_ALL {
+            return None;
+        }
+        with_state(|s| {
+            let top = s.stack.len().checked_sub(1)?;
+            s.keeps_changes(top).then(|| f(s, top))
+        })
+        .flatten()
     }
 
     /// Sets a baggage item on the active span, inherited by spans started under it.

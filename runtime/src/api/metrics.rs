@@ -31,7 +31,7 @@ use crate::data::clock::Calibration;
 use crate::data::metrics;
 use std::sync::atomic::{AtomicU8, Ordering};
 
-pub use crate::data::metrics::{FunctionMetrics, Histogram, Metrics};
+pub use crate::data::metrics::{FunctionMetrics, Histogram, Metrics, RequestMetrics};
 pub use crate::report::prometheus::Prometheus;
 
 /// `TRACEKIT_METRICS` as read: not yet, on, off, or unset.

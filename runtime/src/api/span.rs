@@ -158,8 +158,12 @@ impl Span {
     /// span.set_tag("http.status_code", 200);
     /// ```
     pub fn set_tag(&mut self, key: impl Into<Key>, value: impl Into<Value>) {
+        let (key, value) = (key.into(), value.into());
+        if let Some(r) = self.owned.as_mut().and_then(|o| o.request.as_mut()) {
+            r.observe(&key, &value);
+        }
         if let Some(o) = self.recording() {
-            o.set_tag(key.into(), value.into());
+            o.set_tag(key, value);
         }
     }
 
@@ -243,6 +247,11 @@ impl Span {
     /// span.set_status(tracekit::Status::Ok);
     /// ```
     pub fn set_status(&mut self, status: Status) {
+        if status.is_error() {
+            if let Some(r) = self.owned.as_mut().and_then(|o| o.request.as_mut()) {
+                r.failed = true;
+            }
+        }
         if let Some(o) = self.recording() {
             o.apply(Edit::Status(status));
         }

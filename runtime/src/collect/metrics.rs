@@ -6,30 +6,25 @@
 
 use crate::data::batch::Batch;
 use crate::data::clock::Calibration;
-use crate::data::metrics::{self, FunctionMetrics, Metrics, Outcome, Table};
+use crate::data::metrics::lock;
+use crate::data::metrics::{
+    self, Counts, FunctionMetrics, Metrics, Outcome, RequestKey, RequestMetrics, RequestTable,
+    Table,
+};
 use crate::data::raw::{GONE, NONE};
+use std::collections::HashMap;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex, MutexGuard};
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
+use std::sync::{Arc, Mutex};
 
 /// The collector's own counts (recorded spans) and those of ended threads.
 /// Written only under this lock, so its single-writer counters hold.
 static SUMS: Mutex<Option<Sums>> = Mutex::new(None);
 
-/// The tables of threads that count unsampled calls.
-static THREADS: Mutex<Vec<Arc<Table>>> = Mutex::new(Vec::new());
-
 struct Sums {
     recorded: Table,
     retired: Table,
-}
-
-/// Adds a thread's table to those a snapshot reads.
-pub(crate) fn register(table: Arc<Table>) {
-    lock(&THREADS).push(table);
+    /// The request counts of ended threads.
+    retired_requests: RequestTable,
 }
 
 /// Counts every finished span of a trace point in `batches`, before tail
@@ -40,6 +35,7 @@ pub(crate) fn observe(batches: &[Batch], calibration: &Calibration) {
     let sums = sums.get_or_insert_with(|| Sums {
         recorded: Table::default(),
         retired: Table::default(),
+        retired_requests: RequestTable::default(),
     });
     let recorded = &sums.recorded;
     for batch in batches {
@@ -81,9 +77,10 @@ pub(crate) fn snapshot() -> Metrics {
     let sums = sums.get_or_insert_with(|| Sums {
         recorded: Table::default(),
         retired: Table::default(),
+        retired_requests: RequestTable::default(),
     });
     {
-        let mut threads = lock(&THREADS);
+        let mut threads = lock(&metrics::THREADS);
         // A table only the list still holds belongs to an ended thread:
         // its counts join the retired ones (this lock makes the collector
         // their only writer).
@@ -104,5 +101,48 @@ pub(crate) fn snapshot() -> Metrics {
     add(&sums.retired);
     Metrics {
         functions: by_slot.into_iter().flatten().collect(),
+        requests: requests(&mut sums.retired_requests),
     }
+}
+
+/// Every request series: the threads' tables summed, with an ended
+/// thread's folded into `retired`.
+fn requests(retired: &mut RequestTable) -> Vec<RequestMetrics> {
+    let mut by_key: HashMap<RequestKey, RequestMetrics> = HashMap::new();
+    let mut add = |table: &RequestTable| {
+        for (key, counts) in &table.series {
+            by_key
+                .entry(key.clone())
+                .or_insert_with(|| RequestMetrics::new(key.clone()))
+                .add_counts(counts);
+        }
+    };
+    let mut threads = lock(&metrics::REQUEST_THREADS);
+    threads.retain(|t| {
+        let table = lock(t);
+        if Arc::strong_count(t) > 1 {
+            add(&table);
+            return true;
+        }
+        for (key, counts) in &table.series {
+            retired
+                .series
+                .entry(key.clone())
+                .or_insert_with(|| Box::new(Counts::new()))
+                .merge(counts);
+        }
+        false
+    });
+    drop(threads);
+    add(retired);
+    let mut all: Vec<RequestMetrics> = by_key.into_values().collect();
+    all.sort_by(|a, b| {
+        (a.instrument(), a.route(), a.method(), a.status_code()).cmp(&(
+            b.instrument(),
+            b.route(),
+            b.method(),
+            b.status_code(),
+        ))
+    });
+    all
 }

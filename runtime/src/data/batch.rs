@@ -333,6 +333,7 @@ impl Batch {
             extras,
             tags,
             args,
+            request: None,
         })
     }
 

@@ -3,6 +3,8 @@
 //! the thread's spare tag vectors it borrows.
 
 use super::raw::*;
+use crate::data::clock::Stamp;
+use crate::data::metrics::Request;
 use crate::data::value::{Key, Value};
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -62,10 +64,36 @@ pub(crate) struct Detached {
     pub(crate) tags: Vec<(Key, Value)>,
     /// The values of its `#[trace_fn]` arguments and fields, if it has any.
     pub(crate) args: Box<[Option<Value>]>,
+    /// A request span counted for metrics (sampled or not), counted when
+    /// the span goes.
+    pub(crate) request: Option<Box<Request>>,
+}
+
+impl Drop for Detached {
+    /// A span's record goes when the span finishes (its parts moved to the
+    /// batch first if it records): the one place every way of finishing
+    /// passes, so a request is counted here, once.
+    fn drop(&mut self) {
+        if let Some(mut request) = self.request.take() {
+            let end = if self.raw.end.is_set() {
+                self.raw.end
+            } else {
+                Stamp::now()
+            };
+            crate::data::metrics::count_request(&mut request, self.raw.start, end);
+        }
+    }
 }
 
 impl Detached {
     pub(crate) fn apply(&mut self, edit: Edit) {
+        if let Some(r) = self.request.as_mut() {
+            match &edit {
+                Edit::Tag(k, v) | Edit::Mark(k, v) => r.observe(k, v),
+                Edit::Status(s) if s.is_error() => r.failed = true,
+                _ => {}
+            }
+        }
         match edit {
             Edit::Tag(k, v) => self.set_tag(k, v),
             Edit::Mark(k, v) => self.tags_mut().push((k, v)),

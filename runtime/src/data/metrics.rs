@@ -8,9 +8,14 @@
 //! within 6.25% of the exact one. The index is a leading-zero count and two
 //! shifts, cheap enough for the hot path.
 
+use crate::data::clock::Stamp;
 use crate::data::trace_point::{Metadata, Point};
-use std::sync::Mutex;
+use crate::data::value::Value;
+use std::borrow::Cow;
+use std::cell::OnceCell;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU16, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 /// Metrics are counted (`tracekit::metrics::set_enabled`).
@@ -128,7 +133,7 @@ pub(crate) struct Counts {
 }
 
 impl Counts {
-    fn new() -> Counts {
+    pub(crate) fn new() -> Counts {
         Counts {
             buckets: [const { AtomicU64::new(0) }; BUCKETS],
             errors: AtomicU64::new(0),
@@ -236,6 +241,188 @@ pub(crate) static NANOS_PER_TICK_Q32: AtomicU64 = AtomicU64::new(1 << 32);
 #[inline(always)]
 pub(crate) fn ticks_to_nanos(ticks: u64) -> u64 {
     ((u128::from(ticks) * u128::from(NANOS_PER_TICK_Q32.load(Ordering::Relaxed))) >> 32) as u64
+}
+
+/// The tables of threads that count calls with no span; a snapshot sums
+/// them (`collect/metrics.rs`).
+pub(crate) static THREADS: Mutex<Vec<Arc<Table>>> = Mutex::new(Vec::new());
+
+/// Adds a thread's table to those a snapshot reads.
+pub(crate) fn register(table: Arc<Table>) {
+    lock(&THREADS).push(table);
+}
+
+/// A poisoned lock's data is still whole here: every update is a store.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The protocol of a request span.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum Protocol {
+    Http,
+    Grpc,
+}
+
+/// What a request's series is told apart by: OpenTelemetry's attributes
+/// of `http.server.request.duration`, `http.client.request.duration`,
+/// `rpc.server.duration` and `rpc.client.duration`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct RequestKey {
+    pub(crate) protocol: Protocol,
+    pub(crate) server: bool,
+    /// `http.request.method` (a known method or `_OTHER`), or `rpc.method`.
+    pub(crate) method: Cow<'static, str>,
+    /// `http.route` (servers), or `rpc.service`.
+    pub(crate) route: Option<Cow<'static, str>>,
+    /// `http.response.status_code`, or `rpc.grpc.status_code`.
+    pub(crate) status: Option<u32>,
+    pub(crate) error_type: Option<Cow<'static, str>>,
+    /// `server.address` and `server.port` (HTTP clients).
+    pub(crate) address: Option<Cow<'static, str>>,
+    pub(crate) port: Option<u16>,
+    /// The series of every key past the series limit.
+    pub(crate) overflow: bool,
+}
+
+/// A request span counted for metrics, sampled or not: its key, filled in
+/// as the response is recorded on the span.
+#[derive(Debug)]
+pub(crate) struct Request {
+    pub(crate) key: RequestKey,
+    /// The span has an error status (or the old `error = true` tag).
+    pub(crate) failed: bool,
+}
+
+impl Request {
+    pub(crate) fn new(protocol: Protocol, server: bool, method: Cow<'static, str>) -> Request {
+        Request {
+            key: RequestKey {
+                protocol,
+                server,
+                method,
+                route: None,
+                status: None,
+                error_type: None,
+                address: None,
+                port: None,
+                overflow: false,
+            },
+            failed: false,
+        }
+    }
+
+    /// Learns from a tag set on the span what its series needs.
+    pub(crate) fn observe(&mut self, key: &str, value: &Value) {
+        match (key, value) {
+            (
+                "http.response.status_code" | "http.status_code" | "rpc.grpc.status_code",
+                Value::I64(code),
+            ) => {
+                self.key.status = u32::try_from(*code).ok();
+            }
+            ("error.type", v) => {
+                self.key.error_type = Some(match v {
+                    Value::Str(t) => Cow::Owned(t.as_str().to_owned()),
+                    other => Cow::Owned(other.to_string()),
+                });
+            }
+            ("error", Value::Bool(true)) => self.failed = true,
+            _ => {}
+        }
+    }
+
+    /// The series key as counted: a failed request without an `error.type`
+    /// gets its status code, or `_OTHER`.
+    fn counted_key(&mut self) -> &RequestKey {
+        if self.failed && self.key.error_type.is_none() {
+            self.key.error_type = Some(match self.key.status {
+                Some(code) => Cow::Owned(code.to_string()),
+                None => Cow::Borrowed("_OTHER"),
+            });
+        }
+        &self.key
+    }
+}
+
+/// Distinct request series allowed in the process; later ones are counted
+/// in one overflow series per protocol and side (`otel.metric.overflow`).
+pub(crate) const REQUEST_SERIES: usize = 2000;
+
+/// The request series seen in the process, against the limit.
+static SERIES: Mutex<Option<HashSet<RequestKey>>> = Mutex::new(None);
+
+/// A thread's request counters by series.
+#[derive(Default)]
+pub(crate) struct RequestTable {
+    pub(crate) series: HashMap<RequestKey, Box<Counts>>,
+}
+
+/// The request tables of every thread that counted one.
+pub(crate) static REQUEST_THREADS: Mutex<Vec<Arc<Mutex<RequestTable>>>> = Mutex::new(Vec::new());
+
+thread_local! {
+    static REQUESTS: OnceCell<Arc<Mutex<RequestTable>>> = const { OnceCell::new() };
+}
+
+/// Counts a finished request span from `start` to `end` on this thread.
+pub(crate) fn count_request(request: &mut Request, start: Stamp, end: Stamp) {
+    let ns = match (start.ticks(), end.ticks()) {
+        (Some(s), Some(e)) => ticks_to_nanos(e.saturating_sub(s)),
+        _ => {
+            let c = crate::data::clock::Calibration::now();
+            c.unix_nanos(end).saturating_sub(c.unix_nanos(start))
+        }
+    };
+    let outcome = if request.failed || request.key.error_type.is_some() {
+        Outcome::Error
+    } else {
+        Outcome::Ok
+    };
+    let key = request.counted_key();
+    let _ = REQUESTS.try_with(|cell| {
+        let table = cell.get_or_init(|| {
+            let t = Arc::new(Mutex::new(RequestTable::default()));
+            lock(&REQUEST_THREADS).push(Arc::clone(&t));
+            t
+        });
+        let mut table = lock(table);
+        if let Some(c) = table.series.get(key) {
+            c.add(ns, outcome);
+            return;
+        }
+        let key = admit(key);
+        table
+            .series
+            .entry(key)
+            .or_insert_with(|| Box::new(Counts::new()))
+            .add(ns, outcome);
+    });
+}
+
+/// `key` if the process may count another series, else its side's
+/// overflow series.
+fn admit(key: &RequestKey) -> RequestKey {
+    let mut series = lock(&SERIES);
+    let series = series.get_or_insert_with(HashSet::new);
+    if series.contains(key) {
+        return key.clone();
+    }
+    if series.len() < REQUEST_SERIES {
+        series.insert(key.clone());
+        return key.clone();
+    }
+    RequestKey {
+        protocol: key.protocol,
+        server: key.server,
+        method: Cow::Borrowed(""),
+        route: None,
+        status: None,
+        error_type: None,
+        address: None,
+        port: None,
+        overflow: true,
+    }
 }
 
 /// The durations of a trace point's calls, counted in buckets of at most
@@ -402,6 +589,157 @@ impl FunctionMetrics {
     }
 }
 
+/// What metrics say of one series of requests (HTTP or gRPC, server or
+/// client): OpenTelemetry's instrument, its attributes, the calls, how
+/// many failed, and how long they took, sampled or not.
+///
+/// ```
+/// # if !tracekit::TRACE_ALL { return; } // tracing compiled out: nothing to count
+/// tracekit::metrics::set_enabled(true);
+/// let mut span = tracekit::http::server_span("GET", "/users/{id}", &Vec::new());
+/// tracekit::http::set_status_code(&mut span, 200);
+/// drop(span);
+/// let metrics = tracekit::metrics::snapshot();
+/// let r = metrics.requests().iter().find(|r| r.route() == Some("/users/{id}")).unwrap();
+/// assert_eq!(r.instrument(), "http.server.request.duration");
+/// assert_eq!((r.method(), r.status_code(), r.calls()), ("GET", Some(200), 1));
+/// ```
+#[derive(Clone, Debug)]
+pub struct RequestMetrics {
+    key: RequestKey,
+    errors: u64,
+    duration: Histogram,
+}
+
+impl RequestMetrics {
+    pub(crate) fn new(key: RequestKey) -> RequestMetrics {
+        RequestMetrics {
+            key,
+            errors: 0,
+            duration: Histogram::default(),
+        }
+    }
+
+    pub(crate) fn add_counts(&mut self, c: &Counts) {
+        self.errors += c.errors.load(Ordering::Relaxed);
+        self.duration.add_counts(c);
+    }
+
+    /// OpenTelemetry's name for the series' instrument:
+    /// `http.server.request.duration`, `http.client.request.duration`,
+    /// `rpc.server.duration` or `rpc.client.duration`.
+    pub fn instrument(&self) -> &'static str {
+        match (self.key.protocol, self.key.server) {
+            (Protocol::Http, true) => "http.server.request.duration",
+            (Protocol::Http, false) => "http.client.request.duration",
+            (Protocol::Grpc, true) => "rpc.server.duration",
+            (Protocol::Grpc, false) => "rpc.client.duration",
+        }
+    }
+
+    /// Whether these are requests served here (else made from here).
+    pub fn is_server(&self) -> bool {
+        self.key.server
+    }
+
+    /// Whether these are gRPC calls (else HTTP requests).
+    pub fn is_grpc(&self) -> bool {
+        self.key.protocol == Protocol::Grpc
+    }
+
+    /// The HTTP method (`_OTHER` for one not in the HTTP specs), or the
+    /// gRPC method.
+    pub fn method(&self) -> &str {
+        &self.key.method
+    }
+
+    /// The route template (HTTP servers), or the gRPC service.
+    pub fn route(&self) -> Option<&str> {
+        self.key.route.as_deref()
+    }
+
+    /// The response's status code (HTTP), or the gRPC status code.
+    pub fn status_code(&self) -> Option<u32> {
+        self.key.status
+    }
+
+    /// Why the requests failed (`error.type`): a status code, or a kind of
+    /// error; `None` for requests that succeeded.
+    pub fn error_type(&self) -> Option<&str> {
+        self.key.error_type.as_deref()
+    }
+
+    /// The server a client called (`server.address`, `server.port`).
+    pub fn server(&self) -> Option<(&str, Option<u16>)> {
+        self.key.address.as_deref().map(|a| (a, self.key.port))
+    }
+
+    /// Whether this is the series that counts every request past the limit
+    /// of distinct series (`otel.metric.overflow`).
+    pub fn is_overflow(&self) -> bool {
+        self.key.overflow
+    }
+
+    /// The series' attributes under OpenTelemetry's names.
+    pub fn attributes(&self) -> Vec<(&'static str, Value)> {
+        let k = &self.key;
+        if k.overflow {
+            return vec![("otel.metric.overflow", Value::Bool(true))];
+        }
+        let text = |s: &Cow<'static, str>| match s {
+            Cow::Borrowed(b) => Value::from_static(b),
+            Cow::Owned(o) => Value::from(o.clone()),
+        };
+        let mut a = Vec::with_capacity(6);
+        match k.protocol {
+            Protocol::Http => {
+                a.push(("http.request.method", text(&k.method)));
+                if let Some(route) = &k.route {
+                    a.push(("http.route", text(route)));
+                }
+                if let Some(code) = k.status {
+                    a.push(("http.response.status_code", Value::I64(i64::from(code))));
+                }
+                if let Some(address) = &k.address {
+                    a.push(("server.address", text(address)));
+                }
+                if let Some(port) = k.port {
+                    a.push(("server.port", Value::I64(i64::from(port))));
+                }
+            }
+            Protocol::Grpc => {
+                a.push(("rpc.system", Value::from_static("grpc")));
+                if let Some(service) = &k.route {
+                    a.push(("rpc.service", text(service)));
+                }
+                a.push(("rpc.method", text(&k.method)));
+                if let Some(code) = k.status {
+                    a.push(("rpc.grpc.status_code", Value::I64(i64::from(code))));
+                }
+            }
+        }
+        if let Some(e) = &k.error_type {
+            a.push(("error.type", text(e)));
+        }
+        a
+    }
+
+    /// How many requests finished.
+    pub fn calls(&self) -> u64 {
+        self.duration.count()
+    }
+
+    /// How many of them failed.
+    pub fn errors(&self) -> u64 {
+        self.errors
+    }
+
+    /// How long they took.
+    pub fn duration(&self) -> &Histogram {
+        &self.duration
+    }
+}
+
 /// A snapshot of every trace point's metrics
 /// ([`snapshot`](crate::metrics::snapshot)).
 ///
@@ -414,6 +752,7 @@ impl FunctionMetrics {
 #[derive(Clone, Debug, Default)]
 pub struct Metrics {
     pub(crate) functions: Vec<FunctionMetrics>,
+    pub(crate) requests: Vec<RequestMetrics>,
 }
 
 impl Metrics {
@@ -425,6 +764,11 @@ impl Metrics {
     /// The trace point whose span name is `name`, if counted.
     pub fn function(&self, name: &str) -> Option<&FunctionMetrics> {
         self.functions.iter().find(|f| f.name() == name)
+    }
+
+    /// Every series of HTTP and gRPC requests, served or made.
+    pub fn requests(&self) -> &[RequestMetrics] {
+        &self.requests
     }
 }
 

@@ -17,9 +17,12 @@
 //! assert!(span.is_error());
 //! ```
 
+use crate::data::metrics::{Protocol, Request};
+use crate::integrations::http::kept_text;
 use crate::integrations::request_id;
 use crate::propagation::{self, Extractor, Injector};
 use crate::{Span, SpanKind, Status};
+use std::borrow::Cow;
 
 /// Whether a request is a gRPC call (`content-type: application/grpc...`).
 ///
@@ -45,7 +48,22 @@ pub fn server_span(path: &str, headers: &dyn Extractor) -> Span {
     let builder = builder(path).kind(SpanKind::Server);
     let mut span = propagation::continue_from(builder, headers).start();
     request_id::adopt(&mut span, headers, true);
+    counted(&mut span, path, true);
     span
+}
+
+/// Counts a gRPC span for metrics, by service and method.
+fn counted(span: &mut Span, path: &str, server: bool) {
+    crate::integrations::http::counted(span, || {
+        let (service, method) = split(path);
+        let mut r = Request::new(
+            Protocol::Grpc,
+            server,
+            method.map_or(Cow::Borrowed("_OTHER"), kept_text),
+        );
+        r.key.route = service.map(kept_text);
+        r
+    });
 }
 
 /// The `client` span of an outgoing call to `path`, a child of the current
@@ -60,11 +78,12 @@ pub fn server_span(path: &str, headers: &dyn Extractor) -> Span {
 /// # drop(span);
 /// ```
 pub fn client_span(path: &str, headers: &mut dyn Injector) -> Span {
-    let span = builder(path).kind(SpanKind::Client).start();
+    let mut span = builder(path).kind(SpanKind::Client).start();
     if let Some(cx) = span.context() {
         propagation::inject_context(&cx, headers);
         request_id::forward(&cx, headers);
     }
+    counted(&mut span, path, false);
     span
 }
 

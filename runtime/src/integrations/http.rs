@@ -43,11 +43,13 @@
 //! assert_eq!(client.tag("url.full").unwrap().to_string(), "http://b.local/users/7?full=1");
 //! ```
 
+use crate::data::metrics::{Protocol, Request};
 pub use crate::data::request_id::{MAX_REQUEST_ID_LEN, REQUEST_ID_HEADER, REQUEST_ID_KEY};
 use crate::data::value::{Key, Value};
 use crate::integrations::request_id;
 use crate::propagation::{self, Extractor, Injector};
 use crate::{Span, SpanKind, Status};
+use std::borrow::Cow;
 use std::sync::atomic::{AtomicU8, Ordering};
 
 /// Starts the span of an incoming request: a `server` span named
@@ -281,7 +283,42 @@ fn server(
     }
     let mut span = propagation::continue_from(builder, headers).start();
     request_id::adopt(&mut span, headers, true);
+    counted(&mut span, || {
+        let mut r = Request::new(Protocol::Http, true, method_for_metrics(method));
+        r.key.route = route.map(
+            |route| match kept_name.and_then(|n| n.get(method.len() + 1..)) {
+                Some(kept_route) => Cow::Borrowed(kept_route),
+                None => kept_text(route),
+            },
+        );
+        r
+    });
     span
+}
+
+/// Counts `span` as a request for metrics, while they are on, sampled or
+/// not: `request` says its series, and the response recorded on the span
+/// completes it.
+pub(crate) fn counted(span: &mut Span, request: impl FnOnce() -> Request) {
+    if crate::data::metrics::on() {
+        if let Some(d) = span.owned.as_mut() {
+            d.request = Some(Box::new(request()));
+        }
+    }
+}
+
+/// `http.request.method` as metrics count it: a known method, or `_OTHER`.
+fn method_for_metrics(method: &str) -> Cow<'static, str> {
+    Cow::Borrowed(known_method(method).unwrap_or("_OTHER"))
+}
+
+/// Text kept for the program's life when it can be (a route, a host), so
+/// that a series key costs no allocation; else a copy.
+pub(crate) fn kept_text(s: &str) -> Cow<'static, str> {
+    match crate::data::intern::string(s) {
+        Some(k) => Cow::Borrowed(k),
+        None => Cow::Owned(s.to_owned()),
+    }
 }
 
 /// `server.address` and `server.port` of `authority` (`host[:port]`), the
@@ -393,11 +430,24 @@ pub fn client_span(method: &str, url: &str, headers: &mut dyn Injector) -> Span 
             address_tags(&mut builder, authority, default_port);
         }
     }
-    let span = builder.start();
+    let mut span = builder.start();
     if let Some(cx) = span.context() {
         propagation::inject_context(&cx, headers);
         request_id::forward(&cx, headers);
     }
+    counted(&mut span, || {
+        let mut r = Request::new(Protocol::Http, false, method_for_metrics(method));
+        if let Some((scheme, authority)) = scheme_and_authority(url) {
+            let (address, port) = host_and_port(authority);
+            r.key.address = Some(kept_text(address));
+            r.key.port = port.or(match scheme {
+                "http" => Some(80),
+                "https" => Some(443),
+                _ => None,
+            });
+        }
+        r
+    });
     span
 }
 

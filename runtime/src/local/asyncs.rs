@@ -102,6 +102,7 @@ impl State {
                 extras: None,
                 tags: Vec::new(),
                 args: Box::default(),
+                request: None,
             }),
         };
         self.hand_over_if_done();

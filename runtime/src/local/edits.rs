@@ -146,7 +146,7 @@ impl State {
                 if let Edit::Inherited(i) = &edit {
                     c.inherited = i.clone();
                 }
-                if c.role == Role::Borrowed && c.flags & RECORDS != 0 {
+                if c.role == Role::Borrowed && (c.flags & RECORDS != 0 || c.request) {
                     c.queued.push(edit);
                 }
             }

@@ -67,6 +67,9 @@ pub(crate) struct Carried {
     pub(crate) remote: bool,
     /// Changes to a borrowed frame's span, until its owner takes them.
     pub(crate) queued: Queued,
+    /// A borrowed request span counted for metrics: its response is queued
+    /// for its owner even when it records nothing.
+    pub(crate) request: bool,
 }
 
 impl Carried {
@@ -148,6 +151,7 @@ impl State {
             kind: d.raw.kind,
             remote: false,
             queued: Queued::default(),
+            request: d.request.is_some(),
         };
         let counted = carried.counted();
         self.push(NewFrame::Carried(carried), counted)
@@ -174,6 +178,7 @@ impl State {
                 kind: SpanKind::Internal,
                 remote: cx.remote,
                 queued: Queued::default(),
+                request: false,
             },
             None => Carried {
                 trace_id: TraceId::from_u128(1).unwrap_or_else(TraceId::random),
@@ -185,6 +190,7 @@ impl State {
                 kind: SpanKind::Internal,
                 remote: false,
                 queued: Queued::default(),
+                request: false,
             },
         };
         self.push(NewFrame::Carried(carried), open)
@@ -192,18 +198,19 @@ impl State {
 
     /// Makes a detached span local to this thread (it finishes here, with
     /// its guard): into the batch, onto the stack.
-    pub(crate) fn adopt(&mut self, d: Detached) -> Token {
+    pub(crate) fn adopt(&mut self, mut d: Detached) -> Token {
         if !d.raw.records() {
             let carried = Carried {
                 trace_id: d.raw.trace_id,
                 span_id: Some(d.raw.span_id),
-                inherited: d.inherited,
+                inherited: d.inherited.take(),
                 capture: d.raw.capture,
                 flags: d.raw.flags,
                 role: Role::Local,
                 kind: d.raw.kind,
                 remote: false,
                 queued: Queued::default(),
+                request: false,
             };
             return self.push(NewFrame::Carried(carried), true);
         }
@@ -406,6 +413,18 @@ impl State {
     }
 
     /// The kind of the span of the frame at `index`.
+    /// Whether changes to the frame at `index` are kept: it records, or it
+    /// is a request span counted for metrics.
+    #[inline]
+    pub(crate) fn keeps_changes(&self, index: usize) -> bool {
+        match self.kind_at(index) {
+            FrameKind::Recorded(_) => true,
+            FrameKind::Carried(c) => {
+                c.role == Role::Borrowed && (c.flags & RECORDS != 0 || c.request)
+            }
+        }
+    }
+
     pub(crate) fn kind_of(&self, index: usize) -> Option<SpanKind> {
         match self.kind_at(index) {
             FrameKind::Recorded(slot) => self.batch.spans.get(slot as usize).map(|r| r.kind),

@@ -323,6 +323,7 @@ impl State {
             kind,
             remote: false,
             queued: Queued::default(),
+            request: false,
         };
         self.push(NewFrame::Carried(carried), true)
     }
@@ -352,6 +353,7 @@ impl State {
             extras: None,
             tags,
             args: Box::default(),
+            request: None,
         }
     }
 }

@@ -193,7 +193,7 @@ fn own_table() -> *const Table {
     OWNER
         .try_with(|o| {
             let table = Arc::new(Table::default());
-            crate::collect::metrics::register(Arc::clone(&table));
+            metrics::register(Arc::clone(&table));
             let p = Arc::as_ptr(&table);
             // SAFETY: this thread's own cell, not borrowed elsewhere (the
             // only other access is its destructor).

@@ -24,6 +24,7 @@ use std::time::Duration;
 #[derive(Clone, Debug)]
 pub struct Prometheus {
     buckets: Vec<Duration>,
+    request_buckets: Vec<Duration>,
 }
 
 impl Default for Prometheus {
@@ -32,8 +33,13 @@ impl Default for Prometheus {
     }
 }
 
-/// The default bounds: 1 µs to 10 s, a function's range rather than only a
-/// request's.
+/// OpenTelemetry's advice for request durations: 5 ms to 10 s.
+const REQUEST_BUCKETS_MS: [u64; 14] = [
+    5, 10, 25, 50, 75, 100, 250, 500, 750, 1_000, 2_500, 5_000, 7_500, 10_000,
+];
+
+/// The default bounds of functions: 1 µs to 10 s, a function's range
+/// rather than only a request's.
 const DEFAULT_BUCKETS_US: [u64; 18] = [
     1, 5, 10, 50, 100, 500, 1_000, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000,
     1_000_000, 2_500_000, 5_000_000, 10_000_000,
@@ -50,6 +56,10 @@ impl Prometheus {
             buckets: DEFAULT_BUCKETS_US
                 .iter()
                 .map(|&us| Duration::from_micros(us))
+                .collect(),
+            request_buckets: REQUEST_BUCKETS_MS
+                .iter()
+                .map(|&ms| Duration::from_millis(ms))
                 .collect(),
         }
     }
@@ -68,7 +78,22 @@ impl Prometheus {
         self
     }
 
-    /// The text Prometheus scrapes, for every function in `metrics`.
+    /// Sets the bucket bounds of request durations (HTTP and gRPC; by
+    /// default OpenTelemetry's, 5 ms to 10 s).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let _ = tracekit::metrics::Prometheus::new().request_buckets([Duration::from_millis(1)]);
+    /// ```
+    pub fn request_buckets(mut self, bounds: impl IntoIterator<Item = Duration>) -> Prometheus {
+        self.request_buckets = bounds.into_iter().collect();
+        self.request_buckets.sort();
+        self.request_buckets.dedup();
+        self
+    }
+
+    /// The text Prometheus scrapes, for every function and request series
+    /// in `metrics`.
     ///
     /// ```
     /// let text = tracekit::metrics::Prometheus::new().render(&tracekit::metrics::snapshot());
@@ -119,15 +144,72 @@ impl Prometheus {
                 f.errors()
             );
         }
+        self.render_requests(metrics, &mut out);
         out
     }
+
+    /// The request series, one histogram family per instrument.
+    fn render_requests(&self, metrics: &Metrics, out: &mut String) {
+        let mut instruments: Vec<&'static str> =
+            metrics.requests().iter().map(|r| r.instrument()).collect();
+        instruments.sort_unstable();
+        instruments.dedup();
+        for instrument in instruments {
+            // OpenTelemetry's rpc durations are in milliseconds, HTTP's in
+            // seconds.
+            let millis = instrument.starts_with("rpc.");
+            let name = format!(
+                "{}_{}",
+                instrument.replace('.', "_"),
+                if millis { "milliseconds" } else { "seconds" }
+            );
+            let unit = |d: Duration| if millis { millis_text(d) } else { seconds(d) };
+            let _ = writeln!(
+                out,
+                "# HELP {name} {instrument}, every request counted, sampled or not."
+            );
+            let _ = writeln!(out, "# TYPE {name} histogram");
+            for r in metrics
+                .requests()
+                .iter()
+                .filter(|r| r.instrument() == instrument)
+            {
+                let labels = r
+                    .attributes()
+                    .iter()
+                    .map(|(k, v)| format!("{}=\"{}\"", k.replace('.', "_"), escape(&v.to_string())))
+                    .collect::<Vec<_>>()
+                    .join(",");
+                let sep = if labels.is_empty() { "" } else { "," };
+                let h = r.duration();
+                for bound in &self.request_buckets {
+                    let _ = writeln!(
+                        out,
+                        "{name}_bucket{{{labels}{sep}le=\"{}\"}} {}",
+                        unit(*bound),
+                        h.count_at_most(*bound)
+                    );
+                }
+                let _ = writeln!(
+                    out,
+                    "{name}_bucket{{{labels}{sep}le=\"+Inf\"}} {}",
+                    h.count()
+                );
+                let _ = writeln!(out, "{name}_sum{{{labels}}} {}", unit(h.sum()));
+                let _ = writeln!(out, "{name}_count{{{labels}}} {}", h.count());
+            }
+        }
+    }
+}
+
+/// A duration in milliseconds, as Prometheus reads a float.
+fn millis_text(d: Duration) -> String {
+    format!("{}", d.as_secs_f64() * 1000.0)
 }
 
 /// A duration in seconds, as Prometheus reads a float.
 fn seconds(d: Duration) -> String {
-    let s = d.as_secs_f64();
-    let text = format!("{s}");
-    text
+    format!("{}", d.as_secs_f64())
 }
 
 /// `code_function_name` and `code_namespace`, or the overflow series' label.
