@@ -24,12 +24,8 @@ use tracekit::{ExportError, Exporter, SpanRecord};
 /// # drop(exporter);
 /// ```
 pub struct OtlpExporter {
-    agent: ureq::Agent,
-    endpoint: String,
-    headers: Vec<(String, String)>,
-    timeout: Duration,
+    sender: Sender,
     protocol: Protocol,
-    compression: Compression,
     limits: encode::SpanLimits,
     resource: proto::Resource,
     /// The resource as protobuf, written once.
@@ -55,13 +51,14 @@ impl OtlpExporter {
     pub fn new(config: &OtlpConfig) -> OtlpExporter {
         let resource = encode::resource(&config.resource);
         OtlpExporter {
-            // Redirects would turn the POST into a GET; a receiver does not redirect.
-            agent: ureq::AgentBuilder::new().redirects(0).build(),
-            endpoint: config.endpoint.clone(),
-            headers: config.headers.clone(),
-            timeout: config.timeout,
+            sender: Sender::new(
+                &config.endpoint,
+                &config.headers,
+                config.timeout,
+                config.compression,
+                Signal::Traces,
+            ),
             protocol: config.protocol,
-            compression: config.compression,
             limits: config.limits,
             resource_bytes: resource.encode_to_vec(),
             resource,
@@ -83,6 +80,88 @@ impl OtlpExporter {
                 json::body(&self.resource, &self.limits, batch).into_bytes(),
                 "application/json",
             ),
+        }
+    }
+}
+
+/// What is exported, for the log lines and the partial-success answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Signal {
+    Traces,
+    Metrics,
+}
+
+/// One OTLP/HTTP endpoint: POSTs a body, retried on the statuses the OTLP
+/// spec calls retryable, within a deadline.
+pub(crate) struct Sender {
+    agent: ureq::Agent,
+    endpoint: String,
+    headers: Vec<(String, String)>,
+    timeout: Duration,
+    compression: Compression,
+    signal: Signal,
+}
+
+impl Sender {
+    pub(crate) fn new(
+        endpoint: &str,
+        headers: &[(String, String)],
+        timeout: Duration,
+        compression: Compression,
+        signal: Signal,
+    ) -> Sender {
+        Sender {
+            // Redirects would turn the POST into a GET; a receiver does not redirect.
+            agent: ureq::AgentBuilder::new().redirects(0).build(),
+            endpoint: endpoint.to_owned(),
+            headers: headers.to_vec(),
+            timeout,
+            compression,
+            signal,
+        }
+    }
+
+    /// Sends `body` (compressed here if configured), retrying until
+    /// `deadline`; returns how many items a 2xx answer said it rejected.
+    pub(crate) fn post(
+        &self,
+        body: Vec<u8>,
+        content_type: &str,
+        deadline: Instant,
+    ) -> Result<u64, ExportError> {
+        let body = match self.compression {
+            Compression::None => body,
+            Compression::Gzip => gzip(&body).map_err(|e| ExportError::new(format!("gzip: {e}")))?,
+        };
+        let mut backoff = FIRST_BACKOFF;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(ExportError::new(format!(
+                    "{}: export timeout reached",
+                    self.endpoint
+                )));
+            }
+            let what = match self.send(&body, content_type, self.timeout.min(left)) {
+                Attempt::Done(rejected) => return Ok(rejected),
+                Attempt::Fail(what) => return Err(ExportError::new(what)),
+                Attempt::Retry(what, after) => (what, after),
+            };
+            let wait = match what.1 {
+                Some(after) => after,
+                None => {
+                    let w = jitter(backoff);
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                    w
+                }
+            };
+            if Instant::now() + wait >= deadline {
+                return Err(ExportError::new(format!(
+                    "{}; gave up, the next try (in {wait:?}) would pass the export timeout",
+                    what.0
+                )));
+            }
+            std::thread::sleep(wait);
         }
     }
 
@@ -137,7 +216,7 @@ impl OtlpExporter {
         }
     }
 
-    /// How many spans a 2xx answer says were rejected (an OTLP partial
+    /// How many items a 2xx answer says were rejected (an OTLP partial
     /// success), said on stderr with the backend's message.
     fn partial_success(&self, response: ureq::Response) -> u64 {
         let json = response.content_type().contains("json");
@@ -151,27 +230,40 @@ impl OtlpExporter {
         {
             return 0;
         }
+        let (field, what) = match self.signal {
+            Signal::Traces => ("rejectedSpans", "spans"),
+            Signal::Metrics => ("rejectedDataPoints", "data points"),
+        };
         let (rejected, message) = if json {
             let text = String::from_utf8_lossy(&body);
             (
-                json_field(&text, "rejectedSpans").unwrap_or_default(),
+                json_field(&text, field).unwrap_or_default(),
                 json_field(&text, "errorMessage").unwrap_or_default(),
             )
         } else {
-            match proto::ExportTraceServiceResponse::decode(body.as_slice()) {
-                Ok(r) => r
-                    .partial_success
-                    .map_or((String::new(), String::new()), |p| {
-                        (p.rejected_spans.to_string(), p.error_message)
+            let decoded = match self.signal {
+                Signal::Traces => {
+                    proto::ExportTraceServiceResponse::decode(body.as_slice()).map(|r| {
+                        r.partial_success
+                            .map(|p| (p.rejected_spans, p.error_message))
+                    })
+                }
+                Signal::Metrics => proto::ExportMetricsServiceResponse::decode(body.as_slice())
+                    .map(|r| {
+                        r.partial_success
+                            .map(|p| (p.rejected_data_points, p.error_message))
                     }),
+            };
+            match decoded {
+                Ok(p) => p.map_or((String::new(), String::new()), |(n, m)| (n.to_string(), m)),
                 Err(_) => return 0,
             }
         };
-        // rejectedSpans is an int64, so a string in JSON.
+        // The count is an int64, so a string in JSON.
         let count = rejected.trim_matches('"').parse::<u64>().unwrap_or(0);
         if count != 0 || !message.is_empty() {
             crate::warn(format_args!(
-                "{} accepted the batch in part: {count} spans rejected: {message}",
+                "{} accepted the export in part: {count} {what} rejected: {message}",
                 self.endpoint
             ));
         }
@@ -180,7 +272,7 @@ impl OtlpExporter {
 }
 
 enum Attempt {
-    /// Accepted, with this many spans rejected.
+    /// Accepted, with this many items rejected.
     Done(u64),
     Retry(String, Option<Duration>),
     Fail(String),
@@ -197,43 +289,8 @@ impl Exporter for OtlpExporter {
             return Ok(());
         }
         let (body, content_type) = self.body(&batch);
-        let body = match self.compression {
-            Compression::None => body,
-            Compression::Gzip => gzip(&body).map_err(|e| ExportError::new(format!("gzip: {e}")))?,
-        };
-        let mut backoff = FIRST_BACKOFF;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Err(ExportError::new(format!(
-                    "{}: export timeout reached",
-                    self.endpoint
-                )));
-            }
-            let what = match self.send(&body, content_type, self.timeout.min(left)) {
-                Attempt::Done(rejected) => {
-                    self.rejected = rejected;
-                    return Ok(());
-                }
-                Attempt::Fail(what) => return Err(ExportError::new(what)),
-                Attempt::Retry(what, after) => (what, after),
-            };
-            let wait = match what.1 {
-                Some(after) => after,
-                None => {
-                    let w = jitter(backoff);
-                    backoff = (backoff * 2).min(MAX_BACKOFF);
-                    w
-                }
-            };
-            if Instant::now() + wait >= deadline {
-                return Err(ExportError::new(format!(
-                    "{}; gave up, the next try (in {wait:?}) would pass the export timeout",
-                    what.0
-                )));
-            }
-            std::thread::sleep(wait);
-        }
+        self.rejected = self.sender.post(body, content_type, deadline)?;
+        Ok(())
     }
 }
 

@@ -89,6 +89,119 @@ fn span(w: &mut Json, s: &proto::Span) {
     });
 }
 
+/// The JSON text of a metrics request.
+pub(crate) fn metrics(r: &proto::ExportMetricsServiceRequest) -> String {
+    let mut w = Json::default();
+    w.object(|w| {
+        w.array("resourceMetrics", &r.resource_metrics, |w, rm| {
+            w.object(|w| {
+                if let Some(res) = &rm.resource {
+                    w.key("resource");
+                    w.object(|w| {
+                        w.array("attributes", &res.attributes, key_value);
+                        w.uint("droppedAttributesCount", res.dropped_attributes_count);
+                    });
+                }
+                w.array("scopeMetrics", &rm.scope_metrics, |w, sm| {
+                    w.object(|w| {
+                        if let Some(scope) = &sm.scope {
+                            w.key("scope");
+                            w.object(|w| {
+                                w.string("name", &scope.name);
+                                w.string("version", &scope.version);
+                            });
+                        }
+                        w.array("metrics", &sm.metrics, metric);
+                        w.string("schemaUrl", &sm.schema_url);
+                    });
+                });
+                w.string("schemaUrl", &rm.schema_url);
+            });
+        });
+    });
+    w.out
+}
+
+fn metric(w: &mut Json, m: &proto::Metric) {
+    w.object(|w| {
+        w.string("name", &m.name);
+        w.string("description", &m.description);
+        w.string("unit", &m.unit);
+        match &m.data {
+            Some(proto::MetricData::Sum(s)) => {
+                w.key("sum");
+                w.object(|w| {
+                    w.array("dataPoints", &s.data_points, |w, p| {
+                        w.object(|w| {
+                            w.array("attributes", &p.attributes, key_value);
+                            w.u64_string("startTimeUnixNano", p.start_time_unix_nano);
+                            w.u64_string("timeUnixNano", p.time_unix_nano);
+                            if let Some(i) = p.as_int {
+                                w.key("asInt");
+                                let _ = write!(w.out, "\"{i}\"");
+                            }
+                            w.uint("flags", p.flags);
+                        });
+                    });
+                    w.int("aggregationTemporality", s.aggregation_temporality);
+                    if s.is_monotonic {
+                        w.key("isMonotonic");
+                        w.out.push_str("true");
+                    }
+                });
+            }
+            Some(proto::MetricData::Histogram(h)) => {
+                w.key("histogram");
+                w.object(|w| {
+                    w.array("dataPoints", &h.data_points, |w, p| {
+                        w.object(|w| {
+                            w.array("attributes", &p.attributes, key_value);
+                            w.u64_string("startTimeUnixNano", p.start_time_unix_nano);
+                            w.u64_string("timeUnixNano", p.time_unix_nano);
+                            w.u64_string("count", p.count);
+                            if let Some(sum) = p.sum {
+                                w.double("sum", sum);
+                            }
+                            w.u64_strings("bucketCounts", &p.bucket_counts);
+                            w.doubles("explicitBounds", &p.explicit_bounds);
+                            w.uint("flags", p.flags);
+                        });
+                    });
+                    w.int("aggregationTemporality", h.aggregation_temporality);
+                });
+            }
+            Some(proto::MetricData::ExponentialHistogram(h)) => {
+                w.key("exponentialHistogram");
+                w.object(|w| {
+                    w.array("dataPoints", &h.data_points, |w, p| {
+                        w.object(|w| {
+                            w.array("attributes", &p.attributes, key_value);
+                            w.u64_string("startTimeUnixNano", p.start_time_unix_nano);
+                            w.u64_string("timeUnixNano", p.time_unix_nano);
+                            w.u64_string("count", p.count);
+                            if let Some(sum) = p.sum {
+                                w.double("sum", sum);
+                            }
+                            w.int("scale", p.scale);
+                            w.u64_string("zeroCount", p.zero_count);
+                            if let Some(b) = &p.positive {
+                                w.key("positive");
+                                w.object(|w| {
+                                    w.int("offset", b.offset);
+                                    w.u64_strings("bucketCounts", &b.bucket_counts);
+                                });
+                            }
+                            w.uint("flags", p.flags);
+                        });
+                    });
+                    w.int("aggregationTemporality", h.aggregation_temporality);
+                });
+            }
+            None => {}
+        }
+    });
+}
+
 fn key_value(w: &mut Json, kv: &proto::KeyValue) {
     w.object(|w| {
         w.string("key", &kv.key);
@@ -208,6 +321,58 @@ impl Json {
             self.key(key);
             let _ = write!(self.out, "{v}");
         }
+    }
+
+    /// A number, written as the protobuf JSON mapping spells it (NaN and
+    /// the infinities as strings).
+    fn double(&mut self, key: &str, d: f64) {
+        self.key(key);
+        self.number(d);
+    }
+
+    fn number(&mut self, d: f64) {
+        if d.is_nan() {
+            self.out.push_str("\"NaN\"");
+        } else if d.is_infinite() {
+            self.out.push_str(if d > 0.0 {
+                "\"Infinity\""
+            } else {
+                "\"-Infinity\""
+            });
+        } else {
+            let _ = write!(self.out, "{d:?}");
+        }
+    }
+
+    fn doubles(&mut self, key: &str, v: &[f64]) {
+        if v.is_empty() {
+            return;
+        }
+        self.key(key);
+        self.out.push('[');
+        for (i, d) in v.iter().enumerate() {
+            if i > 0 {
+                self.out.push(',');
+            }
+            self.number(*d);
+        }
+        self.out.push(']');
+    }
+
+    /// 64-bit integers as strings, as the mapping says.
+    fn u64_strings(&mut self, key: &str, v: &[u64]) {
+        if v.is_empty() {
+            return;
+        }
+        self.key(key);
+        self.out.push('[');
+        for (i, n) in v.iter().enumerate() {
+            if i > 0 {
+                self.out.push(',');
+            }
+            let _ = write!(self.out, "\"{n}\"");
+        }
+        self.out.push(']');
     }
 
     fn u64_string(&mut self, key: &str, v: u64) {

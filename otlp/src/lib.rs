@@ -25,6 +25,7 @@ mod env;
 mod exporter;
 mod file;
 mod json;
+mod metrics;
 #[doc(hidden)]
 pub mod proto;
 mod resource;
@@ -34,6 +35,10 @@ pub use config::{Compression, DEFAULT_ENDPOINT, OtlpConfig, Protocol};
 pub use encode::SpanLimits;
 pub use exporter::OtlpExporter;
 pub use file::FileExporter;
+pub use metrics::{
+    HistogramAggregation, MetricsExporter, MetricsGuard, OtlpMetricsConfig, Temporality,
+    metrics_from_env, start_metrics,
+};
 pub use resource::Resource;
 
 use tracekit::BatchReporter;
@@ -110,5 +115,27 @@ pub mod __test {
     /// Whether the variables ask for OTLP export.
     pub fn wanted(env: &dyn Fn(&str) -> Option<String>) -> bool {
         config::wanted(env)
+    }
+
+    /// Whether the variables ask for OTLP metrics.
+    pub fn metrics_wanted(env: &dyn Fn(&str) -> Option<String>) -> bool {
+        metrics::wanted(env)
+    }
+
+    /// The metrics configuration these variables make.
+    pub fn metrics_config(env: &dyn Fn(&str) -> Option<String>) -> OtlpMetricsConfig {
+        OtlpMetricsConfig::from_lookup(env)
+    }
+
+    /// The metrics request an exporter makes of `metrics` at `now`, as
+    /// message structs, and its JSON text.
+    pub fn metrics_request(
+        exporter: &mut MetricsExporter,
+        metrics: &tracekit::metrics::Metrics,
+        now: u64,
+    ) -> (proto::ExportMetricsServiceRequest, String) {
+        let r = exporter.request(metrics, now);
+        let json = json::metrics(&r);
+        (r, json)
     }
 }

@@ -464,6 +464,33 @@ impl Histogram {
         self.sum_ns = self.sum_ns.wrapping_add(c.sum_ns.load(Ordering::Relaxed));
     }
 
+    /// What was counted after `earlier`, a snapshot of the same series
+    /// taken before this one: a delta for exporters that send deltas.
+    ///
+    /// ```
+    /// # if !tracekit::TRACE_ALL { return; } // tracing compiled out: nothing to count
+    /// #[tracekit::trace_fn]
+    /// fn tick() {}
+    /// tracekit::metrics::set_enabled(true);
+    /// tick();
+    /// let before = tracekit::metrics::snapshot().function("tick").unwrap().duration().clone();
+    /// tick();
+    /// tick();
+    /// let after = tracekit::metrics::snapshot().function("tick").unwrap().duration().clone();
+    /// assert_eq!(after.since(&before).count(), 2);
+    /// ```
+    pub fn since(&self, earlier: &Histogram) -> Histogram {
+        Histogram {
+            counts: self
+                .counts
+                .iter()
+                .zip(&earlier.counts)
+                .map(|(now, then)| now.saturating_sub(*then))
+                .collect(),
+            sum_ns: self.sum_ns.saturating_sub(earlier.sum_ns),
+        }
+    }
+
     /// How many durations were counted.
     pub fn count(&self) -> u64 {
         self.counts.iter().sum()

@@ -391,7 +391,16 @@ impl Metadata {
     }
 
     /// The namespace: the module path, then `::Type` inside an impl.
-    pub(crate) fn namespace(&self) -> &str {
+    ///
+    /// ```
+    /// # if !tracekit::TRACE_ALL { return; } // tracing compiled out: nothing to show
+    /// struct Repo;
+    /// #[tracekit::trace_impl]
+    /// impl Repo { fn find(&self) {} }
+    /// let p = tracekit::trace_points().find(|p| p.name() == "Repo::find").unwrap();
+    /// assert!(p.namespace().ends_with("::Repo"));
+    /// ```
+    pub fn namespace(&self) -> &str {
         self.slice(0, usize::from(self.lens()[Lens::NAMESPACE]))
     }
 

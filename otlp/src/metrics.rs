@@ -1,0 +1,754 @@
+//! Span-derived metrics over OTLP/HTTP: tracekit's metrics snapshot,
+//! every `interval`, as an `ExportMetricsServiceRequest` to `/v1/metrics`,
+//! from a thread of its own; the last interval is sent at shutdown.
+
+use crate::config::{Compression, Protocol};
+use crate::env::Lookup;
+use crate::exporter::{Sender, Signal};
+use crate::{Resource, encode, json, proto};
+use prost::Message;
+use std::collections::HashMap;
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime};
+use tracekit::ExportError;
+use tracekit::metrics::{Histogram, Metrics};
+
+/// Whether each export sends totals since the start, or what changed since
+/// the last export (`OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE`).
+///
+/// ```
+/// assert_eq!(tracekit_otlp::Temporality::default(), tracekit_otlp::Temporality::Cumulative);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Temporality {
+    /// Totals since the exporter started (OpenTelemetry's default).
+    #[default]
+    Cumulative,
+    /// What changed since the last export; series with no new call are
+    /// left out.
+    Delta,
+}
+
+/// How durations are sent
+/// (`OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION`).
+///
+/// ```
+/// use std::time::Duration;
+/// let explicit = tracekit_otlp::HistogramAggregation::Explicit(vec![Duration::from_millis(10)]);
+/// # drop(explicit);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HistogramAggregation {
+    /// Base-2 exponential buckets, at most this many (OpenTelemetry's
+    /// `base2_exponential_bucket_histogram`, 160 by default): the scale is
+    /// the finest at which every duration fits, and at most 4 (tracekit
+    /// counts durations in 1/16 of a power of two).
+    Exponential {
+        /// The most buckets a data point may have.
+        max_size: usize,
+    },
+    /// Buckets with these upper bounds.
+    Explicit(Vec<Duration>),
+}
+
+impl Default for HistogramAggregation {
+    fn default() -> HistogramAggregation {
+        HistogramAggregation::Exponential { max_size: 160 }
+    }
+}
+
+/// Where and how metrics are exported: the standard `OTEL_*` variables, or
+/// set in code.
+///
+/// ```
+/// let c = tracekit_otlp::OtlpMetricsConfig::new("http://localhost:4318", tracekit_otlp::Resource::new("api"));
+/// assert_eq!(c.endpoint, "http://localhost:4318/v1/metrics");
+/// assert_eq!(c.interval, std::time::Duration::from_secs(60));
+/// ```
+#[derive(Clone, Debug)]
+pub struct OtlpMetricsConfig {
+    /// The full URL metrics are POSTed to.
+    pub endpoint: String,
+    /// Extra request headers (authentication, tenant).
+    pub headers: Vec<(String, String)>,
+    /// The time one export may take, retries included.
+    pub timeout: Duration,
+    /// Protobuf or JSON.
+    pub protocol: Protocol,
+    /// Gzip or none.
+    pub compression: Compression,
+    /// The process's resource (`service.name` and more).
+    pub resource: Resource,
+    /// How often metrics are exported (`OTEL_METRIC_EXPORT_INTERVAL`).
+    pub interval: Duration,
+    /// Cumulative or delta.
+    pub temporality: Temporality,
+    /// Exponential or explicit buckets.
+    pub histogram: HistogramAggregation,
+}
+
+impl OtlpMetricsConfig {
+    /// `base_url` plus `/v1/metrics`, every export a minute apart, the rest
+    /// at the defaults.
+    ///
+    /// ```
+    /// let c = tracekit_otlp::OtlpMetricsConfig::new("http://collector:4318/", tracekit_otlp::Resource::new("api"));
+    /// assert_eq!(c.endpoint, "http://collector:4318/v1/metrics");
+    /// ```
+    pub fn new(base_url: &str, resource: Resource) -> OtlpMetricsConfig {
+        OtlpMetricsConfig {
+            endpoint: format!("{}/v1/metrics", base_url.trim_end_matches('/')),
+            headers: Vec::new(),
+            timeout: Duration::from_secs(10),
+            protocol: Protocol::HttpProtobuf,
+            compression: Compression::None,
+            resource,
+            interval: Duration::from_secs(60),
+            temporality: Temporality::Cumulative,
+            histogram: HistogramAggregation::default(),
+        }
+    }
+
+    /// From the standard variables: `OTEL_EXPORTER_OTLP_METRICS_ENDPOINT`
+    /// (used as is) or `OTEL_EXPORTER_OTLP_ENDPOINT` (plus `/v1/metrics`);
+    /// `OTEL_EXPORTER_OTLP_{HEADERS,TIMEOUT,PROTOCOL,COMPRESSION}`, each also
+    /// in a `_METRICS_` form, which wins; `OTEL_METRIC_EXPORT_INTERVAL` (ms,
+    /// 60000), `OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE`
+    /// (`cumulative`, `delta`, `lowmemory` = delta here) and
+    /// `OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION`
+    /// (`base2_exponential_bucket_histogram`, the default, or
+    /// `explicit_bucket_histogram` with OpenTelemetry's default bounds).
+    /// A bad value is a warning and the default.
+    ///
+    /// ```
+    /// let c = tracekit_otlp::OtlpMetricsConfig::from_env();
+    /// assert!(c.endpoint.ends_with("/v1/metrics") || std::env::var("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT").is_ok());
+    /// ```
+    pub fn from_env() -> OtlpMetricsConfig {
+        OtlpMetricsConfig::from_lookup(&crate::env::process())
+    }
+
+    pub(crate) fn from_lookup(env: &Lookup<'_>) -> OtlpMetricsConfig {
+        // The traces configuration reads the shared variables and their
+        // checks; the `_METRICS_` forms then win over them.
+        let metrics_env = |key: &str| {
+            let metrics_key = key.replacen(
+                "OTEL_EXPORTER_OTLP_TRACES_",
+                "OTEL_EXPORTER_OTLP_METRICS_",
+                1,
+            );
+            if key.starts_with("OTEL_EXPORTER_OTLP_TRACES_") {
+                env(&metrics_key)
+            } else {
+                env(key)
+            }
+        };
+        let shared = crate::OtlpConfig::from_lookup(&metrics_env);
+        let endpoint = match env("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT") {
+            Some(e) => e,
+            None => format!(
+                "{}/v1/metrics",
+                env("OTEL_EXPORTER_OTLP_ENDPOINT")
+                    .unwrap_or_else(|| crate::DEFAULT_ENDPOINT.to_owned())
+                    .trim_end_matches('/')
+            ),
+        };
+        let interval =
+            crate::env::millis(env, "OTEL_METRIC_EXPORT_INTERVAL", Duration::from_secs(60));
+        let temporality = match env("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE")
+            .map(|v| v.trim().to_ascii_lowercase())
+            .as_deref()
+        {
+            None | Some("cumulative") => Temporality::Cumulative,
+            Some("delta" | "lowmemory") => Temporality::Delta,
+            Some(other) => {
+                crate::warn(format_args!(
+                    "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE={other:?} is not cumulative, delta or lowmemory; using cumulative"
+                ));
+                Temporality::Cumulative
+            }
+        };
+        let histogram = match env("OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION")
+            .map(|v| v.trim().to_ascii_lowercase())
+            .as_deref()
+        {
+            None | Some("base2_exponential_bucket_histogram") => HistogramAggregation::default(),
+            Some("explicit_bucket_histogram") => HistogramAggregation::Explicit(
+                OTEL_DEFAULT_BOUNDS_MS
+                    .iter()
+                    .map(|&ms| Duration::from_millis(ms))
+                    .collect(),
+            ),
+            Some(other) => {
+                crate::warn(format_args!(
+                    "OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION={other:?} is not supported; using base2_exponential_bucket_histogram"
+                ));
+                HistogramAggregation::default()
+            }
+        };
+        OtlpMetricsConfig {
+            endpoint,
+            headers: shared.headers,
+            timeout: shared.timeout,
+            protocol: shared.protocol,
+            compression: shared.compression,
+            resource: shared.resource,
+            interval,
+            temporality,
+            histogram,
+        }
+    }
+}
+
+/// OpenTelemetry's default explicit bounds, read as milliseconds (the
+/// SDKs' defaults are unit-less: 0 to 10,000).
+const OTEL_DEFAULT_BOUNDS_MS: [u64; 15] = [
+    0, 5, 10, 25, 50, 75, 100, 250, 500, 750, 1_000, 2_500, 5_000, 7_500, 10_000,
+];
+
+/// Whether the variables ask for OTLP metrics: an endpoint is set (the
+/// shared one, or the metrics one) and `OTEL_SDK_DISABLED` is not `true`,
+/// and `OTEL_METRICS_EXPORTER` is not `none`.
+pub(crate) fn wanted(env: &Lookup<'_>) -> bool {
+    if env("OTEL_SDK_DISABLED").is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
+        || env("OTEL_METRICS_EXPORTER").is_some_and(|v| v.trim().eq_ignore_ascii_case("none"))
+    {
+        return false;
+    }
+    [
+        "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+    ]
+    .iter()
+    .any(|k| env(k).is_some_and(|v| !v.trim().is_empty()))
+}
+
+/// Encodes tracekit's metrics as OTLP and sends them: one request per
+/// export, every series a data point.
+///
+/// ```
+/// let mut e = tracekit_otlp::MetricsExporter::new(&tracekit_otlp::OtlpMetricsConfig::new(
+///     "http://localhost:4318",
+///     tracekit_otlp::Resource::new("api"),
+/// ));
+/// # drop(e);
+/// ```
+pub struct MetricsExporter {
+    sender: Sender,
+    protocol: Protocol,
+    resource: proto::Resource,
+    temporality: Temporality,
+    histogram: HistogramAggregation,
+    /// When the exporter started: the start of every cumulative point.
+    start: u64,
+    /// When the last export was made: the start of every delta point.
+    last: u64,
+    /// Each series as last exported, for deltas.
+    previous: HashMap<String, (Histogram, u64)>,
+}
+
+impl MetricsExporter {
+    /// An exporter for this configuration (its `interval` is the periodic
+    /// export's business: [`start_metrics`]).
+    pub fn new(config: &OtlpMetricsConfig) -> MetricsExporter {
+        let now = encode::unix_nanos(SystemTime::now());
+        MetricsExporter {
+            sender: Sender::new(
+                &config.endpoint,
+                &config.headers,
+                config.timeout,
+                config.compression,
+                Signal::Metrics,
+            ),
+            protocol: config.protocol,
+            resource: encode::resource(&config.resource),
+            temporality: config.temporality,
+            histogram: config.histogram.clone(),
+            start: now,
+            last: now,
+            previous: HashMap::new(),
+        }
+    }
+
+    /// Sends `metrics` (a [`tracekit::metrics::snapshot`]), retrying until
+    /// `deadline`. Nothing is sent when there is nothing to say.
+    pub fn export(&mut self, metrics: &Metrics, deadline: Instant) -> Result<(), ExportError> {
+        let request = self.request(metrics, encode::unix_nanos(SystemTime::now()));
+        let points: usize = request
+            .resource_metrics
+            .iter()
+            .flat_map(|r| &r.scope_metrics)
+            .map(|s| s.metrics.len())
+            .sum();
+        if points == 0 {
+            return Ok(());
+        }
+        let (body, content_type) = match self.protocol {
+            Protocol::HttpProtobuf => (request.encode_to_vec(), "application/x-protobuf"),
+            Protocol::HttpJson => (json::metrics(&request).into_bytes(), "application/json"),
+        };
+        self.sender.post(body, content_type, deadline).map(|_| ())
+    }
+
+    /// The request for `metrics` at `now` (unix nanoseconds); moves the
+    /// delta baseline to it.
+    pub(crate) fn request(
+        &mut self,
+        metrics: &Metrics,
+        now: u64,
+    ) -> proto::ExportMetricsServiceRequest {
+        let delta = self.temporality == Temporality::Delta;
+        let start = if delta { self.last } else { self.start };
+        let temporality = if delta {
+            proto::DELTA
+        } else {
+            proto::CUMULATIVE
+        };
+        let mut instruments: Vec<Instrument> = Vec::new();
+        for f in metrics.functions() {
+            let (id, attributes) = match f.point() {
+                Some(p) => (
+                    format!("f:{}:{}", p.namespace(), p.function()),
+                    vec![
+                        kv(
+                            "code.function.name",
+                            proto::Value::StringValue(p.function().to_owned()),
+                        ),
+                        kv(
+                            "code.namespace",
+                            proto::Value::StringValue(p.namespace().to_owned()),
+                        ),
+                    ],
+                ),
+                None => (
+                    "f:overflow".to_owned(),
+                    vec![kv("otel.metric.overflow", proto::Value::BoolValue(true))],
+                ),
+            };
+            let Some((histogram, errors)) = self.since(id, f.duration(), f.errors(), delta) else {
+                continue;
+            };
+            instrument(&mut instruments, FUNCTION, "s").push(histogram.clone(), attributes.clone());
+            if errors > 0 || !delta {
+                instrument(&mut instruments, FUNCTION_ERRORS, "{error}")
+                    .errors
+                    .push(proto::NumberDataPoint {
+                        attributes,
+                        start_time_unix_nano: start,
+                        time_unix_nano: now,
+                        as_int: Some(i64::try_from(errors).unwrap_or(i64::MAX)),
+                        flags: 0,
+                    });
+            }
+        }
+        for r in metrics.requests() {
+            let attributes: Vec<proto::KeyValue> = r
+                .attributes()
+                .iter()
+                .map(|(k, v)| {
+                    let value = match v {
+                        tracekit::Value::I64(i) => proto::Value::IntValue(*i),
+                        tracekit::Value::Bool(b) => proto::Value::BoolValue(*b),
+                        other => proto::Value::StringValue(other.to_string()),
+                    };
+                    kv(k, value)
+                })
+                .collect();
+            let id = format!(
+                "r:{}:{}",
+                r.instrument(),
+                r.attributes()
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            );
+            let Some((histogram, _)) = self.since(id, r.duration(), r.errors(), delta) else {
+                continue;
+            };
+            let unit = if r.is_grpc() { "ms" } else { "s" };
+            instrument(&mut instruments, r.instrument(), unit).push(histogram, attributes);
+        }
+        self.last = now;
+        let metrics = instruments
+            .into_iter()
+            .map(|i| self.metric(i, start, now, temporality))
+            .collect();
+        proto::ExportMetricsServiceRequest {
+            resource_metrics: vec![proto::ResourceMetrics {
+                resource: Some(self.resource.clone()),
+                scope_metrics: vec![proto::ScopeMetrics {
+                    scope: Some(proto::InstrumentationScope {
+                        name: "tracekit".to_owned(),
+                        version: env!("CARGO_PKG_VERSION").to_owned(),
+                        ..Default::default()
+                    }),
+                    metrics,
+                    schema_url: String::new(),
+                }],
+                schema_url: String::new(),
+            }],
+        }
+    }
+
+    /// The series `id` as this export sends it: the whole of it
+    /// (cumulative), or what changed since the last export (delta; `None`
+    /// when nothing did).
+    fn since(
+        &mut self,
+        id: String,
+        h: &Histogram,
+        errors: u64,
+        delta: bool,
+    ) -> Option<(Histogram, u64)> {
+        if !delta {
+            return Some((h.clone(), errors));
+        }
+        let (d, e) = match self.previous.get(&id) {
+            Some((before, before_errors)) => {
+                (h.since(before), errors.saturating_sub(*before_errors))
+            }
+            None => (h.clone(), errors),
+        };
+        self.previous.insert(id, (h.clone(), errors));
+        (d.count() > 0).then_some((d, e))
+    }
+
+    fn metric(&self, i: Instrument, start: u64, now: u64, temporality: i32) -> proto::Metric {
+        let per_ns = if i.unit == "ms" { 1e-6 } else { 1e-9 };
+        if i.name == FUNCTION_ERRORS {
+            return proto::Metric {
+                name: i.name.to_owned(),
+                description:
+                    "Traced function calls that failed: an Err, a panic or an error status."
+                        .to_owned(),
+                unit: i.unit.to_owned(),
+                data: Some(proto::MetricData::Sum(proto::Sum {
+                    data_points: i.errors,
+                    aggregation_temporality: temporality,
+                    is_monotonic: true,
+                })),
+            };
+        }
+        let description = match i.name {
+            FUNCTION => "Duration of traced function calls, sampled or not.",
+            "http.server.request.duration" => "Duration of HTTP server requests.",
+            "http.client.request.duration" => "Duration of HTTP client requests.",
+            "rpc.server.duration" => "Duration of inbound RPCs.",
+            _ => "Duration of outbound RPCs.",
+        };
+        let data = match &self.histogram {
+            HistogramAggregation::Exponential { max_size } => {
+                proto::MetricData::ExponentialHistogram(proto::ExponentialHistogram {
+                    data_points: i
+                        .points
+                        .iter()
+                        .map(|(h, attributes)| {
+                            exponential_point(h, attributes, per_ns, *max_size, start, now)
+                        })
+                        .collect(),
+                    aggregation_temporality: temporality,
+                })
+            }
+            HistogramAggregation::Explicit(bounds) => {
+                proto::MetricData::Histogram(proto::Histogram {
+                    data_points: i
+                        .points
+                        .iter()
+                        .map(|(h, attributes)| {
+                            explicit_point(h, attributes, bounds, per_ns, start, now)
+                        })
+                        .collect(),
+                    aggregation_temporality: temporality,
+                })
+            }
+        };
+        proto::Metric {
+            name: i.name.to_owned(),
+            description: description.to_owned(),
+            unit: i.unit.to_owned(),
+            data: Some(data),
+        }
+    }
+}
+
+/// tracekit's instrument for plain functions.
+const FUNCTION: &str = "tracekit.function.duration";
+/// And its error counter.
+const FUNCTION_ERRORS: &str = "tracekit.function.errors";
+
+/// One instrument's data points, gathered before encoding.
+struct Instrument {
+    name: &'static str,
+    unit: &'static str,
+    points: Vec<(Histogram, Vec<proto::KeyValue>)>,
+    errors: Vec<proto::NumberDataPoint>,
+}
+
+impl Instrument {
+    fn push(&mut self, h: Histogram, attributes: Vec<proto::KeyValue>) {
+        self.points.push((h, attributes));
+    }
+}
+
+fn instrument<'a>(
+    all: &'a mut Vec<Instrument>,
+    name: &'static str,
+    unit: &'static str,
+) -> &'a mut Instrument {
+    match all.iter().position(|i| i.name == name) {
+        Some(at) => &mut all[at],
+        None => {
+            all.push(Instrument {
+                name,
+                unit,
+                points: Vec::new(),
+                errors: Vec::new(),
+            });
+            let last = all.len() - 1;
+            &mut all[last]
+        }
+    }
+}
+
+fn kv(key: &str, value: proto::Value) -> proto::KeyValue {
+    proto::KeyValue {
+        key: key.to_owned(),
+        value: Some(proto::AnyValue { value: Some(value) }),
+    }
+}
+
+/// A duration bucket's representative value in the instrument's unit: its
+/// middle (a bucket one nanosecond wide holds only its lower bound).
+fn middle(lower: Duration, upper: Duration, per_ns: f64) -> f64 {
+    let (lo, hi) = (lower.as_nanos() as f64, upper.as_nanos() as f64);
+    let mid = if hi - lo <= 1.0 {
+        lo
+    } else {
+        lo + (hi - lo) / 2.0
+    };
+    mid * per_ns
+}
+
+/// The exponential bucket index of `v` at `scale`: bucket `i` holds
+/// (base^i, base^(i+1)] with base = 2^(2^-scale).
+fn index(v: f64, scale: i32) -> i64 {
+    (v.log2() * 2f64.powi(scale)).ceil() as i64 - 1
+}
+
+/// The finest scale at or below tracekit's resolution (4) that fits.
+const MAX_SCALE: i32 = 4;
+const MIN_SCALE: i32 = -10;
+
+fn exponential_point(
+    h: &Histogram,
+    attributes: &[proto::KeyValue],
+    per_ns: f64,
+    max_size: usize,
+    start: u64,
+    now: u64,
+) -> proto::ExponentialHistogramDataPoint {
+    let mut zero = 0;
+    let mut values: Vec<(f64, u64)> = Vec::new();
+    for (lower, upper, n) in h.buckets() {
+        let v = middle(lower, upper, per_ns);
+        if v <= 0.0 {
+            zero += n;
+        } else {
+            values.push((v, n));
+        }
+    }
+    let max_size = max_size.max(1) as i64;
+    let mut scale = MAX_SCALE;
+    let (mut offset, mut counts) = (0, Vec::new());
+    if let (Some(first), Some(last)) = (values.first(), values.last()) {
+        while scale > MIN_SCALE && index(last.0, scale) - index(first.0, scale) + 1 > max_size {
+            scale -= 1;
+        }
+        let low = index(first.0, scale);
+        counts = vec![0u64; (index(last.0, scale) - low + 1) as usize];
+        for (v, n) in &values {
+            counts[(index(*v, scale) - low) as usize] += n;
+        }
+        offset = low as i32;
+    }
+    proto::ExponentialHistogramDataPoint {
+        attributes: attributes.to_vec(),
+        start_time_unix_nano: start,
+        time_unix_nano: now,
+        count: h.count(),
+        sum: Some(h.sum().as_nanos() as f64 * per_ns),
+        scale,
+        zero_count: zero,
+        positive: Some(proto::Buckets {
+            offset,
+            bucket_counts: counts,
+        }),
+        flags: 0,
+    }
+}
+
+fn explicit_point(
+    h: &Histogram,
+    attributes: &[proto::KeyValue],
+    bounds: &[Duration],
+    per_ns: f64,
+    start: u64,
+    now: u64,
+) -> proto::HistogramDataPoint {
+    let mut counts = Vec::with_capacity(bounds.len() + 1);
+    let mut below = 0;
+    for b in bounds {
+        let at_most = h.count_at_most(*b);
+        counts.push(at_most.saturating_sub(below));
+        below = at_most;
+    }
+    counts.push(h.count().saturating_sub(below));
+    proto::HistogramDataPoint {
+        attributes: attributes.to_vec(),
+        start_time_unix_nano: start,
+        time_unix_nano: now,
+        count: h.count(),
+        sum: Some(h.sum().as_nanos() as f64 * per_ns),
+        bucket_counts: counts,
+        explicit_bounds: bounds
+            .iter()
+            .map(|b| b.as_nanos() as f64 * per_ns)
+            .collect(),
+        flags: 0,
+    }
+}
+
+/// Exports tracekit's metrics every interval on a thread of its own, and
+/// once more when dropped (the last interval), within the export timeout.
+/// Made by [`start_metrics`] or [`metrics_from_env`].
+///
+/// ```no_run
+/// let config = tracekit_otlp::OtlpMetricsConfig::new("http://localhost:4318", tracekit_otlp::Resource::new("api"));
+/// let metrics = tracekit_otlp::start_metrics(config);
+/// // ... serve ...
+/// drop(metrics); // sends what the last interval counted
+/// ```
+pub struct MetricsGuard {
+    shared: Arc<Shared>,
+    thread: Option<JoinHandle<()>>,
+}
+
+struct Shared {
+    state: Mutex<State>,
+    wake: Condvar,
+}
+
+#[derive(Default)]
+struct State {
+    stop: bool,
+    /// Exports asked for by `flush`, and made.
+    asked: u64,
+    made: u64,
+    /// Exports that failed, for the tests and the curious.
+    failures: u64,
+}
+
+/// Starts exporting tracekit's metrics as `config` says, and switches
+/// metrics on ([`tracekit::metrics::set_enabled`]).
+///
+/// ```no_run
+/// let _metrics = tracekit_otlp::start_metrics(tracekit_otlp::OtlpMetricsConfig::from_env());
+/// ```
+pub fn start_metrics(config: OtlpMetricsConfig) -> MetricsGuard {
+    tracekit::metrics::set_enabled(true);
+    let shared = Arc::new(Shared {
+        state: Mutex::new(State::default()),
+        wake: Condvar::new(),
+    });
+    let mut exporter = MetricsExporter::new(&config);
+    let (interval, timeout) = (config.interval, config.timeout);
+    let for_thread = Arc::clone(&shared);
+    let thread = std::thread::Builder::new()
+        .name("tracekit-otlp-metrics".into())
+        .spawn(move || {
+            let shared = for_thread;
+            loop {
+                let (stop, asked) = {
+                    let state = lock(&shared.state);
+                    let (state, _) = shared
+                        .wake
+                        .wait_timeout_while(state, interval, |s| !s.stop && s.asked == s.made)
+                        .unwrap_or_else(|e| e.into_inner());
+                    (state.stop, state.asked)
+                };
+                let result =
+                    exporter.export(&tracekit::metrics::snapshot(), Instant::now() + timeout);
+                if let Err(e) = &result {
+                    crate::warn(format_args!("metrics export failed: {e}"));
+                }
+                let mut state = lock(&shared.state);
+                state.made = state.made.max(asked);
+                state.failures += u64::from(result.is_err());
+                shared.wake.notify_all();
+                if stop {
+                    return;
+                }
+            }
+        })
+        .ok();
+    if thread.is_none() {
+        crate::warn(format_args!(
+            "cannot start the metrics thread; metrics are not exported"
+        ));
+    }
+    MetricsGuard { shared, thread }
+}
+
+/// The metrics export the standard variables ask for, or `None` when no
+/// OTLP endpoint is set, `OTEL_METRICS_EXPORTER=none` or
+/// `OTEL_SDK_DISABLED=true`; see [`OtlpMetricsConfig::from_env`].
+///
+/// ```
+/// let _metrics = tracekit_otlp::metrics_from_env();
+/// ```
+pub fn metrics_from_env() -> Option<MetricsGuard> {
+    wanted(&crate::env::process()).then(|| start_metrics(OtlpMetricsConfig::from_env()))
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl MetricsGuard {
+    /// Exports now, and waits for it (at most `timeout`). Returns whether
+    /// the export was made and succeeded.
+    ///
+    /// ```no_run
+    /// # let metrics = tracekit_otlp::start_metrics(tracekit_otlp::OtlpMetricsConfig::from_env());
+    /// metrics.flush(std::time::Duration::from_secs(5));
+    /// ```
+    pub fn flush(&self, timeout: Duration) -> bool {
+        if self.thread.is_none() {
+            return false;
+        }
+        let mut state = lock(&self.shared.state);
+        let failures = state.failures;
+        state.asked += 1;
+        let want = state.asked;
+        self.shared.wake.notify_all();
+        let (state, _) = self
+            .shared
+            .wake
+            .wait_timeout_while(state, timeout, |s| s.made < want)
+            .unwrap_or_else(|e| e.into_inner());
+        state.made >= want && state.failures == failures
+    }
+}
+
+impl Drop for MetricsGuard {
+    /// Sends the last interval, then stops the thread.
+    fn drop(&mut self) {
+        lock(&self.shared.state).stop = true;
+        self.shared.wake.notify_all();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}

@@ -1,0 +1,470 @@
+//! OTLP metrics against a scripted receiver on loopback: what arrives
+//! (protobuf and JSON, OpenTelemetry's instruments, units and attributes,
+//! exponential and explicit histograms, cumulative and delta), retries, a
+//! backend that is down, the last interval sent at shutdown, and the
+//! configuration from the environment.
+
+use prost::Message;
+use serde_json::Value as Json;
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+use tracekit_otlp::proto;
+use tracekit_otlp::{
+    HistogramAggregation, MetricsExporter, OtlpMetricsConfig, Protocol, Resource, Temporality,
+};
+use tracekit_tests::stub::{Reply, Stub};
+
+#[tracekit::trace_fn]
+fn lookup(key: u64) -> Result<u64, String> {
+    if key.is_multiple_of(4) {
+        Err(format!("no key {key}"))
+    } else {
+        Ok(key)
+    }
+}
+
+#[tracekit::trace_fn]
+fn find_key(key: u64) -> Result<u64, String> {
+    if key.is_multiple_of(4) {
+        Err(format!("no key {key}"))
+    } else {
+        Ok(key)
+    }
+}
+
+#[tracekit::trace_fn]
+fn spin(micros: u64) {
+    let until = Instant::now() + Duration::from_micros(micros);
+    while Instant::now() < until {
+        std::hint::spin_loop();
+    }
+}
+
+fn config(stub: &Stub) -> OtlpMetricsConfig {
+    OtlpMetricsConfig::new(&stub.url(), Resource::new("metrics-test"))
+}
+
+fn decode(body: &[u8]) -> proto::ExportMetricsServiceRequest {
+    proto::ExportMetricsServiceRequest::decode(body).expect("a valid ExportMetricsServiceRequest")
+}
+
+fn attr<'a>(attrs: &'a [proto::KeyValue], key: &str) -> Option<&'a proto::Value> {
+    attrs
+        .iter()
+        .find(|kv| kv.key == key)
+        .and_then(|kv| kv.value.as_ref())
+        .and_then(|v| v.value.as_ref())
+}
+
+fn metrics_of(r: &proto::ExportMetricsServiceRequest) -> Vec<&proto::Metric> {
+    r.resource_metrics
+        .iter()
+        .flat_map(|rm| &rm.scope_metrics)
+        .flat_map(|sm| &sm.metrics)
+        .collect()
+}
+
+/// The exponential data point of the function named `name` in `metric`.
+fn point<'a>(
+    metric: &'a proto::Metric,
+    name: &str,
+) -> Option<&'a proto::ExponentialHistogramDataPoint> {
+    let Some(proto::MetricData::ExponentialHistogram(h)) = &metric.data else {
+        return None;
+    };
+    h.data_points.iter().find(|p| {
+        matches!(attr(&p.attributes, "code.function.name"), Some(proto::Value::StringValue(s)) if s == name)
+    })
+}
+
+fn errors_of(metric: &proto::Metric, name: &str) -> Option<i64> {
+    let Some(proto::MetricData::Sum(s)) = &metric.data else {
+        return None;
+    };
+    s.data_points
+        .iter()
+        .find(|p| matches!(attr(&p.attributes, "code.function.name"), Some(proto::Value::StringValue(s)) if s == name))
+        .and_then(|p| p.as_int)
+}
+
+#[test]
+fn protobuf_export_carries_every_call_in_an_exponential_histogram() {
+    let stub = Stub::start([]);
+    tracekit::metrics::set_enabled(true);
+    for key in 1..=40 {
+        let _ = find_key(key);
+    }
+    let mut exporter = MetricsExporter::new(&config(&stub));
+    exporter
+        .export(
+            &tracekit::metrics::snapshot(),
+            Instant::now() + Duration::from_secs(5),
+        )
+        .unwrap();
+    if !tracekit::TRACE_ALL {
+        assert!(stub.received().is_empty(), "nothing to send");
+        return;
+    }
+    let received = stub.received();
+    assert_eq!(received.len(), 1);
+    assert_eq!(received[0].line, "POST /v1/metrics HTTP/1.1");
+    assert_eq!(
+        received[0].header("content-type"),
+        Some("application/x-protobuf")
+    );
+    let request = decode(&received[0].body);
+    let resource = request.resource_metrics[0].resource.as_ref().unwrap();
+    assert!(
+        matches!(attr(&resource.attributes, "service.name"), Some(proto::Value::StringValue(s)) if s == "metrics-test")
+    );
+    let metrics = metrics_of(&request);
+    let duration = metrics
+        .iter()
+        .find(|m| m.name == "tracekit.function.duration")
+        .unwrap();
+    assert_eq!(duration.unit, "s");
+    let Some(proto::MetricData::ExponentialHistogram(h)) = &duration.data else {
+        panic!("an exponential histogram by default");
+    };
+    assert_eq!(h.aggregation_temporality, proto::CUMULATIVE);
+    let p = point(duration, "find_key").unwrap();
+    assert_eq!(p.count, 40);
+    let buckets = p.positive.as_ref().unwrap();
+    assert_eq!(buckets.bucket_counts.iter().sum::<u64>() + p.zero_count, 40);
+    assert!(buckets.bucket_counts.len() <= 160 && p.scale <= 4);
+    assert!(
+        matches!(attr(&p.attributes, "code.namespace"), Some(proto::Value::StringValue(s)) if s == "otlp_metrics")
+    );
+    assert!(p.start_time_unix_nano > 0 && p.time_unix_nano >= p.start_time_unix_nano);
+    let errors = metrics
+        .iter()
+        .find(|m| m.name == "tracekit.function.errors")
+        .unwrap();
+    assert_eq!(errors_of(errors, "find_key"), Some(10));
+}
+
+#[test]
+fn exponential_buckets_hold_each_duration_where_it_lies() {
+    let stub = Stub::start([]);
+    tracekit::metrics::set_enabled(true);
+    // The time around each call, which holds the span's own.
+    let timed = |micros: u64| {
+        let t = Instant::now();
+        spin(micros);
+        t.elapsed().as_secs_f64()
+    };
+    let short: Vec<f64> = (0..10).map(|_| timed(2_000)).collect();
+    let long: Vec<f64> = (0..5).map(|_| timed(20_000)).collect();
+    let range = |v: &[f64]| {
+        (
+            v.iter().cloned().fold(f64::MAX, f64::min),
+            v.iter().cloned().fold(0.0, f64::max),
+        )
+    };
+    let mut exporter = MetricsExporter::new(&config(&stub));
+    let (request, _) =
+        tracekit_otlp::__test::metrics_request(&mut exporter, &tracekit::metrics::snapshot(), 1);
+    if !tracekit::TRACE_ALL {
+        return;
+    }
+    let metrics = metrics_of(&request);
+    let p = point(
+        metrics
+            .iter()
+            .find(|m| m.name == "tracekit.function.duration")
+            .unwrap(),
+        "spin",
+    )
+    .unwrap();
+    let base = 2f64.powf(2f64.powi(-p.scale));
+    let buckets = p.positive.as_ref().unwrap();
+    // Bucket i holds (base^i, base^(i+1)] seconds; each spin took its time
+    // and a few microseconds more.
+    let holds = |lo: f64, hi: f64| -> u64 {
+        buckets
+            .bucket_counts
+            .iter()
+            .enumerate()
+            .filter(|&(i, _)| {
+                let index = buckets.offset + i as i32;
+                let (from, to) = (base.powi(index), base.powi(index + 1));
+                to >= lo && from <= hi
+            })
+            .map(|(_, n)| n)
+            .sum()
+    };
+    // Within a bucket's width (1/16 of a power of two) of where they lie.
+    let (lo, hi) = range(&short);
+    assert_eq!(holds(lo * 0.95, hi * 1.05), 10, "{p:?}");
+    let (lo, hi) = range(&long);
+    assert_eq!(holds(lo * 0.95, hi * 1.05), 5, "{p:?}");
+    let exact: f64 = short.iter().chain(&long).sum();
+    let sum = p.sum.unwrap();
+    assert!(
+        sum <= exact * 1.03 && sum >= exact * 0.95,
+        "{sum} vs {exact}"
+    );
+}
+
+#[test]
+fn json_export_follows_the_otlp_json_mapping() {
+    let stub = Stub::start([]);
+    tracekit::metrics::set_enabled(true);
+    for key in 1..=8 {
+        let _ = lookup(key);
+    }
+    let mut c = config(&stub);
+    c.protocol = Protocol::HttpJson;
+    MetricsExporter::new(&c)
+        .export(
+            &tracekit::metrics::snapshot(),
+            Instant::now() + Duration::from_secs(5),
+        )
+        .unwrap();
+    if !tracekit::TRACE_ALL {
+        return;
+    }
+    let received = stub.received();
+    assert_eq!(received[0].header("content-type"), Some("application/json"));
+    let json: Json = serde_json::from_slice(&received[0].body).unwrap();
+    let metrics = &json["resourceMetrics"][0]["scopeMetrics"][0]["metrics"];
+    assert_eq!(
+        json["resourceMetrics"][0]["scopeMetrics"][0]["scope"]["name"],
+        "tracekit"
+    );
+    let duration = metrics
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "tracekit.function.duration")
+        .unwrap();
+    assert_eq!(duration["unit"], "s");
+    let h = &duration["exponentialHistogram"];
+    assert_eq!(h["aggregationTemporality"], 2);
+    let p = h["dataPoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| {
+            p["attributes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|a| a["value"]["stringValue"] == "lookup")
+        })
+        .unwrap();
+    // 64-bit integers are strings in OTLP/JSON; the sum is a number.
+    assert!(p["count"].as_str().unwrap().parse::<u64>().unwrap() >= 8);
+    assert!(p["sum"].is_f64());
+    assert!(p["positive"]["bucketCounts"][0].is_string());
+    assert!(p["startTimeUnixNano"].is_string());
+}
+
+#[test]
+fn delta_temporality_sends_what_changed_since_the_last_export() {
+    let stub = Stub::start([]);
+    tracekit::metrics::set_enabled(true);
+    let mut c = config(&stub);
+    c.temporality = Temporality::Delta;
+    let mut exporter = MetricsExporter::new(&c);
+    let take = |exporter: &mut MetricsExporter, now| {
+        let (r, _) =
+            tracekit_otlp::__test::metrics_request(exporter, &tracekit::metrics::snapshot(), now);
+        r
+    };
+    #[tracekit::trace_fn]
+    fn delta_probe() {}
+    #[tracekit::trace_fn]
+    fn only_first() {}
+    for _ in 0..3 {
+        delta_probe();
+    }
+    only_first();
+    let first = take(&mut exporter, 1_000);
+    for _ in 0..2 {
+        delta_probe();
+    }
+    let second = take(&mut exporter, 2_000);
+    if !tracekit::TRACE_ALL {
+        return;
+    }
+    let count = |r: &proto::ExportMetricsServiceRequest, name: &str| {
+        metrics_of(r)
+            .iter()
+            .find(|m| m.name == "tracekit.function.duration")
+            .and_then(|m| point(m, name))
+            .map(|p| (p.count, p.start_time_unix_nano, p.time_unix_nano))
+    };
+    let (n, _, end) = count(&first, "delta_probe").unwrap();
+    assert_eq!((n, end), (3, 1_000));
+    assert_eq!(
+        count(&second, "delta_probe"),
+        Some((2, 1_000, 2_000)),
+        "from the last export on"
+    );
+    assert_eq!(count(&second, "only_first"), None, "nothing new: left out");
+    let Some(proto::MetricData::ExponentialHistogram(h)) = &metrics_of(&second)[0].data else {
+        panic!()
+    };
+    assert_eq!(h.aggregation_temporality, proto::DELTA);
+}
+
+#[test]
+fn explicit_buckets_when_asked() {
+    let stub = Stub::start([]);
+    tracekit::metrics::set_enabled(true);
+    #[tracekit::trace_fn]
+    fn explicit_probe() {
+        let until = Instant::now() + Duration::from_millis(2);
+        while Instant::now() < until {
+            std::hint::spin_loop();
+        }
+    }
+    for _ in 0..6 {
+        explicit_probe();
+    }
+    let mut c = config(&stub);
+    c.histogram =
+        HistogramAggregation::Explicit(vec![Duration::from_millis(1), Duration::from_secs(1)]);
+    let mut exporter = MetricsExporter::new(&c);
+    let (r, _) =
+        tracekit_otlp::__test::metrics_request(&mut exporter, &tracekit::metrics::snapshot(), 1);
+    if !tracekit::TRACE_ALL {
+        return;
+    }
+    let m = metrics_of(&r)
+        .into_iter()
+        .find(|m| m.name == "tracekit.function.duration")
+        .unwrap();
+    let Some(proto::MetricData::Histogram(h)) = &m.data else {
+        panic!("explicit buckets")
+    };
+    let p = h
+        .data_points
+        .iter()
+        .find(|p| matches!(attr(&p.attributes, "code.function.name"), Some(proto::Value::StringValue(s)) if s == "explicit_probe"))
+        .unwrap();
+    assert_eq!(p.explicit_bounds, [0.001, 1.0]);
+    assert_eq!(p.bucket_counts.len(), 3);
+    assert_eq!(p.bucket_counts[0], 0, "each call takes 2 ms or more");
+    assert_eq!(p.bucket_counts.iter().sum::<u64>(), 6);
+    assert_eq!(p.count, 6);
+}
+
+#[test]
+fn a_backend_that_is_down_is_an_error_in_time_and_a_retry_succeeds() {
+    tracekit::metrics::set_enabled(true);
+    let _ = lookup(1);
+    // Retryable first, then accepted.
+    let stub = Stub::start([Reply::status(503)]);
+    MetricsExporter::new(&config(&stub))
+        .export(
+            &tracekit::metrics::snapshot(),
+            Instant::now() + Duration::from_secs(5),
+        )
+        .unwrap();
+    if tracekit::TRACE_ALL {
+        assert_eq!(stub.received().len(), 2);
+    }
+    // Nobody listens: an error, within the deadline.
+    let port = tracekit_tests::free_port();
+    let c = OtlpMetricsConfig::new(&format!("http://127.0.0.1:{port}"), Resource::new("x"));
+    let t = Instant::now();
+    let result = MetricsExporter::new(&c).export(
+        &tracekit::metrics::snapshot(),
+        Instant::now() + Duration::from_millis(500),
+    );
+    assert!(t.elapsed() < Duration::from_secs(3));
+    if tracekit::TRACE_ALL {
+        let e = result.unwrap_err().to_string();
+        assert!(e.contains("cannot reach") || e.contains("gave up"), "{e}");
+    }
+}
+
+#[test]
+fn the_last_interval_is_sent_at_shutdown() {
+    let stub = Stub::start([]);
+    let mut c = config(&stub);
+    c.interval = Duration::from_secs(3600);
+    let guard = tracekit_otlp::start_metrics(c);
+    #[tracekit::trace_fn]
+    fn before_shutdown() {}
+    for _ in 0..7 {
+        before_shutdown();
+    }
+    assert!(stub.received().is_empty(), "no export before the interval");
+    drop(guard);
+    if !tracekit::TRACE_ALL {
+        return;
+    }
+    let received = stub.received();
+    assert_eq!(received.len(), 1);
+    let r = decode(&received[0].body);
+    let m = metrics_of(&r)
+        .into_iter()
+        .find(|m| m.name == "tracekit.function.duration")
+        .unwrap();
+    assert_eq!(point(m, "before_shutdown").unwrap().count, 7);
+}
+
+#[test]
+fn the_configuration_comes_from_the_standard_variables() {
+    let vars = |pairs: &[(&str, &str)]| {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        move |k: &str| map.get(k).cloned()
+    };
+    let env = vars(&[
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318/"),
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"),
+        ("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL", "http/json"),
+        ("OTEL_EXPORTER_OTLP_METRICS_HEADERS", "x-tenant=blue"),
+        ("OTEL_METRIC_EXPORT_INTERVAL", "15000"),
+        ("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE", "Delta"),
+        (
+            "OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION",
+            "explicit_bucket_histogram",
+        ),
+        ("OTEL_SERVICE_NAME", "orders"),
+    ]);
+    assert!(tracekit_otlp::__test::metrics_wanted(&env));
+    let c = tracekit_otlp::__test::metrics_config(&env);
+    assert_eq!(c.endpoint, "http://collector:4318/v1/metrics");
+    assert_eq!(c.protocol, Protocol::HttpJson, "the _METRICS_ form wins");
+    assert_eq!(c.headers, [("x-tenant".to_owned(), "blue".to_owned())]);
+    assert_eq!(c.interval, Duration::from_secs(15));
+    assert_eq!(c.temporality, Temporality::Delta);
+    assert!(matches!(&c.histogram, HistogramAggregation::Explicit(b) if b.len() == 15));
+    assert_eq!(c.resource.service_name(), "orders");
+    let own = tracekit_otlp::__test::metrics_config(&vars(&[(
+        "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
+        "http://m:9000/x",
+    )]));
+    assert_eq!(own.endpoint, "http://m:9000/x", "used as is");
+    // Bad values: the defaults.
+    let bad = tracekit_otlp::__test::metrics_config(&vars(&[
+        ("OTEL_METRIC_EXPORT_INTERVAL", "soon"),
+        (
+            "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE",
+            "sometimes",
+        ),
+        (
+            "OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION",
+            "median",
+        ),
+    ]));
+    assert_eq!(bad.interval, Duration::from_secs(60));
+    assert_eq!(bad.temporality, Temporality::Cumulative);
+    assert_eq!(
+        bad.histogram,
+        HistogramAggregation::Exponential { max_size: 160 }
+    );
+    // Not wanted without an endpoint, or when switched off.
+    assert!(!tracekit_otlp::__test::metrics_wanted(&vars(&[])));
+    assert!(!tracekit_otlp::__test::metrics_wanted(&vars(&[
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318"),
+        ("OTEL_METRICS_EXPORTER", "none"),
+    ])));
+}
