@@ -92,4 +92,12 @@ cargo build -q --example w3c_service
 out=$(timeout 120 python3 scripts/w3c-peer.py -- cargo run -q --example w3c_service -- 127.0.0.1:0 2>&1) ||
     fail "w3c_service does not behave as the W3C suite expects of its service under test"
 grep -q '^w3c peer: [0-9]* cases ok$' <<<"$out" || fail "the W3C peer did not finish its cases"
+echo "metrics_service"
+# Metrics exact at a 1% sampling ratio: 500 requests, orders 0..49 ten times;
+# order 13 fails before the repository, every tenth order is missing.
+out=$(OTEL_TRACES_SAMPLER=traceidratio OTEL_TRACES_SAMPLER_ARG=0.01 timeout 120 \
+    cargo run -q --example metrics_service -- --requests 500 --exit 2>&1) || fail "metrics_service failed"
+grep -q '^made 500 requests: 440 × 200, 50 × 404, 10 × 500$' <<<"$out" || fail "the service did not answer as expected"
+grep -Eq '^OrderRepository::find +490 +50 ' <<<"$out" || fail "find's calls and errors are not counted exactly"
+grep -Eq '^served GET /orders/\{id\} 500 +10 +10 ' <<<"$out" || fail "the 500s are not counted as errors"
 echo "examples: ok"

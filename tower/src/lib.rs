@@ -495,3 +495,67 @@ pub fn propagate(mut request: tonic::Request<()>) -> Result<tonic::Request<()>, 
     }
     Ok(request)
 }
+
+/// Serves tracekit's metrics in the Prometheus text format: mount it where
+/// Prometheus scrapes (`/metrics`). Making one switches metrics on.
+///
+/// ```
+/// use axum::Router;
+///
+/// let app: Router = Router::new()
+///     .route_service("/metrics", tracekit_tower::PrometheusService::new());
+/// # drop(app);
+/// ```
+#[derive(Clone, Debug)]
+pub struct PrometheusService {
+    renderer: tracekit::metrics::Prometheus,
+}
+
+impl Default for PrometheusService {
+    fn default() -> PrometheusService {
+        PrometheusService::new()
+    }
+}
+
+impl PrometheusService {
+    /// With the default buckets ([`tracekit::metrics::Prometheus::new`]).
+    ///
+    /// ```
+    /// let _metrics = tracekit_tower::PrometheusService::new();
+    /// ```
+    pub fn new() -> PrometheusService {
+        PrometheusService::with(tracekit::metrics::Prometheus::new())
+    }
+
+    /// With buckets of one's own.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let p = tracekit::metrics::Prometheus::new().buckets([Duration::from_millis(1)]);
+    /// let _metrics = tracekit_tower::PrometheusService::with(p);
+    /// ```
+    pub fn with(renderer: tracekit::metrics::Prometheus) -> PrometheusService {
+        tracekit::metrics::set_enabled(true);
+        PrometheusService { renderer }
+    }
+}
+
+impl<B> Service<Request<B>> for PrometheusService {
+    type Response = Response<String>;
+    type Error = std::convert::Infallible;
+    type Future = std::future::Ready<Result<Response<String>, std::convert::Infallible>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _request: Request<B>) -> Self::Future {
+        let text = self.renderer.render(&tracekit::metrics::snapshot());
+        let mut response = Response::new(text);
+        response.headers_mut().insert(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+        );
+        std::future::ready(Ok(response))
+    }
+}

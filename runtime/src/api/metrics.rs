@@ -76,6 +76,7 @@ pub fn set_enabled(on: bool) {
         return;
     }
     if on {
+        let _ = metrics::SNAPSHOT.set(snapshot);
         metrics::NANOS_PER_TICK_Q32
             .store(Calibration::now().nanos_per_tick_q32(), Ordering::Relaxed);
     }
@@ -100,10 +101,11 @@ pub fn enabled() -> bool {
     metrics::on()
 }
 
-/// Switches metrics on when `TRACEKIT_METRICS=on`; called where a
+/// Switches metrics on when `TRACEKIT_METRICS=on`, or when the reporter
+/// being installed wants them (the console's table); called where a
 /// reporter is installed.
 pub(crate) fn from_env() {
-    if env() == ENV_ON {
+    if env() == ENV_ON || metrics::WANTED.load(Ordering::Relaxed) {
         set_enabled(true);
     }
 }
@@ -123,4 +125,15 @@ pub fn snapshot() -> Metrics {
         collector::deliver();
     }
     crate::collect::metrics::snapshot()
+}
+
+/// The Prometheus text of every metric as of now, with the default buckets
+/// (see [`Prometheus`] to choose them).
+///
+/// ```
+/// let text = tracekit::metrics::prometheus_text();
+/// assert!(text.contains("# TYPE tracekit_function_duration_seconds histogram"));
+/// ```
+pub fn prometheus_text() -> String {
+    Prometheus::new().render(&snapshot())
 }

@@ -15,7 +15,7 @@ use std::borrow::Cow;
 use std::cell::OnceCell;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU16, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
 /// Metrics are counted (`tracekit::metrics::set_enabled`).
@@ -344,6 +344,33 @@ impl Request {
         &self.key
     }
 }
+
+/// A duration in a few characters: `950ns`, `12.3µs`, `4.56ms`, `1.234s`.
+fn short(d: Duration) -> String {
+    let ns = d.as_nanos() as f64;
+    if ns < 1e3 {
+        format!("{ns:.0}ns")
+    } else if ns < 1e6 {
+        format!("{:.1}µs", ns / 1e3)
+    } else if ns < 1e9 {
+        format!("{:.2}ms", ns / 1e6)
+    } else {
+        format!("{:.3}s", ns / 1e9)
+    }
+}
+
+/// A reporter wants metrics (the console's table): they are switched on
+/// when it is installed.
+pub(crate) static WANTED: AtomicBool = AtomicBool::new(false);
+
+/// Asks for metrics from a layer that cannot switch them on itself.
+pub(crate) fn switch_on() {
+    WANTED.store(true, Ordering::Relaxed);
+}
+
+/// How a reporter in the layers below takes a snapshot at exit (the
+/// console's table): set where metrics are switched on.
+pub(crate) static SNAPSHOT: OnceLock<fn() -> Metrics> = OnceLock::new();
 
 /// Distinct request series allowed in the process; later ones are counted
 /// in one overflow series per protocol and side (`otel.metric.overflow`).
@@ -796,6 +823,86 @@ impl Metrics {
     /// Every series of HTTP and gRPC requests, served or made.
     pub fn requests(&self) -> &[RequestMetrics] {
         &self.requests
+    }
+
+    /// A profile of the run as a text table: each function's calls,
+    /// errors, p50, p99 and total time (the most total time first), then
+    /// each request series'.
+    ///
+    /// ```
+    /// # if !tracekit::TRACE_ALL { return; } // tracing compiled out: nothing to count
+    /// #[tracekit::trace_fn]
+    /// fn render() {}
+    /// tracekit::metrics::set_enabled(true);
+    /// render();
+    /// let table = tracekit::metrics::snapshot().table();
+    /// assert!(table.lines().any(|l| l.starts_with("render ") && l.contains(" 1 ")));
+    /// ```
+    pub fn table(&self) -> String {
+        use std::fmt::Write as _;
+        let mut rows: Vec<(String, u64, u64, &Histogram)> = self
+            .functions
+            .iter()
+            .map(|f| (f.name().to_owned(), f.calls(), f.errors(), f.duration()))
+            .collect();
+        rows.sort_by(|a, b| b.3.sum().cmp(&a.3.sum()).then_with(|| a.0.cmp(&b.0)));
+        let mut requests: Vec<(String, u64, u64, &Histogram)> = self
+            .requests
+            .iter()
+            .map(|r| {
+                let side = if r.is_server() { "served" } else { "called" };
+                let what = match (r.route(), r.server()) {
+                    (Some(route), _) if r.is_grpc() => format!("{route}/{}", r.method()),
+                    (Some(route), _) => format!("{} {route}", r.method()),
+                    (None, Some((host, _))) => format!("{} {host}", r.method()),
+                    (None, None) => r.method().to_owned(),
+                };
+                let status = r.status_code().map_or("-".to_owned(), |s| s.to_string());
+                (
+                    format!("{side} {what} {status}"),
+                    r.calls(),
+                    r.errors(),
+                    r.duration(),
+                )
+            })
+            .collect();
+        requests.sort_by(|a, b| b.3.sum().cmp(&a.3.sum()).then_with(|| a.0.cmp(&b.0)));
+        let width = rows
+            .iter()
+            .chain(&requests)
+            .map(|r| r.0.chars().count())
+            .max()
+            .unwrap_or(0)
+            .max("function".len());
+        let mut out = String::new();
+        let head = |out: &mut String, title: &str| {
+            let _ = writeln!(
+                out,
+                "{title:<width$} {:>9} {:>7} {:>10} {:>10} {:>11}",
+                "calls", "errors", "p50", "p99", "total"
+            );
+        };
+        let row = |out: &mut String, (name, calls, errors, h): &(String, u64, u64, &Histogram)| {
+            let q = |q: f64| h.quantile(q).map_or("-".to_owned(), short);
+            let _ = writeln!(
+                out,
+                "{name:<width$} {calls:>9} {errors:>7} {:>10} {:>10} {:>11}",
+                q(0.5),
+                q(0.99),
+                short(h.sum())
+            );
+        };
+        head(&mut out, "function");
+        for r in &rows {
+            row(&mut out, r);
+        }
+        if !requests.is_empty() {
+            head(&mut out, "request");
+            for r in &requests {
+                row(&mut out, r);
+            }
+        }
+        out
     }
 }
 

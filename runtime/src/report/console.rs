@@ -20,6 +20,8 @@ pub struct ConsoleReporter {
     pending: HashMap<TraceId, Vec<SpanRecord>>,
     show_code: bool,
     service: Option<String>,
+    /// Print the metrics table when the reporter goes.
+    table: bool,
 }
 
 /// Traces with no finished root are printed anyway past this many spans,
@@ -62,6 +64,7 @@ impl ConsoleReporter {
             pending: HashMap::new(),
             show_code: false,
             service: crate::data::service::name_from(&|k| std::env::var(k).ok()),
+            table: false,
         }
     }
 
@@ -85,6 +88,21 @@ impl ConsoleReporter {
     /// ```
     pub fn with_service_name(mut self, name: impl Into<String>) -> Self {
         self.service = Some(name.into());
+        self
+    }
+
+    /// Prints a profile of the run when the reporter goes (at the guard's
+    /// shutdown): every function's calls, errors, p50, p99 and total time,
+    /// counted by metrics, which this switches on.
+    ///
+    /// ```
+    /// let _guard = tracekit::set_reporter(tracekit::ConsoleReporter::stdout().with_metrics_table(true));
+    /// ```
+    pub fn with_metrics_table(mut self, show: bool) -> Self {
+        self.table = show;
+        if show && crate::TRACE_ALL {
+            crate::data::metrics::switch_on();
+        }
         self
     }
 
@@ -197,6 +215,18 @@ impl Reporter for ConsoleReporter {
         let pending: Vec<_> = self.pending.drain().collect();
         for (trace_id, spans) in pending {
             self.print(trace_id, spans, false);
+        }
+    }
+}
+
+impl Drop for ConsoleReporter {
+    fn drop(&mut self) {
+        if !self.table {
+            return;
+        }
+        if let Some(snapshot) = crate::data::metrics::SNAPSHOT.get() {
+            let _ = writeln!(self.out, "{}", snapshot().table());
+            let _ = self.out.flush();
         }
     }
 }

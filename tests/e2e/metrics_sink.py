@@ -1,0 +1,141 @@
+"""A bare OTLP/HTTP metrics receiver built on the official protobuf
+definitions (opentelemetry-proto): protobuf bodies are parsed as
+ExportMetricsServiceRequest, JSON bodies with protobuf's JSON mapping into
+the same message, so both are checked against the schema.
+
+  metrics_sink.py serve PORT OUT      append every data point as a JSON line to OUT
+  metrics_sink.py check OUT PROTOCOL REQUESTS
+                                      check metrics_service's last export in OUT
+"""
+
+import gzip
+import json
+import sys
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from google.protobuf import json_format
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
+
+
+def attrs_of(kvs):
+    out = {}
+    for kv in kvs:
+        v = kv.value
+        kind = v.WhichOneof("value")
+        out[kv.key] = getattr(v, kind) if kind else None
+    return out
+
+
+def serve(port, out):
+    export = [0]
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            if self.headers.get("Content-Encoding") == "gzip":
+                body = gzip.decompress(body)
+            req = ExportMetricsServiceRequest()
+            ctype = self.headers.get("Content-Type", "")
+            try:
+                if "json" in ctype:
+                    json_format.Parse(body.decode("utf-8"), req)
+                    protocol = "json"
+                else:
+                    req.ParseFromString(body)
+                    protocol = "protobuf"
+            except Exception as e:  # a body the schema rejects fails the check
+                with open(out, "a") as f:
+                    f.write(json.dumps({"error": str(e)}) + "\n")
+                self.send_response(400)
+                self.end_headers()
+                return
+            export[0] += 1
+            with open(out, "a") as f:
+                for rm in req.resource_metrics:
+                    service = attrs_of(rm.resource.attributes).get("service.name")
+                    for sm in rm.scope_metrics:
+                        for m in sm.metrics:
+                            kind = m.WhichOneof("data")
+                            data = getattr(m, kind)
+                            for p in data.data_points:
+                                line = {
+                                    "export": export[0],
+                                    "protocol": protocol,
+                                    "service": service,
+                                    "scope": sm.scope.name,
+                                    "metric": m.name,
+                                    "unit": m.unit,
+                                    "kind": kind,
+                                    "temporality": getattr(data, "aggregation_temporality", 0),
+                                    "attrs": attrs_of(p.attributes),
+                                }
+                                if kind == "sum":
+                                    line["value"] = p.as_int
+                                elif kind == "exponential_histogram":
+                                    line["count"] = p.count
+                                    line["sum"] = p.sum
+                                    line["scale"] = p.scale
+                                    line["in_buckets"] = sum(p.positive.bucket_counts) + p.zero_count
+                                else:
+                                    line["count"] = p.count
+                                    line["sum"] = p.sum
+                                    line["in_buckets"] = sum(p.bucket_counts)
+                                f.write(json.dumps(line) + "\n")
+            self.send_response(200)
+            self.send_header("Content-Type", "application/x-protobuf")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    ThreadingHTTPServer(("127.0.0.1", int(port)), Handler).serve_forever()
+
+
+def check(out, protocol, requests):
+    requests = int(requests)
+    lines = [json.loads(l) for l in open(out)]
+    errors = [l for l in lines if "error" in l]
+    assert not errors, f"bodies the schema rejected: {errors}"
+    lines = [l for l in lines if l["protocol"] == protocol]
+    assert lines, f"no {protocol} export arrived"
+    last = max(l["export"] for l in lines)
+    points = [l for l in lines if l["export"] == last]
+    # metrics_service asks for orders 0..49 in turn: order 13 fails before
+    # the repository (500), every tenth order is missing (404).
+    cycles, rest = divmod(requests, 50)
+    assert rest == 0, "REQUESTS must be a multiple of 50"
+    want_find = requests - cycles
+    want_missing = cycles * 5
+
+    def one(metric, **attrs):
+        found = [p for p in points if p["metric"] == metric and all(p["attrs"].get(k) == v for k, v in attrs.items())]
+        assert len(found) == 1, f"{metric} {attrs}: {len(found)} points in export {last}"
+        return found[0]
+
+    find = one("tracekit.function.duration", **{"code.function.name": "find"})
+    assert find["unit"] == "s" and find["kind"] == "exponential_histogram", find
+    assert find["service"] == "orders" and find["scope"] == "tracekit", find
+    assert find["temporality"] == 2, find
+    assert find["count"] == want_find, (find, want_find)
+    assert find["in_buckets"] == find["count"], find
+    assert find["attrs"]["code.namespace"].endswith("::OrderRepository"), find
+    # Each find spins about 100 µs.
+    assert 0.0001 * want_find <= find["sum"] < 0.01 * want_find, find
+    errors = one("tracekit.function.errors", **{"code.function.name": "find"})
+    assert errors["value"] == want_missing, errors
+    served = [p for p in points if p["metric"] == "http.server.request.duration" and p["attrs"].get("http.route") == "/orders/{id}"]
+    by_status = {p["attrs"]["http.response.status_code"]: p["count"] for p in served}
+    assert by_status == {200: requests - want_missing - cycles, 404: want_missing, 500: cycles}, by_status
+    for p in served:
+        assert p["unit"] == "s" and p["attrs"]["http.request.method"] == "GET", p
+        assert (p["attrs"].get("error.type") == "500") == (p["attrs"]["http.response.status_code"] == 500), p
+    called = [p for p in points if p["metric"] == "http.client.request.duration"]
+    assert sum(p["count"] for p in called) == requests, called
+    assert all(p["attrs"]["server.address"] == "127.0.0.1" for p in called), called
+    print(f"otlp {protocol}: {len(points)} points in the last of {last} exports; find {find['count']} calls, "
+          f"{errors['value']} errors; served {by_status}")
+
+
+if __name__ == "__main__":
+    {"serve": serve, "check": check}[sys.argv[1]](*sys.argv[2:])
