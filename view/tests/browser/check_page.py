@@ -295,6 +295,29 @@ def main_checks(page, expected, shot):
               "frontend, inventory" in b.js(f"document.querySelector('.trace-row[data-trace-id=\"{C}\"]').textContent"),
               True)
 
+        # The functions view: every operation over all loaded spans.
+        b.click("#functions-toggle")
+        fns = b.js("""Object.fromEntries(Array.from(document.querySelectorAll('#functions tbody tr')).map(r =>
+            [r.dataset.fn, [+r.dataset.calls, +r.dataset.errors, +r.dataset.selfNs, +r.dataset.totalNs,
+                            +r.dataset.p50Ns, +r.dataset.p99Ns]]))""")
+        ms = 1_000_000
+        check("the functions view counts the calls of an operation across traces",
+              fns.get("GET /checkout/{cart}|frontend"), [2, 0, 26 * ms, 400 * ms, 100 * ms, 300 * ms])
+        check("with its errors and self time", fns.get("reserve_stock|backend"), [1, 1, 5 * ms, 58 * ms, 58 * ms, 58 * ms])
+        check("and an operation of each service apart", (fns.get("db.query|backend") or [0])[0], 2)
+        check("a server span's own service names its operations", (fns.get("count_stock|inventory") or [0])[0], 1)
+        check("it lists every operation once", len(fns), expected["operations"])
+        order = b.js("Array.from(document.querySelectorAll('#functions tbody tr')).map(r => +r.dataset.selfNs)")
+        check("sorted by self time", order, sorted(order, reverse=True))
+        b.click('#functions th[data-sort="calls"]')
+        calls = b.js("Array.from(document.querySelectorAll('#functions tbody tr')).map(r => +r.dataset.calls)")
+        check("and by calls when that column is clicked", calls, sorted(calls, reverse=True))
+        b.click('#functions tr[data-fn="reserve_stock|backend"] td')
+        check("a row opens its slowest span in the waterfall",
+              (b.js("document.getElementById('functions').hidden"),
+               b.js("document.querySelector('#row-sizer .row.selected') && document.querySelector('#row-sizer .row.selected').dataset.spanId")),
+              (True, "b000000000000002"))
+
         # The other trace.
         b.click(f'.trace-row[data-trace-id="{B}"]')
         r = rows(b)

@@ -100,6 +100,10 @@ def write_fixture(out):
         "hostile_name": HOSTILE_NAME,
         "hostile_tag": HOSTILE_TAG,
         "hostile_event": HOSTILE_EVENT,
+        # Distinct (name, service) pairs; trace C's server span names its
+        # own service, which its child inherits.
+        "operations": len({(n, "inventory" if i in ("d000000000000002", "d000000000000003") else svc)
+                           for (t, i, p, n, svc, *_rest) in SPANS}),
         "traces": {
             A: {
                 "parents": {i: p for (t, i, p, *_rest) in SPANS if t == A},
