@@ -271,9 +271,11 @@ impl Expansion<'_> {
             let ret = self.ret().into_iter();
             // An `async fn` call with no span is counted for metrics by
             // its `QuietAsync`, which learns of an `Err` here.
+            // Only a call counted around its polls (`__tk_counted`: a
+            // `QuietAsync`, or a span that records nothing) is told.
             let quiet = counted.then(|| {
                 quote! {
-                    else {
+                    else if __tk_counted {
                         #( #private::quiet_outcome(#outcome); )*
                     }
                 }
@@ -418,6 +420,11 @@ impl Expansion<'_> {
         // The body's own future; with something to record from its
         // output, a second one around it, where its span is current.
         let own = self.own();
+        // Whether an `Err` is told to what counts the call for metrics:
+        // there is something counting it around its polls.
+        let counted = self
+            .inspects()
+            .then(|| quote!(let __tk_counted = !__tk_starts || #guard.counts_unrecorded();));
         let inner = match &self.current_tail(true) {
             Some(tail) => quote! {
                 async move {
@@ -442,6 +449,7 @@ impl Expansion<'_> {
                 let __tk_starts = #private::starts(&__TK_META);
                 let #guard = #start;
                 #own
+                #counted
                 let __tk_inner = #inner;
                 // The span is moved out whole on both paths before the
                 // await (an empty one has nothing to drop), so the

@@ -274,6 +274,13 @@ impl AsyncSpan {
         }
     }
 
+    /// Whether the call is counted for metrics by its span, which records
+    /// nothing (a trace the sampler dropped): its `Err` is told to it.
+    #[inline]
+    pub fn counts_unrecorded(&self) -> bool {
+        matches!(&*self.0, AsyncState::Other(Some(span)) if !span.is_recording())
+    }
+
     /// Ends a local span whose first poll did not return: the body panicked
     /// (`panicked`), or the future was dropped before it ran to its first
     /// wait.
@@ -361,9 +368,15 @@ impl<F> TracedAsync<F> {
 #[must_use = "futures do nothing unless polled"]
 pub struct QuietAsync<F> {
     inner: F,
-    /// Counted for metrics: the point and when the first poll began.
-    counted: Option<(Point, u64)>,
+    /// `None` while metrics are off (at its first poll); else its point
+    /// and the ticks of its first poll, or [`APART`] when it is not counted
+    /// (its point is switched off) but kept apart: an `Err` it returns is
+    /// its own, not its caller's.
+    counting: Option<(Point, u64)>,
 }
+
+/// Not counted, kept apart (see [`QuietAsync`]).
+const APART: u64 = u64::MAX;
 
 impl<F> QuietAsync<F> {
     #[doc(hidden)]
@@ -371,7 +384,7 @@ impl<F> QuietAsync<F> {
     pub fn new(inner: F) -> QuietAsync<F> {
         QuietAsync {
             inner,
-            counted: None,
+            counting: None,
         }
     }
 
@@ -382,12 +395,18 @@ impl<F> QuietAsync<F> {
     pub fn counted(meta: &'static Metadata, inner: F) -> QuietAsync<F> {
         QuietAsync {
             inner,
-            counted: match crate::data::metrics::on() {
+            counting: match crate::data::metrics::on() {
                 false => None,
-                true => crate::local::metrics::start_async(meta.point()),
+                true => Some(start_counting(meta.point())),
             },
         }
     }
+}
+
+#[cold]
+#[inline(never)]
+fn start_counting(point: Point) -> (Point, u64) {
+    crate::local::metrics::start_async(point).unwrap_or((point, APART))
 }
 
 impl<F: Future> Future for QuietAsync<F> {
@@ -396,25 +415,33 @@ impl<F: Future> Future for QuietAsync<F> {
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<F::Output> {
         // SAFETY: `inner` is structurally pinned: never moved out, and
-        // `QuietAsync` has no `Drop` or `Unpin` impl of its own; `counted`
+        // `QuietAsync` has no `Drop` or `Unpin` impl of its own; `counting`
         // is plain data, not pinned.
-        let (inner, counted) = unsafe {
+        let (inner, counting) = unsafe {
             let this = self.get_unchecked_mut();
-            (Pin::new_unchecked(&mut this.inner), &mut this.counted)
+            (Pin::new_unchecked(&mut this.inner), &mut this.counting)
         };
-        match *counted {
+        match counting {
             None => poll_quiet(inner, cx),
-            Some((point, start)) => {
-                let (polled, failed) =
-                    crate::local::metrics::poll_counted(|| poll_quiet(inner, cx));
-                if polled.is_ready() {
-                    *counted = None;
-                    crate::local::metrics::end_async(point, start, failed);
-                }
-                polled
-            }
+            Some(c) => poll_counting(inner, c, cx),
         }
     }
+}
+
+/// [`QuietAsync`]'s poll while metrics count it, or keep it apart.
+#[inline(never)]
+fn poll_counting<F: Future>(
+    inner: Pin<&mut F>,
+    counting: &mut (Point, u64),
+    cx: &mut TaskContext<'_>,
+) -> Poll<F::Output> {
+    let (polled, failed) = crate::local::metrics::poll_counted(|| poll_quiet(inner, cx));
+    let (point, start) = *counting;
+    if polled.is_ready() && start != APART {
+        counting.1 = APART;
+        crate::local::metrics::end_async(point, start, failed);
+    }
+    polled
 }
 
 /// A poll of a future with no span of its own. When it must wait, what
@@ -541,10 +568,14 @@ fn poll_owned<F: Future>(
         *done = polled.is_ready();
         return polled;
     }
-    let mut current = Current::enter(span);
-    let polled = inner.poll(cx);
-    current.returned = true;
-    drop(current);
+    let polled = if crate::data::metrics::on() {
+        poll_owned_counting(span, inner, cx)
+    } else {
+        let mut current = Current::enter(span);
+        let polled = inner.poll(cx);
+        current.returned = true;
+        polled
+    };
     match polled {
         Poll::Ready(out) => {
             *done = true;
@@ -558,6 +589,35 @@ fn poll_owned<F: Future>(
             Poll::Pending
         }
     }
+}
+
+/// [`poll_owned`]'s poll of the inner future while metrics count: a call
+/// of a trace point whose span records nothing is counted when the span
+/// goes, and its `Err` is learnt here.
+#[inline(never)]
+fn poll_owned_counting<F: Future>(
+    span: &mut Span,
+    inner: Pin<&mut F>,
+    cx: &mut TaskContext<'_>,
+) -> Poll<F::Output> {
+    let counted = span
+        .owned
+        .as_ref()
+        .is_some_and(|d| d.raw.meta.is_some() && !d.raw.records());
+    let mut current = Current::enter(span);
+    let (polled, failed) = if counted {
+        crate::local::metrics::poll_counted(|| inner.poll(cx))
+    } else {
+        (inner.poll(cx), false)
+    };
+    current.returned = true;
+    drop(current);
+    if failed {
+        if let Some(d) = span.owned.as_mut() {
+            d.failed = true;
+        }
+    }
+    polled
 }
 
 /// Drops the inner future of a future whose span it owns, inside the span,

@@ -334,6 +334,7 @@ impl Batch {
             tags,
             args,
             request: None,
+            failed: false,
         })
     }
 

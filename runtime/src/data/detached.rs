@@ -4,7 +4,7 @@
 
 use super::raw::*;
 use crate::data::clock::Stamp;
-use crate::data::metrics::Request;
+use crate::data::metrics::{self, Outcome, Request};
 use crate::data::value::{Key, Value};
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -67,6 +67,9 @@ pub(crate) struct Detached {
     /// A request span counted for metrics (sampled or not), counted when
     /// the span goes.
     pub(crate) request: Option<Box<Request>>,
+    /// The call of a trace point this span stands for failed (an `Err`),
+    /// known although the span records nothing: for metrics.
+    pub(crate) failed: bool,
 }
 
 impl Drop for Detached {
@@ -74,6 +77,27 @@ impl Drop for Detached {
     /// batch first if it records): the one place every way of finishing
     /// passes, so a request is counted here, once.
     fn drop(&mut self) {
+        if !metrics::on() {
+            return;
+        }
+        // A trace point's call whose span records nothing (a trace the
+        // sampler dropped) is counted here; a recorded one, from its
+        // record, by the collector.
+        if let Some(point) = self.raw.meta.filter(|_| !self.raw.records()) {
+            if let Some(start) = self.raw.start.ticks() {
+                let end = Stamp::now().ticks().unwrap_or(start);
+                let outcome = if self.failed {
+                    Outcome::Error
+                } else {
+                    Outcome::Ok
+                };
+                metrics::count_call(
+                    point,
+                    metrics::ticks_to_nanos(end.saturating_sub(start)),
+                    outcome,
+                );
+            }
+        }
         if let Some(mut request) = self.request.take() {
             let end = if self.raw.end.is_set() {
                 self.raw.end

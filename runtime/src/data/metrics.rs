@@ -12,7 +12,7 @@ use crate::data::clock::Stamp;
 use crate::data::trace_point::{Metadata, Point};
 use crate::data::value::Value;
 use std::borrow::Cow;
-use std::cell::OnceCell;
+use std::cell::{Cell, OnceCell, UnsafeCell};
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU16, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
@@ -211,6 +211,14 @@ impl Table {
         unsafe { &*p }
     }
 
+    /// The counters of `slot` if they were made.
+    #[inline(always)]
+    pub(crate) fn made(&self, slot: usize) -> Option<&Counts> {
+        let p = self.slots[slot.min(OVERFLOW)].load(Ordering::Acquire);
+        // SAFETY: as in `counts`.
+        unsafe { p.as_ref() }
+    }
+
     /// Each slot in use and its counters.
     pub(crate) fn each(&self) -> impl Iterator<Item = (usize, &Counts)> {
         self.slots.iter().enumerate().filter_map(|(i, c)| {
@@ -250,6 +258,70 @@ pub(crate) static THREADS: Mutex<Vec<Arc<Table>>> = Mutex::new(Vec::new());
 /// Adds a thread's table to those a snapshot reads.
 pub(crate) fn register(table: Arc<Table>) {
     lock(&THREADS).push(table);
+}
+
+/// Owns this thread's table while the thread runs; its drop lets go of it
+/// (the collector folds what it counted into the retired counts).
+struct Owner(#[allow(dead_code)] Arc<Table>);
+
+impl Drop for Owner {
+    fn drop(&mut self) {
+        TABLE.set(std::ptr::null());
+    }
+}
+
+thread_local! {
+    /// This thread's table, null until its first count and after the
+    /// thread's tear-down began. No destructor: reaching it is one
+    /// thread-local access.
+    static TABLE: Cell<*const Table> = const { Cell::new(std::ptr::null()) };
+    static OWNER: UnsafeCell<Option<Owner>> = const { UnsafeCell::new(None) };
+}
+
+/// Counts a call of `point` that took `ns` nanoseconds and recorded no
+/// span, in this thread's table. The common case (the table and the
+/// point's counters made) calls nothing.
+#[inline(always)]
+pub(crate) fn count_call(point: Point, ns: u64, outcome: Outcome) {
+    let table = TABLE.get();
+    // SAFETY: set by `own_table` from the `Arc` that `OWNER` holds, and
+    // cleared before that `Arc` goes.
+    match unsafe { table.as_ref() }.and_then(|t| t.made(point.made_slot()?)) {
+        Some(c) => c.add(ns, outcome),
+        None => count_slow(point, ns, outcome),
+    }
+}
+
+/// [`count_call`] the first time (a table, a slot or counters to make),
+/// or as the thread ends (not counted).
+#[cold]
+#[inline(never)]
+fn count_slow(point: Point, ns: u64, outcome: Outcome) {
+    let mut table = TABLE.get();
+    if table.is_null() {
+        table = own_table();
+    }
+    // SAFETY: as in `count_call`.
+    if let Some(t) = unsafe { table.as_ref() } {
+        t.counts(point.metrics_slot()).add(ns, outcome);
+    }
+}
+
+/// Makes and registers this thread's table; null once the thread is
+/// ending.
+fn own_table() -> *const Table {
+    OWNER
+        .try_with(|o| {
+            let table = Arc::new(Table::default());
+            register(Arc::clone(&table));
+            let p = Arc::as_ptr(&table);
+            // SAFETY: this thread's own cell, not borrowed elsewhere (the
+            // only other access is its destructor).
+            unsafe { *o.get() = Some(Owner(table)) };
+            TABLE.set(p);
+            p
+        })
+        .unwrap_or(std::ptr::null())
 }
 
 /// A poisoned lock's data is still whole here: every update is a store.

@@ -265,6 +265,15 @@ impl Point {
         self.head().state.store(state, Ordering::Relaxed);
     }
 
+    /// The point's slot in the metrics tables if it has one yet.
+    #[inline(always)]
+    pub(crate) fn made_slot(self) -> Option<usize> {
+        match self.head().slot.load(Ordering::Relaxed) {
+            0 => None,
+            s => Some(usize::from(s)),
+        }
+    }
+
     /// The point's slot in the metrics tables.
     #[inline(always)]
     pub(crate) fn metrics_slot(self) -> usize {

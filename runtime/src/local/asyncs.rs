@@ -103,6 +103,7 @@ impl State {
                 tags: Vec::new(),
                 args: Box::default(),
                 request: None,
+                failed: false,
             }),
         };
         self.hand_over_if_done();

@@ -7,18 +7,16 @@
 //! Such a call's guard holds [`TOKEN`]; the entry on this thread's stack of
 //! counted calls says where its time started and which frame, if any, the
 //! call opened besides (an unsampled root's, which its children must see).
-//! The counters are this thread's own table, which the collector reads and
-//! sums. Both live in thread-locals without destructors, so reaching them
-//! is one thread-local access; a second thread-local owns the table and
-//! lets go of it when the thread ends.
+//! The counters are this thread's own table (`data/metrics.rs`), which the
+//! collector reads and sums. The stack lives in a thread-local without a
+//! destructor, so reaching it is one thread-local access.
 
 use super::{State, Token, with_state};
 use crate::data::clock::Stamp;
-use crate::data::metrics::{self, Outcome, Table};
+use crate::data::metrics::{self, Outcome};
 use crate::data::trace_point::Point;
 use crate::sampling::filter;
 use std::cell::{Cell, UnsafeCell};
-use std::sync::Arc;
 
 /// The token of a call counted here: no span's (tokens count up from 1).
 pub(crate) const TOKEN: Token = Token::MAX;
@@ -41,16 +39,6 @@ struct Calls {
     stack: UnsafeCell<[Counted; DEPTH]>,
 }
 
-/// Owns this thread's table while the thread runs; its drop lets go of it
-/// (the collector folds what it counted into the retired counts).
-struct Owner(#[allow(dead_code)] Arc<Table>);
-
-impl Drop for Owner {
-    fn drop(&mut self) {
-        TABLE.set(std::ptr::null());
-    }
-}
-
 thread_local! {
     static CALLS: Calls = const {
         Calls {
@@ -58,18 +46,20 @@ thread_local! {
             stack: UnsafeCell::new([Counted { point: None, start: 0, inner: 0 }; DEPTH]),
         }
     };
-    /// This thread's table, null until its first count and after the
-    /// thread's tear-down began.
-    static TABLE: Cell<*const Table> = const { Cell::new(std::ptr::null()) };
-    static OWNER: UnsafeCell<Option<Owner>> = const { UnsafeCell::new(None) };
 }
 
 #[inline(always)]
 fn now() -> u64 {
     match Stamp::now_inline() {
         Some(s) => s.inline_ticks(),
-        None => Stamp::now().ticks().unwrap_or(0),
+        None => now_slow(),
     }
+}
+
+#[cold]
+#[inline(never)]
+fn now_slow() -> u64 {
+    Stamp::now().ticks().unwrap_or(0)
 }
 
 /// Starts counting a call of `point` that records no span and opened the
@@ -102,7 +92,8 @@ pub(crate) fn enter(point: Point, inner: Token) -> Token {
 }
 
 /// Ends the innermost counted call as `outcome`, and pops the frame it
-/// opened besides.
+/// opened besides. The common case (this thread's table and the point's
+/// counters made, no frame to pop) calls nothing.
 #[inline(never)]
 pub(crate) fn end_counted(outcome: Outcome) {
     let end = now();
@@ -120,28 +111,14 @@ pub(crate) fn end_counted(outcome: Outcome) {
     else {
         return;
     };
-    record(point, start, end, outcome);
+    metrics::count_call(
+        point,
+        metrics::ticks_to_nanos(end.saturating_sub(start)),
+        outcome,
+    );
     if inner != 0 {
         pop_inner(inner);
     }
-}
-
-/// Counts a call of `point` from `start` to `end` (ticks) in this thread's
-/// table.
-#[inline(always)]
-fn record(point: Point, start: u64, end: u64, outcome: Outcome) {
-    let ns = metrics::ticks_to_nanos(end.saturating_sub(start));
-    let mut table = TABLE.get();
-    if table.is_null() {
-        table = own_table();
-        if table.is_null() {
-            return;
-        }
-    }
-    // SAFETY: set by `own_table` from the `Arc` that `OWNER` holds, and
-    // cleared before that `Arc` goes.
-    let table = unsafe { &*table };
-    table.counts(point.metrics_slot()).add(ns, outcome);
 }
 
 thread_local! {
@@ -175,7 +152,11 @@ pub(crate) fn failed() {
 /// Counts a finished `async fn` call with no span.
 pub(crate) fn end_async(point: Point, start: u64, failed: bool) {
     let outcome = if failed { Outcome::Error } else { Outcome::Ok };
-    record(point, start, now(), outcome);
+    metrics::count_call(
+        point,
+        metrics::ticks_to_nanos(now().saturating_sub(start)),
+        outcome,
+    );
 }
 
 #[cold]
@@ -183,23 +164,4 @@ fn pop_inner(inner: Token) {
     if inner != 0 {
         with_state(|s: &mut State| s.pop_local(inner, None));
     }
-}
-
-/// Makes and registers this thread's table; null once the thread is
-/// ending.
-#[cold]
-#[inline(never)]
-fn own_table() -> *const Table {
-    OWNER
-        .try_with(|o| {
-            let table = Arc::new(Table::default());
-            metrics::register(Arc::clone(&table));
-            let p = Arc::as_ptr(&table);
-            // SAFETY: this thread's own cell, not borrowed elsewhere (the
-            // only other access is its destructor).
-            unsafe { *o.get() = Some(Owner(table)) };
-            TABLE.set(p);
-            p
-        })
-        .unwrap_or(std::ptr::null())
 }
