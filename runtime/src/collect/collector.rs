@@ -109,6 +109,10 @@ pub(crate) fn submit(batch: Batch) {
     match QUEUE.push(batch, n, capacity, QUEUE_CAPACITY / 2) {
         Push::Full(batch) => {
             DROPPED.fetch_add(n as u64, Ordering::Relaxed);
+            // The spans are lost, not their calls: metrics count them here.
+            if crate::data::metrics::on() {
+                crate::collect::metrics::observe(std::slice::from_ref(&batch), None);
+            }
             // Its buffers serve the thread's next batch, so a full queue
             // does not also mean an allocation per hand-over.
             batch.recycle();
@@ -295,7 +299,7 @@ pub(crate) fn drain(sinks: &mut Sinks) -> usize {
     }
     let calibration = Calibration::now();
     if crate::data::metrics::on() {
-        crate::collect::metrics::observe(&batches, &calibration);
+        crate::collect::metrics::observe(&batches, Some(&calibration));
     }
     crate::collect::tail::sift(&mut batches, &calibration);
     let captured = batches.iter().any(|b| b.captured);

@@ -28,9 +28,13 @@ struct Sums {
 }
 
 /// Counts every finished span of a trace point in `batches`, before tail
-/// keep decides which to keep.
-pub(crate) fn observe(batches: &[Batch], calibration: &Calibration) {
-    metrics::NANOS_PER_TICK_Q32.store(calibration.nanos_per_tick_q32(), Ordering::Relaxed);
+/// keep decides which to keep: at the collector's tick (`calibration` its
+/// clock's), or where a full queue drops a batch (`None`: the tick rate as
+/// last measured; a span given explicit times is measured then).
+pub(crate) fn observe(batches: &[Batch], calibration: Option<&Calibration>) {
+    if let Some(c) = calibration {
+        metrics::NANOS_PER_TICK_Q32.store(c.nanos_per_tick_q32(), Ordering::Relaxed);
+    }
     let mut sums = lock(&SUMS);
     let sums = sums.get_or_insert_with(|| Sums {
         recorded: Table::default(),
@@ -46,9 +50,18 @@ pub(crate) fn observe(batches: &[Batch], calibration: &Calibration) {
             }
             let ns = match (raw.start.ticks(), raw.end.ticks()) {
                 (Some(start), Some(end)) => metrics::ticks_to_nanos(end.saturating_sub(start)),
-                _ => calibration
-                    .unix_nanos(raw.end)
-                    .saturating_sub(calibration.unix_nanos(raw.start)),
+                _ => {
+                    let now;
+                    let c = match calibration {
+                        Some(c) => c,
+                        None => {
+                            now = Calibration::now();
+                            &now
+                        }
+                    };
+                    c.unix_nanos(raw.end)
+                        .saturating_sub(c.unix_nanos(raw.start))
+                }
             };
             let failed = raw.extras != NONE
                 && batch
