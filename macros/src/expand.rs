@@ -485,7 +485,12 @@ impl Expansion<'_> {
             quote!(: #o)
         });
         let own = self.own();
-        let wrapped = match &self.current_tail(false) {
+        // Whether an `Err` is told to what counts the call for metrics:
+        // a span that records nothing, its polls watched.
+        let counted = self
+            .inspects()
+            .then(|| quote!(let __tk_counted = #private::counts_unrecorded(&#guard);));
+        let wrapped = match &self.current_tail(true) {
             Some(tail) => quote! {
                 #krate::InSpan::new(#guard, async move {
                     let __tk_ret #output = __tk_fut.await;
@@ -499,10 +504,11 @@ impl Expansion<'_> {
             Some(_) => quote!(::std::boxed::Box::pin(#wrapped)),
             None => wrapped,
         };
+        // A call that starts no span is still counted while metrics are on.
         let start = self.start(
             quote!(#private::starts(&__TK_META)),
             quote!(#private::start_owned),
-            Some(quote!(#krate::Span::none())),
+            Some(quote!(#private::quiet_owned(&__TK_META))),
         );
         quote! {
             {
@@ -512,6 +518,7 @@ impl Expansion<'_> {
                 #[allow(clippy::redundant_closure_call)]
                 let __tk_fut = #private::enter_future(&mut #guard, #body);
                 #own
+                #counted
                 #wrapped
             }
         }

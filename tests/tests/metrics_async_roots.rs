@@ -47,3 +47,46 @@ async fn async_roots_the_sampler_drops_count_with_their_errors() {
     let c = snapshot.function("parse_cell").unwrap();
     assert_eq!((c.calls(), c.errors()), (60, 12));
 }
+
+/// A sync fn returning a future: its span starts at the call (the shape
+/// under test, so not an `async fn`).
+#[allow(clippy::manual_async_fn)]
+#[tracekit::trace_fn]
+fn load_page(i: u64) -> impl std::future::Future<Output = Result<u64, String>> {
+    async move {
+        tokio::task::yield_now().await;
+        if i.is_multiple_of(4) {
+            Err(format!("page {i}"))
+        } else {
+            Ok(i)
+        }
+    }
+}
+
+#[tracekit::trace_fn]
+async fn render_site(pages: u64) -> u64 {
+    let mut ok = 0;
+    for i in 1..=pages {
+        ok += u64::from(load_page(i).await.is_ok());
+    }
+    ok
+}
+
+/// Under a root the sampler drops (so the calls below start no span at all)
+/// and as roots of their own, future-returning fns count with their errors.
+#[tokio::test]
+async fn future_returning_fns_count_sampled_out_with_their_errors() {
+    let _sampler = set_sampler(TraceIdRatio::new(0.0));
+    metrics::set_enabled(true);
+    assert_eq!(render_site(20).await, 15);
+    for i in 21..=40 {
+        let _ = load_page(i).await;
+    }
+    if !tracekit::TRACE_ALL {
+        return;
+    }
+    let snapshot = metrics::snapshot();
+    let p = snapshot.function("load_page").unwrap();
+    assert_eq!((p.calls(), p.errors()), (40, 10));
+    assert_eq!(snapshot.function("render_site").unwrap().calls(), 1);
+}

@@ -491,6 +491,22 @@ pub(crate) fn start_traced(meta: Point, args: &[ArgRef<'_>]) -> Span {
     span
 }
 
+/// [`start_traced`]'s counterpart for a call that starts no span while
+/// metrics count: a span of its point that records nothing (its context is
+/// its parent's unsampled one), counted when it goes.
+#[cold]
+#[inline(never)]
+pub(crate) fn start_counted(meta: Point) -> Span {
+    if !crate::sampling::filter::is_on(meta) {
+        return Span::none();
+    }
+    let owned = with_state(|s| {
+        let lineage = s.point_lineage(meta);
+        s.start_detached(lineage, meta.name(), Some(meta), meta.kind(), Stamp::now())
+    });
+    Span { owned }
+}
+
 impl std::fmt::Debug for Span {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match &self.owned {

@@ -275,6 +275,27 @@ hot! {
     }
 }
 
+/// The span of a function returning a future that starts none (under a
+/// span that records nothing, or switched off): none, or while metrics
+/// count, one that records nothing, for the call to be counted when it
+/// goes.
+#[inline]
+pub fn quiet_owned(meta: &'static Metadata) -> Span {
+    if crate::data::metrics::on() {
+        span::start_counted(meta.point())
+    } else {
+        Span::none()
+    }
+}
+
+/// Whether the call is counted for metrics by its span, which records
+/// nothing: its `Err` is told to it.
+pub fn counts_unrecorded(span: &Span) -> bool {
+    span.owned
+        .as_ref()
+        .is_some_and(|d| d.raw.meta.is_some() && !d.raw.records())
+}
+
 /// Runs the sync part of a function returning a future, with its span
 /// current; a panic marks the span and finishes it.
 pub fn enter_future<F>(span: &mut Span, body: impl FnOnce() -> F) -> F {
