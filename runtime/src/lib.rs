@@ -64,6 +64,9 @@
 //!   points, records as threads write them and as reporters read them.
 //!
 //! [`testing::capture`] collects the spans of a closure for assertions.
+//! [`metrics`] counts every traced call and request, with its errors and
+//! durations, however traces are sampled (counted where a call finishes or
+//! where the collector takes its record, summed in `collect`).
 //!
 //! ## The `trace-all` feature
 //! On by default. Without it (`default-features = false`) every attribute
