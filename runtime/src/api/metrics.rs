@@ -122,7 +122,9 @@ pub(crate) fn from_env() {
 pub fn snapshot() -> Metrics {
     if metrics::on() {
         crate::local::flush_thread();
-        collector::deliver();
+        // Handed to the reporter, not flushed: a scrape or a metrics export
+        // never waits for the traces' export.
+        collector::deliver_queued();
     }
     crate::collect::metrics::snapshot()
 }

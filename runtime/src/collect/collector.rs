@@ -340,6 +340,16 @@ pub(crate) fn deliver() {
     }
 }
 
+/// Delivers everything queued to the reporter without flushing it (a
+/// metrics snapshot: a scrape must not wait for an export). From inside a
+/// reporter it does nothing.
+pub(crate) fn deliver_queued() {
+    if holding_sinks() {
+        return;
+    }
+    drain(&mut sinks());
+}
+
 static BACKGROUND: Lazy<std::thread::Thread> = Lazy::new(|| {
     std::thread::Builder::new()
         .name("tracekit-collector".into())
