@@ -20,22 +20,10 @@ fn request(r: &proto::ExportTraceServiceRequest) -> String {
     w.object(|w| {
         w.array("resourceSpans", &r.resource_spans, |w, rs| {
             w.object(|w| {
-                if let Some(res) = &rs.resource {
-                    w.key("resource");
-                    w.object(|w| {
-                        w.array("attributes", &res.attributes, key_value);
-                        w.uint("droppedAttributesCount", res.dropped_attributes_count);
-                    });
-                }
+                resource(w, rs.resource.as_ref());
                 w.array("scopeSpans", &rs.scope_spans, |w, ss| {
                     w.object(|w| {
-                        if let Some(scope) = &ss.scope {
-                            w.key("scope");
-                            w.object(|w| {
-                                w.string("name", &scope.name);
-                                w.string("version", &scope.version);
-                            });
-                        }
+                        scope(w, ss.scope.as_ref());
                         w.array("spans", &ss.spans, span);
                         w.string("schemaUrl", &ss.schema_url);
                     });
@@ -45,6 +33,28 @@ fn request(r: &proto::ExportTraceServiceRequest) -> String {
         });
     });
     w.out
+}
+
+/// A request's `resource`, if it has one.
+fn resource(w: &mut Json, res: Option<&proto::Resource>) {
+    if let Some(res) = res {
+        w.key("resource");
+        w.object(|w| {
+            w.array("attributes", &res.attributes, key_value);
+            w.uint("droppedAttributesCount", res.dropped_attributes_count);
+        });
+    }
+}
+
+/// A request's instrumentation `scope`, if it has one.
+fn scope(w: &mut Json, scope: Option<&proto::InstrumentationScope>) {
+    if let Some(scope) = scope {
+        w.key("scope");
+        w.object(|w| {
+            w.string("name", &scope.name);
+            w.string("version", &scope.version);
+        });
+    }
 }
 
 fn span(w: &mut Json, s: &proto::Span) {
@@ -95,22 +105,10 @@ pub(crate) fn metrics(r: &proto::ExportMetricsServiceRequest) -> String {
     w.object(|w| {
         w.array("resourceMetrics", &r.resource_metrics, |w, rm| {
             w.object(|w| {
-                if let Some(res) = &rm.resource {
-                    w.key("resource");
-                    w.object(|w| {
-                        w.array("attributes", &res.attributes, key_value);
-                        w.uint("droppedAttributesCount", res.dropped_attributes_count);
-                    });
-                }
+                resource(w, rm.resource.as_ref());
                 w.array("scopeMetrics", &rm.scope_metrics, |w, sm| {
                     w.object(|w| {
-                        if let Some(scope) = &sm.scope {
-                            w.key("scope");
-                            w.object(|w| {
-                                w.string("name", &scope.name);
-                                w.string("version", &scope.version);
-                            });
-                        }
+                        scope(w, sm.scope.as_ref());
                         w.array("metrics", &sm.metrics, metric);
                         w.string("schemaUrl", &sm.schema_url);
                     });
@@ -133,9 +131,7 @@ fn metric(w: &mut Json, m: &proto::Metric) {
                 w.object(|w| {
                     w.array("dataPoints", &s.data_points, |w, p| {
                         w.object(|w| {
-                            w.array("attributes", &p.attributes, key_value);
-                            w.u64_string("startTimeUnixNano", p.start_time_unix_nano);
-                            w.u64_string("timeUnixNano", p.time_unix_nano);
+                            point_head(w, &p.attributes, p.start_time_unix_nano, p.time_unix_nano);
                             if let Some(i) = p.as_int {
                                 w.key("asInt");
                                 let _ = write!(w.out, "\"{i}\"");
@@ -155,13 +151,8 @@ fn metric(w: &mut Json, m: &proto::Metric) {
                 w.object(|w| {
                     w.array("dataPoints", &h.data_points, |w, p| {
                         w.object(|w| {
-                            w.array("attributes", &p.attributes, key_value);
-                            w.u64_string("startTimeUnixNano", p.start_time_unix_nano);
-                            w.u64_string("timeUnixNano", p.time_unix_nano);
-                            w.u64_string("count", p.count);
-                            if let Some(sum) = p.sum {
-                                w.double("sum", sum);
-                            }
+                            point_head(w, &p.attributes, p.start_time_unix_nano, p.time_unix_nano);
+                            count_and_sum(w, p.count, p.sum);
                             w.u64_strings("bucketCounts", &p.bucket_counts);
                             w.doubles("explicitBounds", &p.explicit_bounds);
                             w.uint("flags", p.flags);
@@ -175,13 +166,8 @@ fn metric(w: &mut Json, m: &proto::Metric) {
                 w.object(|w| {
                     w.array("dataPoints", &h.data_points, |w, p| {
                         w.object(|w| {
-                            w.array("attributes", &p.attributes, key_value);
-                            w.u64_string("startTimeUnixNano", p.start_time_unix_nano);
-                            w.u64_string("timeUnixNano", p.time_unix_nano);
-                            w.u64_string("count", p.count);
-                            if let Some(sum) = p.sum {
-                                w.double("sum", sum);
-                            }
+                            point_head(w, &p.attributes, p.start_time_unix_nano, p.time_unix_nano);
+                            count_and_sum(w, p.count, p.sum);
                             w.int("scale", p.scale);
                             w.u64_string("zeroCount", p.zero_count);
                             if let Some(b) = &p.positive {
@@ -202,6 +188,21 @@ fn metric(w: &mut Json, m: &proto::Metric) {
     });
 }
 
+/// What every data point begins with: its attributes and its times.
+fn point_head(w: &mut Json, attributes: &[proto::KeyValue], start: u64, time: u64) {
+    w.array("attributes", attributes, key_value);
+    w.u64_string("startTimeUnixNano", start);
+    w.u64_string("timeUnixNano", time);
+}
+
+/// A histogram point's count and sum.
+fn count_and_sum(w: &mut Json, count: u64, sum: Option<f64>) {
+    w.u64_string("count", count);
+    if let Some(sum) = sum {
+        w.double("sum", sum);
+    }
+}
+
 fn key_value(w: &mut Json, kv: &proto::KeyValue) {
     w.object(|w| {
         w.string("key", &kv.key);
@@ -216,21 +217,7 @@ fn key_value(w: &mut Json, kv: &proto::KeyValue) {
                 w.key("intValue");
                 let _ = write!(w.out, "\"{i}\"");
             }
-            Some(proto::Value::DoubleValue(d)) => {
-                w.key("doubleValue");
-                // JSON has no NaN or infinities; the protobuf JSON mapping spells them.
-                if d.is_nan() {
-                    w.out.push_str("\"NaN\"");
-                } else if d.is_infinite() {
-                    w.out.push_str(if *d > 0.0 {
-                        "\"Infinity\""
-                    } else {
-                        "\"-Infinity\""
-                    });
-                } else {
-                    let _ = write!(w.out, "{d:?}");
-                }
-            }
+            Some(proto::Value::DoubleValue(d)) => w.double("doubleValue", *d),
             None => {}
         });
     });
@@ -323,8 +310,8 @@ impl Json {
         }
     }
 
-    /// A number, written as the protobuf JSON mapping spells it (NaN and
-    /// the infinities as strings).
+    /// A number, written as the protobuf JSON mapping spells it: JSON has
+    /// no NaN or infinities, so those are strings.
     fn double(&mut self, key: &str, d: f64) {
         self.key(key);
         self.number(d);
