@@ -1,6 +1,6 @@
 //! Metrics in the Prometheus text exposition format (version 0.0.4).
 
-use crate::data::metrics::{FunctionMetrics, Metrics};
+use crate::data::metrics::{FunctionMetrics, Histogram, Metrics};
 use std::fmt::Write;
 use std::time::Duration;
 
@@ -72,9 +72,7 @@ impl Prometheus {
     /// let _ = tracekit::metrics::Prometheus::new().buckets([Duration::from_millis(5)]);
     /// ```
     pub fn buckets(mut self, bounds: impl IntoIterator<Item = Duration>) -> Prometheus {
-        self.buckets = bounds.into_iter().collect();
-        self.buckets.sort();
-        self.buckets.dedup();
+        self.buckets = sorted(bounds);
         self
     }
 
@@ -86,9 +84,7 @@ impl Prometheus {
     /// let _ = tracekit::metrics::Prometheus::new().request_buckets([Duration::from_millis(1)]);
     /// ```
     pub fn request_buckets(mut self, bounds: impl IntoIterator<Item = Duration>) -> Prometheus {
-        self.request_buckets = bounds.into_iter().collect();
-        self.request_buckets.sort();
-        self.request_buckets.dedup();
+        self.request_buckets = sorted(bounds);
         self
     }
 
@@ -106,30 +102,13 @@ impl Prometheus {
              # TYPE tracekit_function_duration_seconds histogram\n",
         );
         for f in metrics.functions() {
-            let labels = labels(f);
-            let h = f.duration();
-            for bound in &self.buckets {
-                let _ = writeln!(
-                    out,
-                    "tracekit_function_duration_seconds_bucket{{{labels},le=\"{}\"}} {}",
-                    seconds(*bound),
-                    h.count_at_most(*bound)
-                );
-            }
-            let _ = writeln!(
-                out,
-                "tracekit_function_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}",
-                h.count()
-            );
-            let _ = writeln!(
-                out,
-                "tracekit_function_duration_seconds_sum{{{labels}}} {}",
-                seconds(h.sum())
-            );
-            let _ = writeln!(
-                out,
-                "tracekit_function_duration_seconds_count{{{labels}}} {}",
-                h.count()
+            histogram(
+                &mut out,
+                "tracekit_function_duration_seconds",
+                &labels(f),
+                f.duration(),
+                &self.buckets,
+                seconds,
             );
         }
         out.push_str(
@@ -180,26 +159,53 @@ impl Prometheus {
                     .map(|(k, v)| format!("{}=\"{}\"", k.replace('.', "_"), escape(&v.to_string())))
                     .collect::<Vec<_>>()
                     .join(",");
-                let sep = if labels.is_empty() { "" } else { "," };
-                let h = r.duration();
-                for bound in &self.request_buckets {
-                    let _ = writeln!(
-                        out,
-                        "{name}_bucket{{{labels}{sep}le=\"{}\"}} {}",
-                        unit(*bound),
-                        h.count_at_most(*bound)
-                    );
-                }
-                let _ = writeln!(
+                histogram(
                     out,
-                    "{name}_bucket{{{labels}{sep}le=\"+Inf\"}} {}",
-                    h.count()
+                    &name,
+                    &labels,
+                    r.duration(),
+                    &self.request_buckets,
+                    unit,
                 );
-                let _ = writeln!(out, "{name}_sum{{{labels}}} {}", unit(h.sum()));
-                let _ = writeln!(out, "{name}_count{{{labels}}} {}", h.count());
             }
         }
     }
+}
+
+/// Bounds as a renderer keeps them: ascending, each once.
+fn sorted(bounds: impl IntoIterator<Item = Duration>) -> Vec<Duration> {
+    let mut bounds: Vec<Duration> = bounds.into_iter().collect();
+    bounds.sort();
+    bounds.dedup();
+    bounds
+}
+
+/// One histogram series: a line per bound and `+Inf`, its sum and its
+/// count, durations written by `unit`.
+fn histogram(
+    out: &mut String,
+    name: &str,
+    labels: &str,
+    h: &Histogram,
+    bounds: &[Duration],
+    unit: impl Fn(Duration) -> String,
+) {
+    let sep = if labels.is_empty() { "" } else { "," };
+    for bound in bounds {
+        let _ = writeln!(
+            out,
+            "{name}_bucket{{{labels}{sep}le=\"{}\"}} {}",
+            unit(*bound),
+            h.count_at_most(*bound)
+        );
+    }
+    let _ = writeln!(
+        out,
+        "{name}_bucket{{{labels}{sep}le=\"+Inf\"}} {}",
+        h.count()
+    );
+    let _ = writeln!(out, "{name}_sum{{{labels}}} {}", unit(h.sum()));
+    let _ = writeln!(out, "{name}_count{{{labels}}} {}", h.count());
 }
 
 /// A duration in milliseconds, as Prometheus reads a float.
