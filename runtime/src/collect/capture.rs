@@ -74,7 +74,10 @@ fn entering_slow(trace: TraceId, capture: u32, records: bool) -> u32 {
     registry(|r| {
         let id = match capture {
             0 => r.traces.get(&trace).copied().unwrap_or(0),
-            id => *r.traces.entry(trace).or_insert(id),
+            id => {
+                r.traces.entry(trace).or_insert(id);
+                id
+            }
         };
         if id != 0 && records {
             *r.entered.entry(id).or_default() += 1;
