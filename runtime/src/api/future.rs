@@ -278,7 +278,7 @@ impl AsyncSpan {
     /// nothing (a trace the sampler dropped): its `Err` is told to it.
     #[inline]
     pub fn counts_unrecorded(&self) -> bool {
-        matches!(&*self.0, AsyncState::Other(Some(span)) if !span.is_recording())
+        matches!(&*self.0, AsyncState::Other(Some(span)) if super::private::counts_unrecorded(span))
     }
 
     /// Ends a local span whose first poll did not return: the body panicked
@@ -600,10 +600,7 @@ fn poll_owned_counting<F: Future>(
     inner: Pin<&mut F>,
     cx: &mut TaskContext<'_>,
 ) -> Poll<F::Output> {
-    let counted = span
-        .owned
-        .as_ref()
-        .is_some_and(|d| d.raw.meta.is_some() && !d.raw.records());
+    let counted = super::private::counts_unrecorded(span);
     let mut current = Current::enter(span);
     let (polled, failed) = if counted {
         crate::local::metrics::poll_counted(|| inner.poll(cx))

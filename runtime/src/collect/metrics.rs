@@ -48,21 +48,7 @@ pub(crate) fn observe(batches: &[Batch], calibration: Option<&Calibration>) {
             if raw.flags & GONE != 0 || !raw.end.is_set() {
                 continue;
             }
-            let ns = match (raw.start.ticks(), raw.end.ticks()) {
-                (Some(start), Some(end)) => metrics::ticks_to_nanos(end.saturating_sub(start)),
-                _ => {
-                    let now;
-                    let c = match calibration {
-                        Some(c) => c,
-                        None => {
-                            now = Calibration::now();
-                            &now
-                        }
-                    };
-                    c.unix_nanos(raw.end)
-                        .saturating_sub(c.unix_nanos(raw.start))
-                }
-            };
+            let ns = metrics::span_nanos(raw.start, raw.end, calibration);
             let failed = raw.extras != NONE
                 && batch
                     .extras

@@ -80,36 +80,40 @@ impl Drop for Detached {
         if !metrics::on() {
             return;
         }
+        let end = if self.raw.end.is_set() {
+            self.raw.end
+        } else {
+            Stamp::now()
+        };
         // A trace point's call whose span records nothing (a trace the
         // sampler dropped) is counted here; a recorded one, from its
         // record, by the collector.
-        if let Some(point) = self.raw.meta.filter(|_| !self.raw.records()) {
-            if let Some(start) = self.raw.start.ticks() {
-                let end = Stamp::now().ticks().unwrap_or(start);
-                let outcome = if self.failed {
-                    Outcome::Error
-                } else {
-                    Outcome::Ok
-                };
-                metrics::count_call(
-                    point,
-                    metrics::ticks_to_nanos(end.saturating_sub(start)),
-                    outcome,
-                );
-            }
+        if let Some(point) = self.unrecorded_point() {
+            let outcome = if self.failed {
+                Outcome::Error
+            } else {
+                Outcome::Ok
+            };
+            metrics::count_call(
+                point,
+                metrics::span_nanos(self.raw.start, end, None),
+                outcome,
+            );
         }
         if let Some(mut request) = self.request.take() {
-            let end = if self.raw.end.is_set() {
-                self.raw.end
-            } else {
-                Stamp::now()
-            };
-            crate::data::metrics::count_request(&mut request, self.raw.start, end);
+            metrics::count_request(&mut request, metrics::span_nanos(self.raw.start, end, None));
         }
     }
 }
 
 impl Detached {
+    /// The trace point of a call this span stands for without recording it
+    /// (a trace the sampler dropped): metrics count such a call when the
+    /// span goes, its `Err` learnt as its future is polled.
+    pub(crate) fn unrecorded_point(&self) -> Option<crate::data::trace_point::Point> {
+        self.raw.meta.filter(|_| !self.raw.records())
+    }
+
     pub(crate) fn apply(&mut self, edit: Edit) {
         if let Some(r) = self.request.as_mut() {
             match &edit {

@@ -8,7 +8,7 @@
 //! within 6.25% of the exact one. The index is a leading-zero count and two
 //! shifts, cheap enough for the hot path.
 
-use crate::data::clock::Stamp;
+use crate::data::clock::{Calibration, Stamp};
 use crate::data::trace_point::{Metadata, Point};
 use crate::data::value::Value;
 use std::borrow::Cow;
@@ -464,15 +464,29 @@ thread_local! {
     static REQUESTS: OnceCell<Arc<Mutex<RequestTable>>> = const { OnceCell::new() };
 }
 
-/// Counts a finished request span from `start` to `end` on this thread.
-pub(crate) fn count_request(request: &mut Request, start: Stamp, end: Stamp) {
-    let ns = match (start.ticks(), end.ticks()) {
+/// The nanoseconds from `start` to `end`: from the ticks when both are
+/// clock readings (the tick rate as last measured), else through
+/// `calibration` (measured now when `None`), for times given explicitly.
+pub(crate) fn span_nanos(start: Stamp, end: Stamp, calibration: Option<&Calibration>) -> u64 {
+    match (start.ticks(), end.ticks()) {
         (Some(s), Some(e)) => ticks_to_nanos(e.saturating_sub(s)),
         _ => {
-            let c = crate::data::clock::Calibration::now();
+            let now;
+            let c = match calibration {
+                Some(c) => c,
+                None => {
+                    now = Calibration::now();
+                    &now
+                }
+            };
             c.unix_nanos(end).saturating_sub(c.unix_nanos(start))
         }
-    };
+    }
+}
+
+/// Counts a finished request span that took `ns` nanoseconds on this
+/// thread.
+pub(crate) fn count_request(request: &mut Request, ns: u64) {
     let outcome = if request.failed || request.key.error_type.is_some() {
         Outcome::Error
     } else {

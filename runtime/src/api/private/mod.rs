@@ -293,7 +293,7 @@ pub fn quiet_owned(meta: &'static Metadata) -> Span {
 pub fn counts_unrecorded(span: &Span) -> bool {
     span.owned
         .as_ref()
-        .is_some_and(|d| d.raw.meta.is_some() && !d.raw.records())
+        .is_some_and(|d| d.unrecorded_point().is_some())
 }
 
 /// Runs the sync part of a function returning a future, with its span
