@@ -16,7 +16,8 @@
 //!   still inspected. A body run in place that leaves early all the same
 //!   leaves the function, and the guard ends the span as it drops.
 //! - An `async fn`: in an async block, awaited in `TracedAsync` when the
-//!   span started and in `QuietAsync` (no state) when it did not; with
+//!   span started and in `QuietAsync` (which counts the call while
+//!   metrics are on) when it did not; with
 //!   something to record from the output, a second async block around it
 //!   inspects the output while the span is current.
 //! - A sync function returning a future (`impl Future`, `Pin<Box<dyn
@@ -263,41 +264,43 @@ impl Expansion<'_> {
     }
 
     /// For the shapes whose span is current while the result is inspected:
-    /// the result recorded into the current span, if it is the call's own.
-    fn current_tail(&self, counted: bool) -> Option<TokenStream> {
+    /// the result recorded into the current span, if it is the call's own
+    /// (`__tk_own`, see [`Self::own`]). A call whose own span records
+    /// nothing but counts the call for metrics tells it of an `Err` here
+    /// (its polls are watched); a call with no span at all is counted by
+    /// its `QuietAsync`, which tests the output itself.
+    fn current_tail(&self) -> Option<TokenStream> {
         self.inspects().then(|| {
             let private = &self.private;
             let outcome: Vec<TokenStream> = self.outcome().into_iter().collect();
             let ret = self.ret().into_iter();
-            // An `async fn` call with no span is counted for metrics by
-            // its `QuietAsync`, which learns of an `Err` here.
-            // Only a call counted around its polls (`__tk_counted`: a
-            // `QuietAsync`, or a span that records nothing) is told.
-            let quiet = counted.then(|| {
-                quote! {
-                    else if __tk_counted {
-                        #( #private::quiet_outcome(#outcome); )*
-                    }
-                }
-            });
             quote! {
                 // The span must be this call's own: with none (switched off,
                 // not sampled), the current span is the caller's.
-                if __tk_own {
-                    if #private::current_is_recording() {
-                        #( #private::current_outcome(#outcome); )*
-                        #( #private::current_return(#ret); )*
+                match __tk_own {
+                    #private::OWN_RECORDING => {
+                        if #private::current_is_recording() {
+                            #( #private::current_outcome(#outcome); )*
+                            #( #private::current_return(#ret); )*
+                        }
                     }
-                } #quiet
+                    #private::OWN_COUNTING => {
+                        #( #private::quiet_outcome(#outcome); )*
+                    }
+                    _ => {}
+                }
             }
         })
     }
 
-    /// `__tk_own`, which [`Self::current_tail`] tests.
+    /// `__tk_own`, which [`Self::current_tail`] tests: how the call's own
+    /// span takes its output (one value, so the body's future keeps one
+    /// byte for it).
     fn own(&self) -> Option<TokenStream> {
         let guard = &self.guard;
+        let private = &self.private;
         self.inspects()
-            .then(|| quote!(let __tk_own = #guard.is_recording();))
+            .then(|| quote!(let __tk_own = #private::own(&#guard);))
     }
 
     /// The span's start, with the values of the arguments and fields, only
@@ -420,12 +423,7 @@ impl Expansion<'_> {
         // The body's own future; with something to record from its
         // output, a second one around it, where its span is current.
         let own = self.own();
-        // Whether an `Err` is told to what counts the call for metrics:
-        // there is something counting it around its polls.
-        let counted = self
-            .inspects()
-            .then(|| quote!(let __tk_counted = !__tk_starts || #guard.counts_unrecorded();));
-        let inner = match &self.current_tail(true) {
+        let inner = match &self.current_tail() {
             Some(tail) => quote! {
                 async move {
                     let __tk_ret = async move { #fake_return #stmts }.await;
@@ -436,7 +434,12 @@ impl Expansion<'_> {
             None => quote!(async move { #fake_return #stmts }),
         };
         // Without a span of its own the body's future is awaited in a
-        // wrapper with no state: an unsampled call builds and tests none.
+        // wrapper that only counts it while metrics are on, and tests its
+        // output for an `Err` then.
+        let is_err = match self.record_err {
+            true => quote!(|__tk_out| (&&&&&&#private::Ret(__tk_out)).__tk_outcome().is_some()),
+            false => quote!(|_| false),
+        };
         let start = self.start(
             quote!(__tk_starts),
             quote!(#private::start_async),
@@ -449,7 +452,6 @@ impl Expansion<'_> {
                 let __tk_starts = #private::starts(&__TK_META);
                 let #guard = #start;
                 #own
-                #counted
                 let __tk_inner = #inner;
                 // The span is moved out whole on both paths before the
                 // await (an empty one has nothing to drop), so the
@@ -458,7 +460,7 @@ impl Expansion<'_> {
                     #private::TracedAsync::new(#guard, __tk_inner).await
                 } else {
                     ::core::mem::forget(#guard);
-                    #private::QuietAsync::counted(&__TK_META, __tk_inner).await
+                    #private::QuietAsync::new(&__TK_META, __tk_inner, #is_err).await
                 }
             }
         }
@@ -485,12 +487,7 @@ impl Expansion<'_> {
             quote!(: #o)
         });
         let own = self.own();
-        // Whether an `Err` is told to what counts the call for metrics:
-        // a span that records nothing, its polls watched.
-        let counted = self
-            .inspects()
-            .then(|| quote!(let __tk_counted = #private::counts_unrecorded(&#guard);));
-        let wrapped = match &self.current_tail(true) {
+        let wrapped = match &self.current_tail() {
             Some(tail) => quote! {
                 #krate::InSpan::new(#guard, async move {
                     let __tk_ret #output = __tk_fut.await;
@@ -518,7 +515,6 @@ impl Expansion<'_> {
                 #[allow(clippy::redundant_closure_call)]
                 let __tk_fut = #private::enter_future(&mut #guard, #body);
                 #own
-                #counted
                 #wrapped
             }
         }

@@ -281,3 +281,129 @@ async fn async_calls_count_sampled_or_not_with_their_errors() {
         .count() as u64;
     assert_eq!((f.calls(), f.errors()), (60, failing));
 }
+
+/// A remote parent that was not sampled: calls under it open no spans and
+/// are counted on their own thread.
+fn unsampled_parent() -> tracekit::SpanContext {
+    tracekit::SpanContext::remote(
+        tracekit::TraceId::from_u128(0x6bf92f3577b34da6a3ce929d0e0e4736).unwrap(),
+        tracekit::SpanId::from_u64(0x20f067aa0ba902b7).unwrap(),
+        false,
+    )
+}
+
+#[tracekit::trace_fn]
+fn spin_unsampled(micros: u64) {
+    let until = Instant::now() + Duration::from_micros(micros);
+    while Instant::now() < until {
+        std::hint::spin_loop();
+    }
+}
+
+#[test]
+fn unsampled_calls_have_their_exact_durations_too() {
+    metrics::set_enabled(true);
+    let _attached = tracekit::Context::from_span_context(unsampled_parent()).attach();
+    let mut exact: Vec<Duration> = (0..200u64)
+        .map(|i| {
+            let t = Instant::now();
+            spin_unsampled(50 + (i * 53) % 2000);
+            t.elapsed()
+        })
+        .collect();
+    if !tracekit::TRACE_ALL {
+        return;
+    }
+    exact.sort();
+    let h = function("spin_unsampled").unwrap().duration().clone();
+    assert_eq!(h.count(), 200);
+    for q in [0.1, 0.5, 0.9, 0.99] {
+        let rank = ((q * 200.0_f64).ceil() as usize).max(1) - 1;
+        let want = exact[rank].as_nanos() as f64;
+        let got = h.quantile(q).unwrap().as_nanos() as f64;
+        assert!(
+            (got - want).abs() <= want / 16.0 + 2_000.0,
+            "p{q}: {got} ns from the buckets, {want} ns exact"
+        );
+    }
+    let total: Duration = exact.iter().sum();
+    assert!(
+        h.sum() * 100 <= total * 103 && h.sum() * 100 >= total * 95,
+        "{:?} vs {:?}",
+        h.sum(),
+        total
+    );
+}
+
+#[tracekit::trace_fn]
+async fn nap(millis: u64) -> Result<(), String> {
+    tokio::time::sleep(Duration::from_millis(millis)).await;
+    if millis == 0 {
+        return Err("no nap".to_owned());
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_unsampled_async_call_is_timed_from_first_poll_to_completion() {
+    metrics::set_enabled(true);
+    // Each call waits (returns Pending) at least once: its time runs across
+    // its polls, not only the last one.
+    let mut outside = Duration::ZERO;
+    for millis in [0, 5, 10, 20] {
+        let call = {
+            let _attached = tracekit::Context::from_span_context(unsampled_parent()).attach();
+            tracekit::FutureExt::in_current_span(nap(millis))
+        };
+        let t = Instant::now();
+        let _ = call.await;
+        outside += t.elapsed();
+    }
+    if !tracekit::TRACE_ALL {
+        return;
+    }
+    let f = function("nap").unwrap();
+    assert_eq!((f.calls(), f.errors()), (4, 1));
+    let sum = f.duration().sum();
+    // Within the clock's calibration (see the quantile tests).
+    assert!(
+        sum >= Duration::from_millis(34) && sum * 100 <= outside * 103,
+        "{sum:?} counted, {outside:?} around the calls"
+    );
+    // The 20 ms call lies in a bucket at or above 20 ms.
+    assert!(f.duration().count_at_most(Duration::from_millis(19)) <= 3);
+    assert!(f.duration().quantile(1.0).unwrap() >= Duration::from_millis(19));
+}
+
+#[tracekit::trace_fn]
+async fn panics_or_waits(panic: bool) -> u32 {
+    tokio::task::yield_now().await;
+    if panic {
+        panic!("metrics test async panic");
+    }
+    std::future::pending::<()>().await;
+    1
+}
+
+#[tokio::test]
+async fn an_unsampled_async_call_that_panics_or_is_dropped_still_counts() {
+    metrics::set_enabled(true);
+    let (panicking, dropped) = {
+        let _attached = tracekit::Context::from_span_context(unsampled_parent()).attach();
+        (
+            tracekit::FutureExt::in_current_span(panics_or_waits(true)),
+            tracekit::FutureExt::in_current_span(panics_or_waits(false)),
+        )
+    };
+    let caught = tokio::spawn(panicking).await;
+    assert!(caught.unwrap_err().is_panic());
+    // Dropped while it waits, after its first poll: a call that ended
+    // early, not an error.
+    let waited = tokio::time::timeout(Duration::from_millis(5), dropped).await;
+    assert!(waited.is_err());
+    if !tracekit::TRACE_ALL {
+        return;
+    }
+    let f = function("panics_or_waits").unwrap();
+    assert_eq!((f.calls(), f.errors()), (2, 1));
+}

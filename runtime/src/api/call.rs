@@ -48,7 +48,10 @@ fn enter_general(meta: Point, args: &[ArgRef<'_>]) -> Token {
     // setting dropped) still counts for metrics; its frame, which its
     // children see, is popped when the count ends.
     if crate::data::metrics::on() && !crate::local::records(token) {
-        return crate::local::metrics::enter(meta, token);
+        return match token {
+            0 => crate::local::metrics::enter_quiet(meta),
+            frame => crate::local::metrics::enter(meta, frame),
+        };
     }
     token
 }

@@ -4,6 +4,7 @@
 use crate::api::context::Context;
 use crate::api::span::Span;
 use crate::data::clock::Stamp;
+use crate::data::metrics::Outcome;
 use crate::data::raw::Edit;
 use crate::data::trace_point::{Metadata, Point};
 use crate::data::value::{ArgRef, Value};
@@ -277,7 +278,7 @@ impl AsyncSpan {
     /// Whether the call is counted for metrics by its span, which records
     /// nothing (a trace the sampler dropped): its `Err` is told to it.
     #[inline]
-    pub fn counts_unrecorded(&self) -> bool {
+    pub(crate) fn counts_unrecorded(&self) -> bool {
         matches!(&*self.0, AsyncState::Other(Some(span)) if super::private::counts_unrecorded(span))
     }
 
@@ -366,82 +367,70 @@ impl<F> TracedAsync<F> {
 /// whenever it is polled.
 #[doc(hidden)]
 #[must_use = "futures do nothing unless polled"]
-pub struct QuietAsync<F> {
+pub struct QuietAsync<F, E> {
     inner: F,
-    /// `None` while metrics are off (at its first poll); else its point
-    /// and the ticks of its first poll, or [`APART`] when it is not counted
-    /// (its point is switched off) but kept apart: an `Err` it returns is
-    /// its own, not its caller's.
-    counting: Option<(Point, u64)>,
+    /// While metrics are on: the call's counted token (its point and the
+    /// ticks of its first poll), until it is counted; 0 otherwise.
+    token: Token,
+    /// Whether an output is an `Err`, for the count.
+    is_err: E,
 }
 
-/// Not counted, kept apart (see [`QuietAsync`]).
-const APART: u64 = u64::MAX;
-
-impl<F> QuietAsync<F> {
+impl<F: Future, E: Fn(&F::Output) -> bool> QuietAsync<F, E> {
+    /// An `async fn` call of `meta` with no span, counted while metrics are
+    /// on (made at its first poll, which is when its time starts): one load
+    /// and a branch while they are off.
     #[doc(hidden)]
-    #[inline]
-    pub fn new(inner: F) -> QuietAsync<F> {
+    #[inline(always)]
+    pub fn new(meta: &'static Metadata, inner: F, is_err: E) -> QuietAsync<F, E> {
         QuietAsync {
             inner,
-            counting: None,
-        }
-    }
-
-    /// An `async fn` call with no span, counted for metrics while they are
-    /// on (made at its first poll, which is when its time starts).
-    #[doc(hidden)]
-    #[inline]
-    pub fn counted(meta: &'static Metadata, inner: F) -> QuietAsync<F> {
-        QuietAsync {
-            inner,
-            counting: match crate::data::metrics::on() {
-                false => None,
-                true => Some(start_counting(meta.point())),
+            token: match crate::data::metrics::on() {
+                true => crate::local::metrics::enter_quiet(meta.point()),
+                false => 0,
             },
+            is_err,
         }
     }
 }
 
-#[cold]
-#[inline(never)]
-fn start_counting(point: Point) -> (Point, u64) {
-    crate::local::metrics::start_async(point).unwrap_or((point, APART))
-}
-
-impl<F: Future> Future for QuietAsync<F> {
+impl<F: Future, E: Fn(&F::Output) -> bool> Future for QuietAsync<F, E> {
     type Output = F::Output;
 
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<F::Output> {
-        // SAFETY: `inner` is structurally pinned: never moved out, and
-        // `QuietAsync` has no `Drop` or `Unpin` impl of its own; `counting`
-        // is plain data, not pinned.
-        let (inner, counting) = unsafe {
+        // SAFETY: `inner` is structurally pinned: never moved out (the
+        // `Drop` impl does not touch it), and `QuietAsync` has no `Unpin`
+        // impl; `token` and `is_err` are plain data, not pinned.
+        let (inner, token, is_err) = unsafe {
             let this = self.get_unchecked_mut();
-            (Pin::new_unchecked(&mut this.inner), &mut this.counting)
+            (
+                Pin::new_unchecked(&mut this.inner),
+                &mut this.token,
+                &this.is_err,
+            )
         };
-        match counting {
-            None => poll_quiet(inner, cx),
-            Some(c) => poll_counting(inner, c, cx),
+        let polled = poll_quiet(inner, cx);
+        if *token != 0 {
+            if let Poll::Ready(output) = &polled {
+                let counted = std::mem::replace(token, 0);
+                crate::local::metrics::end_counted(counted, Outcome::of(is_err(output)));
+            }
         }
+        polled
     }
 }
 
-/// [`QuietAsync`]'s poll while metrics count it, or keep it apart.
-#[inline(never)]
-fn poll_counting<F: Future>(
-    inner: Pin<&mut F>,
-    counting: &mut (Point, u64),
-    cx: &mut TaskContext<'_>,
-) -> Poll<F::Output> {
-    let (polled, failed) = crate::local::metrics::poll_counted(|| poll_quiet(inner, cx));
-    let (point, start) = *counting;
-    if polled.is_ready() && start != APART {
-        counting.1 = APART;
-        crate::local::metrics::end_async(point, start, failed);
+impl<F, E> Drop for QuietAsync<F, E> {
+    /// A counted call that did not finish: a panic unwinding through its
+    /// poll (failed), or its future dropped before it finished (counted
+    /// as returned, as a cancelled span is).
+    fn drop(&mut self) {
+        if self.token != 0 {
+            let failed = std::thread::panicking();
+            crate::local::metrics::end_counted(self.token, Outcome::of(failed));
+        }
     }
-    polled
 }
 
 /// A poll of a future with no span of its own. When it must wait, what
@@ -494,9 +483,11 @@ impl<F: Future> Future for TracedAsync<F> {
                 std::mem::forget(first);
                 match polled {
                     Poll::Ready(out) => {
+                        // The span is emptied after its pop, which calls
+                        // out: the drop that follows then sees it empty.
+                        crate::local::pop_returned(token);
                         this.done = true;
                         *this.span.0 = NOTHING;
-                        crate::local::pop_returned(token);
                         Poll::Ready(out)
                     }
                     Poll::Pending => {

@@ -30,22 +30,23 @@ pub(crate) fn on() -> bool {
 /// Buckets per power of two, as a shift.
 const SUB_BITS: u32 = 4;
 const SUB: usize = 1 << SUB_BITS;
-/// Octaves counted: the last bucket starts at 31 x 2^43 ns (75 hours) and
-/// holds every longer call.
-const OCTAVES: usize = 44;
+/// Octaves counted past the first 16 ns: every `u64` of nanoseconds has a
+/// bucket (the last octave starts at 2^63 ns), so the hot path needs no
+/// clamp.
+const OCTAVES: usize = 64 - SUB_BITS as usize;
 /// Buckets in a histogram.
 pub(crate) const BUCKETS: usize = SUB * (OCTAVES + 1);
 
 /// The bucket of a duration of `ns` nanoseconds.
 #[inline(always)]
 pub(crate) fn bucket_of(ns: u64) -> usize {
-    if ns < SUB as u64 {
-        return ns as usize;
-    }
-    let e = 63 - ns.leading_zeros(); // >= SUB_BITS
-    let i =
-        (((e - SUB_BITS + 1) as usize) << SUB_BITS) + ((ns >> (e - SUB_BITS)) as usize & (SUB - 1));
-    i.min(BUCKETS - 1)
+    // Setting bit SUB_BITS leaves the top bit of a longer duration where it
+    // is and makes a shorter one's octave the first: one formula, no branch.
+    // Below 16 ns the octave term is 0 and the shift is 0 (bucket = ns);
+    // above, `ns >> shift` is 16 plus the sub-bucket.
+    // The largest index is 59 x 16 + 31 = BUCKETS - 1 (`u64::MAX`).
+    let shift = 63 - (ns | SUB as u64).leading_zeros() - SUB_BITS;
+    ((shift as usize) << SUB_BITS) + (ns >> shift) as usize
 }
 
 /// The smallest duration (ns) of bucket `i`.
@@ -122,6 +123,17 @@ pub(crate) enum Outcome {
     Error,
 }
 
+impl Outcome {
+    /// `Error` when `failed`.
+    #[inline(always)]
+    pub(crate) fn of(failed: bool) -> Outcome {
+        match failed {
+            true => Outcome::Error,
+            false => Outcome::Ok,
+        }
+    }
+}
+
 /// One trace point's counters in one table: the duration buckets (whose sum
 /// is the number of calls), the errors and the total time.
 /// Written by one thread only (a load and a store each, no read-modify-write
@@ -145,7 +157,12 @@ impl Counts {
     /// calls it.
     #[inline(always)]
     pub(crate) fn add(&self, ns: u64, outcome: Outcome) {
-        bump(&self.buckets[bucket_of(ns)], 1);
+        let i = bucket_of(ns);
+        debug_assert!(i < BUCKETS);
+        // SAFETY: `bucket_of` is below `BUCKETS` for every `u64` (its
+        // largest, for `u64::MAX`, is `BUCKETS - 1`; tested below), and
+        // the index saves the hot path a bounds test.
+        bump(unsafe { self.buckets.get_unchecked(i) }, 1);
         bump(&self.sum_ns, ns);
         if outcome == Outcome::Error {
             bump(&self.errors, 1);
@@ -172,13 +189,19 @@ fn bump(c: &AtomicU64, n: u64) {
 
 /// A table of counters by slot, each made on the slot's first count.
 pub(crate) struct Table {
-    slots: Box<[AtomicPtr<Counts>; SLOTS]>,
+    slots: [AtomicPtr<Counts>; SLOTS],
 }
+
+/// The table of a thread that has counted nothing yet: every slot empty,
+/// never written (see [`count_slow`]).
+static EMPTY: Table = Table {
+    slots: [const { AtomicPtr::new(std::ptr::null_mut()) }; SLOTS],
+};
 
 impl Default for Table {
     fn default() -> Table {
         Table {
-            slots: Box::new([const { AtomicPtr::new(std::ptr::null_mut()) }; SLOTS]),
+            slots: [const { AtomicPtr::new(std::ptr::null_mut()) }; SLOTS],
         }
     }
 }
@@ -266,48 +289,56 @@ struct Owner(#[allow(dead_code)] Arc<Table>);
 
 impl Drop for Owner {
     fn drop(&mut self) {
-        TABLE.set(std::ptr::null());
+        TABLE.set(&EMPTY);
     }
 }
 
 thread_local! {
-    /// This thread's table, null until its first count and after the
-    /// thread's tear-down began. No destructor: reaching it is one
-    /// thread-local access.
-    static TABLE: Cell<*const Table> = const { Cell::new(std::ptr::null()) };
+    /// This thread's table; [`EMPTY`] until its first count and after the
+    /// thread's tear-down began, so that the hot path needs no null test.
+    /// No destructor: reaching it is one thread-local access.
+    static TABLE: Cell<*const Table> = const { Cell::new(&EMPTY) };
     static OWNER: UnsafeCell<Option<Owner>> = const { UnsafeCell::new(None) };
 }
 
 /// Counts a call of `point` that took `ns` nanoseconds and recorded no
-/// span, in this thread's table. The common case (the table and the
-/// point's counters made) calls nothing.
+/// span, in this thread's table.
 #[inline(always)]
 pub(crate) fn count_call(point: Point, ns: u64, outcome: Outcome) {
-    let table = TABLE.get();
-    // SAFETY: set by `own_table` from the `Arc` that `OWNER` holds, and
-    // cleared before that `Arc` goes.
-    match unsafe { table.as_ref() }.and_then(|t| t.made(point.made_slot()?)) {
+    count_slot(point.metrics_slot(), ns, outcome);
+}
+
+/// Counts a call of the point with slot `slot` that took `ns` nanoseconds
+/// and recorded no span, in this thread's table. The common case (the
+/// table and the slot's counters made) calls nothing.
+#[inline(always)]
+pub(crate) fn count_slot(slot: usize, ns: u64, outcome: Outcome) {
+    // SAFETY: `EMPTY`, or set by `own_table` from the `Arc` that `OWNER`
+    // holds and reset to `EMPTY` before that `Arc` goes.
+    let table = unsafe { &*TABLE.get() };
+    match table.made(slot) {
         Some(c) => c.add(ns, outcome),
-        None => count_slow(point, ns, outcome),
+        None => count_slow(slot, ns, outcome),
     }
 }
 
-/// [`count_call`] the first time (a table, a slot or counters to make),
-/// or as the thread ends (not counted).
+/// [`count_slot`] the first time (a table or counters to make), or as the
+/// thread ends (not counted).
 #[cold]
 #[inline(never)]
-fn count_slow(point: Point, ns: u64, outcome: Outcome) {
+fn count_slow(slot: usize, ns: u64, outcome: Outcome) {
     let mut table = TABLE.get();
-    if table.is_null() {
+    if std::ptr::eq(table, &EMPTY) {
         table = own_table();
     }
-    // SAFETY: as in `count_call`.
-    if let Some(t) = unsafe { table.as_ref() } {
-        t.counts(point.metrics_slot()).add(ns, outcome);
+    // `EMPTY` still: the thread is ending, and its call is not counted.
+    if !std::ptr::eq(table, &EMPTY) {
+        // SAFETY: as in `count_slot`.
+        unsafe { &*table }.counts(slot).add(ns, outcome);
     }
 }
 
-/// Makes and registers this thread's table; null once the thread is
+/// Makes and registers this thread's table; [`EMPTY`] once the thread is
 /// ending.
 fn own_table() -> *const Table {
     OWNER
@@ -321,7 +352,7 @@ fn own_table() -> *const Table {
             TABLE.set(p);
             p
         })
-        .unwrap_or(std::ptr::null())
+        .unwrap_or(&EMPTY)
 }
 
 /// A poisoned lock's data is still whole here: every update is a store.
@@ -627,7 +658,10 @@ impl Histogram {
         for (i, c) in self.counts.iter().enumerate() {
             seen += c;
             if seen >= rank {
-                let (lo, hi) = (lower_bound(i), upper_bound(i).min(lower_bound(i) * 2));
+                let (lo, hi) = (
+                    lower_bound(i),
+                    upper_bound(i).min(lower_bound(i).saturating_mul(2)),
+                );
                 return Some(Duration::from_nanos(lo + (hi.saturating_sub(lo)) / 2));
             }
         }
@@ -999,7 +1033,7 @@ mod tests {
     #[test]
     fn every_duration_lies_in_its_bucket() {
         let mut samples: Vec<u64> = (0..5000).collect();
-        for shift in 0u32..47 {
+        for shift in 0u32..64 {
             for d in [0u64, 1, 7, 15, 16, 17, 31] {
                 samples.push((1u64 << shift).saturating_add(d << shift.saturating_sub(5)));
                 samples.push((1u64 << shift).saturating_sub(1));
@@ -1013,6 +1047,8 @@ mod tests {
             );
         }
         assert_eq!(bucket_of(u64::MAX), BUCKETS - 1);
+        assert_eq!(bucket_of(1 << 63), BUCKETS - SUB);
+        assert_eq!(upper_bound(BUCKETS - 1), u64::MAX);
     }
 
     #[test]

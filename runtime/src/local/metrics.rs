@@ -4,12 +4,14 @@
 //! the collector from its record instead (`collect/metrics.rs`), so it
 //! costs this thread nothing more.
 //!
-//! Such a call's guard holds [`TOKEN`]; the entry on this thread's stack of
-//! counted calls says where its time started and which frame, if any, the
-//! call opened besides (an unsampled root's, which its children must see).
-//! The counters are this thread's own table (`data/metrics.rs`), which the
-//! collector reads and sums. The stack lives in a thread-local without a
-//! destructor, so reaching it is one thread-local access.
+//! Such a call's guard holds a counted token ([`is_counted`]). Most carry
+//! everything the count needs: the point's slot and the low bits of the
+//! call's start ticks, so starting and ending one touches no thread state
+//! but the table. A call that opened a frame besides (an unsampled root's,
+//! which its children must see) holds [`TOKEN`] instead, and its entry on
+//! this thread's stack of counted calls says where its time started and
+//! which frame to pop. The counters are this thread's own table
+//! (`data/metrics.rs`), which the collector reads and sums.
 
 use super::{State, Token, with_state};
 use crate::data::clock::Stamp;
@@ -18,8 +20,26 @@ use crate::data::trace_point::Point;
 use crate::sampling::filter;
 use std::cell::{Cell, UnsafeCell};
 
-/// The token of a call counted here: no span's (tokens count up from 1).
+/// The token of a call counted here that opened a frame besides: no
+/// span's (tokens count up from 1), and no [`enter_quiet`] token's (they
+/// leave bit 62 clear).
 pub(crate) const TOKEN: Token = Token::MAX;
+
+/// Set in every counted token: span tokens count up from 1 and never reach
+/// it.
+const COUNTED: u64 = 1 << 63;
+/// Where a counted token holds its point's slot (11 bits, below bit 62).
+const SLOT_SHIFT: u32 = 51;
+/// The start ticks a counted token holds: 2^51 ticks is days at any tick
+/// rate, longer than any call the histogram tells apart.
+const START_BITS: u64 = (1 << SLOT_SHIFT) - 1;
+
+/// Whether `token` is a call counted here ([`enter_quiet`] or [`enter`]),
+/// not a span's.
+#[inline(always)]
+pub(crate) fn is_counted(token: Token) -> bool {
+    token & COUNTED != 0
+}
 
 /// Counted calls nested deeper than this on one thread are not counted
 /// (their guards hold no token).
@@ -62,10 +82,60 @@ fn now_slow() -> u64 {
     Stamp::now().ticks().unwrap_or(0)
 }
 
+/// Starts counting a call of `point` that opened no frame: its token, or 0
+/// when it is not counted (its point is switched off).
+///
+/// Every call out of here is a tail call (rare ones), so the common case
+/// saves no registers.
+#[inline(never)]
+pub(crate) fn enter_quiet(point: Point) -> Token {
+    match point.state() {
+        filter::ON | filter::ON_ROOT => {}
+        filter::OFF => return 0,
+        _ => return enter_unresolved(point),
+    }
+    match Stamp::now_inline() {
+        Some(s) => started(point, s.inline_ticks()),
+        None => enter_slow_clock(point),
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn enter_unresolved(point: Point) -> Token {
+    if !filter::is_on(point) {
+        return 0;
+    }
+    started(point, now())
+}
+
+#[cold]
+#[inline(never)]
+fn enter_slow_clock(point: Point) -> Token {
+    started(point, now_slow())
+}
+
+/// The counted token of a call of `point` that started at `start` ticks.
+#[inline(always)]
+fn started(point: Point, start: u64) -> Token {
+    match point.made_slot() {
+        // COUNTED is bit 12 of the shifted field: one `or` less.
+        Some(slot) => (slot as u64 | COUNTED >> SLOT_SHIFT) << SLOT_SHIFT | (start & START_BITS),
+        None => started_first(point, start),
+    }
+}
+
+/// [`started`] for the first call of a point counted anywhere.
+#[cold]
+#[inline(never)]
+fn started_first(point: Point, start: u64) -> Token {
+    COUNTED | (point.metrics_slot() as u64) << SLOT_SHIFT | (start & START_BITS)
+}
+
 /// Starts counting a call of `point` that records no span and opened the
-/// frame `inner` (0: none). Returns the token for its guard: [`TOKEN`], or
-/// `inner` itself when the call is not counted (its point is switched off,
-/// or too deep).
+/// frame `inner`. Returns the token for its guard: [`TOKEN`], or `inner`
+/// itself when the call is not counted (its point is switched off, or too
+/// deep).
 #[inline(never)]
 pub(crate) fn enter(point: Point, inner: Token) -> Token {
     if !filter::is_on(point) {
@@ -91,12 +161,47 @@ pub(crate) fn enter(point: Point, inner: Token) -> Token {
     })
 }
 
-/// Ends the innermost counted call as `outcome`, and pops the frame it
-/// opened besides. The common case (this thread's table and the point's
-/// counters made, no frame to pop) calls nothing.
+/// Ends the counted call `token` as `outcome`.
 #[inline(never)]
-pub(crate) fn end_counted(outcome: Outcome) {
-    let end = now();
+pub(crate) fn end_counted(token: Token, outcome: Outcome) {
+    end_counted_inline(token, outcome);
+}
+
+/// [`end_counted`], inlined where a call's end knows its outcome (the
+/// common return): the common case (a token from [`enter_quiet`], this
+/// thread's table and the point's counters made) calls nothing and saves
+/// no registers.
+#[inline(always)]
+pub(crate) fn end_counted_inline(token: Token, outcome: Outcome) {
+    match Stamp::now_inline() {
+        Some(s) => end_at(token, s.inline_ticks(), outcome),
+        None => end_slow_clock(token, outcome),
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn end_slow_clock(token: Token, outcome: Outcome) {
+    end_at(token, now_slow(), outcome);
+}
+
+/// [`end_counted`] at `end` ticks.
+#[inline(always)]
+fn end_at(token: Token, end: u64, outcome: Outcome) {
+    if token == TOKEN {
+        return end_stacked(end, outcome);
+    }
+    // A slot fits its field (slots are at most `OVERFLOW`, 11 bits).
+    let slot = (token >> SLOT_SHIFT) as usize & metrics::OVERFLOW;
+    let ticks = end.wrapping_sub(token) & START_BITS;
+    metrics::count_slot(slot, metrics::ticks_to_nanos(ticks), outcome);
+}
+
+/// Ends the innermost call on this thread's stack of counted calls, and
+/// pops the frame it opened besides.
+#[cold]
+#[inline(never)]
+fn end_stacked(end: u64, outcome: Outcome) {
     let call = CALLS.with(|c| {
         let depth = c.depth.get().checked_sub(1)?;
         c.depth.set(depth);
@@ -117,7 +222,7 @@ pub(crate) fn end_counted(outcome: Outcome) {
         outcome,
     );
     if inner != 0 {
-        pop_inner(inner);
+        with_state(|s: &mut State| s.pop_local(inner, None));
     }
 }
 
@@ -125,12 +230,6 @@ thread_local! {
     /// Set when the `async fn` whose counted future is being polled here
     /// returned an `Err` ([`failed`]).
     static FAILED: Cell<bool> = const { Cell::new(false) };
-}
-
-/// The start of an `async fn` call with no span, counted: its point (if
-/// switched on) and the time of its first poll.
-pub(crate) fn start_async(point: Point) -> Option<(Point, u64)> {
-    filter::is_on(point).then(|| (point, now()))
 }
 
 /// Polls a counted `async fn` call's future; says whether the call
@@ -147,21 +246,4 @@ pub(crate) fn poll_counted<R>(poll: impl FnOnce() -> R) -> (R, bool) {
 /// code calls this when it returns an `Err` and has no span to record it.
 pub(crate) fn failed() {
     FAILED.set(true);
-}
-
-/// Counts a finished `async fn` call with no span.
-pub(crate) fn end_async(point: Point, start: u64, failed: bool) {
-    let outcome = if failed { Outcome::Error } else { Outcome::Ok };
-    metrics::count_call(
-        point,
-        metrics::ticks_to_nanos(now().saturating_sub(start)),
-        outcome,
-    );
-}
-
-#[cold]
-fn pop_inner(inner: Token) {
-    if inner != 0 {
-        with_state(|s: &mut State| s.pop_local(inner, None));
-    }
 }

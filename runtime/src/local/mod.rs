@@ -101,12 +101,12 @@ pub(crate) fn finish_owned(d: &mut Detached) {
 }
 
 /// Pops a local or attached frame; see [`State::pop_local`]. A call
-/// counted for metrics only ([`metrics::TOKEN`]) ends as an error: this is
-/// the way out of a panic.
+/// counted for metrics only ([`metrics::is_counted`]) ends as an error:
+/// this is the way out of a panic.
 #[inline(never)]
 pub(crate) fn pop_local(token: Token, end: Option<Stamp>) {
-    if token == metrics::TOKEN {
-        end_counted(Outcome::Error);
+    if metrics::is_counted(token) {
+        end_counted(token, Outcome::Error);
         return;
     }
     with_state(|s| s.pop_local(token, end));
@@ -171,8 +171,8 @@ pub(crate) fn pop_fast(token: Token) -> PopFast {
 pub(crate) fn pop_rest(token: Token, rest: PopFast) {
     // A call counted for metrics only has no frame: the fast path never
     // finds it.
-    if token == metrics::TOKEN {
-        end_counted(Outcome::Ok);
+    if metrics::is_counted(token) {
+        end_counted(token, Outcome::Ok);
         return;
     }
     with_state(|s| match rest {

@@ -63,7 +63,7 @@ impl LocalGuard {
         /// cost of one load and a branch while they are off.
         pub fn count(&mut self, meta: &'static Metadata) {
             if crate::data::metrics::on() {
-                self.token = crate::local::metrics::enter(meta.point(), 0);
+                self.token = crate::local::metrics::enter_quiet(meta.point());
             }
         }
     }
@@ -168,8 +168,8 @@ extern "C" fn unwound(token: Token) {
 /// Ends the span of a call that returned.
 #[inline(never)]
 fn end_call(token: Token) {
-    if token == crate::local::metrics::TOKEN {
-        crate::local::end_counted(Outcome::Ok);
+    if crate::local::metrics::is_counted(token) {
+        crate::local::metrics::end_counted_inline(token, Outcome::Ok);
     } else {
         crate::local::pop_returned(token);
     }
@@ -179,8 +179,8 @@ fn end_call(token: Token) {
 #[cold]
 #[inline(never)]
 fn end_err(token: Token, outcome: &dyn ErrOutcome) {
-    if token == crate::local::metrics::TOKEN {
-        crate::local::end_counted(Outcome::Error);
+    if crate::local::metrics::is_counted(token) {
+        crate::local::end_counted(token, Outcome::Error);
         return;
     }
     record_outcome(token, outcome);
@@ -190,13 +190,13 @@ fn end_err(token: Token, outcome: &dyn ErrOutcome) {
 /// Ends the span of a call that records its return value.
 #[inline(never)]
 fn end_ret(token: Token, outcome: Option<&dyn ErrOutcome>, value: ArgRef<'_>) {
-    if token == crate::local::metrics::TOKEN {
+    if crate::local::metrics::is_counted(token) {
         let failed = if outcome.is_some() {
             Outcome::Error
         } else {
             Outcome::Ok
         };
-        crate::local::end_counted(failed);
+        crate::local::end_counted(token, failed);
         return;
     }
     if let Some(outcome) = outcome {
@@ -290,10 +290,56 @@ pub fn quiet_owned(meta: &'static Metadata) -> Span {
 
 /// Whether the call is counted for metrics by its span, which records
 /// nothing: its `Err` is told to it.
-pub fn counts_unrecorded(span: &Span) -> bool {
+pub(crate) fn counts_unrecorded(span: &Span) -> bool {
     span.owned
         .as_ref()
         .is_some_and(|d| d.unrecorded_point().is_some())
+}
+
+/// [`own`]: the call's own span records its output.
+pub const OWN_RECORDING: u8 = 1;
+/// [`own`]: the call's own span records nothing but counts the call for
+/// metrics, and is told of an `Err`.
+pub const OWN_COUNTING: u8 = 2;
+
+/// The span of a call that takes its output ([`own`]).
+pub trait OwnSpan {
+    /// See [`own`].
+    fn own_state(&self) -> u8;
+}
+
+impl OwnSpan for Span {
+    #[inline]
+    fn own_state(&self) -> u8 {
+        if self.is_recording() {
+            OWN_RECORDING
+        } else if counts_unrecorded(self) {
+            OWN_COUNTING
+        } else {
+            0
+        }
+    }
+}
+
+impl OwnSpan for AsyncSpan {
+    #[inline]
+    fn own_state(&self) -> u8 {
+        if self.is_recording() {
+            OWN_RECORDING
+        } else if self.counts_unrecorded() {
+            OWN_COUNTING
+        } else {
+            0
+        }
+    }
+}
+
+/// How the call's own span `span` takes its output: [`OWN_RECORDING`],
+/// [`OWN_COUNTING`], or 0 (none: no span, or one that neither records nor
+/// counts).
+#[inline]
+pub fn own(span: &impl OwnSpan) -> u8 {
+    span.own_state()
 }
 
 /// Runs the sync part of a function returning a future, with its span
@@ -313,8 +359,9 @@ pub fn current_outcome(outcome: Option<&dyn ErrOutcome>) {
     }
 }
 
-/// Marks an `async fn` call with no span of its own as failed for metrics
-/// when `outcome` is an error (see `QuietAsync::counted`).
+/// Marks an `async fn` call whose span records nothing as failed for
+/// metrics when `outcome` is an error (its polls are watched while it
+/// counts; see `poll_owned_counting`).
 pub fn quiet_outcome(outcome: Option<&dyn ErrOutcome>) {
     if outcome.is_some() && crate::data::metrics::on() {
         crate::local::metrics::failed();
