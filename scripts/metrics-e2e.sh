@@ -91,9 +91,11 @@ done
 [[ "$got" == "$want_served" ]] || { echo "prometheus: $got requests served, want $want_served"; tail -20 "$work/prometheus.log"; exit 1; }
 find_calls=$(query 'sum(tracekit_function_duration_seconds_count{code_function_name="find"})')
 find_errors=$(query 'sum(tracekit_function_errors_total{code_function_name="find"})')
+find_missing=$(query 'sum(tracekit_function_duration_seconds_count{code_function_name="find",error_type="metrics_service::NotFound"})')
 failed=$(query 'sum(http_server_request_duration_seconds_count{http_response_status_code="500",error_type="500"})')
 [[ "$find_calls" == "$want_find" ]] || { echo "prometheus: find counted $find_calls, want $want_find"; exit 1; }
 [[ "$find_errors" == "$((cycles * 5))" ]] || { echo "prometheus: find errors $find_errors, want $((cycles * 5))"; exit 1; }
+[[ "$find_missing" == "$((cycles * 5))" ]] || { echo "prometheus: find's NotFound series $find_missing, want $((cycles * 5))"; exit 1; }
 [[ "$failed" == "$cycles" ]] || { echo "prometheus: 500s $failed, want $cycles"; exit 1; }
 # rate() needs two scrapes of the series; the load spans several.
 for _ in $(seq 1 40); do

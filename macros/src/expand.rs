@@ -437,8 +437,12 @@ impl Expansion<'_> {
         // wrapper that only counts it while metrics are on, and tests its
         // output for an `Err` then.
         let is_err = match self.record_err {
-            true => quote!(|__tk_out| (&&&&&&#private::Ret(__tk_out)).__tk_outcome().is_some()),
-            false => quote!(|_| false),
+            true => quote! {
+                |__tk_out| (&&&&&&#private::Ret(__tk_out))
+                    .__tk_outcome()
+                    .map(#private::ErrOutcome::__tk_error_type)
+            },
+            false => quote!(|_| ::core::option::Option::None),
         };
         let start = self.start(
             quote!(__tk_starts),

@@ -326,10 +326,23 @@ impl MetricsExporter {
                     vec![kv("otel.metric.overflow", proto::Value::BoolValue(true))],
                 ),
             };
-            let Some((histogram, errors)) = self.since(id, f.duration(), f.errors(), delta) else {
-                continue;
-            };
-            instrument(&mut instruments, FUNCTION, "s").push(histogram.clone(), attributes.clone());
+            // The calls that succeeded, then the failed ones by error.type:
+            // each its own series, which only ever grows.
+            let (histogram, errors) = self.since(id.clone(), f.succeeded(), f.errors(), delta);
+            if histogram.count() > 0 {
+                instrument(&mut instruments, FUNCTION, "s").push(histogram, attributes.clone());
+            }
+            for (error_type, failed) in f.error_types() {
+                let (histogram, _) = self.since(format!("{id}:{error_type}"), failed, 0, delta);
+                if histogram.count() > 0 {
+                    let mut attributes = attributes.clone();
+                    attributes.push(kv(
+                        "error.type",
+                        proto::Value::StringValue(error_type.to_owned()),
+                    ));
+                    instrument(&mut instruments, FUNCTION, "s").push(histogram, attributes);
+                }
+            }
             if errors > 0 || !delta {
                 instrument(&mut instruments, FUNCTION_ERRORS, "{error}")
                     .errors
@@ -364,9 +377,10 @@ impl MetricsExporter {
                     .collect::<Vec<_>>()
                     .join(",")
             );
-            let Some((histogram, _)) = self.since(id, r.duration(), r.errors(), delta) else {
+            let (histogram, _) = self.since(id, r.duration(), r.errors(), delta);
+            if histogram.count() == 0 {
                 continue;
-            };
+            }
             let unit = if r.is_grpc() { "ms" } else { "s" };
             instrument(&mut instruments, r.instrument(), unit).push(histogram, attributes);
         }
@@ -392,18 +406,12 @@ impl MetricsExporter {
         }
     }
 
-    /// The series `id` as this export sends it: the whole of it
-    /// (cumulative), or what changed since the last export (delta; `None`
-    /// when nothing did).
-    fn since(
-        &mut self,
-        id: String,
-        h: &Histogram,
-        errors: u64,
-        delta: bool,
-    ) -> Option<(Histogram, u64)> {
+    /// The series `id` and its error count as this export sends them: the
+    /// whole of them (cumulative), or what changed since the last export
+    /// (delta).
+    fn since(&mut self, id: String, h: &Histogram, errors: u64, delta: bool) -> (Histogram, u64) {
         if !delta {
-            return Some((h.clone(), errors));
+            return (h.clone(), errors);
         }
         let (d, e) = match self.previous.get(&id) {
             Some((before, before_errors)) => {
@@ -412,7 +420,7 @@ impl MetricsExporter {
             None => (h.clone(), errors),
         };
         self.previous.insert(id, (h.clone(), errors));
-        (d.count() > 0).then_some((d, e))
+        (d, e)
     }
 
     fn metric(&self, i: Instrument, start: u64, now: u64, temporality: i32) -> proto::Metric {

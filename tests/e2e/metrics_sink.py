@@ -113,15 +113,26 @@ def check(out, protocol, requests):
         assert len(found) == 1, f"{metric} {attrs}: {len(found)} points in export {last}"
         return found[0]
 
-    find = one("tracekit.function.duration", **{"code.function.name": "find"})
-    assert find["unit"] == "s" and find["kind"] == "exponential_histogram", find
-    assert find["service"] == "orders" and find["scope"] == "tracekit", find
-    assert find["temporality"] == 2, find
-    assert find["count"] == want_find, (find, want_find)
-    assert find["in_buckets"] == find["count"], find
-    assert find["attrs"]["code.namespace"].endswith("::OrderRepository"), find
+    # find's calls that succeeded, and its failed ones by error.type (the
+    # missing orders: its Err type), each a series of its own.
+    finds = [p for p in points
+             if p["metric"] == "tracekit.function.duration" and p["attrs"].get("code.function.name") == "find"]
+    ok = [p for p in finds if "error.type" not in p["attrs"]]
+    failed = [p for p in finds if "error.type" in p["attrs"]]
+    assert len(ok) == 1 and len(failed) == 1, finds
+    find, missing = ok[0], failed[0]
+    for p in finds:
+        assert p["unit"] == "s" and p["kind"] == "exponential_histogram", p
+        assert p["service"] == "orders" and p["scope"] == "tracekit", p
+        assert p["temporality"] == 2, p
+        assert p["in_buckets"] == p["count"], p
+        assert p["attrs"]["code.namespace"].endswith("::OrderRepository"), p
+    assert find["count"] == want_find - want_missing, (find, want_find)
+    assert missing["count"] == want_missing, missing
+    assert missing["attrs"]["error.type"] == "metrics_service::NotFound", missing
     # Each find spins about 100 µs.
-    assert 0.0001 * want_find <= find["sum"] < 0.01 * want_find, find
+    total = find["count"] + missing["count"]
+    assert 0.0001 * total <= find["sum"] + missing["sum"] < 0.01 * total, finds
     errors = one("tracekit.function.errors", **{"code.function.name": "find"})
     assert errors["value"] == want_missing, errors
     served = [p for p in points if p["metric"] == "http.server.request.duration" and p["attrs"].get("http.route") == "/orders/{id}"]
@@ -133,7 +144,7 @@ def check(out, protocol, requests):
     called = [p for p in points if p["metric"] == "http.client.request.duration"]
     assert sum(p["count"] for p in called) == requests, called
     assert all(p["attrs"]["server.address"] == "127.0.0.1" for p in called), called
-    print(f"otlp {protocol}: {len(points)} points in the last of {last} exports; find {find['count']} calls, "
+    print(f"otlp {protocol}: {len(points)} points in the last of {last} exports; find {total} calls, "
           f"{errors['value']} errors; served {by_status}")
 
 

@@ -192,18 +192,18 @@ fn prometheus_text_has_buckets_sum_count_and_errors() {
         return;
     }
     let labels = "code_function_name=\"parse_port_for_prometheus\",code_namespace=\"metrics\"";
-    assert!(
-        text.contains(&format!(
-            "tracekit_function_duration_seconds_bucket{{{labels},le=\"1\"}} 3\n"
-        )),
-        "{text}"
-    );
-    assert!(text.contains(&format!(
-        "tracekit_function_duration_seconds_bucket{{{labels},le=\"+Inf\"}} 3\n"
-    )));
-    assert!(text.contains(&format!(
-        "tracekit_function_duration_seconds_count{{{labels}}} 3\n"
-    )));
+    // The two calls that succeeded, and the failed one in a series of its
+    // own, labelled with its error type.
+    let failed = format!("{labels},error_type=\"core::num::error::ParseIntError\"");
+    for (series, n) in [(labels.to_owned(), 2), (failed, 1)] {
+        for line in [
+            format!("tracekit_function_duration_seconds_bucket{{{series},le=\"1\"}} {n}\n"),
+            format!("tracekit_function_duration_seconds_bucket{{{series},le=\"+Inf\"}} {n}\n"),
+            format!("tracekit_function_duration_seconds_count{{{series}}} {n}\n"),
+        ] {
+            assert!(text.contains(&line), "{line} in\n{text}");
+        }
+    }
     assert!(text.contains(&format!("tracekit_function_errors_total{{{labels}}} 1\n")));
     // Every series' buckets never decrease.
     let mut last: Option<(String, u64)> = None;
@@ -406,4 +406,225 @@ async fn an_unsampled_async_call_that_panics_or_is_dropped_still_counts() {
     }
     let f = function("panics_or_waits").unwrap();
     assert_eq!((f.calls(), f.errors()), (2, 1));
+}
+
+#[derive(Debug)]
+struct Timeout;
+
+impl std::fmt::Display for Timeout {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("timed out")
+    }
+}
+
+impl std::error::Error for Timeout {}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Fails with a boxed `Timeout` on multiples of 3, with an `io::Error`
+/// behind the box on multiples of 5 (not 3), with a boxed `&str` on
+/// multiples of 7 (not 3 or 5).
+#[tracekit::trace_fn]
+fn call_backend(i: u64) -> Result<u64, BoxError> {
+    if i.is_multiple_of(3) {
+        Err(Box::new(Timeout))
+    } else if i.is_multiple_of(5) {
+        Err(Box::new(std::io::Error::other("refused")))
+    } else if i.is_multiple_of(7) {
+        Err("no route".into())
+    } else {
+        Ok(i)
+    }
+}
+
+#[tracekit::trace_fn]
+async fn call_backend_async(i: u64) -> Result<u64, Timeout> {
+    tokio::task::yield_now().await;
+    if i.is_multiple_of(4) {
+        Err(Timeout)
+    } else {
+        Ok(i)
+    }
+}
+
+#[tracekit::trace_fn]
+fn panics_when(panic: bool) {
+    if panic {
+        panic!("metrics test panic by type");
+    }
+}
+
+fn error_type_counts(name: &str) -> (u64, Vec<(String, u64)>) {
+    let f = function(name).unwrap();
+    let by_type = f
+        .error_types()
+        .map(|(t, h)| (t.to_owned(), h.count()))
+        .collect();
+    (f.succeeded().count(), by_type)
+}
+
+#[tokio::test]
+async fn failed_calls_are_counted_by_error_type_sampled_or_not() {
+    metrics::set_enabled(true);
+    // 1..=105 twice: sampled (roots), then under an unsampled parent.
+    for i in 1..=105u64 {
+        let _ = call_backend(i);
+    }
+    {
+        let _attached = tracekit::Context::from_span_context(unsampled_parent()).attach();
+        for i in 1..=105u64 {
+            let _ = call_backend(i);
+        }
+        for panic in [true, false, true] {
+            let _ = std::panic::catch_unwind(|| panics_when(panic));
+        }
+    }
+    for panic in [true, false] {
+        let _ = std::panic::catch_unwind(|| panics_when(panic));
+    }
+    for i in 1..=8u64 {
+        let _ = call_backend_async(i).await;
+        let call = {
+            let _attached = tracekit::Context::from_span_context(unsampled_parent()).attach();
+            tracekit::FutureExt::in_current_span(call_backend_async(i))
+        };
+        let _ = call.await;
+    }
+    if !tracekit::TRACE_ALL {
+        return;
+    }
+    let threes = 105 / 3;
+    let fives = (1..=105u64).filter(|i| i % 5 == 0 && i % 3 != 0).count() as u64;
+    let sevens = (1..=105u64)
+        .filter(|i| i % 7 == 0 && i % 3 != 0 && i % 5 != 0)
+        .count() as u64;
+    let (succeeded, by_type) = error_type_counts("call_backend");
+    assert_eq!(succeeded, 2 * (105 - threes - fives - sevens));
+    // Sorted by type. A type behind the box is named where tracekit can
+    // tell it (the standard library's errors); the rest are the box.
+    assert_eq!(
+        by_type,
+        vec![
+            (
+                "Box<dyn Error + Send + Sync>".to_owned(),
+                2 * (threes + sevens)
+            ),
+            (
+                std::any::type_name::<std::io::Error>().to_owned(),
+                2 * fives
+            ),
+        ]
+    );
+    let f = function("call_backend").unwrap();
+    assert_eq!(f.errors(), 2 * (threes + fives + sevens));
+    assert_eq!(f.calls(), 210);
+    assert_eq!(
+        error_type_counts("panics_when"),
+        (2, vec![("panic".to_owned(), 3)])
+    );
+    assert_eq!(
+        error_type_counts("call_backend_async"),
+        (12, vec![("metrics::Timeout".to_owned(), 4)])
+    );
+}
+
+#[tracekit::trace_fn]
+fn fails_in_many_ways(i: u64) -> Result<(), String> {
+    // A function whose errors are all `String`: one type, however many
+    // messages.
+    Err(format!("failure {i}"))
+}
+
+#[test]
+fn one_error_type_is_one_series_whatever_the_messages() {
+    metrics::set_enabled(true);
+    for i in 0..50 {
+        let _ = fails_in_many_ways(i);
+    }
+    if !tracekit::TRACE_ALL {
+        return;
+    }
+    assert_eq!(
+        error_type_counts("fails_in_many_ways"),
+        (0, vec![(std::any::type_name::<String>().to_owned(), 50)])
+    );
+}
+
+/// Sets an error status on its own span, with nothing naming the error.
+#[tracekit::trace_fn]
+fn marks_itself_failed() {
+    tracekit::current_span().set_status(tracekit::Status::error("quota exceeded"));
+}
+
+#[test]
+fn an_error_status_nothing_names_is_counted_as_other() {
+    metrics::set_enabled(true);
+    for _ in 0..3 {
+        marks_itself_failed();
+    }
+    if !tracekit::TRACE_ALL {
+        return;
+    }
+    tracekit::flush();
+    let f = function("marks_itself_failed").unwrap();
+    assert_eq!(f.errors(), 3);
+    assert_eq!(
+        error_type_counts("marks_itself_failed"),
+        (0, vec![("_OTHER".to_owned(), 3)])
+    );
+}
+
+macro_rules! error_types {
+    ($($name:ident),*) => {
+        $(
+            #[derive(Debug)]
+            struct $name;
+            impl std::fmt::Display for $name {
+                fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                    f.write_str(stringify!($name))
+                }
+            }
+            impl std::error::Error for $name {}
+        )*
+        /// Fails with the `i`th of 20 error types, each a type of its own
+        /// (through a generic helper, so each `Err` has its own type).
+        #[tracekit::trace_fn]
+        fn fails_with(i: usize) -> Result<(), String> {
+            let mut k = 0;
+            $(
+                if k == i {
+                    return fail_as::<$name>($name).map_err(|e| e.to_string());
+                }
+                k += 1;
+            )*
+            let _ = k;
+            Ok(())
+        }
+    };
+}
+
+#[tracekit::trace_fn]
+fn fail_as<E: std::error::Error>(e: E) -> Result<(), E> {
+    Err(e)
+}
+
+error_types!(
+    E0, E1, E2, E3, E4, E5, E6, E7, E8, E9, E10, E11, E12, E13, E14, E15, E16, E17, E18, E19
+);
+
+#[test]
+fn a_point_counts_16_error_types_apart_and_the_rest_as_other() {
+    metrics::set_enabled(true);
+    for i in 0..20 {
+        let _ = fails_with(i);
+    }
+    if !tracekit::TRACE_ALL {
+        return;
+    }
+    let (succeeded, by_type) = error_type_counts("fail_as");
+    assert_eq!(succeeded, 0);
+    assert_eq!(by_type.len(), 17, "{by_type:?}");
+    assert!(by_type.contains(&("_OTHER".to_owned(), 4)), "{by_type:?}");
+    assert!(by_type.iter().all(|(_, n)| *n == 1 || *n == 4));
+    assert_eq!(function("fail_as").unwrap().calls(), 20);
 }

@@ -46,6 +46,16 @@ async fn async_roots_the_sampler_drops_count_with_their_errors() {
     assert_eq!((f.calls(), f.errors()), (60, failing));
     let c = snapshot.function("parse_cell").unwrap();
     assert_eq!((c.calls(), c.errors()), (60, 12));
+    // Their durations by error type, told to the span that records nothing.
+    let string = std::any::type_name::<String>();
+    let by_type = |m: &tracekit::metrics::FunctionMetrics| -> Vec<(String, u64)> {
+        m.error_types()
+            .map(|(t, h)| (t.to_owned(), h.count()))
+            .collect()
+    };
+    assert_eq!(by_type(f), vec![(string.to_owned(), failing)]);
+    assert_eq!(by_type(c), vec![(string.to_owned(), 12)]);
+    assert_eq!(f.succeeded().count(), 60 - failing);
 }
 
 /// A sync fn returning a future: its span starts at the call (the shape
@@ -88,5 +98,10 @@ async fn future_returning_fns_count_sampled_out_with_their_errors() {
     let snapshot = metrics::snapshot();
     let p = snapshot.function("load_page").unwrap();
     assert_eq!((p.calls(), p.errors()), (40, 10));
+    let (error_type, failed) = p.error_types().next().unwrap();
+    assert_eq!(
+        (error_type, failed.count()),
+        (std::any::type_name::<String>(), 10)
+    );
     assert_eq!(snapshot.function("render_site").unwrap().calls(), 1);
 }

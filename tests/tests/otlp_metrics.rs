@@ -64,16 +64,32 @@ fn metrics_of(r: &proto::ExportMetricsServiceRequest) -> Vec<&proto::Metric> {
         .collect()
 }
 
-/// The exponential data point of the function named `name` in `metric`.
+/// The exponential data point of the calls of the function named `name`
+/// in `metric` that succeeded.
 fn point<'a>(
     metric: &'a proto::Metric,
     name: &str,
+) -> Option<&'a proto::ExponentialHistogramDataPoint> {
+    error_point(metric, name, None)
+}
+
+/// The exponential data point of the function named `name` in `metric`
+/// whose `error.type` is `error_type` (`None`: the calls that succeeded).
+fn error_point<'a>(
+    metric: &'a proto::Metric,
+    name: &str,
+    error_type: Option<&str>,
 ) -> Option<&'a proto::ExponentialHistogramDataPoint> {
     let Some(proto::MetricData::ExponentialHistogram(h)) = &metric.data else {
         return None;
     };
     h.data_points.iter().find(|p| {
         matches!(attr(&p.attributes, "code.function.name"), Some(proto::Value::StringValue(s)) if s == name)
+            && match (attr(&p.attributes, "error.type"), error_type) {
+                (None, None) => true,
+                (Some(proto::Value::StringValue(s)), Some(t)) => s == t,
+                _ => false,
+            }
     })
 }
 
@@ -127,15 +143,19 @@ fn protobuf_export_carries_every_call_in_an_exponential_histogram() {
         panic!("an exponential histogram by default");
     };
     assert_eq!(h.aggregation_temporality, proto::CUMULATIVE);
-    let p = point(duration, "find_key").unwrap();
-    assert_eq!(p.count, 40);
-    let buckets = p.positive.as_ref().unwrap();
-    assert_eq!(buckets.bucket_counts.iter().sum::<u64>() + p.zero_count, 40);
-    assert!(buckets.bucket_counts.len() <= 160 && p.scale <= 4);
-    assert!(
-        matches!(attr(&p.attributes, "code.namespace"), Some(proto::Value::StringValue(s)) if s == "otlp_metrics")
-    );
-    assert!(p.start_time_unix_nano > 0 && p.time_unix_nano >= p.start_time_unix_nano);
+    // The 30 calls that succeeded, and the 10 that returned an Err in a
+    // series of their own with its error.type.
+    let failed = error_point(duration, "find_key", Some("alloc::string::String")).unwrap();
+    for (p, n) in [(point(duration, "find_key").unwrap(), 30), (failed, 10)] {
+        assert_eq!(p.count, n);
+        let buckets = p.positive.as_ref().unwrap();
+        assert_eq!(buckets.bucket_counts.iter().sum::<u64>() + p.zero_count, n);
+        assert!(buckets.bucket_counts.len() <= 160 && p.scale <= 4);
+        assert!(
+            matches!(attr(&p.attributes, "code.namespace"), Some(proto::Value::StringValue(s)) if s == "otlp_metrics")
+        );
+        assert!(p.start_time_unix_nano > 0 && p.time_unix_nano >= p.start_time_unix_nano);
+    }
     let errors = metrics
         .iter()
         .find(|m| m.name == "tracekit.function.errors")
@@ -251,10 +271,15 @@ fn json_export_follows_the_otlp_json_mapping() {
                 .unwrap()
                 .iter()
                 .any(|a| a["value"]["stringValue"] == "lookup")
+                && p["attributes"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .all(|a| a["key"] != "error.type")
         })
         .unwrap();
     // 64-bit integers are strings in OTLP/JSON; the sum is a number.
-    assert!(p["count"].as_str().unwrap().parse::<u64>().unwrap() >= 8);
+    assert!(p["count"].as_str().unwrap().parse::<u64>().unwrap() >= 6);
     assert!(p["sum"].is_f64());
     assert!(p["positive"]["bucketCounts"][0].is_string());
     assert!(p["startTimeUnixNano"].is_string());

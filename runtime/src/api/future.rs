@@ -372,11 +372,11 @@ pub struct QuietAsync<F, E> {
     /// While metrics are on: the call's counted token (its point and the
     /// ticks of its first poll), until it is counted; 0 otherwise.
     token: Token,
-    /// Whether an output is an `Err`, for the count.
+    /// An output's `error.type` if it is an `Err`, for the count.
     is_err: E,
 }
 
-impl<F: Future, E: Fn(&F::Output) -> bool> QuietAsync<F, E> {
+impl<F: Future, E: Fn(&F::Output) -> Option<&'static str>> QuietAsync<F, E> {
     /// An `async fn` call of `meta` with no span, counted while metrics are
     /// on (made at its first poll, which is when its time starts): one load
     /// and a branch while they are off.
@@ -394,7 +394,7 @@ impl<F: Future, E: Fn(&F::Output) -> bool> QuietAsync<F, E> {
     }
 }
 
-impl<F: Future, E: Fn(&F::Output) -> bool> Future for QuietAsync<F, E> {
+impl<F: Future, E: Fn(&F::Output) -> Option<&'static str>> Future for QuietAsync<F, E> {
     type Output = F::Output;
 
     #[inline]
@@ -414,7 +414,10 @@ impl<F: Future, E: Fn(&F::Output) -> bool> Future for QuietAsync<F, E> {
         if *token != 0 {
             if let Poll::Ready(output) = &polled {
                 let counted = std::mem::replace(token, 0);
-                crate::local::metrics::end_counted(counted, Outcome::of(is_err(output)));
+                match is_err(output) {
+                    None => crate::local::metrics::end_counted_ok(counted),
+                    Some(t) => crate::local::metrics::end_counted(counted, Outcome::Error(t)),
+                }
             }
         }
         polled
@@ -427,8 +430,11 @@ impl<F, E> Drop for QuietAsync<F, E> {
     /// as returned, as a cancelled span is).
     fn drop(&mut self) {
         if self.token != 0 {
-            let failed = std::thread::panicking();
-            crate::local::metrics::end_counted(self.token, Outcome::of(failed));
+            let outcome = match std::thread::panicking() {
+                true => Outcome::Error(crate::data::metrics::PANIC),
+                false => Outcome::Ok,
+            };
+            crate::local::metrics::end_counted(self.token, outcome);
         }
     }
 }
@@ -596,13 +602,13 @@ fn poll_owned_counting<F: Future>(
     let (polled, failed) = if counted {
         crate::local::metrics::poll_counted(|| inner.poll(cx))
     } else {
-        (inner.poll(cx), false)
+        (inner.poll(cx), None)
     };
     current.returned = true;
     drop(current);
-    if failed {
+    if let Some(error_type) = failed {
         if let Some(d) = span.owned.as_mut() {
-            d.failed = true;
+            d.failed = Some(error_type);
         }
     }
     polled

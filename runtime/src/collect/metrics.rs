@@ -5,13 +5,15 @@
 //! folded into one of retired counts.
 
 use crate::data::batch::Batch;
-use crate::data::clock::Calibration;
+use crate::data::clock::{Calibration, Stamp};
+use crate::data::intern;
 use crate::data::metrics::lock;
 use crate::data::metrics::{
-    self, Counts, FunctionMetrics, Metrics, Outcome, RequestKey, RequestMetrics, RequestTable,
-    Table,
+    self, Counts, ErrorTable, FunctionMetrics, Metrics, Outcome, RequestKey, RequestMetrics,
+    RequestTable, Table,
 };
 use crate::data::raw::{GONE, NONE};
+use crate::data::value::Value;
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
@@ -25,6 +27,19 @@ struct Sums {
     retired: Table,
     /// The request counts of ended threads.
     retired_requests: RequestTable,
+    /// The failed calls by error type of ended threads.
+    retired_errors: ErrorTable,
+}
+
+impl Sums {
+    fn new() -> Sums {
+        Sums {
+            recorded: Table::default(),
+            retired: Table::default(),
+            retired_requests: RequestTable::default(),
+            retired_errors: ErrorTable::default(),
+        }
+    }
 }
 
 /// Counts every finished span of a trace point in `batches`, before tail
@@ -36,28 +51,65 @@ pub(crate) fn observe(batches: &[Batch], calibration: Option<&Calibration>) {
         metrics::NANOS_PER_TICK_Q32.store(c.nanos_per_tick_q32(), Ordering::Relaxed);
     }
     let mut sums = lock(&SUMS);
-    let sums = sums.get_or_insert_with(|| Sums {
-        recorded: Table::default(),
-        retired: Table::default(),
-        retired_requests: RequestTable::default(),
-    });
+    let sums = sums.get_or_insert_with(Sums::new);
     let recorded = &sums.recorded;
+    let q32 = metrics::NANOS_PER_TICK_Q32.load(Ordering::Relaxed);
     for batch in batches {
         for raw in &batch.spans {
             let Some(point) = raw.meta else { continue };
-            if raw.flags & GONE != 0 || !raw.end.is_set() {
+            if raw.flags & GONE != 0 {
                 continue;
             }
-            let ns = metrics::span_nanos(raw.start, raw.end, calibration);
-            let failed = raw.extras != NONE
-                && batch
-                    .extras
-                    .get(raw.extras as usize)
-                    .is_some_and(|e| e.status.is_error());
-            let outcome = if failed { Outcome::Error } else { Outcome::Ok };
-            recorded.counts(point.metrics_slot()).add(ns, outcome);
+            let ns = match raw.start.ticks_until(raw.end) {
+                Some(ticks) => metrics::ticks_to_nanos_at(ticks, q32),
+                None if !raw.end.is_set() => continue,
+                None => explicit_nanos(raw.start, raw.end, calibration),
+            };
+            let slot = point.metrics_slot();
+            let counts = recorded.counts(slot);
+            match raw.extras {
+                NONE => counts.add_call(ns, Outcome::Ok),
+                extras => match error_type(batch, extras) {
+                    None => counts.add_call(ns, Outcome::Ok),
+                    Some(t) => {
+                        counts.add_call(ns, Outcome::Error(t));
+                        metrics::count_error(slot, t, ns);
+                    }
+                },
+            }
         }
     }
+}
+
+/// A span given an explicit start or end: measured with the calibration.
+#[cold]
+#[inline(never)]
+fn explicit_nanos(start: Stamp, end: Stamp, calibration: Option<&Calibration>) -> u64 {
+    metrics::span_nanos(start, end, calibration)
+}
+
+/// The `error.type` of a span whose extras say it failed (an error
+/// status): its `exception` event's type, kept as static text (`_OTHER`
+/// when it has none, or once the kept strings are full); `None` when it did
+/// not fail.
+#[cold]
+#[inline(never)]
+fn error_type(batch: &Batch, extras: u32) -> Option<&'static str> {
+    let extras = batch.extras.get(extras as usize)?;
+    if !extras.status.is_error() {
+        return None;
+    }
+    let named = extras
+        .events
+        .iter()
+        .filter(|e| e.name == "exception")
+        .find_map(|e| {
+            e.fields.iter().find_map(|(k, v)| match v {
+                Value::Str(t) if k == "exception.type" => intern::string(t.as_str()),
+                _ => None,
+            })
+        });
+    Some(named.unwrap_or(metrics::OTHER))
 }
 
 /// Every trace point's metrics as of now: what the collector counted and
@@ -73,11 +125,7 @@ pub(crate) fn snapshot() -> Metrics {
         }
     };
     let mut sums = lock(&SUMS);
-    let sums = sums.get_or_insert_with(|| Sums {
-        recorded: Table::default(),
-        retired: Table::default(),
-        retired_requests: RequestTable::default(),
-    });
+    let sums = sums.get_or_insert_with(Sums::new);
     {
         let mut threads = lock(&metrics::THREADS);
         // A table only the list still holds belongs to an ended thread:
@@ -98,9 +146,43 @@ pub(crate) fn snapshot() -> Metrics {
     }
     add(&sums.recorded);
     add(&sums.retired);
+    errors(&mut sums.retired_errors, |(slot, error_type), counts| {
+        by_slot[slot & metrics::OVERFLOW]
+            .get_or_insert_with(|| FunctionMetrics::new(points.get(slot).copied().flatten()))
+            .add_error_counts(error_type, counts);
+    });
+    let mut functions: Vec<FunctionMetrics> = by_slot.into_iter().flatten().collect();
+    functions.iter_mut().for_each(FunctionMetrics::finish);
     Metrics {
-        functions: by_slot.into_iter().flatten().collect(),
+        functions,
         requests: requests(&mut sums.retired_requests),
+    }
+}
+
+/// Every function's failed calls by error type: the threads' tables, with
+/// an ended thread's folded into `retired`, each series given to `add`.
+fn errors(retired: &mut ErrorTable, mut add: impl FnMut((usize, &'static str), &Counts)) {
+    let mut threads = lock(&metrics::ERROR_THREADS);
+    threads.retain(|t| {
+        let table = lock(t);
+        if Arc::strong_count(t) > 1 {
+            for (&key, counts) in &table.series {
+                add(key, counts);
+            }
+            return true;
+        }
+        for (key, counts) in &table.series {
+            retired
+                .series
+                .entry(*key)
+                .or_insert_with(|| Box::new(Counts::new()))
+                .merge(counts);
+        }
+        false
+    });
+    drop(threads);
+    for (&key, counts) in &retired.series {
+        add(key, counts);
     }
 }
 

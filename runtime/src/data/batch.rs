@@ -334,7 +334,7 @@ impl Batch {
             tags,
             args,
             request: None,
-            failed: false,
+            failed: None,
         })
     }
 

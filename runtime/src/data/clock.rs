@@ -63,6 +63,13 @@ impl Stamp {
     pub(crate) fn ticks(self) -> Option<u64> {
         (self.0 & EXPLICIT == 0).then_some(self.0)
     }
+
+    /// The ticks from this stamp to `end` (0 if `end` is earlier) when both
+    /// are clock readings; one test for the two.
+    #[inline(always)]
+    pub(crate) fn ticks_until(self, end: Stamp) -> Option<u64> {
+        ((self.0 | end.0) & EXPLICIT == 0).then(|| end.0.saturating_sub(self.0))
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]

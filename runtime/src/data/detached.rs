@@ -67,9 +67,9 @@ pub(crate) struct Detached {
     /// A request span counted for metrics (sampled or not), counted when
     /// the span goes.
     pub(crate) request: Option<Box<Request>>,
-    /// The call of a trace point this span stands for failed (an `Err`),
-    /// known although the span records nothing: for metrics.
-    pub(crate) failed: bool,
+    /// The call of a trace point this span stands for failed (an `Err`
+    /// of this type), known although the span records nothing: for metrics.
+    pub(crate) failed: Option<&'static str>,
 }
 
 impl Drop for Detached {
@@ -89,10 +89,9 @@ impl Drop for Detached {
         // sampler dropped) is counted here; a recorded one, from its
         // record, by the collector.
         if let Some(point) = self.unrecorded_point() {
-            let outcome = if self.failed {
-                Outcome::Error
-            } else {
-                Outcome::Ok
+            let outcome = match self.failed {
+                Some(error_type) => Outcome::Error(error_type),
+                None => Outcome::Ok,
             };
             metrics::count_call(
                 point,

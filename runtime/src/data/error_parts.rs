@@ -8,9 +8,11 @@ use crate::data::parts::{Event, Status};
 use crate::data::value::{Key, Value};
 use std::borrow::Cow;
 
+/// A type name as an error's type reads best: a trait object's paths cut
+/// to their last segment (`Box<dyn Error + Send + Sync>`, not
 /// `alloc::boxed::Box<dyn core::error::Error + core::marker::Send + ...>`);
 /// a concrete type keeps its module path, which tells where it comes from.
-fn readable_type_name(name: &'static str) -> Cow<'static, str> {
+pub(crate) fn readable_type_name(name: &'static str) -> Cow<'static, str> {
     if !name.contains("dyn ") {
         return Cow::Borrowed(name);
     }

@@ -118,21 +118,17 @@ pub(crate) fn points() -> Vec<Option<Point>> {
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) enum Outcome {
     Ok,
-    /// It returned an `Err`, a panic unwound through it, or its span has
-    /// an error status.
-    Error,
+    /// It returned an `Err` (of this type: its Rust type name), a panic
+    /// unwound through it ([`PANIC`]), or its span has an error status
+    /// ([`OTHER`] when nothing names the error).
+    Error(&'static str),
 }
 
-impl Outcome {
-    /// `Error` when `failed`.
-    #[inline(always)]
-    pub(crate) fn of(failed: bool) -> Outcome {
-        match failed {
-            true => Outcome::Error,
-            false => Outcome::Ok,
-        }
-    }
-}
+/// The `error.type` of a call a panic unwound through.
+pub(crate) const PANIC: &str = "panic";
+/// The `error.type` of a failure nothing names (OpenTelemetry's fallback),
+/// and of the error types past a point's limit.
+pub(crate) const OTHER: &str = "_OTHER";
 
 /// One trace point's counters in one table: the duration buckets (whose sum
 /// is the number of calls), the errors and the total time.
@@ -153,10 +149,22 @@ impl Counts {
         }
     }
 
-    /// Counts one call of `ns` nanoseconds. Only the table's own writer
+    /// Counts one call of a trace point: one that succeeded in the
+    /// buckets, a failed one in `errors` only (its duration goes to its
+    /// error type's series, [`count_error`]). Only the table's own writer
     /// calls it.
     #[inline(always)]
-    pub(crate) fn add(&self, ns: u64, outcome: Outcome) {
+    pub(crate) fn add_call(&self, ns: u64, outcome: Outcome) {
+        match outcome {
+            Outcome::Ok => self.add(ns, false),
+            Outcome::Error(_) => bump(&self.errors, 1),
+        }
+    }
+
+    /// Counts one call of `ns` nanoseconds in the buckets, and as an error
+    /// when `failed`. Only the table's own writer calls it.
+    #[inline(always)]
+    pub(crate) fn add(&self, ns: u64, failed: bool) {
         let i = bucket_of(ns);
         debug_assert!(i < BUCKETS);
         // SAFETY: `bucket_of` is below `BUCKETS` for every `u64` (its
@@ -164,7 +172,7 @@ impl Counts {
         // the index saves the hot path a bounds test.
         bump(unsafe { self.buckets.get_unchecked(i) }, 1);
         bump(&self.sum_ns, ns);
-        if outcome == Outcome::Error {
+        if failed {
             bump(&self.errors, 1);
         }
     }
@@ -220,11 +228,12 @@ impl Drop for Table {
 }
 
 impl Table {
-    /// The counters of `slot` (at most [`OVERFLOW`]), made if need be.
-    /// Only the table's writer calls it.
+    /// The counters of `slot` (at most [`OVERFLOW`]; the mask keeps any
+    /// index in bounds without a test), made if need be. Only the table's
+    /// writer calls it.
     #[inline(always)]
     pub(crate) fn counts(&self, slot: usize) -> &Counts {
-        let cell = &self.slots[slot.min(OVERFLOW)];
+        let cell = &self.slots[slot & OVERFLOW];
         let p = cell.load(Ordering::Acquire);
         if p.is_null() {
             return make(cell);
@@ -237,7 +246,7 @@ impl Table {
     /// The counters of `slot` if they were made.
     #[inline(always)]
     pub(crate) fn made(&self, slot: usize) -> Option<&Counts> {
-        let p = self.slots[slot.min(OVERFLOW)].load(Ordering::Acquire);
+        let p = self.slots[slot & OVERFLOW].load(Ordering::Acquire);
         // SAFETY: as in `counts`.
         unsafe { p.as_ref() }
     }
@@ -271,7 +280,13 @@ pub(crate) static NANOS_PER_TICK_Q32: AtomicU64 = AtomicU64::new(1 << 32);
 /// `ticks` in nanoseconds.
 #[inline(always)]
 pub(crate) fn ticks_to_nanos(ticks: u64) -> u64 {
-    ((u128::from(ticks) * u128::from(NANOS_PER_TICK_Q32.load(Ordering::Relaxed))) >> 32) as u64
+    ticks_to_nanos_at(ticks, NANOS_PER_TICK_Q32.load(Ordering::Relaxed))
+}
+
+/// `ticks` in nanoseconds at `q32` nanoseconds per tick times 2^32.
+#[inline(always)]
+pub(crate) fn ticks_to_nanos_at(ticks: u64, q32: u64) -> u64 {
+    ((u128::from(ticks) * u128::from(q32)) >> 32) as u64
 }
 
 /// The tables of threads that count calls with no span; a snapshot sums
@@ -317,8 +332,11 @@ pub(crate) fn count_slot(slot: usize, ns: u64, outcome: Outcome) {
     // holds and reset to `EMPTY` before that `Arc` goes.
     let table = unsafe { &*TABLE.get() };
     match table.made(slot) {
-        Some(c) => c.add(ns, outcome),
-        None => count_slow(slot, ns, outcome),
+        Some(c) => c.add_call(ns, outcome),
+        None => return count_slow(slot, ns, outcome),
+    }
+    if let Outcome::Error(error_type) = outcome {
+        count_error(slot, error_type, ns);
     }
 }
 
@@ -334,8 +352,102 @@ fn count_slow(slot: usize, ns: u64, outcome: Outcome) {
     // `EMPTY` still: the thread is ending, and its call is not counted.
     if !std::ptr::eq(table, &EMPTY) {
         // SAFETY: as in `count_slot`.
-        unsafe { &*table }.counts(slot).add(ns, outcome);
+        unsafe { &*table }.counts(slot).add_call(ns, outcome);
+        if let Outcome::Error(error_type) = outcome {
+            count_error(slot, error_type, ns);
+        }
     }
+}
+
+/// A function's failed calls of one `error.type`: its slot and the type
+/// (a Rust type name as `std::any::type_name` gives it, [`PANIC`] or
+/// [`OTHER`]).
+pub(crate) type ErrorKey = (usize, &'static str);
+
+/// Error types counted apart per trace point; later ones are counted as
+/// [`OTHER`].
+pub(crate) const ERROR_TYPES_PER_POINT: usize = 16;
+/// Error types counted apart in the process (over every point); later ones
+/// are counted as their point's [`OTHER`], so a point's failed calls stay
+/// its own.
+pub(crate) const ERROR_SERIES: usize = 2000;
+
+/// A thread's counters of failed calls by function and error type: their
+/// durations (a function's own counters, `Table`, count only how many
+/// failed), so that each series only ever grows.
+#[derive(Default)]
+pub(crate) struct ErrorTable {
+    pub(crate) series: HashMap<ErrorKey, Box<Counts>>,
+}
+
+/// The error tables of every thread that counted a failed call.
+pub(crate) static ERROR_THREADS: Mutex<Vec<Arc<Mutex<ErrorTable>>>> = Mutex::new(Vec::new());
+
+/// The error types admitted per slot, against [`ERROR_TYPES_PER_POINT`],
+/// and how many in all, against [`ERROR_SERIES`].
+#[derive(Default)]
+struct ErrorTypes {
+    by_slot: HashMap<usize, HashSet<&'static str>>,
+    total: usize,
+}
+
+impl ErrorTypes {
+    /// `error_type` if slot `slot` may count another error type, else
+    /// [`OTHER`].
+    fn admit(&mut self, slot: usize, error_type: &'static str) -> &'static str {
+        let types = self.by_slot.entry(slot).or_default();
+        if error_type == OTHER || types.contains(error_type) {
+            return error_type;
+        }
+        if types.len() < ERROR_TYPES_PER_POINT && self.total < ERROR_SERIES {
+            types.insert(error_type);
+            self.total += 1;
+            error_type
+        } else {
+            OTHER
+        }
+    }
+}
+
+static ERROR_TYPES: Mutex<Option<ErrorTypes>> = Mutex::new(None);
+
+thread_local! {
+    static ERRORS: OnceCell<Arc<Mutex<ErrorTable>>> = const { OnceCell::new() };
+}
+
+/// Counts a failed call of slot `slot` by its error type, in this thread's
+/// error table. Off the common path: only failed calls come here, and the
+/// table's lock is this thread's own (a snapshot takes it briefly), so an
+/// error storm on many threads contends on nothing shared.
+#[cold]
+#[inline(never)]
+pub(crate) fn count_error(slot: usize, error_type: &'static str, ns: u64) {
+    let _ = ERRORS.try_with(|cell| {
+        let table = cell.get_or_init(|| {
+            let t = Arc::new(Mutex::new(ErrorTable::default()));
+            lock(&ERROR_THREADS).push(Arc::clone(&t));
+            t
+        });
+        let mut table = lock(table);
+        if let Some(c) = table.series.get(&(slot, error_type)) {
+            c.add(ns, true);
+            return;
+        }
+        let key = (slot, admit_error_type(slot, error_type));
+        table
+            .series
+            .entry(key)
+            .or_insert_with(|| Box::new(Counts::new()))
+            .add(ns, true);
+    });
+}
+
+/// `error_type` if slot `slot` may count another error type, else
+/// [`OTHER`].
+fn admit_error_type(slot: usize, error_type: &'static str) -> &'static str {
+    lock(&ERROR_TYPES)
+        .get_or_insert_with(ErrorTypes::default)
+        .admit(slot, error_type)
 }
 
 /// Makes and registers this thread's table; [`EMPTY`] once the thread is
@@ -518,11 +630,7 @@ pub(crate) fn span_nanos(start: Stamp, end: Stamp, calibration: Option<&Calibrat
 /// Counts a finished request span that took `ns` nanoseconds on this
 /// thread.
 pub(crate) fn count_request(request: &mut Request, ns: u64) {
-    let outcome = if request.failed || request.key.error_type.is_some() {
-        Outcome::Error
-    } else {
-        Outcome::Ok
-    };
+    let failed = request.failed || request.key.error_type.is_some();
     let key = request.counted_key();
     let _ = REQUESTS.try_with(|cell| {
         let table = cell.get_or_init(|| {
@@ -532,7 +640,7 @@ pub(crate) fn count_request(request: &mut Request, ns: u64) {
         });
         let mut table = lock(table);
         if let Some(c) = table.series.get(key) {
-            c.add(ns, outcome);
+            c.add(ns, failed);
             return;
         }
         let key = admit(key);
@@ -540,7 +648,7 @@ pub(crate) fn count_request(request: &mut Request, ns: u64) {
             .series
             .entry(key)
             .or_insert_with(|| Box::new(Counts::new()))
-            .add(ns, outcome);
+            .add(ns, failed);
     });
 }
 
@@ -606,6 +714,14 @@ impl Histogram {
             *mine += theirs.load(Ordering::Relaxed);
         }
         self.sum_ns = self.sum_ns.wrapping_add(c.sum_ns.load(Ordering::Relaxed));
+    }
+
+    /// Adds another histogram's counts.
+    pub(crate) fn add(&mut self, other: &Histogram) {
+        for (mine, theirs) in self.counts.iter_mut().zip(&other.counts) {
+            *mine += theirs;
+        }
+        self.sum_ns = self.sum_ns.wrapping_add(other.sum_ns);
     }
 
     /// What was counted after `earlier`, a snapshot of the same series
@@ -699,7 +815,8 @@ impl Histogram {
 }
 
 /// What metrics say of one trace point: its calls, how many failed, and
-/// how long they took, sampled or not.
+/// how long they took, sampled or not, with the failed calls by
+/// `error.type`.
 ///
 /// ```
 /// # if !tracekit::TRACE_ALL { return; } // tracing compiled out: nothing to count
@@ -711,11 +828,19 @@ impl Histogram {
 /// let _ = parse("x");
 /// let f = tracekit::metrics::snapshot().function("parse").cloned().unwrap();
 /// assert_eq!((f.calls(), f.errors()), (2, 1));
+/// assert_eq!(f.succeeded().count(), 1);
+/// let (error_type, failed) = f.error_types().next().unwrap();
+/// assert_eq!(error_type, "core::num::error::ParseIntError");
+/// assert_eq!(failed.count(), 1);
 /// ```
 #[derive(Clone, Debug)]
 pub struct FunctionMetrics {
     point: Option<&'static Metadata>,
     errors: u64,
+    succeeded: Histogram,
+    /// By `error.type`, sorted.
+    failed: Vec<(Cow<'static, str>, Histogram)>,
+    /// Every call: `succeeded` and each of `failed`.
     duration: Histogram,
 }
 
@@ -724,14 +849,42 @@ impl FunctionMetrics {
         FunctionMetrics {
             point: point.map(Point::metadata),
             errors: 0,
+            succeeded: Histogram::default(),
+            failed: Vec::new(),
             duration: Histogram::default(),
         }
     }
 
-    /// Adds what a table's counters hold.
+    /// Adds what a table's counters of the point hold (its calls that
+    /// succeeded, and how many failed).
     pub(crate) fn add_counts(&mut self, c: &Counts) {
         self.errors += c.errors.load(Ordering::Relaxed);
-        self.duration.add_counts(c);
+        self.succeeded.add_counts(c);
+    }
+
+    /// Adds what a table's counters of the point's failed calls of
+    /// `error_type` hold.
+    pub(crate) fn add_error_counts(&mut self, error_type: &'static str, c: &Counts) {
+        let name = crate::data::error_parts::readable_type_name(error_type);
+        match self.failed.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, h)) => h.add_counts(c),
+            None => {
+                let mut h = Histogram::default();
+                h.add_counts(c);
+                self.failed.push((name, h));
+            }
+        }
+    }
+
+    /// Completes a snapshot's series: every call's histogram from the
+    /// parts.
+    pub(crate) fn finish(&mut self) {
+        self.failed.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut all = self.succeeded.clone();
+        for (_, h) in &self.failed {
+            all.add(h);
+        }
+        self.duration = all;
     }
 
     /// The trace point; `None` for the series that counts every point past
@@ -757,9 +910,23 @@ impl FunctionMetrics {
         self.errors
     }
 
-    /// How long they took.
+    /// How long they took, all of them.
     pub fn duration(&self) -> &Histogram {
         &self.duration
+    }
+
+    /// How long the calls that did not fail took.
+    pub fn succeeded(&self) -> &Histogram {
+        &self.succeeded
+    }
+
+    /// The failed calls by `error.type`, sorted by it: the error's Rust
+    /// type (`core::num::error::ParseIntError`; a trait object's without
+    /// paths, `Box<dyn Error + Send + Sync>`), `panic` for a panic, or
+    /// `_OTHER` for an error status nothing names and for the types past
+    /// the 16 a point counts apart.
+    pub fn error_types(&self) -> impl Iterator<Item = (&str, &Histogram)> {
+        self.failed.iter().map(|(n, h)| (n.as_ref(), h))
     }
 }
 
@@ -1049,6 +1216,40 @@ mod tests {
         assert_eq!(bucket_of(u64::MAX), BUCKETS - 1);
         assert_eq!(bucket_of(1 << 63), BUCKETS - SUB);
         assert_eq!(upper_bound(BUCKETS - 1), u64::MAX);
+    }
+
+    #[test]
+    fn error_types_past_the_limits_are_other() {
+        let mut types = ErrorTypes::default();
+        let mut admit_error_type = |slot, t| types.admit(slot, t);
+        let names: Vec<&'static str> = (0..ERROR_SERIES + 40)
+            .map(|i| &*Box::leak(format!("E{i}").into_boxed_str()))
+            .collect();
+        let mut counted = 0;
+        for (i, name) in names.iter().enumerate().take(ERROR_TYPES_PER_POINT + 3) {
+            let t = admit_error_type(1900, name);
+            if i < ERROR_TYPES_PER_POINT {
+                assert_eq!(t, *name);
+                counted += 1;
+            } else {
+                assert_eq!(t, OTHER, "type {i} of one point");
+            }
+        }
+        // Admitted once, always admitted; `_OTHER` needs no room.
+        assert_eq!(admit_error_type(1900, names[0]), names[0]);
+        assert_eq!(admit_error_type(1900, OTHER), OTHER);
+        // Over the process: 2,000 named series, then each point's `_OTHER`.
+        let mut slot = 1000;
+        let mut next = ERROR_TYPES_PER_POINT + 3;
+        while counted < ERROR_SERIES {
+            for _ in 0..ERROR_TYPES_PER_POINT.min(ERROR_SERIES - counted) {
+                assert_eq!(admit_error_type(slot, names[next]), names[next]);
+                next += 1;
+                counted += 1;
+            }
+            slot += 1;
+        }
+        assert_eq!(admit_error_type(slot + 1, names[next]), OTHER);
     }
 
     #[test]

@@ -103,7 +103,7 @@ impl State {
                 tags: Vec::new(),
                 args: Box::default(),
                 request: None,
-                failed: false,
+                failed: None,
             }),
         };
         self.hand_over_if_done();

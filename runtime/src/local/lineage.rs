@@ -354,7 +354,7 @@ impl State {
             tags,
             args: Box::default(),
             request: None,
-            failed: false,
+            failed: None,
         }
     }
 }

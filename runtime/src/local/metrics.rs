@@ -167,6 +167,12 @@ pub(crate) fn end_counted(token: Token, outcome: Outcome) {
     end_counted_inline(token, outcome);
 }
 
+/// [`end_counted`] for a call that returned without an error.
+#[inline(never)]
+pub(crate) fn end_counted_ok(token: Token) {
+    end_counted_inline(token, Outcome::Ok);
+}
+
 /// [`end_counted`], inlined where a call's end knows its outcome (the
 /// common return): the common case (a token from [`enter_quiet`], this
 /// thread's table and the point's counters made) calls nothing and saves
@@ -228,22 +234,23 @@ fn end_stacked(end: u64, outcome: Outcome) {
 
 thread_local! {
     /// Set when the `async fn` whose counted future is being polled here
-    /// returned an `Err` ([`failed`]).
-    static FAILED: Cell<bool> = const { Cell::new(false) };
+    /// returned an `Err` ([`failed`]): its type.
+    static FAILED: Cell<Option<&'static str>> = const { Cell::new(None) };
 }
 
 /// Polls a counted `async fn` call's future; says whether the call
-/// returned an `Err` in that poll (its own, not a nested call's: each
-/// counted poll keeps its own flag).
+/// returned an `Err` in that poll, and its type (its own, not a nested
+/// call's: each counted poll keeps its own flag).
 #[inline]
-pub(crate) fn poll_counted<R>(poll: impl FnOnce() -> R) -> (R, bool) {
-    let outer = FAILED.replace(false);
+pub(crate) fn poll_counted<R>(poll: impl FnOnce() -> R) -> (R, Option<&'static str>) {
+    let outer = FAILED.replace(None);
     let r = poll();
     (r, FAILED.replace(outer))
 }
 
-/// Marks the `async fn` call being polled here as failed; its generated
-/// code calls this when it returns an `Err` and has no span to record it.
-pub(crate) fn failed() {
-    FAILED.set(true);
+/// Marks the `async fn` call being polled here as failed with an `Err` of
+/// `error_type`; its generated code calls this when it returns an `Err`
+/// and has no span to record it.
+pub(crate) fn failed(error_type: &'static str) {
+    FAILED.set(Some(error_type));
 }

@@ -106,7 +106,7 @@ pub(crate) fn finish_owned(d: &mut Detached) {
 #[inline(never)]
 pub(crate) fn pop_local(token: Token, end: Option<Stamp>) {
     if metrics::is_counted(token) {
-        end_counted(token, Outcome::Error);
+        end_counted(token, Outcome::Error(crate::data::metrics::PANIC));
         return;
     }
     with_state(|s| s.pop_local(token, end));

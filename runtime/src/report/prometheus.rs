@@ -9,7 +9,8 @@ use std::time::Duration;
 /// Each trace point is one histogram series of
 /// `tracekit_function_duration_seconds` (OpenTelemetry's
 /// `tracekit.function.duration`, in seconds), labelled `code_function_name`
-/// and `code_namespace`, and one `tracekit_function_errors_total` counter.
+/// and `code_namespace` (and `error_type` for the failed calls, one series
+/// per type), and one `tracekit_function_errors_total` counter.
 /// A call is counted in a bucket `le` when the internal bucket that holds
 /// it lies wholly at or below the bound, so one within 1/16 of a power of
 /// two below a bound may appear under the next bound up.
@@ -102,14 +103,29 @@ impl Prometheus {
              # TYPE tracekit_function_duration_seconds histogram\n",
         );
         for f in metrics.functions() {
-            histogram(
-                &mut out,
-                "tracekit_function_duration_seconds",
-                &labels(f),
-                f.duration(),
-                &self.buckets,
-                seconds,
-            );
+            // The calls that succeeded, then the failed ones by error_type:
+            // each its own series, which only ever grows.
+            let labels = labels(f);
+            if f.succeeded().count() > 0 || f.error_types().next().is_none() {
+                histogram(
+                    &mut out,
+                    "tracekit_function_duration_seconds",
+                    &labels,
+                    f.succeeded(),
+                    &self.buckets,
+                    seconds,
+                );
+            }
+            for (error_type, failed) in f.error_types() {
+                histogram(
+                    &mut out,
+                    "tracekit_function_duration_seconds",
+                    &format!("{labels},error_type=\"{}\"", escape(error_type)),
+                    failed,
+                    &self.buckets,
+                    seconds,
+                );
+            }
         }
         out.push_str(
             "# HELP tracekit_function_errors_total Traced function calls that failed: an Err, a panic or an error status.\n\

@@ -180,7 +180,7 @@ fn end_call(token: Token) {
 #[inline(never)]
 fn end_err(token: Token, outcome: &dyn ErrOutcome) {
     if crate::local::metrics::is_counted(token) {
-        crate::local::end_counted(token, Outcome::Error);
+        crate::local::end_counted(token, Outcome::Error(outcome.__tk_error_type()));
         return;
     }
     record_outcome(token, outcome);
@@ -191,10 +191,9 @@ fn end_err(token: Token, outcome: &dyn ErrOutcome) {
 #[inline(never)]
 fn end_ret(token: Token, outcome: Option<&dyn ErrOutcome>, value: ArgRef<'_>) {
     if crate::local::metrics::is_counted(token) {
-        let failed = if outcome.is_some() {
-            Outcome::Error
-        } else {
-            Outcome::Ok
+        let failed = match outcome {
+            Some(outcome) => Outcome::Error(outcome.__tk_error_type()),
+            None => Outcome::Ok,
         };
         crate::local::end_counted(token, failed);
         return;
@@ -363,8 +362,10 @@ pub fn current_outcome(outcome: Option<&dyn ErrOutcome>) {
 /// metrics when `outcome` is an error (its polls are watched while it
 /// counts; see `poll_owned_counting`).
 pub fn quiet_outcome(outcome: Option<&dyn ErrOutcome>) {
-    if outcome.is_some() && crate::data::metrics::on() {
-        crate::local::metrics::failed();
+    if let Some(outcome) = outcome {
+        if crate::data::metrics::on() {
+            crate::local::metrics::failed(outcome.__tk_error_type());
+        }
     }
 }
 
@@ -407,6 +408,10 @@ pub fn debug<T: std::fmt::Debug + ?Sized>(value: &T) -> Value {
 pub trait ErrOutcome {
     #[doc(hidden)]
     fn __tk_parts(&self) -> Parts;
+    /// The error's type for metrics' `error.type`: its Rust type name
+    /// (for a `dyn Error`, the concrete type's when it is known).
+    #[doc(hidden)]
+    fn __tk_error_type(&self) -> &'static str;
 }
 
 /// An error broken into what a span records.
@@ -448,17 +453,25 @@ impl<E: std::error::Error> ErrOutcome for AsError<E> {
     fn __tk_parts(&self) -> Parts {
         Parts(ErrorParts::of_dyn(&self.0, std::any::type_name::<E>()))
     }
+    fn __tk_error_type(&self) -> &'static str {
+        std::any::type_name::<E>()
+    }
 }
 
 impl<E: AsRef<dyn std::error::Error + Send + Sync + 'static>> ErrOutcome for AsDynError<E> {
     fn __tk_parts(&self) -> Parts {
         let e = self.0.as_ref();
-        let ty = concrete_type_of(e).unwrap_or(std::any::type_name::<E>());
-        Parts(ErrorParts::of_dyn(e, ty))
+        Parts(ErrorParts::of_dyn(e, self.__tk_error_type()))
+    }
+    fn __tk_error_type(&self) -> &'static str {
+        concrete_type_of(self.0.as_ref()).unwrap_or(std::any::type_name::<E>())
     }
 }
 
 impl<E: std::fmt::Display> ErrOutcome for AsDisplay<E> {
+    fn __tk_error_type(&self) -> &'static str {
+        std::any::type_name::<E>()
+    }
     fn __tk_parts(&self) -> Parts {
         Parts(ErrorParts::message(
             std::any::type_name::<E>(),
@@ -468,6 +481,9 @@ impl<E: std::fmt::Display> ErrOutcome for AsDisplay<E> {
 }
 
 impl<E: std::fmt::Debug> ErrOutcome for AsDebug<E> {
+    fn __tk_error_type(&self) -> &'static str {
+        std::any::type_name::<E>()
+    }
     fn __tk_parts(&self) -> Parts {
         Parts(ErrorParts::message(
             std::any::type_name::<E>(),
@@ -477,6 +493,9 @@ impl<E: std::fmt::Debug> ErrOutcome for AsDebug<E> {
 }
 
 impl<E> ErrOutcome for Opaque<E> {
+    fn __tk_error_type(&self) -> &'static str {
+        std::any::type_name::<E>()
+    }
     fn __tk_parts(&self) -> Parts {
         Parts(ErrorParts::message(
             std::any::type_name::<E>(),
