@@ -9,6 +9,11 @@
 //! under its own service name, and logs on stderr, every line inside a
 //! request stamped with its trace id and request id.
 //!
+//! Both services serve their metrics at `/metrics` (Prometheus text), and
+//! the frontend reads its own after the call; with
+//! `OTEL_EXPORTER_OTLP_ENDPOINT` set, each also exports its spans and its
+//! metrics (`http.server.request.duration`, ...) over OTLP.
+//!
 //! ```text
 //! cargo run --example two_services
 //! ```
@@ -31,6 +36,9 @@ async fn main() {
         .nth(1)
         .unwrap_or_else(|| "frontend".to_owned());
     let reporter = tracekit_examples::install_reporter(&role);
+    // Metrics over OTLP when an endpoint is set (every
+    // OTEL_METRIC_EXPORT_INTERVAL, and once more when dropped).
+    let otlp_metrics = tracekit_otlp::metrics_from_env_as(&role);
     tracekit_examples::install_logger();
     let outcome = match role.as_str() {
         "frontend" => frontend().await,
@@ -41,7 +49,9 @@ async fn main() {
     };
     // The servers have shut down gracefully: deliver every finished span
     // (OTLP batches wait up to 5 s) before the process ends, also on the
-    // error path, which `process::exit` would otherwise cut short.
+    // error path, which `process::exit` would otherwise cut short. The
+    // metrics' last interval goes out first: it counts the last requests.
+    drop(otlp_metrics);
     reporter.shutdown();
     if let Err(e) = outcome {
         eprintln!("two_services {role}: {e}");
@@ -91,7 +101,9 @@ async fn backend() -> Result<(), String> {
     let app = Router::new()
         .route("/inventory/{item}/reserve", get(reserve))
         // A server span for every request, continuing the caller's trace.
-        .layer(tracekit_tower::TraceLayer::new());
+        .layer(tracekit_tower::TraceLayer::new())
+        // Prometheus text, not traced (added after the layer).
+        .route_service("/metrics", tracekit_tower::PrometheusService::new());
     let listener = TcpListener::bind("127.0.0.1:0")
         .await
         .map_err(|e| format!("cannot listen: {e}"))?;
@@ -196,6 +208,7 @@ async fn frontend() -> Result<(), String> {
     let router = Router::new()
         .route("/checkout/{cart}", get(checkout_route))
         .layer(tracekit_tower::TraceLayer::new().with_traceresponse(true))
+        .route_service("/metrics", tracekit_tower::PrometheusService::new())
         .with_state(app);
     let listener = TcpListener::bind("127.0.0.1:0")
         .await
@@ -242,6 +255,21 @@ async fn frontend() -> Result<(), String> {
     let not = if sampled { "" } else { ", not sampled" };
     println!("client <- {status} {body} (trace {trace}{not})");
     println!("client <- x-request-id: {request_id}");
+
+    // The frontend's metrics, as Prometheus scrapes them: the request just
+    // served, counted whether or not its trace was sampled.
+    let metrics = reqwest::get(format!("http://{addr}/metrics"))
+        .await
+        .map_err(|e| format!("reading /metrics: {e}"))?
+        .text()
+        .await
+        .map_err(|e| format!("reading /metrics: {e}"))?;
+    for line in metrics.lines().filter(|l| {
+        l.starts_with("http_server_request_duration_seconds_count{")
+            && l.contains("http_route=\"/checkout/{cart}\"")
+    }) {
+        println!("client <- /metrics: {line}");
+    }
 
     let _ = stop.send(());
     let _ = server.await;

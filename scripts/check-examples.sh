@@ -41,6 +41,9 @@ echo "two_services"
 out=$(timeout 120 cargo run -q --example two_services 2>&1)
 grep -q '^client <- 200 OK cart 42: reserved 1 of 2 items' <<<"$out" || fail "the client got no answer"
 grep -q '^client <- x-request-id: r-1001$' <<<"$out" || fail "the request id was not echoed"
+# The frontend serves /metrics: the request it just served is counted there.
+grep -q '^client <- /metrics: http_server_request_duration_seconds_count{http_request_method="GET",http_route="/checkout/{cart}",http_response_status_code="200"} 1$' <<<"$out" ||
+    fail "the frontend's /metrics does not count its request"
 # The frontend stops the backend with SIGTERM: it shuts down gracefully and
 # delivers its part of the trace (checked below) before it exits.
 grep -q '^backend: SIGTERM, shutting down$' <<<"$out" || fail "the backend was not stopped by SIGTERM"
@@ -68,6 +71,8 @@ echo "two_services, not sampled"
 out=$(OTEL_TRACES_SAMPLER=always_off timeout 120 cargo run -q --example two_services 2>&1)
 grep -q '^client <- 200 OK cart 42: reserved 1 of 2 items (trace [0-9a-f]\{32\}, not sampled)' <<<"$out" ||
     fail "the unsampled trace did not reach the client"
+grep -q '^client <- /metrics: http_server_request_duration_seconds_count{.*http_route="/checkout/{cart}".*} 1$' <<<"$out" ||
+    fail "the unsampled request is not counted in /metrics"
 [[ $(count '\[frontend\]$') == 0 && $(count '\[backend\]$') == 0 ]] ||
     fail "an unsampled trace was recorded"
 # Nothing recorded, but the log lines still carry the (propagated) trace id.

@@ -7,7 +7,9 @@
 # - the same service exports OTLP metrics, protobuf then JSON, to a bare
 #   receiver on the official protobuf definitions (tests/e2e/metrics_sink.py,
 #   opentelemetry-proto from PyPI); the last export, sent at shutdown, must
-#   hold the same exact counts.
+#   hold the same exact counts;
+# - the two_services example, with OTEL_EXPORTER_OTLP_ENDPOINT set, sends
+#   each process's http.server.request.duration (and the rest) there too.
 # Used by .ci/run. Usage: bash scripts/metrics-e2e.sh [REQUESTS]
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -127,4 +129,11 @@ OTEL_TRACES_SAMPLER=traceidratio OTEL_TRACES_SAMPLER_ARG=0.01 \
     timeout 120 "$service" --requests "$json_requests" --exit >"$work/json.out" 2>"$work/json.err" \
     || { cat "$work/json.out" "$work/json.err"; exit 1; }
 "$python" tests/e2e/metrics_sink.py check "$work/points.jsonl" json "$json_requests"
+
+# two_services with OTEL_EXPORTER_OTLP_ENDPOINT set: both processes export
+# their metrics (and spans, which this sink acknowledges and skips).
+cargo build -q --example two_services
+OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:$sink_port"     timeout 120 "$root/target/debug/examples/two_services" >"$work/two.out" 2>"$work/two.err"     || { cat "$work/two.out" "$work/two.err"; exit 1; }
+if grep -q "export failed" "$work/two.err"; then cat "$work/two.err"; exit 1; fi
+"$python" tests/e2e/metrics_sink.py check-two-services "$work/points.jsonl"
 echo "metrics e2e passed"

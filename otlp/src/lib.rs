@@ -37,7 +37,7 @@ pub use exporter::OtlpExporter;
 pub use file::FileExporter;
 pub use metrics::{
     HistogramAggregation, MetricsExporter, MetricsGuard, OtlpMetricsConfig, Temporality,
-    metrics_from_env, start_metrics,
+    metrics_from_env, metrics_from_env_as, start_metrics,
 };
 pub use resource::Resource;
 

@@ -720,6 +720,23 @@ pub fn metrics_from_env() -> Option<MetricsGuard> {
     wanted(&crate::env::process()).then(|| start_metrics(OtlpMetricsConfig::from_env()))
 }
 
+/// [`metrics_from_env`], with this `service.name` whatever
+/// `OTEL_SERVICE_NAME` says: for programs that are several services (one
+/// per process role), as [`from_env_as`](crate::from_env_as) is for spans.
+///
+/// ```
+/// let _metrics = tracekit_otlp::metrics_from_env_as("backend");
+/// ```
+pub fn metrics_from_env_as(service_name: &str) -> Option<MetricsGuard> {
+    wanted(&crate::env::process()).then(|| {
+        let mut config = OtlpMetricsConfig::from_env();
+        config.resource = config
+            .resource
+            .with("service.name", service_name.to_owned());
+        start_metrics(config)
+    })
+}
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }

@@ -6,6 +6,8 @@ the same message, so both are checked against the schema.
   metrics_sink.py serve PORT OUT      append every data point as a JSON line to OUT
   metrics_sink.py check OUT PROTOCOL REQUESTS
                                       check metrics_service's last export in OUT
+  metrics_sink.py check-two-services OUT
+                                      check what two_services' processes sent
 """
 
 import gzip
@@ -32,6 +34,12 @@ def serve(port, out):
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self):
             body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            if self.path != "/v1/metrics":
+                # Spans, which this sink does not read (otlp_sink.py does).
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
             if self.headers.get("Content-Encoding") == "gzip":
                 body = gzip.decompress(body)
             req = ExportMetricsServiceRequest()
@@ -148,5 +156,40 @@ def check(out, protocol, requests):
           f"{errors['value']} errors; served {by_status}")
 
 
+def check_two_services(out):
+    """two_services over OTLP: each process's last export counts its
+    requests: the frontend served one checkout and made two calls, the
+    backend served them, the second failing (500)."""
+    lines = [json.loads(l) for l in open(out)]
+    errors = [l for l in lines if "error" in l]
+    assert not errors, f"bodies the schema rejected: {errors}"
+
+    def last(service):
+        mine = [l for l in lines if l["service"] == service]
+        assert mine, f"no export from {service}"
+        n = max(l["export"] for l in mine)
+        return [l for l in mine if l["export"] == n]
+
+    def served(points, route):
+        return {p["attrs"]["http.response.status_code"]: p["count"] for p in points
+                if p["metric"] == "http.server.request.duration" and p["attrs"].get("http.route") == route}
+
+    front, back = last("frontend"), last("backend")
+    assert served(front, "/checkout/{cart}") == {200: 1}, front
+    called = {p["attrs"]["http.response.status_code"]: p["count"] for p in front
+              if p["metric"] == "http.client.request.duration"}
+    assert called == {200: 1, 500: 1}, called
+    assert served(back, "/inventory/{item}/reserve") == {200: 1, 500: 1}, back
+    for p in front + back:
+        if p["metric"].startswith("http."):
+            assert p["unit"] == "s" and p["kind"] == "exponential_histogram", p
+    # The backend's failed reservation, by its Err type.
+    stock = [p for p in back if p["metric"] == "tracekit.function.duration"
+             and p["attrs"].get("code.function.name") == "reserve_stock"]
+    assert {p["attrs"].get("error.type"): p["count"] for p in stock} == {
+        None: 1, "two_services::OutOfStock": 1}, stock
+    print(f"two_services over OTLP: frontend {len(front)} points, backend {len(back)} points")
+
+
 if __name__ == "__main__":
-    {"serve": serve, "check": check}[sys.argv[1]](*sys.argv[2:])
+    {"serve": serve, "check": check, "check-two-services": check_two_services}[sys.argv[1]](*sys.argv[2:])
