@@ -628,3 +628,58 @@ fn a_point_counts_16_error_types_apart_and_the_rest_as_other() {
     assert!(by_type.iter().all(|(_, n)| *n == 1 || *n == 4));
     assert_eq!(function("fail_as").unwrap().calls(), 20);
 }
+
+#[tracekit::trace_fn]
+async fn waits_then_maybe_panics(panic: bool) {
+    tokio::task::yield_now().await;
+    if panic {
+        panic!("metrics test: panics in its second poll");
+    }
+    std::future::pending::<()>().await;
+}
+
+/// Polls `f` once with a waker that does nothing.
+fn poll_once<F: std::future::Future>(f: std::pin::Pin<&mut F>) -> std::task::Poll<F::Output> {
+    f.poll(&mut std::task::Context::from_waker(std::task::Waker::noop()))
+}
+
+#[test]
+fn an_unsampled_async_call_fails_by_its_own_panic_not_anothers() {
+    metrics::set_enabled(true);
+    let (mut panics, mut waits) = {
+        let _attached = tracekit::Context::from_span_context(unsampled_parent()).attach();
+        (
+            Box::pin(tracekit::FutureExt::in_current_span(
+                waits_then_maybe_panics(true),
+            )),
+            Box::pin(tracekit::FutureExt::in_current_span(
+                waits_then_maybe_panics(false),
+            )),
+        )
+    };
+    // Both started (their time runs) and wait.
+    assert!(poll_once(panics.as_mut()).is_pending());
+    assert!(poll_once(waits.as_mut()).is_pending());
+    // A panic through its own poll, caught there: the call failed, though
+    // its future is dropped later, when nothing is unwinding.
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let _ = poll_once(panics.as_mut());
+    }));
+    assert!(caught.is_err());
+    drop(panics);
+    // Dropped while another panic unwinds: cancelled, not failed.
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+        let _waits = waits;
+        panic!("metrics test: someone else's panic");
+    }));
+    assert!(caught.is_err());
+    if !tracekit::TRACE_ALL {
+        return;
+    }
+    let f = function("waits_then_maybe_panics").unwrap();
+    assert_eq!((f.calls(), f.errors()), (2, 1));
+    assert_eq!(
+        error_type_counts("waits_then_maybe_panics"),
+        (1, vec![("panic".to_owned(), 1)])
+    );
+}

@@ -105,3 +105,32 @@ async fn future_returning_fns_count_sampled_out_with_their_errors() {
     );
     assert_eq!(snapshot.function("render_site").unwrap().calls(), 1);
 }
+
+#[tracekit::trace_fn]
+async fn crashes(panic: bool) -> u32 {
+    tokio::task::yield_now().await;
+    if panic {
+        panic!("metrics test: a sampled-out root panics");
+    }
+    1
+}
+
+/// A panic in a call whose span records nothing (a root the sampler
+/// dropped) counts it as failed, by the type `panic`.
+#[tokio::test]
+async fn a_sampled_out_root_that_panics_counts_as_a_panic() {
+    let _sampler = set_sampler(TraceIdRatio::new(0.0));
+    metrics::set_enabled(true);
+    for panic in [true, false, true] {
+        let joined = tokio::spawn(crashes(panic)).await;
+        assert_eq!(joined.is_err(), panic);
+    }
+    if !tracekit::TRACE_ALL {
+        return;
+    }
+    let snapshot = metrics::snapshot();
+    let f = snapshot.function("crashes").unwrap();
+    assert_eq!((f.calls(), f.errors()), (3, 2));
+    let by_type: Vec<(&str, u64)> = f.error_types().map(|(t, h)| (t, h.count())).collect();
+    assert_eq!(by_type, vec![("panic", 2)]);
+}

@@ -133,6 +133,13 @@ impl Current<'_> {
     #[inline(never)]
     fn panicked(&mut self) {
         let message = crate::api::panic::message_for(self.token);
+        // A span that records nothing but counts its call for metrics
+        // (a trace the sampler dropped) is told the call failed.
+        if let Some(d) = self.span.owned.as_mut() {
+            if d.unrecorded_point().is_some() {
+                d.failed = Some(crate::data::metrics::PANIC);
+            }
+        }
         self.span
             .record_error_parts(crate::data::error_parts::ErrorParts::message(
                 "panic", message,
@@ -410,10 +417,18 @@ impl<F: Future, E: Fn(&F::Output) -> Option<&'static str>> Future for QuietAsync
                 &this.is_err,
             )
         };
+        // Marked while polled: a panic unwinding through this poll leaves
+        // the mark for the drop to see (the call's own panic, whatever else
+        // is unwinding when it drops). Marked whether counted or not, with
+        // no landing pad and no test before the poll: either costs every
+        // traced `async fn` instructions, sampled or not (measured).
+        let counted = *token;
+        *token = counted | POLLING;
         let polled = poll_quiet(inner, cx);
-        if *token != 0 {
+        *token = counted;
+        if counted != 0 {
             if let Poll::Ready(output) = &polled {
-                let counted = std::mem::replace(token, 0);
+                *token = 0;
                 match is_err(output) {
                     None => crate::local::metrics::end_counted_ok(counted),
                     Some(t) => crate::local::metrics::end_counted(counted, Outcome::Error(t)),
@@ -424,17 +439,23 @@ impl<F: Future, E: Fn(&F::Output) -> Option<&'static str>> Future for QuietAsync
     }
 }
 
+/// Set in a [`QuietAsync`]'s token while its future is polled (a counted
+/// token leaves bit 62 clear).
+const POLLING: Token = 1 << 62;
+
 impl<F, E> Drop for QuietAsync<F, E> {
-    /// A counted call that did not finish: a panic unwinding through its
-    /// poll (failed), or its future dropped before it finished (counted
-    /// as returned, as a cancelled span is).
+    /// A counted call that did not finish: a panic unwound through its poll
+    /// (still marked as polled: failed), or its future was dropped before
+    /// it finished (cancelled: counted as a call that returned, as a
+    /// cancelled span is).
     fn drop(&mut self) {
-        if self.token != 0 {
-            let outcome = match std::thread::panicking() {
-                true => Outcome::Error(crate::data::metrics::PANIC),
-                false => Outcome::Ok,
+        let counted = self.token & !POLLING;
+        if counted != 0 {
+            let outcome = match self.token & POLLING {
+                0 => Outcome::Ok,
+                _ => Outcome::Error(crate::data::metrics::PANIC),
             };
-            crate::local::metrics::end_counted(self.token, outcome);
+            crate::local::metrics::end_counted(counted, outcome);
         }
     }
 }

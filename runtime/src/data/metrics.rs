@@ -130,8 +130,11 @@ pub(crate) const PANIC: &str = "panic";
 /// and of the error types past a point's limit.
 pub(crate) const OTHER: &str = "_OTHER";
 
-/// One trace point's counters in one table: the duration buckets (whose sum
-/// is the number of calls), the errors and the total time.
+/// One series' counters in one table: the duration buckets (whose sum is
+/// the number of calls counted in them), the errors and the total time of
+/// those calls. A trace point's own counters hold its calls that succeeded
+/// and how many failed; its failed calls' durations are series of their
+/// own, by error type ([`count_error`]).
 /// Written by one thread only (a load and a store each, no read-modify-write
 /// instruction) and read by the collector.
 pub(crate) struct Counts {
@@ -283,6 +286,14 @@ pub(crate) fn ticks_to_nanos(ticks: u64) -> u64 {
     ticks_to_nanos_at(ticks, NANOS_PER_TICK_Q32.load(Ordering::Relaxed))
 }
 
+/// `ticks << SHIFT` (with its top `SHIFT` bits clear before the shift) in
+/// nanoseconds: the multiply's own shift undoes it.
+#[inline(always)]
+pub(crate) fn shifted_ticks_to_nanos<const SHIFT: u32>(shifted: u64) -> u64 {
+    let q32 = NANOS_PER_TICK_Q32.load(Ordering::Relaxed);
+    ((u128::from(shifted) * u128::from(q32)) >> (32 + SHIFT)) as u64
+}
+
 /// `ticks` in nanoseconds at `q32` nanoseconds per tick times 2^32.
 #[inline(always)]
 pub(crate) fn ticks_to_nanos_at(ticks: u64, q32: u64) -> u64 {
@@ -328,16 +339,40 @@ pub(crate) fn count_call(point: Point, ns: u64, outcome: Outcome) {
 /// table and the slot's counters made) calls nothing.
 #[inline(always)]
 pub(crate) fn count_slot(slot: usize, ns: u64, outcome: Outcome) {
+    count_slot_or(slot, ns, outcome, || count_slow(0, ns, outcome));
+}
+
+/// [`count_slot`], or `unslotted` when `slot` is 0 (no point's: the
+/// caller's marker for a call counted some other way, told apart only on
+/// this slow path).
+#[inline(always)]
+pub(crate) fn count_slot_or(slot: usize, ns: u64, outcome: Outcome, unslotted: impl FnOnce()) {
     // SAFETY: `EMPTY`, or set by `own_table` from the `Arc` that `OWNER`
     // holds and reset to `EMPTY` before that `Arc` goes.
     let table = unsafe { &*TABLE.get() };
     match table.made(slot) {
         Some(c) => c.add_call(ns, outcome),
+        None if slot == 0 => return unslotted(),
         None => return count_slow(slot, ns, outcome),
     }
     if let Outcome::Error(error_type) = outcome {
         count_error(slot, error_type, ns);
     }
+}
+
+/// This thread's counters of `slot`: how many calls, their total
+/// nanoseconds, and how many in the first bucket (0 ns).
+#[cfg(test)]
+pub(crate) fn thread_counts(slot: usize) -> Option<(u64, u64, u64)> {
+    // SAFETY: as in `count_slot`.
+    let table = unsafe { &*TABLE.get() };
+    table.made(slot).map(|c| {
+        (
+            c.buckets.iter().map(|b| b.load(Ordering::Relaxed)).sum(),
+            c.sum_ns.load(Ordering::Relaxed),
+            c.buckets[0].load(Ordering::Relaxed),
+        )
+    })
 }
 
 /// [`count_slot`] the first time (a table or counters to make), or as the
@@ -377,7 +412,11 @@ pub(crate) const ERROR_SERIES: usize = 2000;
 /// failed), so that each series only ever grows.
 #[derive(Default)]
 pub(crate) struct ErrorTable {
+    /// By the type as exported (readable, admitted).
     pub(crate) series: HashMap<ErrorKey, Box<Counts>>,
+    /// The exported type of each type as counted: worked out (and
+    /// admitted against the limits) once per thread.
+    names: HashMap<ErrorKey, &'static str>,
 }
 
 /// The error tables of every thread that counted a failed call.
@@ -429,17 +468,31 @@ pub(crate) fn count_error(slot: usize, error_type: &'static str, ns: u64) {
             t
         });
         let mut table = lock(table);
-        if let Some(c) = table.series.get(&(slot, error_type)) {
-            c.add(ns, true);
-            return;
-        }
-        let key = (slot, admit_error_type(slot, error_type));
+        let name = match table.names.get(&(slot, error_type)) {
+            Some(&name) => name,
+            None => {
+                let name = admit_error_type(slot, exported_name(error_type));
+                table.names.insert((slot, error_type), name);
+                name
+            }
+        };
         table
             .series
-            .entry(key)
+            .entry((slot, name))
             .or_insert_with(|| Box::new(Counts::new()))
             .add(ns, true);
     });
+}
+
+/// A type name as `error.type` says it (a trait object's paths cut, as a
+/// span's `exception.type` says it too), kept as static text: one series
+/// however the type was named when counted (`_OTHER` once the kept
+/// strings are full).
+fn exported_name(error_type: &'static str) -> &'static str {
+    match crate::data::error_parts::readable_type_name(error_type) {
+        Cow::Borrowed(name) => name,
+        Cow::Owned(name) => crate::data::intern::string(&name).unwrap_or(OTHER),
+    }
 }
 
 /// `error_type` if slot `slot` may count another error type, else
@@ -863,9 +916,9 @@ impl FunctionMetrics {
     }
 
     /// Adds what a table's counters of the point's failed calls of
-    /// `error_type` hold.
+    /// `error_type` (as exported) hold.
     pub(crate) fn add_error_counts(&mut self, error_type: &'static str, c: &Counts) {
-        let name = crate::data::error_parts::readable_type_name(error_type);
+        let name = Cow::Borrowed(error_type);
         match self.failed.iter_mut().find(|(n, _)| *n == name) {
             Some((_, h)) => h.add_counts(c),
             None => {

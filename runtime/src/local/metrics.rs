@@ -21,17 +21,20 @@ use crate::sampling::filter;
 use std::cell::{Cell, UnsafeCell};
 
 /// The token of a call counted here that opened a frame besides: no
-/// span's (tokens count up from 1), and no [`enter_quiet`] token's (they
-/// leave bit 62 clear).
-pub(crate) const TOKEN: Token = Token::MAX;
+/// span's (tokens count up from 1), and no [`enter_quiet`] token's (its
+/// slot field is 0, a slot no point is given). Its end finds no counters
+/// for slot 0 and so takes the slow path, which tells it apart: the common
+/// end tests nothing for it.
+pub(crate) const TOKEN: Token = COUNTED;
 
 /// Set in every counted token: span tokens count up from 1 and never reach
 /// it.
 const COUNTED: u64 = 1 << 63;
 /// Where a counted token holds its point's slot (11 bits, below bit 62).
 const SLOT_SHIFT: u32 = 51;
-/// The start ticks a counted token holds: 2^51 ticks is days at any tick
-/// rate, longer than any call the histogram tells apart.
+/// The start ticks a counted token holds. A duration is read modulo 2^51
+/// ticks, and one of 2^50 or more is taken for a clock that went back
+/// (0): a call is measured right up to 2^50 ticks, four days at 3 GHz.
 const START_BITS: u64 = (1 << SLOT_SHIFT) - 1;
 
 /// Whether `token` is a call counted here ([`enter_quiet`] or [`enter`]),
@@ -41,8 +44,8 @@ pub(crate) fn is_counted(token: Token) -> bool {
     token & COUNTED != 0
 }
 
-/// Counted calls nested deeper than this on one thread are not counted
-/// (their guards hold no token).
+/// Counted calls that opened a frame, nested deeper than this on one
+/// thread, are not counted (their guards hold the frame's token).
 const DEPTH: usize = 256;
 
 /// A counted call in progress.
@@ -194,13 +197,27 @@ fn end_slow_clock(token: Token, outcome: Outcome) {
 /// [`end_counted`] at `end` ticks.
 #[inline(always)]
 fn end_at(token: Token, end: u64, outcome: Outcome) {
-    if token == TOKEN {
-        return end_stacked(end, outcome);
-    }
-    // A slot fits its field (slots are at most `OVERFLOW`, 11 bits).
+    // A slot fits its field (slots are at most `OVERFLOW`, 11 bits); 0 is
+    // [`TOKEN`]'s.
     let slot = (token >> SLOT_SHIFT) as usize & metrics::OVERFLOW;
-    let ticks = end.wrapping_sub(token) & START_BITS;
-    metrics::count_slot(slot, metrics::ticks_to_nanos(ticks), outcome);
+    // The duration modulo 2^51 ticks, shifted to the top (the token's
+    // upper bits fall out). One of 2^50 or more is an end a little before
+    // the start (a clock read on another core, a little behind): 0, as
+    // elsewhere, off the common path.
+    let shifted = end.wrapping_sub(token) << (64 - SLOT_SHIFT);
+    if (shifted as i64) < 0 {
+        return end_behind(slot, end, outcome);
+    }
+    // Converted as shifted: the multiply's shift takes the 13 bits back.
+    let ns = metrics::shifted_ticks_to_nanos::<{ 64 - SLOT_SHIFT }>(shifted);
+    metrics::count_slot_or(slot, ns, outcome, || end_stacked(end, outcome));
+}
+
+/// [`end_at`] for an end read before the start: no time.
+#[cold]
+#[inline(never)]
+fn end_behind(slot: usize, end: u64, outcome: Outcome) {
+    metrics::count_slot_or(slot, 0, outcome, || end_stacked(end, outcome));
 }
 
 /// Ends the innermost call on this thread's stack of counted calls, and
@@ -253,4 +270,32 @@ pub(crate) fn poll_counted<R>(poll: impl FnOnce() -> R) -> (R, Option<&'static s
 /// and has no span to record it.
 pub(crate) fn failed(error_type: &'static str) {
     FAILED.set(Some(error_type));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_clock_that_went_back_is_a_zero_duration_not_days() {
+        // A slot no trace point of this test binary gets.
+        let slot = 2000u64;
+        let start = 1_000_000_000u64;
+        let token = COUNTED | slot << SLOT_SHIFT | start;
+        end_at(token, start - 5, Outcome::Ok);
+        end_at(token, start + 100, Outcome::Ok);
+        // Across the 2^51 wrap of the start it holds.
+        let near_wrap = START_BITS - 10;
+        end_at(
+            COUNTED | slot << SLOT_SHIFT | near_wrap,
+            (1 << SLOT_SHIFT) + 30,
+            Outcome::Ok,
+        );
+        let (count, sum_ns, in_first) = metrics::thread_counts(slot as usize).unwrap();
+        assert_eq!(count, 3);
+        assert_eq!(in_first, 1, "the backwards one is 0 ns");
+        // 0, 100 and 41 ticks: nanoseconds at whatever the tick rate is
+        // here, nowhere near days.
+        assert!(sum_ns < 1_000_000, "{sum_ns} ns");
+    }
 }
