@@ -377,7 +377,10 @@ impl<F> TracedAsync<F> {
 pub struct QuietAsync<F, E> {
     inner: F,
     /// While metrics are on: the call's counted token (its point and the
-    /// ticks of its first poll), until it is counted; 0 otherwise.
+    /// ticks of its first poll), until it is counted; 0 otherwise. Marked
+    /// with [`POLLING`] while its future is polled, and left marked by a
+    /// panic unwinding through the poll (its generated `async` body is then
+    /// poisoned: it is never polled again, only dropped).
     token: Token,
     /// An output's `error.type` if it is an `Err`, for the count.
     is_err: E,

@@ -339,7 +339,11 @@ pub(crate) fn count_call(point: Point, ns: u64, outcome: Outcome) {
 /// table and the slot's counters made) calls nothing.
 #[inline(always)]
 pub(crate) fn count_slot(slot: usize, ns: u64, outcome: Outcome) {
-    count_slot_or(slot, ns, outcome, || count_slow(0, ns, outcome));
+    // Every point's slot is at least 1: nothing to do for 0 (and nothing
+    // made for it, which would hide the marker `count_slot_or` tells apart).
+    count_slot_or(slot, ns, outcome, || {
+        debug_assert!(false, "no trace point has slot 0");
+    });
 }
 
 /// [`count_slot`], or `unslotted` when `slot` is 0 (no point's: the
@@ -396,7 +400,8 @@ fn count_slow(slot: usize, ns: u64, outcome: Outcome) {
 
 /// A function's failed calls of one `error.type`: its slot and the type
 /// (a Rust type name as `std::any::type_name` gives it, [`PANIC`] or
-/// [`OTHER`]).
+/// [`OTHER`]; as exported, readable and admitted, in an [`ErrorTable`]'s
+/// series).
 pub(crate) type ErrorKey = (usize, &'static str);
 
 /// Error types counted apart per trace point; later ones are counted as
