@@ -43,6 +43,15 @@ pub fn free_port() -> u16 {
 
 pub mod stub;
 
+/// Spins for `d`: a busy call of a known length (a sleep this short
+/// overshoots by up to a millisecond).
+pub fn busy_wait(d: std::time::Duration) {
+    let until = std::time::Instant::now() + d;
+    while std::time::Instant::now() < until {
+        std::hint::spin_loop();
+    }
+}
+
 /// A command that runs the test `name` of the current test binary alone, in
 /// a child process of its own (its output shown, one thread), for scenarios
 /// that need a clean process: a global setting, a signal, a memory peak.

@@ -12,6 +12,42 @@ fn calls(name: &str) -> u64 {
     function(name).map_or(0, |f| f.calls())
 }
 
+/// A remote parent that was not sampled: calls under it open no spans and
+/// are counted on their own thread.
+fn unsampled_parent() -> tracekit::SpanContext {
+    tracekit::SpanContext::remote(
+        tracekit::TraceId::from_u128(0x6bf92f3577b34da6a3ce929d0e0e4736).unwrap(),
+        tracekit::SpanId::from_u64(0x20f067aa0ba902b7).unwrap(),
+        false,
+    )
+}
+
+/// `h` agrees with `exact` (durations measured around each call, sorted)
+/// at the quantiles `qs`, within a bucket's width (at most 1/16 of its lower
+/// bound; the call's own span is a little shorter than the time around
+/// it), and its sum within the clock's calibration: the tick rate is
+/// measured against the system clock early in the process (within a few
+/// percent).
+fn assert_agrees_with_exact(h: &metrics::Histogram, exact: &[Duration], qs: &[f64]) {
+    assert_eq!(h.count(), exact.len() as u64);
+    for &q in qs {
+        let rank = ((q * exact.len() as f64).ceil() as usize).max(1) - 1;
+        let want = exact[rank].as_nanos() as f64;
+        let got = h.quantile(q).unwrap().as_nanos() as f64;
+        assert!(
+            (got - want).abs() <= want / 16.0 + 2_000.0,
+            "p{q}: {got} ns from the buckets, {want} ns exact"
+        );
+    }
+    let total: Duration = exact.iter().sum();
+    assert!(
+        h.sum() * 100 <= total * 103 && h.sum() * 100 >= total * 95,
+        "{:?} vs {:?}",
+        h.sum(),
+        total
+    );
+}
+
 #[tracekit::trace_fn]
 fn parse_port(s: &str) -> Result<u16, std::num::ParseIntError> {
     s.parse()
@@ -59,13 +95,8 @@ fn branch() {
 fn calls_under_an_unsampled_span_count_too() {
     metrics::set_enabled(true);
     // Under a remote parent that was not sampled, calls open no spans.
-    let parent = tracekit::SpanContext::remote(
-        tracekit::TraceId::from_u128(0x4bf92f3577b34da6a3ce929d0e0e4736).unwrap(),
-        tracekit::SpanId::from_u64(0x00f067aa0ba902b7).unwrap(),
-        false,
-    );
     let ((), captured) = tracekit::testing::capture(|| {
-        let _attached = tracekit::Context::from_span_context(parent).attach();
+        let _attached = tracekit::Context::from_span_context(unsampled_parent()).attach();
         for _ in 0..10 {
             branch();
         }
@@ -132,10 +163,7 @@ fn a_point_switched_off_counts_nothing() {
 
 #[tracekit::trace_fn]
 fn spin(micros: u64) {
-    let until = Instant::now() + Duration::from_micros(micros);
-    while Instant::now() < until {
-        std::hint::spin_loop();
-    }
+    tracekit_tests::busy_wait(Duration::from_micros(micros));
 }
 
 #[test]
@@ -153,28 +181,10 @@ fn quantiles_agree_with_the_exact_durations_within_a_bucket() {
         return;
     }
     exact.sort();
-    let f = function("spin").unwrap();
-    let h = f.duration();
-    assert_eq!(h.count(), 200);
-    for q in [0.5, 0.9, 0.99] {
-        let rank = ((q * 200.0_f64).ceil() as usize).max(1) - 1;
-        let want = exact[rank].as_nanos() as f64;
-        let got = h.quantile(q).unwrap().as_nanos() as f64;
-        // One bucket is at most 1/16 of its lower bound wide; the call's
-        // own span is a little shorter than the time around it.
-        assert!(
-            (got - want).abs() <= want / 16.0 + 2_000.0,
-            "p{q}: {got} ns from the buckets, {want} ns exact"
-        );
-    }
-    // The sum is exact up to the clock's tick rate, measured against the
-    // system clock early in the process (within a few percent).
-    let total: Duration = exact.iter().sum();
-    assert!(
-        h.sum() * 100 <= total * 103 && h.sum() * 100 >= total * 95,
-        "{:?} vs {:?}",
-        h.sum(),
-        total
+    assert_agrees_with_exact(
+        function("spin").unwrap().duration(),
+        &exact,
+        &[0.5, 0.9, 0.99],
     );
 }
 
@@ -252,15 +262,10 @@ async fn inner_fetch(id: u64) -> Result<u64, String> {
 #[tokio::test]
 async fn async_calls_count_sampled_or_not_with_their_errors() {
     metrics::set_enabled(true);
-    let unsampled = tracekit::SpanContext::remote(
-        tracekit::TraceId::from_u128(0x5bf92f3577b34da6a3ce929d0e0e4736).unwrap(),
-        tracekit::SpanId::from_u64(0x10f067aa0ba902b7).unwrap(),
-        false,
-    );
     // 1..=30 under an unsampled parent, 31..=60 sampled (roots).
     for id in 1..=30u64 {
         let call = {
-            let _attached = tracekit::Context::from_span_context(unsampled.clone()).attach();
+            let _attached = tracekit::Context::from_span_context(unsampled_parent()).attach();
             tracekit::FutureExt::in_current_span(fetch(id))
         };
         let _ = call.await;
@@ -282,22 +287,9 @@ async fn async_calls_count_sampled_or_not_with_their_errors() {
     assert_eq!((f.calls(), f.errors()), (60, failing));
 }
 
-/// A remote parent that was not sampled: calls under it open no spans and
-/// are counted on their own thread.
-fn unsampled_parent() -> tracekit::SpanContext {
-    tracekit::SpanContext::remote(
-        tracekit::TraceId::from_u128(0x6bf92f3577b34da6a3ce929d0e0e4736).unwrap(),
-        tracekit::SpanId::from_u64(0x20f067aa0ba902b7).unwrap(),
-        false,
-    )
-}
-
 #[tracekit::trace_fn]
 fn spin_unsampled(micros: u64) {
-    let until = Instant::now() + Duration::from_micros(micros);
-    while Instant::now() < until {
-        std::hint::spin_loop();
-    }
+    tracekit_tests::busy_wait(Duration::from_micros(micros));
 }
 
 #[test]
@@ -315,23 +307,10 @@ fn unsampled_calls_have_their_exact_durations_too() {
         return;
     }
     exact.sort();
-    let h = function("spin_unsampled").unwrap().duration().clone();
-    assert_eq!(h.count(), 200);
-    for q in [0.1, 0.5, 0.9, 0.99] {
-        let rank = ((q * 200.0_f64).ceil() as usize).max(1) - 1;
-        let want = exact[rank].as_nanos() as f64;
-        let got = h.quantile(q).unwrap().as_nanos() as f64;
-        assert!(
-            (got - want).abs() <= want / 16.0 + 2_000.0,
-            "p{q}: {got} ns from the buckets, {want} ns exact"
-        );
-    }
-    let total: Duration = exact.iter().sum();
-    assert!(
-        h.sum() * 100 <= total * 103 && h.sum() * 100 >= total * 95,
-        "{:?} vs {:?}",
-        h.sum(),
-        total
+    assert_agrees_with_exact(
+        function("spin_unsampled").unwrap().duration(),
+        &exact,
+        &[0.1, 0.5, 0.9, 0.99],
     );
 }
 

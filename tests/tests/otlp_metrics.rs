@@ -34,10 +34,7 @@ fn find_key(key: u64) -> Result<u64, String> {
 
 #[tracekit::trace_fn]
 fn spin(micros: u64) {
-    let until = Instant::now() + Duration::from_micros(micros);
-    while Instant::now() < until {
-        std::hint::spin_loop();
-    }
+    tracekit_tests::busy_wait(Duration::from_micros(micros));
 }
 
 fn config(stub: &Stub) -> OtlpMetricsConfig {
@@ -340,10 +337,7 @@ fn explicit_buckets_when_asked() {
     tracekit::metrics::set_enabled(true);
     #[tracekit::trace_fn]
     fn explicit_probe() {
-        let until = Instant::now() + Duration::from_millis(2);
-        while Instant::now() < until {
-            std::hint::spin_loop();
-        }
+        tracekit_tests::busy_wait(Duration::from_millis(2));
     }
     for _ in 0..6 {
         explicit_probe();
