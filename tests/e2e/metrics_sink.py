@@ -10,10 +10,10 @@ the same message, so both are checked against the schema.
                                       check what two_services' processes sent
 """
 
-import gzip
 import json
 import sys
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import sink
 
 from google.protobuf import json_format
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
@@ -31,73 +31,54 @@ def attrs_of(kvs):
 def serve(port, out):
     export = [0]
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):
-            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-            if self.path != "/v1/metrics":
-                # Spans, which this sink does not read (otlp_sink.py does).
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-                return
-            if self.headers.get("Content-Encoding") == "gzip":
-                body = gzip.decompress(body)
-            req = ExportMetricsServiceRequest()
-            ctype = self.headers.get("Content-Type", "")
-            try:
-                if "json" in ctype:
-                    json_format.Parse(body.decode("utf-8"), req)
-                    protocol = "json"
-                else:
-                    req.ParseFromString(body)
-                    protocol = "protobuf"
-            except Exception as e:  # a body the schema rejects fails the check
-                with open(out, "a") as f:
-                    f.write(json.dumps({"error": str(e)}) + "\n")
-                self.send_response(400)
-                self.end_headers()
-                return
-            export[0] += 1
+    def receive(body, content_type):
+        req = ExportMetricsServiceRequest()
+        try:
+            if "json" in content_type:
+                json_format.Parse(body.decode("utf-8"), req)
+                protocol = "json"
+            else:
+                req.ParseFromString(body)
+                protocol = "protobuf"
+        except Exception as e:  # a body the schema rejects fails the check
             with open(out, "a") as f:
-                for rm in req.resource_metrics:
-                    service = attrs_of(rm.resource.attributes).get("service.name")
-                    for sm in rm.scope_metrics:
-                        for m in sm.metrics:
-                            kind = m.WhichOneof("data")
-                            data = getattr(m, kind)
-                            for p in data.data_points:
-                                line = {
-                                    "export": export[0],
-                                    "protocol": protocol,
-                                    "service": service,
-                                    "scope": sm.scope.name,
-                                    "metric": m.name,
-                                    "unit": m.unit,
-                                    "kind": kind,
-                                    "temporality": getattr(data, "aggregation_temporality", 0),
-                                    "attrs": attrs_of(p.attributes),
-                                }
-                                if kind == "sum":
-                                    line["value"] = p.as_int
-                                elif kind == "exponential_histogram":
-                                    line["count"] = p.count
-                                    line["sum"] = p.sum
-                                    line["scale"] = p.scale
-                                    line["in_buckets"] = sum(p.positive.bucket_counts) + p.zero_count
-                                else:
-                                    line["count"] = p.count
-                                    line["sum"] = p.sum
-                                    line["in_buckets"] = sum(p.bucket_counts)
-                                f.write(json.dumps(line) + "\n")
-            self.send_response(200)
-            self.send_header("Content-Type", "application/x-protobuf")
-            self.send_header("Content-Length", "0")
-            self.end_headers()
+                f.write(json.dumps({"error": str(e)}) + "\n")
+            return 400
+        export[0] += 1
+        with open(out, "a") as f:
+            for rm in req.resource_metrics:
+                service = attrs_of(rm.resource.attributes).get("service.name")
+                for sm in rm.scope_metrics:
+                    for m in sm.metrics:
+                        kind = m.WhichOneof("data")
+                        data = getattr(m, kind)
+                        for p in data.data_points:
+                            line = {
+                                "export": export[0],
+                                "protocol": protocol,
+                                "service": service,
+                                "scope": sm.scope.name,
+                                "metric": m.name,
+                                "unit": m.unit,
+                                "kind": kind,
+                                "temporality": getattr(data, "aggregation_temporality", 0),
+                                "attrs": attrs_of(p.attributes),
+                            }
+                            if kind == "sum":
+                                line["value"] = p.as_int
+                            elif kind == "exponential_histogram":
+                                line["count"] = p.count
+                                line["sum"] = p.sum
+                                line["scale"] = p.scale
+                                line["in_buckets"] = sum(p.positive.bucket_counts) + p.zero_count
+                            else:
+                                line["count"] = p.count
+                                line["sum"] = p.sum
+                                line["in_buckets"] = sum(p.bucket_counts)
+                            f.write(json.dumps(line) + "\n")
+        return 200
 
-        def log_message(self, *args):
-            pass
-
-    ThreadingHTTPServer(("127.0.0.1", int(port)), Handler).serve_forever()
+    sink.serve(port, "/v1/metrics", receive)
 
 
 def check(out, protocol, requests):

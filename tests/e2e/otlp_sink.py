@@ -6,50 +6,34 @@ resource (`service.name` per process) and the OTLP span kinds.
   otlp_sink.py check OUT TRACE  check two_services' trace in OUT
 """
 
-import gzip
 import json
 import sys
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import sink
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 
 def serve(port, out):
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):
-            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-            if self.path != "/v1/traces":
-                # Metrics, which this sink does not read (metrics_sink.py does).
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-                return
-            if self.headers.get("Content-Encoding") == "gzip":
-                body = gzip.decompress(body)
-            req = ExportTraceServiceRequest()
-            req.ParseFromString(body)
-            with open(out, "a") as f:
-                for rs in req.resource_spans:
-                    attrs = {kv.key: kv.value.string_value for kv in rs.resource.attributes}
-                    for ss in rs.scope_spans:
-                        for s in ss.spans:
-                            f.write(json.dumps({
-                                "service": attrs.get("service.name"),
-                                "sdk": attrs.get("telemetry.sdk.name"),
-                                "scope": ss.scope.name,
-                                "trace_id": s.trace_id.hex(),
-                                "name": s.name,
-                                "kind": s.kind,
-                            }) + "\n")
-            self.send_response(200)
-            self.send_header("Content-Type", "application/x-protobuf")
-            self.send_header("Content-Length", "0")
-            self.end_headers()
+    def receive(body, _content_type):
+        req = ExportTraceServiceRequest()
+        req.ParseFromString(body)
+        with open(out, "a") as f:
+            for rs in req.resource_spans:
+                attrs = {kv.key: kv.value.string_value for kv in rs.resource.attributes}
+                for ss in rs.scope_spans:
+                    for s in ss.spans:
+                        f.write(json.dumps({
+                            "service": attrs.get("service.name"),
+                            "sdk": attrs.get("telemetry.sdk.name"),
+                            "scope": ss.scope.name,
+                            "trace_id": s.trace_id.hex(),
+                            "name": s.name,
+                            "kind": s.kind,
+                        }) + "\n")
+        return 200
 
-        def log_message(self, *args):
-            pass
-
-    ThreadingHTTPServer(("127.0.0.1", int(port)), Handler).serve_forever()
+    sink.serve(port, "/v1/traces", receive)
 
 
 def check(out, trace_id):
