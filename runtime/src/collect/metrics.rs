@@ -67,15 +67,13 @@ pub(crate) fn observe(batches: &[Batch], calibration: Option<&Calibration>) {
             };
             let slot = point.metrics_slot();
             let counts = recorded.counts(slot);
+            // Most spans have no extras: their outcome is known here.
             match raw.extras {
-                NONE => counts.add_call(ns, Outcome::Ok),
-                extras => match error_type(batch, extras) {
-                    None => counts.add_call(ns, Outcome::Ok),
-                    Some(t) => {
-                        counts.add_call(ns, Outcome::Error(t));
-                        metrics::count_error(slot, t, ns);
-                    }
-                },
+                NONE => counts.count(slot, ns, Outcome::Ok),
+                extras => {
+                    let outcome = error_type(batch, extras).map_or(Outcome::Ok, Outcome::Error);
+                    counts.count(slot, ns, outcome);
+                }
             }
         }
     }

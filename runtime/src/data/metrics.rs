@@ -164,6 +164,17 @@ impl Counts {
         }
     }
 
+    /// Counts one call of the trace point with slot `slot`, these being its
+    /// counters: [`Counts::add_call`], and a failed call's duration in its
+    /// error type's series, on this thread ([`count_error`]).
+    #[inline(always)]
+    pub(crate) fn count(&self, slot: usize, ns: u64, outcome: Outcome) {
+        self.add_call(ns, outcome);
+        if let Outcome::Error(error_type) = outcome {
+            count_error(slot, error_type, ns);
+        }
+    }
+
     /// Counts one call of `ns` nanoseconds in the buckets, and as an error
     /// when `failed`. Only the table's own writer calls it.
     #[inline(always)]
@@ -355,12 +366,9 @@ pub(crate) fn count_slot_or(slot: usize, ns: u64, outcome: Outcome, unslotted: i
     // holds and reset to `EMPTY` before that `Arc` goes.
     let table = unsafe { &*TABLE.get() };
     match table.made(slot) {
-        Some(c) => c.add_call(ns, outcome),
-        None if slot == 0 => return unslotted(),
-        None => return count_slow(slot, ns, outcome),
-    }
-    if let Outcome::Error(error_type) = outcome {
-        count_error(slot, error_type, ns);
+        Some(c) => c.count(slot, ns, outcome),
+        None if slot == 0 => unslotted(),
+        None => count_slow(slot, ns, outcome),
     }
 }
 
@@ -391,10 +399,7 @@ fn count_slow(slot: usize, ns: u64, outcome: Outcome) {
     // `EMPTY` still: the thread is ending, and its call is not counted.
     if !std::ptr::eq(table, &EMPTY) {
         // SAFETY: as in `count_slot`.
-        unsafe { &*table }.counts(slot).add_call(ns, outcome);
-        if let Outcome::Error(error_type) = outcome {
-            count_error(slot, error_type, ns);
-        }
+        unsafe { &*table }.counts(slot).count(slot, ns, outcome);
     }
 }
 
@@ -465,7 +470,7 @@ thread_local! {
 /// error storm on many threads contends on nothing shared.
 #[cold]
 #[inline(never)]
-pub(crate) fn count_error(slot: usize, error_type: &'static str, ns: u64) {
+fn count_error(slot: usize, error_type: &'static str, ns: u64) {
     let _ = ERRORS.try_with(|cell| {
         let table = cell.get_or_init(|| {
             let t = Arc::new(Mutex::new(ErrorTable::default()));

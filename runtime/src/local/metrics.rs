@@ -122,8 +122,7 @@ fn enter_slow_clock(point: Point) -> Token {
 #[inline(always)]
 fn started(point: Point, start: u64) -> Token {
     match point.made_slot() {
-        // COUNTED is bit 12 of the shifted field: one `or` less.
-        Some(slot) => (slot as u64 | COUNTED >> SLOT_SHIFT) << SLOT_SHIFT | (start & START_BITS),
+        Some(slot) => token_of(slot, start),
         None => started_first(point, start),
     }
 }
@@ -132,7 +131,14 @@ fn started(point: Point, start: u64) -> Token {
 #[cold]
 #[inline(never)]
 fn started_first(point: Point, start: u64) -> Token {
-    COUNTED | (point.metrics_slot() as u64) << SLOT_SHIFT | (start & START_BITS)
+    token_of(point.metrics_slot(), start)
+}
+
+/// The counted token of slot `slot` (at most `OVERFLOW`) and `start` ticks.
+#[inline(always)]
+fn token_of(slot: usize, start: u64) -> Token {
+    // COUNTED is bit 12 of the shifted field: one `or` less.
+    (slot as u64 | COUNTED >> SLOT_SHIFT) << SLOT_SHIFT | (start & START_BITS)
 }
 
 /// Starts counting a call of `point` that records no span and opened the
@@ -279,19 +285,19 @@ mod tests {
     #[test]
     fn a_clock_that_went_back_is_a_zero_duration_not_days() {
         // A slot no trace point of this test binary gets.
-        let slot = 2000u64;
+        let slot = 2000;
         let start = 1_000_000_000u64;
-        let token = COUNTED | slot << SLOT_SHIFT | start;
+        let token = token_of(slot, start);
         end_at(token, start - 5, Outcome::Ok);
         end_at(token, start + 100, Outcome::Ok);
         // Across the 2^51 wrap of the start it holds.
         let near_wrap = START_BITS - 10;
         end_at(
-            COUNTED | slot << SLOT_SHIFT | near_wrap,
+            token_of(slot, near_wrap),
             (1 << SLOT_SHIFT) + 30,
             Outcome::Ok,
         );
-        let (count, sum_ns, in_first) = metrics::thread_counts(slot as usize).unwrap();
+        let (count, sum_ns, in_first) = metrics::thread_counts(slot).unwrap();
         assert_eq!(count, 3);
         assert_eq!(in_first, 1, "the backwards one is 0 ns");
         // 0, 100 and 41 ticks: nanoseconds at whatever the tick rate is
