@@ -15,6 +15,7 @@ use crate::data::metrics::{
 use crate::data::raw::{GONE, NONE};
 use crate::data::value::Value;
 use std::collections::HashMap;
+use std::hash::Hash;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
@@ -144,11 +145,16 @@ pub(crate) fn snapshot() -> Metrics {
     }
     add(&sums.recorded);
     add(&sums.retired);
-    errors(&mut sums.retired_errors, |(slot, error_type), counts| {
-        by_slot[slot & metrics::OVERFLOW]
-            .get_or_insert_with(|| FunctionMetrics::new(points.get(slot).copied().flatten()))
-            .add_error_counts(error_type, counts);
-    });
+    each_series(
+        &metrics::ERROR_THREADS,
+        |t: &ErrorTable| &t.series,
+        &mut sums.retired_errors.series,
+        |&(slot, error_type), counts| {
+            by_slot[slot & metrics::OVERFLOW]
+                .get_or_insert_with(|| FunctionMetrics::new(points.get(slot).copied().flatten()))
+                .add_error_counts(error_type, counts);
+        },
+    );
     let mut functions: Vec<FunctionMetrics> = by_slot.into_iter().flatten().collect();
     functions.iter_mut().for_each(FunctionMetrics::finish);
     Metrics {
@@ -157,29 +163,34 @@ pub(crate) fn snapshot() -> Metrics {
     }
 }
 
-/// Every function's failed calls by error type: the threads' tables, with
-/// an ended thread's folded into `retired`, each series given to `add`.
-fn errors(retired: &mut ErrorTable, mut add: impl FnMut((usize, &'static str), &Counts)) {
-    let mut threads = lock(&metrics::ERROR_THREADS);
+/// Every series of the per-thread tables `threads` (a table's series by
+/// key, `series`), an ended thread's first folded into `retired` (this lock
+/// makes the collector their only writer), each given to `add`.
+fn each_series<K: Clone + Eq + Hash, T>(
+    threads: &Mutex<Vec<Arc<Mutex<T>>>>,
+    series: impl Fn(&T) -> &HashMap<K, Box<Counts>>,
+    retired: &mut HashMap<K, Box<Counts>>,
+    mut add: impl FnMut(&K, &Counts),
+) {
+    let mut threads = lock(threads);
     threads.retain(|t| {
         let table = lock(t);
         if Arc::strong_count(t) > 1 {
-            for (&key, counts) in &table.series {
+            for (key, counts) in series(&table) {
                 add(key, counts);
             }
             return true;
         }
-        for (key, counts) in &table.series {
+        for (key, counts) in series(&table) {
             retired
-                .series
-                .entry(*key)
+                .entry(key.clone())
                 .or_insert_with(|| Box::new(Counts::new()))
                 .merge(counts);
         }
         false
     });
     drop(threads);
-    for (&key, counts) in &retired.series {
+    for (key, counts) in retired.iter() {
         add(key, counts);
     }
 }
@@ -188,32 +199,17 @@ fn errors(retired: &mut ErrorTable, mut add: impl FnMut((usize, &'static str), &
 /// thread's folded into `retired`.
 fn requests(retired: &mut RequestTable) -> Vec<RequestMetrics> {
     let mut by_key: HashMap<RequestKey, RequestMetrics> = HashMap::new();
-    let mut add = |table: &RequestTable| {
-        for (key, counts) in &table.series {
+    each_series(
+        &metrics::REQUEST_THREADS,
+        |t: &RequestTable| &t.series,
+        &mut retired.series,
+        |key, counts| {
             by_key
                 .entry(key.clone())
                 .or_insert_with(|| RequestMetrics::new(key.clone()))
                 .add_counts(counts);
-        }
-    };
-    let mut threads = lock(&metrics::REQUEST_THREADS);
-    threads.retain(|t| {
-        let table = lock(t);
-        if Arc::strong_count(t) > 1 {
-            add(&table);
-            return true;
-        }
-        for (key, counts) in &table.series {
-            retired
-                .series
-                .entry(key.clone())
-                .or_insert_with(|| Box::new(Counts::new()))
-                .merge(counts);
-        }
-        false
-    });
-    drop(threads);
-    add(retired);
+        },
+    );
     let mut all: Vec<RequestMetrics> = by_key.into_values().collect();
     all.sort_by(|a, b| {
         (a.instrument(), a.route(), a.method(), a.status_code()).cmp(&(
