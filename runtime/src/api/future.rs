@@ -136,9 +136,7 @@ impl Current<'_> {
         // A span that records nothing but counts its call for metrics
         // (a trace the sampler dropped) is told the call failed.
         if let Some(d) = self.span.owned.as_mut() {
-            if d.unrecorded_point().is_some() {
-                d.failed = Some(crate::data::metrics::PANIC);
-            }
+            d.call_failed(crate::data::metrics::PANIC);
         }
         self.span
             .record_error_parts(crate::data::error_parts::ErrorParts::message(
@@ -630,10 +628,8 @@ fn poll_owned_counting<F: Future>(
     };
     current.returned = true;
     drop(current);
-    if let Some(error_type) = failed {
-        if let Some(d) = span.owned.as_mut() {
-            d.failed = Some(error_type);
-        }
+    if let (Some(error_type), Some(d)) = (failed, span.owned.as_mut()) {
+        d.call_failed(error_type);
     }
     polled
 }

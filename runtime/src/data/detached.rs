@@ -113,6 +113,16 @@ impl Detached {
         self.raw.meta.filter(|_| !self.raw.records())
     }
 
+    /// Tells a span that stands for a call without recording it that the
+    /// call failed (an `Err` of `error_type`, or a panic): metrics count
+    /// it so when the span goes. A span that records keeps its error in
+    /// its record.
+    pub(crate) fn call_failed(&mut self, error_type: &'static str) {
+        if self.unrecorded_point().is_some() {
+            self.failed = Some(error_type);
+        }
+    }
+
     pub(crate) fn apply(&mut self, edit: Edit) {
         if let Some(r) = self.request.as_mut() {
             match &edit {

@@ -216,15 +216,20 @@ pub(crate) struct Table {
 
 /// The table of a thread that has counted nothing yet: every slot empty,
 /// never written (see [`count_slow`]).
-static EMPTY: Table = Table {
-    slots: [const { AtomicPtr::new(std::ptr::null_mut()) }; SLOTS],
-};
+static EMPTY: Table = Table::new();
 
-impl Default for Table {
-    fn default() -> Table {
+impl Table {
+    /// A table with every slot empty.
+    const fn new() -> Table {
         Table {
             slots: [const { AtomicPtr::new(std::ptr::null_mut()) }; SLOTS],
         }
+    }
+}
+
+impl Default for Table {
+    fn default() -> Table {
+        Table::new()
     }
 }
 
