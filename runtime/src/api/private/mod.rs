@@ -301,35 +301,34 @@ pub const OWN_RECORDING: u8 = 1;
 /// metrics, and is told of an `Err`.
 pub const OWN_COUNTING: u8 = 2;
 
-/// The span of a call that takes its output ([`own`]).
+/// The span of a call that takes its output ([`own`]): an async fn's or a
+/// future-returning fn's.
 pub trait OwnSpan {
-    /// See [`own`].
-    fn own_state(&self) -> u8;
+    /// Whether it records.
+    fn __tk_records(&self) -> bool;
+    /// Whether it records nothing but counts the call for metrics.
+    fn __tk_counts(&self) -> bool;
 }
 
 impl OwnSpan for Span {
     #[inline]
-    fn own_state(&self) -> u8 {
-        if self.is_recording() {
-            OWN_RECORDING
-        } else if counts_unrecorded(self) {
-            OWN_COUNTING
-        } else {
-            0
-        }
+    fn __tk_records(&self) -> bool {
+        self.is_recording()
+    }
+    #[inline]
+    fn __tk_counts(&self) -> bool {
+        counts_unrecorded(self)
     }
 }
 
 impl OwnSpan for AsyncSpan {
     #[inline]
-    fn own_state(&self) -> u8 {
-        if self.is_recording() {
-            OWN_RECORDING
-        } else if self.counts_unrecorded() {
-            OWN_COUNTING
-        } else {
-            0
-        }
+    fn __tk_records(&self) -> bool {
+        self.is_recording()
+    }
+    #[inline]
+    fn __tk_counts(&self) -> bool {
+        self.counts_unrecorded()
     }
 }
 
@@ -338,7 +337,13 @@ impl OwnSpan for AsyncSpan {
 /// counts).
 #[inline]
 pub fn own(span: &impl OwnSpan) -> u8 {
-    span.own_state()
+    if span.__tk_records() {
+        OWN_RECORDING
+    } else if span.__tk_counts() {
+        OWN_COUNTING
+    } else {
+        0
+    }
 }
 
 /// Runs the sync part of a function returning a future, with its span
