@@ -662,3 +662,48 @@ fn an_unsampled_async_call_fails_by_its_own_panic_not_anothers() {
         (1, vec![("panic".to_owned(), 1)])
     );
 }
+
+/// Fails on odd numbers.
+#[tracekit::trace_fn]
+fn fails_when_odd(i: u64) -> Result<u64, Timeout> {
+    if i % 2 == 1 { Err(Timeout) } else { Ok(i) }
+}
+
+/// Makes traced calls from its destructor, which runs as its thread ends.
+struct CallsAtThreadEnd;
+
+impl Drop for CallsAtThreadEnd {
+    fn drop(&mut self) {
+        for i in [1, 2, 5] {
+            let _ = fails_when_odd(i);
+        }
+    }
+}
+
+thread_local! {
+    static CALLS_AT_THREAD_END: CallsAtThreadEnd = const { CallsAtThreadEnd };
+}
+
+#[test]
+fn calls_made_as_a_thread_ends_count_with_their_error_types() {
+    metrics::set_enabled(true);
+    std::thread::spawn(|| {
+        // Touched before any of tracekit's thread-locals, so that its
+        // destructor runs after theirs (they go in the reverse order of
+        // their first use): its calls find this thread's tables gone.
+        CALLS_AT_THREAD_END.with(|_| {});
+        let _attached = tracekit::Context::from_span_context(unsampled_parent()).attach();
+        let _ = fails_when_odd(3);
+    })
+    .join()
+    .unwrap();
+    if !tracekit::TRACE_ALL {
+        return;
+    }
+    let f = function("fails_when_odd").unwrap();
+    assert_eq!((f.calls(), f.errors()), (4, 3));
+    assert_eq!(
+        error_type_counts("fails_when_odd"),
+        (1, vec![("metrics::Timeout".to_owned(), 3)])
+    );
+}

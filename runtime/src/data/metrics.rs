@@ -393,7 +393,7 @@ pub(crate) fn thread_counts(slot: usize) -> Option<(u64, u64, u64)> {
 }
 
 /// [`count_slot`] the first time (a table or counters to make), or as the
-/// thread ends (not counted).
+/// thread ends (in the late table).
 #[cold]
 #[inline(never)]
 fn count_slow(slot: usize, ns: u64, outcome: Outcome) {
@@ -401,10 +401,58 @@ fn count_slow(slot: usize, ns: u64, outcome: Outcome) {
     if std::ptr::eq(table, &EMPTY) {
         table = own_table();
     }
-    // `EMPTY` still: the thread is ending, and its call is not counted.
-    if !std::ptr::eq(table, &EMPTY) {
+    if std::ptr::eq(table, &EMPTY) {
+        count_late(slot, ns, outcome);
+    } else {
         // SAFETY: as in `count_slot`.
         unsafe { &*table }.counts(slot).count(slot, ns, outcome);
+    }
+}
+
+/// The table of calls counted after their thread's own table went (a
+/// traced call in another thread-local's destructor): one for the
+/// process, written under its lock, which only such calls take. Its `Arc`
+/// here keeps it listed for good.
+static LATE: Mutex<Option<Arc<Table>>> = Mutex::new(None);
+
+/// Counts a call as its thread ends, in the [`LATE`] table.
+#[cold]
+#[inline(never)]
+fn count_late(slot: usize, ns: u64, outcome: Outcome) {
+    let mut late = lock(&LATE);
+    let table = late.get_or_insert_with(|| {
+        let table = Arc::new(Table::new());
+        register(Arc::clone(&table));
+        table
+    });
+    // The lock makes this its only writer.
+    table.counts(slot).count(slot, ns, outcome);
+}
+
+/// A new table of series, listed in `threads` for snapshots to read.
+fn listed<T: Default>(threads: &Mutex<Vec<Arc<Mutex<T>>>>) -> Arc<Mutex<T>> {
+    let table = Arc::new(Mutex::new(T::default()));
+    lock(threads).push(Arc::clone(&table));
+    table
+}
+
+/// Runs `count` on this thread's table of series in `own`, or, once the
+/// thread's tear-down has taken it, on the process's table for such late
+/// calls, `late`. Both are listed in `threads`.
+fn with_series<T: Default>(
+    own: &'static std::thread::LocalKey<OnceCell<Arc<Mutex<T>>>>,
+    late: &'static OnceLock<Arc<Mutex<T>>>,
+    threads: &'static Mutex<Vec<Arc<Mutex<T>>>>,
+    count: impl FnOnce(&mut T),
+) {
+    let mut count = Some(count);
+    let _ = own.try_with(|cell| {
+        if let Some(count) = count.take() {
+            count(&mut lock(cell.get_or_init(|| listed(threads))));
+        }
+    });
+    if let Some(count) = count {
+        count(&mut lock(late.get_or_init(|| listed(threads))));
     }
 }
 
@@ -476,13 +524,8 @@ thread_local! {
 #[cold]
 #[inline(never)]
 fn count_error(slot: usize, error_type: &'static str, ns: u64) {
-    let _ = ERRORS.try_with(|cell| {
-        let table = cell.get_or_init(|| {
-            let t = Arc::new(Mutex::new(ErrorTable::default()));
-            lock(&ERROR_THREADS).push(Arc::clone(&t));
-            t
-        });
-        let mut table = lock(table);
+    static LATE_ERRORS: OnceLock<Arc<Mutex<ErrorTable>>> = OnceLock::new();
+    with_series(&ERRORS, &LATE_ERRORS, &ERROR_THREADS, |table| {
         let name = match table.names.get(&(slot, error_type)) {
             Some(&name) => name,
             None => {
@@ -700,13 +743,8 @@ pub(crate) fn span_nanos(start: Stamp, end: Stamp, calibration: Option<&Calibrat
 pub(crate) fn count_request(request: &mut Request, ns: u64) {
     let failed = request.failed || request.key.error_type.is_some();
     let key = request.counted_key();
-    let _ = REQUESTS.try_with(|cell| {
-        let table = cell.get_or_init(|| {
-            let t = Arc::new(Mutex::new(RequestTable::default()));
-            lock(&REQUEST_THREADS).push(Arc::clone(&t));
-            t
-        });
-        let mut table = lock(table);
+    static LATE_REQUESTS: OnceLock<Arc<Mutex<RequestTable>>> = OnceLock::new();
+    with_series(&REQUESTS, &LATE_REQUESTS, &REQUEST_THREADS, |table| {
         if let Some(c) = table.series.get(key) {
             c.add(ns, failed);
             return;
