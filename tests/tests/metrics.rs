@@ -666,7 +666,11 @@ fn an_unsampled_async_call_fails_by_its_own_panic_not_anothers() {
 /// Fails on odd numbers.
 #[tracekit::trace_fn]
 fn fails_when_odd(i: u64) -> Result<u64, Timeout> {
-    if i % 2 == 1 { Err(Timeout) } else { Ok(i) }
+    if !i.is_multiple_of(2) {
+        Err(Timeout)
+    } else {
+        Ok(i)
+    }
 }
 
 /// Makes traced calls from its destructor, which runs as its thread ends.

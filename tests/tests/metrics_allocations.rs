@@ -32,7 +32,7 @@ static ALLOCATOR: tracekit_tests::HookedAllocator =
 
 #[tracekit::trace_fn]
 fn sync_call(i: u64) -> Result<u64, std::fmt::Error> {
-    if i % 4 == 0 {
+    if i.is_multiple_of(4) {
         Err(std::fmt::Error)
     } else {
         Ok(i)
@@ -41,7 +41,7 @@ fn sync_call(i: u64) -> Result<u64, std::fmt::Error> {
 
 #[tracekit::trace_fn]
 async fn async_call(i: u64) -> Result<u64, std::fmt::Error> {
-    if i % 4 == 0 {
+    if i.is_multiple_of(4) {
         Err(std::fmt::Error)
     } else {
         Ok(i)
