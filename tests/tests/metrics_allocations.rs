@@ -48,6 +48,8 @@ async fn async_call(i: u64) -> Result<u64, std::fmt::Error> {
     }
 }
 
+/// The shape under test: a sync fn returning a future.
+#[allow(clippy::manual_async_fn)]
 #[tracekit::trace_fn]
 fn returns_future(i: u64) -> impl Future<Output = u64> {
     async move { i + 1 }
