@@ -112,8 +112,13 @@ fn error_type(batch: &Batch, extras: u32) -> Option<&'static str> {
 }
 
 /// Every trace point's metrics as of now: what the collector counted and
-/// what each thread's table holds.
+/// what each thread's table holds. Taken as the metrics' bookkeeping: it
+/// holds their locks while it allocates.
 pub(crate) fn snapshot() -> Metrics {
+    metrics::as_bookkeeping(snapshot_now)
+}
+
+fn snapshot_now() -> Metrics {
     let points = metrics::points();
     let mut by_slot: Vec<Option<FunctionMetrics>> = vec![None; metrics::SLOTS];
     let mut add = |table: &Table| {

@@ -74,8 +74,18 @@ pub(crate) const SLOTS: usize = 2048;
 /// The slot counting every point past the first `SLOTS - 1`.
 pub(crate) const OVERFLOW: usize = SLOTS - 1;
 
-/// The points by slot (slot 0 is never given: it means "none yet").
-static POINTS: Mutex<Vec<Option<Point>>> = Mutex::new(Vec::new());
+/// The points by slot (slot 0 is never given: it means "none yet"), and
+/// how many slots were given. A fixed array: giving a slot allocates
+/// nothing under the lock, so an allocator that traces cannot re-enter it.
+static POINTS: Mutex<Points> = Mutex::new(Points {
+    given: 1,
+    by_slot: [None; SLOTS],
+});
+
+struct Points {
+    given: usize,
+    by_slot: [Option<Point>; SLOTS],
+}
 
 /// The slot of `point`, given on first use.
 #[inline(always)]
@@ -89,29 +99,29 @@ pub(crate) fn slot_of(point: Point, slot: &AtomicU16) -> usize {
 #[cold]
 #[inline(never)]
 fn assign(point: Point, slot: &AtomicU16) -> usize {
-    let mut points = POINTS.lock().unwrap_or_else(|e| e.into_inner());
+    let mut points = lock(&POINTS);
     // Another thread may have given it one while this one waited.
     let given = slot.load(Ordering::Relaxed);
     if given != 0 {
         return usize::from(given);
     }
-    if points.is_empty() {
-        points.push(None);
+    let s = points.given.min(OVERFLOW);
+    if s < OVERFLOW {
+        points.by_slot[s] = Some(point);
+        points.given += 1;
     }
-    if points.len() < OVERFLOW {
-        points.push(Some(point));
-        let s = points.len() - 1;
-        slot.store(s as u16, Ordering::Relaxed);
-        s
-    } else {
-        slot.store(OVERFLOW as u16, Ordering::Relaxed);
-        OVERFLOW
-    }
+    slot.store(s as u16, Ordering::Relaxed);
+    s
 }
 
 /// The point of each slot given so far (index = slot; `None` at 0).
 pub(crate) fn points() -> Vec<Option<Point>> {
-    POINTS.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    // Copied out first: the vector is made once the lock is let go.
+    let (given, by_slot) = {
+        let points = lock(&POINTS);
+        (points.given, points.by_slot)
+    };
+    by_slot[..given].to_vec()
 }
 
 /// How a call ended, as the counters tell it apart.
@@ -397,15 +407,20 @@ pub(crate) fn thread_counts(slot: usize) -> Option<(u64, u64, u64)> {
 #[cold]
 #[inline(never)]
 fn count_slow(slot: usize, ns: u64, outcome: Outcome) {
-    let mut table = TABLE.get();
-    if std::ptr::eq(table, &EMPTY) {
-        table = own_table();
-    }
-    if std::ptr::eq(table, &EMPTY) {
-        count_late(slot, ns, outcome);
-    } else {
-        // SAFETY: as in `count_slot`.
-        unsafe { &*table }.counts(slot).count(slot, ns, outcome);
+    let counted = unless_bookkeeping(|| {
+        let mut table = TABLE.get();
+        if std::ptr::eq(table, &EMPTY) {
+            table = own_table();
+        }
+        if std::ptr::eq(table, &EMPTY) {
+            count_late(slot, ns, outcome);
+        } else {
+            // SAFETY: as in `count_slot`.
+            unsafe { &*table }.counts(slot).add_call(ns, outcome);
+        }
+    });
+    if let (Some(()), Outcome::Error(error_type)) = (counted, outcome) {
+        count_error(slot, error_type, ns);
     }
 }
 
@@ -415,9 +430,8 @@ fn count_slow(slot: usize, ns: u64, outcome: Outcome) {
 /// here keeps it listed for good.
 static LATE: Mutex<Option<Arc<Table>>> = Mutex::new(None);
 
-/// Counts a call as its thread ends, in the [`LATE`] table.
-#[cold]
-#[inline(never)]
+/// Counts a call as its thread ends, in the [`LATE`] table (its error
+/// type aside).
 fn count_late(slot: usize, ns: u64, outcome: Outcome) {
     let mut late = lock(&LATE);
     let table = late.get_or_insert_with(|| {
@@ -426,7 +440,39 @@ fn count_late(slot: usize, ns: u64, outcome: Outcome) {
         table
     });
     // The lock makes this its only writer.
-    table.counts(slot).count(slot, ns, outcome);
+    table.counts(slot).add_call(ns, outcome);
+}
+
+thread_local! {
+    /// Set while this thread is inside the metrics' own bookkeeping: code
+    /// that holds a lock of theirs and may allocate (a table or series
+    /// made, a snapshot). No destructor, so it is there however far the
+    /// thread's tear-down has gone.
+    static BOOKKEEPING: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Runs `f` as the metrics' bookkeeping on this thread. A call counted
+/// from inside it (by an allocator that traces, as a table grows) finds
+/// [`unless_bookkeeping`] refusing: it is not counted, rather than wait on
+/// a lock its own thread holds.
+pub(crate) fn as_bookkeeping<R>(f: impl FnOnce() -> R) -> R {
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            BOOKKEEPING.set(self.0);
+        }
+    }
+    let _restore = Restore(BOOKKEEPING.replace(true));
+    f()
+}
+
+/// [`as_bookkeeping`], or `None` without running `f` when this thread is
+/// inside the bookkeeping already.
+fn unless_bookkeeping<R>(f: impl FnOnce() -> R) -> Option<R> {
+    match BOOKKEEPING.get() {
+        true => None,
+        false => Some(as_bookkeeping(f)),
+    }
 }
 
 /// A new table of series, listed in `threads` for snapshots to read.
@@ -438,8 +484,19 @@ fn listed<T: Default>(threads: &Mutex<Vec<Arc<Mutex<T>>>>) -> Arc<Mutex<T>> {
 
 /// Runs `count` on this thread's table of series in `own`, or, once the
 /// thread's tear-down has taken it, on the process's table for such late
-/// calls, `late`. Both are listed in `threads`.
+/// calls, `late`. Both are listed in `threads`. Not from inside the
+/// bookkeeping ([`unless_bookkeeping`]).
 fn with_series<T: Default>(
+    own: &'static std::thread::LocalKey<OnceCell<Arc<Mutex<T>>>>,
+    late: &'static OnceLock<Arc<Mutex<T>>>,
+    threads: &'static Mutex<Vec<Arc<Mutex<T>>>>,
+    count: impl FnOnce(&mut T),
+) {
+    unless_bookkeeping(|| count_series(own, late, threads, count));
+}
+
+/// [`with_series`] as the bookkeeping.
+fn count_series<T: Default>(
     own: &'static std::thread::LocalKey<OnceCell<Arc<Mutex<T>>>>,
     late: &'static OnceLock<Arc<Mutex<T>>>,
     threads: &'static Mutex<Vec<Arc<Mutex<T>>>>,
