@@ -79,6 +79,13 @@ fn an_allocator_that_traces_inside_the_metrics_bookkeeping_does_not_deadlock() {
         // destructor runs after theirs (they go in the reverse order of
         // their first use): its call finds this thread's tables gone.
         CALLS_AT_THREAD_END.set(Some(CallsAtThreadEnd(done.clone())));
+        // Under an unsampled parent: every call is counted on this thread.
+        let attached = tracekit::Context::from_span_context(tracekit::SpanContext::remote(
+            tracekit::TraceId::from_u128(0x6bf92f3577b34da6a3ce929d0e0e4736).unwrap(),
+            tracekit::SpanId::from_u64(0x20f067aa0ba902b7).unwrap(),
+            false,
+        ))
+        .attach();
         ARMED.set(true);
         // This thread's first table, a point's first slot and counters, a
         // failed call's first error-type series: each allocates.
@@ -89,7 +96,7 @@ fn an_allocator_that_traces_inside_the_metrics_bookkeeping_does_not_deadlock() {
         let snapshot = tracekit::metrics::snapshot();
         let _ = done.send("snapshot");
         ARMED.set(false);
-        drop(snapshot);
+        drop((snapshot, attached));
         at_thread_end();
     });
     for step in ["calls", "snapshot", "thread end"] {

@@ -110,7 +110,10 @@ pub(crate) fn submit(batch: Batch) {
         Push::Full(batch) => {
             DROPPED.fetch_add(n as u64, Ordering::Relaxed);
             // The spans are lost, not their calls: metrics count them here.
-            if crate::data::metrics::on() {
+            // Not from inside the metrics' bookkeeping (an allocator's
+            // call handing over), which may hold the lock `observe` takes:
+            // those spans' calls go uncounted.
+            if crate::data::metrics::on() && !crate::data::metrics::in_bookkeeping() {
                 crate::collect::metrics::observe(std::slice::from_ref(&batch), None);
             }
             // Its buffers serve the thread's next batch, so a full queue

@@ -16,7 +16,7 @@ use crate::data::raw::{GONE, NONE};
 use crate::data::value::Value;
 use std::collections::HashMap;
 use std::hash::Hash;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{Ordering, fence};
 use std::sync::{Arc, Mutex};
 
 /// The collector's own counts (recorded spans) and those of ended threads.
@@ -46,8 +46,13 @@ impl Sums {
 /// Counts every finished span of a trace point in `batches`, before tail
 /// keep decides which to keep: at the collector's tick (`calibration` its
 /// clock's), or where a full queue drops a batch (`None`: the tick rate as
-/// last measured; a span given explicit times is measured then).
+/// last measured; a span given explicit times is measured then). As the
+/// metrics' bookkeeping: it holds their lock while it allocates.
 pub(crate) fn observe(batches: &[Batch], calibration: Option<&Calibration>) {
+    metrics::as_bookkeeping(|| observe_now(batches, calibration));
+}
+
+fn observe_now(batches: &[Batch], calibration: Option<&Calibration>) {
     if let Some(c) = calibration {
         metrics::NANOS_PER_TICK_Q32.store(c.nanos_per_tick_q32(), Ordering::Relaxed);
     }
@@ -70,10 +75,10 @@ pub(crate) fn observe(batches: &[Batch], calibration: Option<&Calibration>) {
             let counts = recorded.counts(slot);
             // Most spans have no extras: their outcome is known here.
             match raw.extras {
-                NONE => counts.count(slot, ns, Outcome::Ok),
+                NONE => counts.count_keeping(slot, ns, Outcome::Ok),
                 extras => {
                     let outcome = error_type(batch, extras).map_or(Outcome::Ok, Outcome::Error);
-                    counts.count(slot, ns, outcome);
+                    counts.count_keeping(slot, ns, outcome);
                 }
             }
         }
@@ -139,6 +144,9 @@ fn snapshot_now() -> Metrics {
             if Arc::strong_count(t) > 1 {
                 return true;
             }
+            // The ended thread's last counts happened before its `Arc`
+            // went (a release): seen from here on.
+            fence(Ordering::Acquire);
             for (slot, counts) in t.each() {
                 sums.retired.counts(slot).merge(counts);
             }

@@ -151,6 +151,25 @@ fn shared(key: &str) -> Option<&'static str> {
             return Some(s);
         }
     }
+    // Kept under the write lock, which allocates: a string asked for from
+    // inside (by an allocator that traces) is not kept, rather than wait on
+    // the lock this thread holds.
+    if KEEPING.replace(true) {
+        return None;
+    }
+    let s = keep(key);
+    KEEPING.set(false);
+    s
+}
+
+thread_local! {
+    /// Set while this thread holds the write lock of [`KEPT`]. No
+    /// destructor: there at every stage of the thread's tear-down.
+    static KEEPING: Cell<bool> = const { Cell::new(false) };
+}
+
+/// [`shared`] under the write lock.
+fn keep(key: &str) -> Option<&'static str> {
     let mut kept = KEPT.write().unwrap_or_else(|e| e.into_inner());
     let kept = kept.get_or_insert_with(|| Kept {
         strings: HashSet::new(),

@@ -179,9 +179,32 @@ impl Counts {
     /// error type's series, on this thread ([`count_error`]).
     #[inline(always)]
     pub(crate) fn count(&self, slot: usize, ns: u64, outcome: Outcome) {
+        match outcome {
+            Outcome::Ok => self.add(ns, false),
+            Outcome::Error(error_type) => self.count_failed(slot, error_type, ns),
+        }
+    }
+
+    /// [`Counts::count`] for a failed call: not counted at all from inside
+    /// the bookkeeping (an allocator's call), where its error type's series
+    /// cannot be, so that the failed calls and the series agree.
+    #[cold]
+    #[inline(never)]
+    fn count_failed(&self, slot: usize, error_type: &'static str, ns: u64) {
+        if in_bookkeeping() {
+            return;
+        }
+        bump(&self.errors, 1);
+        count_error(slot, error_type, ns);
+    }
+
+    /// [`Counts::count`] by the bookkeeping itself (the collector counting
+    /// what arrived), which counts a failed call's series at once.
+    #[inline(always)]
+    pub(crate) fn count_keeping(&self, slot: usize, ns: u64, outcome: Outcome) {
         self.add_call(ns, outcome);
         if let Outcome::Error(error_type) = outcome {
-            count_error(slot, error_type, ns);
+            error_series(slot, error_type, ns);
         }
     }
 
@@ -466,6 +489,11 @@ pub(crate) fn as_bookkeeping<R>(f: impl FnOnce() -> R) -> R {
     f()
 }
 
+/// Whether this thread is inside the metrics' bookkeeping.
+pub(crate) fn in_bookkeeping() -> bool {
+    BOOKKEEPING.get()
+}
+
 /// [`as_bookkeeping`], or `None` without running `f` when this thread is
 /// inside the bookkeeping already.
 fn unless_bookkeeping<R>(f: impl FnOnce() -> R) -> Option<R> {
@@ -484,18 +512,8 @@ fn listed<T: Default>(threads: &Mutex<Vec<Arc<Mutex<T>>>>) -> Arc<Mutex<T>> {
 
 /// Runs `count` on this thread's table of series in `own`, or, once the
 /// thread's tear-down has taken it, on the process's table for such late
-/// calls, `late`. Both are listed in `threads`. Not from inside the
-/// bookkeeping ([`unless_bookkeeping`]).
-fn with_series<T: Default>(
-    own: &'static std::thread::LocalKey<OnceCell<Arc<Mutex<T>>>>,
-    late: &'static OnceLock<Arc<Mutex<T>>>,
-    threads: &'static Mutex<Vec<Arc<Mutex<T>>>>,
-    count: impl FnOnce(&mut T),
-) {
-    unless_bookkeeping(|| count_series(own, late, threads, count));
-}
-
-/// [`with_series`] as the bookkeeping.
+/// calls, `late`. Both are listed in `threads`. Only as the bookkeeping
+/// (it allocates under their locks).
 fn count_series<T: Default>(
     own: &'static std::thread::LocalKey<OnceCell<Arc<Mutex<T>>>>,
     late: &'static OnceLock<Arc<Mutex<T>>>,
@@ -581,8 +599,13 @@ thread_local! {
 #[cold]
 #[inline(never)]
 fn count_error(slot: usize, error_type: &'static str, ns: u64) {
+    unless_bookkeeping(|| error_series(slot, error_type, ns));
+}
+
+/// [`count_error`] as the bookkeeping.
+fn error_series(slot: usize, error_type: &'static str, ns: u64) {
     static LATE_ERRORS: OnceLock<Arc<Mutex<ErrorTable>>> = OnceLock::new();
-    with_series(&ERRORS, &LATE_ERRORS, &ERROR_THREADS, |table| {
+    count_series(&ERRORS, &LATE_ERRORS, &ERROR_THREADS, |table| {
         let name = match table.names.get(&(slot, error_type)) {
             Some(&name) => name,
             None => {
@@ -801,17 +824,19 @@ pub(crate) fn count_request(request: &mut Request, ns: u64) {
     let failed = request.failed || request.key.error_type.is_some();
     let key = request.counted_key();
     static LATE_REQUESTS: OnceLock<Arc<Mutex<RequestTable>>> = OnceLock::new();
-    with_series(&REQUESTS, &LATE_REQUESTS, &REQUEST_THREADS, |table| {
-        if let Some(c) = table.series.get(key) {
-            c.add(ns, failed);
-            return;
-        }
-        let key = admit(key);
-        table
-            .series
-            .entry(key)
-            .or_insert_with(|| Box::new(Counts::new()))
-            .add(ns, failed);
+    unless_bookkeeping(|| {
+        count_series(&REQUESTS, &LATE_REQUESTS, &REQUEST_THREADS, |table| {
+            if let Some(c) = table.series.get(key) {
+                c.add(ns, failed);
+                return;
+            }
+            let key = admit(key);
+            table
+                .series
+                .entry(key)
+                .or_insert_with(|| Box::new(Counts::new()))
+                .add(ns, failed);
+        });
     });
 }
 
