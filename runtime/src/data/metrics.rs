@@ -144,7 +144,7 @@ pub(crate) const OTHER: &str = "_OTHER";
 /// the number of calls counted in them), the errors and the total time of
 /// those calls. A trace point's own counters hold its calls that succeeded
 /// and how many failed; its failed calls' durations are series of their
-/// own, by error type ([`count_error`]).
+/// own, by error type ([`error_series`]).
 /// Written by one thread only (a load and a store each, no read-modify-write
 /// instruction) and read by the collector.
 pub(crate) struct Counts {
@@ -164,7 +164,7 @@ impl Counts {
 
     /// Counts one call of a trace point: one that succeeded in the
     /// buckets, a failed one in `errors` only (its duration goes to its
-    /// error type's series, [`count_error`]). Only the table's own writer
+    /// error type's series, [`error_series`]). Only the table's own writer
     /// calls it.
     #[inline(always)]
     pub(crate) fn add_call(&self, ns: u64, outcome: Outcome) {
@@ -176,7 +176,7 @@ impl Counts {
 
     /// Counts one call of the trace point with slot `slot`, these being its
     /// counters: [`Counts::add_call`], and a failed call's duration in its
-    /// error type's series, on this thread ([`count_error`]).
+    /// error type's series, on this thread ([`error_series`]).
     #[inline(always)]
     pub(crate) fn count(&self, slot: usize, ns: u64, outcome: Outcome) {
         match outcome {
@@ -195,7 +195,7 @@ impl Counts {
             return;
         }
         bump(&self.errors, 1);
-        count_error(slot, error_type, ns);
+        as_bookkeeping(|| error_series(slot, error_type, ns));
     }
 
     /// [`Counts::count`] by the bookkeeping itself (the collector counting
@@ -430,7 +430,7 @@ pub(crate) fn thread_counts(slot: usize) -> Option<(u64, u64, u64)> {
 #[cold]
 #[inline(never)]
 fn count_slow(slot: usize, ns: u64, outcome: Outcome) {
-    let counted = unless_bookkeeping(|| {
+    unless_bookkeeping(|| {
         let mut table = TABLE.get();
         if std::ptr::eq(table, &EMPTY) {
             table = own_table();
@@ -441,10 +441,10 @@ fn count_slow(slot: usize, ns: u64, outcome: Outcome) {
             // SAFETY: as in `count_slot`.
             unsafe { &*table }.counts(slot).add_call(ns, outcome);
         }
+        if let Outcome::Error(error_type) = outcome {
+            error_series(slot, error_type, ns);
+        }
     });
-    if let (Some(()), Outcome::Error(error_type)) = (counted, outcome) {
-        count_error(slot, error_type, ns);
-    }
 }
 
 /// The table of calls counted after their thread's own table went (a
@@ -593,16 +593,10 @@ thread_local! {
 }
 
 /// Counts a failed call of slot `slot` by its error type, in this thread's
-/// error table. Off the common path: only failed calls come here, and the
-/// table's lock is this thread's own (a snapshot takes it briefly), so an
-/// error storm on many threads contends on nothing shared.
-#[cold]
-#[inline(never)]
-fn count_error(slot: usize, error_type: &'static str, ns: u64) {
-    unless_bookkeeping(|| error_series(slot, error_type, ns));
-}
-
-/// [`count_error`] as the bookkeeping.
+/// error table; only as the bookkeeping. Off the common path: only failed
+/// calls come here, and the table's lock is this thread's own (a snapshot
+/// takes it briefly), so an error storm on many threads contends on
+/// nothing shared.
 fn error_series(slot: usize, error_type: &'static str, ns: u64) {
     static LATE_ERRORS: OnceLock<Arc<Mutex<ErrorTable>>> = OnceLock::new();
     count_series(&ERRORS, &LATE_ERRORS, &ERROR_THREADS, |table| {
