@@ -456,7 +456,7 @@ wrappers!(
 
 impl<E: std::error::Error> ErrOutcome for AsError<E> {
     fn __tk_parts(&self) -> Parts {
-        Parts(ErrorParts::of_dyn(&self.0, std::any::type_name::<E>()))
+        Parts(ErrorParts::of_dyn(&self.0, self.__tk_error_type()))
     }
     fn __tk_error_type(&self) -> &'static str {
         std::any::type_name::<E>()
@@ -479,7 +479,7 @@ impl<E: std::fmt::Display> ErrOutcome for AsDisplay<E> {
     }
     fn __tk_parts(&self) -> Parts {
         Parts(ErrorParts::message(
-            std::any::type_name::<E>(),
+            self.__tk_error_type(),
             display_text(&self.0),
         ))
     }
@@ -491,7 +491,7 @@ impl<E: std::fmt::Debug> ErrOutcome for AsDebug<E> {
     }
     fn __tk_parts(&self) -> Parts {
         Parts(ErrorParts::message(
-            std::any::type_name::<E>(),
+            self.__tk_error_type(),
             debug_text(&self.0),
         ))
     }
@@ -503,7 +503,7 @@ impl<E> ErrOutcome for Opaque<E> {
     }
     fn __tk_parts(&self) -> Parts {
         Parts(ErrorParts::message(
-            std::any::type_name::<E>(),
+            self.__tk_error_type(),
             "error".to_owned(),
         ))
     }
