@@ -170,3 +170,52 @@ unsafe impl std::alloc::GlobalAlloc for HookedAllocator {
         unsafe { std::alloc::System.realloc(ptr, layout, new_size) }
     }
 }
+
+/// A remote parent that was not sampled: calls under it open no spans, and
+/// metrics count them on their own thread.
+pub fn unsampled_parent() -> tracekit::SpanContext {
+    tracekit::SpanContext::remote(
+        tracekit::TraceId::from_u128(0x6bf92f3577b34da6a3ce929d0e0e4736).expect("non-zero"),
+        tracekit::SpanId::from_u64(0x20f067aa0ba902b7).expect("non-zero"),
+        false,
+    )
+}
+
+/// What a thread allocates, counted: [`allocations::note`] is the hook of a
+/// [`HookedAllocator`], and the thread counts while it says so.
+pub mod allocations {
+    use std::cell::Cell;
+
+    thread_local! {
+        static COUNTING: Cell<bool> = const { Cell::new(false) };
+        static COUNT: Cell<u64> = const { Cell::new(0) };
+    }
+
+    /// The allocator's hook: counts an allocation of this thread while it
+    /// counts.
+    pub fn note(_size: usize) {
+        if counting() {
+            let _ = COUNT.try_with(|c| c.set(c.get() + 1));
+        }
+    }
+
+    /// Whether this thread counts its allocations.
+    pub fn counting() -> bool {
+        COUNTING.try_with(Cell::get).unwrap_or(false)
+    }
+
+    /// Starts or stops counting this thread's allocations.
+    pub fn set_counting(on: bool) {
+        let _ = COUNTING.try_with(|c| c.set(on));
+    }
+
+    /// The allocations this thread counted in `run(true)`, after
+    /// `run(false)` warmed up: `run` calls `set_counting(counting)` around
+    /// what it measures.
+    pub fn after_warm_up(mut run: impl FnMut(bool)) -> u64 {
+        run(false);
+        COUNT.with(|c| c.set(0));
+        run(true);
+        COUNT.with(Cell::get)
+    }
+}

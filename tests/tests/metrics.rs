@@ -3,6 +3,7 @@
 
 use std::time::{Duration, Instant};
 use tracekit::metrics::{self, FunctionMetrics};
+use tracekit_tests::unsampled_parent;
 
 fn function(name: &str) -> Option<FunctionMetrics> {
     metrics::snapshot().function(name).cloned()
@@ -10,16 +11,6 @@ fn function(name: &str) -> Option<FunctionMetrics> {
 
 fn calls(name: &str) -> u64 {
     function(name).map_or(0, |f| f.calls())
-}
-
-/// A remote parent that was not sampled: calls under it open no spans and
-/// are counted on their own thread.
-fn unsampled_parent() -> tracekit::SpanContext {
-    tracekit::SpanContext::remote(
-        tracekit::TraceId::from_u128(0x6bf92f3577b34da6a3ce929d0e0e4736).unwrap(),
-        tracekit::SpanId::from_u64(0x20f067aa0ba902b7).unwrap(),
-        false,
-    )
 }
 
 /// Each call's own time, measured inside its body (`inner`), and the time

@@ -80,12 +80,8 @@ fn an_allocator_that_traces_inside_the_metrics_bookkeeping_does_not_deadlock() {
         // their first use): its call finds this thread's tables gone.
         CALLS_AT_THREAD_END.set(Some(CallsAtThreadEnd(done.clone())));
         // Under an unsampled parent: every call is counted on this thread.
-        let attached = tracekit::Context::from_span_context(tracekit::SpanContext::remote(
-            tracekit::TraceId::from_u128(0x6bf92f3577b34da6a3ce929d0e0e4736).unwrap(),
-            tracekit::SpanId::from_u64(0x20f067aa0ba902b7).unwrap(),
-            false,
-        ))
-        .attach();
+        let attached =
+            tracekit::Context::from_span_context(tracekit_tests::unsampled_parent()).attach();
         ARMED.set(true);
         // This thread's first table, a point's first slot and counters, a
         // failed call's first error-type series: each allocates.

@@ -16,39 +16,29 @@ use axum::http::Request;
 use axum::routing::get;
 use std::cell::Cell;
 use tower::ServiceExt;
+use tracekit_tests::allocations;
 
 thread_local! {
-    static COUNTING: Cell<bool> = const { Cell::new(false) };
-    static COUNT: Cell<u64> = const { Cell::new(0) };
     static TRACE_SITES: Cell<bool> = const { Cell::new(false) };
 }
 
 /// Counts the allocations (and reallocations) of the thread that asks.
-struct Counting;
-
-impl Counting {
-    fn note(_size: usize) {
-        let _ = COUNTING.try_with(|on| {
-            if on.get() {
-                let _ = COUNT.try_with(|c| c.set(c.get() + 1));
-                if TRACE_SITES.try_with(Cell::get).unwrap_or(false) {
-                    // Where it came from, for `TRACEKIT_ALLOC_SITES=1` runs;
-                    // the backtrace's own allocations are not counted.
-                    on.set(false);
-                    eprintln!(
-                        "--- allocation\n{}",
-                        std::backtrace::Backtrace::force_capture()
-                    );
-                    on.set(true);
-                }
-            }
-        });
+fn note(size: usize) {
+    allocations::note(size);
+    if allocations::counting() && TRACE_SITES.try_with(Cell::get).unwrap_or(false) {
+        // Where it came from, for `TRACEKIT_ALLOC_SITES=1` runs; the
+        // backtrace's own allocations are not counted.
+        allocations::set_counting(false);
+        eprintln!(
+            "--- allocation\n{}",
+            std::backtrace::Backtrace::force_capture()
+        );
+        allocations::set_counting(true);
     }
 }
 
 #[global_allocator]
-static ALLOCATOR: tracekit_tests::HookedAllocator =
-    tracekit_tests::HookedAllocator::new(Counting::note);
+static ALLOCATOR: tracekit_tests::HookedAllocator = tracekit_tests::HookedAllocator::new(note);
 
 fn spin(n: u64) -> u64 {
     (0..200u64).fold(n, |a, b| std::hint::black_box(a.rotate_left(5) ^ b))
@@ -93,7 +83,7 @@ impl tracekit::Reporter for Discard {
 /// Allocations on this thread over `n` requests through `app`, after as
 /// many to warm up.
 fn allocations(rt: &tokio::runtime::Runtime, app: &Router, n: u64) -> u64 {
-    let run = |counting: bool| {
+    allocations::after_warm_up(|counting| {
         for i in 0..n {
             let request = Request::get(format!("/users/{i}"))
                 .header("host", "users.internal:8080")
@@ -102,17 +92,13 @@ fn allocations(rt: &tokio::runtime::Runtime, app: &Router, n: u64) -> u64 {
             let app = app.clone();
             // The request is built outside the count; the router, the layer
             // and the handler run inside it.
-            COUNTING.with(|c| c.set(counting));
+            allocations::set_counting(counting);
             let response = rt.block_on(app.oneshot(request)).expect("infallible");
-            COUNTING.with(|c| c.set(false));
+            allocations::set_counting(false);
             assert!(response.status().is_success());
             drop(response);
         }
-    };
-    run(false);
-    COUNT.with(|c| c.set(0));
-    run(true);
-    COUNT.with(Cell::get)
+    })
 }
 
 #[test]
