@@ -5,7 +5,8 @@
 //! The allocator's calls are counted or not, but never wait on a lock
 //! their own thread holds, and the calls around them count exactly.
 //!
-//! One test in this binary: the allocator traces on armed threads only.
+//! The allocator traces on armed threads only, so the tests of this binary
+//! stay apart.
 
 use std::cell::Cell;
 use std::sync::mpsc;
@@ -14,6 +15,10 @@ use std::time::Duration;
 thread_local! {
     static ARMED: Cell<bool> = const { Cell::new(false) };
     static INSIDE: Cell<bool> = const { Cell::new(false) };
+    /// An allocation of this many bytes makes a call that fails with a
+    /// boxed error, whose readable type name is kept as static text when
+    /// it is first counted.
+    static FAIL_AT_SIZE: Cell<usize> = const { Cell::new(0) };
 }
 
 #[tracekit::trace_fn]
@@ -24,14 +29,23 @@ fn failing_in_allocator() -> Result<(), std::fmt::Error> {
     Err(std::fmt::Error)
 }
 
+#[tracekit::trace_fn]
+fn failing_with_a_boxed_error() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    Err("refused".into())
+}
+
 /// Makes two traced calls, one failing, for every allocation while armed.
 struct TracingAllocator;
 
 impl TracingAllocator {
-    fn trace(_size: usize) {
+    fn trace(size: usize) {
         if ARMED.get() && !INSIDE.replace(true) {
             in_allocator();
             let _ = failing_in_allocator();
+            INSIDE.set(false);
+        }
+        if FAIL_AT_SIZE.get() == size && !INSIDE.replace(true) {
+            let _ = failing_with_a_boxed_error();
             INSIDE.set(false);
         }
     }
@@ -120,4 +134,42 @@ fn an_allocator_that_traces_inside_the_metrics_bookkeeping_does_not_deadlock() {
     let failed = metrics.function("failing_in_allocator").expect("counted");
     assert!(inner > 0);
     assert_eq!(failed.calls(), failed.errors());
+}
+
+#[test]
+fn a_failed_call_made_while_a_route_is_kept_does_not_deadlock() {
+    // A route seen for the first time is kept for the program's life under
+    // a write lock, in a copy the length of "GET {route}". The allocator
+    // fails a call when it makes that copy: the call's error type, a boxed
+    // error's name, is kept as static text too, from inside that lock.
+    let route = format!("/reentrancy/{}/{{id}}", "r".repeat(120));
+    let kept_len = "GET ".len() + route.len();
+    let (done, finished) = mpsc::channel();
+    std::thread::spawn(move || {
+        tracekit::metrics::set_enabled(true);
+        let attached =
+            tracekit::Context::from_span_context(tracekit_tests::unsampled_parent()).attach();
+        FAIL_AT_SIZE.set(kept_len);
+        let span = tracekit::http::server_span("GET", &route, &Vec::new());
+        FAIL_AT_SIZE.set(0);
+        drop((span, attached));
+        let _ = done.send(());
+    });
+    assert_eq!(
+        finished.recv_timeout(Duration::from_secs(20)),
+        Ok(()),
+        "a deadlock holds the thread that keeps the route"
+    );
+    if !tracekit::TRACE_ALL {
+        return;
+    }
+    // Counted, as one call that failed; its type could not be kept from
+    // inside the lock, so it is counted under `_OTHER`.
+    let metrics = tracekit::metrics::snapshot();
+    let failed = metrics
+        .function("failing_with_a_boxed_error")
+        .expect("the allocator's call was counted");
+    assert_eq!((failed.calls(), failed.errors()), (1, 1));
+    let by_type: Vec<(&str, u64)> = failed.error_types().map(|(t, h)| (t, h.count())).collect();
+    assert_eq!(by_type, [("_OTHER", 1)]);
 }

@@ -145,18 +145,20 @@ pub(crate) fn string(s: &str) -> Option<&'static str> {
 }
 
 fn shared(key: &str) -> Option<&'static str> {
+    // Kept under the write lock, which allocates: a string asked for from
+    // inside (by an allocator that traces) is neither looked up nor kept,
+    // rather than wait on the lock this thread holds (a read waits for it
+    // as a write does).
+    if KEEPING.get() {
+        return None;
+    }
     {
         let kept = KEPT.read().unwrap_or_else(|e| e.into_inner());
         if let Some(s) = kept.as_ref().and_then(|k| k.strings.get(key)) {
             return Some(s);
         }
     }
-    // Kept under the write lock, which allocates: a string asked for from
-    // inside (by an allocator that traces) is not kept, rather than wait on
-    // the lock this thread holds.
-    if KEEPING.replace(true) {
-        return None;
-    }
+    KEEPING.set(true);
     let s = keep(key);
     KEEPING.set(false);
     s
