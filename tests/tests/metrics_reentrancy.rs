@@ -1,7 +1,8 @@
 //! A global allocator that makes traced calls (a tracking allocator) while
 //! the metrics do their own bookkeeping, which allocates under their locks:
 //! a trace point's first count, a thread's first table, a failed call's
-//! error-type series, a snapshot, and a call counted as its thread ends.
+//! error-type series, a snapshot, a call counted as its thread ends, a
+//! request's series and the route or host kept for it.
 //! The allocator's calls are counted or not, but never wait on a lock
 //! their own thread holds, and the calls around them count exactly.
 //!
@@ -19,6 +20,8 @@ thread_local! {
     /// boxed error, whose readable type name is kept as static text when
     /// it is first counted.
     static FAIL_AT_SIZE: Cell<usize> = const { Cell::new(0) };
+    /// As [`ARMED`], with points of its own.
+    static ARMED_FOR_REQUESTS: Cell<bool> = const { Cell::new(false) };
 }
 
 #[tracekit::trace_fn]
@@ -26,6 +29,14 @@ fn in_allocator() {}
 
 #[tracekit::trace_fn]
 fn failing_in_allocator() -> Result<(), std::fmt::Error> {
+    Err(std::fmt::Error)
+}
+
+#[tracekit::trace_fn]
+fn in_request_allocator() {}
+
+#[tracekit::trace_fn]
+fn failing_in_request_allocator() -> Result<(), std::fmt::Error> {
     Err(std::fmt::Error)
 }
 
@@ -42,6 +53,11 @@ impl TracingAllocator {
         if ARMED.get() && !INSIDE.replace(true) {
             in_allocator();
             let _ = failing_in_allocator();
+            INSIDE.set(false);
+        }
+        if ARMED_FOR_REQUESTS.get() && !INSIDE.replace(true) {
+            in_request_allocator();
+            let _ = failing_in_request_allocator();
             INSIDE.set(false);
         }
         if FAIL_AT_SIZE.get() == size && !INSIDE.replace(true) {
@@ -172,4 +188,64 @@ fn a_failed_call_made_while_a_route_is_kept_does_not_deadlock() {
     assert_eq!((failed.calls(), failed.errors()), (1, 1));
     let by_type: Vec<(&str, u64)> = failed.error_types().map(|(t, h)| (t, h.count())).collect();
     assert_eq!(by_type, [("_OTHER", 1)]);
+}
+
+#[test]
+fn requests_made_while_the_allocator_traces_count_exactly() {
+    // Server and client request spans, sampled and not, each with a new
+    // route or host (kept as static text, under a lock), each counted in
+    // a request series (made under a lock) when it ends: every allocation
+    // on the way makes two traced calls, one failing.
+    let (done, finished) = mpsc::channel();
+    std::thread::spawn(move || {
+        tracekit::metrics::set_enabled(true);
+        ARMED_FOR_REQUESTS.set(true);
+        for sampled in [true, false] {
+            let _attached = (!sampled).then(|| {
+                tracekit::Context::from_span_context(tracekit_tests::unsampled_parent()).attach()
+            });
+            for i in 0..4 {
+                let route = format!("/armed/{sampled}/{i}/{{id}}");
+                let mut server = tracekit::http::server_span("GET", &route, &Vec::new());
+                tracekit::http::set_status_code(&mut server, if i % 2 == 0 { 200 } else { 503 });
+                let url = format!("http://armed-{sampled}-{i}.example:8080/x");
+                let mut client = tracekit::http::client_span("POST", &url, &mut Vec::new());
+                tracekit::http::set_status_code(&mut client, 404);
+                drop((client, server));
+            }
+        }
+        let snapshot = tracekit::metrics::snapshot();
+        ARMED_FOR_REQUESTS.set(false);
+        let _ = done.send(snapshot);
+    });
+    let snapshot = finished
+        .recv_timeout(Duration::from_secs(20))
+        .expect("a deadlock holds the thread that made the requests");
+    if !tracekit::TRACE_ALL {
+        return;
+    }
+    let ours = |name: &str| {
+        snapshot
+            .requests()
+            .iter()
+            .filter(|r| r.instrument() == name)
+            .filter(|r| {
+                r.route().is_some_and(|r| r.starts_with("/armed/"))
+                    || r.server()
+                        .is_some_and(|(host, _)| host.starts_with("armed-"))
+            })
+            .map(|r| (r.calls(), r.errors()))
+            .fold((0, 0), |(c, e), (c2, e2)| (c + c2, e + e2))
+    };
+    // The allocator's own calls: as many fail as were made, whichever
+    // were counted (the other tests' allocator calls are other points).
+    let made = snapshot.function("in_request_allocator").expect("counted");
+    let failed = snapshot
+        .function("failing_in_request_allocator")
+        .expect("counted");
+    assert!(made.calls() > 0);
+    assert_eq!(failed.calls(), failed.errors());
+    // 8 of each, half the server's failed (503), every client's (404).
+    assert_eq!(ours("http.server.request.duration"), (8, 4));
+    assert_eq!(ours("http.client.request.duration"), (8, 8));
 }
