@@ -328,18 +328,22 @@ impl MetricsExporter {
             };
             // The calls that succeeded, then the failed ones by error.type:
             // each its own series, which only ever grows.
-            let (histogram, errors) = self.since(id.clone(), f.succeeded(), f.errors(), delta);
-            if histogram.count() > 0 {
-                instrument(&mut instruments, FUNCTION, "s").push(histogram, attributes.clone());
-            }
-            for (error_type, failed) in f.error_types() {
-                let (histogram, _) = self.since(format!("{id}:{error_type}"), failed, 0, delta);
+            let mut errors = 0;
+            for (error_type, h) in f.series() {
+                let (histogram, attributes) = match error_type {
+                    None => {
+                        let (histogram, e) = self.since(id.clone(), h, f.errors(), delta);
+                        errors = e;
+                        (histogram, attributes.clone())
+                    }
+                    Some(t) => {
+                        let (histogram, _) = self.since(format!("{id}:{t}"), h, 0, delta);
+                        let mut attributes = attributes.clone();
+                        attributes.push(kv("error.type", proto::Value::StringValue(t.to_owned())));
+                        (histogram, attributes)
+                    }
+                };
                 if histogram.count() > 0 {
-                    let mut attributes = attributes.clone();
-                    attributes.push(kv(
-                        "error.type",
-                        proto::Value::StringValue(error_type.to_owned()),
-                    ));
                     instrument(&mut instruments, FUNCTION, "s").push(histogram, attributes);
                 }
             }

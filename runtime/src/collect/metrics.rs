@@ -15,6 +15,7 @@ use crate::data::metrics::{
 use crate::data::raw::{GONE, NONE};
 use crate::data::value::Value;
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::hash::Hash;
 use std::sync::atomic::{Ordering, fence};
 use std::sync::{Arc, Mutex};
@@ -168,7 +169,23 @@ fn snapshot_now() -> Metrics {
                 .add_error_counts(error_type, counts);
         },
     );
-    let mut functions: Vec<FunctionMetrics> = by_slot.into_iter().flatten().collect();
+    // Points that exporters could not tell apart (the same namespace and
+    // function: `from` in two `impl From<_> for T` blocks) are one series.
+    let mut functions: Vec<FunctionMetrics> = Vec::new();
+    let mut by_series: HashMap<(&'static str, &'static str), usize> = HashMap::new();
+    for f in by_slot.into_iter().flatten() {
+        let Some(p) = f.point() else {
+            functions.push(f);
+            continue;
+        };
+        match by_series.entry((p.namespace(), p.function())) {
+            Entry::Occupied(at) => functions[*at.get()].absorb(f),
+            Entry::Vacant(at) => {
+                at.insert(functions.len());
+                functions.push(f);
+            }
+        }
+    }
     functions.iter_mut().for_each(FunctionMetrics::finish);
     Metrics {
         functions,

@@ -998,7 +998,9 @@ impl Histogram {
 
 /// What metrics say of one trace point: its calls, how many failed, and
 /// how long they took, sampled or not, with the failed calls by
-/// `error.type`.
+/// `error.type`. Points with the same namespace and function (`from` in
+/// two `impl From<_> for T` blocks of one module) are one series, as their
+/// labels would be one series anyway.
 ///
 /// ```
 /// # if !tracekit::TRACE_ALL { return; } // tracing compiled out: nothing to count
@@ -1058,6 +1060,19 @@ impl FunctionMetrics {
         }
     }
 
+    /// Adds another point's counts to this one's (one series: both have
+    /// the same namespace and function).
+    pub(crate) fn absorb(&mut self, other: FunctionMetrics) {
+        self.errors += other.errors;
+        self.succeeded.add(&other.succeeded);
+        for (name, h) in other.failed {
+            match self.failed.iter_mut().find(|(n, _)| *n == name) {
+                Some((_, mine)) => mine.add(&h),
+                None => self.failed.push((name, h)),
+            }
+        }
+    }
+
     /// Completes a snapshot's series: every call's histogram from the
     /// parts.
     pub(crate) fn finish(&mut self) {
@@ -1069,8 +1084,9 @@ impl FunctionMetrics {
         self.duration = all;
     }
 
-    /// The trace point; `None` for the series that counts every point past
-    /// the limit of distinct points (`otel.metric.overflow`).
+    /// The trace point (the first of those that are one series); `None`
+    /// for the series that counts every point past the limit of distinct
+    /// points (`otel.metric.overflow`).
     pub fn point(&self) -> Option<&'static Metadata> {
         self.point
     }
@@ -1100,6 +1116,31 @@ impl FunctionMetrics {
     /// How long the calls that did not fail took.
     pub fn succeeded(&self) -> &Histogram {
         &self.succeeded
+    }
+
+    /// The histogram series an exporter writes for the function, each with
+    /// its `error.type` (`None` for none): the calls that succeeded, then
+    /// the failed ones by type. The overflow series is one series of every
+    /// call, with no `error.type`: OpenTelemetry's overflow series carries
+    /// `otel.metric.overflow` and nothing else.
+    ///
+    /// ```
+    /// # if !tracekit::TRACE_ALL { return; } // tracing compiled out: nothing to count
+    /// #[tracekit::trace_fn]
+    /// fn parse(s: &str) -> Result<u32, std::num::ParseIntError> { s.parse() }
+    ///
+    /// tracekit::metrics::set_enabled(true);
+    /// let _ = parse("x");
+    /// let f = tracekit::metrics::snapshot().function("parse").cloned().unwrap();
+    /// let series: Vec<_> = f.series().map(|(t, h)| (t, h.count())).collect();
+    /// assert_eq!(series, [(None, 0), (Some("core::num::error::ParseIntError"), 1)]);
+    /// ```
+    pub fn series(&self) -> impl Iterator<Item = (Option<&str>, &Histogram)> {
+        let (first, failed) = match self.point {
+            Some(_) => (&self.succeeded, &self.failed[..]),
+            None => (&self.duration, &[][..]),
+        };
+        std::iter::once((None, first)).chain(failed.iter().map(|(n, h)| (Some(n.as_ref()), h)))
     }
 
     /// The failed calls by `error.type`, sorted by it: the error's Rust

@@ -104,24 +104,22 @@ impl Prometheus {
         );
         for f in metrics.functions() {
             // The calls that succeeded, then the failed ones by error_type:
-            // each its own series, which only ever grows.
+            // each its own series, which only ever grows. A function's
+            // first series is left out while it is empty and others exist.
             let labels = labels(f);
-            if f.succeeded().count() > 0 || f.error_types().next().is_none() {
+            for (i, (error_type, h)) in f.series().enumerate() {
+                if i == 0 && h.count() == 0 && f.series().nth(1).is_some() {
+                    continue;
+                }
+                let labels = match error_type {
+                    Some(t) => format!("{labels},error_type=\"{}\"", escape(t)),
+                    None => labels.clone(),
+                };
                 histogram(
                     &mut out,
                     "tracekit_function_duration_seconds",
                     &labels,
-                    f.succeeded(),
-                    &self.buckets,
-                    seconds,
-                );
-            }
-            for (error_type, failed) in f.error_types() {
-                histogram(
-                    &mut out,
-                    "tracekit_function_duration_seconds",
-                    &format!("{labels},error_type=\"{}\"", escape(error_type)),
-                    failed,
+                    h,
                     &self.buckets,
                     seconds,
                 );
