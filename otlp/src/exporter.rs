@@ -208,10 +208,21 @@ impl Sender {
             Err(ureq::Error::Transport(t)) => {
                 // ureq's own text repeats the URL; say it once.
                 let detail = t.message().map(|m| format!(": {m}")).unwrap_or_default();
-                Attempt::Retry(
-                    format!("cannot reach {}: {}{detail}", self.endpoint, t.kind()),
-                    None,
-                )
+                let what = format!("cannot reach {}: {}{detail}", self.endpoint, t.kind());
+                // An endpoint that can never work (a bad URL, a scheme with
+                // no support built in, such as https without the `tls`
+                // feature) fails at once; a network that may come back is
+                // retried.
+                use ureq::ErrorKind as K;
+                match t.kind() {
+                    K::InvalidUrl
+                    | K::UnknownScheme
+                    | K::InsecureRequestHttpsOnly
+                    | K::InvalidProxyUrl
+                    | K::ProxyUnauthorized
+                    | K::TooManyRedirects => Attempt::Fail(what),
+                    _ => Attempt::Retry(what, None),
+                }
             }
         }
     }

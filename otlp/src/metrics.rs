@@ -42,8 +42,9 @@ pub enum Temporality {
 pub enum HistogramAggregation {
     /// Base-2 exponential buckets, at most this many (OpenTelemetry's
     /// `base2_exponential_bucket_histogram`, 160 by default): the scale is
-    /// the finest at which every duration fits, and at most 4 (tracekit
-    /// counts durations in 1/16 of a power of two).
+    /// the finest at which every duration fits, and at most 3 (tracekit
+    /// counts durations in 16 equal steps per power of two, the lowest of
+    /// which is wider than a scale-4 bucket).
     Exponential {
         /// The most buckets a data point may have.
         max_size: usize,
@@ -145,11 +146,17 @@ impl OtlpMetricsConfig {
             }
         };
         let shared = crate::OtlpConfig::from_lookup(&metrics_env);
-        let endpoint = match env("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT") {
+        // An empty value is an unset one, as the SDKs' configuration says.
+        let set = |key: &str| {
+            env(key)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
+        let endpoint = match set("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT") {
             Some(e) => e,
             None => format!(
                 "{}/v1/metrics",
-                env("OTEL_EXPORTER_OTLP_ENDPOINT")
+                set("OTEL_EXPORTER_OTLP_ENDPOINT")
                     .unwrap_or_else(|| crate::DEFAULT_ENDPOINT.to_owned())
                     .trim_end_matches('/')
             ),
@@ -428,7 +435,10 @@ impl MetricsExporter {
     }
 
     fn metric(&self, i: Instrument, start: u64, now: u64, temporality: i32) -> proto::Metric {
-        let per_ns = if i.unit == "ms" { 1e-6 } else { 1e-9 };
+        // Durations are divided by the nanoseconds in a unit, which rounds
+        // once: a multiply by 1e-9 (not exact in binary) would send 75 ms
+        // as 0.07500000000000001, not the bound other SDKs send.
+        let ns_per_unit = if i.unit == "ms" { 1e6 } else { 1e9 };
         if i.name == FUNCTION_ERRORS {
             return proto::Metric {
                 name: i.name.to_owned(),
@@ -457,7 +467,7 @@ impl MetricsExporter {
                         .points
                         .iter()
                         .map(|(h, attributes)| {
-                            exponential_point(h, attributes, per_ns, *max_size, start, now)
+                            exponential_point(h, attributes, ns_per_unit, *max_size, start, now)
                         })
                         .collect(),
                     aggregation_temporality: temporality,
@@ -469,7 +479,7 @@ impl MetricsExporter {
                         .points
                         .iter()
                         .map(|(h, attributes)| {
-                            explicit_point(h, attributes, bounds, per_ns, start, now)
+                            explicit_point(h, attributes, bounds, ns_per_unit, start, now)
                         })
                         .collect(),
                     aggregation_temporality: temporality,
@@ -533,14 +543,14 @@ fn kv(key: &str, value: proto::Value) -> proto::KeyValue {
 
 /// A duration bucket's representative value in the instrument's unit: its
 /// middle (a bucket one nanosecond wide holds only its lower bound).
-fn middle(lower: Duration, upper: Duration, per_ns: f64) -> f64 {
+fn middle(lower: Duration, upper: Duration, ns_per_unit: f64) -> f64 {
     let (lo, hi) = (lower.as_nanos() as f64, upper.as_nanos() as f64);
     let mid = if hi - lo <= 1.0 {
         lo
     } else {
         lo + (hi - lo) / 2.0
     };
-    mid * per_ns
+    mid / ns_per_unit
 }
 
 /// The exponential bucket index of `v` at `scale`: bucket `i` holds
@@ -549,14 +559,19 @@ fn index(v: f64, scale: i32) -> i64 {
     (v.log2() * 2f64.powi(scale)).ceil() as i64 - 1
 }
 
-/// The finest scale at or below tracekit's resolution (4) that fits.
-const MAX_SCALE: i32 = 4;
+/// The finest scale that fits, at most 3. tracekit's buckets are 1/16 of
+/// a power of two wide, in equal steps, so the lowest in each power of two
+/// spans a ratio of 17/16, more than a scale-4 bucket (2^(1/16)): at scale
+/// 4 some buckets could never be filled, and a heatmap would show stripes
+/// that are not in the data. A scale-3 bucket (2^(1/8)) always holds the
+/// middle of one of tracekit's.
+const MAX_SCALE: i32 = 3;
 const MIN_SCALE: i32 = -10;
 
 fn exponential_point(
     h: &Histogram,
     attributes: &[proto::KeyValue],
-    per_ns: f64,
+    ns_per_unit: f64,
     max_size: usize,
     start: u64,
     now: u64,
@@ -564,14 +579,14 @@ fn exponential_point(
     let mut zero = 0;
     let mut values: Vec<(f64, u64)> = Vec::new();
     for (lower, upper, n) in h.buckets() {
-        let v = middle(lower, upper, per_ns);
+        let v = middle(lower, upper, ns_per_unit);
         if v <= 0.0 {
             zero += n;
         } else {
             values.push((v, n));
         }
     }
-    let max_size = max_size.max(1) as i64;
+    let max_size = i64::try_from(max_size.max(1)).unwrap_or(i64::MAX);
     let mut scale = MAX_SCALE;
     let (mut offset, mut counts) = (0, Vec::new());
     if let (Some(first), Some(last)) = (values.first(), values.last()) {
@@ -590,7 +605,7 @@ fn exponential_point(
         start_time_unix_nano: start,
         time_unix_nano: now,
         count: h.count(),
-        sum: Some(h.sum().as_nanos() as f64 * per_ns),
+        sum: Some(h.sum().as_nanos() as f64 / ns_per_unit),
         scale,
         zero_count: zero,
         positive: Some(proto::Buckets {
@@ -605,7 +620,7 @@ fn explicit_point(
     h: &Histogram,
     attributes: &[proto::KeyValue],
     bounds: &[Duration],
-    per_ns: f64,
+    ns_per_unit: f64,
     start: u64,
     now: u64,
 ) -> proto::HistogramDataPoint {
@@ -622,11 +637,11 @@ fn explicit_point(
         start_time_unix_nano: start,
         time_unix_nano: now,
         count: h.count(),
-        sum: Some(h.sum().as_nanos() as f64 * per_ns),
+        sum: Some(h.sum().as_nanos() as f64 / ns_per_unit),
         bucket_counts: counts,
         explicit_bounds: bounds
             .iter()
-            .map(|b| b.as_nanos() as f64 * per_ns)
+            .map(|b| b.as_nanos() as f64 / ns_per_unit)
             .collect(),
         flags: 0,
     }
@@ -779,5 +794,51 @@ impl Drop for MetricsGuard {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// tracekit's buckets in one power of two of nanoseconds, `2^e`:
+    /// 16 equal steps (the runtime's documented layout).
+    fn octave(e: u32) -> impl Iterator<Item = (Duration, Duration)> {
+        let step = 1u64 << (e - 4);
+        (16..32).map(move |k| {
+            (
+                Duration::from_nanos(k * step),
+                Duration::from_nanos((k + 1) * step),
+            )
+        })
+    }
+
+    /// The exponential buckets the middles of tracekit's buckets over a few
+    /// powers of two fall in, at `scale`: whether every one between the
+    /// first and the last is reached.
+    fn no_stripes(scale: i32) -> bool {
+        let mut hit: Vec<i64> = (10..14)
+            .flat_map(octave)
+            .map(|(lo, hi)| index(middle(lo, hi, 1e9), scale))
+            .collect();
+        hit.dedup();
+        hit.windows(2).all(|w| w[1] == w[0] + 1)
+    }
+
+    #[test]
+    fn every_exponential_bucket_can_be_filled_at_the_largest_scale() {
+        assert!(no_stripes(MAX_SCALE));
+        // One finer, and some buckets would stay empty whatever the data.
+        assert!(!no_stripes(MAX_SCALE + 1));
+    }
+
+    #[test]
+    fn bounds_and_sums_read_as_written() {
+        let h = tracekit::metrics::Histogram::default();
+        let bounds = [Duration::from_millis(75), Duration::from_millis(7_500)];
+        let seconds = explicit_point(&h, &[], &bounds, 1e9, 0, 0);
+        assert_eq!(seconds.explicit_bounds, [0.075, 7.5]);
+        let millis = explicit_point(&h, &[], &[Duration::from_micros(9_999)], 1e6, 0, 0);
+        assert_eq!(millis.explicit_bounds, [9.999]);
     }
 }

@@ -150,7 +150,7 @@ fn protobuf_export_carries_every_call_in_an_exponential_histogram() {
         assert_eq!(p.count, n);
         let buckets = p.positive.as_ref().unwrap();
         assert_eq!(buckets.bucket_counts.iter().sum::<u64>() + p.zero_count, n);
-        assert!(buckets.bucket_counts.len() <= 160 && p.scale <= 4);
+        assert!(buckets.bucket_counts.len() <= 160 && p.scale <= 3);
         assert!(
             matches!(attr(&p.attributes, "code.namespace"), Some(proto::Value::StringValue(s)) if s == "otlp_metrics")
         );
@@ -403,6 +403,20 @@ fn a_backend_that_is_down_is_an_error_in_time_and_a_retry_succeeds() {
         let e = result.unwrap_err().to_string();
         assert!(e.contains("cannot reach") || e.contains("gave up"), "{e}");
     }
+    // An endpoint that can never work is not retried until the deadline:
+    // the first attempt's error, long before it.
+    let c = OtlpMetricsConfig::new("ftp://127.0.0.1:9", Resource::new("x"));
+    let t = Instant::now();
+    let result = MetricsExporter::new(&c).export(
+        &tracekit::metrics::snapshot(),
+        Instant::now() + Duration::from_secs(30),
+    );
+    if tracekit::TRACE_ALL {
+        assert!(t.elapsed() < Duration::from_secs(15), "{:?}", t.elapsed());
+        let e = result.unwrap_err().to_string();
+        assert!(e.contains("ftp://127.0.0.1:9/v1/metrics"), "{e}");
+        assert!(!e.contains("gave up"), "{e}");
+    }
 }
 
 #[test]
@@ -467,6 +481,14 @@ fn the_configuration_comes_from_the_standard_variables() {
         "http://m:9000/x",
     )]));
     assert_eq!(own.endpoint, "http://m:9000/x", "used as is");
+    // An empty endpoint is an unset one; a padded one is trimmed.
+    let empty = vars(&[
+        ("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", "  "),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", " http://c:4318 "),
+    ]);
+    assert!(tracekit_otlp::__test::metrics_wanted(&empty));
+    let empty = tracekit_otlp::__test::metrics_config(&empty);
+    assert_eq!(empty.endpoint, "http://c:4318/v1/metrics");
     // Bad values: the defaults.
     let bad = tracekit_otlp::__test::metrics_config(&vars(&[
         ("OTEL_METRIC_EXPORT_INTERVAL", "soon"),
