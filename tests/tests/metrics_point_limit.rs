@@ -12,12 +12,15 @@ use tracekit_otlp::proto;
 use tracekit_otlp::{MetricsExporter, OtlpMetricsConfig, Resource};
 use tracekit_tests::stub::Stub;
 
+/// A traced function of this binary.
+type Point = fn() -> Result<(), std::fmt::Error>;
+
 /// Ten trace points in module `$m`, `f0` to `f9`; the odd ones fail.
 macro_rules! ten {
     ($m:ident) => {
         pub mod $m {
             ten!(@fns f0 0 f1 1 f2 2 f3 3 f4 4 f5 5 f6 6 f7 7 f8 8 f9 9);
-            pub const ALL: [fn() -> Result<(), std::fmt::Error>; 10] =
+            pub const ALL: [crate::Point; 10] =
                 [f0, f1, f2, f3, f4, f5, f6, f7, f8, f9];
         }
     };
@@ -43,7 +46,7 @@ macro_rules! hundred {
             ten!(h);
             ten!(i);
             ten!(j);
-            pub const ALL: [&[fn() -> Result<(), std::fmt::Error>; 10]; 10] = [
+            pub const ALL: [&[crate::Point; 10]; 10] = [
                 &a::ALL,
                 &b::ALL,
                 &c::ALL,
@@ -81,7 +84,7 @@ hundred!(p18);
 hundred!(p19);
 hundred!(p20);
 
-const HUNDREDS: [&[&[fn() -> Result<(), std::fmt::Error>; 10]; 10]; 21] = [
+const HUNDREDS: [&[&[Point; 10]; 10]; 21] = [
     &p00::ALL,
     &p01::ALL,
     &p02::ALL,

@@ -104,6 +104,7 @@ async fn every_request_is_counted_by_route_status_and_error_at_one_percent() {
             .collect::<Vec<_>>(),
         [
             "http.request.method=GET",
+            "url.scheme=http",
             "http.route=/stock/{item}",
             "http.response.status_code=200"
         ]
@@ -113,7 +114,7 @@ async fn every_request_is_counted_by_route_status_and_error_at_one_percent() {
     let text = metrics::Prometheus::new().render(&snapshot);
     assert!(text.contains("# TYPE http_server_request_duration_seconds histogram"));
     assert!(text.contains(
-        "http_server_request_duration_seconds_count{http_request_method=\"GET\",http_route=\"/stock/{item}\",http_response_status_code=\"500\",error_type=\"500\"} 10\n"
+        "http_server_request_duration_seconds_count{http_request_method=\"GET\",url_scheme=\"http\",http_route=\"/stock/{item}\",http_response_status_code=\"500\",error_type=\"500\"} 10\n"
     ), "{text}");
 }
 

@@ -24,7 +24,10 @@
 //! - current in the handler and in everything it awaits, so `#[trace_fn]`
 //!   calls, outgoing requests and log lines join it;
 //! - an error on a 5xx, on a gRPC server-side failure status (`grpc-status`
-//!   in the response headers), on a service error, and on a panic that
+//!   in the response headers or trailers; a gRPC response with neither and
+//!   an HTTP status other than 200 has the gRPC status gRPC maps that
+//!   status to, and a gRPC response body dropped before its status came is
+//!   CANCELLED), on a service error, and on a panic that
 //!   unwinds through it (a panic that `tower_http::catch_panic` turns into a
 //!   500 inside it is a 500);
 //! - with the request id (`x-request-id`, or a new one) in baggage and
@@ -37,7 +40,7 @@
 
 #![warn(missing_docs)]
 
-use http::{HeaderValue, Request, Response};
+use http::{HeaderValue, Request, Response, StatusCode};
 use pin_project_lite::pin_project;
 use std::fmt::Display;
 use std::future::Future;
@@ -382,9 +385,32 @@ impl Side {
         let mut status_known = false;
         match &mut result {
             Ok(response) => {
-                tk::set_status_code(span, response.status().as_u16());
+                let http_status = response.status().as_u16();
                 if self.is_grpc {
-                    if let Some(code) = grpc::status_of(response.headers()) {
+                    // A gRPC call's outcome is its gRPC status (below); its
+                    // HTTP status is recorded as it is, with no error of
+                    // its own.
+                    let c = tk::conventions();
+                    if c != tk::Conventions::Old {
+                        span.set_tag("http.response.status_code", i64::from(http_status));
+                    }
+                    if c != tk::Conventions::Stable {
+                        span.set_tag("http.status_code", i64::from(http_status));
+                    }
+                } else {
+                    tk::set_status_code(span, http_status);
+                }
+                if self.is_grpc {
+                    let code = match grpc::status_of(response.headers()) {
+                        Some(code) => Some(code),
+                        // No gRPC status and not 200 (a proxy's 503): the
+                        // call's status is the HTTP status mapped.
+                        None if response.status() != StatusCode::OK => {
+                            Some(grpc_status_of_http(response.status().as_u16()))
+                        }
+                        None => None,
+                    };
+                    if let Some(code) = code {
                         grpc::set_status_code(span, code);
                         status_known = true;
                     }
@@ -426,8 +452,25 @@ pin_project! {
         fn drop(this: Pin<&mut Self>) {
             if let Some(span) = this.project().span.as_mut() {
                 span.set_tag("cancelled", true);
+                grpc::set_status_code(span, GRPC_CANCELLED);
             }
         }
+    }
+}
+
+/// gRPC's CANCELLED status: the call ended before its status came.
+const GRPC_CANCELLED: u32 = 1;
+
+/// The gRPC status of a response that carries none, from its HTTP status,
+/// as gRPC's HTTP-to-gRPC status mapping says.
+fn grpc_status_of_http(status: u16) -> u32 {
+    match status {
+        400 => 13,                   // INTERNAL
+        401 => 16,                   // UNAUTHENTICATED
+        403 => 7,                    // PERMISSION_DENIED
+        404 => 12,                   // UNIMPLEMENTED
+        429 | 502 | 503 | 504 => 14, // UNAVAILABLE
+        _ => 2,                      // UNKNOWN
     }
 }
 
@@ -497,7 +540,9 @@ pub fn propagate(mut request: tonic::Request<()>) -> Result<tonic::Request<()>, 
 }
 
 /// Serves tracekit's metrics in the Prometheus text format: mount it where
-/// Prometheus scrapes (`/metrics`). Making one switches metrics on.
+/// Prometheus scrapes (`/metrics`). Making one switches metrics on. It
+/// answers GET, and HEAD with the same headers and no body; any other
+/// method gets 405 with `Allow: GET, HEAD`.
 ///
 /// ```
 /// use axum::Router;
@@ -549,9 +594,21 @@ impl<B> Service<Request<B>> for PrometheusService {
         Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, _request: Request<B>) -> Self::Future {
-        let text = self.renderer.render(&tracekit::metrics::snapshot());
-        let mut response = Response::new(text);
+    fn call(&mut self, request: Request<B>) -> Self::Future {
+        let method = request.method();
+        let mut response = if method == http::Method::GET {
+            Response::new(self.renderer.render(&tracekit::metrics::snapshot()))
+        } else if method == http::Method::HEAD {
+            // The headers a GET would have, and no body: nothing to render.
+            Response::new(String::new())
+        } else {
+            let mut refused = Response::new(String::new());
+            *refused.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
+            refused
+                .headers_mut()
+                .insert(http::header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+            return std::future::ready(Ok(refused));
+        };
         response.headers_mut().insert(
             http::header::CONTENT_TYPE,
             HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),

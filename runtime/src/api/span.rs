@@ -227,6 +227,13 @@ impl Span {
     /// assert_eq!(s.events()[0].field("exception.message").unwrap().to_string(), "no such file");
     /// ```
     pub fn record_error<E: std::error::Error + ?Sized>(&mut self, error: &E) {
+        // A request span counts as failed for metrics, sampled or not.
+        if let Some(r) = self.owned.as_mut().and_then(|o| o.request.as_mut()) {
+            r.failed = true;
+            r.exception_type = Some(crate::data::error_parts::readable_type_name(
+                std::any::type_name::<E>(),
+            ));
+        }
         if self.is_recording() {
             self.record_error_parts(ErrorParts::of(error));
         }

@@ -681,6 +681,8 @@ pub(crate) struct RequestKey {
     /// `server.address` and `server.port` (HTTP clients).
     pub(crate) address: Option<Cow<'static, str>>,
     pub(crate) port: Option<u16>,
+    /// `url.scheme` (HTTP servers that know it).
+    pub(crate) scheme: Option<&'static str>,
     /// The series of every key past the series limit.
     pub(crate) overflow: bool,
 }
@@ -692,6 +694,9 @@ pub(crate) struct Request {
     pub(crate) key: RequestKey,
     /// The span has an error status (or the old `error = true` tag).
     pub(crate) failed: bool,
+    /// The type of an error recorded on the span: its `error.type` when it
+    /// failed with no status code and nothing else names it.
+    pub(crate) exception_type: Option<Cow<'static, str>>,
 }
 
 impl Request {
@@ -706,44 +711,70 @@ impl Request {
                 error_type: None,
                 address: None,
                 port: None,
+                scheme: None,
                 overflow: false,
             },
             failed: false,
+            exception_type: None,
         }
     }
 
-    /// Learns from a tag set on the span what its series needs.
+    /// Learns from a tag set on the span what its series needs. A status
+    /// code is its protocol's own (an HTTP status on a gRPC span, such as
+    /// the 200 that carries every gRPC response, is not its gRPC status),
+    /// as a signed or an unsigned number.
     pub(crate) fn observe(&mut self, key: &str, value: &Value) {
+        let status_key = match self.key.protocol {
+            Protocol::Http => matches!(key, "http.response.status_code" | "http.status_code"),
+            Protocol::Grpc => key == "rpc.grpc.status_code",
+        };
         match (key, value) {
-            (
-                "http.response.status_code" | "http.status_code" | "rpc.grpc.status_code",
-                Value::I64(code),
-            ) => {
-                self.key.status = u32::try_from(*code).ok();
-            }
+            (_, Value::I64(code)) if status_key => self.key.status = u32::try_from(*code).ok(),
+            (_, Value::U64(code)) if status_key => self.key.status = u32::try_from(*code).ok(),
             ("error.type", v) => {
-                self.key.error_type = Some(match v {
-                    Value::Str(t) => Cow::Owned(t.as_str().to_owned()),
-                    other => Cow::Owned(other.to_string()),
-                });
+                let text = match v {
+                    Value::Str(t) => t.as_str().to_owned(),
+                    other => other.to_string(),
+                };
+                // An empty label is no label in Prometheus: no error type.
+                self.key.error_type = (!text.is_empty()).then_some(Cow::Owned(text));
             }
             ("error", Value::Bool(true)) => self.failed = true,
             _ => {}
         }
     }
 
-    /// The series key as counted: a failed request without an `error.type`
-    /// gets its status code, or `_OTHER`.
+    /// The series key as counted. A failed request without an `error.type`
+    /// gets its status code, else the type of the error recorded on it,
+    /// else `_OTHER`. Empty text is no attribute (Prometheus reads an empty
+    /// label as an absent one, which would make two series one). A gRPC
+    /// server's call of a method it does not have (UNIMPLEMENTED) is
+    /// counted under method `_OTHER` and no service, as the conventions
+    /// say: its names come from whoever calls, and would fill the series.
     fn counted_key(&mut self) -> &RequestKey {
-        if self.failed && self.key.error_type.is_none() {
-            self.key.error_type = Some(match self.key.status {
-                Some(code) => Cow::Owned(code.to_string()),
-                None => Cow::Borrowed("_OTHER"),
+        let k = &mut self.key;
+        for text in [&mut k.route, &mut k.address] {
+            if text.as_deref() == Some("") {
+                *text = None;
+            }
+        }
+        if k.protocol == Protocol::Grpc && k.server && k.status == Some(GRPC_UNIMPLEMENTED) {
+            k.method = Cow::Borrowed("_OTHER");
+            k.route = None;
+        }
+        if self.failed && k.error_type.is_none() {
+            k.error_type = Some(match (k.status, self.exception_type.take()) {
+                (Some(code), _) => Cow::Owned(code.to_string()),
+                (None, Some(t)) => t,
+                (None, None) => Cow::Borrowed("_OTHER"),
             });
         }
         &self.key
     }
 }
+
+/// gRPC's UNIMPLEMENTED status: no such method.
+const GRPC_UNIMPLEMENTED: u32 = 12;
 
 /// A duration in a few characters: `950ns`, `12.3µs`, `4.56ms`, `1.234s`.
 fn short(d: Duration) -> String {
@@ -855,6 +886,7 @@ fn admit(key: &RequestKey) -> RequestKey {
         error_type: None,
         address: None,
         port: None,
+        scheme: None,
         overflow: true,
     }
 }
@@ -929,7 +961,9 @@ impl Histogram {
                 .zip(&earlier.counts)
                 .map(|(now, then)| now.saturating_sub(*then))
                 .collect(),
-            sum_ns: self.sum_ns.saturating_sub(earlier.sum_ns),
+            // The sum is kept modulo 2^64 ns (584 years of summed time):
+            // the difference is right across a wrap.
+            sum_ns: self.sum_ns.wrapping_sub(earlier.sum_ns),
         }
     }
 
@@ -938,20 +972,32 @@ impl Histogram {
         self.counts.iter().sum()
     }
 
-    /// Their total.
+    /// Their total (modulo 2^64 nanoseconds, 584 years: a series whose
+    /// calls sum to more starts again from 0).
     pub fn sum(&self) -> Duration {
         Duration::from_nanos(self.sum_ns)
     }
 
     /// The duration below which a fraction `q` (0 to 1) of the calls took,
     /// as the middle of the bucket that holds it (within 1/32 of a power of
-    /// two of the exact one); `None` when nothing was counted.
+    /// two of the exact one); `None` when nothing was counted, or `q` is
+    /// not a number.
     pub fn quantile(&self, q: f64) -> Option<Duration> {
         let n = self.count();
-        if n == 0 {
+        if n == 0 || q.is_nan() {
             return None;
         }
-        let rank = ((q.clamp(0.0, 1.0) * n as f64).ceil() as u64).max(1);
+        // The rank is ceil(q * n), with q * n that lands a rounding error
+        // above an integer taken as that integer (0.55 * 100 is
+        // 55.00000000000001, whose ceiling would be one call too high).
+        let x = q.clamp(0.0, 1.0) * n as f64;
+        let nearest = x.round();
+        let rank = if (x - nearest).abs() <= nearest * 1e-12 {
+            nearest
+        } else {
+            x.ceil()
+        };
+        let rank = (rank as u64).max(1);
         let mut seen = 0;
         for (i, c) in self.counts.iter().enumerate() {
             seen += c;
@@ -1254,10 +1300,13 @@ impl RequestMetrics {
             Cow::Borrowed(b) => Value::from_static(b),
             Cow::Owned(o) => Value::from(o.clone()),
         };
-        let mut a = Vec::with_capacity(6);
+        let mut a = Vec::with_capacity(7);
         match k.protocol {
             Protocol::Http => {
                 a.push(("http.request.method", text(&k.method)));
+                if let Some(scheme) = k.scheme {
+                    a.push(("url.scheme", Value::from_static(scheme)));
+                }
                 if let Some(route) = &k.route {
                     a.push(("http.route", text(route)));
                 }
@@ -1419,6 +1468,103 @@ impl Metrics {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A histogram of `n` calls of 1, 2, ..., n microseconds.
+    fn one_to(n: u64) -> Histogram {
+        let mut h = Histogram::default();
+        for us in 1..=n {
+            h.counts[bucket_of(us * 1000)] += 1;
+            h.sum_ns = h.sum_ns.wrapping_add(us * 1000);
+        }
+        h
+    }
+
+    #[test]
+    fn a_quantile_is_the_rank_asked_for() {
+        let h = one_to(100);
+        // q * n that rounds just above an integer keeps that integer's rank:
+        // 0.55 of 100 calls is the 55th (55 µs), 0.07 the 7th.
+        for (q, us) in [(0.55, 55), (0.07, 7), (0.5, 50), (1.0, 100), (0.0, 1)] {
+            let got = h.quantile(q).unwrap();
+            let i = bucket_of(us * 1000);
+            assert!(
+                Duration::from_nanos(lower_bound(i)) <= got
+                    && got < Duration::from_nanos(upper_bound(i)),
+                "q={q}: {got:?}, not in the bucket of {us} µs"
+            );
+        }
+        assert_eq!(h.quantile(f64::NAN), None);
+        assert_eq!(Histogram::default().quantile(0.5), None);
+    }
+
+    #[test]
+    fn a_delta_of_a_sum_that_wrapped_is_what_was_added() {
+        let mut before = one_to(1);
+        before.sum_ns = u64::MAX - 10;
+        let mut after = before.clone();
+        after.counts[bucket_of(100)] += 1;
+        after.sum_ns = after.sum_ns.wrapping_add(100);
+        let d = after.since(&before);
+        assert_eq!((d.count(), d.sum()), (1, Duration::from_nanos(100)));
+    }
+
+    #[test]
+    fn a_request_series_takes_its_own_protocols_status() {
+        // A gRPC span carries the HTTP 200 of its response: not its status.
+        let mut r = Request::new(Protocol::Grpc, true, Cow::Borrowed("Get"));
+        r.observe("http.response.status_code", &Value::I64(200));
+        assert_eq!(r.counted_key().status, None);
+        r.observe("rpc.grpc.status_code", &Value::U64(5));
+        assert_eq!(r.counted_key().status, Some(5));
+        // Unsigned codes count (a `u16` tag is a `U64` value).
+        let mut h = Request::new(Protocol::Http, false, Cow::Borrowed("GET"));
+        h.observe("rpc.grpc.status_code", &Value::I64(3));
+        h.observe("http.response.status_code", &Value::U64(404));
+        assert_eq!(h.counted_key().status, Some(404));
+    }
+
+    #[test]
+    fn empty_text_is_no_attribute() {
+        let mut r = Request::new(Protocol::Http, true, Cow::Borrowed("GET"));
+        r.key.route = Some(Cow::Borrowed(""));
+        r.key.address = Some(Cow::Borrowed(""));
+        r.observe("error.type", &Value::from_static(""));
+        r.failed = true;
+        let k = r.counted_key();
+        assert_eq!((&k.route, &k.address), (&None, &None));
+        assert_eq!(k.error_type.as_deref(), Some("_OTHER"));
+    }
+
+    #[test]
+    fn a_failed_request_is_named_by_status_then_by_its_error() {
+        let failed = |status: Option<u32>, exception: Option<&'static str>| {
+            let mut r = Request::new(Protocol::Http, false, Cow::Borrowed("GET"));
+            r.key.status = status;
+            r.exception_type = exception.map(Cow::Borrowed);
+            r.failed = true;
+            r.counted_key().error_type.clone()
+        };
+        assert_eq!(failed(Some(503), Some("io::Error")).as_deref(), Some("503"));
+        assert_eq!(
+            failed(None, Some("io::Error")).as_deref(),
+            Some("io::Error")
+        );
+        assert_eq!(failed(None, None).as_deref(), Some("_OTHER"));
+    }
+
+    #[test]
+    fn unknown_grpc_methods_served_share_one_series() {
+        let mut r = Request::new(Protocol::Grpc, true, Cow::Borrowed("Scan"));
+        r.key.route = Some(Cow::Borrowed("x.Random"));
+        r.observe("rpc.grpc.status_code", &Value::I64(12));
+        let k = r.counted_key();
+        assert_eq!((k.method.as_ref(), &k.route), ("_OTHER", &None));
+        // A client's call keeps its names: the client chose them.
+        let mut c = Request::new(Protocol::Grpc, false, Cow::Borrowed("Scan"));
+        c.key.route = Some(Cow::Borrowed("x.Random"));
+        c.observe("rpc.grpc.status_code", &Value::I64(12));
+        assert_eq!(c.counted_key().method.as_ref(), "Scan");
+    }
 
     #[test]
     fn every_duration_lies_in_its_bucket() {

@@ -285,6 +285,11 @@ fn server(
     request_id::adopt(&mut span, headers, true);
     counted(&mut span, || {
         let mut r = Request::new(Protocol::Http, true, method_for_metrics(method));
+        r.key.scheme = target.as_ref().and_then(|t| match t.scheme {
+            None | Some("http") => Some("http"),
+            Some("https") => Some("https"),
+            Some(other) => crate::data::intern::string(other),
+        });
         r.key.route = route.map(
             |route| match kept_name.and_then(|n| n.get(method.len() + 1..)) {
                 Some(kept_route) => Cow::Borrowed(kept_route),

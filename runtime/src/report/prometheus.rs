@@ -224,7 +224,9 @@ fn histogram(
 
 /// A duration in milliseconds, as Prometheus reads a float.
 fn millis_text(d: Duration) -> String {
-    format!("{}", d.as_secs_f64() * 1000.0)
+    // Divided, which rounds once: a multiply by 1000 of the seconds rounds
+    // twice (9.999 ms would read 9.998999999999999).
+    format!("{}", d.as_nanos() as f64 / 1e6)
 }
 
 /// A duration in seconds, as Prometheus reads a float.
@@ -271,5 +273,14 @@ mod tests {
     fn seconds_print_as_floats() {
         assert_eq!(seconds(Duration::from_micros(1)), "0.000001");
         assert_eq!(seconds(Duration::from_secs(10)), "10");
+        assert_eq!(seconds(Duration::from_millis(75)), "0.075");
+        assert_eq!(seconds(Duration::from_millis(7_500)), "7.5");
+    }
+
+    #[test]
+    fn milliseconds_print_as_written() {
+        assert_eq!(millis_text(Duration::from_micros(9_999)), "9.999");
+        assert_eq!(millis_text(Duration::from_micros(2_500)), "2.5");
+        assert_eq!(millis_text(Duration::from_secs(10)), "10000");
     }
 }

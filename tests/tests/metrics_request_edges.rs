@@ -1,0 +1,190 @@
+//! Request series at their edges, as users hit them: a gRPC response with
+//! no gRPC status, a gRPC body dropped before its status, a method the
+//! server does not have, an error recorded on a request span that is not
+//! sampled, empty names, the scheme a server was reached by; and the
+//! `/metrics` handler's methods.
+
+use axum::http::{Method, Request, Response, StatusCode};
+use http_body_util::BodyExt;
+use std::convert::Infallible;
+use tower::{Layer, ServiceExt, service_fn};
+use tracekit::metrics::{self, RequestMetrics};
+use tracekit_tests::block_on;
+
+/// The one series of `instrument` whose attributes include `pairs`, by
+/// their text; `None` when there is none.
+fn series(instrument: &str, pairs: &[(&str, &str)]) -> Option<RequestMetrics> {
+    let snapshot = metrics::snapshot();
+    let mut found = snapshot.requests().iter().filter(|r| {
+        r.instrument() == instrument
+            && pairs.iter().all(|(k, v)| {
+                r.attributes()
+                    .iter()
+                    .any(|(k2, v2)| k2 == k && v2.to_string() == *v)
+            })
+    });
+    let one = found.next().cloned();
+    assert!(found.next().is_none(), "one series of {pairs:?}");
+    one
+}
+
+fn grpc_request(path: &str) -> Request<String> {
+    Request::builder()
+        .method(Method::POST)
+        .uri(format!("http://localhost{path}"))
+        .header("content-type", "application/grpc")
+        .body(String::new())
+        .unwrap()
+}
+
+#[test]
+fn a_grpc_response_without_a_grpc_status_is_counted_by_its_http_status() {
+    metrics::set_enabled(true);
+    // A proxy's 503, no grpc-status: UNAVAILABLE (14), a server error.
+    let unavailable = service_fn(|_: Request<String>| async {
+        let mut r = Response::new(String::new());
+        *r.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+        Ok::<_, Infallible>(r)
+    });
+    let svc = tracekit_tower::TraceLayer::new().layer(unavailable);
+    let response = block_on(svc.oneshot(grpc_request("/shop.Cart/Add"))).unwrap();
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    drop(response);
+    if !tracekit::TRACE_ALL {
+        assert!(metrics::snapshot().requests().is_empty());
+        return;
+    }
+    let s = series("rpc.server.duration", &[("rpc.method", "Add")]).expect("counted");
+    assert_eq!(s.status_code(), Some(14), "not the HTTP 503");
+    assert_eq!((s.calls(), s.errors(), s.error_type()), (1, 1, Some("14")));
+    assert!(
+        series("rpc.server.duration", &[("rpc.grpc.status_code", "503")]).is_none(),
+        "an HTTP status is never a gRPC status"
+    );
+}
+
+#[test]
+fn a_grpc_body_dropped_before_its_status_is_cancelled() {
+    metrics::set_enabled(true);
+    // 200 and no grpc-status in the headers: the status would come in the
+    // trailers, but the body is dropped first.
+    let streaming = service_fn(|_: Request<String>| async {
+        Ok::<_, Infallible>(Response::new(String::from("partial")))
+    });
+    let svc = tracekit_tower::TraceLayer::new().layer(streaming);
+    let response = block_on(svc.oneshot(grpc_request("/shop.Cart/Watch"))).unwrap();
+    drop(response);
+    if !tracekit::TRACE_ALL {
+        return;
+    }
+    let s = series("rpc.server.duration", &[("rpc.method", "Watch")]).expect("counted");
+    assert_eq!(s.status_code(), Some(1), "CANCELLED, not the HTTP 200");
+    // CANCELLED is not the server's error.
+    assert_eq!((s.calls(), s.errors()), (1, 0));
+}
+
+#[test]
+fn methods_a_grpc_server_does_not_have_share_one_series() {
+    metrics::set_enabled(true);
+    let unimplemented = service_fn(|_: Request<String>| async {
+        let mut r = Response::new(String::new());
+        r.headers_mut().insert("grpc-status", "12".parse().unwrap());
+        Ok::<_, Infallible>(r)
+    });
+    let svc = tracekit_tower::TraceLayer::new().layer(unimplemented);
+    for i in 0..5 {
+        let path = format!("/scan{i}.Probe/Method{i}");
+        let _ = block_on(svc.clone().oneshot(grpc_request(&path))).unwrap();
+    }
+    if !tracekit::TRACE_ALL {
+        return;
+    }
+    let s = series("rpc.server.duration", &[("rpc.grpc.status_code", "12")]).expect("counted");
+    assert_eq!((s.method(), s.route(), s.calls()), ("_OTHER", None, 5));
+}
+
+#[test]
+fn an_error_recorded_on_an_unsampled_request_counts_as_a_failure() {
+    metrics::set_enabled(true);
+    let _unsampled =
+        tracekit::Context::from_span_context(tracekit_tests::unsampled_parent()).attach();
+    let mut span =
+        tracekit::http::client_span("GET", "http://refused.example:81/x", &mut Vec::new());
+    assert!(!span.is_recording());
+    span.record_error(&std::io::Error::other("connection refused"));
+    drop(span);
+    if !tracekit::TRACE_ALL {
+        return;
+    }
+    let s = series(
+        "http.client.request.duration",
+        &[("server.address", "refused.example")],
+    )
+    .expect("counted");
+    assert_eq!((s.calls(), s.errors()), (1, 1));
+    assert_eq!(s.error_type(), Some("std::io::error::Error"));
+}
+
+#[test]
+fn server_series_say_the_scheme_and_no_empty_names() {
+    metrics::set_enabled(true);
+    let ok = service_fn(|_: Request<String>| async {
+        Ok::<_, Infallible>(Response::new(String::new()))
+    });
+    let svc = tracekit_tower::TraceLayer::new().layer(ok);
+    let request = Request::builder()
+        .uri("/edges/scheme")
+        .body(String::new())
+        .unwrap();
+    let _ = block_on(svc.oneshot(request)).unwrap();
+    // A route that is empty text: no route, not `http_route=""`.
+    let mut empty = tracekit::http::server_span("GET", "", &Vec::new());
+    tracekit::http::set_status_code(&mut empty, 418);
+    drop(empty);
+    if !tracekit::TRACE_ALL {
+        return;
+    }
+    let s = series(
+        "http.server.request.duration",
+        &[("http.response.status_code", "200"), ("url.scheme", "http")],
+    );
+    assert!(s.is_some(), "a server reached by http says so");
+    let teapot = series(
+        "http.server.request.duration",
+        &[("http.response.status_code", "418")],
+    )
+    .expect("counted");
+    assert_eq!(teapot.route(), None);
+    let text = metrics::prometheus_text();
+    assert!(!text.contains("=\"\""), "an empty label in\n{text}");
+}
+
+#[test]
+fn the_metrics_handler_answers_get_and_head_only() {
+    let svc = tracekit_tower::PrometheusService::new();
+    let call = |method: Method| {
+        let request = Request::builder()
+            .method(method)
+            .uri("/metrics")
+            .body(())
+            .unwrap();
+        let response = block_on(svc.clone().oneshot(request)).unwrap();
+        let (parts, body) = response.into_parts();
+        let body = block_on(body.collect()).unwrap().to_bytes();
+        (parts, body)
+    };
+    let (get, body) = call(Method::GET);
+    assert_eq!(get.status, StatusCode::OK);
+    assert_eq!(
+        get.headers["content-type"],
+        "text/plain; version=0.0.4; charset=utf-8"
+    );
+    assert!(body.starts_with(b"# HELP"));
+    let (head, body) = call(Method::HEAD);
+    assert_eq!(head.status, StatusCode::OK);
+    assert_eq!(head.headers["content-type"], get.headers["content-type"]);
+    assert!(body.is_empty());
+    let (post, _) = call(Method::POST);
+    assert_eq!(post.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(post.headers["allow"], "GET, HEAD");
+}
