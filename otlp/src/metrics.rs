@@ -247,12 +247,36 @@ pub struct MetricsExporter {
     resource: proto::Resource,
     temporality: Temporality,
     histogram: HistogramAggregation,
-    /// When the exporter started: the start of every cumulative point.
+    /// When the exporter started: the start of every cumulative point
+    /// when the snapshot does not say when counting began.
     start: u64,
-    /// When the last export was made: the start of every delta point.
-    last: u64,
+    /// Where it sends, which names its delta baseline when it goes.
+    endpoint: String,
+    /// When the last export to this endpoint was made: the start of every
+    /// delta point; `None` before the first (counting's start then).
+    last: Option<u64>,
     /// Each series as last exported, for deltas.
     previous: HashMap<String, (Histogram, u64)>,
+}
+
+/// A delta exporter's baseline (its last export's time and series), left by
+/// an exporter that went for the next one to the same endpoint: a delta
+/// exporter made again (a guard restarted) sends what changed since the
+/// last one sent, not everything counted since the start again.
+type Baseline = (Option<u64>, HashMap<String, (Histogram, u64)>);
+static BASELINES: Mutex<Option<HashMap<String, Baseline>>> = Mutex::new(None);
+
+impl Drop for MetricsExporter {
+    fn drop(&mut self) {
+        if self.temporality != Temporality::Delta || self.last.is_none() {
+            return;
+        }
+        let mut baselines = BASELINES.lock().unwrap_or_else(|e| e.into_inner());
+        baselines.get_or_insert_with(HashMap::new).insert(
+            std::mem::take(&mut self.endpoint),
+            (self.last, std::mem::take(&mut self.previous)),
+        );
+    }
 }
 
 impl MetricsExporter {
@@ -260,6 +284,12 @@ impl MetricsExporter {
     /// export's business: [`start_metrics`]).
     pub fn new(config: &OtlpMetricsConfig) -> MetricsExporter {
         let now = encode::unix_nanos(SystemTime::now());
+        let (last, previous) = BASELINES
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_mut()
+            .and_then(|b| b.remove(&config.endpoint))
+            .unwrap_or_default();
         MetricsExporter {
             sender: Sender::new(
                 &config.endpoint,
@@ -273,8 +303,9 @@ impl MetricsExporter {
             temporality: config.temporality,
             histogram: config.histogram.clone(),
             start: now,
-            last: now,
-            previous: HashMap::new(),
+            endpoint: config.endpoint.clone(),
+            last,
+            previous,
         }
     }
 
@@ -306,7 +337,16 @@ impl MetricsExporter {
         now: u64,
     ) -> proto::ExportMetricsServiceRequest {
         let delta = self.temporality == Temporality::Delta;
-        let start = if delta { self.last } else { self.start };
+        // Counts run from when metrics were first switched on: a cumulative
+        // point starts there, and so does the first delta point.
+        let counting = metrics
+            .start_time()
+            .map_or(self.start, encode::unix_nanos)
+            .min(now);
+        let start = match (delta, self.last) {
+            (true, Some(last)) => last,
+            _ => counting,
+        };
         let temporality = if delta {
             proto::DELTA
         } else {
@@ -395,7 +435,7 @@ impl MetricsExporter {
             let unit = if r.is_grpc() { "ms" } else { "s" };
             instrument(&mut instruments, r.instrument(), unit).push(histogram, attributes);
         }
-        self.last = now;
+        self.last = Some(now);
         let metrics = instruments
             .into_iter()
             .map(|i| self.metric(i, start, now, temporality))

@@ -337,6 +337,55 @@ fn delta_temporality_sends_what_changed_since_the_last_export() {
 }
 
 #[test]
+fn exports_start_where_counting_started_and_a_new_delta_exporter_goes_on() {
+    let stub = Stub::start([]);
+    tracekit::metrics::set_enabled(true);
+    #[tracekit::trace_fn]
+    fn restart_probe() {}
+    let unix = |t: std::time::SystemTime| {
+        t.duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64
+    };
+    let take = |exporter: &mut MetricsExporter| {
+        let now = unix(std::time::SystemTime::now());
+        let (r, _) =
+            tracekit_otlp::__test::metrics_request(exporter, &tracekit::metrics::snapshot(), now);
+        let p = metrics_of(&r)
+            .iter()
+            .find(|m| m.name == "tracekit.function.duration")
+            .and_then(|m| point(m, "restart_probe"))
+            .map(|p| (p.count, p.start_time_unix_nano, p.time_unix_nano));
+        (p, now)
+    };
+    let mut delta = config(&stub);
+    delta.temporality = Temporality::Delta;
+    let mut cumulative = MetricsExporter::new(&config(&stub));
+    for _ in 0..4 {
+        restart_probe();
+    }
+    // A delta exporter, made, used once and dropped (a guard restarted).
+    let (first, t1) = take(&mut MetricsExporter::new(&delta));
+    for _ in 0..2 {
+        restart_probe();
+    }
+    let (second, t2) = take(&mut MetricsExporter::new(&delta));
+    let (whole, _) = take(&mut cumulative);
+    let (again, _) = take(&mut cumulative);
+    if !tracekit::TRACE_ALL {
+        return;
+    }
+    let counting = unix(tracekit::metrics::snapshot().start_time().unwrap());
+    // The first delta: every call since counting started; the next
+    // exporter's: only what came after the first one's export.
+    assert_eq!(first, Some((4, counting, t1)));
+    assert_eq!(second, Some((2, t1, t2)), "not the first 4 again");
+    // Cumulative: from counting's start, whenever the exporter was made,
+    // the same start in every export.
+    let (n, start, _) = whole.unwrap();
+    assert_eq!((n, start), (6, counting));
+    assert_eq!(again.map(|p| p.1), Some(counting));
+}
+
+#[test]
 fn explicit_buckets_when_asked() {
     let stub = Stub::start([]);
     tracekit::metrics::set_enabled(true);

@@ -76,6 +76,7 @@ pub fn set_enabled(on: bool) {
         return;
     }
     if on {
+        metrics::STARTED.get_or_init(std::time::SystemTime::now);
         let _ = metrics::SNAPSHOT.set(snapshot);
         metrics::NANOS_PER_TICK_Q32
             .store(Calibration::now().nanos_per_tick_q32(), Ordering::Relaxed);

@@ -188,6 +188,7 @@ fn snapshot_now() -> Metrics {
     }
     functions.iter_mut().for_each(FunctionMetrics::finish);
     Metrics {
+        start_time: metrics::STARTED.get().copied(),
         functions,
         requests: requests(&mut sums.retired_requests),
     }

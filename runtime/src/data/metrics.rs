@@ -16,7 +16,7 @@ use std::cell::{Cell, OnceCell, UnsafeCell};
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU16, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 /// Metrics are counted (`tracekit::metrics::set_enabled`).
 pub(crate) static ON: AtomicBool = AtomicBool::new(false);
@@ -795,6 +795,9 @@ fn short(d: Duration) -> String {
 pub(crate) static WANTED: AtomicBool = AtomicBool::new(false);
 
 /// Asks for metrics from a layer that cannot switch them on itself.
+/// When metrics were first switched on ([`Metrics::start_time`]).
+pub(crate) static STARTED: OnceLock<SystemTime> = OnceLock::new();
+
 pub(crate) fn switch_on() {
     WANTED.store(true, Ordering::Relaxed);
 }
@@ -1366,9 +1369,24 @@ impl RequestMetrics {
 pub struct Metrics {
     pub(crate) functions: Vec<FunctionMetrics>,
     pub(crate) requests: Vec<RequestMetrics>,
+    pub(crate) start_time: Option<SystemTime>,
 }
 
 impl Metrics {
+    /// When metrics were first switched on in this process: every count
+    /// is of calls since then (the start of a cumulative series, in
+    /// OpenTelemetry's terms); `None` while they never were.
+    ///
+    /// ```
+    /// tracekit::metrics::set_enabled(true);
+    /// let m = tracekit::metrics::snapshot();
+    /// # if !tracekit::TRACE_ALL { return; } // metrics compiled out
+    /// assert!(m.start_time().unwrap() <= std::time::SystemTime::now());
+    /// ```
+    pub fn start_time(&self) -> Option<SystemTime> {
+        self.start_time
+    }
+
     /// Every trace point with a counted call, in the order first counted.
     pub fn functions(&self) -> &[FunctionMetrics] {
         &self.functions
