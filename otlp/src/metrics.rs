@@ -216,12 +216,22 @@ const OTEL_DEFAULT_BOUNDS_MS: [u64; 15] = [
 
 /// Whether the variables ask for OTLP metrics: an endpoint is set (the
 /// shared one, or the metrics one) and `OTEL_SDK_DISABLED` is not `true`,
-/// and `OTEL_METRICS_EXPORTER` is not `none`.
+/// and `OTEL_METRICS_EXPORTER` is unset or names `otlp`.
 pub(crate) fn wanted(env: &Lookup<'_>) -> bool {
     if env("OTEL_SDK_DISABLED").is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
         || env("OTEL_METRICS_EXPORTER").is_some_and(|v| v.trim().eq_ignore_ascii_case("none"))
     {
         return false;
+    }
+    // A list of exporters (`otlp`, the default; `prometheus`, `console`):
+    // OTLP only when it is named.
+    if let Some(exporters) = env("OTEL_METRICS_EXPORTER").filter(|v| !v.trim().is_empty()) {
+        if !exporters
+            .split(',')
+            .any(|e| e.trim().eq_ignore_ascii_case("otlp"))
+        {
+            return false;
+        }
     }
     [
         "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
@@ -301,7 +311,16 @@ impl MetricsExporter {
             protocol: config.protocol,
             resource: encode::resource(&config.resource),
             temporality: config.temporality,
-            histogram: config.histogram.clone(),
+            // Bounds ascending, each once, as OTLP's explicit bounds must be.
+            histogram: match &config.histogram {
+                HistogramAggregation::Explicit(bounds) => {
+                    let mut bounds = bounds.clone();
+                    bounds.sort();
+                    bounds.dedup();
+                    HistogramAggregation::Explicit(bounds)
+                }
+                other => other.clone(),
+            },
             start: now,
             endpoint: config.endpoint.clone(),
             last,
@@ -736,15 +755,27 @@ pub fn start_metrics(config: OtlpMetricsConfig) -> MetricsGuard {
         .name("tracekit-otlp-metrics".into())
         .spawn(move || {
             let shared = for_thread;
+            // Exports keep to a fixed period, however long each takes (a
+            // backend that is down takes the whole timeout); a flush asked
+            // for in between does not move it.
+            let mut next = Instant::now() + interval;
             loop {
                 let (stop, asked) = {
                     let state = lock(&shared.state);
+                    let wait = next.saturating_duration_since(Instant::now());
                     let (state, _) = shared
                         .wake
-                        .wait_timeout_while(state, interval, |s| !s.stop && s.asked == s.made)
+                        .wait_timeout_while(state, wait, |s| !s.stop && s.asked == s.made)
                         .unwrap_or_else(|e| e.into_inner());
                     (state.stop, state.asked)
                 };
+                let now = Instant::now();
+                if now >= next {
+                    next += interval;
+                    if next <= now {
+                        next = now + interval;
+                    }
+                }
                 let result =
                     exporter.export(&tracekit::metrics::snapshot(), Instant::now() + timeout);
                 if let Err(e) = &result {
@@ -769,7 +800,8 @@ pub fn start_metrics(config: OtlpMetricsConfig) -> MetricsGuard {
 }
 
 /// The metrics export the standard variables ask for, or `None` when no
-/// OTLP endpoint is set, `OTEL_METRICS_EXPORTER=none` or
+/// OTLP endpoint is set, `OTEL_METRICS_EXPORTER` does not name `otlp`
+/// (`none`, `prometheus`) or
 /// `OTEL_SDK_DISABLED=true`; see [`OtlpMetricsConfig::from_env`].
 ///
 /// ```
@@ -870,6 +902,18 @@ mod tests {
         assert!(no_stripes(MAX_SCALE));
         // One finer, and some buckets would stay empty whatever the data.
         assert!(!no_stripes(MAX_SCALE + 1));
+    }
+
+    #[test]
+    fn explicit_bounds_are_sent_ascending_and_once() {
+        let mut c = OtlpMetricsConfig::new("http://localhost:4318", crate::Resource::new("x"));
+        let ms = Duration::from_millis;
+        c.histogram = HistogramAggregation::Explicit(vec![ms(10), ms(1), ms(10), ms(5)]);
+        let e = MetricsExporter::new(&c);
+        assert_eq!(
+            e.histogram,
+            HistogramAggregation::Explicit(vec![ms(1), ms(5), ms(10)])
+        );
     }
 
     #[test]

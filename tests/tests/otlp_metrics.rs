@@ -558,8 +558,16 @@ fn the_configuration_comes_from_the_standard_variables() {
     );
     // Not wanted without an endpoint, or when switched off.
     assert!(!tracekit_otlp::__test::metrics_wanted(&vars(&[])));
-    assert!(!tracekit_otlp::__test::metrics_wanted(&vars(&[
-        ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318"),
-        ("OTEL_METRICS_EXPORTER", "none"),
-    ])));
+    for exporters in ["none", "prometheus", "console, prometheus"] {
+        assert!(!tracekit_otlp::__test::metrics_wanted(&vars(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318"),
+            ("OTEL_METRICS_EXPORTER", exporters),
+        ])));
+    }
+    for exporters in ["otlp", "prometheus,OTLP", " "] {
+        assert!(tracekit_otlp::__test::metrics_wanted(&vars(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318"),
+            ("OTEL_METRICS_EXPORTER", exporters),
+        ])));
+    }
 }
