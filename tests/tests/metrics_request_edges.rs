@@ -188,3 +188,21 @@ fn the_metrics_handler_answers_get_and_head_only() {
     assert_eq!(post.status, StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(post.headers["allow"], "GET, HEAD");
 }
+
+#[test]
+fn the_table_tells_series_apart() {
+    metrics::set_enabled(true);
+    for port in [8001, 8002] {
+        let url = format!("http://table.example:{port}/x");
+        let mut span = tracekit::http::client_span("GET", &url, &mut Vec::new());
+        span.record_error(&std::io::Error::other("down"));
+    }
+    if !tracekit::TRACE_ALL {
+        return;
+    }
+    let table = metrics::snapshot().table();
+    for port in [8001, 8002] {
+        let row = format!("called GET table.example:{port} - std::io::error::Error ");
+        assert!(table.contains(&row), "no {row:?} in\n{table}");
+    }
+}

@@ -1429,14 +1429,23 @@ impl Metrics {
             .map(|r| {
                 let side = if r.is_server() { "served" } else { "called" };
                 let what = match (r.route(), r.server()) {
+                    _ if r.is_overflow() => "(others: over the series limit)".to_owned(),
                     (Some(route), _) if r.is_grpc() => format!("{route}/{}", r.method()),
                     (Some(route), _) => format!("{} {route}", r.method()),
-                    (None, Some((host, _))) => format!("{} {host}", r.method()),
+                    (None, Some((host, Some(port)))) => format!("{} {host}:{port}", r.method()),
+                    (None, Some((host, None))) => format!("{} {host}", r.method()),
                     (None, None) => r.method().to_owned(),
                 };
                 let status = r.status_code().map_or("-".to_owned(), |s| s.to_string());
+                // A failed series' error.type, when its status does not say it.
+                let why = match r.error_type() {
+                    Some(t) if r.status_code().is_none_or(|s| s.to_string() != t) => {
+                        format!(" {t}")
+                    }
+                    _ => String::new(),
+                };
                 (
-                    format!("{side} {what} {status}"),
+                    format!("{side} {what} {status}{why}"),
                     r.calls(),
                     r.errors(),
                     r.duration(),
