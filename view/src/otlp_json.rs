@@ -116,7 +116,18 @@ fn request(doc: &Value, data: &mut TraceData, at: &str) -> Result<(), String> {
             });
             for span in array(ss.get("spans")) {
                 match read_span(span, resource, scope) {
-                    Ok(s) => data.spans.push(s),
+                    Ok(s) => {
+                        // No end, or one before the start: a span that did
+                        // not finish when it was written; drawn with no
+                        // duration, and said.
+                        if nanos(span.get("endTimeUnixNano")) < s.start {
+                            data.warnings.push(format!(
+                                "{at}span {:?} has no valid endTimeUnixNano (unfinished?); shown with no duration",
+                                s.name
+                            ));
+                        }
+                        data.spans.push(s)
+                    }
                     Err(e) => data.warnings.push(format!("{at}{e}")),
                 }
             }
@@ -132,7 +143,15 @@ fn read_span(v: &Value, resource: usize, scope: usize) -> Result<ViewSpan, Strin
     let span_id = hex_id(v.get("spanId"), 16)
         .ok_or_else(|| format!("span {name:?} has no valid spanId; skipped"))?;
     let parent_id = hex_id(v.get("parentSpanId"), 16).unwrap_or_default();
+    // Without a start the span has no place in time; kept, it would move
+    // every other span's offset (the page's times run from the earliest
+    // start).
     let start = nanos(v.get("startTimeUnixNano"));
+    if start == 0 {
+        return Err(format!(
+            "span {name:?} has no valid startTimeUnixNano; skipped"
+        ));
+    }
     let end = nanos(v.get("endTimeUnixNano")).max(start);
     let status = v.get("status");
     let events = array(v.get("events"))

@@ -265,6 +265,50 @@ fn a_malformed_line_is_named_with_its_number_and_skipped() {
 }
 
 #[test]
+fn spans_without_a_start_are_skipped_and_unfinished_ones_said() {
+    let span = |id: &str, name: &str, times: &str| {
+        format!(
+            r#"{{"traceId":"0af7651916cd43dd8448eb211c80319c","spanId":"{id}","name":"{name}"{times}}}"#
+        )
+    };
+    let line = format!(
+        r#"{{"resourceSpans":[{{"scopeSpans":[{{"spans":[{},{},{}]}}]}}]}}"#,
+        span(
+            "b7ad6b7169203331",
+            "parent",
+            r#","startTimeUnixNano":"1700000000000000000","endTimeUnixNano":"1700000000100000000""#
+        ),
+        span(
+            "b7ad6b7169203332",
+            "no start",
+            r#","endTimeUnixNano":"1700000000050000000""#
+        ),
+        span(
+            "b7ad6b7169203333",
+            "open",
+            r#","startTimeUnixNano":"1700000000010000000""#
+        ),
+    );
+    let mut data = TraceData::default();
+    read_otlp_json(line.as_bytes(), &mut data).unwrap();
+    let names: Vec<&str> = data.spans.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["parent", "open"]);
+    let warnings = data.warnings.join("\n");
+    assert!(
+        warnings.contains("span \"no start\" has no valid startTimeUnixNano; skipped"),
+        "{warnings}"
+    );
+    assert!(
+        warnings.contains("span \"open\" has no valid endTimeUnixNano"),
+        "{warnings}"
+    );
+    // The others keep their places: offsets from the earliest real start.
+    let page = page_json(&tracekit_view::render_html(&data, "times"));
+    assert_eq!(page["spans"][0][5], 0);
+    assert_eq!(page["spans"][1][5], 10_000_000);
+}
+
+#[test]
 fn a_span_whose_parent_is_missing_is_kept_as_a_root() {
     let line = r#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"0af7651916cd43dd8448eb211c80319c","spanId":"b7ad6b7169203331","parentSpanId":"00f067aa0ba902b7","name":"orphan","startTimeUnixNano":"1","endTimeUnixNano":"2"}]}]}]}"#;
     let mut data = TraceData::default();

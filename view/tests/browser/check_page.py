@@ -305,6 +305,8 @@ def main_checks(page, expected, shot):
               fns.get("GET /checkout/{cart}|frontend"), [2, 0, 26 * ms, 400 * ms, 100 * ms, 300 * ms])
         check("with its errors and self time", fns.get("reserve_stock|backend"), [1, 1, 5 * ms, 58 * ms, 58 * ms, 58 * ms])
         check("and an operation of each service apart", (fns.get("db.query|backend") or [0])[0], 2)
+        check("a recursive operation's total counts its outermost call once",
+              fns.get("walk|frontend"), [3, 0, 10 * ms, 10 * ms, 8 * ms, 10 * ms])
         check("a server span's own service names its operations", (fns.get("count_stock|inventory") or [0])[0], 1)
         check("it lists every operation once", len(fns), expected["operations"])
         order = b.js("Array.from(document.querySelectorAll('#functions tbody tr')).map(r => +r.dataset.selfNs)")
@@ -318,8 +320,15 @@ def main_checks(page, expected, shot):
                b.js("document.querySelector('#row-sizer .row.selected') && document.querySelector('#row-sizer .row.selected').dataset.spanId")),
               (True, "b000000000000002"))
 
+        # A trace picked while the functions table is up shows its waterfall.
+        b.click("#functions-toggle")
+        check("the functions table is up again", b.js("document.getElementById('functions').hidden"), False)
+
         # The other trace.
         b.click(f'.trace-row[data-trace-id="{B}"]')
+        check("picking it puts the waterfall back",
+              (b.js("document.getElementById('functions').hidden"),
+               b.js("document.getElementById('row-scroll').hidden")), (True, False))
         r = rows(b)
         check("choosing a trace shows its spans", sorted(x["id"] for x in r),
               sorted(expected["traces"][B]["parents"]))

@@ -42,6 +42,10 @@ SPANS = [
     (B, "c000000000000001", "", "cron tick", "frontend", 1, 200, 260, None, {}, [], []),
     (B, "c000000000000002", "c000000000000001", "cleanup", "frontend", 1, 205, 230, None, {}, [], []),
     (B, "c000000000000003", "c000000000000001", "vacuum", "frontend", 1, 231, 258, "disk full", {}, [], []),
+    # A recursive call: its total time counts the outermost call once.
+    (B, "c000000000000004", "c000000000000002", "walk", "frontend", 1, 206, 216, None, {}, [], []),
+    (B, "c000000000000005", "c000000000000004", "walk", "frontend", 1, 207, 215, None, {}, [], []),
+    (B, "c000000000000006", "c000000000000005", "walk", "frontend", 1, 208, 212, None, {}, [], []),
     # The same route again, slower and without an error; a second service
     # in the same process (one resource), named by its server span.
     (C, "d000000000000001", "", "GET /checkout/{cart}", "frontend", 2, 400, 700, None,
