@@ -103,10 +103,10 @@ pub fn enabled() -> bool {
 }
 
 /// Switches metrics on when `TRACEKIT_METRICS=on`, or when the reporter
-/// being installed wants them (the console's table); called where a
-/// reporter is installed.
-pub(crate) fn from_env() {
-    if env() == ENV_ON || metrics::WANTED.load(Ordering::Relaxed) {
+/// being installed wants them (`wanted`: the console's table); called
+/// where a reporter is installed.
+pub(crate) fn from_env(wanted: bool) {
+    if env() == ENV_ON || wanted {
         set_enabled(true);
     }
 }

@@ -36,7 +36,7 @@ pub fn set_reporter(reporter: impl Reporter) -> ReporterGuard {
         return ReporterGuard { generation: 0 };
     }
     crate::api::panic::install_hook();
-    crate::api::metrics::from_env();
+    crate::api::metrics::from_env(reporter.wants_metrics());
     flush();
     let (generation, old) = collector::install(Box::new(reporter));
     // Outside the collector's lock: the old reporter's `flush` and `drop`

@@ -91,18 +91,18 @@ impl ConsoleReporter {
         self
     }
 
-    /// Prints a profile of the run when the reporter goes (at the guard's
-    /// shutdown): every function's calls, errors, p50, p99 and total time,
-    /// counted by metrics, which this switches on.
+    /// Prints a profile of the run at the guard's shutdown, on the
+    /// reporter's own stream after the last traces: every function's calls,
+    /// errors, p50, p99 and total time (a call inside another of the same
+    /// function counts again: metrics count calls, not a tree), then the
+    /// request series. Installing the reporter switches metrics on; under
+    /// `TRACEKIT_METRICS=off` a line says there is no table.
     ///
     /// ```
     /// let _guard = tracekit::set_reporter(tracekit::ConsoleReporter::stdout().with_metrics_table(true));
     /// ```
     pub fn with_metrics_table(mut self, show: bool) -> Self {
         self.table = show;
-        if show && crate::TRACE_ALL {
-            crate::data::metrics::switch_on();
-        }
         self
     }
 
@@ -217,16 +217,31 @@ impl Reporter for ConsoleReporter {
             self.print(trace_id, spans, false);
         }
     }
+
+    fn shutdown(&mut self, _deadline: std::time::Instant) {
+        self.flush();
+        self.print_table();
+    }
+
+    fn wants_metrics(&self) -> bool {
+        self.table
+    }
 }
 
-impl Drop for ConsoleReporter {
-    fn drop(&mut self) {
+impl ConsoleReporter {
+    /// The metrics table, at shutdown (a reporter replaced by another, or
+    /// never installed, prints none).
+    fn print_table(&mut self) {
         if !self.table {
             return;
         }
-        if let Some(snapshot) = crate::data::metrics::SNAPSHOT.get() {
-            let _ = writeln!(self.out, "{}", snapshot().table());
-            let _ = self.out.flush();
-        }
+        // Set wherever metrics were switched on: only `TRACEKIT_METRICS=off`
+        // keeps a reporter that asks for them from switching them on.
+        let text = match crate::data::metrics::SNAPSHOT.get() {
+            Some(snapshot) => snapshot().table(),
+            None => "metrics table: none, metrics are off (TRACEKIT_METRICS=off)\n".to_owned(),
+        };
+        let _ = write!(self.out, "{text}");
+        let _ = self.out.flush();
     }
 }

@@ -69,4 +69,17 @@ pub trait Reporter: Send + 'static {
         let _ = deadline;
         self.flush();
     }
+
+    /// Whether the reporter reads metrics (the console's table at exit):
+    /// installing one that does switches them on. The default is no.
+    ///
+    /// ```
+    /// use tracekit::Reporter;
+    /// let console = tracekit::ConsoleReporter::stdout().with_metrics_table(true);
+    /// assert!(console.wants_metrics());
+    /// assert!(!tracekit::InMemoryReporter::new().wants_metrics());
+    /// ```
+    fn wants_metrics(&self) -> bool {
+        false
+    }
 }

@@ -64,6 +64,10 @@ impl Reporter for Tee {
             reporter.shutdown(deadline);
         }
     }
+
+    fn wants_metrics(&self) -> bool {
+        self.reporters.iter().any(|r| r.wants_metrics())
+    }
 }
 
 /// A reporter that may be absent: `set_reporter((console, tracekit_otlp::from_env()))`
@@ -91,6 +95,10 @@ impl<R: Reporter> Reporter for Option<R> {
             reporter.shutdown(deadline);
         }
     }
+
+    fn wants_metrics(&self) -> bool {
+        self.as_ref().is_some_and(R::wants_metrics)
+    }
 }
 
 /// Two reporters as one: `set_reporter((console, otlp))`.
@@ -108,6 +116,10 @@ impl<A: Reporter, B: Reporter> Reporter for (A, B) {
     fn shutdown(&mut self, deadline: Instant) {
         self.0.shutdown(deadline);
         self.1.shutdown(deadline);
+    }
+
+    fn wants_metrics(&self) -> bool {
+        self.0.wants_metrics() || self.1.wants_metrics()
     }
 }
 
@@ -129,5 +141,9 @@ impl<A: Reporter, B: Reporter, C: Reporter> Reporter for (A, B, C) {
         self.0.shutdown(deadline);
         self.1.shutdown(deadline);
         self.2.shutdown(deadline);
+    }
+
+    fn wants_metrics(&self) -> bool {
+        self.0.wants_metrics() || self.1.wants_metrics() || self.2.wants_metrics()
     }
 }
