@@ -206,3 +206,53 @@ fn the_table_tells_series_apart() {
         assert!(table.contains(&row), "no {row:?} in\n{table}");
     }
 }
+
+#[test]
+fn an_unsampled_request_finished_at_a_given_time_is_measured_to_it() {
+    metrics::set_enabled(true);
+    let _unsampled =
+        tracekit::Context::from_span_context(tracekit_tests::unsampled_parent()).attach();
+    let before = std::time::SystemTime::now();
+    let span = tracekit::http::client_span("GET", "http://finish-at.example/x", &mut Vec::new());
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    // Finished where it began: however long the sleep, about no time.
+    span.finish_at(before);
+    if !tracekit::TRACE_ALL {
+        return;
+    }
+    let s = series(
+        "http.client.request.duration",
+        &[("server.address", "finish-at.example")],
+    )
+    .expect("counted");
+    assert_eq!(s.calls(), 1);
+    assert!(
+        s.duration().sum() < std::time::Duration::from_millis(25),
+        "{:?}: measured to the drop, not to the time given",
+        s.duration().sum()
+    );
+}
+
+#[test]
+fn an_error_recorded_through_the_current_span_of_an_unsampled_request_counts() {
+    metrics::set_enabled(true);
+    let _unsampled =
+        tracekit::Context::from_span_context(tracekit_tests::unsampled_parent()).attach();
+    let mut span = tracekit::http::server_span("GET", "/edges/current-error", &Vec::new());
+    {
+        let _entered = span.enter();
+        // A handler with no reference to the span.
+        tracekit::current_span().record_error(&std::io::Error::other("disk"));
+    }
+    drop(span);
+    if !tracekit::TRACE_ALL {
+        return;
+    }
+    let s = series(
+        "http.server.request.duration",
+        &[("http.route", "/edges/current-error")],
+    )
+    .expect("counted");
+    assert_eq!((s.calls(), s.errors()), (1, 1));
+    assert_eq!(s.error_type(), Some("std::io::error::Error"));
+}

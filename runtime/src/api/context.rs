@@ -399,8 +399,17 @@ impl CurrentSpan {
     /// assert!(c.span("a").is_error());
     /// ```
     pub fn record_error<E: std::error::Error + ?Sized>(&self, error: &E) {
-        if self.is_recording() {
-            self.record_error_parts(ErrorParts::of(error));
+        // A span that records, or an entered request span that records
+        // nothing but is counted for metrics (its failure and error type
+        // count, sampled or not).
+        let kept = self.with_kept(|_, _| ()).is_some();
+        if kept {
+            let edits = ErrorParts::of(error).into_edits();
+            self.with_kept(move |s, top| {
+                for e in edits {
+                    s.edit(top, e);
+                }
+            });
         }
     }
 

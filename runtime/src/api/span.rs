@@ -472,8 +472,10 @@ impl Span {
 }
 
 pub(super) fn finish(mut d: Detached, end: Stamp) {
+    // Set whether it records or not: metrics measure an unrecorded
+    // request's or call's time to it when `d` goes.
+    d.raw.end = end;
     if d.raw.records() {
-        d.raw.end = end;
         crate::local::finish_owned(&mut d);
     }
 }

@@ -125,12 +125,11 @@ pub(crate) fn snapshot() -> Metrics {
 }
 
 fn snapshot_now() -> Metrics {
-    let points = metrics::points();
     let mut by_slot: Vec<Option<FunctionMetrics>> = vec![None; metrics::SLOTS];
     let mut add = |table: &Table| {
         for (slot, counts) in table.each() {
             by_slot[slot]
-                .get_or_insert_with(|| FunctionMetrics::new(points.get(slot).copied().flatten()))
+                .get_or_insert_with(|| FunctionMetrics::new(None))
                 .add_counts(counts);
         }
     };
@@ -165,10 +164,31 @@ fn snapshot_now() -> Metrics {
         &mut sums.retired_errors.series,
         |&(slot, error_type), counts| {
             by_slot[slot & metrics::OVERFLOW]
-                .get_or_insert_with(|| FunctionMetrics::new(points.get(slot).copied().flatten()))
+                .get_or_insert_with(|| FunctionMetrics::new(None))
                 .add_error_counts(error_type, counts);
         },
     );
+    // Which point each slot is, read after every count: a slot is given
+    // (under its lock) before anything is counted in it, so a point whose
+    // first call raced this snapshot is named, not taken for the overflow.
+    let points = metrics::points();
+    let mut overflow: Option<FunctionMetrics> = None;
+    for (slot, f) in by_slot.iter_mut().enumerate() {
+        let Some(mut counted) = f.take() else {
+            continue;
+        };
+        match points.get(slot).copied().flatten() {
+            Some(p) => {
+                counted.set_point(p);
+                *f = Some(counted);
+            }
+            None => match overflow.as_mut() {
+                Some(o) => o.absorb(counted),
+                None => overflow = Some(counted),
+            },
+        }
+    }
+    by_slot[metrics::OVERFLOW] = overflow;
     // Points that exporters could not tell apart (the same namespace and
     // function: `from` in two `impl From<_> for T` blocks) are one series.
     let mut functions: Vec<FunctionMetrics> = Vec::new();

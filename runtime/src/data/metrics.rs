@@ -170,7 +170,7 @@ impl Counts {
     pub(crate) fn add_call(&self, ns: u64, outcome: Outcome) {
         match outcome {
             Outcome::Ok => self.add(ns, false),
-            Outcome::Error(_) => bump(&self.errors, 1),
+            Outcome::Error(_) => bump_errors(&self.errors),
         }
     }
 
@@ -194,8 +194,10 @@ impl Counts {
         if in_bookkeeping() {
             return;
         }
-        bump(&self.errors, 1);
+        // The series first: a snapshot reads the errors before the series,
+        // so it never sees more errors than calls.
         as_bookkeeping(|| error_series(slot, error_type, ns));
+        bump_errors(&self.errors);
     }
 
     /// [`Counts::count`] by the bookkeeping itself (the collector counting
@@ -240,6 +242,16 @@ impl Counts {
 #[inline(always)]
 fn bump(c: &AtomicU64, n: u64) {
     c.store(c.load(Ordering::Relaxed).wrapping_add(n), Ordering::Relaxed);
+}
+
+/// Adds a failed call to `errors` after its error-type series was counted:
+/// a snapshot that sees it (an acquire load) sees that series too.
+#[inline]
+fn bump_errors(errors: &AtomicU64) {
+    errors.store(
+        errors.load(Ordering::Relaxed).wrapping_add(1),
+        Ordering::Release,
+    );
 }
 
 /// A table of counters by slot, each made on the slot's first count.
@@ -431,6 +443,10 @@ pub(crate) fn thread_counts(slot: usize) -> Option<(u64, u64, u64)> {
 #[inline(never)]
 fn count_slow(slot: usize, ns: u64, outcome: Outcome) {
     unless_bookkeeping(|| {
+        // The error's series first, as in `count_failed`.
+        if let Outcome::Error(error_type) = outcome {
+            error_series(slot, error_type, ns);
+        }
         let mut table = TABLE.get();
         if std::ptr::eq(table, &EMPTY) {
             table = own_table();
@@ -440,9 +456,6 @@ fn count_slow(slot: usize, ns: u64, outcome: Outcome) {
         } else {
             // SAFETY: as in `count_slot`.
             unsafe { &*table }.counts(slot).add_call(ns, outcome);
-        }
-        if let Outcome::Error(error_type) = outcome {
-            error_series(slot, error_type, ns);
         }
     });
 }
@@ -790,17 +803,8 @@ fn short(d: Duration) -> String {
     }
 }
 
-/// A reporter wants metrics (the console's table): they are switched on
-/// when it is installed.
-pub(crate) static WANTED: AtomicBool = AtomicBool::new(false);
-
-/// Asks for metrics from a layer that cannot switch them on itself.
 /// When metrics were first switched on ([`Metrics::start_time`]).
 pub(crate) static STARTED: OnceLock<SystemTime> = OnceLock::new();
-
-pub(crate) fn switch_on() {
-    WANTED.store(true, Ordering::Relaxed);
-}
 
 /// How a reporter in the layers below takes a snapshot at exit (the
 /// console's table): set where metrics are switched on.
@@ -1091,7 +1095,9 @@ impl FunctionMetrics {
     /// Adds what a table's counters of the point hold (its calls that
     /// succeeded, and how many failed).
     pub(crate) fn add_counts(&mut self, c: &Counts) {
-        self.errors += c.errors.load(Ordering::Relaxed);
+        // Acquire: the error-type series of every error seen here were
+        // counted before it (see `bump_errors`).
+        self.errors += c.errors.load(Ordering::Acquire);
         self.succeeded.add_counts(c);
     }
 
@@ -1107,6 +1113,11 @@ impl FunctionMetrics {
                 self.failed.push((name, h));
             }
         }
+    }
+
+    /// Names the point these counts are of.
+    pub(crate) fn set_point(&mut self, point: Point) {
+        self.point = Some(point.metadata());
     }
 
     /// Adds another point's counts to this one's (one series: both have
@@ -1417,10 +1428,25 @@ impl Metrics {
     /// ```
     pub fn table(&self) -> String {
         use std::fmt::Write as _;
+        // A function's name, or its whole path when another counted
+        // function has the same name (`handle` in two modules).
+        let mut names: HashMap<&str, usize> = HashMap::new();
+        for f in &self.functions {
+            *names.entry(f.name()).or_default() += 1;
+        }
         let mut rows: Vec<(String, u64, u64, &Histogram)> = self
             .functions
             .iter()
-            .map(|f| (f.name().to_owned(), f.calls(), f.errors(), f.duration()))
+            .map(|f| {
+                let name = match f.point() {
+                    None => "(others: over the point limit)".to_owned(),
+                    Some(p) if names[f.name()] > 1 => {
+                        format!("{}::{}", p.namespace(), p.function())
+                    }
+                    Some(_) => f.name().to_owned(),
+                };
+                (name, f.calls(), f.errors(), f.duration())
+            })
             .collect();
         rows.sort_by(|a, b| b.3.sum().cmp(&a.3.sum()).then_with(|| a.0.cmp(&b.0)));
         let mut requests: Vec<(String, u64, u64, &Histogram)> = self
@@ -1453,39 +1479,51 @@ impl Metrics {
             })
             .collect();
         requests.sort_by(|a, b| b.3.sum().cmp(&a.3.sum()).then_with(|| a.0.cmp(&b.0)));
-        let width = rows
+        // Every cell as text first: each column as wide as its widest.
+        let cells: Vec<[String; 6]> = rows
             .iter()
             .chain(&requests)
-            .map(|r| r.0.chars().count())
-            .max()
-            .unwrap_or(0)
-            .max("function".len());
-        let mut out = String::new();
-        let head = |out: &mut String, title: &str| {
-            let _ = writeln!(
-                out,
-                "{title:<width$} {:>9} {:>7} {:>10} {:>10} {:>11}",
-                "calls", "errors", "p50", "p99", "total"
-            );
+            .map(|(name, calls, errors, h)| {
+                let q = |q: f64| h.quantile(q).map_or("-".to_owned(), short);
+                [
+                    name.clone(),
+                    calls.to_string(),
+                    errors.to_string(),
+                    q(0.5),
+                    q(0.99),
+                    short(h.sum()),
+                ]
+            })
+            .collect();
+        let titles = ["function", "calls", "errors", "p50", "p99", "total"];
+        let mut width = titles.map(|t| t.chars().count());
+        for row in cells.iter().chain([&titles.map(|t| t.to_owned())]) {
+            for (w, cell) in width.iter_mut().zip(row) {
+                *w = (*w).max(cell.chars().count());
+            }
+        }
+        width[0] = width[0].max("request".len());
+        let line = |out: &mut String, row: &[String; 6]| {
+            let _ = write!(out, "{:<w$}", row[0], w = width[0]);
+            for (cell, w) in row.iter().zip(width).skip(1) {
+                let _ = write!(out, "  {cell:>w$}");
+            }
+            out.push('\n');
         };
-        let row = |out: &mut String, (name, calls, errors, h): &(String, u64, u64, &Histogram)| {
-            let q = |q: f64| h.quantile(q).map_or("-".to_owned(), short);
-            let _ = writeln!(
-                out,
-                "{name:<width$} {calls:>9} {errors:>7} {:>10} {:>10} {:>11}",
-                q(0.5),
-                q(0.99),
-                short(h.sum())
-            );
+        let mut out = String::new();
+        let head = |out: &mut String, first: &str| {
+            let mut t = titles.map(|t| t.to_owned());
+            t[0] = first.to_owned();
+            line(out, &t);
         };
         head(&mut out, "function");
-        for r in &rows {
-            row(&mut out, r);
+        for row in &cells[..rows.len()] {
+            line(&mut out, row);
         }
         if !requests.is_empty() {
             head(&mut out, "request");
-            for r in &requests {
-                row(&mut out, r);
+            for row in &cells[rows.len()..] {
+                line(&mut out, row);
             }
         }
         out
