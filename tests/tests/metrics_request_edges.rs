@@ -256,3 +256,69 @@ fn an_error_recorded_through_the_current_span_of_an_unsampled_request_counts() {
     assert_eq!((s.calls(), s.errors()), (1, 1));
     assert_eq!(s.error_type(), Some("std::io::error::Error"));
 }
+
+#[test]
+fn an_unsampled_request_made_active_is_counted_when_it_ends() {
+    metrics::set_enabled(true);
+    let _unsampled =
+        tracekit::Context::from_span_context(tracekit_tests::unsampled_parent()).attach();
+    let span = tracekit::http::server_span("GET", "/edges/activate", &Vec::new());
+    let active = span.activate();
+    // The handler sets the status through the current span, then takes time.
+    tracekit::http::set_current_status_code(503);
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    if tracekit::TRACE_ALL {
+        assert!(
+            series(
+                "http.server.request.duration",
+                &[("http.route", "/edges/activate")]
+            )
+            .is_none(),
+            "counted only when it ends"
+        );
+    }
+    drop(active);
+    if !tracekit::TRACE_ALL {
+        return;
+    }
+    let s = series(
+        "http.server.request.duration",
+        &[("http.route", "/edges/activate")],
+    )
+    .expect("counted");
+    assert_eq!(
+        s.status_code(),
+        Some(503),
+        "the status set while it was active"
+    );
+    assert_eq!((s.calls(), s.errors()), (1, 1));
+    assert!(
+        s.duration().sum() >= std::time::Duration::from_millis(20),
+        "{:?}: measured to the guard's drop",
+        s.duration().sum()
+    );
+}
+
+#[test]
+fn a_sampled_request_made_active_records_its_children_and_status() {
+    metrics::set_enabled(true);
+    let ((), c) = tracekit::testing::capture(|| {
+        let active =
+            tracekit::http::server_span("GET", "/edges/activate-sampled", &Vec::new()).activate();
+        drop(tracekit::start_active_span("child"));
+        tracekit::http::set_current_status_code(201);
+        drop(active);
+    });
+    if !tracekit::TRACE_ALL {
+        return;
+    }
+    let request = c.span("GET /edges/activate-sampled");
+    assert_eq!(c.span("child").parent_id(), Some(request.span_id()));
+    assert!(!request.is_error());
+    let s = series(
+        "http.server.request.duration",
+        &[("http.route", "/edges/activate-sampled")],
+    )
+    .expect("counted");
+    assert_eq!((s.status_code(), s.calls(), s.errors()), (Some(201), 1, 0));
+}

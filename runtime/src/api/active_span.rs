@@ -151,14 +151,43 @@ impl std::ops::DerefMut for Entered<'_> {
 #[must_use = "the span finishes as soon as the guard drops"]
 pub struct ActiveSpan {
     pub(super) token: Token,
+    /// A request span made active ([`Span::activate`]): it stays owned here,
+    /// current through a borrowed frame as [`Span::enter`] makes it, so
+    /// that it is counted for metrics when it finishes, with what was
+    /// recorded on it, sampled or not.
+    pub(super) request: Option<Box<Span>>,
     pub(super) _not_send: PhantomData<*const ()>,
 }
 
 impl ActiveSpan {
     pub(super) const NONE: ActiveSpan = ActiveSpan {
         token: 0,
+        request: None,
         _not_send: PhantomData,
     };
+
+    /// A request span, active until the guard drops.
+    pub(super) fn request(span: Span) -> ActiveSpan {
+        let token = span.push_current();
+        ActiveSpan {
+            token,
+            request: Some(Box::new(span)),
+            _not_send: PhantomData,
+        }
+    }
+
+    /// Runs `f` on this span's frame when it keeps what is done to it: it
+    /// records, or it is a request span counted for metrics.
+    fn with_kept<R>(&self, f: impl FnOnce(&mut State, usize) -> R) -> Option<R> {
+        if self.token == 0 {
+            return None;
+        }
+        with_state(|s| {
+            let i = s.find(self.token)?;
+            s.keeps_changes(i).then(|| f(s, i))
+        })
+        .flatten()
+    }
 
     /// Runs `f` on this span's frame when it records.
     fn with<R>(&self, f: impl FnOnce(&mut State, usize) -> R) -> Option<R> {
@@ -196,7 +225,7 @@ impl ActiveSpan {
     }
 
     fn edit(&self, edit: Edit) {
-        self.with(move |s, i| s.edit(i, edit));
+        self.with_kept(move |s, i| s.edit(i, edit));
     }
 
     /// Sets a tag.
@@ -255,9 +284,9 @@ impl ActiveSpan {
     /// tracekit::start_active_span("a").record_error(&std::fmt::Error);
     /// ```
     pub fn record_error<E: std::error::Error + ?Sized>(&self, error: &E) {
-        if self.is_recording() {
+        if self.with_kept(|_, _| ()).is_some() {
             let edits = ErrorParts::of(error).into_edits();
-            self.with(move |s, i| {
+            self.with_kept(move |s, i| {
                 for e in edits {
                     s.edit(i, e);
                 }
@@ -308,6 +337,14 @@ impl ActiveSpan {
     /// ```
     pub fn finish_at(mut self, time: SystemTime) {
         let token = std::mem::take(&mut self.token);
+        if let Some(span) = self.request.take() {
+            let mut span = *span;
+            if token != 0 {
+                span.take_edits(pop_borrowed(token));
+            }
+            span.finish_at(time);
+            return;
+        }
         if token != 0 {
             pop_local(token, Some(Stamp::at(time)));
         }
@@ -316,6 +353,12 @@ impl ActiveSpan {
 
 impl Drop for ActiveSpan {
     fn drop(&mut self) {
+        if let Some(mut span) = self.request.take() {
+            if self.token != 0 {
+                span.take_edits(pop_borrowed(self.token));
+            }
+            return;
+        }
         if self.token != 0 {
             pop_local(self.token, None);
         }

@@ -340,6 +340,9 @@ impl Span {
     /// Makes this span active on this thread and finishes it when the guard
     /// drops (`activate(span, finish_on_close=True)`). From here on it is
     /// recorded like a span from [`start_active_span`](crate::start_active_span).
+    /// A request span ([`http::server_span`](crate::http::server_span) and
+    /// the like) is counted for metrics when the guard drops, with the
+    /// status set while it was active, whether it is sampled or not.
     ///
     /// ```
     /// let span = tracekit::Span::start("a");
@@ -349,6 +352,9 @@ impl Span {
     /// drop(active);
     /// ```
     pub fn activate(mut self) -> ActiveSpan {
+        if self.owned.as_ref().is_some_and(|o| o.request.is_some()) {
+            return ActiveSpan::request(self);
+        }
         let Some(owned) = self.owned.take() else {
             return ActiveSpan::NONE;
         };
@@ -357,6 +363,7 @@ impl Span {
         match (token, pending) {
             (Some(token), _) => ActiveSpan {
                 token,
+                request: None,
                 _not_send: PhantomData,
             },
             // No thread state to join: the span stays owned by the guard's

@@ -273,6 +273,7 @@ impl SpanBuilder {
         .unwrap_or(0);
         ActiveSpan {
             token,
+            request: None,
             _not_send: PhantomData,
         }
     }
