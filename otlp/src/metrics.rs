@@ -115,7 +115,9 @@ impl OtlpMetricsConfig {
     /// (used as is) or `OTEL_EXPORTER_OTLP_ENDPOINT` (plus `/v1/metrics`);
     /// `OTEL_EXPORTER_OTLP_{HEADERS,TIMEOUT,PROTOCOL,COMPRESSION}`, each also
     /// in a `_METRICS_` form, which wins; `OTEL_METRIC_EXPORT_INTERVAL` (ms,
-    /// 60000), `OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE`
+    /// 60000); `OTEL_METRIC_EXPORT_TIMEOUT` (ms, 30000: an export, retries
+    /// included, takes the shorter of it and the exporter's own timeout);
+    /// `OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE`
     /// (`cumulative`, `delta`, `lowmemory` = delta here) and
     /// `OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION`
     /// (`base2_exponential_bucket_histogram`, the default, or
@@ -163,6 +165,13 @@ impl OtlpMetricsConfig {
         };
         let interval =
             crate::env::millis(env, "OTEL_METRIC_EXPORT_INTERVAL", Duration::from_secs(60));
+        // The periodic reader's bound on one export (the SDKs' 30 s by
+        // default) over the exporter's own: the shorter of the two holds.
+        let timeout = shared.timeout.min(crate::env::millis(
+            env,
+            "OTEL_METRIC_EXPORT_TIMEOUT",
+            Duration::from_secs(30),
+        ));
         let temporality = match env("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE")
             .map(|v| v.trim().to_ascii_lowercase())
             .as_deref()
@@ -197,7 +206,7 @@ impl OtlpMetricsConfig {
         OtlpMetricsConfig {
             endpoint,
             headers: shared.headers,
-            timeout: shared.timeout,
+            timeout,
             protocol: shared.protocol,
             compression: shared.compression,
             resource: shared.resource,

@@ -530,6 +530,26 @@ fn the_configuration_comes_from_the_standard_variables() {
         "http://m:9000/x",
     )]));
     assert_eq!(own.endpoint, "http://m:9000/x", "used as is");
+    assert_eq!(
+        own.timeout,
+        Duration::from_secs(10),
+        "the exporter's default"
+    );
+    // The reader's export timeout bounds the exporter's, never lengthens it.
+    let timeouts = |exporter: &str, reader: &str| {
+        tracekit_otlp::__test::metrics_config(&vars(&[
+            ("OTEL_EXPORTER_OTLP_METRICS_TIMEOUT", exporter),
+            ("OTEL_METRIC_EXPORT_TIMEOUT", reader),
+        ]))
+        .timeout
+    };
+    assert_eq!(timeouts("10000", "2500"), Duration::from_millis(2500));
+    assert_eq!(timeouts("1000", "2500"), Duration::from_secs(1));
+    assert_eq!(
+        timeouts("60000", "soon"),
+        Duration::from_secs(30),
+        "bad: 30 s"
+    );
     // An empty endpoint is an unset one; a padded one is trimmed.
     let empty = vars(&[
         ("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", "  "),
