@@ -160,7 +160,7 @@ impl Context {
     /// is carried like this (futures carry it with
     /// [`FutureExt::in_current_span`](crate::FutureExt::in_current_span);
     /// [`thread::spawn`](crate::thread::spawn) and
-    /// [`task::spawn`](crate::task::spawn) do it for you). For closures
+    /// `task::spawn` (feature `tokio`) do it for you). For closures
     /// called more than once see [`wrap_mut`](Self::wrap_mut) and
     /// [`wrap_fn`](Self::wrap_fn); for closures with arguments,
     /// [`in_scope`](Self::in_scope).

@@ -1164,6 +1164,10 @@ impl FunctionMetrics {
 
     /// How many of them failed: an `Err` (with `err` recording, the
     /// default for a `Result`), a panic, or an error status set on the span.
+    /// An unsampled call has no span: an error status set through
+    /// [`current_span`](crate::current_span) inside it is not counted
+    /// (an `Err` or a panic is), as counting it would cost every unsampled
+    /// call a test.
     pub fn errors(&self) -> u64 {
         self.errors
     }
