@@ -58,6 +58,7 @@ prom="http://127.0.0.1:$prom_port"
 # The service, exporting OTLP metrics every second (protobuf).
 OTEL_EXPORTER_OTLP_METRICS_ENDPOINT="http://127.0.0.1:$sink_port/v1/metrics" \
 OTEL_METRIC_EXPORT_INTERVAL=1000 OTEL_SERVICE_NAME=orders \
+OTEL_RESOURCE_ATTRIBUTES=deployment.environment=e2e \
 OTEL_TRACES_SAMPLER=traceidratio OTEL_TRACES_SAMPLER_ARG=0.01 \
     "$service" --port "$app_port" --requests "$requests" --start-after 2 --spread 4 \
     >"$work/service.out" 2>"$work/service.err" &
@@ -99,6 +100,11 @@ failed=$(query 'sum(http_server_request_duration_seconds_count{http_response_sta
 [[ "$find_errors" == "$((cycles * 5))" ]] || { echo "prometheus: find errors $find_errors, want $((cycles * 5))"; exit 1; }
 [[ "$find_missing" == "$((cycles * 5))" ]] || { echo "prometheus: find's NotFound series $find_missing, want $((cycles * 5))"; exit 1; }
 [[ "$failed" == "$cycles" ]] || { echo "prometheus: 500s $failed, want $cycles"; exit 1; }
+# The resource is one target_info series, joined the way dashboards do it.
+info=$(query 'count(target_info{service_name="orders",deployment_environment="e2e",telemetry_sdk_name="tracekit"})')
+[[ "$info" == 1 ]] || { echo "prometheus: target_info series $info, want 1"; exit 1; }
+joined=$(query 'sum(http_server_request_duration_seconds_count{http_route="/orders/{id}"} * on (job, instance) group_left (service_name) target_info)')
+[[ "$joined" == "$want_served" ]] || { echo "prometheus: $joined requests joined to target_info, want $want_served"; exit 1; }
 # rate() needs two scrapes of the series; the load spans several.
 for _ in $(seq 1 40); do
     rate=$(query 'sum(rate(http_server_request_duration_seconds_count[1m]))')

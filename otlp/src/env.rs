@@ -32,19 +32,5 @@ pub(crate) fn millis(env: &Lookup<'_>, key: &str, default: Duration) -> Duration
 /// `key=value,...` pairs (`OTEL_EXPORTER_OTLP_HEADERS`), values
 /// percent-decoded; malformed entries skipped with a warning.
 pub(crate) fn pairs(key: &str, raw: &str) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    for entry in raw.split(',').map(str::trim).filter(|e| !e.is_empty()) {
-        match entry.split_once('=') {
-            Some((k, v)) if !k.trim().is_empty() => {
-                match tracekit::__support::percent_decode(v.trim()) {
-                    Some(v) => out.push((k.trim().to_owned(), v)),
-                    None => {
-                        crate::warn(format_args!("{key}: {entry:?} is not valid UTF-8; skipped"))
-                    }
-                }
-            }
-            _ => crate::warn(format_args!("{key}: {entry:?} is not key=value; skipped")),
-        }
-    }
-    out
+    tracekit::__support::parse_pairs(key, raw)
 }

@@ -23,16 +23,13 @@ impl Resource {
     /// # drop(r);
     /// ```
     pub fn new(service_name: impl Into<String>) -> Resource {
+        let sdk = tracekit::__support::SDK_ATTRIBUTES
+            .iter()
+            .map(|&(k, v)| (k.to_owned(), Value::from_static(v)));
         Resource {
-            attributes: vec![
-                ("service.name".into(), Value::from(service_name.into())),
-                ("telemetry.sdk.name".into(), Value::from_static("tracekit")),
-                ("telemetry.sdk.language".into(), Value::from_static("rust")),
-                (
-                    "telemetry.sdk.version".into(),
-                    Value::from_static(env!("CARGO_PKG_VERSION")),
-                ),
-            ],
+            attributes: std::iter::once(("service.name".into(), Value::from(service_name.into())))
+                .chain(sdk)
+                .collect(),
         }
     }
 
@@ -65,17 +62,12 @@ impl Resource {
     }
 
     pub(crate) fn from_lookup(env: &Lookup<'_>) -> Resource {
-        let pairs = env("OTEL_RESOURCE_ATTRIBUTES")
-            .map(|raw| crate::env::pairs("OTEL_RESOURCE_ATTRIBUTES", &raw))
-            .unwrap_or_default();
-        let service = tracekit::__support::service_name_from(env).unwrap_or_else(unknown_service);
-        let mut r = Resource::new(service);
-        for (k, v) in pairs {
-            if k != "service.name" {
-                r = r.with(k, v);
-            }
+        Resource {
+            attributes: tracekit::__support::resource_from(env)
+                .into_iter()
+                .map(|(k, v)| (k, Value::from(v)))
+                .collect(),
         }
-        r
     }
 
     /// The `service.name`.
@@ -97,15 +89,5 @@ impl Resource {
     /// ```
     pub fn attributes(&self) -> &[(String, Value)] {
         &self.attributes
-    }
-}
-
-fn unknown_service() -> String {
-    let program = std::env::current_exe()
-        .ok()
-        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()));
-    match program {
-        Some(p) => format!("unknown_service:{p}"),
-        None => "unknown_service".to_owned(),
     }
 }

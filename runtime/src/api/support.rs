@@ -10,11 +10,20 @@ pub fn service_name_from(env: &dyn Fn(&str) -> Option<String>) -> Option<String>
     crate::data::service::name_from(env)
 }
 
-/// The baggage percent-decoding, for `tracekit-otlp`'s `OTEL_*` values
-/// (which follow the same W3C Baggage rules).
-pub fn percent_decode(value: &str) -> Option<String> {
-    crate::data::percent::decode(value)
+/// The resource the environment gives, as the Prometheus text's
+/// `target_info` carries it, for `tracekit-otlp`'s `Resource`.
+pub fn resource_from(env: &dyn Fn(&str) -> Option<String>) -> Vec<(String, String)> {
+    crate::data::service::resource_from(env)
 }
+
+/// `key=value,...` pairs, values percent-decoded, malformed entries skipped
+/// with a warning naming `key`: for `OTEL_EXPORTER_OTLP_HEADERS`.
+pub fn parse_pairs(key: &str, raw: &str) -> Vec<(String, String)> {
+    crate::data::service::pairs(key, raw)
+}
+
+/// The `telemetry.sdk.*` resource attributes, for `tracekit-otlp`.
+pub const SDK_ATTRIBUTES: [(&str, &str); 3] = crate::data::service::SDK;
 
 /// Says `message` through tracekit's diagnostics (stderr, or the sink set
 /// with `set_diagnostics`), for tracekit's other crates.

@@ -1,6 +1,6 @@
-//! The service's name, as OpenTelemetry reads it from the environment:
-//! shared by the console reporter and the OTLP exporter, so that both name
-//! a process alike.
+//! The service's name and resource, as OpenTelemetry reads them from the
+//! environment: shared by the console reporter, the Prometheus text and
+//! the OTLP exporter, so that all of them name a process alike.
 
 /// The service name the environment gives, as OpenTelemetry reads it.
 pub(crate) fn name_from(env: &dyn Fn(&str) -> Option<String>) -> Option<String> {
@@ -17,6 +17,73 @@ pub(crate) fn name_from(env: &dyn Fn(&str) -> Option<String>) -> Option<String> 
                 .and_then(|(_, v)| crate::data::percent::decode(v.trim()))
                 .and_then(|v| clean(&v))
         })
+}
+
+/// `unknown_service:<program>`, OpenTelemetry's name for a service that
+/// was given none.
+pub(crate) fn unknown() -> String {
+    let program = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()));
+    match program {
+        Some(p) => format!("unknown_service:{p}"),
+        None => "unknown_service".to_owned(),
+    }
+}
+
+/// `key=value,...` pairs (`OTEL_RESOURCE_ATTRIBUTES`,
+/// `OTEL_EXPORTER_OTLP_HEADERS`), keys trimmed and values percent-decoded;
+/// a malformed entry is skipped with a warning that names `key`.
+pub(crate) fn pairs(key: &str, raw: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for entry in raw.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        match entry.split_once('=') {
+            Some((k, v)) if !k.trim().is_empty() => match crate::data::percent::decode(v.trim()) {
+                Some(v) => out.push((k.trim().to_owned(), v)),
+                None => crate::data::diag::warn(format_args!(
+                    "{key}: {entry:?} is not valid UTF-8; skipped"
+                )),
+            },
+            _ => {
+                crate::data::diag::warn(format_args!("{key}: {entry:?} is not key=value; skipped"))
+            }
+        }
+    }
+    out
+}
+
+/// The `telemetry.sdk.*` attributes: who made the telemetry.
+pub(crate) const SDK: [(&str, &str); 3] = [
+    ("telemetry.sdk.name", "tracekit"),
+    ("telemetry.sdk.language", "rust"),
+    ("telemetry.sdk.version", env!("CARGO_PKG_VERSION")),
+];
+
+/// The process's resource attributes as the environment gives them:
+/// `service.name` first ([`name_from`], else [`unknown`]), then the
+/// `telemetry.sdk.*` attributes, then the rest of `OTEL_RESOURCE_ATTRIBUTES`
+/// in order; a key given again replaces the value where it first stood.
+pub(crate) fn resource_from(env: &dyn Fn(&str) -> Option<String>) -> Vec<(String, String)> {
+    let service = (
+        "service.name".to_owned(),
+        name_from(env).unwrap_or_else(unknown),
+    );
+    let mut out: Vec<(String, String)> = std::iter::once(service)
+        .chain(SDK.iter().map(|&(k, v)| (k.to_owned(), v.to_owned())))
+        .collect();
+    let given = env("OTEL_RESOURCE_ATTRIBUTES")
+        .map(|raw| pairs("OTEL_RESOURCE_ATTRIBUTES", &raw))
+        .unwrap_or_default();
+    for (k, v) in given {
+        if k == "service.name" {
+            continue;
+        }
+        match out.iter_mut().find(|(k2, _)| *k2 == k) {
+            Some(slot) => slot.1 = v,
+            None => out.push((k, v)),
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -47,5 +114,37 @@ mod tests {
         ];
         assert_eq!(name_from(&env(&BOTH)).as_deref(), Some("wins"));
         assert_eq!(name_from(&env(&[("OTEL_SERVICE_NAME", "  ")])), None);
+    }
+
+    #[test]
+    fn the_resource_is_the_name_the_sdk_and_the_attributes_given() {
+        let env = |k: &str| {
+            (k == "OTEL_RESOURCE_ATTRIBUTES").then(|| {
+                "deployment.environment=prod, service.name=ignored-here,bad, =x,team=a%20b,team=c"
+                    .to_owned()
+            })
+        };
+        let r = resource_from(&env);
+        let keys: Vec<&str> = r.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "service.name",
+                "telemetry.sdk.name",
+                "telemetry.sdk.language",
+                "telemetry.sdk.version",
+                "deployment.environment",
+                "team"
+            ]
+        );
+        assert_eq!(
+            r[0].1, "ignored-here",
+            "no OTEL_SERVICE_NAME: the attribute's"
+        );
+        assert_eq!(
+            r[5].1, "c",
+            "given again: the last value, where it first stood"
+        );
+        assert!(resource_from(&|_| None)[0].1.starts_with("unknown_service"));
     }
 }

@@ -2,6 +2,7 @@
 
 use crate::data::metrics::{FunctionMetrics, Histogram, Metrics};
 use std::fmt::Write;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 /// Renders [`Metrics`] as Prometheus text, with explicit bucket bounds.
@@ -11,6 +12,9 @@ use std::time::Duration;
 /// `tracekit.function.duration`, in seconds), labelled `code_function_name`
 /// and `code_namespace` (and `error_type` for the failed calls, one series
 /// per type), and one `tracekit_function_errors_total` counter.
+/// The process's resource comes first as one `target_info` series of value
+/// 1, its attributes as labels, as OpenTelemetry's Prometheus exporters
+/// write it (the rest carry none of them).
 /// A call is counted in a bucket `le` when the internal bucket that holds
 /// it lies wholly at or below the bound, so one within 1/16 of a power of
 /// two below a bound may appear under the next bound up.
@@ -20,12 +24,23 @@ use std::time::Duration;
 /// let text = tracekit::metrics::Prometheus::new()
 ///     .buckets([Duration::from_millis(1), Duration::from_millis(10)])
 ///     .render(&tracekit::metrics::snapshot());
-/// assert!(text.starts_with("# HELP tracekit_function_duration_seconds"));
+/// assert!(text.starts_with("# HELP target_info"));
+/// assert!(text.contains("# HELP tracekit_function_duration_seconds"));
 /// ```
 #[derive(Clone, Debug)]
 pub struct Prometheus {
     buckets: Vec<Duration>,
     request_buckets: Vec<Duration>,
+    target_info: Arc<[(String, String)]>,
+}
+
+/// The resource the environment gives, read once: a malformed
+/// `OTEL_RESOURCE_ATTRIBUTES` is said once, not at every scrape.
+fn resource() -> Arc<[(String, String)]> {
+    static RESOURCE: OnceLock<Arc<[(String, String)]>> = OnceLock::new();
+    RESOURCE
+        .get_or_init(|| crate::data::service::resource_from(&|k| std::env::var(k).ok()).into())
+        .clone()
 }
 
 impl Default for Prometheus {
@@ -47,7 +62,9 @@ const DEFAULT_BUCKETS_US: [u64; 18] = [
 ];
 
 impl Prometheus {
-    /// Bounds from 1 µs to 10 s.
+    /// Bounds from 1 µs to 10 s; `target_info` from the environment
+    /// (`OTEL_SERVICE_NAME`, `OTEL_RESOURCE_ATTRIBUTES`, read once a
+    /// process, as the OTLP exporter's resource is).
     ///
     /// ```
     /// let _ = tracekit::metrics::Prometheus::new();
@@ -62,7 +79,29 @@ impl Prometheus {
                 .iter()
                 .map(|&ms| Duration::from_millis(ms))
                 .collect(),
+            target_info: resource(),
         }
+    }
+
+    /// Sets the attributes of `target_info` (by default the resource the
+    /// environment gives); none leaves it out. Names are written as
+    /// Prometheus labels: `service.name` is `service_name`.
+    ///
+    /// ```
+    /// let text = tracekit::metrics::Prometheus::new()
+    ///     .target_info([("service.name", "checkout"), ("deployment.environment", "prod")])
+    ///     .render(&tracekit::metrics::snapshot());
+    /// assert!(text.contains("target_info{deployment_environment=\"prod\",service_name=\"checkout\"} 1"));
+    /// ```
+    pub fn target_info<K: Into<String>, V: Into<String>>(
+        mut self,
+        attributes: impl IntoIterator<Item = (K, V)>,
+    ) -> Prometheus {
+        self.target_info = attributes
+            .into_iter()
+            .map(|(k, v)| (k.into(), v.into()))
+            .collect();
+        self
     }
 
     /// Sets the bucket bounds (sorted and deduplicated here; `+Inf` is
@@ -98,6 +137,13 @@ impl Prometheus {
     /// ```
     pub fn render(&self, metrics: &Metrics) -> String {
         let mut out = String::new();
+        if let Some(labels) = info_labels(&self.target_info) {
+            out.push_str(
+                "# HELP target_info Target metadata\n\
+                 # TYPE target_info gauge\n",
+            );
+            let _ = writeln!(out, "target_info{{{labels}}} 1");
+        }
         out.push_str(
             "# HELP tracekit_function_duration_seconds Duration of traced function calls, sampled or not.\n\
              # TYPE tracekit_function_duration_seconds histogram\n",
@@ -246,6 +292,52 @@ fn labels(f: &FunctionMetrics) -> String {
     }
 }
 
+/// Resource attributes as one series' labels: names made Prometheus
+/// label names, in name order, values of names that came out the same
+/// joined with `;` (as OpenTelemetry's exporters do); `None` for none.
+fn info_labels(attributes: &[(String, String)]) -> Option<String> {
+    let mut named: Vec<(String, &str)> = attributes
+        .iter()
+        .map(|(k, v)| (label_name(k), v.as_str()))
+        .collect();
+    // Stable: values joined in the order they were given.
+    named.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut labels: Vec<(String, String)> = Vec::new();
+    for (name, value) in named {
+        match labels.last_mut() {
+            Some((last, joined)) if *last == name => {
+                joined.push(';');
+                joined.push_str(value);
+            }
+            _ => labels.push((name, value.to_owned())),
+        }
+    }
+    let text = labels
+        .iter()
+        .map(|(k, v)| format!("{k}=\"{}\"", escape(v)))
+        .collect::<Vec<_>>()
+        .join(",");
+    (!text.is_empty()).then_some(text)
+}
+
+/// An attribute name as a Prometheus label name: every character but
+/// ASCII letters, digits and `_` becomes `_`, a leading digit gets `key_`
+/// before it, and a name of `__` or only `_` (reserved or empty) becomes
+/// `key_` plus it.
+fn label_name(name: &str) -> String {
+    let mut out: String = name
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    if out.starts_with(|c: char| c.is_ascii_digit())
+        || out.starts_with("__")
+        || out.chars().all(|c| c == '_')
+    {
+        out.insert_str(0, "key_");
+    }
+    out
+}
+
 /// A label value with `\`, `"` and newlines escaped.
 fn escape(v: &str) -> String {
     let mut out = String::with_capacity(v.len());
@@ -267,6 +359,33 @@ mod tests {
     #[test]
     fn label_values_are_escaped() {
         assert_eq!(escape("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+    }
+
+    #[test]
+    fn resource_attributes_become_label_names() {
+        assert_eq!(label_name("service.name"), "service_name");
+        assert_eq!(label_name("k8s.pod-name"), "k8s_pod_name");
+        assert_eq!(label_name("2fa"), "key_2fa");
+        assert_eq!(label_name("__meta"), "key___meta");
+        assert_eq!(label_name(""), "key_");
+        assert_eq!(label_name("héllo"), "h_llo");
+        let attributes = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect()
+        };
+        assert_eq!(
+            info_labels(&attributes(&[
+                ("service.name", "a\"b"),
+                ("host.id", "1"),
+                ("host_id", "2"),
+            ]))
+            .as_deref(),
+            Some("host_id=\"1;2\",service_name=\"a\\\"b\""),
+            "sorted, escaped, names that came out the same joined"
+        );
+        assert_eq!(info_labels(&[]), None);
     }
 
     #[test]

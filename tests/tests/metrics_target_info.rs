@@ -1,0 +1,109 @@
+//! The process's resource in the Prometheus text: one `target_info` series
+//! whose labels are the resource attributes, as OpenTelemetry's Prometheus
+//! exporters write it, from the environment or set in code.
+
+use tracekit::metrics::{self, Prometheus};
+
+/// The `target_info` sample lines of `text`.
+fn info_lines(text: &str) -> Vec<&str> {
+    text.lines()
+        .filter(|l| l.starts_with("target_info"))
+        .collect()
+}
+
+#[test]
+fn the_text_names_its_target_once() {
+    metrics::set_enabled(true);
+    let text = metrics::prometheus_text();
+    let lines = info_lines(&text);
+    assert_eq!(lines.len(), 1, "{text}");
+    assert!(lines[0].ends_with("} 1"), "{}", lines[0]);
+    for label in [
+        "service_name=\"",
+        "telemetry_sdk_language=\"rust\"",
+        "telemetry_sdk_name=\"tracekit\"",
+    ] {
+        assert!(lines[0].contains(label), "no {label} in {}", lines[0]);
+    }
+    assert!(text.contains("# TYPE target_info gauge\n"), "{text}");
+    // The other series carry none of the resource.
+    assert!(
+        text.lines()
+            .filter(|l| !l.starts_with("target_info"))
+            .all(|l| !l.contains("service_name=")),
+        "{text}"
+    );
+}
+
+#[test]
+fn target_info_set_in_code_or_left_out() {
+    let snapshot = metrics::snapshot();
+    let text = Prometheus::new()
+        .target_info([
+            ("service.name", "pay\"ments"),
+            ("k8s.pod.name", "pay-7f"),
+            ("2fa", "on"),
+        ])
+        .render(&snapshot);
+    assert_eq!(
+        info_lines(&text),
+        ["target_info{k8s_pod_name=\"pay-7f\",key_2fa=\"on\",service_name=\"pay\\\"ments\"} 1"]
+    );
+    let none = Prometheus::new()
+        .target_info(Vec::<(String, String)>::new())
+        .render(&snapshot);
+    assert!(info_lines(&none).is_empty(), "{none}");
+    assert!(!none.contains("target_info"), "no family without a series");
+}
+
+const CHILD: &str = "TRACEKIT_TARGET_INFO_CHILD";
+
+#[test]
+#[ignore = "run by from_the_environment_in_a_process_of_its_own"]
+fn target_info_child() {
+    if std::env::var(CHILD).is_err() {
+        return;
+    }
+    // Two scrapes: the environment is read, and a bad entry said, once.
+    for _ in 0..2 {
+        let text = metrics::prometheus_text();
+        println!("INFO {}", info_lines(&text).join(" | "));
+    }
+}
+
+#[test]
+fn from_the_environment_in_a_process_of_its_own() {
+    let out = tracekit_tests::child_test("target_info_child")
+        .arg("--ignored")
+        .env(CHILD, "1")
+        .env("OTEL_SERVICE_NAME", "billing")
+        .env(
+            "OTEL_RESOURCE_ATTRIBUTES",
+            "service.name=not-this,deployment.environment=prod,broken,team=a%20b",
+        )
+        .output()
+        .expect("child");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}{stderr}");
+    let scrapes: Vec<&str> = stdout
+        .lines()
+        // The harness's "test ... " may open the first line.
+        .filter_map(|l| l.split_once("INFO ").map(|(_, info)| info))
+        .collect();
+    assert_eq!(scrapes.len(), 2, "{stdout}");
+    assert_eq!(scrapes[0], scrapes[1]);
+    for label in [
+        "deployment_environment=\"prod\"",
+        "service_name=\"billing\"",
+        "team=\"a b\"",
+    ] {
+        assert!(scrapes[0].contains(label), "no {label} in {}", scrapes[0]);
+    }
+    assert!(!scrapes[0].contains("not-this") && !scrapes[0].contains("broken"));
+    assert_eq!(
+        stderr.matches("\"broken\" is not key=value").count(),
+        1,
+        "said once: {stderr}"
+    );
+}
