@@ -356,3 +356,29 @@ fn the_explicit_api_is_inert_when_tracing_is_compiled_out() {
         tracekit::TRACE_ALL
     );
 }
+
+#[test]
+fn a_panic_through_an_active_span_marks_it_failed() {
+    let ((), c) = capture(|| {
+        let caught = std::panic::catch_unwind(|| {
+            let _outer = start_active_span("outer");
+            let _inner = Span::start("inner").activate();
+            panic!("disk full");
+        });
+        assert!(caught.is_err());
+        // A guard dropped while nothing unwinds is no failure.
+        drop(start_active_span("calm"));
+    });
+    if !tracekit::TRACE_ALL {
+        return;
+    }
+    for name in ["outer", "inner"] {
+        let s = c.span(name);
+        assert!(s.is_error(), "{name}");
+        assert!(
+            s.events().iter().any(|e| e.name() == "exception"),
+            "{name}: the panic is its error event"
+        );
+    }
+    assert!(!c.span("calm").is_error());
+}

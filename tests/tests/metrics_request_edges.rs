@@ -322,3 +322,59 @@ fn a_sampled_request_made_active_records_its_children_and_status() {
     .expect("counted");
     assert_eq!((s.status_code(), s.calls(), s.errors()), (Some(201), 1, 0));
 }
+
+#[test]
+fn a_panic_through_an_active_request_counts_it_failed() {
+    metrics::set_enabled(true);
+    let ((), c) = tracekit::testing::capture(|| {
+        let caught = std::panic::catch_unwind(|| {
+            let _active =
+                tracekit::http::server_span("GET", "/edges/panic-sampled", &Vec::new()).activate();
+            panic!("handler blew up");
+        });
+        assert!(caught.is_err());
+        let _unsampled =
+            tracekit::Context::from_span_context(tracekit_tests::unsampled_parent()).attach();
+        let caught = std::panic::catch_unwind(|| {
+            let _active = tracekit::http::server_span("GET", "/edges/panic-unsampled", &Vec::new())
+                .activate();
+            panic!("handler blew up");
+        });
+        assert!(caught.is_err());
+    });
+    if !tracekit::TRACE_ALL {
+        return;
+    }
+    let span = c.span("GET /edges/panic-sampled");
+    assert!(span.is_error(), "the sampled span shows the panic");
+    for route in ["/edges/panic-sampled", "/edges/panic-unsampled"] {
+        let s = series("http.server.request.duration", &[("http.route", route)])
+            .unwrap_or_else(|| panic!("{route} counted"));
+        assert_eq!((s.calls(), s.errors()), (1, 1), "{route}");
+        assert_eq!(s.error_type(), Some("panic"), "{route}");
+    }
+}
+
+#[test]
+fn a_panic_through_an_unsampled_request_run_by_finish_after_counts_it_failed() {
+    metrics::set_enabled(true);
+    let _unsampled =
+        tracekit::Context::from_span_context(tracekit_tests::unsampled_parent()).attach();
+    let caught = std::panic::catch_unwind(|| {
+        tracekit::http::client_span("GET", "http://panic.example/x", &mut Vec::new())
+            .finish_after(|| panic!("callback blew up"))
+    });
+    assert!(caught.is_err());
+    if !tracekit::TRACE_ALL {
+        return;
+    }
+    let s = series(
+        "http.client.request.duration",
+        &[("server.address", "panic.example")],
+    )
+    .expect("counted");
+    assert_eq!(
+        (s.calls(), s.errors(), s.error_type()),
+        (1, 1, Some("panic"))
+    );
+}

@@ -141,7 +141,10 @@ impl std::ops::DerefMut for Entered<'_> {
 
 /// An active span that finishes when dropped; returned by
 /// [`start_active_span`], [`SpanBuilder::start_active`](crate::SpanBuilder::start_active) and [`Span::activate`].
-/// Not `Send`: it belongs to the thread where it is active.
+/// Not `Send`: it belongs to the thread where it is active. A panic that
+/// unwinds through it marks the span failed with the panic's message, as
+/// a traced function's span is (and a request span counts as failed, with
+/// `error.type` `panic`, for metrics).
 ///
 /// ```
 /// let span = tracekit::start_active_span("checkout");
@@ -352,15 +355,39 @@ impl ActiveSpan {
 }
 
 impl Drop for ActiveSpan {
+    /// Finishes the span; one a panic unwinds through is marked failed
+    /// with it, as a traced function's is.
     fn drop(&mut self) {
+        let panicking = std::thread::panicking();
         if let Some(mut span) = self.request.take() {
             if self.token != 0 {
                 span.take_edits(pop_borrowed(self.token));
             }
+            if panicking {
+                span.mark_panicked(self.token);
+            }
             return;
         }
         if self.token != 0 {
+            if panicking {
+                self.mark_panicked();
+            }
             pop_local(self.token, None);
+        }
+    }
+}
+
+impl ActiveSpan {
+    #[cold]
+    fn mark_panicked(&self) {
+        if self.is_recording() {
+            let message = crate::api::panic::message_for(self.token);
+            let edits = ErrorParts::message("panic", message).into_edits();
+            self.with(move |s, i| {
+                for e in edits {
+                    s.edit(i, e);
+                }
+            });
         }
     }
 }

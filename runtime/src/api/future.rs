@@ -132,16 +132,9 @@ impl Current<'_> {
     #[cold]
     #[inline(never)]
     fn panicked(&mut self) {
-        let message = crate::api::panic::message_for(self.token);
-        // A span that records nothing but counts its call for metrics
-        // (a trace the sampler dropped) is told the call failed.
-        if let Some(d) = self.span.owned.as_mut() {
-            d.call_failed(crate::data::metrics::PANIC);
-        }
-        self.span
-            .record_error_parts(crate::data::error_parts::ErrorParts::message(
-                "panic", message,
-            ));
+        // A span that records nothing but counts its call or request for
+        // metrics is told it failed, too.
+        self.span.mark_panicked(self.token);
         self.span.finish_with(Stamp::now());
     }
 }

@@ -239,6 +239,18 @@ impl Span {
         }
     }
 
+    /// Marks a panic unwinding through the span's scope (`token`, its
+    /// frame): its call or request counts as failed, and a span that
+    /// records gets the panic as its error.
+    #[cold]
+    pub(crate) fn mark_panicked(&mut self, token: Token) {
+        if let Some(d) = self.owned.as_mut() {
+            d.panicked();
+        }
+        let message = crate::api::panic::message_for(token);
+        self.record_error_parts(ErrorParts::message("panic", message));
+    }
+
     pub(crate) fn record_error_parts(&mut self, parts: ErrorParts) {
         if let Some(o) = self.recording() {
             for edit in parts.into_edits() {
@@ -433,10 +445,8 @@ impl Span {
                     let edits = crate::local::pop_borrowed(self.token);
                     self.span.take_edits(edits);
                 }
-                if std::thread::panicking() && self.span.is_recording() {
-                    let message = crate::api::panic::message_for(self.token);
-                    self.span
-                        .record_error_parts(ErrorParts::message("panic", message));
+                if std::thread::panicking() {
+                    self.span.mark_panicked(self.token);
                 }
             }
         }

@@ -123,6 +123,18 @@ impl Detached {
         }
     }
 
+    /// Tells the span a panic unwound through its call or request: both
+    /// are counted failed, a request's `error.type` `panic` when no status
+    /// code or recorded error says otherwise.
+    pub(crate) fn panicked(&mut self) {
+        self.call_failed(metrics::PANIC);
+        if let Some(r) = self.request.as_mut() {
+            r.failed = true;
+            r.exception_type
+                .get_or_insert(std::borrow::Cow::Borrowed(metrics::PANIC));
+        }
+    }
+
     pub(crate) fn apply(&mut self, edit: Edit) {
         if let Some(r) = self.request.as_mut() {
             match &edit {
