@@ -26,11 +26,22 @@ const HEX: &[u8; 16] = b"0123456789ABCDEF";
 /// OpenTelemetry Python's baggage propagator and Jaeger's Go client send;
 /// a conforming sender writes a real `+` as `%2B`, so nothing is lost.
 pub(crate) fn decode(value: &str) -> Option<String> {
+    decode_with(value, true)
+}
+
+/// Decodes `%XX` escapes only, RFC 3986's way: a `+` stays a `+`. For the
+/// `OTEL_*` variables, where a `+` is itself (a version's build metadata,
+/// base64 in an `Authorization` header).
+pub(crate) fn decode_exact(value: &str) -> Option<String> {
+    decode_with(value, false)
+}
+
+fn decode_with(value: &str, plus_is_space: bool) -> Option<String> {
     let b = value.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'+' {
+        if plus_is_space && b[i] == b'+' {
             out.push(b' ');
             i += 1;
             continue;

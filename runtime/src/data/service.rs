@@ -14,7 +14,7 @@ pub(crate) fn name_from(env: &dyn Fn(&str) -> Option<String>) -> Option<String> 
                 .rev()
                 .filter_map(|pair| pair.split_once('='))
                 .find(|(k, _)| k.trim() == "service.name")
-                .and_then(|(_, v)| crate::data::percent::decode(v.trim()))
+                .and_then(|(_, v)| crate::data::percent::decode_exact(v.trim()))
                 .and_then(|v| clean(&v))
         })
 }
@@ -32,18 +32,22 @@ pub(crate) fn unknown() -> String {
 }
 
 /// `key=value,...` pairs (`OTEL_RESOURCE_ATTRIBUTES`,
-/// `OTEL_EXPORTER_OTLP_HEADERS`), keys trimmed and values percent-decoded;
-/// a malformed entry is skipped with a warning that names `key`.
+/// `OTEL_EXPORTER_OTLP_HEADERS`), keys and values trimmed and
+/// percent-decoded (a `+` is a `+`); a malformed entry is skipped with a
+/// warning that names `key`.
 pub(crate) fn pairs(key: &str, raw: &str) -> Vec<(String, String)> {
+    use crate::data::percent::decode_exact;
     let mut out = Vec::new();
     for entry in raw.split(',').map(str::trim).filter(|e| !e.is_empty()) {
         match entry.split_once('=') {
-            Some((k, v)) if !k.trim().is_empty() => match crate::data::percent::decode(v.trim()) {
-                Some(v) => out.push((k.trim().to_owned(), v)),
-                None => crate::data::diag::warn(format_args!(
-                    "{key}: {entry:?} is not valid UTF-8; skipped"
-                )),
-            },
+            Some((k, v)) if !k.trim().is_empty() => {
+                match (decode_exact(k.trim()), decode_exact(v.trim())) {
+                    (Some(k), Some(v)) => out.push((k, v)),
+                    _ => crate::data::diag::warn(format_args!(
+                        "{key}: {entry:?} is not valid UTF-8; skipped"
+                    )),
+                }
+            }
             _ => {
                 crate::data::diag::warn(format_args!("{key}: {entry:?} is not key=value; skipped"))
             }
@@ -146,5 +150,16 @@ mod tests {
             "given again: the last value, where it first stood"
         );
         assert!(resource_from(&|_| None)[0].1.starts_with("unknown_service"));
+        // A `+` is itself (build metadata, base64); keys are decoded too.
+        assert_eq!(
+            pairs(
+                "H",
+                "Authorization=Basic a+b/c=,service%2Eversion=2.1.0+build.7"
+            ),
+            [
+                ("Authorization".to_owned(), "Basic a+b/c=".to_owned()),
+                ("service.version".to_owned(), "2.1.0+build.7".to_owned())
+            ]
+        );
     }
 }

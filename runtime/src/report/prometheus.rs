@@ -292,18 +292,25 @@ fn labels(f: &FunctionMetrics) -> String {
     }
 }
 
-/// Resource attributes as one series' labels: names made Prometheus
-/// label names, in name order, values of names that came out the same
-/// joined with `;` (as OpenTelemetry's exporters do); `None` for none.
+/// Resource attributes as one series' labels: each key once with its last
+/// value, names made Prometheus label names, in name order; the values of
+/// keys whose names came out the same are joined with `;` in the order of
+/// those keys (OpenTelemetry's rule). `None` for none.
 fn info_labels(attributes: &[(String, String)]) -> Option<String> {
-    let mut named: Vec<(String, &str)> = attributes
-        .iter()
-        .map(|(k, v)| (label_name(k), v.as_str()))
+    let mut unique: Vec<(&str, &str)> = Vec::new();
+    for (k, v) in attributes {
+        match unique.iter_mut().find(|(k2, _)| k2 == k) {
+            Some(slot) => slot.1 = v,
+            None => unique.push((k, v)),
+        }
+    }
+    let mut named: Vec<(String, &str, &str)> = unique
+        .into_iter()
+        .map(|(k, v)| (label_name(k), k, v))
         .collect();
-    // Stable: values joined in the order they were given.
-    named.sort_by(|a, b| a.0.cmp(&b.0));
+    named.sort_unstable();
     let mut labels: Vec<(String, String)> = Vec::new();
-    for (name, value) in named {
+    for (name, _, value) in named {
         match labels.last_mut() {
             Some((last, joined)) if *last == name => {
                 joined.push(';');
@@ -321,18 +328,19 @@ fn info_labels(attributes: &[(String, String)]) -> Option<String> {
 }
 
 /// An attribute name as a Prometheus label name: every character but
-/// ASCII letters, digits and `_` becomes `_`, a leading digit gets `key_`
-/// before it, and a name of `__` or only `_` (reserved or empty) becomes
-/// `key_` plus it.
+/// ASCII letters, digits and `_` becomes `_`, a run of `_` one `_`
+/// (OpenTelemetry's rule, which also keeps clear of the reserved `__`),
+/// and a name that would start with a digit, or be empty, gets `key_`
+/// before it.
 fn label_name(name: &str) -> String {
-    let mut out: String = name
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
-        .collect();
-    if out.starts_with(|c: char| c.is_ascii_digit())
-        || out.starts_with("__")
-        || out.chars().all(|c| c == '_')
-    {
+    let mut out = String::with_capacity(name.len() + 4);
+    for c in name.chars() {
+        let c = if c.is_ascii_alphanumeric() { c } else { '_' };
+        if !(c == '_' && out.ends_with('_')) {
+            out.push(c);
+        }
+    }
+    if out.is_empty() || out.starts_with(|c: char| c.is_ascii_digit()) {
         out.insert_str(0, "key_");
     }
     out
@@ -365,8 +373,9 @@ mod tests {
     fn resource_attributes_become_label_names() {
         assert_eq!(label_name("service.name"), "service_name");
         assert_eq!(label_name("k8s.pod-name"), "k8s_pod_name");
+        assert_eq!(label_name("k8s..pod"), "k8s_pod", "a run of _ is one");
         assert_eq!(label_name("2fa"), "key_2fa");
-        assert_eq!(label_name("__meta"), "key___meta");
+        assert_eq!(label_name("__meta"), "_meta", "never the reserved __");
         assert_eq!(label_name(""), "key_");
         assert_eq!(label_name("héllo"), "h_llo");
         let attributes = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
@@ -375,15 +384,21 @@ mod tests {
                 .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
                 .collect()
         };
+        // Given out of key order: joined in key order ("host.id" < "host_id").
         assert_eq!(
             info_labels(&attributes(&[
                 ("service.name", "a\"b"),
-                ("host.id", "1"),
                 ("host_id", "2"),
+                ("host.id", "1"),
             ]))
             .as_deref(),
             Some("host_id=\"1;2\",service_name=\"a\\\"b\""),
-            "sorted, escaped, names that came out the same joined"
+            "sorted, escaped, names that came out the same joined by key"
+        );
+        // A key given twice: its last value, not both.
+        assert_eq!(
+            info_labels(&attributes(&[("team", "a"), ("team", "b")])).as_deref(),
+            Some("team=\"b\"")
         );
         assert_eq!(info_labels(&[]), None);
     }
