@@ -378,3 +378,29 @@ fn a_panic_through_an_unsampled_request_run_by_finish_after_counts_it_failed() {
         (1, 1, Some("panic"))
     );
 }
+
+#[test]
+fn an_unsampled_request_made_active_and_finished_at_a_given_time_is_measured_to_it() {
+    metrics::set_enabled(true);
+    let _unsampled =
+        tracekit::Context::from_span_context(tracekit_tests::unsampled_parent()).attach();
+    let before = std::time::SystemTime::now();
+    let active =
+        tracekit::http::server_span("GET", "/edges/active-finish-at", &Vec::new()).activate();
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    active.finish_at(before);
+    if !tracekit::TRACE_ALL {
+        return;
+    }
+    let s = series(
+        "http.server.request.duration",
+        &[("http.route", "/edges/active-finish-at")],
+    )
+    .expect("counted");
+    assert_eq!(s.calls(), 1);
+    assert!(
+        s.duration().sum() < std::time::Duration::from_millis(25),
+        "{:?}: measured to the drop, not to the time given",
+        s.duration().sum()
+    );
+}

@@ -98,24 +98,28 @@ impl Entered<'_> {
     /// ```
     pub fn finish(mut self) {
         let token = std::mem::take(&mut self.token);
-        let Some(mut d) = self.span.owned.take() else {
-            if token != 0 {
-                drop(pop_borrowed(token));
-            }
-            return;
-        };
-        let end = Stamp::now();
-        let done =
-            token != 0 && with_state(|s| s.finish_borrowed(token, &mut d, end)).unwrap_or(false);
-        if !done {
-            if token != 0 {
-                let edits = pop_borrowed(token);
-                for edit in edits {
-                    d.apply(edit);
-                }
-            }
-            finish(d, end);
+        finish_current(self.span, token, Stamp::now());
+    }
+}
+
+/// Finishes `span` at `end` while its borrowed frame `token` (0: none) is
+/// still current, its queued changes applied first: what finished under
+/// it leaves the thread with it, in one hand-over.
+fn finish_current(span: &mut Span, token: Token, end: Stamp) {
+    let Some(mut d) = span.owned.take() else {
+        if token != 0 {
+            drop(pop_borrowed(token));
         }
+        return;
+    };
+    let done = token != 0 && with_state(|s| s.finish_borrowed(token, &mut d, end)).unwrap_or(false);
+    if !done {
+        if token != 0 {
+            for edit in pop_borrowed(token) {
+                d.apply(edit);
+            }
+        }
+        finish(d, end);
     }
 }
 
@@ -340,12 +344,8 @@ impl ActiveSpan {
     /// ```
     pub fn finish_at(mut self, time: SystemTime) {
         let token = std::mem::take(&mut self.token);
-        if let Some(span) = self.request.take() {
-            let mut span = *span;
-            if token != 0 {
-                span.take_edits(pop_borrowed(token));
-            }
-            span.finish_at(time);
+        if let Some(mut span) = self.request.take() {
+            finish_current(&mut span, token, Stamp::at(time));
             return;
         }
         if token != 0 {
@@ -360,11 +360,13 @@ impl Drop for ActiveSpan {
     fn drop(&mut self) {
         let panicking = std::thread::panicking();
         if let Some(mut span) = self.request.take() {
-            if self.token != 0 {
-                span.take_edits(pop_borrowed(self.token));
-            }
             if panicking {
+                if self.token != 0 {
+                    span.take_edits(pop_borrowed(self.token));
+                }
                 span.mark_panicked(self.token);
+            } else {
+                finish_current(&mut span, self.token, Stamp::now());
             }
             return;
         }

@@ -345,8 +345,9 @@ impl State {
                 d.apply(edit);
             }
         }
+        // Set on an unrecorded span too: metrics measure it to `end`.
+        d.raw.end = end;
         if d.raw.records() {
-            d.raw.end = end;
             self.push_finished(d);
         } else {
             self.hand_over_if_done();
