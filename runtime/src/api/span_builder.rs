@@ -204,6 +204,13 @@ impl SpanBuilder {
     /// std::thread::spawn(move || drop(span)).join().unwrap();
     /// ```
     pub fn start(self) -> Span {
+        self.start_then(|_| {})
+    }
+
+    /// [`start`](Self::start), with the tags `recorded` adds only when the
+    /// span records: no sampler reads them, so a request that is not
+    /// sampled builds none of them (no copies of its path or host).
+    pub(crate) fn start_then(mut self, recorded: impl FnOnce(&mut SpanBuilder)) -> Span {
         if !TRACE_ALL {
             return Span::none();
         }
@@ -214,17 +221,17 @@ impl SpanBuilder {
         }) else {
             return Span::none();
         };
-        d.set_name(self.name);
-        let mut tags = self.tags;
         if d.raw.records() {
+            recorded(&mut self);
             if !self.links.is_empty() {
                 d.extras
                     .get_or_insert_with(Default::default)
-                    .set_links(self.links);
+                    .set_links(std::mem::take(&mut self.links));
             }
-            d.set_tags(&mut tags);
+            d.set_tags(&mut self.tags);
         }
-        crate::data::detached::give_back(tags);
+        d.set_name(self.name);
+        crate::data::detached::give_back(self.tags);
         Span { owned: Some(d) }
     }
 

@@ -21,7 +21,7 @@ use crate::data::metrics::{Protocol, Request};
 use crate::integrations::http::kept_text;
 use crate::integrations::request_id;
 use crate::propagation::{self, Extractor, Injector};
-use crate::{Span, SpanKind, Status};
+use crate::{Span, SpanKind, Status, Value};
 use std::borrow::Cow;
 
 /// Whether a request is a gRPC call (`content-type: application/grpc...`).
@@ -46,7 +46,7 @@ pub fn is_grpc(headers: &dyn Extractor) -> bool {
 /// ```
 pub fn server_span(path: &str, headers: &dyn Extractor) -> Span {
     let builder = builder(path).kind(SpanKind::Server);
-    let mut span = propagation::continue_from(builder, headers).start();
+    let mut span = propagation::continue_from(builder, headers).start_then(|b| tags(b, path));
     request_id::adopt(&mut span, headers, true);
     counted(&mut span, path, true);
     span
@@ -78,7 +78,9 @@ fn counted(span: &mut Span, path: &str, server: bool) {
 /// # drop(span);
 /// ```
 pub fn client_span(path: &str, headers: &mut dyn Injector) -> Span {
-    let mut span = builder(path).kind(SpanKind::Client).start();
+    let mut span = builder(path)
+        .kind(SpanKind::Client)
+        .start_then(|b| tags(b, path));
     if let Some(cx) = span.context() {
         propagation::inject_context(&cx, headers);
         request_id::forward(&cx, headers);
@@ -87,21 +89,24 @@ pub fn client_span(path: &str, headers: &mut dyn Injector) -> Span {
     span
 }
 
-/// A span builder named and tagged for a call to `path`.
+/// A span builder named for a call to `path`.
 fn builder(path: &str) -> crate::SpanBuilder {
-    let (service, method) = split(path);
-    let mut builder = Span::builder(match (service, method) {
+    Span::builder(match split(path) {
         (Some(s), Some(m)) => format!("{s}/{m}"),
         _ => path.to_owned(),
     })
-    .tag("rpc.system", "grpc");
+}
+
+/// The tags of a call to `path`, added when its span records.
+fn tags(builder: &mut crate::SpanBuilder, path: &str) {
+    let (service, method) = split(path);
+    builder.push_tag("rpc.system".into(), Value::from_static("grpc"));
     if let Some(service) = service {
-        builder = builder.tag("rpc.service", service.to_owned());
+        builder.push_tag("rpc.service".into(), service.to_owned().into());
     }
     if let Some(method) = method {
-        builder = builder.tag("rpc.method", method.to_owned());
+        builder.push_tag("rpc.method".into(), method.to_owned().into());
     }
-    builder
 }
 
 /// `/package.Service/Method` as its service and method.

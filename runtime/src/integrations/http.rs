@@ -255,33 +255,34 @@ fn server(
             None => method.to_owned().into(),
         },
     };
-    let mut builder = Span::builder(name).kind(SpanKind::Server);
-    method_tags(c, method, |k, v| builder.push_tag(k, v));
-    if let Some(route) = route {
-        let value = match kept_name.and_then(|n| n.get(method.len() + 1..)) {
-            Some(kept_route) => Value::from_static(kept_route),
-            None => kept(route),
-        };
-        builder.push_tag("http.route".into(), value);
-    }
-    if c.stable() {
-        if let Some(t) = &target {
-            builder.push_tag("url.path".into(), t.path.into());
-            if let Some(q) = t.query {
-                builder.push_tag("url.query".into(), q.into());
-            }
-            let scheme = match t.scheme {
-                None | Some("http") => Value::from_static("http"),
-                Some("https") => Value::from_static("https"),
-                Some(other) => kept(other),
+    let builder = Span::builder(name).kind(SpanKind::Server);
+    let mut span = propagation::continue_from(builder, headers).start_then(|builder| {
+        method_tags(c, method, |k, v| builder.push_tag(k, v));
+        if let Some(route) = route {
+            let value = match kept_name.and_then(|n| n.get(method.len() + 1..)) {
+                Some(kept_route) => Value::from_static(kept_route),
+                None => kept(route),
             };
-            builder.push_tag("url.scheme".into(), scheme);
+            builder.push_tag("http.route".into(), value);
         }
-        if let Some(host) = headers.get("host") {
-            address_tags(&mut builder, host, None);
+        if c.stable() {
+            if let Some(t) = &target {
+                builder.push_tag("url.path".into(), t.path.into());
+                if let Some(q) = t.query {
+                    builder.push_tag("url.query".into(), q.into());
+                }
+                let scheme = match t.scheme {
+                    None | Some("http") => Value::from_static("http"),
+                    Some("https") => Value::from_static("https"),
+                    Some(other) => kept(other),
+                };
+                builder.push_tag("url.scheme".into(), scheme);
+            }
+            if let Some(host) = headers.get("host") {
+                address_tags(builder, host, None);
+            }
         }
-    }
-    let mut span = propagation::continue_from(builder, headers).start();
+    });
     request_id::adopt(&mut span, headers, true);
     counted(&mut span, || {
         let mut r = Request::new(Protocol::Http, true, method_for_metrics(method));
@@ -419,23 +420,25 @@ pub fn client_span(method: &str, url: &str, headers: &mut dyn Injector) -> Span 
         Conventions::Old => format!("{method} {}", path_of(url)).into(),
         _ => known_method(method).unwrap_or("HTTP").into(),
     };
-    let mut builder = Span::builder(name).kind(SpanKind::Client);
-    method_tags(c, method, |k, v| builder.push_tag(k, v));
-    if c.old() {
-        builder.push_tag("http.url".into(), url.into());
-    }
-    if c.stable() {
-        builder.push_tag("url.full".into(), without_credentials(url).into());
-        if let Some((scheme, authority)) = scheme_and_authority(url) {
-            let default_port = match scheme {
-                "http" => Some(80),
-                "https" => Some(443),
-                _ => None,
-            };
-            address_tags(&mut builder, authority, default_port);
-        }
-    }
-    let mut span = builder.start();
+    let mut span = Span::builder(name)
+        .kind(SpanKind::Client)
+        .start_then(|builder| {
+            method_tags(c, method, |k, v| builder.push_tag(k, v));
+            if c.old() {
+                builder.push_tag("http.url".into(), url.into());
+            }
+            if c.stable() {
+                builder.push_tag("url.full".into(), without_credentials(url).into());
+                if let Some((scheme, authority)) = scheme_and_authority(url) {
+                    let default_port = match scheme {
+                        "http" => Some(80),
+                        "https" => Some(443),
+                        _ => None,
+                    };
+                    address_tags(builder, authority, default_port);
+                }
+            }
+        });
     if let Some(cx) = span.context() {
         propagation::inject_context(&cx, headers);
         request_id::forward(&cx, headers);

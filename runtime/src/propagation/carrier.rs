@@ -140,7 +140,7 @@ mod http_headers {
     /// from bytes copies them into an allocation when it is not one of
     /// `http`'s standard names (none of these is), and a look-up by `&str`
     /// parses the name every time.
-    pub(super) static KNOWN: [HeaderName; 14] = [
+    pub(super) static KNOWN: [HeaderName; 16] = [
         HeaderName::from_static("traceparent"),
         HeaderName::from_static("tracestate"),
         HeaderName::from_static("baggage"),
@@ -155,6 +155,9 @@ mod http_headers {
         HeaderName::from_static("uber-trace-id"),
         HeaderName::from_static("jaeger-debug-id"),
         HeaderName::from_static("host"),
+        // Standard names: no allocation, but a look-up by `&str` parses them.
+        http::header::CONTENT_TYPE,
+        HeaderName::from_static("grpc-status"),
     ];
 
     pub(super) fn known(key: &str) -> Option<&'static HeaderName> {
@@ -173,6 +176,8 @@ mod http_headers {
             "uber-trace-id" => 11,
             "jaeger-debug-id" => 12,
             "host" => 13,
+            "content-type" => 14,
+            "grpc-status" => 15,
             _ => return None,
         };
         KNOWN.get(at)
