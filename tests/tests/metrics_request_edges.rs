@@ -404,3 +404,38 @@ fn an_unsampled_request_made_active_and_finished_at_a_given_time_is_measured_to_
         s.duration().sum()
     );
 }
+
+#[test]
+fn a_panic_through_the_tower_layer_counts_the_request_failed() {
+    metrics::set_enabled(true);
+    let _unsampled =
+        tracekit::Context::from_span_context(tracekit_tests::unsampled_parent()).attach();
+    let panics = service_fn(|_: Request<String>| async {
+        if true {
+            panic!("handler bug");
+        }
+        Ok::<_, Infallible>(Response::new(String::new()))
+    });
+    let svc = tracekit_tower::TraceLayer::new().layer(panics);
+    let request = Request::builder()
+        .method(Method::PATCH)
+        .uri("http://localhost/edges/tower-panic")
+        .body(String::new())
+        .unwrap();
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        block_on(svc.oneshot(request))
+    }));
+    assert!(caught.is_err());
+    if !tracekit::TRACE_ALL {
+        return;
+    }
+    let s = series(
+        "http.server.request.duration",
+        &[("http.request.method", "PATCH")],
+    )
+    .expect("counted");
+    assert_eq!(
+        (s.calls(), s.errors(), s.error_type()),
+        (1, 1, Some("panic"))
+    );
+}

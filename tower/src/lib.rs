@@ -272,6 +272,7 @@ pin_project! {
             let this = this.project();
             if let Some(span) = this.span.as_mut() {
                 if std::thread::panicking() {
+                    tracekit::__support::metrics_panicked(span);
                     span.set_tag("error", true);
                     span.set_status(Status::error(if *this.server {
                         "the handler panicked"

@@ -22,6 +22,15 @@ pub fn parse_pairs(key: &str, raw: &str) -> Vec<(String, String)> {
     crate::data::service::pairs(key, raw)
 }
 
+/// Tells `span` a panic unwound through its request or call, for metrics
+/// (a request counts as failed with `error.type` `panic`, sampled or not);
+/// for `tracekit-tower`, which records the panic on the span itself.
+pub fn metrics_panicked(span: &mut crate::Span) {
+    if let Some(d) = span.owned.as_mut() {
+        d.panicked();
+    }
+}
+
 /// The `telemetry.sdk.*` resource attributes, for `tracekit-otlp`.
 pub const SDK_ATTRIBUTES: [(&str, &str); 3] = crate::data::service::SDK;
 
