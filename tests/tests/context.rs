@@ -382,3 +382,31 @@ fn a_panic_through_an_active_span_marks_it_failed() {
     }
     assert!(!c.span("calm").is_error());
 }
+
+/// Starts and ends spans as it goes, as a transaction's rollback might.
+struct RollsBack;
+
+impl Drop for RollsBack {
+    fn drop(&mut self) {
+        let _rollback = start_active_span("rollback");
+        Span::start("undo").finish_after(|| ());
+    }
+}
+
+#[test]
+fn spans_made_by_a_destructor_during_a_panic_are_not_failed_by_it() {
+    let ((), c) = capture(|| {
+        let caught = std::panic::catch_unwind(|| {
+            let _work = start_active_span("work");
+            let _tx = RollsBack;
+            panic!("handler failed");
+        });
+        assert!(caught.is_err());
+    });
+    if !tracekit::TRACE_ALL {
+        return;
+    }
+    assert!(c.span("work").is_error(), "unwound by the panic");
+    assert!(!c.span("rollback").is_error(), "made during the unwind");
+    assert!(!c.span("undo").is_error(), "its work returned");
+}

@@ -28,6 +28,15 @@ fn series(instrument: &str, pairs: &[(&str, &str)]) -> Option<RequestMetrics> {
     one
 }
 
+/// The headers of a request whose caller did not sample its trace (a server
+/// span continues the trace in its headers, not the current span).
+fn unsampled_headers() -> Vec<(String, String)> {
+    vec![(
+        "traceparent".to_owned(),
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00".to_owned(),
+    )]
+}
+
 fn grpc_request(path: &str) -> Request<String> {
     Request::builder()
         .method(Method::POST)
@@ -236,9 +245,8 @@ fn an_unsampled_request_finished_at_a_given_time_is_measured_to_it() {
 #[test]
 fn an_error_recorded_through_the_current_span_of_an_unsampled_request_counts() {
     metrics::set_enabled(true);
-    let _unsampled =
-        tracekit::Context::from_span_context(tracekit_tests::unsampled_parent()).attach();
-    let mut span = tracekit::http::server_span("GET", "/edges/current-error", &Vec::new());
+    let mut span = tracekit::http::server_span("GET", "/edges/current-error", &unsampled_headers());
+    assert!(!span.is_recording());
     {
         let _entered = span.enter();
         // A handler with no reference to the span.
@@ -260,9 +268,8 @@ fn an_error_recorded_through_the_current_span_of_an_unsampled_request_counts() {
 #[test]
 fn an_unsampled_request_made_active_is_counted_when_it_ends() {
     metrics::set_enabled(true);
-    let _unsampled =
-        tracekit::Context::from_span_context(tracekit_tests::unsampled_parent()).attach();
-    let span = tracekit::http::server_span("GET", "/edges/activate", &Vec::new());
+    let span = tracekit::http::server_span("GET", "/edges/activate", &unsampled_headers());
+    assert!(!span.is_recording());
     let active = span.activate();
     // The handler sets the status through the current span, then takes time.
     tracekit::http::set_current_status_code(503);
@@ -333,11 +340,11 @@ fn a_panic_through_an_active_request_counts_it_failed() {
             panic!("handler blew up");
         });
         assert!(caught.is_err());
-        let _unsampled =
-            tracekit::Context::from_span_context(tracekit_tests::unsampled_parent()).attach();
         let caught = std::panic::catch_unwind(|| {
-            let _active = tracekit::http::server_span("GET", "/edges/panic-unsampled", &Vec::new())
-                .activate();
+            let span =
+                tracekit::http::server_span("GET", "/edges/panic-unsampled", &unsampled_headers());
+            assert!(!span.is_recording());
+            let _active = span.activate();
             panic!("handler blew up");
         });
         assert!(caught.is_err());
@@ -382,11 +389,10 @@ fn a_panic_through_an_unsampled_request_run_by_finish_after_counts_it_failed() {
 #[test]
 fn an_unsampled_request_made_active_and_finished_at_a_given_time_is_measured_to_it() {
     metrics::set_enabled(true);
-    let _unsampled =
-        tracekit::Context::from_span_context(tracekit_tests::unsampled_parent()).attach();
     let before = std::time::SystemTime::now();
-    let active =
-        tracekit::http::server_span("GET", "/edges/active-finish-at", &Vec::new()).activate();
+    let span = tracekit::http::server_span("GET", "/edges/active-finish-at", &unsampled_headers());
+    assert!(!span.is_recording());
+    let active = span.activate();
     std::thread::sleep(std::time::Duration::from_millis(50));
     active.finish_at(before);
     if !tracekit::TRACE_ALL {
@@ -408,8 +414,6 @@ fn an_unsampled_request_made_active_and_finished_at_a_given_time_is_measured_to_
 #[test]
 fn a_panic_through_the_tower_layer_counts_the_request_failed() {
     metrics::set_enabled(true);
-    let _unsampled =
-        tracekit::Context::from_span_context(tracekit_tests::unsampled_parent()).attach();
     let panics = service_fn(|_: Request<String>| async {
         if true {
             panic!("handler bug");
@@ -420,6 +424,7 @@ fn a_panic_through_the_tower_layer_counts_the_request_failed() {
     let request = Request::builder()
         .method(Method::PATCH)
         .uri("http://localhost/edges/tower-panic")
+        .header("traceparent", &unsampled_headers()[0].1)
         .body(String::new())
         .unwrap();
     let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -438,4 +443,108 @@ fn a_panic_through_the_tower_layer_counts_the_request_failed() {
         (s.calls(), s.errors(), s.error_type()),
         (1, 1, Some("panic"))
     );
+}
+
+/// Polls `f` once, with a waker that does nothing.
+fn poll_once<F: std::future::Future + Unpin>(f: &mut F) -> std::task::Poll<F::Output> {
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    std::pin::Pin::new(f).poll(&mut cx)
+}
+
+#[test]
+fn a_panic_caught_above_the_tower_layer_still_counts_the_request_failed() {
+    metrics::set_enabled(true);
+    // As a catch-panic layer outside the trace layer does: the panic is
+    // caught around the poll, and the future is dropped later, when
+    // nothing is unwinding.
+    let panics = service_fn(|_: Request<String>| async {
+        if true {
+            panic!("handler bug");
+        }
+        Ok::<_, Infallible>(Response::new(String::new()))
+    });
+    let mut svc = tracekit_tower::TraceLayer::new().layer(panics);
+    let request = Request::builder()
+        .method(Method::PUT)
+        .uri("http://localhost/edges/caught-above")
+        .header("traceparent", &unsampled_headers()[0].1)
+        .body(String::new())
+        .unwrap();
+    let mut future = Box::pin(tower::Service::call(&mut svc, request));
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let _ = poll_once(&mut future);
+    }));
+    assert!(caught.is_err());
+    drop(future);
+    if !tracekit::TRACE_ALL {
+        return;
+    }
+    let s = series(
+        "http.server.request.duration",
+        &[("http.request.method", "PUT")],
+    )
+    .expect("counted");
+    assert_eq!(
+        (s.calls(), s.errors(), s.error_type()),
+        (1, 1, Some("panic"))
+    );
+}
+
+#[test]
+fn a_call_dropped_while_another_panic_unwinds_is_cancelled_not_failed() {
+    metrics::set_enabled(true);
+    let waits = service_fn(|_: Request<String>| {
+        std::future::pending::<Result<Response<String>, Infallible>>()
+    });
+    let mut client = tracekit_tower::ClientLayer::new().layer(waits);
+    let request = Request::builder()
+        .method(Method::GET)
+        .uri("http://sibling.example/x")
+        .body(String::new())
+        .unwrap();
+    let mut future = Box::pin(tower::Service::call(&mut client, request));
+    assert!(poll_once(&mut future).is_pending());
+    // A sibling's panic unwinds through the scope that owns the call.
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+        let _future = future;
+        panic!("a sibling's panic");
+    }));
+    assert!(caught.is_err());
+    if !tracekit::TRACE_ALL {
+        return;
+    }
+    let s = series(
+        "http.client.request.duration",
+        &[("server.address", "sibling.example")],
+    )
+    .expect("counted");
+    assert_eq!((s.calls(), s.errors()), (1, 0), "cancelled, not failed");
+}
+
+#[test]
+fn an_error_then_a_panic_is_a_panic_sampled_or_not() {
+    metrics::set_enabled(true);
+    let run = |host: &str| {
+        let mut span =
+            tracekit::http::client_span("GET", &format!("http://{host}/x"), &mut Vec::new());
+        span.record_error(&std::io::Error::other("reset"));
+        let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            span.finish_after(|| panic!("then a panic"))
+        }));
+        assert!(caught.is_err());
+    };
+    let ((), _c) = tracekit::testing::capture(|| run("sampled-panic.example"));
+    {
+        let _unsampled =
+            tracekit::Context::from_span_context(tracekit_tests::unsampled_parent()).attach();
+        run("unsampled-panic.example");
+    }
+    if !tracekit::TRACE_ALL {
+        return;
+    }
+    for host in ["sampled-panic.example", "unsampled-panic.example"] {
+        let s = series("http.client.request.duration", &[("server.address", host)])
+            .unwrap_or_else(|| panic!("{host} counted"));
+        assert_eq!((s.errors(), s.error_type()), (1, Some("panic")), "{host}");
+    }
 }

@@ -27,9 +27,12 @@
 //!   in the response headers or trailers; a gRPC response with neither and
 //!   an HTTP status other than 200 has the gRPC status gRPC maps that
 //!   status to, and a gRPC response body dropped before its status came is
-//!   CANCELLED), on a service error, and on a panic that
-//!   unwinds through it (a panic that `tower_http::catch_panic` turns into a
-//!   500 inside it is a 500);
+//!   CANCELLED), on a service error, and on a panic in the handler or a
+//!   gRPC body (one caught outside the layer, by `tower_http::catch_panic`
+//!   above it, too: metrics count it with `error.type` `panic`; one that
+//!   `catch_panic` turns into a 500 inside it is a 500). A request dropped
+//!   between polls is `cancelled`, not failed, even while some other
+//!   panic unwinds;
 //! - with the request id (`x-request-id`, or a new one) in baggage and
 //!   echoed in the response, and, when asked, W3C `traceresponse`.
 //!
@@ -162,6 +165,7 @@ where
             is_grpc,
             server: true,
             traceresponse: self.traceresponse,
+            polling: false,
         }
     }
 }
@@ -241,6 +245,7 @@ where
             is_grpc,
             server: false,
             traceresponse: false,
+            polling: false,
         }
     }
 }
@@ -265,13 +270,19 @@ pin_project! {
         is_grpc: bool,
         server: bool,
         traceresponse: bool,
+        // Set while the inner future is polled: still set at the drop, its
+        // poll did not return (it panicked, whether the panic is caught
+        // above, by a catch-panic layer, or still unwinding); clear, the
+        // future was dropped between polls (cancelled), even while some
+        // other panic unwinds.
+        polling: bool,
     }
 
     impl<F> PinnedDrop for ResponseFuture<F> {
         fn drop(this: Pin<&mut Self>) {
             let this = this.project();
             if let Some(span) = this.span.as_mut() {
-                if std::thread::panicking() {
+                if *this.polling {
                     tracekit::__support::metrics_panicked(span);
                     span.set_tag("error", true);
                     span.set_status(Status::error(if *this.server {
@@ -303,11 +314,15 @@ where
                 r.map(|body| TracedBody {
                     inner: body,
                     span: None,
+                    polling: false,
                 })
             });
         };
         let mut entered = span.enter();
-        let result = ready!(this.inner.poll(cx));
+        *this.polling = true;
+        let poll = this.inner.poll(cx);
+        *this.polling = false;
+        let result = ready!(poll);
         if *this.server && !*this.is_grpc {
             // An HTTP request's span ends with its response: recorded and
             // finished while still current, so that it leaves the thread
@@ -324,6 +339,7 @@ where
                 r.map(|body| TracedBody {
                     inner: body,
                     span: None,
+                    polling: false,
                 })
             }));
         }
@@ -333,6 +349,7 @@ where
                 r.map(|body| TracedBody {
                     inner: body,
                     span: None,
+                    polling: false,
                 })
             }));
         };
@@ -342,7 +359,13 @@ where
             traceresponse: *this.traceresponse,
         };
         let (result, span) = side.finish(result, span);
-        Poll::Ready(result.map(|r| r.map(|body| TracedBody { inner: body, span })))
+        Poll::Ready(result.map(|r| {
+            r.map(|body| TracedBody {
+                inner: body,
+                span,
+                polling: false,
+            })
+        }))
     }
 }
 
@@ -447,13 +470,23 @@ pin_project! {
         #[pin]
         inner: B,
         span: Option<Span>,
+        // As [`ResponseFuture`]'s: set while the inner body is polled.
+        polling: bool,
     }
 
     impl<B> PinnedDrop for TracedBody<B> {
         fn drop(this: Pin<&mut Self>) {
-            if let Some(span) = this.project().span.as_mut() {
-                span.set_tag("cancelled", true);
-                grpc::set_status_code(span, GRPC_CANCELLED);
+            let this = this.project();
+            if let Some(span) = this.span.as_mut() {
+                if *this.polling {
+                    // The body's poll did not return: it panicked.
+                    tracekit::__support::metrics_panicked(span);
+                    span.set_tag("error", true);
+                    span.set_status(Status::error("the response body panicked"));
+                } else {
+                    span.set_tag("cancelled", true);
+                    grpc::set_status_code(span, GRPC_CANCELLED);
+                }
             }
         }
     }
@@ -484,7 +517,10 @@ impl<B: http_body::Body> http_body::Body for TracedBody<B> {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<http_body::Frame<B::Data>, B::Error>>> {
         let this = self.project();
-        let frame = ready!(this.inner.poll_frame(cx));
+        *this.polling = true;
+        let poll = this.inner.poll_frame(cx);
+        *this.polling = false;
+        let frame = ready!(poll);
         if let Some(span) = this.span.as_mut() {
             match &frame {
                 Some(Ok(f)) => {

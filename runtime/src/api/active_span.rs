@@ -358,7 +358,8 @@ impl Drop for ActiveSpan {
     /// Finishes the span; one a panic unwinds through is marked failed
     /// with it, as a traced function's is.
     fn drop(&mut self) {
-        let panicking = std::thread::panicking();
+        let panicking = std::thread::panicking()
+            && (self.token == 0 || crate::api::panic::unwinding_through(self.token));
         if let Some(mut span) = self.request.take() {
             if panicking {
                 if self.token != 0 {

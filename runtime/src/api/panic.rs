@@ -42,6 +42,23 @@ pub(crate) fn install_hook() {
     });
 }
 
+/// Whether a panic is unwinding through the frame `token`: one is, and it
+/// began while the frame was there (a guard made and dropped by a
+/// destructor that runs during the unwind was not unwound by it). Without
+/// tracekit's hook there is no telling: any unwinding counts.
+pub(crate) fn unwinding_through(token: Token) -> bool {
+    std::thread::panicking()
+        && LAST
+            .try_with(|last| {
+                last.try_borrow()
+                    .ok()
+                    .and_then(|last| last.as_ref().map(|(newest, _)| token <= *newest))
+            })
+            .ok()
+            .flatten()
+            .unwrap_or(true)
+}
+
 /// The message of the panic unwinding through the frame `token`.
 pub(crate) fn message_for(token: Token) -> String {
     LAST.try_with(|last| {

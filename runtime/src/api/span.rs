@@ -244,11 +244,11 @@ impl Span {
     /// records gets the panic as its error.
     #[cold]
     pub(crate) fn mark_panicked(&mut self, token: Token) {
+        let message = crate::api::panic::message_for(token);
+        self.record_error_parts(ErrorParts::message("panic", message));
         if let Some(d) = self.owned.as_mut() {
             d.panicked();
         }
-        let message = crate::api::panic::message_for(token);
-        self.record_error_parts(ErrorParts::message("panic", message));
     }
 
     pub(crate) fn record_error_parts(&mut self, parts: ErrorParts) {
@@ -438,6 +438,7 @@ impl Span {
         struct Last {
             span: Span,
             token: Token,
+            returned: bool,
         }
         impl Drop for Last {
             fn drop(&mut self) {
@@ -445,14 +446,22 @@ impl Span {
                     let edits = crate::local::pop_borrowed(self.token);
                     self.span.take_edits(edits);
                 }
-                if std::thread::panicking() {
+                // Not `thread::panicking()`: `f` may run in a destructor
+                // while some other panic unwinds, and return.
+                if !self.returned {
                     self.span.mark_panicked(self.token);
                 }
             }
         }
         let token = self.push_current();
-        let _last = Last { span: self, token };
-        f()
+        let mut last = Last {
+            span: self,
+            token,
+            returned: false,
+        };
+        let result = f();
+        last.returned = true;
+        result
     }
 
     /// Finishes the span at an explicit time.

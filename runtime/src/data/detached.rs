@@ -124,14 +124,14 @@ impl Detached {
     }
 
     /// Tells the span a panic unwound through its call or request: both
-    /// are counted failed, a request's `error.type` `panic` when no status
-    /// code or recorded error says otherwise.
+    /// are counted failed, a request's `error.type` `panic` unless a status
+    /// code says otherwise (over an error recorded before: what ended the
+    /// request was the panic, and a sampled span says so in its record).
     pub(crate) fn panicked(&mut self) {
         self.call_failed(metrics::PANIC);
         if let Some(r) = self.request.as_mut() {
             r.failed = true;
-            r.exception_type
-                .get_or_insert(std::borrow::Cow::Borrowed(metrics::PANIC));
+            r.exception_type = Some(std::borrow::Cow::Borrowed(metrics::PANIC));
         }
     }
 
