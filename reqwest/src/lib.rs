@@ -16,9 +16,13 @@
 //! `http.request.method`, `url.full`, `server.address`, `server.port`, then
 //! `http.response.status_code`). A 4xx or 5xx answer is an error (`error.type`
 //! is the code); so is a request that gets no answer (`error.type` is
-//! `timeout`, `connect`, `request`, `redirect`, `body` or `decode`, and the
-//! error is recorded as an `exception` event). Stack a retry middleware
-//! before this one and each attempt gets its own span.
+//! `timeout`, `connect`, `request`, `redirect`, `body`, `decode` or
+//! `middleware`, and the error is recorded as an `exception` event). The
+//! span ends when the response's headers arrive: reading the body is not
+//! in it, and a body that fails later does not fail it. A request dropped
+//! before its answer (a timeout around `send()`) is tagged `cancelled` and
+//! counted for metrics with no status, not as an error. Stack a retry
+//! middleware before this one and each attempt gets its own span.
 
 #![warn(missing_docs)]
 

@@ -548,3 +548,28 @@ fn an_error_then_a_panic_is_a_panic_sampled_or_not() {
         assert_eq!((s.errors(), s.error_type()), (1, Some("panic")), "{host}");
     }
 }
+
+#[test]
+fn a_tower_client_call_that_fails_with_no_response_is_named_by_its_error() {
+    metrics::set_enabled(true);
+    let refused = service_fn(|_: Request<String>| async {
+        Err::<Response<String>, _>(std::io::Error::from(std::io::ErrorKind::ConnectionRefused))
+    });
+    let client = tracekit_tower::ClientLayer::new().layer(refused);
+    let request = Request::builder()
+        .method(Method::GET)
+        .uri("http://refused-tower.example/x")
+        .body(String::new())
+        .unwrap();
+    assert!(block_on(client.oneshot(request)).is_err());
+    if !tracekit::TRACE_ALL {
+        return;
+    }
+    let s = series(
+        "http.client.request.duration",
+        &[("server.address", "refused-tower.example")],
+    )
+    .expect("counted");
+    assert_eq!((s.calls(), s.errors()), (1, 1));
+    assert_eq!(s.error_type(), Some("std::io::error::Error"), "not _OTHER");
+}

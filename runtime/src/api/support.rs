@@ -31,6 +31,19 @@ pub fn metrics_panicked(span: &mut crate::Span) {
     }
 }
 
+/// Tells `span` its request failed with an error known only by its type
+/// (`std::any::type_name`, for an error that is only `Display`): metrics
+/// count it with that `error.type`. Returns the name, for the span's own
+/// attribute. For `tracekit-tower`.
+pub fn request_failed_with(span: &mut crate::Span, type_name: &'static str) -> String {
+    let name = crate::data::error_parts::readable_type_name(type_name);
+    if let Some(r) = span.owned.as_mut().and_then(|o| o.request.as_mut()) {
+        r.failed = true;
+        r.exception_type = Some(name.clone());
+    }
+    name.into_owned()
+}
+
 /// The `telemetry.sdk.*` resource attributes, for `tracekit-otlp`.
 pub const SDK_ATTRIBUTES: [(&str, &str); 3] = crate::data::service::SDK;
 

@@ -71,7 +71,8 @@ pub(crate) fn upper_bound(i: usize) -> u64 {
 /// Trace points with a slot of their own; later ones share the overflow
 /// slot (`otel.metric.overflow`).
 pub(crate) const SLOTS: usize = 2048;
-/// The slot counting every point past the first `SLOTS - 1`.
+/// The slot counting every point past the first `SLOTS - 2` (slot 0 is
+/// never given).
 pub(crate) const OVERFLOW: usize = SLOTS - 1;
 
 /// The points by slot (slot 0 is never given: it means "none yet"), and

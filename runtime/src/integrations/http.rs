@@ -53,7 +53,8 @@ use std::borrow::Cow;
 use std::sync::atomic::{AtomicU8, Ordering};
 
 /// Starts the span of an incoming request: a `server` span named
-/// `"{method} {route}"` with `http.method` and `http.route`, a child of the
+/// `"{method} {route}"` with `http.request.method` and `http.route` (in the
+/// conventions [`set_conventions`] chose), a child of the
 /// context the headers carry (configured formats, see
 /// [`propagation::set_propagators`]), or the root of a new trace when they
 /// carry none or a malformed one (with Jaeger configured, a
@@ -402,8 +403,9 @@ pub fn traceresponse(cx: &crate::SpanContext) -> String {
 }
 
 /// Starts the span of an outgoing request, a `client` child of the current
-/// span named `"{method} {path}"` (the URL's path, without query) with
-/// `http.method` and `http.url`, and writes its context into `headers` with
+/// span named by its method (`"{method} {path}"` under the old conventions)
+/// with `http.request.method`, `url.full`, `server.address` and
+/// `server.port`, and writes its context into `headers` with
 /// the configured formats, with the request id (baggage `request.id`) also
 /// in `x-request-id`. Record the response with [`set_status_code`].
 ///
@@ -460,7 +462,8 @@ pub fn client_span(method: &str, url: &str, headers: &mut dyn Injector) -> Span 
 }
 
 /// Records a response status on a span from [`server_span`] or
-/// [`client_span`]: the tag `http.status_code`, and an error status for 5xx
+/// [`client_span`]: the tag `http.response.status_code` (`http.status_code`
+/// under the old conventions), and an error status for 5xx
 /// (server) or 4xx and 5xx (client), or for a code outside 100..=599.
 ///
 /// ```
