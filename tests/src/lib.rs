@@ -123,12 +123,16 @@ impl std::future::Future for YieldOnce {
 /// Polls `f` to completion on this thread, with a waker that does nothing.
 pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
     let mut f = std::pin::pin!(f);
-    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
     loop {
-        if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+        if let std::task::Poll::Ready(v) = poll_once(f.as_mut()) {
             return v;
         }
     }
+}
+
+/// Polls `f` once, with a waker that does nothing.
+pub fn poll_once<F: std::future::Future>(f: std::pin::Pin<&mut F>) -> std::task::Poll<F::Output> {
+    f.poll(&mut std::task::Context::from_waker(std::task::Waker::noop()))
 }
 
 /// A global allocator that calls `hook` with the size of every allocation

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 use tracekit::metrics::{self, FunctionMetrics};
-use tracekit_tests::unsampled_parent;
+use tracekit_tests::{poll_once, unsampled_parent};
 
 fn function(name: &str) -> Option<FunctionMetrics> {
     metrics::snapshot().function(name).cloned()
@@ -620,11 +620,6 @@ async fn waits_then_maybe_panics(panic: bool) {
         panic!("metrics test: panics in its second poll");
     }
     std::future::pending::<()>().await;
-}
-
-/// Polls `f` once with a waker that does nothing.
-fn poll_once<F: std::future::Future>(f: std::pin::Pin<&mut F>) -> std::task::Poll<F::Output> {
-    f.poll(&mut std::task::Context::from_waker(std::task::Waker::noop()))
 }
 
 #[test]

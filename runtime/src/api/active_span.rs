@@ -183,29 +183,26 @@ impl ActiveSpan {
         }
     }
 
-    /// Runs `f` on this span's frame when it keeps what is done to it: it
-    /// records, or it is a request span counted for metrics.
-    fn with_kept<R>(&self, f: impl FnOnce(&mut State, usize) -> R) -> Option<R> {
+    /// Runs `f` on this span's frame when `test` says so of it.
+    fn with_if<R>(
+        &self,
+        test: impl FnOnce(&State, usize) -> bool,
+        f: impl FnOnce(&mut State, usize) -> R,
+    ) -> Option<R> {
         if self.token == 0 {
             return None;
         }
         with_state(|s| {
             let i = s.find(self.token)?;
-            s.keeps_changes(i).then(|| f(s, i))
+            test(s, i).then(|| f(s, i))
         })
         .flatten()
     }
 
-    /// Runs `f` on this span's frame when it records.
-    fn with<R>(&self, f: impl FnOnce(&mut State, usize) -> R) -> Option<R> {
-        if self.token == 0 {
-            return None;
-        }
-        with_state(|s| {
-            let i = s.find(self.token)?;
-            s.is_recording(i).then(|| f(s, i))
-        })
-        .flatten()
+    /// Runs `f` on this span's frame when it keeps what is done to it: it
+    /// records, or it is a request span counted for metrics.
+    fn with_kept<R>(&self, f: impl FnOnce(&mut State, usize) -> R) -> Option<R> {
+        self.with_if(State::keeps_changes, f)
     }
 
     /// Whether the span records.
@@ -215,7 +212,7 @@ impl ActiveSpan {
     /// assert!(tracekit::start_active_span("a").is_recording());
     /// ```
     pub fn is_recording(&self) -> bool {
-        self.with(|_, _| ()).is_some()
+        self.with_if(State::is_recording, |_, _| ()).is_some()
     }
 
     /// The span's context.
@@ -291,8 +288,14 @@ impl ActiveSpan {
     /// tracekit::start_active_span("a").record_error(&std::fmt::Error);
     /// ```
     pub fn record_error<E: std::error::Error + ?Sized>(&self, error: &E) {
+        self.record_error_parts(|| ErrorParts::of(error));
+    }
+
+    /// Records the error `parts` gives, made only when the frame keeps it
+    /// (making them may run user code: not while the state is held).
+    fn record_error_parts(&self, parts: impl FnOnce() -> ErrorParts) {
         if self.with_kept(|_, _| ()).is_some() {
-            let edits = ErrorParts::of(error).into_edits();
+            let edits = parts().into_edits();
             self.with_kept(move |s, i| {
                 for e in edits {
                     s.edit(i, e);
@@ -373,24 +376,11 @@ impl Drop for ActiveSpan {
         }
         if self.token != 0 {
             if panicking {
-                self.mark_panicked();
+                self.record_error_parts(|| {
+                    ErrorParts::message("panic", crate::api::panic::message_for(self.token))
+                });
             }
             pop_local(self.token, None);
-        }
-    }
-}
-
-impl ActiveSpan {
-    #[cold]
-    fn mark_panicked(&self) {
-        if self.is_recording() {
-            let message = crate::api::panic::message_for(self.token);
-            let edits = ErrorParts::message("panic", message).into_edits();
-            self.with(move |s, i| {
-                for e in edits {
-                    s.edit(i, e);
-                }
-            });
         }
     }
 }

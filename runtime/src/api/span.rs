@@ -228,11 +228,8 @@ impl Span {
     /// ```
     pub fn record_error<E: std::error::Error + ?Sized>(&mut self, error: &E) {
         // A request span counts as failed for metrics, sampled or not.
-        if let Some(r) = self.owned.as_mut().and_then(|o| o.request.as_mut()) {
-            r.failed = true;
-            r.exception_type = Some(crate::data::error_parts::readable_type_name(
-                std::any::type_name::<E>(),
-            ));
+        if let Some(d) = self.owned.as_mut() {
+            d.request_failed_with(std::any::type_name::<E>());
         }
         if self.is_recording() {
             self.record_error_parts(ErrorParts::of(error));

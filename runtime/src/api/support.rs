@@ -36,12 +36,10 @@ pub fn metrics_panicked(span: &mut crate::Span) {
 /// count it with that `error.type`. Returns the name, for the span's own
 /// attribute. For `tracekit-tower`.
 pub fn request_failed_with(span: &mut crate::Span, type_name: &'static str) -> String {
-    let name = crate::data::error_parts::readable_type_name(type_name);
-    if let Some(r) = span.owned.as_mut().and_then(|o| o.request.as_mut()) {
-        r.failed = true;
-        r.exception_type = Some(name.clone());
+    match span.owned.as_mut() {
+        Some(d) => d.request_failed_with(type_name).into_owned(),
+        None => crate::data::error_parts::readable_type_name(type_name).into_owned(),
     }
-    name.into_owned()
 }
 
 /// The `telemetry.sdk.*` resource attributes, for `tracekit-otlp`.

@@ -123,6 +123,21 @@ impl Detached {
         }
     }
 
+    /// Tells a request span its request failed with an error of type
+    /// `type_name` (`std::any::type_name`), which is its `error.type` when
+    /// no status code says it; the readable name, to record on the span.
+    pub(crate) fn request_failed_with(
+        &mut self,
+        type_name: &'static str,
+    ) -> std::borrow::Cow<'static, str> {
+        let name = crate::data::error_parts::readable_type_name(type_name);
+        if let Some(r) = self.request.as_mut() {
+            r.failed = true;
+            r.exception_type = Some(name.clone());
+        }
+        name
+    }
+
     /// Tells the span a panic unwound through its call or request: both
     /// are counted failed, a request's `error.type` `panic` unless a status
     /// code says otherwise (over an error recorded before: what ended the

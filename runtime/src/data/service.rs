@@ -8,14 +8,13 @@ pub(crate) fn name_from(env: &dyn Fn(&str) -> Option<String>) -> Option<String> 
     env("OTEL_SERVICE_NAME")
         .and_then(|s| clean(&s))
         .or_else(|| {
+            // Read as `pairs` reads it, quietly: the last `service.name`.
             let attributes = env("OTEL_RESOURCE_ATTRIBUTES")?;
-            attributes
-                .split(',')
-                .rev()
-                .filter_map(|pair| pair.split_once('='))
-                .find(|(k, _)| k.trim() == "service.name")
-                .and_then(|(_, v)| crate::data::percent::decode_exact(v.trim()))
-                .and_then(|v| clean(&v))
+            entries(&attributes)
+                .filter_map(Result::ok)
+                .filter(|(k, _)| k == "service.name")
+                .last()
+                .and_then(|(_, v)| clean(&v))
         })
 }
 
@@ -36,24 +35,33 @@ pub(crate) fn unknown() -> String {
 /// percent-decoded (a `+` is a `+`); a malformed entry is skipped with a
 /// warning that names `key`.
 pub(crate) fn pairs(key: &str, raw: &str) -> Vec<(String, String)> {
+    entries(raw)
+        .filter_map(|entry| {
+            entry
+                .map_err(|(entry, why)| {
+                    crate::data::diag::warn(format_args!("{key}: {entry:?} {why}; skipped"))
+                })
+                .ok()
+        })
+        .collect()
+}
+
+/// The entries of a `key=value,...` list: each its decoded pair, or the
+/// malformed entry and what is wrong with it.
+fn entries(raw: &str) -> impl Iterator<Item = Result<(String, String), (&str, &'static str)>> {
     use crate::data::percent::decode_exact;
-    let mut out = Vec::new();
-    for entry in raw.split(',').map(str::trim).filter(|e| !e.is_empty()) {
-        match entry.split_once('=') {
+    raw.split(',')
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+        .map(|entry| match entry.split_once('=') {
             Some((k, v)) if !k.trim().is_empty() => {
                 match (decode_exact(k.trim()), decode_exact(v.trim())) {
-                    (Some(k), Some(v)) => out.push((k, v)),
-                    _ => crate::data::diag::warn(format_args!(
-                        "{key}: {entry:?} is not valid UTF-8; skipped"
-                    )),
+                    (Some(k), Some(v)) => Ok((k, v)),
+                    _ => Err((entry, "is not valid UTF-8")),
                 }
             }
-            _ => {
-                crate::data::diag::warn(format_args!("{key}: {entry:?} is not key=value; skipped"))
-            }
-        }
-    }
-    out
+            _ => Err((entry, "is not key=value")),
+        })
 }
 
 /// The `telemetry.sdk.*` attributes: who made the telemetry.
@@ -118,6 +126,9 @@ mod tests {
         ];
         assert_eq!(name_from(&env(&BOTH)).as_deref(), Some("wins"));
         assert_eq!(name_from(&env(&[("OTEL_SERVICE_NAME", "  ")])), None);
+        // Read as the resource reads the list: keys decoded, `+` kept.
+        const ENCODED: [(&str, &str); 1] = [("OTEL_RESOURCE_ATTRIBUTES", "service%2Ename=a+b,x")];
+        assert_eq!(name_from(&env(&ENCODED)).as_deref(), Some("a+b"));
     }
 
     #[test]

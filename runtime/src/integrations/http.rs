@@ -272,11 +272,10 @@ fn server(
                 if let Some(q) = t.query {
                     builder.push_tag("url.query".into(), q.into());
                 }
-                let scheme = match t.scheme {
-                    None | Some("http") => Value::from_static("http"),
-                    Some("https") => Value::from_static("https"),
-                    Some(other) => kept(other),
-                };
+                let scheme = static_scheme(t.scheme).map_or_else(
+                    || Value::from(t.scheme.unwrap_or_default()),
+                    Value::from_static,
+                );
                 builder.push_tag("url.scheme".into(), scheme);
             }
             if let Some(host) = headers.get("host") {
@@ -287,11 +286,7 @@ fn server(
     request_id::adopt(&mut span, headers, true);
     counted(&mut span, || {
         let mut r = Request::new(Protocol::Http, true, method_for_metrics(method));
-        r.key.scheme = target.as_ref().and_then(|t| match t.scheme {
-            None | Some("http") => Some("http"),
-            Some("https") => Some("https"),
-            Some(other) => crate::data::intern::string(other),
-        });
+        r.key.scheme = target.as_ref().and_then(|t| static_scheme(t.scheme));
         r.key.route = route.map(
             |route| match kept_name.and_then(|n| n.get(method.len() + 1..)) {
                 Some(kept_route) => Cow::Borrowed(kept_route),
@@ -432,12 +427,7 @@ pub fn client_span(method: &str, url: &str, headers: &mut dyn Injector) -> Span 
             if c.stable() {
                 builder.push_tag("url.full".into(), without_credentials(url).into());
                 if let Some((scheme, authority)) = scheme_and_authority(url) {
-                    let default_port = match scheme {
-                        "http" => Some(80),
-                        "https" => Some(443),
-                        _ => None,
-                    };
-                    address_tags(builder, authority, default_port);
+                    address_tags(builder, authority, default_port(scheme));
                 }
             }
         });
@@ -450,11 +440,7 @@ pub fn client_span(method: &str, url: &str, headers: &mut dyn Injector) -> Span 
         if let Some((scheme, authority)) = scheme_and_authority(url) {
             let (address, port) = host_and_port(authority);
             r.key.address = Some(kept_text(address));
-            r.key.port = port.or(match scheme {
-                "http" => Some(80),
-                "https" => Some(443),
-                _ => None,
-            });
+            r.key.port = port.or(default_port(scheme));
         }
         r
     });
@@ -535,6 +521,25 @@ fn error_of(kind: SpanKind, code: u16) -> Option<String> {
         _ => return Some(format!("invalid HTTP status code {code}")),
     };
     failed.then(|| format!("HTTP {code}"))
+}
+
+/// A server's scheme as static text, `http` when the request names none;
+/// `None` for an unusual one that can no longer be kept (see [`kept`]).
+fn static_scheme(scheme: Option<&str>) -> Option<&'static str> {
+    match scheme {
+        None | Some("http") => Some("http"),
+        Some("https") => Some("https"),
+        Some(other) => crate::data::intern::string(other),
+    }
+}
+
+/// The port a URL of `scheme` goes to when it names none.
+fn default_port(scheme: &str) -> Option<u16> {
+    match scheme {
+        "http" => Some(80),
+        "https" => Some(443),
+        _ => None,
+    }
 }
 
 /// A URL's scheme and authority (`user@host:port`), when it has them.

@@ -138,7 +138,7 @@ mod http_headers {
 
     /// The names tracekit reads and writes, made once. A `HeaderName` made
     /// from bytes copies them into an allocation when it is not one of
-    /// `http`'s standard names (none of these is), and a look-up by `&str`
+    /// `http`'s standard names (only `content-type` here is), and a look-up by `&str`
     /// parses the name every time.
     pub(super) static KNOWN: [HeaderName; 16] = [
         HeaderName::from_static("traceparent"),
@@ -155,7 +155,8 @@ mod http_headers {
         HeaderName::from_static("uber-trace-id"),
         HeaderName::from_static("jaeger-debug-id"),
         HeaderName::from_static("host"),
-        // Standard names: no allocation, but a look-up by `&str` parses them.
+        // A standard name (made without an allocation), but a look-up by
+        // `&str` parses it all the same.
         http::header::CONTENT_TYPE,
         HeaderName::from_static("grpc-status"),
     ];
