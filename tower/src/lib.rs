@@ -586,8 +586,9 @@ pub fn propagate(mut request: tonic::Request<()>) -> Result<tonic::Request<()>, 
 
 /// Serves tracekit's metrics in the Prometheus text format: mount it where
 /// Prometheus scrapes (`/metrics`). Making one switches metrics on. It
-/// answers GET, and HEAD with the same headers and no body; any other
-/// method gets 405 with `Allow: GET, HEAD`.
+/// answers GET, and HEAD with the same headers (the server sends no body;
+/// its `Content-Length` is the one a GET would get); any other method gets
+/// 405 with `Allow: GET, HEAD`.
 ///
 /// ```
 /// use axum::Router;
@@ -641,11 +642,11 @@ impl<B> Service<Request<B>> for PrometheusService {
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
         let method = request.method();
-        let mut response = if method == http::Method::GET {
+        let mut response = if method == http::Method::GET || method == http::Method::HEAD {
+            // HEAD renders too: a server sends no body for it but takes its
+            // `Content-Length` from the body's size (axum does), which must
+            // be the size a GET would get.
             Response::new(self.renderer.render(&tracekit::metrics::snapshot()))
-        } else if method == http::Method::HEAD {
-            // The headers a GET would have, and no body: nothing to render.
-            Response::new(String::new())
         } else {
             let mut refused = Response::new(String::new());
             *refused.status_mut() = StatusCode::METHOD_NOT_ALLOWED;

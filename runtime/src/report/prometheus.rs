@@ -277,7 +277,10 @@ fn millis_text(d: Duration) -> String {
 
 /// A duration in seconds, as Prometheus reads a float.
 fn seconds(d: Duration) -> String {
-    format!("{}", d.as_secs_f64())
+    // Divided once, as milliseconds are: `as_secs_f64` adds the whole
+    // seconds to the fraction, a second rounding (1.118 s would read
+    // 1.1179999999999999, a different `le` from every other exporter's).
+    format!("{}", d.as_nanos() as f64 / 1e9)
 }
 
 /// `code_function_name` and `code_namespace`, or the overflow series' label.
@@ -409,6 +412,9 @@ mod tests {
         assert_eq!(seconds(Duration::from_secs(10)), "10");
         assert_eq!(seconds(Duration::from_millis(75)), "0.075");
         assert_eq!(seconds(Duration::from_millis(7_500)), "7.5");
+        // Bounds past a second are rounded once, as OTLP's are.
+        assert_eq!(seconds(Duration::from_millis(1_118)), "1.118");
+        assert_eq!(seconds(Duration::from_micros(2_000_001)), "2.000001");
     }
 
     #[test]
