@@ -307,6 +307,8 @@ def main_checks(page, expected, shot):
         check("and an operation of each service apart", (fns.get("db.query|backend") or [0])[0], 2)
         check("a recursive operation's total counts its outermost call once",
               fns.get("walk|frontend"), [3, 0, 10 * ms, 10 * ms, 8 * ms, 10 * ms])
+        check("and an async one that outlives its caller adds the time past the caller's end",
+              fns.get("drain|frontend"), [3, 0, 23 * ms, 23 * ms, 10 * ms, 16 * ms])
         check("a server span's own service names its operations", (fns.get("count_stock|inventory") or [0])[0], 1)
         check("it lists every operation once", len(fns), expected["operations"])
         order = b.js("Array.from(document.querySelectorAll('#functions tbody tr')).map(r => +r.dataset.selfNs)")

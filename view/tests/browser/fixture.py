@@ -46,6 +46,11 @@ SPANS = [
     (B, "c000000000000004", "c000000000000002", "walk", "frontend", 1, 206, 216, None, {}, [], []),
     (B, "c000000000000005", "c000000000000004", "walk", "frontend", 1, 207, 215, None, {}, [], []),
     (B, "c000000000000006", "c000000000000005", "walk", "frontend", 1, 208, 212, None, {}, [], []),
+    # An async recursive call that outlives its caller, twice over: the
+    # operation's total is the 23 ms the three cover together.
+    (B, "c000000000000007", "c000000000000003", "drain", "frontend", 1, 232, 236, None, {}, [], []),
+    (B, "c000000000000008", "c000000000000007", "drain", "frontend", 1, 234, 250, None, {}, [], []),
+    (B, "c000000000000009", "c000000000000008", "drain", "frontend", 1, 245, 255, None, {}, [], []),
     # The same route again, slower and without an error; a second service
     # in the same process (one resource), named by its server span.
     (C, "d000000000000001", "", "GET /checkout/{cart}", "frontend", 2, 400, 700, None,
