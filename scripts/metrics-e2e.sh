@@ -117,8 +117,10 @@ import sys
 rate, p99 = float(sys.argv[1]), float(sys.argv[2])
 assert rate > 0, f"rate {rate}"
 # find spins 100 µs: its p99 lies in a bucket above that (the defaults go
-# 100 µs, 500 µs, 1 ms, 5 ms).
-assert 0.0001 <= p99 <= 0.005, f"p99 {p99}"
+# 100 µs, 500 µs, 1 ms, 5 ms, ...), and well below 50 ms, which allows a
+# loaded machine to hold up 1% of the spins for a few scheduler slices
+# (a unit wrong by 1,000 would still fail).
+assert 0.0001 <= p99 <= 0.05, f"p99 {p99}"
 print(f"prometheus: every request and call counted; rate {rate:.1f}/s, find p99 {p99 * 1e6:.0f} µs")
 PY
 

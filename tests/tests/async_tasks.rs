@@ -72,7 +72,8 @@ fn async_children_keep_their_parent_across_awaits_and_threads() {
     );
     for f in &fetches {
         assert_eq!(f.trace_id(), handler.trace_id());
-        assert!(f.duration() >= Duration::from_millis(2));
+        // 2 ms slept, less the clock calibration's error.
+        assert!(f.duration() >= Duration::from_micros(1_900));
     }
 }
 

@@ -29,10 +29,15 @@ fn child_program() {
     runtime.block_on(async {
         let file = tracekit_otlp::FileExporter::create(&path, tracekit_otlp::Resource::new("svc"))
             .expect("file");
-        let guard = tracekit::set_reporter(tracekit::BatchReporter::new(
-            file,
-            tracekit::BatchConfig::default(),
-        ));
+        // A batch that waits for nothing but a shutdown: the default 5 s
+        // delay could pass, on a loaded machine, between "ready" and the
+        // signal, and export what the tests without a shutdown path expect
+        // lost.
+        let config = tracekit::BatchConfig {
+            scheduled_delay: Duration::from_secs(600),
+            ..tracekit::BatchConfig::default()
+        };
+        let guard = tracekit::set_reporter(tracekit::BatchReporter::new(file, config));
         match mode.as_str() {
             "helper" => tracekit::signal::shutdown_on_signal(guard).expect("handlers"),
             // No shutdown path: the guard would drop at the end of main,
