@@ -33,6 +33,14 @@ impl Rng {
     }
 }
 
+/// The instrumentation scope's labels on every Prometheus series but
+/// `target_info` (the workspace shares one version).
+pub const SCOPE_LABELS: &str = concat!(
+    "otel_scope_name=\"tracekit\",otel_scope_version=\"",
+    env!("CARGO_PKG_VERSION"),
+    "\""
+);
+
 /// A loopback port nobody listens on: bound, then freed.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

@@ -214,8 +214,10 @@ fn prometheus_text_has_buckets_sum_count_and_errors() {
     let labels = "code_function_name=\"parse_port_for_prometheus\",code_namespace=\"metrics\"";
     // The two calls that succeeded, and the failed one in a series of its
     // own, labelled with its error type.
-    let failed = format!("{labels},error_type=\"core::num::error::ParseIntError\"");
-    for (series, n) in [(labels.to_owned(), 2), (failed, 1)] {
+    // The scope's labels last, as OpenTelemetry's exporters write them.
+    let scope = tracekit_tests::SCOPE_LABELS;
+    let failed = format!("{labels},error_type=\"core::num::error::ParseIntError\",{scope}");
+    for (series, n) in [(format!("{labels},{scope}"), 2), (failed, 1)] {
         for line in [
             format!("tracekit_function_duration_seconds_bucket{{{series},le=\"1\"}} {n}\n"),
             format!("tracekit_function_duration_seconds_bucket{{{series},le=\"+Inf\"}} {n}\n"),
@@ -224,7 +226,9 @@ fn prometheus_text_has_buckets_sum_count_and_errors() {
             assert!(text.contains(&line), "{line} in\n{text}");
         }
     }
-    assert!(text.contains(&format!("tracekit_function_errors_total{{{labels}}} 1\n")));
+    assert!(text.contains(&format!(
+        "tracekit_function_errors_total{{{labels},{scope}}} 1\n"
+    )));
     // Every series' buckets never decrease.
     let mut last: Option<(String, u64)> = None;
     for line in text

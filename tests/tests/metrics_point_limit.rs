@@ -217,7 +217,8 @@ fn points_past_the_limit_and_points_alike_are_one_series_each() {
     assert_eq!(
         overflow_counts,
         [format!(
-            "tracekit_function_duration_seconds_count{{otel_metric_overflow=\"true\"}} {}",
+            "tracekit_function_duration_seconds_count{{otel_metric_overflow=\"true\",{}}} {}",
+            tracekit_tests::SCOPE_LABELS,
             overflow.calls()
         )]
     );
@@ -235,9 +236,10 @@ fn points_past_the_limit_and_points_alike_are_one_series_each() {
                 "code_namespace=\"metrics_point_limit::Id\""
             ],
         ),
-        [
-            "tracekit_function_duration_seconds_count{code_function_name=\"from\",code_namespace=\"metrics_point_limit::Id\"} 6"
-        ]
+        [format!(
+            "tracekit_function_duration_seconds_count{{code_function_name=\"from\",code_namespace=\"metrics_point_limit::Id\",{}}} 6",
+            tracekit_tests::SCOPE_LABELS
+        )]
     );
     // No series twice, anywhere in the text.
     let mut keys: Vec<&str> = text

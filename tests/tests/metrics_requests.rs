@@ -113,9 +113,11 @@ async fn every_request_is_counted_by_route_status_and_error_at_one_percent() {
     assert!(c_ok.duration().sum() >= ok.duration().sum());
     let text = metrics::Prometheus::new().render(&snapshot);
     assert!(text.contains("# TYPE http_server_request_duration_seconds histogram"));
-    assert!(text.contains(
-        "http_server_request_duration_seconds_count{http_request_method=\"GET\",url_scheme=\"http\",http_route=\"/stock/{item}\",http_response_status_code=\"500\",error_type=\"500\"} 10\n"
-    ), "{text}");
+    let line = format!(
+        "http_server_request_duration_seconds_count{{http_request_method=\"GET\",url_scheme=\"http\",http_route=\"/stock/{{item}}\",http_response_status_code=\"500\",error_type=\"500\",{}}} 10\n",
+        tracekit_tests::SCOPE_LABELS
+    );
+    assert!(text.contains(&line), "{text}");
 }
 
 #[tokio::test]

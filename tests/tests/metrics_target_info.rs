@@ -53,7 +53,11 @@ fn target_info_set_in_code_or_left_out() {
         .target_info(Vec::<(String, String)>::new())
         .render(&snapshot);
     assert!(info_lines(&none).is_empty(), "{none}");
-    assert!(!none.contains("target_info"), "no family without a series");
+    // (This file's own functions have `target_info` in their namespace.)
+    assert!(
+        !none.contains("# TYPE target_info"),
+        "no family without a series"
+    );
 }
 
 const CHILD: &str = "TRACEKIT_TARGET_INFO_CHILD";
@@ -106,4 +110,48 @@ fn from_the_environment_in_a_process_of_its_own() {
         1,
         "said once: {stderr}"
     );
+}
+
+#[tracekit::trace_fn]
+fn scoped() {}
+
+#[test]
+fn every_series_but_target_info_names_the_scope_unless_told_not_to() {
+    metrics::set_enabled(true);
+    scoped();
+    let client = tracekit::http::client_span("GET", "http://scope.example/x", &mut Vec::new());
+    drop(client);
+    let snapshot = metrics::snapshot();
+    let samples = |text: &str| -> Vec<String> {
+        text.lines()
+            .filter(|l| !l.starts_with('#') && !l.starts_with("target_info"))
+            .map(str::to_owned)
+            .collect()
+    };
+    let text = Prometheus::new().render(&snapshot);
+    let scope = tracekit_tests::SCOPE_LABELS;
+    if tracekit::TRACE_ALL {
+        // A function's series and a request's, each with the scope last
+        // among its own labels (before a bucket's `le`).
+        for family in [
+            "tracekit_function_duration_seconds_count{code_function_name=\"scoped\"",
+            "tracekit_function_errors_total{code_function_name=\"scoped\"",
+            "http_client_request_duration_seconds_count{",
+        ] {
+            assert!(
+                samples(&text).iter().any(|l| l.starts_with(family)),
+                "no {family} in\n{text}"
+            );
+        }
+    }
+    for line in samples(&text) {
+        assert!(
+            line.contains(&format!("{scope}}}")) || line.contains(&format!("{scope},le=")),
+            "{line}"
+        );
+    }
+    assert!(!info_lines(&text)[0].contains("otel_scope"), "{text}");
+    let bare = Prometheus::new().scope_info(false).render(&snapshot);
+    assert!(!bare.contains("otel_scope"), "{bare}");
+    assert_eq!(samples(&bare).len(), samples(&text).len());
 }

@@ -14,7 +14,10 @@ use std::time::Duration;
 /// per type), and one `tracekit_function_errors_total` counter.
 /// The process's resource comes first as one `target_info` series of value
 /// 1, its attributes as labels, as OpenTelemetry's Prometheus exporters
-/// write it (the rest carry none of them).
+/// write it (the rest carry none of them). Every other series carries the
+/// instrumentation scope as `otel_scope_name="tracekit"` and
+/// `otel_scope_version` (OpenTelemetry's Prometheus compatibility rules;
+/// [`Prometheus::scope_info`] leaves them out).
 /// A call is counted in a bucket `le` when the internal bucket that holds
 /// it lies wholly at or below the bound, so one within 1/16 of a power of
 /// two below a bound may appear under the next bound up.
@@ -32,6 +35,7 @@ pub struct Prometheus {
     buckets: Vec<Duration>,
     request_buckets: Vec<Duration>,
     target_info: Arc<[(String, String)]>,
+    scope_info: bool,
 }
 
 /// The resource the environment gives, read once: a malformed
@@ -80,6 +84,31 @@ impl Prometheus {
                 .map(|&ms| Duration::from_millis(ms))
                 .collect(),
             target_info: resource(),
+            scope_info: true,
+        }
+    }
+
+    /// Whether every series carries the `otel_scope_name` and
+    /// `otel_scope_version` labels (on by default, as OpenTelemetry's
+    /// Prometheus exporters write them; its `scope_info_enabled` setting).
+    ///
+    /// ```
+    /// let text = tracekit::metrics::Prometheus::new()
+    ///     .scope_info(false)
+    ///     .render(&tracekit::metrics::snapshot());
+    /// assert!(!text.contains("otel_scope_name"));
+    /// ```
+    pub fn scope_info(mut self, enabled: bool) -> Prometheus {
+        self.scope_info = enabled;
+        self
+    }
+
+    /// The labels of a series: its own, then the scope's.
+    fn series_labels(&self, own: &str) -> String {
+        match (self.scope_info, own.is_empty()) {
+            (false, _) => own.to_owned(),
+            (true, true) => SCOPE_LABELS.to_owned(),
+            (true, false) => format!("{own},{SCOPE_LABELS}"),
         }
     }
 
@@ -158,8 +187,10 @@ impl Prometheus {
                     continue;
                 }
                 let labels = match error_type {
-                    Some(t) => format!("{labels},error_type=\"{}\"", escape(t)),
-                    None => labels.clone(),
+                    Some(t) => {
+                        self.series_labels(&format!("{labels},error_type=\"{}\"", escape(t)))
+                    }
+                    None => self.series_labels(&labels),
                 };
                 histogram(
                     &mut out,
@@ -179,7 +210,7 @@ impl Prometheus {
             let _ = writeln!(
                 out,
                 "tracekit_function_errors_total{{{}}} {}",
-                labels(f),
+                self.series_labels(&labels(f)),
                 f.errors()
             );
         }
@@ -219,6 +250,7 @@ impl Prometheus {
                     .map(|(k, v)| format!("{}=\"{}\"", k.replace('.', "_"), escape(&v.to_string())))
                     .collect::<Vec<_>>()
                     .join(",");
+                let labels = self.series_labels(&labels);
                 histogram(
                     out,
                     &name,
@@ -231,6 +263,14 @@ impl Prometheus {
         }
     }
 }
+
+/// The instrumentation scope as labels: the scope the OTLP exporter sends
+/// the same metrics under.
+const SCOPE_LABELS: &str = concat!(
+    "otel_scope_name=\"tracekit\",otel_scope_version=\"",
+    env!("CARGO_PKG_VERSION"),
+    "\""
+);
 
 /// Bounds as a renderer keeps them: ascending, each once.
 fn sorted(bounds: impl IntoIterator<Item = Duration>) -> Vec<Duration> {
