@@ -309,6 +309,8 @@ def main_checks(page, expected, shot):
               fns.get("walk|frontend"), [3, 0, 10 * ms, 10 * ms, 8 * ms, 10 * ms])
         check("and an async one that outlives its caller adds the time past the caller's end",
               fns.get("drain|frontend"), [3, 0, 23 * ms, 23 * ms, 10 * ms, 16 * ms])
+        check("and one that starts before its caller adds the time before the caller's start",
+              fns.get("probe|frontend"), [2, 0, 15 * ms, 15 * ms, 10 * ms, 14 * ms])
         check("a server span's own service names its operations", (fns.get("count_stock|inventory") or [0])[0], 1)
         check("it lists every operation once", len(fns), expected["operations"])
         order = b.js("Array.from(document.querySelectorAll('#functions tbody tr')).map(r => +r.dataset.selfNs)")

@@ -51,6 +51,10 @@ SPANS = [
     (B, "c000000000000007", "c000000000000003", "drain", "frontend", 1, 232, 236, None, {}, [], []),
     (B, "c000000000000008", "c000000000000007", "drain", "frontend", 1, 234, 250, None, {}, [], []),
     (B, "c000000000000009", "c000000000000008", "drain", "frontend", 1, 245, 255, None, {}, [], []),
+    # A recursive call that starts before its caller (another host's clock
+    # runs behind): the total is the 15 ms the two cover together.
+    (B, "c00000000000000a", "c000000000000003", "probe", "frontend", 1, 240, 250, None, {}, [], []),
+    (B, "c00000000000000b", "c00000000000000a", "probe", "frontend", 1, 235, 249, None, {}, [], []),
     # The same route again, slower and without an error; a second service
     # in the same process (one resource), named by its server span.
     (C, "d000000000000001", "", "GET /checkout/{cart}", "frontend", 2, 400, 700, None,
