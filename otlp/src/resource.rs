@@ -51,7 +51,8 @@ impl Resource {
     /// From `OTEL_RESOURCE_ATTRIBUTES` (`key=value,...`, values
     /// percent-decoded) and `OTEL_SERVICE_NAME`, which wins over a
     /// `service.name` there; without either, `unknown_service:<program>`.
-    /// A malformed entry is reported on stderr and skipped.
+    /// A malformed entry is reported on stderr and discards the whole list,
+    /// as OpenTelemetry's resource rules ask.
     ///
     /// ```
     /// let r = tracekit_otlp::Resource::from_env();

@@ -8,12 +8,13 @@ pub(crate) fn name_from(env: &dyn Fn(&str) -> Option<String>) -> Option<String> 
     env("OTEL_SERVICE_NAME")
         .and_then(|s| clean(&s))
         .or_else(|| {
-            // Read as `pairs` reads it, quietly: the last `service.name`.
+            // Read as the resource reads it, quietly: the last
+            // `service.name` of a list that is whole.
             let attributes = env("OTEL_RESOURCE_ATTRIBUTES")?;
-            entries(&attributes)
-                .filter_map(Result::ok)
-                .filter(|(k, _)| k == "service.name")
-                .last()
+            resource_entries(&attributes)
+                .ok()?
+                .into_iter()
+                .rfind(|(k, _)| k == "service.name")
                 .and_then(|(_, v)| clean(&v))
         })
 }
@@ -30,10 +31,10 @@ pub(crate) fn unknown() -> String {
     }
 }
 
-/// `key=value,...` pairs (`OTEL_RESOURCE_ATTRIBUTES`,
-/// `OTEL_EXPORTER_OTLP_HEADERS`), keys and values trimmed and
-/// percent-decoded (a `+` is a `+`); a malformed entry is skipped with a
-/// warning that names `key`.
+/// `key=value,...` pairs (`OTEL_EXPORTER_OTLP_HEADERS`), keys and values
+/// trimmed and percent-decoded (a `+` is a `+`); a malformed entry is
+/// skipped with a warning that names `key`. (`OTEL_RESOURCE_ATTRIBUTES`
+/// is read all or nothing: [`resource_from`].)
 pub(crate) fn pairs(key: &str, raw: &str) -> Vec<(String, String)> {
     entries(raw)
         .filter_map(|entry| {
@@ -44,6 +45,13 @@ pub(crate) fn pairs(key: &str, raw: &str) -> Vec<(String, String)> {
                 .ok()
         })
         .collect()
+}
+
+/// The pairs of `OTEL_RESOURCE_ATTRIBUTES`, all or none: a malformed entry
+/// discards the whole value (OpenTelemetry's resource rules), and is
+/// returned with what is wrong with it.
+fn resource_entries(raw: &str) -> Result<Vec<(String, String)>, (&str, &'static str)> {
+    entries(raw).collect()
 }
 
 /// The entries of a `key=value,...` list: each its decoded pair, or the
@@ -74,7 +82,8 @@ pub(crate) const SDK: [(&str, &str); 3] = [
 /// The process's resource attributes as the environment gives them:
 /// `service.name` first ([`name_from`], else [`unknown`]), then the
 /// `telemetry.sdk.*` attributes, then the rest of `OTEL_RESOURCE_ATTRIBUTES`
-/// in order; a key given again replaces the value where it first stood.
+/// in order; a key given again replaces the value where it first stood. A
+/// malformed entry discards the whole list, with a warning.
 pub(crate) fn resource_from(env: &dyn Fn(&str) -> Option<String>) -> Vec<(String, String)> {
     let service = (
         "service.name".to_owned(),
@@ -83,9 +92,16 @@ pub(crate) fn resource_from(env: &dyn Fn(&str) -> Option<String>) -> Vec<(String
     let mut out: Vec<(String, String)> = std::iter::once(service)
         .chain(SDK.iter().map(|&(k, v)| (k.to_owned(), v.to_owned())))
         .collect();
-    let given = env("OTEL_RESOURCE_ATTRIBUTES")
-        .map(|raw| pairs("OTEL_RESOURCE_ATTRIBUTES", &raw))
-        .unwrap_or_default();
+    let given = match env("OTEL_RESOURCE_ATTRIBUTES").map(|raw| {
+        resource_entries(&raw).map_err(|(entry, why)| {
+            crate::data::diag::warn(format_args!(
+                "OTEL_RESOURCE_ATTRIBUTES: {entry:?} {why}; the whole value is discarded"
+            ))
+        })
+    }) {
+        Some(Ok(given)) => given,
+        _ => Vec::new(),
+    };
     for (k, v) in given {
         if k == "service.name" {
             continue;
@@ -126,16 +142,19 @@ mod tests {
         ];
         assert_eq!(name_from(&env(&BOTH)).as_deref(), Some("wins"));
         assert_eq!(name_from(&env(&[("OTEL_SERVICE_NAME", "  ")])), None);
-        // Read as the resource reads the list: keys decoded, `+` kept.
-        const ENCODED: [(&str, &str); 1] = [("OTEL_RESOURCE_ATTRIBUTES", "service%2Ename=a+b,x")];
+        // Read as the resource reads the list: keys decoded, `+` kept, and
+        // nothing of a list with a malformed entry.
+        const ENCODED: [(&str, &str); 1] = [("OTEL_RESOURCE_ATTRIBUTES", "service%2Ename=a+b,x=1")];
         assert_eq!(name_from(&env(&ENCODED)).as_deref(), Some("a+b"));
+        const MALFORMED: [(&str, &str); 1] = [("OTEL_RESOURCE_ATTRIBUTES", "service.name=a,x")];
+        assert_eq!(name_from(&env(&MALFORMED)), None);
     }
 
     #[test]
     fn the_resource_is_the_name_the_sdk_and_the_attributes_given() {
         let env = |k: &str| {
             (k == "OTEL_RESOURCE_ATTRIBUTES").then(|| {
-                "deployment.environment=prod, service.name=ignored-here,bad, =x,team=a%20b,team=c"
+                "deployment.environment=prod, service.name=ignored-here,team=a%20b,team=c"
                     .to_owned()
             })
         };
@@ -161,6 +180,15 @@ mod tests {
             "given again: the last value, where it first stood"
         );
         assert!(resource_from(&|_| None)[0].1.starts_with("unknown_service"));
+        // A malformed entry (no `=`, no key, not UTF-8 once decoded)
+        // discards the whole list, the service name in it too.
+        for bad in ["team=a,bad", "team=a, =x", "team=a,b=%FF"] {
+            let r = resource_from(&|k: &str| {
+                (k == "OTEL_RESOURCE_ATTRIBUTES").then(|| format!("service.name=s,{bad}"))
+            });
+            assert_eq!(r.len(), 1 + SDK.len(), "{bad}: {r:?}");
+            assert!(r[0].1.starts_with("unknown_service"), "{bad}: {r:?}");
+        }
         // A `+` is itself (build metadata, base64); keys are decoded too.
         assert_eq!(
             pairs(
