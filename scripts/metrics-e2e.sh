@@ -105,9 +105,9 @@ info=$(query 'count(target_info{service_name="orders",deployment_environment="e2
 [[ "$info" == 1 ]] || { echo "prometheus: target_info series $info, want 1"; exit 1; }
 joined=$(query 'sum(http_server_request_duration_seconds_count{http_route="/orders/{id}"} * on (job, instance) group_left (service_name) target_info)')
 [[ "$joined" == "$want_served" ]] || { echo "prometheus: $joined requests joined to target_info, want $want_served"; exit 1; }
-# Every series names the scope it came from, as OTLP's do.
-unscoped=$(query 'count(tracekit_function_errors_total unless tracekit_function_errors_total{otel_scope_name="tracekit"})')
-scoped=$(query 'count(tracekit_function_errors_total{otel_scope_name="tracekit",otel_scope_version!=""})')
+# Every series but target_info names the scope it came from, as OTLP's do.
+unscoped=$(query 'count({__name__=~"tracekit_.+|http_.+|rpc_.+",otel_scope_name=""})')
+scoped=$(query 'count({__name__=~"tracekit_.+|http_.+",otel_scope_name="tracekit",otel_scope_version!=""})')
 [[ "$unscoped" == none && "$scoped" != none && "$scoped" -ge 1 ]] || { echo "prometheus: series without the scope's labels ($unscoped), with them ($scoped)"; exit 1; }
 # rate() needs two scrapes of the series; the load spans several.
 for _ in $(seq 1 40); do

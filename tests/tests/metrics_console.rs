@@ -34,8 +34,9 @@ fn the_table_is_printed_at_shutdown_with_every_call() {
             .output()
             .expect("child");
         let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(out.status.success(), "{stdout}");
-        assert!(stdout.contains("1 passed"), "{stdout}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{stdout}{stderr}");
+        assert!(stdout.contains("1 passed"), "{stdout}{stderr}");
         return;
     }
     let _sampler = set_sampler(TraceIdRatio::new(0.0));

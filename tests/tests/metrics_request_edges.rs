@@ -579,7 +579,15 @@ async fn raw_http(port: u16, method: &str) -> (String, Vec<(String, String)>, us
     let request = format!("{method} /metrics HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n");
     stream.write_all(request.as_bytes()).await.unwrap();
     let mut reply = Vec::new();
-    stream.read_to_end(&mut reply).await.unwrap();
+    // `connection: close`: the server ends the reply; a server that kept
+    // the connection open fails the test instead of hanging it.
+    tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        stream.read_to_end(&mut reply),
+    )
+    .await
+    .expect("the server closed the connection")
+    .unwrap();
     let text = String::from_utf8_lossy(&reply).into_owned();
     let (head, body) = text.split_once("\r\n\r\n").expect("a header block");
     let mut lines = head.lines();

@@ -1,5 +1,5 @@
 //! A process stopped by SIGTERM or SIGINT with spans still waiting in the
-//! exporter's batch (OTLP's 5 s delay): without a shutdown path they are
+//! exporter's batch (as under OTLP's 5 s delay): without a shutdown path they are
 //! lost; with `tracekit::signal::shutdown_on_signal` every one is written
 //! before the process exits with 128 + the signal's number.
 
@@ -14,7 +14,7 @@ const CHILD: &str = "TRACEKIT_SHUTDOWN_CHILD";
 const OUT: &str = "TRACEKIT_SHUTDOWN_OUT";
 
 /// The program under test, run in a child process by the tests below: it
-/// exports to a file with the default 5 s batch delay, finishes some spans,
+/// exports to a file with a batch delay no test outlasts, finishes some spans,
 /// says "ready" and serves forever.
 #[test]
 fn child_program() {

@@ -454,7 +454,7 @@ mod tests {
         assert_eq!(seconds(Duration::from_millis(7_500)), "7.5");
         // Bounds past a second are rounded once, as OTLP's are.
         assert_eq!(seconds(Duration::from_millis(1_118)), "1.118");
-        assert_eq!(seconds(Duration::from_micros(2_000_001)), "2.000001");
+        assert_eq!(seconds(Duration::from_micros(1_500_001)), "1.500001");
     }
 
     #[test]
