@@ -17,7 +17,8 @@
 //! `http.response.status_code`). A 4xx or 5xx answer is an error (`error.type`
 //! is the code); so is a request that gets no answer (`error.type` is
 //! `timeout`, `connect`, `request`, `redirect`, `body`, `decode` or
-//! `middleware`, and the error is recorded as an `exception` event). The
+//! `middleware`, in the old conventions too, as the request's metrics count
+//! by it; and the error is recorded as an `exception` event). The
 //! span ends when the response's headers arrive: reading the body is not
 //! in it, and a body that fails later does not fail it. A request dropped
 //! before its answer (a timeout around `send()`) is tagged `cancelled` and
@@ -30,7 +31,7 @@ use http::Extensions;
 use reqwest::{Request, Response};
 use reqwest_middleware::{Middleware, Next, Result};
 use tracekit::FutureExt;
-use tracekit::http::{self as tk, Conventions};
+use tracekit::http as tk;
 
 /// Traces each request (see the crate docs).
 ///
@@ -59,9 +60,9 @@ impl Middleware for TraceMiddleware {
             match &result {
                 Ok(response) => tk::set_current_status_code(response.status().as_u16()),
                 Err(e) => {
-                    if tk::conventions() != Conventions::Old {
-                        current.set_tag("error.type", error_type(e));
-                    }
+                    // In every convention: the request's metrics count by
+                    // it, and their attributes are the stable ones.
+                    current.set_tag("error.type", error_type(e));
                     current.record_error(e);
                 }
             }

@@ -120,6 +120,53 @@ fn stable_old_and_both() {
         ]
     );
 
+    // A request that gets no answer: its metrics say why (error.type
+    // "connect") whatever the span's names, as the metrics' attributes are
+    // the stable ones in every mode; the span says it too.
+    tracekit::metrics::set_enabled(true);
+    let port = tracekit_tests::free_port();
+    let c = refused_call(port);
+    let client = c
+        .spans()
+        .iter()
+        .find(|s| s.kind() == tracekit::SpanKind::Client)
+        .unwrap();
+    assert!(client.is_error());
+    assert_eq!(client.tag("error.type"), Some(&Value::from("connect")));
+    let snapshot = tracekit::metrics::snapshot();
+    let refused = snapshot
+        .requests()
+        .iter()
+        .find(|r| r.server() == Some(("127.0.0.1", Some(port))))
+        .expect("the refused call's series");
+    assert_eq!(
+        (refused.calls(), refused.errors(), refused.error_type()),
+        (1, 1, Some("connect"))
+    );
+    // And through tower's ClientLayer: the error's type, on the span too.
+    let ((), c) = capture(|| {
+        use tower::{Layer, ServiceExt};
+        let refused = tower::service_fn(|_: axum::http::Request<String>| async {
+            Err::<axum::http::Response<String>, _>(std::io::Error::from(
+                std::io::ErrorKind::ConnectionRefused,
+            ))
+        });
+        let client = tracekit_tower::ClientLayer::new().layer(refused);
+        let request = axum::http::Request::get("http://refused-old.example/x")
+            .body(String::new())
+            .unwrap();
+        assert!(tracekit_tests::block_on(client.oneshot(request)).is_err());
+    });
+    let client = c
+        .spans()
+        .iter()
+        .find(|s| s.kind() == tracekit::SpanKind::Client)
+        .unwrap();
+    assert_eq!(
+        client.tag("error.type"),
+        Some(&Value::from("std::io::error::Error"))
+    );
+
     http::set_conventions(Conventions::Both);
     let c = one_call();
     let client = c.span("GET");
@@ -187,6 +234,28 @@ fn through_the_integrations() -> tracekit::testing::Captured {
                 .status();
             assert_eq!(status, 503);
             server.abort();
+        })
+    })
+    .1
+}
+
+/// A reqwest call through `TraceMiddleware` to a loopback port nobody
+/// listens on.
+fn refused_call(port: u16) -> tracekit::testing::Captured {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    capture(|| {
+        rt.block_on(async {
+            let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+                .with(tracekit_reqwest::TraceMiddleware)
+                .build();
+            let sent = client
+                .get(format!("http://127.0.0.1:{port}/items/7"))
+                .send()
+                .await;
+            assert!(sent.is_err(), "nobody listens on {port}");
         })
     })
     .1

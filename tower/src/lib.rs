@@ -454,12 +454,11 @@ impl Side {
             Err(e) => {
                 // No status came: the error's type names the failure (a
                 // connection refused by a hyper client, a timeout layer's
-                // error), as `error.type` for metrics and the span.
+                // error), as `error.type` for metrics and the span, in
+                // every convention (as tracekit-reqwest's).
                 let error_type =
                     tracekit::__support::request_failed_with(span, std::any::type_name::<E>());
-                if tk::conventions() != tk::Conventions::Old {
-                    span.set_tag("error.type", error_type);
-                }
+                span.set_tag("error.type", error_type);
                 span.set_tag("error", true);
                 span.set_status(Status::error(e.to_string()));
             }
