@@ -51,8 +51,9 @@ impl Resource {
     /// From `OTEL_RESOURCE_ATTRIBUTES` (`key=value,...`, values
     /// percent-decoded) and `OTEL_SERVICE_NAME`, which wins over a
     /// `service.name` there; without either, `unknown_service:<program>`.
-    /// A malformed entry is reported on stderr and discards the whole list,
-    /// as OpenTelemetry's resource rules ask.
+    /// A malformed entry discards the whole list, as OpenTelemetry's
+    /// resource rules ask, and is said once a process through tracekit's
+    /// diagnostics (stderr unless `set_diagnostics` says otherwise).
     ///
     /// ```
     /// let r = tracekit_otlp::Resource::from_env();

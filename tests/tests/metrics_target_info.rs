@@ -68,10 +68,13 @@ fn target_info_child() {
     if std::env::var(CHILD).is_err() {
         return;
     }
-    // Two scrapes: the environment is read, and a bad entry said, once.
+    // Two scrapes: the environment is read, and a bad entry said, once;
+    // and once for all readers: two OTLP exporters' resources read it too.
     for _ in 0..2 {
         let text = metrics::prometheus_text();
         println!("INFO {}", info_lines(&text).join(" | "));
+        let resource = tracekit_otlp::Resource::from_env();
+        println!("OTLP {}", resource.service_name());
     }
 }
 
@@ -128,7 +131,7 @@ fn from_the_environment_in_a_process_of_its_own() {
             .matches("\"broken\" is not key=value; the whole value is discarded")
             .count(),
         1,
-        "said once: {stderr}"
+        "said once, for Prometheus and OTLP alike: {stderr}"
     );
 }
 

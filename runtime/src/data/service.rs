@@ -8,11 +8,10 @@ pub(crate) fn name_from(env: &dyn Fn(&str) -> Option<String>) -> Option<String> 
     env("OTEL_SERVICE_NAME")
         .and_then(|s| clean(&s))
         .or_else(|| {
-            // Read as the resource reads it, quietly: the last
-            // `service.name` of a list that is whole.
+            // Read as the resource reads it: the last `service.name` of a
+            // list that is whole.
             let attributes = env("OTEL_RESOURCE_ATTRIBUTES")?;
-            resource_entries(&attributes)
-                .ok()?
+            resource_list(&attributes)
                 .into_iter()
                 .rfind(|(k, _)| k == "service.name")
                 .and_then(|(_, v)| clean(&v))
@@ -48,10 +47,32 @@ pub(crate) fn pairs(key: &str, raw: &str) -> Vec<(String, String)> {
 }
 
 /// The pairs of `OTEL_RESOURCE_ATTRIBUTES`, all or none: a malformed entry
-/// discards the whole value (OpenTelemetry's resource rules), and is
-/// returned with what is wrong with it.
-fn resource_entries(raw: &str) -> Result<Vec<(String, String)>, (&str, &'static str)> {
-    entries(raw).collect()
+/// discards the whole value (OpenTelemetry's resource rules). That is said
+/// once a process for each value, however many read it (the console's
+/// name, Prometheus's `target_info`, each OTLP exporter).
+fn resource_list(raw: &str) -> Vec<(String, String)> {
+    let (entry, why) = match entries(raw).collect() {
+        Ok(pairs) => return pairs,
+        Err(bad) => bad,
+    };
+    /// The malformed values said so far (a few: tests read several).
+    static SAID: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    let first = match SAID.lock() {
+        Ok(said) if said.iter().any(|s| s == raw) => false,
+        Ok(mut said) => {
+            if said.len() < 16 {
+                said.push(raw.to_owned());
+            }
+            true
+        }
+        Err(_) => true,
+    };
+    if first {
+        crate::data::diag::warn(format_args!(
+            "OTEL_RESOURCE_ATTRIBUTES: {entry:?} {why}; the whole value is discarded"
+        ));
+    }
+    Vec::new()
 }
 
 /// The entries of a `key=value,...` list: each its decoded pair, or the
@@ -92,16 +113,9 @@ pub(crate) fn resource_from(env: &dyn Fn(&str) -> Option<String>) -> Vec<(String
     let mut out: Vec<(String, String)> = std::iter::once(service)
         .chain(SDK.iter().map(|&(k, v)| (k.to_owned(), v.to_owned())))
         .collect();
-    let given = match env("OTEL_RESOURCE_ATTRIBUTES").map(|raw| {
-        resource_entries(&raw).map_err(|(entry, why)| {
-            crate::data::diag::warn(format_args!(
-                "OTEL_RESOURCE_ATTRIBUTES: {entry:?} {why}; the whole value is discarded"
-            ))
-        })
-    }) {
-        Some(Ok(given)) => given,
-        _ => Vec::new(),
-    };
+    let given = env("OTEL_RESOURCE_ATTRIBUTES")
+        .map(|raw| resource_list(&raw))
+        .unwrap_or_default();
     for (k, v) in given {
         if k == "service.name" {
             continue;
