@@ -27,6 +27,14 @@ fn one_call() -> tracekit::testing::Captured {
     .1
 }
 
+/// The client span of `c`.
+fn client_of(c: &tracekit::testing::Captured) -> &SpanRecord {
+    c.spans()
+        .iter()
+        .find(|s| s.kind() == tracekit::SpanKind::Client)
+        .expect("a client span")
+}
+
 fn keys(s: &SpanRecord) -> Vec<String> {
     let mut k: Vec<String> = s
         .tags()
@@ -94,11 +102,7 @@ fn stable_old_and_both() {
     // The integrations follow the choice: a real request through the
     // reqwest middleware and the tower layer, in the old names.
     let c = through_the_integrations();
-    let client = c
-        .spans()
-        .iter()
-        .find(|s| s.kind() == tracekit::SpanKind::Client)
-        .unwrap();
+    let client = client_of(&c);
     assert!(
         client.name().starts_with("GET /items/"),
         "{}",
@@ -126,11 +130,7 @@ fn stable_old_and_both() {
     tracekit::metrics::set_enabled(true);
     let port = tracekit_tests::free_port();
     let c = refused_call(port);
-    let client = c
-        .spans()
-        .iter()
-        .find(|s| s.kind() == tracekit::SpanKind::Client)
-        .unwrap();
+    let client = client_of(&c);
     assert!(client.is_error());
     assert_eq!(client.tag("error.type"), Some(&Value::from("connect")));
     let snapshot = tracekit::metrics::snapshot();
@@ -157,11 +157,7 @@ fn stable_old_and_both() {
             .unwrap();
         assert!(tracekit_tests::block_on(client.oneshot(request)).is_err());
     });
-    let client = c
-        .spans()
-        .iter()
-        .find(|s| s.kind() == tracekit::SpanKind::Client)
-        .unwrap();
+    let client = client_of(&c);
     assert_eq!(
         client.tag("error.type"),
         Some(&Value::from("std::io::error::Error"))
