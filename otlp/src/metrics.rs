@@ -120,8 +120,10 @@ impl OtlpMetricsConfig {
     /// `OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE`
     /// (`cumulative`, `delta`, `lowmemory` = delta here) and
     /// `OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION`
-    /// (`base2_exponential_bucket_histogram`, the default, or
-    /// `explicit_bucket_histogram` with OpenTelemetry's default bounds).
+    /// (`base2_exponential_bucket_histogram`, tracekit's default, or
+    /// `explicit_bucket_histogram` with OpenTelemetry's default bounds, the
+    /// SDKs' own default, for a backend without exponential histograms).
+    /// An empty value is an unset one.
     /// A bad value is a warning and the default.
     ///
     /// ```
@@ -172,8 +174,8 @@ impl OtlpMetricsConfig {
             "OTEL_METRIC_EXPORT_TIMEOUT",
             Duration::from_secs(30),
         ));
-        let temporality = match env("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE")
-            .map(|v| v.trim().to_ascii_lowercase())
+        let temporality = match set("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE")
+            .map(|v| v.to_ascii_lowercase())
             .as_deref()
         {
             None | Some("cumulative") => Temporality::Cumulative,
@@ -185,8 +187,8 @@ impl OtlpMetricsConfig {
                 Temporality::Cumulative
             }
         };
-        let histogram = match env("OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION")
-            .map(|v| v.trim().to_ascii_lowercase())
+        let histogram = match set("OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION")
+            .map(|v| v.to_ascii_lowercase())
             .as_deref()
         {
             None | Some("base2_exponential_bucket_histogram") => HistogramAggregation::default(),
@@ -269,46 +271,37 @@ pub struct MetricsExporter {
     /// When the exporter started: the start of every cumulative point
     /// when the snapshot does not say when counting began.
     start: u64,
-    /// Where it sends, which names its delta baseline when it goes.
-    endpoint: String,
-    /// When the last export to this endpoint was made: the start of every
-    /// delta point; `None` before the first (counting's start then).
+    /// The delta stream it adds to: its endpoint and resource (see
+    /// [`BASELINES`]).
+    stream: Vec<u8>,
+}
+
+/// What a delta stream (one endpoint, one resource) was last sent: when,
+/// and each series as it stood. Kept per stream, not per exporter, and
+/// read and moved under one lock by each export: an exporter made again
+/// (a guard restarted) or two alive at once (a guard replaced, the new one
+/// made before the old one drops) send what changed since the stream's
+/// last export, never counts the stream already carried.
+#[derive(Default)]
+struct Baseline {
+    /// The start of every delta point; `None` before the first export
+    /// (counting's start then).
     last: Option<u64>,
-    /// Each series as last exported, for deltas.
+    /// Each series as last exported, by its id.
     previous: HashMap<String, (Histogram, u64)>,
 }
 
-/// A delta exporter's baseline (its last export's time and series), left by
-/// an exporter that went for the next one to the same endpoint: a delta
-/// exporter made again (a guard restarted) sends what changed since the
-/// last one sent, not everything counted since the start again.
-type Baseline = (Option<u64>, HashMap<String, (Histogram, u64)>);
-static BASELINES: Mutex<Option<HashMap<String, Baseline>>> = Mutex::new(None);
-
-impl Drop for MetricsExporter {
-    fn drop(&mut self) {
-        if self.temporality != Temporality::Delta || self.last.is_none() {
-            return;
-        }
-        let mut baselines = BASELINES.lock().unwrap_or_else(|e| e.into_inner());
-        baselines.get_or_insert_with(HashMap::new).insert(
-            std::mem::take(&mut self.endpoint),
-            (self.last, std::mem::take(&mut self.previous)),
-        );
-    }
-}
+static BASELINES: Mutex<Option<HashMap<Vec<u8>, Baseline>>> = Mutex::new(None);
 
 impl MetricsExporter {
     /// An exporter for this configuration (its `interval` is the periodic
     /// export's business: [`start_metrics`]).
     pub fn new(config: &OtlpMetricsConfig) -> MetricsExporter {
         let now = encode::unix_nanos(SystemTime::now());
-        let (last, previous) = BASELINES
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .as_mut()
-            .and_then(|b| b.remove(&config.endpoint))
-            .unwrap_or_default();
+        let resource = encode::resource(&config.resource);
+        let mut stream = config.endpoint.clone().into_bytes();
+        stream.push(0);
+        stream.extend(resource.encode_to_vec());
         MetricsExporter {
             sender: Sender::new(
                 &config.endpoint,
@@ -318,7 +311,7 @@ impl MetricsExporter {
                 Signal::Metrics,
             ),
             protocol: config.protocol,
-            resource: encode::resource(&config.resource),
+            resource,
             temporality: config.temporality,
             // Bounds ascending, each once, as OTLP's explicit bounds must be.
             histogram: match &config.histogram {
@@ -331,9 +324,7 @@ impl MetricsExporter {
                 other => other.clone(),
             },
             start: now,
-            endpoint: config.endpoint.clone(),
-            last,
-            previous,
+            stream,
         }
     }
 
@@ -371,8 +362,21 @@ impl MetricsExporter {
             .start_time()
             .map_or(self.start, encode::unix_nanos)
             .min(now);
-        let start = match (delta, self.last) {
-            (true, Some(last)) => last,
+        // A delta export holds its stream's baseline throughout, so that
+        // another exporter of the stream sends after it, from its `now`.
+        let mut baselines = BASELINES.lock().unwrap_or_else(|e| e.into_inner());
+        let mut scratch = Baseline::default();
+        let baseline = match delta {
+            true => baselines
+                .get_or_insert_with(HashMap::new)
+                .entry(self.stream.clone())
+                .or_default(),
+            false => &mut scratch,
+        };
+        let start = match (delta, baseline.last) {
+            // Clamped: a wall clock stepped back gives an empty interval,
+            // never one that ends before it starts.
+            (true, Some(last)) => last.min(now),
             _ => counting,
         };
         let temporality = if delta {
@@ -407,12 +411,12 @@ impl MetricsExporter {
             for (error_type, h) in f.series() {
                 let (histogram, attributes) = match error_type {
                     None => {
-                        let (histogram, e) = self.since(id.clone(), h, f.errors(), delta);
+                        let (histogram, e) = since(baseline, id.clone(), h, f.errors(), delta);
                         errors = e;
                         (histogram, attributes.clone())
                     }
                     Some(t) => {
-                        let (histogram, _) = self.since(format!("{id}:{t}"), h, 0, delta);
+                        let (histogram, _) = since(baseline, format!("{id}:{t}"), h, 0, delta);
                         let mut attributes = attributes.clone();
                         attributes.push(kv("error.type", proto::Value::StringValue(t.to_owned())));
                         (histogram, attributes)
@@ -447,23 +451,28 @@ impl MetricsExporter {
                     kv(k, value)
                 })
                 .collect();
+            // Values quoted and escaped (`Debug`): a route holding `,` or
+            // `=` cannot read as another series' attributes.
             let id = format!(
                 "r:{}:{}",
                 r.instrument(),
                 r.attributes()
                     .iter()
-                    .map(|(k, v)| format!("{k}={v}"))
+                    .map(|(k, v)| format!("{k}={v:?}"))
                     .collect::<Vec<_>>()
                     .join(",")
             );
-            let (histogram, _) = self.since(id, r.duration(), r.errors(), delta);
+            let (histogram, _) = since(baseline, id, r.duration(), r.errors(), delta);
             if histogram.count() == 0 {
                 continue;
             }
             let unit = if r.is_grpc() { "ms" } else { "s" };
             instrument(&mut instruments, r.instrument(), unit).push(histogram, attributes);
         }
-        self.last = Some(now);
+        if delta {
+            baseline.last = Some(now);
+        }
+        drop(baselines);
         let metrics = instruments
             .into_iter()
             .map(|i| self.metric(i, start, now, temporality))
@@ -483,23 +492,6 @@ impl MetricsExporter {
                 schema_url: String::new(),
             }],
         }
-    }
-
-    /// The series `id` and its error count as this export sends them: the
-    /// whole of them (cumulative), or what changed since the last export
-    /// (delta).
-    fn since(&mut self, id: String, h: &Histogram, errors: u64, delta: bool) -> (Histogram, u64) {
-        if !delta {
-            return (h.clone(), errors);
-        }
-        let (d, e) = match self.previous.get(&id) {
-            Some((before, before_errors)) => {
-                (h.since(before), errors.saturating_sub(*before_errors))
-            }
-            None => (h.clone(), errors),
-        };
-        self.previous.insert(id, (h.clone(), errors));
-        (d, e)
     }
 
     fn metric(&self, i: Instrument, start: u64, now: u64, temporality: i32) -> proto::Metric {
@@ -743,6 +735,27 @@ struct State {
     made: u64,
     /// Exports that failed, for the tests and the curious.
     failures: u64,
+}
+
+/// The series `id` and its error count as an export sends them: the whole
+/// of them (cumulative), or what changed since the stream's last export
+/// (delta), which `baseline` then holds.
+fn since(
+    baseline: &mut Baseline,
+    id: String,
+    h: &Histogram,
+    errors: u64,
+    delta: bool,
+) -> (Histogram, u64) {
+    if !delta {
+        return (h.clone(), errors);
+    }
+    let (d, e) = match baseline.previous.get(&id) {
+        Some((before, before_errors)) => (h.since(before), errors.saturating_sub(*before_errors)),
+        None => (h.clone(), errors),
+    };
+    baseline.previous.insert(id, (h.clone(), errors));
+    (d, e)
 }
 
 /// Starts exporting tracekit's metrics as `config` says, and switches

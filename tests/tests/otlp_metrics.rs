@@ -386,6 +386,70 @@ fn exports_start_where_counting_started_and_a_new_delta_exporter_goes_on() {
 }
 
 #[test]
+fn two_delta_exporters_of_one_stream_never_send_a_count_twice() {
+    let stub = Stub::start([]);
+    tracekit::metrics::set_enabled(true);
+    #[tracekit::trace_fn]
+    fn overlap_probe() {}
+    let unix = |t: std::time::SystemTime| {
+        t.duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64
+    };
+    let take = |exporter: &mut MetricsExporter| {
+        let now = unix(std::time::SystemTime::now());
+        let (r, _) =
+            tracekit_otlp::__test::metrics_request(exporter, &tracekit::metrics::snapshot(), now);
+        let p = metrics_of(&r)
+            .iter()
+            .find(|m| m.name == "tracekit.function.duration")
+            .and_then(|m| point(m, "overlap_probe"))
+            .map(|p| (p.count, p.start_time_unix_nano, p.time_unix_nano));
+        (p, now)
+    };
+    let mut delta = config(&stub);
+    delta.temporality = Temporality::Delta;
+    let mut old = MetricsExporter::new(&delta);
+    for _ in 0..3 {
+        overlap_probe();
+    }
+    let (first, t1) = take(&mut old);
+    // A guard replaced: the new exporter is made while the old one lives
+    // (and makes its last export after the new one's first).
+    let mut new = MetricsExporter::new(&delta);
+    for _ in 0..2 {
+        overlap_probe();
+    }
+    let (second, t2) = take(&mut new);
+    overlap_probe();
+    let (last_of_old, t3) = take(&mut old);
+    let (nothing, _) = take(&mut new);
+    // The wall clock stepped back: an empty interval, not one that ends
+    // before it starts.
+    overlap_probe();
+    let back = t3 - 1_000_000;
+    let (r, _) =
+        tracekit_otlp::__test::metrics_request(&mut new, &tracekit::metrics::snapshot(), back);
+    let stepped_back = metrics_of(&r)
+        .iter()
+        .find(|m| m.name == "tracekit.function.duration")
+        .and_then(|m| point(m, "overlap_probe"))
+        .map(|p| (p.count, p.start_time_unix_nano, p.time_unix_nano));
+    // Another resource at the same endpoint is a stream of its own.
+    let mut other = delta.clone();
+    other.resource = Resource::new("another-service");
+    let (other_first, t5) = take(&mut MetricsExporter::new(&other));
+    if !tracekit::TRACE_ALL {
+        return;
+    }
+    let counting = unix(tracekit::metrics::snapshot().start_time().unwrap());
+    assert_eq!(first, Some((3, counting, t1)));
+    assert_eq!(second, Some((2, t1, t2)), "not the old exporter's 3 again");
+    assert_eq!(last_of_old, Some((1, t2, t3)), "not the new one's 2 again");
+    assert_eq!(nothing, None, "nothing new since the old one's export");
+    assert_eq!(stepped_back, Some((1, back, back)));
+    assert_eq!(other_first, Some((7, counting, t5)));
+}
+
+#[test]
 fn explicit_buckets_when_asked() {
     let stub = Stub::start([]);
     tracekit::metrics::set_enabled(true);
