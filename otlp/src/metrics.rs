@@ -22,7 +22,8 @@ use tracekit::metrics::{Histogram, Metrics};
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Temporality {
-    /// Totals since the exporter started (OpenTelemetry's default).
+    /// Totals since counting began (metrics first switched on;
+    /// OpenTelemetry's default).
     #[default]
     Cumulative,
     /// What changed since the last export; series with no new call are
@@ -273,7 +274,7 @@ pub struct MetricsExporter {
     start: u64,
     /// The delta stream it adds to: its endpoint and resource (see
     /// [`BASELINES`]).
-    stream: Vec<u8>,
+    stream: String,
 }
 
 /// What a delta stream (one endpoint, one resource) was last sent: when,
@@ -281,7 +282,10 @@ pub struct MetricsExporter {
 /// read and moved under one lock by each export: an exporter made again
 /// (a guard restarted) or two alive at once (a guard replaced, the new one
 /// made before the old one drops) send what changed since the stream's
-/// last export, never counts the stream already carried.
+/// last export, never counts the stream already carried; an export whose
+/// snapshot is older than the baseline (taken before another exporter's
+/// export, locked after it) sends nothing and moves nothing back. An
+/// export that fails loses its interval, as the SDKs' delta readers do.
 #[derive(Default)]
 struct Baseline {
     /// The start of every delta point; `None` before the first export
@@ -291,7 +295,7 @@ struct Baseline {
     previous: HashMap<String, (Histogram, u64)>,
 }
 
-static BASELINES: Mutex<Option<HashMap<Vec<u8>, Baseline>>> = Mutex::new(None);
+static BASELINES: Mutex<Option<HashMap<String, Baseline>>> = Mutex::new(None);
 
 impl MetricsExporter {
     /// An exporter for this configuration (its `interval` is the periodic
@@ -299,9 +303,16 @@ impl MetricsExporter {
     pub fn new(config: &OtlpMetricsConfig) -> MetricsExporter {
         let now = encode::unix_nanos(SystemTime::now());
         let resource = encode::resource(&config.resource);
-        let mut stream = config.endpoint.clone().into_bytes();
-        stream.push(0);
-        stream.extend(resource.encode_to_vec());
+        // The resource's attributes in key order: the same resource given
+        // in another order is the same stream.
+        let mut attributes: Vec<String> = config
+            .resource
+            .attributes()
+            .iter()
+            .map(|(k, v)| format!("{k:?}={v:?}"))
+            .collect();
+        attributes.sort();
+        let stream = format!("{:?} {}", config.endpoint, attributes.join(","));
         MetricsExporter {
             sender: Sender::new(
                 &config.endpoint,
@@ -364,14 +375,14 @@ impl MetricsExporter {
             .min(now);
         // A delta export holds its stream's baseline throughout, so that
         // another exporter of the stream sends after it, from its `now`.
-        let mut baselines = BASELINES.lock().unwrap_or_else(|e| e.into_inner());
+        let mut baselines = delta.then(|| BASELINES.lock().unwrap_or_else(|e| e.into_inner()));
         let mut scratch = Baseline::default();
-        let baseline = match delta {
-            true => baselines
+        let baseline = match baselines.as_mut() {
+            Some(b) => b
                 .get_or_insert_with(HashMap::new)
                 .entry(self.stream.clone())
                 .or_default(),
-            false => &mut scratch,
+            None => &mut scratch,
         };
         let start = match (delta, baseline.last) {
             // Clamped: a wall clock stepped back gives an empty interval,
@@ -470,7 +481,9 @@ impl MetricsExporter {
             instrument(&mut instruments, r.instrument(), unit).push(histogram, attributes);
         }
         if delta {
-            baseline.last = Some(now);
+            // Never back: an older snapshot's export, or a wall clock
+            // stepped back, leaves the next start where it was.
+            baseline.last = Some(baseline.last.map_or(now, |last| last.max(now)));
         }
         drop(baselines);
         let metrics = instruments
@@ -751,7 +764,12 @@ fn since(
         return (h.clone(), errors);
     }
     let (d, e) = match baseline.previous.get(&id) {
-        Some((before, before_errors)) => (h.since(before), errors.saturating_sub(*before_errors)),
+        // Counts only grow: fewer than the baseline's is a snapshot taken
+        // before the one the stream last sent, all of it sent already.
+        Some((before, before_errors)) if h.count() < before.count() || errors < *before_errors => {
+            return (Histogram::default(), 0);
+        }
+        Some((before, before_errors)) => (h.since(before), errors - before_errors),
         None => (h.clone(), errors),
     };
     baseline.previous.insert(id, (h.clone(), errors));

@@ -293,6 +293,8 @@ fn delta_temporality_sends_what_changed_since_the_last_export() {
     tracekit::metrics::set_enabled(true);
     let mut c = config(&stub);
     c.temporality = Temporality::Delta;
+    // A stream of this test's own (a stub's port may be another's before).
+    c.resource = Resource::new("delta-temporality");
     let mut exporter = MetricsExporter::new(&c);
     let take = |exporter: &mut MetricsExporter, now| {
         let (r, _) =
@@ -358,6 +360,8 @@ fn exports_start_where_counting_started_and_a_new_delta_exporter_goes_on() {
     };
     let mut delta = config(&stub);
     delta.temporality = Temporality::Delta;
+    // A stream of this test's own (a stub's port may be another's before).
+    delta.resource = Resource::new("delta-restarted");
     let mut cumulative = MetricsExporter::new(&config(&stub));
     for _ in 0..4 {
         restart_probe();
@@ -407,6 +411,8 @@ fn two_delta_exporters_of_one_stream_never_send_a_count_twice() {
     };
     let mut delta = config(&stub);
     delta.temporality = Temporality::Delta;
+    // A stream of this test's own (a stub's port may be another's before).
+    delta.resource = Resource::new("two-delta-exporters");
     let mut old = MetricsExporter::new(&delta);
     for _ in 0..3 {
         overlap_probe();
@@ -421,7 +427,7 @@ fn two_delta_exporters_of_one_stream_never_send_a_count_twice() {
     let (second, t2) = take(&mut new);
     overlap_probe();
     let (last_of_old, t3) = take(&mut old);
-    let (nothing, _) = take(&mut new);
+    let (nothing, t4) = take(&mut new);
     // The wall clock stepped back: an empty interval, not one that ends
     // before it starts.
     overlap_probe();
@@ -433,6 +439,20 @@ fn two_delta_exporters_of_one_stream_never_send_a_count_twice() {
         .find(|m| m.name == "tracekit.function.duration")
         .and_then(|m| point(m, "overlap_probe"))
         .map(|p| (p.count, p.start_time_unix_nano, p.time_unix_nano));
+    // An export of a snapshot older than the stream's last (taken before
+    // the other exporter's export, locked after it) sends nothing of it
+    // and moves nothing back.
+    let stale = tracekit::metrics::snapshot();
+    overlap_probe();
+    let (fresh, t6) = take(&mut new);
+    let (r, _) = tracekit_otlp::__test::metrics_request(&mut old, &stale, t6 + 1);
+    let stale_point = metrics_of(&r)
+        .iter()
+        .find(|m| m.name == "tracekit.function.duration")
+        .and_then(|m| point(m, "overlap_probe"))
+        .map(|p| p.count);
+    overlap_probe();
+    let (after, t7) = take(&mut old);
     // Another resource at the same endpoint is a stream of its own.
     let mut other = delta.clone();
     other.resource = Resource::new("another-service");
@@ -446,7 +466,11 @@ fn two_delta_exporters_of_one_stream_never_send_a_count_twice() {
     assert_eq!(last_of_old, Some((1, t2, t3)), "not the new one's 2 again");
     assert_eq!(nothing, None, "nothing new since the old one's export");
     assert_eq!(stepped_back, Some((1, back, back)));
-    assert_eq!(other_first, Some((7, counting, t5)));
+    // The stepped-back export did not move the stream's start back.
+    assert_eq!(fresh, Some((1, t4, t6)));
+    assert_eq!(stale_point, None, "the stale snapshot's counts went out");
+    assert_eq!(after, Some((1, t6 + 1, t7)), "not the fresh call again");
+    assert_eq!(other_first, Some((9, counting, t5)));
 }
 
 #[test]
