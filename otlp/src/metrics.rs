@@ -14,8 +14,9 @@ use std::time::{Duration, Instant, SystemTime};
 use tracekit::ExportError;
 use tracekit::metrics::{Histogram, Metrics};
 
-/// Whether each export sends totals since the start, or what changed since
-/// the last export (`OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE`).
+/// Whether each export sends totals since metrics were first switched on,
+/// or what changed since the last export
+/// (`OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE`).
 ///
 /// ```
 /// assert_eq!(tracekit_otlp::Temporality::default(), tracekit_otlp::Temporality::Cumulative);
@@ -26,8 +27,9 @@ pub enum Temporality {
     /// OpenTelemetry's default).
     #[default]
     Cumulative,
-    /// What changed since the last export; series with no new call are
-    /// left out.
+    /// What changed since the last export to the same endpoint, headers
+    /// and resource, whichever exporter made it; series with no new call
+    /// are left out.
     Delta,
 }
 
@@ -124,7 +126,7 @@ impl OtlpMetricsConfig {
     /// (`base2_exponential_bucket_histogram`, tracekit's default, or
     /// `explicit_bucket_histogram` with OpenTelemetry's default bounds, the
     /// SDKs' own default, for a backend without exponential histograms).
-    /// An empty value is an unset one.
+    /// An empty endpoint, temporality or aggregation is an unset one.
     /// A bad value is a warning and the default.
     ///
     /// ```
@@ -277,7 +279,8 @@ pub struct MetricsExporter {
     stream: String,
 }
 
-/// What a delta stream (one endpoint, one resource) was last sent: when,
+/// What a delta stream (one endpoint, its headers and one resource) was
+/// last sent: when,
 /// and each series as it stood. Kept per stream, not per exporter, and
 /// read and moved under one lock by each export: an exporter made again
 /// (a guard restarted) or two alive at once (a guard replaced, the new one
@@ -312,7 +315,19 @@ impl MetricsExporter {
             .map(|(k, v)| format!("{k:?}={v:?}"))
             .collect();
         attributes.sort();
-        let stream = format!("{:?} {}", config.endpoint, attributes.join(","));
+        // The headers too: two tenants of one endpoint are two streams.
+        let mut headers: Vec<String> = config
+            .headers
+            .iter()
+            .map(|(k, v)| format!("{:?}={v:?}", k.to_ascii_lowercase()))
+            .collect();
+        headers.sort();
+        let stream = format!(
+            "{:?} {} {}",
+            config.endpoint,
+            headers.join(","),
+            attributes.join(",")
+        );
         MetricsExporter {
             sender: Sender::new(
                 &config.endpoint,
@@ -340,7 +355,10 @@ impl MetricsExporter {
     }
 
     /// Sends `metrics` (a [`tracekit::metrics::snapshot`]), retrying until
-    /// `deadline`. Nothing is sent when there is nothing to say.
+    /// `deadline`. Nothing is sent when there is nothing to say. A delta
+    /// export moves its stream's baseline before it sends: one that fails
+    /// loses its interval (as the SDKs' delta readers do), and a snapshot
+    /// older than the stream's last export sends nothing of it.
     pub fn export(&mut self, metrics: &Metrics, deadline: Instant) -> Result<(), ExportError> {
         let request = self.request(metrics, encode::unix_nanos(SystemTime::now()));
         let points: usize = request

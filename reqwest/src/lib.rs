@@ -14,8 +14,9 @@
 //! conventions [`tracekit::http::set_conventions`] chose (by default
 //! OpenTelemetry's stable ones: named by the method, with
 //! `http.request.method`, `url.full`, `server.address`, `server.port`, then
-//! `http.response.status_code`). A 4xx or 5xx answer is an error (`error.type`
-//! is the code); so is a request that gets no answer (`error.type` is
+//! `http.response.status_code`). A 4xx or 5xx answer is an error
+//! (`error.type` is the code, in the stable conventions; `error=true` in the
+//! old); so is a request that gets no answer (`error.type` is
 //! `timeout`, `connect`, `request`, `redirect`, `body`, `decode` or
 //! `middleware`, in the old conventions too, as the request's metrics count
 //! by it; and the error is recorded as an `exception` event). The

@@ -457,6 +457,12 @@ fn two_delta_exporters_of_one_stream_never_send_a_count_twice() {
     let mut other = delta.clone();
     other.resource = Resource::new("another-service");
     let (other_first, t5) = take(&mut MetricsExporter::new(&other));
+    // So is another tenant (a header) of the same endpoint and resource.
+    let mut tenant = delta.clone();
+    tenant
+        .headers
+        .push(("X-Scope-OrgID".to_owned(), "tenant-b".to_owned()));
+    let (tenant_first, t8) = take(&mut MetricsExporter::new(&tenant));
     if !tracekit::TRACE_ALL {
         return;
     }
@@ -471,6 +477,7 @@ fn two_delta_exporters_of_one_stream_never_send_a_count_twice() {
     assert_eq!(stale_point, None, "the stale snapshot's counts went out");
     assert_eq!(after, Some((1, t6 + 1, t7)), "not the fresh call again");
     assert_eq!(other_first, Some((9, counting, t5)));
+    assert_eq!(tenant_first, Some((9, counting, t8)));
 }
 
 #[test]

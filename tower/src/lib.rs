@@ -585,9 +585,10 @@ pub fn propagate(mut request: tonic::Request<()>) -> Result<tonic::Request<()>, 
 
 /// Serves tracekit's metrics in the Prometheus text format: mount it where
 /// Prometheus scrapes (`/metrics`). Making one switches metrics on. It
-/// answers GET, and HEAD with the same headers (the server sends no body;
-/// its `Content-Length` is the one a GET would get); any other method gets
-/// 405 with `Allow: GET, HEAD`.
+/// answers GET, and HEAD with the same response (the body included: a
+/// server such as hyper under axum sends no body for a HEAD and takes its
+/// `Content-Length` from the one given, the length a GET would get); any
+/// other method gets 405 with `Allow: GET, HEAD`.
 ///
 /// ```
 /// use axum::Router;
@@ -617,7 +618,8 @@ impl PrometheusService {
         PrometheusService::with(tracekit::metrics::Prometheus::new())
     }
 
-    /// With buckets of one's own.
+    /// With a renderer of one's own (its buckets, `target_info`,
+    /// `scope_info`).
     ///
     /// ```
     /// use std::time::Duration;

@@ -102,8 +102,9 @@ pub enum Conventions {
     #[default]
     Stable,
     /// The OpenTracing/Jaeger names: `http.method`, `http.url`,
-    /// `http.status_code`, `error = true`; a client span is named
-    /// `"{method} {path}"`.
+    /// `http.status_code`, `error = true` (and `error.type` on a request
+    /// that got no answer: the request's metrics count by it); a client
+    /// span is named `"{method} {path}"`.
     Old,
     /// Both sets of attributes (OpenTelemetry's `http/dup`), for dashboards
     /// in transition; names as [`Stable`](Conventions::Stable).

@@ -68,7 +68,7 @@ const DEFAULT_BUCKETS_US: [u64; 18] = [
 impl Prometheus {
     /// Bounds from 1 µs to 10 s; `target_info` from the environment
     /// (`OTEL_SERVICE_NAME`, `OTEL_RESOURCE_ATTRIBUTES`, read once a
-    /// process, as the OTLP exporter's resource is).
+    /// process; the OTLP exporters read them when each is made).
     ///
     /// ```
     /// let _ = tracekit::metrics::Prometheus::new();
@@ -88,9 +88,10 @@ impl Prometheus {
         }
     }
 
-    /// Whether every series carries the `otel_scope_name` and
-    /// `otel_scope_version` labels (on by default, as OpenTelemetry's
-    /// Prometheus exporters write them; its `scope_info_enabled` setting).
+    /// Whether every series but `target_info` carries the
+    /// `otel_scope_name` and `otel_scope_version` labels (on by default, as
+    /// OpenTelemetry's Prometheus exporters write them; its
+    /// `scope_info_enabled` setting).
     ///
     /// ```
     /// let text = tracekit::metrics::Prometheus::new()
