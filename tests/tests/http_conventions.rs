@@ -199,60 +199,54 @@ fn stable_old_and_both() {
     );
 }
 
-/// A reqwest call through `TraceMiddleware` to an axum route behind
-/// `TraceLayer` that answers 503.
-fn through_the_integrations() -> tracekit::testing::Captured {
+/// What `work` records, run to its end on a runtime of its own.
+fn captured_on_runtime(work: impl std::future::Future<Output = ()>) -> tracekit::testing::Captured {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
-    capture(|| {
-        rt.block_on(async {
-            let app = axum::Router::new()
-                .route(
-                    "/items/{id}",
-                    axum::routing::get(|| async {
-                        (axum::http::StatusCode::SERVICE_UNAVAILABLE, "")
-                    }),
-                )
-                .layer(tracekit_tower::TraceLayer::new());
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            let base = format!("http://{}", listener.local_addr().unwrap());
-            let server = tokio::spawn(async move { axum::serve(listener, app).await });
-            let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
-                .with(tracekit_reqwest::TraceMiddleware)
-                .build();
-            let status = client
-                .get(format!("{base}/items/7"))
-                .send()
-                .await
-                .unwrap()
-                .status();
-            assert_eq!(status, 503);
-            server.abort();
-        })
+    capture(|| rt.block_on(work)).1
+}
+
+/// A reqwest client whose requests `TraceMiddleware` traces.
+fn traced_client() -> reqwest_middleware::ClientWithMiddleware {
+    reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+        .with(tracekit_reqwest::TraceMiddleware)
+        .build()
+}
+
+/// A reqwest call through `TraceMiddleware` to an axum route behind
+/// `TraceLayer` that answers 503.
+fn through_the_integrations() -> tracekit::testing::Captured {
+    captured_on_runtime(async {
+        let app = axum::Router::new()
+            .route(
+                "/items/{id}",
+                axum::routing::get(|| async { (axum::http::StatusCode::SERVICE_UNAVAILABLE, "") }),
+            )
+            .layer(tracekit_tower::TraceLayer::new());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let server = tokio::spawn(async move { axum::serve(listener, app).await });
+        let status = traced_client()
+            .get(format!("{base}/items/7"))
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status, 503);
+        server.abort();
     })
-    .1
 }
 
 /// A reqwest call through `TraceMiddleware` to a loopback port nobody
 /// listens on.
 fn refused_call(port: u16) -> tracekit::testing::Captured {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    capture(|| {
-        rt.block_on(async {
-            let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
-                .with(tracekit_reqwest::TraceMiddleware)
-                .build();
-            let sent = client
-                .get(format!("http://127.0.0.1:{port}/items/7"))
-                .send()
-                .await;
-            assert!(sent.is_err(), "nobody listens on {port}");
-        })
+    captured_on_runtime(async move {
+        let sent = traced_client()
+            .get(format!("http://127.0.0.1:{port}/items/7"))
+            .send()
+            .await;
+        assert!(sent.is_err(), "nobody listens on {port}");
     })
-    .1
 }

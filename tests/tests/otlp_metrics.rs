@@ -73,6 +73,39 @@ fn point<'a>(
     error_point(metric, name, None)
 }
 
+/// The count, start and end of the calls of the function named `name` in
+/// `r`'s function duration metric, if it has them.
+fn counted(r: &proto::ExportMetricsServiceRequest, name: &str) -> Option<(u64, u64, u64)> {
+    metrics_of(r)
+        .iter()
+        .find(|m| m.name == "tracekit.function.duration")
+        .and_then(|m| point(m, name))
+        .map(|p| (p.count, p.start_time_unix_nano, p.time_unix_nano))
+}
+
+/// `t` in unix nanoseconds.
+fn unix(t: std::time::SystemTime) -> u64 {
+    t.duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64
+}
+
+/// What `exporter` sends of the function `name` from `snapshot` at `now`.
+fn export_at(
+    exporter: &mut MetricsExporter,
+    snapshot: &tracekit::metrics::Metrics,
+    now: u64,
+    name: &str,
+) -> Option<(u64, u64, u64)> {
+    let (r, _) = tracekit_otlp::__test::metrics_request(exporter, snapshot, now);
+    counted(&r, name)
+}
+
+/// What `exporter` sends of the function `name` now, and when that is.
+fn export_now(exporter: &mut MetricsExporter, name: &str) -> (Option<(u64, u64, u64)>, u64) {
+    let now = unix(std::time::SystemTime::now());
+    let sent = export_at(exporter, &tracekit::metrics::snapshot(), now, name);
+    (sent, now)
+}
+
 /// The exponential data point of the function named `name` in `metric`
 /// whose `error.type` is `error_type` (`None`: the calls that succeeded).
 fn error_point<'a>(
@@ -317,21 +350,18 @@ fn delta_temporality_sends_what_changed_since_the_last_export() {
     if !tracekit::TRACE_ALL {
         return;
     }
-    let count = |r: &proto::ExportMetricsServiceRequest, name: &str| {
-        metrics_of(r)
-            .iter()
-            .find(|m| m.name == "tracekit.function.duration")
-            .and_then(|m| point(m, name))
-            .map(|p| (p.count, p.start_time_unix_nano, p.time_unix_nano))
-    };
-    let (n, _, end) = count(&first, "delta_probe").unwrap();
+    let (n, _, end) = counted(&first, "delta_probe").unwrap();
     assert_eq!((n, end), (3, 1_000));
     assert_eq!(
-        count(&second, "delta_probe"),
+        counted(&second, "delta_probe"),
         Some((2, 1_000, 2_000)),
         "from the last export on"
     );
-    assert_eq!(count(&second, "only_first"), None, "nothing new: left out");
+    assert_eq!(
+        counted(&second, "only_first"),
+        None,
+        "nothing new: left out"
+    );
     let Some(proto::MetricData::ExponentialHistogram(h)) = &metrics_of(&second)[0].data else {
         panic!()
     };
@@ -344,20 +374,7 @@ fn exports_start_where_counting_started_and_a_new_delta_exporter_goes_on() {
     tracekit::metrics::set_enabled(true);
     #[tracekit::trace_fn]
     fn restart_probe() {}
-    let unix = |t: std::time::SystemTime| {
-        t.duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64
-    };
-    let take = |exporter: &mut MetricsExporter| {
-        let now = unix(std::time::SystemTime::now());
-        let (r, _) =
-            tracekit_otlp::__test::metrics_request(exporter, &tracekit::metrics::snapshot(), now);
-        let p = metrics_of(&r)
-            .iter()
-            .find(|m| m.name == "tracekit.function.duration")
-            .and_then(|m| point(m, "restart_probe"))
-            .map(|p| (p.count, p.start_time_unix_nano, p.time_unix_nano));
-        (p, now)
-    };
+    let take = |exporter: &mut MetricsExporter| export_now(exporter, "restart_probe");
     let mut delta = config(&stub);
     delta.temporality = Temporality::Delta;
     // A stream of this test's own (a stub's port may be another's before).
@@ -395,20 +412,7 @@ fn two_delta_exporters_of_one_stream_never_send_a_count_twice() {
     tracekit::metrics::set_enabled(true);
     #[tracekit::trace_fn]
     fn overlap_probe() {}
-    let unix = |t: std::time::SystemTime| {
-        t.duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64
-    };
-    let take = |exporter: &mut MetricsExporter| {
-        let now = unix(std::time::SystemTime::now());
-        let (r, _) =
-            tracekit_otlp::__test::metrics_request(exporter, &tracekit::metrics::snapshot(), now);
-        let p = metrics_of(&r)
-            .iter()
-            .find(|m| m.name == "tracekit.function.duration")
-            .and_then(|m| point(m, "overlap_probe"))
-            .map(|p| (p.count, p.start_time_unix_nano, p.time_unix_nano));
-        (p, now)
-    };
+    let take = |exporter: &mut MetricsExporter| export_now(exporter, "overlap_probe");
     let mut delta = config(&stub);
     delta.temporality = Temporality::Delta;
     // A stream of this test's own (a stub's port may be another's before).
@@ -432,25 +436,19 @@ fn two_delta_exporters_of_one_stream_never_send_a_count_twice() {
     // before it starts.
     overlap_probe();
     let back = t3 - 1_000_000;
-    let (r, _) =
-        tracekit_otlp::__test::metrics_request(&mut new, &tracekit::metrics::snapshot(), back);
-    let stepped_back = metrics_of(&r)
-        .iter()
-        .find(|m| m.name == "tracekit.function.duration")
-        .and_then(|m| point(m, "overlap_probe"))
-        .map(|p| (p.count, p.start_time_unix_nano, p.time_unix_nano));
+    let stepped_back = export_at(
+        &mut new,
+        &tracekit::metrics::snapshot(),
+        back,
+        "overlap_probe",
+    );
     // An export of a snapshot older than the stream's last (taken before
     // the other exporter's export, locked after it) sends nothing of it
     // and moves nothing back.
     let stale = tracekit::metrics::snapshot();
     overlap_probe();
     let (fresh, t6) = take(&mut new);
-    let (r, _) = tracekit_otlp::__test::metrics_request(&mut old, &stale, t6 + 1);
-    let stale_point = metrics_of(&r)
-        .iter()
-        .find(|m| m.name == "tracekit.function.duration")
-        .and_then(|m| point(m, "overlap_probe"))
-        .map(|p| p.count);
+    let stale_point = export_at(&mut old, &stale, t6 + 1, "overlap_probe");
     overlap_probe();
     let (after, t7) = take(&mut old);
     // Another resource at the same endpoint is a stream of its own.
