@@ -234,7 +234,8 @@ impl Prometheus {
                 instrument.replace('.', "_"),
                 if millis { "milliseconds" } else { "seconds" }
             );
-            let unit = |d: Duration| if millis { millis_text(d) } else { seconds(d) };
+            let nanos_per_unit = if millis { 1e6 } else { 1e9 };
+            let unit = |d: Duration| in_unit(d, nanos_per_unit);
             let _ = writeln!(
                 out,
                 "# HELP {name} {instrument}, every request counted, sampled or not."
@@ -309,19 +310,19 @@ fn histogram(
     let _ = writeln!(out, "{name}_count{{{labels}}} {}", h.count());
 }
 
-/// A duration in milliseconds, as Prometheus reads a float.
-fn millis_text(d: Duration) -> String {
-    // Divided, which rounds once: a multiply by 1000 of the seconds rounds
-    // twice (9.999 ms would read 9.998999999999999).
-    format!("{}", d.as_nanos() as f64 / 1e6)
+/// A duration in a unit of `nanos_per_unit` nanoseconds (1e9: seconds,
+/// 1e6: milliseconds), as Prometheus reads a float.
+fn in_unit(d: Duration, nanos_per_unit: f64) -> String {
+    // Divided once, which rounds once: `as_secs_f64` adds the whole seconds
+    // to the fraction, and a multiply of the seconds by 1000 rounds again
+    // (1.118 s would read 1.1179999999999999, 9.999 ms 9.998999999999999:
+    // an `le` no other exporter writes).
+    format!("{}", d.as_nanos() as f64 / nanos_per_unit)
 }
 
-/// A duration in seconds, as Prometheus reads a float.
+/// A duration in seconds.
 fn seconds(d: Duration) -> String {
-    // Divided once, as milliseconds are: `as_secs_f64` adds the whole
-    // seconds to the fraction, a second rounding (1.118 s would read
-    // 1.1179999999999999, a different `le` from every other exporter's).
-    format!("{}", d.as_nanos() as f64 / 1e9)
+    in_unit(d, 1e9)
 }
 
 /// `code_function_name` and `code_namespace`, or the overflow series' label.
@@ -460,8 +461,8 @@ mod tests {
 
     #[test]
     fn milliseconds_print_as_written() {
-        assert_eq!(millis_text(Duration::from_micros(9_999)), "9.999");
-        assert_eq!(millis_text(Duration::from_micros(2_500)), "2.5");
-        assert_eq!(millis_text(Duration::from_secs(10)), "10000");
+        assert_eq!(in_unit(Duration::from_micros(9_999), 1e6), "9.999");
+        assert_eq!(in_unit(Duration::from_micros(2_500), 1e6), "2.5");
+        assert_eq!(in_unit(Duration::from_secs(10), 1e6), "10000");
     }
 }
