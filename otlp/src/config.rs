@@ -51,7 +51,7 @@ pub struct OtlpConfig {
     pub endpoint: String,
     /// Extra request headers (an API key, say).
     pub headers: Vec<(String, String)>,
-    /// The longest one HTTP request may take.
+    /// The longest one HTTP request may take (zero: the default, 10 s).
     pub timeout: Duration,
     /// Protobuf or JSON.
     pub protocol: Protocol,
@@ -64,6 +64,10 @@ pub struct OtlpConfig {
     /// Queueing and batching.
     pub batch: BatchConfig,
 }
+
+/// The bound on one request when none is given (`OTEL_EXPORTER_OTLP_TIMEOUT`'s
+/// default, 10 s); a timeout of zero set in code means it too.
+pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Where an OTLP/HTTP receiver listens by default.
 pub const DEFAULT_ENDPOINT: &str = "http://localhost:4318";
@@ -80,7 +84,7 @@ impl OtlpConfig {
         OtlpConfig {
             endpoint: traces_url(base_url),
             headers: Vec::new(),
-            timeout: Duration::from_secs(10),
+            timeout: DEFAULT_TIMEOUT,
             protocol: Protocol::default(),
             compression: Compression::default(),
             resource,

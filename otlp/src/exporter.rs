@@ -13,10 +13,11 @@ use tracekit::{ExportError, Exporter, SpanRecord};
 /// which calls it on its own thread.
 ///
 /// Responses: 2xx is success (a partial success's message is logged);
-/// 429, 502, 503, 504 and connection failures are retried, after
-/// `Retry-After` when the server sends one, else with exponential backoff
-/// and jitter, all within the export timeout; any other status drops the
-/// batch with one log line.
+/// 429, 502, 503, 504 and connection failures are retried with exponential
+/// backoff and jitter (100 ms doubling to 5 s), or after `Retry-After` when
+/// the server sends a longer wait, all within the export timeout (a wait
+/// past it gives up at once); any other status drops the batch with one
+/// log line.
 ///
 /// ```no_run
 /// use tracekit_otlp::{OtlpConfig, OtlpExporter, Resource};
@@ -115,7 +116,11 @@ impl Sender {
             agent: ureq::AgentBuilder::new().redirects(0).build(),
             endpoint: endpoint.to_owned(),
             headers: headers.to_vec(),
-            timeout,
+            // Zero would fail every request before it is sent.
+            timeout: match timeout {
+                Duration::ZERO => crate::config::DEFAULT_TIMEOUT,
+                t => t,
+            },
             compression,
             signal,
         }
@@ -147,15 +152,15 @@ impl Sender {
                 Attempt::Fail(what) => return Err(ExportError::new(what)),
                 Attempt::Retry(what, after) => (what, after),
             };
-            let wait = match what.1 {
-                Some(after) => after,
-                None => {
-                    let w = jitter(backoff);
-                    backoff = (backoff * 2).min(MAX_BACKOFF);
-                    w
-                }
-            };
-            if Instant::now() + wait >= deadline {
+            // The backoff is the floor even when the server names a wait:
+            // `Retry-After: 0` from a struggling proxy must not turn the
+            // retries into a busy loop for the whole export timeout.
+            let floor = jitter(backoff);
+            backoff = (backoff * 2).min(MAX_BACKOFF);
+            let wait = what.1.map_or(floor, |after| after.max(floor));
+            // Compared with what is left, not added to now: a wait of years
+            // (a far `Retry-After`) must not overflow an `Instant`.
+            if wait >= deadline.saturating_duration_since(Instant::now()) {
                 return Err(ExportError::new(format!(
                     "{}; gave up, the next try (in {wait:?}) would pass the export timeout",
                     what.0

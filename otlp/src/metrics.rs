@@ -76,7 +76,8 @@ pub struct OtlpMetricsConfig {
     pub endpoint: String,
     /// Extra request headers (authentication, tenant).
     pub headers: Vec<(String, String)>,
-    /// The time one export may take, retries included.
+    /// The time one export may take, retries included (zero: the
+    /// default, 10 s).
     pub timeout: Duration,
     /// Protobuf or JSON.
     pub protocol: Protocol,
@@ -84,7 +85,9 @@ pub struct OtlpMetricsConfig {
     pub compression: Compression,
     /// The process's resource (`service.name` and more).
     pub resource: Resource,
-    /// How often metrics are exported (`OTEL_METRIC_EXPORT_INTERVAL`).
+    /// How often metrics are exported (`OTEL_METRIC_EXPORT_INTERVAL`);
+    /// zero is the default, 60 s, and `Duration::MAX` exports only when
+    /// flushed and at shutdown.
     pub interval: Duration,
     /// Cumulative or delta.
     pub temporality: Temporality,
@@ -104,7 +107,7 @@ impl OtlpMetricsConfig {
         OtlpMetricsConfig {
             endpoint: format!("{}/v1/metrics", base_url.trim_end_matches('/')),
             headers: Vec::new(),
-            timeout: Duration::from_secs(10),
+            timeout: crate::config::DEFAULT_TIMEOUT,
             protocol: Protocol::HttpProtobuf,
             compression: Compression::None,
             resource,
@@ -168,14 +171,13 @@ impl OtlpMetricsConfig {
                     .trim_end_matches('/')
             ),
         };
-        let interval =
-            crate::env::millis(env, "OTEL_METRIC_EXPORT_INTERVAL", Duration::from_secs(60));
+        let interval = crate::env::millis(env, "OTEL_METRIC_EXPORT_INTERVAL", DEFAULT_INTERVAL);
         // The periodic reader's bound on one export (the SDKs' 30 s by
         // default) over the exporter's own: the shorter of the two holds.
         let timeout = shared.timeout.min(crate::env::millis(
             env,
             "OTEL_METRIC_EXPORT_TIMEOUT",
-            Duration::from_secs(30),
+            DEFAULT_EXPORT_TIMEOUT,
         ));
         let temporality = match set("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE")
             .map(|v| v.to_ascii_lowercase())
@@ -807,7 +809,16 @@ pub fn start_metrics(config: OtlpMetricsConfig) -> MetricsGuard {
         wake: Condvar::new(),
     });
     let mut exporter = MetricsExporter::new(&config);
-    let (interval, timeout) = (config.interval, config.timeout);
+    // Zero is no period and no time at all: the SDKs' defaults instead,
+    // not a thread exporting without pause.
+    let interval = match config.interval {
+        Duration::ZERO => DEFAULT_INTERVAL,
+        d => d,
+    };
+    let timeout = match config.timeout {
+        Duration::ZERO => crate::config::DEFAULT_TIMEOUT,
+        d => d,
+    };
     let for_thread = Arc::clone(&shared);
     let thread = std::thread::Builder::new()
         .name("tracekit-otlp-metrics".into())
@@ -816,7 +827,7 @@ pub fn start_metrics(config: OtlpMetricsConfig) -> MetricsGuard {
             // Exports keep to a fixed period, however long each takes (a
             // backend that is down takes the whole timeout); a flush asked
             // for in between does not move it.
-            let mut next = Instant::now() + interval;
+            let mut next = instant_after(interval);
             loop {
                 let (stop, asked) = {
                     let state = lock(&shared.state);
@@ -829,13 +840,13 @@ pub fn start_metrics(config: OtlpMetricsConfig) -> MetricsGuard {
                 };
                 let now = Instant::now();
                 if now >= next {
-                    next += interval;
+                    next = next.checked_add(interval).unwrap_or(next);
                     if next <= now {
-                        next = now + interval;
+                        next = instant_after(interval);
                     }
                 }
                 let result =
-                    exporter.export(&tracekit::metrics::snapshot(), Instant::now() + timeout);
+                    exporter.export(&tracekit::metrics::snapshot(), instant_after(timeout));
                 if let Err(e) = &result {
                     crate::warn(format_args!("metrics export failed: {e}"));
                 }
@@ -884,6 +895,21 @@ pub fn metrics_from_env_as(service_name: &str) -> Option<MetricsGuard> {
             .with("service.name", service_name.to_owned());
         start_metrics(config)
     })
+}
+
+/// The periodic export's period when none is given (the SDKs' 60 s).
+const DEFAULT_INTERVAL: Duration = Duration::from_secs(60);
+/// The periodic reader's bound on one export when
+/// `OTEL_METRIC_EXPORT_TIMEOUT` is unset (the SDKs' 30 s).
+const DEFAULT_EXPORT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The instant `after` from now, or a century from now when `after` is
+/// longer (`Duration::MAX` for "only at flush and shutdown"): the sum
+/// would overflow and panic the export thread.
+fn instant_after(after: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(after)
+        .unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 24 * 3600))
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

@@ -94,6 +94,81 @@ fn a_lone_span_goes_out_after_the_scheduled_delay_without_a_flush() {
     drop(r);
 }
 
+#[test]
+fn a_delay_and_timeout_of_duration_max_mean_never_and_panic_nothing() {
+    if !tracekit::TRACE_ALL {
+        return off_exports_nothing();
+    }
+    let memory = InMemoryExporter::default();
+    let config = BatchConfig {
+        scheduled_delay: Duration::MAX,
+        export_timeout: Duration::MAX,
+        ..BatchConfig::default()
+    };
+    let r = returns("a flush with no deadline", move || {
+        let mut r = BatchReporter::new(memory.clone(), config);
+        r.report(tracekit::SpanBatch::from(spans(3)));
+        r.flush();
+        (r, memory)
+    });
+    let (r, memory) = r;
+    assert_eq!(memory.spans().len(), 3, "the flush exported");
+    assert_eq!(r.stats().snapshot().spans_exported, 3);
+    returns("a shutdown", move || drop(r));
+}
+
+/// The Linux thread id of the thread that calls it.
+#[cfg(target_os = "linux")]
+fn thread_id() -> String {
+    let link = std::fs::read_link("/proc/thread-self").expect("/proc/thread-self");
+    link.file_name().unwrap().to_string_lossy().into_owned()
+}
+
+/// The CPU time (user and system, in clock ticks) thread `tid` of this
+/// process has used.
+#[cfg(target_os = "linux")]
+fn cpu_ticks(tid: &str) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/self/task/{tid}/stat")).unwrap();
+    // After the parenthesised name: fields 14 and 15 (utime, stime).
+    let rest = &stat[stat.rfind(')').unwrap() + 2..];
+    let fields: Vec<&str> = rest.split(' ').collect();
+    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_zero_delay_exports_at_once_without_busy_waiting_when_idle() {
+    if !tracekit::TRACE_ALL {
+        return off_exports_nothing();
+    }
+    /// Keeps what it is given and the id of the thread that exports.
+    #[derive(Clone, Default)]
+    struct Where(Arc<Mutex<(usize, Option<String>)>>);
+    impl Exporter for Where {
+        fn export(&mut self, batch: Vec<SpanRecord>, _: Instant) -> Result<(), ExportError> {
+            let mut w = self.0.lock().unwrap();
+            w.0 += batch.len();
+            w.1 = Some(thread_id());
+            Ok(())
+        }
+    }
+    let seen = Where::default();
+    let mut r = BatchReporter::new(seen.clone(), config(100, 50, 0, 5_000));
+    r.report(tracekit::SpanBatch::from(spans(1)));
+    eventually("the span exported without a flush", || {
+        seen.0.lock().unwrap().0 == 1
+    });
+    let tid = seen.0.lock().unwrap().1.clone().unwrap();
+    // Idle for half a second: a thread that waits 0 between looks at an
+    // empty queue would burn most of it (tens of ticks at 100 a second);
+    // one that waits its 1 ms floor uses about none.
+    let before = cpu_ticks(&tid);
+    std::thread::sleep(Duration::from_millis(500));
+    let used = cpu_ticks(&tid) - before;
+    assert!(used < 10, "the idle export thread used {used} ticks of CPU");
+    drop(r);
+}
+
 /// An exporter that blocks until told to go on.
 struct Gate {
     go: Arc<Mutex<mpsc::Receiver<()>>>,

@@ -413,6 +413,43 @@ fn a_retry_after_past_the_export_timeout_gives_up_instead_of_waiting() {
 }
 
 #[test]
+fn a_retry_after_of_years_or_of_a_far_date_gives_up_without_a_panic() {
+    if !tracekit::TRACE_ALL {
+        return off_records_and_sends_nothing();
+    }
+    // Either would overflow an `Instant` if added to now.
+    for after in ["18446744073709551615", "Fri, 31 Dec 9999 23:59:59 GMT"] {
+        let stub = Stub::start([Reply::status(503).header("Retry-After", after)]);
+        let err = export(&config(&stub), trace(), Duration::from_secs(5)).unwrap_err();
+        assert!(err.to_string().contains("export timeout"), "{after}: {err}");
+        assert_eq!(stub.received().len(), 1, "{after}");
+    }
+}
+
+#[test]
+fn a_retry_after_of_zero_still_backs_off() {
+    if !tracekit::TRACE_ALL {
+        return off_records_and_sends_nothing();
+    }
+    // A proxy answering every try at once with "now" must not get a busy
+    // loop for the whole export timeout: the backoff (at least 50, 100,
+    // 200, 400 ms) is the floor, so 1 s holds at most 5 tries.
+    let stub = Stub::start((0..50).map(|_| Reply::status(503).header("Retry-After", "0")));
+    export(&config(&stub), trace(), Duration::from_secs(1)).unwrap_err();
+    let got = stub.received();
+    assert!((2..=5).contains(&got.len()), "{} tries", got.len());
+    for (i, w) in got.windows(2).enumerate() {
+        let floor = Duration::from_millis(50 << i);
+        assert!(
+            w[1].at - w[0].at >= floor,
+            "try {} came {:?} after the one before",
+            i + 2,
+            w[1].at - w[0].at
+        );
+    }
+}
+
+#[test]
 fn a_slow_backend_is_cut_off_by_the_timeouts() {
     if !tracekit::TRACE_ALL {
         return off_records_and_sends_nothing();

@@ -588,6 +588,35 @@ fn the_last_interval_is_sent_at_shutdown() {
 }
 
 #[test]
+fn an_interval_of_zero_is_the_default_period_and_one_of_duration_max_is_never() {
+    for interval in [Duration::ZERO, Duration::MAX] {
+        let stub = Stub::start([]);
+        let mut c = config(&stub);
+        c.interval = interval;
+        c.timeout = interval;
+        // Zero would have the thread export without pause; `MAX` would
+        // overflow an `Instant` and panic it.
+        let guard = tracekit_otlp::start_metrics(c);
+        #[tracekit::trace_fn]
+        fn counted_then_flushed() {}
+        counted_then_flushed();
+        std::thread::sleep(Duration::from_millis(300));
+        assert!(
+            stub.received().is_empty(),
+            "{interval:?}: {} exports before any period ended",
+            stub.received().len()
+        );
+        let flushed = guard.flush(Duration::from_secs(10));
+        drop(guard);
+        if !tracekit::TRACE_ALL {
+            continue;
+        }
+        assert!(flushed, "{interval:?}: the flush exported");
+        assert_eq!(stub.received().len(), 2, "{interval:?}: flush and shutdown");
+    }
+}
+
+#[test]
 fn the_configuration_comes_from_the_standard_variables() {
     let vars = |pairs: &[(&str, &str)]| {
         let map: HashMap<String, String> = pairs

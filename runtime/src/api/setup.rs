@@ -103,7 +103,7 @@ impl ReporterGuard {
     /// guard.shutdown_within(std::time::Duration::from_secs(2));
     /// ```
     pub fn shutdown_within(mut self, timeout: Duration) {
-        self.finish(Instant::now() + timeout);
+        self.finish(crate::data::clock::instant_after(timeout));
     }
 
     fn finish(&mut self, deadline: Instant) {
@@ -129,7 +129,9 @@ impl ReporterGuard {
 impl Drop for ReporterGuard {
     fn drop(&mut self) {
         if self.generation != 0 {
-            self.finish(Instant::now() + crate::report::shutdown_timeout());
+            self.finish(crate::data::clock::instant_after(
+                crate::report::shutdown_timeout(),
+            ));
         }
     }
 }

@@ -258,6 +258,15 @@ impl Calibration {
     }
 }
 
+/// The instant `after` from now, or a century from now when `after` is
+/// longer (a timeout or delay set to `Duration::MAX` for "never"): adding
+/// it would overflow the `Instant` and panic.
+pub(crate) fn instant_after(after: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(after)
+        .unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 24 * 3600))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,3 +1,4 @@
+use crate::data::clock::instant_after;
 use crate::data::record::SpanRecord;
 use crate::data::span_batch::SpanBatch;
 use crate::report::Reporter;
@@ -102,7 +103,8 @@ pub struct BatchConfig {
     pub max_queue_size: usize,
     /// At most this many spans go in one export.
     pub max_export_batch_size: usize,
-    /// The longest a span waits before an export starts.
+    /// The longest a span waits before an export starts (at least 1 ms;
+    /// `Duration::MAX` for "only when a batch is full or flushed").
     pub scheduled_delay: Duration,
     /// The longest one export (with its retries), or a flush, may take.
     /// A shutdown has one deadline for all it sends instead (see
@@ -373,6 +375,8 @@ impl BatchReporter {
         let config = BatchConfig {
             max_queue_size: config.max_queue_size.max(1),
             max_export_batch_size: config.max_export_batch_size.max(1),
+            // A zero delay would wake the idle thread without pause.
+            scheduled_delay: config.scheduled_delay.max(Duration::from_millis(1)),
             ..config
         };
         let shared = Arc::new(Shared {
@@ -449,7 +453,7 @@ impl Reporter for BatchReporter {
             return;
         }
         let sh = &self.shared;
-        let deadline = Instant::now() + sh.config.export_timeout;
+        let deadline = instant_after(sh.config.export_timeout);
         let mut q = sh.lock();
         q.flush_asked += 1;
         let mine = q.flush_asked;
@@ -522,14 +526,14 @@ impl Drop for BatchReporter {
     fn drop(&mut self) {
         // Dropped without a shutdown (replaced, or never installed): one
         // now, with the default deadline.
-        self.shutdown(Instant::now() + shutdown_timeout());
+        self.shutdown(instant_after(shutdown_timeout()));
     }
 }
 
 fn export_loop(sh: &Shared, mut exporter: impl Exporter) {
     let batch_size = sh.config.max_export_batch_size;
     let counters = &sh.stats.0;
-    let mut next_due = Instant::now() + sh.config.scheduled_delay;
+    let mut next_due = instant_after(sh.config.scheduled_delay);
     loop {
         let (batch, flush_upto, stop) = {
             let mut q = sh.lock();
@@ -543,7 +547,7 @@ fn export_loop(sh: &Shared, mut exporter: impl Exporter) {
                     break;
                 }
                 if due {
-                    next_due = Instant::now() + sh.config.scheduled_delay;
+                    next_due = instant_after(sh.config.scheduled_delay);
                 }
                 let wait = next_due.saturating_duration_since(Instant::now());
                 q = sh
@@ -568,10 +572,10 @@ fn export_loop(sh: &Shared, mut exporter: impl Exporter) {
         };
         if !batch.is_empty() {
             // In a shutdown, every export ends by its deadline.
-            let deadline = Instant::now() + sh.config.export_timeout;
+            let deadline = instant_after(sh.config.export_timeout);
             let deadline = stop.map_or(deadline, |stop| stop.min(deadline));
             export_one(sh, &mut exporter, batch, deadline);
-            next_due = Instant::now() + sh.config.scheduled_delay;
+            next_due = instant_after(sh.config.scheduled_delay);
         }
         let mut q = sh.lock();
         q.in_flight = 0;

@@ -387,7 +387,7 @@ fn get(url: &str, timeout: Duration) -> Result<String, String> {
     // Read until the answer is complete by its own account (a server may
     // keep the connection open despite `Connection: close`), or EOF.
     let limit = MAX_BODY + 16 * 1024;
-    let deadline = std::time::Instant::now() + timeout * 2;
+    let deadline = crate::data::clock::instant_after(timeout.saturating_mul(2));
     let mut raw = Vec::new();
     let mut buf = [0u8; 8192];
     let (split, chunked, length) = loop {
