@@ -76,8 +76,14 @@ fn a_grpc_response_without_a_grpc_status_is_counted_by_its_http_status() {
         assert!(metrics::snapshot().requests().is_empty());
         return;
     }
-    let s = series("rpc.server.duration", &[("rpc.method", "Add")]).expect("counted");
-    assert_eq!(s.status_code(), Some(14), "not the HTTP 503");
+    // No gRPC service answered: the caller's names name no series.
+    assert!(series("rpc.server.duration", &[("rpc.method", "Add")]).is_none());
+    let s = series(
+        "rpc.server.duration",
+        &[("rpc.method", "_OTHER"), ("rpc.grpc.status_code", "14")],
+    )
+    .expect("counted");
+    assert_eq!(s.route(), None, "no rpc.service");
     assert_eq!((s.calls(), s.errors(), s.error_type()), (1, 1, Some("14")));
     assert!(
         series("rpc.server.duration", &[("rpc.grpc.status_code", "503")]).is_none(),
@@ -91,7 +97,10 @@ fn a_grpc_body_dropped_before_its_status_is_cancelled() {
     // 200 and no grpc-status in the headers: the status would come in the
     // trailers, but the body is dropped first.
     let streaming = service_fn(|_: Request<String>| async {
-        Ok::<_, Infallible>(Response::new(String::from("partial")))
+        let mut r = Response::new(String::from("partial"));
+        r.headers_mut()
+            .insert("content-type", "application/grpc".parse().unwrap());
+        Ok::<_, Infallible>(r)
     });
     let svc = tracekit_tower::TraceLayer::new().layer(streaming);
     let response = block_on(svc.oneshot(grpc_request("/shop.Cart/Watch"))).unwrap();
@@ -123,6 +132,45 @@ fn methods_a_grpc_server_does_not_have_share_one_series() {
     }
     let s = series("rpc.server.duration", &[("rpc.grpc.status_code", "12")]).expect("counted");
     assert_eq!((s.method(), s.route(), s.calls()), ("_OTHER", None, 5));
+}
+
+#[test]
+fn a_grpc_request_a_plain_route_answers_names_no_series() {
+    metrics::set_enabled(true);
+    // A caller sends gRPC's content type to a service with no gRPC in it,
+    // one made-up path after another: a 200 in plain text each time.
+    let plain = service_fn(|_: Request<String>| async {
+        Ok::<_, Infallible>(Response::new(String::from("hello")))
+    });
+    let svc = tracekit_tower::TraceLayer::new().layer(plain);
+    for i in 0..5 {
+        let path = format!("/made{i}.Up/Name{i}");
+        let response = block_on(svc.clone().oneshot(grpc_request(&path))).unwrap();
+        let body = block_on(response.into_body().collect()).unwrap().to_bytes();
+        assert_eq!(body, "hello", "the answer passes through");
+    }
+    if !tracekit::TRACE_ALL {
+        return;
+    }
+    for i in 0..5 {
+        let name = format!("Name{i}");
+        assert!(
+            series("rpc.server.duration", &[("rpc.method", &name)]).is_none(),
+            "{name} named a series"
+        );
+    }
+    let others: Vec<RequestMetrics> = metrics::snapshot()
+        .requests()
+        .iter()
+        .filter(|r| {
+            r.instrument() == "rpc.server.duration"
+                && r.method() == "_OTHER"
+                && r.status_code().is_none()
+        })
+        .cloned()
+        .collect();
+    assert_eq!(others.len(), 1, "{others:?}");
+    assert_eq!((others[0].route(), others[0].calls()), (None, 5));
 }
 
 #[test]
@@ -270,6 +318,37 @@ fn an_error_recorded_through_the_current_span_of_an_unsampled_request_counts() {
     .expect("counted");
     assert_eq!((s.calls(), s.errors()), (1, 1));
     assert_eq!(s.error_type(), Some("std::io::error::Error"));
+}
+
+#[test]
+fn a_failed_request_whose_status_is_no_failure_is_named_by_its_error() {
+    metrics::set_enabled(true);
+    // A handler records its validation error and answers 400 (the
+    // client's mistake, no server failure), or answers 200 all the same:
+    // the status code names nothing, the error does.
+    for (route, code) in [("/edges/invalid", 400), ("/edges/ok-anyway", 200)] {
+        let mut span = tracekit::http::server_span("POST", route, &Vec::new());
+        span.record_error(&std::fmt::Error);
+        tracekit::http::set_status_code(&mut span, code);
+        drop(span);
+    }
+    // A server's 500 with an error recorded is still named by its code.
+    let mut span = tracekit::http::server_span("POST", "/edges/broken", &Vec::new());
+    span.record_error(&std::fmt::Error);
+    tracekit::http::set_status_code(&mut span, 500);
+    drop(span);
+    if !tracekit::TRACE_ALL {
+        return;
+    }
+    for (route, error_type) in [
+        ("/edges/invalid", "core::fmt::Error"),
+        ("/edges/ok-anyway", "core::fmt::Error"),
+        ("/edges/broken", "500"),
+    ] {
+        let s = series("http.server.request.duration", &[("http.route", route)]).expect("counted");
+        assert_eq!((s.calls(), s.errors()), (1, 1), "{route}");
+        assert_eq!(s.error_type(), Some(error_type), "{route}");
+    }
 }
 
 #[test]

@@ -425,6 +425,12 @@ impl Side {
                     tk::set_status_code(span, http_status);
                 }
                 if self.is_grpc {
+                    // A gRPC request answered by something else (a plain
+                    // route, a proxy): its path named no method anyone
+                    // serves, and must not name a series.
+                    if self.server && !grpc::is_grpc(response.headers()) {
+                        tracekit::__support::grpc_not_served(span);
+                    }
                     let code = match grpc::status_of(response.headers()) {
                         Some(code) => Some(code),
                         // No gRPC status and not 200 (a proxy's 503): the

@@ -31,6 +31,15 @@ pub fn metrics_panicked(span: &mut crate::Span) {
     }
 }
 
+/// Tells `span`, a gRPC server call's, that no gRPC service answered it (a
+/// response that is not gRPC's): metrics count it under method `_OTHER`,
+/// since its names are only what the caller wrote. For `tracekit-tower`.
+pub fn grpc_not_served(span: &mut crate::Span) {
+    if let Some(d) = span.owned.as_mut() {
+        d.grpc_not_served();
+    }
+}
+
 /// Tells `span` its request failed with an error known only by its type
 /// (`std::any::type_name`, for an error that is only `Display`): metrics
 /// count it with that `error.type`. Returns the name, for the span's own

@@ -709,8 +709,12 @@ pub(crate) struct Request {
     /// The span has an error status (or the old `error = true` tag).
     pub(crate) failed: bool,
     /// The type of an error recorded on the span: its `error.type` when it
-    /// failed with no status code and nothing else names it.
+    /// failed with no failing status code and nothing else names it.
     pub(crate) exception_type: Option<Cow<'static, str>>,
+    /// A gRPC server's call that no gRPC service answered (the response
+    /// is not gRPC's): its service and method are only what the caller
+    /// wrote, so it is counted as an unknown method.
+    pub(crate) not_served: bool,
 }
 
 impl Request {
@@ -730,6 +734,7 @@ impl Request {
             },
             failed: false,
             exception_type: None,
+            not_served: false,
         }
     }
 
@@ -772,12 +777,21 @@ impl Request {
                 *text = None;
             }
         }
-        if k.protocol == Protocol::Grpc && k.server && k.status == Some(GRPC_UNIMPLEMENTED) {
+        if k.protocol == Protocol::Grpc
+            && k.server
+            && (k.status == Some(GRPC_UNIMPLEMENTED) || self.not_served)
+        {
             k.method = Cow::Borrowed("_OTHER");
             k.route = None;
         }
         if self.failed && k.error_type.is_none() {
-            k.error_type = Some(match (k.status, self.exception_type.take()) {
+            // The status code names the failure only when it is one: a
+            // request marked failed with a 200, or a server's 404, says
+            // nothing by its code.
+            let failing = k
+                .status
+                .filter(|&code| status_fails(k.protocol, k.server, code));
+            k.error_type = Some(match (failing, self.exception_type.take()) {
                 (Some(code), _) => Cow::Owned(code.to_string()),
                 (None, Some(t)) => t,
                 (None, None) => Cow::Borrowed("_OTHER"),
@@ -789,6 +803,25 @@ impl Request {
 
 /// gRPC's UNIMPLEMENTED status: no such method.
 const GRPC_UNIMPLEMENTED: u32 = 12;
+
+/// Whether a response's status code says the request failed, as
+/// OpenTelemetry's conventions say. HTTP: a server's at 5xx (a 4xx is the
+/// client's mistake), a client's at 4xx and 5xx, anyone's at a code that
+/// is not a status (outside 100 to 599). gRPC: a server's at UNKNOWN,
+/// DEADLINE_EXCEEDED, UNIMPLEMENTED, INTERNAL, UNAVAILABLE, DATA_LOSS or a
+/// code past 16 (NOT_FOUND and the like are the client's), a client's at
+/// every code but OK.
+pub(crate) fn status_fails(protocol: Protocol, server: bool, code: u32) -> bool {
+    match protocol {
+        Protocol::Http => match code {
+            100..=399 => false,
+            400..=499 => !server,
+            _ => true,
+        },
+        Protocol::Grpc if server => matches!(code, 2 | 4 | 12 | 13 | 14 | 15) || code > 16,
+        Protocol::Grpc => code != 0,
+    }
+}
 
 /// A duration in a few characters: `950ns`, `12.3µs`, `4.56ms`, `1.234s`.
 fn short(d: Duration) -> String {

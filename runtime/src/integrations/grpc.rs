@@ -149,11 +149,7 @@ pub fn status_of(headers: &dyn Extractor) -> Option<u32> {
 /// ```
 pub fn set_status_code(span: &mut Span, code: u32) {
     span.set_tag("rpc.grpc.status_code", i64::from(code));
-    let failed = match span.kind() {
-        SpanKind::Server => matches!(code, 2 | 4 | 12 | 13 | 14 | 15) || code > 16,
-        _ => code != 0,
-    };
-    if failed {
+    if crate::data::metrics::status_fails(Protocol::Grpc, span.kind() == SpanKind::Server, code) {
         span.set_tag("error", true);
         span.set_status(Status::error(format!("gRPC status {code}")));
     }

@@ -515,13 +515,11 @@ pub fn set_current_status_code(code: u16) {
 }
 
 fn error_of(kind: SpanKind, code: u16) -> Option<String> {
-    let failed = match code {
-        100..=399 => false,
-        400..=499 => kind != SpanKind::Server,
-        500..=599 => true,
-        _ => return Some(format!("invalid HTTP status code {code}")),
-    };
-    failed.then(|| format!("HTTP {code}"))
+    if !(100..=599).contains(&code) {
+        return Some(format!("invalid HTTP status code {code}"));
+    }
+    crate::data::metrics::status_fails(Protocol::Http, kind == SpanKind::Server, code.into())
+        .then(|| format!("HTTP {code}"))
 }
 
 /// A server's scheme as static text, `http` when the request names none;
