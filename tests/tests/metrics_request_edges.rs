@@ -230,6 +230,42 @@ fn server_series_say_the_scheme_and_no_empty_names() {
 }
 
 #[test]
+fn a_scheme_the_caller_makes_up_is_counted_as_http() {
+    metrics::set_enabled(true);
+    let accepted = service_fn(|_: Request<String>| async {
+        let mut r = Response::new(String::new());
+        *r.status_mut() = StatusCode::ACCEPTED;
+        Ok::<_, Infallible>(r)
+    });
+    let svc = tracekit_tower::TraceLayer::new().layer(accepted);
+    // Absolute-form targets: the scheme is whatever the caller wrote.
+    for target in ["zz0://x/a", "zz1://x/b", "https://x/c", "HTTP://x/d"] {
+        let request = Request::builder().uri(target).body(String::new()).unwrap();
+        let _ = block_on(svc.clone().oneshot(request)).unwrap();
+    }
+    if !tracekit::TRACE_ALL {
+        return;
+    }
+    let schemes: Vec<(String, u64)> = metrics::snapshot()
+        .requests()
+        .iter()
+        .filter(|r| r.status_code() == Some(202))
+        .map(|r| {
+            let scheme = r
+                .attributes()
+                .iter()
+                .find(|(k, _)| *k == "url.scheme")
+                .map(|(_, v)| v.to_string())
+                .unwrap_or_default();
+            (scheme, r.calls())
+        })
+        .collect();
+    let mut schemes = schemes;
+    schemes.sort();
+    assert_eq!(schemes, [("http".to_owned(), 3), ("https".to_owned(), 1)]);
+}
+
+#[test]
 fn the_metrics_handler_answers_get_and_head_only() {
     let svc = tracekit_tower::PrometheusService::new();
     let call = |method: Method| {

@@ -287,7 +287,12 @@ fn server(
     request_id::adopt(&mut span, headers, true);
     counted(&mut span, || {
         let mut r = Request::new(Protocol::Http, true, method_for_metrics(method));
-        r.key.scheme = target.as_ref().and_then(|t| static_scheme(t.scheme));
+        // Any scheme but `https` is counted as `http`: the caller writes it
+        // (an absolute-form target, HTTP/2's `:scheme`), and a made-up one
+        // would be a series of its own.
+        r.key.scheme = target
+            .as_ref()
+            .map(|t| static_scheme(t.scheme).unwrap_or("http"));
         r.key.route = route.map(
             |route| match kept_name.and_then(|n| n.get(method.len() + 1..)) {
                 Some(kept_route) => Cow::Borrowed(kept_route),
@@ -523,12 +528,12 @@ fn error_of(kind: SpanKind, code: u16) -> Option<String> {
 }
 
 /// A server's scheme as static text, `http` when the request names none;
-/// `None` for an unusual one that can no longer be kept (see [`kept`]).
+/// `None` for any other than `http` and `https` (a caller's made-up one).
 fn static_scheme(scheme: Option<&str>) -> Option<&'static str> {
     match scheme {
         None | Some("http") => Some("http"),
         Some("https") => Some("https"),
-        Some(other) => crate::data::intern::string(other),
+        Some(_) => None,
     }
 }
 
