@@ -97,13 +97,20 @@ async fn reserve(Path(item): Path<String>) -> Response {
     }
 }
 
+/// `/metrics` for the service `role`: its `target_info` says `role`, not
+/// the process's name.
+fn prometheus_for(role: &str) -> tracekit_tower::PrometheusService {
+    tracekit_tower::PrometheusService::with(tracekit::metrics::Prometheus::new().service_name(role))
+}
+
 async fn backend() -> Result<(), String> {
     let app = Router::new()
         .route("/inventory/{item}/reserve", get(reserve))
         // A server span for every request, continuing the caller's trace.
         .layer(tracekit_tower::TraceLayer::new())
-        // Prometheus text, not traced (added after the layer).
-        .route_service("/metrics", tracekit_tower::PrometheusService::new());
+        // Prometheus text, not traced (added after the layer), its
+        // target_info named as the spans and OTLP metrics are.
+        .route_service("/metrics", prometheus_for("backend"));
     let listener = TcpListener::bind("127.0.0.1:0")
         .await
         .map_err(|e| format!("cannot listen: {e}"))?;
@@ -208,7 +215,7 @@ async fn frontend() -> Result<(), String> {
     let router = Router::new()
         .route("/checkout/{cart}", get(checkout_route))
         .layer(tracekit_tower::TraceLayer::new().with_traceresponse(true))
-        .route_service("/metrics", tracekit_tower::PrometheusService::new())
+        .route_service("/metrics", prometheus_for("frontend"))
         .with_state(app);
     let listener = TcpListener::bind("127.0.0.1:0")
         .await
@@ -265,8 +272,9 @@ async fn frontend() -> Result<(), String> {
         .await
         .map_err(|e| format!("reading /metrics: {e}"))?;
     for line in metrics.lines().filter(|l| {
-        l.starts_with("http_server_request_duration_seconds_count{")
-            && l.contains("http_route=\"/checkout/{cart}\"")
+        l.starts_with("target_info{")
+            || l.starts_with("http_server_request_duration_seconds_count{")
+                && l.contains("http_route=\"/checkout/{cart}\"")
     }) {
         println!("client <- /metrics: {line}");
     }

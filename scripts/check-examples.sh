@@ -44,6 +44,8 @@ grep -q '^client <- x-request-id: r-1001$' <<<"$out" || fail "the request id was
 # The frontend serves /metrics: the request it just served is counted there.
 grep -q '^client <- /metrics: http_server_request_duration_seconds_count{http_request_method="GET",url_scheme="http",http_route="/checkout/{cart}",http_response_status_code="200",otel_scope_name="tracekit",otel_scope_version="[0-9.]*"} 1$' <<<"$out" ||
     fail "the frontend's /metrics does not count its request"
+grep -q '^client <- /metrics: target_info{.*service_name="frontend".*} 1$' <<<"$out" ||
+    fail "the frontend's /metrics does not name its service in target_info"
 # The frontend stops the backend with SIGTERM: it shuts down gracefully and
 # delivers its part of the trace (checked below) before it exits.
 grep -q '^backend: SIGTERM, shutting down$' <<<"$out" || fail "the backend was not stopped by SIGTERM"

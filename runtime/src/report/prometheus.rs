@@ -134,6 +134,29 @@ impl Prometheus {
         self
     }
 
+    /// Sets `service.name` in `target_info`, keeping the resource's other
+    /// attributes: for a program that is several services (one per
+    /// process role), as `tracekit_otlp::metrics_from_env_as` does for OTLP.
+    ///
+    /// ```
+    /// let text = tracekit::metrics::Prometheus::new()
+    ///     .service_name("backend")
+    ///     .render(&tracekit::metrics::snapshot());
+    /// assert!(text.contains("service_name=\"backend\""));
+    /// ```
+    pub fn service_name(mut self, name: impl Into<String>) -> Prometheus {
+        let name = name.into();
+        let mut attributes: Vec<(String, String)> = self
+            .target_info
+            .iter()
+            .filter(|(k, _)| k != "service.name")
+            .cloned()
+            .collect();
+        attributes.push(("service.name".to_owned(), name));
+        self.target_info = attributes.into();
+        self
+    }
+
     /// Sets the bucket bounds (sorted and deduplicated here; `+Inf` is
     /// always added).
     ///
