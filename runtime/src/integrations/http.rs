@@ -142,7 +142,8 @@ static CONVENTIONS: AtomicU8 = AtomicU8::new(0);
 
 /// Chooses the attribute names of HTTP spans for the whole process (the
 /// default is [`Conventions::Stable`], or what `OTEL_SEMCONV_STABILITY_OPT_IN`
-/// says: `http`, `http/dup`, or `http/old`).
+/// says: `http`, `http/dup`, or `http/old`). Spans only: request metrics
+/// always carry the stable names and attributes.
 ///
 /// ```
 /// tracekit::http::set_conventions(tracekit::http::Conventions::Both);
