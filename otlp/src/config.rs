@@ -98,8 +98,9 @@ impl OtlpConfig {
     /// `..._HEADERS`, `..._TIMEOUT` (ms), `..._PROTOCOL` (`http/protobuf`,
     /// `http/json`), `..._COMPRESSION` (`gzip`, `none`) — each also in its
     /// `_TRACES_` form, which wins — with `OTEL_SERVICE_NAME`,
-    /// `OTEL_RESOURCE_ATTRIBUTES`, the span limits and `OTEL_BSP_*`. A bad
-    /// value is a warning on stderr and the default.
+    /// `OTEL_RESOURCE_ATTRIBUTES`, the span limits and `OTEL_BSP_*`. An
+    /// empty variable is an unset one; a bad value is a warning on stderr
+    /// naming the variable, and the default.
     ///
     /// ```
     /// let c = tracekit_otlp::OtlpConfig::from_env();
@@ -111,60 +112,94 @@ impl OtlpConfig {
 
     #[doc(hidden)]
     pub fn from_lookup(env: &Lookup<'_>) -> OtlpConfig {
-        // The signal-specific variable wins over the general one.
-        let var = |name: &str| -> Option<String> {
-            env(&format!("OTEL_EXPORTER_OTLP_TRACES_{name}"))
-                .or_else(|| env(&format!("OTEL_EXPORTER_OTLP_{name}")))
-                .map(|v| v.trim().to_owned())
-        };
-        let endpoint = match env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") {
-            Some(url) if !url.trim().is_empty() => url.trim().to_owned(),
-            _ => traces_url(
-                env("OTEL_EXPORTER_OTLP_ENDPOINT")
-                    .as_deref()
-                    .map(str::trim)
-                    .filter(|u| !u.is_empty())
-                    .unwrap_or(DEFAULT_ENDPOINT),
-            ),
-        };
-        let mut config = OtlpConfig::new(DEFAULT_ENDPOINT, Resource::from_lookup(env));
-        config.endpoint = endpoint;
-        if let Some(raw) = var("HEADERS") {
-            config.headers = crate::env::pairs("OTEL_EXPORTER_OTLP_HEADERS", &raw);
+        let t = Transport::from_lookup(env, "TRACES");
+        OtlpConfig {
+            endpoint: t.endpoint.unwrap_or_else(|| traces_url(&t.base)),
+            headers: t.headers,
+            timeout: t.timeout,
+            protocol: t.protocol,
+            compression: t.compression,
+            resource: Resource::from_lookup(env),
+            limits: SpanLimits::from_lookup(env),
+            batch: BatchConfig::from_lookup(env),
         }
-        let timeout_key = if env("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT").is_some() {
-            "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT"
-        } else {
-            "OTEL_EXPORTER_OTLP_TIMEOUT"
+    }
+}
+
+/// What the exporters of every signal read alike: each setting from its
+/// signal's variable (`OTEL_EXPORTER_OTLP_TRACES_TIMEOUT`), which wins,
+/// or the general one (`OTEL_EXPORTER_OTLP_TIMEOUT`). An empty variable is
+/// an unset one, as OpenTelemetry's configuration says (a manifest's
+/// `""` does not hide the general value); a bad one is a warning that
+/// names the variable it came from, and the default.
+pub(crate) struct Transport {
+    /// The signal's endpoint, used as is, if set.
+    pub(crate) endpoint: Option<String>,
+    /// The general endpoint (or the default), to which the signal's path
+    /// is added.
+    pub(crate) base: String,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) timeout: Duration,
+    pub(crate) protocol: Protocol,
+    pub(crate) compression: Compression,
+}
+
+impl Transport {
+    /// Reads the variables of `signal` (`TRACES`, `METRICS`).
+    pub(crate) fn from_lookup(env: &Lookup<'_>, signal: &str) -> Transport {
+        let set = |key: &str| {
+            env(key)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
         };
-        config.timeout = crate::env::millis(env, timeout_key, config.timeout);
-        if let Some(raw) = var("PROTOCOL") {
-            config.protocol = match raw.as_str() {
+        // The variable that gives `name`, and its value.
+        let var = |name: &str| -> Option<(String, String)> {
+            [
+                format!("OTEL_EXPORTER_OTLP_{signal}_{name}"),
+                format!("OTEL_EXPORTER_OTLP_{name}"),
+            ]
+            .into_iter()
+            .find_map(|key| set(&key).map(|v| (key, v)))
+        };
+        let mut t = Transport {
+            endpoint: set(&format!("OTEL_EXPORTER_OTLP_{signal}_ENDPOINT")),
+            base: set("OTEL_EXPORTER_OTLP_ENDPOINT").unwrap_or_else(|| DEFAULT_ENDPOINT.to_owned()),
+            headers: Vec::new(),
+            timeout: DEFAULT_TIMEOUT,
+            protocol: Protocol::default(),
+            compression: Compression::default(),
+        };
+        if let Some((key, raw)) = var("HEADERS") {
+            t.headers = crate::env::pairs(&key, &raw);
+        }
+        if let Some((key, _)) = var("TIMEOUT") {
+            t.timeout = crate::env::millis(env, &key, t.timeout);
+        }
+        if let Some((key, raw)) = var("PROTOCOL") {
+            t.protocol = match raw.as_str() {
                 "http/protobuf" => Protocol::HttpProtobuf,
                 "http/json" => Protocol::HttpJson,
                 other => {
                     crate::warn(format_args!(
-                        "OTEL_EXPORTER_OTLP_PROTOCOL={other:?} is not supported (http/protobuf, http/json); using http/protobuf"
+                        "{key}={other:?} is not supported (http/protobuf, http/json); using http/protobuf"
                     ));
                     Protocol::HttpProtobuf
                 }
             };
         }
-        if let Some(raw) = var("COMPRESSION") {
-            config.compression = match raw.as_str() {
+        if let Some((key, raw)) = var("COMPRESSION") {
+            t.compression = match raw.as_str() {
                 "gzip" => Compression::Gzip,
-                "none" | "" => Compression::None,
+                "none" => Compression::None,
                 other => {
                     crate::warn(format_args!(
-                        "OTEL_EXPORTER_OTLP_COMPRESSION={other:?} is not supported (gzip, none); sending uncompressed"
+                        "{key}={other:?} is not supported (gzip, none); sending uncompressed"
                     ));
                     Compression::None
                 }
             };
         }
-        config.limits = SpanLimits::from_lookup(env);
-        config.batch = BatchConfig::from_lookup(env);
-        config
+        t
     }
 }
 

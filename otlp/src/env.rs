@@ -10,9 +10,12 @@ pub(crate) fn process() -> impl Fn(&str) -> Option<String> {
     |key: &str| std::env::var(key).ok()
 }
 
-/// A positive integer, else the default with a warning.
+/// A positive integer, else the default with a warning (an empty
+/// variable is an unset one: the default, quietly).
 pub(crate) fn number(env: &Lookup<'_>, key: &str, default: u64) -> u64 {
-    let Some(raw) = env(key) else { return default };
+    let Some(raw) = env(key).filter(|v| !v.trim().is_empty()) else {
+        return default;
+    };
     match raw.trim().parse::<u64>() {
         Ok(n) if n > 0 => n,
         _ => {

@@ -129,7 +129,8 @@ impl OtlpMetricsConfig {
     /// (`base2_exponential_bucket_histogram`, tracekit's default, or
     /// `explicit_bucket_histogram` with OpenTelemetry's default bounds, the
     /// SDKs' own default, for a backend without exponential histograms).
-    /// An empty endpoint, temporality or aggregation is an unset one.
+    /// An empty variable is an unset one (an empty `_METRICS_` form leaves
+    /// the general variable in force).
     /// A bad value is a warning and the default.
     ///
     /// ```
@@ -141,36 +142,16 @@ impl OtlpMetricsConfig {
     }
 
     pub(crate) fn from_lookup(env: &Lookup<'_>) -> OtlpMetricsConfig {
-        // The traces configuration reads the shared variables and their
-        // checks; the `_METRICS_` forms then win over them.
-        let metrics_env = |key: &str| {
-            let metrics_key = key.replacen(
-                "OTEL_EXPORTER_OTLP_TRACES_",
-                "OTEL_EXPORTER_OTLP_METRICS_",
-                1,
-            );
-            if key.starts_with("OTEL_EXPORTER_OTLP_TRACES_") {
-                env(&metrics_key)
-            } else {
-                env(key)
-            }
-        };
-        let shared = crate::OtlpConfig::from_lookup(&metrics_env);
+        let shared = crate::config::Transport::from_lookup(env, "METRICS");
         // An empty value is an unset one, as the SDKs' configuration says.
         let set = |key: &str| {
             env(key)
                 .map(|v| v.trim().to_owned())
                 .filter(|v| !v.is_empty())
         };
-        let endpoint = match set("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT") {
-            Some(e) => e,
-            None => format!(
-                "{}/v1/metrics",
-                set("OTEL_EXPORTER_OTLP_ENDPOINT")
-                    .unwrap_or_else(|| crate::DEFAULT_ENDPOINT.to_owned())
-                    .trim_end_matches('/')
-            ),
-        };
+        let endpoint = shared
+            .endpoint
+            .unwrap_or_else(|| format!("{}/v1/metrics", shared.base.trim_end_matches('/')));
         let interval = crate::env::millis(env, "OTEL_METRIC_EXPORT_INTERVAL", DEFAULT_INTERVAL);
         // The periodic reader's bound on one export (the SDKs' 30 s by
         // default) over the exporter's own: the shorter of the two holds.
@@ -216,7 +197,7 @@ impl OtlpMetricsConfig {
             timeout,
             protocol: shared.protocol,
             compression: shared.compression,
-            resource: shared.resource,
+            resource: Resource::from_lookup(env),
             interval,
             temporality,
             histogram,

@@ -78,6 +78,36 @@ fn warnings_go_to_the_sink_without_the_stderr_prefix() {
     );
 }
 
+#[test]
+fn a_bad_otlp_metrics_variable_is_named_in_its_warning_once() {
+    install();
+    let env = |k: &str| {
+        match k {
+            "OTEL_EXPORTER_OTLP_METRICS_TIMEOUT" => Some("5s-for-metrics"),
+            "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL" => Some("grpc-for-metrics"),
+            "OTEL_BSP_SCHEDULE_DELAY" => Some("later-for-metrics"),
+            _ => None,
+        }
+        .map(str::to_owned)
+    };
+    let _ = tracekit_otlp::__test::metrics_config(&env);
+    for (value, variable) in [
+        ("5s-for-metrics", "OTEL_EXPORTER_OTLP_METRICS_TIMEOUT"),
+        ("grpc-for-metrics", "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL"),
+    ] {
+        let got = said(value);
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert!(
+            got[0].1.contains(&format!("{variable}=\"{value}\"")),
+            "{got:?}"
+        );
+    }
+    assert!(
+        said("later-for-metrics").is_empty(),
+        "metrics read no span batching variable"
+    );
+}
+
 #[trace_fn]
 fn refresh_cache() -> u32 {
     1

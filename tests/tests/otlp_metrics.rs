@@ -680,6 +680,21 @@ fn the_configuration_comes_from_the_standard_variables() {
     assert!(tracekit_otlp::__test::metrics_wanted(&empty));
     let empty = tracekit_otlp::__test::metrics_config(&empty);
     assert_eq!(empty.endpoint, "http://c:4318/v1/metrics");
+    // An empty _METRICS_ form is unset too: the general value holds (a
+    // manifest's "" must not drop the shared credentials).
+    let empty = tracekit_otlp::__test::metrics_config(&vars(&[
+        ("OTEL_EXPORTER_OTLP_HEADERS", "authorization=Bearer%20k"),
+        ("OTEL_EXPORTER_OTLP_METRICS_HEADERS", ""),
+        ("OTEL_EXPORTER_OTLP_TIMEOUT", "4000"),
+        ("OTEL_EXPORTER_OTLP_METRICS_TIMEOUT", " "),
+        ("OTEL_METRIC_EXPORT_INTERVAL", ""),
+    ]));
+    assert_eq!(
+        empty.headers,
+        [("authorization".to_owned(), "Bearer k".to_owned())]
+    );
+    assert_eq!(empty.timeout, Duration::from_secs(4));
+    assert_eq!(empty.interval, Duration::from_secs(60));
     // Bad values: the defaults.
     let bad = tracekit_otlp::__test::metrics_config(&vars(&[
         ("OTEL_METRIC_EXPORT_INTERVAL", "soon"),

@@ -175,7 +175,10 @@ impl BatchConfig {
     pub fn from_lookup(var: impl Fn(&str) -> Option<String>) -> BatchConfig {
         let d = BatchConfig::default();
         let number = |key: &str, default: u64| -> u64 {
-            let Some(raw) = var(key) else { return default };
+            // Empty is unset, as OpenTelemetry's configuration says.
+            let Some(raw) = var(key).filter(|v| !v.trim().is_empty()) else {
+                return default;
+            };
             match raw.trim().parse::<u64>() {
                 Ok(n) if n > 0 => n,
                 _ => {
