@@ -250,3 +250,64 @@ fn refused_call(port: u16) -> tracekit::testing::Captured {
         assert!(sent.is_err(), "nobody listens on {port}");
     })
 }
+
+/// Set in the child process of [`known_methods_come_from_the_environment`].
+const KNOWN_METHODS_CHILD: &str = "TRACEKIT_TEST_KNOWN_METHODS_CHILD";
+
+#[test]
+#[ignore = "run in a process of its own by known_methods_come_from_the_environment"]
+fn known_methods_child() {
+    if std::env::var(KNOWN_METHODS_CHILD).is_err() {
+        return;
+    }
+    tracekit::metrics::set_enabled(true);
+    let (_, c) = capture(|| {
+        for method in ["PROPFIND", "POST"] {
+            let mut span = http::server_span(method, "/dav/{path}", &Vec::new());
+            http::set_status_code(&mut span, 207);
+        }
+    });
+    for s in c.spans() {
+        let method = s.tag("http.request.method").map(|v| v.to_string());
+        let original = s.tag("http.request.method_original").map(|v| v.to_string());
+        println!("SPAN {method:?} {original:?}");
+    }
+    for r in tracekit::metrics::snapshot().requests() {
+        if r.route() == Some("/dav/{path}") {
+            println!("SERIES {} {}", r.method(), r.calls());
+        }
+    }
+}
+
+#[test]
+fn known_methods_come_from_the_environment() {
+    let out = tracekit_tests::child_test("known_methods_child")
+        .arg("--ignored")
+        .env(KNOWN_METHODS_CHILD, "1")
+        // A whole list: POST is no longer known.
+        .env("OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS", "GET,PROPFIND")
+        .output()
+        .expect("child");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    // The harness may print its own words before the first line.
+    let mut lines: Vec<&str> = stdout
+        .lines()
+        .filter_map(|l| {
+            l.find("SPAN ")
+                .or_else(|| l.find("SERIES "))
+                .map(|i| &l[i..])
+        })
+        .collect();
+    lines.sort();
+    assert_eq!(
+        lines,
+        [
+            "SERIES PROPFIND 1",
+            "SERIES _OTHER 1",
+            "SPAN Some(\"PROPFIND\") None",
+            "SPAN Some(\"_OTHER\") Some(\"POST\")",
+        ],
+        "{stdout}"
+    );
+}

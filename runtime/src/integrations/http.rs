@@ -183,12 +183,45 @@ pub fn conventions() -> Conventions {
 }
 
 /// The method as the stable conventions record it: one of the known
-/// methods, else `_OTHER` (with the original kept beside it).
+/// methods ([`known_methods`]), else `_OTHER` (with the original kept
+/// beside it on the span).
 fn known_method(method: &str) -> Option<&'static str> {
-    const KNOWN: [&str; 10] = [
+    known_methods().iter().copied().find(|k| *k == method)
+}
+
+/// The methods the conventions know: RFC 9110's, PATCH and QUERY, or the
+/// list `OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS` gives instead (read once a
+/// process), so that a service whose methods are its own (WebDAV's
+/// `PROPFIND`) names them rather than `_OTHER`.
+fn known_methods() -> &'static [&'static str] {
+    static KNOWN: std::sync::OnceLock<Vec<&'static str>> = std::sync::OnceLock::new();
+    KNOWN.get_or_init(|| {
+        known_methods_from(std::env::var("OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS").ok())
+    })
+}
+
+/// The known methods a value of `OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS`
+/// makes: comma-separated and case-sensitive, a whole list in place of the
+/// default one (as the conventions say), not additions to it; unset or
+/// empty, the default.
+fn known_methods_from(value: Option<String>) -> Vec<&'static str> {
+    const DEFAULT: [&str; 10] = [
         "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH", "QUERY",
     ];
-    KNOWN.into_iter().find(|k| *k == method)
+    let Some(value) = value.filter(|v| !v.trim().is_empty()) else {
+        return DEFAULT.to_vec();
+    };
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|m| !m.is_empty())
+        .map(|m| match DEFAULT.iter().find(|d| **d == m) {
+            Some(d) => *d,
+            // Once a process, from the operator's list: kept for its life.
+            None => crate::data::intern::string(m)
+                .unwrap_or_else(|| Box::leak(m.to_owned().into_boxed_str())),
+        })
+        .collect()
 }
 
 /// A request's target as the server saw it.
@@ -642,6 +675,27 @@ pub use requests::{client_span_for, server_span_for};
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_known_methods_variable_replaces_the_list() {
+        let default = known_methods_from(None);
+        assert!(default.contains(&"GET") && default.contains(&"QUERY"));
+        assert_eq!(
+            known_methods_from(Some(" ".into())),
+            default,
+            "empty: unset"
+        );
+        assert_eq!(
+            known_methods_from(Some("GET, PROPFIND,,MKCOL ".into())),
+            ["GET", "PROPFIND", "MKCOL"],
+            "a whole list, not additions"
+        );
+        assert_eq!(
+            known_methods_from(Some("propfind".into())),
+            ["propfind"],
+            "case-sensitive"
+        );
+    }
 
     #[test]
     fn paths_of_urls_and_targets() {
