@@ -198,8 +198,11 @@ fn an_error_recorded_on_an_unsampled_request_counts_as_a_failure() {
 #[test]
 fn server_series_say_the_scheme_and_no_empty_names() {
     metrics::set_enabled(true);
+    // A status no other test here answers: its series is this one.
     let ok = service_fn(|_: Request<String>| async {
-        Ok::<_, Infallible>(Response::new(String::new()))
+        let mut r = Response::new(String::new());
+        *r.status_mut() = StatusCode::NON_AUTHORITATIVE_INFORMATION;
+        Ok::<_, Infallible>(r)
     });
     let svc = tracekit_tower::TraceLayer::new().layer(ok);
     let request = Request::builder()
@@ -216,7 +219,7 @@ fn server_series_say_the_scheme_and_no_empty_names() {
     }
     let s = series(
         "http.server.request.duration",
-        &[("http.response.status_code", "200"), ("url.scheme", "http")],
+        &[("http.response.status_code", "203"), ("url.scheme", "http")],
     );
     assert!(s.is_some(), "a server reached by http says so");
     let teapot = series(
@@ -263,6 +266,43 @@ fn a_scheme_the_caller_makes_up_is_counted_as_http() {
     let mut schemes = schemes;
     schemes.sort();
     assert_eq!(schemes, [("http".to_owned(), 3), ("https".to_owned(), 1)]);
+}
+
+#[test]
+fn a_route_and_scheme_learnt_after_the_start_name_the_series() {
+    metrics::set_enabled(true);
+    // A server span made by hand (a framework with no tower layer): it
+    // knows no scheme, and its handler learns the route template later.
+    let mut span = tracekit::http::server_span("GET", "", &unsampled_headers());
+    span.set_tag("http.route", "/edges/late/{id}");
+    span.set_tag("url.scheme", "https");
+    tracekit::http::set_status_code(&mut span, 204);
+    drop(span);
+    // Another with neither: `http`, the conventions' required scheme.
+    let mut plain = tracekit::http::server_span("GET", "/edges/plain", &Vec::new());
+    tracekit::http::set_status_code(&mut plain, 204);
+    drop(plain);
+    if !tracekit::TRACE_ALL {
+        return;
+    }
+    let late = series(
+        "http.server.request.duration",
+        &[("http.route", "/edges/late/{id}")],
+    )
+    .expect("counted under the route learnt");
+    let scheme = |r: &RequestMetrics| {
+        r.attributes()
+            .iter()
+            .find(|(k, _)| *k == "url.scheme")
+            .map(|(_, v)| v.to_string())
+    };
+    assert_eq!(scheme(&late).as_deref(), Some("https"));
+    let plain = series(
+        "http.server.request.duration",
+        &[("http.route", "/edges/plain")],
+    )
+    .expect("counted");
+    assert_eq!(scheme(&plain).as_deref(), Some("http"));
 }
 
 #[test]

@@ -759,6 +759,26 @@ impl Request {
                 self.key.error_type = (!text.is_empty()).then_some(Cow::Owned(text));
             }
             ("error", Value::Bool(true)) => self.failed = true,
+            // Learnt after the span started (a handler that knows its
+            // route template, a server behind TLS): HTTP servers' series
+            // follow. A scheme is `https` or `http`, never free text.
+            ("http.route", Value::Str(route))
+                if self.key.protocol == Protocol::Http && self.key.server =>
+            {
+                let route = route.as_str();
+                self.key.route = Some(match crate::data::intern::string(route) {
+                    Some(kept) => Cow::Borrowed(kept),
+                    None => Cow::Owned(route.to_owned()),
+                });
+            }
+            ("url.scheme", Value::Str(scheme))
+                if self.key.protocol == Protocol::Http && self.key.server =>
+            {
+                self.key.scheme = Some(match scheme.as_str() {
+                    "https" => "https",
+                    _ => "http",
+                });
+            }
             _ => {}
         }
     }

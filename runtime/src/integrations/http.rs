@@ -68,6 +68,11 @@ use std::sync::atomic::{AtomicU8, Ordering};
 /// unacceptable header (too long, spaces, control or non-ASCII characters)
 /// is replaced by a new id and the replacement is logged on stderr.
 ///
+/// Its request metrics (`http.server.request.duration`) say `url.scheme`
+/// `http`, and the route given; a handler that learns better sets the
+/// span's `url.scheme` (`https`) or `http.route` tag, and the series
+/// follows.
+///
 /// The span is not active: make it so with
 /// [`in_span`](crate::FutureExt::in_span) around the handler's future, or
 /// [`Span::enter`] for a synchronous handler.
@@ -323,10 +328,15 @@ fn server(
         let mut r = Request::new(Protocol::Http, true, method_for_metrics(method));
         // Any scheme but `https` is counted as `http`: the caller writes it
         // (an absolute-form target, HTTP/2's `:scheme`), and a made-up one
-        // would be a series of its own.
-        r.key.scheme = target
-            .as_ref()
-            .map(|t| static_scheme(t.scheme).unwrap_or("http"));
+        // would be a series of its own. With no request at hand
+        // (`server_span`), `http` too, unless the span is told otherwise
+        // (`url.scheme` set on it): the conventions require one.
+        r.key.scheme = Some(
+            target
+                .as_ref()
+                .and_then(|t| static_scheme(t.scheme))
+                .unwrap_or("http"),
+        );
         r.key.route = route.map(
             |route| match kept_name.and_then(|n| n.get(method.len() + 1..)) {
                 Some(kept_route) => Cow::Borrowed(kept_route),
