@@ -42,7 +42,7 @@ out=$(timeout 120 cargo run -q --example two_services 2>&1)
 grep -q '^client <- 200 OK cart 42: reserved 1 of 2 items' <<<"$out" || fail "the client got no answer"
 grep -q '^client <- x-request-id: r-1001$' <<<"$out" || fail "the request id was not echoed"
 # The frontend serves /metrics: the request it just served is counted there.
-grep -q '^client <- /metrics: http_server_request_duration_seconds_count{http_request_method="GET",url_scheme="http",http_route="/checkout/{cart}",http_response_status_code="200",otel_scope_name="tracekit",otel_scope_version="[0-9.]*"} 1$' <<<"$out" ||
+grep -q '^client <- /metrics: http_server_request_duration_seconds_count{http_request_method="GET",url_scheme="http",http_route="/checkout/{cart}",http_response_status_code="200",network_protocol_version="1.1",otel_scope_name="tracekit",otel_scope_version="[0-9.]*"} 1$' <<<"$out" ||
     fail "the frontend's /metrics does not count its request"
 grep -q '^client <- /metrics: target_info{.*service_name="frontend".*} 1$' <<<"$out" ||
     fail "the frontend's /metrics does not name its service in target_info"

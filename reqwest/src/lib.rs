@@ -59,7 +59,14 @@ impl Middleware for TraceMiddleware {
             let result = next.run(request, extensions).await;
             let current = tracekit::current_span();
             match &result {
-                Ok(response) => tk::set_current_status_code(response.status().as_u16()),
+                Ok(response) => {
+                    tk::set_current_status_code(response.status().as_u16());
+                    // What was negotiated (HTTP/2 by ALPN, say), in every
+                    // convention: the request's metrics count by it.
+                    if let Some(version) = tk::protocol_version(response.version()) {
+                        current.set_tag("network.protocol.version", version);
+                    }
+                }
                 Err(e) => {
                     // In every convention: the request's metrics count by
                     // it, and their attributes are the stable ones.

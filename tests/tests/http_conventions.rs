@@ -108,9 +108,17 @@ fn stable_old_and_both() {
         "{}",
         client.name()
     );
+    // The protocol version too, in every convention: the request metrics
+    // count by it, under the stable names.
     assert_eq!(
         keys(client),
-        ["error", "http.method", "http.status_code", "http.url"]
+        [
+            "error",
+            "http.method",
+            "http.status_code",
+            "http.url",
+            "network.protocol.version"
+        ]
     );
     let server = c.span("GET /items/{id}");
     assert_eq!(
@@ -120,7 +128,8 @@ fn stable_old_and_both() {
             "http.method",
             "http.route",
             "http.status_code",
-            "http.url"
+            "http.url",
+            "network.protocol.version"
         ]
     );
 

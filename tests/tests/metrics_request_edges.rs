@@ -306,6 +306,38 @@ fn a_route_and_scheme_learnt_after_the_start_name_the_series() {
 }
 
 #[test]
+fn a_client_counts_the_version_its_response_came_in() {
+    metrics::set_enabled(true);
+    // Asked for as HTTP/1.1, answered in HTTP/2 (negotiated by ALPN).
+    let h2 = service_fn(|_: Request<String>| async {
+        let mut r = Response::new(String::new());
+        *r.version_mut() = axum::http::Version::HTTP_2;
+        Ok::<_, Infallible>(r)
+    });
+    let client = tracekit_tower::ClientLayer::new().layer(h2);
+    let request = Request::builder()
+        .uri("http://h2.example/edges/version")
+        .body(String::new())
+        .unwrap();
+    let _ = block_on(client.oneshot(request)).unwrap();
+    if !tracekit::TRACE_ALL {
+        return;
+    }
+    let s = series(
+        "http.client.request.duration",
+        &[("server.address", "h2.example")],
+    )
+    .expect("counted");
+    assert!(
+        s.attributes()
+            .iter()
+            .any(|(k, v)| *k == "network.protocol.version" && v.to_string() == "2"),
+        "{:?}",
+        s.attributes()
+    );
+}
+
+#[test]
 fn the_metrics_handler_answers_get_and_head_only() {
     let svc = tracekit_tower::PrometheusService::new();
     let call = |method: Method| {

@@ -88,6 +88,14 @@ async fn every_request_is_counted_by_route_status_and_error_at_one_percent() {
         (c_ok.calls(), c_ok.server()),
         (180, Some(("127.0.0.1", Some(port))))
     );
+    // The version the response came back in (reqwest to axum: HTTP/1.1).
+    assert!(
+        c_ok.attributes()
+            .iter()
+            .any(|(k, v)| *k == "network.protocol.version" && v.to_string() == "1.1"),
+        "{:?}",
+        c_ok.attributes()
+    );
     let c_missing = series(all, "http.client.request.duration", 404).unwrap();
     assert_eq!(
         (
@@ -106,7 +114,8 @@ async fn every_request_is_counted_by_route_status_and_error_at_one_percent() {
             "http.request.method=GET",
             "url.scheme=http",
             "http.route=/stock/{item}",
-            "http.response.status_code=200"
+            "http.response.status_code=200",
+            "network.protocol.version=1.1"
         ]
     );
     // A client request's duration holds its server's.
@@ -114,7 +123,7 @@ async fn every_request_is_counted_by_route_status_and_error_at_one_percent() {
     let text = metrics::Prometheus::new().render(&snapshot);
     assert!(text.contains("# TYPE http_server_request_duration_seconds histogram"));
     let line = format!(
-        "http_server_request_duration_seconds_count{{http_request_method=\"GET\",url_scheme=\"http\",http_route=\"/stock/{{item}}\",http_response_status_code=\"500\",error_type=\"500\",{}}} 10\n",
+        "http_server_request_duration_seconds_count{{http_request_method=\"GET\",url_scheme=\"http\",http_route=\"/stock/{{item}}\",http_response_status_code=\"500\",network_protocol_version=\"1.1\",error_type=\"500\",{}}} 10\n",
         tracekit_tests::SCOPE_LABELS
     );
     assert!(text.contains(&line), "{text}");

@@ -424,6 +424,13 @@ impl Side {
                 } else {
                     tk::set_status_code(span, http_status);
                 }
+                // A client's version is its response's: what was negotiated.
+                // (A server's came from its request, at the start.)
+                if !self.server {
+                    if let Some(version) = tk::protocol_version(response.version()) {
+                        span.set_tag("network.protocol.version", version);
+                    }
+                }
                 if self.is_grpc {
                     // A gRPC request answered by something else (a plain
                     // route, a proxy): its path named no method anyone

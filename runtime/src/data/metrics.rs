@@ -697,6 +697,8 @@ pub(crate) struct RequestKey {
     pub(crate) port: Option<u16>,
     /// `url.scheme` (HTTP servers that know it).
     pub(crate) scheme: Option<&'static str>,
+    /// `network.protocol.version` (HTTP: `1.1`, `2`, ...), when known.
+    pub(crate) version: Option<&'static str>,
     /// The series of every key past the series limit.
     pub(crate) overflow: bool,
 }
@@ -730,6 +732,7 @@ impl Request {
                 address: None,
                 port: None,
                 scheme: None,
+                version: None,
                 overflow: false,
             },
             failed: false,
@@ -770,6 +773,14 @@ impl Request {
                     Some(kept) => Cow::Borrowed(kept),
                     None => Cow::Owned(route.to_owned()),
                 });
+            }
+            ("network.protocol.version", Value::Str(version))
+                if self.key.protocol == Protocol::Http =>
+            {
+                // Static text from a short list: never a caller's words.
+                self.key.version = ["0.9", "1.0", "1.1", "2", "3"]
+                    .into_iter()
+                    .find(|v| *v == version.as_str());
             }
             ("url.scheme", Value::Str(scheme))
                 if self.key.protocol == Protocol::Http && self.key.server =>
@@ -948,6 +959,7 @@ fn admit(key: &RequestKey) -> RequestKey {
         address: None,
         port: None,
         scheme: None,
+        version: None,
         overflow: true,
     }
 }
@@ -1390,6 +1402,9 @@ impl RequestMetrics {
                 }
                 if let Some(port) = k.port {
                     a.push(("server.port", Value::I64(i64::from(port))));
+                }
+                if let Some(version) = k.version {
+                    a.push(("network.protocol.version", Value::from_static(version)));
                 }
             }
             Protocol::Grpc => {

@@ -234,6 +234,8 @@ struct Target<'a> {
     path: &'a str,
     query: Option<&'a str>,
     scheme: Option<&'a str>,
+    /// `network.protocol.version`: `1.1`, `2`, ...
+    version: Option<&'static str>,
 }
 
 /// `host[:port]` (or `[v6]:port`) as an address and a port.
@@ -322,6 +324,13 @@ fn server(
                 address_tags(builder, host, None);
             }
         }
+        // In every convention, as the request's metrics count by it.
+        if let Some(version) = target.as_ref().and_then(|t| t.version) {
+            builder.push_tag(
+                "network.protocol.version".into(),
+                Value::from_static(version),
+            );
+        }
     });
     request_id::adopt(&mut span, headers, true);
     counted(&mut span, || {
@@ -337,6 +346,7 @@ fn server(
                 .and_then(|t| static_scheme(t.scheme))
                 .unwrap_or("http"),
         );
+        r.key.version = target.as_ref().and_then(|t| t.version);
         r.key.route = route.map(
             |route| match kept_name.and_then(|n| n.get(method.len() + 1..)) {
                 Some(kept_route) => Cow::Borrowed(kept_route),
@@ -649,6 +659,7 @@ mod requests {
             path: uri.path(),
             query: uri.query(),
             scheme: uri.scheme_str(),
+            version: protocol_version(request.version()),
         };
         let mut span = server(
             request.method().as_str(),
@@ -660,6 +671,26 @@ mod requests {
             span.set_tag("http.url", uri.to_string());
         }
         span
+    }
+
+    /// An HTTP version as OpenTelemetry's `network.protocol.version` says
+    /// it: `1.1`, `2`, `3`, ... A client records its response's (what was
+    /// negotiated, not what was asked for) on its span with this name, in
+    /// every convention: its request metrics count by it.
+    ///
+    /// ```
+    /// assert_eq!(tracekit::http::protocol_version(http::Version::HTTP_2), Some("2"));
+    /// assert_eq!(tracekit::http::protocol_version(http::Version::HTTP_11), Some("1.1"));
+    /// ```
+    pub fn protocol_version(version: ::http::Version) -> Option<&'static str> {
+        Some(match version {
+            ::http::Version::HTTP_09 => "0.9",
+            ::http::Version::HTTP_10 => "1.0",
+            ::http::Version::HTTP_11 => "1.1",
+            ::http::Version::HTTP_2 => "2",
+            ::http::Version::HTTP_3 => "3",
+            _ => return None,
+        })
     }
 
     /// [`client_span`] for an [`http::Request`] about to be sent: the
@@ -680,7 +711,7 @@ mod requests {
 }
 
 #[cfg(feature = "http")]
-pub use requests::{client_span_for, server_span_for};
+pub use requests::{client_span_for, protocol_version, server_span_for};
 
 #[cfg(test)]
 mod tests {
