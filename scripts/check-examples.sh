@@ -58,8 +58,8 @@ c=$(ids 'GET [^ ]* \[client\].*url.full="http://[0-9.:]*/inventory/' span_id)
 [[ $(wc -l <<<"$c") == 2 && "$c" == "$(ids '\[server\].*remote_parent' remote_parent)" ]] ||
     fail "the backend's server spans are not children of the frontend's client spans"
 [[ $(count 'baggage.request.id="r-1001"') == 2 ]] || fail "request.id did not reach the backend"
-[[ $(count '\[server\].*http.response.status_code=500 error.type="500" ERROR') == 1 ]] || fail "the failing call is not an error on the backend"
-[[ $(count '\[client\].*http.response.status_code=500 error.type="500" ERROR') == 1 ]] || fail "the failing call is not an error on the frontend"
+[[ $(count '\[server\].*http.response.status_code=500 error.type="500".* ERROR') == 1 ]] || fail "the failing call is not an error on the backend"
+[[ $(count '\[client\].*http.response.status_code=500 error.type="500".* ERROR') == 1 ]] || fail "the failing call is not an error on the frontend"
 t=$(grep -o '^trace [0-9a-f]*' <<<"$out" | head -1 | cut -d' ' -f2)
 # Both processes log: the frontend's request, the backend's two requests and
 # what they did; every line carries the one trace id and the request id.
