@@ -92,9 +92,9 @@ for _ in $(seq 1 120); do
     sleep 0.5
 done
 [[ "$got" == "$want_served" ]] || { echo "prometheus: $got requests served, want $want_served"; tail -20 "$work/prometheus.log"; exit 1; }
-find_calls=$(query 'sum(tracekit_function_duration_seconds_count{code_function_name="find"})')
-find_errors=$(query 'sum(tracekit_function_errors_total{code_function_name="find"})')
-find_missing=$(query 'sum(tracekit_function_duration_seconds_count{code_function_name="find",error_type="metrics_service::NotFound"})')
+find_calls=$(query 'sum(tracekit_function_duration_seconds_count{code_function_name="metrics_service::OrderRepository::find"})')
+find_errors=$(query 'sum(tracekit_function_errors_total{code_function_name="metrics_service::OrderRepository::find"})')
+find_missing=$(query 'sum(tracekit_function_duration_seconds_count{code_function_name="metrics_service::OrderRepository::find",error_type="metrics_service::NotFound"})')
 failed=$(query 'sum(http_server_request_duration_seconds_count{http_response_status_code="500",error_type="500"})')
 [[ "$find_calls" == "$want_find" ]] || { echo "prometheus: find counted $find_calls, want $want_find"; exit 1; }
 [[ "$find_errors" == "$((cycles * 5))" ]] || { echo "prometheus: find errors $find_errors, want $((cycles * 5))"; exit 1; }
@@ -112,7 +112,7 @@ scoped=$(query 'count({__name__=~"tracekit_.+|http_.+",otel_scope_name="tracekit
 # rate() needs two scrapes of the series; the load spans several.
 for _ in $(seq 1 40); do
     rate=$(query 'sum(rate(http_server_request_duration_seconds_count[1m]))')
-    p99=$(query 'histogram_quantile(0.99, sum by (le) (rate(tracekit_function_duration_seconds_bucket{code_function_name="find"}[1m])))')
+    p99=$(query 'histogram_quantile(0.99, sum by (le) (rate(tracekit_function_duration_seconds_bucket{code_function_name="metrics_service::OrderRepository::find"}[1m])))')
     [[ "$rate" != none && "$p99" != none && "$p99" != NaN ]] && break
     sleep 0.5
 done

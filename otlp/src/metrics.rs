@@ -404,7 +404,7 @@ impl MetricsExporter {
                     vec![
                         kv(
                             "code.function.name",
-                            proto::Value::StringValue(p.function().to_owned()),
+                            proto::Value::StringValue(p.path().to_owned()),
                         ),
                         kv(
                             "code.namespace",

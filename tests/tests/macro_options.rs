@@ -36,10 +36,11 @@ fn name_sets_the_span_name() {
         let span = c.span("checkout.place_order");
         assert_eq!(span.tag("items"), Some(&Value::U64(2)));
         assert_eq!(
-            span.tag("code.function")
+            span.tag("code.function.name")
                 .map(ToString::to_string)
                 .as_deref(),
-            Some("place_order")
+            Some(concat!(module_path!(), "::place_order")),
+            "the function's full path, whatever the span's name"
         );
     } else {
         assert!(c.spans().is_empty());

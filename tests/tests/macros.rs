@@ -181,15 +181,19 @@ fn spans_carry_code_location_tags_and_trace_points_are_registered() {
         return;
     }
     let s = c.span("code_location");
-    assert_eq!(s.tag("code.function").unwrap().to_string(), "code_location");
+    // OpenTelemetry's code attributes: the full path is the function's name.
+    assert_eq!(
+        s.tag("code.function.name").unwrap().to_string(),
+        concat!(module_path!(), "::code_location")
+    );
     assert_eq!(s.tag("code.namespace").unwrap().to_string(), module_path!());
     assert!(
-        s.tag("code.filepath")
+        s.tag("code.file.path")
             .unwrap()
             .to_string()
             .ends_with("macros.rs")
     );
-    assert!(s.tag("code.lineno").unwrap().as_i64().unwrap() > 0);
+    assert!(s.tag("code.line.number").unwrap().as_i64().unwrap() > 0);
     let point = tracekit::trace_points()
         .find(|p| p.name() == "code_location")
         .expect("registered");

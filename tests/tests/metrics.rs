@@ -211,7 +211,8 @@ fn prometheus_text_has_buckets_sum_count_and_errors() {
         assert!(!text.contains("_bucket{"));
         return;
     }
-    let labels = "code_function_name=\"parse_port_for_prometheus\",code_namespace=\"metrics\"";
+    let labels =
+        "code_function_name=\"metrics::parse_port_for_prometheus\",code_namespace=\"metrics\"";
     // The two calls that succeeded, and the failed one in a series of its
     // own, labelled with its error type.
     // The scope's labels last, as OpenTelemetry's exporters write them.

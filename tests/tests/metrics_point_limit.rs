@@ -232,12 +232,12 @@ fn points_past_the_limit_and_points_alike_are_one_series_each() {
             &text,
             "tracekit_function_duration_seconds_count",
             &[
-                "code_function_name=\"from\"",
+                "code_function_name=\"metrics_point_limit::Id::from\"",
                 "code_namespace=\"metrics_point_limit::Id\""
             ],
         ),
         [format!(
-            "tracekit_function_duration_seconds_count{{code_function_name=\"from\",code_namespace=\"metrics_point_limit::Id\",{}}} 6",
+            "tracekit_function_duration_seconds_count{{code_function_name=\"metrics_point_limit::Id::from\",code_namespace=\"metrics_point_limit::Id\",{}}} 6",
             tracekit_tests::SCOPE_LABELS
         )]
     );

@@ -157,8 +157,8 @@ fn every_series_but_target_info_names_the_scope_unless_told_not_to() {
         // A function's series and a request's, each with the scope last
         // among its own labels (before a bucket's `le`).
         for family in [
-            "tracekit_function_duration_seconds_count{code_function_name=\"scoped\"",
-            "tracekit_function_errors_total{code_function_name=\"scoped\"",
+            "tracekit_function_duration_seconds_count{code_function_name=\"metrics_target_info::scoped\"",
+            "tracekit_function_errors_total{code_function_name=\"metrics_target_info::scoped\"",
             "http_client_request_duration_seconds_count{",
         ] {
             assert!(

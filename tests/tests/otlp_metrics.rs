@@ -64,6 +64,11 @@ fn metrics_of(r: &proto::ExportMetricsServiceRequest) -> Vec<&proto::Metric> {
         .collect()
 }
 
+/// The full path (`code.function.name`) of this file's function `name`.
+fn path_of(name: &str) -> String {
+    format!("{}::{name}", module_path!())
+}
+
 /// The exponential data point of the calls of the function named `name`
 /// in `metric` that succeeded.
 fn point<'a>(
@@ -117,7 +122,7 @@ fn error_point<'a>(
         return None;
     };
     h.data_points.iter().find(|p| {
-        matches!(attr(&p.attributes, "code.function.name"), Some(proto::Value::StringValue(s)) if s == name)
+        matches!(attr(&p.attributes, "code.function.name"), Some(proto::Value::StringValue(s)) if *s == path_of(name))
             && match (attr(&p.attributes, "error.type"), error_type) {
                 (None, None) => true,
                 (Some(proto::Value::StringValue(s)), Some(t)) => s == t,
@@ -132,7 +137,7 @@ fn errors_of(metric: &proto::Metric, name: &str) -> Option<i64> {
     };
     s.data_points
         .iter()
-        .find(|p| matches!(attr(&p.attributes, "code.function.name"), Some(proto::Value::StringValue(s)) if s == name))
+        .find(|p| matches!(attr(&p.attributes, "code.function.name"), Some(proto::Value::StringValue(s)) if *s == path_of(name)))
         .and_then(|p| p.as_int)
 }
 
@@ -305,7 +310,7 @@ fn json_export_follows_the_otlp_json_mapping() {
                 .as_array()
                 .unwrap()
                 .iter()
-                .any(|a| a["value"]["stringValue"] == "lookup")
+                .any(|a| a["value"]["stringValue"] == path_of("lookup").as_str())
                 && p["attributes"]
                     .as_array()
                     .unwrap()
@@ -508,7 +513,7 @@ fn explicit_buckets_when_asked() {
     let p = h
         .data_points
         .iter()
-        .find(|p| matches!(attr(&p.attributes, "code.function.name"), Some(proto::Value::StringValue(s)) if s == "explicit_probe"))
+        .find(|p| matches!(attr(&p.attributes, "code.function.name"), Some(proto::Value::StringValue(s)) if *s == path_of("explicit_probe")))
         .unwrap();
     assert_eq!(p.explicit_bounds, [0.001, 1.0]);
     assert_eq!(p.bucket_counts.len(), 3);

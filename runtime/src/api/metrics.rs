@@ -23,7 +23,10 @@
 //! let f = metrics.function("find").unwrap();
 //! assert_eq!((f.calls(), f.errors()), (4, 1));
 //! let text = tracekit::metrics::Prometheus::new().render(&metrics);
-//! assert!(text.contains("tracekit_function_duration_seconds_count{code_function_name=\"find\""));
+//! // Labelled by the function's full path (`my_crate::find`).
+//! assert!(text.lines().any(|l| l
+//!     .starts_with("tracekit_function_duration_seconds_count{code_function_name=")
+//!     && l.contains("::find\",")));
 //! ```
 
 use crate::collect::collector;

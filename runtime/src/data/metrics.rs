@@ -1513,9 +1513,7 @@ impl Metrics {
             .map(|f| {
                 let name = match f.point() {
                     None => "(others: over the point limit)".to_owned(),
-                    Some(p) if names[f.name()] > 1 => {
-                        format!("{}::{}", p.namespace(), p.function())
-                    }
+                    Some(p) if names[f.name()] > 1 => p.path().to_owned(),
                     Some(_) => f.name().to_owned(),
                 };
                 (name, f.calls(), f.errors(), f.duration())

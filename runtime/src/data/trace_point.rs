@@ -399,6 +399,23 @@ impl Metadata {
         self.slice(from, path - from)
     }
 
+    /// The function's full path: its namespace, `::` and its own name, as
+    /// OpenTelemetry's `code.function.name` says a function (the span's,
+    /// and its metrics' series).
+    ///
+    /// ```
+    /// # if !tracekit::TRACE_ALL { return; } // tracing compiled out: nothing to show
+    /// struct Repo;
+    /// #[tracekit::trace_impl]
+    /// impl Repo { fn find(&self) {} }
+    /// let p = tracekit::trace_points().find(|p| p.name() == "Repo::find").unwrap();
+    /// assert_eq!(p.path(), format!("{}::find", p.namespace()));
+    /// assert!(p.path().ends_with("::Repo::find"));
+    /// ```
+    pub fn path(&self) -> &str {
+        self.slice(0, usize::from(self.lens()[Lens::PATH]))
+    }
+
     /// The namespace: the module path, then `::Type` inside an impl.
     ///
     /// ```
@@ -512,20 +529,23 @@ impl Metadata {
     fn make_code_tags(&'static self) -> [(Key, Value); 4] {
         {
             [
+                // OpenTelemetry's code attributes as they now stand: the
+                // full path is the function's name; the namespace stays
+                // beside it (deprecated there, but what metrics group by).
                 (
-                    Cow::Borrowed("code.function"),
-                    Value::from_static(self.function()),
+                    Cow::Borrowed("code.function.name"),
+                    Value::from_static(self.path()),
                 ),
                 (
                     Cow::Borrowed("code.namespace"),
                     Value::from_static(self.namespace()),
                 ),
                 (
-                    Cow::Borrowed("code.filepath"),
+                    Cow::Borrowed("code.file.path"),
                     Value::from_static(self.file()),
                 ),
                 (
-                    Cow::Borrowed("code.lineno"),
+                    Cow::Borrowed("code.line.number"),
                     Value::I64(i64::from(self.line())),
                 ),
             ]
@@ -666,6 +686,8 @@ mod tests {
             ),
             ("Ty::find", "find", "app::db::Ty", "app::db", "src/db.rs")
         );
+        assert_eq!(m.path(), "app::db::Ty::find");
+        assert_eq!(p.path(), "app::f");
         assert_eq!(m.tag_names().collect::<Vec<_>>(), ["id"]);
         assert_eq!(
             m.point().name(),

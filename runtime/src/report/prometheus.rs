@@ -10,7 +10,8 @@ use std::time::Duration;
 /// Each trace point is one histogram series of
 /// `tracekit_function_duration_seconds` (OpenTelemetry's
 /// `tracekit.function.duration`, in seconds), labelled `code_function_name`
-/// and `code_namespace` (and `error_type` for the failed calls, one series
+/// (the function's full path) and `code_namespace` (and `error_type` for
+/// the failed calls, one series
 /// per type), and one `tracekit_function_errors_total` counter.
 /// The process's resource comes first as one `target_info` series of value
 /// 1, its attributes as labels, as OpenTelemetry's Prometheus exporters
@@ -353,7 +354,7 @@ fn labels(f: &FunctionMetrics) -> String {
     match f.point() {
         Some(p) => format!(
             "code_function_name=\"{}\",code_namespace=\"{}\"",
-            escape(p.function()),
+            escape(p.path()),
             escape(p.namespace())
         ),
         None => "otel_metric_overflow=\"true\"".to_owned(),
