@@ -138,10 +138,6 @@ impl Detached {
         name
     }
 
-    /// Tells the span a panic unwound through its call or request: both
-    /// are counted failed, a request's `error.type` `panic` unless a status
-    /// code says otherwise (over an error recorded before: what ended the
-    /// request was the panic, and a sampled span says so in its record).
     /// Tells the span its gRPC call was answered by no gRPC service (see
     /// [`metrics::Request::not_served`]).
     pub(crate) fn grpc_not_served(&mut self) {
@@ -150,6 +146,10 @@ impl Detached {
         }
     }
 
+    /// Tells the span a panic unwound through its call or request: both
+    /// are counted failed, a request's `error.type` `panic` unless a status
+    /// code says otherwise (over an error recorded before: what ended the
+    /// request was the panic, and a sampled span says so in its record).
     pub(crate) fn panicked(&mut self) {
         self.call_failed(metrics::PANIC);
         if let Some(r) = self.request.as_mut() {

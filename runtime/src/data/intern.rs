@@ -144,6 +144,53 @@ pub(crate) fn string(s: &str) -> Option<&'static str> {
     joined(&[s])
 }
 
+/// `s` if it is kept already, never keeping it: for text a caller chose
+/// (a request's path, a `Host` header), which must not fill the set that
+/// the program's own templates share.
+pub(crate) fn kept(s: &str) -> Option<&'static str> {
+    if s.is_empty() || s.len() > MAX_LEN || KEEPING.get() {
+        return None;
+    }
+    let slot = (hash(s) % SLOTS as u64) as usize;
+    let cached = CACHE
+        .try_with(|c| {
+            let k = c[slot].get();
+            (k == s).then_some(k)
+        })
+        .ok()
+        .flatten();
+    if cached.is_some() {
+        return cached;
+    }
+    let kept = KEPT.read().unwrap_or_else(|e| e.into_inner());
+    kept.as_ref().and_then(|k| k.strings.get(s)).copied()
+}
+
+/// The most strings a caller's text may take of the set: enough for the
+/// few names a service is reached by, never the room its templates need.
+const CALLER_STRINGS: usize = 64;
+
+/// Strings kept for callers so far, against [`CALLER_STRINGS`].
+static CALLER_KEPT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// `s` kept, for text a caller chose that usually takes a few values (a
+/// `Host` header): kept while callers have taken fewer than
+/// [`CALLER_STRINGS`] strings, else only found if kept already. A caller
+/// sending a new host each time fills 64 entries, not the set.
+pub(crate) fn from_caller(s: &str) -> Option<&'static str> {
+    use std::sync::atomic::Ordering;
+    if let Some(k) = kept(s) {
+        return Some(k);
+    }
+    // Taken before keeping: at most the limit, however many race here.
+    let taken = CALLER_KEPT.fetch_add(1, Ordering::Relaxed);
+    if taken >= CALLER_STRINGS {
+        CALLER_KEPT.store(CALLER_STRINGS, Ordering::Relaxed);
+        return None;
+    }
+    string(s)
+}
+
 fn shared(key: &str) -> Option<&'static str> {
     // Kept under the write lock, which allocates: a string asked for from
     // inside (by an allocator that traces) is neither looked up nor kept,

@@ -764,7 +764,8 @@ impl Request {
             ("error", Value::Bool(true)) => self.failed = true,
             // Learnt after the span started (a handler that knows its
             // route template, a server behind TLS): HTTP servers' series
-            // follow. A scheme is `https` or `http`, never free text.
+            // follow. A scheme is `https` or `http`, never free text; a
+            // route must be a template (`/users/{id}`), as at the start.
             ("http.route", Value::Str(route))
                 if self.key.protocol == Protocol::Http && self.key.server =>
             {
@@ -777,17 +778,21 @@ impl Request {
             ("network.protocol.version", Value::Str(version))
                 if self.key.protocol == Protocol::Http =>
             {
-                // Static text from a short list: never a caller's words.
-                self.key.version = ["0.9", "1.0", "1.1", "2", "3"]
+                // Static text from a short list: never a caller's words; a
+                // value not on it leaves what was known.
+                if let Some(known) = ["0.9", "1.0", "1.1", "2", "3"]
                     .into_iter()
-                    .find(|v| *v == version.as_str());
+                    .find(|v| *v == version.as_str())
+                {
+                    self.key.version = Some(known);
+                }
             }
             ("url.scheme", Value::Str(scheme))
                 if self.key.protocol == Protocol::Http && self.key.server =>
             {
-                self.key.scheme = Some(match scheme.as_str() {
-                    "https" => "https",
-                    _ => "http",
+                self.key.scheme = Some(match scheme.as_str().eq_ignore_ascii_case("https") {
+                    true => "https",
+                    false => "http",
                 });
             }
             _ => {}
@@ -795,12 +800,14 @@ impl Request {
     }
 
     /// The series key as counted. A failed request without an `error.type`
-    /// gets its status code, else the type of the error recorded on it,
-    /// else `_OTHER`. Empty text is no attribute (Prometheus reads an empty
-    /// label as an absent one, which would make two series one). A gRPC
-    /// server's call of a method it does not have (UNIMPLEMENTED) is
-    /// counted under method `_OTHER` and no service, as the conventions
-    /// say: its names come from whoever calls, and would fill the series.
+    /// gets its status code if that is a failure, else the type of the
+    /// error recorded on it, else `_OTHER`. Empty text is no attribute
+    /// (Prometheus reads an empty label as an absent one, which would make
+    /// two series one). A gRPC server's call of a method it does not have
+    /// (UNIMPLEMENTED), or one no gRPC service answered ([`Request::not_served`]),
+    /// is counted under method `_OTHER` and no service, as the conventions
+    /// say: its names come from whoever calls, and would fill the series;
+    /// a served call's names are kept from then on.
     fn counted_key(&mut self) -> &RequestKey {
         let k = &mut self.key;
         for text in [&mut k.route, &mut k.address] {
@@ -808,12 +815,18 @@ impl Request {
                 *text = None;
             }
         }
-        if k.protocol == Protocol::Grpc
-            && k.server
-            && (k.status == Some(GRPC_UNIMPLEMENTED) || self.not_served)
-        {
-            k.method = Cow::Borrowed("_OTHER");
-            k.route = None;
+        if k.protocol == Protocol::Grpc && k.server {
+            if k.status == Some(GRPC_UNIMPLEMENTED) || self.not_served {
+                k.method = Cow::Borrowed("_OTHER");
+                k.route = None;
+            } else {
+                // Served: the names are the service's own, kept from now on
+                // (the caller's copies were not, see `grpc::counted`).
+                keep(&mut k.method);
+                if let Some(service) = k.route.as_mut() {
+                    keep(service);
+                }
+            }
         }
         if self.failed && k.error_type.is_none() {
             // The status code names the failure only when it is one: a
@@ -829,6 +842,18 @@ impl Request {
             });
         }
         &self.key
+    }
+}
+
+/// `text` as a kept string if it can be kept (an allocation less for each
+/// series key made of it from now on).
+fn keep(text: &mut Cow<'static, str>) {
+    let kept = match text {
+        Cow::Owned(owned) => crate::data::intern::string(owned),
+        Cow::Borrowed(_) => None,
+    };
+    if let Some(kept) = kept {
+        *text = Cow::Borrowed(kept);
     }
 }
 

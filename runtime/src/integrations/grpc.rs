@@ -52,16 +52,25 @@ pub fn server_span(path: &str, headers: &dyn Extractor) -> Span {
     span
 }
 
-/// Counts a gRPC span for metrics, by service and method.
+/// Counts a gRPC span for metrics, by service and method. A server's
+/// names are its caller's words until a service answers: looked up among
+/// the kept strings, not kept (the series key keeps them once the call
+/// was served, `Request::counted_key`).
 fn counted(span: &mut Span, path: &str, server: bool) {
     crate::integrations::http::counted(span, || {
         let (service, method) = split(path);
+        let text = |s: &str| match server {
+            true => {
+                crate::data::intern::kept(s).map_or_else(|| Cow::Owned(s.to_owned()), Cow::Borrowed)
+            }
+            false => kept_text(s),
+        };
         let mut r = Request::new(
             Protocol::Grpc,
             server,
-            method.map_or(Cow::Borrowed("_OTHER"), kept_text),
+            method.map_or(Cow::Borrowed("_OTHER"), text),
         );
-        r.key.route = service.map(kept_text);
+        r.key.route = service.map(text);
         r
     });
 }
@@ -158,6 +167,28 @@ pub fn set_status_code(span: &mut Span, code: u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_callers_names_are_not_kept_until_a_service_answers() {
+        crate::metrics::set_enabled(true);
+        for code in [12, 0] {
+            let path = format!("/zz{code}.Made/Up{code}");
+            let mut span = server_span(&path, &Vec::new());
+            if code == 12 {
+                // UNIMPLEMENTED: a method nobody serves.
+                set_status_code(&mut span, code);
+            }
+            drop(span);
+        }
+        let _ = crate::metrics::snapshot();
+        assert_eq!(crate::data::intern::kept("zz12.Made"), None);
+        assert_eq!(crate::data::intern::kept("Up12"), None);
+        if crate::TRACE_ALL {
+            // Served (no status yet is no failure to name): kept once counted.
+            assert_eq!(crate::data::intern::kept("zz0.Made"), Some("zz0.Made"));
+            assert_eq!(crate::data::intern::kept("Up0"), Some("Up0"));
+        }
+    }
 
     #[test]
     fn paths_split_into_service_and_method() {

@@ -216,7 +216,7 @@ fn known_methods_from(value: Option<String>) -> Vec<&'static str> {
     let Some(value) = value.filter(|v| !v.trim().is_empty()) else {
         return DEFAULT.to_vec();
     };
-    value
+    let known: Vec<&'static str> = value
         .split(',')
         .map(str::trim)
         .filter(|m| !m.is_empty())
@@ -226,7 +226,15 @@ fn known_methods_from(value: Option<String>) -> Vec<&'static str> {
             None => crate::data::intern::string(m)
                 .unwrap_or_else(|| Box::leak(m.to_owned().into_boxed_str())),
         })
-        .collect()
+        .collect();
+    if known.is_empty() {
+        // `,` alone would make every method, GET too, `_OTHER`.
+        crate::data::diag::warn(format_args!(
+            "OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS={value:?} names no method; using the default list"
+        ));
+        return DEFAULT.to_vec();
+    }
+    known
 }
 
 /// A request's target as the server saw it.
@@ -254,7 +262,12 @@ fn host_and_port(authority: &str) -> (&str, Option<u16>) {
 
 fn method_tags(c: Conventions, method: &str, mut tag: impl FnMut(Key, Value)) {
     if c.old() {
-        tag("http.method".into(), kept(method));
+        let value = match known_method(method) {
+            Some(m) => Value::from_static(m),
+            // A caller's own method: copied, not kept.
+            None => method.into(),
+        };
+        tag("http.method".into(), value);
     }
     if c.stable() {
         match known_method(method) {
@@ -288,21 +301,22 @@ fn server(
     target: Option<Target<'_>>,
 ) -> Span {
     let c = conventions();
+    // A method the conventions do not know names the span `HTTP`, as they
+    // say: the caller chose it, and it must name neither a new operation
+    // in the backend nor a string kept here for good.
+    let shown = known_method(method).unwrap_or("HTTP");
     // "{method} {route}" kept once: the name, and the route as its end.
-    let kept_name = route.and_then(|route| crate::data::intern::joined(&[method, " ", route]));
+    let kept_name = route.and_then(|route| crate::data::intern::joined(&[shown, " ", route]));
     let name: std::borrow::Cow<'static, str> = match (route, kept_name) {
         (_, Some(name)) => name.into(),
-        (Some(route), None) => format!("{method} {route}").into(),
-        (None, None) => match crate::data::intern::string(method) {
-            Some(m) => m.into(),
-            None => method.to_owned().into(),
-        },
+        (Some(route), None) => format!("{shown} {route}").into(),
+        (None, None) => shown.into(),
     };
     let builder = Span::builder(name).kind(SpanKind::Server);
     let mut span = propagation::continue_from(builder, headers).start_then(|builder| {
         method_tags(c, method, |k, v| builder.push_tag(k, v));
         if let Some(route) = route {
-            let value = match kept_name.and_then(|n| n.get(method.len() + 1..)) {
+            let value = match kept_name.and_then(|n| n.get(shown.len() + 1..)) {
                 Some(kept_route) => Value::from_static(kept_route),
                 None => kept(route),
             };
@@ -321,7 +335,16 @@ fn server(
                 builder.push_tag("url.scheme".into(), scheme);
             }
             if let Some(host) = headers.get("host") {
-                address_tags(builder, host, None);
+                // The caller's text: kept only within the callers' share.
+                let (address, port) = host_and_port(host);
+                builder.push_tag(
+                    "server.address".into(),
+                    crate::data::intern::from_caller(address)
+                        .map_or_else(|| address.into(), Value::from_static),
+                );
+                if let Some(port) = port {
+                    builder.push_tag("server.port".into(), i64::from(port).into());
+                }
             }
         }
         // In every convention, as the request's metrics count by it.
@@ -348,7 +371,7 @@ fn server(
         );
         r.key.version = target.as_ref().and_then(|t| t.version);
         r.key.route = route.map(
-            |route| match kept_name.and_then(|n| n.get(method.len() + 1..)) {
+            |route| match kept_name.and_then(|n| n.get(shown.len() + 1..)) {
                 Some(kept_route) => Cow::Borrowed(kept_route),
                 None => kept_text(route),
             },
@@ -718,6 +741,36 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_callers_method_and_host_are_not_kept() {
+        let headers = vec![("host".to_owned(), "made-up-host.example:81".to_owned())];
+        let ((), c) = crate::testing::capture(|| {
+            drop(server_span("MADEUPMETHOD", "/kept/{id}", &headers));
+        });
+        for text in ["MADEUPMETHOD", "MADEUPMETHOD /kept/{id}"] {
+            assert_eq!(crate::data::intern::kept(text), None, "{text}");
+        }
+        // Hosts: a caller's share of the kept strings, and no more.
+        for i in 0..200 {
+            let headers = vec![("host".to_owned(), format!("host-{i}.flood.example"))];
+            drop(server_span("GET", "/kept/{id}", &headers));
+        }
+        let kept = (0..200)
+            .filter(|i| crate::data::intern::kept(&format!("host-{i}.flood.example")).is_some())
+            .count();
+        assert!(kept <= 64, "{kept} of 200 hosts kept");
+        if crate::TRACE_ALL {
+            // Named as the conventions name a method they do not know.
+            let span = c.span("HTTP /kept/{id}");
+            assert_eq!(
+                span.tag("server.address")
+                    .map(ToString::to_string)
+                    .as_deref(),
+                Some("made-up-host.example")
+            );
+        }
+    }
+
+    #[test]
     fn the_known_methods_variable_replaces_the_list() {
         let default = known_methods_from(None);
         assert!(default.contains(&"GET") && default.contains(&"QUERY"));
@@ -735,6 +788,11 @@ mod tests {
             known_methods_from(Some("propfind".into())),
             ["propfind"],
             "case-sensitive"
+        );
+        assert_eq!(
+            known_methods_from(Some(" , ,".into())),
+            default,
+            "no method named: the default, not an empty list"
         );
     }
 
