@@ -135,6 +135,20 @@ fn cpu_ticks(tid: &str) -> u64 {
     fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
 }
 
+/// How many times thread `tid` of this process has gone to sleep (each
+/// wait, with a timer or without, is one).
+#[cfg(target_os = "linux")]
+fn sleeps(tid: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/self/task/{tid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}
+
 #[cfg(target_os = "linux")]
 #[test]
 fn a_zero_delay_exports_at_once_without_busy_waiting_when_idle() {
@@ -159,13 +173,18 @@ fn a_zero_delay_exports_at_once_without_busy_waiting_when_idle() {
         seen.0.lock().unwrap().0 == 1
     });
     let tid = seen.0.lock().unwrap().1.clone().unwrap();
-    // Idle for half a second: a thread that waits 0 between looks at an
-    // empty queue would burn most of it (tens of ticks at 100 a second);
-    // one that waits its 1 ms floor uses about none.
-    let before = cpu_ticks(&tid);
+    // Idle for half a second: a thread that looks at its empty queue on a
+    // timer wakes hundreds of times (every 1 ms), one that spins never
+    // sleeps and burns the CPU; one waiting for spans sleeps once.
+    let (slept, used) = (sleeps(&tid), cpu_ticks(&tid));
     std::thread::sleep(Duration::from_millis(500));
-    let used = cpu_ticks(&tid) - before;
+    let woke = sleeps(&tid) - slept;
+    let used = cpu_ticks(&tid) - used;
+    assert!(woke <= 2, "the idle export thread woke {woke} times");
     assert!(used < 10, "the idle export thread used {used} ticks of CPU");
+    // And a span after the idle time still goes at once.
+    r.report(tracekit::SpanBatch::from(spans(1)));
+    eventually("the second span exported", || seen.0.lock().unwrap().0 == 2);
     drop(r);
 }
 

@@ -103,8 +103,10 @@ pub struct BatchConfig {
     pub max_queue_size: usize,
     /// At most this many spans go in one export.
     pub max_export_batch_size: usize,
-    /// The longest a span waits before an export starts (at least 1 ms;
-    /// `Duration::MAX` for "only when a batch is full or flushed").
+    /// The longest a span waits before an export starts (zero: at once;
+    /// `Duration::MAX`: only when a batch is full, a flush or the
+    /// shutdown). An idle export thread sleeps with no timer until spans
+    /// arrive.
     pub scheduled_delay: Duration,
     /// The longest one export (with its retries), or a flush, may take.
     /// A shutdown has one deadline for all it sends instead (see
@@ -378,8 +380,6 @@ impl BatchReporter {
         let config = BatchConfig {
             max_queue_size: config.max_queue_size.max(1),
             max_export_batch_size: config.max_export_batch_size.max(1),
-            // A zero delay would wake the idle thread without pause.
-            scheduled_delay: config.scheduled_delay.max(Duration::from_millis(1)),
             ..config
         };
         let shared = Arc::new(Shared {
@@ -436,6 +436,7 @@ impl Reporter for BatchReporter {
                 .fetch_add(n as u64, Ordering::Relaxed);
             return;
         }
+        let was_empty = q.spans.is_empty();
         let room = sh.config.max_queue_size.saturating_sub(q.spans.len());
         let dropped = n.saturating_sub(room);
         q.spans.extend(spans.iter().take(room));
@@ -446,7 +447,9 @@ impl Reporter for BatchReporter {
         counters
             .dropped_queue_full
             .fetch_add(dropped as u64, Ordering::Relaxed);
-        if q.spans.len() >= sh.config.max_export_batch_size {
+        // The idle export thread sleeps until spans arrive (its delay
+        // starts then), and a full batch goes at once.
+        if (was_empty && !q.spans.is_empty()) || q.spans.len() >= sh.config.max_export_batch_size {
             sh.wake.notify_one();
         }
     }
@@ -491,7 +494,7 @@ impl Reporter for BatchReporter {
         sh.wake.notify_one();
         // A moment past the deadline, for the export thread to see it and
         // drop what is left itself.
-        let give_up = deadline + SHUTDOWN_GRACE;
+        let give_up = deadline.checked_add(SHUTDOWN_GRACE).unwrap_or(deadline);
         let (mut q, exited) = sh.wait_for(q, give_up, |q| q.exited);
         // An exporter past its deadline still holds its batch: the queue
         // behind it goes now.
@@ -549,8 +552,13 @@ fn export_loop(sh: &Shared, mut exporter: impl Exporter) {
                 {
                     break;
                 }
-                if due {
+                if q.spans.is_empty() {
+                    // Nothing waits: sleep until spans arrive (`report`
+                    // wakes the thread), a flush or the shutdown, with no
+                    // timer; the arrivals then get the whole delay.
+                    q = sh.wake.wait(q).unwrap_or_else(|p| p.into_inner());
                     next_due = instant_after(sh.config.scheduled_delay);
+                    continue;
                 }
                 let wait = next_due.saturating_duration_since(Instant::now());
                 q = sh
