@@ -36,8 +36,8 @@ pub struct OtlpExporter {
     rejected: u64,
 }
 
-/// The first wait before a retry without `Retry-After`; it doubles, up to
-/// [`MAX_BACKOFF`].
+/// The first wait before a retry (and the floor under a shorter
+/// `Retry-After`); it doubles, up to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 

@@ -808,7 +808,7 @@ pub fn start_metrics(config: OtlpMetricsConfig) -> MetricsGuard {
             // Exports keep to a fixed period, however long each takes (a
             // backend that is down takes the whole timeout); a flush asked
             // for in between does not move it.
-            let mut next = instant_after(interval);
+            let mut next = tracekit::__support::instant_after(interval);
             loop {
                 let (stop, asked) = {
                     let state = lock(&shared.state);
@@ -823,11 +823,13 @@ pub fn start_metrics(config: OtlpMetricsConfig) -> MetricsGuard {
                 if now >= next {
                     next = next.checked_add(interval).unwrap_or(next);
                     if next <= now {
-                        next = instant_after(interval);
+                        next = tracekit::__support::instant_after(interval);
                     }
                 }
-                let result =
-                    exporter.export(&tracekit::metrics::snapshot(), instant_after(timeout));
+                let result = exporter.export(
+                    &tracekit::metrics::snapshot(),
+                    tracekit::__support::instant_after(timeout),
+                );
                 if let Err(e) = &result {
                     crate::warn(format_args!("metrics export failed: {e}"));
                 }
@@ -883,15 +885,6 @@ const DEFAULT_INTERVAL: Duration = Duration::from_secs(60);
 /// The periodic reader's bound on one export when
 /// `OTEL_METRIC_EXPORT_TIMEOUT` is unset (the SDKs' 30 s).
 const DEFAULT_EXPORT_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// The instant `after` from now, or a century from now when `after` is
-/// longer (`Duration::MAX` for "only at flush and shutdown"): the sum
-/// would overflow and panic the export thread.
-fn instant_after(after: Duration) -> Instant {
-    let now = Instant::now();
-    now.checked_add(after)
-        .unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 24 * 3600))
-}
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())

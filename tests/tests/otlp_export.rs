@@ -417,7 +417,8 @@ fn a_retry_after_of_years_or_of_a_far_date_gives_up_without_a_panic() {
     if !tracekit::TRACE_ALL {
         return off_records_and_sends_nothing();
     }
-    // Either would overflow an `Instant` if added to now.
+    // u64::MAX seconds would overflow an `Instant` added to now; a date
+    // eight thousand years off is a wait no export timeout allows.
     for after in ["18446744073709551615", "Fri, 31 Dec 9999 23:59:59 GMT"] {
         let stub = Stub::start([Reply::status(503).header("Retry-After", after)]);
         let err = export(&config(&stub), trace(), Duration::from_secs(5)).unwrap_err();

@@ -48,7 +48,7 @@ fn main() {
                 .with_unit("s")
                 .build();
             let attributes = [
-                KeyValue::new("code.function.name", "counted"),
+                KeyValue::new("code.function.name", "count_metrics::counted"),
                 KeyValue::new("code.namespace", "count_metrics"),
             ];
             let timed = what == "otel-timed";

@@ -65,3 +65,10 @@ pub fn warn(message: std::fmt::Arguments<'_>) {
 pub fn skip_span_starts(n: u64) {
     with_state(|s| s.skip_tokens(n));
 }
+
+/// The instant `after` from now, or a century from now when `after` is
+/// longer (`Duration::MAX` for "never"), where adding would overflow and
+/// panic. For `tracekit-otlp`'s metrics thread.
+pub fn instant_after(after: std::time::Duration) -> std::time::Instant {
+    crate::data::clock::instant_after(after)
+}
