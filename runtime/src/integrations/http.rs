@@ -53,7 +53,8 @@ use std::borrow::Cow;
 use std::sync::atomic::{AtomicU8, Ordering};
 
 /// Starts the span of an incoming request: a `server` span named
-/// `"{method} {route}"` with `http.request.method` and `http.route` (in the
+/// `"{method} {route}"` (`"HTTP {route}"` for a method the conventions do
+/// not know) with `http.request.method` and `http.route` (in the
 /// conventions [`set_conventions`] chose), a child of the
 /// context the headers carry (configured formats, see
 /// [`propagation::set_propagators`]), or the root of a new trace when they
