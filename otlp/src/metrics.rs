@@ -128,7 +128,8 @@ impl OtlpMetricsConfig {
     /// `OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION`
     /// (`base2_exponential_bucket_histogram`, tracekit's default, or
     /// `explicit_bucket_histogram` with OpenTelemetry's default bounds, the
-    /// SDKs' own default, for a backend without exponential histograms).
+    /// SDKs' own default, for a backend without exponential histograms;
+    /// the HTTP durations get their advised bounds, the same without 0).
     /// An empty variable is an unset one (an empty `_METRICS_` form leaves
     /// the general variable in force).
     /// A bad value is a warning and the default.
@@ -548,6 +549,7 @@ impl MetricsExporter {
                 })
             }
             HistogramAggregation::Explicit(bounds) => {
+                let bounds = advised(i.name, bounds);
                 proto::MetricData::Histogram(proto::Histogram {
                     data_points: i
                         .points
@@ -566,6 +568,22 @@ impl MetricsExporter {
             unit: i.unit.to_owned(),
             data: Some(data),
         }
+    }
+}
+
+/// The bounds instrument `name` gets: OpenTelemetry's default list gives
+/// way to the instrument's advice, as the SDKs apply advice when no view
+/// sets bounds. The HTTP duration instruments' advice is the default list
+/// without its 0 (5 ms to 10 s): the same `le` set as other SDKs send.
+fn advised<'a>(name: &str, bounds: &'a [Duration]) -> &'a [Duration] {
+    let default = bounds.len() == OTEL_DEFAULT_BOUNDS_MS.len()
+        && bounds
+            .iter()
+            .zip(OTEL_DEFAULT_BOUNDS_MS)
+            .all(|(b, ms)| *b == Duration::from_millis(ms));
+    match default && name.starts_with("http.") {
+        true => &bounds[1..],
+        false => bounds,
     }
 }
 
@@ -930,6 +948,24 @@ impl Drop for MetricsGuard {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn http_durations_take_their_advice_over_the_default_bounds() {
+        let default: Vec<Duration> = OTEL_DEFAULT_BOUNDS_MS
+            .iter()
+            .map(|&ms| Duration::from_millis(ms))
+            .collect();
+        let http = advised("http.server.request.duration", &default);
+        assert_eq!(http.first(), Some(&Duration::from_millis(5)), "no 0 bound");
+        assert_eq!(http.len(), 14);
+        assert_eq!(advised("http.client.request.duration", &default), http);
+        // Functions and RPC have no advice: the default as it is.
+        assert_eq!(advised(FUNCTION, &default), &default[..]);
+        assert_eq!(advised("rpc.server.duration", &default), &default[..]);
+        // Bounds set in code are a view's: kept as given.
+        let own = [Duration::ZERO, Duration::from_millis(1)];
+        assert_eq!(advised("http.server.request.duration", &own), &own[..]);
+    }
 
     /// tracekit's buckets in one power of two of nanoseconds, `2^e`:
     /// 16 equal steps (the runtime's documented layout).
