@@ -84,17 +84,20 @@ async fn main() {
         .and_then(|n| n.parse().ok())
         .unwrap_or(0.0);
     let spread: f64 = arg("--spread").and_then(|n| n.parse().ok()).unwrap_or(0.0);
-    // Traces to OTLP or nowhere (this example is about metrics); metrics
-    // to OTLP when an endpoint is set, and to Prometheus at /metrics.
-    let traces = match tracekit_otlp::from_env_as("orders") {
-        Some(otlp) => tracekit::set_reporter(otlp),
-        None => tracekit::set_reporter(tracekit::InMemoryReporter::new()),
-    };
-    let otlp_metrics = tracekit_otlp::metrics_from_env();
+    // Traces to OTLP or nowhere (this example is about metrics: an absent
+    // reporter keeps nothing); metrics to OTLP when an endpoint is set, and
+    // to Prometheus at /metrics, all three as the service "orders".
+    let traces = tracekit::set_reporter(tracekit_otlp::from_env_as("orders"));
+    let otlp_metrics = tracekit_otlp::metrics_from_env_as("orders");
+    let prometheus = tracekit::metrics::Prometheus::new().service_name("orders");
     let app = Router::new()
         .route("/orders/{id}", get(order))
         .layer(tracekit_tower::TraceLayer::new())
-        .route_service("/metrics", tracekit_tower::PrometheusService::new());
+        // After the layer: scrapes are neither traced nor counted.
+        .route_service(
+            "/metrics",
+            tracekit_tower::PrometheusService::with(prometheus),
+        );
     let listener = match tokio::net::TcpListener::bind(("127.0.0.1", port)).await {
         Ok(l) => l,
         Err(e) => {

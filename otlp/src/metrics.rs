@@ -571,19 +571,24 @@ impl MetricsExporter {
     }
 }
 
-/// The bounds instrument `name` gets: OpenTelemetry's default list gives
-/// way to the instrument's advice, as the SDKs apply advice when no view
-/// sets bounds. The HTTP duration instruments' advice is the default list
-/// without its 0 (5 ms to 10 s): the same `le` set as other SDKs send.
+/// The bounds instrument `name` gets: OpenTelemetry's default list (what
+/// the environment's `explicit_bucket_histogram` gives) yields to the
+/// instrument's advice, as the SDKs apply advice when no view sets bounds:
+/// the HTTP durations' 5 ms to 10 s ([`tracekit::metrics::REQUEST_BOUNDS`],
+/// the same `le` set as other SDKs send), and tracekit's own function
+/// instrument's 1 µs to 10 s ([`tracekit::metrics::FUNCTION_BOUNDS`]: a
+/// 100 µs call is not in a first bucket that runs to 5 ms). Bounds set in
+/// code are a view's, kept as given.
 fn advised<'a>(name: &str, bounds: &'a [Duration]) -> &'a [Duration] {
     let default = bounds.len() == OTEL_DEFAULT_BOUNDS_MS.len()
         && bounds
             .iter()
             .zip(OTEL_DEFAULT_BOUNDS_MS)
             .all(|(b, ms)| *b == Duration::from_millis(ms));
-    match default && name.starts_with("http.") {
-        true => &bounds[1..],
-        false => bounds,
+    match default {
+        true if name.starts_with("http.") => &tracekit::metrics::REQUEST_BOUNDS,
+        true if name == FUNCTION => &tracekit::metrics::FUNCTION_BOUNDS,
+        _ => bounds,
     }
 }
 
@@ -749,6 +754,7 @@ fn explicit_point(
 /// // ... serve ...
 /// drop(metrics); // sends what the last interval counted
 /// ```
+#[must_use = "metrics are exported only while the guard lives: `let _ = ...` drops it at once"]
 pub struct MetricsGuard {
     shared: Arc<Shared>,
     thread: Option<JoinHandle<()>>,
@@ -801,6 +807,7 @@ fn since(
 /// ```no_run
 /// let _metrics = tracekit_otlp::start_metrics(tracekit_otlp::OtlpMetricsConfig::from_env());
 /// ```
+#[must_use = "metrics are exported only while the guard lives: `let _ = ...` drops it at once"]
 pub fn start_metrics(config: OtlpMetricsConfig) -> MetricsGuard {
     tracekit::metrics::set_enabled(true);
     let shared = Arc::new(Shared {
@@ -877,6 +884,7 @@ pub fn start_metrics(config: OtlpMetricsConfig) -> MetricsGuard {
 /// ```
 /// let _metrics = tracekit_otlp::metrics_from_env();
 /// ```
+#[must_use = "metrics are exported only while the guard lives: `let _ = ...` drops it at once"]
 pub fn metrics_from_env() -> Option<MetricsGuard> {
     wanted(&crate::env::process()).then(|| start_metrics(OtlpMetricsConfig::from_env()))
 }
@@ -888,6 +896,7 @@ pub fn metrics_from_env() -> Option<MetricsGuard> {
 /// ```
 /// let _metrics = tracekit_otlp::metrics_from_env_as("backend");
 /// ```
+#[must_use = "metrics are exported only while the guard lives: `let _ = ...` drops it at once"]
 pub fn metrics_from_env_as(service_name: &str) -> Option<MetricsGuard> {
     wanted(&crate::env::process()).then(|| {
         let mut config = OtlpMetricsConfig::from_env();
@@ -957,10 +966,12 @@ mod tests {
             .collect();
         let http = advised("http.server.request.duration", &default);
         assert_eq!(http.first(), Some(&Duration::from_millis(5)), "no 0 bound");
-        assert_eq!(http.len(), 14);
+        assert_eq!(http, &default[1..], "the default without its 0");
         assert_eq!(advised("http.client.request.duration", &default), http);
-        // Functions and RPC have no advice: the default as it is.
-        assert_eq!(advised(FUNCTION, &default), &default[..]);
+        let functions = advised(FUNCTION, &default);
+        assert_eq!(functions.first(), Some(&Duration::from_micros(1)));
+        assert_eq!(functions.last(), Some(&Duration::from_secs(10)));
+        // RPC has no advice: the default as it is.
         assert_eq!(advised("rpc.server.duration", &default), &default[..]);
         // Bounds set in code are a view's: kept as given.
         let own = [Duration::ZERO, Duration::from_millis(1)];

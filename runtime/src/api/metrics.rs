@@ -34,7 +34,9 @@ use crate::data::clock::Calibration;
 use crate::data::metrics;
 use std::sync::atomic::{AtomicU8, Ordering};
 
-pub use crate::data::metrics::{FunctionMetrics, Histogram, Metrics, RequestMetrics};
+pub use crate::data::metrics::{
+    FUNCTION_BOUNDS, FunctionMetrics, Histogram, Metrics, REQUEST_BOUNDS, RequestMetrics,
+};
 pub use crate::report::prometheus::Prometheus;
 
 /// `TRACEKIT_METRICS` as read: not yet, on, off, or unset.

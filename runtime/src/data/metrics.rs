@@ -135,6 +135,49 @@ pub(crate) enum Outcome {
     Error(&'static str),
 }
 
+/// The bucket bounds advised for `tracekit.function.duration`: 1 µs to
+/// 10 s, a function's range rather than only a request's. Prometheus's
+/// function buckets by default, and OTLP's explicit ones when the
+/// environment asks for explicit buckets.
+///
+/// ```
+/// assert_eq!(tracekit::metrics::FUNCTION_BOUNDS[0], std::time::Duration::from_micros(1));
+/// ```
+pub const FUNCTION_BOUNDS: [Duration; 18] = {
+    const US: [u64; 18] = [
+        1, 5, 10, 50, 100, 500, 1_000, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000,
+        1_000_000, 2_500_000, 5_000_000, 10_000_000,
+    ];
+    let mut b = [Duration::ZERO; 18];
+    let mut i = 0;
+    while i < US.len() {
+        b[i] = Duration::from_micros(US[i]);
+        i += 1;
+    }
+    b
+};
+
+/// The bucket bounds OpenTelemetry's HTTP conventions advise for request
+/// durations: 5 ms to 10 s. Prometheus's request buckets by default, and
+/// OTLP's explicit ones for the HTTP instruments when the environment asks
+/// for explicit buckets.
+///
+/// ```
+/// assert_eq!(tracekit::metrics::REQUEST_BOUNDS[0], std::time::Duration::from_millis(5));
+/// ```
+pub const REQUEST_BOUNDS: [Duration; 14] = {
+    const MS: [u64; 14] = [
+        5, 10, 25, 50, 75, 100, 250, 500, 750, 1_000, 2_500, 5_000, 7_500, 10_000,
+    ];
+    let mut b = [Duration::ZERO; 14];
+    let mut i = 0;
+    while i < MS.len() {
+        b[i] = Duration::from_millis(MS[i]);
+        i += 1;
+    }
+    b
+};
+
 /// The `error.type` of a call a panic unwound through.
 pub(crate) const PANIC: &str = "panic";
 /// The `error.type` of a failure nothing names (OpenTelemetry's fallback),
@@ -1501,7 +1544,11 @@ impl Metrics {
         &self.functions
     }
 
-    /// The trace point whose span name is `name`, if counted.
+    /// The first counted trace point whose span name is `name` (a
+    /// `name = ...` option's, else `function` or `Type::method`), if any.
+    /// Exporters tell functions apart by their full path instead
+    /// (`code.function.name`, [`Metadata::path`](crate::Metadata::path)),
+    /// which a `name` option does not change.
     pub fn function(&self, name: &str) -> Option<&FunctionMetrics> {
         self.functions.iter().find(|f| f.name() == name)
     }

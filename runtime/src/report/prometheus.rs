@@ -54,18 +54,6 @@ impl Default for Prometheus {
     }
 }
 
-/// OpenTelemetry's advice for request durations: 5 ms to 10 s.
-const REQUEST_BUCKETS_MS: [u64; 14] = [
-    5, 10, 25, 50, 75, 100, 250, 500, 750, 1_000, 2_500, 5_000, 7_500, 10_000,
-];
-
-/// The default bounds of functions: 1 µs to 10 s, a function's range
-/// rather than only a request's.
-const DEFAULT_BUCKETS_US: [u64; 18] = [
-    1, 5, 10, 50, 100, 500, 1_000, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000,
-    1_000_000, 2_500_000, 5_000_000, 10_000_000,
-];
-
 impl Prometheus {
     /// Bounds from 1 µs to 10 s; `target_info` from the environment
     /// (`OTEL_SERVICE_NAME`, `OTEL_RESOURCE_ATTRIBUTES`, read once a
@@ -76,14 +64,8 @@ impl Prometheus {
     /// ```
     pub fn new() -> Prometheus {
         Prometheus {
-            buckets: DEFAULT_BUCKETS_US
-                .iter()
-                .map(|&us| Duration::from_micros(us))
-                .collect(),
-            request_buckets: REQUEST_BUCKETS_MS
-                .iter()
-                .map(|&ms| Duration::from_millis(ms))
-                .collect(),
+            buckets: crate::data::metrics::FUNCTION_BOUNDS.to_vec(),
+            request_buckets: crate::data::metrics::REQUEST_BOUNDS.to_vec(),
             target_info: resource(),
             scope_info: true,
         }
