@@ -506,7 +506,8 @@ pub fn client_span(method: &str, url: &str, headers: &mut dyn Injector) -> Span 
         .start_then(|builder| {
             method_tags(c, method, |k, v| builder.push_tag(k, v));
             if c.old() {
-                builder.push_tag("http.url".into(), url.into());
+                // Never the credentials, in any convention.
+                builder.push_tag("http.url".into(), without_credentials(url).into());
             }
             if c.stable() {
                 builder.push_tag("url.full".into(), without_credentials(url).into());
@@ -692,7 +693,7 @@ mod requests {
             Some(target),
         );
         if conventions().old() {
-            span.set_tag("http.url", uri.to_string());
+            span.set_tag("http.url", without_credentials(&uri.to_string()));
         }
         span
     }
