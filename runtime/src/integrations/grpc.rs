@@ -24,15 +24,23 @@ use crate::propagation::{self, Extractor, Injector};
 use crate::{Span, SpanKind, Status, Value};
 use std::borrow::Cow;
 
-/// Whether a request is a gRPC call (`content-type: application/grpc...`).
+/// Whether a request is a gRPC call: `content-type: application/grpc`,
+/// alone or with a `+format` or parameters. gRPC-Web
+/// (`application/grpc-web...`) is not: its status travels inside the
+/// body, which a layer outside tonic-web cannot read, so it is traced as
+/// the HTTP request it is.
 ///
 /// ```
-/// assert!(!tracekit::grpc::is_grpc(&vec![("content-type".to_owned(), "text/html".to_owned())]));
+/// let of = |t: &str| vec![("content-type".to_owned(), t.to_owned())];
+/// assert!(tracekit::grpc::is_grpc(&of("application/grpc+proto")));
+/// assert!(!tracekit::grpc::is_grpc(&of("application/grpc-web+proto")));
+/// assert!(!tracekit::grpc::is_grpc(&of("text/html")));
 /// ```
 pub fn is_grpc(headers: &dyn Extractor) -> bool {
-    headers
-        .get("content-type")
-        .is_some_and(|t| t.starts_with("application/grpc"))
+    headers.get("content-type").is_some_and(|t| {
+        t.strip_prefix("application/grpc")
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with(['+', ';']))
+    })
 }
 
 /// The `server` span of an incoming call to `path` (`/package.Service/Method`),
