@@ -633,6 +633,77 @@ fn a_panic_through_the_tower_layer_counts_the_request_failed() {
     );
 }
 
+/// A service whose `call` itself panics, before any future exists.
+#[derive(Clone)]
+struct PanicsInCall;
+
+impl tower::Service<Request<String>> for PanicsInCall {
+    type Response = Response<String>;
+    type Error = Infallible;
+    type Future = std::future::Ready<Result<Response<String>, Infallible>>;
+
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Infallible>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _: Request<String>) -> Self::Future {
+        panic!("call bug")
+    }
+}
+
+#[test]
+fn a_panic_in_the_services_call_counts_the_request_failed() {
+    metrics::set_enabled(true);
+    /// Calls `svc` as a catch-panic layer above it would: the panic caught.
+    fn call_caught<S: tower::Service<Request<String>>>(mut svc: S, uri: &str) {
+        let request = Request::builder()
+            .method(Method::DELETE)
+            .uri(uri)
+            .body(String::new())
+            .unwrap();
+        let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            drop(svc.call(request));
+        }));
+        assert!(caught.is_err());
+    }
+    let ((), c) = tracekit::testing::capture(|| {
+        call_caught(
+            tracekit_tower::TraceLayer::new().layer(PanicsInCall),
+            "http://localhost/edges/call-panic",
+        );
+        call_caught(
+            tracekit_tower::ClientLayer::new().layer(PanicsInCall),
+            "http://call-panic.example/x",
+        );
+    });
+    if !tracekit::TRACE_ALL {
+        return;
+    }
+    let spans: Vec<_> = c.spans().iter().filter(|s| s.name() == "DELETE").collect();
+    assert_eq!(spans.len(), 2, "{:?}", c.tree());
+    assert!(spans.iter().all(|s| s.is_error()), "{:?}", c.tree());
+    for (instrument, pair) in [
+        (
+            "http.server.request.duration",
+            ("http.request.method", "DELETE"),
+        ),
+        (
+            "http.client.request.duration",
+            ("server.address", "call-panic.example"),
+        ),
+    ] {
+        let s = series(instrument, &[pair]).expect("counted");
+        assert_eq!(
+            (s.calls(), s.errors(), s.error_type()),
+            (1, 1, Some("panic")),
+            "{instrument}"
+        );
+    }
+}
+
 #[test]
 fn a_panic_caught_above_the_tower_layer_still_counts_the_request_failed() {
     metrics::set_enabled(true);

@@ -155,10 +155,9 @@ where
             span.set_tag("service.name", tracekit::Value::from_static(name));
         }
         // Work the service does in `call` belongs to the request too.
-        let inner = {
-            let _in = span.enter();
+        let inner = in_call(&mut span, "the handler panicked", || {
             self.inner.call(request)
-        };
+        });
         ResponseFuture {
             inner,
             span: Some(span),
@@ -235,10 +234,9 @@ where
         } else {
             tk::client_span_for(&mut request)
         };
-        let inner = {
-            let _in = span.enter();
+        let inner = in_call(&mut span, "panicked while sending the request", || {
             self.inner.call(request)
-        };
+        });
         ResponseFuture {
             inner,
             span: Some(span),
@@ -478,6 +476,34 @@ impl Side {
         }
         (result, status_known)
     }
+}
+
+/// Runs the inner service's `call` inside `span`. A panic out of it (which
+/// a catch-panic layer above may answer with a 500) fails the span and the
+/// request's metrics (`error.type` `panic`), as a panic in its future does.
+fn in_call<T>(span: &mut Span, what: &'static str, call: impl FnOnce() -> T) -> T {
+    struct Calling<'a> {
+        entered: tracekit::Entered<'a>,
+        returned: bool,
+        what: &'static str,
+    }
+    impl Drop for Calling<'_> {
+        fn drop(&mut self) {
+            if !self.returned {
+                tracekit::__support::metrics_panicked(&mut self.entered);
+                self.entered.set_tag("error", true);
+                self.entered.set_status(Status::error(self.what));
+            }
+        }
+    }
+    let mut calling = Calling {
+        entered: span.enter(),
+        returned: false,
+        what,
+    };
+    let inner = call();
+    calling.returned = true;
+    inner
 }
 
 pin_project! {
