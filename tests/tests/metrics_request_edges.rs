@@ -115,6 +115,131 @@ fn a_grpc_body_dropped_before_its_status_is_cancelled() {
 }
 
 #[test]
+fn a_grpc_call_dropped_past_its_deadline_is_deadline_exceeded() {
+    metrics::set_enabled(true);
+    // A handler that never answers; the call is dropped (tonic's own
+    // deadline layer, in front of ours, answers it) with and without a
+    // deadline passed.
+    let never = service_fn(|_: Request<String>| {
+        std::future::pending::<Result<Response<String>, Infallible>>()
+    });
+    let svc = tracekit_tower::TraceLayer::new().layer(never);
+    for (method, timeout) in [("Slow", Some("1m")), ("Left", None)] {
+        let mut request = grpc_request(&format!("/shop.Deadline/{method}"));
+        if let Some(t) = timeout {
+            request
+                .headers_mut()
+                .insert("grpc-timeout", t.parse().unwrap());
+        }
+        let mut call = Box::pin(svc.clone().oneshot(request));
+        assert!(poll_once(call.as_mut()).is_pending());
+        // Past the 1 ms deadline, whatever the clock's grain.
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        drop(call);
+    }
+    if !tracekit::TRACE_ALL {
+        return;
+    }
+    let slow = series("rpc.server.duration", &[("rpc.method", "Slow")]).expect("counted");
+    assert_eq!(slow.status_code(), Some(4), "DEADLINE_EXCEEDED");
+    assert_eq!(
+        (slow.calls(), slow.errors()),
+        (1, 1),
+        "the server's failure"
+    );
+    let left = series("rpc.server.duration", &[("rpc.method", "Left")]).expect("counted");
+    assert_eq!(left.status_code(), Some(1), "CANCELLED: the caller left");
+    assert_eq!((left.calls(), left.errors()), (1, 0));
+}
+
+/// A gRPC response body that runs `on_poll` each time it is polled, then
+/// ends with trailers (`grpc-status` as given, or none).
+struct GrpcBody {
+    on_poll: fn(),
+    status: Option<&'static str>,
+    done: bool,
+}
+
+impl http_body::Body for GrpcBody {
+    type Data = std::io::Cursor<Vec<u8>>;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Infallible>>> {
+        if self.done {
+            return std::task::Poll::Ready(None);
+        }
+        self.done = true;
+        (self.on_poll)();
+        let mut trailers = axum::http::HeaderMap::new();
+        if let Some(status) = self.status {
+            trailers.insert("grpc-status", status.parse().unwrap());
+        }
+        trailers.insert("x-other", "1".parse().unwrap());
+        std::task::Poll::Ready(Some(Ok(http_body::Frame::trailers(trailers))))
+    }
+}
+
+#[tracekit::trace_fn]
+fn read_rows_lazily() {}
+
+#[test]
+fn a_grpc_body_does_its_work_inside_the_call_and_its_trailers_end_it() {
+    metrics::set_enabled(true);
+    fn streaming(status: Option<&'static str>) -> Response<GrpcBody> {
+        let mut r = Response::new(GrpcBody {
+            on_poll: read_rows_lazily,
+            status,
+            done: false,
+        });
+        r.headers_mut()
+            .insert("content-type", "application/grpc".parse().unwrap());
+        r
+    }
+    let ((), c) = tracekit::testing::capture(|| {
+        for (method, status) in [("Stream", Some("0")), ("NoStatus", None)] {
+            let svc = tracekit_tower::TraceLayer::new().layer(service_fn(
+                move |_: Request<String>| async move { Ok::<_, Infallible>(streaming(status)) },
+            ));
+            let response =
+                block_on(svc.oneshot(grpc_request(&format!("/shop.Rows/{method}")))).unwrap();
+            // As hyper does: the trailers are the last frame it reads.
+            let mut body = response.into_body();
+            let frame = block_on(body.frame());
+            assert!(frame.is_some_and(|f| f.is_ok_and(|f| f.is_trailers())));
+            drop(body);
+        }
+    });
+    if !tracekit::TRACE_ALL {
+        return;
+    }
+    // The lazy read is a child of the call's span, not a trace of its own.
+    let call = c.span("shop.Rows/Stream");
+    let rows: Vec<_> = c
+        .spans()
+        .iter()
+        .filter(|s| s.name() == "read_rows_lazily")
+        .collect();
+    assert_eq!(rows.len(), 2);
+    assert!(
+        rows.iter().any(|r| r.parent_id() == Some(call.span_id())),
+        "{}",
+        c.tree()
+    );
+    assert!(
+        !call.tags().any(|(k, _)| k == "cancelled"),
+        "ended by its trailers"
+    );
+    let ok = series("rpc.server.duration", &[("rpc.method", "Stream")]).expect("counted");
+    assert_eq!((ok.status_code(), ok.errors()), (Some(0), 0));
+    // Trailers with no grpc-status: UNKNOWN, as a client reads it.
+    let missing = series("rpc.server.duration", &[("rpc.method", "NoStatus")]).expect("counted");
+    assert_eq!((missing.status_code(), missing.errors()), (Some(2), 1));
+}
+
+#[test]
 fn methods_a_grpc_server_does_not_have_share_one_series() {
     metrics::set_enabled(true);
     let unimplemented = service_fn(|_: Request<String>| async {
@@ -165,12 +290,16 @@ fn a_grpc_request_a_plain_route_answers_names_no_series() {
         .filter(|r| {
             r.instrument() == "rpc.server.duration"
                 && r.method() == "_OTHER"
-                && r.status_code().is_none()
+                && r.status_code() == Some(2)
         })
         .cloned()
         .collect();
+    // Each body ended with no gRPC status: UNKNOWN, as the caller reads it.
     assert_eq!(others.len(), 1, "{others:?}");
-    assert_eq!((others[0].route(), others[0].calls()), (None, 5));
+    assert_eq!(
+        (others[0].route(), others[0].calls(), others[0].errors()),
+        (None, 5, 5)
+    );
 }
 
 #[test]

@@ -26,13 +26,17 @@
 //! - an error on a 5xx, on a gRPC server-side failure status (`grpc-status`
 //!   in the response headers or trailers; a gRPC response with neither and
 //!   an HTTP status other than 200 has the gRPC status gRPC maps that
-//!   status to, and a gRPC response body dropped before its status came is
-//!   CANCELLED), on a service error, and on a panic in the handler or a
-//!   gRPC body (one caught outside the layer, by `tower_http::catch_panic`
-//!   above it, too: metrics count it with `error.type` `panic`; one that
-//!   `catch_panic` turns into a 500 inside it is a 500). A request dropped
-//!   between polls is `cancelled`, not failed, even while some other
-//!   panic unwinds;
+//!   status to; a gRPC call dropped before its status came is CANCELLED,
+//!   or DEADLINE_EXCEEDED once its `grpc-timeout` has passed; one whose
+//!   body ends with no status, UNKNOWN), on a service error, and on a
+//!   panic in the service's `call`, the handler or a gRPC body (one caught
+//!   outside the layer, by `tower_http::catch_panic` above it, too:
+//!   metrics count it with `error.type` `panic`; one that `catch_panic`
+//!   turns into a 500 inside it is a 500). A request dropped between polls
+//!   is `cancelled`, not failed, even while some other panic unwinds;
+//! - a gRPC call's span is current while its response body is polled too
+//!   (a server-streaming method's stream that reads lazily), and ends with
+//!   its trailers;
 //! - with the request id (`x-request-id`, or a new one) in baggage and
 //!   echoed in the response, and, when asked, W3C `traceresponse`.
 //!
@@ -49,6 +53,7 @@ use std::fmt::Display;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
+use std::time::{Duration, Instant};
 use tower_layer::Layer;
 use tower_service::Service;
 use tracekit::{Span, Status, grpc, http as tk};
@@ -146,10 +151,13 @@ where
 
     fn call(&mut self, request: Request<B>) -> ResponseFuture<S::Future> {
         let is_grpc = grpc::is_grpc(request.headers());
-        let mut span = if is_grpc {
-            grpc::server_span(request.uri().path(), request.headers())
+        let (mut span, deadline) = if is_grpc {
+            (
+                grpc::server_span(request.uri().path(), request.headers()),
+                grpc_deadline(request.headers()),
+            )
         } else {
-            tk::server_span_for(&request, route_of(&request))
+            (tk::server_span_for(&request, route_of(&request)), None)
         };
         if let Some(name) = self.service_name {
             span.set_tag("service.name", tracekit::Value::from_static(name));
@@ -165,6 +173,7 @@ where
             server: true,
             traceresponse: self.traceresponse,
             polling: false,
+            deadline,
         }
     }
 }
@@ -244,6 +253,7 @@ where
             server: false,
             traceresponse: false,
             polling: false,
+            deadline: None,
         }
     }
 }
@@ -274,6 +284,9 @@ pin_project! {
         // future was dropped between polls (cancelled), even while some
         // other panic unwinds.
         polling: bool,
+        // A gRPC server call's deadline (`grpc-timeout`): a call dropped
+        // past it was DEADLINE_EXCEEDED, before it CANCELLED.
+        deadline: Option<Instant>,
     }
 
     impl<F> PinnedDrop for ResponseFuture<F> {
@@ -290,8 +303,12 @@ pin_project! {
                     }));
                 } else {
                     // Dropped before the response: the client went away,
-                    // or a timeout above gave up on it.
+                    // or a timeout above gave up on it (tonic answers a
+                    // gRPC deadline so, in front of every layer of ours).
                     span.set_tag("cancelled", true);
+                    if *this.is_grpc {
+                        grpc::set_status_code(span, cancelled_code(*this.deadline));
+                    }
                 }
             }
         }
@@ -313,6 +330,7 @@ where
                     inner: body,
                     span: None,
                     polling: false,
+                    deadline: None,
                 })
             });
         };
@@ -338,6 +356,7 @@ where
                     inner: body,
                     span: None,
                     polling: false,
+                    deadline: None,
                 })
             }));
         }
@@ -348,6 +367,7 @@ where
                     inner: body,
                     span: None,
                     polling: false,
+                    deadline: None,
                 })
             }));
         };
@@ -362,6 +382,7 @@ where
                 inner: body,
                 span,
                 polling: false,
+                deadline: *this.deadline,
             })
         }))
     }
@@ -518,6 +539,8 @@ pin_project! {
         span: Option<Span>,
         // As [`ResponseFuture`]'s: set while the inner body is polled.
         polling: bool,
+        // As [`ResponseFuture`]'s.
+        deadline: Option<Instant>,
     }
 
     impl<B> PinnedDrop for TracedBody<B> {
@@ -531,7 +554,7 @@ pin_project! {
                     span.set_status(Status::error("the response body panicked"));
                 } else {
                     span.set_tag("cancelled", true);
-                    grpc::set_status_code(span, GRPC_CANCELLED);
+                    grpc::set_status_code(span, cancelled_code(*this.deadline));
                 }
             }
         }
@@ -540,6 +563,41 @@ pin_project! {
 
 /// gRPC's CANCELLED status: the call ended before its status came.
 const GRPC_CANCELLED: u32 = 1;
+/// gRPC's UNKNOWN status: what a client reads from a call that ended
+/// without one.
+const GRPC_UNKNOWN: u32 = 2;
+/// gRPC's DEADLINE_EXCEEDED status.
+const GRPC_DEADLINE_EXCEEDED: u32 = 4;
+
+/// The status of a gRPC call dropped before its own: DEADLINE_EXCEEDED
+/// past its deadline, else CANCELLED.
+fn cancelled_code(deadline: Option<Instant>) -> u32 {
+    match deadline {
+        Some(d) if Instant::now() >= d => GRPC_DEADLINE_EXCEEDED,
+        _ => GRPC_CANCELLED,
+    }
+}
+
+/// When a gRPC call's `grpc-timeout` (1 to 8 digits and a unit: `H`, `M`,
+/// `S`, `m`, `u`, `n`) runs out, from now; `None` without a valid one.
+fn grpc_deadline(headers: &http::HeaderMap) -> Option<Instant> {
+    let value = headers.get("grpc-timeout")?.to_str().ok()?;
+    let (digits, unit) = value.split_at(value.len().checked_sub(1)?);
+    if digits.is_empty() || digits.len() > 8 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let n: u64 = digits.parse().ok()?;
+    let timeout = match unit {
+        "H" => Duration::from_secs(n.checked_mul(3600)?),
+        "M" => Duration::from_secs(n.checked_mul(60)?),
+        "S" => Duration::from_secs(n),
+        "m" => Duration::from_millis(n),
+        "u" => Duration::from_micros(n),
+        "n" => Duration::from_nanos(n),
+        _ => return None,
+    };
+    Instant::now().checked_add(timeout)
+}
 
 /// The gRPC status of a response that carries none, from its HTTP status,
 /// as gRPC's HTTP-to-gRPC status mapping says.
@@ -564,13 +622,25 @@ impl<B: http_body::Body> http_body::Body for TracedBody<B> {
     ) -> Poll<Option<Result<http_body::Frame<B::Data>, B::Error>>> {
         let this = self.project();
         *this.polling = true;
-        let poll = this.inner.poll_frame(cx);
+        // What the body does when polled (a stream that reads lazily, as
+        // a server-streaming method's does) is the call's work: inside
+        // its span.
+        let poll = match this.span.as_mut() {
+            Some(span) => {
+                let _in = span.enter();
+                this.inner.poll_frame(cx)
+            }
+            None => this.inner.poll_frame(cx),
+        };
         *this.polling = false;
         let frame = ready!(poll);
         if let Some(span) = this.span.as_mut() {
             match &frame {
                 Some(Ok(f)) => {
-                    if let Some(code) = f.trailers_ref().and_then(|t| grpc::status_of(t)) {
+                    // Trailers end the call (nothing is read after them),
+                    // with its status or, missing one, UNKNOWN.
+                    if let Some(trailers) = f.trailers_ref() {
+                        let code = grpc::status_of(trailers).unwrap_or(GRPC_UNKNOWN);
                         grpc::set_status_code(span, code);
                         drop(this.span.take());
                     }
@@ -581,7 +651,11 @@ impl<B: http_body::Body> http_body::Body for TracedBody<B> {
                     let _ = e;
                     drop(this.span.take());
                 }
-                None => drop(this.span.take()),
+                None => {
+                    // Ended with no trailers, so with no status.
+                    grpc::set_status_code(span, GRPC_UNKNOWN);
+                    drop(this.span.take());
+                }
             }
         }
         Poll::Ready(frame)
@@ -700,5 +774,30 @@ impl<B> Service<Request<B>> for PrometheusService {
             HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
         );
         std::future::ready(Ok(response))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grpc_timeouts_read_as_the_protocol_writes_them() {
+        let left = |value: &str| {
+            let mut headers = http::HeaderMap::new();
+            headers.insert("grpc-timeout", value.parse().unwrap());
+            grpc_deadline(&headers).map(|d| d.saturating_duration_since(Instant::now()))
+        };
+        let about = |got: Option<Duration>, want: Duration| {
+            got.is_some_and(|g| g <= want && want - g < Duration::from_secs(1))
+        };
+        assert!(about(left("2S"), Duration::from_secs(2)));
+        assert!(about(left("3M"), Duration::from_secs(180)));
+        assert!(about(left("1H"), Duration::from_secs(3600)));
+        assert!(about(left("1500m"), Duration::from_millis(1500)));
+        assert!(left("10u").is_some() && left("99999999n").is_some());
+        for bad in ["", "S", "5", "5s", "123456789S", "-1S", "1.5S", "1 S"] {
+            assert_eq!(left(bad), None, "{bad:?}");
+        }
     }
 }
