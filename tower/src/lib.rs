@@ -10,6 +10,11 @@
 //! # drop(app);
 //! ```
 //!
+//! `Router::layer` covers every route and the fallback (404s too). A
+//! router wrapped as a whole instead (`TraceLayer::new().layer(router)`)
+//! answers `Response<TracedBody<Body>>`, which `axum::serve` does not take:
+//! map each response with `response.map(axum::body::Body::new)`.
+//!
 //! Each request gets a `server` span, a child of the caller's context (the
 //! configured propagators read the request's headers) or the root of a new
 //! trace:
