@@ -129,7 +129,8 @@ impl OtlpMetricsConfig {
     /// (`base2_exponential_bucket_histogram`, tracekit's default, or
     /// `explicit_bucket_histogram` with OpenTelemetry's default bounds, the
     /// SDKs' own default, for a backend without exponential histograms;
-    /// the HTTP durations get their advised bounds, the same without 0).
+    /// instruments with advised bounds get those: the HTTP durations 5 ms
+    /// to 10 s, functions `tracekit::metrics::FUNCTION_BOUNDS`).
     /// An empty variable is an unset one (an empty `_METRICS_` form leaves
     /// the general variable in force).
     /// A bad value is a warning and the default.
@@ -577,8 +578,9 @@ impl MetricsExporter {
 /// the HTTP durations' 5 ms to 10 s ([`tracekit::metrics::REQUEST_BOUNDS`],
 /// the same `le` set as other SDKs send), and tracekit's own function
 /// instrument's 1 µs to 10 s ([`tracekit::metrics::FUNCTION_BOUNDS`]: a
-/// 100 µs call is not in a first bucket that runs to 5 ms). Bounds set in
-/// code are a view's, kept as given.
+/// 100 µs call is not in a first bucket that runs to 5 ms). Told by the
+/// values: that list written in code yields too; any other list is a
+/// view's, kept as given.
 fn advised<'a>(name: &str, bounds: &'a [Duration]) -> &'a [Duration] {
     let default = bounds.len() == OTEL_DEFAULT_BOUNDS_MS.len()
         && bounds

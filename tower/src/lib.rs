@@ -12,8 +12,10 @@
 //!
 //! `Router::layer` covers every route and the fallback (404s too). A
 //! router wrapped as a whole instead (`TraceLayer::new().layer(router)`)
-//! answers `Response<TracedBody<Body>>`, which `axum::serve` does not take:
-//! map each response with `response.map(axum::body::Body::new)`.
+//! sees no `MatchedPath` (every span is named by its method alone, and the
+//! routes' series are one), and answers `Response<TracedBody<Body>>`,
+//! which `axum::serve` does not take (`response.map(axum::body::Body::new)`
+//! makes it one): prefer `Router::layer`.
 //!
 //! Each request gets a `server` span, a child of the caller's context (the
 //! configured propagators read the request's headers) or the root of a new
@@ -31,9 +33,9 @@
 //! - an error on a 5xx, on a gRPC server-side failure status (`grpc-status`
 //!   in the response headers or trailers; a gRPC response with neither and
 //!   an HTTP status other than 200 has the gRPC status gRPC maps that
-//!   status to; a gRPC call dropped before its status came is CANCELLED,
-//!   or DEADLINE_EXCEEDED once its `grpc-timeout` has passed; one whose
-//!   body ends with no status, UNKNOWN), on a service error, and on a
+//!   status to; a gRPC server's call dropped before its status came is
+//!   CANCELLED, as tonic answers one whose deadline passed; one whose body
+//!   ends with no status, UNKNOWN), on a service error, and on a
 //!   panic in the service's `call`, the handler or a gRPC body (one caught
 //!   outside the layer, by `tower_http::catch_panic` above it, too:
 //!   metrics count it with `error.type` `panic`; one that `catch_panic`
@@ -57,8 +59,8 @@ use pin_project_lite::pin_project;
 use std::fmt::Display;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll, ready};
-use std::time::{Duration, Instant};
 use tower_layer::Layer;
 use tower_service::Service;
 use tracekit::{Span, Status, grpc, http as tk};
@@ -156,13 +158,10 @@ where
 
     fn call(&mut self, request: Request<B>) -> ResponseFuture<S::Future> {
         let is_grpc = grpc::is_grpc(request.headers());
-        let (mut span, deadline) = if is_grpc {
-            (
-                grpc::server_span(request.uri().path(), request.headers()),
-                grpc_deadline(request.headers()),
-            )
+        let mut span = if is_grpc {
+            grpc::server_span(request.uri().path(), request.headers())
         } else {
-            (tk::server_span_for(&request, route_of(&request)), None)
+            tk::server_span_for(&request, route_of(&request))
         };
         if let Some(name) = self.service_name {
             span.set_tag("service.name", tracekit::Value::from_static(name));
@@ -178,7 +177,6 @@ where
             server: true,
             traceresponse: self.traceresponse,
             polling: false,
-            deadline,
         }
     }
 }
@@ -258,7 +256,6 @@ where
             server: false,
             traceresponse: false,
             polling: false,
-            deadline: None,
         }
     }
 }
@@ -289,9 +286,6 @@ pin_project! {
         // future was dropped between polls (cancelled), even while some
         // other panic unwinds.
         polling: bool,
-        // A gRPC server call's deadline (`grpc-timeout`): a call dropped
-        // past it was DEADLINE_EXCEEDED, before it CANCELLED.
-        deadline: Option<Instant>,
     }
 
     impl<F> PinnedDrop for ResponseFuture<F> {
@@ -308,11 +302,13 @@ pin_project! {
                     }));
                 } else {
                     // Dropped before the response: the client went away,
-                    // or a timeout above gave up on it (tonic answers a
-                    // gRPC deadline so, in front of every layer of ours).
+                    // or a timeout above gave up on it. A gRPC server's
+                    // call is then CANCELLED, what tonic answers when its
+                    // deadline layer (in front of every layer of ours)
+                    // gives up; a client's stays a cancel, not a failure.
                     span.set_tag("cancelled", true);
-                    if *this.is_grpc {
-                        grpc::set_status_code(span, cancelled_code(*this.deadline));
+                    if *this.is_grpc && *this.server {
+                        grpc::set_status_code(span, GRPC_CANCELLED);
                     }
                 }
             }
@@ -335,7 +331,7 @@ where
                     inner: body,
                     span: None,
                     polling: false,
-                    deadline: None,
+                    ended: AtomicBool::new(false),
                 })
             });
         };
@@ -361,7 +357,7 @@ where
                     inner: body,
                     span: None,
                     polling: false,
-                    deadline: None,
+                    ended: AtomicBool::new(false),
                 })
             }));
         }
@@ -372,7 +368,7 @@ where
                     inner: body,
                     span: None,
                     polling: false,
-                    deadline: None,
+                    ended: AtomicBool::new(false),
                 })
             }));
         };
@@ -387,7 +383,7 @@ where
                 inner: body,
                 span,
                 polling: false,
-                deadline: *this.deadline,
+                ended: AtomicBool::new(false),
             })
         }))
     }
@@ -544,8 +540,10 @@ pin_project! {
         span: Option<Span>,
         // As [`ResponseFuture`]'s: set while the inner body is polled.
         polling: bool,
-        // As [`ResponseFuture`]'s.
-        deadline: Option<Instant>,
+        // Set when the inner body said it had nothing left
+        // (`is_end_stream`): a server drops it then, unpolled, and that
+        // is its end (with no status), not a cancel.
+        ended: AtomicBool,
     }
 
     impl<B> PinnedDrop for TracedBody<B> {
@@ -557,9 +555,12 @@ pin_project! {
                     tracekit::__support::metrics_panicked(span);
                     span.set_tag("error", true);
                     span.set_status(Status::error("the response body panicked"));
+                } else if this.ended.load(Ordering::Relaxed) {
+                    // Ended with no trailers, so with no status.
+                    grpc::set_status_code(span, GRPC_UNKNOWN);
                 } else {
                     span.set_tag("cancelled", true);
-                    grpc::set_status_code(span, cancelled_code(*this.deadline));
+                    grpc::set_status_code(span, GRPC_CANCELLED);
                 }
             }
         }
@@ -571,38 +572,6 @@ const GRPC_CANCELLED: u32 = 1;
 /// gRPC's UNKNOWN status: what a client reads from a call that ended
 /// without one.
 const GRPC_UNKNOWN: u32 = 2;
-/// gRPC's DEADLINE_EXCEEDED status.
-const GRPC_DEADLINE_EXCEEDED: u32 = 4;
-
-/// The status of a gRPC call dropped before its own: DEADLINE_EXCEEDED
-/// past its deadline, else CANCELLED.
-fn cancelled_code(deadline: Option<Instant>) -> u32 {
-    match deadline {
-        Some(d) if Instant::now() >= d => GRPC_DEADLINE_EXCEEDED,
-        _ => GRPC_CANCELLED,
-    }
-}
-
-/// When a gRPC call's `grpc-timeout` (1 to 8 digits and a unit: `H`, `M`,
-/// `S`, `m`, `u`, `n`) runs out, from now; `None` without a valid one.
-fn grpc_deadline(headers: &http::HeaderMap) -> Option<Instant> {
-    let value = headers.get("grpc-timeout")?.to_str().ok()?;
-    let (digits, unit) = value.split_at(value.len().checked_sub(1)?);
-    if digits.is_empty() || digits.len() > 8 || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let n: u64 = digits.parse().ok()?;
-    let timeout = match unit {
-        "H" => Duration::from_secs(n.checked_mul(3600)?),
-        "M" => Duration::from_secs(n.checked_mul(60)?),
-        "S" => Duration::from_secs(n),
-        "m" => Duration::from_millis(n),
-        "u" => Duration::from_micros(n),
-        "n" => Duration::from_nanos(n),
-        _ => return None,
-    };
-    Instant::now().checked_add(timeout)
-}
 
 /// The gRPC status of a response that carries none, from its HTTP status,
 /// as gRPC's HTTP-to-gRPC status mapping says.
@@ -613,7 +582,7 @@ fn grpc_status_of_http(status: u16) -> u32 {
         403 => 7,                    // PERMISSION_DENIED
         404 => 12,                   // UNIMPLEMENTED
         429 | 502 | 503 | 504 => 14, // UNAVAILABLE
-        _ => 2,                      // UNKNOWN
+        _ => GRPC_UNKNOWN,
     }
 }
 
@@ -667,7 +636,11 @@ impl<B: http_body::Body> http_body::Body for TracedBody<B> {
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        let ended = self.inner.is_end_stream();
+        if ended && self.span.is_some() {
+            self.ended.store(true, Ordering::Relaxed);
+        }
+        ended
     }
 
     fn size_hint(&self) -> http_body::SizeHint {
@@ -779,30 +752,5 @@ impl<B> Service<Request<B>> for PrometheusService {
             HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
         );
         std::future::ready(Ok(response))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn grpc_timeouts_read_as_the_protocol_writes_them() {
-        let left = |value: &str| {
-            let mut headers = http::HeaderMap::new();
-            headers.insert("grpc-timeout", value.parse().unwrap());
-            grpc_deadline(&headers).map(|d| d.saturating_duration_since(Instant::now()))
-        };
-        let about = |got: Option<Duration>, want: Duration| {
-            got.is_some_and(|g| g <= want && want - g < Duration::from_secs(1))
-        };
-        assert!(about(left("2S"), Duration::from_secs(2)));
-        assert!(about(left("3M"), Duration::from_secs(180)));
-        assert!(about(left("1H"), Duration::from_secs(3600)));
-        assert!(about(left("1500m"), Duration::from_millis(1500)));
-        assert!(left("10u").is_some() && left("99999999n").is_some());
-        for bad in ["", "S", "5", "5s", "123456789S", "-1S", "1.5S", "1 S"] {
-            assert_eq!(left(bad), None, "{bad:?}");
-        }
     }
 }

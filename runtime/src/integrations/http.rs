@@ -506,8 +506,9 @@ pub fn client_span(method: &str, url: &str, headers: &mut dyn Injector) -> Span 
         .start_then(|builder| {
             method_tags(c, method, |k, v| builder.push_tag(k, v));
             if c.old() {
-                // Never the credentials, in any convention.
-                builder.push_tag("http.url".into(), without_credentials(url).into());
+                // Never the credentials, in any convention (the old one
+                // leaves them out where the stable one writes REDACTED).
+                builder.push_tag("http.url".into(), without_userinfo(url).into());
             }
             if c.stable() {
                 builder.push_tag("url.full".into(), without_credentials(url).into());
@@ -632,13 +633,26 @@ fn scheme_and_authority(url: &str) -> Option<(&str, &str)> {
     Some((scheme, &rest[..end]))
 }
 
-/// A URL without `user:password@` (OpenTelemetry: never record credentials).
+/// A URL without `user:password@` (OpenTelemetry: never record
+/// credentials): `REDACTED:REDACTED@` in its place, as the stable
+/// `url.full` says.
 fn without_credentials(url: &str) -> String {
+    userinfo_as(url, "REDACTED:REDACTED@")
+}
+
+/// A URL with no `user:password@` at all, as the old conventions'
+/// `http.url` says.
+fn without_userinfo(url: &str) -> String {
+    userinfo_as(url, "")
+}
+
+/// `url` with its `user:password@`, if any, replaced by `userinfo`.
+fn userinfo_as(url: &str, userinfo: &str) -> String {
     match scheme_and_authority(url) {
         Some((scheme, authority)) if authority.contains('@') => {
             let host = authority.rsplit('@').next().unwrap_or("");
             let rest = &url[scheme.len() + 3 + authority.len()..];
-            format!("{scheme}://REDACTED:REDACTED@{host}{rest}")
+            format!("{scheme}://{userinfo}{host}{rest}")
         }
         _ => url.to_owned(),
     }
@@ -693,7 +707,7 @@ mod requests {
             Some(target),
         );
         if conventions().old() {
-            span.set_tag("http.url", without_credentials(&uri.to_string()));
+            span.set_tag("http.url", without_userinfo(&uri.to_string()));
         }
         span
     }
