@@ -166,30 +166,44 @@ pub(crate) fn kept(s: &str) -> Option<&'static str> {
     kept.as_ref().and_then(|k| k.strings.get(s)).copied()
 }
 
-/// The most strings a caller's text may take of the set: enough for the
-/// few names a service is reached by, never the room its templates need.
-const CALLER_STRINGS: usize = 64;
-
-/// Strings kept for callers so far, against [`CALLER_STRINGS`].
-static CALLER_KEPT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-
-/// `s` kept, for text a caller chose that usually takes a few values (a
-/// `Host` header): kept while callers have taken fewer than
-/// [`CALLER_STRINGS`] strings, else only found if kept already. A caller
-/// sending a new host each time fills 64 entries, not the set.
-pub(crate) fn from_caller(s: &str) -> Option<&'static str> {
-    use std::sync::atomic::Ordering;
-    if let Some(k) = kept(s) {
-        return Some(k);
-    }
-    // Taken before keeping: at most the limit, however many race here.
-    let taken = CALLER_KEPT.fetch_add(1, Ordering::Relaxed);
-    if taken >= CALLER_STRINGS {
-        CALLER_KEPT.store(CALLER_STRINGS, Ordering::Relaxed);
-        return None;
-    }
-    string(s)
+/// A share of the kept strings for text that takes a few values in
+/// practice but any number in principle (a `Host` header a caller writes,
+/// the hosts a webhook sender calls): kept while the share lasts, then
+/// only found if kept already. Text that takes a new value each time fills
+/// its share, not the set the program's route templates need.
+pub(crate) struct Share {
+    taken: std::sync::atomic::AtomicUsize,
+    limit: usize,
 }
+
+impl Share {
+    /// A share of `limit` strings.
+    pub(crate) const fn new(limit: usize) -> Share {
+        Share {
+            taken: std::sync::atomic::AtomicUsize::new(0),
+            limit,
+        }
+    }
+
+    /// `s` kept, within this share.
+    pub(crate) fn string(&self, s: &str) -> Option<&'static str> {
+        use std::sync::atomic::Ordering;
+        if let Some(k) = kept(s) {
+            return Some(k);
+        }
+        // Taken before keeping: at most the limit, however many race here.
+        if self.taken.fetch_add(1, Ordering::Relaxed) >= self.limit {
+            self.taken.store(self.limit, Ordering::Relaxed);
+            return None;
+        }
+        string(s)
+    }
+}
+
+/// The `Host` headers servers see: the few names a service is reached by.
+pub(crate) static SERVER_HOSTS: Share = Share::new(64);
+/// The hosts clients call: the services a program talks to.
+pub(crate) static CLIENT_HOSTS: Share = Share::new(256);
 
 fn shared(key: &str) -> Option<&'static str> {
     // Kept under the write lock, which allocates: a string asked for from

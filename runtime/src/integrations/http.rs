@@ -340,7 +340,8 @@ fn server(
                 let (address, port) = host_and_port(host);
                 builder.push_tag(
                     "server.address".into(),
-                    crate::data::intern::from_caller(address)
+                    crate::data::intern::SERVER_HOSTS
+                        .string(address)
                         .map_or_else(|| address.into(), Value::from_static),
                 );
                 if let Some(port) = port {
@@ -407,12 +408,17 @@ pub(crate) fn kept_text(s: &str) -> Cow<'static, str> {
     }
 }
 
-/// `server.address` and `server.port` of `authority` (`host[:port]`), the
-/// port `default_port` when it names none: the server a request went to,
-/// on either side of it.
+/// A client span's `server.address` and `server.port` of `authority`
+/// (`host[:port]`), the port `default_port` when it names none; the host
+/// kept within the clients' share of the kept strings.
 fn address_tags(builder: &mut crate::SpanBuilder, authority: &str, default_port: Option<u16>) {
     let (address, port) = host_and_port(authority);
-    builder.push_tag("server.address".into(), kept(address));
+    builder.push_tag(
+        "server.address".into(),
+        crate::data::intern::CLIENT_HOSTS
+            .string(address)
+            .map_or_else(|| address.into(), Value::from_static),
+    );
     if let Some(port) = port.or(default_port) {
         builder.push_tag("server.port".into(), i64::from(port).into());
     }
@@ -525,7 +531,11 @@ pub fn client_span(method: &str, url: &str, headers: &mut dyn Injector) -> Span 
         let mut r = Request::new(Protocol::Http, false, method_for_metrics(method));
         if let Some((scheme, authority)) = scheme_and_authority(url) {
             let (address, port) = host_and_port(authority);
-            r.key.address = Some(kept_text(address));
+            r.key.address = Some(
+                crate::data::intern::CLIENT_HOSTS
+                    .string(address)
+                    .map_or_else(|| Cow::Owned(address.to_owned()), Cow::Borrowed),
+            );
             r.key.port = port.or(default_port(scheme));
         }
         r
@@ -765,7 +775,7 @@ mod tests {
         for text in ["MADEUPMETHOD", "MADEUPMETHOD /kept/{id}"] {
             assert_eq!(crate::data::intern::kept(text), None, "{text}");
         }
-        // Hosts: a caller's share of the kept strings, and no more.
+        // Hosts: their share of the kept strings, and no more.
         for i in 0..200 {
             let headers = vec![("host".to_owned(), format!("host-{i}.flood.example"))];
             drop(server_span("GET", "/kept/{id}", &headers));
@@ -774,6 +784,16 @@ mod tests {
             .filter(|i| crate::data::intern::kept(&format!("host-{i}.flood.example")).is_some())
             .count();
         assert!(kept <= 64, "{kept} of 200 hosts kept");
+        // And the hosts clients call (a webhook sender's): theirs.
+        crate::metrics::set_enabled(true);
+        for i in 0..300 {
+            let url = format!("https://hook-{i}.flood.example/x");
+            drop(client_span("POST", &url, &mut Vec::new()));
+        }
+        let kept = (0..300)
+            .filter(|i| crate::data::intern::kept(&format!("hook-{i}.flood.example")).is_some())
+            .count();
+        assert!(kept <= 256, "{kept} of 300 client hosts kept");
         if crate::TRACE_ALL {
             // Named as the conventions name a method they do not know.
             let span = c.span("HTTP /kept/{id}");
