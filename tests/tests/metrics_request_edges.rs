@@ -114,6 +114,48 @@ fn a_grpc_body_dropped_before_its_status_is_cancelled() {
     assert_eq!((s.calls(), s.errors()), (1, 0));
 }
 
+#[tracekit::trace_fn]
+fn release_the_handlers_lock() {}
+
+#[test]
+fn a_cancelled_requests_clean_up_runs_inside_its_span() {
+    // A handler holding a guard whose drop does traced work, cancelled
+    // while it waits (the client went away).
+    struct Guard;
+    impl Drop for Guard {
+        fn drop(&mut self) {
+            release_the_handlers_lock();
+        }
+    }
+    let ((), c) = tracekit::testing::capture(|| {
+        let waits = service_fn(|_: Request<String>| async {
+            let _guard = Guard;
+            std::future::pending::<()>().await;
+            Ok::<_, Infallible>(Response::new(String::new()))
+        });
+        let svc = tracekit_tower::TraceLayer::new().layer(waits);
+        let request = Request::builder()
+            .uri("http://localhost/edges/clean-up")
+            .body(String::new())
+            .unwrap();
+        let mut call = Box::pin(svc.oneshot(request));
+        assert!(poll_once(call.as_mut()).is_pending());
+        drop(call);
+    });
+    if !tracekit::TRACE_ALL {
+        return;
+    }
+    let request = c.span("GET");
+    assert!(request.tags().any(|(k, _)| k == "cancelled"));
+    let clean_up = c.span("release_the_handlers_lock");
+    assert_eq!(
+        clean_up.parent_id(),
+        Some(request.span_id()),
+        "{}",
+        c.tree()
+    );
+}
+
 #[test]
 fn a_grpc_call_dropped_before_its_response_is_cancelled_on_the_server_only() {
     metrics::set_enabled(true);

@@ -40,7 +40,8 @@
 //!   outside the layer, by `tower_http::catch_panic` above it, too:
 //!   metrics count it with `error.type` `panic`; one that `catch_panic`
 //!   turns into a 500 inside it is a 500). A request dropped between polls
-//!   is `cancelled`, not failed, even while some other panic unwinds;
+//!   is `cancelled`, not failed, even while some other panic unwinds, and
+//!   its handler's clean-up (drop guards) runs inside its span;
 //! - a gRPC call's span is current while its response body is polled too
 //!   (a server-streaming method's stream that reads lazily), and ends with
 //!   its trailers;
@@ -171,7 +172,7 @@ where
             self.inner.call(request)
         });
         ResponseFuture {
-            inner,
+            inner: Some(inner),
             span: Some(span),
             is_grpc,
             server: true,
@@ -250,7 +251,7 @@ where
             self.inner.call(request)
         });
         ResponseFuture {
-            inner,
+            inner: Some(inner),
             span: Some(span),
             is_grpc,
             server: false,
@@ -274,8 +275,9 @@ pin_project! {
     /// The response future of [`TraceService`] and [`ClientService`]: the
     /// inner future, polled with the request's span current.
     pub struct ResponseFuture<F> {
+        // `None` once dropped early, in its span (see the drop).
         #[pin]
-        inner: F,
+        inner: Option<F>,
         span: Option<Span>,
         is_grpc: bool,
         server: bool,
@@ -290,7 +292,7 @@ pin_project! {
 
     impl<F> PinnedDrop for ResponseFuture<F> {
         fn drop(this: Pin<&mut Self>) {
-            let this = this.project();
+            let mut this = this.project();
             if let Some(span) = this.span.as_mut() {
                 if *this.polling {
                     tracekit::__support::metrics_panicked(span);
@@ -310,6 +312,11 @@ pin_project! {
                     if *this.is_grpc && *this.server {
                         grpc::set_status_code(span, GRPC_CANCELLED);
                     }
+                    // The handler's clean-up (its drop guards, what they
+                    // log or trace) belongs to the request: in its span,
+                    // as `in_span` does.
+                    let _in = span.enter();
+                    this.inner.set(None);
                 }
             }
         }
@@ -325,8 +332,12 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
+        // Only the drop empties it, and nothing polls a dropped future.
+        let Some(inner) = this.inner.as_pin_mut() else {
+            return Poll::Pending;
+        };
         let Some(span) = this.span.as_mut() else {
-            return this.inner.poll(cx).map_ok(|r| {
+            return inner.poll(cx).map_ok(|r| {
                 r.map(|body| TracedBody {
                     inner: body,
                     span: None,
@@ -337,7 +348,7 @@ where
         };
         let mut entered = span.enter();
         *this.polling = true;
-        let poll = this.inner.poll(cx);
+        let poll = inner.poll(cx);
         *this.polling = false;
         let result = ready!(poll);
         if *this.server && !*this.is_grpc {
