@@ -222,6 +222,85 @@ impl http_body::Body for GrpcBody {
     }
 }
 
+/// A gRPC response body that sends a message each time it is polled and
+/// never ends; its drop does traced work (a stream's clean-up).
+struct Endless;
+
+impl http_body::Body for Endless {
+    type Data = std::io::Cursor<Vec<u8>>;
+    type Error = Infallible;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Infallible>>> {
+        let message = std::io::Cursor::new(vec![0; 5]);
+        std::task::Poll::Ready(Some(Ok(http_body::Frame::data(message))))
+    }
+}
+
+impl Drop for Endless {
+    fn drop(&mut self) {
+        close_the_cursor();
+    }
+}
+
+#[tracekit::trace_fn]
+fn close_the_cursor() {}
+
+#[test]
+fn a_grpc_stream_dropped_early_is_cancelled_only_for_the_server() {
+    metrics::set_enabled(true);
+    let endless = || {
+        service_fn(|_: Request<String>| async {
+            let mut r = Response::new(Endless);
+            r.headers_mut()
+                .insert("content-type", "application/grpc".parse().unwrap());
+            Ok::<_, Infallible>(r)
+        })
+    };
+    let ((), c) = tracekit::testing::capture(|| {
+        let server = tracekit_tower::TraceLayer::new().layer(endless());
+        let response = block_on(server.oneshot(grpc_request("/shop.Feed/Subscribe"))).unwrap();
+        let mut body = response.into_body();
+        assert!(block_on(body.frame()).is_some());
+        drop(body);
+        // A client reads one message and stops (a take(1), a select!).
+        let client = tracekit_tower::ClientLayer::new().layer(endless());
+        let mut request = grpc_request("/shop.Feed/Follow");
+        *request.uri_mut() = "http://feed.example/shop.Feed/Follow".parse().unwrap();
+        let mut body = block_on(client.oneshot(request)).unwrap().into_body();
+        assert!(block_on(body.frame()).is_some());
+        drop(body);
+    });
+    if !tracekit::TRACE_ALL {
+        return;
+    }
+    let watch = series("rpc.server.duration", &[("rpc.method", "Subscribe")]).expect("counted");
+    assert_eq!(
+        (watch.status_code(), watch.errors()),
+        (Some(1), 0),
+        "CANCELLED"
+    );
+    let follow = series("rpc.client.duration", &[("rpc.method", "Follow")]).expect("counted");
+    assert_eq!(
+        (follow.status_code(), follow.errors()),
+        (None, 0),
+        "a cancel, no failure"
+    );
+    // Each stream's clean-up is its call's.
+    for name in ["shop.Feed/Subscribe", "shop.Feed/Follow"] {
+        let call = c.span(name);
+        assert!(
+            c.spans()
+                .iter()
+                .any(|s| s.name() == "close_the_cursor" && s.parent_id() == Some(call.span_id())),
+            "{name}:\n{}",
+            c.tree()
+        );
+    }
+}
+
 #[tracekit::trace_fn]
 fn read_rows_lazily() {}
 

@@ -41,7 +41,8 @@
 //!   metrics count it with `error.type` `panic`; one that `catch_panic`
 //!   turns into a 500 inside it is a 500). A request dropped between polls
 //!   is `cancelled`, not failed, even while some other panic unwinds, and
-//!   its handler's clean-up (drop guards) runs inside its span;
+//!   its handler's clean-up (drop guards; a dropped streaming body's too)
+//!   runs inside its span;
 //! - a gRPC call's span is current while its response body is polled too
 //!   (a server-streaming method's stream that reads lazily), and ends with
 //!   its trailers;
@@ -332,15 +333,15 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        // Only the drop empties it, and nothing polls a dropped future.
         let Some(inner) = this.inner.as_pin_mut() else {
-            return Poll::Pending;
+            unreachable!("only the drop empties it, and nothing polls a dropped future")
         };
         let Some(span) = this.span.as_mut() else {
             return inner.poll(cx).map_ok(|r| {
                 r.map(|body| TracedBody {
-                    inner: body,
+                    inner: Some(body),
                     span: None,
+                    server: false,
                     polling: false,
                     ended: AtomicBool::new(false),
                 })
@@ -365,8 +366,9 @@ where
             *this.span = None;
             return Poll::Ready(result.map(|r| {
                 r.map(|body| TracedBody {
-                    inner: body,
+                    inner: Some(body),
                     span: None,
+                    server: false,
                     polling: false,
                     ended: AtomicBool::new(false),
                 })
@@ -376,8 +378,9 @@ where
         let Some(span) = this.span.take() else {
             return Poll::Ready(result.map(|r| {
                 r.map(|body| TracedBody {
-                    inner: body,
+                    inner: Some(body),
                     span: None,
+                    server: false,
                     polling: false,
                     ended: AtomicBool::new(false),
                 })
@@ -391,8 +394,9 @@ where
         let (result, span) = side.finish(result, span);
         Poll::Ready(result.map(|r| {
             r.map(|body| TracedBody {
-                inner: body,
+                inner: Some(body),
                 span,
+                server: *this.server,
                 polling: false,
                 ended: AtomicBool::new(false),
             })
@@ -546,9 +550,12 @@ pin_project! {
     /// (or is dropped, tagged `cancelled` if it did not end). Any other body
     /// passes through untouched.
     pub struct TracedBody<B> {
+        // `None` once dropped early, in its span (see the drop).
         #[pin]
-        inner: B,
+        inner: Option<B>,
         span: Option<Span>,
+        // A server's call (a client's dropped body is a cancel, no failure).
+        server: bool,
         // As [`ResponseFuture`]'s: set while the inner body is polled.
         polling: bool,
         // Set when the inner body said it had nothing left
@@ -559,7 +566,7 @@ pin_project! {
 
     impl<B> PinnedDrop for TracedBody<B> {
         fn drop(this: Pin<&mut Self>) {
-            let this = this.project();
+            let mut this = this.project();
             if let Some(span) = this.span.as_mut() {
                 if *this.polling {
                     // The body's poll did not return: it panicked.
@@ -570,8 +577,17 @@ pin_project! {
                     // Ended with no trailers, so with no status.
                     grpc::set_status_code(span, GRPC_UNKNOWN);
                 } else {
+                    // Dropped before its end: the caller went away (a
+                    // server's call is then CANCELLED), or a client
+                    // stopped reading (a cancel, not its failure). What
+                    // the body cleans up, a stream's drop guards, is the
+                    // call's: in its span.
                     span.set_tag("cancelled", true);
-                    grpc::set_status_code(span, GRPC_CANCELLED);
+                    if *this.server {
+                        grpc::set_status_code(span, GRPC_CANCELLED);
+                    }
+                    let _in = span.enter();
+                    this.inner.set(None);
                 }
             }
         }
@@ -606,6 +622,10 @@ impl<B: http_body::Body> http_body::Body for TracedBody<B> {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<http_body::Frame<B::Data>, B::Error>>> {
         let this = self.project();
+        // Only the drop empties it.
+        let Some(inner) = this.inner.as_pin_mut() else {
+            return Poll::Ready(None);
+        };
         *this.polling = true;
         // What the body does when polled (a stream that reads lazily, as
         // a server-streaming method's does) is the call's work: inside
@@ -613,9 +633,9 @@ impl<B: http_body::Body> http_body::Body for TracedBody<B> {
         let poll = match this.span.as_mut() {
             Some(span) => {
                 let _in = span.enter();
-                this.inner.poll_frame(cx)
+                inner.poll_frame(cx)
             }
-            None => this.inner.poll_frame(cx),
+            None => inner.poll_frame(cx),
         };
         *this.polling = false;
         let frame = ready!(poll);
@@ -647,7 +667,7 @@ impl<B: http_body::Body> http_body::Body for TracedBody<B> {
     }
 
     fn is_end_stream(&self) -> bool {
-        let ended = self.inner.is_end_stream();
+        let ended = self.inner.as_ref().is_none_or(|b| b.is_end_stream());
         if ended && self.span.is_some() {
             self.ended.store(true, Ordering::Relaxed);
         }
@@ -655,7 +675,9 @@ impl<B: http_body::Body> http_body::Body for TracedBody<B> {
     }
 
     fn size_hint(&self) -> http_body::SizeHint {
-        self.inner.size_hint()
+        self.inner
+            .as_ref()
+            .map_or_else(|| http_body::SizeHint::with_exact(0), |b| b.size_hint())
     }
 }
 

@@ -191,12 +191,15 @@ impl Share {
         if let Some(k) = kept(s) {
             return Some(k);
         }
-        // Taken before keeping: at most the limit, however many race here.
-        if self.taken.fetch_add(1, Ordering::Relaxed) >= self.limit {
-            self.taken.store(self.limit, Ordering::Relaxed);
+        if self.taken.load(Ordering::Relaxed) >= self.limit {
             return None;
         }
-        string(s)
+        // Charged only for a string kept (not for one too long, or refused
+        // when the set is full); threads racing past the test above may
+        // overshoot the limit by their number, never by more.
+        let k = string(s)?;
+        self.taken.fetch_add(1, Ordering::Relaxed);
+        Some(k)
     }
 }
 
