@@ -123,20 +123,29 @@ fn joined_by_text(parts: &[&str]) -> Option<&'static str> {
             std::str::from_utf8(&buf[..len]).ok()?
         }
     };
-    let slot = (hash(key) % SLOTS as u64) as usize;
-    let cached = CACHE
-        .try_with(|c| {
-            let s = c[slot].get();
-            (s == key).then_some(s)
-        })
-        .ok()
-        .flatten();
-    if let Some(s) = cached {
+    let slot = slot_of(key);
+    if let Some(s) = cached(slot, key) {
         return Some(s);
     }
     let s = shared(key)?;
     let _ = CACHE.try_with(|c| c[slot].set(s));
     Some(s)
+}
+
+/// Where `key` goes in a thread's cache.
+fn slot_of(key: &str) -> usize {
+    (hash(key) % SLOTS as u64) as usize
+}
+
+/// `key` as this thread's cache holds it at `slot`, if it does.
+fn cached(slot: usize, key: &str) -> Option<&'static str> {
+    CACHE
+        .try_with(|c| {
+            let s = c[slot].get();
+            (s == key).then_some(s)
+        })
+        .ok()
+        .flatten()
 }
 
 /// `s`, kept for the program's life; see [`joined`].
@@ -151,16 +160,8 @@ pub(crate) fn kept(s: &str) -> Option<&'static str> {
     if s.is_empty() || s.len() > MAX_LEN || KEEPING.get() {
         return None;
     }
-    let slot = (hash(s) % SLOTS as u64) as usize;
-    let cached = CACHE
-        .try_with(|c| {
-            let k = c[slot].get();
-            (k == s).then_some(k)
-        })
-        .ok()
-        .flatten();
-    if cached.is_some() {
-        return cached;
+    if let Some(k) = cached(slot_of(s), s) {
+        return Some(k);
     }
     let kept = KEPT.read().unwrap_or_else(|e| e.into_inner());
     kept.as_ref().and_then(|k| k.strings.get(s)).copied()

@@ -336,17 +336,8 @@ fn server(
                 builder.push_tag("url.scheme".into(), scheme);
             }
             if let Some(host) = headers.get("host") {
-                // The caller's text: kept only within the callers' share.
-                let (address, port) = host_and_port(host);
-                builder.push_tag(
-                    "server.address".into(),
-                    crate::data::intern::SERVER_HOSTS
-                        .string(address)
-                        .map_or_else(|| address.into(), Value::from_static),
-                );
-                if let Some(port) = port {
-                    builder.push_tag("server.port".into(), i64::from(port).into());
-                }
+                // The caller's text: kept only within its share.
+                address_tags(builder, host, None, &crate::data::intern::SERVER_HOSTS);
             }
         }
         // In every convention, as the request's metrics count by it.
@@ -408,14 +399,19 @@ pub(crate) fn kept_text(s: &str) -> Cow<'static, str> {
     }
 }
 
-/// A client span's `server.address` and `server.port` of `authority`
-/// (`host[:port]`), the port `default_port` when it names none; the host
-/// kept within the clients' share of the kept strings.
-fn address_tags(builder: &mut crate::SpanBuilder, authority: &str, default_port: Option<u16>) {
+/// `server.address` and `server.port` of `authority` (`host[:port]`), the
+/// port `default_port` when it names none: the server a request went to,
+/// on either side of it; the host kept within `share` of the kept strings.
+fn address_tags(
+    builder: &mut crate::SpanBuilder,
+    authority: &str,
+    default_port: Option<u16>,
+    share: &crate::data::intern::Share,
+) {
     let (address, port) = host_and_port(authority);
     builder.push_tag(
         "server.address".into(),
-        crate::data::intern::CLIENT_HOSTS
+        share
             .string(address)
             .map_or_else(|| address.into(), Value::from_static),
     );
@@ -519,7 +515,12 @@ pub fn client_span(method: &str, url: &str, headers: &mut dyn Injector) -> Span 
             if c.stable() {
                 builder.push_tag("url.full".into(), without_credentials(url).into());
                 if let Some((scheme, authority)) = scheme_and_authority(url) {
-                    address_tags(builder, authority, default_port(scheme));
+                    address_tags(
+                        builder,
+                        authority,
+                        default_port(scheme),
+                        &crate::data::intern::CLIENT_HOSTS,
+                    );
                 }
             }
         });
