@@ -7,6 +7,7 @@
 use axum::http::{Method, Request, Response, StatusCode};
 use http_body_util::BodyExt;
 use std::convert::Infallible;
+use std::future::Future;
 use tower::{Layer, ServiceExt, service_fn};
 use tracekit::metrics::{self, RequestMetrics};
 use tracekit_tests::{block_on, poll_once};
@@ -50,6 +51,23 @@ fn assert_one_call_of_about_no_time(instrument: &str, pairs: &[(&str, &str)]) {
     );
 }
 
+/// A service that answers every request with an empty response that
+/// `edit` shaped (its status, a header, its version).
+fn answering(
+    edit: fn(&mut Response<String>),
+) -> impl tower::Service<
+    Request<String>,
+    Response = Response<String>,
+    Error = Infallible,
+    Future = impl Future<Output = Result<Response<String>, Infallible>>,
+> + Clone {
+    service_fn(move |_: Request<String>| async move {
+        let mut r = Response::new(String::new());
+        edit(&mut r);
+        Ok::<_, Infallible>(r)
+    })
+}
+
 fn grpc_request(path: &str) -> Request<String> {
     Request::builder()
         .method(Method::POST)
@@ -63,10 +81,8 @@ fn grpc_request(path: &str) -> Request<String> {
 fn a_grpc_response_without_a_grpc_status_is_counted_by_its_http_status() {
     metrics::set_enabled(true);
     // A proxy's 503, no grpc-status: UNAVAILABLE (14), a server error.
-    let unavailable = service_fn(|_: Request<String>| async {
-        let mut r = Response::new(String::new());
+    let unavailable = answering(|r| {
         *r.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
-        Ok::<_, Infallible>(r)
     });
     let svc = tracekit_tower::TraceLayer::new().layer(unavailable);
     let response = block_on(svc.oneshot(grpc_request("/shop.Cart/Add"))).unwrap();
@@ -358,10 +374,8 @@ fn a_grpc_body_does_its_work_inside_the_call_and_its_trailers_end_it() {
 #[test]
 fn methods_a_grpc_server_does_not_have_share_one_series() {
     metrics::set_enabled(true);
-    let unimplemented = service_fn(|_: Request<String>| async {
-        let mut r = Response::new(String::new());
+    let unimplemented = answering(|r| {
         r.headers_mut().insert("grpc-status", "12".parse().unwrap());
-        Ok::<_, Infallible>(r)
     });
     let svc = tracekit_tower::TraceLayer::new().layer(unimplemented);
     for i in 0..5 {
@@ -454,10 +468,8 @@ fn an_error_recorded_on_an_unsampled_request_counts_as_a_failure() {
 fn server_series_say_the_scheme_and_no_empty_names() {
     metrics::set_enabled(true);
     // A status no other test here answers: its series is this one.
-    let ok = service_fn(|_: Request<String>| async {
-        let mut r = Response::new(String::new());
+    let ok = answering(|r| {
         *r.status_mut() = StatusCode::NON_AUTHORITATIVE_INFORMATION;
-        Ok::<_, Infallible>(r)
     });
     let svc = tracekit_tower::TraceLayer::new().layer(ok);
     let request = Request::builder()
@@ -490,10 +502,8 @@ fn server_series_say_the_scheme_and_no_empty_names() {
 #[test]
 fn a_scheme_the_caller_makes_up_is_counted_as_http() {
     metrics::set_enabled(true);
-    let accepted = service_fn(|_: Request<String>| async {
-        let mut r = Response::new(String::new());
+    let accepted = answering(|r| {
         *r.status_mut() = StatusCode::ACCEPTED;
-        Ok::<_, Infallible>(r)
     });
     let svc = tracekit_tower::TraceLayer::new().layer(accepted);
     // Absolute-form targets: the scheme is whatever the caller wrote.
@@ -564,10 +574,8 @@ fn a_route_and_scheme_learnt_after_the_start_name_the_series() {
 fn a_client_counts_the_version_its_response_came_in() {
     metrics::set_enabled(true);
     // Asked for as HTTP/1.1, answered in HTTP/2 (negotiated by ALPN).
-    let h2 = service_fn(|_: Request<String>| async {
-        let mut r = Response::new(String::new());
+    let h2 = answering(|r| {
         *r.version_mut() = axum::http::Version::HTTP_2;
-        Ok::<_, Infallible>(r)
     });
     let client = tracekit_tower::ClientLayer::new().layer(h2);
     let request = Request::builder()
