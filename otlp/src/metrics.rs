@@ -52,7 +52,10 @@ pub enum HistogramAggregation {
         /// The most buckets a data point may have.
         max_size: usize,
     },
-    /// Buckets with these upper bounds.
+    /// Buckets with these upper bounds. OpenTelemetry's default list,
+    /// however given, yields to the HTTP and function instruments' advised
+    /// bounds (`tracekit::metrics::REQUEST_BOUNDS`, `FUNCTION_BOUNDS`); any
+    /// other list is kept as given.
     Explicit(Vec<Duration>),
 }
 

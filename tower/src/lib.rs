@@ -21,7 +21,8 @@
 //! configured propagators read the request's headers) or the root of a new
 //! trace:
 //! - named `{METHOD} {route}` from axum's `MatchedPath` (the route template,
-//!   so ids in paths do not make every request a new span name), or
+//!   so ids in paths do not make every request a new span name; `HTTP` for
+//!   a method the conventions do not know), or
 //!   `{METHOD}` alone when the route is unknown (a 404, a layer outside the
 //!   router, a bare hyper service); a gRPC request (`content-type:
 //!   application/grpc`) is named `{package.Service}/{Method}` with
@@ -34,8 +35,9 @@
 //!   in the response headers or trailers; a gRPC response with neither and
 //!   an HTTP status other than 200 has the gRPC status gRPC maps that
 //!   status to; a gRPC server's call dropped before its status came is
-//!   CANCELLED, as tonic answers one whose deadline passed; one whose body
-//!   ends with no status, UNKNOWN), on a service error, and on a
+//!   CANCELLED, as tonic answers one whose deadline passed, which is no
+//!   server failure (the span is `cancelled`); one whose body ends with no
+//!   status, UNKNOWN), on a service error, and on a
 //!   panic in the service's `call`, the handler or a gRPC body (one caught
 //!   outside the layer, by `tower_http::catch_panic` above it, too:
 //!   metrics count it with `error.type` `panic`; one that `catch_panic`
