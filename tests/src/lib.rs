@@ -41,6 +41,25 @@ pub const SCOPE_LABELS: &str = concat!(
     "\""
 );
 
+/// The value of request series `r`'s attribute `key`, as text.
+///
+/// ```
+/// # if !tracekit::TRACE_ALL { return; }
+/// tracekit::metrics::set_enabled(true);
+/// let mut span = tracekit::http::server_span("GET", "/doc/attribute", &Vec::new());
+/// tracekit::http::set_status_code(&mut span, 200);
+/// drop(span);
+/// let m = tracekit::metrics::snapshot();
+/// let r = m.requests().iter().find(|r| r.route() == Some("/doc/attribute")).unwrap();
+/// assert_eq!(tracekit_tests::attribute(r, "url.scheme").as_deref(), Some("http"));
+/// ```
+pub fn attribute(r: &tracekit::metrics::RequestMetrics, key: &str) -> Option<String> {
+    r.attributes()
+        .iter()
+        .find(|(k, _)| *k == key)
+        .map(|(_, v)| v.to_string())
+}
+
 /// A loopback port nobody listens on: bound, then freed.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

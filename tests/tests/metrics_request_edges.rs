@@ -10,7 +10,7 @@ use std::convert::Infallible;
 use std::future::Future;
 use tower::{Layer, ServiceExt, service_fn};
 use tracekit::metrics::{self, RequestMetrics};
-use tracekit_tests::{block_on, poll_once};
+use tracekit_tests::{attribute, block_on, poll_once};
 
 /// The one series of `instrument` whose attributes include `pairs`, by
 /// their text; `None` when there is none.
@@ -518,15 +518,7 @@ fn a_scheme_the_caller_makes_up_is_counted_as_http() {
         .requests()
         .iter()
         .filter(|r| r.status_code() == Some(202))
-        .map(|r| {
-            let scheme = r
-                .attributes()
-                .iter()
-                .find(|(k, _)| *k == "url.scheme")
-                .map(|(_, v)| v.to_string())
-                .unwrap_or_default();
-            (scheme, r.calls())
-        })
+        .map(|r| (attribute(r, "url.scheme").unwrap_or_default(), r.calls()))
         .collect();
     let mut schemes = schemes;
     schemes.sort();
@@ -555,12 +547,7 @@ fn a_route_and_scheme_learnt_after_the_start_name_the_series() {
         &[("http.route", "/edges/late/{id}")],
     )
     .expect("counted under the route learnt");
-    let scheme = |r: &RequestMetrics| {
-        r.attributes()
-            .iter()
-            .find(|(k, _)| *k == "url.scheme")
-            .map(|(_, v)| v.to_string())
-    };
+    let scheme = |r: &RequestMetrics| attribute(r, "url.scheme");
     assert_eq!(scheme(&late).as_deref(), Some("https"));
     let plain = series(
         "http.server.request.duration",
@@ -591,12 +578,9 @@ fn a_client_counts_the_version_its_response_came_in() {
         &[("server.address", "h2.example")],
     )
     .expect("counted");
-    assert!(
-        s.attributes()
-            .iter()
-            .any(|(k, v)| *k == "network.protocol.version" && v.to_string() == "2"),
-        "{:?}",
-        s.attributes()
+    assert_eq!(
+        attribute(&s, "network.protocol.version").as_deref(),
+        Some("2")
     );
 }
 
