@@ -153,6 +153,15 @@ pub(crate) fn string(s: &str) -> Option<&'static str> {
     joined(&[s])
 }
 
+/// Text kept for the program's life when it can be (a route, a host), so
+/// that a series key costs no allocation; else a copy.
+pub(crate) fn kept_text(s: &str) -> std::borrow::Cow<'static, str> {
+    match string(s) {
+        Some(k) => std::borrow::Cow::Borrowed(k),
+        None => std::borrow::Cow::Owned(s.to_owned()),
+    }
+}
+
 /// `s` if it is kept already, never keeping it: for text a caller chose
 /// (a request's path, a `Host` header), which must not fill the set that
 /// the program's own templates share.

@@ -812,11 +812,7 @@ impl Request {
             ("http.route", Value::Str(route))
                 if self.key.protocol == Protocol::Http && self.key.server =>
             {
-                let route = route.as_str();
-                self.key.route = Some(match crate::data::intern::string(route) {
-                    Some(kept) => Cow::Borrowed(kept),
-                    None => Cow::Owned(route.to_owned()),
-                });
+                self.key.route = Some(crate::data::intern::kept_text(route.as_str()));
             }
             ("network.protocol.version", Value::Str(version))
                 if self.key.protocol == Protocol::Http =>

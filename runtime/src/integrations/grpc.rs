@@ -17,8 +17,8 @@
 //! assert!(span.is_error());
 //! ```
 
+use crate::data::intern::kept_text;
 use crate::data::metrics::{Protocol, Request};
-use crate::integrations::http::kept_text;
 use crate::integrations::request_id;
 use crate::propagation::{self, Extractor, Injector};
 use crate::{Span, SpanKind, Status, Value};

@@ -366,7 +366,7 @@ fn server(
         r.key.route = route.map(
             |route| match kept_name.and_then(|n| n.get(shown.len() + 1..)) {
                 Some(kept_route) => Cow::Borrowed(kept_route),
-                None => kept_text(route),
+                None => crate::data::intern::kept_text(route),
             },
         );
         r
@@ -388,15 +388,6 @@ pub(crate) fn counted(span: &mut Span, request: impl FnOnce() -> Request) {
 /// `http.request.method` as metrics count it: a known method, or `_OTHER`.
 fn method_for_metrics(method: &str) -> Cow<'static, str> {
     Cow::Borrowed(known_method(method).unwrap_or("_OTHER"))
-}
-
-/// Text kept for the program's life when it can be (a route, a host), so
-/// that a series key costs no allocation; else a copy.
-pub(crate) fn kept_text(s: &str) -> Cow<'static, str> {
-    match crate::data::intern::string(s) {
-        Some(k) => Cow::Borrowed(k),
-        None => Cow::Owned(s.to_owned()),
-    }
 }
 
 /// `server.address` and `server.port` of `authority` (`host[:port]`), the
