@@ -840,14 +840,14 @@ pub fn start_metrics(config: OtlpMetricsConfig) -> MetricsGuard {
             // for in between does not move it.
             let mut next = tracekit::__support::instant_after(interval);
             loop {
-                let (stop, asked) = {
+                let (stop, asked, made) = {
                     let state = lock(&shared.state);
                     let wait = next.saturating_duration_since(Instant::now());
                     let (state, _) = shared
                         .wake
                         .wait_timeout_while(state, wait, |s| !s.stop && s.asked == s.made)
                         .unwrap_or_else(|e| e.into_inner());
-                    (state.stop, state.asked)
+                    (state.stop, state.asked, state.made)
                 };
                 let now = Instant::now();
                 if now >= next {
@@ -856,10 +856,18 @@ pub fn start_metrics(config: OtlpMetricsConfig) -> MetricsGuard {
                         next = tracekit::__support::instant_after(interval);
                     }
                 }
-                let result = exporter.export(
-                    &tracekit::metrics::snapshot(),
-                    tracekit::__support::instant_after(timeout),
-                );
+                // A flush or the last export counts every call that
+                // returned (the collector's queue taken here, so the
+                // reporter may run on this thread); a periodic one what the
+                // collector has counted, so a slow reporter never holds up
+                // the metrics.
+                let metrics = if stop || asked > made {
+                    tracekit::metrics::snapshot()
+                } else {
+                    tracekit::metrics::collected()
+                };
+                let result =
+                    exporter.export(&metrics, tracekit::__support::instant_after(timeout));
                 if let Err(e) = &result {
                     crate::warn(format_args!("metrics export failed: {e}"));
                 }

@@ -773,7 +773,9 @@ impl<B> Service<Request<B>> for PrometheusService {
             // HEAD renders too: a server sends no body for it but takes its
             // `Content-Length` from the body's size (axum does), which must
             // be the size a GET would get.
-            Response::new(self.renderer.render(&tracekit::metrics::snapshot()))
+            // What the collector has counted: a scrape never runs the
+            // reporter on this (the runtime's) thread.
+            Response::new(self.renderer.render(&tracekit::metrics::collected()))
         } else {
             let mut refused = Response::new(String::new());
             *refused.status_mut() = StatusCode::METHOD_NOT_ALLOWED;

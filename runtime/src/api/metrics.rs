@@ -135,13 +135,29 @@ pub fn snapshot() -> Metrics {
     crate::collect::metrics::snapshot()
 }
 
-/// The Prometheus text of every metric as of now, with the default buckets
-/// (see [`Prometheus`] to choose them).
+/// Every trace point's metrics as the collector has counted them, taken
+/// without delivering anything: what a scrape serves. Calls that recorded
+/// nothing are in it as soon as they return; sampled calls once the
+/// collector has taken them from their thread (it does every 10 ms). Unlike
+/// [`snapshot`] it never runs the reporter or waits for it, so a scrape on
+/// an async runtime's worker thread does no exporting there.
+///
+/// ```
+/// let metrics = tracekit::metrics::collected();
+/// assert!(metrics.functions().iter().all(|f| f.errors() <= f.calls()));
+/// ```
+pub fn collected() -> Metrics {
+    crate::collect::metrics::snapshot()
+}
+
+/// The Prometheus text of every metric the collector has counted
+/// ([`collected`]), with the default buckets (see [`Prometheus`] to choose
+/// them).
 ///
 /// ```
 /// let text = tracekit::metrics::prometheus_text();
 /// assert!(text.contains("# TYPE tracekit_function_duration_seconds histogram"));
 /// ```
 pub fn prometheus_text() -> String {
-    Prometheus::new().render(&snapshot())
+    Prometheus::new().render(&collected())
 }
