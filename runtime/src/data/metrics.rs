@@ -950,7 +950,15 @@ static SERIES: Mutex<Option<HashSet<RequestKey>>> = Mutex::new(None);
 #[derive(Default)]
 pub(crate) struct RequestTable {
     pub(crate) series: HashMap<RequestKey, Box<Counts>>,
+    /// Keys the process refused (past [`REQUEST_SERIES`]) that this thread
+    /// saw, counted as their side's overflow series without asking again:
+    /// past the limit, a key's every request would otherwise take the
+    /// process's lock. At most [`REFUSED_KEPT`]; then it starts afresh.
+    refused: HashSet<RequestKey>,
 }
+
+/// Refused request keys a thread remembers.
+const REFUSED_KEPT: usize = 256;
 
 /// The request tables of every thread that counted one.
 pub(crate) static REQUEST_THREADS: Mutex<Vec<Arc<Mutex<RequestTable>>>> = Mutex::new(Vec::new());
@@ -991,10 +999,19 @@ pub(crate) fn count_request(request: &mut Request, ns: u64) {
                 c.add(ns, failed);
                 return;
             }
-            let key = admit(key);
+            let admitted = match table.refused.contains(key) {
+                true => overflow_of(key),
+                false => admit(key),
+            };
+            if admitted.overflow && !table.refused.contains(key) {
+                if table.refused.len() >= REFUSED_KEPT {
+                    table.refused.clear();
+                }
+                table.refused.insert(key.clone());
+            }
             table
                 .series
-                .entry(key)
+                .entry(admitted)
                 .or_insert_with(|| Box::new(Counts::new()))
                 .add(ns, failed);
         });
@@ -1013,6 +1030,11 @@ fn admit(key: &RequestKey) -> RequestKey {
         series.insert(key.clone());
         return key.clone();
     }
+    overflow_of(key)
+}
+
+/// The overflow series of `key`'s side.
+fn overflow_of(key: &RequestKey) -> RequestKey {
     RequestKey {
         protocol: key.protocol,
         server: key.server,
