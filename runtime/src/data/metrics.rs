@@ -919,13 +919,15 @@ pub(crate) fn status_fails(protocol: Protocol, server: bool, code: u32) -> bool 
 }
 
 /// A duration in a few characters: `950ns`, `12.3µs`, `4.56ms`, `1.234s`.
+/// The unit is chosen after rounding, so 999,960 ns is `1.00ms`, not
+/// `1000.0µs`.
 fn short(d: Duration) -> String {
     let ns = d.as_nanos() as f64;
-    if ns < 1e3 {
+    if ns.round() < 1e3 {
         format!("{ns:.0}ns")
-    } else if ns < 1e6 {
+    } else if (ns / 1e2).round() < 1e4 {
         format!("{:.1}µs", ns / 1e3)
-    } else if ns < 1e9 {
+    } else if (ns / 1e4).round() < 1e5 {
         format!("{:.2}ms", ns / 1e6)
     } else {
         format!("{:.3}s", ns / 1e9)
@@ -1139,8 +1141,9 @@ impl Histogram {
 
     /// The duration below which a fraction `q` (0 to 1) of the calls took,
     /// as the middle of the bucket that holds it (within 1/32 of a power of
-    /// two of the exact one); `None` when nothing was counted, or `q` is
-    /// not a number.
+    /// two of the exact one), or the total of all the calls when that is
+    /// less (a single call's quantiles are its duration); `None` when
+    /// nothing was counted, or `q` is not a number.
     pub fn quantile(&self, q: f64) -> Option<Duration> {
         let n = self.count();
         if n == 0 || q.is_nan() {
@@ -1165,7 +1168,12 @@ impl Histogram {
                     lower_bound(i),
                     upper_bound(i).min(lower_bound(i).saturating_mul(2)),
                 );
-                return Some(Duration::from_nanos(lo + (hi.saturating_sub(lo)) / 2));
+                // No call took longer than all of them together: one
+                // call's quantiles are its duration, not its bucket's
+                // middle. (A sum that wrapped, below `lo`, is no bound.)
+                let middle = lo + (hi.saturating_sub(lo)) / 2;
+                let bound = if self.sum_ns >= lo { self.sum_ns } else { u64::MAX };
+                return Some(Duration::from_nanos(middle.min(bound)));
             }
         }
         None
@@ -1721,6 +1729,36 @@ mod tests {
         }
         assert_eq!(h.quantile(f64::NAN), None);
         assert_eq!(Histogram::default().quantile(0.5), None);
+    }
+
+    #[test]
+    fn a_single_calls_quantiles_are_its_duration_not_its_buckets_middle() {
+        // 16,000 ns is in [15,872, 16,384), whose middle, 16,128 ns, is
+        // longer than the only call.
+        let mut h = Histogram::default();
+        h.counts[bucket_of(16_000)] += 1;
+        h.sum_ns = 16_000;
+        assert_eq!(h.quantile(0.99), Some(Duration::from_nanos(16_000)));
+        assert_eq!(h.quantile(0.5), Some(Duration::from_nanos(16_000)));
+        // A sum that wrapped (below the bucket) bounds nothing.
+        h.sum_ns = 5;
+        assert_eq!(h.quantile(0.99), Some(Duration::from_nanos(16_128)));
+    }
+
+    #[test]
+    fn a_short_duration_takes_its_unit_after_rounding() {
+        let cases = [
+            (999, "999ns"),
+            (9_996, "10.0µs"),
+            (999_949, "999.9µs"),
+            (999_960, "1.00ms"),
+            (999_994_000, "999.99ms"),
+            (999_996_000, "1.000s"),
+        ];
+        for (ns, text) in cases {
+            assert_eq!(short(Duration::from_nanos(ns)), text, "{ns} ns");
+        }
+        assert_eq!(short(Duration::from_secs_f64(0.0000009996)), "1.0µs");
     }
 
     #[test]

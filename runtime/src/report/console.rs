@@ -176,11 +176,13 @@ impl ConsoleReporter {
     }
 }
 
+/// The unit is chosen after rounding, so 999.96 µs is `1.00ms`, not
+/// `1000.0µs`.
 fn fmt_duration(d: Duration) -> String {
     let us = d.as_secs_f64() * 1e6;
-    if us < 1000.0 {
+    if (us * 10.0).round() < 1e4 {
         format!("{us:.1}µs")
-    } else if us < 1e6 {
+    } else if (us / 10.0).round() < 1e5 {
         format!("{:.2}ms", us / 1e3)
     } else {
         format!("{:.3}s", us / 1e6)
@@ -243,5 +245,24 @@ impl ConsoleReporter {
         };
         let _ = write!(self.out, "{text}");
         let _ = self.out.flush();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fmt_duration;
+    use std::time::Duration;
+
+    #[test]
+    fn a_duration_takes_its_unit_after_rounding() {
+        let cases = [
+            (999_940, "999.9µs"),
+            (999_960, "1.00ms"),
+            (999_994_000, "999.99ms"),
+            (999_996_000, "1.000s"),
+        ];
+        for (ns, text) in cases {
+            assert_eq!(fmt_duration(Duration::from_nanos(ns)), text, "{ns} ns");
+        }
     }
 }
