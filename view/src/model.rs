@@ -67,6 +67,11 @@ pub struct ViewSpan {
     pub start: u64,
     /// Unix time in nanoseconds, never before `start`.
     pub end: u64,
+    /// The span did not finish: it has no valid end time (`end` is then
+    /// `start`), or tracekit marked it `unfinished` (its thread ended
+    /// inside it). Its duration is no call's, so the functions view leaves
+    /// it out.
+    pub unfinished: bool,
     /// OTLP's status code: 0 unset, 1 ok, 2 error.
     pub status: u8,
     /// The status message.
@@ -93,11 +98,19 @@ impl ViewSpan {
     /// assert!(s.is_error());
     /// ```
     pub fn is_error(&self) -> bool {
-        self.status == 2
-            || self
-                .attrs
-                .iter()
-                .any(|a| a.key == "error" && a.text == "true")
+        self.status == 2 || self.tagged("error")
+    }
+
+    /// Whether the tag `key` is `true`.
+    fn tagged(&self, key: &str) -> bool {
+        self.attrs.iter().any(|a| a.key == key && a.text == "true")
+    }
+
+    /// Marks the span unfinished when tracekit tagged it so (see
+    /// [`ViewSpan::unfinished`]).
+    pub(crate) fn with_unfinished_tag(mut self) -> ViewSpan {
+        self.unfinished |= self.tagged("unfinished");
+        self
     }
 }
 
@@ -111,6 +124,7 @@ impl Default for ViewSpan {
             kind: 0,
             start: 0,
             end: 0,
+            unfinished: false,
             status: 0,
             status_message: String::new(),
             attrs: Vec::new(),

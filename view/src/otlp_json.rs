@@ -192,6 +192,7 @@ fn read_span(v: &Value, resource: usize, scope: usize) -> Result<ViewSpan, Strin
         ),
         start,
         end,
+        unfinished: nanos(v.get("endTimeUnixNano")) < start,
         status: enum_code(
             status.and_then(|s| s.get("code")),
             &["STATUS_CODE_UNSET", "STATUS_CODE_OK", "STATUS_CODE_ERROR"],
@@ -202,7 +203,8 @@ fn read_span(v: &Value, resource: usize, scope: usize) -> Result<ViewSpan, Strin
         links,
         resource,
         scope,
-    })
+    }
+    .with_unfinished_tag())
 }
 
 fn array(v: Option<&Value>) -> impl Iterator<Item = &Value> {

@@ -67,6 +67,7 @@ fn page_data(data: &TraceData, title: &str) -> Value {
             links,
             s.resource,
             s.scope,
+            s.unfinished,
         ]));
     }
     let resources: Vec<Value> = data.resources.iter().map(|r| flat(&r.attrs)).collect();

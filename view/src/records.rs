@@ -37,6 +37,7 @@ pub(crate) fn add<'a>(
             },
             start: s.start_unix_nanos(),
             end: s.end_unix_nanos().max(s.start_unix_nanos()),
+            unfinished: s.end_unix_nanos() < s.start_unix_nanos(),
             status,
             status_message,
             attrs: s.tags().map(|(k, v)| attr(k, v)).collect(),
@@ -59,7 +60,8 @@ pub(crate) fn add<'a>(
                 .collect(),
             resource,
             scope,
-        });
+        }
+        .with_unfinished_tag());
     }
 }
 

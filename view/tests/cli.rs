@@ -306,6 +306,18 @@ fn spans_without_a_start_are_skipped_and_unfinished_ones_said() {
     let page = page_json(&tracekit_view::render_html(&data, "times"));
     assert_eq!(page["spans"][0][5], 0);
     assert_eq!(page["spans"][1][5], 10_000_000);
+    // The open one is marked so (the functions view leaves it out).
+    let unfinished: Vec<bool> = data.spans.iter().map(|s| s.unfinished).collect();
+    assert_eq!(unfinished, [false, true]);
+    assert_eq!(page["spans"][1][14], true);
+}
+
+#[test]
+fn a_span_tracekit_marked_unfinished_is_unfinished() {
+    let line = r#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"0af7651916cd43dd8448eb211c80319c","spanId":"b7ad6b7169203331","name":"cut short","startTimeUnixNano":"1","endTimeUnixNano":"2","attributes":[{"key":"unfinished","value":{"boolValue":true}}]}]}]}]}"#;
+    let mut data = TraceData::default();
+    read_otlp_json(line.as_bytes(), &mut data).unwrap();
+    assert!(data.spans[0].unfinished);
 }
 
 #[test]

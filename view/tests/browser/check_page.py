@@ -305,7 +305,7 @@ def main_checks(page, expected, shot):
               fns.get("GET /checkout/{cart}|frontend"), [2, 0, 26 * ms, 400 * ms, 100 * ms, 300 * ms])
         check("with its errors and self time", fns.get("reserve_stock|backend"), [1, 1, 5 * ms, 58 * ms, 58 * ms, 58 * ms])
         check("and an operation of each service apart", (fns.get("db.query|backend") or [0])[0], 2)
-        check("a recursive operation's total counts its outermost call once",
+        check("a recursive operation's total counts its outermost call once (its unfinished call not at all)",
               fns.get("walk|frontend"), [3, 0, 10 * ms, 10 * ms, 8 * ms, 10 * ms])
         check("and an async one that outlives its caller adds the time past the caller's end",
               fns.get("drain|frontend"), [3, 0, 23 * ms, 23 * ms, 10 * ms, 16 * ms])
@@ -313,6 +313,19 @@ def main_checks(page, expected, shot):
               fns.get("probe|frontend"), [2, 0, 15 * ms, 15 * ms, 10 * ms, 14 * ms])
         check("a server span's own service names its operations", (fns.get("count_stock|inventory") or [0])[0], 1)
         check("it lists every operation once", len(fns), expected["operations"])
+        check("a span whose parent is missing counts inside the innermost span that holds it",
+              fns.get("db.query|backend")[2], (30 - 10 + 23) * ms)
+        check("two functions of one name in different modules are rows of their own",
+              ((fns.get("app::a::handle|inventory") or [0])[0], (fns.get("app::b::handle|inventory") or [0])[0]),
+              (1, 1))
+        check("an HTTP client's calls are a row of their own, by host",
+              ((fns.get("GET payments:443|inventory") or [0])[0], (fns.get("GET|frontend") or [0])[0],
+               b.js("document.querySelector('#functions tr[data-fn=\"GET payments:443|inventory\"]').dataset.kind")),
+              (1, 1, "client"))
+        note = b.js("(document.querySelector('#functions .fn-note') || {}).textContent || ''")
+        check("the view says what it left out and what it placed",
+              ("1 span did not finish and is left out." in note,
+               "1 span's parent is not in the files" in note), (True, True))
         order = b.js("Array.from(document.querySelectorAll('#functions tbody tr')).map(r => +r.dataset.selfNs)")
         check("sorted by self time", order, sorted(order, reverse=True))
         b.click('#functions th[data-sort="calls"]')

@@ -55,6 +55,9 @@ SPANS = [
     # runs behind): the total is the 15 ms the two cover together.
     (B, "c00000000000000a", "c000000000000003", "probe", "frontend", 1, 240, 250, None, {}, [], []),
     (B, "c00000000000000b", "c00000000000000a", "probe", "frontend", 1, 235, 249, None, {}, [], []),
+    # A call that had not finished when the file was written (no end): no
+    # call of `walk` for the functions view.
+    (B, "c00000000000000c", "c000000000000001", "walk", "frontend", 1, 259, None, None, {}, [], []),
     # The same route again, slower and without an error; a second service
     # in the same process (one resource), named by its server span.
     (C, "d000000000000001", "", "GET /checkout/{cart}", "frontend", 2, 400, 700, None,
@@ -62,7 +65,31 @@ SPANS = [
     (C, "d000000000000002", "d000000000000001", "GET /stock/{item}", "frontend", 2, 410, 690, None,
      {"service.name": "inventory"}, [], []),
     (C, "d000000000000003", "d000000000000002", "count_stock", "frontend", 1, 420, 680, None, {}, [], []),
+    # Two functions of one name in different modules: two rows, by path.
+    (C, "d000000000000004", "d000000000000003", "handle", "frontend", 1, 425, 430, None,
+     {"code.function.name": "app::a::handle"}, [], []),
+    (C, "d000000000000005", "d000000000000003", "handle", "frontend", 1, 431, 436, None,
+     {"code.function.name": "app::b::handle"}, [], []),
+    # An HTTP client span, named by its method alone: a row of its own,
+    # with its host, apart from the frontend's other `GET`.
+    (C, "d000000000000006", "d000000000000003", "GET", "frontend", 3, 440, 450, None,
+     {"server.address": "payments", "server.port": 443}, [], []),
 ]
+
+# The spans whose service is `inventory` (trace C's server span names it).
+INVENTORY = {"d000000000000002", "d000000000000003", "d000000000000004", "d000000000000005",
+             "d000000000000006"}
+
+
+def fn_label(name, kind, tags):
+    """A row of the functions view: the function's path, else the span's
+    name, with a client's host."""
+    label = tags.get("code.function.name", name)
+    if kind == 3 and "server.address" in tags:
+        label += " " + tags["server.address"]
+        if "server.port" in tags:
+            label += f":{tags['server.port']}"
+    return label
 
 
 def any_value(v):
@@ -82,12 +109,14 @@ def attrs(d):
 def otlp_span(trace, sid, parent, name, kind, start, end, error, tags, events, links, unit=MS):
     s = {
         "traceId": trace, "spanId": sid, "name": name, "kind": kind,
-        "startTimeUnixNano": str(BASE + start * unit), "endTimeUnixNano": str(BASE + end * unit),
+        "startTimeUnixNano": str(BASE + start * unit),
         "attributes": attrs(tags),
         "events": [{"timeUnixNano": str(BASE + t * unit), "name": n, "attributes": attrs(a)} for t, n, a in events],
         "links": [{"traceId": t, "spanId": i} for t, i in links],
         "status": {"code": 2, "message": error} if error else {},
     }
+    if end is not None:
+        s["endTimeUnixNano"] = str(BASE + end * unit)
     if parent:
         s["parentSpanId"] = parent
     return s
@@ -113,10 +142,11 @@ def write_fixture(out):
         "hostile_name": HOSTILE_NAME,
         "hostile_tag": HOSTILE_TAG,
         "hostile_event": HOSTILE_EVENT,
-        # Distinct (name, service) pairs; trace C's server span names its
-        # own service, which its child inherits.
-        "operations": len({(n, "inventory" if i in ("d000000000000002", "d000000000000003") else svc)
-                           for (t, i, p, n, svc, *_rest) in SPANS}),
+        # Distinct (function or name, kind, service) of the finished
+        # spans; trace C's server span names its own service, which its
+        # children inherit.
+        "operations": len({(fn_label(n, k, a), k, "inventory" if i in INVENTORY else svc)
+                           for (t, i, p, n, svc, k, s, e, err, a, *_rest) in SPANS if e is not None}),
         "traces": {
             A: {
                 "parents": {i: p for (t, i, p, *_rest) in SPANS if t == A},
