@@ -86,15 +86,19 @@ pub fn set_enabled(on: bool) {
         metrics::NANOS_PER_TICK_Q32
             .store(Calibration::now().nanos_per_tick_q32(), Ordering::Relaxed);
     }
-    if metrics::ON.swap(on, Ordering::SeqCst) != on {
-        // Metrics listen to the collector as a reporter does: without a
-        // listener, finished spans are dropped before it sees them.
-        if on {
-            collector::LISTENERS.fetch_add(1, Ordering::SeqCst);
-            collector::ensure_background();
-        } else {
+    // Metrics listen to the collector as a reporter does: without a
+    // listener, finished spans are dropped before it sees them. Listening
+    // starts before counting does, so that no sampled span finished once
+    // metrics count is dropped unseen.
+    if on {
+        collector::LISTENERS.fetch_add(1, Ordering::SeqCst);
+        if metrics::ON.swap(true, Ordering::SeqCst) {
             collector::LISTENERS.fetch_sub(1, Ordering::SeqCst);
+        } else {
+            collector::ensure_background();
         }
+    } else if metrics::ON.swap(false, Ordering::SeqCst) {
+        collector::LISTENERS.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
