@@ -22,13 +22,15 @@ use once_cell::sync::Lazy;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// How many finished spans may wait for the collector before new ones are dropped.
 pub const QUEUE_CAPACITY: usize = 1 << 16;
 
 /// How often the background collector hands spans to the reporter.
 const INTERVAL: Duration = Duration::from_millis(10);
+/// How often the collector folds the metric tables of ended threads.
+const RETIRE_EVERY: Duration = Duration::from_secs(1);
 
 #[cfg(not(tracekit_loom))]
 static QUEUE: BatchQueue<Batch> = BatchQueue::new();
@@ -357,12 +359,19 @@ static BACKGROUND: Lazy<std::thread::Thread> = Lazy::new(|| {
     std::thread::Builder::new()
         .name("tracekit-collector".into())
         .spawn(|| {
+            let mut last_retired = Instant::now();
             loop {
                 std::thread::park_timeout(INTERVAL);
                 // A panicking reporter loses its batch, not the collector
                 // (`drain` catches it).
                 if LISTENERS.load(Ordering::Relaxed) != 0 {
                     drain(&mut sinks());
+                }
+                // Ended threads' metric tables are let go of here too, not
+                // only when a snapshot is taken (which may be never).
+                if last_retired.elapsed() >= RETIRE_EVERY {
+                    last_retired = Instant::now();
+                    crate::collect::metrics::retire_ended();
                 }
             }
         })

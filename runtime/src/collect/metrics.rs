@@ -137,21 +137,7 @@ fn snapshot_now() -> Metrics {
     let sums = sums.get_or_insert_with(Sums::new);
     {
         let mut threads = lock(&metrics::THREADS);
-        // A table only the list still holds belongs to an ended thread:
-        // its counts join the retired ones (this lock makes the collector
-        // their only writer).
-        threads.retain(|t| {
-            if Arc::strong_count(t) > 1 {
-                return true;
-            }
-            // The ended thread's last counts happened before its `Arc`
-            // went (a release): seen from here on.
-            fence(Ordering::Acquire);
-            for (slot, counts) in t.each() {
-                sums.retired.counts(slot).merge(counts);
-            }
-            false
-        });
+        retire_tables(&mut threads, &sums.retired);
         for t in threads.iter() {
             add(t);
         }
@@ -214,25 +200,57 @@ fn snapshot_now() -> Metrics {
     }
 }
 
-/// Every series of the per-thread tables `threads` (a table's series by
-/// key, `series`), an ended thread's first folded into `retired` (this lock
-/// makes the collector their only writer), each given to `add`.
-fn each_series<K: Clone + Eq + Hash, T>(
-    threads: &Mutex<Vec<Arc<Mutex<T>>>>,
-    series: impl Fn(&T) -> &HashMap<K, Box<Counts>>,
-    retired: &mut HashMap<K, Box<Counts>>,
-    mut add: impl FnMut(&K, &Counts),
-) {
-    let mut threads = lock(threads);
+/// Folds the tables of the threads that ended into the retired counts and
+/// lets go of them: on the collector's tick (`collector.rs`, about once a
+/// second), so that a process whose threads come and go keeps no table of
+/// theirs however seldom a snapshot is taken, and at every snapshot.
+pub(crate) fn retire_ended() {
+    metrics::as_bookkeeping(|| {
+        let mut sums = lock(&SUMS);
+        let sums = sums.get_or_insert_with(Sums::new);
+        retire_tables(&mut lock(&metrics::THREADS), &sums.retired);
+        retire_series(
+            &mut lock(&metrics::ERROR_THREADS),
+            |t: &ErrorTable| &t.series,
+            &mut sums.retired_errors.series,
+        );
+        retire_series(
+            &mut lock(&metrics::REQUEST_THREADS),
+            |t: &RequestTable| &t.series,
+            &mut sums.retired_requests.series,
+        );
+    });
+}
+
+/// Folds the tables in `threads` that only the list still holds (their
+/// threads ended) into `retired`, under [`SUMS`], which makes the collector
+/// their only writer.
+fn retire_tables(threads: &mut Vec<Arc<Table>>, retired: &Table) {
     threads.retain(|t| {
-        let table = lock(t);
         if Arc::strong_count(t) > 1 {
-            for (key, counts) in series(&table) {
-                add(key, counts);
-            }
             return true;
         }
-        for (key, counts) in series(&table) {
+        // The ended thread's last counts happened before its `Arc` went
+        // (a release): seen from here on.
+        fence(Ordering::Acquire);
+        for (slot, counts) in t.each() {
+            retired.counts(slot).merge(counts);
+        }
+        false
+    });
+}
+
+/// [`retire_tables`] for tables of series by key (`series`).
+fn retire_series<K: Clone + Eq + Hash, T>(
+    threads: &mut Vec<Arc<Mutex<T>>>,
+    series: impl Fn(&T) -> &HashMap<K, Box<Counts>>,
+    retired: &mut HashMap<K, Box<Counts>>,
+) {
+    threads.retain(|t| {
+        if Arc::strong_count(t) > 1 {
+            return true;
+        }
+        for (key, counts) in series(&lock(t)) {
             retired
                 .entry(key.clone())
                 .or_insert_with(|| Box::new(Counts::new()))
@@ -240,6 +258,24 @@ fn each_series<K: Clone + Eq + Hash, T>(
         }
         false
     });
+}
+
+/// Every series of the per-thread tables `threads` (a table's series by
+/// key, `series`), an ended thread's first folded into `retired`, each
+/// given to `add`.
+fn each_series<K: Clone + Eq + Hash, T>(
+    threads: &Mutex<Vec<Arc<Mutex<T>>>>,
+    series: impl Fn(&T) -> &HashMap<K, Box<Counts>>,
+    retired: &mut HashMap<K, Box<Counts>>,
+    mut add: impl FnMut(&K, &Counts),
+) {
+    let mut threads = lock(threads);
+    retire_series(&mut threads, &series, retired);
+    for t in threads.iter() {
+        for (key, counts) in series(&lock(t)) {
+            add(key, counts);
+        }
+    }
     drop(threads);
     for (key, counts) in retired.iter() {
         add(key, counts);
