@@ -799,7 +799,18 @@ fn since(
         Some((before, before_errors)) if h.count() < before.count() || errors < *before_errors => {
             return (Histogram::default(), 0);
         }
-        Some((before, before_errors)) => (h.since(before), errors - before_errors),
+        Some((before, before_errors)) => {
+            let d = h.since(before);
+            // Nothing new counted: the baseline stays, so that a sum or an
+            // error count read ahead of its call's bucket (a snapshot taken
+            // while the call was being counted) goes out with that call
+            // next time instead of into a baseline no point was sent from.
+            if d.count() == 0 {
+                return (Histogram::default(), 0);
+            }
+            (d, errors - before_errors)
+        }
+        None if h.count() == 0 => return (Histogram::default(), 0),
         None => (h.clone(), errors),
     };
     baseline.previous.insert(id, (h.clone(), errors));
@@ -866,8 +877,7 @@ pub fn start_metrics(config: OtlpMetricsConfig) -> MetricsGuard {
                 } else {
                     tracekit::metrics::collected()
                 };
-                let result =
-                    exporter.export(&metrics, tracekit::__support::instant_after(timeout));
+                let result = exporter.export(&metrics, tracekit::__support::instant_after(timeout));
                 if let Err(e) = &result {
                     crate::warn(format_args!("metrics export failed: {e}"));
                 }
@@ -1020,6 +1030,28 @@ mod tests {
         assert!(no_stripes(MAX_SCALE));
         // One finer, and some buckets would stay empty whatever the data.
         assert!(!no_stripes(MAX_SCALE + 1));
+    }
+
+    #[test]
+    fn a_delta_sum_read_ahead_of_its_bucket_goes_out_with_its_call() {
+        let ms = Duration::from_millis;
+        let of = tracekit::__support::histogram_of;
+        let mut b = Baseline::default();
+        let (first, _) = since(&mut b, "f".into(), &of(&[ms(1)], ms(1)), 0, true);
+        assert_eq!((first.count(), first.sum()), (1, ms(1)));
+        // Taken while a 10 s call was being counted: its sum is in, its
+        // bucket and its error not yet. Nothing goes out.
+        let (torn, errors) = since(&mut b, "f".into(), &of(&[ms(1)], ms(10_001)), 1, true);
+        assert_eq!((torn.count(), errors), (0, 0));
+        // The next has all of it: the call goes out whole, with its error.
+        let whole = of(&[ms(1), ms(10_000)], ms(10_001));
+        let (next, errors) = since(&mut b, "f".into(), &whole, 1, true);
+        assert_eq!((next.count(), next.sum(), errors), (1, ms(10_000), 1));
+        // A series first seen with nothing counted but its sum waits too.
+        let (early, _) = since(&mut b, "g".into(), &of(&[], ms(5)), 0, true);
+        assert_eq!(early.count(), 0);
+        let (later, _) = since(&mut b, "g".into(), &of(&[ms(5)], ms(5)), 0, true);
+        assert_eq!((later.count(), later.sum()), (1, ms(5)));
     }
 
     #[test]

@@ -72,3 +72,13 @@ pub fn skip_span_starts(n: u64) {
 pub fn instant_after(after: std::time::Duration) -> std::time::Instant {
     crate::data::clock::instant_after(after)
 }
+
+/// Test hook: a histogram that counted one call of each of `durations` and
+/// whose sum is `sum` (which a snapshot taken during a call's count may see
+/// ahead of, or behind, its bucket).
+pub fn histogram_of(
+    durations: &[std::time::Duration],
+    sum: std::time::Duration,
+) -> crate::metrics::Histogram {
+    crate::data::metrics::Histogram::of(durations, sum)
+}

@@ -1083,6 +1083,16 @@ impl Default for Histogram {
 }
 
 impl Histogram {
+    /// One call of each of `durations`, summing to `sum` ([`crate::__support::histogram_of`]).
+    pub(crate) fn of(durations: &[Duration], sum: Duration) -> Histogram {
+        let mut h = Histogram::default();
+        for d in durations {
+            h.counts[bucket_of(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))] += 1;
+        }
+        h.sum_ns = u64::try_from(sum.as_nanos()).unwrap_or(u64::MAX);
+        h
+    }
+
     /// Adds what a table's counters hold.
     pub(crate) fn add_counts(&mut self, c: &Counts) {
         for (mine, theirs) in self.counts.iter_mut().zip(&c.buckets) {
@@ -1172,7 +1182,11 @@ impl Histogram {
                 // call's quantiles are its duration, not its bucket's
                 // middle. (A sum that wrapped, below `lo`, is no bound.)
                 let middle = lo + (hi.saturating_sub(lo)) / 2;
-                let bound = if self.sum_ns >= lo { self.sum_ns } else { u64::MAX };
+                let bound = if self.sum_ns >= lo {
+                    self.sum_ns
+                } else {
+                    u64::MAX
+                };
                 return Some(Duration::from_nanos(middle.min(bound)));
             }
         }
