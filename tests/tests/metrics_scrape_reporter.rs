@@ -82,7 +82,8 @@ fn a_scrape_answers_while_the_reporter_is_stuck_and_never_runs_it() {
     for _ in 0..1000 {
         let _ = release.send(());
     }
-    let (scraper, text, served) = scraped.expect("the scrapes answered while the reporter was stuck");
+    let (scraper, text, served) =
+        scraped.expect("the scrapes answered while the reporter was stuck");
     assert!(text.contains("# TYPE tracekit_function_duration_seconds histogram"));
     assert!(served.contains("# TYPE tracekit_function_duration_seconds histogram"));
     // Once delivered, every call is counted.

@@ -23,45 +23,47 @@ pub(crate) fn add<'a>(
             Status::Ok => (1, String::new()),
             Status::Error { description } => (2, description.to_string()),
         };
-        data.spans.push(ViewSpan {
-            trace_id: s.trace_id().to_string(),
-            span_id: s.span_id().to_string(),
-            parent_id: s.parent_id().map(|p| p.to_string()).unwrap_or_default(),
-            name: s.name().to_owned(),
-            kind: match s.kind() {
-                SpanKind::Internal => 1,
-                SpanKind::Server => 2,
-                SpanKind::Client => 3,
-                SpanKind::Producer => 4,
-                SpanKind::Consumer => 5,
-            },
-            start: s.start_unix_nanos(),
-            end: s.end_unix_nanos().max(s.start_unix_nanos()),
-            unfinished: s.end_unix_nanos() < s.start_unix_nanos(),
-            status,
-            status_message,
-            attrs: s.tags().map(|(k, v)| attr(k, v)).collect(),
-            events: s
-                .events()
-                .iter()
-                .map(|e| SpanEvent {
-                    time: unix_nanos(e.time()),
-                    name: e.name().to_owned(),
-                    attrs: e.fields().iter().map(|(k, v)| attr(k, v)).collect(),
-                })
-                .collect(),
-            links: s
-                .links()
-                .iter()
-                .map(|l| SpanLink {
-                    trace_id: l.trace_id().to_string(),
-                    span_id: l.span_id().to_string(),
-                })
-                .collect(),
-            resource,
-            scope,
-        }
-        .with_unfinished_tag());
+        data.spans.push(
+            ViewSpan {
+                trace_id: s.trace_id().to_string(),
+                span_id: s.span_id().to_string(),
+                parent_id: s.parent_id().map(|p| p.to_string()).unwrap_or_default(),
+                name: s.name().to_owned(),
+                kind: match s.kind() {
+                    SpanKind::Internal => 1,
+                    SpanKind::Server => 2,
+                    SpanKind::Client => 3,
+                    SpanKind::Producer => 4,
+                    SpanKind::Consumer => 5,
+                },
+                start: s.start_unix_nanos(),
+                end: s.end_unix_nanos().max(s.start_unix_nanos()),
+                unfinished: s.end_unix_nanos() < s.start_unix_nanos(),
+                status,
+                status_message,
+                attrs: s.tags().map(|(k, v)| attr(k, v)).collect(),
+                events: s
+                    .events()
+                    .iter()
+                    .map(|e| SpanEvent {
+                        time: unix_nanos(e.time()),
+                        name: e.name().to_owned(),
+                        attrs: e.fields().iter().map(|(k, v)| attr(k, v)).collect(),
+                    })
+                    .collect(),
+                links: s
+                    .links()
+                    .iter()
+                    .map(|l| SpanLink {
+                        trace_id: l.trace_id().to_string(),
+                        span_id: l.span_id().to_string(),
+                    })
+                    .collect(),
+                resource,
+                scope,
+            }
+            .with_unfinished_tag(),
+        );
     }
 }
 
