@@ -773,6 +773,9 @@ struct Shared {
 #[derive(Default)]
 struct State {
     stop: bool,
+    /// When the guard was dropped: the last export ends within the
+    /// timeout from then, however long the one under way took.
+    stop_at: Option<Instant>,
     /// Exports asked for by `flush`, and made.
     asked: u64,
     made: u64,
@@ -851,14 +854,14 @@ pub fn start_metrics(config: OtlpMetricsConfig) -> MetricsGuard {
             // for in between does not move it.
             let mut next = tracekit::__support::instant_after(interval);
             loop {
-                let (stop, asked, made) = {
+                let (stop, stop_at, asked, made) = {
                     let state = lock(&shared.state);
                     let wait = next.saturating_duration_since(Instant::now());
                     let (state, _) = shared
                         .wake
                         .wait_timeout_while(state, wait, |s| !s.stop && s.asked == s.made)
                         .unwrap_or_else(|e| e.into_inner());
-                    (state.stop, state.asked, state.made)
+                    (state.stop, state.stop_at, state.asked, state.made)
                 };
                 let now = Instant::now();
                 if now >= next {
@@ -877,7 +880,15 @@ pub fn start_metrics(config: OtlpMetricsConfig) -> MetricsGuard {
                 } else {
                     tracekit::metrics::collected()
                 };
-                let result = exporter.export(&metrics, tracekit::__support::instant_after(timeout));
+                // Once the guard is dropped, its drop waits one timeout in
+                // all: an export under way then (a backend that hangs) uses
+                // some of it, and the last export has what is left.
+                let deadline = tracekit::__support::instant_after(timeout);
+                let deadline = match stop_at.and_then(|at| at.checked_add(timeout)) {
+                    Some(end) => deadline.min(end),
+                    None => deadline,
+                };
+                let result = exporter.export(&metrics, deadline);
                 if let Err(e) = &result {
                     crate::warn(format_args!("metrics export failed: {e}"));
                 }
@@ -967,9 +978,14 @@ impl MetricsGuard {
 }
 
 impl Drop for MetricsGuard {
-    /// Sends the last interval, then stops the thread.
+    /// Sends the last interval, then stops the thread: within the export
+    /// timeout from now, an export under way included.
     fn drop(&mut self) {
-        lock(&self.shared.state).stop = true;
+        {
+            let mut state = lock(&self.shared.state);
+            state.stop = true;
+            state.stop_at = Some(Instant::now());
+        }
         self.shared.wake.notify_all();
         if let Some(t) = self.thread.take() {
             let _ = t.join();

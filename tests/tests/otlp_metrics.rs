@@ -593,6 +593,37 @@ fn the_last_interval_is_sent_at_shutdown() {
 }
 
 #[test]
+fn dropping_the_guard_waits_one_export_timeout_with_an_export_under_way() {
+    if !tracekit::TRACE_ALL {
+        return; // nothing counted, nothing exported
+    }
+    tracekit::metrics::set_enabled(true);
+    let _ = lookup(1);
+    // A backend that takes the connection and never answers.
+    let stub = Stub::start([]);
+    stub.reply_always(Reply::status(200).delay(Duration::from_secs(60)));
+    let mut c = config(&stub);
+    c.interval = Duration::from_millis(20);
+    c.timeout = Duration::from_secs(2);
+    let guard = tracekit_otlp::start_metrics(c);
+    // An export is under way once the backend has its request.
+    let asked = Instant::now();
+    while stub.received().is_empty() && asked.elapsed() < Duration::from_secs(30) {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(!stub.received().is_empty(), "an export reached the backend");
+    let t = Instant::now();
+    drop(guard);
+    let took = t.elapsed();
+    // The export under way had nearly all of its 2 s left, and the last
+    // one another 2 s of its own: 4 s. One timeout in all now.
+    assert!(
+        took < Duration::from_millis(3_200),
+        "the drop took {took:?}"
+    );
+}
+
+#[test]
 fn an_interval_of_zero_is_the_default_period_and_one_of_duration_max_is_never() {
     for interval in [Duration::ZERO, Duration::MAX] {
         let stub = Stub::start([]);
