@@ -7,7 +7,8 @@
 # - the same service exports OTLP metrics, protobuf then JSON, to a bare
 #   receiver on the official protobuf definitions (tests/e2e/metrics_sink.py,
 #   opentelemetry-proto from PyPI); the last export, sent at shutdown, must
-#   hold the same exact counts;
+#   hold the same exact counts; a third run, delta temporality and explicit
+#   buckets over JSON, must add up to them across its intervals;
 # - the two_services example, with OTEL_EXPORTER_OTLP_ENDPOINT set, sends
 #   each process's http.server.request.duration (and the rest) there too.
 # Used by .ci/run. Usage: bash scripts/metrics-e2e.sh [REQUESTS]
@@ -141,6 +142,23 @@ OTEL_TRACES_SAMPLER=traceidratio OTEL_TRACES_SAMPLER_ARG=0.01 \
     timeout 120 "$service" --requests "$json_requests" --exit >"$work/json.out" 2>"$work/json.err" \
     || { cat "$work/json.out" "$work/json.err"; exit 1; }
 "$python" tests/e2e/metrics_sink.py check "$work/points.jsonl" json "$json_requests"
+
+# Delta temporality and explicit buckets (each instrument's advised
+# bounds), OTLP/JSON, over several intervals: they follow one another and
+# add up to every call. Into a file of its own, so that only this run's
+# exports are summed.
+delta_port=$(free_port)
+"$python" tests/e2e/metrics_sink.py serve "$delta_port" "$work/delta.jsonl" &
+pids+=($!)
+OTEL_EXPORTER_OTLP_METRICS_ENDPOINT="http://127.0.0.1:$delta_port/v1/metrics" \
+OTEL_EXPORTER_OTLP_METRICS_PROTOCOL=http/json OTEL_SERVICE_NAME=orders \
+OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE=delta \
+OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION=explicit_bucket_histogram \
+OTEL_METRIC_EXPORT_INTERVAL=200 \
+OTEL_TRACES_SAMPLER=traceidratio OTEL_TRACES_SAMPLER_ARG=0.01 \
+    timeout 120 "$service" --requests "$json_requests" --spread 2 --exit >"$work/delta.out" 2>"$work/delta.err" \
+    || { cat "$work/delta.out" "$work/delta.err"; exit 1; }
+"$python" tests/e2e/metrics_sink.py check-delta "$work/delta.jsonl" "$json_requests"
 
 # two_services with OTEL_EXPORTER_OTLP_ENDPOINT set: both processes export
 # their metrics (and spans, which this sink acknowledges and skips).

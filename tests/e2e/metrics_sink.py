@@ -6,6 +6,9 @@ the same message, so both are checked against the schema.
   metrics_sink.py serve PORT OUT      append every data point as a JSON line to OUT
   metrics_sink.py check OUT PROTOCOL REQUESTS
                                       check metrics_service's last export in OUT
+  metrics_sink.py check-delta OUT REQUESTS
+                                      check a run exported as delta explicit-bucket
+                                      histograms (JSON): every interval adds up
   metrics_sink.py check-two-services OUT
                                       check what two_services' processes sent
 """
@@ -58,6 +61,8 @@ def serve(port, out):
                         for p in data.data_points:
                             line = {
                                 "export": export[0],
+                                "start": p.start_time_unix_nano,
+                                "time": p.time_unix_nano,
                                 "protocol": protocol,
                                 "service": service,
                                 "scope": sm.scope.name,
@@ -78,6 +83,8 @@ def serve(port, out):
                                 line["count"] = p.count
                                 line["sum"] = p.sum
                                 line["in_buckets"] = sum(p.bucket_counts)
+                                line["bounds"] = list(p.explicit_bounds)
+                                line["buckets"] = len(p.bucket_counts)
                             f.write(json.dumps(line) + "\n")
         return 200
 
@@ -140,6 +147,55 @@ def check(out, protocol, requests):
           f"{errors['value']} errors; served {by_status}")
 
 
+def check_delta(out, requests):
+    """metrics_service exported as delta explicit-bucket histograms over
+    JSON: the intervals follow one another (each export starts where the
+    last ended), and their counts add up to every call exactly."""
+    requests = int(requests)
+    lines = [json.loads(l) for l in open(out)]
+    errors = [l for l in lines if "error" in l]
+    assert not errors, f"bodies the schema rejected: {errors}"
+    points = [l for l in lines if l["protocol"] == "json" and l["temporality"] == 1]
+    assert points, "no delta export arrived"
+    exports = sorted({p["export"] for p in points})
+    assert len(exports) >= 2, f"{len(exports)} delta exports: the run must span intervals"
+    spans = {}
+    for p in points:
+        assert p["temporality"] == 1, p
+        assert p["start"] < p["time"], p
+        spans.setdefault(p["export"], set()).add((p["start"], p["time"]))
+    # One interval per export, and each starts where the one before ended.
+    assert all(len(v) == 1 for v in spans.values()), spans
+    intervals = [next(iter(spans[e])) for e in exports]
+    for (_, end), (start, _) in zip(intervals, intervals[1:]):
+        assert start == end, intervals
+    cycles = requests // 50
+    want_missing = cycles * 5
+
+    def total(metric, **attrs):
+        return sum(p.get("count", p.get("value", 0)) for p in points if p["metric"] == metric
+                   and all(p["attrs"].get(k) == v for k, v in attrs.items()))
+
+    histograms = [p for p in points if p["kind"] == "histogram"]
+    assert histograms and all(p["kind"] in ("histogram", "sum") for p in points), points[:3]
+    for p in histograms:
+        assert p["in_buckets"] == p["count"] and p["buckets"] == len(p["bounds"]) + 1, p
+        assert p["bounds"] == sorted(set(p["bounds"])), p
+        if p["metric"].startswith("http."):
+            # OpenTelemetry's advice for HTTP durations: 5 ms to 10 s.
+            assert p["bounds"][0] == 0.005 and p["bounds"][-1] == 10.0, p
+        elif p["metric"] == "tracekit.function.duration":
+            assert p["bounds"][0] == 1e-06 and p["bounds"][-1] == 10.0, p
+    find = total("tracekit.function.duration", **{"code.function.name": FIND})
+    assert find == requests - cycles, (find, requests - cycles)
+    errors = total("tracekit.function.errors", **{"code.function.name": FIND})
+    assert errors == want_missing, errors
+    served = total("http.server.request.duration", **{"http.route": "/orders/{id}"})
+    assert served == requests, served
+    print(f"otlp json delta explicit: {len(exports)} intervals, back to back; find {find} calls, "
+          f"{errors} errors; served {served}")
+
+
 def check_two_services(out):
     """two_services over OTLP: each process's last export counts its
     requests: the frontend served one checkout and made two calls, the
@@ -176,4 +232,5 @@ def check_two_services(out):
 
 
 if __name__ == "__main__":
-    {"serve": serve, "check": check, "check-two-services": check_two_services}[sys.argv[1]](*sys.argv[2:])
+    {"serve": serve, "check": check, "check-delta": check_delta,
+     "check-two-services": check_two_services}[sys.argv[1]](*sys.argv[2:])
