@@ -796,7 +796,7 @@ fn since(
     if !delta {
         return (h.clone(), errors);
     }
-    let (d, e) = match baseline.previous.get(&id) {
+    let (d, e, kept) = match baseline.previous.get(&id) {
         // Counts only grow: fewer than the baseline's is a snapshot taken
         // before the one the stream last sent, all of it sent already.
         Some((before, before_errors)) if h.count() < before.count() || errors < *before_errors => {
@@ -804,19 +804,27 @@ fn since(
         }
         Some((before, before_errors)) => {
             let d = h.since(before);
-            // Nothing new counted: the baseline stays, so that a sum or an
-            // error count read ahead of its call's bucket (a snapshot taken
+            // Nothing new counted in the histogram: its baseline stays, so
+            // that a sum read ahead of its call's bucket (a snapshot taken
             // while the call was being counted) goes out with that call
             // next time instead of into a baseline no point was sent from.
-            if d.count() == 0 {
-                return (Histogram::default(), 0);
-            }
-            (d, errors - before_errors)
+            // The error count moves on its own: a function's failed calls
+            // are counted apart from the succeeded ones this series holds.
+            let kept = match d.count() {
+                0 => before.clone(),
+                _ => h.clone(),
+            };
+            (d, errors - before_errors, kept)
         }
-        None if h.count() == 0 => return (Histogram::default(), 0),
-        None => (h.clone(), errors),
+        None => {
+            let kept = match h.count() {
+                0 => Histogram::default(),
+                _ => h.clone(),
+            };
+            (kept.clone(), errors, kept)
+        }
     };
-    baseline.previous.insert(id, (h.clone(), errors));
+    baseline.previous.insert(id, (kept, errors));
     (d, e)
 }
 
@@ -1056,17 +1064,24 @@ mod tests {
         let (first, _) = since(&mut b, "f".into(), &of(&[ms(1)], ms(1)), 0, true);
         assert_eq!((first.count(), first.sum()), (1, ms(1)));
         // Taken while a 10 s call was being counted: its sum is in, its
-        // bucket and its error not yet. Nothing goes out.
-        let (torn, errors) = since(&mut b, "f".into(), &of(&[ms(1)], ms(10_001)), 1, true);
-        assert_eq!((torn.count(), errors), (0, 0));
-        // The next has all of it: the call goes out whole, with its error.
+        // bucket not yet. No histogram point goes out.
+        let (torn, _) = since(&mut b, "f".into(), &of(&[ms(1)], ms(10_001)), 0, true);
+        assert_eq!(torn.count(), 0);
+        // The next has all of it: the call goes out whole.
         let whole = of(&[ms(1), ms(10_000)], ms(10_001));
-        let (next, errors) = since(&mut b, "f".into(), &whole, 1, true);
-        assert_eq!((next.count(), next.sum(), errors), (1, ms(10_000), 1));
-        // A series first seen with nothing counted but its sum waits too.
-        let (early, _) = since(&mut b, "g".into(), &of(&[], ms(5)), 0, true);
-        assert_eq!(early.count(), 0);
-        let (later, _) = since(&mut b, "g".into(), &of(&[ms(5)], ms(5)), 0, true);
+        let (next, _) = since(&mut b, "f".into(), &whole, 0, true);
+        assert_eq!((next.count(), next.sum()), (1, ms(10_000)));
+        // A function that only fails has no new succeeded call, and its
+        // failures go out each interval all the same.
+        for failed in 1..=3 {
+            let (h, errors) = since(&mut b, "f".into(), &whole, failed, true);
+            assert_eq!((h.count(), errors), (0, 1), "interval {failed}");
+        }
+        // A series first seen with nothing counted but its sum waits too,
+        // and its errors go out at once.
+        let (early, errors) = since(&mut b, "g".into(), &of(&[], ms(5)), 2, true);
+        assert_eq!((early.count(), errors), (0, 2));
+        let (later, _) = since(&mut b, "g".into(), &of(&[ms(5)], ms(5)), 2, true);
         assert_eq!((later.count(), later.sum()), (1, ms(5)));
     }
 
