@@ -322,9 +322,11 @@ def main_checks(page, expected, shot):
               ((fns.get("GET payments:443|inventory") or [0])[0], (fns.get("GET|frontend") or [0])[0],
                b.js("document.querySelector('#functions tr[data-fn=\"GET payments:443|inventory\"]').dataset.kind")),
               (1, 1, "client"))
+        check("a call inside an unfinished span of its function counts all its time",
+              fns.get("sweep|frontend"), [1, 0, 3 * ms, 3 * ms, 3 * ms, 3 * ms])
         note = b.js("(document.querySelector('#functions .fn-note') || {}).textContent || ''")
         check("the view says what it left out and what it placed",
-              ("1 span did not finish and is left out." in note,
+              ("2 spans did not finish and are left out." in note,
                "1 span's parent is not in the files" in note), (True, True))
         order = b.js("Array.from(document.querySelectorAll('#functions tbody tr')).map(r => +r.dataset.selfNs)")
         check("sorted by self time", order, sorted(order, reverse=True))

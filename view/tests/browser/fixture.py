@@ -58,6 +58,11 @@ SPANS = [
     # A call that had not finished when the file was written (no end): no
     # call of `walk` for the functions view.
     (B, "c00000000000000c", "c000000000000001", "walk", "frontend", 1, 259, None, None, {}, [], []),
+    # One tracekit marked unfinished (its thread ended inside it, so it has
+    # an end), around a finished call of the same function: that call is
+    # the function's only one, and all its time counts.
+    (B, "c00000000000000d", "c000000000000001", "sweep", "frontend", 1, 200, 210, None, {"unfinished": True}, [], []),
+    (B, "c00000000000000e", "c00000000000000d", "sweep", "frontend", 1, 201, 204, None, {}, [], []),
     # The same route again, slower and without an error; a second service
     # in the same process (one resource), named by its server span.
     (C, "d000000000000001", "", "GET /checkout/{cart}", "frontend", 2, 400, 700, None,
@@ -146,7 +151,8 @@ def write_fixture(out):
         # spans; trace C's server span names its own service, which its
         # children inherit.
         "operations": len({(fn_label(n, k, a), k, "inventory" if i in INVENTORY else svc)
-                           for (t, i, p, n, svc, k, s, e, err, a, *_rest) in SPANS if e is not None}),
+                           for (t, i, p, n, svc, k, s, e, err, a, *_rest) in SPANS
+                           if e is not None and not a.get("unfinished")}),
         "traces": {
             A: {
                 "parents": {i: p for (t, i, p, *_rest) in SPANS if t == A},
