@@ -142,7 +142,8 @@ pub fn snapshot() -> Metrics {
 /// Every trace point's metrics as the collector has counted them, taken
 /// without delivering anything: what a scrape serves. Calls that recorded
 /// nothing are in it as soon as they return; sampled calls once the
-/// collector has taken them from their thread (it does every 10 ms). Unlike
+/// collector has taken them from their thread (it does every 10 ms, while
+/// the reporter keeps up). Unlike
 /// [`snapshot`] it never runs the reporter or waits for it, so a scrape on
 /// an async runtime's worker thread does no exporting there.
 ///
