@@ -248,7 +248,7 @@ impl Expansion<'_> {
     fn outcome(&self) -> Option<TokenStream> {
         let private = &self.private;
         self.record_err
-            .then(|| quote!((&&&&&&#private::Ret(&__tk_ret)).__tk_outcome()))
+            .then(|| quote!((&&&&&&&#private::Ret(&__tk_ret)).__tk_outcome()))
     }
 
     /// The result's value, where `ret` records it (hidden if redacted).
@@ -342,7 +342,7 @@ impl Expansion<'_> {
                 quote!(#guard.end_ret(#outcome, #ret);)
             }
             (true, None) => quote! {
-                (&&&&&&#private::Ret(&__tk_ret)).__tk_end(#guard);
+                (&&&&&&&#private::Ret(&__tk_ret)).__tk_end(#guard);
             },
             (false, None) => quote!(#guard.end();),
         };
@@ -438,7 +438,7 @@ impl Expansion<'_> {
         // output for an `Err` then.
         let is_err = match self.record_err {
             true => quote! {
-                |__tk_out| (&&&&&&#private::Ret(__tk_out))
+                |__tk_out| (&&&&&&&#private::Ret(__tk_out))
                     .__tk_outcome()
                     .map(#private::ErrOutcome::__tk_error_type)
             },

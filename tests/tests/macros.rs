@@ -752,3 +752,94 @@ fn elided_lifetimes_in_the_signature_still_work() {
     let (s, _) = capture(|| returns_reference("xyz").to_owned());
     assert_eq!(s, "yz");
 }
+
+/// An error whose `Display` panics: formatting it, to record it, is user
+/// code that runs after the call's guard is gone.
+#[derive(Debug)]
+struct PanicsWhenShown;
+
+impl fmt::Display for PanicsWhenShown {
+    fn fmt(&self, _: &mut fmt::Formatter<'_>) -> fmt::Result {
+        panic!("cannot show this error")
+    }
+}
+
+#[trace_fn]
+fn fails_unshowably() -> Result<(), PanicsWhenShown> {
+    Err(PanicsWhenShown)
+}
+
+#[trace_fn(ret)]
+fn returns_unshowably() -> PanicsWhenShownValue {
+    PanicsWhenShownValue
+}
+
+/// A return value whose `Debug` panics.
+struct PanicsWhenShownValue;
+
+impl fmt::Debug for PanicsWhenShownValue {
+    fn fmt(&self, _: &mut fmt::Formatter<'_>) -> fmt::Result {
+        panic!("cannot show this value")
+    }
+}
+
+#[trace_fn]
+fn called_afterwards() {}
+
+#[test]
+fn an_error_or_value_that_panics_when_shown_ends_its_span_as_that_panic() {
+    let ((), c) = capture(|| {
+        assert!(std::panic::catch_unwind(fails_unshowably).is_err());
+        assert!(std::panic::catch_unwind(returns_unshowably).is_err());
+        called_afterwards();
+    });
+    if !tracekit::TRACE_ALL {
+        assert!(c.spans().is_empty(), "nothing recorded");
+        return;
+    }
+    for name in ["fails_unshowably", "returns_unshowably"] {
+        let s = c.span(name);
+        assert!(s.is_error(), "{name}");
+        let event = &s.events()[0];
+        assert_eq!(event.field("exception.type"), Some(&Value::from("panic")));
+    }
+    // Their frames did not stay on the thread: the next call is a root.
+    assert_eq!(c.span("called_afterwards").parent_id(), None);
+}
+
+#[trace_fn]
+fn boxed_local() -> Result<(), Box<dyn std::error::Error>> {
+    Err(Box::new(Outer(Inner)))
+}
+
+#[trace_fn]
+fn boxed_local_io(path: &str) -> Result<String, Box<dyn std::error::Error>> {
+    Ok(std::fs::read_to_string(path)?)
+}
+
+#[test]
+fn a_box_dyn_error_not_send_is_an_error_with_its_chain() {
+    let (_, c) = capture(|| {
+        let _ = boxed_local();
+        let _ = boxed_local_io("/nonexistent/tracekit.toml");
+    });
+    if !tracekit::TRACE_ALL {
+        assert!(c.spans().is_empty(), "nothing recorded");
+        return;
+    }
+    // Its message and its source chain, as for a `Send + Sync` box.
+    let ev = &c.span("boxed_local").events()[0];
+    assert_eq!(
+        ev.field("exception.message").unwrap().to_string(),
+        "query failed"
+    );
+    assert_eq!(
+        ev.field("exception.source.1").unwrap().to_string(),
+        "connection reset"
+    );
+    let io = &c.span("boxed_local_io").events()[0];
+    assert_eq!(
+        io.field("exception.type"),
+        Some(&Value::from("std::io::error::Error"))
+    );
+}

@@ -716,3 +716,112 @@ fn calls_made_as_a_thread_ends_count_with_their_error_types() {
         (1, vec![("metrics::Timeout".to_owned(), 3)])
     );
 }
+
+#[derive(Debug)]
+struct GaveUp;
+
+impl std::fmt::Display for GaveUp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("gave up")
+    }
+}
+
+impl std::error::Error for GaveUp {}
+
+/// Records the error of a try it recovered from, then fails otherwise.
+#[tracekit::trace_fn]
+fn fetch_with_retry() -> Result<(), GaveUp> {
+    tracekit::current_span().record_error(&Timeout);
+    Err(GaveUp)
+}
+
+/// What `main` and many examples return: a box that is not `Send + Sync`.
+#[tracekit::trace_fn]
+fn read_settings(path: &str) -> Result<String, Box<dyn std::error::Error>> {
+    Ok(std::fs::read_to_string(path)?)
+}
+
+/// The error types a function's failed calls were counted under.
+fn error_types(name: &str) -> Vec<(String, u64)> {
+    function(name).map_or(Vec::new(), |f| {
+        f.error_types()
+            .map(|(t, h)| (t.to_owned(), h.count()))
+            .collect()
+    })
+}
+
+#[test]
+fn a_failed_call_is_counted_by_its_own_outcome_sampled_or_not() {
+    metrics::set_enabled(true);
+    for _ in 0..3 {
+        let _ = fetch_with_retry();
+        let _ = read_settings("/nonexistent/tracekit/settings.toml");
+    }
+    {
+        let _attached = tracekit::Context::from_span_context(unsampled_parent()).attach();
+        for _ in 0..2 {
+            let _ = fetch_with_retry();
+            let _ = read_settings("/nonexistent/tracekit/settings.toml");
+        }
+    }
+    if !tracekit::TRACE_ALL {
+        return;
+    }
+    // The `Err` returned, not the error recorded on the way (which a
+    // sampled call's span also shows): one series, sampled or not.
+    assert_eq!(
+        error_types("fetch_with_retry"),
+        [("metrics::GaveUp".to_owned(), 5)]
+    );
+    // The standard library's error inside a `Box<dyn Error>`.
+    assert_eq!(
+        error_types("read_settings"),
+        [("std::io::error::Error".to_owned(), 5)]
+    );
+}
+
+/// Returns early, leaving its guard to end the call (a body the macro
+/// runs in place).
+#[tracekit::trace_fn]
+fn release(done: bool) {
+    if done {
+        return;
+    }
+    std::hint::black_box(done);
+}
+
+/// Releases its connection when dropped, as a panic elsewhere unwinds.
+struct Connection;
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        release(true);
+    }
+}
+
+#[test]
+fn a_call_a_destructor_makes_during_another_panic_is_no_panic() {
+    metrics::set_enabled(true);
+    let panics_with_a_connection = || {
+        let _ = std::panic::catch_unwind(|| {
+            let _connection = Connection;
+            panic!("the request failed");
+        });
+    };
+    let ((), c) = tracekit::testing::capture(panics_with_a_connection);
+    {
+        let _attached = tracekit::Context::from_span_context(unsampled_parent()).attach();
+        panics_with_a_connection();
+    }
+    if !tracekit::TRACE_ALL {
+        return;
+    }
+    assert!(!c.span("release").is_error(), "the sampled call returned");
+    let f = function("release").unwrap();
+    assert_eq!(
+        (f.calls(), f.errors()),
+        (2, 0),
+        "{:?}",
+        error_types("release")
+    );
+}

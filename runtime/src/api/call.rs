@@ -2,10 +2,9 @@
 //! first, the general one for everything else, and the argument values
 //! worked out after the start when they need user code.
 
-use crate::data::error_parts::ErrorParts;
 use crate::data::trace_point::Point;
 use crate::data::value::{ArgRef, Value};
-use crate::local::{Token, pop_local, with_state};
+use crate::local::{Token, with_state};
 use crate::sampling::filter;
 
 /// The hot path of `#[trace_fn]` on a sync function, for a trace point
@@ -64,24 +63,9 @@ fn enter_general(meta: Point, args: &[ArgRef<'_>]) -> Token {
 #[cold]
 #[inline(never)]
 pub(crate) fn record_later(token: Token, args: &[ArgRef<'_>]) -> Token {
-    /// A value that panics ends the span there, as a panic in the body
-    /// would: its guard does not exist yet.
-    struct EndOnUnwind(Token);
-    impl Drop for EndOnUnwind {
-        fn drop(&mut self) {
-            let message = crate::api::panic::message_for(self.0);
-            let token = self.0;
-            with_state(|s| {
-                if let Some(i) = s.find(token) {
-                    for e in ErrorParts::message("panic", message).into_edits() {
-                        s.edit(i, e);
-                    }
-                }
-            });
-            pop_local(token, None);
-        }
-    }
-    let unwinding = EndOnUnwind(token);
+    // A value that panics ends the span there, as a panic in the body
+    // would: its guard does not exist yet.
+    let unwinding = crate::api::private::EndOnUnwind(token);
     let values: Vec<(usize, Value)> = args
         .iter()
         .enumerate()

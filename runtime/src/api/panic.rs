@@ -12,9 +12,16 @@ use std::cell::RefCell;
 use std::sync::Once;
 
 thread_local! {
-    /// The last panic on this thread: its message, and the newest frame
-    /// token at the time (only frames at or below it were unwound by it).
-    static LAST: RefCell<Option<(Token, String)>> = const { RefCell::new(None) };
+    /// The last panic on this thread: the newest frame token at the time
+    /// (only frames at or below it were unwound by it), the clock's ticks
+    /// then (for calls counted with no frame), and its message.
+    static LAST: RefCell<Option<Last>> = const { RefCell::new(None) };
+}
+
+struct Last {
+    newest: Token,
+    ticks: u64,
+    message: String,
 }
 
 /// Installs the hook (once per process), in front of the current one.
@@ -32,9 +39,14 @@ pub(crate) fn install_hook() {
                 "panic with a non-string payload".to_owned()
             };
             let newest = with_state(|s| s.newest_token()).unwrap_or(0);
+            let ticks = crate::data::clock::Stamp::now().ticks().unwrap_or(0);
             let _ = LAST.try_with(|last| {
                 if let Ok(mut last) = last.try_borrow_mut() {
-                    *last = Some((newest, message));
+                    *last = Some(Last {
+                        newest,
+                        ticks,
+                        message,
+                    });
                 }
             });
             previous(info);
@@ -42,17 +54,22 @@ pub(crate) fn install_hook() {
     });
 }
 
-/// Whether a panic is unwinding through the frame `token`: one is, and it
-/// began while the frame was there (a guard made and dropped by a
-/// destructor that runs during the unwind was not unwound by it). Without
-/// tracekit's hook there is no telling: any unwinding counts.
+/// Whether a panic is unwinding through the call `token` (a frame's, or
+/// a counted call's): one is, and it began while the call was under way (a
+/// guard made and dropped by a destructor that runs during the unwind was
+/// not unwound by it). Without tracekit's hook there is no telling: any
+/// unwinding counts.
 pub(crate) fn unwinding_through(token: Token) -> bool {
     std::thread::panicking()
         && LAST
             .try_with(|last| {
-                last.try_borrow()
-                    .ok()
-                    .and_then(|last| last.as_ref().map(|(newest, _)| token <= *newest))
+                last.try_borrow().ok().and_then(|last| {
+                    last.as_ref()
+                        .map(|last| match crate::local::metrics::is_counted(token) {
+                            true => crate::local::metrics::started_by(token, last.ticks),
+                            false => token <= last.newest,
+                        })
+                })
             })
             .ok()
             .flatten()
@@ -63,7 +80,7 @@ pub(crate) fn unwinding_through(token: Token) -> bool {
 pub(crate) fn message_for(token: Token) -> String {
     LAST.try_with(|last| {
         last.try_borrow().ok().and_then(|last| match &*last {
-            Some((newest, message)) if token <= *newest => Some(message.clone()),
+            Some(last) if token <= last.newest => Some(last.message.clone()),
             _ => None,
         })
     })

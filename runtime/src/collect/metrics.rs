@@ -94,9 +94,11 @@ fn explicit_nanos(start: Stamp, end: Stamp, calibration: Option<&Calibration>) -
 }
 
 /// The `error.type` of a span whose extras say it failed (an error
-/// status): its `exception` event's type, kept as static text (`_OTHER`
-/// when it has none, or once the kept strings are full); `None` when it did
-/// not fail.
+/// status): its last `exception` event's type, kept as static text
+/// (`_OTHER` when it has none, or once the kept strings are full); `None`
+/// when it did not fail. The last, because the call's own outcome (its
+/// `Err`, its panic) is recorded after anything its body recorded: an
+/// unsampled call, counted from that outcome alone, gets the same type.
 #[cold]
 #[inline(never)]
 fn error_type(batch: &Batch, extras: u32) -> Option<&'static str> {
@@ -107,8 +109,9 @@ fn error_type(batch: &Batch, extras: u32) -> Option<&'static str> {
     let named = extras
         .events
         .iter()
-        .filter(|e| e.name == "exception")
-        .find_map(|e| {
+        .rev()
+        .find(|e| e.name == "exception")
+        .and_then(|e| {
             e.fields.iter().find_map(|(k, v)| match v {
                 Value::Str(t) if k == "exception.type" => intern::string(t.as_str()),
                 _ => None,

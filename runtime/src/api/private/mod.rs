@@ -146,8 +146,9 @@ impl Drop for LocalGuard {
 }
 
 /// Ends the span `token` (0: none) of a call whose guard dropped: as a
-/// panic when one is unwinding, else as a call that returned (its result
-/// not inspected).
+/// panic when one is unwinding through it, else as a call that returned
+/// (its result not inspected; also one that returned early from a
+/// destructor run by another panic's unwind).
 ///
 /// `extern "C"` so that the compiler knows it cannot unwind: every landing
 /// pad that calls it then needs no pad of its own for a panic inside it
@@ -157,7 +158,7 @@ impl Drop for LocalGuard {
 #[inline(never)]
 extern "C" fn unwound(token: Token) {
     if token != 0 {
-        if std::thread::panicking() {
+        if crate::api::panic::unwinding_through(token) {
             panicked(token);
         } else {
             end_call(token);
@@ -183,7 +184,9 @@ fn end_err(token: Token, outcome: &dyn ErrOutcome) {
         crate::local::end_counted(token, Outcome::Error(outcome.__tk_error_type()));
         return;
     }
+    let ending = EndOnUnwind(token);
     record_outcome(token, outcome);
+    std::mem::forget(ending);
     crate::local::pop_returned(token);
 }
 
@@ -198,18 +201,31 @@ fn end_ret(token: Token, outcome: Option<&dyn ErrOutcome>, value: ArgRef<'_>) {
         crate::local::end_counted(token, failed);
         return;
     }
+    let ending = EndOnUnwind(token);
     if let Some(outcome) = outcome {
         record_outcome(token, outcome);
     }
     if !value.is_skip() {
         record_return(token, value);
     }
+    std::mem::forget(ending);
     crate::local::pop_returned(token);
+}
+
+/// Ends the span `token` as a panic if dropped: held while user code that
+/// may panic runs for a span whose guard is gone (an error's `Display`, a
+/// value's `Debug`), so that its frame does not stay on the thread.
+pub(crate) struct EndOnUnwind(pub(crate) Token);
+
+impl Drop for EndOnUnwind {
+    fn drop(&mut self) {
+        panicked(self.0);
+    }
 }
 
 #[cold]
 #[inline(never)]
-fn panicked(token: Token) {
+pub(crate) fn panicked(token: Token) {
     let message = crate::api::panic::message_for(token);
     edit(token, ErrorParts::message("panic", message).into_edits());
     crate::local::pop_local(token, None);
@@ -444,8 +460,11 @@ macro_rules! wrappers {
 wrappers!(
     /// An error with its source chain.
     AsError,
-    /// An error reached through `AsRef<dyn Error>` (a boxed error, `anyhow::Error`).
+    /// An error reached through `AsRef<dyn Error + Send + Sync>` (a boxed
+    /// error, `anyhow::Error`).
     AsDynError,
+    /// An error reached through `AsRef<dyn Error>` alone (`Box<dyn Error>`).
+    AsLocalDynError,
     /// An error type that is only `Display`.
     AsDisplay,
     /// An error type that is only `Debug`.
@@ -467,6 +486,15 @@ impl<E: AsRef<dyn std::error::Error + Send + Sync + 'static>> ErrOutcome for AsD
     fn __tk_parts(&self) -> Parts {
         let e = self.0.as_ref();
         Parts(ErrorParts::of_dyn(e, self.__tk_error_type()))
+    }
+    fn __tk_error_type(&self) -> &'static str {
+        concrete_type_of(self.0.as_ref()).unwrap_or(std::any::type_name::<E>())
+    }
+}
+
+impl<E: AsRef<dyn std::error::Error + 'static>> ErrOutcome for AsLocalDynError<E> {
+    fn __tk_parts(&self) -> Parts {
+        Parts(ErrorParts::of_dyn(self.0.as_ref(), self.__tk_error_type()))
     }
     fn __tk_error_type(&self) -> &'static str {
         concrete_type_of(self.0.as_ref()).unwrap_or(std::any::type_name::<E>())
@@ -512,13 +540,13 @@ impl<E> ErrOutcome for Opaque<E> {
 /// Imported by generated code for the method resolution above.
 pub mod select {
     pub use super::{
-        ErrAsDebug as _, ErrAsDisplay as _, ErrAsDynError as _, ErrAsError as _, ErrOpaque as _,
-        FieldUnrecordable as _, FieldViaDebug as _, FieldViaOption as _, FieldViaToValue as _,
-        NotAResult as _, RetDebug as _, RetOkDebug as _, RetOkOpaque as _, RetOkOption as _,
-        RetOkToValue as _, RetOpaque as _, RetOption as _, RetRedacted as _,
-        RetRedactedResult as _, RetToValue as _, ViaDebug as _, ViaNothing as _, ViaOption as _,
-        ViaOptionRef as _, ViaPlain as _, ViaPlainOption as _, ViaPlainOptionRef as _,
-        ViaToValue as _,
+        ErrAsDebug as _, ErrAsDisplay as _, ErrAsDynError as _, ErrAsError as _,
+        ErrAsLocalDynError as _, ErrOpaque as _, FieldUnrecordable as _, FieldViaDebug as _,
+        FieldViaOption as _, FieldViaToValue as _, NotAResult as _, RetDebug as _, RetOkDebug as _,
+        RetOkOpaque as _, RetOkOption as _, RetOkToValue as _, RetOpaque as _, RetOption as _,
+        RetRedacted as _, RetRedactedResult as _, RetToValue as _, ViaDebug as _, ViaNothing as _,
+        ViaOption as _, ViaOptionRef as _, ViaPlain as _, ViaPlainOption as _,
+        ViaPlainOptionRef as _, ViaToValue as _,
     };
 }
 

@@ -32,6 +32,17 @@ fn end_as_dyn_error<T, E: AsRef<dyn std::error::Error + Send + Sync + 'static>>(
 }
 
 #[inline(never)]
+fn end_as_local_dyn_error<T, E: AsRef<dyn std::error::Error + 'static>>(
+    token: Token,
+    r: &Result<T, E>,
+) {
+    match r {
+        Ok(_) => crate::local::pop_returned(token),
+        Err(e) => end_err(token, AsLocalDynError::of(e)),
+    }
+}
+
+#[inline(never)]
 fn end_as_display<T, E: std::fmt::Display>(token: Token, r: &Result<T, E>) {
     match r {
         Ok(_) => crate::local::pop_returned(token),
@@ -60,7 +71,7 @@ pub trait ErrAsError {
     fn __tk_outcome(&self) -> Option<&dyn ErrOutcome>;
     fn __tk_end(&self, guard: LocalGuard);
 }
-impl<T, E: std::error::Error> ErrAsError for &&&&&Ret<'_, Result<T, E>> {
+impl<T, E: std::error::Error> ErrAsError for &&&&&&Ret<'_, Result<T, E>> {
     hot! {
         fn __tk_end(&self, guard: LocalGuard) {
             guard.end_with(|token| end_as_error(token, self.0));
@@ -84,7 +95,7 @@ pub trait ErrAsDynError {
     fn __tk_end(&self, guard: LocalGuard);
 }
 impl<T, E: AsRef<dyn std::error::Error + Send + Sync + 'static>> ErrAsDynError
-    for &&&&Ret<'_, Result<T, E>>
+    for &&&&&Ret<'_, Result<T, E>>
 {
     hot! {
         fn __tk_end(&self, guard: LocalGuard) {
@@ -102,15 +113,39 @@ impl<T, E: AsRef<dyn std::error::Error + Send + Sync + 'static>> ErrAsDynError
     }
 }
 
+/// `Err(e)` where `e` can be viewed as an error that is not `Send + Sync`
+/// (`Box<dyn Error>`, what `main` and many examples return): as
+/// [`ErrAsDynError`]. (`Box<dyn Error + Send>` is neither: it is `Display`.)
+pub trait ErrAsLocalDynError {
+    fn __tk_outcome(&self) -> Option<&dyn ErrOutcome>;
+    fn __tk_end(&self, guard: LocalGuard);
+}
+impl<T, E: AsRef<dyn std::error::Error + 'static>> ErrAsLocalDynError
+    for &&&&Ret<'_, Result<T, E>>
+{
+    hot! {
+        fn __tk_end(&self, guard: LocalGuard) {
+            guard.end_with(|token| end_as_local_dyn_error(token, self.0));
+        }
+    }
+
+    hot! {
+        fn __tk_outcome(&self) -> Option<&dyn ErrOutcome> {
+            match self.0 {
+                Ok(_) => None,
+                Err(e) => Some(AsLocalDynError::of(e)),
+            }
+        }
+    }
+}
+
 /// The type inside a boxed error, when it is one of the standard library's
 /// errors (what `?` most often boxes): `std::io::Error` reads better than
 /// `Box<dyn Error + Send + Sync>`. Other types cannot be named from a trait
 /// object.
 #[cold]
 #[inline(never)]
-pub(super) fn concrete_type_of(
-    e: &(dyn std::error::Error + Send + Sync + 'static),
-) -> Option<&'static str> {
+pub(super) fn concrete_type_of(e: &(dyn std::error::Error + 'static)) -> Option<&'static str> {
     macro_rules! first_of {
         ($($t:ty),* $(,)?) => {
             $(if e.is::<$t>() {
