@@ -250,3 +250,15 @@ pub mod allocations {
         COUNT.with(Cell::get)
     }
 }
+
+/// The error types the failed calls of the function whose spans are named
+/// `name` were counted under, with how many each (a metrics snapshot).
+pub fn error_types(name: &str) -> Vec<(String, u64)> {
+    tracekit::metrics::snapshot()
+        .function(name)
+        .map_or(Vec::new(), |f| {
+            f.error_types()
+                .map(|(t, h)| (t.to_owned(), h.count()))
+                .collect()
+        })
+}

@@ -33,6 +33,11 @@ fn open_config(path: &str) -> Result<String, Box<dyn std::error::Error + Send + 
 }
 
 #[trace_fn]
+fn open_settings(path: &str) -> Result<String, Box<dyn std::error::Error>> {
+    Ok(std::fs::read_to_string(path)?)
+}
+
+#[trace_fn]
 fn port(text: &str) -> anyhow_like::Result<u16> {
     Ok(text.parse::<u16>()?)
 }
@@ -46,6 +51,7 @@ mod anyhow_like {
 fn a_boxed_standard_error_is_named_by_the_type_inside_the_box() {
     let (_, c) = capture(|| {
         let _ = open_config("/nonexistent/tracekit.toml");
+        let _ = open_settings("/nonexistent/tracekit.toml");
         let _ = port("http");
     });
     if !cfg!(feature = "trace-all") {
@@ -53,10 +59,9 @@ fn a_boxed_standard_error_is_named_by_the_type_inside_the_box() {
         return;
     }
     let ty = |name: &str| c.span(name).events()[0].field("exception.type").cloned();
-    assert_eq!(
-        ty("open_config"),
-        Some(Value::from("std::io::error::Error"))
-    );
+    for boxed in ["open_config", "open_settings"] {
+        assert_eq!(ty(boxed), Some(Value::from("std::io::error::Error")));
+    }
     assert_eq!(
         ty("port"),
         Some(Value::from("core::num::error::ParseIntError"))

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 use tracekit::metrics::{self, FunctionMetrics};
-use tracekit_tests::{poll_once, unsampled_parent};
+use tracekit_tests::{error_types, poll_once, unsampled_parent};
 
 fn function(name: &str) -> Option<FunctionMetrics> {
     metrics::snapshot().function(name).cloned()
@@ -739,15 +739,6 @@ fn fetch_with_retry() -> Result<(), GaveUp> {
 #[tracekit::trace_fn]
 fn read_settings(path: &str) -> Result<String, Box<dyn std::error::Error>> {
     Ok(std::fs::read_to_string(path)?)
-}
-
-/// The error types a function's failed calls were counted under.
-fn error_types(name: &str) -> Vec<(String, u64)> {
-    function(name).map_or(Vec::new(), |f| {
-        f.error_types()
-            .map(|(t, h)| (t.to_owned(), h.count()))
-            .collect()
-    })
 }
 
 #[test]

@@ -8,7 +8,7 @@ use std::future::Future;
 use std::pin::Pin;
 use tracekit::metrics;
 use tracekit::{Context, FutureExt};
-use tracekit_tests::{block_on, poll_once, unsampled_parent};
+use tracekit_tests::{block_on, error_types, poll_once, unsampled_parent};
 
 #[derive(Debug)]
 struct NotFound;
@@ -95,15 +95,6 @@ fn counts(name: &str) -> (u64, u64) {
     metrics::snapshot()
         .function(name)
         .map_or((0, 0), |f| (f.calls(), f.errors()))
-}
-
-/// The error types `name`'s failed calls were counted under.
-fn error_types(name: &str) -> Vec<(String, u64)> {
-    metrics::snapshot().function(name).map_or(Vec::new(), |f| {
-        f.error_types()
-            .map(|(t, h)| (t.to_owned(), h.count()))
-            .collect()
-    })
 }
 
 /// Runs `f` once sampled (the default sampler keeps every trace) and once
