@@ -627,3 +627,25 @@ fn async_trait_with_the_attribute_above_or_below() {
         assert!(!spans[0].is_error() && spans[1].is_error(), "{name}");
     }
 }
+
+// --- an error type that borrows ------------------------------------------------
+
+/// An error that borrows its input cannot be inspected (the `Err` would
+/// have to outlive the call for its type and chain): `err = false`, which
+/// the README names for it, keeps the function traced.
+#[trace_fn(err = false)]
+fn parse_borrowed<'a>(text: &'a str) -> Result<u8, Box<dyn std::error::Error + 'a>> {
+    text.parse::<u8>()
+        .map_err(|e| Box::new(e) as Box<dyn std::error::Error + 'a>)
+}
+
+#[test]
+fn a_borrowing_error_type_is_traced_with_err_false() {
+    let (r, c) = capture(|| parse_borrowed("x"));
+    assert!(r.is_err());
+    if !tracekit::TRACE_ALL {
+        assert!(c.spans().is_empty(), "nothing recorded");
+        return;
+    }
+    assert!(!c.span("parse_borrowed").is_error(), "err = false");
+}

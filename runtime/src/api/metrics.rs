@@ -81,9 +81,6 @@ pub fn set_enabled(on: bool) {
         return;
     }
     if on {
-        // Panics are counted as the calls' errors: the hook tells a call's
-        // own panic from one that a destructor's call ran inside.
-        crate::api::panic::install_hook();
         metrics::STARTED.get_or_init(std::time::SystemTime::now);
         let _ = metrics::SNAPSHOT.set(snapshot);
         metrics::NANOS_PER_TICK_Q32

@@ -12,16 +12,9 @@ use std::cell::RefCell;
 use std::sync::Once;
 
 thread_local! {
-    /// The last panic on this thread: the newest frame token at the time
-    /// (only frames at or below it were unwound by it), the clock's ticks
-    /// then (for calls counted with no frame), and its message.
-    static LAST: RefCell<Option<Last>> = const { RefCell::new(None) };
-}
-
-struct Last {
-    newest: Token,
-    ticks: u64,
-    message: String,
+    /// The last panic on this thread: its message, and the newest frame
+    /// token at the time (only frames at or below it were unwound by it).
+    static LAST: RefCell<Option<(Token, String)>> = const { RefCell::new(None) };
 }
 
 /// Installs the hook (once per process), in front of the current one.
@@ -39,14 +32,9 @@ pub(crate) fn install_hook() {
                 "panic with a non-string payload".to_owned()
             };
             let newest = with_state(|s| s.newest_token()).unwrap_or(0);
-            let ticks = crate::data::clock::Stamp::now().ticks().unwrap_or(0);
             let _ = LAST.try_with(|last| {
                 if let Ok(mut last) = last.try_borrow_mut() {
-                    *last = Some(Last {
-                        newest,
-                        ticks,
-                        message,
-                    });
+                    *last = Some((newest, message));
                 }
             });
             previous(info);
@@ -54,22 +42,17 @@ pub(crate) fn install_hook() {
     });
 }
 
-/// Whether a panic is unwinding through the call `token` (a frame's, or
-/// a counted call's): one is, and it began while the call was under way (a
-/// guard made and dropped by a destructor that runs during the unwind was
-/// not unwound by it). Without tracekit's hook there is no telling: any
-/// unwinding counts.
+/// Whether a panic is unwinding through the frame `token`: one is, and it
+/// began while the frame was there (a guard made and dropped by a
+/// destructor that runs during the unwind was not unwound by it). Without
+/// tracekit's hook there is no telling: any unwinding counts.
 pub(crate) fn unwinding_through(token: Token) -> bool {
     std::thread::panicking()
         && LAST
             .try_with(|last| {
-                last.try_borrow().ok().and_then(|last| {
-                    last.as_ref()
-                        .map(|last| match crate::local::metrics::is_counted(token) {
-                            true => crate::local::metrics::started_by(token, last.ticks),
-                            false => token <= last.newest,
-                        })
-                })
+                last.try_borrow()
+                    .ok()
+                    .and_then(|last| last.as_ref().map(|(newest, _)| token <= *newest))
             })
             .ok()
             .flatten()
@@ -80,7 +63,7 @@ pub(crate) fn unwinding_through(token: Token) -> bool {
 pub(crate) fn message_for(token: Token) -> String {
     LAST.try_with(|last| {
         last.try_borrow().ok().and_then(|last| match &*last {
-            Some(last) if token <= last.newest => Some(last.message.clone()),
+            Some((newest, message)) if token <= *newest => Some(message.clone()),
             _ => None,
         })
     })

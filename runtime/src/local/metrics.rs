@@ -255,26 +255,6 @@ fn end_stacked(end: u64, outcome: Outcome) {
     }
 }
 
-/// Whether the counted call `token` (its guard's, this thread's) had
-/// started by `at` ticks, a panic's time: a panic then unwinds through it;
-/// a call a destructor made during the unwind started after. Compared
-/// modulo 2^51 ticks, as its duration is.
-pub(crate) fn started_by(token: Token, at: u64) -> bool {
-    let start = match token {
-        // The innermost call on the stack: its guard drops first.
-        TOKEN => CALLS
-            .try_with(|c| {
-                let depth = c.depth.get().checked_sub(1)?;
-                // SAFETY: as in `enter`; `depth < DEPTH`.
-                Some(unsafe { (*c.stack.get())[depth].start })
-            })
-            .ok()
-            .flatten(),
-        counted => Some(counted),
-    };
-    start.is_none_or(|start| (at.wrapping_sub(start) & START_BITS) < 1 << (SLOT_SHIFT - 1))
-}
-
 thread_local! {
     /// Set when the `async fn` whose counted future is being polled here
     /// returned an `Err` ([`failed`]): its type.

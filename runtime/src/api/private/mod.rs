@@ -146,9 +146,11 @@ impl Drop for LocalGuard {
 }
 
 /// Ends the span `token` (0: none) of a call whose guard dropped: as a
-/// panic when one is unwinding through it, else as a call that returned
-/// (its result not inspected; also one that returned early from a
-/// destructor run by another panic's unwind).
+/// panic when one is unwinding, else as a call that returned (its result
+/// not inspected). A call that returns early from a destructor run by
+/// another panic's unwind counts as that panic: telling them apart would
+/// need the hook's record of the last panic, which a panic resumed with
+/// `resume_unwind` or raised under a later hook never updates.
 ///
 /// `extern "C"` so that the compiler knows it cannot unwind: every landing
 /// pad that calls it then needs no pad of its own for a panic inside it
@@ -158,7 +160,7 @@ impl Drop for LocalGuard {
 #[inline(never)]
 extern "C" fn unwound(token: Token) {
     if token != 0 {
-        if crate::api::panic::unwinding_through(token) {
+        if std::thread::panicking() {
             panicked(token);
         } else {
             end_call(token);
