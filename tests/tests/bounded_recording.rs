@@ -184,6 +184,45 @@ fn the_console_says_how_many_tags_and_events_were_dropped() {
     assert!(text.contains("(7 more events dropped)"), "{text}");
 }
 
+#[tracekit::trace_fn]
+fn fails_after_many_events() -> Result<(), std::fmt::Error> {
+    let span = tracekit::current_span();
+    for _ in 0..(EVENT_LIMIT + 50) {
+        span.add_event("tick", ());
+    }
+    Err(std::fmt::Error)
+}
+
+#[test]
+fn a_full_span_keeps_its_outcome_in_its_last_event() {
+    let (_, c) = tracekit::testing::capture(fails_after_many_events);
+    // An owned span entered here takes its changes through a queue.
+    let ((), owned) = tracekit::testing::capture(|| {
+        let mut span = tracekit::Span::start("fails_after_many_events");
+        let _entered = span.enter();
+        let current = tracekit::current_span();
+        for _ in 0..(EVENT_LIMIT + 50) {
+            current.add_event("tick", ());
+        }
+        current.record_error(&std::fmt::Error);
+    });
+    if !tracekit::TRACE_ALL {
+        return;
+    }
+    for spans in [&c, &owned] {
+        let s = spans.span("fails_after_many_events");
+        assert_eq!(s.events().len(), EVENT_LIMIT);
+        // The tick it displaced is counted with the rest.
+        assert_eq!(s.dropped_events(), 51);
+        let last = s.events().last().unwrap();
+        assert_eq!(last.name(), "exception");
+        assert_eq!(
+            last.field("exception.type"),
+            Some(&tracekit::Value::from("core::fmt::Error"))
+        );
+    }
+}
+
 /// The changes `current_span_loop` makes: events, a rotating set of tag
 /// keys (more than the limit), one key updated every time, a status.
 fn current_span_loop(n: u64) {

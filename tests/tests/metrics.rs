@@ -735,6 +735,16 @@ fn fetch_with_retry() -> Result<(), GaveUp> {
     Err(GaveUp)
 }
 
+/// Records more events than a span keeps, then fails.
+#[tracekit::trace_fn]
+fn fails_after_many_steps() -> Result<(), GaveUp> {
+    let span = tracekit::current_span();
+    for i in 0..200u64 {
+        span.add_event("step", [("i", i)]);
+    }
+    Err(GaveUp)
+}
+
 /// What `main` and many examples return: a box that is not `Send + Sync`.
 #[tracekit::trace_fn]
 fn read_settings(path: &str) -> Result<String, Box<dyn std::error::Error>> {
@@ -747,12 +757,14 @@ fn a_failed_call_is_counted_by_its_own_outcome_sampled_or_not() {
     for _ in 0..3 {
         let _ = fetch_with_retry();
         let _ = read_settings("/nonexistent/tracekit/settings.toml");
+        let _ = fails_after_many_steps();
     }
     {
         let _attached = tracekit::Context::from_span_context(unsampled_parent()).attach();
         for _ in 0..2 {
             let _ = fetch_with_retry();
             let _ = read_settings("/nonexistent/tracekit/settings.toml");
+            let _ = fails_after_many_steps();
         }
     }
     if !tracekit::TRACE_ALL {
@@ -762,6 +774,11 @@ fn a_failed_call_is_counted_by_its_own_outcome_sampled_or_not() {
     // sampled call's span also shows): one series, sampled or not.
     assert_eq!(
         error_types("fetch_with_retry"),
+        [("metrics::GaveUp".to_owned(), 5)]
+    );
+    // Past the span's event limit too: its outcome keeps a place.
+    assert_eq!(
+        error_types("fails_after_many_steps"),
         [("metrics::GaveUp".to_owned(), 5)]
     );
     // The standard library's error inside a `Box<dyn Error>`.

@@ -110,7 +110,7 @@ fn error_type(batch: &Batch, extras: u32) -> Option<&'static str> {
         .events
         .iter()
         .rev()
-        .find(|e| e.name == "exception")
+        .find(|e| e.name == crate::data::raw::EXCEPTION)
         .and_then(|e| {
             e.fields.iter().find_map(|(k, v)| match v {
                 Value::Str(t) if k == "exception.type" => intern::string(t.as_str()),

@@ -108,7 +108,7 @@ impl ErrorParts {
             Edit::Mark(Cow::Borrowed("error"), Value::Bool(true)),
             Edit::Status(Status::error(self.message)),
             Edit::Event(Event::stamped(
-                Cow::Borrowed("exception"),
+                Cow::Borrowed(crate::data::raw::EXCEPTION),
                 Stamp::now(),
                 fields,
             )),

@@ -182,7 +182,9 @@ impl<K: Into<Key> + Clone, V: Into<Value> + Clone> Fields for &[(K, V)] {
 
 /// At most this many events stay on one span; later ones are counted as
 /// dropped (OpenTelemetry's default `OTEL_SPAN_EVENT_COUNT_LIMIT`), so a
-/// span that logs in a loop cannot grow without bound.
+/// span that logs in a loop cannot grow without bound. A later `exception`
+/// (an error recorded, the call's `Err` or panic) takes the last event's
+/// place instead, which is counted: a full span still shows how it failed.
 ///
 /// ```
 /// let ((), c) = tracekit::testing::capture(|| {

@@ -13,6 +13,9 @@ use crate::{SpanId, TraceId};
 use std::borrow::Cow;
 use std::sync::Arc;
 
+/// The name of the event an error is recorded as (OpenTelemetry's).
+pub(crate) const EXCEPTION: &str = "exception";
+
 /// The trace is sampled: its spans are recorded and reported.
 pub(crate) const SAMPLED: u8 = 0x01;
 /// The trace is marked for debugging (Jaeger's debug flag).
@@ -140,6 +143,15 @@ impl Extras {
         match edit {
             Edit::Event(e) if self.events.len() < crate::data::parts::EVENT_LIMIT => {
                 self.events.push(e)
+            }
+            // At the limit the latest exception still has a place, in the
+            // last one's: it is the call's outcome (its `Err`, its panic),
+            // which metrics name the call by.
+            Edit::Event(e) if e.name == EXCEPTION => {
+                if let Some(last) = self.events.last_mut() {
+                    *last = e;
+                }
+                self.dropped_events = self.dropped_events.saturating_add(1);
             }
             Edit::Event(_) => self.dropped_events = self.dropped_events.saturating_add(1),
             Edit::Status(s) => self.status = s,

@@ -50,6 +50,14 @@ impl Queued {
                 self.events += 1;
                 self.edits.push(Edit::Event(e));
             }
+            // At the limit the latest exception takes the last event's
+            // place, as on a span (`Extras::apply`): it is the outcome.
+            Edit::Event(e) if e.name == crate::data::raw::EXCEPTION => {
+                if let Some(last) = self.last_mut(|e| matches!(e, Edit::Event(_))) {
+                    *last = Edit::Event(e);
+                }
+                self.dropped.events = self.dropped.events.saturating_add(1);
+            }
             Edit::Event(_) => self.dropped.events = self.dropped.events.saturating_add(1),
             Edit::Link(l) if (self.links as usize) < LINK_LIMIT => {
                 self.links += 1;
