@@ -61,12 +61,9 @@ fn ended_threads_tables_are_let_go_of_without_a_snapshot() {
     for i in 0..THREADS {
         std::thread::spawn(move || job(i)).join().unwrap();
     }
+    // Not asserted here: the collector's fold may run during the loop and
+    // free the first threads' tables already (what is asserted below).
     let grown = HELD.load(Ordering::Relaxed) - before;
-    // A thread's table and its point's counters are over 20 KB.
-    assert!(
-        grown > THREADS as isize * 20_000,
-        "the ended threads' tables are held until the collector lets go: {grown} bytes"
-    );
     // The collector folds them on its own (about once a second); no
     // snapshot is taken until they are gone.
     let deadline = Instant::now() + Duration::from_secs(60);
