@@ -339,15 +339,9 @@ where
             unreachable!("only the drop empties it, and nothing polls a dropped future")
         };
         let Some(span) = this.span.as_mut() else {
-            return inner.poll(cx).map_ok(|r| {
-                r.map(|body| TracedBody {
-                    inner: Some(body),
-                    span: None,
-                    server: false,
-                    polling: false,
-                    ended: AtomicBool::new(false),
-                })
-            });
+            return inner
+                .poll(cx)
+                .map_ok(|r| r.map(|body| TracedBody::new(body, None, false)));
         };
         let mut entered = span.enter();
         *this.polling = true;
@@ -366,27 +360,11 @@ where
             let result = side.record(result, &mut entered);
             entered.finish();
             *this.span = None;
-            return Poll::Ready(result.map(|r| {
-                r.map(|body| TracedBody {
-                    inner: Some(body),
-                    span: None,
-                    server: false,
-                    polling: false,
-                    ended: AtomicBool::new(false),
-                })
-            }));
+            return Poll::Ready(result.map(|r| r.map(|body| TracedBody::new(body, None, false))));
         }
         drop(entered);
         let Some(span) = this.span.take() else {
-            return Poll::Ready(result.map(|r| {
-                r.map(|body| TracedBody {
-                    inner: Some(body),
-                    span: None,
-                    server: false,
-                    polling: false,
-                    ended: AtomicBool::new(false),
-                })
-            }));
+            return Poll::Ready(result.map(|r| r.map(|body| TracedBody::new(body, None, false))));
         };
         let side = Side {
             is_grpc: *this.is_grpc,
@@ -394,15 +372,7 @@ where
             traceresponse: *this.traceresponse,
         };
         let (result, span) = side.finish(result, span);
-        Poll::Ready(result.map(|r| {
-            r.map(|body| TracedBody {
-                inner: Some(body),
-                span,
-                server: *this.server,
-                polling: false,
-                ended: AtomicBool::new(false),
-            })
-        }))
+        Poll::Ready(result.map(|r| r.map(|body| TracedBody::new(body, span, *this.server))))
     }
 }
 
@@ -612,6 +582,20 @@ fn grpc_status_of_http(status: u16) -> u32 {
         404 => 12,                   // UNIMPLEMENTED
         429 | 502 | 503 | 504 => 14, // UNAVAILABLE
         _ => GRPC_UNKNOWN,
+    }
+}
+
+impl<B> TracedBody<B> {
+    /// `body`, ending `span` (a call's, `server` or client's) with it, or
+    /// passed through untouched with no span.
+    fn new(body: B, span: Option<Span>, server: bool) -> TracedBody<B> {
+        TracedBody {
+            inner: Some(body),
+            span,
+            server,
+            polling: false,
+            ended: AtomicBool::new(false),
+        }
     }
 }
 
