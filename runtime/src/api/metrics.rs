@@ -136,7 +136,7 @@ pub fn snapshot() -> Metrics {
         // never waits for the traces' export.
         collector::deliver_queued();
     }
-    crate::collect::metrics::snapshot()
+    collected()
 }
 
 /// Every trace point's metrics as the collector has counted them, taken

@@ -111,11 +111,9 @@ fn error_type(batch: &Batch, extras: u32) -> Option<&'static str> {
         .iter()
         .rev()
         .find(|e| e.name == crate::data::raw::EXCEPTION)
-        .and_then(|e| {
-            e.fields.iter().find_map(|(k, v)| match v {
-                Value::Str(t) if k == "exception.type" => intern::string(t.as_str()),
-                _ => None,
-            })
+        .and_then(|e| match e.field("exception.type") {
+            Some(Value::Str(t)) => intern::string(t.as_str()),
+            _ => None,
         });
     Some(named.unwrap_or(metrics::OTHER))
 }

@@ -920,8 +920,8 @@ pub(crate) fn status_fails(protocol: Protocol, server: bool, code: u32) -> bool 
 
 /// A duration in a few characters: `950ns`, `12.3µs`, `4.56ms`, `1.234s`.
 /// The unit is chosen after rounding, so 999,960 ns is `1.00ms`, not
-/// `1000.0µs`.
-fn short(d: Duration) -> String {
+/// `1000.0µs`. Also the console's trace tree's, from a microsecond up.
+pub(crate) fn short(d: Duration) -> String {
     let ns = d.as_nanos() as f64;
     if ns.round() < 1e3 {
         format!("{ns:.0}ns")
@@ -1001,16 +1001,18 @@ pub(crate) fn count_request(request: &mut Request, ns: u64) {
                 c.add(ns, failed);
                 return;
             }
-            let admitted = match table.refused.contains(key) {
-                true => overflow_of(key),
-                false => admit(key),
-            };
-            if admitted.overflow && !table.refused.contains(key) {
-                if table.refused.len() >= REFUSED_KEPT {
-                    table.refused.clear();
+            let admitted = if table.refused.contains(key) {
+                overflow_of(key)
+            } else {
+                let admitted = admit(key);
+                if admitted.overflow {
+                    if table.refused.len() >= REFUSED_KEPT {
+                        table.refused.clear();
+                    }
+                    table.refused.insert(key.clone());
                 }
-                table.refused.insert(key.clone());
-            }
+                admitted
+            };
             table
                 .series
                 .entry(admitted)

@@ -176,17 +176,13 @@ impl ConsoleReporter {
     }
 }
 
-/// The unit is chosen after rounding, so 999.96 µs is `1.00ms`, not
-/// `1000.0µs`.
+/// A span's duration as the metrics table writes one (`12.3µs`, `4.56ms`,
+/// `1.234s`), but in microseconds below one too (`0.5µs`).
 fn fmt_duration(d: Duration) -> String {
-    let us = d.as_secs_f64() * 1e6;
-    if (us * 10.0).round() < 1e4 {
-        format!("{us:.1}µs")
-    } else if (us / 10.0).round() < 1e5 {
-        format!("{:.2}ms", us / 1e3)
-    } else {
-        format!("{:.3}s", us / 1e6)
+    if d < Duration::from_micros(1) {
+        return format!("{:.1}µs", d.as_secs_f64() * 1e6);
     }
+    crate::data::metrics::short(d)
 }
 
 fn is_local_root(s: &SpanRecord) -> bool {
@@ -256,6 +252,9 @@ mod tests {
     #[test]
     fn a_duration_takes_its_unit_after_rounding() {
         let cases = [
+            (500, "0.5µs"),
+            (999, "1.0µs"),
+            (1_000, "1.0µs"),
             (999_940, "999.9µs"),
             (999_960, "1.00ms"),
             (999_994_000, "999.99ms"),

@@ -227,7 +227,7 @@ impl Drop for EndOnUnwind {
 
 #[cold]
 #[inline(never)]
-pub(crate) fn panicked(token: Token) {
+fn panicked(token: Token) {
     let message = crate::api::panic::message_for(token);
     edit(token, ErrorParts::message("panic", message).into_edits());
     crate::local::pop_local(token, None);
