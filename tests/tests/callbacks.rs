@@ -90,22 +90,14 @@ fn scoped_threads_run_wrapped_closures_of_every_kind() {
             calls += 1;
             drop(Span::start("repeated"));
         });
-        // Joined one by one: a scope's own wait ends when each closure has
-        // returned, which can be before its thread's exit hands over what
-        // finished there (the capture would then miss it).
         std::thread::scope(|s| {
-            let threads = [
-                s.spawn(once),
-                s.spawn(&shared),
-                s.spawn(&shared),
-                s.spawn(|| {
-                    repeated();
-                    repeated();
-                }),
-            ];
-            for t in threads {
-                t.join().unwrap();
-            }
+            s.spawn(once);
+            s.spawn(&shared);
+            s.spawn(&shared);
+            s.spawn(|| {
+                repeated();
+                repeated();
+            });
         });
         drop(repeated);
         assert_eq!(calls, 2);

@@ -179,8 +179,10 @@ impl Outbox {
             held.append_drain(batch);
         }
         if held.spans.len() >= OUTBOX_SPANS {
+            // Queued before the outbox is let go: a drain, which takes the
+            // outboxes before the queue, finds these spans in one or the
+            // other, never between the two.
             let full = std::mem::replace(&mut *held, Batch::reuse_or_with_capacity(64, 128, 128));
-            drop(held);
             submit(full);
         }
         true
@@ -198,21 +200,41 @@ impl Outbox {
         ))
     }
 
-    /// Hands over what it holds (a thread that ends).
-    pub(crate) fn hand_over(&self) {
-        if let Some(batch) = self.take() {
-            submit(batch);
+    /// Leaves what the outbox holds to the next drain (its thread ends).
+    /// Taking it out to queue it would leave its spans, for a moment, in
+    /// neither place a drain looks, so a `flush()` or a capture that ran
+    /// just then missed spans finished before it (a scoped thread's, whose
+    /// scope ended as the thread exited).
+    pub(crate) fn retire(outbox: std::sync::Arc<Outbox>) {
+        let empty = outbox
+            .held
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .spans
+            .is_empty();
+        if !empty && LISTENERS.load(Ordering::Relaxed) != 0 {
+            RETIRED
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(outbox);
         }
     }
 }
 
+/// The outboxes of ended threads still holding spans, until the next
+/// drain takes them.
+static RETIRED: Mutex<Vec<std::sync::Arc<Outbox>>> = Mutex::new(Vec::new());
+
 /// What every outbox holds, counted as submitted.
 fn take_outboxes() -> Vec<Batch> {
-    let outboxes: Vec<std::sync::Arc<Outbox>> = {
+    // The ended threads' outboxes first: one retired after the live ones
+    // were listed was still among them.
+    let mut outboxes = std::mem::take(&mut *RETIRED.lock().unwrap_or_else(|e| e.into_inner()));
+    {
         let mut all = OUTBOXES.lock().unwrap_or_else(|e| e.into_inner());
         all.retain(|w| w.strong_count() > 0);
-        all.iter().filter_map(std::sync::Weak::upgrade).collect()
-    };
+        outboxes.extend(all.iter().filter_map(std::sync::Weak::upgrade));
+    }
     let mut batches = Vec::new();
     for outbox in outboxes {
         if let Some(batch) = outbox.take() {
@@ -297,8 +319,10 @@ pub(crate) fn holding_sinks() -> bool {
 
 /// Takes everything queued so far and delivers it. Returns how many spans.
 pub(crate) fn drain(sinks: &mut Sinks) -> usize {
-    let mut batches = QUEUE.take_all();
-    batches.extend(take_outboxes());
+    // The outboxes before the queue: a full outbox is queued under its lock
+    // (`Outbox::stash`), so its spans are in whichever is taken second.
+    let mut batches = take_outboxes();
+    batches.extend(QUEUE.take_all());
     if batches.is_empty() {
         return 0;
     }

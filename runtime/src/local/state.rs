@@ -187,9 +187,8 @@ impl State {
             self.pop_local(token, Some(end));
         }
         self.hand_over();
-        // Nothing of an ending thread waits for a tick.
         if let Some(outbox) = self.outbox.take() {
-            outbox.hand_over();
+            collector::Outbox::retire(outbox);
         }
     }
 }
