@@ -200,41 +200,31 @@ impl Outbox {
         ))
     }
 
-    /// Leaves what the outbox holds to the next drain (its thread ends).
-    /// Taking it out to queue it would leave its spans, for a moment, in
-    /// neither place a drain looks, so a `flush()` or a capture that ran
-    /// just then missed spans finished before it (a scoped thread's, whose
-    /// scope ended as the thread exited).
-    pub(crate) fn retire(outbox: std::sync::Arc<Outbox>) {
-        let empty = outbox
-            .held
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .spans
-            .is_empty();
-        if !empty && LISTENERS.load(Ordering::Relaxed) != 0 {
-            RETIRED
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .push(outbox);
+    /// Hands over what it holds (its thread ends). Between taking the
+    /// spans and queueing them they are in neither place a drain looks, so
+    /// the hand-over is counted in [`HANDING_OVER`], which a drain waits
+    /// out: a flush or capture that ran just then had missed spans finished
+    /// before it (a scoped thread's, its scope over while the thread
+    /// exited).
+    pub(crate) fn hand_over(&self) {
+        HANDING_OVER.fetch_add(1, Ordering::SeqCst);
+        if let Some(batch) = self.take() {
+            submit(batch);
         }
+        HANDING_OVER.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
-/// The outboxes of ended threads still holding spans, until the next
-/// drain takes them.
-static RETIRED: Mutex<Vec<std::sync::Arc<Outbox>>> = Mutex::new(Vec::new());
+/// Outboxes being handed over by their ending threads just now.
+static HANDING_OVER: AtomicUsize = AtomicUsize::new(0);
 
 /// What every outbox holds, counted as submitted.
 fn take_outboxes() -> Vec<Batch> {
-    // The ended threads' outboxes first: one retired after the live ones
-    // were listed was still among them.
-    let mut outboxes = std::mem::take(&mut *RETIRED.lock().unwrap_or_else(|e| e.into_inner()));
-    {
+    let outboxes: Vec<std::sync::Arc<Outbox>> = {
         let mut all = OUTBOXES.lock().unwrap_or_else(|e| e.into_inner());
         all.retain(|w| w.strong_count() > 0);
-        outboxes.extend(all.iter().filter_map(std::sync::Weak::upgrade));
-    }
+        all.iter().filter_map(std::sync::Weak::upgrade).collect()
+    };
     let mut batches = Vec::new();
     for outbox in outboxes {
         if let Some(batch) = outbox.take() {
@@ -320,8 +310,12 @@ pub(crate) fn holding_sinks() -> bool {
 /// Takes everything queued so far and delivers it. Returns how many spans.
 pub(crate) fn drain(sinks: &mut Sinks) -> usize {
     // The outboxes before the queue: a full outbox is queued under its lock
-    // (`Outbox::stash`), so its spans are in whichever is taken second.
+    // (`Outbox::stash`), and an ending thread's outbox is queued before its
+    // hand-over is over, so their spans are in whichever is taken second.
     let mut batches = take_outboxes();
+    while HANDING_OVER.load(Ordering::SeqCst) != 0 {
+        std::thread::yield_now();
+    }
     batches.extend(QUEUE.take_all());
     if batches.is_empty() {
         return 0;

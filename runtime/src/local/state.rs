@@ -187,8 +187,9 @@ impl State {
             self.pop_local(token, Some(end));
         }
         self.hand_over();
+        // Nothing of an ending thread waits for a tick.
         if let Some(outbox) = self.outbox.take() {
-            collector::Outbox::retire(outbox);
+            outbox.hand_over();
         }
     }
 }
