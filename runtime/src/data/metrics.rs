@@ -754,7 +754,7 @@ pub(crate) struct Request {
     /// The span has an error status (or the old `error = true` tag).
     pub(crate) failed: bool,
     /// The type of an error recorded on the span: its `error.type` when it
-    /// failed with no failing status code and nothing else names it.
+    /// failed with no status code and nothing else names it.
     pub(crate) exception_type: Option<Cow<'static, str>>,
     /// A gRPC server's call that no gRPC service answered (the response
     /// is not gRPC's): its service and method are only what the caller
@@ -838,16 +838,24 @@ impl Request {
         }
     }
 
-    /// The series key as counted. A failed request without an `error.type`
-    /// gets its status code if that is a failure, else the type of the
+    /// The series key as counted, and whether the request failed, as
+    /// OpenTelemetry's HTTP and RPC conventions say: a request answered
+    /// with a status code failed if and only if that code is a failure
+    /// ([`status_fails`]), whatever was recorded on the way (a handler's
+    /// error answered with a 400, an inner layer's 500 that an outer one
+    /// replaced), and only then has an `error.type`: the one set on its
+    /// span, else its code (gRPC's by name, `UNAVAILABLE`). A request with
+    /// no status failed if it is marked so (an error status, `error =
+    /// true`) or names an `error.type`: that one, else the type of the
     /// error recorded on it, else `_OTHER`. Empty text is no attribute
     /// (Prometheus reads an empty label as an absent one, which would make
     /// two series one). A gRPC server's call of a method it does not have
-    /// (UNIMPLEMENTED), or one no gRPC service answered ([`Request::not_served`]),
-    /// is counted under method `_OTHER` and no service, as the conventions
-    /// say: its names come from whoever calls, and would fill the series;
-    /// a served call's names are kept from then on.
-    fn counted_key(&mut self) -> &RequestKey {
+    /// (UNIMPLEMENTED), or one no gRPC service answered
+    /// ([`Request::not_served`]), is counted under method `_OTHER` and no
+    /// service, as the conventions say: its names come from whoever calls,
+    /// and would fill the series; a served call's names are kept from then
+    /// on.
+    fn counted_key(&mut self) -> (&RequestKey, bool) {
         let k = &mut self.key;
         for text in [&mut k.route, &mut k.address] {
             if text.as_deref() == Some("") {
@@ -867,21 +875,59 @@ impl Request {
                 }
             }
         }
-        if self.failed && k.error_type.is_none() {
-            // The status code names the failure only when it is one: a
-            // request marked failed with a 200, or a server's 404, says
-            // nothing by its code.
-            let failing = k
-                .status
-                .filter(|&code| status_fails(k.protocol, k.server, code));
-            k.error_type = Some(match (failing, self.exception_type.take()) {
-                (Some(code), _) => Cow::Owned(code.to_string()),
-                (None, Some(t)) => t,
-                (None, None) => Cow::Borrowed("_OTHER"),
-            });
-        }
-        &self.key
+        let failed = match k.status {
+            Some(code) if status_fails(k.protocol, k.server, code) => {
+                if k.error_type.is_none() {
+                    k.error_type = Some(match (k.protocol, grpc_status_name(code)) {
+                        (Protocol::Grpc, Some(name)) => Cow::Borrowed(name),
+                        _ => Cow::Owned(code.to_string()),
+                    });
+                }
+                true
+            }
+            Some(_) => {
+                k.error_type = None;
+                false
+            }
+            None => {
+                let failed = self.failed || k.error_type.is_some();
+                if failed && k.error_type.is_none() {
+                    k.error_type = Some(
+                        self.exception_type
+                            .take()
+                            .unwrap_or(Cow::Borrowed("_OTHER")),
+                    );
+                }
+                failed
+            }
+        };
+        (&self.key, failed)
     }
+}
+
+/// gRPC's name of status `code` (`UNAVAILABLE` for 14), which
+/// OpenTelemetry's RPC conventions give as a failed call's `error.type`.
+pub(crate) fn grpc_status_name(code: u32) -> Option<&'static str> {
+    const NAMES: [&str; 17] = [
+        "OK",
+        "CANCELLED",
+        "UNKNOWN",
+        "INVALID_ARGUMENT",
+        "DEADLINE_EXCEEDED",
+        "NOT_FOUND",
+        "ALREADY_EXISTS",
+        "PERMISSION_DENIED",
+        "RESOURCE_EXHAUSTED",
+        "FAILED_PRECONDITION",
+        "ABORTED",
+        "OUT_OF_RANGE",
+        "UNIMPLEMENTED",
+        "INTERNAL",
+        "UNAVAILABLE",
+        "DATA_LOSS",
+        "UNAUTHENTICATED",
+    ];
+    NAMES.get(usize::try_from(code).ok()?).copied()
 }
 
 /// `text` as a kept string if it can be kept (an allocation less for each
@@ -992,8 +1038,7 @@ pub(crate) fn span_nanos(start: Stamp, end: Stamp, calibration: Option<&Calibrat
 /// Counts a finished request span that took `ns` nanoseconds on this
 /// thread.
 pub(crate) fn count_request(request: &mut Request, ns: u64) {
-    let failed = request.failed || request.key.error_type.is_some();
-    let key = request.counted_key();
+    let (key, failed) = request.counted_key();
     static LATE_REQUESTS: OnceLock<Arc<Mutex<RequestTable>>> = OnceLock::new();
     unless_bookkeeping(|| {
         count_series(&REQUESTS, &LATE_REQUESTS, &REQUEST_THREADS, |table| {
@@ -1789,18 +1834,85 @@ mod tests {
     }
 
     #[test]
+    fn a_status_code_decides_whether_a_request_failed() {
+        let counted = |protocol, server, tags: &[(&str, Value)], error: bool| {
+            let mut r = Request::new(protocol, server, Cow::Borrowed("GET"));
+            r.failed = error;
+            r.exception_type = error.then_some(Cow::Borrowed("app::Invalid"));
+            for (k, v) in tags {
+                r.observe(k, v);
+            }
+            let (key, failed) = r.counted_key();
+            (key.error_type.as_deref().map(str::to_owned), failed)
+        };
+        let code = |c: i64| ("http.response.status_code", Value::I64(c));
+        let named = |t: &str| ("error.type", Value::from(t.to_owned()));
+        let grpc = |c: i64| ("rpc.grpc.status_code", Value::I64(c));
+        let none = (None, false);
+        let failed = |t: &str| (Some(t.to_owned()), true);
+        // A server's 400 with its handler's error recorded: no failure.
+        assert_eq!(counted(Protocol::Http, true, &[code(400)], true), none);
+        // A 500 an inner layer answered, replaced by a 200 (its error.type
+        // tag stays on the span): the 200 decides.
+        let replaced = [code(500), named("500"), code(200)];
+        assert_eq!(counted(Protocol::Http, true, &replaced, true), none);
+        // A client's 400 fails, named by its code over the error recorded.
+        assert_eq!(
+            counted(Protocol::Http, false, &[code(400)], true),
+            failed("400")
+        );
+        // A failing code not marked as an error by anyone still fails.
+        assert_eq!(
+            counted(Protocol::Http, true, &[code(503)], false),
+            failed("503")
+        );
+        // A failing code keeps an error.type set on its span.
+        let timed_out = [code(504), named("timeout")];
+        assert_eq!(
+            counted(Protocol::Http, false, &timed_out, true),
+            failed("timeout")
+        );
+        // No status: the error recorded, else _OTHER.
+        assert_eq!(
+            counted(Protocol::Http, true, &[], true),
+            failed("app::Invalid")
+        );
+        let mut marked = Request::new(Protocol::Http, true, Cow::Borrowed("GET"));
+        marked.observe("error", &Value::Bool(true));
+        let (key, was_failed) = marked.counted_key();
+        assert_eq!(
+            (key.error_type.as_deref(), was_failed),
+            (Some("_OTHER"), true)
+        );
+        // gRPC: failing codes by name; a server's NOT_FOUND is no failure.
+        assert_eq!(
+            counted(Protocol::Grpc, true, &[grpc(14)], false),
+            failed("UNAVAILABLE")
+        );
+        assert_eq!(counted(Protocol::Grpc, true, &[grpc(5)], true), none);
+        assert_eq!(
+            counted(Protocol::Grpc, false, &[grpc(5)], false),
+            failed("NOT_FOUND")
+        );
+        assert_eq!(
+            counted(Protocol::Grpc, false, &[grpc(99)], false),
+            failed("99")
+        );
+    }
+
+    #[test]
     fn a_request_series_takes_its_own_protocols_status() {
         // A gRPC span carries the HTTP 200 of its response: not its status.
         let mut r = Request::new(Protocol::Grpc, true, Cow::Borrowed("Get"));
         r.observe("http.response.status_code", &Value::I64(200));
-        assert_eq!(r.counted_key().status, None);
+        assert_eq!(r.counted_key().0.status, None);
         r.observe("rpc.grpc.status_code", &Value::U64(5));
-        assert_eq!(r.counted_key().status, Some(5));
+        assert_eq!(r.counted_key().0.status, Some(5));
         // Unsigned codes count (a `u16` tag is a `U64` value).
         let mut h = Request::new(Protocol::Http, false, Cow::Borrowed("GET"));
         h.observe("rpc.grpc.status_code", &Value::I64(3));
         h.observe("http.response.status_code", &Value::U64(404));
-        assert_eq!(h.counted_key().status, Some(404));
+        assert_eq!(h.counted_key().0.status, Some(404));
     }
 
     #[test]
@@ -1810,7 +1922,7 @@ mod tests {
         r.key.address = Some(Cow::Borrowed(""));
         r.observe("error.type", &Value::from_static(""));
         r.failed = true;
-        let k = r.counted_key();
+        let (k, _) = r.counted_key();
         assert_eq!((&k.route, &k.address), (&None, &None));
         assert_eq!(k.error_type.as_deref(), Some("_OTHER"));
     }
@@ -1822,7 +1934,7 @@ mod tests {
             r.key.status = status;
             r.exception_type = exception.map(Cow::Borrowed);
             r.failed = true;
-            r.counted_key().error_type.clone()
+            r.counted_key().0.error_type.clone()
         };
         assert_eq!(failed(Some(503), Some("io::Error")).as_deref(), Some("503"));
         assert_eq!(
@@ -1837,13 +1949,13 @@ mod tests {
         let mut r = Request::new(Protocol::Grpc, true, Cow::Borrowed("Scan"));
         r.key.route = Some(Cow::Borrowed("x.Random"));
         r.observe("rpc.grpc.status_code", &Value::I64(12));
-        let k = r.counted_key();
+        let (k, _) = r.counted_key();
         assert_eq!((k.method.as_ref(), &k.route), ("_OTHER", &None));
         // A client's call keeps its names: the client chose them.
         let mut c = Request::new(Protocol::Grpc, false, Cow::Borrowed("Scan"));
         c.key.route = Some(Cow::Borrowed("x.Random"));
         c.observe("rpc.grpc.status_code", &Value::I64(12));
-        assert_eq!(c.counted_key().method.as_ref(), "Scan");
+        assert_eq!(c.counted_key().0.method.as_ref(), "Scan");
     }
 
     #[test]
