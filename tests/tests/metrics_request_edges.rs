@@ -177,7 +177,7 @@ fn a_cancelled_requests_clean_up_runs_inside_its_span() {
 }
 
 #[test]
-fn a_grpc_call_dropped_before_its_response_is_cancelled_on_the_server_only() {
+fn a_grpc_call_dropped_before_its_response_is_cancelled_a_failure_for_the_client_only() {
     metrics::set_enabled(true);
     // A handler that never answers, dropped: the caller left, or tonic's
     // deadline layer (in front of ours) gave up and answered CANCELLED.
@@ -190,7 +190,8 @@ fn a_grpc_call_dropped_before_its_response_is_cancelled_on_the_server_only() {
     let mut call = Box::pin(server.oneshot(grpc_request("/shop.Drop/Served")));
     assert!(poll_once(call.as_mut()).is_pending());
     drop(call);
-    // A client's call dropped (a select!, a hedge): a cancel, no failure.
+    // A client's call dropped (a select!, a hedge): CANCELLED too, which
+    // gRPC's conventions make a client's failure (every code but OK).
     let client = tracekit_tower::ClientLayer::new().layer(never());
     let mut request = grpc_request("/shop.Drop/Called");
     *request.uri_mut() = "http://drop.example/shop.Drop/Called".parse().unwrap();
@@ -208,8 +209,11 @@ fn a_grpc_call_dropped_before_its_response_is_cancelled_on_the_server_only() {
         "no server failure"
     );
     let called = series("rpc.client.duration", &[("rpc.method", "Called")]).expect("counted");
-    assert_eq!(called.status_code(), None, "a cancel, as an HTTP client's");
-    assert_eq!((called.calls(), called.errors()), (1, 0));
+    assert_eq!(called.status_code(), Some(1), "a status on every gRPC call");
+    assert_eq!(
+        (called.calls(), called.errors(), called.error_type()),
+        (1, 1, Some("CANCELLED"))
+    );
 }
 
 /// A gRPC response body that runs `on_poll` each time it is polled, then
@@ -269,7 +273,7 @@ impl Drop for Endless {
 fn close_the_cursor() {}
 
 #[test]
-fn a_grpc_stream_dropped_early_is_cancelled_only_for_the_server() {
+fn a_grpc_stream_dropped_early_is_cancelled_on_both_sides() {
     metrics::set_enabled(true);
     let endless = || {
         service_fn(|_: Request<String>| async {
@@ -305,8 +309,8 @@ fn a_grpc_stream_dropped_early_is_cancelled_only_for_the_server() {
     let follow = series("rpc.client.duration", &[("rpc.method", "Follow")]).expect("counted");
     assert_eq!(
         (follow.status_code(), follow.errors()),
-        (None, 0),
-        "a cancel, no failure"
+        (Some(1), 1),
+        "CANCELLED, a client's failure"
     );
     // Each stream's clean-up is its call's.
     for name in ["shop.Feed/Subscribe", "shop.Feed/Follow"] {
@@ -1084,6 +1088,41 @@ fn a_tower_client_call_that_fails_with_no_response_is_named_by_its_error() {
     .expect("counted");
     assert_eq!((s.calls(), s.errors()), (1, 1));
     assert_eq!(s.error_type(), Some("std::io::error::Error"), "not _OTHER");
+}
+
+#[test]
+fn a_grpc_call_that_fails_with_no_response_has_a_status() {
+    metrics::set_enabled(true);
+    // gRPC's conventions require `rpc.grpc.status_code` on every call: a
+    // client's call that got no response is UNAVAILABLE (what tonic
+    // reports of a connection that failed), a server's failed service
+    // UNKNOWN; the error's type stays its `error.type`.
+    let refused = || {
+        service_fn(|_: Request<String>| async {
+            Err::<Response<String>, _>(std::io::Error::from(std::io::ErrorKind::ConnectionRefused))
+        })
+    };
+    let client = tracekit_tower::ClientLayer::new().layer(refused());
+    let mut request = grpc_request("/shop.Down/Call");
+    *request.uri_mut() = "http://down.example/shop.Down/Call".parse().unwrap();
+    assert!(block_on(client.oneshot(request)).is_err());
+    let server = tracekit_tower::TraceLayer::new().layer(refused());
+    assert!(block_on(server.oneshot(grpc_request("/shop.Down/Serve"))).is_err());
+    if !tracekit::TRACE_ALL {
+        return;
+    }
+    for (instrument, method, code) in [
+        ("rpc.client.duration", "Call", 14),
+        ("rpc.server.duration", "Serve", 2),
+    ] {
+        let s = series(instrument, &[("rpc.method", method)]).expect("counted");
+        assert_eq!(s.status_code(), Some(code), "{instrument}");
+        assert_eq!(
+            (s.calls(), s.errors(), s.error_type()),
+            (1, 1, Some("std::io::error::Error")),
+            "{instrument}"
+        );
+    }
 }
 
 /// One request over a real socket: the status line and headers (names in

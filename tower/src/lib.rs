@@ -37,7 +37,8 @@
 //!   status to; a gRPC server's call dropped before its status came is
 //!   CANCELLED, as tonic answers one whose deadline passed, which is no
 //!   server failure (the span is `cancelled`); one whose body ends with no
-//!   status, UNKNOWN), on a service error, and on a
+//!   status, UNKNOWN; one whose service fails, UNKNOWN), on a service
+//!   error, and on a
 //!   panic in the service's `call`, the handler or a gRPC body (one caught
 //!   outside the layer, by `tower_http::catch_panic` above it, too:
 //!   metrics count it with `error.type` `panic`; one that `catch_panic`
@@ -54,7 +55,9 @@
 //! [`ClientLayer`] is the other side, for tower HTTP clients (a tonic
 //! `Channel`, a hyper-util client): a `client` span per request, its context
 //! and request id in the request's headers (a gRPC call's metadata), its
-//! status recorded (any gRPC code but OK is a client-side error).
+//! status recorded (any gRPC code but OK is a client-side error; a gRPC
+//! call dropped before its status is CANCELLED, one that got no response
+//! UNAVAILABLE).
 
 #![warn(missing_docs)]
 
@@ -307,12 +310,15 @@ pin_project! {
                     }));
                 } else {
                     // Dropped before the response: the client went away,
-                    // or a timeout above gave up on it. A gRPC server's
-                    // call is then CANCELLED, what tonic answers when its
-                    // deadline layer (in front of every layer of ours)
-                    // gives up; a client's stays a cancel, not a failure.
+                    // or a timeout above gave up on it. A gRPC call is
+                    // then CANCELLED (OpenTelemetry's gRPC conventions
+                    // require a status on every call): what tonic answers
+                    // when its deadline layer, in front of every layer of
+                    // ours, gives up, and what a client reports of a call
+                    // it dropped (a failure on a client, as every code but
+                    // OK; not on a server). An HTTP call stays a cancel.
                     span.set_tag("cancelled", true);
-                    if *this.is_grpc && *this.server {
+                    if *this.is_grpc {
                         grpc::set_status_code(span, GRPC_CANCELLED);
                     }
                     // The handler's clean-up (its drop guards, what they
@@ -341,7 +347,7 @@ where
         let Some(span) = this.span.as_mut() else {
             return inner
                 .poll(cx)
-                .map_ok(|r| r.map(|body| TracedBody::new(body, None, false)));
+                .map_ok(|r| r.map(|body| TracedBody::new(body, None)));
         };
         let mut entered = span.enter();
         *this.polling = true;
@@ -360,11 +366,11 @@ where
             let result = side.record(result, &mut entered);
             entered.finish();
             *this.span = None;
-            return Poll::Ready(result.map(|r| r.map(|body| TracedBody::new(body, None, false))));
+            return Poll::Ready(result.map(|r| r.map(|body| TracedBody::new(body, None))));
         }
         drop(entered);
         let Some(span) = this.span.take() else {
-            return Poll::Ready(result.map(|r| r.map(|body| TracedBody::new(body, None, false))));
+            return Poll::Ready(result.map(|r| r.map(|body| TracedBody::new(body, None))));
         };
         let side = Side {
             is_grpc: *this.is_grpc,
@@ -372,7 +378,7 @@ where
             traceresponse: *this.traceresponse,
         };
         let (result, span) = side.finish(result, span);
-        Poll::Ready(result.map(|r| r.map(|body| TracedBody::new(body, span, *this.server))))
+        Poll::Ready(result.map(|r| r.map(|body| TracedBody::new(body, span))))
     }
 }
 
@@ -479,6 +485,19 @@ impl Side {
                 let error_type =
                     tracekit::__support::request_failed_with(span, std::any::type_name::<E>());
                 span.set_tag("error.type", error_type);
+                if self.is_grpc {
+                    // The status gRPC's conventions require on every call:
+                    // a client's call that got no response is UNAVAILABLE,
+                    // as tonic reports a connection that failed; a
+                    // server's service that failed answered nothing,
+                    // UNKNOWN.
+                    let code = if self.server {
+                        GRPC_UNKNOWN
+                    } else {
+                        GRPC_UNAVAILABLE
+                    };
+                    grpc::set_status_code(span, code);
+                }
                 span.set_tag("error", true);
                 span.set_status(Status::error(e.to_string()));
             }
@@ -526,8 +545,6 @@ pin_project! {
         #[pin]
         inner: Option<B>,
         span: Option<Span>,
-        // A server's call (a client's dropped body is a cancel, no failure).
-        server: bool,
         // As [`ResponseFuture`]'s: set while the inner body is polled.
         polling: bool,
         // Set when the inner body said it had nothing left
@@ -549,15 +566,13 @@ pin_project! {
                     // Ended with no trailers, so with no status.
                     grpc::set_status_code(span, GRPC_UNKNOWN);
                 } else {
-                    // Dropped before its end: the caller went away (a
-                    // server's call is then CANCELLED), or a client
-                    // stopped reading (a cancel, not its failure). What
-                    // the body cleans up, a stream's drop guards, is the
-                    // call's: in its span.
+                    // Dropped before its end: the caller went away, or a
+                    // client stopped reading. The call is CANCELLED, as
+                    // a response dropped before it came. What the body
+                    // cleans up, a stream's drop guards, is the call's: in
+                    // its span.
                     span.set_tag("cancelled", true);
-                    if *this.server {
-                        grpc::set_status_code(span, GRPC_CANCELLED);
-                    }
+                    grpc::set_status_code(span, GRPC_CANCELLED);
                     let _in = span.enter();
                     this.inner.set(None);
                 }
@@ -571,6 +586,8 @@ const GRPC_CANCELLED: u32 = 1;
 /// gRPC's UNKNOWN status: what a client reads from a call that ended
 /// without one.
 const GRPC_UNKNOWN: u32 = 2;
+/// gRPC's UNAVAILABLE status: a client's call that got no response.
+const GRPC_UNAVAILABLE: u32 = 14;
 
 /// The gRPC status of a response that carries none, from its HTTP status,
 /// as gRPC's HTTP-to-gRPC status mapping says.
@@ -586,13 +603,12 @@ fn grpc_status_of_http(status: u16) -> u32 {
 }
 
 impl<B> TracedBody<B> {
-    /// `body`, ending `span` (a call's, `server` or client's) with it, or
-    /// passed through untouched with no span.
-    fn new(body: B, span: Option<Span>, server: bool) -> TracedBody<B> {
+    /// `body`, ending `span` (a call's) with it, or passed through
+    /// untouched with no span.
+    fn new(body: B, span: Option<Span>) -> TracedBody<B> {
         TracedBody {
             inner: Some(body),
             span,
-            server,
             polling: false,
             ended: AtomicBool::new(false),
         }
