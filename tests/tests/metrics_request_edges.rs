@@ -1091,6 +1091,61 @@ fn a_tower_client_call_that_fails_with_no_response_is_named_by_its_error() {
 }
 
 #[test]
+fn a_client_request_in_origin_form_is_to_the_server_its_host_header_names() {
+    metrics::set_enabled(true);
+    // hyper's connection-level `SendRequest` takes a path and a Host
+    // header: the server is the Host header's (OpenTelemetry's client
+    // conventions), not none, which would make every backend one series.
+    let ok = service_fn(|_: Request<String>| async {
+        Ok::<_, Infallible>(Response::new(String::new()))
+    });
+    let client = tracekit_tower::ClientLayer::new().layer(ok);
+    let ((), c) = tracekit::testing::capture(|| {
+        let request = Request::builder()
+            .uri("/items?page=2")
+            .header("host", "origin-form.example:8081")
+            .body(String::new())
+            .unwrap();
+        block_on(client.clone().oneshot(request)).unwrap();
+        // No port in the Host header: none is made up (80 or 443 is
+        // the connection's to know).
+        let request = Request::builder()
+            .uri("/items")
+            .header("host", "no-port.example")
+            .body(String::new())
+            .unwrap();
+        block_on(client.oneshot(request)).unwrap();
+    });
+    if !tracekit::TRACE_ALL {
+        return;
+    }
+    let spans = c.spans_named("GET");
+    let tag = |i: usize, key: &str| spans[i].tag(key).map(|v| v.to_string());
+    assert_eq!(
+        tag(0, "server.address").as_deref(),
+        Some("origin-form.example")
+    );
+    assert_eq!(tag(0, "server.port").as_deref(), Some("8081"));
+    assert_eq!(tag(1, "server.address").as_deref(), Some("no-port.example"));
+    assert_eq!(tag(1, "server.port"), None);
+    let s = series(
+        "http.client.request.duration",
+        &[
+            ("server.address", "origin-form.example"),
+            ("server.port", "8081"),
+        ],
+    )
+    .expect("counted by its Host header");
+    assert_eq!(s.calls(), 1);
+    let s = series(
+        "http.client.request.duration",
+        &[("server.address", "no-port.example")],
+    )
+    .expect("counted by its Host header");
+    assert_eq!(s.calls(), 1);
+}
+
+#[test]
 fn a_grpc_call_that_fails_with_no_response_has_a_status() {
     metrics::set_enabled(true);
     // gRPC's conventions require `rpc.grpc.status_code` on every call: a

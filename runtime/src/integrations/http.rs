@@ -489,6 +489,22 @@ pub fn traceresponse(cx: &crate::SpanContext) -> String {
 /// # drop(span);
 /// ```
 pub fn client_span(method: &str, url: &str, headers: &mut dyn Injector) -> Span {
+    client_span_to(method, url, None, headers)
+}
+
+/// [`client_span`] for a request whose target may be in origin form
+/// (`/items`, as a connection-level client sends it): its server is then
+/// the one its `Host` header names, `host`, as OpenTelemetry's HTTP client
+/// conventions say.
+fn client_span_to(method: &str, url: &str, host: Option<&str>, headers: &mut dyn Injector) -> Span {
+    // The server: the URL's authority, else the Host header's, with the
+    // scheme's port when it names none (a Host header's scheme is unknown).
+    let target = match scheme_and_authority(url) {
+        Some((scheme, authority)) => Some((authority, default_port(scheme))),
+        None => host
+            .map(|h| (h.trim(), None))
+            .filter(|(h, _)| !h.is_empty()),
+    };
     let c = conventions();
     let name: std::borrow::Cow<'static, str> = match c {
         Conventions::Old => format!("{method} {}", path_of(url)).into(),
@@ -505,11 +521,11 @@ pub fn client_span(method: &str, url: &str, headers: &mut dyn Injector) -> Span 
             }
             if c.stable() {
                 builder.push_tag("url.full".into(), without_credentials(url).into());
-                if let Some((scheme, authority)) = scheme_and_authority(url) {
+                if let Some((authority, default_port)) = target {
                     address_tags(
                         builder,
                         authority,
-                        default_port(scheme),
+                        default_port,
                         &crate::data::intern::CLIENT_HOSTS,
                     );
                 }
@@ -521,14 +537,14 @@ pub fn client_span(method: &str, url: &str, headers: &mut dyn Injector) -> Span 
     }
     counted(&mut span, || {
         let mut r = Request::new(Protocol::Http, false, method_for_metrics(method));
-        if let Some((scheme, authority)) = scheme_and_authority(url) {
+        if let Some((authority, default_port)) = target {
             let (address, port) = host_and_port(authority);
             r.key.address = Some(
                 crate::data::intern::CLIENT_HOSTS
                     .string(address)
                     .map_or_else(|| Cow::Owned(address.to_owned()), Cow::Borrowed),
             );
-            r.key.port = port.or(default_port(scheme));
+            r.key.port = port.or(default_port);
         }
         r
     });
@@ -735,7 +751,10 @@ mod requests {
     }
 
     /// [`client_span`] for an [`http::Request`] about to be sent: the
-    /// context goes into the request's own headers.
+    /// context goes into the request's own headers. A request whose URI is
+    /// a path only (hyper's connection-level `SendRequest` takes one) is to
+    /// the server its `Host` header names (`server.address`,
+    /// `server.port` when it has one).
     ///
     /// ```
     /// let mut req = http::Request::get("http://backend:8080/items").body(()).unwrap();
@@ -747,7 +766,15 @@ mod requests {
     pub fn client_span_for<B>(request: &mut ::http::Request<B>) -> Span {
         let method = request.method().as_str().to_owned();
         let url = request.uri().to_string();
-        client_span(&method, &url, request.headers_mut())
+        let host = match request.uri().authority() {
+            Some(_) => None,
+            None => request
+                .headers()
+                .get(::http::header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .map(str::to_owned),
+        };
+        super::client_span_to(&method, &url, host.as_deref(), request.headers_mut())
     }
 }
 
