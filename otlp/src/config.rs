@@ -100,7 +100,8 @@ impl OtlpConfig {
     /// `_TRACES_` form, which wins — with `OTEL_SERVICE_NAME`,
     /// `OTEL_RESOURCE_ATTRIBUTES`, the span limits and `OTEL_BSP_*`. An
     /// empty variable is an unset one; a bad value is a warning on stderr
-    /// naming the variable, and the default.
+    /// naming the variable, and is ignored (the general variable, else the
+    /// default, holds).
     ///
     /// ```
     /// let c = tracekit_otlp::OtlpConfig::from_env();
@@ -131,7 +132,9 @@ impl OtlpConfig {
 /// or the general one (`OTEL_EXPORTER_OTLP_TIMEOUT`). An empty variable is
 /// an unset one, as OpenTelemetry's configuration says (a manifest's
 /// `""` does not hide the general value); a bad one is a warning that
-/// names the variable it came from, and the default.
+/// names the variable it came from, and is ignored (the general variable,
+/// else the default, holds). Names of protocols and compressions are
+/// read in any case.
 pub(crate) struct Transport {
     /// The signal's endpoint, used as is, if set.
     pub(crate) endpoint: Option<String>,
@@ -152,15 +155,24 @@ impl Transport {
                 .map(|v| v.trim().to_owned())
                 .filter(|v| !v.is_empty())
         };
-        // The variable that gives `name`, and its value.
-        let var = |name: &str| -> Option<(String, String)> {
+        // The first of `name`'s variables (the signal's, then the general
+        // one) whose value `parse` takes. A value it refuses is a warning
+        // and ignored, as OpenTelemetry says of a bad value, so the general
+        // variable (or the default) holds: a typo in the metrics' own
+        // protocol does not also undo a valid general one.
+        fn first<T>(
+            set: &dyn Fn(&str) -> Option<String>,
+            signal: &str,
+            name: &str,
+            parse: &dyn Fn(&str, &str) -> Option<T>,
+        ) -> Option<T> {
             [
                 format!("OTEL_EXPORTER_OTLP_{signal}_{name}"),
                 format!("OTEL_EXPORTER_OTLP_{name}"),
             ]
             .into_iter()
-            .find_map(|key| set(&key).map(|v| (key, v)))
-        };
+            .find_map(|key| set(&key).and_then(|raw| parse(&key, &raw)))
+        }
         let mut t = Transport {
             endpoint: set(&format!("OTEL_EXPORTER_OTLP_{signal}_ENDPOINT")),
             base: set("OTEL_EXPORTER_OTLP_ENDPOINT").unwrap_or_else(|| DEFAULT_ENDPOINT.to_owned()),
@@ -169,35 +181,47 @@ impl Transport {
             protocol: Protocol::default(),
             compression: Compression::default(),
         };
-        if let Some((key, raw)) = var("HEADERS") {
-            t.headers = crate::env::pairs(&key, &raw);
+        // Headers: a variable none of whose entries is well formed is
+        // ignored as a whole (its entries were each a warning).
+        if let Some(headers) = first(&set, signal, "HEADERS", &|key, raw| {
+            Some(crate::env::pairs(key, raw)).filter(|pairs| !pairs.is_empty())
+        }) {
+            t.headers = headers;
         }
-        if let Some((key, _)) = var("TIMEOUT") {
-            t.timeout = crate::env::millis(env, &key, t.timeout);
+        if let Some(timeout) = first(&set, signal, "TIMEOUT", &|key, raw| {
+            crate::env::positive(key, raw).map(Duration::from_millis)
+        }) {
+            t.timeout = timeout;
         }
-        if let Some((key, raw)) = var("PROTOCOL") {
-            t.protocol = match raw.as_str() {
-                "http/protobuf" => Protocol::HttpProtobuf,
-                "http/json" => Protocol::HttpJson,
-                other => {
-                    crate::warn(format_args!(
-                        "{key}={other:?} is not supported (http/protobuf, http/json); using http/protobuf"
-                    ));
-                    Protocol::HttpProtobuf
-                }
-            };
+        if let Some(protocol) = first(&set, signal, "PROTOCOL", &|key, raw| match raw
+            .to_ascii_lowercase()
+            .as_str()
+        {
+            "http/protobuf" => Some(Protocol::HttpProtobuf),
+            "http/json" => Some(Protocol::HttpJson),
+            _ => {
+                crate::warn(format_args!(
+                    "{key}={raw:?} is not supported (http/protobuf, http/json); ignored"
+                ));
+                None
+            }
+        }) {
+            t.protocol = protocol;
         }
-        if let Some((key, raw)) = var("COMPRESSION") {
-            t.compression = match raw.as_str() {
-                "gzip" => Compression::Gzip,
-                "none" => Compression::None,
-                other => {
-                    crate::warn(format_args!(
-                        "{key}={other:?} is not supported (gzip, none); sending uncompressed"
-                    ));
-                    Compression::None
-                }
-            };
+        if let Some(compression) = first(&set, signal, "COMPRESSION", &|key, raw| match raw
+            .to_ascii_lowercase()
+            .as_str()
+        {
+            "gzip" => Some(Compression::Gzip),
+            "none" => Some(Compression::None),
+            _ => {
+                crate::warn(format_args!(
+                    "{key}={raw:?} is not supported (gzip, none); ignored"
+                ));
+                None
+            }
+        }) {
+            t.compression = compression;
         }
         t
     }

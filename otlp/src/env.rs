@@ -27,6 +27,20 @@ pub(crate) fn number(env: &Lookup<'_>, key: &str, default: u64) -> u64 {
     }
 }
 
+/// `raw`, the value of `key`, as a positive integer, else a warning and
+/// `None`.
+pub(crate) fn positive(key: &str, raw: &str) -> Option<u64> {
+    match raw.trim().parse::<u64>() {
+        Ok(n) if n > 0 => Some(n),
+        _ => {
+            crate::warn(format_args!(
+                "{key}={raw:?} is not a positive integer; ignored"
+            ));
+            None
+        }
+    }
+}
+
 /// Milliseconds, else the default with a warning.
 pub(crate) fn millis(env: &Lookup<'_>, key: &str, default: Duration) -> Duration {
     Duration::from_millis(number(env, key, default.as_millis() as u64))

@@ -228,6 +228,18 @@ pub(crate) fn wanted(env: &Lookup<'_>) -> bool {
     // A list of exporters (`otlp`, the default; `prometheus`, `console`):
     // OTLP only when it is named.
     if let Some(exporters) = env("OTEL_METRICS_EXPORTER").filter(|v| !v.trim().is_empty()) {
+        // A name no SDK knows is a typo the user should hear of (the
+        // specification's rule for an unknown value): said, and it names
+        // no OTLP export.
+        let known = ["otlp", "prometheus", "console", "logging", "none"];
+        for e in exporters.split(',').map(str::trim) {
+            if !known.iter().any(|k| e.eq_ignore_ascii_case(k)) {
+                crate::warn(format_args!(
+                    "OTEL_METRICS_EXPORTER names {e:?}, which is not an exporter \
+                     (otlp, prometheus, console, logging, none); ignored"
+                ));
+            }
+        }
         if !exporters
             .split(',')
             .any(|e| e.trim().eq_ignore_ascii_case("otlp"))

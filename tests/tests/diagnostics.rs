@@ -155,3 +155,20 @@ fn a_sink_whose_code_makes_tracekit_speak_does_not_loop() {
     assert_eq!(said("make tracekit speak").len(), 1);
     assert!(said("OTEL_BSP_EXPORT_TIMEOUT").is_empty());
 }
+
+#[test]
+fn an_unknown_metrics_exporter_is_said_not_silently_dropped() {
+    install();
+    let env = |k: &str| {
+        match k {
+            "OTEL_METRICS_EXPORTER" => Some("otlp_http-typo"),
+            "OTEL_EXPORTER_OTLP_ENDPOINT" => Some("http://c:4318"),
+            _ => None,
+        }
+        .map(str::to_owned)
+    };
+    assert!(!tracekit_otlp::__test::metrics_wanted(&env));
+    let got = said("otlp_http-typo");
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert!(got[0].1.contains("OTEL_METRICS_EXPORTER"), "{got:?}");
+}

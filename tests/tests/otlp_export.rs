@@ -586,6 +586,37 @@ fn env(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Optio
 }
 
 #[test]
+fn a_bad_signal_variable_is_ignored_and_the_general_one_holds() {
+    // OpenTelemetry: a bad value is ignored, as if unset. A typo in the
+    // traces' own form must not undo a valid general setting (the shared
+    // credentials, the protocol the collector speaks).
+    let c = OtlpConfig::from_lookup(&env(&[
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json"),
+        ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "grpc"),
+        ("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip"),
+        ("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "zstd"),
+        ("OTEL_EXPORTER_OTLP_TIMEOUT", "30000"),
+        ("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "5s"),
+        ("OTEL_EXPORTER_OTLP_HEADERS", "authorization=Bearer%20k"),
+        ("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "no-equals-sign"),
+    ]));
+    assert_eq!(c.protocol, Protocol::HttpJson);
+    assert_eq!(c.compression, Compression::Gzip);
+    assert_eq!(c.timeout, Duration::from_secs(30));
+    assert_eq!(
+        c.headers,
+        [("authorization".to_owned(), "Bearer k".to_owned())]
+    );
+    // Enumerated values are read in any case.
+    let c = OtlpConfig::from_lookup(&env(&[
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "HTTP/JSON"),
+        ("OTEL_EXPORTER_OTLP_COMPRESSION", "GZip"),
+    ]));
+    assert_eq!(c.protocol, Protocol::HttpJson);
+    assert_eq!(c.compression, Compression::Gzip);
+}
+
+#[test]
 fn the_standard_variables_configure_the_exporter() {
     let c = OtlpConfig::from_lookup(&env(&[
         ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318/"),
