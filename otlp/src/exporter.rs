@@ -178,7 +178,9 @@ impl Sender {
             .set("Content-Type", content_type)
             .set(
                 "User-Agent",
-                concat!("tracekit-otlp/", env!("CARGO_PKG_VERSION")),
+                // The exporter, its version and its language, as the OTLP
+                // exporter specification asks.
+                concat!("tracekit-otlp/", env!("CARGO_PKG_VERSION"), " (Rust)"),
             );
         if self.compression == Compression::Gzip {
             request = request.set("Content-Encoding", "gzip");
@@ -188,7 +190,10 @@ impl Sender {
         }
         match request.send_bytes(body) {
             Ok(response) if (200..300).contains(&response.status()) => {
-                Attempt::Done(self.partial_success(response))
+                match self.partial_success(response) {
+                    Ok(rejected) => Attempt::Done(rejected),
+                    Err(what) => Attempt::Fail(what),
+                }
             }
             Ok(response) => Attempt::Fail(format!(
                 "{} answered HTTP {} {}",
@@ -216,11 +221,12 @@ impl Sender {
                 let what = format!("cannot reach {}: {}{detail}", self.endpoint, t.kind());
                 // An endpoint that can never work (a bad URL, a scheme with
                 // no support built in, such as https without the `tls`
-                // feature) fails at once; a network that may come back is
-                // retried.
+                // feature, a header the HTTP client refuses to send) fails
+                // at once; a network that may come back is retried.
                 use ureq::ErrorKind as K;
                 match t.kind() {
                     K::InvalidUrl
+                    | K::BadHeader
                     | K::UnknownScheme
                     | K::InsecureRequestHttpsOnly
                     | K::InvalidProxyUrl
@@ -233,18 +239,27 @@ impl Sender {
     }
 
     /// How many items a 2xx answer says were rejected (an OTLP partial
-    /// success), said on stderr with the backend's message.
-    fn partial_success(&self, response: ureq::Response) -> u64 {
+    /// success), said on stderr with the backend's message. An answer
+    /// past [`MAX_RESPONSE`] is an error, not retried, as the OTLP
+    /// specification says (its partial success cannot be read whole).
+    fn partial_success(&self, response: ureq::Response) -> Result<u64, String> {
         let json = response.content_type().contains("json");
         let mut body = Vec::new();
         if response
             .into_reader()
-            .take(64 * 1024)
+            .take(MAX_RESPONSE + 1)
             .read_to_end(&mut body)
             .is_err()
             || body.is_empty()
         {
-            return 0;
+            return Ok(0);
+        }
+        if body.len() as u64 > MAX_RESPONSE {
+            return Err(format!(
+                "{} answered with more than {} KiB, which was discarded unread",
+                self.endpoint,
+                MAX_RESPONSE / 1024
+            ));
         }
         let (field, what) = match self.signal {
             Signal::Traces => ("rejectedSpans", "spans"),
@@ -272,7 +287,7 @@ impl Sender {
             };
             match decoded {
                 Ok(p) => p.map_or((String::new(), String::new()), |(n, m)| (n.to_string(), m)),
-                Err(_) => return 0,
+                Err(_) => return Ok(0),
             }
         };
         // The count is an int64, so a string in JSON.
@@ -283,9 +298,12 @@ impl Sender {
                 self.endpoint
             ));
         }
-        count
+        Ok(count)
     }
 }
+
+/// The longest answer read from a receiver.
+const MAX_RESPONSE: u64 = 64 * 1024;
 
 enum Attempt {
     /// Accepted, with this many items rejected.

@@ -305,3 +305,62 @@ fn a_partial_success_counts_the_rejected_spans() {
         assert_eq!(s.export_errors, 0, "{s:?}");
     }
 }
+
+/// An answer past 64 KiB is discarded unread and the export counted as
+/// failed, not retried (the OTLP specification: a non-retryable error);
+/// it had been taken as a clean success, any partial success in it unread.
+#[test]
+fn an_oversized_answer_is_a_failed_export_not_retried() {
+    let stub = Stub::start([]);
+    stub.reply_always(
+        Reply::status(200)
+            .header("Content-Type", "application/x-protobuf")
+            .body(vec![0u8; 70 * 1024]),
+    );
+    let mut r = tracekit_otlp::reporter(config(
+        &stub,
+        Duration::from_millis(300),
+        Duration::from_secs(4),
+    ));
+    let stats = r.stats();
+    let batch = spans(20);
+    let reported = batch.len() as u64;
+    r.report(SpanBatch::from(batch));
+    r.flush();
+    drop(r);
+    let s = stats.snapshot();
+    assert_every_span_counted(&s, reported);
+    if !tracekit::TRACE_ALL {
+        return;
+    }
+    assert_eq!(stub.received().len(), 1, "not retried");
+    assert_eq!((s.spans_exported, s.export_errors), (0, 1), "{s:?}");
+}
+
+/// A header the HTTP client refuses to send (a control character, decoded
+/// from `%0A` in `OTEL_EXPORTER_OTLP_HEADERS`) can never work: the export
+/// fails at once. It had been retried with backoff for the whole export
+/// timeout (30 s here), every export, and at shutdown.
+#[test]
+fn a_header_that_cannot_be_sent_fails_the_export_at_once() {
+    let stub = Stub::start([]);
+    let mut c = config(&stub, Duration::from_millis(300), Duration::from_secs(30));
+    c.headers = vec![("x-team".to_owned(), "blue\nred".to_owned())];
+    let mut r = tracekit_otlp::reporter(c);
+    let stats = r.stats();
+    let batch = spans(20);
+    let reported = batch.len() as u64;
+    let started = Instant::now();
+    r.report(SpanBatch::from(batch));
+    r.flush();
+    drop(r);
+    let took = started.elapsed();
+    let s = stats.snapshot();
+    assert_every_span_counted(&s, reported);
+    if !tracekit::TRACE_ALL {
+        return;
+    }
+    assert!(stub.received().is_empty());
+    assert_eq!(s.export_errors, 1, "{s:?}");
+    assert!(took < Duration::from_secs(15), "retried for {took:?}");
+}
