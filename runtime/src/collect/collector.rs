@@ -200,23 +200,19 @@ impl Outbox {
         ))
     }
 
-    /// Hands over what it holds (its thread ends). Between taking the
-    /// spans and queueing them they are in neither place a drain looks, so
-    /// the hand-over is counted in [`HANDING_OVER`], which a drain waits
-    /// out: a flush or capture that ran just then had missed spans finished
-    /// before it (a scoped thread's, its scope over while the thread
-    /// exited).
+    /// Hands over what it holds (its thread ends). Queued before the
+    /// outbox is let go, as a full one is in [`Outbox::stash`]: taken out
+    /// first and queued after, the spans were for a moment in neither place
+    /// a drain looks, and a flush or capture that ran just then missed spans
+    /// finished before it (a scoped thread's, its scope over while the
+    /// thread exited).
     pub(crate) fn hand_over(&self) {
-        HANDING_OVER.fetch_add(1, Ordering::SeqCst);
-        if let Some(batch) = self.take() {
-            submit(batch);
+        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        if !held.spans.is_empty() {
+            submit(std::mem::take(&mut *held));
         }
-        HANDING_OVER.fetch_sub(1, Ordering::SeqCst);
     }
 }
-
-/// Outboxes being handed over by their ending threads just now.
-static HANDING_OVER: AtomicUsize = AtomicUsize::new(0);
 
 /// What every outbox holds, counted as submitted.
 fn take_outboxes() -> Vec<Batch> {
@@ -309,13 +305,10 @@ pub(crate) fn holding_sinks() -> bool {
 
 /// Takes everything queued so far and delivers it. Returns how many spans.
 pub(crate) fn drain(sinks: &mut Sinks) -> usize {
-    // The outboxes before the queue: a full outbox is queued under its lock
-    // (`Outbox::stash`), and an ending thread's outbox is queued before its
-    // hand-over is over, so their spans are in whichever is taken second.
+    // The outboxes before the queue: an outbox is queued under its lock (a
+    // full one, an ending thread's), so its spans are in whichever of the
+    // two is taken second.
     let mut batches = take_outboxes();
-    while HANDING_OVER.load(Ordering::SeqCst) != 0 {
-        std::thread::yield_now();
-    }
     batches.extend(QUEUE.take_all());
     if batches.is_empty() {
         return 0;
