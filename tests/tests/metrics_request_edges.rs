@@ -918,6 +918,55 @@ impl tower::Service<Request<String>> for PanicsInCall {
 }
 
 #[test]
+fn a_status_set_before_a_panic_or_an_error_was_never_sent() {
+    metrics::set_enabled(true);
+    // The handler sets its status through the current span (as README
+    // shows), then panics or fails: no response went out, so the status
+    // decides nothing; the request failed, named by what ended it.
+    let then_panics = service_fn(|_: Request<String>| async {
+        tracekit::http::set_current_status_code(200);
+        if true {
+            panic!("after the status");
+        }
+        Ok::<_, std::io::Error>(Response::new(String::new()))
+    });
+    let then_fails = service_fn(|_: Request<String>| async {
+        tracekit::http::set_current_status_code(200);
+        Err::<Response<String>, _>(std::io::Error::other("after the status"))
+    });
+    let request = |method: Method| {
+        Request::builder()
+            .method(method)
+            .uri("http://localhost/edges/status-then")
+            .header("traceparent", &unsampled_headers()[0].1)
+            .body(String::new())
+            .unwrap()
+    };
+    let svc = tracekit_tower::TraceLayer::new().layer(then_panics);
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let _ = block_on(svc.oneshot(request(Method::TRACE)));
+    }));
+    assert!(caught.is_err());
+    let svc = tracekit_tower::TraceLayer::new().layer(then_fails);
+    assert!(block_on(svc.oneshot(request(Method::OPTIONS))).is_err());
+    if !tracekit::TRACE_ALL {
+        return;
+    }
+    for (method, error_type) in [("TRACE", "panic"), ("OPTIONS", "std::io::error::Error")] {
+        let s = series(
+            "http.server.request.duration",
+            &[("http.request.method", method)],
+        )
+        .expect("counted");
+        assert_eq!(
+            (s.calls(), s.errors(), s.error_type(), s.status_code()),
+            (1, 1, Some(error_type), None),
+            "{method}"
+        );
+    }
+}
+
+#[test]
 fn a_panic_in_the_services_call_counts_the_request_failed() {
     metrics::set_enabled(true);
     /// Calls `svc` as a catch-panic layer above it would: the panic caught.

@@ -40,13 +40,17 @@ pub fn grpc_not_served(span: &mut crate::Span) {
     }
 }
 
-/// Tells `span` its request failed with an error known only by its type
-/// (`std::any::type_name`, for an error that is only `Display`): metrics
-/// count it with that `error.type`. Returns the name, for the span's own
-/// attribute. For `tracekit-tower`.
+/// Tells `span` its request failed with an error in place of its response,
+/// known only by its type (`std::any::type_name`, for an error that is only
+/// `Display`): metrics count it failed with that `error.type`, whatever
+/// status a handler recorded before (never sent). Returns the name, for
+/// the span's own attribute. For `tracekit-tower`.
 pub fn request_failed_with(span: &mut crate::Span, type_name: &'static str) -> String {
     match span.owned.as_mut() {
-        Some(d) => d.request_failed_with(type_name).into_owned(),
+        Some(d) => {
+            d.no_response();
+            d.request_failed_with(type_name).into_owned()
+        }
         None => crate::data::error_parts::readable_type_name(type_name).into_owned(),
     }
 }

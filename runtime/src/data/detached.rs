@@ -147,14 +147,25 @@ impl Detached {
     }
 
     /// Tells the span a panic unwound through its call or request: both
-    /// are counted failed, a request's `error.type` `panic` unless a status
-    /// code says otherwise (over an error recorded before: what ended the
-    /// request was the panic, and a sampled span says so in its record).
+    /// are counted failed, a request's `error.type` `panic` unless one was
+    /// set on the span (over an error recorded before: what ended the
+    /// request was the panic, and a sampled span says so in its record),
+    /// whatever status code was recorded before it (never sent).
     pub(crate) fn panicked(&mut self) {
         self.call_failed(metrics::PANIC);
         if let Some(r) = self.request.as_mut() {
             r.failed = true;
+            r.no_response = true;
             r.exception_type = Some(std::borrow::Cow::Borrowed(metrics::PANIC));
+        }
+    }
+
+    /// Tells a request span it ended with no response (an error in its
+    /// place, from a tower service): a status code recorded before was
+    /// never sent, and decides nothing.
+    pub(crate) fn no_response(&mut self) {
+        if let Some(r) = self.request.as_mut() {
+            r.no_response = true;
         }
     }
 

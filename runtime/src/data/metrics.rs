@@ -756,6 +756,10 @@ pub(crate) struct Request {
     /// The type of an error recorded on the span: its `error.type` when it
     /// failed with no status code and nothing else names it.
     pub(crate) exception_type: Option<Cow<'static, str>>,
+    /// The request ended with no response (a panic, an error in its
+    /// place): it failed, and an HTTP status code recorded before (never
+    /// sent) is no attribute.
+    pub(crate) no_response: bool,
     /// A gRPC server's call that no gRPC service answered (the response
     /// is not gRPC's): its service and method are only what the caller
     /// wrote, so it is counted as an unknown method.
@@ -780,6 +784,7 @@ impl Request {
             },
             failed: false,
             exception_type: None,
+            no_response: false,
             not_served: false,
         }
     }
@@ -844,10 +849,13 @@ impl Request {
     /// ([`status_fails`]), whatever was recorded on the way (a handler's
     /// error answered with a 400, an inner layer's 500 that an outer one
     /// replaced), and only then has an `error.type`: the one set on its
-    /// span, else its code (gRPC's by name, `UNAVAILABLE`). A request with
-    /// no status failed if it is marked so (an error status, `error =
-    /// true`) or names an `error.type`: that one, else the type of the
-    /// error recorded on it, else `_OTHER`. Empty text is no attribute
+    /// span, else its code (gRPC's by name, `UNAVAILABLE`). A request that
+    /// ended with no response (a panic, an error in its place) failed,
+    /// whatever status was recorded before (an HTTP one is dropped: it was
+    /// never sent), named by what ended it (`panic`, the error's type). A
+    /// request with no status failed if it is marked so (an error status,
+    /// `error = true`) or names an `error.type`: that one, else the type of
+    /// the error recorded on it, else `_OTHER`. Empty text is no attribute
     /// (Prometheus reads an empty label as an absent one, which would make
     /// two series one). A gRPC server's call of a method it does not have
     /// (UNIMPLEMENTED), or one no gRPC service answered
@@ -875,7 +883,18 @@ impl Request {
                 }
             }
         }
+        if self.no_response && k.protocol == Protocol::Http {
+            k.status = None;
+        }
         let failed = match k.status {
+            _ if self.no_response => {
+                // What took the response's place names it (`panic`, the
+                // error's type), over an `error.type` a status recorded
+                // before set on the span.
+                let named = self.exception_type.take().or(k.error_type.take());
+                k.error_type = Some(named.unwrap_or(Cow::Borrowed("_OTHER")));
+                true
+            }
             Some(code) if status_fails(k.protocol, k.server, code) => {
                 if k.error_type.is_none() {
                     k.error_type = Some(match (k.protocol, grpc_status_name(code)) {
@@ -1897,6 +1916,37 @@ mod tests {
         assert_eq!(
             counted(Protocol::Grpc, false, &[grpc(99)], false),
             failed("99")
+        );
+    }
+
+    #[test]
+    fn a_request_with_no_response_failed_whatever_status_came_before() {
+        // A handler set 200 (or 500), then panicked: nothing was sent.
+        for code in [200, 500] {
+            let mut r = Request::new(Protocol::Http, true, Cow::Borrowed("GET"));
+            r.observe("http.response.status_code", &Value::I64(code));
+            if code == 500 {
+                r.observe("error.type", &Value::from("500".to_owned()));
+            }
+            r.failed = true;
+            r.no_response = true;
+            r.exception_type = Some(Cow::Borrowed(PANIC));
+            let (key, failed) = r.counted_key();
+            assert_eq!(
+                (key.status, key.error_type.as_deref(), failed),
+                (None, Some(PANIC), true),
+                "{code}"
+            );
+        }
+        // A gRPC call keeps its status (the tower layer sets one for it).
+        let mut g = Request::new(Protocol::Grpc, false, Cow::Borrowed("Get"));
+        g.observe("rpc.grpc.status_code", &Value::I64(14));
+        g.no_response = true;
+        g.exception_type = Some(Cow::Borrowed("std::io::error::Error"));
+        let (key, failed) = g.counted_key();
+        assert_eq!(
+            (key.status, key.error_type.as_deref(), failed),
+            (Some(14), Some("std::io::error::Error"), true)
         );
     }
 
