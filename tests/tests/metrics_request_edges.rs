@@ -1157,9 +1157,9 @@ fn a_client_request_in_origin_form_is_to_the_server_its_host_header_names() {
             .unwrap();
         block_on(client.clone().oneshot(request)).unwrap();
         // No port in the Host header: none is made up (80 or 443 is
-        // the connection's to know).
+        // the connection's to know). A URL in the query names no server.
         let request = Request::builder()
-            .uri("/items")
+            .uri("/items?next=http://query.example/y")
             .header("host", "no-port.example")
             .body(String::new())
             .unwrap();

@@ -489,22 +489,22 @@ pub fn traceresponse(cx: &crate::SpanContext) -> String {
 /// # drop(span);
 /// ```
 pub fn client_span(method: &str, url: &str, headers: &mut dyn Injector) -> Span {
-    client_span_to(method, url, None, headers)
+    let target =
+        scheme_and_authority(url).map(|(scheme, authority)| (authority, default_port(scheme)));
+    client_span_to(method, url, target, headers)
 }
 
-/// [`client_span`] for a request whose target may be in origin form
-/// (`/items`, as a connection-level client sends it): its server is then
-/// the one its `Host` header names, `host`, as OpenTelemetry's HTTP client
+/// [`client_span`] to the server `target` (its authority, and the port its
+/// scheme implies), which the caller worked out: from the URL, or from the
+/// `Host` header of a request whose target is in origin form (`/items`, as
+/// a connection-level client sends it), as OpenTelemetry's HTTP client
 /// conventions say.
-fn client_span_to(method: &str, url: &str, host: Option<&str>, headers: &mut dyn Injector) -> Span {
-    // The server: the URL's authority, else the Host header's, with the
-    // scheme's port when it names none (a Host header's scheme is unknown).
-    let target = match scheme_and_authority(url) {
-        Some((scheme, authority)) => Some((authority, default_port(scheme))),
-        None => host
-            .map(|h| (h.trim(), None))
-            .filter(|(h, _)| !h.is_empty()),
-    };
+fn client_span_to(
+    method: &str,
+    url: &str,
+    target: Option<(&str, Option<u16>)>,
+    headers: &mut dyn Injector,
+) -> Span {
     let c = conventions();
     let name: std::borrow::Cow<'static, str> = match c {
         Conventions::Old => format!("{method} {}", path_of(url)).into(),
@@ -647,6 +647,14 @@ fn default_port(scheme: &str) -> Option<u16> {
 /// A URL's scheme and authority (`user@host:port`), when it has them.
 fn scheme_and_authority(url: &str) -> Option<(&str, &str)> {
     let (scheme, rest) = url.split_once("://")?;
+    // A scheme is a letter, then letters, digits, `+`, `-` and `.`
+    // (RFC 3986): `/r?to=http://x` is a path, not a URL of scheme `/r?to=http`.
+    let mut chars = scheme.chars();
+    if !chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        || !chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+    {
+        return None;
+    }
     let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
     Some((scheme, &rest[..end]))
 }
@@ -678,14 +686,8 @@ fn userinfo_as(url: &str, userinfo: &str) -> String {
 
 /// The path of a URL or of a request target, without query or fragment.
 fn path_of(url: &str) -> &str {
-    let rest = match url.find("://") {
-        Some(i) => {
-            let after = &url[i + 3..];
-            match after.find(['/', '?', '#']) {
-                Some(j) => &after[j..],
-                None => "/",
-            }
-        }
+    let rest = match scheme_and_authority(url) {
+        Some((scheme, authority)) => &url[scheme.len() + 3 + authority.len()..],
         None => url,
     };
     let end = rest.find(['?', '#']).unwrap_or(rest.len());
@@ -766,15 +768,26 @@ mod requests {
     pub fn client_span_for<B>(request: &mut ::http::Request<B>) -> Span {
         let method = request.method().as_str().to_owned();
         let url = request.uri().to_string();
+        // A path only: nothing in it (not a `://` in its query) names the
+        // server; the Host header does, with no port it does not say (its
+        // scheme is the connection's).
         let host = match request.uri().authority() {
             Some(_) => None,
-            None => request
-                .headers()
-                .get(::http::header::HOST)
-                .and_then(|h| h.to_str().ok())
-                .map(str::to_owned),
+            None => Some(
+                request
+                    .headers()
+                    .get(::http::header::HOST)
+                    .and_then(|h| h.to_str().ok())
+                    .map(|h| h.trim().to_owned())
+                    .filter(|h| !h.is_empty()),
+            ),
         };
-        super::client_span_to(&method, &url, host.as_deref(), request.headers_mut())
+        let target = match &host {
+            Some(host) => host.as_deref().map(|h| (h, None)),
+            None => super::scheme_and_authority(&url)
+                .map(|(scheme, authority)| (authority, super::default_port(scheme))),
+        };
+        super::client_span_to(&method, &url, target, request.headers_mut())
     }
 }
 
@@ -882,9 +895,18 @@ mod tests {
             ("/users/7#frag", "/users/7"),
             ("", "/"),
             ("http://a.b/#", "/"),
+            // A `://` in a query is no scheme: the target is a path.
+            ("/r?to=http://x.example/y", "/r"),
+            ("svc+unix://a/b", "/b"),
         ] {
             assert_eq!(path_of(url), path, "{url}");
         }
+        assert_eq!(scheme_and_authority("/r?to=http://x.example/y"), None);
+        assert_eq!(scheme_and_authority("1http://x"), None);
+        assert_eq!(
+            scheme_and_authority("https://x.example:8443/p"),
+            Some(("https", "x.example:8443"))
+        );
     }
 
     #[test]
