@@ -215,6 +215,22 @@ impl Sender {
                     Attempt::Fail(what)
                 }
             }
+            Err(ureq::Error::Transport(t)) if t.kind() == ureq::ErrorKind::BadHeader => {
+                // Never ureq's text, which quotes the header whole: its
+                // value may be a credential.
+                let what = match self.headers.iter().find(|(k, v)| !sendable(k, v)) {
+                    Some((name, _)) => format!(
+                        "cannot send to {}: the configured header {name:?} has a control or \
+                         non-ASCII character, so no request can be made",
+                        self.endpoint
+                    ),
+                    None => format!(
+                        "{} answered with a header that cannot be read",
+                        self.endpoint
+                    ),
+                };
+                Attempt::Fail(what)
+            }
             Err(ureq::Error::Transport(t)) => {
                 // ureq's own text repeats the URL; say it once.
                 let detail = t.message().map(|m| format!(": {m}")).unwrap_or_default();
@@ -226,7 +242,6 @@ impl Sender {
                 use ureq::ErrorKind as K;
                 match t.kind() {
                     K::InvalidUrl
-                    | K::BadHeader
                     | K::UnknownScheme
                     | K::InsecureRequestHttpsOnly
                     | K::InvalidProxyUrl
@@ -300,6 +315,18 @@ impl Sender {
         }
         Ok(count)
     }
+}
+
+/// Whether the HTTP client can send the header `name: value`: a name of
+/// token characters, a value of visible ASCII, spaces and tabs.
+fn sendable(name: &str, value: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+        && value
+            .bytes()
+            .all(|b| b == b'\t' || (0x20..0x7f).contains(&b))
 }
 
 /// The longest answer read from a receiver.
@@ -457,6 +484,15 @@ mod tests {
             let j = jitter(Duration::from_millis(1000));
             assert!(j >= Duration::from_millis(500) && j <= Duration::from_millis(1000));
         }
+    }
+
+    #[test]
+    fn headers_the_client_can_send() {
+        assert!(sendable("x-api-key", "abc def\t1"));
+        assert!(!sendable("x team", "a"));
+        assert!(!sendable("", "a"));
+        assert!(!sendable("x-team", "blue\nred"));
+        assert!(!sendable("x-team", "\u{e9}quipe"));
     }
 
     #[test]

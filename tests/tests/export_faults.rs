@@ -345,7 +345,8 @@ fn an_oversized_answer_is_a_failed_export_not_retried() {
 fn a_header_that_cannot_be_sent_fails_the_export_at_once() {
     let stub = Stub::start([]);
     let mut c = config(&stub, Duration::from_millis(300), Duration::from_secs(30));
-    c.headers = vec![("x-team".to_owned(), "blue\nred".to_owned())];
+    c.headers = vec![("authorization".to_owned(), "Bearer s3cret\n".to_owned())];
+    let _ = tracekit::set_diagnostics(Collect);
     let mut r = tracekit_otlp::reporter(c);
     let stats = r.stats();
     let batch = spans(20);
@@ -363,4 +364,26 @@ fn a_header_that_cannot_be_sent_fails_the_export_at_once() {
     assert!(stub.received().is_empty());
     assert_eq!(s.export_errors, 1, "{s:?}");
     assert!(took < Duration::from_secs(15), "retried for {took:?}");
+    // Said by the header's name, never its value (a credential).
+    let said = SAID.lock().unwrap().clone();
+    assert!(said.iter().all(|m| !m.contains("s3cret")), "{said:?}");
+    assert!(
+        said.iter().any(|m| m.contains("\"authorization\"")),
+        "{said:?}"
+    );
+}
+
+/// What tracekit said (this binary's one sink).
+static SAID: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+struct Collect;
+
+impl tracekit::Diagnostics for Collect {
+    fn enabled(&self, _: tracekit::DiagnosticLevel) -> bool {
+        true
+    }
+
+    fn message(&self, _: tracekit::DiagnosticLevel, message: &std::fmt::Arguments<'_>) {
+        SAID.lock().unwrap().push(message.to_string());
+    }
 }
