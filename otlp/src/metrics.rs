@@ -232,7 +232,11 @@ pub(crate) fn wanted(env: &Lookup<'_>) -> bool {
         // specification's rule for an unknown value): said, and it names
         // no OTLP export.
         let known = ["otlp", "prometheus", "console", "logging", "none"];
-        for e in exporters.split(',').map(str::trim) {
+        for e in exporters
+            .split(',')
+            .map(str::trim)
+            .filter(|e| !e.is_empty())
+        {
             if !known.iter().any(|k| e.eq_ignore_ascii_case(k)) {
                 crate::warn(format_args!(
                     "OTEL_METRICS_EXPORTER names {e:?}, which is not an exporter \

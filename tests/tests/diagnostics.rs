@@ -171,4 +171,15 @@ fn an_unknown_metrics_exporter_is_said_not_silently_dropped() {
     let got = said("otlp_http-typo");
     assert_eq!(got.len(), 1, "{got:?}");
     assert!(got[0].1.contains("OTEL_METRICS_EXPORTER"), "{got:?}");
+    // An empty item of the list (a trailing comma) is no name at all.
+    let trailing = |k: &str| {
+        match k {
+            "OTEL_METRICS_EXPORTER" => Some("otlp, "),
+            "OTEL_EXPORTER_OTLP_ENDPOINT" => Some("http://c:4318"),
+            _ => None,
+        }
+        .map(str::to_owned)
+    };
+    assert!(tracekit_otlp::__test::metrics_wanted(&trailing));
+    assert!(said("names \"\"").is_empty());
 }

@@ -246,6 +246,66 @@ impl http_body::Body for GrpcBody {
     }
 }
 
+/// A gRPC response body whose first poll fails (a stream's read error),
+/// or panics.
+struct BrokenBody {
+    panics: bool,
+}
+
+impl http_body::Body for BrokenBody {
+    type Data = std::io::Cursor<Vec<u8>>;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, std::io::Error>>> {
+        if self.panics {
+            panic!("the stream blew up");
+        }
+        std::task::Poll::Ready(Some(Err(std::io::Error::other("read failed"))))
+    }
+}
+
+#[test]
+fn a_grpc_body_that_fails_or_panics_ends_its_call_unknown() {
+    metrics::set_enabled(true);
+    // No status will come: UNKNOWN (gRPC's conventions require one on
+    // every call), named by the body's error type, or `panic`.
+    for (method, panics) in [("ReadFails", false), ("ReadPanics", true)] {
+        let svc = tracekit_tower::TraceLayer::new().layer(service_fn(
+            move |_: Request<String>| async move {
+                let mut r = Response::new(BrokenBody { panics });
+                r.headers_mut()
+                    .insert("content-type", "application/grpc".parse().unwrap());
+                Ok::<_, Infallible>(r)
+            },
+        ));
+        let path = format!("/shop.Broken/{method}");
+        let mut body = block_on(svc.oneshot(grpc_request(&path)))
+            .unwrap()
+            .into_body();
+        let read =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| block_on(body.frame())));
+        assert_eq!(read.is_err(), panics);
+        drop(body);
+    }
+    if !tracekit::TRACE_ALL {
+        return;
+    }
+    for (method, error_type) in [
+        ("ReadFails", "std::io::error::Error"),
+        ("ReadPanics", "panic"),
+    ] {
+        let s = series("rpc.server.duration", &[("rpc.method", method)]).expect("counted");
+        assert_eq!(
+            (s.status_code(), s.calls(), s.errors(), s.error_type()),
+            (Some(2), 1, 1, Some(error_type)),
+            "{method}"
+        );
+    }
+}
+
 /// A gRPC response body that sends a message each time it is polled and
 /// never ends; its drop does traced work (a stream's clean-up).
 struct Endless;

@@ -37,7 +37,8 @@
 //!   status to; a gRPC server's call dropped before its status came is
 //!   CANCELLED, as tonic answers one whose deadline passed, which is no
 //!   server failure (the span is `cancelled`); one whose body ends with no
-//!   status, UNKNOWN; one whose service fails, UNKNOWN), on a service
+//!   status, UNKNOWN; one whose service fails, or whose handler or body
+//!   fails or panics, UNKNOWN), on a service
 //!   error, and on a
 //!   panic in the service's `call`, the handler or a gRPC body (one caught
 //!   outside the layer, by `tower_http::catch_panic` above it, too:
@@ -302,6 +303,11 @@ pin_project! {
             if let Some(span) = this.span.as_mut() {
                 if *this.polling {
                     tracekit::__support::metrics_panicked(span);
+                    if *this.is_grpc {
+                        // No status came: UNKNOWN, as gRPC names a call
+                        // that ended without one.
+                        grpc::set_status_code(span, GRPC_UNKNOWN);
+                    }
                     span.set_tag("error", true);
                     span.set_status(Status::error(if *this.server {
                         "the handler panicked"
@@ -558,8 +564,10 @@ pin_project! {
             let mut this = this.project();
             if let Some(span) = this.span.as_mut() {
                 if *this.polling {
-                    // The body's poll did not return: it panicked.
+                    // The body's poll did not return: it panicked, and
+                    // the call ended with no status.
                     tracekit::__support::metrics_panicked(span);
+                    grpc::set_status_code(span, GRPC_UNKNOWN);
                     span.set_tag("error", true);
                     span.set_status(Status::error("the response body panicked"));
                 } else if this.ended.load(Ordering::Relaxed) {
@@ -653,6 +661,14 @@ impl<B: http_body::Body> http_body::Body for TracedBody<B> {
                     }
                 }
                 Some(Err(e)) => {
+                    // No status will come: UNKNOWN, the call failed with
+                    // the body's error, named by its type.
+                    let error_type = tracekit::__support::request_failed_with(
+                        span,
+                        std::any::type_name::<B::Error>(),
+                    );
+                    span.set_tag("error.type", error_type);
+                    grpc::set_status_code(span, GRPC_UNKNOWN);
                     span.set_tag("error", true);
                     span.set_status(Status::error("the response body failed"));
                     let _ = e;
