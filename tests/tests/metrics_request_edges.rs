@@ -1027,6 +1027,36 @@ fn a_status_set_before_a_panic_or_an_error_was_never_sent() {
 }
 
 #[test]
+fn a_panic_in_a_grpc_services_call_is_unknown() {
+    metrics::set_enabled(true);
+    let mut svc = tracekit_tower::TraceLayer::new().layer(PanicsInCall);
+    let ((), c) = tracekit::testing::capture(|| {
+        let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            drop(tower::Service::call(
+                &mut svc,
+                grpc_request("/shop.Crash/InCall"),
+            ));
+        }));
+        assert!(caught.is_err());
+    });
+    if !tracekit::TRACE_ALL {
+        return;
+    }
+    let span = c.span("shop.Crash/InCall");
+    assert_eq!(
+        span.tag("rpc.grpc.status_code")
+            .map(|v| v.to_string())
+            .as_deref(),
+        Some("2")
+    );
+    let s = series("rpc.server.duration", &[("rpc.method", "InCall")]).expect("counted");
+    assert_eq!(
+        (s.status_code(), s.errors(), s.error_type()),
+        (Some(2), 1, Some("panic"))
+    );
+}
+
+#[test]
 fn a_panic_in_the_services_call_counts_the_request_failed() {
     metrics::set_enabled(true);
     /// Calls `svc` as a catch-panic layer above it would: the panic caught.

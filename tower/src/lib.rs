@@ -175,7 +175,7 @@ where
             span.set_tag("service.name", tracekit::Value::from_static(name));
         }
         // Work the service does in `call` belongs to the request too.
-        let inner = in_call(&mut span, "the handler panicked", || {
+        let inner = in_call(&mut span, is_grpc, "the handler panicked", || {
             self.inner.call(request)
         });
         ResponseFuture {
@@ -254,9 +254,12 @@ where
         } else {
             tk::client_span_for(&mut request)
         };
-        let inner = in_call(&mut span, "panicked while sending the request", || {
-            self.inner.call(request)
-        });
+        let inner = in_call(
+            &mut span,
+            is_grpc,
+            "panicked while sending the request",
+            || self.inner.call(request),
+        );
         ResponseFuture {
             inner: Some(inner),
             span: Some(span),
@@ -514,17 +517,22 @@ impl Side {
 
 /// Runs the inner service's `call` inside `span`. A panic out of it (which
 /// a catch-panic layer above may answer with a 500) fails the span and the
-/// request's metrics (`error.type` `panic`), as a panic in its future does.
-fn in_call<T>(span: &mut Span, what: &'static str, call: impl FnOnce() -> T) -> T {
+/// request's metrics (`error.type` `panic`), as a panic in its future does;
+/// a gRPC call's status is then UNKNOWN.
+fn in_call<T>(span: &mut Span, is_grpc: bool, what: &'static str, call: impl FnOnce() -> T) -> T {
     struct Calling<'a> {
         entered: tracekit::Entered<'a>,
         returned: bool,
+        is_grpc: bool,
         what: &'static str,
     }
     impl Drop for Calling<'_> {
         fn drop(&mut self) {
             if !self.returned {
                 tracekit::__support::metrics_panicked(&mut self.entered);
+                if self.is_grpc {
+                    grpc::set_status_code(&mut self.entered, GRPC_UNKNOWN);
+                }
                 self.entered.set_tag("error", true);
                 self.entered.set_status(Status::error(self.what));
             }
@@ -533,6 +541,7 @@ fn in_call<T>(span: &mut Span, what: &'static str, call: impl FnOnce() -> T) -> 
     let mut calling = Calling {
         entered: span.enter(),
         returned: false,
+        is_grpc,
         what,
     };
     let inner = call();

@@ -147,10 +147,11 @@ impl Detached {
     }
 
     /// Tells the span a panic unwound through its call or request: both
-    /// are counted failed, a request's `error.type` `panic` unless one was
-    /// set on the span (over an error recorded before: what ended the
-    /// request was the panic, and a sampled span says so in its record),
-    /// whatever status code was recorded before it (never sent).
+    /// are counted failed, a request's `error.type` `panic`, over an error
+    /// recorded or an `error.type` set before (what ended the request was
+    /// the panic, and a sampled span says so in its record), whatever
+    /// status code a server recorded before it (never sent); a client that
+    /// had its status before the panic had its answer.
     pub(crate) fn panicked(&mut self) {
         self.call_failed(metrics::PANIC);
         if let Some(r) = self.request.as_mut() {

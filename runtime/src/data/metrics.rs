@@ -850,9 +850,11 @@ impl Request {
     /// error answered with a 400, an inner layer's 500 that an outer one
     /// replaced), and only then has an `error.type`: the one set on its
     /// span, else its code (gRPC's by name, `UNAVAILABLE`). A request that
-    /// ended with no response (a panic, an error in its place) failed,
-    /// whatever status was recorded before (an HTTP one is dropped: it was
-    /// never sent), named by what ended it (`panic`, the error's type). A
+    /// ended with no response (a panic, an error in its place; on a
+    /// client, one that had no status yet) failed, whatever status was
+    /// recorded before (an HTTP one is dropped: it was never sent; a gRPC
+    /// one that was none or OK is UNKNOWN), named by what ended it
+    /// (`panic`, the error's type) over an `error.type` set on its span. A
     /// request with no status failed if it is marked so (an error status,
     /// `error = true`) or names an `error.type`: that one, else the type of
     /// the error recorded on it, else `_OTHER`. Empty text is no attribute
@@ -883,11 +885,24 @@ impl Request {
                 }
             }
         }
-        if self.no_response && k.protocol == Protocol::Http {
-            k.status = None;
+        // A server's response never went out; a client that had its status
+        // before a panic (in the code handling the response) had its answer.
+        let no_response = self.no_response && (k.server || k.status.is_none());
+        if no_response {
+            k.status = match k.protocol {
+                // Never sent: no attribute.
+                Protocol::Http => None,
+                // gRPC's conventions require a status on every call: one
+                // that ended without one is UNKNOWN, as is one whose OK was
+                // never sent.
+                Protocol::Grpc => match k.status {
+                    None | Some(0) => Some(GRPC_UNKNOWN),
+                    code => code,
+                },
+            };
         }
         let failed = match k.status {
-            _ if self.no_response => {
+            _ if no_response => {
                 // What took the response's place names it (`panic`, the
                 // error's type), over an `error.type` a status recorded
                 // before set on the span.
@@ -960,6 +975,9 @@ fn keep(text: &mut Cow<'static, str>) {
         *text = Cow::Borrowed(kept);
     }
 }
+
+/// gRPC's UNKNOWN status: a call that ended with none.
+const GRPC_UNKNOWN: u32 = 2;
 
 /// gRPC's UNIMPLEMENTED status: no such method.
 const GRPC_UNIMPLEMENTED: u32 = 12;
@@ -1938,8 +1956,40 @@ mod tests {
                 "{code}"
             );
         }
-        // A gRPC call keeps its status (the tower layer sets one for it).
+        // A gRPC server's OK never sent, or no status: UNKNOWN.
+        for status in [Some(0), None] {
+            let mut g = Request::new(Protocol::Grpc, true, Cow::Borrowed("Get"));
+            if let Some(code) = status {
+                g.observe("rpc.grpc.status_code", &Value::I64(code));
+            }
+            g.no_response = true;
+            g.exception_type = Some(Cow::Borrowed(PANIC));
+            let (key, failed) = g.counted_key();
+            assert_eq!(
+                (key.status, key.error_type.as_deref(), failed),
+                (Some(GRPC_UNKNOWN), Some(PANIC), true),
+                "{status:?}"
+            );
+        }
+        // A client that had its 200 before the code handling it panicked:
+        // its request succeeded.
+        let mut c = Request::new(Protocol::Http, false, Cow::Borrowed("GET"));
+        c.observe("http.response.status_code", &Value::I64(200));
+        c.failed = true;
+        c.no_response = true;
+        c.exception_type = Some(Cow::Borrowed(PANIC));
+        let (key, failed) = c.counted_key();
+        assert_eq!(
+            (key.status, key.error_type.as_deref(), failed),
+            (Some(200), None, false)
+        );
+        // A gRPC call keeps its failing status and its error's type (the
+        // tower layer sets both on a client's error).
         let mut g = Request::new(Protocol::Grpc, false, Cow::Borrowed("Get"));
+        g.observe(
+            "error.type",
+            &Value::from("std::io::error::Error".to_owned()),
+        );
         g.observe("rpc.grpc.status_code", &Value::I64(14));
         g.no_response = true;
         g.exception_type = Some(Cow::Borrowed("std::io::error::Error"));

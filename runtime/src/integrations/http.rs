@@ -672,9 +672,15 @@ fn without_userinfo(url: &str) -> String {
     userinfo_as(url, "")
 }
 
-/// `url` with its `user:password@`, if any, replaced by `userinfo`.
+/// `url` with its `user:password@`, if any, replaced by `userinfo`. Read
+/// loosely (anything before `://` as the scheme): redacting a malformed
+/// URL's credentials does no harm, missing them would.
 fn userinfo_as(url: &str, userinfo: &str) -> String {
-    match scheme_and_authority(url) {
+    let loose = url.split_once("://").map(|(scheme, rest)| {
+        let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+        (scheme, &rest[..end])
+    });
+    match loose {
         Some((scheme, authority)) if authority.contains('@') => {
             let host = authority.rsplit('@').next().unwrap_or("");
             let rest = &url[scheme.len() + 3 + authority.len()..];
@@ -922,6 +928,11 @@ mod tests {
             "https://REDACTED:REDACTED@a.b:1/x?y"
         );
         assert_eq!(without_credentials("https://a.b/x@y"), "https://a.b/x@y");
+        // A malformed URL's credentials are redacted all the same.
+        assert_eq!(
+            without_credentials(" https://u:secret@a.b/x"),
+            " https://REDACTED:REDACTED@a.b/x"
+        );
         assert_eq!(scheme_and_authority("http://a.b?x"), Some(("http", "a.b")));
         assert_eq!(scheme_and_authority("/x"), None);
     }
