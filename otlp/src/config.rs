@@ -193,33 +193,18 @@ impl Transport {
         }) {
             t.timeout = timeout;
         }
-        if let Some(protocol) = first(&set, signal, "PROTOCOL", &|key, raw| match raw
-            .to_ascii_lowercase()
-            .as_str()
-        {
-            "http/protobuf" => Some(Protocol::HttpProtobuf),
-            "http/json" => Some(Protocol::HttpJson),
-            _ => {
-                crate::warn(format_args!(
-                    "{key}={raw:?} is not supported (http/protobuf, http/json); ignored"
-                ));
-                None
-            }
+        let protocols = [
+            ("http/protobuf", Protocol::HttpProtobuf),
+            ("http/json", Protocol::HttpJson),
+        ];
+        if let Some(protocol) = first(&set, signal, "PROTOCOL", &|key, raw| {
+            crate::env::one_of(key, raw, &protocols)
         }) {
             t.protocol = protocol;
         }
-        if let Some(compression) = first(&set, signal, "COMPRESSION", &|key, raw| match raw
-            .to_ascii_lowercase()
-            .as_str()
-        {
-            "gzip" => Some(Compression::Gzip),
-            "none" => Some(Compression::None),
-            _ => {
-                crate::warn(format_args!(
-                    "{key}={raw:?} is not supported (gzip, none); ignored"
-                ));
-                None
-            }
+        let compressions = [("gzip", Compression::Gzip), ("none", Compression::None)];
+        if let Some(compression) = first(&set, signal, "COMPRESSION", &|key, raw| {
+            crate::env::one_of(key, raw, &compressions)
         }) {
             t.compression = compression;
         }

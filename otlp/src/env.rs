@@ -41,6 +41,24 @@ pub(crate) fn positive(key: &str, raw: &str) -> Option<u64> {
     }
 }
 
+/// `raw`, the value of `key`, as the value of one of `choices` by its
+/// name in any case (OpenTelemetry reads enumerated values so), else a
+/// warning naming the choices, and `None`.
+pub(crate) fn one_of<T: Copy>(key: &str, raw: &str, choices: &[(&str, T)]) -> Option<T> {
+    let found = choices
+        .iter()
+        .find(|(name, _)| raw.trim().eq_ignore_ascii_case(name))
+        .map(|&(_, value)| value);
+    if found.is_none() {
+        let names: Vec<&str> = choices.iter().map(|&(name, _)| name).collect();
+        crate::warn(format_args!(
+            "{key}={raw:?} is not supported ({}); ignored",
+            names.join(", ")
+        ));
+    }
+    found
+}
+
 /// Milliseconds, else the default with a warning.
 pub(crate) fn millis(env: &Lookup<'_>, key: &str, default: Duration) -> Duration {
     Duration::from_millis(number(env, key, default.as_millis() as u64))

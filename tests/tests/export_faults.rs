@@ -105,6 +105,21 @@ fn each_request_is_cut_off_at_the_per_request_timeout_not_the_export_timeout() {
     assert!(took < Duration::from_millis(3_500), "{took:?}");
 }
 
+/// Reports `n` spans through a reporter for `config`, flushes and drops it:
+/// what it counted, each span accounted for.
+fn export_once(config: OtlpConfig, n: usize) -> tracekit::ExportSnapshot {
+    let mut r = tracekit_otlp::reporter(config);
+    let stats = r.stats();
+    let batch = spans(n);
+    let reported = batch.len() as u64;
+    r.report(SpanBatch::from(batch));
+    r.flush();
+    drop(r);
+    let s = stats.snapshot();
+    assert_every_span_counted(&s, reported);
+    s
+}
+
 /// Every span reported was queued or dropped at the queue, and every span
 /// queued was exported, rejected by the backend, or dropped after failed
 /// exports: none vanished.
@@ -286,15 +301,7 @@ fn a_partial_success_counts_the_rejected_spans() {
         if json {
             c.protocol = tracekit_otlp::Protocol::HttpJson;
         }
-        let mut r = tracekit_otlp::reporter(c);
-        let stats = r.stats();
-        let batch = spans(50);
-        let reported = batch.len() as u64;
-        r.report(SpanBatch::from(batch));
-        r.flush();
-        drop(r);
-        let s = stats.snapshot();
-        assert_every_span_counted(&s, reported);
+        let s = export_once(c, 50);
         if !tracekit::TRACE_ALL {
             assert!(stub.received().is_empty());
             continue;
@@ -317,19 +324,8 @@ fn an_oversized_answer_is_a_failed_export_not_retried() {
             .header("Content-Type", "application/x-protobuf")
             .body(vec![0u8; 70 * 1024]),
     );
-    let mut r = tracekit_otlp::reporter(config(
-        &stub,
-        Duration::from_millis(300),
-        Duration::from_secs(4),
-    ));
-    let stats = r.stats();
-    let batch = spans(20);
-    let reported = batch.len() as u64;
-    r.report(SpanBatch::from(batch));
-    r.flush();
-    drop(r);
-    let s = stats.snapshot();
-    assert_every_span_counted(&s, reported);
+    let c = config(&stub, Duration::from_millis(300), Duration::from_secs(4));
+    let s = export_once(c, 20);
     if !tracekit::TRACE_ALL {
         return;
     }
@@ -347,17 +343,9 @@ fn a_header_that_cannot_be_sent_fails_the_export_at_once() {
     let mut c = config(&stub, Duration::from_millis(300), Duration::from_secs(30));
     c.headers = vec![("authorization".to_owned(), "Bearer s3cret\n".to_owned())];
     let _ = tracekit::set_diagnostics(Collect);
-    let mut r = tracekit_otlp::reporter(c);
-    let stats = r.stats();
-    let batch = spans(20);
-    let reported = batch.len() as u64;
     let started = Instant::now();
-    r.report(SpanBatch::from(batch));
-    r.flush();
-    drop(r);
+    let s = export_once(c, 20);
     let took = started.elapsed();
-    let s = stats.snapshot();
-    assert_every_span_counted(&s, reported);
     if !tracekit::TRACE_ALL {
         return;
     }
