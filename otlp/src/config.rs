@@ -198,6 +198,16 @@ impl Transport {
             ("http/json", Protocol::HttpJson),
         ];
         if let Some(protocol) = first(&set, signal, "PROTOCOL", &|key, raw| {
+            if raw.trim().eq_ignore_ascii_case("grpc") {
+                // Common, and silently useless if only ignored: the port
+                // such a setting comes with (4317) speaks gRPC only.
+                crate::warn(format_args!(
+                    "{key}=\"grpc\" is not supported: tracekit-otlp sends OTLP over HTTP \
+                     (http/protobuf, http/json); point the endpoint at the receiver's OTLP/HTTP \
+                     port (4318 by default), not its gRPC one (4317); ignored"
+                ));
+                return None;
+            }
             crate::env::one_of(key, raw, &protocols)
         }) {
             t.protocol = protocol;

@@ -157,6 +157,17 @@ fn a_sink_whose_code_makes_tracekit_speak_does_not_loop() {
 }
 
 #[test]
+fn otlp_over_grpc_is_said_to_need_the_http_port() {
+    install();
+    let env = |k: &str| (k == "OTEL_EXPORTER_OTLP_PROTOCOL").then(|| "GRPC".to_owned());
+    let c = tracekit_otlp::OtlpConfig::from_lookup(&env);
+    assert_eq!(c.protocol, tracekit_otlp::Protocol::HttpProtobuf);
+    let got = said("OTEL_EXPORTER_OTLP_PROTOCOL=\"grpc\"");
+    assert!(!got.is_empty(), "{got:?}");
+    assert!(got[0].1.contains("4318"), "{got:?}");
+}
+
+#[test]
 fn an_unknown_metrics_exporter_is_said_not_silently_dropped() {
     install();
     let env = |k: &str| {
