@@ -853,7 +853,7 @@ impl Request {
     /// ended with no response (a panic, an error in its place; on a
     /// client, one that had no status yet) failed, whatever status was
     /// recorded before (an HTTP one is dropped: it was never sent; a gRPC
-    /// one that was none or OK is UNKNOWN), named by what ended it
+    /// call's is UNKNOWN), named by what ended it
     /// (`panic`, the error's type) over an `error.type` set on its span. A
     /// request with no status failed if it is marked so (an error status,
     /// `error = true`) or names an `error.type`: that one, else the type of
@@ -893,12 +893,8 @@ impl Request {
                 // Never sent: no attribute.
                 Protocol::Http => None,
                 // gRPC's conventions require a status on every call: one
-                // that ended without one is UNKNOWN, as is one whose OK was
-                // never sent.
-                Protocol::Grpc => match k.status {
-                    None | Some(0) => Some(GRPC_UNKNOWN),
-                    code => code,
-                },
+                // that ended with none sent or received is UNKNOWN.
+                Protocol::Grpc => Some(GRPC_UNKNOWN),
             };
         }
         let failed = match k.status {
@@ -1956,8 +1952,8 @@ mod tests {
                 "{code}"
             );
         }
-        // A gRPC server's OK never sent, or no status: UNKNOWN.
-        for status in [Some(0), None] {
+        // A gRPC server's status never sent (OK, NOT_FOUND), or none: UNKNOWN.
+        for status in [Some(0), Some(5), None] {
             let mut g = Request::new(Protocol::Grpc, true, Cow::Borrowed("Get"));
             if let Some(code) = status {
                 g.observe("rpc.grpc.status_code", &Value::I64(code));
