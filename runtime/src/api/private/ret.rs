@@ -10,133 +10,60 @@ use crate::local::Token;
 pub struct Ret<'a, T: ?Sized>(pub &'a T);
 
 // The end of a call's span with its `Result` inspected: out of line, one
-// copy for each `Result` type (not for each function).
-
+// copy for each `Result` type and view (not for each function).
 #[inline(never)]
-fn end_as_error<T, E: std::error::Error>(token: Token, r: &Result<T, E>) {
+fn end_viewed<T, E, V: ErrOutcome>(token: Token, r: &Result<T, E>, view: impl Fn(&E) -> &V) {
     match r {
         Ok(_) => crate::local::pop_returned(token),
-        Err(e) => end_err(token, AsError::of(e)),
+        Err(e) => end_err(token, view(e)),
     }
 }
 
-#[inline(never)]
-fn end_as_dyn_error<T, E: AsRef<dyn std::error::Error + Send + Sync + 'static>>(
-    token: Token,
-    r: &Result<T, E>,
-) {
-    match r {
-        Ok(_) => crate::local::pop_returned(token),
-        Err(e) => end_err(token, AsDynError::of(e)),
-    }
-}
-
-#[inline(never)]
-fn end_as_local_dyn_error<T, E: AsRef<dyn std::error::Error + 'static>>(
-    token: Token,
-    r: &Result<T, E>,
-) {
-    match r {
-        Ok(_) => crate::local::pop_returned(token),
-        Err(e) => end_err(token, AsLocalDynError::of(e)),
-    }
-}
-
-#[inline(never)]
-fn end_as_display<T, E: std::fmt::Display>(token: Token, r: &Result<T, E>) {
-    match r {
-        Ok(_) => crate::local::pop_returned(token),
-        Err(e) => end_err(token, AsDisplay::of(e)),
-    }
-}
-
-#[inline(never)]
-fn end_as_debug<T, E: std::fmt::Debug>(token: Token, r: &Result<T, E>) {
-    match r {
-        Ok(_) => crate::local::pop_returned(token),
-        Err(e) => end_err(token, AsDebug::of(e)),
-    }
-}
-
-#[inline(never)]
-fn end_opaque<T, E>(token: Token, r: &Result<T, E>) {
-    match r {
-        Ok(_) => crate::local::pop_returned(token),
-        Err(e) => end_err(token, Opaque::of(e)),
-    }
-}
-
-/// `Err(e)` where `e: Error`: message, type and source chain.
-pub trait ErrAsError {
-    fn __tk_outcome(&self) -> Option<&dyn ErrOutcome>;
-    fn __tk_end(&self, guard: LocalGuard);
-}
-impl<T, E: std::error::Error> ErrAsError for &&&&&&Ret<'_, Result<T, E>> {
-    hot! {
-        fn __tk_end(&self, guard: LocalGuard) {
-            guard.end_with(|token| end_as_error(token, self.0));
+/// One level of `Err` inspection: the trait the macros call through
+/// `$refs` references (the richer the view, the more references, so
+/// method resolution tries it first), seeing an `Err(e)` as `$view`.
+macro_rules! err_level {
+    ($(#[$doc:meta])* $name:ident for [$($refs:tt)*] where E: [$($bound:tt)*] as $view:ident) => {
+        $(#[$doc])*
+        pub trait $name {
+            fn __tk_outcome(&self) -> Option<&dyn ErrOutcome>;
+            fn __tk_end(&self, guard: LocalGuard);
         }
-    }
+        impl<T, E: $($bound)*> $name for $($refs)* Ret<'_, Result<T, E>> {
+            hot! {
+                fn __tk_end(&self, guard: LocalGuard) {
+                    guard.end_with(|token| end_viewed(token, self.0, $view::of));
+                }
+            }
 
-    hot! {
-        fn __tk_outcome(&self) -> Option<&dyn ErrOutcome> {
-            match self.0 {
-                Ok(_) => None,
-                Err(e) => Some(AsError::of(e)),
+            hot! {
+                fn __tk_outcome(&self) -> Option<&dyn ErrOutcome> {
+                    match self.0 {
+                        Ok(_) => None,
+                        Err(e) => Some($view::of(e)),
+                    }
+                }
             }
         }
-    }
+    };
 }
 
-/// `Err(e)` where `e` can be viewed as an error (`Box<dyn Error + Send + Sync>`,
-/// `anyhow::Error`): message and source chain, type named after `E`.
-pub trait ErrAsDynError {
-    fn __tk_outcome(&self) -> Option<&dyn ErrOutcome>;
-    fn __tk_end(&self, guard: LocalGuard);
-}
-impl<T, E: AsRef<dyn std::error::Error + Send + Sync + 'static>> ErrAsDynError
-    for &&&&&Ret<'_, Result<T, E>>
-{
-    hot! {
-        fn __tk_end(&self, guard: LocalGuard) {
-            guard.end_with(|token| end_as_dyn_error(token, self.0));
-        }
-    }
-
-    hot! {
-        fn __tk_outcome(&self) -> Option<&dyn ErrOutcome> {
-            match self.0 {
-                Ok(_) => None,
-                Err(e) => Some(AsDynError::of(e)),
-            }
-        }
-    }
+err_level! {
+    /// `Err(e)` where `e: Error`: message, type and source chain.
+    ErrAsError for [&&&&&&] where E: [std::error::Error] as AsError
 }
 
-/// `Err(e)` where `e` can be viewed as an error that is not `Send + Sync`
-/// (`Box<dyn Error>`, what `main` and many examples return): as
-/// [`ErrAsDynError`]. (`Box<dyn Error + Send>` is neither: it is `Display`.)
-pub trait ErrAsLocalDynError {
-    fn __tk_outcome(&self) -> Option<&dyn ErrOutcome>;
-    fn __tk_end(&self, guard: LocalGuard);
+err_level! {
+    /// `Err(e)` where `e` can be viewed as an error (`Box<dyn Error + Send + Sync>`,
+    /// `anyhow::Error`): message and source chain, type named after `E`.
+    ErrAsDynError for [&&&&&] where E: [AsRef<dyn std::error::Error + Send + Sync + 'static>] as AsDynError
 }
-impl<T, E: AsRef<dyn std::error::Error + 'static>> ErrAsLocalDynError
-    for &&&&Ret<'_, Result<T, E>>
-{
-    hot! {
-        fn __tk_end(&self, guard: LocalGuard) {
-            guard.end_with(|token| end_as_local_dyn_error(token, self.0));
-        }
-    }
 
-    hot! {
-        fn __tk_outcome(&self) -> Option<&dyn ErrOutcome> {
-            match self.0 {
-                Ok(_) => None,
-                Err(e) => Some(AsLocalDynError::of(e)),
-            }
-        }
-    }
+err_level! {
+    /// `Err(e)` where `e` can be viewed as an error that is not `Send + Sync`
+    /// (`Box<dyn Error>`, what `main` and many examples return): as
+    /// [`ErrAsDynError`]. (`Box<dyn Error + Send>` is neither: it is `Display`.)
+    ErrAsLocalDynError for [&&&&] where E: [AsRef<dyn std::error::Error + 'static>] as AsLocalDynError
 }
 
 /// The type inside a boxed error, when it is one of the standard library's
@@ -172,70 +99,19 @@ pub(super) fn concrete_type_of(e: &(dyn std::error::Error + 'static)) -> Option<
     None
 }
 
-/// `Err(e)` where `e: Display`.
-pub trait ErrAsDisplay {
-    fn __tk_outcome(&self) -> Option<&dyn ErrOutcome>;
-    fn __tk_end(&self, guard: LocalGuard);
-}
-impl<T, E: std::fmt::Display> ErrAsDisplay for &&&Ret<'_, Result<T, E>> {
-    hot! {
-        fn __tk_end(&self, guard: LocalGuard) {
-            guard.end_with(|token| end_as_display(token, self.0));
-        }
-    }
-
-    hot! {
-        fn __tk_outcome(&self) -> Option<&dyn ErrOutcome> {
-            match self.0 {
-                Ok(_) => None,
-                Err(e) => Some(AsDisplay::of(e)),
-            }
-        }
-    }
+err_level! {
+    /// `Err(e)` where `e: Display`.
+    ErrAsDisplay for [&&&] where E: [std::fmt::Display] as AsDisplay
 }
 
-/// `Err(e)` where `e: Debug`.
-pub trait ErrAsDebug {
-    fn __tk_outcome(&self) -> Option<&dyn ErrOutcome>;
-    fn __tk_end(&self, guard: LocalGuard);
-}
-impl<T, E: std::fmt::Debug> ErrAsDebug for &&Ret<'_, Result<T, E>> {
-    hot! {
-        fn __tk_end(&self, guard: LocalGuard) {
-            guard.end_with(|token| end_as_debug(token, self.0));
-        }
-    }
-
-    hot! {
-        fn __tk_outcome(&self) -> Option<&dyn ErrOutcome> {
-            match self.0 {
-                Ok(_) => None,
-                Err(e) => Some(AsDebug::of(e)),
-            }
-        }
-    }
+err_level! {
+    /// `Err(e)` where `e: Debug`.
+    ErrAsDebug for [&&] where E: [std::fmt::Debug] as AsDebug
 }
 
-/// `Err(e)` of any other type.
-pub trait ErrOpaque {
-    fn __tk_outcome(&self) -> Option<&dyn ErrOutcome>;
-    fn __tk_end(&self, guard: LocalGuard);
-}
-impl<T, E> ErrOpaque for &Ret<'_, Result<T, E>> {
-    hot! {
-        fn __tk_end(&self, guard: LocalGuard) {
-            guard.end_with(|token| end_opaque(token, self.0));
-        }
-    }
-
-    hot! {
-        fn __tk_outcome(&self) -> Option<&dyn ErrOutcome> {
-            match self.0 {
-                Ok(_) => None,
-                Err(e) => Some(Opaque::of(e)),
-            }
-        }
-    }
+err_level! {
+    /// `Err(e)` of any other type.
+    ErrOpaque for [&] where E: [Sized] as Opaque
 }
 
 /// Not a `Result`: nothing to record.
