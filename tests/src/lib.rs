@@ -262,3 +262,22 @@ pub fn error_types(name: &str) -> Vec<(String, u64)> {
                 .collect()
         })
 }
+
+/// Defines `struct $name;`, an error whose message is `$message`, in the
+/// calling module, so that its type path (which metrics name failed calls
+/// by) is the test's own: `unit_error!(NotFound, "not found");`.
+#[macro_export]
+macro_rules! unit_error {
+    ($name:ident, $message:expr) => {
+        #[derive(Debug)]
+        struct $name;
+
+        impl ::std::fmt::Display for $name {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.write_str($message)
+            }
+        }
+
+        impl ::std::error::Error for $name {}
+    };
+}

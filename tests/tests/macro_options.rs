@@ -269,16 +269,7 @@ fn ret_records_the_return_value_or_the_ok_value() {
     assert_eq!(c.span("iter").tag("return"), Some(&Value::from("0..3")));
 }
 
-#[derive(Debug)]
-struct NotFound;
-
-impl fmt::Display for NotFound {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("not found")
-    }
-}
-
-impl std::error::Error for NotFound {}
+tracekit_tests::unit_error!(NotFound, "not found");
 
 #[trace_fn(err = false)]
 fn lookup_expected_miss(key: &str) -> Result<u32, NotFound> {

@@ -397,16 +397,7 @@ async fn an_unsampled_async_call_that_panics_or_is_dropped_still_counts() {
     assert_eq!((f.calls(), f.errors()), (2, 1));
 }
 
-#[derive(Debug)]
-struct Timeout;
-
-impl std::fmt::Display for Timeout {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("timed out")
-    }
-}
-
-impl std::error::Error for Timeout {}
+tracekit_tests::unit_error!(Timeout, "timed out");
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -565,16 +556,7 @@ fn an_error_status_nothing_names_is_counted_as_other() {
 
 macro_rules! error_types {
     ($($name:ident),*) => {
-        $(
-            #[derive(Debug)]
-            struct $name;
-            impl std::fmt::Display for $name {
-                fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                    f.write_str(stringify!($name))
-                }
-            }
-            impl std::error::Error for $name {}
-        )*
+        $(tracekit_tests::unit_error!($name, stringify!($name));)*
         /// Fails with the `i`th of 20 error types, each a type of its own
         /// (through a generic helper, so each `Err` has its own type).
         #[tracekit::trace_fn]
@@ -717,16 +699,7 @@ fn calls_made_as_a_thread_ends_count_with_their_error_types() {
     );
 }
 
-#[derive(Debug)]
-struct GaveUp;
-
-impl std::fmt::Display for GaveUp {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("gave up")
-    }
-}
-
-impl std::error::Error for GaveUp {}
+tracekit_tests::unit_error!(GaveUp, "gave up");
 
 /// Records the error of a try it recovered from, then fails otherwise.
 #[tracekit::trace_fn]

@@ -10,16 +10,7 @@ use tracekit::metrics;
 use tracekit::{Context, FutureExt};
 use tracekit_tests::{block_on, error_types, poll_once, unsampled_parent};
 
-#[derive(Debug)]
-struct NotFound;
-
-impl std::fmt::Display for NotFound {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("not found")
-    }
-}
-
-impl std::error::Error for NotFound {}
+tracekit_tests::unit_error!(NotFound, "not found");
 
 struct Repo {
     saved: u64,
