@@ -178,7 +178,7 @@ impl Detached {
                 // A recorded error's type: the request's error.type when no
                 // status code says it.
                 Edit::Event(e) if e.name == crate::data::raw::EXCEPTION => {
-                    if let Some((_, v)) = e.fields.iter().find(|(k, _)| k == "exception.type") {
+                    if let Some(v) = e.field("exception.type") {
                         r.exception_type = Some(std::borrow::Cow::Owned(v.to_string()));
                     }
                 }

@@ -937,7 +937,7 @@ impl Request {
 
 /// gRPC's name of status `code` (`UNAVAILABLE` for 14), which
 /// OpenTelemetry's RPC conventions give as a failed call's `error.type`.
-pub(crate) fn grpc_status_name(code: u32) -> Option<&'static str> {
+fn grpc_status_name(code: u32) -> Option<&'static str> {
     const NAMES: [&str; 17] = [
         "OK",
         "CANCELLED",
