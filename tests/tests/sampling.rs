@@ -674,6 +674,36 @@ fn tail_keep_reports_failed_and_slow_traces_that_head_sampling_dropped() {
     assert_eq!(after.dropped_spans - before.dropped_spans, 32 - 10);
 }
 
+/// Fails the OpenTracing way: a tag, no `Err`.
+#[trace_fn]
+fn tagged_failed(fail: bool) {
+    if fail {
+        tracekit::current_span().set_tag("error", true);
+    }
+}
+
+#[test]
+fn tail_keep_keeps_a_trace_failed_by_the_error_tag() {
+    let _turn = serial();
+    let _s = set_sampler(AlwaysOff);
+    let _tail = set_tail_keep(TailKeep::new());
+    let ((), c) = capture(|| {
+        tagged_failed(false); // dropped
+        tagged_failed(true); // kept: error
+    });
+    if !tracekit::TRACE_ALL {
+        assert!(c.spans().is_empty());
+        return;
+    }
+    let roots = c.roots();
+    assert_eq!(roots.len(), 1, "{}", c.tree());
+    assert_eq!(
+        roots[0].tag(sampler::KEPT_TAG).unwrap().to_string(),
+        "error"
+    );
+    assert_eq!(roots[0].tag("error").unwrap().to_string(), "true");
+}
+
 #[test]
 fn tail_keep_holds_a_bounded_number_of_traces() {
     let _turn = serial();

@@ -151,11 +151,20 @@ impl Span {
             .map_or(SpanKind::Internal, |o| o.raw.kind)
     }
 
-    /// Sets a tag (a later value for the same key wins).
+    /// Sets a tag (a later value for the same key wins). OpenTracing's
+    /// `error = true` also makes a status still unset an error (with no
+    /// description), as OpenTelemetry maps that tag.
     ///
     /// ```
     /// let mut span = tracekit::Span::start("a");
     /// span.set_tag("http.status_code", 200);
+    /// # let ((), c) = tracekit::testing::capture(|| {
+    /// let mut failed = tracekit::Span::start("b");
+    /// failed.set_tag("error", true);
+    /// # drop(failed);
+    /// # });
+    /// # if !tracekit::TRACE_ALL { return; } // tracing compiled out: nothing to show
+    /// # assert!(c.span("b").is_error());
     /// ```
     pub fn set_tag(&mut self, key: impl Into<Key>, value: impl Into<Value>) {
         let (key, value) = (key.into(), value.into());

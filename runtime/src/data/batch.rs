@@ -204,6 +204,11 @@ impl Batch {
     /// them moved down, so positions taken before are stale.
     #[must_use]
     pub(crate) fn set_tag(&mut self, slot: u32, key: Key, value: Value) -> bool {
+        if is_error_tag(&key, &value) {
+            if let Some(e) = self.extras_of(slot as usize) {
+                e.fail_unset();
+            }
+        }
         let Some(raw) = self.spans.get_mut(slot as usize) else {
             return false;
         };

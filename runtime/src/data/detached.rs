@@ -199,6 +199,11 @@ impl Detached {
     /// Adds a tag set through the API. Past `TAG_LIMIT`, a key the span
     /// already has still takes its new value; a new key is counted.
     pub(crate) fn set_tag(&mut self, key: Key, value: Value) {
+        if is_error_tag(&key, &value) {
+            self.extras
+                .get_or_insert_with(Default::default)
+                .fail_unset();
+        }
         if usize::from(self.raw.tags_set) >= crate::data::parts::TAG_LIMIT {
             if let Some((_, v)) = self.tags.iter_mut().rev().find(|(k, _)| *k == key) {
                 *v = value;
@@ -225,6 +230,11 @@ impl Detached {
     pub(crate) fn set_tags(&mut self, tags: &mut TagVec) {
         let room = crate::data::parts::TAG_LIMIT.saturating_sub(usize::from(self.raw.tags_set));
         if tags.len() <= room && self.raw.tags_set != TAGS_FULL {
+            if tags.iter().any(|(k, v)| is_error_tag(k, v)) {
+                self.extras
+                    .get_or_insert_with(Default::default)
+                    .fail_unset();
+            }
             self.raw.tags_set += tags.len() as u8;
             if self.tags.is_empty() {
                 std::mem::swap(&mut self.tags, tags);

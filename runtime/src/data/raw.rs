@@ -138,6 +138,17 @@ impl Extras {
         self.dropped_links = u32::try_from(over).unwrap_or(u32::MAX);
     }
 
+    /// Fails a span whose status is still unset: what OpenTracing's
+    /// `error = true` tag ([`is_error_tag`]) says, by OpenTelemetry's rule
+    /// for that tag, so that export, tail keep and metrics see the failure
+    /// a Jaeger view shows. A status already set stays: an error's
+    /// description, or an `Ok`, which is final.
+    pub(crate) fn fail_unset(&mut self) {
+        if self.status == Status::Unset {
+            self.status = Status::error("");
+        }
+    }
+
     /// Applies a change that is neither a tag nor baggage.
     pub(crate) fn apply(&mut self, edit: Edit) {
         match edit {
@@ -167,6 +178,12 @@ impl Extras {
             Edit::Tag(..) | Edit::Mark(..) | Edit::Inherited(_) => {}
         }
     }
+}
+
+/// Whether a tag is OpenTracing's `error = true`, which says the span failed.
+#[inline]
+pub(crate) fn is_error_tag(key: &str, value: &Value) -> bool {
+    key == "error" && matches!(value, Value::Bool(true))
 }
 
 /// `tags_set` once the span holds `TAG_LIMIT` tags with distinct keys: a
