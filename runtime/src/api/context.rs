@@ -356,7 +356,11 @@ impl CurrentSpan {
     /// assert_eq!(c.span("a").tag("rows").unwrap().to_string(), "3");
     /// ```
     pub fn set_tag(&self, key: impl Into<Key>, value: impl Into<Value>) {
-        self.edit(Edit::Tag(key.into(), value.into()));
+        let (key, value) = (key.into(), value.into());
+        let fails = crate::data::raw::is_error_tag(&key, &value);
+        if !self.edit(Edit::Tag(key, value)) && fails {
+            crate::local::marks::mark_failed(None);
+        }
     }
 
     /// Logs a timestamped event with fields on the active span.
@@ -389,6 +393,8 @@ impl CurrentSpan {
     }
 
     /// Records an error on the active span (see [`Span::record_error`](crate::Span::record_error)).
+    /// Where the active span records nothing, the traced call running here
+    /// still counts as failed for metrics, named by the error's type.
     ///
     /// ```
     /// let ((), c) = tracekit::testing::capture(|| {
@@ -410,6 +416,9 @@ impl CurrentSpan {
                     s.edit(top, e);
                 }
             });
+        } else {
+            // A call counted with no span fails all the same.
+            crate::local::marks::mark_failed(Some(std::any::type_name::<E>()));
         }
     }
 
@@ -422,7 +431,9 @@ impl CurrentSpan {
         });
     }
 
-    /// Sets the active span's status.
+    /// Sets the active span's status. Where the active span records
+    /// nothing (an unsampled trace), an error status still fails the
+    /// traced call running here for metrics, as it would a sampled one.
     ///
     /// ```
     /// let ((), c) = tracekit::testing::capture(|| {
@@ -433,13 +444,18 @@ impl CurrentSpan {
     /// assert!(c.span("a").is_error());
     /// ```
     pub fn set_status(&self, status: Status) {
-        self.edit(Edit::Status(status));
+        let fails = status.is_error();
+        if !self.edit(Edit::Status(status)) && fails {
+            crate::local::marks::mark_failed(None);
+        }
     }
 
     /// Changes the active span: one that records, or a request span
-    /// counted for metrics (whose tags say what its series is).
-    fn edit(&self, edit: Edit) {
-        self.with_kept(move |s, top| s.edit(top, edit));
+    /// counted for metrics (whose tags say what its series is). Whether
+    /// there was one: a failure said of one that records nothing is marked
+    /// on the counted call running under it instead (`local/marks.rs`).
+    fn edit(&self, edit: Edit) -> bool {
+        self.with_kept(move |s, top| s.edit(top, edit)).is_some()
     }
 
     /// The active span's kind, when a span that records, or a request span

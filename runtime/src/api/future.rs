@@ -102,6 +102,11 @@ pub(crate) struct Current<'a> {
 }
 
 impl<'a> Current<'a> {
+    /// The frame's token (0: none was pushed).
+    pub(crate) fn token(&self) -> Token {
+        self.token
+    }
+
     #[inline]
     pub(crate) fn enter(span: &'a mut Span) -> Current<'a> {
         let token = span.push_current();
@@ -421,12 +426,19 @@ impl<F: Future, E: Fn(&F::Output) -> Option<&'static str>> Future for QuietAsync
         let polled = poll_quiet(inner, cx);
         *token = counted;
         if counted != 0 {
-            if let Poll::Ready(output) = &polled {
-                *token = 0;
-                match is_err(output) {
-                    None => crate::local::metrics::end_counted_ok(counted),
-                    Some(t) => crate::local::metrics::end_counted(counted, Outcome::Error(t)),
+            match &polled {
+                Poll::Ready(output) => {
+                    *token = 0;
+                    match is_err(output) {
+                        None => crate::local::metrics::end_counted_ok(counted),
+                        Some(t) => crate::local::metrics::end_counted(counted, Outcome::Error(t)),
+                    }
                 }
+                // A failure marked in this poll goes with the future.
+                Poll::Pending if crate::data::metrics::is_diverted() => {
+                    *token = crate::local::metrics::settle_pending(counted);
+                }
+                Poll::Pending => {}
             }
         }
         polled
@@ -615,7 +627,15 @@ fn poll_owned_counting<F: Future>(
     let counted = super::private::counts_unrecorded(span);
     let mut current = Current::enter(span);
     let (polled, failed) = if counted {
-        crate::local::metrics::poll_counted(|| inner.poll(cx))
+        let (polled, failed) = crate::local::metrics::poll_counted(|| inner.poll(cx));
+        // Its `Err` is its last word; else a failure marked on it in this
+        // poll (`current_span().set_status(...)`, say).
+        let marked = match current.token() {
+            0 => None,
+            frame => crate::local::marks::take_of(frame),
+        };
+        let marked = marked.map(|t| t.unwrap_or(crate::data::metrics::OTHER));
+        (polled, failed.or(marked))
     } else {
         (inner.poll(cx), None)
     };

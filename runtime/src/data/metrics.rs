@@ -307,6 +307,11 @@ pub(crate) struct Table {
 /// never written (see [`count_slow`]).
 static EMPTY: Table = Table::new();
 
+/// The table a thread reads while it holds failures marked on calls that
+/// record nothing ([`divert`]): every slot empty, never written, so that
+/// every count on the thread takes the slow path, which settles them.
+static DIVERTED: Table = Table::new();
+
 impl Table {
     /// A table with every slot empty.
     const fn new() -> Table {
@@ -420,7 +425,11 @@ struct Owner(#[allow(dead_code)] Arc<Table>);
 
 impl Drop for Owner {
     fn drop(&mut self) {
-        TABLE.set(&EMPTY);
+        if is_diverted() {
+            REAL.set(&EMPTY);
+        } else {
+            TABLE.set(&EMPTY);
+        }
     }
 }
 
@@ -429,7 +438,35 @@ thread_local! {
     /// thread's tear-down began, so that the hot path needs no null test.
     /// No destructor: reaching it is one thread-local access.
     static TABLE: Cell<*const Table> = const { Cell::new(&EMPTY) };
+    /// This thread's table while [`TABLE`] is [`DIVERTED`].
+    static REAL: Cell<*const Table> = const { Cell::new(&EMPTY) };
     static OWNER: UnsafeCell<Option<Owner>> = const { UnsafeCell::new(None) };
+}
+
+/// Sends every count on this thread down the slow path (the caller's, from
+/// [`count_if_made`]) until [`undivert`]: how a thread holding failures
+/// marked on calls that record nothing has them settled at those calls'
+/// ends, with nothing tested on the common path. Counting still works while
+/// diverted, into the thread's own table.
+pub(crate) fn divert() {
+    let table = TABLE.get();
+    if !std::ptr::eq(table, &DIVERTED) {
+        REAL.set(table);
+        TABLE.set(&DIVERTED);
+    }
+}
+
+/// Ends [`divert`].
+pub(crate) fn undivert() {
+    if is_diverted() {
+        TABLE.set(REAL.get());
+    }
+}
+
+/// Whether this thread's counts are [`divert`]ed.
+#[inline]
+pub(crate) fn is_diverted() -> bool {
+    std::ptr::eq(TABLE.get(), &DIVERTED)
 }
 
 /// Counts a call of `point` that took `ns` nanoseconds and recorded no
@@ -445,24 +482,29 @@ pub(crate) fn count_call(point: Point, ns: u64, outcome: Outcome) {
 #[inline(always)]
 pub(crate) fn count_slot(slot: usize, ns: u64, outcome: Outcome) {
     // Every point's slot is at least 1: nothing to do for 0 (and nothing
-    // made for it, which would hide the marker `count_slot_or` tells apart).
-    count_slot_or(slot, ns, outcome, || {
-        debug_assert!(false, "no trace point has slot 0");
-    });
+    // made for it, which would hide the marker `count_if_made` leaves to its caller).
+    if !count_if_made(slot, ns, outcome) {
+        debug_assert!(slot != 0, "no trace point has slot 0");
+        count_slow(slot, ns, outcome);
+    }
 }
 
-/// [`count_slot`], or `unslotted` when `slot` is 0 (no point's: the
-/// caller's marker for a call counted some other way, told apart only on
-/// this slow path).
+/// [`count_slot`] when the counters of `slot` are at hand; `false` when
+/// they are not: not made yet on this thread, counts [`divert`]ed, or
+/// `slot` 0 (no point's: the caller's marker for a call counted some other
+/// way). The caller tells these apart on its slow path, where
+/// [`count_slow`] counts.
 #[inline(always)]
-pub(crate) fn count_slot_or(slot: usize, ns: u64, outcome: Outcome, unslotted: impl FnOnce()) {
-    // SAFETY: `EMPTY`, or set by `own_table` from the `Arc` that `OWNER`
-    // holds and reset to `EMPTY` before that `Arc` goes.
+pub(crate) fn count_if_made(slot: usize, ns: u64, outcome: Outcome) -> bool {
+    // SAFETY: `EMPTY` or `DIVERTED`, or set by `own_table` from the `Arc`
+    // that `OWNER` holds and reset to `EMPTY` before that `Arc` goes.
     let table = unsafe { &*TABLE.get() };
     match table.made(slot) {
-        Some(c) => c.count(slot, ns, outcome),
-        None if slot == 0 => unslotted(),
-        None => count_slow(slot, ns, outcome),
+        Some(c) => {
+            c.count(slot, ns, outcome);
+            true
+        }
+        None => false,
     }
 }
 
@@ -485,13 +527,16 @@ pub(crate) fn thread_counts(slot: usize) -> Option<(u64, u64, u64)> {
 /// thread ends (in the late table).
 #[cold]
 #[inline(never)]
-fn count_slow(slot: usize, ns: u64, outcome: Outcome) {
+pub(crate) fn count_slow(slot: usize, ns: u64, outcome: Outcome) {
     unless_bookkeeping(|| {
         // The error's series first, as in `count_failed`.
         if let Outcome::Error(error_type) = outcome {
             error_series(slot, error_type, ns);
         }
         let mut table = TABLE.get();
+        if std::ptr::eq(table, &DIVERTED) {
+            table = REAL.get();
+        }
         if std::ptr::eq(table, &EMPTY) {
             table = own_table();
         }
@@ -703,7 +748,11 @@ fn own_table() -> *const Table {
             // SAFETY: this thread's own cell, not borrowed elsewhere (the
             // only other access is its destructor).
             unsafe { *o.get() = Some(Owner(table)) };
-            TABLE.set(p);
+            if is_diverted() {
+                REAL.set(p);
+            } else {
+                TABLE.set(p);
+            }
             p
         })
         .unwrap_or(&EMPTY)

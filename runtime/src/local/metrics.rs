@@ -13,7 +13,7 @@
 //! which frame to pop. The counters are this thread's own table
 //! (`data/metrics.rs`), which the collector reads and sums.
 
-use super::{State, Token, with_state};
+use super::{State, Token, marks, with_state};
 use crate::data::clock::Stamp;
 use crate::data::metrics::{self, Outcome};
 use crate::data::trace_point::Point;
@@ -72,7 +72,7 @@ thread_local! {
 }
 
 #[inline(always)]
-fn now() -> u64 {
+pub(super) fn now() -> u64 {
     match Stamp::now_inline() {
         Some(s) => s.inline_ticks(),
         None => now_slow(),
@@ -212,18 +212,119 @@ fn end_at(token: Token, end: u64, outcome: Outcome) {
     // elsewhere, off the common path.
     let shifted = end.wrapping_sub(token) << (64 - SLOT_SHIFT);
     if (shifted as i64) < 0 {
-        return end_behind(slot, end, outcome);
+        return end_behind(token, end, outcome);
     }
     // Converted as shifted: the multiply's shift takes the 13 bits back.
     let ns = metrics::shifted_ticks_to_nanos::<{ 64 - SLOT_SHIFT }>(shifted);
-    metrics::count_slot_or(slot, ns, outcome, || end_stacked(end, outcome));
+    if !metrics::count_if_made(slot, ns, outcome) {
+        end_slow(token, end, outcome);
+    }
 }
 
 /// [`end_at`] for an end read before the start: no time.
 #[cold]
 #[inline(never)]
-fn end_behind(slot: usize, end: u64, outcome: Outcome) {
-    metrics::count_slot_or(slot, 0, outcome, || end_stacked(end, outcome));
+fn end_behind(token: Token, end: u64, outcome: Outcome) {
+    let slot = (token >> SLOT_SHIFT) as usize & metrics::OVERFLOW;
+    if !metrics::count_if_made(slot, 0, outcome) {
+        end_slow(token, end, outcome);
+    }
+}
+
+/// [`end_at`] when the counters are not at hand: a call that opened a
+/// frame ([`TOKEN`]), one with a failure marked between polls
+/// ([`settle_pending`]), counts diverted while failures are marked
+/// (`marks.rs`), or a point's first count on this thread.
+#[cold]
+#[inline(never)]
+fn end_slow(token: Token, end: u64, outcome: Outcome) {
+    let slot = (token >> SLOT_SHIFT) as usize & metrics::OVERFLOW;
+    // As `end_at` measured it.
+    let shifted = end.wrapping_sub(token) << (64 - SLOT_SHIFT);
+    let ns = match (shifted as i64) < 0 {
+        true => 0,
+        false => metrics::shifted_ticks_to_nanos::<{ 64 - SLOT_SHIFT }>(shifted),
+    };
+    if slot == 0 {
+        return match token {
+            TOKEN => end_stacked(end, outcome),
+            boxed => end_boxed(boxed, end, outcome),
+        };
+    }
+    let outcome = with_marks(outcome, marks::take_since(token & START_BITS, end));
+    metrics::count_slow(slot, ns, outcome);
+}
+
+/// A call's outcome with the failures marked on it: its own error (an
+/// `Err`, a panic) if it has one, as the last said, else the marks'.
+fn with_marks(outcome: Outcome, marked: Option<Option<&'static str>>) -> Outcome {
+    match (outcome, marked) {
+        (Outcome::Ok, Some(error_type)) => Outcome::Error(error_type.unwrap_or(metrics::OTHER)),
+        (outcome, _) => outcome,
+    }
+}
+
+/// What a counted `async fn` call's token points to once a failure was
+/// marked on it in a poll that had to wait ([`settle_pending`]): its own
+/// token, and the failure's type.
+struct Boxed {
+    token: Token,
+    error_type: Option<&'static str>,
+}
+
+/// Takes the failures marked on the counted `async fn` call `token` in a
+/// poll that had to wait (its marks could go to another task's call on this
+/// thread, or be left here when it moves), into a token of its own: slot 0,
+/// so that its end takes the slow path ([`end_boxed`]), with the address of
+/// a [`Boxed`] where its start was. Returns `token` when none were marked.
+#[cold]
+#[inline(never)]
+pub(crate) fn settle_pending(token: Token) -> Token {
+    let slot = (token >> SLOT_SHIFT) as usize & metrics::OVERFLOW;
+    let own = match slot {
+        0 if token == TOKEN => return token,
+        // SAFETY: a token with slot 0 but TOKEN's is a boxed one's, made
+        // below and not yet taken back (`end_boxed` takes it once).
+        0 => unsafe { (*boxed_at(token)).token },
+        _ => token,
+    };
+    let Some(error_type) = marks::take_since(own & START_BITS, now()) else {
+        return token;
+    };
+    if slot == 0 {
+        // SAFETY: as above; this future's alone.
+        let b = unsafe { &mut *boxed_at(token) };
+        b.error_type = error_type.or(b.error_type);
+        return token;
+    }
+    let p = Box::into_raw(Box::new(Boxed { token, error_type }));
+    let field = p as usize as u64 >> 3;
+    if field == 0 || field > START_BITS {
+        // An address out of the field's reach (none seen): the failure is
+        // not counted, the call is.
+        // SAFETY: just made, not shared.
+        drop(unsafe { Box::from_raw(p) });
+        return token;
+    }
+    COUNTED | field
+}
+
+/// The [`Boxed`] a boxed token points to.
+fn boxed_at(token: Token) -> *mut Boxed {
+    ((token & START_BITS) << 3) as usize as *mut Boxed
+}
+
+/// Ends a counted call whose token [`settle_pending`] boxed: as failed,
+/// unless it has an error of its own.
+#[cold]
+#[inline(never)]
+fn end_boxed(token: Token, end: u64, outcome: Outcome) {
+    // SAFETY: made by `settle_pending`; a counted token is ended once.
+    let b = unsafe { Box::from_raw(boxed_at(token)) };
+    // Failures marked since its last wait are newer.
+    let newer = marks::take_since(b.token & START_BITS, end);
+    let error_type = newer.flatten().or(b.error_type);
+    end_at(b.token, end, with_marks(outcome, Some(error_type)));
 }
 
 /// Ends the innermost call on this thread's stack of counted calls, and
@@ -244,6 +345,11 @@ fn end_stacked(end: u64, outcome: Outcome) {
     }) = call
     else {
         return;
+    };
+    // Failures marked under its frame that no call inside took.
+    let outcome = match inner {
+        0 => outcome,
+        frame => with_marks(outcome, marks::take_of(frame)),
     };
     metrics::count_call(
         point,

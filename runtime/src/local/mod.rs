@@ -46,6 +46,7 @@ mod enter;
 mod frames;
 mod hand_over;
 mod lineage;
+pub(crate) mod marks;
 pub(crate) mod metrics;
 mod state;
 

@@ -370,6 +370,15 @@ pub fn enter_future<F>(span: &mut Span, body: impl FnOnce() -> F) -> F {
     let mut current = crate::api::future::Current::enter(span);
     let future = body();
     current.returned = true;
+    let marked = match current.token() {
+        0 => None,
+        frame => crate::local::marks::take_of(frame),
+    };
+    drop(current);
+    // A failure marked on the call while its span records nothing.
+    if let (Some(error_type), Some(d)) = (marked, span.owned.as_mut()) {
+        d.call_failed(error_type.unwrap_or(crate::data::metrics::OTHER));
+    }
     future
 }
 
