@@ -176,6 +176,11 @@ pub enum Contender {
     Tracekit,
     /// tracekit with every trace dropped by the sampler (`always_off`).
     TracekitUnsampled,
+    /// [`Contender::TracekitUnsampled`] whose root says it failed before
+    /// its calls (`current_span().set_status`): no call takes the mark, so
+    /// every counted end in the root takes the slow path that settles
+    /// marks, while metrics are on.
+    TracekitUnsampledMarked,
     /// tracekit switched off at run time (`set_enabled(false)`).
     TracekitDisabled,
     FastraceBare,
@@ -190,9 +195,10 @@ pub enum Contender {
 }
 
 impl Contender {
-    pub const ALL: [Contender; 10] = [
+    pub const ALL: [Contender; 11] = [
         Contender::Tracekit,
         Contender::TracekitUnsampled,
+        Contender::TracekitUnsampledMarked,
         Contender::TracekitDisabled,
         Contender::FastraceBare,
         Contender::FastraceNoop,
@@ -209,6 +215,7 @@ impl Contender {
             Contender::Tracekit if cfg!(feature = "trace-all") => "tracekit",
             Contender::Tracekit => "tracekit-off",
             Contender::TracekitUnsampled => "tracekit-unsampled",
+            Contender::TracekitUnsampledMarked => "tracekit-unsampled-marked",
             Contender::TracekitDisabled => "tracekit-disabled",
             Contender::FastraceBare => "fastrace",
             Contender::FastraceNoop => "fastrace-noop",
@@ -228,7 +235,10 @@ impl Contender {
     pub fn is_tracekit(self) -> bool {
         matches!(
             self,
-            Contender::Tracekit | Contender::TracekitUnsampled | Contender::TracekitDisabled
+            Contender::Tracekit
+                | Contender::TracekitUnsampled
+                | Contender::TracekitUnsampledMarked
+                | Contender::TracekitDisabled
         )
     }
 
@@ -273,8 +283,11 @@ impl Harness {
             _tracekit: contender
                 .reports_to_tracekit()
                 .then(|| tracekit::set_reporter(TracekitDiscard)),
-            _sampler: (contender == Contender::TracekitUnsampled)
-                .then(|| tracekit::sampler::set_sampler(tracekit::sampler::AlwaysOff)),
+            _sampler: matches!(
+                contender,
+                Contender::TracekitUnsampled | Contender::TracekitUnsampledMarked
+            )
+            .then(|| tracekit::sampler::set_sampler(tracekit::sampler::AlwaysOff)),
             #[cfg(feature = "peers")]
             peers: peers::Installed::new(contender),
         })
@@ -290,8 +303,14 @@ impl Harness {
             Contender::Untraced => {
                 calls!(workload, acc, adder, plain_add, plain_add_async, plain_add)
             }
-            Contender::Tracekit | Contender::TracekitUnsampled | Contender::TracekitDisabled => {
+            Contender::Tracekit
+            | Contender::TracekitUnsampled
+            | Contender::TracekitUnsampledMarked
+            | Contender::TracekitDisabled => {
                 let _root = tracekit::start_active_span("root");
+                if self.contender == Contender::TracekitUnsampledMarked {
+                    tracekit::current_span().set_status(tracekit::Status::error("root"));
+                }
                 calls!(
                     workload,
                     acc,

@@ -121,6 +121,7 @@ impl Installed {
             Contender::Untraced
             | Contender::Tracekit
             | Contender::TracekitUnsampled
+            | Contender::TracekitUnsampledMarked
             | Contender::TracekitDisabled => {}
         }
         h
@@ -193,6 +194,7 @@ pub fn run(contender: Contender, workload: Workload, adder: &Adder) -> u64 {
         Contender::Untraced
         | Contender::Tracekit
         | Contender::TracekitUnsampled
+        | Contender::TracekitUnsampledMarked
         | Contender::TracekitDisabled => {}
     }
     acc

@@ -22,6 +22,13 @@ fn the_error_tag_fails_a_span_however_it_is_set() {
         drop(_current);
 
         drop(Span::builder("built").tag("error", true).start());
+        // The key's last value holds.
+        drop(
+            Span::builder("built-then-cleared")
+                .tag("error", true)
+                .tag("error", false)
+                .start(),
+        );
 
         // An owned span entered: its changes are queued, then taken back.
         let mut entered = Span::start("entered");
@@ -40,6 +47,7 @@ fn the_error_tag_fails_a_span_however_it_is_set() {
         assert!(s.is_error(), "{name}");
         assert_eq!(s.tag("error").unwrap().to_string(), "true", "{name}");
     }
+    assert_eq!(c.span("built-then-cleared").status(), &Status::Unset);
 }
 
 #[test]

@@ -9,7 +9,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Once;
 use std::task::{Context as TaskContext, Poll};
-use tracekit::sampler::{TraceIdRatio, set_sampler};
+use tracekit::sampler::{ParentBased, TraceIdRatio, set_sampler};
 use tracekit::{Context, SpanContext, SpanId, Status, TraceId, metrics, trace_fn};
 use tracekit_tests::{error_types, poll_once, unit_error, unsampled_parent};
 
@@ -19,7 +19,9 @@ unit_error!(GaveUp, "gave up");
 /// Roots the sampler drops; a sampled parent makes calls sampled.
 fn setup() {
     static ONCE: Once = Once::new();
-    ONCE.call_once(|| std::mem::forget(set_sampler(TraceIdRatio::new(0.0))));
+    ONCE.call_once(|| {
+        std::mem::forget(set_sampler(ParentBased::new(TraceIdRatio::new(0.0))));
+    });
     metrics::set_enabled(true);
 }
 
@@ -35,12 +37,21 @@ fn sampled_parent() -> SpanContext {
 /// sampled (under a sampled parent) and then unsampled: both, to compare.
 fn sampled_and_not(names: &[&str], mut run: impl FnMut()) -> Vec<Counted> {
     let mut out = Vec::new();
-    for parent in [sampled_parent(), unsampled_parent()] {
+    for (sampled, parent) in [(true, sampled_parent()), (false, unsampled_parent())] {
         let before = counted(names);
-        {
+        let ((), captured) = tracekit::testing::capture(|| {
             let _attached = Context::from_span_context(parent).attach();
             run();
-        }
+        });
+        // What each run is said to be, it is.
+        let recorded = names
+            .iter()
+            .any(|n| captured.spans().iter().any(|s| s.name() == *n));
+        assert_eq!(
+            recorded,
+            sampled && tracekit::TRACE_ALL,
+            "sampled: {sampled}"
+        );
         tracekit::flush();
         out.push(counted(names).since(&before));
     }
@@ -397,11 +408,14 @@ fn root_that_fails() {
 #[trace_fn]
 fn quiet_helper_in_root() {}
 
+/// Names its failure in one poll and says it again, unnamed, in the next:
+/// the name holds, as the last `exception` event's does when sampled.
 #[trace_fn]
 async fn async_root_that_fails() {
     YieldOnce(false).await;
     tracekit::current_span().record_error(&Timeout);
     YieldOnce(false).await;
+    tracekit::current_span().set_status(Status::error("still"));
 }
 
 #[test]
@@ -432,5 +446,129 @@ fn roots_the_sampler_drops_count_their_failures() {
             ("quiet_helper_in_root", 1, &[]),
             ("async_root_that_fails", 1, &[(&t, 1)]),
         ],
+    );
+}
+
+/// Fails through `current_span()`, inside a request's handler.
+#[trace_fn]
+fn handler_step_fails() {
+    tracekit::current_span().record_error(&Timeout);
+}
+
+#[trace_fn]
+async fn async_handler_step_fails() {
+    YieldOnce(false).await;
+    tracekit::current_span().set_status(Status::error("x"));
+}
+
+/// The calls, errors and error type of the server series of `route`,
+/// counted since `before` (the same series read then).
+fn served(route: &str) -> (u64, u64, Option<String>) {
+    let snapshot = metrics::snapshot();
+    snapshot
+        .requests()
+        .iter()
+        .find(|r| r.instrument() == "http.server.request.duration" && r.route() == Some(route))
+        .map_or((0, 0, None), |r| {
+            (r.calls(), r.errors(), r.error_type().map(str::to_owned))
+        })
+}
+
+fn headers(sampled: bool) -> Vec<(String, String)> {
+    let flags = if sampled { "01" } else { "00" };
+    vec![(
+        "traceparent".to_owned(),
+        format!("00-5bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-{flags}"),
+    )]
+}
+
+#[test]
+fn a_failure_in_a_handlers_traced_call_is_the_calls_and_one_beside_them_the_requests() {
+    setup();
+    let names = ["handler_step_fails", "async_handler_step_fails"];
+    let mut runs = Vec::new();
+    for sampled in [true, false] {
+        let before = counted(&names);
+        // The handler's traced calls fail; the request is answered 200.
+        let mut span = tracekit::http::server_span("GET", "/marked/calls", &headers(sampled));
+        assert_eq!(span.is_recording(), sampled && tracekit::TRACE_ALL);
+        {
+            let _in = span.enter();
+            handler_step_fails();
+            tracekit_tests::block_on(async_handler_step_fails());
+        }
+        tracekit::http::set_status_code(&mut span, 200);
+        drop(span);
+        // The handler itself fails, beside its traced call, with no
+        // status code to say otherwise.
+        let mut span = tracekit::http::server_span("GET", "/marked/direct", &headers(sampled));
+        {
+            let _in = span.enter();
+            quiet_helper_in_handler();
+            tracekit::current_span().record_error(&Timeout);
+        }
+        drop(span);
+        tracekit::flush();
+        runs.push((
+            counted(&names).since(&before),
+            served("/marked/calls"),
+            served("/marked/direct"),
+        ));
+    }
+    if !tracekit::TRACE_ALL {
+        return;
+    }
+    let t = timeout();
+    let readable = "metrics_marked_failures::Timeout".to_owned();
+    for (i, (functions, calls, direct)) in runs.iter().enumerate() {
+        let n = i as u64 + 1;
+        assert_eq!(
+            *functions,
+            Counted(vec![
+                ("handler_step_fails".to_owned(), 1, vec![(t.clone(), 1)]),
+                (
+                    "async_handler_step_fails".to_owned(),
+                    1,
+                    vec![(other().to_owned(), 1)]
+                ),
+            ]),
+            "run {i}"
+        );
+        // Counted cumulatively over the two runs.
+        assert_eq!(*calls, (n, 0, None), "run {i}: the request did not fail");
+        assert_eq!(*direct, (n, n, Some(readable.clone())), "run {i}");
+    }
+}
+
+#[trace_fn]
+fn quiet_helper_in_handler() {}
+
+#[trace_fn]
+fn fails_after_many_scope_failures() {
+    tracekit::current_span().set_status(Status::error("x"));
+}
+
+#[test]
+fn failures_said_outside_any_call_do_not_crowd_out_a_calls() {
+    setup();
+    let before = counted(&["fails_after_many_scope_failures"]);
+    {
+        let _attached = Context::from_span_context(unsampled_parent()).attach();
+        // More than a thread keeps, none of them a call's.
+        for _ in 0..200 {
+            tracekit::current_span().set_status(Status::error("x"));
+        }
+        fails_after_many_scope_failures();
+    }
+    if !tracekit::TRACE_ALL {
+        return;
+    }
+    assert_eq!(
+        counted(&["fails_after_many_scope_failures"]).since(&before),
+        Counted(vec![(
+            "fails_after_many_scope_failures".to_owned(),
+            1,
+            vec![(other().to_owned(), 1)]
+        )])
     );
 }

@@ -357,10 +357,10 @@ impl CurrentSpan {
     /// ```
     pub fn set_tag(&self, key: impl Into<Key>, value: impl Into<Value>) {
         let (key, value) = (key.into(), value.into());
-        let fails = crate::data::raw::is_error_tag(&key, &value);
-        if !self.edit(Edit::Tag(key, value)) && fails {
-            crate::local::marks::mark_failed(None);
+        if crate::data::raw::is_error_tag(&key, &value) && self.mark_failed(None) {
+            return;
         }
+        self.edit(Edit::Tag(key, value));
     }
 
     /// Logs a timestamped event with fields on the active span.
@@ -408,6 +408,9 @@ impl CurrentSpan {
         // A span that records, or an entered request span that records
         // nothing but is counted for metrics (its failure and error type
         // count, sampled or not).
+        if self.mark_failed(Some(std::any::type_name::<E>())) {
+            return;
+        }
         let kept = self.with_kept(|_, _| ()).is_some();
         if kept {
             let edits = ErrorParts::of(error).into_edits();
@@ -416,9 +419,6 @@ impl CurrentSpan {
                     s.edit(top, e);
                 }
             });
-        } else {
-            // A call counted with no span fails all the same.
-            crate::local::marks::mark_failed(Some(std::any::type_name::<E>()));
         }
     }
 
@@ -444,18 +444,24 @@ impl CurrentSpan {
     /// assert!(c.span("a").is_error());
     /// ```
     pub fn set_status(&self, status: Status) {
-        let fails = status.is_error();
-        if !self.edit(Edit::Status(status)) && fails {
-            crate::local::marks::mark_failed(None);
+        if status.is_error() && self.mark_failed(None) {
+            return;
         }
+        self.edit(Edit::Status(status));
     }
 
     /// Changes the active span: one that records, or a request span
-    /// counted for metrics (whose tags say what its series is). Whether
-    /// there was one: a failure said of one that records nothing is marked
-    /// on the counted call running under it instead (`local/marks.rs`).
-    fn edit(&self, edit: Edit) -> bool {
-        self.with_kept(move |s, top| s.edit(top, edit)).is_some()
+    /// counted for metrics (whose tags say what its series is).
+    fn edit(&self, edit: Edit) {
+        self.with_kept(move |s, top| s.edit(top, edit));
+    }
+
+    /// Marks a failure said of an active span that records nothing on the
+    /// traced call counted while it is active, or on the request span
+    /// itself if no such call takes it (`local/marks.rs`); whether it was
+    /// marked (not when the span records, or metrics are off).
+    fn mark_failed(&self, error_type: Option<&'static str>) -> bool {
+        crate::TRACE_ALL && !self.is_recording() && crate::local::marks::mark_failed(error_type)
     }
 
     /// The active span's kind, when a span that records, or a request span

@@ -626,23 +626,26 @@ fn poll_owned_counting<F: Future>(
 ) -> Poll<F::Output> {
     let counted = super::private::counts_unrecorded(span);
     let mut current = Current::enter(span);
-    let (polled, failed) = if counted {
+    let (polled, failed, marked) = if counted {
         let (polled, failed) = crate::local::metrics::poll_counted(|| inner.poll(cx));
-        // Its `Err` is its last word; else a failure marked on it in this
-        // poll (`current_span().set_status(...)`, say).
+        // A failure said of it in this poll (`current_span().set_status`).
         let marked = match current.token() {
             0 => None,
             frame => crate::local::marks::take_of(frame),
         };
-        let marked = marked.map(|t| t.unwrap_or(crate::data::metrics::OTHER));
-        (polled, failed.or(marked))
+        (polled, failed, marked)
     } else {
-        (inner.poll(cx), None)
+        (inner.poll(cx), None, None)
     };
     current.returned = true;
     drop(current);
-    if let (Some(error_type), Some(d)) = (failed, span.owned.as_mut()) {
-        d.call_failed(error_type);
+    if let Some(d) = span.owned.as_mut() {
+        // Its `Err` is its last word.
+        match (failed, marked) {
+            (Some(error_type), _) => d.call_failed(error_type),
+            (None, Some(error_type)) => d.call_marked_failed(error_type),
+            (None, None) => {}
+        }
     }
     polled
 }

@@ -123,6 +123,15 @@ impl Detached {
         }
     }
 
+    /// [`Detached::call_failed`] for a failure said through
+    /// `current_span()` (`local/marks.rs`): one that names no error type
+    /// keeps the type an earlier one named, as a sampled call's last
+    /// `exception` event does.
+    pub(crate) fn call_marked_failed(&mut self, error_type: Option<&'static str>) {
+        let named = error_type.or(self.failed);
+        self.call_failed(named.unwrap_or(metrics::OTHER));
+    }
+
     /// Tells a request span its request failed with an error of type
     /// `type_name` (`std::any::type_name`), which is its `error.type` when
     /// no status code says it; the readable name, to record on the span.
@@ -230,7 +239,13 @@ impl Detached {
     pub(crate) fn set_tags(&mut self, tags: &mut TagVec) {
         let room = crate::data::parts::TAG_LIMIT.saturating_sub(usize::from(self.raw.tags_set));
         if tags.len() <= room && self.raw.tags_set != TAGS_FULL {
-            if tags.iter().any(|(k, v)| is_error_tag(k, v)) {
+            // The key's last value holds, as it would one by one.
+            if tags
+                .iter()
+                .rev()
+                .find(|(k, _)| k == "error")
+                .is_some_and(|(k, v)| is_error_tag(k, v))
+            {
                 self.extras
                     .get_or_insert_with(Default::default)
                     .fail_unset();

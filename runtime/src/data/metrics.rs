@@ -463,6 +463,28 @@ pub(crate) fn undivert() {
     }
 }
 
+/// This thread's table, diverted or not.
+fn real_table() -> *const Table {
+    match is_diverted() {
+        true => REAL.get(),
+        false => TABLE.get(),
+    }
+}
+
+/// [`count_if_made`] into this thread's own table, diverted or not: the
+/// slow path's count once it settled what diverted it.
+pub(crate) fn count_real_if_made(slot: usize, ns: u64, outcome: Outcome) -> bool {
+    // SAFETY: as in `count_if_made`; `REAL` holds what `TABLE` held.
+    let table = unsafe { &*real_table() };
+    match table.made(slot) {
+        Some(c) => {
+            c.count(slot, ns, outcome);
+            true
+        }
+        None => false,
+    }
+}
+
 /// Whether this thread's counts are [`divert`]ed.
 #[inline]
 pub(crate) fn is_diverted() -> bool {
@@ -482,9 +504,9 @@ pub(crate) fn count_call(point: Point, ns: u64, outcome: Outcome) {
 #[inline(always)]
 pub(crate) fn count_slot(slot: usize, ns: u64, outcome: Outcome) {
     // Every point's slot is at least 1: nothing to do for 0 (and nothing
-    // made for it, which would hide the marker `count_if_made` leaves to its caller).
-    if !count_if_made(slot, ns, outcome) {
-        debug_assert!(slot != 0, "no trace point has slot 0");
+    // made for it, which would hide the marker `count_if_made` leaves to
+    // its caller).
+    if !count_if_made(slot, ns, outcome) && slot != 0 && !count_real_if_made(slot, ns, outcome) {
         count_slow(slot, ns, outcome);
     }
 }
@@ -513,7 +535,7 @@ pub(crate) fn count_if_made(slot: usize, ns: u64, outcome: Outcome) -> bool {
 #[cfg(test)]
 pub(crate) fn thread_counts(slot: usize) -> Option<(u64, u64, u64)> {
     // SAFETY: as in `count_slot`.
-    let table = unsafe { &*TABLE.get() };
+    let table = unsafe { &*real_table() };
     table.made(slot).map(|c| {
         (
             c.buckets.iter().map(|b| b.load(Ordering::Relaxed)).sum(),
@@ -533,10 +555,7 @@ pub(crate) fn count_slow(slot: usize, ns: u64, outcome: Outcome) {
         if let Outcome::Error(error_type) = outcome {
             error_series(slot, error_type, ns);
         }
-        let mut table = TABLE.get();
-        if std::ptr::eq(table, &DIVERTED) {
-            table = REAL.get();
-        }
+        let mut table = real_table();
         if std::ptr::eq(table, &EMPTY) {
             table = own_table();
         }

@@ -307,6 +307,7 @@ impl State {
     /// Pops a borrowed frame and returns the changes its owner must take.
     #[inline]
     pub(crate) fn pop_borrowed(&mut self, token: Token) -> Vec<Edit> {
+        let failures = super::marks::request_failures(self, token);
         let Some((_, carried)) = self.remove(token) else {
             return Vec::new();
         };
@@ -314,7 +315,9 @@ impl State {
             self.locals -= 1;
         }
         self.hand_over_if_done();
-        carried.map_or_else(Vec::new, |c| c.queued.into_edits())
+        let mut edits = carried.map_or_else(Vec::new, |c| c.queued.into_edits());
+        edits.extend(failures);
+        edits
     }
 
     /// The changes queued so far for the borrowed frame `token`, which
@@ -334,6 +337,7 @@ impl State {
     /// the span leave in one hand-over. `false` when there is no such
     /// frame (nothing was done).
     pub(crate) fn finish_borrowed(&mut self, token: Token, d: &mut Detached, end: Stamp) -> bool {
+        let failures = super::marks::request_failures(self, token);
         let Some((_, carried)) = self.remove(token) else {
             return false;
         };
@@ -344,6 +348,9 @@ impl State {
             for edit in c.queued.into_edits() {
                 d.apply(edit);
             }
+        }
+        for edit in failures {
+            d.apply(edit);
         }
         // Set on an unrecorded span too: metrics measure it to `end`.
         d.raw.end = end;

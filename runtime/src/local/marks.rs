@@ -1,4 +1,4 @@
-//! Failures marked through `current_span()` (an error status, a recorded
+//! Failures said through `current_span()` (an error status, a recorded
 //! error, the `error = true` tag) while the current span records nothing,
 //! so that a call counted for metrics without a span fails as a sampled one
 //! would: a sampled call's status says it failed, an unsampled call has no
@@ -11,18 +11,27 @@
 //! the common end tests nothing. A mark belongs to the innermost counted
 //! call that was running under that frame when it was made: a call that
 //! opened no frame takes the marks made under the frame it ran under after
-//! it started ([`take_since`]), a call that opened a frame those still left
-//! under it ([`take_of`]). A mark whose frame is gone with no call to
-//! take it (made under a span the user started, say) is dropped.
+//! it started ([`take_since`]); a call that opened a frame, or a request
+//! span that records nothing, those still left under it ([`take_of`],
+//! [`request_failures`]).
+//! A mark whose frame is gone with no call to take it (made under a span
+//! the user started, say) is dropped.
 
-use super::{Token, with_state};
+use super::state::with_state_inline;
+use super::{Frame, FrameKind, State, Token, with_state};
+use crate::data::clock::Stamp;
 use crate::data::metrics;
+use crate::data::parts::{Event, Status};
+use crate::data::raw::{EXCEPTION, Edit, RECORDS};
+use crate::data::value::Value;
+use std::borrow::Cow;
 use std::cell::RefCell;
 
 /// A failure marked on what ran under a frame that records nothing.
 #[derive(Clone, Copy)]
 struct Mark {
-    /// When, in ticks.
+    /// When, in ticks: later than any clock read before it on this thread
+    /// ([`mark_failed`] waits for the next tick).
     at: u64,
     /// The length of the stack, and its top frame's token.
     depth: usize,
@@ -32,30 +41,47 @@ struct Mark {
     error_type: Option<&'static str>,
 }
 
-/// Marks kept at most on a thread; a later one is dropped (only a frame
-/// that records nothing and counts nothing, marked that often and still
-/// current, holds this many).
+/// Marks kept at most on a thread; the oldest goes for a new one (only a
+/// frame that records nothing, marked that often with no counted call
+/// running and still current, holds this many).
 const MAX_MARKS: usize = 64;
+
+/// Ticks after which a mark is dropped unsettled: half the span of ticks a
+/// counted call's token holds, so that its age never wraps there (two days
+/// at 3 GHz; no call is measured past four).
+const MAX_AGE: u64 = 1 << 49;
+
+/// The low 51 bits of ticks a counted call's token holds.
+const TOKEN_TICKS: u64 = (1 << 51) - 1;
 
 thread_local! {
     /// This thread's marks, oldest first.
     static MARKS: RefCell<Vec<Mark>> = const { RefCell::new(Vec::new()) };
 }
 
-/// Marks a failure on the counted call running here, when the current
-/// span records nothing and metrics are on: `error_type` is a recorded
-/// error's type (`std::any::type_name`), `None` for an error status or the
-/// `error = true` tag.
+/// Marks a failure on the counted call running here (or the request span
+/// current here), when the current span records nothing and metrics are
+/// on: `error_type` is a recorded error's type (`std::any::type_name`),
+/// `None` for an error status or the `error = true` tag. Whether it was
+/// marked.
 #[cold]
 #[inline(never)]
-pub(crate) fn mark_failed(error_type: Option<&'static str>) {
+pub(crate) fn mark_failed(error_type: Option<&'static str>) -> bool {
     if !crate::TRACE_ALL || !metrics::on() {
-        return;
+        return false;
     }
-    let at = super::metrics::now();
+    // The next tick: every clock read before this call (the start of the
+    // call it belongs to) is then earlier, and any read after (the start of
+    // a call made next) is not, however coarse the clock.
+    let before = super::metrics::now();
+    let mut at = super::metrics::now();
+    while at == before {
+        std::hint::spin_loop();
+        at = super::metrics::now();
+    }
     with_state(|s| {
         let top = s.stack.len().checked_sub(1)?;
-        if s.keeps_changes(top) {
+        if s.is_recording(top) {
             return None;
         }
         let mark = Mark {
@@ -67,20 +93,23 @@ pub(crate) fn mark_failed(error_type: Option<&'static str>) {
         MARKS
             .try_with(|m| {
                 let mut m = m.try_borrow_mut().ok()?;
-                m.retain(|k| frame_alive(&s.stack, k));
-                if m.len() < MAX_MARKS {
-                    m.push(mark);
+                m.retain(|k| frame_alive(&s.stack, k) && at.wrapping_sub(k.at) < MAX_AGE);
+                if m.len() >= MAX_MARKS {
+                    m.remove(0);
                 }
+                m.push(mark);
                 metrics::divert();
                 Some(())
             })
             .ok()
             .flatten()
-    });
+    })
+    .flatten()
+    .is_some()
 }
 
 /// Whether the frame a mark was made under is still on `stack`.
-fn frame_alive(stack: &[super::Frame], mark: &Mark) -> bool {
+fn frame_alive(stack: &[Frame], mark: &Mark) -> bool {
     mark.depth
         .checked_sub(1)
         .and_then(|i| stack.get(i))
@@ -93,50 +122,106 @@ fn frame_alive(stack: &[super::Frame], mark: &Mark) -> bool {
 /// it started. `None` when there are none, else the last recorded error's
 /// type (`Some(None)` when none was named).
 pub(crate) fn take_since(start: u64, now: u64) -> Option<Option<&'static str>> {
-    const MASK: u64 = (1 << 51) - 1;
-    let running = now.wrapping_sub(start) & MASK;
-    take(|m| now.wrapping_sub(m.at) & MASK < running)
+    let running = now.wrapping_sub(start) & TOKEN_TICKS;
+    // The common case on a thread that keeps a mark no call takes (said
+    // under a span of the user's, say): the newest made before this call
+    // started, under a frame still current, so nothing is this call's and
+    // nothing goes yet. Told without the thread state's borrow.
+    if let Some(newest) = newest() {
+        let before = now.wrapping_sub(newest.at) & TOKEN_TICKS >= running;
+        if before && with_state_inline(|s| frame_alive(&s.stack, &newest)) == Some(true) {
+            return None;
+        }
+    }
+    take(|s, m| {
+        m.depth == s.stack.len()
+            && now.wrapping_sub(m.at) < MAX_AGE
+            && now.wrapping_sub(m.at) & TOKEN_TICKS < running
+    })
 }
 
-/// Takes the marks still left under the frame `frame`, the top one, which
-/// the call ending now opened (see [`take_since`] for what it returns).
+/// This thread's newest mark.
+fn newest() -> Option<Mark> {
+    MARKS
+        .try_with(|m| m.try_borrow().ok()?.last().copied())
+        .ok()
+        .flatten()
+}
+
+/// Takes the marks still left under the frame `frame`, which the call
+/// ending now opened (see [`take_since`] for what it returns).
 pub(crate) fn take_of(frame: Token) -> Option<Option<&'static str>> {
-    take(|m| m.frame == frame)
+    take(|_, m| m.frame == frame)
 }
 
-/// Takes the marks made under the top frame that `belongs` says are the
-/// ending call's; drops those whose frame is gone; ends the diversion when
-/// none are left.
-fn take(belongs: impl Fn(&Mark) -> bool) -> Option<Option<&'static str>> {
+/// The failures marked under the frame `frame`, about to be popped, that
+/// no counted call took, as changes for its owner, when it is a request
+/// span that records nothing (whose series counts them); none otherwise.
+pub(crate) fn request_failures(s: &State, frame: Token) -> Vec<Edit> {
+    if !metrics::is_diverted() {
+        return Vec::new();
+    }
+    let request = s.find(frame).is_some_and(
+        |i| matches!(s.kind_at(i), FrameKind::Carried(c) if c.request && c.flags & RECORDS == 0),
+    );
+    if !request {
+        return Vec::new();
+    }
+    let Some(error_type) = take_in(s, |_, m| m.frame == frame) else {
+        return Vec::new();
+    };
+    let mut edits = vec![Edit::Status(Status::error(""))];
+    if let Some(t) = error_type {
+        let named = crate::data::error_parts::readable_type_name(t);
+        edits.push(Edit::Event(Event::stamped(
+            Cow::Borrowed(EXCEPTION),
+            Stamp::now(),
+            vec![(Cow::Borrowed("exception.type"), Value::from(named))],
+        )));
+    }
+    edits
+}
+
+/// Takes the marks `belongs` says are the ending call's (newest first: a
+/// call takes those made since it started, the newest); ends the diversion
+/// when none are left.
+fn take(belongs: impl Fn(&State, &Mark) -> bool) -> Option<Option<&'static str>> {
     if !metrics::is_diverted() {
         return None;
     }
-    with_state(|s| {
-        MARKS
-            .try_with(|m| {
-                let mut m = m.try_borrow_mut().ok()?;
-                let depth = s.stack.len();
-                let mut taken: Option<Option<&'static str>> = None;
-                m.retain(|k| {
-                    if !frame_alive(&s.stack, k) {
-                        return false;
-                    }
-                    if k.depth != depth || !belongs(k) {
-                        return true;
-                    }
-                    // The last error recorded names the failure, as the
-                    // last `exception` event names a sampled call's.
-                    let named = taken.flatten();
-                    taken = Some(k.error_type.or(named));
-                    false
-                });
-                if m.is_empty() {
-                    metrics::undivert();
-                }
-                taken
-            })
-            .ok()
-            .flatten()
-    })
-    .flatten()
+    with_state(|s| take_in(s, belongs)).flatten()
+}
+
+fn take_in(s: &State, belongs: impl Fn(&State, &Mark) -> bool) -> Option<Option<&'static str>> {
+    if !metrics::is_diverted() {
+        return None;
+    }
+    MARKS
+        .try_with(|m| {
+            let mut m = m.try_borrow_mut().ok()?;
+            // A frame gone is gone for good; the newest marks are the
+            // ending call's if any are.
+            while m.last().is_some_and(|k| !frame_alive(&s.stack, k)) {
+                m.pop();
+            }
+            let mut taken: Option<Option<&'static str>> = None;
+            let mut i = m.len();
+            while i > 0 && belongs(s, &m[i - 1]) && frame_alive(&s.stack, &m[i - 1]) {
+                i -= 1;
+                // The last error recorded names the failure, as the last
+                // `exception` event names a sampled call's.
+                let named = taken.flatten().or(m[i].error_type);
+                taken = Some(named);
+            }
+            m.truncate(i);
+            // Older marks whose frames are gone wait to be the newest
+            // (above) or the next mark (which drops them); when all are
+            // gone, the last pop leaves none.
+            if m.is_empty() {
+                metrics::undivert();
+            }
+            taken
+        })
+        .ok()
+        .flatten()
 }

@@ -19,6 +19,7 @@ use crate::data::metrics::{self, Outcome};
 use crate::data::trace_point::Point;
 use crate::sampling::filter;
 use std::cell::{Cell, UnsafeCell};
+use std::sync::Mutex;
 
 /// The token of a call counted here that opened a frame besides: no
 /// span's (tokens count up from 1), and no [`enter_quiet`] token's (its
@@ -248,11 +249,13 @@ fn end_slow(token: Token, end: u64, outcome: Outcome) {
     if slot == 0 {
         return match token {
             TOKEN => end_stacked(end, outcome),
-            boxed => end_boxed(boxed, end, outcome),
+            parked => end_parked(parked, end, outcome),
         };
     }
     let outcome = with_marks(outcome, marks::take_since(token & START_BITS, end));
-    metrics::count_slow(slot, ns, outcome);
+    if !metrics::count_real_if_made(slot, ns, outcome) {
+        metrics::count_slow(slot, ns, outcome);
+    }
 }
 
 /// A call's outcome with the failures marked on it: its own error (an
@@ -264,67 +267,100 @@ fn with_marks(outcome: Outcome, marked: Option<Option<&'static str>>) -> Outcome
     }
 }
 
-/// What a counted `async fn` call's token points to once a failure was
-/// marked on it in a poll that had to wait ([`settle_pending`]): its own
-/// token, and the failure's type.
-struct Boxed {
+/// A counted `async fn` call that had a failure marked on it in a poll
+/// that had to wait ([`settle_pending`]): its own token, and the failure's
+/// type.
+struct Parked {
     token: Token,
     error_type: Option<&'static str>,
 }
 
+/// Parked calls, by the index their tokens hold (plus one, so never 0), in
+/// one table for the process: such a call may end on any thread. Only
+/// calls that failed and waited come here, so one lock does.
+static PARKED: Mutex<Slots> = Mutex::new(Slots {
+    parked: Vec::new(),
+    free: Vec::new(),
+});
+
+struct Slots {
+    parked: Vec<Option<Parked>>,
+    free: Vec<usize>,
+}
+
 /// Takes the failures marked on the counted `async fn` call `token` in a
-/// poll that had to wait (its marks could go to another task's call on this
-/// thread, or be left here when it moves), into a token of its own: slot 0,
-/// so that its end takes the slow path ([`end_boxed`]), with the address of
-/// a [`Boxed`] where its start was. Returns `token` when none were marked.
+/// poll that had to wait (left on this thread they could go to another
+/// task's call, or stay behind when it moves) into a token of its own:
+/// slot 0, so that its end takes the slow path ([`end_parked`]), with its
+/// index in [`PARKED`] where its start was. Returns `token` when none were
+/// marked.
 #[cold]
 #[inline(never)]
 pub(crate) fn settle_pending(token: Token) -> Token {
     let slot = (token >> SLOT_SHIFT) as usize & metrics::OVERFLOW;
+    if token == TOKEN {
+        return token;
+    }
+    let mut parked = metrics::lock(&PARKED);
     let own = match slot {
-        0 if token == TOKEN => return token,
-        // SAFETY: a token with slot 0 but TOKEN's is a boxed one's, made
-        // below and not yet taken back (`end_boxed` takes it once).
-        0 => unsafe { (*boxed_at(token)).token },
+        0 => match parked_at(&mut parked, token) {
+            Some(p) => p.token,
+            None => return token,
+        },
         _ => token,
     };
     let Some(error_type) = marks::take_since(own & START_BITS, now()) else {
         return token;
     };
     if slot == 0 {
-        // SAFETY: as above; this future's alone.
-        let b = unsafe { &mut *boxed_at(token) };
-        b.error_type = error_type.or(b.error_type);
+        if let Some(p) = parked_at(&mut parked, token) {
+            p.error_type = error_type.or(p.error_type);
+        }
         return token;
     }
-    let p = Box::into_raw(Box::new(Boxed { token, error_type }));
-    let field = p as usize as u64 >> 3;
-    if field == 0 || field > START_BITS {
-        // An address out of the field's reach (none seen): the failure is
-        // not counted, the call is.
-        // SAFETY: just made, not shared.
-        drop(unsafe { Box::from_raw(p) });
-        return token;
-    }
-    COUNTED | field
+    let p = Parked { token, error_type };
+    let index = match parked.free.pop() {
+        Some(i) => {
+            parked.parked[i] = Some(p);
+            i
+        }
+        None => {
+            parked.parked.push(Some(p));
+            parked.parked.len() - 1
+        }
+    };
+    COUNTED | (index as u64 + 1)
 }
 
-/// The [`Boxed`] a boxed token points to.
-fn boxed_at(token: Token) -> *mut Boxed {
-    ((token & START_BITS) << 3) as usize as *mut Boxed
+/// The parked call a token with slot 0 but [`TOKEN`]'s names.
+fn parked_at(slots: &mut Slots, token: Token) -> Option<&mut Parked> {
+    let index = usize::try_from((token & START_BITS).checked_sub(1)?).ok()?;
+    slots.parked.get_mut(index)?.as_mut()
 }
 
-/// Ends a counted call whose token [`settle_pending`] boxed: as failed,
-/// unless it has an error of its own.
+/// Ends a counted call that [`settle_pending`] parked: as failed, unless it
+/// has an error of its own.
 #[cold]
 #[inline(never)]
-fn end_boxed(token: Token, end: u64, outcome: Outcome) {
-    // SAFETY: made by `settle_pending`; a counted token is ended once.
-    let b = unsafe { Box::from_raw(boxed_at(token)) };
+fn end_parked(token: Token, end: u64, outcome: Outcome) {
+    let parked = {
+        let mut slots = metrics::lock(&PARKED);
+        let taken = parked_at(&mut slots, token).map(|p| Parked {
+            token: p.token,
+            error_type: p.error_type,
+        });
+        if taken.is_some() {
+            let index = (token & START_BITS) as usize - 1;
+            slots.parked[index] = None;
+            slots.free.push(index);
+        }
+        taken
+    };
+    let Some(p) = parked else { return };
     // Failures marked since its last wait are newer.
-    let newer = marks::take_since(b.token & START_BITS, end);
-    let error_type = newer.flatten().or(b.error_type);
-    end_at(b.token, end, with_marks(outcome, Some(error_type)));
+    let newer = marks::take_since(p.token & START_BITS, end);
+    let error_type = newer.flatten().or(p.error_type);
+    end_at(p.token, end, with_marks(outcome, Some(error_type)));
 }
 
 /// Ends the innermost call on this thread's stack of counted calls, and

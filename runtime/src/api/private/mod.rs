@@ -377,7 +377,7 @@ pub fn enter_future<F>(span: &mut Span, body: impl FnOnce() -> F) -> F {
     drop(current);
     // A failure marked on the call while its span records nothing.
     if let (Some(error_type), Some(d)) = (marked, span.owned.as_mut()) {
-        d.call_failed(error_type.unwrap_or(crate::data::metrics::OTHER));
+        d.call_marked_failed(error_type);
     }
     future
 }
