@@ -572,3 +572,54 @@ fn failures_said_outside_any_call_do_not_crowd_out_a_calls() {
         )])
     );
 }
+
+/// Says it failed, waits, and is finished on another thread.
+#[trace_fn]
+async fn fails_then_moves() {
+    tracekit::current_span().record_error(&Timeout);
+    YieldOnce(false).await;
+}
+
+#[test]
+fn an_async_call_that_fails_and_moves_to_another_thread_keeps_its_failure() {
+    setup();
+    let runs = sampled_and_not(&["fails_then_moves"], || {
+        let mut call = Box::pin(fails_then_moves());
+        assert!(poll_once(call.as_mut()).is_pending());
+        // Finished elsewhere, where nothing was marked.
+        std::thread::spawn(move || assert!(poll_once(call.as_mut()).is_ready()))
+            .join()
+            .unwrap();
+    });
+    if !tracekit::TRACE_ALL {
+        return;
+    }
+    let t = timeout();
+    expect(runs, &[("fails_then_moves", 1, &[(&t, 1)])]);
+}
+
+/// The scenarios above with the clock that stands in where there is no
+/// usable time-stamp counter (`Instant`), in a process each.
+#[test]
+fn the_same_holds_on_the_monotonic_clock() {
+    if !tracekit::TRACE_ALL || std::env::var_os("TRACEKIT_CLOCK").is_some() {
+        return;
+    }
+    for name in [
+        "a_status_a_recorded_error_and_the_error_tag_count_sampled_or_not",
+        "each_failure_goes_to_the_call_it_was_said_in",
+        "an_async_call_keeps_its_failure_across_a_wait",
+        "roots_the_sampler_drops_count_their_failures",
+    ] {
+        let out = tracekit_tests::child_test(name)
+            .env("TRACEKIT_CLOCK", "monotonic")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && text.contains("1 passed"),
+            "{name}: {text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}

@@ -70,12 +70,25 @@ pub(crate) fn mark_failed(error_type: Option<&'static str>) -> bool {
     if !crate::TRACE_ALL || !metrics::on() {
         return false;
     }
+    let unrecorded = with_state(|s| {
+        s.stack
+            .len()
+            .checked_sub(1)
+            .is_some_and(|t| !s.is_recording(t))
+    });
+    if unrecorded != Some(true) {
+        return false;
+    }
     // The next tick: every clock read before this call (the start of the
     // call it belongs to) is then earlier, and any read after (the start of
     // a call made next) is not, however coarse the clock.
+    // (Bounded: a clock that stood still would not hold the thread.)
     let before = super::metrics::now();
     let mut at = super::metrics::now();
-    while at == before {
+    for _ in 0..1 << 10 {
+        if at != before {
+            break;
+        }
         std::hint::spin_loop();
         at = super::metrics::now();
     }

@@ -301,9 +301,10 @@ pub(crate) fn settle_pending(token: Token) -> Token {
     if token == TOKEN {
         return token;
     }
-    let mut parked = metrics::lock(&PARKED);
+    // The lock is not held while the marks are read: a diverted thread
+    // polls here at every wait, and only this future uses its index.
     let own = match slot {
-        0 => match parked_at(&mut parked, token) {
+        0 => match parked_at(&mut metrics::lock(&PARKED), token) {
             Some(p) => p.token,
             None => return token,
         },
@@ -312,6 +313,7 @@ pub(crate) fn settle_pending(token: Token) -> Token {
     let Some(error_type) = marks::take_since(own & START_BITS, now()) else {
         return token;
     };
+    let mut parked = metrics::lock(&PARKED);
     if slot == 0 {
         if let Some(p) = parked_at(&mut parked, token) {
             p.error_type = error_type.or(p.error_type);
