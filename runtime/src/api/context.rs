@@ -9,7 +9,7 @@ use crate::data::parts::{Event, Fields, SpanKind, Status};
 use crate::data::raw::Edit;
 pub use crate::data::span_context::SpanContext;
 use crate::data::value::{Key, Value};
-use crate::local::{State, Token, pop_local, with_state};
+use crate::local::{State, Token, marks, pop_local, with_state};
 use std::borrow::Cow;
 use std::marker::PhantomData;
 
@@ -357,7 +357,7 @@ impl CurrentSpan {
     /// ```
     pub fn set_tag(&self, key: impl Into<Key>, value: impl Into<Value>) {
         let (key, value) = (key.into(), value.into());
-        if crate::data::raw::is_error_tag(&key, &value) && self.mark_failed(None) {
+        if crate::data::raw::is_error_tag(&key, &value) && marks::mark_failed(None) {
             return;
         }
         self.edit(Edit::Tag(key, value));
@@ -408,7 +408,7 @@ impl CurrentSpan {
         // A span that records, or an entered request span that records
         // nothing but is counted for metrics (its failure and error type
         // count, sampled or not).
-        if self.mark_failed(Some(std::any::type_name::<E>())) {
+        if marks::mark_failed(Some(std::any::type_name::<E>())) {
             return;
         }
         let kept = self.with_kept(|_, _| ()).is_some();
@@ -444,24 +444,19 @@ impl CurrentSpan {
     /// assert!(c.span("a").is_error());
     /// ```
     pub fn set_status(&self, status: Status) {
-        if status.is_error() && self.mark_failed(None) {
+        if status.is_error() && marks::mark_failed(None) {
             return;
         }
         self.edit(Edit::Status(status));
     }
 
     /// Changes the active span: one that records, or a request span
-    /// counted for metrics (whose tags say what its series is).
+    /// counted for metrics (whose tags say what its series is). A failure
+    /// said of one that records nothing is marked instead
+    /// (`local/marks.rs`), for the traced call counted while it is
+    /// active, or the request span itself when no such call takes it.
     fn edit(&self, edit: Edit) {
         self.with_kept(move |s, top| s.edit(top, edit));
-    }
-
-    /// Marks a failure said of an active span that records nothing on the
-    /// traced call counted while it is active, or on the request span
-    /// itself if no such call takes it (`local/marks.rs`); whether it was
-    /// marked (not when the span records, or metrics are off).
-    fn mark_failed(&self, error_type: Option<&'static str>) -> bool {
-        crate::TRACE_ALL && !self.is_recording() && crate::local::marks::mark_failed(error_type)
     }
 
     /// The active span's kind, when a span that records, or a request span

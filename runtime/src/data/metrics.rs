@@ -475,14 +475,7 @@ fn real_table() -> *const Table {
 /// slow path's count once it settled what diverted it.
 pub(crate) fn count_real_if_made(slot: usize, ns: u64, outcome: Outcome) -> bool {
     // SAFETY: as in `count_if_made`; `REAL` holds what `TABLE` held.
-    let table = unsafe { &*real_table() };
-    match table.made(slot) {
-        Some(c) => {
-            c.count(slot, ns, outcome);
-            true
-        }
-        None => false,
-    }
+    count_in(unsafe { &*real_table() }, slot, ns, outcome)
 }
 
 /// Whether this thread's counts are [`divert`]ed.
@@ -520,7 +513,12 @@ pub(crate) fn count_slot(slot: usize, ns: u64, outcome: Outcome) {
 pub(crate) fn count_if_made(slot: usize, ns: u64, outcome: Outcome) -> bool {
     // SAFETY: `EMPTY` or `DIVERTED`, or set by `own_table` from the `Arc`
     // that `OWNER` holds and reset to `EMPTY` before that `Arc` goes.
-    let table = unsafe { &*TABLE.get() };
+    count_in(unsafe { &*TABLE.get() }, slot, ns, outcome)
+}
+
+/// Counts in `table` when the counters of `slot` are made there.
+#[inline(always)]
+fn count_in(table: &Table, slot: usize, ns: u64, outcome: Outcome) -> bool {
     match table.made(slot) {
         Some(c) => {
             c.count(slot, ns, outcome);
