@@ -118,3 +118,23 @@ fn a_function_that_tags_itself_failed_counts_as_failed() {
         .collect();
     assert_eq!(types, vec![("_OTHER".to_owned(), 4)]);
 }
+
+#[test]
+fn the_console_shows_a_failure_no_one_described_as_error() {
+    let out = tracekit_tests::SharedBuffer::default();
+    let guard = tracekit::set_reporter(tracekit::ConsoleReporter::to_writer(out.clone()));
+    {
+        let span = start_active_span("tagged-for-the-console");
+        span.set_tag("error", true);
+    }
+    drop(guard);
+    if !tracekit::TRACE_ALL {
+        return;
+    }
+    let text = out.text();
+    let line = text
+        .lines()
+        .find(|l| l.contains("tagged-for-the-console"))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(line.ends_with("error=true ERROR"), "{line}");
+}

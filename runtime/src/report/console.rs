@@ -148,8 +148,15 @@ impl ConsoleReporter {
                     }
                 }
             }
-            if let crate::Status::Error { description } = s.status() {
-                let _ = write!(text, " ERROR: {description}");
+            match s.status() {
+                // A failure no one described (the `error = true` tag's).
+                crate::Status::Error { description } if description.is_empty() => {
+                    text.push_str(" ERROR");
+                }
+                crate::Status::Error { description } => {
+                    let _ = write!(text, " ERROR: {description}");
+                }
+                _ => {}
             }
             text.push('\n');
             for e in s.events() {
