@@ -22,12 +22,18 @@ fn the_error_tag_fails_a_span_however_it_is_set() {
         drop(_current);
 
         drop(Span::builder("built").tag("error", true).start());
-        // The key's last value holds.
+        // A later `false` does not undo it, however the builder starts.
         drop(
             Span::builder("built-then-cleared")
                 .tag("error", true)
                 .tag("error", false)
                 .start(),
+        );
+        drop(
+            Span::builder("built-active-then-cleared")
+                .tag("error", true)
+                .tag("error", false)
+                .start_active(),
         );
 
         // An owned span entered: its changes are queued, then taken back.
@@ -47,7 +53,9 @@ fn the_error_tag_fails_a_span_however_it_is_set() {
         assert!(s.is_error(), "{name}");
         assert_eq!(s.tag("error").unwrap().to_string(), "true", "{name}");
     }
-    assert_eq!(c.span("built-then-cleared").status(), &Status::Unset);
+    for name in ["built-then-cleared", "built-active-then-cleared"] {
+        assert_eq!(c.span(name).status(), &Status::error(""), "{name}");
+    }
 }
 
 #[test]

@@ -239,13 +239,8 @@ impl Detached {
     pub(crate) fn set_tags(&mut self, tags: &mut TagVec) {
         let room = crate::data::parts::TAG_LIMIT.saturating_sub(usize::from(self.raw.tags_set));
         if tags.len() <= room && self.raw.tags_set != TAGS_FULL {
-            // The key's last value holds, as it would one by one.
-            if tags
-                .iter()
-                .rev()
-                .find(|(k, _)| k == "error")
-                .is_some_and(|(k, v)| is_error_tag(k, v))
-            {
+            // As one by one: a later `false` does not undo it.
+            if tags.iter().any(|(k, v)| is_error_tag(k, v)) {
                 self.extras
                     .get_or_insert_with(Default::default)
                     .fail_unset();
