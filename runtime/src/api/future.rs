@@ -102,9 +102,15 @@ pub(crate) struct Current<'a> {
 }
 
 impl<'a> Current<'a> {
-    /// The frame's token (0: none was pushed).
-    pub(crate) fn token(&self) -> Token {
-        self.token
+    /// The failures said through `current_span()` under this frame while
+    /// its span records nothing, that no counted call took
+    /// (`local/marks.rs`): `None` when there were none, else the last
+    /// recorded error's type, if any named one.
+    pub(crate) fn marked_failure(&self) -> Option<Option<&'static str>> {
+        match self.token {
+            0 => None,
+            frame => crate::local::marks::take_of(frame),
+        }
     }
 
     #[inline]
@@ -629,11 +635,7 @@ fn poll_owned_counting<F: Future>(
     let (polled, failed, marked) = if counted {
         let (polled, failed) = crate::local::metrics::poll_counted(|| inner.poll(cx));
         // A failure said of it in this poll (`current_span().set_status`).
-        let marked = match current.token() {
-            0 => None,
-            frame => crate::local::marks::take_of(frame),
-        };
-        (polled, failed, marked)
+        (polled, failed, current.marked_failure())
     } else {
         (inner.poll(cx), None, None)
     };

@@ -19,12 +19,10 @@
 
 use super::state::with_state_inline;
 use super::{Frame, FrameKind, State, Token, with_state};
-use crate::data::clock::Stamp;
+use crate::data::error_parts::ErrorParts;
 use crate::data::metrics;
-use crate::data::parts::{Event, Status};
-use crate::data::raw::{EXCEPTION, Edit, RECORDS};
-use crate::data::value::Value;
-use std::borrow::Cow;
+use crate::data::parts::Status;
+use crate::data::raw::{Edit, RECORDS};
 use std::cell::RefCell;
 
 /// A failure marked on what ran under a frame that records nothing.
@@ -92,11 +90,9 @@ pub(crate) fn mark_failed(error_type: Option<&'static str>) -> bool {
         std::hint::spin_loop();
         at = super::metrics::now();
     }
+    // The stack is as checked above: nothing on this thread ran since.
     with_state(|s| {
         let top = s.stack.len().checked_sub(1)?;
-        if s.is_recording(top) {
-            return None;
-        }
         let mark = Mark {
             at,
             depth: s.stack.len(),
@@ -180,19 +176,12 @@ pub(crate) fn request_failures(s: &State, frame: Token) -> Vec<Edit> {
     if !request {
         return Vec::new();
     }
-    let Some(error_type) = take_in(s, |_, m| m.frame == frame) else {
-        return Vec::new();
-    };
-    let mut edits = vec![Edit::Status(Status::error(""))];
-    if let Some(t) = error_type {
-        let named = crate::data::error_parts::readable_type_name(t);
-        edits.push(Edit::Event(Event::stamped(
-            Cow::Borrowed(EXCEPTION),
-            Stamp::now(),
-            vec![(Cow::Borrowed("exception.type"), Value::from(named))],
-        )));
+    match take_in(s, |_, m| m.frame == frame) {
+        None => Vec::new(),
+        // What `record_error` would have recorded, but its text.
+        Some(Some(t)) => ErrorParts::message(t, String::new()).into_edits().into(),
+        Some(None) => vec![Edit::Status(Status::error(""))],
     }
-    edits
 }
 
 /// Takes the marks `belongs` says are the ending call's (newest first: a
@@ -205,10 +194,8 @@ fn take(belongs: impl Fn(&State, &Mark) -> bool) -> Option<Option<&'static str>>
     with_state(|s| take_in(s, belongs)).flatten()
 }
 
+/// [`take`] inside the thread state, on a diverted thread.
 fn take_in(s: &State, belongs: impl Fn(&State, &Mark) -> bool) -> Option<Option<&'static str>> {
-    if !metrics::is_diverted() {
-        return None;
-    }
     MARKS
         .try_with(|m| {
             let mut m = m.try_borrow_mut().ok()?;

@@ -201,12 +201,17 @@ fn end_slow_clock(token: Token, outcome: Outcome) {
     end_at(token, now_slow(), outcome);
 }
 
+/// The slot a counted token holds: a slot fits its field (slots are at
+/// most `OVERFLOW`, 11 bits); 0 is [`TOKEN`]'s and a parked call's.
+#[inline(always)]
+fn slot_of(token: Token) -> usize {
+    (token >> SLOT_SHIFT) as usize & metrics::OVERFLOW
+}
+
 /// [`end_counted`] at `end` ticks.
 #[inline(always)]
 fn end_at(token: Token, end: u64, outcome: Outcome) {
-    // A slot fits its field (slots are at most `OVERFLOW`, 11 bits); 0 is
-    // [`TOKEN`]'s.
-    let slot = (token >> SLOT_SHIFT) as usize & metrics::OVERFLOW;
+    let slot = slot_of(token);
     // The duration modulo 2^51 ticks, shifted to the top (the token's
     // upper bits fall out). One of 2^50 or more is an end a little before
     // the start (a clock read on another core, a little behind): 0, as
@@ -226,7 +231,7 @@ fn end_at(token: Token, end: u64, outcome: Outcome) {
 #[cold]
 #[inline(never)]
 fn end_behind(token: Token, end: u64, outcome: Outcome) {
-    let slot = (token >> SLOT_SHIFT) as usize & metrics::OVERFLOW;
+    let slot = slot_of(token);
     if !metrics::count_if_made(slot, 0, outcome) {
         end_slow(token, end, outcome);
     }
@@ -239,7 +244,7 @@ fn end_behind(token: Token, end: u64, outcome: Outcome) {
 #[cold]
 #[inline(never)]
 fn end_slow(token: Token, end: u64, outcome: Outcome) {
-    let slot = (token >> SLOT_SHIFT) as usize & metrics::OVERFLOW;
+    let slot = slot_of(token);
     // As `end_at` measured it.
     let shifted = end.wrapping_sub(token) << (64 - SLOT_SHIFT);
     let ns = match (shifted as i64) < 0 {
@@ -297,7 +302,7 @@ struct Slots {
 #[cold]
 #[inline(never)]
 pub(crate) fn settle_pending(token: Token) -> Token {
-    let slot = (token >> SLOT_SHIFT) as usize & metrics::OVERFLOW;
+    let slot = slot_of(token);
     if token == TOKEN {
         return token;
     }
@@ -334,10 +339,14 @@ pub(crate) fn settle_pending(token: Token) -> Token {
     COUNTED | (index as u64 + 1)
 }
 
+/// The index in [`PARKED`] a token with slot 0 but [`TOKEN`]'s names.
+fn parked_index(token: Token) -> Option<usize> {
+    usize::try_from((token & START_BITS).checked_sub(1)?).ok()
+}
+
 /// The parked call a token with slot 0 but [`TOKEN`]'s names.
 fn parked_at(slots: &mut Slots, token: Token) -> Option<&mut Parked> {
-    let index = usize::try_from((token & START_BITS).checked_sub(1)?).ok()?;
-    slots.parked.get_mut(index)?.as_mut()
+    slots.parked.get_mut(parked_index(token)?)?.as_mut()
 }
 
 /// Ends a counted call that [`settle_pending`] parked: as failed, unless it
@@ -345,19 +354,12 @@ fn parked_at(slots: &mut Slots, token: Token) -> Option<&mut Parked> {
 #[cold]
 #[inline(never)]
 fn end_parked(token: Token, end: u64, outcome: Outcome) {
-    let parked = {
+    let parked = parked_index(token).and_then(|index| {
         let mut slots = metrics::lock(&PARKED);
-        let taken = parked_at(&mut slots, token).map(|p| Parked {
-            token: p.token,
-            error_type: p.error_type,
-        });
-        if taken.is_some() {
-            let index = (token & START_BITS) as usize - 1;
-            slots.parked[index] = None;
-            slots.free.push(index);
-        }
-        taken
-    };
+        let taken = slots.parked.get_mut(index)?.take()?;
+        slots.free.push(index);
+        Some(taken)
+    });
     let Some(p) = parked else { return };
     // Failures marked since its last wait are newer.
     let newer = marks::take_since(p.token & START_BITS, end);

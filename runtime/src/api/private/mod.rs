@@ -370,10 +370,7 @@ pub fn enter_future<F>(span: &mut Span, body: impl FnOnce() -> F) -> F {
     let mut current = crate::api::future::Current::enter(span);
     let future = body();
     current.returned = true;
-    let marked = match current.token() {
-        0 => None,
-        frame => crate::local::marks::take_of(frame),
-    };
+    let marked = current.marked_failure();
     drop(current);
     // A failure marked on the call while its span records nothing.
     if let (Some(error_type), Some(d)) = (marked, span.owned.as_mut()) {
