@@ -202,6 +202,17 @@ unsafe impl std::alloc::GlobalAlloc for HookedAllocator {
     }
 }
 
+/// An environment that holds `pairs` and nothing else, for code that
+/// reads its variables through a lookup (`OtlpConfig::from_lookup`).
+pub fn env_of(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+    move |k: &str| {
+        pairs
+            .iter()
+            .find(|(n, _)| *n == k)
+            .map(|(_, v)| (*v).to_owned())
+    }
+}
+
 /// A remote parent that was not sampled: calls under it open no spans, and
 /// metrics count them on their own thread.
 pub fn unsampled_parent() -> tracekit::SpanContext {

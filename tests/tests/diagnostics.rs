@@ -8,6 +8,7 @@
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use tracekit::{DiagnosticLevel, Diagnostics, trace_fn};
+use tracekit_tests::env_of;
 
 static SAID: Mutex<Vec<(DiagnosticLevel, String)>> = Mutex::new(Vec::new());
 static DEBUG: AtomicBool = AtomicBool::new(true);
@@ -81,15 +82,11 @@ fn warnings_go_to_the_sink_without_the_stderr_prefix() {
 #[test]
 fn a_bad_otlp_metrics_variable_is_named_in_its_warning_once() {
     install();
-    let env = |k: &str| {
-        match k {
-            "OTEL_EXPORTER_OTLP_METRICS_TIMEOUT" => Some("5s-for-metrics"),
-            "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL" => Some("grpc-for-metrics"),
-            "OTEL_BSP_SCHEDULE_DELAY" => Some("later-for-metrics"),
-            _ => None,
-        }
-        .map(str::to_owned)
-    };
+    let env = env_of(&[
+        ("OTEL_EXPORTER_OTLP_METRICS_TIMEOUT", "5s-for-metrics"),
+        ("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL", "grpc-for-metrics"),
+        ("OTEL_BSP_SCHEDULE_DELAY", "later-for-metrics"),
+    ]);
     let _ = tracekit_otlp::__test::metrics_config(&env);
     for (value, variable) in [
         ("5s-for-metrics", "OTEL_EXPORTER_OTLP_METRICS_TIMEOUT"),
@@ -159,7 +156,7 @@ fn a_sink_whose_code_makes_tracekit_speak_does_not_loop() {
 #[test]
 fn otlp_over_grpc_is_said_to_need_the_http_port() {
     install();
-    let env = |k: &str| (k == "OTEL_EXPORTER_OTLP_PROTOCOL").then(|| "GRPC".to_owned());
+    let env = env_of(&[("OTEL_EXPORTER_OTLP_PROTOCOL", "GRPC")]);
     let c = tracekit_otlp::OtlpConfig::from_lookup(&env);
     assert_eq!(c.protocol, tracekit_otlp::Protocol::HttpProtobuf);
     let got = said("OTEL_EXPORTER_OTLP_PROTOCOL=\"grpc\"");
@@ -170,27 +167,19 @@ fn otlp_over_grpc_is_said_to_need_the_http_port() {
 #[test]
 fn an_unknown_metrics_exporter_is_said_not_silently_dropped() {
     install();
-    let env = |k: &str| {
-        match k {
-            "OTEL_METRICS_EXPORTER" => Some("otlp_http-typo"),
-            "OTEL_EXPORTER_OTLP_ENDPOINT" => Some("http://c:4318"),
-            _ => None,
-        }
-        .map(str::to_owned)
-    };
+    let env = env_of(&[
+        ("OTEL_METRICS_EXPORTER", "otlp_http-typo"),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318"),
+    ]);
     assert!(!tracekit_otlp::__test::metrics_wanted(&env));
     let got = said("otlp_http-typo");
     assert_eq!(got.len(), 1, "{got:?}");
     assert!(got[0].1.contains("OTEL_METRICS_EXPORTER"), "{got:?}");
     // An empty item of the list (a trailing comma) is no name at all.
-    let trailing = |k: &str| {
-        match k {
-            "OTEL_METRICS_EXPORTER" => Some("otlp, "),
-            "OTEL_EXPORTER_OTLP_ENDPOINT" => Some("http://c:4318"),
-            _ => None,
-        }
-        .map(str::to_owned)
-    };
+    let trailing = env_of(&[
+        ("OTEL_METRICS_EXPORTER", "otlp, "),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318"),
+    ]);
     assert!(tracekit_otlp::__test::metrics_wanted(&trailing));
     assert!(said("names \"\"").is_empty());
 }

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use tracekit::{BatchConfig, Exporter, Reporter, Span, SpanKind, SpanRecord};
 use tracekit_otlp::proto;
 use tracekit_otlp::{Compression, OtlpConfig, OtlpExporter, Protocol, Resource};
+use tracekit_tests::env_of;
 use tracekit_tests::stub::{Reply, Stub};
 
 /// A small trace with every field OTLP carries: a server span continuing a
@@ -576,21 +577,12 @@ fn the_file_sink_writes_one_json_request_a_line() {
     }
 }
 
-fn env(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
-    move |k: &str| {
-        pairs
-            .iter()
-            .find(|(n, _)| *n == k)
-            .map(|(_, v)| (*v).to_owned())
-    }
-}
-
 #[test]
 fn a_bad_signal_variable_is_ignored_and_the_general_one_holds() {
     // OpenTelemetry: a bad value is ignored, as if unset. A typo in the
     // traces' own form must not undo a valid general setting (the shared
     // credentials, the protocol the collector speaks).
-    let c = OtlpConfig::from_lookup(&env(&[
+    let c = OtlpConfig::from_lookup(&env_of(&[
         ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json"),
         ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "grpc"),
         ("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip"),
@@ -608,7 +600,7 @@ fn a_bad_signal_variable_is_ignored_and_the_general_one_holds() {
         [("authorization".to_owned(), "Bearer k".to_owned())]
     );
     // Enumerated values are read in any case.
-    let c = OtlpConfig::from_lookup(&env(&[
+    let c = OtlpConfig::from_lookup(&env_of(&[
         ("OTEL_EXPORTER_OTLP_PROTOCOL", "HTTP/JSON"),
         ("OTEL_EXPORTER_OTLP_COMPRESSION", "GZip"),
     ]));
@@ -618,7 +610,7 @@ fn a_bad_signal_variable_is_ignored_and_the_general_one_holds() {
 
 #[test]
 fn the_standard_variables_configure_the_exporter() {
-    let c = OtlpConfig::from_lookup(&env(&[
+    let c = OtlpConfig::from_lookup(&env_of(&[
         ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318/"),
         (
             "OTEL_EXPORTER_OTLP_HEADERS",
@@ -657,7 +649,7 @@ fn the_standard_variables_configure_the_exporter() {
     assert_eq!(c.limits.event_count, 10);
 
     // The traces endpoint is used as is and wins.
-    let c = OtlpConfig::from_lookup(&env(&[
+    let c = OtlpConfig::from_lookup(&env_of(&[
         ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://a:4318"),
         (
             "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
@@ -669,7 +661,7 @@ fn the_standard_variables_configure_the_exporter() {
     assert_eq!(c.resource.service_name(), "from-attrs");
 
     // Bad values: the defaults, never a panic.
-    let c = OtlpConfig::from_lookup(&env(&[
+    let c = OtlpConfig::from_lookup(&env_of(&[
         ("OTEL_EXPORTER_OTLP_TIMEOUT", "soon"),
         ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
         ("OTEL_EXPORTER_OTLP_COMPRESSION", "zstd"),
@@ -683,12 +675,12 @@ fn the_standard_variables_configure_the_exporter() {
     assert_eq!(c.headers, [("ok".to_owned(), "1".to_owned())]);
     assert!(c.resource.service_name().starts_with("unknown_service"));
 
-    assert!(!tracekit_otlp::__test::wanted(&env(&[])));
-    assert!(tracekit_otlp::__test::wanted(&env(&[(
+    assert!(!tracekit_otlp::__test::wanted(&env_of(&[])));
+    assert!(tracekit_otlp::__test::wanted(&env_of(&[(
         "OTEL_EXPORTER_OTLP_ENDPOINT",
         "http://x:4318"
     )])));
-    assert!(!tracekit_otlp::__test::wanted(&env(&[
+    assert!(!tracekit_otlp::__test::wanted(&env_of(&[
         ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://x:4318"),
         ("OTEL_SDK_DISABLED", "true"),
     ])));
